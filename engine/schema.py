@@ -1,0 +1,524 @@
+"""The plan-definition schema: what an administrator writes in YAML.
+
+These pydantic models are the *spec* (immutable, validated); run-time state
+(instances, obligations, submissions) lives in ``engine.store``.  The JSON Schema
+exported by ``kehoach schema`` is generated from these models, never hand-written.
+
+Three kinds of YAML document exist, told apart by their ``kind`` key:
+``registry`` (organisation units), ``plan`` and ``calendar`` (holiday overrides).
+Report templates live inside a plan (``report_templates``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
+# artifact keys) accept only this shape, so every id that may end up in one is a slug.
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
+
+# Number/symbol of a Vietnamese document (Nghị định 30/2020/NĐ-CP):
+#   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
+#   party form   02-KL/TW          78-KH/TU    47-CT/TW
+_SYMBOL_PART = r"[A-ZĐa-zđ0-9]+"
+DOCUMENT_NUMBER_PATTERN = (
+    rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL_PART})*$"
+)
+
+
+class Model(BaseModel):
+    """Base for every schema model: unknown keys are errors, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- registry
+
+
+class Person(Model):
+    name: str
+    title: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Unit(Model):
+    """One body in the organisation registry, valid over a date range."""
+
+    id: Slug
+    name: str = Field(description="Full Vietnamese name, e.g. 'Công an huyện Hạ Lang'.")
+    short: str | None = Field(None, description="Short code as used in 'Lưu: VT, CAH'.")
+    kind: Slug = Field(description="e.g. people-committee, police, department, commune-committee.")
+    level: Literal["central", "province", "district", "commune", "none"] = "none"
+    parent: Slug | None = None
+    emails: list[str] = Field(default_factory=list)
+    head: Person | None = None
+    focal: Person | None = Field(None, description="Focal person (đầu mối) for this plan work.")
+    valid_from: dt.date = dt.date(1900, 1, 1)
+    valid_to: dt.date | None = Field(None, description="Last day the unit exists (inclusive).")
+    successors: list[Slug] = Field(default_factory=list)
+    tags: list[Slug] = Field(default_factory=list)
+    sample: bool = Field(False, description="True where the name or address is sample data.")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
+                raise ValueError(f"'{address}' is not an email address (expected name@domain)")
+        return value
+
+    @model_validator(mode="after")
+    def _dates(self) -> Unit:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(
+                f"valid_to {self.valid_to} is before valid_from {self.valid_from}; swap them"
+            )
+        return self
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class Group(Model):
+    """A named set of units resolved against the registry as of a date.
+
+    Members are the union of ``members`` and every unit valid on that date whose
+    parent is in ``parents`` (or any parent, when ``parents`` is empty) and whose
+    kind is in ``kinds`` and which carries all ``tags``.
+    """
+
+    id: Slug
+    name: str
+    members: list[Slug] = Field(default_factory=list)
+    parents: list[Slug] = Field(default_factory=list)
+    kinds: list[Slug] = Field(default_factory=list)
+    tags: list[Slug] = Field(default_factory=list)
+    exclude: list[Slug] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> Group:
+        if not (self.members or self.parents or self.kinds or self.tags):
+            raise ValueError("a group needs members, parents, kinds or tags to select units")
+        return self
+
+
+class Registry(Model):
+    kind: Literal["registry"]
+    id: Slug
+    name: str
+    note: str | None = None
+    units: list[Unit]
+    groups: list[Group] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- calendar
+
+
+class DeadlinePolicy(StrEnum):
+    exact = "exact"
+    next_working_day = "next_working_day"  # Bộ luật Dân sự 2015, Điều 148
+    previous_working_day = "previous_working_day"
+
+
+class _Rule(Model):
+    phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
+    policy: DeadlinePolicy = DeadlinePolicy.exact
+
+
+class FixedDate(_Rule):
+    rule: Literal["fixed"]
+    date: dt.date
+
+
+class YearlyDate(_Rule):
+    rule: Literal["yearly"]
+    day: int = Field(ge=1, le=31)
+    month: int = Field(ge=1, le=12)
+
+    @model_validator(mode="after")
+    def _real_day(self) -> YearlyDate:
+        try:
+            dt.date(2024, self.month, self.day)  # a leap year admits 29/2
+        except ValueError:
+            raise ValueError(f"{self.day}/{self.month} is not a day of the year") from None
+        return self
+
+
+class MonthlyDate(_Rule):
+    rule: Literal["monthly"]
+    day: int = Field(ge=1, le=31, description="Clamped to the month's last day.")
+
+
+class PeriodEnd(_Rule):
+    """The last day of each quarter or half-year, plus ``offset_days``."""
+
+    rule: Literal["quarter_end", "half_year_end"]
+    offset_days: int = 0
+
+
+class AfterActivation(_Rule):
+    rule: Literal["after_activation"]
+    days: int = Field(ge=0)
+
+
+DeadlineRule = Annotated[
+    FixedDate | YearlyDate | MonthlyDate | PeriodEnd | AfterActivation,
+    Field(discriminator="rule"),
+]
+
+
+class CalendarDay(Model):
+    date: dt.date
+    name: str
+
+
+class CalendarOverrides(Model):
+    """Editable corrections to the ``holidays`` package's Vietnam calendar."""
+
+    kind: Literal["calendar"]
+    id: Slug
+    note: str | None = None
+    holidays: list[CalendarDay] = Field(
+        default_factory=list, description="Extra days off (announced swaps, Tết changes)."
+    )
+    working_days: list[CalendarDay] = Field(
+        default_factory=list, description="Make-up working days (e.g. a Saturday worked)."
+    )
+    not_holidays: list[CalendarDay] = Field(
+        default_factory=list, description="Days the package marks off that are working days."
+    )
+
+
+# ---------------------------------------------------------------- plan
+
+
+class DocumentType(StrEnum):
+    KH = "KH"  # Kế hoạch
+    BC = "BC"  # Báo cáo
+    QD = "QĐ"  # Quyết định
+    CT = "CT"  # Chỉ thị
+    KL = "KL"  # Kết luận
+    NQ = "NQ"  # Nghị quyết
+    ND = "NĐ"  # Nghị định
+    TB = "TB"  # Thông báo
+    HD = "HD"  # Hướng dẫn
+    CTR = "CTr"  # Chương trình
+    TTR = "TTr"  # Tờ trình
+    QYD = "QyĐ"  # Quy định
+    DA = "ĐA"  # Đề án
+    PA = "PA"  # Phương án
+    CV = "CV"  # Công văn
+    LUAT = "Luật"
+
+
+class Signer(Model):
+    name: str
+    title: str = Field(description="e.g. CHỦ TỊCH, PHÓ CHỦ TỊCH.")
+    authority: Literal["TM.", "KT.", "Q.", "TL.", "TUQ."] | None = None
+    on_behalf_of: str | None = Field(None, description="e.g. ỦY BAN NHÂN DÂN after 'TM.'.")
+
+
+class DocumentRef(Model):
+    """A document as cited: type, number/symbol, date, issuer and title."""
+
+    type: DocumentType
+    number: str | None = Field(
+        None,
+        pattern=DOCUMENT_NUMBER_PATTERN,
+        description="Số/ký hiệu: '2720/KH-UBND', '136/2020/NĐ-CP', '02-KL/TW'. Blank in drafts.",
+    )
+    date: dt.date | None = None
+    issuer: str | None = None
+    title: str | None = None
+
+
+class BasisItem(DocumentRef):
+    id: Slug
+    implements: list[Slug] = Field(
+        default_factory=list, description="Ids of the basis items this one implements."
+    )
+    role: Literal["implements", "continues", "combined_with", "cites"] = "implements"
+
+
+class PlanDocument(DocumentRef):
+    place: str | None = None
+    issuer_unit: Slug = Field(description="Registry id of the issuing body.")
+    parent_body: str | None = Field(None, description="The body printed above the issuer.")
+    summary: str = Field(description="Trích yếu.")
+    signer: Signer
+    date_note: str | None = None
+
+
+class Role(StrEnum):
+    lead = "lead"
+    supporting = "supporting"
+    consolidation_point = "consolidation_point"
+
+
+class Mode(StrEnum):
+    order = "order"  # giao, yêu cầu
+    request = "request"  # "Đề nghị": addressed to bodies outside the issuer's command
+
+
+class Target(Model):
+    """Who an assignment or deliverable is for: one unit or one group."""
+
+    unit: Slug | None = None
+    group: Slug | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        if (self.unit is None) == (self.group is None):
+            raise ValueError("give exactly one of 'unit' or 'group'")
+        return self
+
+
+class TaskItem(Model):
+    id: Slug
+    text: str
+    recurrence: Literal["once", "yearly", "monthly", "quarterly", "ongoing"] = "ongoing"
+
+
+class Assignment(Model):
+    id: Slug
+    section: str = Field(description="Where it stands in the document, e.g. 'II.1'.")
+    heading: str = Field(description="The heading as written, e.g. 'Công an huyện'.")
+    to: Target
+    role: Role = Role.lead
+    mode: Mode = Mode.order
+    supporting: list[Target] = Field(default_factory=list)
+    tasks: list[TaskItem] = Field(min_length=1)
+
+
+class Frequency(StrEnum):
+    once = "once"
+    yearly = "yearly"
+    half_yearly = "half_yearly"
+    quarterly = "quarterly"
+    monthly = "monthly"
+
+
+class CutoffPeriod(Model):
+    """Data cut-off period (Nghị định 09/2019/NĐ-CP Điều 12)."""
+
+    start_day: int = Field(15, ge=1, le=31)
+    start_month: int = Field(12, ge=1, le=12)
+    start_in_previous_year: bool = True
+    end_day: int = Field(14, ge=1, le=31)
+    end_month: int = Field(12, ge=1, le=12)
+    phrase: str | None = None
+
+
+class Routing(Model):
+    to: Slug = Field(description="Registry id of the body the report is for.")
+    via: Slug | None = Field(None, description="Registry id of the channel unit (qua ...).")
+
+
+class DeliverableKind(StrEnum):
+    sub_plan = "sub_plan"
+    report = "report"
+
+
+class Deliverable(Model):
+    """Something every assigned body must send: its own plan, or a recurring report."""
+
+    id: Slug
+    kind: DeliverableKind
+    title: str
+    section: str | None = None
+    text: str | None = Field(None, description="The sentence of the plan that asks for it.")
+    from_assignments: list[Slug] | Literal["all"] = Field(
+        "all", description="Assignments whose units owe this; 'all' for every assignment."
+    )
+    routing: Routing
+    frequency: Frequency = Frequency.once
+    deadline: DeadlineRule
+    cutoff: CutoffPeriod | None = None
+    template: Slug | None = Field(None, description="Report template id (reports only).")
+    review: bool = Field(False, description="The consolidating unit accepts or returns it.")
+    reminders: list[int] = Field(
+        default_factory=lambda: [7, 3, 1], description="Days before the deadline."
+    )
+    mode: Mode | None = Field(None, description="Default: the assignment's mode.")
+
+    @model_validator(mode="after")
+    def _report_has_template(self) -> Deliverable:
+        if self.kind is DeliverableKind.report and self.template is None:
+            raise ValueError("a report deliverable needs 'template' (a report template id)")
+        return self
+
+
+class Upward(Model):
+    """Where a consolidated report goes: an obligation of the parent plan."""
+
+    plan: Slug
+    deliverable: Slug
+
+
+class Consolidation(Model):
+    id: Slug
+    section: str | None = None
+    text: str | None = None
+    consolidates: Slug = Field(description="The report deliverable it gathers.")
+    by: Slug = Field(description="Registry id of the consolidation point.")
+    routing: Routing
+    deadline: DeadlineRule
+    combined_with: str | None = Field(None, description="e.g. the report on 630/QĐ-TTg.")
+    upward: Upward | None = None
+
+
+class Event(Model):
+    id: Slug
+    title: str
+    date: DeadlineRule | None = None
+    month: int | None = Field(None, ge=1, le=12, description="A whole-month event.")
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _when(self) -> Event:
+        if (self.date is None) == (self.month is None):
+            raise ValueError("an event needs exactly one of 'date' or 'month'")
+        return self
+
+
+class Duty(Model):
+    """A recurring duty with a measurable target (e.g. 100% of officials trained)."""
+
+    id: Slug
+    text: str
+    who: Target
+    frequency: Frequency = Frequency.yearly
+    target: str | None = None
+    measured_by: Slug | None = Field(None, description="Report template field that measures it.")
+    template: Slug | None = None
+
+
+class FieldType(StrEnum):
+    integer = "integer"
+    decimal = "decimal"
+    percent = "percent"
+    text = "text"
+    date = "date"
+    choice = "choice"
+    file = "file"
+
+
+class Aggregation(StrEnum):
+    sum = "sum"
+    mean = "mean"
+    min = "min"
+    max = "max"
+    count = "count"
+    list_by_unit = "list_by_unit"
+
+
+_NUMERIC = {FieldType.integer, FieldType.decimal, FieldType.percent}
+
+
+class TemplateField(Model):
+    id: Slug
+    label: str
+    type: FieldType
+    required: bool = True
+    help: str | None = None
+    unit: str | None = Field(None, description="Unit of measure shown after the value.")
+    min: float | None = None
+    max: float | None = None
+    choices: list[str] = Field(default_factory=list)
+    aggregate: Aggregation = Aggregation.list_by_unit
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TemplateField:
+        if self.type is FieldType.choice and not self.choices:
+            raise ValueError("a 'choice' field needs 'choices'")
+        if self.type is not FieldType.choice and self.choices:
+            raise ValueError("'choices' is only for fields of type 'choice'")
+        if self.aggregate in {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}:
+            if self.type not in _NUMERIC:
+                raise ValueError(
+                    f"aggregate '{self.aggregate.value}' needs a numeric field "
+                    f"(integer, decimal, percent), not '{self.type.value}'"
+                )
+        return self
+
+
+class ReportTemplate(Model):
+    id: Slug
+    title: str
+    fields: list[TemplateField] = Field(min_length=1)
+
+    def field(self, field_id: str) -> TemplateField | None:
+        return next((f for f in self.fields if f.id == field_id), None)
+
+
+class Recipient(Model):
+    name: str = Field(description="As written in Nơi nhận.")
+    purpose: Literal["report", "action", "information", "archive"] = Field(
+        description="report = (B/c); action = để thực hiện; archive = Lưu."
+    )
+    units: list[Slug] = Field(default_factory=list)
+    groups: list[Slug] = Field(default_factory=list)
+
+
+class Plan(Model):
+    kind: Literal["plan"]
+    id: Slug
+    registry: Slug
+    as_of: dt.date = Field(description="The registry is resolved as of this date.")
+    document: PlanDocument
+    basis: list[BasisItem] = Field(default_factory=list)
+    parent_plan: Slug | None = Field(None, description="Id of the loaded plan this implements.")
+    preamble: str | None = None
+    objectives: list[str] = Field(default_factory=list, description="Mục đích, yêu cầu.")
+    assignments: list[Assignment] = Field(default_factory=list)
+    deliverables: list[Deliverable] = Field(default_factory=list)
+    consolidations: list[Consolidation] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    duties: list[Duty] = Field(default_factory=list)
+    report_templates: list[ReportTemplate] = Field(default_factory=list)
+    recipients: list[Recipient] = Field(default_factory=list)
+    closing: str | None = None
+    groups: list[Group] = Field(
+        default_factory=list, description="Extra groups local to this plan."
+    )
+    admin_email: str | None = Field(None, description="Where delivery failures are escalated.")
+    templates_dir: str | None = Field(
+        None, description="Folder (relative to this file) overriding email templates."
+    )
+    start_year: int | None = Field(None, description="First reporting year (default: as_of).")
+    end_year: int | None = None
+
+    def assignment(self, assignment_id: str) -> Assignment | None:
+        return next((a for a in self.assignments if a.id == assignment_id), None)
+
+    def deliverable(self, deliverable_id: str) -> Deliverable | None:
+        return next((d for d in self.deliverables if d.id == deliverable_id), None)
+
+    def template(self, template_id: str) -> ReportTemplate | None:
+        return next((t for t in self.report_templates if t.id == template_id), None)
+
+
+Document = Annotated[Registry | Plan | CalendarOverrides, Field(discriminator="kind")]
+
+
+class AnyDocument(BaseModel):
+    """Wrapper used to validate any YAML document and export one JSON Schema."""
+
+    document: Document
+
+
+def json_schema() -> dict:
+    """The JSON Schema for every kind of YAML document, for editors."""
+    schema = AnyDocument.model_json_schema()
+    inner = schema["properties"]["document"]
+    inner["$defs"] = schema.get("$defs", {})
+    inner["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    inner["title"] = "kehoach definition (registry, plan or calendar)"
+    return inner

@@ -1,0 +1,335 @@
+"""SQLAlchemy 2.0 typed models: the system of record.
+
+Spec tables (registry, plan versions) hold what administrators loaded; state tables
+(instances, cycles, obligations, submissions, outbox, audit) hold what is happening.
+Prefect never holds the only copy of anything written here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware datetimes stored as UTC on every backend (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# ---------------------------------------------------------------- spec
+
+
+class RegistryVersion(Base):
+    """One loaded version of an organisation registry, by content hash."""
+
+    __tablename__ = "registry_versions"
+    __table_args__ = (UniqueConstraint("registry_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_id: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    units: Mapped[list[RegistryUnit]] = relationship(
+        back_populates="registry_version", cascade="all, delete-orphan"
+    )
+
+
+class RegistryUnit(Base):
+    """A unit row of one registry version (denormalised for queries by date and parent)."""
+
+    __tablename__ = "registry_units"
+    __table_args__ = (UniqueConstraint("registry_version_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_version_id: Mapped[int] = mapped_column(
+        ForeignKey("registry_versions.id", ondelete="CASCADE"), index=True
+    )
+    unit_id: Mapped[str] = mapped_column(String(80), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    short: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(80))
+    level: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    emails: Mapped[list[Any]]
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    successors: Mapped[list[Any]]
+    data: Mapped[dict[str, Any]]
+
+    registry_version: Mapped[RegistryVersion] = relationship(back_populates="units")
+
+
+class PlanVersion(Base):
+    """One loaded version of a plan definition; same content = same row."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "content_hash"),
+        UniqueConstraint("plan_id", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    registry_id: Mapped[str] = mapped_column(String(80))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    retired_at: Mapped[dt.datetime | None]
+
+
+class CalendarVersion(Base):
+    __tablename__ = "calendar_versions"
+    __table_args__ = (UniqueConstraint("calendar_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]]
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# ---------------------------------------------------------------- state
+
+
+class PlanInstance(Base):
+    """A plan being run: pinned to the plan version it was activated with."""
+
+    __tablename__ = "plan_instances"
+    __table_args__ = (UniqueConstraint("plan_id", "plan_version_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(80), index=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id"))
+    activated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    activated_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|closed
+
+    plan_version: Mapped[PlanVersion] = relationship()
+    cycles: Mapped[list[Cycle]] = relationship(back_populates="instance")
+
+
+class Cycle(Base):
+    """One reporting period of an instance (a year, quarter, month, or 'once')."""
+
+    __tablename__ = "cycles"
+    __table_args__ = (UniqueConstraint("instance_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("plan_instances.id"), index=True)
+    key: Mapped[str] = mapped_column(String(20))  # "2027", "2027-Q1", "2027-03", "once"
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|consolidated|closed
+    consolidated_at: Mapped[dt.datetime | None]
+    closes_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    instance: Mapped[PlanInstance] = relationship(back_populates="cycles")
+    obligations: Mapped[list[Obligation]] = relationship(back_populates="cycle")
+
+
+class Obligation(Base):
+    """One (unit, deliverable, cycle): what a unit owes and by when."""
+
+    __tablename__ = "obligations"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "unit_id", "deliverable_id"),
+        Index("ix_obligations_status_due", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    unit_id: Mapped[str] = mapped_column(String(80), index=True)
+    deliverable_id: Mapped[str] = mapped_column(String(80))
+    # "sub_plan", "report" or "consolidation" (the consolidation point's own duty)
+    kind: Mapped[str] = mapped_column(String(20))
+    assignment_ids: Mapped[list[Any]]
+    to_unit_id: Mapped[str | None] = mapped_column(String(80))
+    via_unit_id: Mapped[str | None] = mapped_column(String(80))
+    nominal_date: Mapped[dt.date] = mapped_column(Date)  # the date as written
+    due_date: Mapped[dt.date] = mapped_column(Date)  # after the calendar policy
+    due_reason: Mapped[str | None] = mapped_column(Text)  # why it moved
+    # pending | submitted | accepted | returned | waived
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    submitted_at: Mapped[dt.datetime | None]
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    transferred_from: Mapped[str | None] = mapped_column(String(80))  # abolished unit
+    token_version: Mapped[int] = mapped_column(Integer, default=1)  # bump to revoke links
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cycle: Mapped[Cycle] = relationship(back_populates="obligations")
+    submissions: Mapped[list[Submission]] = relationship(
+        back_populates="obligation", order_by="Submission.version"
+    )
+
+
+class Submission(Base):
+    """A unit's answer to an obligation; every version is kept."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("obligation_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
+    version: Mapped[int]
+    values: Mapped[dict[str, Any]]  # field id -> value, per the report template
+    summary: Mapped[str | None] = mapped_column(Text)
+    file_ids: Mapped[list[Any]]  # StoredFile ids
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(40), default="portal")  # portal|cli|upward|sim
+    on_time: Mapped[bool] = mapped_column(Boolean)
+    # received | validated | accepted | returned
+    review_state: Mapped[str] = mapped_column(String(20), default="received")
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[dt.datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    intake_done: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    obligation: Mapped[Obligation] = relationship(back_populates="submissions")
+
+
+class StoredFile(Base):
+    """An uploaded or generated document, stored outside the web root by content hash."""
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConsolidatedReport(Base):
+    """The consolidation point's aggregate of one cycle of one report deliverable."""
+
+    __tablename__ = "consolidated_reports"
+    __table_args__ = (UniqueConstraint("cycle_id", "consolidation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    consolidation_id: Mapped[str] = mapped_column(String(80))
+    by_unit_id: Mapped[str] = mapped_column(String(80))
+    aggregates: Mapped[dict[str, Any]]
+    status_table: Mapped[list[Any]]
+    document_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    document_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    upward_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+
+
+class OutboxMessage(Base):
+    """An email to send, written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    thread_id: Mapped[str | None] = mapped_column(String(300))  # Message-ID of the first
+    kind: Mapped[str] = mapped_column(String(40))  # assignment|reminder|overdue|...
+    obligation_id: Mapped[int | None] = mapped_column(ForeignKey("obligations.id"), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(80))
+    unit_id: Mapped[str | None] = mapped_column(String(80))
+    to_addrs: Mapped[list[Any]]
+    cc_addrs: Mapped[list[Any]] = mapped_column(default=list)
+    context: Mapped[dict[str, Any]]  # template context, rendered at send time
+    # pending | sending | sent | failed (permanent) | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    give_up_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    smtp_code: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact bytes sent
+
+
+class AuditEvent(Base):
+    """Who did what, when, from where: every state change and portal action."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # "unit:ca-huyen-ha-lang", "system"...
+    action: Mapped[str] = mapped_column(String(80))
+    plan_id: Mapped[str | None] = mapped_column(String(80))
+    obligation_id: Mapped[int | None] = mapped_column(Integer)
+    remote_addr: Mapped[str | None] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SchedulerState(Base):
+    """Key/value state for the virtual clock and schedulers (e.g. last sweep day)."""
+
+    __tablename__ = "scheduler_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
