@@ -1,0 +1,83 @@
+"""Signed links bound to one obligation (unit, deliverable, cycle).
+
+The token carries the obligation id, unit id, cycle key and the obligation's
+token_version (bumping it revokes every link issued before).  It is signed with
+``KEHOACH_PORTAL_SECRET``; secrets listed in ``KEHOACH_PORTAL_OLD_SECRETS`` still
+verify, so a key can be rotated without breaking links already mailed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from engine.config import Settings, settings
+
+SALT = "kehoach.obligation-link.v1"
+
+
+class LinkError(Exception):
+    """A link that cannot be honoured; ``reason`` is 'forged', 'expired' or 'malformed'."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    obligation_id: int
+    unit_id: str
+    cycle_key: str
+    token_version: int
+
+
+def _secret(conf: Settings) -> str:
+    if conf.portal_secret:
+        return conf.portal_secret
+    # Embedded default for the local demo only; the portal refuses to start on a
+    # non-loopback address without a configured secret.
+    return "kehoach-local-development-secret"
+
+
+def _serializers(conf: Settings) -> list[URLSafeTimedSerializer]:
+    keys = [_secret(conf)] + [k.strip() for k in conf.portal_old_secrets.split(",") if k.strip()]
+    return [URLSafeTimedSerializer(key, salt=SALT) for key in keys]
+
+
+def make_token(
+    obligation_id: int, unit_id: str, cycle_key: str, token_version: int = 1,
+    conf: Settings | None = None,
+) -> str:
+    conf = conf or settings()
+    payload = {"o": obligation_id, "u": unit_id, "c": cycle_key, "v": token_version}
+    return _serializers(conf)[0].dumps(payload)
+
+
+def read_token(token: str, max_age_seconds: int | None = None, conf: Settings | None = None) -> LinkClaims:
+    """Verify with the current key, then with each old key; raise LinkError otherwise."""
+    conf = conf or settings()
+    expired = False
+    for serializer in _serializers(conf):
+        try:
+            data = serializer.loads(token, max_age=max_age_seconds)
+        except SignatureExpired:
+            expired = True
+            continue
+        except BadSignature:
+            continue
+        try:
+            return LinkClaims(int(data["o"]), str(data["u"]), str(data["c"]), int(data["v"]))
+        except (KeyError, TypeError, ValueError):
+            raise LinkError("malformed") from None
+    raise LinkError("expired" if expired else "forged")
+
+
+def obligation_link(obligation, conf: Settings | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The portal URL a unit opens to answer ``obligation`` (an engine.store.models.Obligation)."""
+    conf = conf or settings()
+    token = make_token(
+        obligation.id, obligation.unit_id, obligation.cycle.key, obligation.token_version, conf
+    )
+    return f"{conf.portal_base_url.rstrip('/')}/o/{token}"

@@ -1,0 +1,29 @@
+"""Vietnamese wording for dates and weekdays, as written in administrative documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
+
+
+def weekday(day: dt.date) -> str:
+    """'Thứ Bảy' for a Saturday."""
+    return WEEKDAYS[day.weekday()]
+
+
+def short_date(day: dt.date) -> str:
+    """'25/9/2027' — the day/month form used in plan texts."""
+    return f"{day.day}/{day.month}/{day.year}"
+
+
+def long_date(day: dt.date, place: str | None = None) -> str:
+    """'ngày 05 tháng 9 năm 2023' (Nghị định 30/2020: leading zero for days < 10 and months 1–2)."""
+    month = f"{day.month:02d}" if day.month < 3 else str(day.month)
+    text = f"ngày {day.day:02d} tháng {month} năm {day.year}"
+    return f"{place}, {text}" if place else text
+
+
+def date_with_weekday(day: dt.date) -> str:
+    """'Thứ Hai, 27/9/2027'."""
+    return f"{weekday(day)}, {short_date(day)}"
