@@ -74,7 +74,9 @@ def _coerce(kind: type | str, raw: object) -> object:
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
-    config_path = env.get("KEHOACH_CONFIG") or ("kehoach.toml" if Path("kehoach.toml").exists() else "")
+    config_path = env.get("KEHOACH_CONFIG") or (
+        "kehoach.toml" if Path("kehoach.toml").exists() else ""
+    )
     if config_path:
         with open(config_path, "rb") as fh:
             values.update(tomllib.load(fh))

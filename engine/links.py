@@ -47,7 +47,10 @@ def _serializers(conf: Settings) -> list[URLSafeTimedSerializer]:
 
 
 def make_token(
-    obligation_id: int, unit_id: str, cycle_key: str, token_version: int = 1,
+    obligation_id: int,
+    unit_id: str,
+    cycle_key: str,
+    token_version: int = 1,
     conf: Settings | None = None,
 ) -> str:
     conf = conf or settings()
@@ -55,7 +58,9 @@ def make_token(
     return _serializers(conf)[0].dumps(payload)
 
 
-def read_token(token: str, max_age_seconds: int | None = None, conf: Settings | None = None) -> LinkClaims:
+def read_token(
+    token: str, max_age_seconds: int | None = None, conf: Settings | None = None
+) -> LinkClaims:
     """Verify with the current key, then with each old key; raise LinkError otherwise."""
     conf = conf or settings()
     expired = False

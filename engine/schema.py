@@ -27,9 +27,7 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
 #   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
 #   party form   02-KL/TW          78-KH/TU    47-CT/TW
 _SYMBOL_PART = r"[A-ZĐa-zđ0-9]+"
-DOCUMENT_NUMBER_PATTERN = (
-    rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL_PART})*$"
-)
+DOCUMENT_NUMBER_PATTERN = rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL_PART})*$"
 
 
 class Model(BaseModel):

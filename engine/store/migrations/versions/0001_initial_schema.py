@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-29 05:41:50.035658
 """
 
-from alembic import op
 import sqlalchemy as sa
-import engine.store.models
+from alembic import op
 
+import engine.store.models
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,153 @@
+"""Read YAML while remembering where every value stood (line and column).
+
+PyYAML's composer gives nodes with start marks; we build plain Python data from the
+node tree ourselves and keep a map from each value's path — a tuple of mapping keys
+and list indexes — to its position, so any later error can point at the exact place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:  # the C loader is several times faster; fall back where libyaml is missing
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+from engine.errors import Location
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """One parsed YAML document with positions: ``data`` plus ``where(path)``."""
+
+    path: str
+    text: str
+    data: Any
+    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: PathKey, *, key: bool = False) -> Location:
+        """The location of ``path``; of its key when ``key``; else the nearest ancestor."""
+        probe = tuple(path)
+        while True:
+            table = self.key_positions if key else self.positions
+            if probe in table:
+                line, column = table[probe]
+                return Location(self.path, line, column)
+            if key and probe in self.positions:
+                line, column = self.positions[probe]
+                return Location(self.path, line, column)
+            if not probe:
+                return Location(self.path, 1, 1)
+            probe = probe[:-1]
+
+    def has(self, path: PathKey) -> bool:
+        return tuple(path) in self.positions
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.message = message
+
+
+_BOOL = {"true": True, "false": False}
+
+
+def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
+    # Resolve with the safe constructor so "2022-10-21" is a date and "3" an int,
+    # exactly as yaml.safe_load would.
+    return loader.construct_object(node, deep=True)
+
+
+def _build(
+    node: yaml.Node, path: PathKey, source: Source, loader: yaml.SafeLoader, file: str
+) -> Any:
+    source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlSyntaxError(
+                    Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                    "a mapping key must be a plain value",
+                )
+            key = _scalar(key_node, loader)
+            if key == "<<":
+                raise YamlSyntaxError(
+                    Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                    "merge keys ('<<') are not supported; write the values out",
+                )
+            key = str(key) if not isinstance(key, str) else key
+            if key in result:
+                raise YamlSyntaxError(
+                    Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                    f"duplicate key '{key}': each key may appear once in a mapping",
+                )
+            child = (*path, key)
+            source.key_positions[child] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            result[key] = _build(value_node, child, source, loader, file)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, (*path, index), source, loader, file)
+            for index, item in enumerate(node.value)
+        ]
+    return _scalar(node, loader)  # type: ignore[arg-type]
+
+
+def parse(text: str, path: str) -> Source:
+    """Parse one YAML document; raise YamlSyntaxError with a location."""
+    source = Source(path=path, text=text, data=None)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise YamlSyntaxError(Location(path, 1, 1), "the file is empty")
+        source.data = _build(node, (), source, loader, path)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
+        raise YamlSyntaxError(
+            Location(path, line, column),
+            f"YAML syntax: {problem}; check indentation and quoting here",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(Location(path, 1, 1), f"YAML syntax: {exc}") from None
+    finally:
+        loader.dispose()
+    return source
+
+
+def read(path: str | Path) -> Source:
+    """Read and parse a UTF-8 YAML file."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise YamlSyntaxError(
+            Location(file, 0, 0), f"cannot read the file: {exc.strerror}"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlSyntaxError(
+            Location(file, line, 1),
+            "the file is not UTF-8; save it as UTF-8 (Vietnamese text needs it)",
+        ) from None
+    return parse(text, file)
