@@ -38,7 +38,7 @@ class KehoachError(Exception):
 class DefinitionError(KehoachError):
     """One or more problems in definition files; nothing was stored."""
 
-    exit_code = 2
+    exit_code = 3
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: p.location)
@@ -46,4 +46,4 @@ class DefinitionError(KehoachError):
 
 
 class NotFound(KehoachError):
-    exit_code = 3
+    exit_code = 4

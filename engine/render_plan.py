@@ -1,0 +1,260 @@
+"""Plain-text views of a plan for the terminal: the tree (`show`) and a year (`calendar`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from dataclasses import dataclass
+
+from engine import vntext
+from engine.calendar import WorkCalendar, cycles_in_year, deadline
+from engine.registry import RegistryView
+from engine.schema import (
+    AfterActivation,
+    CalendarOverrides,
+    DeadlineRule,
+    Frequency,
+    Plan,
+    Registry,
+    Target,
+)
+
+ROLE_VI = {"lead": "chủ trì", "supporting": "phối hợp", "consolidation_point": "đầu mối tổng hợp"}
+MODE_VI = {"order": "giao", "request": "đề nghị"}
+PURPOSE_VI = {"report": "B/c", "action": "thực hiện", "information": "để biết", "archive": "Lưu"}
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    return textwrap.fill(
+        " ".join(text.split()), width=width, initial_indent=indent, subsequent_indent=indent + "  "
+    )
+
+
+def _unit_name(view: RegistryView, unit_id: str | None) -> str:
+    if unit_id is None:
+        return ""
+    unit = view.unit(unit_id)
+    return unit.name if unit else unit_id
+
+
+def _target_text(view: RegistryView, target: Target) -> str:
+    if target.unit:
+        return _unit_name(view, target.unit)
+    group = view.groups.get(target.group or "")
+    return group.name if group else str(target.group)
+
+
+def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
+    text = f"→ {_unit_name(view, to)}"
+    return text + (f" qua {_unit_name(view, via)}" if via else "")
+
+
+def _rule_text(rule: DeadlineRule) -> str:
+    return f'"{rule.phrase}"' if rule.phrase else rule.rule
+
+
+def render_plan(
+    plan: Plan,
+    registry: Registry,
+    calendar: CalendarOverrides | None,
+    activated_on: dt.date | None,
+    today: dt.date,
+) -> str:
+    view = RegistryView(registry, plan.groups)
+    cal = WorkCalendar(calendar)
+    doc = plan.document
+    lines: list[str] = []
+    number = doc.number or "(số trống)"
+    lines.append(f"{doc.type.value} {number} — {plan.id}")
+    lines.append(_wrap(doc.summary, "  "))
+    issued = vntext.long_date(doc.date, doc.place) if doc.date else (doc.date_note or "ngày: —")
+    lines.append(f"  Cơ quan ban hành: {_unit_name(view, doc.issuer_unit)}; {issued}")
+    signer = " ".join(filter(None, [doc.signer.authority, doc.signer.on_behalf_of]))
+    lines.append(
+        f"  Người ký: {signer + ' / ' if signer else ''}{doc.signer.title} {doc.signer.name}"
+    )
+    lines.append(f"  Đăng ký tổ chức: {registry.id} (tra cứu theo ngày {plan.as_of:%d/%m/%Y})")
+    if plan.parent_plan:
+        lines.append(f"  Thực hiện kế hoạch cấp trên: {plan.parent_plan}")
+
+    if plan.basis:
+        lines.append("")
+        lines.append("Căn cứ (basis chain):")
+        for item in plan.basis:
+            date = f" ngày {item.date:%d/%m/%Y}" if item.date else ""
+            implements = f"  ⇐ thực hiện {', '.join(item.implements)}" if item.implements else ""
+            head = f"  - [{item.id}] {item.type.value} {item.number or ''}{date}"
+            lines.append(f"{head} ({item.role}){implements}")
+            if item.title:
+                lines.append(_wrap(item.title, "      "))
+
+    if plan.objectives:
+        lines.append("")
+        lines.append("I. Mục đích, yêu cầu:")
+        for index, objective in enumerate(plan.objectives, 1):
+            lines.append(_wrap(f"{index}. {objective}", "  "))
+
+    lines.append("")
+    lines.append("II. Phân công (assignments by unit):")
+    for assignment in plan.assignments:
+        units = view.resolve(assignment.to, plan.as_of)
+        role = ROLE_VI[assignment.role.value]
+        mode = MODE_VI[assignment.mode.value]
+        lines.append(
+            f"  {assignment.section} {assignment.heading} [{role}; {mode}] — {len(units)} đơn vị"
+        )
+        if assignment.to.group:
+            names = ", ".join(u.name for u in units)
+            lines.append(_wrap(f"đơn vị: {names}", "      "))
+        for target in assignment.supporting:
+            lines.append(f"      phối hợp: {_target_text(view, target)}")
+        for task in assignment.tasks:
+            recurrence = f" ({task.recurrence})" if task.recurrence not in {"ongoing"} else ""
+            lines.append(_wrap(f"- {task.text}{recurrence}", "    "))
+
+    lines.append("")
+    lines.append("III. Tổ chức thực hiện (deliverables, next deadlines):")
+    for deliverable in plan.deliverables:
+        lines.append(
+            f"  [{deliverable.id}] {deliverable.title} ({deliverable.kind.value}, "
+            f"{deliverable.frequency.value}) "
+            f"{_routing_text(view, deliverable.routing.to, deliverable.routing.via)}"
+        )
+        lines.append(
+            f"      hạn: {_rule_text(deliverable.deadline)}; "
+            f"{_next_deadline(deliverable.deadline, deliverable.frequency, cal, activated_on, today)}"
+        )
+        if deliverable.template:
+            lines.append(f"      mẫu báo cáo: {deliverable.template}")
+    for consolidation in plan.consolidations:
+        fed = plan.deliverable(consolidation.consolidates)
+        frequency = fed.frequency if fed else Frequency.yearly
+        lines.append(
+            f"  [{consolidation.id}] Tổng hợp {consolidation.consolidates} bởi "
+            f"{_unit_name(view, consolidation.by)} "
+            f"{_routing_text(view, consolidation.routing.to, consolidation.routing.via)}"
+        )
+        lines.append(
+            f"      hạn: {_rule_text(consolidation.deadline)}; "
+            f"{_next_deadline(consolidation.deadline, frequency, cal, activated_on, today)}"
+        )
+        if consolidation.combined_with:
+            lines.append(_wrap(f"lồng ghép với: {consolidation.combined_with}", "      "))
+        if consolidation.upward:
+            lines.append(
+                f"      báo cáo lên: {consolidation.upward.plan} / {consolidation.upward.deliverable}"
+            )
+    for event in plan.events:
+        when = _rule_text(event.date) if event.date else f"tháng {event.month} hằng năm"
+        lines.append(f"  [sự kiện] {event.title} — {when}")
+    for duty in plan.duties:
+        target = f" (chỉ tiêu {duty.target})" if duty.target else ""
+        lines.append(
+            _wrap(
+                f"[nhiệm vụ {duty.frequency.value}] {_target_text(view, duty.who)}: "
+                f"{duty.text}{target}",
+                "  ",
+            )
+        )
+
+    if plan.report_templates:
+        lines.append("")
+        lines.append("Mẫu báo cáo (report templates):")
+        for template in plan.report_templates:
+            lines.append(f"  [{template.id}] {template.title}")
+            for f in template.fields:
+                unit = f" ({f.unit})" if f.unit else ""
+                lines.append(f"    - {f.label}{unit}: {f.type.value}, tổng hợp {f.aggregate.value}")
+
+    if plan.recipients:
+        lines.append("")
+        lines.append("Nơi nhận:")
+        for recipient in plan.recipients:
+            lines.append(f"  - {recipient.name} ({PURPOSE_VI[recipient.purpose]})")
+    return "\n".join(lines)
+
+
+def _next_deadline(
+    rule: DeadlineRule,
+    frequency: Frequency,
+    cal: WorkCalendar,
+    activated_on: dt.date | None,
+    today: dt.date,
+) -> str:
+    if isinstance(rule, AfterActivation) and activated_on is None:
+        return f"{rule.days} ngày sau khi kích hoạt (chưa kích hoạt)"
+    for year in (today.year, today.year + 1):
+        for cycle in cycles_in_year(frequency, year):
+            d = deadline(rule, cycle, activated_on or today, cal)
+            if d.due >= today:
+                moved = f" (dời từ {vntext.short_date(d.nominal)})" if d.moved else ""
+                return f"kế tiếp {vntext.date_with_weekday(d.due)}{moved}"
+    return "không còn hạn nào"
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    nominal: dt.date
+    due: dt.date
+    what: str
+    reason: str | None
+
+
+def calendar_entries(
+    plan: Plan, calendar: CalendarOverrides | None, year: int, activated_on: dt.date | None
+) -> list[CalendarEntry]:
+    cal = WorkCalendar(calendar)
+    entries: list[CalendarEntry] = []
+    start = activated_on or plan.as_of
+    for deliverable in plan.deliverables:
+        if isinstance(deliverable.deadline, AfterActivation) and activated_on is None:
+            continue
+        for cycle in cycles_in_year(deliverable.frequency, year):
+            d = deadline(deliverable.deadline, cycle, start, cal)
+            if d.nominal.year != year and d.due.year != year:
+                continue
+            label = f"{deliverable.title} [{deliverable.id}, kỳ {cycle.key}]"
+            entries.append(CalendarEntry(d.nominal, d.due, label, d.reason))
+    for consolidation in plan.consolidations:
+        fed = plan.deliverable(consolidation.consolidates)
+        frequency = fed.frequency if fed else Frequency.yearly
+        for cycle in cycles_in_year(frequency, year):
+            d = deadline(consolidation.deadline, cycle, start, cal)
+            label = f"Tổng hợp, báo cáo lên [{consolidation.id}, kỳ {cycle.key}]"
+            entries.append(CalendarEntry(d.nominal, d.due, label, d.reason))
+    for event in plan.events:
+        if event.date is not None:
+            cycle = cycles_in_year(Frequency.yearly, year)[0]
+            d = deadline(event.date, cycle, start, cal)
+            entries.append(CalendarEntry(d.nominal, d.due, f"Sự kiện: {event.title}", None))
+        elif event.month is not None:
+            first = dt.date(year, event.month, 1)
+            entries.append(
+                CalendarEntry(first, first, f"Sự kiện cả tháng {event.month}: {event.title}", None)
+            )
+    return sorted(entries, key=lambda e: (e.due, e.what))
+
+
+def render_calendar(
+    plan: Plan, calendar: CalendarOverrides | None, year: int, activated_on: dt.date | None
+) -> str:
+    lines = [
+        f"Lịch năm {year} — {plan.id} ({plan.document.type.value} {plan.document.number or '(số trống)'})"
+    ]
+    skipped = [
+        d.id
+        for d in plan.deliverables
+        if isinstance(d.deadline, AfterActivation) and activated_on is None
+    ]
+    for entry in calendar_entries(plan, calendar, year, activated_on):
+        when = f"{vntext.weekday(entry.nominal):8} {vntext.short_date(entry.nominal):>10}"
+        if entry.due != entry.nominal:
+            when += f" → {vntext.weekday(entry.due)} {vntext.short_date(entry.due)}"
+        lines.append(f"  {when:42} {entry.what}")
+        if entry.reason:
+            lines.append(f"  {'':42} lý do: {entry.reason}")
+    if skipped:
+        lines.append(
+            f"  (chưa kích hoạt: hạn tính từ ngày kích hoạt của {', '.join(skipped)} chưa xác định)"
+        )
+    return "\n".join(lines)
