@@ -1,0 +1,8 @@
+"""Email to units: a transactional outbox, Vietnamese templates and an aiosmtplib sender.
+
+- ``notifications.outbox``: write outbox rows in the caller's transaction.
+- ``notifications.render``: turn a row into an ``EmailMessage`` (Jinja2 templates).
+- ``notifications.dispatch``: deliver due rows over SMTP (async, pooled, rate-limited).
+- ``notifications.mailbox``: a local SMTP server that writes ``.eml`` files (demo).
+- ``notifications.flows``: the Prefect flow; the only module here that imports Prefect.
+"""

@@ -1,0 +1,321 @@
+"""The dispatcher: deliver due outbox rows over SMTP, never losing one.
+
+Each pass claims due rows in batches (status ``pending`` and ``next_attempt_at`` due,
+or ``sending`` whose lease ran out), marks them ``sending`` with a lease in the same
+statement, sends them over a small pool of reused connections, and records the
+outcome. A crash between sending and recording leaves the row ``sending``; when its
+lease expires the next pass sends it again with the same Message-ID. A message may
+thus arrive twice (mail clients fold duplicates by Message-ID) but never zero times.
+
+Outcomes: sent; 4xx or network error -> ``pending`` again with exponential backoff
+until ``give_up_at`` (first failure + ``smtp_give_up_hours``), then ``failed``;
+5xx -> ``failed`` at once. Every ``failed`` row gets an AuditEvent and a
+``delivery_failure`` email to the plan's (or the configured) administrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.config import Settings
+from engine.config import settings as default_settings
+from engine.store.db import connect
+from engine.store.models import AuditEvent, OutboxMessage, utcnow
+from notifications.outbox import enqueue, plan_admin_email
+from notifications.render import RenderError, build_message, message_bytes
+from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff and lease timings (short ones in tests, the defaults in production)."""
+
+    base_seconds: float = 60.0  # first retry after a minute ...
+    max_seconds: float = 3600.0  # ... doubling up to an hour
+    lease_seconds: float = 600.0  # a `sending` row older than this is sent again
+    batch_size: int = 200
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        seconds = self.base_seconds * 2 ** max(0, attempts - 1)
+        return dt.timedelta(seconds=min(seconds, self.max_seconds))
+
+
+@dataclass
+class DispatchStats:
+    """What one pass did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    connections: int = 0
+    errors: list[str] = field(default_factory=list)  # distinct error texts, for summaries
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Outcome:
+    row: OutboxMessage
+    status: str  # sent | retry | failed
+    at: dt.datetime
+    attempted: bool = True
+    raw: bytes | None = None
+    subject: str | None = None
+    code: int | None = None
+    error: str | None = None
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class Dispatcher:
+    """One pass over the outbox; create a new one per pass."""
+
+    def __init__(
+        self,
+        db_url: str,
+        conf: Settings,
+        now: dt.datetime | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.conf = conf
+        self.policy = policy or RetryPolicy()
+        self._fixed_now = now
+        self._factory = sessionmaker(connect(db_url), expire_on_commit=False)
+        self._postgres = db_url.startswith("postgresql")
+        self.stats = DispatchStats()
+        # Set when the server cannot be reached: the rest of the pass is pointless.
+        self._unreachable: str | None = None
+
+    def clock(self) -> dt.datetime:
+        """The injected time (virtual clock) or the real one."""
+        return self._fixed_now or utcnow()
+
+    # ------------------------------------------------------------ database side
+
+    def _claim(self, cutoff: dt.datetime, count: int) -> list[OutboxMessage]:
+        """Mark up to ``count`` due rows ``sending`` (with a lease) and return them.
+
+        One UPDATE ... WHERE id IN (SELECT ...) statement: on SQLite it runs under
+        the write lock, on PostgreSQL the rows are locked with SKIP LOCKED, so two
+        dispatchers never claim the same row while its lease holds.
+        """
+        due = OutboxMessage.status.in_(("pending", "sending")) & (
+            OutboxMessage.next_attempt_at <= cutoff
+        )
+        candidates = (
+            OutboxMessage.__table__.select()
+            .with_only_columns(OutboxMessage.id)
+            .where(due)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(count)
+        )
+        if self._postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
+        with self._factory() as session, session.begin():
+            rows = session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(candidates.scalar_subquery()), due)
+                .values(status="sending", next_attempt_at=lease)
+                .returning(OutboxMessage),
+                execution_options={"synchronize_session": False},
+            ).all()
+        return sorted(rows, key=lambda r: r.id)
+
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        """Write every outcome of a batch in one transaction, with its side effects."""
+        if not outcomes:
+            return
+        params: list[dict[str, Any]] = []
+        with self._factory() as session, session.begin():
+            for out in outcomes:
+                row = out.row
+                attempts = row.attempts + (1 if out.attempted else 0)
+                values: dict[str, Any] = {"id": row.id, "attempts": attempts, "smtp_code": out.code}
+                if out.status == "sent":
+                    values.update(status="sent", sent_at=out.at, raw=out.raw, last_error=None)
+                    self.stats.sent += 1
+                    if out.refused:
+                        values["last_error"] = "refused: " + "; ".join(
+                            f"{a}: {e}" for a, e in out.refused.items()
+                        )
+                        if any(e[:1] == "5" for e in out.refused.values()):
+                            self._escalate(session, out, values["last_error"], attempts)
+                elif out.status == "retry":
+                    give_up_at = row.give_up_at or out.at + dt.timedelta(
+                        hours=self.conf.smtp_give_up_hours
+                    )
+                    if out.at >= give_up_at:
+                        error = f"gave up after {attempts} attempts: {out.error}"
+                        values.update(status="failed", last_error=error, give_up_at=give_up_at)
+                        self._fail(session, out, error, attempts)
+                    else:
+                        values.update(
+                            status="pending",
+                            last_error=out.error,
+                            give_up_at=give_up_at,
+                            next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
+                        )
+                        self.stats.retried += 1
+                else:
+                    values.update(status="failed", last_error=out.error)
+                    self._fail(session, out, out.error or "", attempts)
+                if out.error and out.error not in self.stats.errors and len(self.stats.errors) < 20:
+                    self.stats.errors.append(out.error)
+                params.append(values)
+            session.execute(update(OutboxMessage), params)
+
+    def _fail(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
+        self.stats.failed += 1
+        self._escalate(session, out, error, attempts)
+
+    def _escalate(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
+        """AuditEvent plus a delivery_failure email to the administrator."""
+        row = out.row
+        to_text = ", ".join([*row.to_addrs, *row.cc_addrs])
+        failed = {
+            "outbox_id": row.id,
+            "message_id": row.message_id,
+            "kind": row.kind,
+            "subject": out.subject,
+            "to": to_text,
+            "unit_name": ((row.context or {}).get("unit") or {}).get("name"),
+            "plan_id": row.plan_id,
+            "obligation_id": row.obligation_id,
+            "smtp_code": out.code,
+            "error": error,
+            "attempts": attempts,
+        }
+        session.add(
+            AuditEvent(
+                at=out.at,
+                actor="system:dispatcher",
+                action="email.delivery_failed",
+                plan_id=row.plan_id,
+                obligation_id=row.obligation_id,
+                data=failed,
+            )
+        )
+        # Never escalate a failure about a failure: that could loop forever when
+        # the administrator's own address is the one that bounces.
+        if row.kind == "delivery_failure":
+            return
+        enqueue(
+            session,
+            kind="delivery_failure",
+            idempotency_key=f"delivery_failure:{row.id}",
+            to_addrs=[plan_admin_email(session, row.plan_id, self.conf)],
+            context={"failed": failed},
+            plan_id=row.plan_id,
+            unit_id=row.unit_id,
+            thread_key="",  # the admin was not on the unit's thread
+            now=out.at,
+            settings=self.conf,
+        )
+
+    # ------------------------------------------------------------ SMTP side
+
+    async def _deliver(self, connection: SmtpConnection, bucket: TokenBucket, row: OutboxMessage):
+        at = self.clock()
+        if self._unreachable is not None:
+            return _Outcome(row, "retry", at, attempted=False, error=self._unreachable)
+        try:
+            msg = build_message(row, self.conf, now=at)
+            data = message_bytes(msg)
+        except (RenderError, ValueError, TypeError, KeyError) as exc:
+            # A message that cannot be built never will be: no point retrying.
+            return _Outcome(row, "failed", at, error=f"cannot build the message: {exc}")
+        subject = str(msg["Subject"])
+        await bucket.acquire()
+        try:
+            refused = await connection.send(
+                self.conf.mail_from, [*row.to_addrs, *row.cc_addrs], data
+            )
+        except SmtpFailure as exc:
+            if exc.connection:
+                self._unreachable = str(exc)
+            status = "failed" if exc.permanent else "retry"
+            return _Outcome(row, status, at, subject=subject, code=exc.code, error=str(exc))
+        return _Outcome(row, "sent", at, raw=data, subject=subject, code=250, refused=refused)
+
+    async def _send_batch(
+        self, rows: list[OutboxMessage], pool: list[SmtpConnection], bucket: TokenBucket
+    ) -> list[_Outcome]:
+        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        for row in rows:
+            queue.put_nowait(row)
+        outcomes: list[_Outcome] = []
+
+        async def worker(connection: SmtpConnection) -> None:
+            while not queue.empty():
+                row = queue.get_nowait()
+                outcomes.append(await self._deliver(connection, bucket, row))
+
+        # No more connections than messages: each one costs a handshake.
+        await asyncio.gather(*(worker(c) for c in pool[: max(1, len(rows))]))
+        return outcomes
+
+    async def run(self, limit: int | None = None) -> DispatchStats:
+        started = time.perf_counter()
+        # Rows that fall due while this pass runs wait for the next pass: a row
+        # retried in this pass must not be picked up again by it.
+        cutoff = self.clock()
+        pool = [SmtpConnection(self.conf) for _ in range(max(1, self.conf.smtp_connections))]
+        bucket = TokenBucket(self.conf.smtp_rate_per_second)
+        pending_record: asyncio.Task[None] | None = None
+        try:
+            while limit is None or self.stats.claimed < limit:
+                want = self.policy.batch_size
+                if limit is not None:
+                    want = min(want, limit - self.stats.claimed)
+                rows = await asyncio.to_thread(self._claim, cutoff, want)
+                if not rows:
+                    break
+                self.stats.claimed += len(rows)
+                outcomes = await self._send_batch(rows, pool, bucket)
+                # Record this batch while the next one is claimed and sent; the
+                # previous record must finish first so outcomes land in order.
+                if pending_record is not None:
+                    await pending_record
+                pending_record = asyncio.create_task(asyncio.to_thread(self._record, outcomes))
+                if self._unreachable is not None:
+                    break
+        finally:
+            if pending_record is not None:
+                await pending_record
+            await asyncio.gather(*(c.close() for c in pool), return_exceptions=True)
+            self.stats.connections = sum(c.connects for c in pool)
+            self.stats.seconds = round(time.perf_counter() - started, 3)
+        return self.stats
+
+
+async def dispatch_pending(
+    db_url: str,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    limit: int | None = None,
+    policy: RetryPolicy | None = None,
+) -> DispatchStats:
+    """Deliver every outbox row due at ``now`` (default: the real time); one pass."""
+    conf = settings or default_settings()
+    return await Dispatcher(db_url, conf, now=now, policy=policy).run(limit)
+
+
+def dispatch_pending_sync(
+    db_url: str,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    limit: int | None = None,
+    policy: RetryPolicy | None = None,
+) -> DispatchStats:
+    """:func:`dispatch_pending` for callers without an event loop (CLI, sync flows)."""
+    return asyncio.run(dispatch_pending(db_url, settings, now, limit, policy))

@@ -1,0 +1,555 @@
+"""The transactional outbox: every email is a row written with the change that causes it.
+
+A flow that marks an obligation overdue calls :func:`enqueue_for_obligation` in the
+same session, so either both the state change and its email are committed or neither
+is. The dispatcher (``notifications.dispatch``) delivers the rows later; the row's
+idempotency key makes re-running a flow harmless and its Message-ID is derived from
+that key, so a message that is ever sent twice carries the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.config import TIMEZONE, Settings
+from engine.config import settings as default_settings
+from engine.links import obligation_link
+from engine.schema import Plan
+from engine.store.models import (
+    ConsolidatedReport,
+    Cycle,
+    Obligation,
+    OutboxMessage,
+    PlanInstance,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+    Submission,
+    utcnow,
+)
+from engine.vntext import date_with_weekday, long_date, short_date, weekday
+
+KINDS = (
+    "assignment",
+    "reminder",
+    "overdue",
+    "escalation",
+    "receipt",
+    "returned",
+    "consolidated",
+    "digest",
+    "delivery_failure",
+)
+
+TZ = ZoneInfo(TIMEZONE)
+
+DOCUMENT_TYPE_NAMES = {
+    "KH": "Kế hoạch",
+    "BC": "Báo cáo",
+    "QĐ": "Quyết định",
+    "CT": "Chỉ thị",
+    "KL": "Kết luận",
+    "NQ": "Nghị quyết",
+    "NĐ": "Nghị định",
+    "TB": "Thông báo",
+    "HD": "Hướng dẫn",
+    "CTr": "Chương trình",
+    "TTr": "Tờ trình",
+    "QyĐ": "Quy định",
+    "ĐA": "Đề án",
+    "PA": "Phương án",
+    "CV": "Công văn",
+    "Luật": "Luật",
+}
+
+STATUS_NAMES = {
+    "pending": "Chưa gửi",
+    "submitted": "Đã gửi",
+    "accepted": "Đã chấp nhận",
+    "returned": "Trả lại để hoàn thiện",
+    "waived": "Được miễn",
+}
+
+
+# ---------------------------------------------------------------- identifiers
+
+
+def mail_domain(conf: Settings) -> str:
+    """The domain part of ``mail_from``: Message-IDs live in our own namespace."""
+    domain = conf.mail_from.rpartition("@")[2].strip().strip(">")
+    return domain or "kehoach.local"
+
+
+def message_id_for(idempotency_key: str, conf: Settings | None = None) -> str:
+    """A stable Message-ID for a key: the same key always gives the same header."""
+    conf = conf or default_settings()
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{mail_domain(conf)}>"
+
+
+def obligation_key(obligation_id: int, kind: str, step: str = "") -> str:
+    return f"obl:{obligation_id}:{kind}:{step}"
+
+
+def _clean_addresses(addresses: Any) -> list[str]:
+    """Strip, drop empties and duplicates (case-insensitive), keep order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for raw in addresses or ():
+        address = str(raw).strip()
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """Context is stored as JSON: dates and paths become strings."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    to_addrs: Any,
+    context: dict[str, Any],
+    obligation_id: int | None = None,
+    plan_id: str | None = None,
+    unit_id: str | None = None,
+    thread_key: str | None = None,
+    cc_addrs: Any = (),
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> OutboxMessage:
+    """Add an outbox row in the caller's transaction, once per ``idempotency_key``.
+
+    If a row with the key exists (committed earlier, or by a flow racing this one),
+    that row is returned and nothing is inserted. The Message-ID is derived from the
+    key; ``thread_id`` is the Message-ID of ``thread_key``'s message, by default the
+    obligation's assignment, so every mail about one obligation threads together.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown email kind {kind!r}; expected one of {', '.join(KINDS)}")
+    conf = settings or default_settings()
+    now = now or utcnow()
+    existing = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if existing is not None:
+        return existing
+
+    if thread_key is None and obligation_id is not None:
+        thread_key = obligation_key(obligation_id, "assignment")
+    message_id = message_id_for(idempotency_key, conf)
+    row = OutboxMessage(
+        idempotency_key=idempotency_key,
+        message_id=message_id,
+        thread_id=message_id_for(thread_key, conf) if thread_key else None,
+        kind=kind,
+        obligation_id=obligation_id,
+        plan_id=plan_id,
+        unit_id=unit_id,
+        to_addrs=_clean_addresses(to_addrs),
+        cc_addrs=_clean_addresses(cc_addrs),
+        context=_json_safe(context),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    # A SAVEPOINT keeps the caller's transaction usable when a concurrent flow
+    # inserted the same key between our SELECT and INSERT: the unique constraint
+    # fires, only the savepoint rolls back, and we return the winner's row.
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        winner = session.scalar(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+        )
+        if winner is None:  # the conflict was something else (e.g. a foreign key)
+            raise
+        return winner
+    return row
+
+
+# ---------------------------------------------------------------- context from the DB
+
+
+def _unit_row(session: Session, registry_id: str, unit_id: str | None) -> RegistryUnit | None:
+    """The unit as the current registry version knows it (else the newest that has it)."""
+    if not unit_id:
+        return None
+    return session.scalar(
+        select(RegistryUnit)
+        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
+        .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
+        .limit(1)
+    )
+
+
+def _person(data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, dict) or not data.get("name"):
+        return None
+    return {k: data.get(k) for k in ("name", "title", "email", "phone")}
+
+
+def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
+    if row is None:
+        return {
+            "id": unit_id,
+            "name": unit_id or "",
+            "short": None,
+            "emails": [],
+            "head": None,
+            "focal": None,
+        }
+    data = row.data or {}
+    return {
+        "id": row.unit_id,
+        "name": row.name,
+        "short": row.short,
+        "emails": list(row.emails or []),
+        "head": _person(data.get("head")),
+        "focal": _person(data.get("focal")),
+    }
+
+
+def _date_info(day: dt.date | None) -> dict[str, Any] | None:
+    if day is None:
+        return None
+    return {
+        "iso": day.isoformat(),
+        "short": short_date(day),
+        "weekday": weekday(day),
+        "with_weekday": date_with_weekday(day),
+        "long": long_date(day),
+    }
+
+
+def _plan_info(plan: Plan) -> dict[str, Any]:
+    doc = plan.document
+    type_name = DOCUMENT_TYPE_NAMES.get(doc.type.value, doc.type.value)
+    ref = f"{type_name} số {doc.number}" if doc.number else type_name
+    if doc.date:
+        ref += f" {long_date(doc.date)}"
+    issuer = doc.issuer or ""
+    if issuer:
+        ref += f" của {issuer}"
+    return {
+        "id": plan.id,
+        "type": type_name,
+        "number": doc.number,
+        "date": short_date(doc.date) if doc.date else None,
+        "issuer": issuer,
+        "summary": doc.summary,
+        "ref": ref,
+        # Short tag for subjects: the number when there is one, else the plan id.
+        "tag": doc.number or plan.id,
+    }
+
+
+def _templates_dir(plan: Plan, version: PlanVersion) -> str | None:
+    if not plan.templates_dir:
+        return None
+    folder = Path(plan.templates_dir)
+    if not folder.is_absolute() and version.source_path:
+        folder = Path(version.source_path).parent / folder
+    return str(folder.resolve())
+
+
+def _cycle_label(key: str) -> str:
+    if key == "once":
+        return "một lần"
+    if len(key) == 4 and key.isdigit():
+        return f"năm {key}"
+    if "-Q" in key:
+        year, quarter = key.split("-Q", 1)
+        return f"quý {quarter} năm {year}"
+    if "-H" in key:
+        year, half = key.split("-H", 1)
+        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
+    if len(key) == 7 and key[4] == "-":
+        return f"tháng {int(key[5:])}/{key[:4]}"
+    return key
+
+
+def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
+    """The deliverable (or the consolidation duty) the obligation is about."""
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    if deliverable is not None:
+        return {
+            "id": deliverable.id,
+            "kind": deliverable.kind.value,
+            "title": deliverable.title,
+            "text": deliverable.text,
+            "section": deliverable.section,
+        }
+    consolidation = next(
+        (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
+    )
+    if consolidation is not None:
+        consolidated = plan.deliverable(consolidation.consolidates)
+        title = "Báo cáo tổng hợp" + (f": {consolidated.title}" if consolidated else "")
+        return {
+            "id": consolidation.id,
+            "kind": "consolidation",
+            "title": title,
+            "text": consolidation.text,
+            "section": consolidation.section,
+        }
+    return {
+        "id": obligation.deliverable_id,
+        "kind": obligation.kind,
+        "title": obligation.deliverable_id,
+        "text": None,
+        "section": None,
+    }
+
+
+def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    out = []
+    for assignment_id in obligation.assignment_ids or []:
+        assignment = plan.assignment(str(assignment_id))
+        if assignment is None:
+            continue
+        out.append(
+            {
+                "id": assignment.id,
+                "section": assignment.section,
+                "heading": assignment.heading,
+                "mode": assignment.mode.value,
+                "tasks": [task.text for task in assignment.tasks],
+            }
+        )
+    return out
+
+
+def _digest_rows(
+    session: Session, obligation: Obligation, consolidator: str, units: Any
+) -> list[dict[str, Any]]:
+    """Status of every obligation in this cycle that reports through ``consolidator``."""
+    rows = session.scalars(
+        select(Obligation)
+        .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
+        .order_by(Obligation.due_date, Obligation.unit_id)
+    ).all()
+    out = []
+    for row in rows:
+        through = row.via_unit_id or row.to_unit_id
+        if through != consolidator:
+            continue
+        out.append(
+            {
+                "unit_name": units(row.unit_id)["name"],
+                "status": STATUS_NAMES.get(row.status, row.status),
+                "done": row.status in ("submitted", "accepted", "waived"),
+                "overdue": bool(row.overdue),
+                "due": short_date(row.due_date),
+                "submitted": (
+                    row.submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
+                    if row.submitted_at
+                    else None
+                ),
+            }
+        )
+    return out
+
+
+def plan_admin_email(session: Session, plan_id: str | None, conf: Settings) -> str:
+    """The plan's ``admin_email`` (current version), else the configured admin address."""
+    if plan_id:
+        definition = session.scalar(
+            select(PlanVersion.definition)
+            .where(PlanVersion.plan_id == plan_id)
+            .order_by(PlanVersion.current.desc(), PlanVersion.version.desc())
+            .limit(1)
+        )
+        if definition and definition.get("admin_email"):
+            return str(definition["admin_email"])
+    return conf.admin_email
+
+
+def enqueue_for_obligation(
+    session: Session,
+    obligation: Obligation,
+    kind: str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> OutboxMessage:
+    """Build the whole template context for ``obligation`` from the DB and enqueue it.
+
+    Key: ``obl:{obligation.id}:{kind}:{step}``. ``step`` tells repeated kinds apart:
+    days before the deadline for a reminder, the submission version for a receipt,
+    the ISO week for a digest. ``extra`` is merged into the context (e.g.
+    ``{"reason": ...}`` for ``returned``, ``{"document_path": ...}`` for
+    ``consolidated``).
+    """
+    conf = settings or default_settings()
+    now = now or utcnow()
+    extra = dict(extra or {})
+    cycle = session.get(Cycle, obligation.cycle_id)
+    instance = session.get(PlanInstance, cycle.instance_id)
+    version = session.get(PlanVersion, instance.plan_version_id)
+    plan = Plan.model_validate(version.definition)
+    today = now.astimezone(TZ).date()
+
+    cache: dict[str, dict[str, Any]] = {}
+
+    def units(unit_id: str | None) -> dict[str, Any]:
+        if unit_id not in cache:
+            cache[unit_id] = _unit_info(_unit_row(session, version.registry_id, unit_id), unit_id)
+        return cache[unit_id]
+
+    unit = units(obligation.unit_id)
+    via = units(obligation.via_unit_id) if obligation.via_unit_id else None
+    to = units(obligation.to_unit_id) if obligation.to_unit_id else None
+    # The consolidating unit: whoever the report goes through (via), else to.
+    consolidating = via or to
+    contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
+    contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
+    contact["unit_name"] = contact_unit["name"]
+    if not contact.get("email") and contact_unit["emails"]:
+        contact["email"] = contact_unit["emails"][0]
+
+    moved = obligation.nominal_date != obligation.due_date
+    context: dict[str, Any] = {
+        "kind": kind,
+        "step": step,
+        "obligation_id": obligation.id,
+        "plan": _plan_info(plan),
+        "unit": unit,
+        "deliverable": _what(plan, obligation),
+        "assignments": _assignments(plan, obligation),
+        "due": _date_info(obligation.due_date),
+        "nominal": _date_info(obligation.nominal_date),
+        "moved": moved,
+        "due_reason": obligation.due_reason if moved else None,
+        "cycle": {"key": cycle.key, "label": _cycle_label(cycle.key)},
+        "link": obligation_link(obligation, conf),
+        "contact": contact,
+        "via": via,
+        "report_to": to,
+        "days_left": (obligation.due_date - today).days,
+        "days_overdue": max(0, (today - obligation.due_date).days),
+        "today": _date_info(today),
+        "templates_dir": _templates_dir(plan, version),
+    }
+
+    to_addrs: list[str] = list(unit["emails"])
+    cc_addrs: list[str] = []
+    if kind == "reminder" and step.lstrip("-").isdigit():
+        context["days_left"] = int(step)
+    elif kind == "escalation":
+        head = unit.get("head") or {}
+        to_addrs = [head["email"]] if head.get("email") else list(unit["emails"])
+        cc_addrs = list(consolidating["emails"]) if consolidating else []
+        context["head"] = head or None
+    elif kind == "receipt":
+        version_no = int(step) if step.isdigit() else None
+        query = select(Submission).where(Submission.obligation_id == obligation.id)
+        if version_no is not None:
+            query = query.where(Submission.version == version_no)
+        submission = session.scalar(query.order_by(Submission.version.desc()).limit(1))
+        if submission is not None:
+            context["submission"] = {
+                "version": submission.version,
+                "submitted_at": submission.submitted_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y"),
+                "on_time": submission.on_time,
+            }
+    elif kind == "returned" and "reason" not in extra:
+        submission = session.scalar(
+            select(Submission)
+            .where(Submission.obligation_id == obligation.id)
+            .order_by(Submission.version.desc())
+            .limit(1)
+        )
+        context["reason"] = submission.review_reason if submission else None
+    elif kind == "consolidated":
+        if "document_path" not in extra:
+            report = session.scalar(
+                select(ConsolidatedReport)
+                .where(
+                    ConsolidatedReport.cycle_id == obligation.cycle_id,
+                    ConsolidatedReport.by_unit_id == obligation.unit_id,
+                )
+                .order_by(ConsolidatedReport.id.desc())
+                .limit(1)
+            )
+            context["document_path"] = report.document_path if report else None
+        # The consolidated report goes to the channel (via), copied to the body it is
+        # for and to the consolidating unit itself.
+        target = via or to
+        to_addrs = list(target["emails"]) if target else list(unit["emails"])
+        cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
+    elif kind == "digest":
+        consolidator = (
+            obligation.unit_id
+            if obligation.kind == "consolidation"
+            else (obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id)
+        )
+        holder = units(consolidator)
+        if not step:
+            year, week, _ = today.isocalendar()
+            step = f"{year}-W{week:02d}"
+        rows = _digest_rows(session, obligation, consolidator, units)
+        context.update(
+            step=step,
+            consolidator=holder,
+            rows=rows,
+            done_count=sum(1 for r in rows if r["done"]),
+            overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+        )
+        to_addrs = list(holder["emails"])
+    elif kind == "delivery_failure":
+        to_addrs = [plan_admin_email(session, plan.id, conf)]
+        context["failed"] = {
+            "kind": step or obligation.kind,
+            "to": ", ".join(unit["emails"]) or "(không có địa chỉ)",
+            "unit_name": unit["name"],
+            "plan_id": plan.id,
+            "obligation_id": obligation.id,
+            "error": extra.pop("error", None),
+            **(extra.pop("failed", None) or {}),
+        }
+
+    # Admin notices stay out of the unit's thread; digests thread among themselves.
+    thread_key = None
+    if kind == "delivery_failure":
+        thread_key = ""
+    elif kind == "digest":
+        thread_key = f"digest:{plan.id}:{cycle.key}:{context['consolidator']['id']}"
+    context.update(_json_safe(extra))
+    return enqueue(
+        session,
+        kind=kind,
+        idempotency_key=obligation_key(obligation.id, kind, step),
+        to_addrs=to_addrs,
+        cc_addrs=[
+            a for a in _clean_addresses(cc_addrs) if a.lower() not in {t.lower() for t in to_addrs}
+        ],
+        context=context,
+        obligation_id=obligation.id,
+        plan_id=plan.id,
+        unit_id=obligation.unit_id,
+        thread_key=thread_key,
+        now=now,
+        settings=conf,
+    )
