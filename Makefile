@@ -1,0 +1,55 @@
+# kehoach — developer and CI entry points.
+# Everything installs from package registries only (PyPI, Debian apt); no
+# browser/toolchain downloads at run time (never `playwright install`).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+LINT_PATHS := engine workflows notifications portal tests
+ARGS ?=
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: setup venv chromium test demo lint bench
+
+setup: $(STAMP) chromium
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "chromium: $(CHROMIUM) present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "chromium: installing Debian package 'chromium' with apt-get"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "chromium: $(CHROMIUM) is missing and this is not root;" \
+		     "run 'sudo apt-get update && sudo apt-get install -y chromium'." \
+		     "Browser tests will be skipped (they fail when CI=true)."; \
+	fi
+
+test: setup
+	scripts/run-tests $(ARGS)
+
+demo: setup
+	$(VENV)/bin/kehoach demo $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+bench: setup
+	@set -e; shopt -s nullglob; files=(benchmarks/bench_*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "bench: no benchmarks/bench_*.py"; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "== $$f"; $(VPY) "$$f"; done
