@@ -122,7 +122,7 @@ class SmtpConnection:
             # e.g. 421 greeting or 535 AUTH: the server or our configuration, not
             # the message. Retried later; a wrong password shows in last_error.
             raise SmtpFailure(f"{exc.code} {exc.message}", code=exc.code, connection=True) from exc
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise SmtpFailure(
                 f"cannot connect to {self.conf.smtp_host}:{self.conf.smtp_port}: {_describe(exc)}",
                 connection=True,
@@ -139,7 +139,7 @@ class SmtpConnection:
         try:
             if client.is_connected:
                 await client.quit()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
     def _drop(self) -> None:
@@ -176,7 +176,7 @@ class SmtpConnection:
             raise SmtpFailure(
                 f"{exc.code} {exc.message}", code=exc.code, permanent=500 <= exc.code < 600
             ) from exc
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             self._drop()
             raise SmtpFailure(_describe(exc)) from exc
         return {addr: f"{resp.code} {resp.message}" for addr, resp in errors.items()}
