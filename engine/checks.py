@@ -215,7 +215,10 @@ class PlanChecker:
             )
             return False
         if not unit.valid_on(self.day):
-            until = f" (it existed {unit.valid_from} – {unit.valid_to or '…'})"
+            if unit.valid_to is not None and self.day > unit.valid_to:
+                until = f" (it ended on {unit.valid_to})"
+            else:
+                until = f" (it starts on {unit.valid_from})"
             successor = self.view.successor_on(unit_id, self.day)
             hint = f"; its successor on that date is '{successor.id}'" if successor else ""
             self.add(
@@ -292,6 +295,13 @@ class PlanChecker:
         ids = set(self.view.units)
         for index, group in enumerate(self.plan.groups):
             self.problems.extend(_group_refs(self.loaded, ("groups", index), group, ids))
+            if not self.view.expand_group(group.id, self.day):
+                self.add(
+                    ("groups", index, "id"),
+                    f"group '{group.id}' expands to no unit valid on {self.day}; check its "
+                    "parents/kinds/tags or the units' valid dates",
+                    "empty-group",
+                )
 
     def check_assignments(self) -> None:
         for index, assignment in enumerate(self.plan.assignments):

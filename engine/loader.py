@@ -176,7 +176,7 @@ def _explain(error: dict[str, Any], root: type[BaseModel], loc: tuple[str | int,
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    return f"'{name}': {message}"
+    return message[:1].lower() + message[1:]
 
 
 def _schema_problems(source: Source, exc: ValidationError, root: type[BaseModel]) -> list[Problem]:

@@ -16,7 +16,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -28,6 +28,15 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
 #   party form   02-KL/TW          78-KH/TU    47-CT/TW
 _SYMBOL_PART = r"[A-ZĐa-zđ0-9]+"
 DOCUMENT_NUMBER_PATTERN = rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL_PART})*$"
+
+
+def _email(address: str) -> str:
+    if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
+        raise ValueError(f"'{address}' is not an email address (expected name@domain)")
+    return address
+
+
+EmailAddress = Annotated[str, AfterValidator(_email)]
 
 
 class Model(BaseModel):
@@ -42,7 +51,7 @@ class Model(BaseModel):
 class Person(Model):
     name: str
     title: str | None = None
-    email: str | None = None
+    email: EmailAddress | None = None
     phone: str | None = None
 
 
@@ -55,7 +64,7 @@ class Unit(Model):
     kind: Slug = Field(description="e.g. people-committee, police, department, commune-committee.")
     level: Literal["central", "province", "district", "commune", "none"] = "none"
     parent: Slug | None = None
-    emails: list[str] = Field(default_factory=list)
+    emails: list[EmailAddress] = Field(default_factory=list)
     head: Person | None = None
     focal: Person | None = Field(None, description="Focal person (đầu mối) for this plan work.")
     valid_from: dt.date = dt.date(1900, 1, 1)
@@ -63,14 +72,6 @@ class Unit(Model):
     successors: list[Slug] = Field(default_factory=list)
     tags: list[Slug] = Field(default_factory=list)
     sample: bool = Field(False, description="True where the name or address is sample data.")
-
-    @field_validator("emails")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
-                raise ValueError(f"'{address}' is not an email address (expected name@domain)")
-        return value
 
     @model_validator(mode="after")
     def _dates(self) -> Unit:
@@ -438,12 +439,12 @@ class TemplateField(Model):
             raise ValueError("a 'choice' field needs 'choices'")
         if self.type is not FieldType.choice and self.choices:
             raise ValueError("'choices' is only for fields of type 'choice'")
-        if self.aggregate in {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}:
-            if self.type not in _NUMERIC:
-                raise ValueError(
-                    f"aggregate '{self.aggregate.value}' needs a numeric field "
-                    f"(integer, decimal, percent), not '{self.type.value}'"
-                )
+        numeric_only = {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}
+        if self.aggregate in numeric_only and self.type not in _NUMERIC:
+            raise ValueError(
+                f"aggregate '{self.aggregate.value}' needs a numeric field "
+                f"(integer, decimal, percent), not '{self.type.value}'"
+            )
         return self
 
 
@@ -486,7 +487,9 @@ class Plan(Model):
     groups: list[Group] = Field(
         default_factory=list, description="Extra groups local to this plan."
     )
-    admin_email: str | None = Field(None, description="Where delivery failures are escalated.")
+    admin_email: EmailAddress | None = Field(
+        None, description="Where delivery failures are escalated."
+    )
     templates_dir: str | None = Field(
         None, description="Folder (relative to this file) overriding email templates."
     )

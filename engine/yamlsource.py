@@ -65,7 +65,12 @@ _BOOL = {"true": True, "false": False}
 def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
     # Resolve with the safe constructor so "2022-10-21" is a date and "3" an int,
     # exactly as yaml.safe_load would.
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError:
+        # e.g. "2022-13-01" looks like a date but is none: keep the text so the
+        # schema reports it against the field that expects a date.
+        return node.value
 
 
 def _build(
@@ -118,8 +123,12 @@ def parse(text: str, path: str) -> Source:
         source.data = _build(node, (), source, loader, path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # where the unclosed construct began
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
+        if mark is not None and text[mark.index : mark.index + 1] == "\t":
+            problem = "a tab character; YAML indents with spaces only"
         if exc.context:
             problem = f"{problem} ({exc.context})"
         raise YamlSyntaxError(

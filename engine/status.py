@@ -1,0 +1,354 @@
+"""Obligation status in the Government's four states, for artifacts, reports and the terminal.
+
+The Prime Minister's office tracks assigned tasks as: done on time, done late, not
+done but within the deadline, not done and overdue.  Provincial systems colour them
+green / orange / red; the terminal table does the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import unicodedata
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import TZ
+from engine.errors import KehoachError
+from engine.repository import plan_definition, registry_for_plan_version
+from engine.schema import Plan
+from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, Submission
+from engine.vntext import short_date
+
+DONE = ("submitted", "accepted", "waived")
+
+
+class State(StrEnum):
+    DONE_ON_TIME = "done_on_time"
+    DONE_LATE = "done_late"
+    OPEN_WITHIN = "open_within"
+    OPEN_OVERDUE = "open_overdue"
+
+    @property
+    def label(self) -> str:
+        return LABELS[self]
+
+    @property
+    def done(self) -> bool:
+        return self in (State.DONE_ON_TIME, State.DONE_LATE)
+
+
+LABELS = {
+    State.DONE_ON_TIME: "Hoàn thành đúng hạn",
+    State.DONE_LATE: "Hoàn thành quá hạn",
+    State.OPEN_WITHIN: "Chưa hoàn thành, còn hạn",
+    State.OPEN_OVERDUE: "Chưa hoàn thành, quá hạn",
+}
+
+REVIEW_LABELS = {
+    "received": "Đã nhận",
+    "validated": "Đã tiếp nhận",
+    "accepted": "Đã chấp nhận",
+    "returned": "Trả lại để hoàn thiện",
+}
+
+KIND_LABELS = {"sub_plan": "Kế hoạch", "report": "Báo cáo", "consolidation": "Tổng hợp"}
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    obligation_id: int
+    plan_id: str
+    cycle_key: str
+    unit_id: str
+    unit_name: str
+    deliverable_id: str
+    deliverable_title: str
+    kind: str  # sub_plan | report | consolidation
+    nominal_date: dt.date
+    due_date: dt.date
+    state: State
+    days_late: int | None  # for done-late and overdue rows
+    days_left: int | None  # for rows still within the deadline
+    review_state: str | None  # of the newest submission, None when nothing was sent
+    version: int | None
+    submitted_at: dt.datetime | None
+    obligation_status: str
+    transferred_from: str | None
+
+    @property
+    def state_label(self) -> str:
+        return self.state.label
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly (for ConsolidatedReport.status_table and Prefect table artifacts)."""
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["state_label"] = self.state.label
+        data["nominal_date"] = self.nominal_date.isoformat()
+        data["due_date"] = self.due_date.isoformat()
+        data["submitted_at"] = self.submitted_at.isoformat() if self.submitted_at else None
+        return data
+
+
+def classify(
+    obligation_status: str,
+    on_time: bool | None,
+    due_date: dt.date,
+    submitted_at: dt.datetime | None,
+    today: dt.date,
+) -> tuple[State, int | None, int | None]:
+    """(state, days_late, days_left) of one obligation as of ``today``."""
+    if obligation_status in DONE:
+        if on_time is False:
+            late = (submitted_at.astimezone(TZ).date() - due_date).days if submitted_at else None
+            return State.DONE_LATE, max(late or 0, 1) if late is not None else None, None
+        return State.DONE_ON_TIME, None, None
+    if due_date >= today:
+        return State.OPEN_WITHIN, None, (due_date - today).days
+    return State.OPEN_OVERDUE, (today - due_date).days, None
+
+
+def _titles(plan: Plan) -> dict[str, str]:
+    titles = {d.id: d.title for d in plan.deliverables}
+    for c in plan.consolidations:
+        fed = plan.deliverable(c.consolidates)
+        titles[c.id] = "Báo cáo tổng hợp" + (f": {fed.title}" if fed else "")
+    return titles
+
+
+def _order(plan: Plan) -> dict[str, int]:
+    ids = [d.id for d in plan.deliverables] + [c.id for c in plan.consolidations]
+    return {ident: index for index, ident in enumerate(ids)}
+
+
+def _matches(key: str, cycle_key: str) -> bool:
+    return key == cycle_key or key.startswith(f"{cycle_key}-")
+
+
+def status_table(
+    session: Session,
+    plan_id: str,
+    cycle_key: str | None = None,
+    *,
+    today: dt.date,
+    deliverable_id: str | None = None,
+) -> list[StatusRow]:
+    """Every obligation of the plan's active instances (one cycle, a year's cycles, or all).
+
+    ``cycle_key`` "2027" also matches "2027-Q1", "2027-03"…; "once" the one-off cycle.
+    Rows are ordered by cycle, deliverable (as the plan lists them) and registry order.
+    """
+    instances = session.execute(
+        select(PlanInstance, PlanVersion)
+        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
+        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        .order_by(PlanInstance.id)
+    ).all()
+    rows: list[StatusRow] = []
+    for instance, version in instances:
+        plan = plan_definition(version)
+        registry = registry_for_plan_version(session, version)
+        names = {u.id: u.name for u in registry.units}
+        position = {u.id: i for i, u in enumerate(registry.units)}
+        titles, order = _titles(plan), _order(plan)
+        query = (
+            select(Obligation, Cycle.key)
+            .join(Cycle, Obligation.cycle_id == Cycle.id)
+            .where(Cycle.instance_id == instance.id)
+        )
+        if deliverable_id is not None:
+            query = query.where(Obligation.deliverable_id == deliverable_id)
+        found = [
+            (o, key)
+            for o, key in session.execute(query).all()
+            if cycle_key is None or _matches(key, cycle_key)
+        ]
+        latest = _latest_submissions(session, [o.id for o, _ in found])
+        for obligation, key in found:
+            state, late, left = classify(
+                obligation.status,
+                obligation.on_time,
+                obligation.due_date,
+                obligation.submitted_at,
+                today,
+            )
+            sub = latest.get(obligation.id)
+            rows.append(
+                StatusRow(
+                    obligation_id=obligation.id,
+                    plan_id=plan_id,
+                    cycle_key=key,
+                    unit_id=obligation.unit_id,
+                    unit_name=names.get(obligation.unit_id, obligation.unit_id),
+                    deliverable_id=obligation.deliverable_id,
+                    deliverable_title=titles.get(
+                        obligation.deliverable_id, obligation.deliverable_id
+                    ),
+                    kind=obligation.kind,
+                    nominal_date=obligation.nominal_date,
+                    due_date=obligation.due_date,
+                    state=state,
+                    days_late=late,
+                    days_left=left,
+                    review_state=sub.review_state if sub else None,
+                    version=sub.version if sub else None,
+                    submitted_at=obligation.submitted_at,
+                    obligation_status=obligation.status,
+                    transferred_from=obligation.transferred_from,
+                )
+            )
+        rows.sort(
+            key=lambda r: (
+                r.cycle_key != "once",
+                r.cycle_key,
+                order.get(r.deliverable_id, 999),
+                position.get(r.unit_id, 10**6),
+                r.unit_id,
+            )
+        )
+    return rows
+
+
+def _latest_submissions(session: Session, obligation_ids: list[int]) -> dict[int, Submission]:
+    latest: dict[int, Submission] = {}
+    if not obligation_ids:
+        return latest
+    chunk = 900  # stay below SQLite's bound-parameter limit on old builds
+    for start in range(0, len(obligation_ids), chunk):
+        ids = obligation_ids[start : start + chunk]
+        for sub in session.scalars(
+            select(Submission).where(Submission.obligation_id.in_(ids)).order_by(Submission.version)
+        ):
+            latest[sub.obligation_id] = sub
+    return latest
+
+
+def counts(rows: list[StatusRow]) -> dict[State, int]:
+    tally = {state: 0 for state in State}
+    for row in rows:
+        tally[row.state] += 1
+    return tally
+
+
+# ---------------------------------------------------------------- terminal
+
+_COLOURS = {
+    State.DONE_ON_TIME: "\033[32m",  # green
+    State.DONE_LATE: "\033[33m",  # orange (yellow on terminals)
+    State.OPEN_WITHIN: "",
+    State.OPEN_OVERDUE: "\033[31m",  # red
+}
+_NEAR = "\033[33m"
+_BOLD, _RESET = "\033[1m", "\033[0m"
+
+
+def _width(text: str) -> int:
+    return sum(0 if unicodedata.combining(ch) else 1 for ch in text)
+
+
+def _cut(text: str, width: int) -> str:
+    text = unicodedata.normalize("NFC", text)
+    if _width(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def note(row: StatusRow) -> str:
+    """'còn 5 ngày', 'trễ 3 ngày', plus the review state when there is one."""
+    parts = []
+    if row.days_left is not None:
+        parts.append("hôm nay là hạn" if row.days_left == 0 else f"còn {row.days_left} ngày")
+    if row.days_late is not None:
+        parts.append(f"trễ {row.days_late} ngày")
+    if row.review_state in ("accepted", "returned"):
+        parts.append(REVIEW_LABELS[row.review_state].lower())
+    if row.transferred_from:
+        parts.append(f"tiếp nhận từ {row.transferred_from}")
+    return "; ".join(parts)
+
+
+def render_status(rows: list[StatusRow], color: bool) -> str:
+    """A fixed-width table: unit, what, cycle, due date, state, days late/left."""
+    if not rows:
+        return "Không có nghĩa vụ nào."
+    header = ["Đơn vị", "Nội dung", "Kỳ", "Hạn", "Trạng thái", "Ghi chú"]
+    table = [
+        [
+            _cut(r.unit_name, 42),
+            _cut(f"{KIND_LABELS.get(r.kind, r.kind)}: {r.deliverable_title}", 40),
+            r.cycle_key,
+            short_date(r.due_date),
+            r.state.label,
+            note(r),
+        ]
+        for r in rows
+    ]
+    widths = [max(_width(line[i]) for line in [header, *table]) for i in range(len(header))]
+    out = []
+    head = "  ".join(_pad(h, w) for h, w in zip(header, widths, strict=True)).rstrip()
+    out.append(f"{_BOLD}{head}{_RESET}" if color else head)
+    out.append("  ".join("─" * w for w in widths))
+    for row, line in zip(rows, table, strict=True):
+        text = "  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip()
+        if color:
+            colour = _COLOURS[row.state]
+            if row.state is State.OPEN_WITHIN and row.days_left is not None and row.days_left <= 3:
+                colour = _NEAR
+            text = f"{colour}{text}{_RESET}" if colour else text
+        out.append(text)
+    tally = counts(rows)
+    summary = " · ".join(f"{state.label}: {tally[state]}" for state in State)
+    out.append("")
+    out.append(f"Tổng số {len(rows)} — {summary}")
+    return "\n".join(out)
+
+
+def cmd_status(args: Any) -> int:
+    """``kehoach status PLAN [--cycle YEAR]``: print the four-state table; 0 on success."""
+    from engine.clock import clock_from_env
+    from engine.config import settings
+    from engine.store.db import session_scope
+
+    url = getattr(args, "database_url", None) or settings().database
+    cycle = getattr(args, "cycle", None)
+    today = clock_from_env().now().astimezone(TZ).date()
+    color = getattr(args, "color", None)
+    if color is None:
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    try:
+        with session_scope(url) as session:
+            from engine.repository import plan_version
+
+            plan_version(session, args.plan)  # NotFound with a hint when unknown
+            rows = status_table(session, args.plan, str(cycle) if cycle else None, today=today)
+    except KehoachError as exc:
+        print(f"kehoach status: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # the database is missing or not migrated
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        print(
+            f"kehoach status: cannot read the database ({type(exc).__name__}); "
+            "run `kehoach load` first or check KEHOACH_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 1
+    if not rows:
+        where = f" for cycle {cycle}" if cycle else ""
+        print(f"Plan '{args.plan}' has no obligations{where}; run `kehoach activate {args.plan}`.")
+        return 0
+    print(f"{args.plan} — {short_date(today)}")
+    print(render_status(rows, bool(color)))
+    return 0

@@ -1,0 +1,316 @@
+"""Regenerate broken/*.yaml: one file per kind of mistake, each from a valid base.
+
+Each case replaces one snippet of a base file; the character ``⟦`` in the
+replacement marks where the error must point.  The generator writes that position
+into the file's first line (``# expect: LINE:COL: substring``), so the expectation
+comes from where a person would look, not from the loader's output.
+
+    python tests/data/loader/make_broken.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+MARK = "⟦"
+
+# (file stem, base, old snippet, new snippet with the mark, expected substring)
+CASES: list[tuple[str, str, str, str, str]] = [
+    # --- YAML syntax and shape
+    ("syntax_bad_indent", "plan", "  type: KH\n  number:", "  type: KH\n ⟦number:", "YAML syntax"),
+    ("syntax_tab", "plan", "  type: KH", "⟦\ttype: KH", "YAML syntax"),
+    (
+        "syntax_duplicate_key",
+        "plan",
+        "  place: Huyện thử\n",
+        "  place: Huyện thử\n  ⟦place: Lần nữa\n",
+        "duplicate key 'place'",
+    ),
+    (
+        "syntax_unclosed_quote",
+        "plan",
+        "  summary: Kế hoạch thử nghiệm",
+        '  summary: ⟦"Kế hoạch thử nghiệm',
+        "YAML syntax",
+    ),
+    ("kind_unknown", "plan", "kind: plan", "kind: ⟦plann", "did you mean 'plan'"),
+    ("kind_missing", "plan", "kind: plan\nid:", "⟦id:", "is not a kind of definition"),
+    # --- schema
+    (
+        "field_unknown_typo",
+        "plan",
+        "assignments:\n",
+        "⟦asignments:\n",
+        "did you mean 'assignments'",
+    ),
+    (
+        "field_missing_summary",
+        "plan",
+        "  summary: Kế hoạch thử nghiệm\n",
+        "",
+        "missing required field 'summary'",
+    ),
+    ("id_not_slug", "plan", "  - id: cong-an-huyen", "  - id: ⟦Cong_An_Huyen", "not a valid id"),
+    (
+        "number_malformed",
+        "plan",
+        "  number: 12/KH-UBND",
+        "  number: ⟦KH so 12",
+        "not a document number",
+    ),
+    ("date_invalid", "plan", "  date: 2022-11-01", "  date: ⟦2022-13-01", "not a date"),
+    (
+        "rule_unknown",
+        "plan",
+        "{rule: yearly, day: 10",
+        "{rule: ⟦yearli, day: 10",
+        "not a known rule",
+    ),
+    (
+        "rule_impossible_day",
+        "plan",
+        "day: 10, month: 9, policy",
+        "day: 31, month: 2, policy",
+        "not a day of the year",
+    ),
+    (
+        "policy_unknown",
+        "plan",
+        "month: 9, policy: next_working_day}\n    template",
+        "month: 9, policy: ⟦next_day}\n    template",
+        "policy",
+    ),
+    (
+        "choice_without_choices",
+        "plan",
+        "{id: danh-gia, label: Đánh giá, type: text}",
+        "⟦{id: danh-gia, label: Đánh giá, type: choice}",
+        "needs 'choices'",
+    ),
+    (
+        "sum_of_text",
+        "plan",
+        "{id: danh-gia, label: Đánh giá, type: text}",
+        "⟦{id: danh-gia, label: Đánh giá, type: text, aggregate: sum}",
+        "needs a numeric field",
+    ),
+    ("report_without_template", "plan", "    template: mau-bao-cao\n", "", "needs 'template'"),
+    (
+        "target_unit_and_group",
+        "plan",
+        "to: {unit: ca-huyen}",
+        "to: ⟦{unit: ca-huyen, group: cac-xa}",
+        "exactly one of 'unit' or 'group'",
+    ),
+    (
+        "tasks_not_a_list",
+        "plan",
+        "    tasks:\n      - {id: ca-1, text: Tuyên truyền}",
+        "    tasks: ⟦Tuyên truyền",
+        "tasks",
+    ),
+    (
+        "registry_email_invalid",
+        "registry",
+        "emails: [ubnd.tinh@tinh.example]",
+        "emails: [⟦ubnd.tinh at tinh]",
+        "not an email address",
+    ),
+    (
+        "registry_dates_reversed",
+        "registry",
+        "    valid_from: 2020-01-01",
+        "    valid_from: 2020-01-01\n    valid_to: 2019-12-31",
+        "is before valid_from",
+    ),
+    # --- domain
+    (
+        "unit_unknown",
+        "plan",
+        "to: {unit: ca-huyen}\n    role",
+        "to: {unit: ⟦ca-huyn}\n    role",
+        "unknown unit 'ca-huyn'",
+    ),
+    (
+        "unit_not_valid_on_date",
+        "plan",
+        "as_of: 2022-11-01",
+        "as_of: 2025-06-01",
+        "not valid on the plan date",
+    ),
+    (
+        "assignment_duplicate_id",
+        "plan",
+        "  - id: cac-xa\n    section: II.2",
+        "  - id: ⟦cong-an-huyen\n    section: II.2",
+        "used twice",
+    ),
+    (
+        "task_duplicate_id",
+        "plan",
+        "{id: xa-1, text: Rà soát}",
+        "{id: ⟦ca-1, text: Rà soát}",
+        "task id 'ca-1' is used twice",
+    ),
+    (
+        "group_unknown",
+        "plan",
+        "    to: {group: cac-xa}\n    tasks",
+        "    to: {group: ⟦cac-phuong}\n    tasks",
+        "unknown group 'cac-phuong'",
+    ),
+    (
+        "group_empty",
+        "plan",
+        "as_of: 2022-11-01\n",
+        "as_of: 2022-11-01\ngroups:\n  - id: ⟦xa-moi\n    name: Các xã mới\n    parents: [ubnd-tinh]\n    kinds: [commune-committee]\n",
+        "expands to no unit",
+    ),
+    (
+        "deadline_after_consolidation",
+        "plan",
+        "{rule: yearly, day: 10, month: 9,",
+        "⟦{rule: yearly, day: 30, month: 9,",
+        "on or after the consolidation deadline",
+    ),
+    (
+        "consolidator_receives_nothing",
+        "plan",
+        "    by: ca-huyen",
+        "    by: ⟦phong-vhtt",
+        "receives no 'bao-cao-nam' reports",
+    ),
+    (
+        "template_unknown",
+        "plan",
+        "    template: mau-bao-cao\n",
+        "    template: ⟦mau-khac\n",
+        "unknown report template 'mau-khac'",
+    ),
+    (
+        "template_field_unknown",
+        "plan",
+        "    measured_by: ty-le",
+        "    measured_by: ⟦ty-le-dat",
+        "no report template has a field 'ty-le-dat'",
+    ),
+    (
+        "registry_unknown",
+        "plan",
+        "registry: test-tinh",
+        "registry: ⟦tinh-khac",
+        "no registry 'tinh-khac'",
+    ),
+    (
+        "consolidates_unknown",
+        "plan",
+        "    consolidates: bao-cao-nam",
+        "    consolidates: ⟦bao-cao-quy",
+        "unknown deliverable 'bao-cao-quy'",
+    ),
+    (
+        "consolidates_sub_plan",
+        "plan",
+        "    consolidates: bao-cao-nam",
+        "    consolidates: ⟦ke-hoach-cu-the",
+        "not a report",
+    ),
+    (
+        "yearly_rule_for_once",
+        "plan",
+        "    frequency: yearly\n",
+        "",
+        "repeats but the frequency is 'once'",
+    ),
+    (
+        "basis_implements_unknown",
+        "plan",
+        "    implements: [kl-02]",
+        "    implements: [⟦ct-47]",
+        "unknown basis item 'ct-47'",
+    ),
+    (
+        "registry_duplicate_unit",
+        "registry",
+        "  - id: xa-b\n",
+        "  - id: ⟦xa-a\n",
+        "unit id 'xa-a' is used twice",
+    ),
+    (
+        "registry_parent_cycle",
+        "registry",
+        "    level: province\n    emails",
+        "    level: province\n    parent: ⟦ubnd-huyen\n    emails",
+        "hierarchy cycle",
+    ),
+    (
+        "registry_successor_unknown",
+        "registry",
+        "successors: [ca-tinh]",
+        "successors: [⟦ca-tinh-moi]",
+        "unknown unit 'ca-tinh-moi'",
+    ),
+    (
+        "registry_parent_unknown",
+        "registry",
+        "    parent: ca-tinh\n",
+        "    parent: ⟦ca-tinh-cu\n",
+        "unknown unit 'ca-tinh-cu'",
+    ),
+]
+
+# Cases whose mark cannot be placed by text: (stem, expected line:col, substring, bytes)
+SPECIAL: list[tuple[str, str, str, bytes]] = [
+    (
+        "encoding_latin1",
+        "3:1",
+        "not UTF-8",
+        "kind: plan\nid: x\nsummary: K\xe9 ho\xe1ch\n".encode("latin-1"),
+    ),
+    ("empty_file", "1:1", "empty", b"# nothing but a comment\n"),
+    ("shape_list_document", "1:1", "must be a mapping", b"- kind: plan\n- id: x\n"),
+]
+
+
+def _position(text: str) -> tuple[int, int]:
+    index = text.index(MARK)
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return line, column
+
+
+def build() -> list[Path]:
+    bases = {
+        "plan": (HERE / "base_plan.yaml").read_text(encoding="utf-8"),
+        "registry": (HERE / "base_registry.yaml").read_text(encoding="utf-8"),
+    }
+    out = HERE / "broken"
+    out.mkdir(exist_ok=True)
+    written = []
+    for stem, base, old, new, expected in CASES:
+        text = bases[base]
+        if text.count(old) != 1:
+            raise SystemExit(f"{stem}: the snippet must occur once in the {base} base")
+        body = text.replace(old, new)
+        header = f"# expect: {{pos}}: {expected}\n# base: base_{base}.yaml\n"
+        if MARK in body:
+            line, column = _position(header + body)
+            body = body.replace(MARK, "")
+        else:
+            line, column = 0, 0  # no single place: any location in this file will do
+        pos = f"{line}:{column}" if line else "any"
+        path = out / f"{stem}.yaml"
+        path.write_text(header.format(pos=pos) + body, encoding="utf-8")
+        written.append(path)
+    for stem, pos, expected, raw in SPECIAL:
+        path = out / f"{stem}.yaml"
+        # the expectation lives in a side file: the content itself is the mistake
+        path.write_bytes(raw)
+        (out / f"{stem}.expect").write_text(f"# expect: {pos}: {expected}\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    print(f"wrote {len(build())} files")

@@ -1,0 +1,104 @@
+"""The command line as an administrator uses it: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).parents[1]
+DATA = ROOT / "tests" / "data" / "loader"
+PLAN, REGISTRY = DATA / "base_plan.yaml", DATA / "base_registry.yaml"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> list[str]:
+    return ["--database-url", f"sqlite:///{tmp_path / 'cli.sqlite'}"]
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(PLAN), str(REGISTRY)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_missing_file_is_a_user_error(capsys):
+    assert main(["validate", "nope.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "nope.yaml: no such file" in err and "Traceback" not in err
+
+
+def test_usage_error_exit_code():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calendar"])
+    assert exit_info.value.code == 2
+
+
+def test_load_then_plans_then_show_from_the_store(db, capsys):
+    assert main([*db, "load", str(PLAN), str(REGISTRY)]) == 0
+    out = capsys.readouterr().out
+    assert "ke-hoach-thu" in out and "new version" in out
+    assert main([*db, "load", str(PLAN), str(REGISTRY)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert main([*db, "plans"]) == 0
+    listing = capsys.readouterr().out
+    assert "ke-hoach-thu" in listing and "12/KH-UBND" in listing
+    assert main([*db, "show", "ke-hoach-thu"]) == 0
+    tree = capsys.readouterr().out
+    assert "UBND các xã" in tree and "Ủy ban nhân dân xã A" in tree
+
+
+def test_unknown_plan_is_not_found(db, capsys):
+    assert main([*db, "show", "khong-co"]) == 4
+    err = capsys.readouterr().err
+    assert "not in the store" in err and "kehoach load" in err
+
+
+def test_invalid_load_stores_nothing(db, tmp_path: Path, capsys):
+    broken = tmp_path / "plan.yaml"
+    broken.write_text(
+        PLAN.read_text(encoding="utf-8").replace("by: ca-huyen", "by: xa-a"), encoding="utf-8"
+    )
+    assert main([*db, "load", str(broken), str(REGISTRY)]) == 3
+    assert "nothing was stored" in capsys.readouterr().err
+    assert main([*db, "plans"]) == 0
+    assert "No plan is loaded" in capsys.readouterr().out
+
+
+def test_schema_is_json_schema_for_every_kind(tmp_path: Path):
+    target = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(target)]) == 0
+    schema = json.loads(target.read_text(encoding="utf-8"))
+    assert schema["discriminator"]["propertyName"] == "kind"
+    assert {"Plan", "Registry", "CalendarOverrides"} <= set(schema["$defs"])
+
+
+def test_calendar_shows_moved_deadline_with_reason(capsys):
+    assert main(["calendar", str(PLAN), "--year", "2027"]) == 0
+    out = capsys.readouterr().out
+    assert "10/9/2027" in out
+    assert "25/9/2027 → Thứ Hai 27/9/2027" in out
+    assert "lý do: 25/9/2027 là Thứ Bảy" in out
+
+
+def test_validate_does_not_import_prefect_or_sqlalchemy():
+    code = (
+        "import sys; from engine.cli import main; "
+        f"rc = main(['validate', {str(PLAN)!r}, {str(REGISTRY)!r}]); "
+        "heavy = [m for m in ('prefect', 'sqlalchemy', 'fastapi', 'aiosmtplib') if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "KEHOACH_DATABASE_URL": "sqlite:////nonexistent/x.sqlite"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
