@@ -170,6 +170,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _open_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """(plan, registry, calendar overrides, activation date) from a YAML file or the store."""
+    from engine.schema import Plan
+
     ref = args.plan
     path = Path(ref)
     if path.suffix in {".yaml", ".yml"} or path.exists():
@@ -184,6 +186,7 @@ def _open_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             plan_lookup=_plan_lookup(args),
         )
         plan = next(i.definition for i in catalog.plans.values() if i.source.path == str(path))
+        assert isinstance(plan, Plan)
         if plan.registry in catalog.registries:
             registry = catalog.registries[plan.registry].definition
         else:

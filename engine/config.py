@@ -60,12 +60,12 @@ class Settings:
         return self.home / "mailbox"
 
 
-def _coerce(kind: type | str, raw: object) -> object:
-    kind_name = kind if isinstance(kind, str) else kind.__name__
+def _coerce(kind: object, raw: object) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
     if kind_name == "int":
-        return int(raw)  # type: ignore[arg-type]
+        return int(str(raw))
     if kind_name == "float":
-        return float(raw)  # type: ignore[arg-type]
+        return float(str(raw))
     if kind_name == "Path":
         return Path(str(raw))
     return str(raw)

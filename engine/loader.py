@@ -29,7 +29,11 @@ from engine.schema import (
 from engine.yamlsource import PathKey, Source, YamlSyntaxError, read
 
 Definition = Registry | Plan | CalendarOverrides
-KINDS = {"registry": Registry, "plan": Plan, "calendar": CalendarOverrides}
+KINDS: dict[str, type[BaseModel]] = {
+    "registry": Registry,
+    "plan": Plan,
+    "calendar": CalendarOverrides,
+}
 
 
 @dataclass
@@ -199,7 +203,7 @@ def _schema_problems(source: Source, exc: ValidationError, root: type[BaseModel]
             where = source.where(path, key=True)
         else:
             where = source.where(path)
-        message = _explain(error, root, model_loc)
+        message = _explain(dict(error), root, model_loc)
         problems.append(Problem(where, f"{_dotted(path) or 'document'}: {message}", error["type"]))
     return problems
 
@@ -224,7 +228,7 @@ def validate_source(source: Source) -> tuple[Definition | None, list[Problem]]:
                 "kind",
             )
         ]
-    root = KINDS[kind]
+    root: type[BaseModel] = KINDS[kind]
     try:
         wrapped = AnyDocument.model_validate({"document": data})
     except ValidationError as exc:
@@ -270,15 +274,9 @@ def read_files(paths: Iterable[str | Path]) -> tuple[Catalog, list[Problem]]:
 
 def _add_siblings(catalog: Catalog, paths: list[Path]) -> None:
     """Registries and plans next to the given files serve as context (not re-stored)."""
-    wanted_registries = {
-        p.definition.registry
-        for p in catalog.plans.values()  # type: ignore[union-attr]
-    } - set(catalog.registries)
-    wanted_plans = {
-        p.definition.parent_plan  # type: ignore[union-attr]
-        for p in catalog.plans.values()
-        if p.definition.parent_plan  # type: ignore[union-attr]
-    } - set(catalog.plans)
+    plans = [p.definition for p in catalog.plans.values() if isinstance(p.definition, Plan)]
+    wanted_registries = {p.registry for p in plans} - set(catalog.registries)
+    wanted_plans = {p.parent_plan for p in plans if p.parent_plan} - set(catalog.plans)
     if not (wanted_registries or wanted_plans):
         return
     given = {p.resolve() for p in paths}

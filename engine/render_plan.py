@@ -148,11 +148,11 @@ def render_plan(
         when = _rule_text(event.date) if event.date else f"tháng {event.month} hằng năm"
         lines.append(f"  [sự kiện] {event.title} — {when}")
     for duty in plan.duties:
-        target = f" (chỉ tiêu {duty.target})" if duty.target else ""
+        goal = f" (chỉ tiêu {duty.target})" if duty.target else ""
         lines.append(
             _wrap(
                 f"[nhiệm vụ {duty.frequency.value}] {_target_text(view, duty.who)}: "
-                f"{duty.text}{target}",
+                f"{duty.text}{goal}",
                 "  ",
             )
         )

@@ -261,4 +261,4 @@ def retire_plan(session: Session, plan_id: str) -> int:
         .where(PlanVersion.plan_id == plan_id, PlanVersion.current.is_(True))
         .values(current=False, retired_at=utcnow())
     )
-    return result.rowcount or 0
+    return getattr(result, "rowcount", 0) or 0

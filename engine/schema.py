@@ -414,7 +414,7 @@ class Aggregation(StrEnum):
     mean = "mean"
     min = "min"
     max = "max"
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # a member named like str.count, on purpose
     list_by_unit = "list_by_unit"
 
 

@@ -62,7 +62,7 @@ class YamlSyntaxError(Exception):
 _BOOL = {"true": True, "false": False}
 
 
-def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
+def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
     # Resolve with the safe constructor so "2022-10-21" is a date and "3" an int,
     # exactly as yaml.safe_load would.
     try:
@@ -73,9 +73,7 @@ def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
         return node.value
 
 
-def _build(
-    node: yaml.Node, path: PathKey, source: Source, loader: yaml.SafeLoader, file: str
-) -> Any:
+def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: str) -> Any:
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
