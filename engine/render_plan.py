@@ -50,7 +50,8 @@ def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
 
 
 def _rule_text(rule: DeadlineRule) -> str:
-    return f'"{rule.phrase}"' if rule.phrase else rule.rule
+    text = f'"{rule.phrase}"' if rule.phrase else rule.rule
+    return text + (" (giả định: văn bản không nêu hạn)" if rule.assumed else "")
 
 
 def render_plan(
@@ -170,7 +171,9 @@ def render_plan(
         lines.append("")
         lines.append("Nơi nhận:")
         for recipient in plan.recipients:
-            lines.append(f"  - {recipient.name} ({PURPOSE_VI[recipient.purpose]})")
+            marker = PURPOSE_VI[recipient.purpose]
+            suffix = "" if marker in recipient.name else f" ({marker})"
+            lines.append(f"  - {recipient.name}{suffix}")
     return "\n".join(lines)
 
 

@@ -53,6 +53,7 @@ class Person(Model):
     title: str | None = None
     email: EmailAddress | None = None
     phone: str | None = None
+    sample: bool = Field(False, description="True where the person is sample data.")
 
 
 class Unit(Model):
@@ -129,6 +130,8 @@ class DeadlinePolicy(StrEnum):
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
     policy: DeadlinePolicy = DeadlinePolicy.exact
+    assumed: bool = Field(False, description="True where the document states no deadline.")
+    note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
 
 
 class FixedDate(_Rule):
@@ -282,6 +285,9 @@ class Target(Model):
 class TaskItem(Model):
     id: Slug
     text: str
+    source: Literal["text", "inferred"] = Field(
+        "text", description="'inferred' where the words are not quoted from the document."
+    )
     recurrence: Literal["once", "yearly", "monthly", "quarterly", "ongoing"] = "ongoing"
 
 
@@ -307,6 +313,9 @@ class Frequency(StrEnum):
 class CutoffPeriod(Model):
     """Data cut-off period (Nghị định 09/2019/NĐ-CP Điều 12)."""
 
+    period: Literal["year", "half_year", "quarter", "month"] = Field(
+        "year", description="The reporting period the days below are relative to."
+    )
     start_day: int = Field(15, ge=1, le=31)
     start_month: int = Field(12, ge=1, le=12)
     start_in_previous_year: bool = True
@@ -370,6 +379,11 @@ class Consolidation(Model):
     routing: Routing
     deadline: DeadlineRule
     combined_with: str | None = Field(None, description="e.g. the report on 630/QĐ-TTg.")
+    on_behalf_of: Slug | None = Field(
+        None,
+        description="The body in whose name the report goes out (UBND huyện, drafted by the "
+        "police); default: the plan's issuer.",
+    )
     upward: Upward | None = None
 
 
