@@ -2,8 +2,9 @@
 
 Both take an ``argparse.Namespace`` and return an exit code; attributes they read
 (all optional): ``status``, ``kind``, ``limit``, ``database_url``, ``now``.
-Exit codes: 0 done; 1 ``dispatch`` left messages permanently failed; 2 a usage or
-configuration problem (one line on stderr, no traceback).
+Exit codes follow engine/cli.py: 0 done (messages that failed for good are listed
+and escalated to the administrator, not an error of the command); 1 a configuration
+problem (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -101,14 +102,14 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         now = _parse_now(getattr(args, "now", None))
     except ValueError:
         print(f"dispatch: --now {args.now!r} is not an ISO 8601 time", file=sys.stderr)
-        return 2
+        return 1
     url = _database(args)
     migrate(url)
     try:
         stats = dispatch_pending_sync(url, now=now, limit=getattr(args, "limit", None))
     except ValueError as exc:  # e.g. smtp_security misspelt
         print(f"dispatch: {exc}", file=sys.stderr)
-        return 2
+        return 1
     print(
         f"dispatch: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}"
         f" (claimed {stats.claimed} in {stats.seconds:.2f} s)"
@@ -117,4 +118,4 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         print(f"  error: {_cut(error, 120)}")
     if stats.failed:
         print("  see: kehoach outbox --status failed")
-    return 1 if stats.failed else 0
+    return 0

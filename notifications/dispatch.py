@@ -279,7 +279,13 @@ class Dispatcher:
                     want = min(want, limit - self.stats.claimed)
                 rows = await asyncio.to_thread(self._claim, cutoff, want)
                 if not rows:
-                    break
+                    if pending_record is None:
+                        break
+                    # Recording may have enqueued notices due now (delivery_failure):
+                    # send them in this pass rather than a pass later.
+                    await pending_record
+                    pending_record = None
+                    continue
                 self.stats.claimed += len(rows)
                 outcomes = await self._send_batch(rows, pool, bucket)
                 # Record this batch while the next one is claimed and sent; the

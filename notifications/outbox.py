@@ -17,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -138,7 +140,8 @@ def enqueue(
     """Add an outbox row in the caller's transaction, once per ``idempotency_key``.
 
     If a row with the key exists (committed earlier, or by a flow racing this one),
-    that row is returned and nothing is inserted. The Message-ID is derived from the
+    that row is returned and nothing is inserted (INSERT ... ON CONFLICT DO NOTHING
+    on SQLite and PostgreSQL; a SAVEPOINT elsewhere). The Message-ID is derived from the
     key; ``thread_id`` is the Message-ID of ``thread_key``'s message, by default the
     obligation's assignment, so every mail about one obligation threads together.
     """
@@ -155,7 +158,7 @@ def enqueue(
     if thread_key is None and obligation_id is not None:
         thread_key = obligation_key(obligation_id, "assignment")
     message_id = message_id_for(idempotency_key, conf)
-    row = OutboxMessage(
+    values = dict(
         idempotency_key=idempotency_key,
         message_id=message_id,
         thread_id=message_id_for(thread_key, conf) if thread_key else None,
@@ -171,19 +174,37 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
-    # A SAVEPOINT keeps the caller's transaction usable when a concurrent flow
-    # inserted the same key between our SELECT and INSERT: the unique constraint
-    # fires, only the savepoint rolls back, and we return the winner's row.
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        # INSERT ... ON CONFLICT DO NOTHING: when a concurrent flow inserted the same
+        # key, PostgreSQL waits for it and skips the row, SQLite serialises writers;
+        # either way no error and the caller's transaction stays intact. (Not a
+        # SAVEPOINT: with pysqlite's default transaction handling a SAVEPOINT that
+        # opens the transaction commits on RELEASE, escaping the caller's rollback.)
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        session.execute(
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        return _by_key(session, idempotency_key)
+    # Other databases: a SAVEPOINT keeps the caller's transaction usable when the
+    # unique constraint fires; only the savepoint rolls back.
+    row = OutboxMessage(**values)
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        winner = session.scalar(
-            select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
-        )
-        if winner is None:  # the conflict was something else (e.g. a foreign key)
-            raise
-        return winner
+        return _by_key(session, idempotency_key)
+    return row
+
+
+def _by_key(session: Session, idempotency_key: str) -> OutboxMessage:
+    row = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if row is None:  # the conflict was on something else (e.g. a foreign key)
+        raise LookupError(f"outbox row {idempotency_key!r} was neither inserted nor found")
     return row
 
 

@@ -1,0 +1,445 @@
+"""Delivery through a real SMTP server on loopback; messages are parsed back and checked."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import email
+import email.policy
+import time
+
+import pytest
+from sqlalchemy import select
+
+from engine.store.db import migrate, session_scope
+from engine.store.models import AuditEvent, Obligation, OutboxMessage
+from notifications import dispatch as dispatch_module
+from notifications.cli import cmd_outbox
+from notifications.dispatch import RetryPolicy, dispatch_pending_sync
+from notifications.mailbox import start_mailbox_server
+from notifications.outbox import enqueue_for_obligation
+from tests.notifications_factory import (
+    CAH_EMAIL,
+    UNIT_EMAIL,
+    add_obligation,
+    make_settings,
+    make_world,
+    smtp_settings,
+)
+
+T0 = dt.datetime(2028, 8, 1, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hà Nội
+POLICY = RetryPolicy(base_seconds=60, max_seconds=600, lease_seconds=600)
+ADMIN = "quantri@halang.example"
+
+
+@pytest.fixture
+def url(sqlite_url):
+    migrate(sqlite_url)
+    return sqlite_url
+
+
+def setup_obligation(url: str, **world) -> int:
+    with session_scope(url) as session:
+        return make_world(session, **world).obligation.id
+
+
+def enqueue(url, conf, obligation_id, *kinds, extra=None, now=T0):
+    """Enqueue (kind, step) pairs or bare kinds; return their ids in order."""
+    ids = []
+    with session_scope(url) as session:
+        obligation = session.get(Obligation, obligation_id)
+        for item in kinds:
+            kind, step = item if isinstance(item, tuple) else (item, "")
+            row = enqueue_for_obligation(
+                session, obligation, kind, step, extra=extra, now=now, settings=conf
+            )
+            ids.append(row.id)
+    return ids
+
+
+def run(url, conf, now=T0, **kwargs):
+    return dispatch_pending_sync(url, conf, now=now, policy=POLICY, **kwargs)
+
+
+def rows(url) -> dict[int, OutboxMessage]:
+    with session_scope(url) as session:
+        return {r.id: r for r in session.scalars(select(OutboxMessage))}
+
+
+def by_kind(server, kind):
+    return [m for m in server.messages if m.message["X-Kehoach-Kind"] == kind]
+
+
+# ---------------------------------------------------------------- a correct message
+
+
+def test_assignment_arrives_correct_in_every_detail(url, smtp_server):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url)
+    [row_id] = enqueue(url, conf, obligation_id, "assignment")
+    stats = run(url, conf)
+    assert (stats.sent, stats.retried, stats.failed) == (1, 0, 0)
+
+    [received] = smtp_server.wait_for(1)
+    msg, raw = received.message, received.raw
+    assert received.rcpt_tos == [UNIT_EMAIL]
+    assert received.mail_from == "kehoach@halang.example"
+    # Subject: Vietnamese when decoded, RFC 2047 encoded words on the wire.
+    assert msg["Subject"] == (
+        "[134/KH-UBND] Giao nhiệm vụ: Báo cáo kết quả công tác PCCC và CNCH – hạn Thứ Hai, 11/9/2028"
+    )
+    raw_headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"=?utf-8?" in raw_headers
+    assert max(raw_headers) < 0x80, "headers must be 7-bit ASCII"
+    assert msg["From"].addresses[0].display_name == "Hệ thống kehoach huyện Hạ Lang"
+    assert msg["To"].addresses[0].display_name == "Phòng Văn hóa và Thông tin"
+    assert msg["Date"].datetime.utcoffset() == dt.timedelta(hours=7)
+    assert msg["Date"].datetime == T0
+    assert msg["Reply-To"].addresses[0].addr_spec == "pccc.cah@halang.example"
+    assert msg["Auto-Submitted"] == "auto-generated"
+
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Kính gửi: Phòng Văn hóa và Thông tin" in text
+    assert "1. Tuyên truyền pháp luật về PCCC trên đài." in text
+    assert "<li>Hưởng ứng Ngày toàn dân PCCC 04/10.</li>" in html
+    assert "Thứ Hai, 11/9/2028" in html and "http://127.0.0.1:8700/o/" in html
+
+    [ics] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert ics.get_param("method") == "PUBLISH"
+    calendar = ics.get_content()
+    assert "DTSTART;VALUE=DATE:20280911\r\n" in calendar
+    assert "DTEND;VALUE=DATE:20280912\r\n" in calendar
+    assert f"UID:obligation-{obligation_id}@halang.example" in calendar
+    unfolded = calendar.replace("\r\n ", "")
+    assert "SUMMARY:Hạn gửi: Báo cáo kết quả công tác PCCC và CNCH (134/KH-UBND)" in unfolded
+    assert all(len(line.encode()) <= 75 for line in calendar.split("\r\n"))
+
+    with session_scope(url) as session:
+        row = session.get(OutboxMessage, row_id)
+        assert row.status == "sent" and row.attempts == 1 and row.sent_at == T0
+        assert row.raw.rstrip(b"\r\n") == raw.rstrip(b"\r\n"), "raw holds the bytes sent"
+        assert msg["Message-ID"] == row.message_id
+
+
+def test_reminder_and_overdue_thread_under_the_assignment(url, smtp_server):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url)
+    enqueue(url, conf, obligation_id, "assignment", ("reminder", "7"), "overdue")
+    assert run(url, conf).sent == 3
+    smtp_server.wait_for(3)
+    [assignment] = by_kind(smtp_server, "assignment")
+    [reminder] = by_kind(smtp_server, "reminder")
+    [overdue] = by_kind(smtp_server, "overdue")
+    first = assignment.message["Message-ID"]
+    assert assignment.message["In-Reply-To"] is None
+    assert reminder.message["In-Reply-To"] == first == reminder.message["References"]
+    assert overdue.message["In-Reply-To"] == first
+    assert "còn 7 ngày" in reminder.message["Subject"]
+    assert not [p for p in reminder.message.iter_attachments()], "only assignments carry .ics"
+
+
+def test_starttls_and_auth(url, smtp_server_tls):
+    conf = smtp_settings(smtp_server_tls)
+    assert conf.smtp_security == "starttls"
+    obligation_id = setup_obligation(url)
+    enqueue(url, conf, obligation_id, "assignment", ("reminder", "3"))
+    stats = run(url, conf)
+    assert (stats.sent, stats.failed) == (2, 0)
+    assert len(smtp_server_tls.wait_for(2)) == 2
+    assert any(ok and login == "kehoach-mailer" for _, login, ok in smtp_server_tls.auth_attempts)
+
+
+def test_wrong_password_is_retried_not_failed(url, smtp_server_tls):
+    """AUTH refused is our configuration, not the message: keep it, show the error."""
+    conf = smtp_settings(smtp_server_tls, smtp_password="wrong")
+    obligation_id = setup_obligation(url)
+    [row_id] = enqueue(url, conf, obligation_id, "assignment")
+    stats = run(url, conf)
+    assert (stats.sent, stats.retried, stats.failed) == (0, 1, 0)
+    row = rows(url)[row_id]
+    assert row.status == "pending" and "535" in row.last_error
+    assert run(url, smtp_settings(smtp_server_tls), now=T0 + dt.timedelta(hours=1)).sent == 1
+
+
+def test_connections_are_reused(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_connections=2)
+    obligation_id = setup_obligation(url)
+    enqueue(url, conf, obligation_id, *[("reminder", str(d)) for d in range(1, 9)])
+    stats = run(url, conf)
+    assert stats.sent == 8
+    assert stats.connections == 2  # two connections for eight messages
+    assert len({m.peer for m in smtp_server.wait_for(8)}) == 2
+
+
+def test_rate_limit_spaces_messages(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_rate_per_second=20.0, smtp_connections=4)
+    obligation_id = setup_obligation(url)
+    enqueue(url, conf, obligation_id, *[("reminder", str(d)) for d in range(30)])
+    started = time.monotonic()
+    assert run(url, conf).sent == 30
+    # A burst of 20 (one second's worth), then 20 per second: 10 more need >= 0.5 s.
+    assert time.monotonic() - started >= 0.45
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_server_down_at_start_then_back(url, smtp_server):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url)
+    ids = enqueue(url, conf, obligation_id, "assignment", ("reminder", "7"), "overdue")
+    smtp_server.stop()
+    stats = run(url, conf)
+    assert (stats.sent, stats.retried, stats.failed) == (0, 3, 0)
+    for row in rows(url).values():
+        assert row.status == "pending"
+        assert row.next_attempt_at > T0
+        assert "cannot connect" in row.last_error
+        assert row.give_up_at == T0 + dt.timedelta(hours=conf.smtp_give_up_hours)
+    # Not due yet: nothing is tried before the backoff.
+    assert run(url, conf, now=T0 + dt.timedelta(seconds=10)).claimed == 0
+
+    smtp_server.start()
+    stats = run(url, conf, now=T0 + dt.timedelta(minutes=5))
+    assert (stats.sent, stats.retried) == (3, 0)
+    assert {m.message["Message-ID"] for m in smtp_server.wait_for(3)} == {
+        rows(url)[i].message_id for i in ids
+    }
+
+
+def test_server_down_until_give_up_fails_and_escalates(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_give_up_hours=1.0)
+    obligation_id = setup_obligation(url)
+    [row_id] = enqueue(url, conf, obligation_id, "assignment")
+    smtp_server.stop()
+    assert run(url, conf).retried == 1
+    stats = run(url, conf, now=T0 + dt.timedelta(hours=2))
+    assert stats.failed == 1
+    row = rows(url)[row_id]
+    assert row.status == "failed" and row.last_error.startswith("gave up after 2 attempts")
+    notices = [r for r in rows(url).values() if r.kind == "delivery_failure"]
+    assert [n.to_addrs for n in notices] == [[conf.admin_email]]
+
+
+@pytest.mark.parametrize("code", [421, 451])
+def test_temporary_answers_are_retried_then_delivered(url, smtp_server, code):
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url)
+    first, second = enqueue(url, conf, obligation_id, "assignment", ("reminder", "7"))
+    smtp_server.fail_next(code=code, count=1)
+    stats = run(url, conf)
+    assert (stats.sent, stats.retried, stats.failed) == (1, 1, 0)
+    row = rows(url)[first]
+    assert row.status == "pending" and row.smtp_code == code and row.attempts == 1
+    assert row.next_attempt_at == T0 + dt.timedelta(seconds=60)
+    assert [m.message["Message-ID"] for m in smtp_server.mailbox.rejected] == [row.message_id]
+
+    stats = run(url, conf, now=T0 + dt.timedelta(minutes=2))
+    assert stats.sent == 1
+    row = rows(url)[first]
+    assert row.status == "sent" and row.attempts == 2
+    assert len(smtp_server.wait_for(2)) == 2
+
+
+def test_permanent_refusal_fails_reports_and_escalates(url, smtp_server, capsys):
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url, admin_email=ADMIN)
+    [row_id] = enqueue(url, conf, obligation_id, "assignment")
+    smtp_server.fail_next(code=550)
+    stats = run(url, conf)
+    # The assignment fails; the notice to the administrator goes in the same pass.
+    assert (stats.sent, stats.retried, stats.failed) == (1, 0, 1)
+
+    row = rows(url)[row_id]
+    assert row.status == "failed" and row.smtp_code == 550
+    assert row.last_error == "550 5.1.1 Mailbox unavailable"
+    with session_scope(url) as session:
+        [audit] = session.scalars(select(AuditEvent)).all()
+    assert audit.action == "email.delivery_failed" and audit.obligation_id == obligation_id
+    assert audit.data["smtp_code"] == 550
+
+    assert cmd_outbox(argparse.Namespace(status="failed", database_url=url)) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out and "assignment" in out and "phong-vhtt" in out
+    assert "550 5.1.1 Mailbox unavailable" in out and UNIT_EMAIL in out
+
+    [notice] = by_kind(smtp_server, "delivery_failure")
+    assert notice.rcpt_tos == [ADMIN]
+    assert notice.message["Subject"].startswith(f"[kehoach] Không gửi được thư tới {UNIT_EMAIL}")
+    assert "550 5.1.1 Mailbox unavailable" in notice.message.get_body(("plain",)).get_content()
+
+
+def test_failure_of_a_failure_notice_is_not_escalated(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url)
+    enqueue(url, conf, obligation_id, "assignment")
+    # The unit's address bounces, then the administrator's address bounces too.
+    smtp_server.fail_next(code=550, count=2)
+    stats = run(url, conf)
+    assert (stats.claimed, stats.failed) == (2, 2)
+    assert run(url, conf, now=T0 + dt.timedelta(hours=1)).claimed == 0
+    kinds = sorted((r.kind, r.status) for r in rows(url).values())
+    assert kinds == [("assignment", "failed"), ("delivery_failure", "failed")]
+    with session_scope(url) as session:
+        assert len(session.scalars(select(AuditEvent)).all()) == 2
+
+
+def test_crash_after_send_before_mark_resends_with_same_message_id(url, smtp_server, monkeypatch):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url)
+    [row_id] = enqueue(url, conf, obligation_id, "assignment")
+
+    def crash(self, outcomes):
+        raise RuntimeError("process killed before recording")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dispatch_module.Dispatcher, "_record", crash)
+        with pytest.raises(RuntimeError, match="process killed"):
+            run(url, conf)
+    [first] = smtp_server.wait_for(1)
+    row = rows(url)[row_id]
+    assert row.status == "sending" and row.sent_at is None
+
+    # While the lease holds, another pass leaves it alone (it may still be in flight).
+    assert run(url, conf, now=T0 + dt.timedelta(minutes=5)).claimed == 0
+    # After the lease, it is sent again: twice with the same Message-ID, never zero times.
+    assert run(url, conf, now=T0 + dt.timedelta(minutes=11)).sent == 1
+    received = smtp_server.wait_for(2)
+    assert [m.message["Message-ID"] for m in received] == [row.message_id] * 2
+    assert first.message["Subject"] == received[1].message["Subject"]
+    assert rows(url)[row_id].status == "sent"
+
+
+# ---------------------------------------------------------------- injection
+
+
+def test_header_injection_through_a_unit_name_is_neutralised(url, smtp_server):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url, unit_name="Phòng VH\r\nBcc: evil@attacker.example")
+    enqueue(url, conf, obligation_id, ("receipt", "1"))
+    assert run(url, conf).sent == 1
+    [received] = smtp_server.wait_for(1)
+    msg, raw = received.message, received.raw
+    assert received.rcpt_tos == [UNIT_EMAIL]
+    assert msg["Bcc"] is None
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\nBcc:" not in headers and b"\rBcc:" not in headers
+    assert msg["To"].addresses[0].display_name == "Phòng VH Bcc: evil@attacker.example"
+    assert [a.addr_spec for a in msg["To"].addresses] == [UNIT_EMAIL]
+    assert "\n" not in msg["Subject"] and msg["Subject"].endswith(
+        "– Phòng VH Bcc: evil@attacker.example"
+    )
+
+
+def test_html_injection_in_names_and_report_text_is_escaped(url, smtp_server):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url, unit_name="Phòng <b onmouseover=alert(1)>VH</b>")
+    reason = '<script>alert("x")</script> Thiếu số liệu & bảng biểu'
+    enqueue(url, conf, obligation_id, "returned", extra={"reason": reason})
+    assert run(url, conf).sent == 1
+    [received] = smtp_server.wait_for(1)
+    html = received.message.get_body(("html",)).get_content()
+    text = received.message.get_body(("plain",)).get_content()
+    assert "<script>" not in html and "<b onmouseover" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Thiếu số liệu &amp; bảng biểu" in html
+    assert "Phòng &lt;b onmouseover=alert(1)&gt;VH&lt;/b&gt;" in html
+    # The plain-text part shows the text as the unit typed it.
+    assert f"Lý do: {reason}" in text
+
+
+# ---------------------------------------------------------------- templates and attachments
+
+
+def test_plan_templates_override_the_defaults(url, smtp_server, tmp_path):
+    folder = tmp_path / "plans" / "mau-thu"
+    folder.mkdir(parents=True)
+    (folder / "reminder.subject.j2").write_text(
+        "Huyện Hạ Lang nhắc: {{ deliverable.title }} trước {{ due.short }}", encoding="utf-8"
+    )
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(
+        url, source_path=str(tmp_path / "plans" / "ke-hoach.yaml"), templates_dir="mau-thu"
+    )
+    enqueue(url, conf, obligation_id, ("reminder", "3"))
+    run(url, conf)
+    [received] = smtp_server.wait_for(1)
+    assert received.message["Subject"] == (
+        "Huyện Hạ Lang nhắc: Báo cáo kết quả công tác PCCC và CNCH trước 11/9/2028"
+    )
+    # Templates the plan does not override come from the defaults.
+    assert "còn 3 ngày" in received.message.get_body(("plain",)).get_content().replace("Còn", "còn")
+
+
+def test_consolidated_report_is_attached_and_routed_upward(url, smtp_server, tmp_path):
+    document = tmp_path / "bao-cao-tong-hop-2028.docx"
+    document.write_bytes(b"PK\x03\x04 fake docx bytes \x00\xff")
+    conf = smtp_settings(smtp_server)
+    with session_scope(url) as session:
+        world = make_world(session)
+        consolidation = add_obligation(
+            session,
+            world.cycle,
+            "ca-huyen-ha-lang",
+            kind="consolidation",
+            deliverable_id="tong-hop-huyen",
+            to_unit_id="ubnd-tinh-cao-bang",
+            via_unit_id="ca-tinh-cao-bang",
+        )
+        enqueue_for_obligation(
+            session,
+            consolidation,
+            "consolidated",
+            now=T0,
+            settings=conf,
+            extra={"document_path": str(document)},
+        )
+    assert run(url, conf).sent == 1
+    [received] = smtp_server.wait_for(1)
+    msg = received.message
+    assert received.rcpt_tos == ["catinh@caobang.example", "ubnd@caobang.example", CAH_EMAIL]
+    [attachment] = list(msg.iter_attachments())
+    assert attachment.get_filename() == "bao-cao-tong-hop-2028.docx"
+    assert attachment.get_content() == document.read_bytes()
+    assert "Báo cáo tổng hợp: Báo cáo kết quả công tác PCCC và CNCH" in msg["Subject"]
+    assert "Công an huyện Hạ Lang gửi" in msg.get_body(("plain",)).get_content()
+
+
+def test_missing_document_is_a_permanent_failure(url, smtp_server, tmp_path):
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(url)
+    [row_id] = enqueue(
+        url,
+        conf,
+        obligation_id,
+        "consolidated",
+        extra={"document_path": str(tmp_path / "missing.docx")},
+    )
+    assert run(url, conf).failed == 1
+    row = rows(url)[row_id]
+    assert row.status == "failed" and "missing.docx" in row.last_error
+
+
+# ---------------------------------------------------------------- local mailbox
+
+
+def test_local_mailbox_writes_eml_files(url, tmp_path):
+    from tests.fixtures.smtp import _free_port
+
+    folder = tmp_path / "mailbox"
+    server = start_mailbox_server(folder, "127.0.0.1", _free_port())
+    try:
+        conf = make_settings(smtp_host=server.host, smtp_port=server.port)
+        obligation_id = setup_obligation(url)
+        enqueue(url, conf, obligation_id, "assignment", ("reminder", "7"))
+        assert run(url, conf).sent == 2
+    finally:
+        server.stop()
+    files = sorted(folder.glob("*.eml"))
+    assert len(files) == 2 and server.received == 2
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+    ids = {r.message_id for r in rows(url).values()}
+    assert {p["Message-ID"] for p in parsed} == ids
+    for path, message in zip(files, parsed, strict=True):
+        slug = message["Message-ID"].strip("<>").replace("@", "-").replace(".", "-")
+        assert path.name.endswith(f"-{slug}.eml")
