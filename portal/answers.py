@@ -1,0 +1,286 @@
+"""POST of the answer form: check, store files and the submission, hand over to intake.
+
+Order of work, so that a refused answer leaves nothing behind:
+1. the link (re-derived from the token) and the CSRF token;
+2. every file is staged in ``files_dir/.incoming`` and checked (size, type by content);
+3. the values are checked against the template (``engine.reports.validate_values``);
+4. only then, in one transaction: files moved into place, ``StoredFile`` rows, the
+   submission (``engine.lifecycle.record_submission``) and the audit event.
+   If that transaction fails, files it placed are removed again.
+5. after commit: the intake handoff (off the request) and a redirect to the receipt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import RedirectResponse, Response
+
+from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
+from engine.reports import validate_values
+from engine.store.models import StoredFile
+from portal import audit, csrf, uploads
+from portal.access import LinkRefused, open_link, token_hash
+from portal.pages import CSRF_FAILED
+from portal.state import MAX_FILES_PER_FORM, PortalState
+from portal.view import SUMMARY_FIELD, SUMMARY_MAX, Answer, answer_for, can_answer
+
+log = logging.getLogger("kehoach.portal")
+
+# engine.lifecycle's error keys for a sub-plan -> the form's fields
+SUB_PLAN_ERROR_FIELDS = {"summary": SUMMARY_FIELD, "files": "van-ban"}
+
+
+class _Invalid(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid")
+        self.errors = errors
+
+
+def form_field(field_id: str) -> str:
+    return f"f-{field_id}"
+
+
+def _text_values(answer: Answer, form: FormData) -> dict[str, str]:
+    """What the unit typed, to show again next to the errors."""
+    shown: dict[str, str] = {}
+    for field in answer.fields:
+        if field.type.value == "file":
+            continue
+        value = form.get(form_field(field.id))
+        if isinstance(value, str):
+            shown[field.id] = value
+    return shown
+
+
+def _stage_files(
+    state: PortalState, answer: Answer, form: FormData
+) -> tuple[dict[str, uploads.StagedFile], dict[str, str]]:
+    staged: dict[str, uploads.StagedFile] = {}
+    errors: dict[str, str] = {}
+    budget = state.max_file_bytes
+    try:
+        for field in answer.file_fields:
+            item = form.get(form_field(field.id))
+            if not isinstance(item, UploadFile) or not item.filename:
+                continue
+            item.file.seek(0)
+            try:
+                staged[field.id] = uploads.stage(
+                    item.file, item.filename, field.id, state.files_dir, budget
+                )
+                budget -= staged[field.id].size
+            except uploads.UploadRejected as exc:
+                errors[field.id] = exc.message
+    except BaseException:
+        uploads.discard(list(staged.values()))
+        raise
+    return staged, errors
+
+
+def _refused_post(state: PortalState, token: str, exc: LinkRefused, addr: str) -> Response:
+    from portal.obligation import refused_page
+
+    now = state.now()
+    with state.writing() as session:
+        audit.record(
+            session,
+            "portal.submit_refused_link",
+            at=now,
+            actor=f"unit:{exc.claims.unit_id}" if exc.claims else "anonymous",
+            remote_addr=addr,
+            link_hash=token_hash(token),
+            obligation_id=exc.claims.obligation_id if exc.claims else None,
+            reason=exc.reason,
+        )
+    return refused_page(state, token, exc, nonce=None)
+
+
+def submit(
+    state: PortalState, token: str, form: FormData, addr: str, nonce: str | None
+) -> tuple[Response, int | None]:
+    """The response, and the id of the stored submission (None when nothing was stored)."""
+    now = state.now()
+    link_hash = token_hash(token)
+    with state.reading() as session:
+        try:
+            link = open_link(session, token, state.conf, now, state.link_max_age)
+        except LinkRefused as exc:
+            return _refused_post(state, token, exc, addr), None
+        obligation_id = link.obligation.id
+        unit_id = link.obligation.unit_id
+        plan, registry_id = state.plans.get(session, link.cycle.instance_id)
+        answer = answer_for(plan, link.obligation)
+        allowed, why_not = can_answer(link.obligation, now)
+
+    def audit_event(action: str, **data: Any) -> None:
+        with state.writing() as session:
+            audit.record(
+                session,
+                action,
+                at=now,
+                actor=f"unit:{unit_id}",
+                remote_addr=addr,
+                link_hash=link_hash,
+                obligation_id=obligation_id,
+                plan_id=plan.id,
+                **data,
+            )
+
+    given = form.get(csrf.FIELD)
+    if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
+        audit_event("portal.csrf_rejected", cookie=bool(nonce), field=bool(given))
+        return state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"), None
+    if answer is None or not allowed:
+        audit_event("portal.submit_rejected", reason="not-open")
+        message = why_not or "Nhiệm vụ này không nhận báo cáo qua cổng."
+        return state.pages.error(409, "Không gửi được", message, back=f"/o/{token}"), None
+    uploads_given = [v for _, v in form.multi_items() if isinstance(v, UploadFile) and v.filename]
+    if len(uploads_given) > MAX_FILES_PER_FORM:
+        audit_event("portal.submit_rejected", reason="too-many-files")
+        return state.pages.error(400, back=f"/o/{token}"), None
+
+    staged, errors = _stage_files(state, answer, form)
+    try:
+        summary, raw = _check_values(answer, form, staged, errors)
+        if errors:
+            raise _Invalid(errors)
+        submission_id, version = _store(state, link_hash, obligation_id, unit_id, plan.id, answer,
+                                        staged, raw, summary, addr, now)
+    except (_Invalid, SubmissionRejected) as exc:
+        uploads.discard(list(staged.values()))
+        problems = _field_errors(answer, exc.errors)
+        audit_event("portal.submit_rejected", fields=sorted(problems))
+        return _form_again(state, token, nonce, answer, form, problems), None
+    except BaseException:
+        uploads.discard(list(staged.values()))
+        raise
+    log.info("submission %s (v%s) stored for obligation %s", submission_id, version, obligation_id)
+    return RedirectResponse(f"/o/{token}/receipt/{version}", status_code=303), submission_id
+
+
+def _check_values(
+    answer: Answer, form: FormData, staged: dict[str, uploads.StagedFile], errors: dict[str, str]
+) -> tuple[str | None, dict[str, Any]]:
+    """Validate the typed values (file fields count as present when a file was staged).
+
+    Returns (summary, raw values); problems are added to ``errors``."""
+    raw: dict[str, Any] = {}
+    for field in answer.template.fields:
+        if field.type.value == "file":
+            raw[field.id] = ["0"] if field.id in staged else []
+        else:
+            value = form.get(form_field(field.id))
+            raw[field.id] = value if isinstance(value, str) else ""
+    # The placeholder "0" marks a staged file; the real id exists only after storing.
+    probe = {k: (["1"] if v == ["0"] else v) for k, v in raw.items()}
+    values, problems = validate_values(answer.template, probe)
+    for field_id, message in problems.items():
+        errors.setdefault(field_id, message)
+    summary = None
+    if answer.sub_plan:
+        summary = str(values.pop(SUMMARY_FIELD, "") or "") or None
+        if summary and len(summary) > SUMMARY_MAX:
+            errors.setdefault(
+                SUMMARY_FIELD, f"Tóm tắt dài quá {SUMMARY_MAX} ký tự; vui lòng rút gọn."
+            )
+    return summary, raw
+
+
+def _store(
+    state: PortalState,
+    link_hash: str,
+    obligation_id: int,
+    unit_id: str,
+    plan_id: str,
+    answer: Answer,
+    staged: dict[str, uploads.StagedFile],
+    raw: dict[str, Any],
+    summary: str | None,
+    addr: str,
+    now: Any,
+) -> tuple[int, int]:
+    placed: list[Any] = []
+    try:
+        with state.writing() as session:
+            file_ids: dict[str, int] = {}
+            for field_id, item in staged.items():
+                path, created = uploads.commit(item, state.files_dir)
+                if created:
+                    placed.append(path)
+                row = StoredFile(
+                    sha256=item.sha256,
+                    original_name=item.original_name,
+                    content_type=item.content_type,
+                    size=item.size,
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                file_ids[field_id] = row.id
+            values = None
+            if not answer.sub_plan:
+                values = {
+                    k: ([file_ids[k]] if k in file_ids else [] if v == [] else v)
+                    for k, v in raw.items()
+                }
+            submission = record_submission(
+                session,
+                obligation_id,
+                values=values,
+                summary=summary,
+                file_ids=list(file_ids.values()),
+                source="portal",
+                now=now,
+                actor=f"unit:{unit_id}",
+                remote_addr=addr,
+            )
+            audit.record(
+                session,
+                "portal.submit",
+                at=now,
+                actor=f"unit:{unit_id}",
+                remote_addr=addr,
+                link_hash=link_hash,
+                obligation_id=obligation_id,
+                plan_id=plan_id,
+                submission_id=submission.id,
+                version=submission.version,
+                files=[{"id": i, "sha256": staged[k].sha256} for k, i in file_ids.items()],
+            )
+            return submission.id, submission.version
+    except BaseException:
+        for path in placed:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+
+
+def _field_errors(answer: Answer, errors: dict[str, str]) -> dict[str, str]:
+    """Map the engine's error keys onto the form's fields (unknown keys go to the form)."""
+    known = {f.id for f in answer.fields}
+    out: dict[str, str] = {}
+    for key, message in errors.items():
+        target = SUB_PLAN_ERROR_FIELDS.get(key, key) if answer.sub_plan else key
+        if key == "files" and not answer.sub_plan:
+            target = answer.file_fields[0].id if answer.file_fields else FORM_ERROR
+        out[target if target in known else FORM_ERROR] = message
+    return out
+
+
+def _form_again(
+    state: PortalState,
+    token: str,
+    nonce: str | None,
+    answer: Answer,
+    form: FormData,
+    errors: dict[str, str],
+) -> Response:
+    from portal.obligation import obligation_response
+
+    return obligation_response(
+        state, token, nonce, status_code=422, values=_text_values(answer, form), errors=errors
+    )

@@ -1,0 +1,252 @@
+"""The units' portal: FastAPI routes behind signed links.
+
+Routes
+  GET  /                                   what this site is (no data)
+  GET  /o/{token}                          the obligation: plan, tasks, deadline, history, form
+  POST /o/{token}/submit                   the answer (multipart, CSRF-protected)
+  GET  /o/{token}/receipt/{version}        the receipt of one version
+  GET  /o/{token}/files/{file_id}          a file of this obligation's submissions
+  POST /link/request                       mail a fresh link to the unit's registered address
+  GET  /operator/plans/{plan}/cycles/{c}   read-only four-state status (HTTP Basic)
+  GET  /healthz                            liveness (no database access)
+  GET  /static/...                         the stylesheet
+
+GET never writes to the database. Every POST is in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from engine.clock import Clock, clock_from_env
+from engine.config import Settings
+from engine.config import settings as default_settings
+from engine.links import _secret
+from portal import answers, csrf, freshlink, obligation, operator
+from portal.access import DEFAULT_MAX_AGE, token_hash
+from portal.handoff import Handoff
+from portal.hardening import (
+    AccessLog,
+    AddressLimit,
+    BodyLimit,
+    CrashGuard,
+    Scope,
+    SecurityHeaders,
+    client_address,
+)
+from portal.pages import STATIC, Pages
+from portal.ratelimit import Limiters, PortalLimits
+from portal.state import MAX_FILES_PER_FORM, PortalState
+
+log = logging.getLogger("kehoach.portal")
+
+
+def create_app(
+    settings: Settings | None = None,
+    db_url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    limits: PortalLimits | None = None,
+    link_max_age: dt.timedelta | None = DEFAULT_MAX_AGE,
+    handoff: Callable[[int], None] | None = None,
+    intake_flow: bool = True,
+    recover_intake: bool = True,
+) -> FastAPI:
+    """The portal as an ASGI app.
+
+    ``clock`` defaults to ``KEHOACH_NOW`` or the system clock; ``handoff`` (a callable
+    taking a submission id) defaults to the intake flow with the in-process fallback;
+    ``intake_flow=False`` always runs intake in-process (no Prefect).
+    """
+    conf = settings or default_settings()
+    url = db_url or conf.database
+    clock = clock or clock_from_env()
+    runner = Handoff(url, clock, use_flow=intake_flow) if handoff is None else None
+    state = PortalState(
+        conf=conf,
+        db_url=url,
+        clock=clock,
+        limiters=Limiters(limits or PortalLimits()),
+        link_max_age=link_max_age,
+        files_dir=conf.files_dir.resolve(),
+        handoff=handoff or runner,  # type: ignore[arg-type]
+        pages=Pages(),
+        csrf_key=csrf.derive_key(_secret(conf)),
+        secure_cookies=conf.portal_base_url.startswith("https://"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None and recover_intake:
+            try:
+                recovered = await run_in_threadpool(runner.recover)
+                if recovered:
+                    log.warning("handing %s submission(s) left without intake over", recovered)
+            except Exception:
+                log.exception("could not look for submissions left without intake")
+        yield
+        if runner is not None:
+            await run_in_threadpool(runner.shutdown)
+
+    app = FastAPI(
+        title="kehoach portal",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.portal = state
+    app.state.handoff = runner
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _routes(app, state)
+    _error_handlers(app, state)
+
+    def body_refusal(scope: Scope) -> tuple[int, bytes]:
+        path = scope.get("path", "")
+        back = path.rsplit("/submit", 1)[0] if path.startswith("/o/") else None
+        title = "Dữ liệu gửi lên quá lớn"
+        message = (
+            f"Tệp đính kèm vượt giới hạn {conf.portal_max_upload_mb:g} MB cho một lần gửi. "
+            "Chưa có gì được lưu. Vui lòng giảm kích thước tệp (nén hoặc chia nhỏ) rồi gửi lại."
+        )
+        html = state.pages.html("error.html.j2", title=title, message=message, back=back)
+        return 413, html.encode()
+
+    def rate_refusal(_scope: Scope) -> tuple[int, bytes]:
+        return 429, state.pages.error_bytes(429)
+
+    def crash_page(_scope: Scope) -> tuple[int, bytes]:
+        return 500, state.pages.error_bytes(500)
+
+    # Added innermost first; a request meets them in the reverse order: security
+    # headers on every answer, the per-address limit, the size limit, the crash guard.
+    app.add_middleware(CrashGuard, render=crash_page)
+    app.add_middleware(BodyLimit, max_bytes=state.max_body_bytes, render=body_refusal)
+    app.add_middleware(AddressLimit, limiter=state.limiters.per_address, render=rate_refusal)
+    app.add_middleware(SecurityHeaders, hsts=state.secure_cookies)
+    app.add_middleware(AccessLog)
+    return app
+
+
+def _too_many(state: PortalState) -> Response:
+    response = state.pages.error(429)
+    response.headers["retry-after"] = "30"
+    return response
+
+
+def _routes(app: FastAPI, state: PortalState) -> None:
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return state.pages.error(
+            200,
+            "Cổng tiếp nhận kế hoạch, báo cáo",
+            "Để gửi kế hoạch hoặc báo cáo, vui lòng mở đường dẫn riêng trong thư giao nhiệm "
+            "vụ mà đơn vị đã nhận.",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/robots.txt", include_in_schema=False)
+    def robots() -> Response:
+        return PlainTextResponse("User-agent: *\nDisallow: /\n")
+
+    @app.get("/o/{token}")
+    def view(token: str, request: Request) -> Response:
+        if not state.limiters.link_read.allow(token_hash(token)):
+            return _too_many(state)
+        nonce = request.cookies.get(csrf.COOKIE)
+        return obligation.obligation_response(state, token, _valid_nonce(nonce))
+
+    @app.get("/o/{token}/receipt/{version}")
+    def receipt(token: str, version: int, request: Request) -> Response:
+        if not state.limiters.link_read.allow(token_hash(token)):
+            return _too_many(state)
+        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
+        return obligation.receipt_response(state, token, version, nonce)
+
+    @app.get("/o/{token}/files/{file_id}")
+    def file(token: str, file_id: int, request: Request) -> Response:
+        if not state.limiters.link_read.allow(token_hash(token)):
+            return _too_many(state)
+        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
+        return obligation.file_response(state, token, file_id, nonce)
+
+    @app.post("/o/{token}/submit")
+    async def submit(token: str, request: Request) -> Response:
+        if not state.limiters.link_write.allow(token_hash(token)):
+            return _too_many(state)
+        try:
+            form = await request.form(max_files=MAX_FILES_PER_FORM, max_fields=200)
+        except MultiPartException as exc:
+            log.info("unreadable form: %s", exc)
+            return state.pages.error(400, back=f"/o/{token}")
+        try:
+            nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
+            response, submission_id = await run_in_threadpool(
+                answers.submit, state, token, form, client_address(request.scope), nonce
+            )
+        finally:
+            await form.close()
+        if submission_id is not None:
+            state.handoff(submission_id)
+        return response
+
+    @app.post("/link/request")
+    async def link_request(request: Request) -> Response:
+        try:
+            form = await request.form(max_files=0, max_fields=10)
+        except MultiPartException:
+            return state.pages.error(400)
+        token = form.get("token")
+        given = form.get(csrf.FIELD)
+        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
+        return await run_in_threadpool(
+            freshlink.request_link,
+            state,
+            token if isinstance(token, str) else "",
+            given if isinstance(given, str) else None,
+            nonce,
+            client_address(request.scope),
+        )
+
+    @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
+    def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:
+        return operator.status_response(state, request, plan_id, cycle_key)
+
+
+def _valid_nonce(nonce: str | None) -> str | None:
+    return nonce if nonce and 16 <= len(nonce) <= 100 else None
+
+
+def _error_handlers(app: FastAPI, state: PortalState) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = state.pages.error(exc.status_code if exc.status_code in (404, 405) else 400)
+        if exc.status_code == 405:
+            response.status_code = 405
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # e.g. /o/<token>/files/abc: a malformed address is a page that does not exist
+        return state.pages.error(404)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # A backstop: CrashGuard answers first (inside the security headers).
+        log.error("unhandled error on %s", request.method, exc_info=exc)
+        return state.pages.error(500)

@@ -1,0 +1,130 @@
+"""Handing a stored submission to intake: the Prefect flow, or in-process as a fallback.
+
+The submission row is committed before anything here runs, so nothing a unit sent
+depends on Prefect. ``workflows.intake.trigger_intake(submission_id)`` starts the
+intake flow run; when that function is missing or Prefect cannot be reached, the
+portal runs ``engine.lifecycle.intake`` itself (the same idempotent step the flow
+runs) and records that in the audit log. Handoffs run on a small thread pool, off
+the request: the unit's receipt page never waits for Prefect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlalchemy import select
+
+from engine.clock import Clock
+from engine.store.db import session_scope
+from engine.store.models import Submission
+from portal import audit
+
+log = logging.getLogger("kehoach.portal")
+
+ACTOR = "system:portal"
+
+
+def _trigger(submission_id: int) -> str | None:
+    """Start the intake flow; None when started, else why not."""
+    try:
+        from workflows.intake import trigger_intake
+    except ImportError as exc:
+        return f"workflows.intake.trigger_intake unavailable ({exc})"
+    try:
+        result = trigger_intake(submission_id)
+        if inspect.isawaitable(result):
+            asyncio.run(result)  # type: ignore[arg-type]
+    except Exception as exc:  # Prefect unreachable, deployment missing, ...
+        log.warning("intake flow for submission %s not started: %s", submission_id, exc)
+        return f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
+    return None
+
+
+def hand_over(db_url: str, clock: Clock, submission_id: int, use_flow: bool = True) -> str:
+    """'flow', 'inline' or 'failed' (then the submission waits, intake_done false)."""
+    reason = _trigger(submission_id) if use_flow else "intake flow disabled for this portal"
+    if reason is None:
+        return "flow"
+    from engine.lifecycle import intake
+
+    now = clock.now()
+    try:
+        with session_scope(db_url) as session:
+            result = intake(session, submission_id, now=now)
+            audit.record(
+                session,
+                "portal.intake_inline",
+                at=now,
+                actor=ACTOR,
+                remote_addr=None,
+                obligation_id=result.obligation_id,
+                plan_id=result.plan_id,
+                submission_id=submission_id,
+                reason=reason,
+            )
+        return "inline"
+    except Exception as exc:
+        log.exception("intake of submission %s failed", submission_id)
+        try:
+            with session_scope(db_url) as session:
+                audit.record(
+                    session,
+                    "portal.intake_failed",
+                    at=now,
+                    actor=ACTOR,
+                    remote_addr=None,
+                    submission_id=submission_id,
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                )
+        except Exception:
+            log.exception("could not audit the failed intake of submission %s", submission_id)
+        return "failed"
+
+
+class Handoff:
+    """Runs hand_over off the request thread; ``wait()`` drains it (tests, shutdown)."""
+
+    def __init__(self, db_url: str, clock: Clock, workers: int = 2, use_flow: bool = True) -> None:
+        self.db_url = db_url
+        self.clock = clock
+        self.use_flow = use_flow
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kehoach-intake")
+        self._pending: set[Future[str]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, submission_id: int) -> None:
+        future = self._pool.submit(hand_over, self.db_url, self.clock, submission_id, self.use_flow)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[str]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.result(timeout=timeout)
+
+    def recover(self) -> int:
+        """Hand over portal submissions a crash left without intake; returns how many."""
+        with session_scope(self.db_url) as session:
+            ids = list(
+                session.scalars(
+                    select(Submission.id)
+                    .where(Submission.source == "portal", Submission.intake_done.is_(False))
+                    .order_by(Submission.id)
+                )
+            )
+        for submission_id in ids:
+            self(submission_id)
+        return len(ids)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,71 @@
+"""What every request needs: settings, database, clock, limits, keys, pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import Clock
+from engine.config import Settings
+from engine.store.db import connect
+from portal import csrf
+from portal.pages import Pages
+from portal.ratelimit import Limiters
+from portal.view import PlanCache
+
+# Multipart overhead allowed on top of the files themselves (fields, boundaries).
+FORM_OVERHEAD = 1024 * 1024
+MAX_FILES_PER_FORM = 10
+
+
+@dataclass
+class PortalState:
+    conf: Settings
+    db_url: str
+    clock: Clock
+    limiters: Limiters
+    link_max_age: dt.timedelta | None
+    files_dir: Path
+    handoff: Callable[[int], None]
+    pages: Pages = field(default_factory=Pages)
+    plans: PlanCache = field(default_factory=PlanCache)
+    csrf_key: bytes = b""
+    secure_cookies: bool = False
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(connect(self.db_url), expire_on_commit=False)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.conf.portal_max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """``portal_max_upload_mb`` bounds one submission's files together, plus the form."""
+        return self.max_file_bytes + FORM_OVERHEAD
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that is always rolled back: GET handlers can never write."""
+        with self._sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def form_token(self, link_token: str, nonce: str) -> str:
+        return csrf.form_token(self.csrf_key, link_token, nonce)

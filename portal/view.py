@@ -1,0 +1,320 @@
+"""What a unit sees: the page model of one obligation, read from the store.
+
+Pure reads: nothing here adds, changes or flushes a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import end_of_day
+from engine.config import TIMEZONE
+from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
+from engine.status import REVIEW_LABELS, State, classify
+from engine.store.models import (
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+    StoredFile,
+    Submission,
+)
+from engine.vntext import date_with_weekday, short_date
+from portal.access import OpenLink
+
+TZ = ZoneInfo(TIMEZONE)
+
+DOCUMENT_TYPES = {
+    "KH": "Kế hoạch", "BC": "Báo cáo", "QĐ": "Quyết định", "CT": "Chỉ thị", "KL": "Kết luận",
+    "NQ": "Nghị quyết", "NĐ": "Nghị định", "TB": "Thông báo", "HD": "Hướng dẫn",
+    "CTr": "Chương trình", "TTr": "Tờ trình", "QyĐ": "Quy định", "ĐA": "Đề án",
+    "PA": "Phương án", "CV": "Công văn", "Luật": "Luật",
+}  # fmt: skip
+
+OBLIGATION_STATUS = {
+    "pending": "Chưa gửi",
+    "submitted": "Đã gửi",
+    "accepted": "Đã được chấp nhận",
+    "returned": "Được trả lại để hoàn thiện",
+    "waived": "Được miễn",
+}
+REVIEW_STATE = REVIEW_LABELS
+
+# Colours of the Government's four states (engine.status.State), as provincial
+# systems show them; a deadline three days away or less turns amber.
+STATE_COLOURS = {
+    "done_on_time": "green",
+    "done_late": "orange",
+    "open_within": "blue",
+    "open_overdue": "red",
+}
+
+
+def state_badge(state: State, days_left: int | None) -> dict[str, str]:
+    colour = STATE_COLOURS[state.value]
+    if state is State.OPEN_WITHIN and days_left is not None and days_left <= 3:
+        colour = "amber"
+    return {"key": state.value, "label": state.label, "colour": colour}
+
+
+# A sub-plan is answered with the signed document and a short summary.
+SUB_PLAN_TEMPLATE = ReportTemplate(
+    id="ke-hoach-cu-the",
+    title="Kế hoạch cụ thể của đơn vị",
+    fields=[
+        TemplateField(
+            id="van-ban",
+            label="Văn bản kế hoạch (bản đã ký, đóng dấu)",
+            type=FieldType.file,
+            help="Tệp PDF bản chụp văn bản đã ký, hoặc tệp DOCX/ODT.",
+        ),
+        TemplateField(
+            id="tom-tat",
+            label="Tóm tắt nội dung kế hoạch",
+            type=FieldType.text,
+            help="Vài dòng: số, ngày ban hành và các nội dung chính.",
+        ),
+    ],
+)
+SUMMARY_FIELD = "tom-tat"
+SUMMARY_MAX = 4000
+
+
+def state_of(obligation: Obligation, today: dt.date) -> tuple[State, int | None, int | None]:
+    """(state, days late, days left) as ``kehoach status`` shows it."""
+    return classify(
+        obligation.status, obligation.on_time, obligation.due_date, obligation.submitted_at, today
+    )
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(TZ).strftime("%H:%M, %d/%m/%Y")
+
+
+class PlanCache:
+    """Validated plan definitions by plan version id (rows are immutable: content-hashed)."""
+
+    def __init__(self) -> None:
+        self._plans: dict[int, tuple[Plan, PlanVersion]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, instance_id: int) -> tuple[Plan, str]:
+        """(plan, registry id) of an instance."""
+        instance = session.get(PlanInstance, instance_id)
+        assert instance is not None
+        with self._lock:
+            cached = self._plans.get(instance.plan_version_id)
+        if cached is None:
+            version = session.get(PlanVersion, instance.plan_version_id)
+            assert version is not None
+            plan = Plan.model_validate(version.definition)
+            with self._lock:
+                self._plans[instance.plan_version_id] = (plan, version)
+            cached = (plan, version)
+        return cached[0], cached[1].registry_id
+
+
+def unit_row(session: Session, registry_id: str, unit_id: str | None) -> RegistryUnit | None:
+    """The unit as the current registry version has it (else the newest that has it)."""
+    if not unit_id:
+        return None
+    return session.scalar(
+        select(RegistryUnit)
+        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
+        .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
+        .limit(1)
+    )
+
+
+def unit_name(session: Session, registry_id: str, unit_id: str | None) -> str:
+    row = unit_row(session, registry_id, unit_id)
+    return row.name if row else (unit_id or "")
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    doc = plan.document
+    kind = DOCUMENT_TYPES.get(doc.type.value, doc.type.value)
+    return {
+        "id": plan.id,
+        "type": kind,
+        "number": doc.number,
+        "date": short_date(doc.date) if doc.date else None,
+        "issuer": doc.issuer,
+        "summary": doc.summary,
+        "heading": f"{kind} số {doc.number}" if doc.number else kind,
+    }
+
+
+# A report whose template asks for no file still takes the signed document, optionally.
+ATTACHMENT_FIELD = TemplateField(
+    id="tep-dinh-kem",
+    label="Văn bản báo cáo có chữ ký, đóng dấu (nếu có)",
+    type=FieldType.file,
+    required=False,
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the form asks for: the fields shown, and the template values are checked against."""
+
+    template: ReportTemplate
+    fields: tuple[TemplateField, ...]
+    sub_plan: bool
+
+    @property
+    def file_fields(self) -> list[TemplateField]:
+        return [f for f in self.fields if f.type is FieldType.file]
+
+
+def answer_for(plan: Plan, obligation: Obligation) -> Answer | None:
+    """The form for ``obligation``, or None when the portal takes no answer for it."""
+    deliverable: Deliverable | None = plan.deliverable(obligation.deliverable_id)
+    if deliverable is None:
+        return None  # a consolidation duty: produced by the consolidate flow
+    if deliverable.kind.value == "sub_plan":
+        return Answer(SUB_PLAN_TEMPLATE, tuple(SUB_PLAN_TEMPLATE.fields), True)
+    template = plan.template(deliverable.template or "")
+    if template is None:
+        return None
+    fields = tuple(template.fields)
+    if not any(f.type is FieldType.file for f in fields):
+        fields += (ATTACHMENT_FIELD,)
+    return Answer(template, fields, False)
+
+
+def can_answer(obligation: Obligation, now: dt.datetime) -> tuple[bool, str | None]:
+    """Whether a (new) version may be sent now, and why not (engine.lifecycle's rules)."""
+    history = sorted(obligation.submissions, key=lambda s: s.version)
+    if obligation.status == "waived":
+        return False, "Đơn vị được miễn nhiệm vụ này; không cần gửi."
+    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in history):
+        return False, "Báo cáo đã được chấp nhận; không cần gửi thêm."
+    if history and history[-1].review_state != "returned" and now > end_of_day(obligation.due_date):
+        return False, (
+            "Đơn vị đã gửi và hạn đã qua nên không gửi lại qua cổng được nữa (chỉ gửi lại khi "
+            "báo cáo bị trả lại để hoàn thiện). Nếu cần bổ sung, vui lòng liên hệ đơn vị "
+            "tổng hợp báo cáo."
+        )
+    return True, None
+
+
+def files_of(session: Session, submissions: list[Submission]) -> dict[int, StoredFile]:
+    ids = {int(i) for s in submissions for i in (s.file_ids or [])}
+    if not ids:
+        return {}
+    rows = session.scalars(select(StoredFile).where(StoredFile.id.in_(ids)))
+    return {row.id: row for row in rows}
+
+
+def human_size(size: int) -> str:
+    if size >= 1048576:
+        return f"{size / 1048576:.1f} MB".replace(".", ",")
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def display(field: TemplateField, value: Any) -> str:
+    from engine.reports import display_value
+
+    return display_value(field, value)
+
+
+def submission_rows(
+    session: Session, link: OpenLink, answer: Answer | None
+) -> list[dict[str, Any]]:
+    submissions = sorted(link.obligation.submissions, key=lambda s: s.version, reverse=True)
+    stored = files_of(session, submissions)
+    rows = []
+    for sub in submissions:
+        fields = []
+        if answer is not None:
+            for field in answer.fields:
+                if field.type is FieldType.file or field.id not in (sub.values or {}):
+                    continue
+                fields.append({"label": field.label, "value": display(field, sub.values[field.id])})
+        rows.append(
+            {
+                "version": sub.version,
+                "submitted_at": local_time(sub.submitted_at),
+                "on_time": sub.on_time,
+                "review_state": REVIEW_STATE.get(sub.review_state, sub.review_state),
+                "returned": sub.review_state == "returned",
+                "review_reason": sub.review_reason,
+                "summary": sub.summary,
+                "fields": fields,
+                "files": [
+                    {"id": f.id, "name": f.original_name, "size": human_size(f.size)}
+                    for i in (sub.file_ids or [])
+                    if (f := stored.get(int(i))) is not None
+                ],
+            }
+        )
+    return rows
+
+
+def obligation_page(
+    session: Session, link: OpenLink, plan: Plan, registry_id: str, now: dt.datetime
+) -> dict[str, Any]:
+    """Everything the obligation page shows (the form fields are added by the caller)."""
+    obligation = link.obligation
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    tasks = []
+    for assignment_id in obligation.assignment_ids or []:
+        assignment = plan.assignment(str(assignment_id))
+        if assignment is not None:
+            tasks.append(
+                {
+                    "section": assignment.section,
+                    "heading": assignment.heading,
+                    "request": assignment.mode.value == "request",
+                    "lines": [t.text for t in assignment.tasks],
+                }
+            )
+    today = now.astimezone(TZ).date()
+    state, days_late, days_left = state_of(obligation, today)
+    moved = obligation.nominal_date != obligation.due_date
+    answer = answer_for(plan, obligation)
+    allowed, why_not = can_answer(obligation, now)
+    return {
+        "plan": plan_summary(plan),
+        "unit_name": unit_name(session, registry_id, obligation.unit_id),
+        "to_name": unit_name(session, registry_id, obligation.to_unit_id),
+        "via_name": unit_name(session, registry_id, obligation.via_unit_id)
+        if obligation.via_unit_id
+        else None,
+        "deliverable": {
+            "title": deliverable.title if deliverable else obligation.deliverable_id,
+            "text": deliverable.text if deliverable else None,
+            "kind": "Kế hoạch cụ thể" if obligation.kind == "sub_plan" else "Báo cáo",
+        },
+        "cycle_key": link.cycle.key,
+        "tasks": tasks,
+        "due": {
+            "with_weekday": date_with_weekday(obligation.due_date),
+            "moved": moved,
+            "nominal": date_with_weekday(obligation.nominal_date) if moved else None,
+            "reason": obligation.due_reason if moved else None,
+            "days_left": days_left,
+            "days_late": days_late,
+        },
+        "status": OBLIGATION_STATUS.get(obligation.status, obligation.status),
+        "state": state_badge(state, days_left),
+        "submissions": submission_rows(session, link, answer),
+        "answer": answer,
+        "can_answer": allowed and answer is not None,
+        "why_not": why_not
+        if answer is not None
+        else "Nhiệm vụ này không nhận báo cáo qua cổng.",
+        "valid_until": local_time(link.valid_until),
+    }
