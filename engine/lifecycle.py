@@ -1,0 +1,1305 @@
+"""The life of a plan instance: activation, cycles, sweeps, submissions, intake, review.
+
+Every function takes an explicit session (one transaction, committed by the caller)
+and an explicit time; none reads the wall clock.  Every one is idempotent: re-running
+it for the same inputs creates no second row and queues no second email, because
+obligations are upserts keyed by (cycle, unit, deliverable) and every email carries
+a stable idempotency key written in the same transaction as the change causing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from engine.calendar import (
+    TZ,
+    CycleSpec,
+    Deadline,
+    WorkCalendar,
+    cycles_in_year,
+    deadline,
+    end_of_day,
+)
+from engine.errors import KehoachError, NotFound
+from engine.registry import RegistryView
+from engine.repository import (
+    current_calendar,
+    plan_definition,
+    plan_version,
+    registry_for_plan_version,
+)
+from engine.schema import Consolidation, Deliverable, DeliverableKind, Frequency, Plan
+from engine.store.models import (
+    AuditEvent,
+    Cycle,
+    Obligation,
+    OutboxMessage,
+    PlanInstance,
+    PlanVersion,
+    StoredFile,
+    Submission,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN = ("pending",)
+DONE = ("submitted", "accepted", "waived")
+DEFAULT_REMINDERS = (7, 3, 1)
+ESCALATE_AFTER_DAYS = 3
+FORM_ERROR = "_form"  # key of SubmissionRejected.errors for problems not tied to a field
+
+
+class SubmissionRejected(KehoachError):
+    """A submission that cannot be recorded; ``errors`` maps field ids to Vietnamese messages."""
+
+    exit_code = 4
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(self.errors.values()))
+
+
+class ReviewError(KehoachError):
+    exit_code = 4
+
+
+def _local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), TZ).astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class PlanContext:
+    """A plan version with what it is resolved against: registry and calendar."""
+
+    version: PlanVersion
+    plan: Plan
+    view: RegistryView
+    calendar: WorkCalendar
+
+    @property
+    def plan_id(self) -> str:
+        return self.plan.id
+
+    def unit_name(self, unit_id: str | None) -> str:
+        unit = self.view.unit(unit_id) if unit_id else None
+        return unit.name if unit else (unit_id or "")
+
+    def consolidation(self, consolidation_id: str) -> Consolidation | None:
+        return next((c for c in self.plan.consolidations if c.id == consolidation_id), None)
+
+    def title(self, deliverable_id: str) -> str:
+        deliverable = self.plan.deliverable(deliverable_id)
+        if deliverable is not None:
+            return deliverable.title
+        consolidation = self.consolidation(deliverable_id)
+        if consolidation is not None:
+            fed = self.plan.deliverable(consolidation.consolidates)
+            return "Báo cáo tổng hợp" + (f": {fed.title}" if fed else "")
+        return deliverable_id
+
+
+def plan_context(session: Session, version: PlanVersion) -> PlanContext:
+    plan = plan_definition(version)
+    registry = registry_for_plan_version(session, version)
+    return PlanContext(
+        version=version,
+        plan=plan,
+        view=RegistryView(registry, plan.groups),
+        calendar=WorkCalendar(current_calendar(session, "vn")),
+    )
+
+
+def context_for_obligation(session: Session, obligation: Obligation) -> PlanContext:
+    cycle = session.get(Cycle, obligation.cycle_id)
+    instance = session.get(PlanInstance, cycle.instance_id)  # type: ignore[union-attr]
+    version = session.get(PlanVersion, instance.plan_version_id)  # type: ignore[union-attr]
+    return plan_context(session, version)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- email + audit
+
+
+def _fallback_message_id(key: str) -> str:
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@kehoach.example>"
+
+
+def _queue(
+    session: Session,
+    obligation: Obligation,
+    kind: str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> Any:
+    """Queue one email about ``obligation`` in the caller's transaction (once per key)."""
+    try:
+        from notifications import outbox
+    except ImportError:
+        return _queue_fallback(session, obligation, kind, step, extra, now)
+    return outbox.enqueue_for_obligation(session, obligation, kind, step=step, extra=extra, now=now)
+
+
+def _queue_fallback(
+    session: Session,
+    obligation: Obligation,
+    kind: str,
+    step: str,
+    extra: dict[str, Any] | None,
+    now: dt.datetime | None,
+) -> OutboxMessage | None:
+    """Without the notifications package: a bare outbox row with the same key and Message-ID."""
+    values = _fallback_values(obligation, kind, step, extra, now or dt.datetime.now(dt.UTC))
+    _insert_outbox(session, [values])
+    return session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == values["idempotency_key"])
+    )
+
+
+def _audit(
+    session: Session,
+    action: str,
+    *,
+    at: dt.datetime,
+    plan_id: str | None,
+    obligation_id: int | None = None,
+    actor: str = "system",
+    remote_addr: str | None = None,
+    **data: Any,
+) -> None:
+    session.add(
+        AuditEvent(
+            at=at,
+            actor=actor,
+            action=action,
+            plan_id=plan_id,
+            obligation_id=obligation_id,
+            remote_addr=remote_addr,
+            data=data,
+        )
+    )
+
+
+# ---------------------------------------------------------------- activation
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    plan_id: str
+    plan_version: int
+    instance_id: int
+    created: int  # obligations created by this call
+    existing: int  # obligations that were already there (untouched)
+    units: int  # distinct units owing something in the cycles touched
+    cycles: list[str]  # cycle keys touched
+    queued: int  # assignment emails queued
+    transferred: int  # new obligations owed by a successor of an assigned unit
+    new_obligation_ids: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _instance(
+    session: Session, version: PlanVersion, now: dt.datetime
+) -> tuple[PlanInstance, bool]:
+    instance = session.scalar(
+        select(PlanInstance).where(
+            PlanInstance.plan_id == version.plan_id, PlanInstance.plan_version_id == version.id
+        )
+    )
+    if instance is not None:
+        return instance, False
+    instance = PlanInstance(
+        plan_id=version.plan_id,
+        plan_version_id=version.id,
+        activated_at=now,
+        activated_on=_local_day(now),
+        status="active",
+    )
+    session.add(instance)
+    session.flush()
+    return instance, True
+
+
+def activate(
+    session: Session,
+    plan_id: str,
+    *,
+    now: dt.datetime,
+    years: Iterable[int] | None = None,
+    version: int | None = None,
+) -> ActivationResult:
+    """Create (or complete) the plan's instance, its cycles and one obligation per duty.
+
+    ``years`` defaults to the year of ``now`` in Viet Nam; one-off deliverables (sub-plans)
+    get the 'once' cycle.  Assigned groups expand against the registry as of the plan's
+    ``as_of``; a unit no longer valid on a cycle's deadline passes its duty to its
+    successor (``transferred_from``).  Re-running creates nothing and queues nothing.
+    """
+    row = plan_version(session, plan_id, version)
+    ctx = plan_context(session, row)
+    instance, new = _instance(session, row, now)
+    if new:
+        _audit(
+            session,
+            "plan.activated",
+            at=now,
+            plan_id=plan_id,
+            version=row.version,
+            instance_id=instance.id,
+        )
+    wanted = sorted(set(years)) if years is not None else [_local_day(now).year]
+    return _materialize(session, ctx, instance, wanted, now)
+
+
+def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:
+    """The yearly cycle start: the year's cycles and obligations (upsert, like activate)."""
+    row = plan_version(session, plan_id)
+    ctx = plan_context(session, row)
+    instance, new = _instance(session, row, now)
+    if new:
+        _audit(
+            session,
+            "plan.activated",
+            at=now,
+            plan_id=plan_id,
+            version=row.version,
+            instance_id=instance.id,
+        )
+    return _materialize(session, ctx, instance, [year], now)
+
+
+def _cycle_specs(plan: Plan, frequency: Frequency, years: Sequence[int]) -> list[CycleSpec]:
+    if frequency is Frequency.once:
+        return cycles_in_year(frequency, years[0] if years else 2000)
+    specs = []
+    for year in years:
+        if plan.start_year is not None and year < plan.start_year:
+            continue
+        if plan.end_year is not None and year > plan.end_year:
+            continue
+        specs.extend(cycles_in_year(frequency, year))
+    return specs
+
+
+def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]:
+    """Assigned unit id -> assignment ids, as of the plan date, in registry order."""
+    plan = ctx.plan
+    if deliverable.from_assignments == "all":
+        assignments = list(plan.assignments)
+    else:
+        chosen = set(deliverable.from_assignments)
+        assignments = [a for a in plan.assignments if a.id in chosen]
+    members: dict[str, list[str]] = {}
+    for assignment in assignments:
+        for unit in ctx.view.resolve(assignment.to, plan.as_of):
+            members.setdefault(unit.id, [])
+            if assignment.id not in members[unit.id]:
+                members[unit.id].append(assignment.id)
+    return members
+
+
+def _holder(ctx: PlanContext, unit_id: str, day: dt.date) -> str | None:
+    """Who carries ``unit_id``'s duty on ``day``: itself, its successor, or nobody."""
+    unit = ctx.view.unit(unit_id)
+    if unit is None:
+        return None
+    if unit.valid_on(day):
+        return unit.id
+    successor = ctx.view.successor_on(unit_id, day)
+    return successor.id if successor is not None else None
+
+
+def _route(ctx: PlanContext, unit_id: str | None, day: dt.date) -> str | None:
+    if unit_id is None:
+        return None
+    return _holder(ctx, unit_id, day) or unit_id
+
+
+def _materialize(
+    session: Session,
+    ctx: PlanContext,
+    instance: PlanInstance,
+    years: Sequence[int],
+    now: dt.datetime,
+) -> ActivationResult:
+    plan = ctx.plan
+    warnings: list[str] = []
+
+    # Cycles: running cycles keep the version they started with, so a key already
+    # owned by another active instance of this plan is left to that instance.
+    taken = set(
+        session.scalars(
+            select(Cycle.key)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id == plan.id,
+                PlanInstance.id != instance.id,
+                PlanInstance.status == "active",
+            )
+        )
+    )
+    cycles = {
+        c.key: c for c in session.scalars(select(Cycle).where(Cycle.instance_id == instance.id))
+    }
+    wanted: dict[str, CycleSpec] = {}
+    per_deliverable: dict[str, list[CycleSpec]] = {}
+    for deliverable in plan.deliverables:
+        specs = [s for s in _cycle_specs(plan, deliverable.frequency, years) if s.key not in taken]
+        per_deliverable[deliverable.id] = specs
+        for spec in specs:
+            wanted[spec.key] = spec
+    skipped = sorted(
+        {s.key for d in plan.deliverables for s in _cycle_specs(plan, d.frequency, years)} & taken
+    )
+    if skipped:
+        warnings.append(f"cycles {', '.join(skipped)} run under an earlier version; left there")
+    for key, spec in wanted.items():
+        if key not in cycles:
+            cycle = Cycle(
+                instance_id=instance.id,
+                key=key,
+                period_start=spec.start,
+                period_end=spec.end,
+                status="open",
+            )
+            session.add(cycle)
+            cycles[key] = cycle
+    session.flush()
+
+    # Desired obligations, keyed by (cycle id, unit, deliverable).
+    desired: dict[tuple[int, str, str], dict[str, Any]] = {}
+    sources: dict[tuple[int, str, str], set[str]] = {}
+
+    def want(
+        cycle: Cycle,
+        owner: str,
+        deliverable_id: str,
+        kind: str,
+        dl: Deadline,
+        assignment_ids: list[str],
+        to: str | None,
+        via: str | None,
+        source: str,
+    ) -> None:
+        key = (cycle.id, owner, deliverable_id)
+        sources.setdefault(key, set()).add(source)
+        if key in desired:
+            row = desired[key]
+            row["assignment_ids"] += [a for a in assignment_ids if a not in row["assignment_ids"]]
+            if source == owner:
+                row["transferred_from"] = None
+            return
+        desired[key] = {
+            "cycle_id": cycle.id,
+            "unit_id": owner,
+            "deliverable_id": deliverable_id,
+            "kind": kind,
+            "assignment_ids": list(assignment_ids),
+            "to_unit_id": to,
+            "via_unit_id": via,
+            "nominal_date": dl.nominal,
+            "due_date": dl.due,
+            "due_reason": dl.reason,
+            "status": "pending",
+            "overdue": False,
+            "transferred_from": None if source == owner else source,
+            "token_version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    orphans: dict[str, dt.date] = {}
+    for deliverable in plan.deliverables:
+        members = _members(ctx, deliverable)
+        for spec in per_deliverable[deliverable.id]:
+            cycle = cycles[spec.key]
+            dl = deadline(deliverable.deadline, spec, instance.activated_on, ctx.calendar)
+            day = dl.nominal  # who owes it: the units that exist when it falls due
+            to = _route(ctx, deliverable.routing.to, day)
+            via = _route(ctx, deliverable.routing.via, day)
+            for unit_id, assignment_ids in members.items():
+                owner = _holder(ctx, unit_id, day)
+                if owner is None:
+                    # No successor recorded (yet): the duty stays with the unit, flagged,
+                    # rather than vanishing; a sweep moves it once the registry names one.
+                    orphans.setdefault(unit_id, day)
+                    owner = unit_id
+                want(
+                    cycle,
+                    owner,
+                    deliverable.id,
+                    deliverable.kind.value,
+                    dl,
+                    assignment_ids,
+                    to,
+                    via,
+                    unit_id,
+                )
+
+    for unit_id, day in orphans.items():
+        warnings.append(
+            f"{unit_id} is not valid on {day} and the registry names no valid successor; "
+            "its obligations stay with it until a successor is recorded"
+        )
+
+    for consolidation in plan.consolidations:
+        fed = plan.deliverable(consolidation.consolidates)
+        if fed is None:
+            continue
+        for spec in per_deliverable.get(fed.id, []):
+            cycle = cycles[spec.key]
+            dl = deadline(consolidation.deadline, spec, instance.activated_on, ctx.calendar)
+            owner = _holder(ctx, consolidation.by, dl.nominal) or consolidation.by
+            want(
+                cycle,
+                owner,
+                consolidation.id,
+                "consolidation",
+                dl,
+                [],
+                _route(ctx, consolidation.routing.to, dl.nominal),
+                _route(ctx, consolidation.routing.via, dl.nominal),
+                consolidation.by,
+            )
+
+    # Existing obligations, by owner and by the unit they were transferred from: a
+    # duty already held (or already moved by a sweep) is never created twice.
+    cycle_ids = [c.id for c in cycles.values()]
+    held: set[tuple[int, str, str]] = set()
+    existing_count = 0
+    if cycle_ids:
+        for cycle_id, unit_id, deliverable_id, moved_from in session.execute(
+            select(
+                Obligation.cycle_id,
+                Obligation.unit_id,
+                Obligation.deliverable_id,
+                Obligation.transferred_from,
+            ).where(Obligation.cycle_id.in_(cycle_ids))
+        ):
+            held.add((cycle_id, unit_id, deliverable_id))
+            if moved_from:
+                held.add((cycle_id, moved_from, deliverable_id))
+    rows = []
+    for key, row in desired.items():
+        cycle_id, _owner, deliverable_id = key
+        if key in held or any((cycle_id, s, deliverable_id) in held for s in sources[key]):
+            existing_count += 1
+            continue
+        rows.append(row)
+
+    new_obligations: list[Obligation] = []
+    if rows:
+        new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
+    queued = _queue_assignments(session, new_obligations, now)
+    transferred = sum(1 for o in new_obligations if o.transferred_from)
+
+    units = {key[1] for key in desired}
+    if new_obligations:
+        _audit(
+            session,
+            "cycle.started",
+            at=now,
+            plan_id=plan.id,
+            instance_id=instance.id,
+            cycles=sorted(wanted),
+            created=len(new_obligations),
+            transferred=transferred,
+        )
+    if new_obligations:
+        for warning in warnings:
+            log.warning("%s: %s", plan.id, warning)
+    return ActivationResult(
+        plan_id=plan.id,
+        plan_version=ctx.version.version,
+        instance_id=instance.id,
+        created=len(new_obligations),
+        existing=existing_count,
+        units=len(units),
+        cycles=sorted(wanted),
+        queued=queued,
+        transferred=transferred,
+        new_obligation_ids=[o.id for o in new_obligations],
+        warnings=warnings,
+    )
+
+
+def _queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
+    """One 'assignment' email per new obligation, in bulk (thousands in well under a second).
+
+    The outbox's own per-row ``enqueue_for_obligation`` costs a few queries per call
+    (about 2 ms): fine for one email, 15 s for 7,000.  Here the registry is read once
+    and the rows go in with one executemany.  The context is built the way the outbox
+    builds it (tests/test_lifecycle.py compares the two); should the outbox grow a bulk
+    function of its own, that one is used instead.
+    """
+    if not obligations:
+        return 0
+    try:
+        from notifications import outbox
+    except ImportError:
+        return _insert_outbox(
+            session, [_fallback_values(o, "assignment", "", None, now) for o in obligations]
+        )
+    bulk = getattr(outbox, "enqueue_many_for_obligations", None)
+    if bulk is not None:
+        return len(bulk(session, obligations, "assignment", now=now))
+    try:
+        rows = _assignment_rows(session, outbox, obligations, now)
+    except AttributeError:  # the outbox changed shape: take the slow, always-right path
+        log.warning("notifications.outbox helpers changed; queueing assignments one by one")
+        for obligation in obligations:
+            _queue(session, obligation, "assignment", "", None, now)
+        return len(obligations)
+    return _insert_outbox(session, rows)
+
+
+def _assignment_rows(
+    session: Session, outbox: Any, obligations: list[Obligation], now: dt.datetime
+) -> list[dict[str, Any]]:
+    from engine.config import settings as default_settings
+    from engine.links import obligation_link
+    from engine.store.models import RegistryUnit, RegistryVersion
+
+    conf = default_settings()
+    today_day = _local_day(now)
+    versions: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
+    cycles: dict[int, Cycle] = {}
+    infos: dict[tuple[str, str | None], dict[str, Any]] = {}
+    loaded_registries: set[str] = set()
+    dates: dict[dt.date, Any] = {}
+
+    def date_info(day: dt.date) -> Any:
+        if day not in dates:
+            dates[day] = outbox._date_info(day)
+        return dates[day]
+
+    def plan_for(cycle: Cycle) -> tuple[PlanVersion, Plan, dict[str, Any], str | None]:
+        instance = session.get(PlanInstance, cycle.instance_id)
+        assert instance is not None
+        if instance.plan_version_id not in versions:
+            version = session.get(PlanVersion, instance.plan_version_id)
+            assert version is not None
+            plan = plan_definition(version)
+            versions[instance.plan_version_id] = (
+                version,
+                plan,
+                outbox._plan_info(plan),
+                outbox._templates_dir(plan, version),
+            )
+        return versions[instance.plan_version_id]
+
+    def units(registry_id: str, unit_id: str | None) -> dict[str, Any]:
+        if registry_id not in loaded_registries:
+            loaded_registries.add(registry_id)
+            for row in session.scalars(
+                select(RegistryUnit)
+                .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+                .where(
+                    RegistryVersion.registry_id == registry_id, RegistryVersion.current.is_(True)
+                )
+            ):
+                infos[(registry_id, row.unit_id)] = outbox._unit_info(row, row.unit_id)
+        key = (registry_id, unit_id)
+        if key not in infos:
+            infos[key] = outbox._unit_info(outbox._unit_row(session, registry_id, unit_id), unit_id)
+        return infos[key]
+
+    rows = []
+    for obligation in obligations:
+        cycle = cycles.get(obligation.cycle_id) or session.get(Cycle, obligation.cycle_id)
+        assert cycle is not None
+        cycles[cycle.id] = cycle
+        version, plan, plan_info, templates_dir = plan_for(cycle)
+        registry_id = version.registry_id
+        unit = units(registry_id, obligation.unit_id)
+        via = units(registry_id, obligation.via_unit_id) if obligation.via_unit_id else None
+        to = units(registry_id, obligation.to_unit_id) if obligation.to_unit_id else None
+        consolidating = via or to
+        contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
+        contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
+        contact["unit_name"] = contact_unit["name"]
+        if not contact.get("email") and contact_unit["emails"]:
+            contact["email"] = contact_unit["emails"][0]
+        moved = obligation.nominal_date != obligation.due_date
+        context = {
+            "kind": "assignment",
+            "step": "",
+            "obligation_id": obligation.id,
+            "plan": plan_info,
+            "unit": unit,
+            "deliverable": outbox._what(plan, obligation),
+            "assignments": outbox._assignments(plan, obligation),
+            "due": date_info(obligation.due_date),
+            "nominal": date_info(obligation.nominal_date),
+            "moved": moved,
+            "due_reason": obligation.due_reason if moved else None,
+            "cycle": {"key": cycle.key, "label": outbox._cycle_label(cycle.key)},
+            "link": obligation_link(obligation, conf),
+            "contact": contact,
+            "via": via,
+            "report_to": to,
+            "days_left": (obligation.due_date - today_day).days,
+            "days_overdue": max(0, (today_day - obligation.due_date).days),
+            "today": date_info(today_day),
+            "templates_dir": templates_dir,
+        }
+        key = outbox.obligation_key(obligation.id, "assignment", "")
+        message_id = outbox.message_id_for(key, conf)
+        rows.append(
+            {
+                "idempotency_key": key,
+                "message_id": message_id,
+                "thread_id": message_id,  # the assignment starts the thread
+                "kind": "assignment",
+                "obligation_id": obligation.id,
+                "plan_id": plan.id,
+                "unit_id": obligation.unit_id,
+                "to_addrs": outbox._clean_addresses(unit["emails"]),
+                "cc_addrs": [],
+                "context": outbox._json_safe(context),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def _fallback_values(
+    obligation: Obligation, kind: str, step: str, extra: dict[str, Any] | None, now: dt.datetime
+) -> dict[str, Any]:
+    key = f"obl:{obligation.id}:{kind}:{step}"
+    context: dict[str, Any] = {
+        "kind": kind,
+        "step": step,
+        "obligation_id": obligation.id,
+        "unit_id": obligation.unit_id,
+        "deliverable_id": obligation.deliverable_id,
+        "due": obligation.due_date.isoformat(),
+    }
+    for name, value in (extra or {}).items():
+        simple = isinstance(value, (str, int, float, bool)) or value is None
+        context[name] = value if simple else str(value)
+    return {
+        "idempotency_key": key,
+        "message_id": _fallback_message_id(key),
+        "thread_id": _fallback_message_id(f"obl:{obligation.id}:assignment:"),
+        "kind": kind,
+        "obligation_id": obligation.id,
+        "unit_id": obligation.unit_id,
+        "to_addrs": [],
+        "cc_addrs": [],
+        "context": context,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows whose key is not there yet (one executemany); returns how many."""
+    keys = [r["idempotency_key"] for r in rows]
+    present: set[str] = set()
+    for start in range(0, len(keys), 900):
+        present.update(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_(keys[start : start + 900])
+                )
+            )
+        )
+    fresh = [r for r in rows if r["idempotency_key"] not in present]
+    if fresh:
+        session.execute(insert(OutboxMessage), fresh)
+    return len(fresh)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+@dataclass
+class SweepResult:
+    plan_id: str
+    today: dt.date
+    reminders: list[tuple[int, int]] = field(default_factory=list)  # (obligation id, days step)
+    overdue: list[int] = field(default_factory=list)  # newly marked overdue
+    escalations: list[int] = field(default_factory=list)
+    transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
+    intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
+    open_obligations: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.reminders or self.overdue or self.escalations or self.transferred or self.intakes
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.plan_id} {self.today}: {len(self.reminders)} nhắc hạn, "
+            f"{len(self.overdue)} quá hạn mới, {len(self.escalations)} báo cáo lãnh đạo, "
+            f"{len(self.transferred)} chuyển đơn vị kế thừa"
+        )
+
+
+def _reminder_step(
+    ladder: Sequence[int], days_left: int, created_day: dt.date, due: dt.date, sent: set[int]
+) -> int | None:
+    """The most urgent reminder due and not sent yet; stale earlier steps are skipped."""
+    due_steps = [
+        step
+        for step in ladder
+        if step > 0 and days_left <= step and due - dt.timedelta(days=step) > created_day
+    ]
+    if days_left < 0 or not due_steps:
+        return None
+    step = min(due_steps)
+    if step in sent or any(s in sent for s in ladder if s < step):
+        return None
+    return step
+
+
+def _active_versions(session: Session, plan_id: str) -> list[tuple[PlanInstance, PlanVersion]]:
+    return [
+        (i, v)
+        for i, v in session.execute(
+            select(PlanInstance, PlanVersion)
+            .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+            .order_by(PlanInstance.id)
+        ).all()
+    ]
+
+
+def sweep(
+    session: Session, plan_id: str, *, today: dt.date, now: dt.datetime | None = None
+) -> SweepResult:
+    """Daily: catch up intakes, move duties of abolished units, remind, mark overdue, escalate.
+
+    ``now`` (default: the start of ``today`` in Viet Nam) stamps the rows written.
+    Idempotent for a day, and safe after missed days: only the most urgent reminder
+    not yet sent goes out, overdue and escalation mails go once per obligation.
+    """
+    moment = now or _start_of_day(today)
+    result = SweepResult(plan_id=plan_id, today=today)
+    instances = _active_versions(session, plan_id)
+    if not instances:
+        raise NotFound(f"plan '{plan_id}' has no active instance; run `kehoach activate {plan_id}`")
+
+    # Submissions recorded but never taken in (the intake flow did not run): take them in
+    # first, so nobody is reminded about a report that is already in the database.
+    pending_intake = session.scalars(
+        select(Submission.id)
+        .join(Obligation, Submission.obligation_id == Obligation.id)
+        .join(Cycle, Obligation.cycle_id == Cycle.id)
+        .where(
+            Cycle.instance_id.in_([i.id for i, _ in instances]),
+            Submission.intake_done.is_(False),
+        )
+        .order_by(Submission.id)
+    ).all()
+    for submission_id in pending_intake:
+        intake(session, submission_id, now=moment)
+        result.intakes.append(submission_id)
+
+    for instance, version in instances:
+        ctx = plan_context(session, version)
+        obligations = list(
+            session.scalars(
+                select(Obligation)
+                .join(Cycle, Obligation.cycle_id == Cycle.id)
+                .where(
+                    Cycle.instance_id == instance.id,
+                    Cycle.status != "closed",
+                    Obligation.status.in_(OPEN),
+                )
+                .order_by(Obligation.id)
+            )
+        )
+        result.open_obligations += len(obligations)
+        if not obligations:
+            continue
+        sent = _sent_keys(session, instance.id)
+        for obligation in obligations:
+            _transfer_if_abolished(session, ctx, obligation, today, moment, result)
+            _sweep_one(session, ctx, obligation, today, moment, sent, result)
+    return result
+
+
+def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
+    """Keys of reminder/overdue/escalation mails already queued, by obligation."""
+    sent: dict[int, set[str]] = {}
+    for obligation_id, kind, key in session.execute(
+        select(OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key)
+        .join(Obligation, OutboxMessage.obligation_id == Obligation.id)
+        .join(Cycle, Obligation.cycle_id == Cycle.id)
+        .where(
+            Cycle.instance_id == instance_id,
+            OutboxMessage.kind.in_(("reminder", "overdue", "escalation")),
+        )
+    ):
+        sent.setdefault(obligation_id, set()).add(f"{kind}:{key.rsplit(':', 1)[-1]}")
+    return sent
+
+
+def _transfer_if_abolished(
+    session: Session,
+    ctx: PlanContext,
+    obligation: Obligation,
+    today: dt.date,
+    now: dt.datetime,
+    result: SweepResult,
+) -> None:
+    """An open duty of a unit abolished since activation moves to its successor."""
+    unit = ctx.view.unit(obligation.unit_id)
+    if unit is None or unit.valid_on(today):
+        return
+    successor = ctx.view.successor_on(unit.id, today)
+    if successor is None or successor.id == unit.id:
+        return
+    clash = session.scalar(
+        select(Obligation.id).where(
+            Obligation.cycle_id == obligation.cycle_id,
+            Obligation.unit_id == successor.id,
+            Obligation.deliverable_id == obligation.deliverable_id,
+        )
+    )
+    old = obligation.unit_id
+    if clash is not None:
+        # The successor already owes the same report: one answer covers both.
+        obligation.status = "waived"
+        obligation.updated_at = now
+        _audit(
+            session,
+            "obligation.merged",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=obligation.id,
+            unit_id=old,
+            into=clash,
+        )
+        result.transferred.append((obligation.id, old, successor.id))
+        return
+    obligation.unit_id = successor.id
+    obligation.transferred_from = obligation.transferred_from or old
+    obligation.token_version += 1  # links mailed to the abolished unit stop working
+    obligation.updated_at = now
+    session.flush()
+    _queue(
+        session,
+        obligation,
+        "assignment",
+        f"transfer-{successor.id}",
+        {"transferred_from": ctx.unit_name(old)},
+        now,
+    )
+    _audit(
+        session,
+        "obligation.transferred",
+        at=now,
+        plan_id=ctx.plan_id,
+        obligation_id=obligation.id,
+        from_unit=old,
+        to_unit=successor.id,
+    )
+    result.transferred.append((obligation.id, old, successor.id))
+
+
+def _ladder(ctx: PlanContext, obligation: Obligation) -> Sequence[int]:
+    deliverable = ctx.plan.deliverable(obligation.deliverable_id)
+    if deliverable is not None:
+        return deliverable.reminders
+    return DEFAULT_REMINDERS
+
+
+def _sweep_one(
+    session: Session,
+    ctx: PlanContext,
+    obligation: Obligation,
+    today: dt.date,
+    now: dt.datetime,
+    sent: dict[int, set[str]],
+    result: SweepResult,
+) -> None:
+    if obligation.status not in OPEN:
+        return
+    mine = sent.setdefault(obligation.id, set())
+    days_left = (obligation.due_date - today).days
+    if days_left >= 0:
+        ladder = _ladder(ctx, obligation)
+        done = {
+            int(k.split(":", 1)[1])
+            for k in mine
+            if k.startswith("reminder:") and k.split(":", 1)[1].isdigit()
+        }
+        step = _reminder_step(
+            ladder, days_left, _local_day(obligation.created_at), obligation.due_date, done
+        )
+        if step is not None:
+            _queue(session, obligation, "reminder", str(step), {"days_left": days_left}, now)
+            mine.add(f"reminder:{step}")
+            _audit(
+                session,
+                "obligation.reminded",
+                at=now,
+                plan_id=ctx.plan_id,
+                obligation_id=obligation.id,
+                step=step,
+                days_left=days_left,
+            )
+            result.reminders.append((obligation.id, step))
+        return
+    days_late = -days_left
+    if not obligation.overdue:
+        obligation.overdue = True
+        obligation.updated_at = now
+        _audit(
+            session,
+            "obligation.overdue",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=obligation.id,
+            due_date=obligation.due_date.isoformat(),
+        )
+        result.overdue.append(obligation.id)
+    if "overdue:" not in mine:
+        _queue(session, obligation, "overdue", "", {"days_overdue": days_late}, now)
+        mine.add("overdue:")
+    step = f"overdue-{ESCALATE_AFTER_DAYS}"
+    if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{step}" not in mine:
+        _queue(session, obligation, "escalation", step, {"days_overdue": days_late}, now)
+        mine.add(f"escalation:{step}")
+        _audit(
+            session,
+            "obligation.escalated",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=obligation.id,
+            days_late=days_late,
+        )
+        result.escalations.append(obligation.id)
+
+
+# ---------------------------------------------------------------- submissions
+
+
+def record_submission(
+    session: Session,
+    obligation_id: int,
+    *,
+    values: Mapping[str, Any] | None,
+    summary: str | None = None,
+    file_ids: Sequence[int] = (),
+    source: str = "portal",
+    now: dt.datetime,
+    actor: str | None = None,
+    remote_addr: str | None = None,
+    strict: bool = True,
+) -> Submission:
+    """Store a new version of a unit's answer; raise SubmissionRejected when it cannot be.
+
+    Reports are validated against their template, sub-plans need a summary and at least
+    one file.  A unit may send again before the deadline (every version is kept) and
+    after its report was returned for revision; after it was accepted, no more.
+    ``strict=False`` (reports handed upward) keeps only the values that fit.
+    """
+    from engine.reports import validate_values
+
+    obligation = session.scalar(
+        select(Obligation).where(Obligation.id == obligation_id).with_for_update()
+    )
+    if obligation is None:
+        raise NotFound(f"obligation {obligation_id} does not exist")
+    ctx = context_for_obligation(session, obligation)
+    history = list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.obligation_id == obligation.id)
+            .order_by(Submission.version)
+        )
+    )
+    deadline_at = end_of_day(obligation.due_date)
+    if obligation.status == "waived":
+        raise SubmissionRejected({FORM_ERROR: "Nghĩa vụ này đã được miễn; không cần gửi báo cáo."})
+    if any(s.review_state == "accepted" for s in history) or obligation.status == "accepted":
+        raise SubmissionRejected({FORM_ERROR: "Báo cáo đã được chấp nhận; không thể gửi lại."})
+    if history and history[-1].review_state != "returned" and now > deadline_at:
+        raise SubmissionRejected(
+            {FORM_ERROR: "Đã quá hạn; chỉ gửi lại được khi báo cáo bị trả lại để hoàn thiện."}
+        )
+
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    text = (summary or "").strip() or None
+    deliverable = ctx.plan.deliverable(obligation.deliverable_id)
+    if deliverable is not None and deliverable.kind is DeliverableKind.report:
+        template = ctx.plan.template(deliverable.template or "")
+        if template is None:  # pragma: no cover - the loader checks templates
+            raise NotFound(f"report template '{deliverable.template}' is not in the plan")
+        clean, errors = validate_values(template, values or {})
+        if not strict:
+            errors = {}
+    elif deliverable is not None and deliverable.kind is DeliverableKind.sub_plan and strict:
+        if not text:
+            errors["summary"] = "Trường 'Tóm tắt kế hoạch' là bắt buộc"
+        if not file_ids:
+            errors["files"] = "Cần đính kèm ít nhất một tệp kế hoạch"
+    ids = [int(i) for i in file_ids]
+    if ids:
+        known = set(session.scalars(select(StoredFile.id).where(StoredFile.id.in_(ids))))
+        if set(ids) - known:
+            errors["files"] = "Tệp đính kèm không tồn tại; hãy tải lên lại"
+    if errors:
+        raise SubmissionRejected(errors)
+
+    version = (max((s.version for s in history), default=0)) + 1
+    submission = Submission(
+        obligation_id=obligation.id,
+        version=version,
+        values=clean,
+        summary=text,
+        file_ids=ids,
+        submitted_at=now,
+        source=source,
+        on_time=now <= deadline_at,
+        review_state="received",
+        intake_done=False,
+    )
+    session.add(submission)
+    session.flush()
+    _audit(
+        session,
+        "submission.recorded",
+        at=now,
+        plan_id=ctx.plan_id,
+        obligation_id=obligation.id,
+        actor=actor or f"unit:{obligation.unit_id}",
+        remote_addr=remote_addr,
+        submission_id=submission.id,
+        version=version,
+        source=source,
+        on_time=submission.on_time,
+    )
+    return submission
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    submission_id: int
+    obligation_id: int
+    plan_id: str
+    plan_title: str
+    unit_id: str
+    unit_name: str
+    deliverable_id: str
+    deliverable_title: str
+    kind: str
+    cycle_key: str
+    version: int
+    on_time: bool
+    already_done: bool  # intake had run before: nothing changed
+    superseded: bool  # a newer version exists: this one changed nothing
+    cycle_complete: bool  # every obligation of this deliverable in the cycle is done
+    consolidation_ids: list[str]  # consolidations fed by this deliverable
+
+    @property
+    def event_name(self) -> str:
+        return "kehoach.submission.on-time" if self.on_time else "kehoach.submission.late"
+
+    def event_resource(self) -> dict[str, str]:
+        return {
+            "prefect.resource.id": f"kehoach.obligation.{self.obligation_id}",
+            "prefect.resource.name": f"{self.unit_name} · {self.deliverable_title} · {self.cycle_key}",
+            "kehoach.plan": self.plan_id,
+            "kehoach.unit": self.unit_id,
+            "kehoach.cycle": self.cycle_key,
+        }
+
+    def event_payload(self) -> dict[str, Any]:
+        return {
+            "submission_id": self.submission_id,
+            "version": self.version,
+            "plan_title": self.plan_title,
+            "unit_name": self.unit_name,
+            "deliverable": self.deliverable_title,
+            "on_time": self.on_time,
+            "cycle_complete": self.cycle_complete,
+        }
+
+
+def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeResult:
+    """Take a recorded submission in: mark the obligation done, acknowledge, audit.
+
+    Idempotent (``Submission.intake_done``).  ``cycle_complete`` tells the flow every
+    unit of that deliverable and cycle has answered, so consolidation may start early.
+    """
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"submission {submission_id} does not exist")
+    obligation = session.scalar(
+        select(Obligation).where(Obligation.id == submission.obligation_id).with_for_update()
+    )
+    assert obligation is not None
+    ctx = context_for_obligation(session, obligation)
+    cycle = session.get(Cycle, obligation.cycle_id)
+    assert cycle is not None
+    newest = session.scalar(
+        select(func.max(Submission.version)).where(Submission.obligation_id == obligation.id)
+    )
+    already = submission.intake_done
+    superseded = submission.version != newest
+    if not already:
+        submission.intake_done = True
+        if not superseded:
+            obligation.status = "submitted"
+            obligation.submitted_at = submission.submitted_at
+            obligation.on_time = submission.on_time
+            obligation.updated_at = now
+            if submission.review_state == "received":
+                submission.review_state = "validated"
+            _queue(session, obligation, "receipt", str(submission.version), None, now)
+        _audit(
+            session,
+            "submission.intake",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=obligation.id,
+            submission_id=submission.id,
+            version=submission.version,
+            on_time=submission.on_time,
+            superseded=superseded,
+        )
+        session.flush()
+    open_left = session.scalar(
+        select(func.count(Obligation.id)).where(
+            Obligation.cycle_id == obligation.cycle_id,
+            Obligation.deliverable_id == obligation.deliverable_id,
+            Obligation.status.not_in(DONE),
+        )
+    )
+    return IntakeResult(
+        submission_id=submission.id,
+        obligation_id=obligation.id,
+        plan_id=ctx.plan_id,
+        plan_title=ctx.plan.document.summary,
+        unit_id=obligation.unit_id,
+        unit_name=ctx.unit_name(obligation.unit_id),
+        deliverable_id=obligation.deliverable_id,
+        deliverable_title=ctx.title(obligation.deliverable_id),
+        kind=obligation.kind,
+        cycle_key=cycle.key,
+        version=submission.version,
+        on_time=submission.on_time,
+        already_done=already,
+        superseded=superseded,
+        cycle_complete=open_left == 0,
+        consolidation_ids=[
+            c.id for c in ctx.plan.consolidations if c.consolidates == obligation.deliverable_id
+        ],
+    )
+
+
+def review(
+    session: Session,
+    submission_id: int,
+    *,
+    decision: str,
+    reason: str | None = None,
+    by: str,
+    now: dt.datetime,
+) -> Submission:
+    """Accept or return (with a reason, mailed to the unit) the newest version of a report.
+
+    Returning puts the obligation back to pending so the unit can send a new version.
+    Repeating the same decision is a no-op; changing a decision already made is refused.
+    """
+    if decision not in ("accept", "return"):
+        raise ReviewError(f"decision must be 'accept' or 'return', not {decision!r}")
+    text = (reason or "").strip()
+    if decision == "return" and not text:
+        raise ReviewError("returning a report needs a reason (lý do trả lại) for the unit")
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"submission {submission_id} does not exist")
+    obligation = session.scalar(
+        select(Obligation).where(Obligation.id == submission.obligation_id).with_for_update()
+    )
+    assert obligation is not None
+    target = "accepted" if decision == "accept" else "returned"
+    if submission.review_state == target:
+        return submission
+    if submission.review_state in ("accepted", "returned"):
+        raise ReviewError(
+            f"version {submission.version} was already {submission.review_state}; "
+            "a decision is not changed"
+        )
+    newest = session.scalar(
+        select(func.max(Submission.version)).where(Submission.obligation_id == obligation.id)
+    )
+    if submission.version != newest:
+        raise ReviewError(
+            f"version {submission.version} is not the newest (v{newest}); review that one"
+        )
+    if not submission.intake_done:
+        intake(session, submission.id, now=now)
+    ctx = context_for_obligation(session, obligation)
+    submission.review_state = target
+    submission.review_reason = text or None
+    submission.reviewed_at = now
+    submission.reviewed_by = by
+    obligation.updated_at = now
+    if target == "accepted":
+        obligation.status = "accepted"
+    else:
+        obligation.status = "pending"
+        obligation.submitted_at = None
+        obligation.on_time = None
+        session.flush()
+        _queue(session, obligation, "returned", str(submission.version), {"reason": text}, now)
+    _audit(
+        session,
+        f"submission.{target}",
+        at=now,
+        plan_id=ctx.plan_id,
+        obligation_id=obligation.id,
+        actor=by,
+        submission_id=submission.id,
+        version=submission.version,
+        reason=text or None,
+    )
+    session.flush()
+    return submission
+
+
+# ---------------------------------------------------------------- consolidation
+
+
+def consolidate(
+    session: Session,
+    plan_id: str,
+    cycle_key: str,
+    consolidation_id: str,
+    *,
+    now: dt.datetime,
+    settings: Any = None,
+) -> Any:
+    """See :func:`engine.consolidation.consolidate`."""
+    from engine.consolidation import consolidate as _consolidate
+
+    return _consolidate(session, plan_id, cycle_key, consolidation_id, now=now, settings=settings)
