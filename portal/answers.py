@@ -148,8 +148,19 @@ def submit(
         summary, raw = _check_values(answer, form, staged, errors)
         if errors:
             raise _Invalid(errors)
-        submission_id, version = _store(state, link_hash, obligation_id, unit_id, plan.id, answer,
-                                        staged, raw, summary, addr, now)
+        submission_id, version = _store(
+            state,
+            link_hash,
+            obligation_id,
+            unit_id,
+            plan.id,
+            answer,
+            staged,
+            raw,
+            summary,
+            addr,
+            now,
+        )
     except (_Invalid, SubmissionRejected) as exc:
         uploads.discard(list(staged.values()))
         problems = _field_errors(answer, exc.errors)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from starlette.responses import Response
 
 from engine.config import TIMEZONE
-from engine.store.models import Obligation
+from engine.store.models import Obligation, OutboxMessage
 from portal import audit, csrf
 from portal.access import LinkRefused, token_hash, verify_signature
 from portal.pages import CSRF_FAILED
@@ -48,10 +49,14 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
         elif obligation.status == "waived":
             outcome = "waived"
         else:
-            from notifications.outbox import enqueue_for_obligation
+            from notifications.outbox import enqueue_for_obligation, obligation_key
 
             step = f"link-{now.astimezone(TZ):%Y%m%d%H}"
-            row = enqueue_for_obligation(
+            key = obligation_key(obligation.id, "assignment", step)
+            queued_before = session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+            )
+            enqueue_for_obligation(
                 session,
                 obligation,
                 "assignment",
@@ -60,7 +65,7 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
                 now=now,
                 settings=state.conf,
             )
-            outcome = "queued" if row.created_at == now else "already-queued"
+            outcome = "already-queued" if queued_before else "queued"
         audit.record(
             session,
             "portal.link_request",

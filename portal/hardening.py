@@ -110,7 +110,9 @@ class BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > self.max_bytes:
-                    log.info("refused %s %s: body of %s bytes", scope["method"], _where(scope), value)
+                    log.info(
+                        "refused %s %s: body of %s bytes", scope["method"], _where(scope), value
+                    )
                     await self._refuse(scope, send)
                     return
         received = 0

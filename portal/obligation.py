@@ -45,9 +45,7 @@ def nonce_of(request: Request) -> tuple[str, bool]:
     return csrf.new_nonce(), True
 
 
-def refused_page(
-    state: PortalState, token: str, exc: LinkRefused, nonce: str | None
-) -> Response:
+def refused_page(state: PortalState, token: str, exc: LinkRefused, nonce: str | None) -> Response:
     """The Vietnamese refusal page with the form to request a fresh link."""
     title, explanation = REFUSALS.get(exc.reason, REFUSALS["forged"])
     fresh = nonce is None
@@ -141,14 +139,16 @@ def file_response(state: PortalState, token: str, file_id: int, nonce: str | Non
             )
         )
         row = session.get(StoredFile, file_id) if listed else None
-    if row is None:
+        found = (row.sha256, row.content_type, row.original_name) if row is not None else None
+    if found is None:
         return state.pages.error(404, back=f"/o/{token}")
-    path = uploads.final_path(state.files_dir, row.sha256)
+    sha256, content_type, name = found
+    path = uploads.final_path(state.files_dir, sha256)
     if not path.is_file():
-        log.error("stored file %s (%s) is missing on disk", row.id, row.sha256)
+        log.error("stored file %s (%s) is missing on disk", file_id, sha256)
         return state.pages.error(404, back=f"/o/{token}")
     return FileResponse(
         path,
-        media_type=row.content_type,
-        headers={"content-disposition": uploads.content_disposition(row.original_name)},
+        media_type=content_type,
+        headers={"content-disposition": uploads.content_disposition(name)},
     )

@@ -27,7 +27,7 @@ from portal.view import local_time, plan_summary, state_badge
 
 log = logging.getLogger("kehoach.portal")
 
-REALM = 'Basic realm="kehoach - trang điều hành", charset="UTF-8"'
+REALM = 'Basic realm="kehoach operator", charset="UTF-8"'
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:

@@ -45,7 +45,10 @@ REFUSALS: dict[str, tuple[str, str]] = {
 }
 
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("Yêu cầu không hợp lệ", "Trình duyệt đã gửi một yêu cầu không đọc được. Vui lòng thử lại."),
+    400: (
+        "Yêu cầu không hợp lệ",
+        "Trình duyệt đã gửi một yêu cầu không đọc được. Vui lòng thử lại.",
+    ),
     401: ("Cần đăng nhập", "Trang này cần tài khoản được cấp."),
     403: ("Không được phép", "Bạn không có quyền thực hiện thao tác này."),
     404: (
@@ -99,7 +102,11 @@ class Pages:
         return HTMLResponse(self.html(name, **context), status_code=status_code)
 
     def error(
-        self, status: int, title: str | None = None, message: str | None = None, back: str | None = None
+        self,
+        status: int,
+        title: str | None = None,
+        message: str | None = None,
+        back: str | None = None,
     ) -> HTMLResponse:
         default_title, default_message = ERRORS.get(status, ERRORS[500])
         return self.response(

@@ -54,7 +54,9 @@ def run(
     check_can_serve(host, conf)
     url = db_url or conf.database
     migrate(url)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     app = create_app(conf, url)
     if not conf.operator_password:
         logging.getLogger("kehoach.portal").warning(

@@ -68,7 +68,7 @@ def safe_name(name: str | None) -> str:
     text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", "", text).strip().strip(".")
     if len(text) > 200:
         stem, dot, ext = text.rpartition(".")
-        text = (stem[: 190] + dot + ext[:9]) if dot else text[:200]
+        text = (stem[:190] + dot + ext[:9]) if dot else text[:200]
     return text or "tep-dinh-kem"
 
 
@@ -173,6 +173,6 @@ def discard(staged: list[StagedFile]) -> None:
 def content_disposition(name: str, inline: bool = False) -> str:
     """RFC 6266 / RFC 5987: an ASCII fallback plus the exact UTF-8 name."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    plain = re.sub(r'[^A-Za-z0-9._ -]+', "_", plain).strip() or "tep-dinh-kem"
+    plain = re.sub(r"[^A-Za-z0-9._ -]+", "_", plain).strip() or "tep-dinh-kem"
     disposition = "inline" if inline else "attachment"
     return f"{disposition}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -105,7 +105,7 @@ class PlanCache:
     """Validated plan definitions by plan version id (rows are immutable: content-hashed)."""
 
     def __init__(self) -> None:
-        self._plans: dict[int, tuple[Plan, PlanVersion]] = {}
+        self._plans: dict[int, tuple[Plan, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, session: Session, instance_id: int) -> tuple[Plan, str]:
@@ -117,11 +117,10 @@ class PlanCache:
         if cached is None:
             version = session.get(PlanVersion, instance.plan_version_id)
             assert version is not None
-            plan = Plan.model_validate(version.definition)
+            cached = (Plan.model_validate(version.definition), version.registry_id)
             with self._lock:
-                self._plans[instance.plan_version_id] = (plan, version)
-            cached = (plan, version)
-        return cached[0], cached[1].registry_id
+                self._plans[instance.plan_version_id] = cached
+        return cached
 
 
 def unit_row(session: Session, registry_id: str, unit_id: str | None) -> RegistryUnit | None:
@@ -313,8 +312,6 @@ def obligation_page(
         "submissions": submission_rows(session, link, answer),
         "answer": answer,
         "can_answer": allowed and answer is not None,
-        "why_not": why_not
-        if answer is not None
-        else "Nhiệm vụ này không nhận báo cáo qua cổng.",
+        "why_not": why_not if answer is not None else "Nhiệm vụ này không nhận báo cáo qua cổng.",
         "valid_until": local_time(link.valid_until),
     }
