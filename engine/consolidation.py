@@ -48,7 +48,7 @@ from engine.vntext import short_date
 
 
 class ConsolidationError(KehoachError):
-    exit_code = 4
+    """The plan cannot be consolidated as written."""
 
 
 @dataclass
@@ -119,20 +119,55 @@ def _find_cycle(session: Session, plan_id: str, cycle_key: str) -> tuple[Cycle, 
     return found[0], found[1]
 
 
-def _symbol(ctx: PlanContext, unit_id: str) -> str:
+def _short(ctx: PlanContext, unit_id: str) -> str | None:
     unit = ctx.view.unit(unit_id)
-    short = unit.short if unit and unit.short else None
-    if not short and unit:
-        short = "".join(w[0] for w in unit.name.split() if w and w[0].isupper())[:6] or None
-    return f"BC-{short}" if short else "BC"
+    if unit is None:
+        return None
+    if unit.short:
+        return unit.short
+    initials = "".join(w[0] for w in unit.name.split() if w and w[0].isupper())
+    return initials[:6] or None
 
 
-def _signer(ctx: PlanContext, unit_id: str) -> Signer:
+def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
+    """Who issues the report: the plan's issuer (the consolidation point drafts it).
+
+    As in the seed: Công an huyện "tham mưu UBND huyện báo cáo UBND tỉnh" — the report
+    goes out in the issuer's name, signed as the plan was; when the issuer no longer
+    exists, in its successor's name, signed by that unit's head.
+    """
+    document = ctx.plan.document
+    unit_id = document.issuer_unit
     unit = ctx.view.unit(unit_id)
-    head = unit.head if unit else None
-    if head is not None:
-        return Signer(title=head.title or "THỦ TRƯỞNG ĐƠN VỊ", name=head.name)
-    return Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
+    if unit is not None and not unit.valid_on(day):
+        successor = ctx.view.successor_on(unit_id, day)
+        if successor is not None:
+            parent = ctx.view.unit(successor.parent) if successor.parent else None
+            head = successor.head
+            signer = (
+                Signer(title=head.title or "THỦ TRƯỞNG ĐƠN VỊ", name=head.name)
+                if head is not None
+                else Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
+            )
+            return successor.id, parent.name if parent else None, signer
+    signer = Signer(
+        title=document.signer.title,
+        name=document.signer.name,
+        authority=document.signer.authority,
+        on_behalf_of=document.signer.on_behalf_of,
+    )
+    return unit_id, document.parent_body, signer
+
+
+def _subject(title: str | None, period: str) -> str:
+    """'Báo cáo sơ kết … hằng năm' + 'năm 2027' → 'Sơ kết … năm 2027'."""
+    text = (title or "Kết quả thực hiện kế hoạch").strip()
+    if text.lower().startswith("báo cáo "):
+        text = text[len("báo cáo ") :]
+    for suffix in (" hằng năm", " hàng năm", " định kỳ"):
+        if text.lower().endswith(suffix):
+            text = text[: -len(suffix)]
+    return f"{text[:1].upper()}{text[1:]} {period}"
 
 
 def _document(
@@ -148,11 +183,10 @@ def _document(
     via_unit: str | None,
 ) -> ReportDocument:
     plan = ctx.plan
-    unit = ctx.view.unit(by_unit)
-    parent = ctx.view.unit(unit.parent) if unit and unit.parent else None
     names = {r.unit_id: r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
     period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
+    issuer_id, parent_body, signer = _issuer(ctx, day)
     doc_ref = plan.document
     ref = " ".join(
         part
@@ -160,13 +194,16 @@ def _document(
             f"Kế hoạch số {doc_ref.number}" if doc_ref.number else "Kế hoạch",
             f"ngày {short_date(doc_ref.date)}" if doc_ref.date else None,
             f"của {doc_ref.issuer}" if doc_ref.issuer else None,
+            f"về {doc_ref.summary[:1].lower() + doc_ref.summary[1:]}",
         )
         if part
     )
+    subject = _subject(fed.title if fed else None, period)
+    drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
     intro = [
-        f"Thực hiện {ref} {doc_ref.summary[:1].lower() + doc_ref.summary[1:]}, "
-        f"{ctx.unit_name(by_unit)} tổng hợp kết quả thực hiện {period} "
-        f"từ báo cáo của {len(rows)} đơn vị như sau:"
+        f"Thực hiện {ref}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
+        f"{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, đơn vị "
+        "như sau:"
     ]
     results = [
         (
@@ -176,25 +213,16 @@ def _document(
         for f in template.fields
     ]
     status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
-    recipients = []
-    for target in (to_unit, via_unit):
-        if target:
-            recipients.append(f"{ctx.unit_name(target)} (B/c)")
-    short = unit.short if unit and unit.short else None
-    closing = (
-        f"Trên đây là báo cáo tổng hợp {fed.title.lower() if fed else ''} {period} của "
-        f"{ctx.unit_name(by_unit)}./."
-    ).replace("  ", " ")
+    recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
+    archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
     return ReportDocument(
-        issuer=ctx.unit_name(by_unit),
-        parent_body=parent.name if parent else None,
-        symbol=_symbol(ctx, by_unit),
+        issuer=ctx.unit_name(issuer_id),
+        parent_body=parent_body,
+        symbol=f"BC-{_short(ctx, issuer_id)}" if _short(ctx, issuer_id) else "BC",
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",
-        summary=(
-            f"Kết quả {fed.title[:1].lower() + fed.title[1:] if fed else 'thực hiện kế hoạch'} {period}"
-        ),
+        summary=subject,
         intro=intro,
         results=results,
         status=status,
@@ -202,10 +230,11 @@ def _document(
         late=[r.unit_name for r in rows if r.state is State.DONE_LATE],
         missing=[r.unit_name for r in rows if not r.state.done],
         combined_with=consolidation.combined_with,
-        closing=closing,
-        signer=_signer(ctx, by_unit),
+        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
+        f"{ctx.unit_name(issuer_id)}./.",
+        signer=signer,
         recipients=recipients,
-        archive=f"Lưu: VT{', ' + short if short else ''}.",
+        archive=f"Lưu: {', '.join(archive_codes)}.",
     )
 
 

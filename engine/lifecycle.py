@@ -60,15 +60,13 @@ FORM_ERROR = "_form"  # key of SubmissionRejected.errors for problems not tied t
 class SubmissionRejected(KehoachError):
     """A submission that cannot be recorded; ``errors`` maps field ids to Vietnamese messages."""
 
-    exit_code = 4
-
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(self.errors.values()))
 
 
 class ReviewError(KehoachError):
-    exit_code = 4
+    """A review decision that cannot be made (no reason, not the newest version…)."""
 
 
 def _local_day(moment: dt.datetime) -> dt.date:

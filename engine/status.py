@@ -80,6 +80,7 @@ class StatusRow:
     submitted_at: dt.datetime | None
     obligation_status: str
     transferred_from: str | None
+    transferred_from_name: str | None = None
 
     @property
     def state_label(self) -> str:
@@ -201,6 +202,11 @@ def status_table(
                     submitted_at=obligation.submitted_at,
                     obligation_status=obligation.status,
                     transferred_from=obligation.transferred_from,
+                    transferred_from_name=(
+                        names.get(obligation.transferred_from, obligation.transferred_from)
+                        if obligation.transferred_from
+                        else None
+                    ),
                 )
             )
         rows.sort(
@@ -273,7 +279,7 @@ def note(row: StatusRow) -> str:
     if row.review_state in ("accepted", "returned"):
         parts.append(REVIEW_LABELS[row.review_state].lower())
     if row.transferred_from:
-        parts.append(f"tiếp nhận từ {row.transferred_from}")
+        parts.append(f"tiếp nhận từ {row.transferred_from_name or row.transferred_from}")
     return "; ".join(parts)
 
 

@@ -1,0 +1,288 @@
+"""Consolidation: aggregates, the four-state table, the .docx, and the report upward.
+
+Four units report on time, xa-b two days late, xa-moi never; the district police
+consolidate on Monday 27/9/2027 (25/9 was a Saturday) and the report becomes the
+district's submission to the province's plan, which then consolidates it in turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from pathlib import Path
+
+import docx
+import pytest
+from sqlalchemy import func, select
+
+from engine.consolidation import consolidate
+from engine.documents import QUOC_HIEU, TIEU_NGU, stored_path
+from engine.errors import NotFound
+from engine.lifecycle import activate, intake, record_submission
+from engine.status import State, cmd_status, render_status, status_table
+from engine.store import session_scope
+from engine.store.models import (
+    ConsolidatedReport,
+    Cycle,
+    Obligation,
+    OutboxMessage,
+    StoredFile,
+    Submission,
+)
+from tests.lifecycle_factory import (
+    CONSOLIDATION,
+    DISTRICT,
+    GOOD_REPORT,
+    PROVINCE,
+    lc_settings,
+    obligation,
+    outbox,
+    prepared,
+    vn,
+)
+
+CONSOLIDATED_AT = vn(2027, 9, 27, 8)
+ANSWERS = {  # unit -> (moment, incidents, training rate, self-assessment)
+    "ca-huyen": (vn(2027, 9, 6), "4", "100", "Tốt"),
+    "phong-vh": (vn(2027, 9, 8), "0", "95", "Khá"),
+    "phong-kt": (vn(2027, 9, 9), "1", "90", "Tốt"),
+    "xa-a": (vn(2027, 9, 10, 17), "2", "85", "Trung bình"),
+    "xa-b": (vn(2027, 9, 12, 10), "3", "80", "Khá"),  # two days late
+    # xa-moi never reports
+}
+
+
+def _run_cycle(url: str) -> None:
+    with session_scope(url) as session:
+        activate(session, PROVINCE, now=vn(2027, 1, 4))
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    for unit, (moment, incidents, rate, grade) in ANSWERS.items():
+        with session_scope(url) as session:
+            values = {
+                **GOOD_REPORT,
+                "so-vu-chay": incidents,
+                "ty-le-hoc-tap": rate,
+                "danh-gia": grade,
+            }
+            submission = record_submission(
+                session, obligation(session, unit).id, values=values, now=moment
+            )
+            intake(session, submission.id, now=moment)
+
+
+@pytest.fixture
+def cycle_url(sqlite_url):
+    prepared(sqlite_url)
+    _run_cycle(sqlite_url)
+    return sqlite_url
+
+
+def _docx_text(path: str) -> str:
+    document = docx.Document(path)
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.extend(cell.text for cell in row.cells)
+    return "\n".join(parts)
+
+
+def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path):
+    prepared(db_url)
+    _run_cycle(db_url)
+    conf = lc_settings(tmp_path)
+    with session_scope(db_url) as session:
+        result = consolidate(
+            session, DISTRICT, "2027", CONSOLIDATION, now=CONSOLIDATED_AT, settings=conf
+        )
+    assert result.created and not result.warnings
+
+    # Aggregates per the template.
+    aggregates = result.aggregates
+    assert aggregates["so-vu-chay"] == 10
+    assert aggregates["thiet-hai"] == 5 * 1234.5
+    assert aggregates["ty-le-hoc-tap"] == 90
+    assert aggregates["danh-gia"] == {"Tốt": 2, "Khá": 2, "Trung bình": 1}
+    assert len(aggregates["ghi-chu"]) == 5
+
+    # The four states.
+    states = {row["unit_id"]: (row["state"], row["days_late"]) for row in result.status_table}
+    assert states == {
+        "ca-huyen": ("done_on_time", None),
+        "phong-vh": ("done_on_time", None),
+        "phong-kt": ("done_on_time", None),
+        "xa-a": ("done_on_time", None),
+        "xa-b": ("done_late", 2),
+        "xa-moi": ("open_overdue", 17),
+    }
+    assert result.counts() == {
+        "done_on_time": 4,
+        "done_late": 1,
+        "open_within": 0,
+        "open_overdue": 1,
+    }
+
+    # The document: where it should be, opens with python-docx, Nghị định 30 parts.
+    path = Path(result.document_path)
+    assert path == tmp_path / "reports" / DISTRICT / "2027" / path.name
+    text = _docx_text(str(path))
+    for expected in (
+        QUOC_HIEU,
+        TIEU_NGU,
+        "ỦY BAN NHÂN DÂN HUYỆN HẠ LANG",  # issued in the plan issuer's name…
+        "trên cơ sở tổng hợp của Công an huyện Hạ Lang",  # …drafted by the police
+        "Số: …/BC-UBND",
+        "Hạ Lang, ngày 27 tháng 9 năm 2027",
+        "BÁO CÁO",
+        "Số vụ cháy (vụ)",
+        "Quyết định số 630/QĐ-TTg",  # combined_with
+        "Gửi quá hạn (1 đơn vị): Ủy ban nhân dân xã Bế Triều",
+        "Chưa gửi báo cáo (1 đơn vị): Ủy ban nhân dân xã Quang Long mới",
+        "Hoàn thành quá hạn",
+        "Chưa hoàn thành, quá hạn",
+        "Nơi nhận:",
+        "Ủy ban nhân dân tỉnh Thử (B/c)",
+        "Lưu: VT, CAH.",
+        "TM. ỦY BAN NHÂN DÂN",
+        "CHỦ TỊCH",
+        "Nguyễn Văn An",
+        "tiếp nhận từ Ủy ban nhân dân xã",  # xa-moi took over from xa-c / xa-e
+    ):
+        assert expected in text, expected
+    assert "| Số vụ cháy (vụ) | 10 vụ |" in result.markdown
+    assert QUOC_HIEU in result.markdown
+
+    with session_scope(db_url) as session:
+        stored = session.get(StoredFile, result.document_file_id)
+        assert stored_path(conf.files_dir, stored.sha256).read_bytes() == path.read_bytes()
+        duty = obligation(session, "ca-huyen", CONSOLIDATION)
+        assert (duty.status, duty.on_time) == ("submitted", True)
+        [mail] = outbox(session, "consolidated")
+        assert mail.obligation_id == duty.id and mail.context["document_path"] == str(path)
+        assert mail.to_addrs == ["ca.tinh@lc.example"]  # via Công an tỉnh
+        assert session.get(Cycle, duty.cycle_id).status == "consolidated"
+
+        # Upward: the district's submission to the province's plan.
+        parent = obligation(session, "ubnd-huyen", "bao-cao-huyen", plan_id=PROVINCE)
+        assert result.upward_obligation_id == parent.id
+        upward = session.get(Submission, result.upward_submission_id)
+        assert (upward.source, upward.obligation_id, upward.intake_done) == (
+            "upward",
+            parent.id,
+            True,
+        )
+        assert upward.values["so-vu-chay"] == 10 and upward.values["ty-le-hoc-tap"] == 90
+        assert upward.file_ids == [result.document_file_id]
+        assert (parent.status, parent.on_time) == ("submitted", True)
+        assert "Ủy ban nhân dân xã An Lạc: Đã rà soát" in upward.values["ghi-chu"]
+
+    # The province consolidates the districts the same way.
+    with session_scope(db_url) as session:
+        province = consolidate(
+            session, PROVINCE, "2027", "tong-hop-tinh", now=vn(2027, 10, 15, 9), settings=conf
+        )
+    assert province.aggregates["so-vu-chay"] == 10
+    assert province.counts()["done_on_time"] == 1
+
+
+def test_consolidation_is_idempotent(cycle_url, tmp_path):
+    conf = lc_settings(tmp_path)
+    with session_scope(cycle_url) as session:
+        first = consolidate(
+            session, DISTRICT, "2027", CONSOLIDATION, now=CONSOLIDATED_AT, settings=conf
+        )
+    with session_scope(cycle_url) as session:
+        counts = (
+            session.scalar(select(func.count(OutboxMessage.id))),
+            session.scalar(select(func.count(Submission.id))),
+            session.scalar(select(func.count(StoredFile.id))),
+        )
+        again = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=CONSOLIDATED_AT + dt.timedelta(hours=5),
+            settings=conf,
+        )
+        assert not again.created and again.id == first.id
+        assert again.markdown == first.markdown
+        assert again.upward_submission_id == first.upward_submission_id
+        assert (
+            session.scalar(select(func.count(OutboxMessage.id))),
+            session.scalar(select(func.count(Submission.id))),
+            session.scalar(select(func.count(StoredFile.id))),
+        ) == counts
+        assert session.scalar(select(func.count(ConsolidatedReport.id))) == 1
+
+
+def test_without_a_parent_instance_the_report_stays_home_with_a_warning(sqlite_url, tmp_path):
+    prepared(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        activate(session, DISTRICT, now=vn(2027, 1, 4))  # the province plan is not activated
+        result = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=CONSOLIDATED_AT,
+            settings=lc_settings(tmp_path),
+        )
+    assert result.upward_submission_id is None
+    assert "activate the parent plan" in result.warnings[0]
+    assert result.counts()["open_overdue"] == 6
+    assert Path(result.document_path).exists()
+
+
+# ---------------------------------------------------------------- status
+
+
+def test_status_table_four_states_and_terminal_colours(cycle_url):
+    with session_scope(cycle_url) as session:
+        rows = status_table(session, DISTRICT, "2027", today=dt.date(2027, 9, 12))
+    by_unit = {(r.unit_id, r.deliverable_id): r for r in rows}
+    assert by_unit[("xa-b", "bao-cao-nam")].state is State.DONE_LATE
+    assert by_unit[("xa-b", "bao-cao-nam")].days_late == 2
+    assert by_unit[("xa-moi", "bao-cao-nam")].state is State.OPEN_OVERDUE
+    duty = by_unit[("ca-huyen", CONSOLIDATION)]
+    assert (duty.state, duty.days_left) == (State.OPEN_WITHIN, 15)
+    assert State.OPEN_WITHIN.label == "Chưa hoàn thành, còn hạn"
+
+    plain = render_status(rows, color=False)
+    assert "\033[" not in plain
+    assert "Hoàn thành đúng hạn" in plain and "trễ 2 ngày" in plain and "còn 15 ngày" in plain
+    coloured = render_status(rows, color=True)
+    assert "\033[31m" in coloured and "\033[32m" in coloured and "\033[33m" in coloured
+
+
+def test_cmd_status_prints_the_table(cycle_url, capsys, monkeypatch):
+    monkeypatch.setenv("KEHOACH_NOW", "2027-09-12T09:00:00+07:00")
+    args = types.SimpleNamespace(plan=DISTRICT, cycle=2027, database_url=cycle_url, color=False)
+    assert cmd_status(args) == 0
+    out = capsys.readouterr().out
+    assert "Ủy ban nhân dân xã Quang Long mới" in out and "Chưa hoàn thành, quá hạn" in out
+    missing = types.SimpleNamespace(plan="khong-co", cycle=None, database_url=cycle_url)
+    assert cmd_status(missing) == NotFound.exit_code
+    assert "khong-co" in capsys.readouterr().err
+
+
+def test_returned_report_is_left_out_of_the_aggregates(cycle_url, tmp_path):
+    from engine.lifecycle import review
+
+    with session_scope(cycle_url) as session:
+        target = obligation(session, "ca-huyen")
+        latest = max(target.submissions, key=lambda s: s.version)
+        review(
+            session, latest.id, decision="return", reason="Sai số liệu", by="x", now=vn(2027, 9, 20)
+        )
+        result = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=CONSOLIDATED_AT,
+            settings=lc_settings(tmp_path),
+        )
+        assert result.aggregates["so-vu-chay"] == 6  # 10 minus ca-huyen's 4
+        states = {r["unit_id"]: r["state"] for r in result.status_table}
+        assert states["ca-huyen"] == "open_overdue"
+        assert session.get(Obligation, target.id).status == "pending"
