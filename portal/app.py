@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from engine.clock import Clock, clock_from_env
@@ -159,6 +159,10 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
         return PlainTextResponse("ok")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=308)
 
     @app.get("/robots.txt", include_in_schema=False)
     def robots() -> Response:
