@@ -1,0 +1,174 @@
+"""The seed plan (Hạ Lang 2022, PCCC & CNCH) activated for real, and activation at scale.
+
+Decision for cycles after the 2025 reform (the registry ends every district unit on
+30/6/2025, the district police on 28/2/2025): an obligation is owed by whoever exists
+on its deadline.  Units with a successor in the registry pass their duty to it (the
+police to Công an tỉnh, the departments to UBND tỉnh — several units merge into one
+obligation); units whose successor the registry does not name yet (communes, MTTQ and
+mass organisations: "deliberately EMPTY" until checked) keep their obligation, flagged
+in the activation's warnings, so the gap stays visible; a sweep moves it once a
+successor is recorded.  Before the reform (2024) every unit owes its own report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from engine.consolidation import consolidate
+from engine.lifecycle import activate, intake, record_submission
+from engine.loader import load
+from engine.registry import RegistryView
+from engine.schema import FieldType
+from engine.store import session_scope
+from tests.lifecycle_factory import (
+    DEFINITIONS,
+    lc_settings,
+    obligation,
+    obligations,
+    store_files,
+    synthetic_files,
+    vn,
+)
+
+SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
+PARENT = DEFINITIONS / "cao_bang_2720_kh_ubnd.yaml"
+REGISTRY = DEFINITIONS / "registry_cao_bang.yaml"
+CALENDAR = DEFINITIONS / "calendar_vn.yaml"
+PLAN = "ha-lang-pccc-2022"
+PARENT_PLAN = "cao-bang-2720-2022"
+
+pytestmark = pytest.mark.skipif(
+    not (SEED.exists() and PARENT.exists() and REGISTRY.exists()),
+    reason="the seed plan definitions are not in plan_definitions/",
+)
+
+
+@pytest.fixture
+def seed_url(sqlite_url):
+    files = [REGISTRY, PARENT, SEED] + ([CALENDAR] if CALENDAR.exists() else [])
+    store_files(sqlite_url, *files)
+    return sqlite_url
+
+
+def _assigned():
+    catalog = load([REGISTRY, SEED])
+    plan = catalog.plans[PLAN].definition
+    view = RegistryView(catalog.registries["cao-bang"].definition, plan.groups)
+    units: dict[str, list[str]] = {}
+    for assignment in plan.assignments:
+        for unit in view.resolve(assignment.to, plan.as_of):
+            units.setdefault(unit.id, []).append(assignment.id)
+    return plan, view, units
+
+
+def test_seed_2027_every_assigned_unit_owes_the_10_9_report(seed_url):
+    plan, view, assigned = _assigned()
+    assert len(assigned) == 32  # CAH, 12 departments, 13 communes, 6 MTTQ bodies
+    with session_scope(seed_url) as session:
+        activate(session, PARENT_PLAN, now=vn(2027, 1, 4))
+        result = activate(session, PLAN, now=vn(2027, 1, 4))
+    assert result.cycles == ["2027", "once"]
+    assert any("ubnd-xa-minh-long" in w for w in result.warnings)
+
+    with session_scope(seed_url) as session:
+        reports = {
+            o.unit_id: o
+            for o in obligations(session, PLAN, cycle="2027")
+            if o.deliverable_id == "bao-cao-nam"
+        }
+        for unit_id in assigned:
+            successor = view.successor_on(unit_id, dt.date(2027, 9, 10))
+            holder = successor.id if successor else unit_id
+            report = reports[holder]
+            # 10/9/2027 is a Friday: due that day.
+            assert report.nominal_date == report.due_date == dt.date(2027, 9, 10)
+            assert report.due_date.weekday() == 4
+            assert (report.to_unit_id, report.via_unit_id) == (
+                "ubnd-tinh-cao-bang",  # UBND huyện ended 30/6/2025
+                "ca-tinh-cao-bang",  # Công an huyện ended 28/2/2025
+            )
+        assert reports["ca-tinh-cao-bang"].transferred_from == "ca-huyen-ha-lang"
+        assert reports["ubnd-tinh-cao-bang"].transferred_from in assigned  # a department
+        assert reports["ubnd-xa-minh-long"].transferred_from is None  # no successor yet
+        assert len(reports) == 1 + 1 + 13 + 6
+
+        # Công an huyện's consolidation: 25/9/2027 is a Saturday → Monday 27/9, owed by
+        # its successor Công an tỉnh.
+        [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2027")
+        assert (duty.unit_id, duty.transferred_from) == ("ca-tinh-cao-bang", "ca-huyen-ha-lang")
+        assert (duty.nominal_date, duty.due_date) == (dt.date(2027, 9, 25), dt.date(2027, 9, 27))
+        assert "Thứ Bảy" in duty.due_reason
+
+
+def _answer(template) -> dict[str, str]:
+    values = {}
+    for field in template.fields:
+        if field.type is FieldType.choice:
+            values[field.id] = field.choices[0]
+        elif field.type is FieldType.text:
+            values[field.id] = "Đã triển khai đầy đủ"
+        elif field.type is FieldType.percent:
+            values[field.id] = "100"
+        elif field.type in (FieldType.integer, FieldType.decimal):
+            values[field.id] = "2"
+    return values
+
+
+def test_seed_2024_runs_a_cycle_and_reports_to_the_province(seed_url, tmp_path):
+    plan, _view, assigned = _assigned()
+    template = plan.template("bao-cao-pccc-nam")
+    with session_scope(seed_url) as session:
+        activate(session, PARENT_PLAN, now=vn(2024, 1, 3), years=[2024])
+        result = activate(session, PLAN, now=vn(2024, 1, 3), years=[2024])
+    assert result.transferred == 0 and not result.warnings
+    with session_scope(seed_url) as session:
+        reports = obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2024")
+        assert {o.unit_id for o in reports} == set(assigned)
+        assert {o.due_date for o in reports} == {dt.date(2024, 9, 10)}  # a Tuesday
+        vhtt = obligation(session, "phong-vhtt-ha-lang", "bao-cao-nam", "2024", PLAN)
+        assert vhtt.assignment_ids == ["phong-van-hoa-thong-tin", "cac-phong-ban-nganh"]
+        [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2024")
+        assert (duty.unit_id, duty.due_date) == ("ca-huyen-ha-lang", dt.date(2024, 9, 25))
+
+    for unit, moment in (("ca-huyen-ha-lang", vn(2024, 9, 5)), ("ubnd-xa-an-lac", vn(2024, 9, 12))):
+        with session_scope(seed_url) as session:
+            target = obligation(session, unit, "bao-cao-nam", "2024", PLAN)
+            submission = record_submission(session, target.id, values=_answer(template), now=moment)
+            intake(session, submission.id, now=moment)
+    with session_scope(seed_url) as session:
+        report = consolidate(
+            session,
+            PLAN,
+            "2024",
+            "tong-hop-bao-cao-nam",
+            now=vn(2024, 9, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+        assert report.counts() == {
+            "done_on_time": 1,
+            "done_late": 1,
+            "open_within": 0,
+            "open_overdue": 30,
+        }
+        assert report.aggregates["so-vu-chay"] == 4
+        parent = obligation(session, "ubnd-huyen-ha-lang", "bao-cao-nam-huyen", "2024", PARENT_PLAN)
+        assert parent.status == "submitted" and report.upward_obligation_id == parent.id
+    assert "Nguyễn Phương Huy" in report.markdown and "Lưu: VT, CAH." in report.markdown
+
+
+def test_activating_3500_units_takes_seconds(sqlite_url, tmp_path):
+    store_files(sqlite_url, *synthetic_files(tmp_path / "defs"))
+    started = time.perf_counter()
+    with session_scope(sqlite_url) as session:
+        result = activate(session, "quy-mo-3500", now=vn(2027, 1, 4))
+    elapsed = time.perf_counter() - started
+    assert result.units == 3502 + 1  # every commune, and the ministry's consolidation
+    assert result.created == result.queued == 2 * 3502 + 1
+    assert elapsed < 10, f"activation took {elapsed:.1f} s"
+    started = time.perf_counter()
+    with session_scope(sqlite_url) as session:
+        again = activate(session, "quy-mo-3500", now=vn(2027, 1, 5))
+    assert again.created == 0 and time.perf_counter() - started < 3
