@@ -1,0 +1,286 @@
+"""What every flow shares: injected time, the store URL, names, tags, events, artifacts.
+
+Flows take ``now`` as an ISO string parameter so a simulation's virtual time passes
+through Prefect unchanged (and shows in the run's parameters); without it they read
+``engine.clock.clock_from_env()`` (``KEHOACH_NOW`` or the system clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import TZ
+from engine.clock import clock_from_env, parse_moment
+from engine.config import settings
+from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, RegistryUnit
+
+log = logging.getLogger("kehoach.workflows")
+
+# Test hook: seconds to sleep in each fan-out task, so a test can kill a flow
+# process while it is half-way (tests/test_workflows_durability.py).
+SLOW_ENV = "KEHOACH_TEST_TASK_DELAY"
+
+
+def resolve_now(now: str | dt.datetime | None) -> dt.datetime:
+    """The flow's moment: the ``now`` parameter, else the injected clock (UTC, aware)."""
+    if now is None or now == "":
+        return clock_from_env().now()
+    if isinstance(now, dt.datetime):
+        if now.tzinfo is None:
+            raise ValueError(f"naive datetime {now.isoformat()}: give a timezone")
+        return now.astimezone(dt.UTC)
+    return parse_moment(str(now))
+
+
+def iso(moment: dt.datetime) -> str:
+    """``now`` for a flow parameter: ISO 8601 in Viet Nam time (readable in the UI)."""
+    return moment.astimezone(TZ).isoformat(timespec="seconds")
+
+
+def local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def database(database_url: str | None) -> str:
+    return database_url or settings().database
+
+
+def slug(text: str) -> str:
+    """Lowercase ASCII letters, digits and dashes: what Prefect accepts in keys."""
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = plain.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "x"
+
+
+def cycle_label(key: str) -> str:
+    """'năm 2027', 'tháng 3/2026', 'quý 2 năm 2026', 'một lần'."""
+    if key == "once":
+        return "một lần"
+    if len(key) == 4 and key.isdigit():
+        return f"năm {key}"
+    if "-Q" in key:
+        year, quarter = key.split("-Q", 1)
+        return f"quý {quarter} năm {year}"
+    if "-H" in key:
+        year, half = key.split("-H", 1)
+        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
+    if len(key) == 7 and key[4] == "-":
+        return f"tháng {int(key[5:])}/{key[:4]}"
+    return key
+
+
+def plan_tag(plan_id: str) -> str:
+    return f"plan:{plan_id}"
+
+
+def cycle_tag(cycle_key: str) -> str:
+    return f"cycle:{cycle_key}"
+
+
+def unit_tag(unit_id: str) -> str:
+    return f"unit:{unit_id}"
+
+
+def status_key(plan_id: str, cycle_key: str) -> str:
+    return slug(f"status-{plan_id}-{cycle_key}")
+
+
+def report_key(plan_id: str, cycle_key: str) -> str:
+    return slug(f"report-{plan_id}-{cycle_key}")
+
+
+def test_delay() -> None:
+    delay = float(os.environ.get(SLOW_ENV, "0") or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+# ---------------------------------------------------------------- reading the store
+
+
+@dataclass(frozen=True)
+class ObligationInfo:
+    """An obligation as the UI names it."""
+
+    id: int
+    plan_id: str
+    cycle_key: str
+    unit_id: str
+    unit_name: str
+    deliverable_id: str
+    deliverable_title: str
+    kind: str
+    due_date: dt.date
+    status: str
+    parent_unit: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.unit_name} · {self.deliverable_title} · {cycle_label(self.cycle_key)}"
+
+    @property
+    def tags(self) -> list[str]:
+        return [plan_tag(self.plan_id), unit_tag(self.unit_id), cycle_tag(self.cycle_key)]
+
+
+def _titles(definition: Mapping[str, Any]) -> dict[str, str]:
+    titles = {d["id"]: d["title"] for d in definition.get("deliverables", [])}
+    for c in definition.get("consolidations", []):
+        fed = titles.get(c["consolidates"])
+        titles[c["id"]] = "Báo cáo tổng hợp" + (f": {fed}" if fed else "")
+    return titles
+
+
+def unit_rows(session: Session, registry_id: str) -> dict[str, RegistryUnit]:
+    """The units of the current registry version (else the newest holding each unit)."""
+    from engine.store.models import RegistryVersion
+
+    found: dict[str, RegistryUnit] = {}
+    for row in session.scalars(
+        select(RegistryUnit)
+        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+        .where(RegistryVersion.registry_id == registry_id)
+        .order_by(RegistryVersion.current, RegistryVersion.version)
+    ):
+        found[row.unit_id] = row  # current (True sorts last) wins
+    return found
+
+
+def obligations(
+    session: Session,
+    plan_id: str | None = None,
+    *,
+    ids: Iterable[int] | None = None,
+    cycle_keys: Iterable[str] | None = None,
+) -> list[ObligationInfo]:
+    """Obligations of a plan's active instances (or the given ids), with display names."""
+    query = (
+        select(Obligation, Cycle.key, PlanInstance.plan_id, PlanVersion)
+        .join(Cycle, Obligation.cycle_id == Cycle.id)
+        .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
+        .order_by(Obligation.id)
+    )
+    if plan_id is not None:
+        query = query.where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+    if cycle_keys is not None:
+        query = query.where(Cycle.key.in_(list(cycle_keys)))
+    wanted = None if ids is None else set(ids)
+    units_by_registry: dict[str, dict[str, RegistryUnit]] = {}
+    titles_by_version: dict[int, dict[str, str]] = {}
+    out: list[ObligationInfo] = []
+    for obligation, key, owner_plan, version in session.execute(query):
+        if wanted is not None and obligation.id not in wanted:
+            continue
+        units = units_by_registry.get(version.registry_id)
+        if units is None:
+            units = units_by_registry[version.registry_id] = unit_rows(session, version.registry_id)
+        titles = titles_by_version.get(version.id)
+        if titles is None:
+            titles = titles_by_version[version.id] = _titles(version.definition)
+        unit = units.get(obligation.unit_id)
+        out.append(
+            ObligationInfo(
+                id=obligation.id,
+                plan_id=owner_plan,
+                cycle_key=key,
+                unit_id=obligation.unit_id,
+                unit_name=unit.name if unit else obligation.unit_id,
+                deliverable_id=obligation.deliverable_id,
+                deliverable_title=titles.get(obligation.deliverable_id, obligation.deliverable_id),
+                kind=obligation.kind,
+                due_date=obligation.due_date,
+                status=obligation.status,
+                parent_unit=unit.parent_id if unit else None,
+            )
+        )
+    return out
+
+
+def plan_ids_with_parents(session: Session, plan_id: str) -> list[str]:
+    """``plan_id`` and its loaded ancestors (parent_plan chain), top first."""
+    from engine.repository import current_plan
+
+    chain: list[str] = []
+    current: str | None = plan_id
+    while current and current not in chain:
+        plan = current_plan(session, current)
+        if plan is None:
+            break
+        chain.append(current)
+        current = plan.parent_plan
+    return list(reversed(chain))
+
+
+# ---------------------------------------------------------------- Prefect side
+
+
+def add_run_tags(*tags: str) -> None:
+    """Add tags to the current flow run (works however the run was started)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    merged = sorted(set(ctx.flow_run.tags or []) | {t for t in tags if t})
+    if merged == sorted(ctx.flow_run.tags or []):
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, tags=merged)
+        ctx.flow_run.tags = merged
+    except Exception as exc:  # tags are for people; never fail a flow over them
+        log.warning("could not tag flow run: %s", exc)
+
+
+def emit(
+    event: str,
+    resource: Mapping[str, str],
+    related: Iterable[Mapping[str, str]] = (),
+    payload: Mapping[str, Any] | None = None,
+    occurred: dt.datetime | None = None,
+) -> None:
+    """Emit a Prefect event (shown in the UI's event feed); never fails the flow."""
+    from prefect.events import emit_event
+
+    try:
+        emit_event(
+            event=event,
+            resource=dict(resource),
+            related=[dict(r) for r in related],
+            payload=dict(payload or {}),
+            occurred=occurred,
+        )
+    except Exception as exc:
+        log.warning("could not emit %s: %s", event, exc)
+
+
+def related_resources(plan_id: str, cycle_key: str | None = None, unit_id: str | None = None,
+                      unit_name: str | None = None) -> list[dict[str, str]]:
+    related = [
+        {"prefect.resource.id": f"kehoach.plan.{plan_id}", "prefect.resource.role": "plan",
+         "prefect.resource.name": plan_id}
+    ]
+    if cycle_key is not None:
+        related.append(
+            {"prefect.resource.id": f"kehoach.cycle.{plan_id}.{cycle_key}",
+             "prefect.resource.role": "cycle", "prefect.resource.name": cycle_key}
+        )
+    if unit_id is not None:
+        related.append(
+            {"prefect.resource.id": f"kehoach.unit.{unit_id}", "prefect.resource.role": "unit",
+             "prefect.resource.name": unit_name or unit_id}
+        )
+    return related

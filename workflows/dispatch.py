@@ -1,0 +1,56 @@
+"""The dispatch step every flow ends with: send the emails its state changes queued.
+
+The outbox rows were committed with the change that caused them; this step only
+delivers what is due at the flow's ``now`` (``notifications.dispatch``).  A crash
+here loses nothing: the next flow (or the dispatch deployment) sends what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import func, select
+
+from engine.config import settings
+from engine.store.db import session_scope
+from engine.store.models import OutboxMessage
+from workflows.common import database, iso, resolve_now
+
+
+def outbox_counts(database_url: str) -> dict[str, int]:
+    """Outbox rows by status."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
+                OutboxMessage.status
+            )
+        ).all()
+    return {status: count for status, count in rows}
+
+
+def send_due_now(database_url: str, moment: dt.datetime) -> dict[str, Any]:
+    """One dispatcher pass at ``moment``; returns its statistics."""
+    from notifications.dispatch import dispatch_pending_sync
+
+    stats = dispatch_pending_sync(database_url, settings(), now=moment)
+    return stats.as_dict()
+
+
+@task(
+    name="send-emails",
+    task_run_name="gửi email đến hạn",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def send_emails(database_url: str, now: str) -> dict[str, Any]:
+    return send_due_now(database_url, resolve_now(now))
+
+
+@flow(name="dispatch", flow_run_name="gửi email · {now}", persist_result=False)
+def dispatch_flow(now: str | None = None, database_url: str | None = None) -> dict[str, Any]:
+    """Send every due outbox row (also scheduled on its own, for retries)."""
+    moment = resolve_now(now)
+    return send_emails(database(database_url), iso(moment))
