@@ -492,9 +492,9 @@ def _materialize(
             if moved_from:
                 held.add((cycle_id, moved_from, deliverable_id))
     rows = []
-    for key, row in desired.items():
-        cycle_id, _owner, deliverable_id = key
-        if key in held or any((cycle_id, s, deliverable_id) in held for s in sources[key]):
+    for triple, row in desired.items():
+        key_cycle, _owner, key_deliverable = triple
+        if triple in held or any((key_cycle, s, key_deliverable) in held for s in sources[triple]):
             existing_count += 1
             continue
         rows.append(row)
@@ -852,7 +852,8 @@ def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
             OutboxMessage.kind.in_(("reminder", "overdue", "escalation")),
         )
     ):
-        sent.setdefault(obligation_id, set()).add(f"{kind}:{key.rsplit(':', 1)[-1]}")
+        if obligation_id is not None:
+            sent.setdefault(obligation_id, set()).add(f"{kind}:{key.rsplit(':', 1)[-1]}")
     return sent
 
 
@@ -979,10 +980,10 @@ def _sweep_one(
     if "overdue:" not in mine:
         _queue(session, obligation, "overdue", "", {"days_overdue": days_late}, now)
         mine.add("overdue:")
-    step = f"overdue-{ESCALATE_AFTER_DAYS}"
-    if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{step}" not in mine:
-        _queue(session, obligation, "escalation", step, {"days_overdue": days_late}, now)
-        mine.add(f"escalation:{step}")
+    escalation = f"overdue-{ESCALATE_AFTER_DAYS}"
+    if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{escalation}" not in mine:
+        _queue(session, obligation, "escalation", escalation, {"days_overdue": days_late}, now)
+        mine.add(f"escalation:{escalation}")
         _audit(
             session,
             "obligation.escalated",

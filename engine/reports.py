@@ -340,7 +340,7 @@ def values_for_template(
             if shown != "—":
                 values[field.id] = shown
         elif field.type is FieldType.file and isinstance(value, list):
-            ids = []
+            ids: list[Any] = []
             for item in value:
                 inner = item.get("value") if isinstance(item, dict) else item
                 ids.extend(inner if isinstance(inner, list) else [inner])

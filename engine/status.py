@@ -152,6 +152,7 @@ def status_table(
         .order_by(PlanInstance.id)
     ).all()
     rows: list[StatusRow] = []
+    keys: dict[int, tuple[Any, ...]] = {}
     for instance, version in instances:
         plan = plan_definition(version)
         registry = registry_for_plan_version(session, version)
@@ -209,15 +210,16 @@ def status_table(
                     ),
                 )
             )
-        rows.sort(
-            key=lambda r: (
-                r.cycle_key != "once",
-                r.cycle_key,
-                order.get(r.deliverable_id, 999),
-                position.get(r.unit_id, 10**6),
-                r.unit_id,
+        for row in rows[len(rows) - len(found) :]:
+            keys[row.obligation_id] = (
+                row.cycle_key != "once",
+                row.cycle_key,
+                instance.id,
+                order.get(row.deliverable_id, 999),
+                position.get(row.unit_id, 10**6),
+                row.unit_id,
             )
-        )
+    rows.sort(key=lambda r: keys[r.obligation_id])
     return rows
 
 

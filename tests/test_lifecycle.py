@@ -507,3 +507,23 @@ def test_emails_still_queue_without_the_notifications_package(url, monkeypatch):
         assert reminders[0].message_id == (
             f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@kehoach.example>"
         )
+
+
+def test_running_cycles_keep_the_version_they_started_with(url, tmp_path):
+    text = (DATA / "district.yaml").read_text(encoding="utf-8")
+    changed = tmp_path / "district_v2.yaml"
+    changed.write_text(
+        text.replace("title: Báo cáo kết quả thực hiện hằng năm", "title: Báo cáo năm (sửa đổi)"),
+        encoding="utf-8",
+    )
+    store_files(url, DATA / "registry.yaml", DATA / "province.yaml", changed)
+    with session_scope(url) as session:
+        second = activate(session, DISTRICT, now=vn(2027, 3, 1), years=[2027, 2028])
+    # 2027 and the sub-plans run under version 1; only 2028 starts under version 2.
+    assert (second.plan_version, second.cycles, second.created) == (2, ["2028"], 7)
+    assert any("earlier version" in w for w in second.warnings)
+    with session_scope(url) as session:
+        assert len(obligations(session, cycle="2027")) == 7
+        result = sweep(session, DISTRICT, today=dt.date(2028, 9, 4))
+        # Both instances are swept: 2028 reports get their 7-day reminder.
+        assert len(result.reminders) == 6

@@ -167,7 +167,7 @@ def test_activating_3500_units_takes_seconds(sqlite_url, tmp_path):
     elapsed = time.perf_counter() - started
     assert result.units == 3502 + 1  # every commune, and the ministry's consolidation
     assert result.created == result.queued == 2 * 3502 + 1
-    assert elapsed < 10, f"activation took {elapsed:.1f} s"
+    assert elapsed < 15, f"activation took {elapsed:.1f} s"  # about 2.5 s when idle
     started = time.perf_counter()
     with session_scope(sqlite_url) as session:
         again = activate(session, "quy-mo-3500", now=vn(2027, 1, 5))
