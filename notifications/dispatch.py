@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
@@ -29,8 +29,10 @@ from engine.config import settings as default_settings
 from engine.store.db import connect
 from engine.store.models import AuditEvent, OutboxMessage, utcnow
 from notifications.outbox import enqueue, plan_admin_email
-from notifications.render import RenderError, build_message, message_bytes
+from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
+
+OUTBOX = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class DispatchStats:
 
 @dataclass
 class _Outcome:
-    row: OutboxMessage
+    row: Any  # a claimed outbox row (attribute names as OutboxMessage)
     status: str  # sent | retry | failed
     at: dt.datetime
     attempted: bool = True
@@ -101,33 +103,27 @@ class Dispatcher:
 
     # ------------------------------------------------------------ database side
 
-    def _claim(self, cutoff: dt.datetime, count: int) -> list[OutboxMessage]:
+    def _claim(self, cutoff: dt.datetime, count: int) -> list[Any]:
         """Mark up to ``count`` due rows ``sending`` (with a lease) and return them.
 
         One UPDATE ... WHERE id IN (SELECT ...) statement: on SQLite it runs under
         the write lock, on PostgreSQL the rows are locked with SKIP LOCKED, so two
-        dispatchers never claim the same row while its lease holds.
+        dispatchers never claim the same row while its lease holds. Rows come back
+        as plain (Core) rows with the same attribute names as OutboxMessage:
+        building ORM objects would cost more than the rest of the claim.
         """
-        due = OutboxMessage.status.in_(("pending", "sending")) & (
-            OutboxMessage.next_attempt_at <= cutoff
-        )
-        candidates = (
-            OutboxMessage.__table__.select()
-            .with_only_columns(OutboxMessage.id)
-            .where(due)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(count)
-        )
+        c = OUTBOX.c
+        due = c.status.in_(("pending", "sending")) & (c.next_attempt_at <= cutoff)
+        candidates = select(c.id).where(due).order_by(c.next_attempt_at, c.id).limit(count)
         if self._postgres:
             candidates = candidates.with_for_update(skip_locked=True)
         lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
         with self._factory() as session, session.begin():
-            rows = session.scalars(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(candidates.scalar_subquery()), due)
+            rows = session.execute(
+                update(OUTBOX)
+                .where(c.id.in_(candidates.scalar_subquery()), due)
                 .values(status="sending", next_attempt_at=lease)
-                .returning(OutboxMessage),
-                execution_options={"synchronize_session": False},
+                .returning(*(col for col in OUTBOX.c if col.name != "raw"))
             ).all()
         return sorted(rows, key=lambda r: r.id)
 
@@ -140,9 +136,20 @@ class Dispatcher:
             for out in outcomes:
                 row = out.row
                 attempts = row.attempts + (1 if out.attempted else 0)
-                values: dict[str, Any] = {"id": row.id, "attempts": attempts, "smtp_code": out.code}
+                # Every column in every parameter set: one executemany statement.
+                values: dict[str, Any] = {
+                    "_id": row.id,
+                    "status": "sent",
+                    "attempts": attempts,
+                    "smtp_code": out.code,
+                    "last_error": out.error,
+                    "sent_at": None,
+                    "raw": None,
+                    "give_up_at": row.give_up_at,
+                    "next_attempt_at": out.at,
+                }
                 if out.status == "sent":
-                    values.update(status="sent", sent_at=out.at, raw=out.raw, last_error=None)
+                    values.update(sent_at=out.at, raw=out.raw, last_error=None)
                     self.stats.sent += 1
                     if out.refused:
                         values["last_error"] = "refused: " + "; ".join(
@@ -154,25 +161,27 @@ class Dispatcher:
                     give_up_at = row.give_up_at or out.at + dt.timedelta(
                         hours=self.conf.smtp_give_up_hours
                     )
+                    values["give_up_at"] = give_up_at
                     if out.at >= give_up_at:
                         error = f"gave up after {attempts} attempts: {out.error}"
-                        values.update(status="failed", last_error=error, give_up_at=give_up_at)
+                        values.update(status="failed", last_error=error)
                         self._fail(session, out, error, attempts)
                     else:
                         values.update(
                             status="pending",
-                            last_error=out.error,
-                            give_up_at=give_up_at,
                             next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
                         )
                         self.stats.retried += 1
                 else:
-                    values.update(status="failed", last_error=out.error)
+                    values["status"] = "failed"
                     self._fail(session, out, out.error or "", attempts)
                 if out.error and out.error not in self.stats.errors and len(self.stats.errors) < 20:
                     self.stats.errors.append(out.error)
                 params.append(values)
-            session.execute(update(OutboxMessage), params)
+            session.execute(
+                update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")),
+                params,
+            )
 
     def _fail(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
         self.stats.failed += 1
@@ -224,22 +233,19 @@ class Dispatcher:
 
     # ------------------------------------------------------------ SMTP side
 
-    async def _deliver(self, connection: SmtpConnection, bucket: TokenBucket, row: OutboxMessage):
+    async def _deliver(self, connection: SmtpConnection, bucket: TokenBucket, row: Any):
         at = self.clock()
         if self._unreachable is not None:
             return _Outcome(row, "retry", at, attempted=False, error=self._unreachable)
         try:
-            msg = build_message(row, self.conf, now=at)
-            data = message_bytes(msg)
+            rendered = render_message(row, self.conf, now=at)
         except (RenderError, ValueError, TypeError, KeyError) as exc:
             # A message that cannot be built never will be: no point retrying.
             return _Outcome(row, "failed", at, error=f"cannot build the message: {exc}")
-        subject = str(msg["Subject"])
+        subject, data = rendered.subject, rendered.raw
         await bucket.acquire()
         try:
-            refused = await connection.send(
-                self.conf.mail_from, [*row.to_addrs, *row.cc_addrs], data
-            )
+            refused = await connection.send(self.conf.mail_from, rendered.recipients, data)
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)
@@ -247,57 +253,91 @@ class Dispatcher:
             return _Outcome(row, status, at, subject=subject, code=exc.code, error=str(exc))
         return _Outcome(row, "sent", at, raw=data, subject=subject, code=250, refused=refused)
 
-    async def _send_batch(
-        self, rows: list[OutboxMessage], pool: list[SmtpConnection], bucket: TokenBucket
-    ) -> list[_Outcome]:
-        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
-        for row in rows:
-            queue.put_nowait(row)
-        outcomes: list[_Outcome] = []
-
-        async def worker(connection: SmtpConnection) -> None:
-            while not queue.empty():
-                row = queue.get_nowait()
-                outcomes.append(await self._deliver(connection, bucket, row))
-
-        # No more connections than messages: each one costs a handshake.
-        await asyncio.gather(*(worker(c) for c in pool[: max(1, len(rows))]))
-        return outcomes
+    def _claim_size(self, limit: int | None) -> int:
+        want = self.policy.batch_size
+        rate = self.conf.smtp_rate_per_second
+        if rate > 0:
+            # Under a slow rate limit, claim no more than can be sent well within the
+            # lease, or another pass could take the rows over while they wait here.
+            want = min(want, max(1, int(rate * self.policy.lease_seconds / 4)))
+        if limit is not None:
+            want = min(want, limit - self.stats.claimed)
+        return want
 
     async def run(self, limit: int | None = None) -> DispatchStats:
+        """Claim, send and record as a pipeline: the next batch is claimed and the
+        last one recorded while messages go out, so the connections never wait on
+        the database."""
         started = time.perf_counter()
         # Rows that fall due while this pass runs wait for the next pass: a row
         # retried in this pass must not be picked up again by it.
         cutoff = self.clock()
         pool = [SmtpConnection(self.conf) for _ in range(max(1, self.conf.smtp_connections))]
         bucket = TokenBucket(self.conf.smtp_rate_per_second)
-        pending_record: asyncio.Task[None] | None = None
-        try:
-            while limit is None or self.stats.claimed < limit:
-                want = self.policy.batch_size
-                if limit is not None:
-                    want = min(want, limit - self.stats.claimed)
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.policy.batch_size)
+        buffer: list[_Outcome] = []
+        record_lock = asyncio.Lock()
+        flushes: list[asyncio.Task[None]] = []
+        failure: list[BaseException] = []
+
+        async def flush() -> None:
+            async with record_lock:  # outcomes land in the order they were taken
+                taken = buffer[:]
+                del buffer[:]
+                if not taken:
+                    return
+                try:
+                    await asyncio.to_thread(self._record, taken)
+                except BaseException as exc:
+                    failure.append(exc)
+                    raise
+
+        async def worker(connection: SmtpConnection) -> None:
+            while (row := await queue.get()) is not None:
+                try:
+                    buffer.append(await self._deliver(connection, bucket, row))
+                except Exception as exc:  # a bug must not stall the pass or lose the row
+                    error = f"internal error: {type(exc).__name__}: {exc}"
+                    buffer.append(_Outcome(row, "retry", self.clock(), error=error))
+                finally:
+                    queue.task_done()
+                if len(buffer) >= self.policy.batch_size:
+                    flushes.append(asyncio.create_task(flush()))
+
+        async def producer() -> None:
+            rechecked = False
+            while not failure and self._unreachable is None:
+                want = self._claim_size(limit)
+                if want <= 0:
+                    break
                 rows = await asyncio.to_thread(self._claim, cutoff, want)
                 if not rows:
-                    if pending_record is None:
+                    if rechecked:
                         break
-                    # Recording may have enqueued notices due now (delivery_failure):
-                    # send them in this pass rather than a pass later.
-                    await pending_record
-                    pending_record = None
+                    # Recording may enqueue notices due now (delivery_failure): send
+                    # them in this pass rather than one pass later.
+                    await queue.join()
+                    await flush()
+                    rechecked = True
                     continue
+                rechecked = False
                 self.stats.claimed += len(rows)
-                outcomes = await self._send_batch(rows, pool, bucket)
-                # Record this batch while the next one is claimed and sent; the
-                # previous record must finish first so outcomes land in order.
-                if pending_record is not None:
-                    await pending_record
-                pending_record = asyncio.create_task(asyncio.to_thread(self._record, outcomes))
-                if self._unreachable is not None:
-                    break
+                for row in rows:
+                    await queue.put(row)
+
+        workers = [asyncio.create_task(worker(c)) for c in pool]
+        try:
+            try:
+                await producer()
+            finally:
+                for _ in workers:
+                    await queue.put(None)
+                await asyncio.gather(*workers)
+                await asyncio.gather(*flushes, return_exceptions=True)
+                await flush()
+            if failure:
+                raise failure[0]
         finally:
-            if pending_record is not None:
-                await pending_record
             await asyncio.gather(*(c.close() for c in pool), return_exceptions=True)
             self.stats.connections = sum(c.connects for c in pool)
             self.stats.seconds = round(time.perf_counter() - started, 3)

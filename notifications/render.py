@@ -1,5 +1,8 @@
 """Turn an outbox row into a correct Vietnamese ``EmailMessage``.
 
+The wire bytes are written by ``notifications.mime`` (RFC 2047 headers, base64
+UTF-8 bodies, CRLF); ``build_message`` parses them back into an ``EmailMessage``.
+
 Templates are Jinja2 files ``<kind>.subject.j2``, ``<kind>.txt.j2`` and
 ``<kind>.html.j2`` in ``notifications/templates/``; a plan's ``templates_dir`` is
 searched first, so a plan can override any of them (or the shared ``_layout``)
@@ -13,7 +16,7 @@ import datetime as dt
 import email.policy
 import mimetypes
 import re
-from email.headerregistry import Address
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
@@ -31,15 +34,12 @@ from jinja2 import (
 
 from engine.config import TIMEZONE, Settings
 from engine.store.models import OutboxMessage, utcnow
+from notifications import mime
 from notifications.outbox import mail_domain
 
 TEMPLATES = Path(__file__).parent / "templates"
 TZ = ZoneInfo(TIMEZONE)
 
-# policy.SMTP: CRLF line ends, and (utf8=False) RFC 2047 encoded words for every
-# non-ASCII header, which every mail server accepts, SMTPUTF8 or not. 7bit bodies
-# (base64 / quoted-printable) for the same reason: no 8BITMIME needed on the way.
-SMTP_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 # C0/C1 controls and the Unicode line/paragraph separators: any of them in a header
 # could end it (CR, LF) or be turned into a line break by some client.
@@ -78,6 +78,8 @@ def environment(templates_dir: str | None = None) -> Environment:
         undefined=ChainableUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process: no stat() per message.
+        auto_reload=False,
         keep_trailing_newline=True,
     )
 
@@ -94,12 +96,13 @@ def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return one_line(subject), text, html
 
 
-def _address(addr: str, name: str | None) -> Address:
+def _address(addr: str, name: str | None) -> tuple[str, str]:
+    """(display name, address), both safe for a header; RenderError if not an address."""
     addr = str(addr).strip()
-    if not _ADDRESS.fullmatch(addr):
+    # ASCII only: an internationalised address would need SMTPUTF8 on every hop.
+    if not (_ADDRESS.fullmatch(addr) and addr.isascii()):
         raise RenderError(f"not an email address: {one_line(addr)!r}")
-    username, _, domain = addr.rpartition("@")
-    return Address(display_name=one_line(name), username=username, domain=domain)
+    return one_line(name), addr
 
 
 def _display_names(context: dict[str, Any]) -> dict[str, str]:
@@ -127,16 +130,7 @@ def _ics_escape(text: str) -> str:
 
 def _ics_fold(line: str) -> str:
     """Fold at 75 octets (RFC 5545 §3.1) without splitting a UTF-8 character."""
-    out, current = [], ""
-    for char in line:
-        limit = 75 if not out else 74  # continuation lines start with a space
-        if len((current + char).encode("utf-8")) > limit:
-            out.append(current)
-            current = char
-        else:
-            current += char
-    out.append(current)
-    return "\r\n ".join(out)
+    return mime.split_utf8(line.encode("utf-8"), 75, 74).decode("utf-8")
 
 
 def calendar_event(context: dict[str, Any], conf: Settings, now: dt.datetime) -> str:
@@ -169,74 +163,92 @@ def calendar_event(context: dict[str, Any], conf: Settings, now: dt.datetime) ->
     return "\r\n".join(_ics_fold(line) for line in lines) + "\r\n"
 
 
-def _attach_document(msg: EmailMessage, path_text: str) -> None:
+def _document(path_text: str) -> mime.Part:
     path = Path(path_text)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise RenderError(f"report document {path}: {exc.strerror or exc}") from exc
     ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    maintype, subtype = ctype.split("/", 1)
-    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=one_line(path.name))
+    return mime.Part(ctype, data, filename=one_line(path.name))
 
 
-def build_message(
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready for SMTP: the exact bytes, the envelope and the subject."""
+
+    raw: bytes
+    subject: str
+    recipients: list[str]
+
+
+def render_message(
     outbox_row: OutboxMessage, settings: Settings, now: dt.datetime | None = None
-) -> EmailMessage:
-    """The complete message for a row: headers, text + HTML, .ics or document."""
+) -> Rendered:
+    """Render a row to wire bytes (what the dispatcher sends and stores in ``raw``)."""
     context = dict(outbox_row.context or {})
     kind = outbox_row.kind
     now = now or utcnow()
     subject, text, html = render_parts(kind, context)
 
     names = _display_names(context)
+    if kind == "delivery_failure":
+        names = {str(a).lower(): ADMIN_DISPLAY_NAME for a in outbox_row.to_addrs or []}
     to = [_address(a, names.get(str(a).lower())) for a in outbox_row.to_addrs or []]
     cc = [_address(a, names.get(str(a).lower())) for a in outbox_row.cc_addrs or []]
     if not to:
         raise RenderError("no recipient address (the unit has no email in the registry)")
-    if kind == "delivery_failure":
-        to = [_address(str(a.addr_spec), ADMIN_DISPLAY_NAME) for a in to]
 
-    msg = EmailMessage(policy=SMTP_POLICY)
-    msg["Subject"] = subject
-    msg["From"] = _address(settings.mail_from, settings.mail_from_name)
-    msg["To"] = to
+    headers = [
+        mime.address_list("From", [_address(settings.mail_from, settings.mail_from_name)]),
+        mime.address_list("To", to),
+    ]
     if cc:
-        msg["Cc"] = cc
-    contact_email = (context.get("contact") or {}).get("email")
-    if (
-        kind != "delivery_failure"
-        and contact_email
-        and _ADDRESS.fullmatch(str(contact_email).strip())
-    ):
-        msg["Reply-To"] = _address(contact_email, (context.get("contact") or {}).get("name"))
-    msg["Date"] = format_datetime(now.astimezone(TZ))
-    msg["Message-ID"] = outbox_row.message_id
+        headers.append(mime.address_list("Cc", cc))
+    contact = context.get("contact") or {}
+    contact_email = str(contact.get("email") or "").strip()
+    if kind != "delivery_failure" and _ADDRESS.fullmatch(contact_email):
+        headers.append(
+            mime.address_list("Reply-To", [_address(contact_email, contact.get("name"))])
+        )
+    headers += [
+        mime.unstructured("Subject", subject),
+        mime.simple("Date", format_datetime(now.astimezone(TZ))),
+        mime.simple("Message-ID", outbox_row.message_id),
+    ]
     if outbox_row.thread_id and outbox_row.thread_id != outbox_row.message_id:
-        msg["In-Reply-To"] = outbox_row.thread_id
-        msg["References"] = outbox_row.thread_id
+        headers.append(mime.simple("In-Reply-To", outbox_row.thread_id))
+        headers.append(mime.simple("References", outbox_row.thread_id))
     # RFC 3834: no vacation auto-replies to machine mail.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Kehoach-Kind"] = kind
+    headers.append(mime.simple("Auto-Submitted", "auto-generated"))
+    headers.append(mime.simple("Content-Language", "vi"))
+    headers.append(mime.simple("X-Kehoach-Kind", one_line(kind)))
     if outbox_row.obligation_id is not None:
-        msg["X-Kehoach-Obligation"] = str(outbox_row.obligation_id)
+        headers.append(mime.simple("X-Kehoach-Obligation", str(outbox_row.obligation_id)))
 
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    attachments = []
     if kind == "assignment" and (context.get("due") or {}).get("iso"):
-        msg.add_attachment(
-            calendar_event(context, settings, now),
-            subtype="calendar",
-            filename="han-gui.ics",
-            params={"method": "PUBLISH"},
+        ics = calendar_event(context, settings, now).encode("utf-8")
+        attachments.append(
+            mime.Part('text/calendar; charset="utf-8"; method=PUBLISH', ics, "han-gui.ics")
         )
     if kind == "consolidated" and context.get("document_path"):
-        _attach_document(msg, str(context["document_path"]))
-    # After the body: set_content() drops Content-* headers set before it.
-    msg["Content-Language"] = "vi"
-    return msg
+        attachments.append(_document(str(context["document_path"])))
+    try:
+        raw = mime.compose(
+            mime.Message(
+                headers=[("", h) for h in headers], text=text, html=html, attachments=attachments
+            )
+        )
+    except ValueError as exc:  # CR/LF or non-ASCII where it must never be
+        raise RenderError(str(exc)) from exc
+    recipients = [a[1] for a in to] + [a[1] for a in cc]
+    return Rendered(raw=raw, subject=subject, recipients=recipients)
 
 
-def message_bytes(msg: EmailMessage) -> bytes:
-    """The exact bytes put on the wire (CRLF, RFC 2047 headers)."""
-    return msg.as_bytes(policy=SMTP_POLICY)
+def build_message(
+    outbox_row: OutboxMessage, settings: Settings, now: dt.datetime | None = None
+) -> EmailMessage:
+    """The complete message for a row as an ``EmailMessage`` (parsed from the wire bytes)."""
+    raw = render_message(outbox_row, settings, now).raw
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
