@@ -998,6 +998,28 @@ def _sweep_one(
 # ---------------------------------------------------------------- submissions
 
 
+def submission_refusal(
+    obligation: Obligation, history: Sequence[Submission], now: dt.datetime
+) -> str | None:
+    """Why a new version may not be sent now (Vietnamese), or None when it may.
+
+    A unit may send again before the deadline (versions are kept) and after its report
+    was returned for revision; never after it was accepted or waived.
+    """
+    versions = sorted(history, key=lambda s: s.version)
+    if obligation.status == "waived":
+        return "Nghĩa vụ này đã được miễn; không cần gửi báo cáo."
+    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in versions):
+        return "Báo cáo đã được chấp nhận; không thể gửi lại."
+    if (
+        versions
+        and versions[-1].review_state != "returned"
+        and now > end_of_day(obligation.due_date)
+    ):
+        return "Đã quá hạn; chỉ gửi lại được khi báo cáo bị trả lại để hoàn thiện."
+    return None
+
+
 def record_submission(
     session: Session,
     obligation_id: int,
@@ -1034,14 +1056,9 @@ def record_submission(
         )
     )
     deadline_at = end_of_day(obligation.due_date)
-    if obligation.status == "waived":
-        raise SubmissionRejected({FORM_ERROR: "Nghĩa vụ này đã được miễn; không cần gửi báo cáo."})
-    if any(s.review_state == "accepted" for s in history) or obligation.status == "accepted":
-        raise SubmissionRejected({FORM_ERROR: "Báo cáo đã được chấp nhận; không thể gửi lại."})
-    if history and history[-1].review_state != "returned" and now > deadline_at:
-        raise SubmissionRejected(
-            {FORM_ERROR: "Đã quá hạn; chỉ gửi lại được khi báo cáo bị trả lại để hoàn thiện."}
-        )
+    refused = submission_refusal(obligation, history, now)
+    if refused:
+        raise SubmissionRejected({FORM_ERROR: refused})
 
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
