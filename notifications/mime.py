@@ -53,15 +53,24 @@ def _room(columns: int) -> int:
     return max(3, min(MAX_WORD_BYTES, (columns - 12) // 4 * 3))
 
 
-def _utf8_cuts(data: bytes, first: int, rest: int) -> list[bytes]:
+def _utf8_cuts(data: bytes, first: int, rest: int, after_space: bool = False) -> list[bytes]:
     """Split UTF-8 ``data`` into chunks of at most ``first`` then ``rest`` bytes,
-    never inside a character (a cut moves back over continuation bytes)."""
+    never inside a character (a cut moves back over continuation bytes).
+
+    ``after_space``: cut right after a space when one is in the second half of the
+    chunk. RFC 2047 readers join adjacent encoded-words exactly; some lenient ones
+    (Python's address parser among them) insert a space at each boundary, which
+    then falls next to a real space instead of splitting a word."""
     chunks: list[bytes] = []
     start, limit = 0, first
     while len(data) - start > limit:
         cut = start + limit
         while cut > start + 1 and (data[cut] & 0xC0) == 0x80:
             cut -= 1
+        if after_space:
+            space = data.rfind(b" ", start + limit // 2, cut)
+            if space != -1:
+                cut = space + 1
         chunks.append(data[start:cut])
         start, limit = cut, rest
     chunks.append(data[start:])
@@ -77,7 +86,7 @@ def encoded_words(text: str, first_columns: int = 75) -> list[str]:
     """``text`` as RFC 2047 B encoded-words, split on character boundaries.
 
     ``first_columns``: room left on the first line (after ``Subject: ``)."""
-    chunks = _utf8_cuts(text.encode("utf-8"), _room(first_columns), MAX_WORD_BYTES)
+    chunks = _utf8_cuts(text.encode("utf-8"), _room(first_columns), MAX_WORD_BYTES, True)
     return [f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
 
 
