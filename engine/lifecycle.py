@@ -516,8 +516,15 @@ def _materialize(
             cycles=sorted(wanted),
             created=len(new_obligations),
             transferred=transferred,
+            # successor obligations that took over from several abolished units
+            merged={
+                f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}": sorted(
+                    sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
+                )
+                for o in new_obligations
+                if len(sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}) > 1
+            },
         )
-    if new_obligations:
         for warning in warnings:
             log.warning("%s: %s", plan.id, warning)
     return ActivationResult(

@@ -293,7 +293,12 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
     table = [
         [
             _cut(r.unit_name, 42),
-            _cut(f"{KIND_LABELS.get(r.kind, r.kind)}: {r.deliverable_title}", 40),
+            _cut(
+                r.deliverable_title
+                if r.kind == "consolidation"
+                else f"{KIND_LABELS.get(r.kind, r.kind)}: {r.deliverable_title}",
+                40,
+            ),
             r.cycle_key,
             short_date(r.due_date),
             r.state.label,
@@ -331,6 +336,8 @@ def cmd_status(args: Any) -> int:
     cycle = getattr(args, "cycle", None)
     today = clock_from_env().now().astimezone(TZ).date()
     color = getattr(args, "color", None)
+    if getattr(args, "no_color", False):
+        color = False
     if color is None:
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     try:

@@ -156,6 +156,8 @@ def test_successor_takes_the_duty_of_a_unit_abolished_before_the_cycle(url):
         # xa-c and xa-e both ended on 30/6/2027: one obligation for their successor.
         assert merged.transferred_from in {"xa-c", "xa-e"}
         assert not [o for o in obligations(session, cycle="2027") if o.unit_id in {"xa-c", "xa-e"}]
+        started = session.scalar(select(AuditEvent).where(AuditEvent.action == "cycle.started"))
+        assert ["xa-c", "xa-e"] in started.data["merged"].values()
         # The 2026 cycle (before the merger) belongs to the old communes themselves.
         result = activate(session, DISTRICT, now=ACTIVATED, years=[2026])
     assert result.created == 8 and result.transferred == 0  # 7 reports + consolidation
