@@ -542,38 +542,55 @@ def _materialize(
     )
 
 
-def _queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
-    """One 'assignment' email per new obligation, in bulk (thousands in well under a second).
+MailRequest = tuple[Obligation, str, str, "dict[str, Any] | None"]  # obligation, kind, step, extra
+BULK_KINDS = ("assignment", "reminder", "overdue", "escalation")
 
-    The outbox's own per-row ``enqueue_for_obligation`` costs a few queries per call
-    (about 2 ms): fine for one email, 15 s for 7,000.  Here the registry is read once
-    and the rows go in with one executemany.  The context is built the way the outbox
-    builds it (tests/test_lifecycle.py compares the two); should the outbox grow a bulk
-    function of its own, that one is used instead.
-    """
+
+def _queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
+    """One 'assignment' email per new obligation, in bulk (thousands in well under a second)."""
     if not obligations:
         return 0
     try:
         from notifications import outbox
     except ImportError:
-        return _insert_outbox(
-            session, [_fallback_values(o, "assignment", "", None, now) for o in obligations]
-        )
+        outbox = None  # type: ignore[assignment]
     bulk = getattr(outbox, "enqueue_many_for_obligations", None)
     if bulk is not None:
         return len(bulk(session, obligations, "assignment", now=now))
+    return _queue_many(session, [(o, "assignment", "", None) for o in obligations], now)
+
+
+def _queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) -> int:
+    """Queue many emails of the simple kinds at once; returns how many rows were new.
+
+    The outbox's own per-row ``enqueue_for_obligation`` costs a few queries per call
+    (about 2 ms): fine for one email, 15 s for 7,000.  Here the registry is read once
+    and the rows go in with one executemany.  The context is built the way the outbox
+    builds it (tests/test_lifecycle.py compares the two for every kind handled here).
+    """
+    if not requests:
+        return 0
     try:
-        rows = _assignment_rows(session, outbox, obligations, now)
+        from notifications import outbox
+    except ImportError:
+        return _insert_outbox(
+            session,
+            [_fallback_values(o, kind, step, extra, now) for o, kind, step, extra in requests],
+        )
+    simple = [r for r in requests if r[1] in BULK_KINDS]
+    others = [r for r in requests if r[1] not in BULK_KINDS]
+    try:
+        rows = _mail_rows(session, outbox, simple, now)
     except AttributeError:  # the outbox changed shape: take the slow, always-right path
-        log.warning("notifications.outbox helpers changed; queueing assignments one by one")
-        for obligation in obligations:
-            _queue(session, obligation, "assignment", "", None, now)
-        return len(obligations)
-    return _insert_outbox(session, rows)
+        log.warning("notifications.outbox helpers changed; queueing emails one by one")
+        rows, others = [], requests
+    for obligation, kind, step, extra in others:
+        _queue(session, obligation, kind, step, extra, now)
+    return _insert_outbox(session, rows) + len(others)
 
 
-def _assignment_rows(
-    session: Session, outbox: Any, obligations: list[Obligation], now: dt.datetime
+def _mail_rows(
+    session: Session, outbox: Any, requests: list[MailRequest], now: dt.datetime
 ) -> list[dict[str, Any]]:
     from engine.config import settings as default_settings
     from engine.links import obligation_link
@@ -624,7 +641,7 @@ def _assignment_rows(
         return infos[key]
 
     rows = []
-    for obligation in obligations:
+    for obligation, kind, step, extra in requests:
         cycle = cycles.get(obligation.cycle_id) or session.get(Cycle, obligation.cycle_id)
         assert cycle is not None
         cycles[cycle.id] = cycle
@@ -640,9 +657,9 @@ def _assignment_rows(
         if not contact.get("email") and contact_unit["emails"]:
             contact["email"] = contact_unit["emails"][0]
         moved = obligation.nominal_date != obligation.due_date
-        context = {
-            "kind": "assignment",
-            "step": "",
+        context: dict[str, Any] = {
+            "kind": kind,
+            "step": step,
             "obligation_id": obligation.id,
             "plan": plan_info,
             "unit": unit,
@@ -662,19 +679,34 @@ def _assignment_rows(
             "today": date_info(today_day),
             "templates_dir": templates_dir,
         }
-        key = outbox.obligation_key(obligation.id, "assignment", "")
-        message_id = outbox.message_id_for(key, conf)
+        to_addrs: list[str] = list(unit["emails"])
+        cc_addrs: list[str] = []
+        if kind == "reminder" and step.lstrip("-").isdigit():
+            context["days_left"] = int(step)
+        elif kind == "escalation":
+            head = unit.get("head") or {}
+            to_addrs = [head["email"]] if head.get("email") else list(unit["emails"])
+            cc_addrs = list(consolidating["emails"]) if consolidating else []
+            context["head"] = head or None
+        context.update(outbox._json_safe(dict(extra or {})))
+        key = outbox.obligation_key(obligation.id, kind, step)
+        lowered = {a.lower() for a in to_addrs}
         rows.append(
             {
                 "idempotency_key": key,
-                "message_id": message_id,
-                "thread_id": message_id,  # the assignment starts the thread
-                "kind": "assignment",
+                "message_id": outbox.message_id_for(key, conf),
+                # every mail about one obligation threads under its assignment
+                "thread_id": outbox.message_id_for(
+                    outbox.obligation_key(obligation.id, "assignment"), conf
+                ),
+                "kind": kind,
                 "obligation_id": obligation.id,
                 "plan_id": plan.id,
                 "unit_id": obligation.unit_id,
-                "to_addrs": outbox._clean_addresses(unit["emails"]),
-                "cc_addrs": [],
+                "to_addrs": outbox._clean_addresses(to_addrs),
+                "cc_addrs": [
+                    a for a in outbox._clean_addresses(cc_addrs) if a.lower() not in lowered
+                ],
                 "context": outbox._json_safe(context),
                 "status": "pending",
                 "attempts": 0,
@@ -805,7 +837,7 @@ def sweep(
     result = SweepResult(plan_id=plan_id, today=today)
     instances = _active_versions(session, plan_id)
     if not instances:
-        raise NotFound(f"plan '{plan_id}' has no active instance; run `kehoach activate {plan_id}`")
+        return result  # loaded but not activated yet: nothing is owed
 
     # Submissions recorded but never taken in (the intake flow did not run): take them in
     # first, so nobody is reminded about a report that is already in the database.
@@ -841,9 +873,12 @@ def sweep(
         if not obligations:
             continue
         sent = _sent_keys(session, instance.id)
+        mail: list[MailRequest] = []
         for obligation in obligations:
             _transfer_if_abolished(session, ctx, obligation, today, moment, result)
-            _sweep_one(session, ctx, obligation, today, moment, sent, result)
+            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail)
+        session.flush()  # state changes first, so the emails' context reads them
+        _queue_many(session, mail, moment)
     return result
 
 
@@ -942,6 +977,7 @@ def _sweep_one(
     now: dt.datetime,
     sent: dict[int, set[str]],
     result: SweepResult,
+    mail: list[MailRequest],
 ) -> None:
     if obligation.status not in OPEN:
         return
@@ -958,7 +994,7 @@ def _sweep_one(
             ladder, days_left, _local_day(obligation.created_at), obligation.due_date, done
         )
         if step is not None:
-            _queue(session, obligation, "reminder", str(step), {"days_left": days_left}, now)
+            mail.append((obligation, "reminder", str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")
             _audit(
                 session,
@@ -985,11 +1021,11 @@ def _sweep_one(
         )
         result.overdue.append(obligation.id)
     if "overdue:" not in mine:
-        _queue(session, obligation, "overdue", "", {"days_overdue": days_late}, now)
+        mail.append((obligation, "overdue", "", {"days_overdue": days_late}))
         mine.add("overdue:")
     escalation = f"overdue-{ESCALATE_AFTER_DAYS}"
     if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{escalation}" not in mine:
-        _queue(session, obligation, "escalation", escalation, {"days_overdue": days_late}, now)
+        mail.append((obligation, "escalation", escalation, {"days_overdue": days_late}))
         mine.add(f"escalation:{escalation}")
         _audit(
             session,
