@@ -20,7 +20,8 @@ import yaml
 from engine.schema import AnyDocument, CalendarOverrides, Group, Plan, Registry, Target, Unit
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "plan_definitions"
-FILES = sorted(DEFINITIONS.rglob("*.yaml"))
+# simulations/ holds response scripts for `kehoach simulate`, not definitions.
+FILES = sorted(p for p in DEFINITIONS.rglob("*.yaml") if "simulations" not in p.parts)
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
