@@ -106,9 +106,10 @@ class Dispatcher:
     def _claim(self, cutoff: dt.datetime, count: int) -> list[Any]:
         """Mark up to ``count`` due rows ``sending`` (with a lease) and return them.
 
-        One UPDATE ... WHERE id IN (SELECT ...) statement: on SQLite it runs under
-        the write lock, on PostgreSQL the rows are locked with SKIP LOCKED, so two
-        dispatchers never claim the same row while its lease holds. Rows come back
+        One UPDATE statement: on SQLite (``WHERE id IN (SELECT ...)``) it runs under
+        the write lock; on PostgreSQL (``WITH picked AS (SELECT ... FOR UPDATE SKIP
+        LOCKED) UPDATE ... FROM picked``) concurrent dispatchers take disjoint rows.
+        Either way no two dispatchers claim a row while its lease holds. Rows come back
         as plain (Core) rows with the same attribute names as OutboxMessage:
         building ORM objects would cost more than the rest of the claim.
         """
@@ -116,14 +117,18 @@ class Dispatcher:
         due = c.status.in_(("pending", "sending")) & (c.next_attempt_at <= cutoff)
         candidates = select(c.id).where(due).order_by(c.next_attempt_at, c.id).limit(count)
         if self._postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
+            # A locking CTE is evaluated exactly once; PostgreSQL may re-run an
+            # IN (subquery) per row, and with SKIP LOCKED that ignores the LIMIT.
+            picked = candidates.with_for_update(skip_locked=True).cte("picked")
+            stmt = update(OUTBOX).where(c.id == picked.c.id, due)
+        else:
+            stmt = update(OUTBOX).where(c.id.in_(candidates.scalar_subquery()), due)
         lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
         with self._factory() as session, session.begin():
             rows = session.execute(
-                update(OUTBOX)
-                .where(c.id.in_(candidates.scalar_subquery()), due)
-                .values(status="sending", next_attempt_at=lease)
-                .returning(*(col for col in OUTBOX.c if col.name != "raw"))
+                stmt.values(status="sending", next_attempt_at=lease).returning(
+                    *(col for col in OUTBOX.c if col.name != "raw")
+                )
             ).all()
         return sorted(rows, key=lambda r: r.id)
 

@@ -443,3 +443,44 @@ def test_local_mailbox_writes_eml_files(url, tmp_path):
     for path, message in zip(files, parsed, strict=True):
         slug = message["Message-ID"].strip("<>").replace("@", "-").replace(".", "-")
         assert path.name.endswith(f"-{slug}.eml")
+
+
+# ---------------------------------------------------------------- both databases
+
+
+def test_two_dispatchers_at_once_send_each_message_once(db_url, smtp_server):
+    """Claims are atomic (UPDATE ... RETURNING; SKIP LOCKED on PostgreSQL)."""
+    import asyncio
+
+    from notifications.dispatch import dispatch_pending
+
+    migrate(db_url)
+    conf = smtp_settings(smtp_server, smtp_connections=2)
+    obligation_id = setup_obligation(db_url)
+    enqueue(db_url, conf, obligation_id, *[("reminder", str(d)) for d in range(40)])
+    small = RetryPolicy(batch_size=5)
+
+    async def both():
+        return await asyncio.gather(
+            dispatch_pending(db_url, conf, now=T0, policy=small),
+            dispatch_pending(db_url, conf, now=T0, policy=small),
+        )
+
+    first, second = asyncio.run(both())
+    assert first.sent + second.sent == 40
+    assert first.sent > 0 and second.sent > 0, "both should have found work"
+    ids = [m.message["Message-ID"] for m in smtp_server.wait_for(40)]
+    assert len(ids) == len(set(ids)) == 40
+    assert {r.status for r in rows(db_url).values()} == {"sent"}
+
+
+def test_retry_then_send_on_both_databases(db_url, smtp_server):
+    migrate(db_url)
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(db_url)
+    first, _ = enqueue(db_url, conf, obligation_id, "assignment", "overdue")
+    smtp_server.fail_next(code=451)
+    assert (run(db_url, conf).sent, run(db_url, conf).claimed) == (1, 0)
+    assert rows(db_url)[first].next_attempt_at == T0 + dt.timedelta(seconds=60)
+    assert run(db_url, conf, now=T0 + dt.timedelta(seconds=61)).sent == 1
+    assert rows(db_url)[first].status == "sent"

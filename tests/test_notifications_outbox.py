@@ -239,3 +239,16 @@ def test_unknown_kind_is_refused(sqlite_url, conf):
             context={},
             settings=conf,
         )
+
+
+def test_only_the_flow_module_imports_prefect():
+    """The CLI's mail commands and the domain stay fast: no Prefect import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, notifications.outbox, notifications.render, notifications.dispatch, "
+        "notifications.cli, notifications.mailbox; print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
