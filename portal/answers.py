@@ -13,9 +13,16 @@ Order of work, so that a refused answer leaves nothing behind:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -29,6 +36,8 @@ from portal.state import MAX_FILES_PER_FORM, PortalState
 from portal.view import SUMMARY_FIELD, SUMMARY_MAX, Answer, answer_for, can_answer
 
 log = logging.getLogger("kehoach.portal")
+
+STORE_ATTEMPTS = 5
 
 # engine.lifecycle's error keys for a sub-plan -> the form's fields
 SUB_PLAN_ERROR_FIELDS = {"summary": SUMMARY_FIELD, "files": "van-ban"}
@@ -148,19 +157,10 @@ def submit(
         summary, raw = _check_values(answer, form, staged, errors)
         if errors:
             raise _Invalid(errors)
-        submission_id, version = _store(
-            state,
-            link_hash,
-            obligation_id,
-            unit_id,
-            plan.id,
-            answer,
-            staged,
-            raw,
-            summary,
-            addr,
-            now,
+        pending = _Answer(
+            link_hash, obligation_id, unit_id, plan.id, answer, staged, raw, summary, addr, now
         )
+        submission_id, version = _store(state, pending)
     except (_Invalid, SubmissionRejected) as exc:
         uploads.discard(list(staged.values()))
         problems = _field_errors(answer, exc.errors)
@@ -201,73 +201,98 @@ def _check_values(
     return summary, raw
 
 
-def _store(
-    state: PortalState,
-    link_hash: str,
-    obligation_id: int,
-    unit_id: str,
-    plan_id: str,
-    answer: Answer,
-    staged: dict[str, uploads.StagedFile],
-    raw: dict[str, Any],
-    summary: str | None,
-    addr: str,
-    now: Any,
-) -> tuple[int, int]:
-    placed: list[Any] = []
+@dataclass
+class _Answer:
+    """A checked answer waiting to be stored."""
+
+    link_hash: str
+    obligation_id: int
+    unit_id: str
+    plan_id: str
+    answer: Answer
+    staged: dict[str, uploads.StagedFile]
+    raw: dict[str, Any]
+    summary: str | None
+    addr: str
+    now: dt.datetime
+    placed: list[Path] = dataclasses.field(default_factory=list)  # files this answer put in place
+
+    @property
+    def actor(self) -> str:
+        return f"unit:{self.unit_id}"
+
+
+def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
+    """(submission id, version); every file it placed is removed again if it fails."""
     try:
-        with state.writing() as session:
-            file_ids: dict[str, int] = {}
-            for field_id, item in staged.items():
-                path, created = uploads.commit(item, state.files_dir)
-                if created:
-                    placed.append(path)
-                row = StoredFile(
-                    sha256=item.sha256,
-                    original_name=item.original_name,
-                    content_type=item.content_type,
-                    size=item.size,
-                    created_at=now,
-                )
-                session.add(row)
-                session.flush()
-                file_ids[field_id] = row.id
-            values = None
-            if not answer.sub_plan:
-                values = {
-                    k: ([file_ids[k]] if k in file_ids else [] if v == [] else v)
-                    for k, v in raw.items()
-                }
-            submission = record_submission(
-                session,
-                obligation_id,
-                values=values,
-                summary=summary,
-                file_ids=list(file_ids.values()),
-                source="portal",
-                now=now,
-                actor=f"unit:{unit_id}",
-                remote_addr=addr,
-            )
-            audit.record(
-                session,
-                "portal.submit",
-                at=now,
-                actor=f"unit:{unit_id}",
-                remote_addr=addr,
-                link_hash=link_hash,
-                obligation_id=obligation_id,
-                plan_id=plan_id,
-                submission_id=submission.id,
-                version=submission.version,
-                files=[{"id": i, "sha256": staged[k].sha256} for k, i in file_ids.items()],
-            )
-            return submission.id, submission.version
+        # Answers to one obligation are written one at a time in this process; another
+        # process may still race (SQLite locks no row first): then the version number
+        # clashes, and the answer is counted again.
+        with state.obligation_lock(pending.obligation_id):
+            for attempt in range(1, STORE_ATTEMPTS + 1):
+                try:
+                    return _store_once(state, pending)
+                except IntegrityError:
+                    if attempt == STORE_ATTEMPTS:
+                        raise
+                    log.info("version clash on obligation %s, retrying", pending.obligation_id)
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
     except BaseException:
-        for path in placed:
+        for path in pending.placed:
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
+
+
+def _store_once(state: PortalState, pending: _Answer) -> tuple[int, int]:
+    with state.writing() as session:
+        file_ids: dict[str, int] = {}
+        for field_id, item in pending.staged.items():
+            path, created = uploads.commit(item, state.files_dir)
+            if created:
+                pending.placed.append(path)
+            row = StoredFile(
+                sha256=item.sha256,
+                original_name=item.original_name,
+                content_type=item.content_type,
+                size=item.size,
+                created_at=pending.now,
+            )
+            session.add(row)
+            session.flush()
+            file_ids[field_id] = row.id
+        values = None
+        if not pending.answer.sub_plan:
+            values = {
+                k: ([file_ids[k]] if k in file_ids else [] if v == [] else v)
+                for k, v in pending.raw.items()
+            }
+        submission = record_submission(
+            session,
+            pending.obligation_id,
+            values=values,
+            summary=pending.summary,
+            file_ids=list(file_ids.values()),
+            source="portal",
+            now=pending.now,
+            actor=pending.actor,
+            remote_addr=pending.addr,
+        )
+        audit.record(
+            session,
+            "portal.submit",
+            at=pending.now,
+            actor=pending.actor,
+            remote_addr=pending.addr,
+            link_hash=pending.link_hash,
+            obligation_id=pending.obligation_id,
+            plan_id=pending.plan_id,
+            submission_id=submission.id,
+            version=submission.version,
+            files=[{"id": i, "sha256": pending.staged[k].sha256} for k, i in file_ids.items()],
+        )
+        return submission.id, submission.version
 
 
 def _field_errors(answer: Answer, errors: dict[str, str]) -> dict[str, str]:

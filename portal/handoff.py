@@ -1,8 +1,9 @@
 """Handing a stored submission to intake: the Prefect flow, or in-process as a fallback.
 
 The submission row is committed before anything here runs, so nothing a unit sent
-depends on Prefect. ``workflows.intake.trigger_intake(submission_id)`` starts the
-intake flow run; when that function is missing or Prefect cannot be reached, the
+depends on Prefect. ``workflows.intake.trigger_intake(submission_id)`` creates the
+intake flow run (deployment ``intake/<plan>``) for a worker; when ``PREFECT_API_URL``
+is unset, Prefect does not answer, or the run cannot be created (no deployment), the
 portal runs ``engine.lifecycle.intake`` itself (the same idempotent step the flow
 runs) and records that in the audit log. Handoffs run on a small thread pool, off
 the request: the unit's receipt page never waits for Prefect.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -28,17 +30,30 @@ log = logging.getLogger("kehoach.portal")
 ACTOR = "system:portal"
 
 
-def _trigger(submission_id: int) -> str | None:
-    """Start the intake flow; None when started, else why not."""
+def _trigger(db_url: str, submission_id: int) -> str | None:
+    """Start the intake flow run; None when started, else why not.
+
+    Only with ``PREFECT_API_URL`` set and answering: without it Prefect would start a
+    throw-away server inside the portal process, which is not what anyone wants.
+    """
+    api_url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not api_url:
+        return "PREFECT_API_URL is not set"
+    try:
+        from workflows.server import healthy
+    except ImportError as exc:
+        return f"workflows package unavailable ({exc})"
+    if not healthy(api_url, timeout=2.0):
+        return f"Prefect does not answer at {api_url}"
     try:
         from workflows.intake import trigger_intake
     except ImportError as exc:
         return f"workflows.intake.trigger_intake unavailable ({exc})"
     try:
-        result = trigger_intake(submission_id)
+        result = trigger_intake(submission_id, database_url=db_url)
         if inspect.isawaitable(result):
             asyncio.run(result)  # type: ignore[arg-type]
-    except Exception as exc:  # Prefect unreachable, deployment missing, ...
+    except Exception as exc:  # deployment missing, API error, ...
         log.warning("intake flow for submission %s not started: %s", submission_id, exc)
         return f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
     return None
@@ -46,7 +61,7 @@ def _trigger(submission_id: int) -> str | None:
 
 def hand_over(db_url: str, clock: Clock, submission_id: int, use_flow: bool = True) -> str:
     """'flow', 'inline' or 'failed' (then the submission waits, intake_done false)."""
-    reason = _trigger(submission_id) if use_flow else "intake flow disabled for this portal"
+    reason = _trigger(db_url, submission_id) if use_flow else "intake flow disabled for this portal"
     if reason is None:
         return "flow"
     from engine.lifecycle import intake

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ class PortalState:
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(connect(self.db_url), expire_on_commit=False)
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    def obligation_lock(self, obligation_id: int) -> threading.Lock:
+        """One of 64 striped locks: answers to one obligation never race in this process."""
+        return self._locks[obligation_id % len(self._locks)]
 
     @property
     def max_file_bytes(self) -> int:

@@ -123,22 +123,18 @@ class PlanCache:
         return cached
 
 
-def unit_row(session: Session, registry_id: str, unit_id: str | None) -> RegistryUnit | None:
-    """The unit as the current registry version has it (else the newest that has it)."""
-    if not unit_id:
-        return None
-    return session.scalar(
-        select(RegistryUnit)
+def unit_names(session: Session, registry_id: str, unit_ids: set[str]) -> dict[str, str]:
+    """Names of ``unit_ids`` (one query), as the current registry version has them."""
+    names: dict[str, str] = {}
+    rows = session.execute(
+        select(RegistryUnit.unit_id, RegistryUnit.name)
         .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
-        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
-        .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
-        .limit(1)
+        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id.in_(unit_ids))
+        .order_by(RegistryVersion.current, RegistryVersion.version)
     )
-
-
-def unit_name(session: Session, registry_id: str, unit_id: str | None) -> str:
-    row = unit_row(session, registry_id, unit_id)
-    return row.name if row else (unit_id or "")
+    for unit_id, name in rows:  # the current (else newest) version comes last and wins
+        names[unit_id] = name
+    return names
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -285,11 +281,13 @@ def obligation_page(
     moved = obligation.nominal_date != obligation.due_date
     answer = answer_for(plan, obligation)
     allowed, why_not = can_answer(obligation, now)
+    wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
+    names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
     return {
         "plan": plan_summary(plan),
-        "unit_name": unit_name(session, registry_id, obligation.unit_id),
-        "to_name": unit_name(session, registry_id, obligation.to_unit_id),
-        "via_name": unit_name(session, registry_id, obligation.via_unit_id)
+        "unit_name": names.get(obligation.unit_id, obligation.unit_id),
+        "to_name": names.get(obligation.to_unit_id or "", obligation.to_unit_id or ""),
+        "via_name": names.get(obligation.via_unit_id, obligation.via_unit_id)
         if obligation.via_unit_id
         else None,
         "deliverable": {

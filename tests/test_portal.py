@@ -740,3 +740,76 @@ def test_files_stay_outside_the_web_root(world):
         ):
             assert client.get(path).status_code == 404
     assert Path(stored).parent.name == stored.name[:2]
+
+
+def test_a_double_click_stores_two_versions(world):
+    """Concurrent answers on one link: each gets its own version (SQLite retries the clash)."""
+    import threading
+
+    from starlette.datastructures import FormData
+
+    from portal import answers
+
+    app = world.app()
+    state, token, nonce = app.state.portal, world.token(), "n" * 32
+    barrier = threading.Barrier(4)
+    results: list[int | None] = []
+
+    def answer(i: int) -> None:
+        form = FormData(
+            [("csrf", state.form_token(token, nonce))]
+            + [(k, v) for k, v in REPORT.items() if k != "f-so-vu-chay"]
+            + [("f-so-vu-chay", str(i))]
+        )
+        barrier.wait()
+        _, submission_id = answers.submit(state, token, form, "127.0.0.1", nonce)
+        results.append(submission_id)
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 4 and None not in results
+    with session_scope(world.db_url) as session:
+        versions = session.scalars(select(Submission.version).order_by(Submission.version)).all()
+    assert versions == [1, 2, 3, 4]
+
+
+@pytest.mark.postgres
+def test_submission_on_postgresql(tmp_path, monkeypatch, postgres_url):
+    from tests.test_portal_support import make_world
+
+    pg = make_world(tmp_path, monkeypatch, db_url=postgres_url)
+    try:
+        token = pg.token()
+        with client_for(pg) as client:
+            csrf = open_form(client, token)
+            response = post_report(client, token, csrf, files=pdf_upload())
+            assert response.status_code == 200 and "Lần 1" in response.text
+            client.app.state.handoff.wait()
+            assert client.get(f"/o/{token}").status_code == 200
+        with session_scope(pg.db_url) as session:
+            [sub] = session.scalars(select(Submission)).all()
+            assert sub.intake_done and sub.values["ket-qua"] == REPORT["f-ket-qua"]
+            assert session.get(Obligation, pg.obligation_id()).status == "submitted"
+    finally:
+        from engine import config
+        from engine.store.db import connect
+
+        connect(postgres_url).dispose()
+        config.settings.cache_clear()
+
+
+def test_without_prefect_the_portal_takes_the_submission_in_itself(world, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    token = world.token()
+    with client_for(world, intake_flow=True) as client:
+        post_report(client, token, open_form(client, token))
+        client.app.state.handoff.wait()
+    with session_scope(world.db_url) as session:
+        [event] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "portal.intake_inline")
+        ).all()
+        assert event.data["reason"] == "PREFECT_API_URL is not set"
+        assert session.get(Obligation, world.obligation_id()).status == "submitted"

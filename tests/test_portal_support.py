@@ -158,15 +158,18 @@ class PortalWorld:
         return create_app(self.settings, self.db_url, **kwargs)
 
 
-def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> PortalWorld:
+def make_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str | None = None, **env: str
+) -> PortalWorld:
     """Settings in the environment (the activation mails links built from them), a store
-    with the test plan loaded and activated on 20/8/2027, a clock at 1/9/2027 09:00."""
+    (SQLite unless ``db_url``) with the test plan loaded and activated on 20/8/2027, a
+    clock at 1/9/2027 09:00."""
     from engine.lifecycle import activate
     from engine.loader import load
     from engine.repository import store_catalog
 
     port = free_port()
-    db_url = f"sqlite:///{tmp_path / 'kehoach.sqlite'}"
+    db_url = db_url or f"sqlite:///{tmp_path / 'kehoach.sqlite'}"
     values = {
         "KEHOACH_HOME": str(tmp_path / "var"),
         "KEHOACH_DATABASE_URL": db_url,

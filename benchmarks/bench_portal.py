@@ -1,0 +1,312 @@
+"""Portal latency under a steady open-loop load on loopback.
+
+    .venv/bin/python benchmarks/bench_portal.py [--rate 100] [--seconds 20] [--units 200]
+
+The portal (uvicorn, SQLite in WAL mode, intake in-process) runs in its own process
+on 127.0.0.1; this process drives it with an async httpx client. Open loop: request
+i is *scheduled* at t0 + i/rate whatever earlier answers did, and its latency is
+measured from that scheduled moment, so a slow server cannot hide its queueing
+(no coordinated omission). Two phases, one after the other:
+
+- GET  /o/{token}: the obligation page with its form (round robin over the units);
+- POST /o/{token}/submit: a report without file (CSRF cookie + field as a browser
+  sends them), answered by a 303 to the receipt; each POST also triggers intake
+  (receipt email queued) on the portal's worker threads.
+
+Data: a synthetic registry of ``--units`` communes, each owing the yearly report of a
+plan shaped like tests/data/portal/plan.yaml, activated for 2027; the clock is fixed
+at 1/9/2027 09:00 (KEHOACH_NOW) so every POST is on time and versions accumulate.
+The per-link and per-address rate limits are raised for the run (one client address
+sends everything); they still run, so their cost is measured.
+
+Targets: p99 < 50 ms for GET, < 200 ms for POST. ``--strict`` exits 1 when missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-portal-secret-0c1f7a"
+NOW = "2027-09-01T09:00:00+07:00"
+TARGETS_MS = {"GET": 50.0, "POST": 200.0}
+
+
+# ---------------------------------------------------------------- data
+
+
+def write_definitions(folder: Path, units: int) -> list[Path]:
+    plan_text = (ROOT / "tests" / "data" / "portal" / "plan.yaml").read_text(encoding="utf-8")
+    plan_text = plan_text.replace("registry: portal-test", "registry: bench-portal")
+    lines = [
+        "kind: registry",
+        "id: bench-portal",
+        "name: Đơn vị đo tải cổng tiếp nhận",
+        "units:",
+        "  - {id: ubnd-huyen, name: Ủy ban nhân dân huyện Hạ Lang, kind: people-committee,"
+        " level: district, emails: [vanthu@bench.example]}",
+        "  - {id: ca-huyen, name: Công an huyện Hạ Lang, kind: police, level: district,"
+        " parent: ubnd-huyen, emails: [cah@bench.example]}",
+    ]
+    for i in range(units):
+        lines.append(
+            f"  - {{id: xa-{i:04d}, name: Ủy ban nhân dân xã Số {i}, kind: commune-committee,"
+            f" level: commune, parent: ubnd-huyen, emails: [xa{i:04d}@bench.example]}}"
+        )
+    lines += [
+        "groups:",
+        "  - {id: ubnd-cac-xa, name: 'UBND các xã, thị trấn', parents: [ubnd-huyen],"
+        " kinds: [commune-committee]}",
+    ]
+    registry = folder / "registry.yaml"
+    registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plan = folder / "plan.yaml"
+    plan.write_text(plan_text, encoding="utf-8")
+    return [registry, plan]
+
+
+def prepare(home: Path, db_url: str, units: int) -> list[str]:
+    """Load and activate; return one link token per report obligation."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from engine.config import load_settings
+    from engine.lifecycle import activate
+    from engine.links import make_token
+    from engine.loader import load
+    from engine.repository import store_catalog
+    from engine.store.db import migrate, session_scope
+    from engine.store.models import Obligation
+
+    conf = load_settings({"KEHOACH_PORTAL_SECRET": SECRET, "KEHOACH_HOME": str(home)})
+    migrate(db_url)
+    catalog = load(write_definitions(home, units))
+    now = dt.datetime.fromisoformat(NOW)
+    with session_scope(db_url) as session:
+        store_catalog(session, catalog)
+        activate(session, "portal-pccc", now=now - dt.timedelta(days=12), years=[2027])
+    with session_scope(db_url) as session:
+        rows = session.scalars(
+            select(Obligation).where(Obligation.deliverable_id == "bao-cao-nam")
+        ).all()
+        return [make_token(o.id, o.unit_id, o.cycle.key, o.token_version, conf) for o in rows]
+
+
+# ---------------------------------------------------------------- the server process
+
+
+def serve(port: int, db_url: str, intake: str) -> None:
+    import logging
+
+    import uvicorn
+
+    from engine.config import settings
+    from portal.app import create_app
+    from portal.ratelimit import PortalLimits, Rate
+
+    logging.getLogger("kehoach.portal").setLevel(logging.WARNING)
+    lots = Rate(10_000.0, 10_000.0)
+    limits = PortalLimits(per_address=lots, link_read=lots, link_write=lots)
+    if intake == "inline":
+        app = create_app(settings(), db_url, limits=limits, intake_flow=False)
+    else:  # intake runs elsewhere (the Prefect flow in a worker): hand over nothing here
+        app = create_app(settings(), db_url, limits=limits, handoff=lambda _id: None)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, db_url: str, home: Path, intake: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "KEHOACH_HOME": str(home),
+        "KEHOACH_DATABASE_URL": db_url,
+        "KEHOACH_PORTAL_SECRET": SECRET,
+        "KEHOACH_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+        "KEHOACH_NOW": NOW,
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("KEHOACH_CONFIG", None)
+    cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--db", db_url]
+    cmd += ["--intake", intake]
+    proc = subprocess.Popen(cmd, env=env, cwd=str(home))
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the portal exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("the portal did not answer /healthz within 30 s")
+
+
+# ---------------------------------------------------------------- load
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+async def open_loop(rate: float, seconds: float, send) -> tuple[list[float], dict[int, int], float]:  # type: ignore[no-untyped-def]
+    """Schedule ``rate * seconds`` calls of ``send(i)`` at fixed intervals."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.2
+
+    async def one(i: int, scheduled: float) -> None:
+        try:
+            status = await send(i)
+        except Exception:  # timeouts, resets: counted, not hidden
+            status = -1
+        latencies.append((loop.time() - scheduled) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    tasks = []
+    for i in range(total):
+        scheduled = t0 + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    return latencies, statuses, loop.time() - t0
+
+
+async def drive(base: str, tokens: list[str], rate: float, seconds: float) -> dict[str, dict]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+        # warm-up (not measured): one GET per link gives the CSRF field for each
+        csrf: dict[str, str] = {}
+        for token in tokens:
+            page = await client.get(f"/o/{token}")
+            page.raise_for_status()
+            found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert found, "no CSRF field"
+            csrf[token] = found.group(1)
+
+        async def get(i: int) -> int:
+            response = await client.get(f"/o/{tokens[i % len(tokens)]}")
+            return response.status_code
+
+        async def post(i: int) -> int:
+            token = tokens[i % len(tokens)]
+            data = {
+                "csrf": csrf[token],
+                "f-so-vu-chay": str(i % 7),
+                "f-ty-le-tap-huan": "97,5",
+                "f-dan-phong": "Đã rà soát",
+                "f-ngay-ra-soat": "2027-08-30",
+                "f-ket-qua": f"Lần đo {i}: tuyên truyền tại các thôn, kiện toàn đội dân phòng.",
+            }
+            response = await client.post(f"/o/{token}/submit", data=data)
+            return response.status_code
+
+        results = {}
+        for name, send, ok in (("GET", get, {200}), ("POST", post, {303})):
+            latencies, statuses, elapsed = await open_loop(rate, seconds, send)
+            results[name] = {
+                "n": len(latencies),
+                "rate": len(latencies) / elapsed,
+                "p50": percentile(latencies, 50),
+                "p99": percentile(latencies, 99),
+                "max": max(latencies),
+                "statuses": statuses,
+                "errors": sum(c for s, c in statuses.items() if s not in ok),
+            }
+        return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--units", type=int, default=40, help="communes (links) in the data")
+    parser.add_argument(
+        "--intake",
+        choices=["inline", "elsewhere"],
+        default="inline",
+        help="inline: the portal runs intake itself (Prefect down); elsewhere: not in the portal",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.port, args.db, args.intake)
+        return 0
+    if not 0 < args.rate <= 1000 or not 0 < args.seconds <= 300:
+        parser.error("keep --rate within (0, 1000] and --seconds within (0, 300]")
+
+    with tempfile.TemporaryDirectory(prefix="kehoach-bench-portal-") as tmp:
+        home = Path(tmp)
+        db_url = f"sqlite:///{home / 'kehoach.sqlite'}"
+        started = time.perf_counter()
+        tokens = prepare(home, db_url, args.units)
+        print(
+            f"data: {len(tokens)} report links, prepared in {time.perf_counter() - started:.1f} s"
+        )
+        port = free_port()
+        server = start_server(port, db_url, home, args.intake)
+        try:
+            results = asyncio.run(
+                drive(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds)
+            )
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+    print(
+        f"open loop, {args.rate:g} req/s for {args.seconds:g} s per phase, "
+        f"uvicorn + SQLite on loopback, {os.cpu_count()} CPUs"
+    )
+    missed = False
+    for name, result in results.items():
+        target = TARGETS_MS[name]
+        verdict = "ok" if result["p99"] < target and not result["errors"] else "MISSED"
+        missed |= verdict != "ok"
+        label = (
+            "GET  /o/{token} (form page)" if name == "GET" else "POST /o/{token}/submit (no file)"
+        )
+        print(
+            f"{label:34} n={result['n']:5d} at {result['rate']:6.1f}/s  "
+            f"p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  max {result['max']:6.1f} ms"
+            f"  target p99 < {target:g} ms: {verdict}  statuses {result['statuses']}"
+        )
+    return 1 if (missed and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
