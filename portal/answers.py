@@ -123,7 +123,7 @@ def submit(
         unit_id = link.obligation.unit_id
         plan, registry_id = state.plans.get(session, link.cycle.instance_id)
         answer = answer_for(plan, link.obligation)
-        allowed, why_not = can_answer(link.obligation, now)
+        allowed, why_not = can_answer(session, link.obligation, now)
 
     def audit_event(action: str, **data: Any) -> None:
         with state.writing() as session:

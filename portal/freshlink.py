@@ -84,6 +84,16 @@ def request_link(
     state: PortalState, token: str, given_csrf: str | None, nonce: str | None, addr: str
 ) -> Response:
     if not csrf.valid(state.csrf_key, token, nonce, given_csrf):
+        with state.writing() as session:
+            audit.record(
+                session,
+                "portal.csrf_rejected",
+                at=state.now(),
+                actor="anonymous",
+                remote_addr=addr,
+                link_hash=token_hash(token) if token else None,
+                form="link_request",
+            )
         return state.pages.error(403, *CSRF_FAILED)
     if state.limiters.link_request_address.allow(addr):
         outcome, obligation_id, _ = _send(state, token, addr)

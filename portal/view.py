@@ -189,14 +189,22 @@ def answer_for(plan: Plan, obligation: Obligation) -> Answer | None:
     return Answer(template, fields, False)
 
 
-def can_answer(obligation: Obligation, now: dt.datetime) -> tuple[bool, str | None]:
+def can_answer(
+    session: Session, obligation: Obligation, now: dt.datetime
+) -> tuple[bool, str | None]:
     """Whether a (new) version may be sent now, and why not (engine.lifecycle's rules)."""
-    history = sorted(obligation.submissions, key=lambda s: s.version)
+    states = list(
+        session.scalars(
+            select(Submission.review_state)
+            .where(Submission.obligation_id == obligation.id)
+            .order_by(Submission.version)
+        )
+    )
     if obligation.status == "waived":
         return False, "Đơn vị được miễn nhiệm vụ này; không cần gửi."
-    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in history):
+    if obligation.status == "accepted" or "accepted" in states:
         return False, "Báo cáo đã được chấp nhận; không cần gửi thêm."
-    if history and history[-1].review_state != "returned" and now > end_of_day(obligation.due_date):
+    if states and states[-1] != "returned" and now > end_of_day(obligation.due_date):
         return False, (
             "Đơn vị đã gửi và hạn đã qua nên không gửi lại qua cổng được nữa (chỉ gửi lại khi "
             "báo cáo bị trả lại để hoàn thiện). Nếu cần bổ sung, vui lòng liên hệ đơn vị "
@@ -258,12 +266,27 @@ def submission_rows(
     return rows
 
 
+def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
+    """Title, text and kind of what the obligation asks (a deliverable or a consolidation)."""
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    if deliverable is not None:
+        kind = "Kế hoạch cụ thể" if deliverable.kind.value == "sub_plan" else "Báo cáo"
+        return {"title": deliverable.title, "text": deliverable.text, "kind": kind}
+    consolidation = next(
+        (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
+    )
+    if consolidation is not None:
+        fed = plan.deliverable(consolidation.consolidates)
+        title = "Báo cáo tổng hợp" + (f": {fed.title}" if fed else "")
+        return {"title": title, "text": consolidation.text, "kind": "Báo cáo tổng hợp"}
+    return {"title": obligation.deliverable_id, "text": None, "kind": "Báo cáo"}
+
+
 def obligation_page(
     session: Session, link: OpenLink, plan: Plan, registry_id: str, now: dt.datetime
 ) -> dict[str, Any]:
     """Everything the obligation page shows (the form fields are added by the caller)."""
     obligation = link.obligation
-    deliverable = plan.deliverable(obligation.deliverable_id)
     tasks = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -280,7 +303,7 @@ def obligation_page(
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
     answer = answer_for(plan, obligation)
-    allowed, why_not = can_answer(obligation, now)
+    allowed, why_not = can_answer(session, obligation, now)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
     names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
     return {
@@ -290,11 +313,7 @@ def obligation_page(
         "via_name": names.get(obligation.via_unit_id, obligation.via_unit_id)
         if obligation.via_unit_id
         else None,
-        "deliverable": {
-            "title": deliverable.title if deliverable else obligation.deliverable_id,
-            "text": deliverable.text if deliverable else None,
-            "kind": "Kế hoạch cụ thể" if obligation.kind == "sub_plan" else "Báo cáo",
-        },
+        "deliverable": _what(plan, obligation),
         "cycle_key": link.cycle.key,
         "tasks": tasks,
         "due": {
@@ -310,6 +329,11 @@ def obligation_page(
         "submissions": submission_rows(session, link, answer),
         "answer": answer,
         "can_answer": allowed and answer is not None,
-        "why_not": why_not if answer is not None else "Nhiệm vụ này không nhận báo cáo qua cổng.",
+        "why_not": why_not
+        if answer is not None
+        else (
+            "Báo cáo tổng hợp được hệ thống lập từ báo cáo của các đơn vị khi đến hạn tổng "
+            "hợp; trang này chỉ để theo dõi."
+        ),
         "valid_until": local_time(link.valid_until),
     }

@@ -813,3 +813,16 @@ def test_without_prefect_the_portal_takes_the_submission_in_itself(world, monkey
         ).all()
         assert event.data["reason"] == "PREFECT_API_URL is not set"
         assert session.get(Obligation, world.obligation_id()).status == "submitted"
+
+
+def test_the_consolidation_duty_is_shown_without_a_form(world):
+    token = world.token("ca-huyen", "tong-hop")
+    with client_for(world) as client:
+        page = client.get(f"/o/{token}")
+        assert page.status_code == 200
+        assert "Báo cáo tổng hợp: Báo cáo kết quả thực hiện công tác PCCC và CNCH" in page.text
+        assert 'action="/o/' not in page.text and "trang này chỉ để theo dõi" in page.text
+        csrf = csrf_of(client.get(f"/o/{world.token()}").text)
+        response = client.post(f"/o/{token}/submit", data={"csrf": csrf})
+        assert response.status_code == 403  # another link's CSRF field
+    assert world.count(Submission) == 0
