@@ -102,7 +102,12 @@ def plan() -> dict:
                 "title": "Báo cáo năm",
                 "routing": {"to": "bo-noi-vu"},
                 "frequency": "yearly",
-                "deadline": {"rule": "yearly", "day": 15, "month": 11, "policy": "next_working_day"},
+                "deadline": {
+                    "rule": "yearly",
+                    "day": 15,
+                    "month": 11,
+                    "policy": "next_working_day",
+                },
                 "template": "bao-cao-nam",
             }
         ],
@@ -111,8 +116,13 @@ def plan() -> dict:
                 "id": "bao-cao-nam",
                 "title": "Báo cáo năm",
                 "fields": [
-                    {"id": "so-hoat-dong", "label": "Số hoạt động", "type": "integer",
-                     "min": 0, "aggregate": "sum"},
+                    {
+                        "id": "so-hoat-dong",
+                        "label": "Số hoạt động",
+                        "type": "integer",
+                        "min": 0,
+                        "aggregate": "sum",
+                    },
                     {"id": "danh-gia", "label": "Đánh giá", "type": "text"},
                 ],
             }

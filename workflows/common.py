@@ -7,13 +7,14 @@ through Prefect unchanged (and shows in the run's parameters); without it they r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +227,23 @@ def plan_ids_with_parents(session: Session, plan_id: str) -> list[str]:
 # ---------------------------------------------------------------- Prefect side
 
 
+@contextlib.contextmanager
+def in_process_runs() -> Iterator[None]:
+    """Settings for flows called in this process one after another (simulation, tests).
+
+    Prefect 3.9 starts a heartbeat thread per flow run that sleeps in 1-second steps
+    and is joined when the run ends: ~0.5-1 s per run, more than the run itself.
+    Heartbeats let the server spot a crashed *worker* process; a flow called in the
+    caller's own process needs none, so they are switched off here (and only here).
+    """
+    import prefect.settings as prefect_settings
+
+    with prefect_settings.temporary_settings(
+        updates={prefect_settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
+        yield
+
+
 def add_run_tags(*tags: str) -> None:
     """Add tags to the current flow run (works however the run was started)."""
     from prefect.client.orchestration import get_client
@@ -267,20 +285,33 @@ def emit(
         log.warning("could not emit %s: %s", event, exc)
 
 
-def related_resources(plan_id: str, cycle_key: str | None = None, unit_id: str | None = None,
-                      unit_name: str | None = None) -> list[dict[str, str]]:
+def related_resources(
+    plan_id: str,
+    cycle_key: str | None = None,
+    unit_id: str | None = None,
+    unit_name: str | None = None,
+) -> list[dict[str, str]]:
     related = [
-        {"prefect.resource.id": f"kehoach.plan.{plan_id}", "prefect.resource.role": "plan",
-         "prefect.resource.name": plan_id}
+        {
+            "prefect.resource.id": f"kehoach.plan.{plan_id}",
+            "prefect.resource.role": "plan",
+            "prefect.resource.name": plan_id,
+        }
     ]
     if cycle_key is not None:
         related.append(
-            {"prefect.resource.id": f"kehoach.cycle.{plan_id}.{cycle_key}",
-             "prefect.resource.role": "cycle", "prefect.resource.name": cycle_key}
+            {
+                "prefect.resource.id": f"kehoach.cycle.{plan_id}.{cycle_key}",
+                "prefect.resource.role": "cycle",
+                "prefect.resource.name": cycle_key,
+            }
         )
     if unit_id is not None:
         related.append(
-            {"prefect.resource.id": f"kehoach.unit.{unit_id}", "prefect.resource.role": "unit",
-             "prefect.resource.name": unit_name or unit_id}
+            {
+                "prefect.resource.id": f"kehoach.unit.{unit_id}",
+                "prefect.resource.role": "unit",
+                "prefect.resource.name": unit_name or unit_id,
+            }
         )
     return related

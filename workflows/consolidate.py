@@ -1,0 +1,203 @@
+"""The consolidate flow: a cycle's reports become one report, handed upward.
+
+Scheduled at each consolidation deadline (cron from the plan's rule) and started by
+the daily sweep when the real due date comes, and by intake when the last report of
+a cycle arrives.  Without ``cycle_key`` it consolidates whatever is due at ``now``:
+the due date lives in the obligation row (moved by the calendar policy), so a cron
+firing on 25/9 when the real deadline is 27/9 does nothing.  ``engine.consolidation``
+is idempotent per (cycle, consolidation); artifacts are re-published on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, tags, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from engine.config import settings
+from engine.store.db import session_scope
+from engine.store.models import Obligation, Submission
+from workflows.artifacts import publish_report, publish_status
+from workflows.common import (
+    add_run_tags,
+    cycle_label,
+    cycle_tag,
+    database,
+    emit,
+    iso,
+    local_day,
+    obligations,
+    plan_tag,
+    related_resources,
+    resolve_now,
+    unit_tag,
+)
+from workflows.dispatch import send_emails
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    cycle = params.get("cycle_key")
+    what = cycle_label(cycle) if cycle else f"đến hạn {str(params.get('now') or '')[:10]}"
+    return f"tổng hợp · {params['plan_id']} · {what}"
+
+
+@task(
+    name="consolidate-cycle",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def consolidate_cycle(
+    plan_id: str, cycle_key: str, consolidation_id: str, now: str, database_url: str
+) -> dict[str, Any]:
+    """Aggregate, status table, .docx, the consolidation point's submission, upward."""
+    from engine.lifecycle import consolidate
+
+    with session_scope(database_url) as session:
+        result = consolidate(
+            session,
+            plan_id,
+            cycle_key,
+            consolidation_id,
+            now=resolve_now(now),
+            settings=settings(),
+        )
+        upward_plan = upward_cycle = upward_label = None
+        upward_unit: tuple[str, str] | None = None
+        if result.upward_submission_id is not None:
+            submission = session.get(Submission, result.upward_submission_id)
+            obligation = session.get(Obligation, submission.obligation_id) if submission else None
+            if obligation is not None:
+                [info] = obligations(session, ids=[obligation.id])
+                upward_plan, upward_cycle = info.plan_id, info.cycle_key
+                upward_label = info.label
+                upward_unit = (info.unit_id, info.unit_name)
+        return {
+            "plan_id": plan_id,
+            "cycle_key": cycle_key,
+            "consolidation_id": consolidation_id,
+            "report_id": result.id,
+            "created": result.created,
+            "document_path": result.document_path,
+            "markdown": result.markdown,
+            "counts": result.counts(),
+            "on_time": [r.unit_name for r in result.status_rows if r.state.value == "done_on_time"],
+            "late": [r.unit_name for r in result.status_rows if r.state.value == "done_late"],
+            "missing": [r.unit_name for r in result.status_rows if not r.state.done],
+            "upward_submission_id": result.upward_submission_id,
+            "upward_plan": upward_plan,
+            "upward_cycle": upward_cycle,
+            "upward_label": upward_label,
+            "upward_unit": upward_unit,
+            "warnings": list(result.warnings),
+        }
+
+
+def _by_unit(database_url: str, plan_id: str, cycle_key: str, consolidation_id: str) -> str:
+    with session_scope(database_url) as session:
+        found = [
+            i
+            for i in obligations(session, plan_id, cycle_keys=[cycle_key])
+            if i.deliverable_id == consolidation_id
+        ]
+    return found[0].unit_name if found else consolidation_id
+
+
+@flow(name="consolidate", flow_run_name=_run_name, persist_result=False, log_prints=True)
+def consolidate_flow(
+    plan_id: str,
+    cycle_key: str | None = None,
+    consolidation_id: str | None = None,
+    now: str | None = None,
+    database_url: str | None = None,
+    dispatch: bool = True,
+) -> dict[str, Any]:
+    """Consolidate one cycle (or every consolidation due at ``now``) and report upward."""
+    from workflows.sweep import due_consolidations
+
+    moment = resolve_now(now)
+    url = database(database_url)
+    when = iso(moment)
+    day = local_day(moment)
+    add_run_tags(plan_tag(plan_id), *([cycle_tag(cycle_key)] if cycle_key else []))
+
+    if cycle_key is None:
+        targets = due_consolidations(url, plan_id, day)
+        if consolidation_id is not None:
+            targets = [t for t in targets if t[1] == consolidation_id]
+        if not targets:
+            print(f"{plan_id}: không có kỳ tổng hợp nào đến hạn ngày {day.isoformat()}")
+            return {"plan_id": plan_id, "consolidated": [], "now": when}
+    else:
+        if consolidation_id is None:
+            from engine.repository import current_plan
+
+            with session_scope(url) as session:
+                plan = current_plan(session, plan_id)
+            ids = [c.id for c in plan.consolidations] if plan else []
+        else:
+            ids = [consolidation_id]
+        targets = [(cycle_key, cid) for cid in ids]
+
+    done = []
+    for key, cid in targets:
+        by = _by_unit(url, plan_id, key, cid)
+        with tags(plan_tag(plan_id), cycle_tag(key)):
+            result = consolidate_cycle.with_options(
+                task_run_name=f"tổng hợp · {by} · {cycle_label(key)}"
+            )(plan_id, key, cid, when, url)
+        publish_status(url, plan_id, key, day)
+        publish_report(
+            plan_id,
+            key,
+            result["markdown"],
+            f"Báo cáo tổng hợp {plan_id} · {cycle_label(key)}: "
+            f"{len(result['on_time'])} đúng hạn, {len(result['late'])} trễ hạn, "
+            f"{len(result['missing'])} chưa nộp",
+        )
+        cycle_resource = {
+            "prefect.resource.id": f"kehoach.cycle.{plan_id}.{key}",
+            "prefect.resource.name": f"{plan_id} · {cycle_label(key)}",
+        }
+        emit(
+            "kehoach.cycle.consolidated",
+            cycle_resource,
+            related_resources(plan_id, key),
+            {
+                k: result[k]
+                for k in ("report_id", "document_path", "counts", "late", "missing", "created")
+            },
+        )
+        if result["upward_plan"]:
+            parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
+            unit_id, unit_name = result["upward_unit"]
+            emit(
+                "kehoach.report.handed-upward",
+                cycle_resource,
+                related_resources(parent, parent_cycle, unit_id, unit_name),
+                {"parent_plan": parent, "submission_id": result["upward_submission_id"]},
+            )
+            emit(
+                "kehoach.submission.received",
+                {
+                    "prefect.resource.id": f"kehoach.submission.{result['upward_submission_id']}",
+                    "prefect.resource.name": f"nộp · {result['upward_label']}",
+                },
+                related_resources(parent, parent_cycle, unit_id, unit_name),
+                {"source": "upward", "from_plan": plan_id},
+            )
+            add_run_tags(plan_tag(parent), unit_tag(unit_id))
+            publish_status(url, parent, parent_cycle, day)
+        for warning in result["warnings"]:
+            print(f"cảnh báo: {warning}")
+        print(
+            f"{plan_id} {key}: đúng hạn {len(result['on_time'])}, trễ {len(result['late'])}, "
+            f"chưa nộp {len(result['missing'])}; {result['document_path']}"
+        )
+        done.append({k: v for k, v in result.items() if k != "markdown"})
+    sent = send_emails(url, when) if dispatch else None
+    return {"plan_id": plan_id, "consolidated": done, "sent": sent, "now": when}

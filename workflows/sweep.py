@@ -1,0 +1,191 @@
+"""The daily sweep: reminders (7/3/1 days before), overdue marks, escalations.
+
+``engine.lifecycle.sweep`` does the work in one transaction and is idempotent per day
+(every email has a stable key), so a re-run on the same day changes nothing.  The
+flow names each change as a task run, emits events, refreshes the cycles' status
+tables, starts the consolidations whose real due date has come (the date a calendar
+policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in a cron
+expression) and sends the emails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, tags, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from sqlalchemy import select
+
+from engine.store.db import session_scope
+from engine.store.models import Cycle, Obligation, PlanInstance
+from workflows.artifacts import publish_status
+from workflows.common import (
+    add_run_tags,
+    cycle_tag,
+    database,
+    emit,
+    iso,
+    local_day,
+    obligations,
+    plan_tag,
+    related_resources,
+    resolve_now,
+)
+from workflows.dispatch import send_emails
+
+# Above this many changes in one sweep, they are recorded as one task run per kind.
+PER_CHANGE_LIMIT = 200
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    day = str(params.get("now") or "")[:10] or "hôm nay"
+    return f"quét hạn · {params['plan_id']} · {day}"
+
+
+@task(
+    name="sweep-obligations",
+    task_run_name="quét nghĩa vụ · {plan_id} · {day}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def sweep_obligations(plan_id: str, day: str, now: str, database_url: str) -> dict[str, Any]:
+    import datetime as dt
+
+    from engine.lifecycle import sweep
+
+    with session_scope(database_url) as session:
+        result = sweep(session, plan_id, today=dt.date.fromisoformat(day), now=resolve_now(now))
+        return {
+            "reminders": [list(r) for r in result.reminders],
+            "overdue": list(result.overdue),
+            "escalations": list(result.escalations),
+            "transferred": [list(t) for t in result.transferred],
+            "intakes": list(result.intakes),
+            "open_obligations": result.open_obligations,
+            "summary": result.summary(),
+        }
+
+
+@task(name="record-change", cache_policy=NO_CACHE, persist_result=False)
+def record_change(label: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return detail
+
+
+def due_consolidations(database_url: str, plan_id: str, day: Any) -> list[tuple[str, str]]:
+    """(cycle key, consolidation id) whose consolidation duty is due on or before ``day``."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            select(Cycle.key, Obligation.deliverable_id)
+            .join(Cycle, Obligation.cycle_id == Cycle.id)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id == plan_id,
+                PlanInstance.status == "active",
+                Obligation.kind == "consolidation",
+                Obligation.status == "pending",
+                Obligation.due_date <= day,
+                Cycle.status == "open",
+            )
+            .order_by(Obligation.due_date, Cycle.key)
+        ).all()
+    return [(key, consolidation) for key, consolidation in rows]
+
+
+@flow(name="sweep", flow_run_name=_run_name, persist_result=False, log_prints=True)
+def sweep_flow(
+    plan_id: str,
+    now: str | None = None,
+    database_url: str | None = None,
+    dispatch: bool = True,
+    consolidate_due: bool = True,
+) -> dict[str, Any]:
+    """Daily deadline sweep of one plan (every active version of it)."""
+    moment = resolve_now(now)
+    url = database(database_url)
+    when = iso(moment)
+    day = local_day(moment)
+    add_run_tags(plan_tag(plan_id))
+
+    result = sweep_obligations(plan_id, day.isoformat(), when, url)
+    changes: list[tuple[str, int, dict[str, Any]]] = []
+    changes += [("nhắc hạn", oid, {"days_before": step}) for oid, step in result["reminders"]]
+    changes += [("quá hạn", oid, {}) for oid in result["overdue"]]
+    changes += [("báo cáo lãnh đạo", oid, {}) for oid in result["escalations"]]
+    changes += [
+        ("chuyển đơn vị kế thừa", t[0], {"from": t[1], "to": t[2]}) for t in result["transferred"]
+    ]
+    with session_scope(url) as session:
+        infos = {i.id: i for i in obligations(session, ids={c[1] for c in changes})}
+    touched_cycles = sorted({infos[oid].cycle_key for _, oid, _ in changes if oid in infos})
+
+    if len(changes) <= PER_CHANGE_LIMIT:
+        for what, oid, detail in changes:
+            info = infos.get(oid)
+            if info is None:
+                continue
+            suffix = f" · còn {detail['days_before']} ngày" if "days_before" in detail else ""
+            with tags(plan_tag(plan_id), cycle_tag(info.cycle_key)):
+                record_change.with_options(task_run_name=f"{what} · {info.label}{suffix}")(
+                    f"{what} · {info.label}", {"obligation_id": oid, **detail}
+                )
+    else:
+        for what in sorted({c[0] for c in changes}):
+            ids = [oid for w, oid, _ in changes if w == what]
+            with tags(plan_tag(plan_id)):
+                record_change.with_options(task_run_name=f"{what} · {len(ids)} nghĩa vụ")(
+                    what, {"obligation_ids": ids}
+                )
+
+    for what, event in (
+        ("quá hạn", "kehoach.obligation.overdue"),
+        ("báo cáo lãnh đạo", "kehoach.obligation.escalated"),
+    ):
+        for w, oid, _ in changes:
+            info = infos.get(oid)
+            if w != what or info is None:
+                continue
+            emit(
+                event,
+                {
+                    "prefect.resource.id": f"kehoach.obligation.{oid}",
+                    "prefect.resource.name": info.label,
+                },
+                related_resources(plan_id, info.cycle_key, info.unit_id, info.unit_name),
+                {"due_date": info.due_date.isoformat(), "day": day.isoformat()},
+            )
+    if changes or result["intakes"]:
+        emit(
+            "kehoach.sweep.changed",
+            {"prefect.resource.id": f"kehoach.plan.{plan_id}", "prefect.resource.name": plan_id},
+            [],
+            {
+                k: len(result[k])
+                for k in ("reminders", "overdue", "escalations", "transferred", "intakes")
+            }
+            | {"day": day.isoformat()},
+        )
+    for cycle_key in touched_cycles:
+        publish_status(url, plan_id, cycle_key, day)
+
+    consolidated = []
+    if consolidate_due:
+        from workflows.consolidate import consolidate_flow
+
+        for cycle_key, consolidation_id in due_consolidations(url, plan_id, day):
+            consolidated.append(
+                consolidate_flow(
+                    plan_id,
+                    cycle_key=cycle_key,
+                    consolidation_id=consolidation_id,
+                    now=when,
+                    database_url=url,
+                    dispatch=False,
+                )
+            )
+    sent = send_emails(url, when) if dispatch else None
+    print(result["summary"])
+    return {**result, "consolidated": consolidated, "sent": sent, "now": when}
