@@ -151,7 +151,11 @@ def simple(name: str, value: str) -> str:
 
 
 def _base64_body(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    """Base64 in 76-character CRLF lines (one C call, then slicing: encodebytes
+    calls into C once per 57-byte line)."""
+    encoded = base64.b64encode(data)
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 def _text_bytes(text: str) -> bytes:

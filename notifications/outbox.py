@@ -143,7 +143,8 @@ def enqueue(
     that row is returned and nothing is inserted (INSERT ... ON CONFLICT DO NOTHING
     on SQLite and PostgreSQL; a SAVEPOINT elsewhere). The Message-ID is derived from the
     key; ``thread_id`` is the Message-ID of ``thread_key``'s message, by default the
-    obligation's assignment, so every mail about one obligation threads together.
+    obligation's assignment, so every mail about one obligation threads together
+    (``thread_key=""``: no thread, e.g. a notice to the administrator).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown email kind {kind!r}; expected one of {', '.join(KINDS)}")
