@@ -75,12 +75,14 @@ SUB_PLAN_TEMPLATE = ReportTemplate(
             label="Văn bản kế hoạch (bản đã ký, đóng dấu)",
             type=FieldType.file,
             help="Tệp PDF bản chụp văn bản đã ký, hoặc tệp DOCX/ODT.",
+            unit=None,
         ),
         TemplateField(
             id="tom-tat",
             label="Tóm tắt nội dung kế hoạch",
             type=FieldType.text,
             help="Vài dòng: số, ngày ban hành và các nội dung chính.",
+            unit=None,
         ),
     ],
 )
@@ -157,6 +159,7 @@ ATTACHMENT_FIELD = TemplateField(
     label="Văn bản báo cáo có chữ ký, đóng dấu (nếu có)",
     type=FieldType.file,
     required=False,
+    unit=None,
 )
 
 
