@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +35,7 @@ from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
 OUTBOX = OutboxMessage.__table__
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,20 @@ async def dispatch_pending(
     return await Dispatcher(db_url, conf, now=now, policy=policy).run(limit)
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code.
+
+    Where an event loop already runs in this thread (a notebook, Playwright's sync
+    API, a sync Prefect task inside an async flow) ``asyncio.run`` refuses, so the
+    coroutine gets its own loop in a worker thread instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kehoach-dispatch") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def dispatch_pending_sync(
     db_url: str,
     settings: Settings | None = None,
@@ -369,4 +386,4 @@ def dispatch_pending_sync(
     policy: RetryPolicy | None = None,
 ) -> DispatchStats:
     """:func:`dispatch_pending` for callers without an event loop (CLI, sync flows)."""
-    return asyncio.run(dispatch_pending(db_url, settings, now, limit, policy))
+    return run_sync(dispatch_pending(db_url, settings, now, limit, policy))

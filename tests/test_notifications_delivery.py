@@ -452,7 +452,7 @@ def test_two_dispatchers_at_once_send_each_message_once(db_url, smtp_server):
     """Claims are atomic (UPDATE ... RETURNING; SKIP LOCKED on PostgreSQL)."""
     import asyncio
 
-    from notifications.dispatch import dispatch_pending
+    from notifications.dispatch import dispatch_pending, run_sync
 
     migrate(db_url)
     conf = smtp_settings(smtp_server, smtp_connections=2)
@@ -466,7 +466,7 @@ def test_two_dispatchers_at_once_send_each_message_once(db_url, smtp_server):
             dispatch_pending(db_url, conf, now=T0, policy=small),
         )
 
-    first, second = asyncio.run(both())
+    first, second = run_sync(both())
     assert first.sent + second.sent == 40
     assert first.sent > 0 and second.sent > 0, "both should have found work"
     ids = [m.message["Message-ID"] for m in smtp_server.wait_for(40)]

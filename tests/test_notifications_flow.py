@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
 
 import engine.config
 from engine.store.db import migrate, session_scope
+from notifications.dispatch import run_sync
 from notifications.outbox import enqueue_for_obligation
 from tests.notifications_factory import UNIT_EMAIL, make_world, smtp_settings
 
@@ -19,8 +19,14 @@ T0 = dt.datetime(2028, 8, 1, 1, 0, tzinfo=dt.UTC)
 def env_settings(smtp_server, monkeypatch):
     """The flow reads Settings from the environment, as a deployment would."""
     conf = smtp_settings(smtp_server)
-    for name in ("smtp_host", "smtp_port", "mail_from", "mail_from_name", "admin_email",
-                 "portal_secret"):
+    for name in (
+        "smtp_host",
+        "smtp_port",
+        "mail_from",
+        "mail_from_name",
+        "admin_email",
+        "portal_secret",
+    ):
         monkeypatch.setenv(f"KEHOACH_{name.upper()}", str(getattr(conf, name)))
     # One connection: the scripted 550 then hits the first message, not a random one.
     monkeypatch.setenv("KEHOACH_SMTP_CONNECTIONS", "1")
@@ -57,7 +63,7 @@ def test_dispatch_flow_publishes_failures_and_summary(
             )
             return result, run, {a.key: a for a in artifacts if a.flow_run_id == run.id}
 
-    result, run, artifacts = asyncio.run(run_and_read())
+    result, run, artifacts = run_sync(run_and_read())
     assert (result["sent"], result["failed"]) == (2, 1)  # the reminder + the admin notice
     assert [m.rcpt_tos for m in smtp_server.wait_for(2)] == [[UNIT_EMAIL], ["admin@halang.example"]]
     assert run.name == "dispatch outbox 2028-08-01 01:00"
