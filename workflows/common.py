@@ -227,6 +227,20 @@ def plan_ids_with_parents(session: Session, plan_id: str) -> list[str]:
 # ---------------------------------------------------------------- Prefect side
 
 
+def _quiet_console() -> None:
+    """Prefect's run logs still go to the API (the UI shows them), not to the terminal.
+
+    The simulation prints its own timeline; a screen of engine INFO lines would bury it.
+    """
+    import prefect  # noqa: F401  (sets up Prefect's logging)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
 def in_process_runs() -> Iterator[None]:
     """Settings for flows called in this process one after another (simulation, tests).
@@ -238,6 +252,7 @@ def in_process_runs() -> Iterator[None]:
     """
     import prefect.settings as prefect_settings
 
+    _quiet_console()
     with prefect_settings.temporary_settings(
         updates={prefect_settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):
