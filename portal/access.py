@@ -23,7 +23,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
 
 from engine.calendar import end_of_day
 from engine.config import Settings
@@ -108,7 +109,11 @@ def open_link(
 ) -> OpenLink:
     """Verify ``token`` and load its obligation; raise :class:`LinkRefused` otherwise."""
     claims = verify_signature(token, conf, max_age)
-    obligation = session.get(Obligation, claims.obligation_id)
+    obligation = session.scalar(
+        select(Obligation)
+        .options(joinedload(Obligation.cycle))
+        .where(Obligation.id == claims.obligation_id)
+    )
     if obligation is None:
         raise LinkRefused("unknown")
     cycle = obligation.cycle

@@ -104,7 +104,8 @@ def local_time(moment: dt.datetime | None) -> str:
 
 
 class PlanCache:
-    """Validated plan definitions by plan version id (rows are immutable: content-hashed)."""
+    """Validated plan definitions by instance (an instance is pinned to one plan version,
+    and plan version rows never change: they are content-hashed)."""
 
     def __init__(self) -> None:
         self._plans: dict[int, tuple[Plan, str]] = {}
@@ -112,16 +113,16 @@ class PlanCache:
 
     def get(self, session: Session, instance_id: int) -> tuple[Plan, str]:
         """(plan, registry id) of an instance."""
-        instance = session.get(PlanInstance, instance_id)
-        assert instance is not None
         with self._lock:
-            cached = self._plans.get(instance.plan_version_id)
+            cached = self._plans.get(instance_id)
         if cached is None:
+            instance = session.get(PlanInstance, instance_id)
+            assert instance is not None
             version = session.get(PlanVersion, instance.plan_version_id)
             assert version is not None
             cached = (Plan.model_validate(version.definition), version.registry_id)
             with self._lock:
-                self._plans[instance.plan_version_id] = cached
+                self._plans[instance_id] = cached
         return cached
 
 
