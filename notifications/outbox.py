@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,6 +104,14 @@ def obligation_key(obligation_id: int, kind: str, step: str = "") -> str:
     return f"obl:{obligation_id}:{kind}:{step}"
 
 
+def _thread_id(thread_key: str | None, obligation_id: int | None, conf: Settings) -> str | None:
+    """Message-ID that starts the thread: ``thread_key``'s, by default the obligation's
+    assignment; ``""`` means no thread."""
+    if thread_key is None and obligation_id is not None:
+        thread_key = obligation_key(obligation_id, "assignment")
+    return message_id_for(thread_key, conf) if thread_key else None
+
+
 def _clean_addresses(addresses: Any) -> list[str]:
     """Strip, drop empties and duplicates (case-insensitive), keep order."""
     seen: set[str] = set()
@@ -156,13 +166,11 @@ def enqueue(
     if existing is not None:
         return existing
 
-    if thread_key is None and obligation_id is not None:
-        thread_key = obligation_key(obligation_id, "assignment")
     message_id = message_id_for(idempotency_key, conf)
     values = dict(
         idempotency_key=idempotency_key,
         message_id=message_id,
-        thread_id=message_id_for(thread_key, conf) if thread_key else None,
+        thread_id=_thread_id(thread_key, obligation_id, conf),
         kind=kind,
         obligation_id=obligation_id,
         plan_id=plan_id,
@@ -407,6 +415,228 @@ def plan_admin_email(session: Session, plan_id: str | None, conf: Settings) -> s
     return conf.admin_email
 
 
+@dataclass
+class Prepared:
+    """One email ready to insert: its key, recipients and context."""
+
+    kind: str
+    key: str
+    to_addrs: list[str]
+    cc_addrs: list[str]
+    context: dict[str, Any]
+    thread_key: str | None
+    obligation_id: int
+    plan_id: str
+    unit_id: str
+
+
+class ContextBuilder:
+    """Builds template contexts from the DB, caching what obligations share.
+
+    Plan versions, registry units and dates are read once per builder, so queueing
+    3,500 assignments costs a handful of queries, not thousands.
+    """
+
+    def __init__(self, session: Session, conf: Settings, now: dt.datetime) -> None:
+        self.session = session
+        self.conf = conf
+        self.now = now
+        self.today = now.astimezone(TZ).date()
+        self._plans: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
+        self._cycles: dict[int, Cycle] = {}
+        self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._registries: set[str] = set()
+        self._dates: dict[dt.date, dict[str, Any] | None] = {}
+
+    def date(self, day: dt.date) -> dict[str, Any] | None:
+        if day not in self._dates:
+            self._dates[day] = _date_info(day)
+        return self._dates[day]
+
+    def cycle(self, cycle_id: int) -> Cycle:
+        if cycle_id not in self._cycles:
+            self._cycles[cycle_id] = self.session.get(Cycle, cycle_id)
+        return self._cycles[cycle_id]
+
+    def plan(self, cycle: Cycle) -> tuple[PlanVersion, Plan, dict[str, Any], str | None]:
+        # Keyed by the instance id: the session's identity map holds objects weakly,
+        # so an unreferenced PlanInstance would be loaded again for every obligation.
+        if cycle.instance_id not in self._plans:
+            instance = self.session.get(PlanInstance, cycle.instance_id)
+            version = self.session.get(PlanVersion, instance.plan_version_id)
+            plan = Plan.model_validate(version.definition)
+            self._plans[cycle.instance_id] = (
+                version,
+                plan,
+                _plan_info(plan),
+                _templates_dir(plan, version),
+            )
+        return self._plans[cycle.instance_id]
+
+    def unit(self, registry_id: str, unit_id: str | None) -> dict[str, Any]:
+        if registry_id not in self._registries:
+            # The whole current registry in one query: most obligations need it.
+            self._registries.add(registry_id)
+            for row in self.session.scalars(
+                select(RegistryUnit)
+                .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+                .where(
+                    RegistryVersion.registry_id == registry_id, RegistryVersion.current.is_(True)
+                )
+            ):
+                self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
+        key = (registry_id, unit_id)
+        if key not in self._units:  # retired in the current version: the newest that has it
+            self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
+        return self._units[key]
+
+    def prepare(
+        self, obligation: Obligation, kind: str, step: str = "", extra: dict[str, Any] | None = None
+    ) -> Prepared:
+        """Context, recipients and key for one email about ``obligation``."""
+        session, conf, today = self.session, self.conf, self.today
+        extra = dict(extra or {})
+        cycle = self.cycle(obligation.cycle_id)
+        version, plan, plan_info, templates_dir = self.plan(cycle)
+
+        def units(unit_id: str | None) -> dict[str, Any]:
+            return self.unit(version.registry_id, unit_id)
+
+        unit = units(obligation.unit_id)
+        via = units(obligation.via_unit_id) if obligation.via_unit_id else None
+        to = units(obligation.to_unit_id) if obligation.to_unit_id else None
+        # The consolidating unit: whoever the report goes through (via), else to.
+        consolidating = via or to
+        contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
+        contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
+        contact["unit_name"] = contact_unit["name"]
+        if not contact.get("email") and contact_unit["emails"]:
+            contact["email"] = contact_unit["emails"][0]
+
+        moved = obligation.nominal_date != obligation.due_date
+        context: dict[str, Any] = {
+            "kind": kind,
+            "step": step,
+            "obligation_id": obligation.id,
+            "plan": plan_info,
+            "unit": unit,
+            "deliverable": _what(plan, obligation),
+            "assignments": _assignments(plan, obligation),
+            "due": self.date(obligation.due_date),
+            "nominal": self.date(obligation.nominal_date),
+            "moved": moved,
+            "due_reason": obligation.due_reason if moved else None,
+            "cycle": {"key": cycle.key, "label": _cycle_label(cycle.key)},
+            "link": obligation_link(obligation, conf),
+            "contact": contact,
+            "via": via,
+            "report_to": to,
+            "days_left": (obligation.due_date - today).days,
+            "days_overdue": max(0, (today - obligation.due_date).days),
+            "today": self.date(today),
+            "templates_dir": templates_dir,
+        }
+
+        to_addrs: list[str] = list(unit["emails"])
+        cc_addrs: list[str] = []
+        if kind == "reminder" and step.lstrip("-").isdigit():
+            context["days_left"] = int(step)
+        elif kind == "escalation":
+            head = unit.get("head") or {}
+            to_addrs = [head["email"]] if head.get("email") else list(unit["emails"])
+            cc_addrs = list(consolidating["emails"]) if consolidating else []
+            context["head"] = head or None
+        elif kind == "receipt":
+            version_no = int(step) if step.isdigit() else None
+            query = select(Submission).where(Submission.obligation_id == obligation.id)
+            if version_no is not None:
+                query = query.where(Submission.version == version_no)
+            submission = session.scalar(query.order_by(Submission.version.desc()).limit(1))
+            if submission is not None:
+                context["submission"] = {
+                    "version": submission.version,
+                    "submitted_at": submission.submitted_at.astimezone(TZ).strftime(
+                        "%H:%M %d/%m/%Y"
+                    ),
+                    "on_time": submission.on_time,
+                }
+        elif kind == "returned" and "reason" not in extra:
+            submission = session.scalar(
+                select(Submission)
+                .where(Submission.obligation_id == obligation.id)
+                .order_by(Submission.version.desc())
+                .limit(1)
+            )
+            context["reason"] = submission.review_reason if submission else None
+        elif kind == "consolidated":
+            if "document_path" not in extra:
+                report = session.scalar(
+                    select(ConsolidatedReport)
+                    .where(
+                        ConsolidatedReport.cycle_id == obligation.cycle_id,
+                        ConsolidatedReport.by_unit_id == obligation.unit_id,
+                    )
+                    .order_by(ConsolidatedReport.id.desc())
+                    .limit(1)
+                )
+                context["document_path"] = report.document_path if report else None
+            # The consolidated report goes to the channel (via), copied to the body it is
+            # for and to the consolidating unit itself.
+            target = via or to
+            to_addrs = list(target["emails"]) if target else list(unit["emails"])
+            cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
+        elif kind == "digest":
+            consolidator = (
+                obligation.unit_id
+                if obligation.kind == "consolidation"
+                else (obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id)
+            )
+            holder = units(consolidator)
+            if not step:
+                year, week, _ = today.isocalendar()
+                step = f"{year}-W{week:02d}"
+            rows = _digest_rows(session, obligation, consolidator, units)
+            context.update(
+                step=step,
+                consolidator=holder,
+                rows=rows,
+                done_count=sum(1 for r in rows if r["done"]),
+                overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+            )
+            to_addrs = list(holder["emails"])
+        elif kind == "delivery_failure":
+            to_addrs = [plan_admin_email(session, plan.id, conf)]
+            context["failed"] = {
+                "kind": step or obligation.kind,
+                "to": ", ".join(unit["emails"]) or "(không có địa chỉ)",
+                "unit_name": unit["name"],
+                "plan_id": plan.id,
+                "obligation_id": obligation.id,
+                "error": extra.pop("error", None),
+                **(extra.pop("failed", None) or {}),
+            }
+
+        # Admin notices stay out of the unit's thread; digests thread among themselves.
+        thread_key = None
+        if kind == "delivery_failure":
+            thread_key = ""
+        elif kind == "digest":
+            thread_key = f"digest:{plan.id}:{cycle.key}:{context['consolidator']['id']}"
+        context.update(_json_safe(extra))
+        lowered = {t.lower() for t in to_addrs}
+        return Prepared(
+            kind=kind,
+            key=obligation_key(obligation.id, kind, step),
+            to_addrs=to_addrs,
+            cc_addrs=[a for a in _clean_addresses(cc_addrs) if a.lower() not in lowered],
+            context=context,
+            thread_key=thread_key,
+            obligation_id=obligation.id,
+            plan_id=plan.id,
+            unit_id=obligation.unit_id,
+        )
+
+
 def enqueue_for_obligation(
     session: Session,
     obligation: Obligation,
@@ -426,155 +656,101 @@ def enqueue_for_obligation(
     """
     conf = settings or default_settings()
     now = now or utcnow()
-    extra = dict(extra or {})
-    cycle = session.get(Cycle, obligation.cycle_id)
-    instance = session.get(PlanInstance, cycle.instance_id)
-    version = session.get(PlanVersion, instance.plan_version_id)
-    plan = Plan.model_validate(version.definition)
-    today = now.astimezone(TZ).date()
-
-    cache: dict[str, dict[str, Any]] = {}
-
-    def units(unit_id: str | None) -> dict[str, Any]:
-        if unit_id not in cache:
-            cache[unit_id] = _unit_info(_unit_row(session, version.registry_id, unit_id), unit_id)
-        return cache[unit_id]
-
-    unit = units(obligation.unit_id)
-    via = units(obligation.via_unit_id) if obligation.via_unit_id else None
-    to = units(obligation.to_unit_id) if obligation.to_unit_id else None
-    # The consolidating unit: whoever the report goes through (via), else to.
-    consolidating = via or to
-    contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
-    contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
-    contact["unit_name"] = contact_unit["name"]
-    if not contact.get("email") and contact_unit["emails"]:
-        contact["email"] = contact_unit["emails"][0]
-
-    moved = obligation.nominal_date != obligation.due_date
-    context: dict[str, Any] = {
-        "kind": kind,
-        "step": step,
-        "obligation_id": obligation.id,
-        "plan": _plan_info(plan),
-        "unit": unit,
-        "deliverable": _what(plan, obligation),
-        "assignments": _assignments(plan, obligation),
-        "due": _date_info(obligation.due_date),
-        "nominal": _date_info(obligation.nominal_date),
-        "moved": moved,
-        "due_reason": obligation.due_reason if moved else None,
-        "cycle": {"key": cycle.key, "label": _cycle_label(cycle.key)},
-        "link": obligation_link(obligation, conf),
-        "contact": contact,
-        "via": via,
-        "report_to": to,
-        "days_left": (obligation.due_date - today).days,
-        "days_overdue": max(0, (today - obligation.due_date).days),
-        "today": _date_info(today),
-        "templates_dir": _templates_dir(plan, version),
-    }
-
-    to_addrs: list[str] = list(unit["emails"])
-    cc_addrs: list[str] = []
-    if kind == "reminder" and step.lstrip("-").isdigit():
-        context["days_left"] = int(step)
-    elif kind == "escalation":
-        head = unit.get("head") or {}
-        to_addrs = [head["email"]] if head.get("email") else list(unit["emails"])
-        cc_addrs = list(consolidating["emails"]) if consolidating else []
-        context["head"] = head or None
-    elif kind == "receipt":
-        version_no = int(step) if step.isdigit() else None
-        query = select(Submission).where(Submission.obligation_id == obligation.id)
-        if version_no is not None:
-            query = query.where(Submission.version == version_no)
-        submission = session.scalar(query.order_by(Submission.version.desc()).limit(1))
-        if submission is not None:
-            context["submission"] = {
-                "version": submission.version,
-                "submitted_at": submission.submitted_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y"),
-                "on_time": submission.on_time,
-            }
-    elif kind == "returned" and "reason" not in extra:
-        submission = session.scalar(
-            select(Submission)
-            .where(Submission.obligation_id == obligation.id)
-            .order_by(Submission.version.desc())
-            .limit(1)
-        )
-        context["reason"] = submission.review_reason if submission else None
-    elif kind == "consolidated":
-        if "document_path" not in extra:
-            report = session.scalar(
-                select(ConsolidatedReport)
-                .where(
-                    ConsolidatedReport.cycle_id == obligation.cycle_id,
-                    ConsolidatedReport.by_unit_id == obligation.unit_id,
-                )
-                .order_by(ConsolidatedReport.id.desc())
-                .limit(1)
-            )
-            context["document_path"] = report.document_path if report else None
-        # The consolidated report goes to the channel (via), copied to the body it is
-        # for and to the consolidating unit itself.
-        target = via or to
-        to_addrs = list(target["emails"]) if target else list(unit["emails"])
-        cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
-    elif kind == "digest":
-        consolidator = (
-            obligation.unit_id
-            if obligation.kind == "consolidation"
-            else (obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id)
-        )
-        holder = units(consolidator)
-        if not step:
-            year, week, _ = today.isocalendar()
-            step = f"{year}-W{week:02d}"
-        rows = _digest_rows(session, obligation, consolidator, units)
-        context.update(
-            step=step,
-            consolidator=holder,
-            rows=rows,
-            done_count=sum(1 for r in rows if r["done"]),
-            overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
-        )
-        to_addrs = list(holder["emails"])
-    elif kind == "delivery_failure":
-        to_addrs = [plan_admin_email(session, plan.id, conf)]
-        context["failed"] = {
-            "kind": step or obligation.kind,
-            "to": ", ".join(unit["emails"]) or "(không có địa chỉ)",
-            "unit_name": unit["name"],
-            "plan_id": plan.id,
-            "obligation_id": obligation.id,
-            "error": extra.pop("error", None),
-            **(extra.pop("failed", None) or {}),
-        }
-
-    # Admin notices stay out of the unit's thread; digests thread among themselves.
-    thread_key = None
-    if kind == "delivery_failure":
-        thread_key = ""
-    elif kind == "digest":
-        thread_key = f"digest:{plan.id}:{cycle.key}:{context['consolidator']['id']}"
-    context.update(_json_safe(extra))
+    item = ContextBuilder(session, conf, now).prepare(obligation, kind, step, extra)
     return enqueue(
         session,
-        kind=kind,
-        idempotency_key=obligation_key(obligation.id, kind, step),
-        to_addrs=to_addrs,
-        cc_addrs=[
-            a for a in _clean_addresses(cc_addrs) if a.lower() not in {t.lower() for t in to_addrs}
-        ],
-        context=context,
-        obligation_id=obligation.id,
-        plan_id=plan.id,
-        unit_id=obligation.unit_id,
-        thread_key=thread_key,
+        kind=item.kind,
+        idempotency_key=item.key,
+        to_addrs=item.to_addrs,
+        cc_addrs=item.cc_addrs,
+        context=item.context,
+        obligation_id=item.obligation_id,
+        plan_id=item.plan_id,
+        unit_id=item.unit_id,
+        thread_key=item.thread_key,
         now=now,
         settings=conf,
     )
+
+
+def enqueue_many_for_obligations(
+    session: Session,
+    obligations: Iterable[Obligation],
+    kind: str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """:func:`enqueue_for_obligation` for many obligations at once; same keys, same rows.
+
+    Contexts share one :class:`ContextBuilder` and rows go in with multi-row
+    ``INSERT ... ON CONFLICT DO NOTHING``. Returns the keys of the rows that were
+    new (keys already queued are skipped, as in the single form).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown email kind {kind!r}; expected one of {', '.join(KINDS)}")
+    conf = settings or default_settings()
+    now = now or utcnow()
+    builder = ContextBuilder(session, conf, now)
+    items = [builder.prepare(o, kind, step, extra) for o in obligations]
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        new = []
+        for item in items:
+            existed = session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == item.key)
+            )
+            enqueue(
+                session,
+                kind=item.kind,
+                idempotency_key=item.key,
+                to_addrs=item.to_addrs,
+                cc_addrs=item.cc_addrs,
+                context=item.context,
+                obligation_id=item.obligation_id,
+                plan_id=item.plan_id,
+                unit_id=item.unit_id,
+                thread_key=item.thread_key,
+                now=now,
+                settings=conf,
+            )
+            if existed is None:
+                new.append(item.key)
+        return new
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    table = OutboxMessage.__table__
+    if not items:
+        return []
+    # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") with
+    # one cached compiled statement, unlike a huge multi-VALUES literal.
+    return list(
+        session.scalars(
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.idempotency_key),
+            [_row_values(item, now, conf) for item in items],
+        )
+    )
+
+
+def _row_values(item: Prepared, now: dt.datetime, conf: Settings) -> dict[str, Any]:
+    return {
+        "idempotency_key": item.key,
+        "message_id": message_id_for(item.key, conf),
+        "thread_id": _thread_id(item.thread_key, item.obligation_id, conf),
+        "kind": item.kind,
+        "obligation_id": item.obligation_id,
+        "plan_id": item.plan_id,
+        "unit_id": item.unit_id,
+        "to_addrs": _clean_addresses(item.to_addrs),
+        "cc_addrs": _clean_addresses(item.cc_addrs),
+        "context": _json_safe(item.context),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 # ---------------------------------------------------------------- reading

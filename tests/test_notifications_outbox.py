@@ -252,3 +252,41 @@ def test_only_the_flow_module_imports_prefect():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_bulk_enqueue_matches_one_by_one_and_is_idempotent(db_url, conf):
+    from notifications.outbox import enqueue_many_for_obligations
+
+    migrate(db_url)
+    with session_scope(db_url) as session:
+        world = make_world(session)
+        second = add_obligation(session, world.cycle, "xa-duc-quang")
+        obligations = [world.obligation, second]
+        new = enqueue_many_for_obligations(
+            session, obligations, "reminder", "3", now=T0, settings=conf
+        )
+        assert sorted(new) == sorted(f"obl:{o.id}:reminder:3" for o in obligations)
+        assert (
+            enqueue_many_for_obligations(
+                session, obligations, "reminder", "3", now=T0, settings=conf
+            )
+            == []
+        )
+        bulk = {r.idempotency_key: r for r in session.scalars(select(OutboxMessage))}
+        # The single form would have produced exactly these rows.
+        session.query(OutboxMessage).delete()
+        single = {
+            r.idempotency_key: r
+            for r in (
+                enqueue_for_obligation(session, o, "reminder", "3", now=T0, settings=conf)
+                for o in obligations
+            )
+        }
+        for key, row in single.items():
+            other = bulk[key]
+            assert (other.message_id, other.thread_id, other.to_addrs, other.context) == (
+                row.message_id,
+                row.thread_id,
+                row.to_addrs,
+                row.context,
+            )
