@@ -49,7 +49,9 @@ def main() -> None:
     print(f"kehoach validate (seed plan + parent + registry + calendar), {args.runs} runs")
     print(f"  median {median * 1000:7.1f} ms   best {min(validate) * 1000:7.1f} ms")
     print(f"  python -c pass: median {statistics.median(bare) * 1000:7.1f} ms")
-    print(f"  target {TARGET_SECONDS * 1000:.0f} ms: median is {median / TARGET_SECONDS:.2f}× the target")
+    print(
+        f"  target {TARGET_SECONDS * 1000:.0f} ms: median is {median / TARGET_SECONDS:.2f}× the target"
+    )
 
 
 if __name__ == "__main__":
