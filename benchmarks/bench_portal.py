@@ -107,10 +107,9 @@ def prepare(home: Path, db_url: str, units: int) -> list[str]:
 # ---------------------------------------------------------------- the server process
 
 
-def serve(port: int, db_url: str, intake: str) -> None:
+def bench_app():  # type: ignore[no-untyped-def]
+    """The portal of one server process (a uvicorn factory: settings from the environment)."""
     import logging
-
-    import uvicorn
 
     from engine.config import settings
     from portal.app import create_app
@@ -119,11 +118,25 @@ def serve(port: int, db_url: str, intake: str) -> None:
     logging.getLogger("kehoach.portal").setLevel(logging.WARNING)
     lots = Rate(10_000.0, 10_000.0)
     limits = PortalLimits(per_address=lots, link_read=lots, link_write=lots)
-    if intake == "inline":
-        app = create_app(settings(), db_url, limits=limits, intake_flow=False)
-    else:  # intake runs elsewhere (the Prefect flow in a worker): hand over nothing here
-        app = create_app(settings(), db_url, limits=limits, handoff=lambda _id: None)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    db_url = os.environ["KEHOACH_DATABASE_URL"]
+    if os.environ["BENCH_INTAKE"] == "inline":
+        return create_app(settings(), db_url, limits=limits, intake_flow=False)
+    # intake runs elsewhere (the Prefect flow in a worker): hand over nothing here
+    return create_app(settings(), db_url, limits=limits, handoff=lambda _id: None)
+
+
+def serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "bench_portal:bench_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def free_port() -> int:
@@ -132,7 +145,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, db_url: str, home: Path, intake: str) -> subprocess.Popen:
+def start_server(
+    port: int, db_url: str, home: Path, intake: str, workers: int = 1
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "KEHOACH_HOME": str(home),
@@ -140,11 +155,11 @@ def start_server(port: int, db_url: str, home: Path, intake: str) -> subprocess.
         "KEHOACH_PORTAL_SECRET": SECRET,
         "KEHOACH_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
         "KEHOACH_NOW": NOW,
-        "PYTHONPATH": str(ROOT),
+        "BENCH_INTAKE": intake,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]),
     }
     env.pop("KEHOACH_CONFIG", None)
-    cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--db", db_url]
-    cmd += ["--intake", intake]
+    cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=str(home))
     import urllib.request
 
@@ -256,17 +271,18 @@ def main(argv: list[str] | None = None) -> int:
         default="inline",
         help="inline: the portal runs intake itself (Prefect down); elsewhere: not in the portal",
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.port, args.db, args.intake)
+        serve(args.port, args.workers)
         return 0
     if not 0 < args.rate <= 1000 or not 0 < args.seconds <= 300:
         parser.error("keep --rate within (0, 1000] and --seconds within (0, 300]")
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kehoach-bench-portal-") as tmp:
         home = Path(tmp)
         db_url = f"sqlite:///{home / 'kehoach.sqlite'}"
@@ -276,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             f"data: {len(tokens)} report links, prepared in {time.perf_counter() - started:.1f} s"
         )
         port = free_port()
-        server = start_server(port, db_url, home, args.intake)
+        server = start_server(port, db_url, home, args.intake, args.workers)
         try:
             results = asyncio.run(
                 drive(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds)
@@ -289,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                 server.kill()
 
     print(
-        f"open loop, {args.rate:g} req/s for {args.seconds:g} s per phase, "
-        f"uvicorn + SQLite on loopback, {os.cpu_count()} CPUs"
+        f"open loop, {args.rate:g} req/s for {args.seconds:g} s per phase; uvicorn "
+        f"({args.workers} worker{'s' if args.workers > 1 else ''}) + SQLite on loopback; "
+        f"intake {args.intake}; {os.cpu_count()} CPUs, load average before "
+        f"{load_before:.1f}"
     )
     missed = False
     for name, result in results.items():

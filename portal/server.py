@@ -38,13 +38,44 @@ def check_can_serve(host: str, conf: Settings) -> None:
         )
 
 
+def workers_from_env() -> int:
+    """``KEHOACH_PORTAL_WORKERS`` (default 1): uvicorn worker processes."""
+    raw = os.environ.get("KEHOACH_PORTAL_WORKERS", "1").strip() or "1"
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise PortalConfigError(f"KEHOACH_PORTAL_WORKERS={raw!r} is not a whole number") from None
+    if not 1 <= workers <= 64:
+        raise PortalConfigError(f"KEHOACH_PORTAL_WORKERS={workers} must be between 1 and 64")
+    return workers
+
+
+def app_from_env():  # type: ignore[no-untyped-def]
+    """The app of one worker process (uvicorn factory): settings from the environment."""
+    from portal.app import create_app
+
+    _logging()
+    return create_app(default_settings(), os.environ.get("KEHOACH_DATABASE_URL") or None)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
 def run(
     host: str = "127.0.0.1",
     port: int = 8700,
     settings: Settings | None = None,
     db_url: str | None = None,
+    workers: int | None = None,
 ) -> None:
-    """Migrate the database if needed and serve until interrupted."""
+    """Migrate the database if needed and serve until interrupted.
+
+    With several workers (``KEHOACH_PORTAL_WORKERS``), each process has its own rate
+    limit buckets: the limits apply per process.
+    """
     import uvicorn
 
     from engine.store.db import migrate
@@ -52,19 +83,19 @@ def run(
 
     conf = settings or default_settings()
     check_can_serve(host, conf)
+    workers = workers or workers_from_env()
     url = db_url or conf.database
     migrate(url)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app = create_app(conf, url)
+    _logging()
     if not conf.operator_password:
         logging.getLogger("kehoach.portal").warning(
             "operator page disabled: set KEHOACH_OPERATOR_PASSWORD to enable it"
         )
-    sys.stderr.write(f"kehoach portal: http://{host}:{port}/ (links: {conf.portal_base_url})\n")
-    uvicorn.run(
-        app,
+    sys.stderr.write(
+        f"kehoach portal: http://{host}:{port}/ (links: {conf.portal_base_url}; "
+        f"{workers} worker{'s' if workers > 1 else ''})\n"
+    )
+    options = dict(
         host=host,
         port=port,
         proxy_headers=True,
@@ -73,3 +104,9 @@ def run(
         server_header=False,
         log_level="info",
     )
+    if workers == 1:
+        uvicorn.run(create_app(conf, url), **options)  # type: ignore[arg-type]
+        return
+    # Worker processes build their own app from the environment.
+    os.environ["KEHOACH_DATABASE_URL"] = url
+    uvicorn.run("portal.server:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]

@@ -826,3 +826,16 @@ def test_the_consolidation_duty_is_shown_without_a_form(world):
         response = client.post(f"/o/{token}/submit", data={"csrf": csrf})
         assert response.status_code == 403  # another link's CSRF field
     assert world.count(Submission) == 0
+
+
+def test_worker_count_comes_from_the_environment(monkeypatch):
+    from portal.server import PortalConfigError, workers_from_env
+
+    monkeypatch.delenv("KEHOACH_PORTAL_WORKERS", raising=False)
+    assert workers_from_env() == 1
+    monkeypatch.setenv("KEHOACH_PORTAL_WORKERS", "3")
+    assert workers_from_env() == 3
+    for bad in ("0", "many"):
+        monkeypatch.setenv("KEHOACH_PORTAL_WORKERS", bad)
+        with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_WORKERS"):
+            workers_from_env()
