@@ -484,3 +484,20 @@ def test_retry_then_send_on_both_databases(db_url, smtp_server):
     assert rows(db_url)[first].next_attempt_at == T0 + dt.timedelta(seconds=60)
     assert run(db_url, conf, now=T0 + dt.timedelta(seconds=61)).sent == 1
     assert rows(db_url)[first].status == "sent"
+
+
+def test_one_refused_recipient_is_reported_while_the_others_get_it(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url)
+    later = T0 + dt.timedelta(days=45)
+    [row_id] = enqueue(url, conf, obligation_id, "escalation", now=later)
+    smtp_server.fail_next(code=550, stage="rcpt")  # the head's address is refused
+    stats = run(url, conf, now=later)
+    assert (stats.sent, stats.failed) == (2, 0)  # the escalation (to CAH) + the admin notice
+    row = rows(url)[row_id]
+    assert row.status == "sent"
+    assert row.last_error.startswith("refused: truongphong.vhtt@halang.example: 550")
+    [escalation] = by_kind(smtp_server, "escalation")
+    assert escalation.rcpt_tos == [CAH_EMAIL]
+    [notice] = by_kind(smtp_server, "delivery_failure")
+    assert "truongphong.vhtt@halang.example" in notice.message.get_body(("plain",)).get_content()
