@@ -166,30 +166,35 @@ def obligations(
     cycle_keys: Iterable[str] | None = None,
 ) -> list[ObligationInfo]:
     """Obligations of a plan's active instances (or the given ids), with display names."""
-    query = (
-        select(Obligation, Cycle.key, PlanInstance.plan_id, PlanVersion)
+    base = (
+        select(Obligation, Cycle.key, PlanInstance.plan_id, PlanInstance.plan_version_id)
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
         .order_by(Obligation.id)
     )
     if plan_id is not None:
-        query = query.where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        base = base.where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
     if cycle_keys is not None:
-        query = query.where(Cycle.key.in_(list(cycle_keys)))
-    wanted = None if ids is None else set(ids)
+        base = base.where(Cycle.key.in_(list(cycle_keys)))
+    if ids is None:
+        found = list(session.execute(base))
+    else:
+        wanted = sorted(set(ids))
+        found = []
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            found += session.execute(base.where(Obligation.id.in_(wanted[start : start + 900])))
     units_by_registry: dict[str, dict[str, RegistryUnit]] = {}
-    titles_by_version: dict[int, dict[str, str]] = {}
+    versions: dict[int, tuple[str, dict[str, str]]] = {}
     out: list[ObligationInfo] = []
-    for obligation, key, owner_plan, version in session.execute(query):
-        if wanted is not None and obligation.id not in wanted:
-            continue
-        units = units_by_registry.get(version.registry_id)
+    for obligation, key, owner_plan, version_id in found:
+        if version_id not in versions:
+            version = session.get(PlanVersion, version_id)
+            assert version is not None
+            versions[version_id] = (version.registry_id, _titles(version.definition))
+        registry_id, titles = versions[version_id]
+        units = units_by_registry.get(registry_id)
         if units is None:
-            units = units_by_registry[version.registry_id] = unit_rows(session, version.registry_id)
-        titles = titles_by_version.get(version.id)
-        if titles is None:
-            titles = titles_by_version[version.id] = _titles(version.definition)
+            units = units_by_registry[registry_id] = unit_rows(session, registry_id)
         unit = units.get(obligation.unit_id)
         out.append(
             ObligationInfo(

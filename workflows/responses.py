@@ -10,7 +10,7 @@
       values:                        # report fields: a value, [min, max] or a list to pick from
         so-lop-huan-luyen: [1, 6]
     responses:
-      - unit: ubnd-xa-thi-hoa        # matches every obligation of the unit …
+      - unit: ubnd-xa-thi-hoa        # matches every obligation of the unit ("*": any unit) …
         deliverable: bao-cao-nam     # … narrowed by deliverable, cycle, plan
         late_days: 4                 # or: at: 2023-09-15T10:00+07:00, days_before_due: 1, never: true
         values: {so-vu-chay: 1}
@@ -65,7 +65,7 @@ class Rule:
 
     def matches(self, plan_id: str, unit_id: str, deliverable_id: str, cycle_key: str) -> bool:
         return (
-            self.unit == unit_id
+            self.unit in ("*", unit_id)
             and self.deliverable in (None, deliverable_id)
             and self.cycle in (None, cycle_key)
             and self.plan in (None, plan_id)

@@ -151,6 +151,7 @@ class Simulation:
         self.end = _at(until, dt.time(23, 59, 59))
         self.planned: set[int] = set()  # obligations whose answer is planned or made
         self.queue: list[_Action] = []
+        self.done: set[tuple[dt.datetime, str]] = set()
         self.result = SimulationResult(self.plans, start, until)
 
     # ------------------------------------------------------------ bookkeeping
@@ -242,14 +243,15 @@ class Simulation:
         for info in pending:
             if info.id not in self.planned:
                 self._plan_answer(info)
-        candidates = [a for a in self.queue if a.moment > now]
+        # Queued actions leave the queue when done; generated ones are remembered.
+        candidates = [a for a in self.queue if a.moment >= now]
         for day in self._sweep_days(pending):
             moment = _at(day, SWEEP_AT)
-            if moment > now:
+            if moment >= now and (moment, "sweep") not in self.done:
                 candidates.append(_Action(moment, 3, "sweep"))
         for year in range(self.start.year + 1, self.until.year + 1):
             moment = _at(dt.date(year, 1, 1), CYCLE_START_AT)
-            if moment > now:
+            if moment >= now and (moment, "cycle") not in self.done:
                 candidates.append(_Action(moment, 0, "cycle", {"year": year}))
         candidates = [a for a in candidates if a.moment <= self.end]
         return min(candidates) if candidates else None
@@ -430,6 +432,8 @@ class Simulation:
                 break
             self.clock.set(action.moment)
             moment = action.moment
+            if action.kind in ("cycle", "sweep"):
+                self.done.add((moment, action.kind))
             if action.kind == "cycle":
                 self.activate(moment, [action.data["year"]], "bắt đầu chu kỳ")
             elif action.kind == "sweep":
