@@ -20,6 +20,8 @@ The per-link and per-address rate limits are raised for the run (one client addr
 sends everything); they still run, so their cost is measured.
 
 Targets: p99 < 50 ms for GET, < 200 ms for POST. ``--strict`` exits 1 when missed.
+Also printed: the server's CPU time per request (all its processes), which bounds the
+rate one core can serve whatever else runs on the machine.
 """
 
 from __future__ import annotations
@@ -214,7 +216,24 @@ async def open_loop(rate: float, seconds: float, send) -> tuple[list[float], dic
     return latencies, statuses, loop.time() - t0
 
 
-async def drive(base: str, tokens: list[str], rate: float, seconds: float) -> dict[str, dict]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process and its children (uvicorn workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def drive(
+    base: str, tokens: list[str], rate: float, seconds: float, server_pid: int
+) -> dict[str, dict]:
     import httpx
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -247,8 +266,12 @@ async def drive(base: str, tokens: list[str], rate: float, seconds: float) -> di
 
         results = {}
         for name, send, ok in (("GET", get, {200}), ("POST", post, {303})):
+            cpu_before = cpu_seconds(server_pid)
             latencies, statuses, elapsed = await open_loop(rate, seconds, send)
+            await asyncio.sleep(1.0)  # background intake of the last answers
+            cpu = cpu_seconds(server_pid) - cpu_before
             results[name] = {
+                "cpu_ms": cpu / max(1, len(latencies)) * 1000,
                 "n": len(latencies),
                 "rate": len(latencies) / elapsed,
                 "p50": percentile(latencies, 50),
@@ -295,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(port, db_url, home, args.intake, args.workers)
         try:
             results = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds)
+                drive(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds, server.pid)
             )
         finally:
             server.terminate()
@@ -322,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:34} n={result['n']:5d} at {result['rate']:6.1f}/s  "
             f"p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  max {result['max']:6.1f} ms"
             f"  target p99 < {target:g} ms: {verdict}  statuses {result['statuses']}"
+        )
+        print(
+            f"{'':34} server CPU {result['cpu_ms']:.1f} ms per request "
+            f"(one core serves at most ~{1000 / max(result['cpu_ms'], 0.01):.0f}/s)"
         )
     return 1 if (missed and args.strict) else 0
 
