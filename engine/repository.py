@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -38,43 +40,11 @@ class StoreResult:
     created: bool  # False when the same content was already stored
 
 
-def _store_registry(session: Session, loaded: Loaded) -> StoreResult:
+# Each kind of definition: its version model, the column holding the definition id,
+# and the extra columns of a new row.
+def _registry_row(loaded: Loaded) -> dict[str, Any]:
     registry: Registry = loaded.definition  # type: ignore[assignment]
-    digest = content_hash(registry)
-    existing = session.scalar(
-        select(RegistryVersion).where(
-            RegistryVersion.registry_id == registry.id, RegistryVersion.content_hash == digest
-        )
-    )
-    if existing is not None:
-        if not existing.current:
-            _make_current(
-                session, RegistryVersion, RegistryVersion.registry_id, registry.id, existing
-            )
-        return StoreResult("registry", registry.id, existing.version, False)
-    version = (
-        session.scalar(
-            select(func.max(RegistryVersion.version)).where(
-                RegistryVersion.registry_id == registry.id
-            )
-        )
-        or 0
-    ) + 1
-    session.execute(
-        update(RegistryVersion)
-        .where(RegistryVersion.registry_id == registry.id)
-        .values(current=False)
-    )
-    row = RegistryVersion(
-        registry_id=registry.id,
-        version=version,
-        content_hash=digest,
-        source_path=loaded.source.path,
-        source_text=loaded.source.text,
-        definition=registry.model_dump(mode="json"),
-        current=True,
-    )
-    row.units = [
+    units = [
         RegistryUnit(
             unit_id=u.id,
             name=u.name,
@@ -90,103 +60,63 @@ def _store_registry(session: Session, loaded: Loaded) -> StoreResult:
         )
         for u in registry.units
     ]
-    session.add(row)
-    session.flush()
-    return StoreResult("registry", registry.id, version, True)
+    return {"source_path": loaded.source.path, "source_text": loaded.source.text, "units": units}
 
 
-def _make_current(session, model, id_column, ident, row) -> None:  # type: ignore[no-untyped-def]
-    session.execute(update(model).where(id_column == ident).values(current=False))
-    row.current = True
-
-
-def _store_plan(session: Session, loaded: Loaded) -> StoreResult:
+def _plan_row(loaded: Loaded) -> dict[str, Any]:
     plan: Plan = loaded.definition  # type: ignore[assignment]
-    digest = content_hash(plan)
+    return {
+        "registry_id": plan.registry,
+        "source_path": loaded.source.path,
+        "source_text": loaded.source.text,
+    }
+
+
+_KINDS: dict[str, tuple[Any, str, Callable[[Loaded], dict[str, Any]]]] = {
+    "registry": (RegistryVersion, "registry_id", _registry_row),
+    "calendar": (CalendarVersion, "calendar_id", lambda _loaded: {}),
+    "plan": (PlanVersion, "plan_id", _plan_row),
+}
+
+
+def _store(session: Session, loaded: Loaded) -> StoreResult:
+    """Store one definition as a new version unless the same content is stored already."""
+    definition = loaded.definition
+    model, id_name, extra = _KINDS[definition.kind]
+    id_column = getattr(model, id_name)
+    digest = content_hash(definition)
     existing = session.scalar(
-        select(PlanVersion).where(
-            PlanVersion.plan_id == plan.id, PlanVersion.content_hash == digest
-        )
+        select(model).where(id_column == definition.id, model.content_hash == digest)
     )
     if existing is not None:
-        if not existing.current:
-            _make_current(session, PlanVersion, PlanVersion.plan_id, plan.id, existing)
-            existing.retired_at = None
-        return StoreResult("plan", plan.id, existing.version, False)
-    version = (
-        session.scalar(select(func.max(PlanVersion.version)).where(PlanVersion.plan_id == plan.id))
-        or 0
-    ) + 1
-    session.execute(update(PlanVersion).where(PlanVersion.plan_id == plan.id).values(current=False))
+        if not existing.current:  # an older content loaded again becomes current again
+            session.execute(update(model).where(id_column == definition.id).values(current=False))
+            existing.current = True
+            if hasattr(existing, "retired_at"):
+                existing.retired_at = None
+        return StoreResult(definition.kind, definition.id, existing.version, False)
+    latest = session.scalar(select(func.max(model.version)).where(id_column == definition.id))
+    version = (latest or 0) + 1
+    session.execute(update(model).where(id_column == definition.id).values(current=False))
     session.add(
-        PlanVersion(
-            plan_id=plan.id,
+        model(
+            **{id_name: definition.id},
             version=version,
             content_hash=digest,
-            registry_id=plan.registry,
-            source_path=loaded.source.path,
-            source_text=loaded.source.text,
-            definition=plan.model_dump(mode="json"),
+            definition=definition.model_dump(mode="json"),
             current=True,
+            **extra(loaded),
         )
     )
     session.flush()
-    return StoreResult("plan", plan.id, version, True)
-
-
-def _store_calendar(session: Session, loaded: Loaded) -> StoreResult:
-    calendar: CalendarOverrides = loaded.definition  # type: ignore[assignment]
-    digest = content_hash(calendar)
-    existing = session.scalar(
-        select(CalendarVersion).where(
-            CalendarVersion.calendar_id == calendar.id, CalendarVersion.content_hash == digest
-        )
-    )
-    if existing is not None:
-        if not existing.current:
-            _make_current(
-                session, CalendarVersion, CalendarVersion.calendar_id, calendar.id, existing
-            )
-        return StoreResult("calendar", calendar.id, existing.version, False)
-    version = (
-        session.scalar(
-            select(func.max(CalendarVersion.version)).where(
-                CalendarVersion.calendar_id == calendar.id
-            )
-        )
-        or 0
-    ) + 1
-    session.execute(
-        update(CalendarVersion)
-        .where(CalendarVersion.calendar_id == calendar.id)
-        .values(current=False)
-    )
-    session.add(
-        CalendarVersion(
-            calendar_id=calendar.id,
-            version=version,
-            content_hash=digest,
-            definition=calendar.model_dump(mode="json"),
-            current=True,
-        )
-    )
-    session.flush()
-    return StoreResult("calendar", calendar.id, version, True)
+    return StoreResult(definition.kind, definition.id, version, True)
 
 
 def store_catalog(session: Session, catalog: Catalog) -> list[StoreResult]:
     """Store every given definition (registries first) in the caller's transaction."""
-    results = []
-    for loaded in catalog.given():
-        if loaded.definition.kind == "registry":
-            results.append(_store_registry(session, loaded))
-    for loaded in catalog.given():
-        if loaded.definition.kind == "calendar":
-            results.append(_store_calendar(session, loaded))
-    for loaded in catalog.given():
-        if loaded.definition.kind == "plan":
-            results.append(_store_plan(session, loaded))
-    return results
+    order = {"registry": 0, "calendar": 1, "plan": 2}
+    given = sorted(catalog.given(), key=lambda item: order[item.definition.kind])
+    return [_store(session, loaded) for loaded in given]
 
 
 # ---------------------------------------------------------------- reading
