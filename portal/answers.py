@@ -170,7 +170,9 @@ def submit(
         uploads.discard(list(staged.values()))
         raise
     log.info("submission %s (v%s) stored for obligation %s", submission_id, version, obligation_id)
-    return RedirectResponse(f"/o/{token}/receipt/{version}", status_code=303), submission_id
+    # An explicit fragment: otherwise the browser would keep the form's "#gui-bao-cao".
+    receipt = f"/o/{token}/receipt/{version}#da-nhan"
+    return RedirectResponse(receipt, status_code=303), submission_id
 
 
 def _check_values(

@@ -189,6 +189,11 @@ def _routes(app: FastAPI, state: PortalState) -> None:
         nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
         return obligation.file_response(state, token, file_id, nonce)
 
+    @app.get("/o/{token}/submit")
+    def submit_page(token: str) -> Response:
+        # A reload of the form-with-errors page, or a bookmark: back to the obligation.
+        return RedirectResponse(f"/o/{token}", status_code=303)
+
     @app.post("/o/{token}/submit")
     async def submit(token: str, request: Request) -> Response:
         if not state.limiters.link_write.allow(token_hash(token)):

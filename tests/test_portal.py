@@ -286,7 +286,7 @@ def test_submission_receipt_intake_and_audit(world):
         csrf = open_form(client, token)
         response = post_report(client, token, csrf, files=pdf_upload(), follow_redirects=False)
         assert response.status_code == 303
-        assert response.headers["location"] == f"/o/{token}/receipt/1"
+        assert response.headers["location"] == f"/o/{token}/receipt/1#da-nhan"
         receipt = client.get(response.headers["location"])
         client.app.state.handoff.wait()
     assert receipt.status_code == 200
@@ -646,7 +646,7 @@ def test_fresh_link_goes_to_the_registered_address_only(world, smtp_server):
 def test_operator_view_behind_basic_auth(world):
     with client_for(world) as client:
         csrf = open_form(client, world.token())
-        post_report(client, world.token(), csrf)
+        assert post_report(client, world.token(), csrf).status_code == 200
         client.app.state.handoff.wait()
         url = "/operator/plans/portal-pccc/cycles/2027"
         anonymous = client.get(url)
