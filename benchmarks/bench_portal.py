@@ -232,7 +232,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def drive(
-    base: str, tokens: list[str], rate: float, seconds: float, server_pid: int
+    base: str,
+    tokens: list[str],
+    rate: float,
+    seconds: float,
+    server_pid: int,
+    phases: tuple[str, ...] = ("GET", "POST"),
 ) -> dict[str, dict]:
     import httpx
 
@@ -266,6 +271,8 @@ async def drive(
 
         results = {}
         for name, send, ok in (("GET", get, {200}), ("POST", post, {303})):
+            if name not in phases:
+                continue
             cpu_before = cpu_seconds(server_pid)
             latencies, statuses, elapsed = await open_loop(rate, seconds, send)
             await asyncio.sleep(1.0)  # background intake of the last answers
@@ -294,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         default="inline",
         help="inline: the portal runs intake itself (Prefect down); elsewhere: not in the portal",
     )
+    parser.add_argument(
+        "--phases", default="get,post", help="comma-separated: get, post (default both)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -318,7 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(port, db_url, home, args.intake, args.workers)
         try:
             results = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds, server.pid)
+                drive(
+                    f"http://127.0.0.1:{port}",
+                    tokens,
+                    args.rate,
+                    args.seconds,
+                    server.pid,
+                    tuple(p.strip().upper() for p in args.phases.split(",") if p.strip()),
+                )
             )
         finally:
             server.terminate()
