@@ -159,8 +159,10 @@ def _base64_body(data: bytes) -> bytes:
 
 
 def _text_bytes(text: str) -> bytes:
-    # Canonical form of text/* is CRLF line ends.
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
+    # Canonical form of text/* is CRLF line ends (templates give bare LF).
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\n", "\r\n").encode("utf-8")
 
 
 def _filename_params(filename: str) -> str:
