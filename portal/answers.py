@@ -27,10 +27,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
+from engine.links import LinkClaims
 from engine.reports import validate_values
 from engine.store.models import StoredFile
 from portal import audit, csrf, uploads
-from portal.access import LinkRefused, open_link, token_hash
+from portal.access import LinkRefused, open_link, token_hash, verify_signature
+from portal.obligation import obligation_response, refused_page
 from portal.pages import CSRF_FAILED
 from portal.state import MAX_FILES_PER_FORM, PortalState
 from portal.view import SUMMARY_FIELD, SUMMARY_MAX, Answer, answer_for, can_answer
@@ -90,22 +92,32 @@ def _stage_files(
     return staged, errors
 
 
-def _refused_post(state: PortalState, token: str, exc: LinkRefused, addr: str) -> Response:
-    from portal.obligation import refused_page
-
-    now = state.now()
+def _audit_unverified(
+    state: PortalState, token: str, action: str, addr: str, claims: LinkClaims | None, **data: Any
+) -> None:
+    """Audit a refused POST when the token is genuinely signed; a forged one is only logged
+    (otherwise anyone could fill the audit table with made-up tokens)."""
+    if claims is None:
+        log.info("%s with an unverifiable link from %s", action, addr)
+        return
     with state.writing() as session:
         audit.record(
             session,
-            "portal.submit_refused_link",
-            at=now,
-            actor=f"unit:{exc.claims.unit_id}" if exc.claims else "anonymous",
+            action,
+            at=state.now(),
+            actor=f"unit:{claims.unit_id}",
             remote_addr=addr,
             link_hash=token_hash(token),
-            obligation_id=exc.claims.obligation_id if exc.claims else None,
-            reason=exc.reason,
+            obligation_id=claims.obligation_id,
+            **data,
         )
-    return refused_page(state, token, exc, nonce=None)
+
+
+def _claims_or_none(state: PortalState, token: str) -> LinkClaims | None:
+    try:
+        return verify_signature(token, state.conf, max_age=None)
+    except LinkRefused:
+        return None
 
 
 def submit(
@@ -114,14 +126,29 @@ def submit(
     """The response, and the id of the stored submission (None when nothing was stored)."""
     now = state.now()
     link_hash = token_hash(token)
+    given = form.get(csrf.FIELD)
+    if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
+        _audit_unverified(
+            state,
+            token,
+            "portal.csrf_rejected",
+            addr,
+            _claims_or_none(state, token),
+            cookie=bool(nonce),
+            field=bool(given),
+        )
+        return state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"), None
     with state.reading() as session:
         try:
             link = open_link(session, token, state.conf, now, state.link_max_age)
         except LinkRefused as exc:
-            return _refused_post(state, token, exc, addr), None
+            _audit_unverified(
+                state, token, "portal.submit_refused_link", addr, exc.claims, reason=exc.reason
+            )
+            return refused_page(state, token, exc, nonce), None
         obligation_id = link.obligation.id
         unit_id = link.obligation.unit_id
-        plan, registry_id = state.plans.get(session, link.cycle.instance_id)
+        plan, _registry_id = state.plans.get(session, link.cycle.instance_id)
         answer = answer_for(plan, link.obligation)
         allowed, why_not = can_answer(session, link.obligation, now)
 
@@ -139,10 +166,6 @@ def submit(
                 **data,
             )
 
-    given = form.get(csrf.FIELD)
-    if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
-        audit_event("portal.csrf_rejected", cookie=bool(nonce), field=bool(given))
-        return state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"), None
     if answer is None or not allowed:
         audit_event("portal.submit_rejected", reason="not-open")
         message = why_not or "Nhiệm vụ này không nhận báo cáo qua cổng."
@@ -317,8 +340,6 @@ def _form_again(
     form: FormData,
     errors: dict[str, str],
 ) -> Response:
-    from portal.obligation import obligation_response
-
     return obligation_response(
         state, token, nonce, status_code=422, values=_text_values(answer, form), errors=errors
     )

@@ -84,16 +84,23 @@ def request_link(
     state: PortalState, token: str, given_csrf: str | None, nonce: str | None, addr: str
 ) -> Response:
     if not csrf.valid(state.csrf_key, token, nonce, given_csrf):
-        with state.writing() as session:
-            audit.record(
-                session,
-                "portal.csrf_rejected",
-                at=state.now(),
-                actor="anonymous",
-                remote_addr=addr,
-                link_hash=token_hash(token) if token else None,
-                form="link_request",
-            )
+        try:
+            claims = verify_signature(token, state.conf, max_age=None)
+        except LinkRefused:
+            claims = None
+        if claims is not None:  # forged tokens are only logged: see portal.answers
+            with state.writing() as session:
+                audit.record(
+                    session,
+                    "portal.csrf_rejected",
+                    at=state.now(),
+                    actor=f"unit:{claims.unit_id}",
+                    remote_addr=addr,
+                    link_hash=token_hash(token),
+                    obligation_id=claims.obligation_id,
+                    form="link_request",
+                )
+        log.info("fresh link request with a bad CSRF field from %s", addr)
         return state.pages.error(403, *CSRF_FAILED)
     if state.limiters.link_request_address.allow(addr):
         outcome, obligation_id, _ = _send(state, token, addr)

@@ -160,6 +160,7 @@ def test_forged_tokens_are_refused(world):
     token = world.token()
     payload, stamp, signature = token.split(".")
     foreign = load_settings({"KEHOACH_PORTAL_SECRET": "someone-else"})
+    audited = world.count(AuditEvent)  # the activation's
     with client_for(world) as client:
         for bad in (
             f"{payload}.{stamp}.{signature[:-2]}xx",  # signature changed
@@ -173,6 +174,10 @@ def test_forged_tokens_are_refused(world):
             assert "Đường dẫn không hợp lệ" in page.text
             assert 'action="/link/request"' in page.text
             assert "Traceback" not in page.text
+            # a POST with a made-up token is refused and leaves no audit row to fill the table
+            posted = client.post(f"/o/{bad}/submit", data={**REPORT, "csrf": csrf_of(page.text)})
+            assert posted.status_code == 403
+    assert world.count(AuditEvent) == audited and world.count(Submission) == 0
 
 
 def _old_token(world, days: int) -> str:  # type: ignore[no-untyped-def]
