@@ -194,16 +194,23 @@ def answer_for(plan: Plan, obligation: Obligation) -> Answer | None:
 
 
 def can_answer(
-    session: Session, obligation: Obligation, now: dt.datetime
+    session: Session,
+    obligation: Obligation,
+    now: dt.datetime,
+    states: list[str] | None = None,
 ) -> tuple[bool, str | None]:
-    """Whether a (new) version may be sent now, and why not (engine.lifecycle's rules)."""
-    states = list(
-        session.scalars(
-            select(Submission.review_state)
-            .where(Submission.obligation_id == obligation.id)
-            .order_by(Submission.version)
+    """Whether a (new) version may be sent now, and why not (engine.lifecycle's rules).
+
+    ``states``: the review states of the versions sent, oldest first (read if not given).
+    """
+    if states is None:
+        states = list(
+            session.scalars(
+                select(Submission.review_state)
+                .where(Submission.obligation_id == obligation.id)
+                .order_by(Submission.version)
+            )
         )
-    )
     if obligation.status == "waived":
         return False, "Đơn vị được miễn nhiệm vụ này; không cần gửi."
     if obligation.status == "accepted" or "accepted" in states:
@@ -307,7 +314,8 @@ def obligation_page(
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
     answer = answer_for(plan, obligation)
-    allowed, why_not = can_answer(session, obligation, now)
+    history = sorted(obligation.submissions, key=lambda sub: sub.version)
+    allowed, why_not = can_answer(session, obligation, now, [h.review_state for h in history])
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
     names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
     return {
