@@ -191,7 +191,11 @@ class SeedYear:
 
 @pytest.fixture(scope="module")
 def seed_year(env: Env, tmp_path_factory) -> SeedYear:
-    """Hạ Lang and Cao Bằng over Aug-Sep 2023 on the real flows."""
+    """Hạ Lang and Cao Bằng over Aug-Sep 2023 on the real flows.
+
+    Activated on 12/8 so the units' own plans (due 30 days later) fall due with the
+    reports on 11/9: fewer distinct sweep days, a shorter test.
+    """
     from workflows.responses import parse
     from workflows.simulate import simulate
 
@@ -356,7 +360,7 @@ def test_rerunning_the_same_day_changes_nothing_and_sends_nothing(
     before = snapshot(url)
     sent_before = len(env.smtp.messages)
     for plan_id in (PROVINCE, SEED):
-        activate_flow(plan_id, now=vn(2023, 8, 15), years=[2023], database_url=url)
+        activate_flow(plan_id, now=vn(2023, 8, 12), years=[2023], database_url=url)
     for day in (
         dt.date(2023, 9, 4),
         dt.date(2023, 9, 12),
@@ -410,3 +414,67 @@ def test_2027_consolidation_waits_for_the_real_due_date(env: Env, tmp_path: Path
     assert done["consolidated"][0]["cycle_key"] == "2027"
     with session_scope(url) as session:
         assert session.scalar(select(func.count(ConsolidatedReport.id))) == 1
+
+
+# ---------------------------------------------------------------- a second plan, YAML only
+
+
+def test_a_yaml_only_plan_runs_a_cycle_without_code_change(env: Env, tmp_path: Path) -> None:
+    """Another directive (province → departments and communes, monthly reports, other fields)."""
+    from prefect.artifacts import Artifact
+
+    from engine.status import State
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    examples = DEFINITIONS / "examples"
+    plan_id = "cao-bang-chuyen-doi-so-2026"
+    url = new_store(
+        tmp_path / "store",
+        [
+            examples / "registry_cao_bang_2026.yaml",
+            DEFINITIONS / "calendar_vn.yaml",
+            examples / "cao_bang_chuyen_doi_so_2026.yaml",
+        ],
+    )
+    responses = parse(
+        {
+            "kind": "responses",
+            "defaults": {
+                "submit": "on_time",
+                "days_before_due": [1, 3],
+                "values": {"so-ho-so-tiep-nhan": [120, 900]},
+            },
+            "responses": [
+                {"unit": "ubnd-xa-ly-quoc-2025", "deliverable": "bao-cao-thang", "late_days": 2},
+                {"unit": "so-y-te-cao-bang", "deliverable": "bao-cao-thang", "never": True},
+            ],
+        }
+    )
+    result = simulate(
+        plan_id,
+        dt.date(2026, 1, 15),
+        dt.date(2026, 1, 31),
+        responses,
+        database_url=url,
+        out=lambda _line: None,
+    )
+    assert result.plans == [plan_id] and len(result.reports) == 1
+
+    with session_scope(url) as session:
+        report = session.scalar(select(ConsolidatedReport))
+        cycle = session.get(Cycle, report.cycle_id)
+        assert (cycle.key, report.consolidation_id) == ("2026-01", "tong-hop-thang")
+        states = {r["unit_id"]: r["state"] for r in report.status_table}
+        assert states["ubnd-xa-ly-quoc-2025"] == State.DONE_LATE.value
+        assert states["so-y-te-cao-bang"] == State.OPEN_OVERDUE.value
+        assert "so-ho-so-tiep-nhan" in report.aggregates
+        duty = session.scalar(
+            select(Obligation).where(
+                Obligation.cycle_id == cycle.id, Obligation.kind == "consolidation"
+            )
+        )
+        # 25/1/2026 is a Sunday: the department's consolidation is due Monday 26/1.
+        assert (duty.nominal_date, duty.due_date) == (dt.date(2026, 1, 25), dt.date(2026, 1, 26))
+    assert Artifact.get(f"status-{plan_id}-2026-01") is not None
+    assert Artifact.get(f"report-{plan_id}-2026-01") is not None

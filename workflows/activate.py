@@ -3,11 +3,13 @@
 The database work is one call to ``engine.lifecycle.activate`` — a bulk upsert of the
 obligations and their 'assignment' emails in ONE transaction, so a crash leaves all
 or nothing and a re-run adds nothing.  The flow then records the fan-out as named
-task runs ("Công an huyện Hạ Lang · Kế hoạch cụ thể … · một lần"), one per
-obligation.  Prefect's task-run bookkeeping costs about 5 ms per task run on a
-2-core machine, so above ``PER_OBLIGATION_LIMIT`` obligations the fan-out is
-recorded per chunk instead (the units of one parent body, at most ``CHUNK`` each):
-3,500 units then cost ~40 task runs, not 3,500 (benchmarks/bench_activation.py).
+task runs, one per unit and deliverable ("Công an huyện Hạ Lang · Kế hoạch cụ thể
+… · một lần"; a monthly report: "… · 12 kỳ, tháng 1/2026 – tháng 12/2026").
+Prefect's task-run bookkeeping costs about 5 ms per task run in this process and
+more on the server (three events per task run), so above ``PER_UNIT_LIMIT`` pairs the
+fan-out is recorded per chunk instead (the units of one parent body, at most
+``CHUNK`` each): 3,500 units then cost ~35 task runs, not 3,500
+(benchmarks/bench_activation.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow, tags, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlalchemy import select
@@ -43,7 +45,7 @@ from workflows.common import (
 )
 from workflows.dispatch import send_emails
 
-PER_OBLIGATION_LIMIT = 400
+PER_UNIT_LIMIT = 400
 CHUNK = 250
 
 
@@ -82,37 +84,63 @@ def assign(label: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"label": label, "obligations": len(rows), "rows": rows}
 
 
-def _task_tags(info: ObligationInfo) -> list[str]:
-    """Plan and cycle tags; the unit is in the task run's name, not its tags.
-
-    Prefect 3.9 checks tag concurrency limits for every tagged task run and starts one
-    lease service per distinct tag set: a unit tag per task costs ~0.5 s per task run
-    here, a tag set shared by all of a cycle's tasks ~4 ms.  Flow runs about one unit
-    (intake, review) do carry the unit tag.
-    """
-    return [plan_tag(info.plan_id), cycle_tag(info.cycle_key)]
+def _cycles_text(members: list[ObligationInfo]) -> str:
+    keys = sorted({m.cycle_key for m in members})
+    if len(keys) == 1:
+        return cycle_label(keys[0])
+    return f"{len(keys)} kỳ, {cycle_label(keys[0])} – {cycle_label(keys[-1])}"
 
 
 def _fanout_groups(
     infos: list[ObligationInfo], names: dict[str, str]
-) -> list[tuple[str, list[str], list[ObligationInfo]]]:
-    """(task run name, tags, obligations) per obligation, or per chunk when there are many."""
-    if len(infos) <= PER_OBLIGATION_LIMIT:
-        return [(info.label, _task_tags(info), [info]) for info in infos]
-    buckets: dict[tuple[str, str, str], list[ObligationInfo]] = defaultdict(list)
+) -> list[tuple[str, list[ObligationInfo]]]:
+    """(task run name, obligations): one per unit and deliverable, or per chunk when many.
+
+    Task runs carry no tags — plan, unit and cycle are in the name.  Prefect 3.9
+    acquires tag concurrency slots from the server for every *tagged* task run (one
+    API round trip each, and a new lease service whenever the tag set changes):
+    measured here, a unit or cycle tag per task cost 0.25-0.5 s per task run (208
+    obligations over 16 monthly cycles: 47 s), a constant plan tag 4-80 ms depending
+    on server load.  The flow run carries the plan and cycle tags (and the unit tag
+    where the run is about one unit: intake, review); the UI's run filters use those.
+    """
+    pairs: dict[tuple[str, str], list[ObligationInfo]] = defaultdict(list)
     for info in infos:
-        buckets[(info.parent_unit or "", info.deliverable_id, info.cycle_key)].append(info)
+        pairs[(info.unit_id, info.deliverable_id)].append(info)
+    if len(pairs) <= PER_UNIT_LIMIT:
+        return [
+            (f"{m[0].unit_name} · {m[0].deliverable_title} · {_cycles_text(m)}", m)
+            for m in pairs.values()
+        ]
+    buckets: dict[tuple[str, str], list[ObligationInfo]] = defaultdict(list)
+    for info in infos:
+        buckets[(info.parent_unit or "", info.deliverable_id)].append(info)
     groups = []
-    for (parent, _deliverable, cycle_key), members in buckets.items():
+    for (parent, _deliverable), members in buckets.items():
         for start in range(0, len(members), CHUNK):
             part = members[start : start + CHUNK]
-            first = part[0]
             owner = f"thuộc {names.get(parent, parent)}" if parent else "không có cấp trên"
-            label = (
-                f"{len(part)} đơn vị {owner} · {first.deliverable_title} · {cycle_label(cycle_key)}"
-            )
-            groups.append((label, _task_tags(first), part))
+            units = len({m.unit_id for m in part})
+            label = f"{units} đơn vị {owner} · {part[0].deliverable_title} · {_cycles_text(part)}"
+            groups.append((label, part))
     return groups
+
+
+def _current_cycles(infos: list[ObligationInfo], today: Any) -> list[str]:
+    """Per deliverable, the cycle with the next deadline: the status tables worth a look now.
+
+    A monthly plan activated in January has 16 cycles; their tables appear as the sweeps
+    reach them, not all at once.
+    """
+    nearest: dict[str, ObligationInfo] = {}
+    for info in infos:
+        best = nearest.get(info.deliverable_id)
+        upcoming = info.due_date >= today
+        if best is None or (upcoming, -info.due_date.toordinal()) > (
+            best.due_date >= today, -best.due_date.toordinal()
+        ):
+            nearest[info.deliverable_id] = info
+    return sorted({info.cycle_key for info in nearest.values()})
 
 
 def _fanout_rows(
@@ -167,18 +195,19 @@ def activate_flow(
     add_run_tags(plan_tag(plan_id), *(cycle_tag(str(y)) for y in years or []))
 
     result = materialize(plan_id, when, years, version, url)
+    add_run_tags(*(cycle_tag(c) for c in result["cycles"]))
     new_ids = set(result["new_obligation_ids"])
     infos, rows, names = _fanout_rows(url, plan_id, result["cycles"], new_ids)
 
     groups = _fanout_groups(infos, names)
-    for label, run_tags, members in groups:
-        with tags(*run_tags):
-            assign.with_options(task_run_name=label)(label, [rows[m.id] for m in members])
+    for label, members in groups:
+        assign.with_options(task_run_name=label)(label, [rows[m.id] for m in members])
 
     today = local_day(moment)
-    for cycle_key in result["cycles"]:
+    for cycle_key in _current_cycles(infos, today):
         if len(infos) <= MAX_TABLE_ROWS:
             publish_status(url, plan_id, cycle_key, today)
+    for cycle_key in result["cycles"]:
         emit(
             "kehoach.cycle.started",
             {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, tags, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -146,10 +146,9 @@ def consolidate_flow(
     done = []
     for key, cid in targets:
         by = _by_unit(url, plan_id, key, cid)
-        with tags(plan_tag(plan_id), cycle_tag(key)):
-            result = consolidate_cycle.with_options(
-                task_run_name=f"tổng hợp · {by} · {cycle_label(key)}"
-            )(plan_id, key, cid, when, url)
+        result = consolidate_cycle.with_options(
+            task_run_name=f"tổng hợp · {by} · {cycle_label(key)}"
+        )(plan_id, key, cid, when, url)
         publish_status(url, plan_id, key, day)
         publish_report(
             plan_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prefect import flow, tags, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlalchemy import select
@@ -143,11 +143,7 @@ def intake_flow(
     label = info.label if info else f"bản nộp {submission_id}"
     if info is not None:
         add_run_tags(*info.tags)
-    run_tags = [plan_tag(info.plan_id), cycle_tag(info.cycle_key)] if info else []
-    with tags(*run_tags):
-        result = take_in.with_options(task_run_name=f"tiếp nhận · {label}")(
-            submission_id, when, url
-        )
+    result = take_in.with_options(task_run_name=f"tiếp nhận · {label}")(submission_id, when, url)
     plan_id, cycle_key = result["plan_id"], result["cycle_key"]
     if not result["already_done"]:
         emit(
@@ -177,7 +173,7 @@ def intake_flow(
         from workflows.review import trigger_review
 
         try:
-            review_run = trigger_review(submission_id, plan_id=plan_id)
+            review_run = trigger_review(submission_id, plan_id=plan_id, database_url=database_url)
         except Exception as exc:  # no review deployment: the CLI or the UI decides later
             print(f"duyệt: chưa tạo được lượt duyệt ({exc}); dùng `kehoach review {submission_id}`")
 
@@ -228,6 +224,9 @@ def trigger_intake(submission_id: int, database_url: str | None = None) -> Any:
     info = submission_info(url, submission_id)
     if info is None:
         raise LookupError(f"submission {submission_id} does not exist")
+    parameters: dict[str, Any] = {"submission_id": submission_id}
+    if database_url:
+        parameters["database_url"] = database_url
     with session_scope(url) as session:
         cycle_key = session.scalar(
             select(Cycle.key)
@@ -236,7 +235,7 @@ def trigger_intake(submission_id: int, database_url: str | None = None) -> Any:
         )
     run = run_deployment(
         deployment_name(info.plan_id),
-        parameters={"submission_id": submission_id},
+        parameters=parameters,
         timeout=0,
         as_subflow=False,
         flow_run_name=f"nộp · {info.label}",

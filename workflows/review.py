@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from prefect import flow, tags, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
@@ -131,10 +131,9 @@ def review_flow(
 
     moment = resolve_now(now)
     when = iso(moment)
-    with tags(plan_tag(info.plan_id), cycle_tag(info.cycle_key)):
-        result = decide.with_options(task_run_name=f"{decision} · {info.label}")(
-            submission_id, decision, reason or "", by or "operator", when, url
-        )
+    result = decide.with_options(task_run_name=f"{decision} · {info.label}")(
+        submission_id, decision, reason or "", by or "operator", when, url
+    )
     emit(
         f"kehoach.submission.{'accepted' if decision == 'accept' else 'returned'}",
         {
@@ -156,15 +155,22 @@ def deployment_name(plan_id: str) -> str:
 def trigger_review(
     submission_id: int, plan_id: str | None = None, database_url: str | None = None
 ) -> Any:
-    """Create a run of the plan's review deployment (it suspends, waiting for the operator)."""
+    """Create a run of the plan's review deployment (it suspends, waiting for the operator).
+
+    ``database_url`` is passed on only when given: a worker normally finds the store in
+    its own environment, and a URL with a password does not belong in run parameters.
+    """
     from prefect.deployments import run_deployment
 
     info = submission_info(database(database_url), submission_id)
     if info is None:
         raise LookupError(f"submission {submission_id} does not exist")
+    parameters: dict[str, Any] = {"submission_id": submission_id}
+    if database_url:
+        parameters["database_url"] = database_url
     run = run_deployment(
         deployment_name(plan_id or info.plan_id),
-        parameters={"submission_id": submission_id},
+        parameters=parameters,
         timeout=0,
         as_subflow=False,
         flow_run_name=f"duyệt · {info.label}",

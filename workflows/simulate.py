@@ -224,17 +224,20 @@ class Simulation:
         moment = max(moment, self.clock.now() + dt.timedelta(hours=1))
         self.queue.append(_Action(moment, 1, "submit", {"info": info, "rule": rule}))
 
-    def _sweep_days(self, pending: list[ObligationInfo]) -> set[dt.date]:
-        days: set[dt.date] = set()
+    def _sweep_days(self, pending: list[ObligationInfo]) -> dict[dt.date, set[str]]:
+        """The days a sweep can change something, and which plans to sweep on each."""
+        days: dict[dt.date, set[str]] = {}
         for info in pending:
             plan = self.definitions.get(info.plan_id)
             deliverable = plan.deliverable(info.deliverable_id) if plan else None
             ladder = deliverable.reminders if deliverable is not None else DEFAULT_LADDER
-            days.update(info.due_date - dt.timedelta(days=r) for r in ladder if r > 0)
-            days.add(info.due_date + dt.timedelta(days=1))
-            days.add(info.due_date + dt.timedelta(days=ESCALATE_AFTER_DAYS))
+            wanted = {info.due_date - dt.timedelta(days=r) for r in ladder if r > 0}
+            wanted.add(info.due_date + dt.timedelta(days=1))
+            wanted.add(info.due_date + dt.timedelta(days=ESCALATE_AFTER_DAYS))
             if info.kind == "consolidation":
-                days.add(info.due_date)
+                wanted.add(info.due_date)
+            for day in wanted:
+                days.setdefault(day, set()).add(info.plan_id)
         return days
 
     def _next(self) -> _Action | None:
@@ -245,10 +248,10 @@ class Simulation:
                 self._plan_answer(info)
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
-        for day in self._sweep_days(pending):
+        for day, plans in self._sweep_days(pending).items():
             moment = _at(day, SWEEP_AT)
             if moment >= now and (moment, "sweep") not in self.done:
-                candidates.append(_Action(moment, 3, "sweep"))
+                candidates.append(_Action(moment, 3, "sweep", {"plans": plans}))
         for year in range(self.start.year + 1, self.until.year + 1):
             moment = _at(dt.date(year, 1, 1), CYCLE_START_AT)
             if moment >= now and (moment, "cycle") not in self.done:
@@ -275,10 +278,12 @@ class Simulation:
                 before,
             )
 
-    def sweep(self, moment: dt.datetime) -> None:
+    def sweep(self, moment: dt.datetime, plans: set[str]) -> None:
         from workflows.sweep import sweep_flow
 
         for plan_id in reversed(self.plans):  # children first: their reports go upward
+            if plan_id not in plans:
+                continue
             before = self._mail()
             result = self._flow(sweep_flow, plan_id, now=iso(moment))
             parts = []
@@ -437,7 +442,7 @@ class Simulation:
             if action.kind == "cycle":
                 self.activate(moment, [action.data["year"]], "bắt đầu chu kỳ")
             elif action.kind == "sweep":
-                self.sweep(moment)
+                self.sweep(moment, action.data["plans"])
             elif action.kind in ("submit", "resubmit", "review"):
                 self.queue.remove(action)
                 if action.kind == "review":

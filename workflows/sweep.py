@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, tags, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlalchemy import select
@@ -22,7 +22,6 @@ from engine.store.models import Cycle, Obligation, PlanInstance
 from workflows.artifacts import publish_status
 from workflows.common import (
     add_run_tags,
-    cycle_tag,
     database,
     emit,
     iso,
@@ -128,17 +127,15 @@ def sweep_flow(
             if info is None:
                 continue
             suffix = f" · còn {detail['days_before']} ngày" if "days_before" in detail else ""
-            with tags(plan_tag(plan_id), cycle_tag(info.cycle_key)):
-                record_change.with_options(task_run_name=f"{what} · {info.label}{suffix}")(
-                    f"{what} · {info.label}", {"obligation_id": oid, **detail}
-                )
+            record_change.with_options(task_run_name=f"{what} · {info.label}{suffix}")(
+                f"{what} · {info.label}", {"obligation_id": oid, **detail}
+            )
     else:
         for what in sorted({c[0] for c in changes}):
             ids = [oid for w, oid, _ in changes if w == what]
-            with tags(plan_tag(plan_id)):
-                record_change.with_options(task_run_name=f"{what} · {len(ids)} nghĩa vụ")(
-                    what, {"obligation_ids": ids}
-                )
+            record_change.with_options(task_run_name=f"{what} · {len(ids)} nghĩa vụ")(
+                what, {"obligation_ids": ids}
+            )
 
     for what, event in (
         ("quá hạn", "kehoach.obligation.overdue"),
