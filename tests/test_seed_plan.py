@@ -39,8 +39,20 @@ EXPECTED_TARGETS = {
 # ---------------------------------------------------------------- seed parsing
 
 
+# The seed's text is kept in the repository (plan_definitions/sources/) so the
+# comparison runs from any clone; the shared copy, when present, must be identical.
+REPO_SEED = DEFINITIONS / "sources" / SEED_NAME
+SHARED_SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / SEED_NAME
+
+
+def test_the_repository_copy_of_the_seed_is_the_shared_one():
+    if not SHARED_SEED.is_file():
+        pytest.skip(f"no shared seed at {SHARED_SEED} to compare with")
+    assert REPO_SEED.read_bytes() == SHARED_SEED.read_bytes()
+
+
 def _seed_path() -> Path | None:
-    candidates = [Path(__file__).parents[2] / "shared" / "seed" / SEED_NAME]
+    candidates = [REPO_SEED, SHARED_SEED]
     env = os.environ.get("KEHOACH_SEED")
     if env:
         path = Path(env)
