@@ -281,20 +281,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
     p = add("outbox", "list queued, sent and failed emails", LAZY_COMMANDS["outbox"])
     p.add_argument("--status", choices=["pending", "sending", "sent", "failed", "cancelled"])
-    p.add_argument("--limit", type=int, default=50)
-    add("dispatch", "send the emails that are due now", LAZY_COMMANDS["dispatch"])
+    p.add_argument("--kind", help="only this kind (assignment, reminder, overdue, ...)")
+    p.add_argument("--limit", type=int, default=50, help="newest N rows (default 50)")
+    p = add("dispatch", "send the emails that are due now", LAZY_COMMANDS["dispatch"])
+    p.add_argument("--limit", type=int, help="send at most N messages")
+    p.add_argument("--now", help="virtual time, ISO 8601 (default: the real time)")
     p = add("deploy", "create or update a plan's Prefect deployments", LAZY_COMMANDS["deploy"])
-    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("plan", metavar="PLAN", help="plan id, or 'all' for every stored plan")
     p = add("simulate", "run a plan's flows on a virtual clock", LAZY_COMMANDS["simulate"])
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--from", dest="start", required=True, type=dt.date.fromisoformat)
     p.add_argument("--until", dest="until", required=True, type=dt.date.fromisoformat)
     p.add_argument("--responses", help="YAML file of who submits what and when")
-    add(
+    p.add_argument("--no-parents", action="store_true", help="do not run the parent plans too")
+    p.add_argument("--no-email", action="store_true", help="queue emails but do not send them")
+    p = add(
         "demo",
         "set up and simulate the seed plan over a year (the main job)",
         LAZY_COMMANDS["demo"],
     )
+    p.add_argument("--year", type=int, help="the cycle to simulate (default 2023)")
+    p.add_argument("--prefect-port", type=int, help="port of the local Prefect server (4200)")
     p = add("portal", "serve the units' portal", LAZY_COMMANDS["portal"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700)
