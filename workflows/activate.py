@@ -78,10 +78,10 @@ def materialize(
 
 
 @task(name="assign", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
-def assign(label: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def assign(label: str, summary: dict[str, Any]) -> dict[str, Any]:
     """One unit's (or one chunk's) assignment, as stored: what it owes, by when, the email."""
     test_delay()
-    return {"label": label, "obligations": len(rows), "rows": rows}
+    return {"label": label, **summary}
 
 
 def _cycles_text(members: list[ObligationInfo]) -> str:
@@ -137,46 +137,48 @@ def _current_cycles(infos: list[ObligationInfo], today: Any) -> list[str]:
         best = nearest.get(info.deliverable_id)
         upcoming = info.due_date >= today
         if best is None or (upcoming, -info.due_date.toordinal()) > (
-            best.due_date >= today, -best.due_date.toordinal()
+            best.due_date >= today,
+            -best.due_date.toordinal(),
         ):
             nearest[info.deliverable_id] = info
     return sorted({info.cycle_key for info in nearest.values()})
 
 
 def _fanout_rows(
-    database_url: str, plan_id: str, cycle_keys: list[str], new_ids: set[int]
-) -> tuple[list[ObligationInfo], dict[int, dict[str, Any]], dict[str, str]]:
+    database_url: str, plan_id: str, cycle_keys: list[str]
+) -> tuple[list[ObligationInfo], dict[int, str], dict[str, str]]:
+    """The touched cycles' obligations, the status of each one's assignment email, names."""
     with session_scope(database_url) as session:
         infos = obligations(session, plan_id, cycle_keys=cycle_keys)
-        emails: dict[int, dict[str, Any]] = {}
+        emails: dict[int, str] = {}
         ids = [i.id for i in infos]
         for start in range(0, len(ids), 900):
-            for obligation_id, status, key in session.execute(
-                select(
-                    OutboxMessage.obligation_id,
-                    OutboxMessage.status,
-                    OutboxMessage.idempotency_key,
-                ).where(
-                    OutboxMessage.kind == "assignment",
-                    OutboxMessage.obligation_id.in_(ids[start : start + 900]),
-                )
-            ):
-                emails[obligation_id] = {"email": status, "email_key": key}
+            emails.update(
+                session.execute(
+                    select(OutboxMessage.obligation_id, OutboxMessage.status).where(
+                        OutboxMessage.kind == "assignment",
+                        OutboxMessage.obligation_id.in_(ids[start : start + 900]),
+                    )
+                ).all()
+            )
         registry_id = plan_version(session, plan_id).registry_id
         names = {uid: row.name for uid, row in unit_rows(session, registry_id).items()}
-    rows = {
-        i.id: {
-            "obligation_id": i.id,
-            "unit": i.unit_id,
-            "deliverable": i.deliverable_id,
-            "cycle": i.cycle_key,
-            "due": i.due_date.isoformat(),
-            "new": i.id in new_ids,
-            **emails.get(i.id, {"email": None, "email_key": None}),
-        }
-        for i in infos
+    return infos, emails, names
+
+
+def _summary(members: list[ObligationInfo], emails: dict[int, str], new_ids: set[int]) -> dict:
+    """What a fan-out task run shows: small on purpose (Prefect walks every parameter)."""
+    mail: dict[str, int] = defaultdict(int)
+    for m in members:
+        mail[emails.get(m.id, "none")] += 1
+    return {
+        "obligation_ids": [m.id for m in members],
+        "units": len({m.unit_id for m in members}),
+        "cycles": sorted({m.cycle_key for m in members}),
+        "due": sorted({m.due_date.isoformat() for m in members}),
+        "new": sum(1 for m in members if m.id in new_ids),
+        "assignment_emails": dict(mail),
     }
-    return infos, rows, names
 
 
 @flow(name="activate", flow_run_name=_run_name, persist_result=False, log_prints=True)
@@ -197,11 +199,11 @@ def activate_flow(
     result = materialize(plan_id, when, years, version, url)
     add_run_tags(*(cycle_tag(c) for c in result["cycles"]))
     new_ids = set(result["new_obligation_ids"])
-    infos, rows, names = _fanout_rows(url, plan_id, result["cycles"], new_ids)
+    infos, emails, names = _fanout_rows(url, plan_id, result["cycles"])
 
     groups = _fanout_groups(infos, names)
     for label, members in groups:
-        assign.with_options(task_run_name=label)(label, [rows[m.id] for m in members])
+        assign.with_options(task_run_name=label)(label, _summary(members, emails, new_ids))
 
     today = local_day(moment)
     for cycle_key in _current_cycles(infos, today):

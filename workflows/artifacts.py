@@ -21,8 +21,10 @@ from workflows.common import cycle_label, report_key, status_key
 
 log = logging.getLogger("kehoach.workflows")
 
-# A table artifact is one JSON document: beyond this many rows, publish counts only.
-MAX_TABLE_ROWS = 5000
+# A table artifact is one JSON document (the server refuses events over ~1.5 MB): for
+# a cycle with more obligations than this, the table lists the exceptions only (late
+# and overdue, then the rest up to the limit) and the description carries the counts.
+MAX_TABLE_ROWS = 1000
 
 
 def _note(row: Any) -> str:
@@ -51,6 +53,16 @@ def publish_status(
     description = (
         f"Trạng thái {plan_id} · {cycle_label(cycle_key)} ngày {short_date(today)} — {summary}"
     )
+    shown = rows
+    if len(rows) > MAX_TABLE_ROWS:
+        order = {
+            State.OPEN_OVERDUE: 0,
+            State.DONE_LATE: 1,
+            State.OPEN_WITHIN: 2,
+            State.DONE_ON_TIME: 3,
+        }
+        shown = sorted(rows, key=lambda r: order[r.state])[:MAX_TABLE_ROWS]
+        description += f" (bảng: {len(shown)}/{len(rows)} dòng, ưu tiên quá hạn và trễ hạn)"
     table = [
         {
             "Đơn vị": r.unit_name,
@@ -64,7 +76,7 @@ def publish_status(
             "unit_id": r.unit_id,
             "obligation_id": r.obligation_id,
         }
-        for r in rows[:MAX_TABLE_ROWS]
+        for r in shown
     ]
     if not table:
         return tally
