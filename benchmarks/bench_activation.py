@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=TOTAL_UNITS)
     parser.add_argument("--sample", type=int, default=20, help="units for the naive pattern")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--serve-naive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_naive:
@@ -319,6 +321,8 @@ def main() -> int:
             return run(args, work, server)
     finally:
         server.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def run(args: argparse.Namespace, work: Path, server) -> int:  # type: ignore[no-untyped-def]
