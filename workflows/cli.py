@@ -61,11 +61,20 @@ def _prefect(home: Path, port: int | None = None):  # type: ignore[no-untyped-de
 
 
 def _stop_hint(server) -> str:  # type: ignore[no-untyped-def]
-    if server.started_here and server.home is not None:
-        return f"python -m workflows.server stop {server.home}"
     if server.home is not None and (server.home / "server.pid").exists():
-        return f"python -m workflows.server stop {server.home}"
+        return f"{sys.executable} -m workflows.server stop {server.home}"
     return "(this server was already running; stop it where it was started)"
+
+
+def _restart_hint(server) -> str:  # type: ignore[no-untyped-def]
+    from urllib.parse import urlparse
+
+    from workflows.server import start_command
+
+    if server.home is None:
+        return ""
+    address = urlparse(server.api_url)
+    return start_command(server.home, address.hostname or "127.0.0.1", address.port or 4200)
 
 
 # ---------------------------------------------------------------- deploy
@@ -149,6 +158,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _out(line)
     _print_where(server, result)
     _out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    restart = _restart_hint(server)
+    if restart:
+        _out(f"  start it again later (same runs, same UI): {restart}")
     return 0
 
 
@@ -264,10 +276,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in result.summary_lines():
         _out(line)
     _print_where(server, result, mailbox_dir)
-    _out(
-        f"  Prefect server keeps running (PREFECT_HOME={server.home}); stop it: "
-        f"{_stop_hint(server)}"
-    )
+    _out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    restart = _restart_hint(server)
+    if restart:
+        _out(f"  start it again later (same runs, same UI): {restart}")
     return 0
 
 

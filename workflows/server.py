@@ -104,7 +104,7 @@ def server_env(home: Path, host: str, port: int, ui: bool = True) -> dict[str, s
 def start_command(home: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     """The shell command a person can paste to (re)start the same server."""
     return (
-        f"PREFECT_HOME={home} PREFECT_SERVER_ANALYTICS_ENABLED=false "
+        f"PREFECT_HOME={Path(home).resolve()} PREFECT_SERVER_ANALYTICS_ENABLED=false "
         f"{sys.executable} -m prefect server start --host {host} --port {port}"
     )
 
@@ -120,17 +120,19 @@ def ensure_server(
 ) -> LocalPrefect:
     """A healthy Prefect API: the one at ``PREFECT_API_URL``, on ``port``, or a new one."""
     env_url = os.environ.get("PREFECT_API_URL")
+    home = Path(home).resolve()
     if reuse_env and env_url and healthy(env_url):
         return LocalPrefect(env_url, None, None, None, started_here=False)
     if port is not None:
         api_url = f"http://{host}:{port}/api"
         if healthy(api_url):
-            return LocalPrefect(api_url, home, home / "server.log", _read_pid(home), False)
+            # Someone's server answers there; its home is ours only if our pid file says so.
+            pid = _read_pid(home)
+            return LocalPrefect(api_url, home if pid else None, home / "server.log", pid, False)
         if not _port_free(host, port):
             port = free_port(host)  # something else holds it: take any free port
     else:
         port = free_port(host)
-    home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     log_path = home / "server.log"
