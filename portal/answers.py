@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -34,7 +34,7 @@ from portal import audit, csrf, uploads
 from portal.access import LinkRefused, open_link, token_hash, verify_signature
 from portal.obligation import obligation_response, refused_page
 from portal.pages import CSRF_FAILED
-from portal.state import MAX_FILES_PER_FORM, PortalState
+from portal.state import MAX_FILES_PER_FORM, PortalState, retryable
 from portal.view import SUMMARY_FIELD, SUMMARY_MAX, Answer, answer_for, can_answer
 
 log = logging.getLogger("kehoach.portal")
@@ -252,15 +252,16 @@ def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
     try:
         # Answers to one obligation are written one at a time in this process; another
         # process may still race (SQLite locks no row first): then the version number
-        # clashes, and the answer is counted again.
+        # clashes, or SQLite refuses to upgrade a read snapshot to a write ("database is
+        # locked" at once, without waiting): the whole transaction is tried again.
         with state.obligation_lock(pending.obligation_id):
             for attempt in range(1, STORE_ATTEMPTS + 1):
                 try:
                     return _store_once(state, pending)
-                except IntegrityError:
-                    if attempt == STORE_ATTEMPTS:
+                except (IntegrityError, OperationalError) as exc:
+                    if attempt == STORE_ATTEMPTS or not retryable(exc):
                         raise
-                    log.info("version clash on obligation %s, retrying", pending.obligation_id)
+                    log.info("obligation %s: %s, retrying", pending.obligation_id, exc.orig)
                     time.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")
     except BaseException:

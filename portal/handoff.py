@@ -12,22 +12,29 @@ the request: the unit's receipt page never waits for Prefect.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import logging
 import os
+import random
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from engine.clock import Clock
 from engine.store.db import session_scope
 from engine.store.models import Submission
 from portal import audit
+from portal.state import retryable
 
 log = logging.getLogger("kehoach.portal")
 
 ACTOR = "system:portal"
+INTAKE_ATTEMPTS = 4
 
 
 def _trigger(db_url: str, submission_id: int) -> str | None:
@@ -64,40 +71,57 @@ def hand_over(db_url: str, clock: Clock, submission_id: int, use_flow: bool = Tr
     reason = _trigger(db_url, submission_id) if use_flow else "intake flow disabled for this portal"
     if reason is None:
         return "flow"
-    from engine.lifecycle import intake
-
     now = clock.now()
     try:
-        with session_scope(db_url) as session:
-            result = intake(session, submission_id, now=now)
-            audit.record(
-                session,
-                "portal.intake_inline",
-                at=now,
-                actor=ACTOR,
-                remote_addr=None,
-                obligation_id=result.obligation_id,
-                plan_id=result.plan_id,
-                submission_id=submission_id,
-                reason=reason,
-            )
+        _intake_with_retries(db_url, submission_id, now, reason)
         return "inline"
     except Exception as exc:
         log.exception("intake of submission %s failed", submission_id)
+        _audit_failure(db_url, submission_id, now, exc)
+        return "failed"
+
+
+def _intake_with_retries(db_url: str, submission_id: int, now: dt.datetime, reason: str) -> Any:
+    """engine.lifecycle.intake plus the audit row, in one transaction; retried on a lock."""
+    from engine.lifecycle import intake
+
+    for attempt in range(1, INTAKE_ATTEMPTS + 1):
         try:
             with session_scope(db_url) as session:
+                result = intake(session, submission_id, now=now)
                 audit.record(
                     session,
-                    "portal.intake_failed",
+                    "portal.intake_inline",
                     at=now,
                     actor=ACTOR,
                     remote_addr=None,
+                    obligation_id=result.obligation_id,
+                    plan_id=result.plan_id,
                     submission_id=submission_id,
-                    error=f"{type(exc).__name__}: {exc}"[:500],
+                    reason=reason,
                 )
-        except Exception:
-            log.exception("could not audit the failed intake of submission %s", submission_id)
-        return "failed"
+            return result
+        except OperationalError as exc:
+            if attempt == INTAKE_ATTEMPTS or not retryable(exc):
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Exception) -> None:
+    try:
+        with session_scope(db_url) as session:
+            audit.record(
+                session,
+                "portal.intake_failed",
+                at=now,
+                actor=ACTOR,
+                remote_addr=None,
+                submission_id=submission_id,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+    except Exception:
+        log.exception("could not audit the failed intake of submission %s", submission_id)
 
 
 class Handoff:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import Clock
@@ -22,6 +23,15 @@ from portal.view import PlanCache
 # Multipart overhead allowed on top of the files themselves (fields, boundaries).
 FORM_OVERHEAD = 1024 * 1024
 MAX_FILES_PER_FORM = 10
+
+
+def retryable(exc: Exception) -> bool:
+    """A clash another try of the transaction can resolve: a duplicate version (unique
+    constraint), or SQLite refusing a lock ("database is locked" / "busy")."""
+    if isinstance(exc, IntegrityError):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "locked" in text or "busy" in text
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import end_of_day
 from engine.config import TIMEZONE
 from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
 from engine.status import REVIEW_LABELS, State, classify
@@ -197,31 +197,23 @@ def can_answer(
     session: Session,
     obligation: Obligation,
     now: dt.datetime,
-    states: list[str] | None = None,
+    history: Sequence[Any] | None = None,
 ) -> tuple[bool, str | None]:
-    """Whether a (new) version may be sent now, and why not (engine.lifecycle's rules).
+    """Whether a (new) version may be sent now, and why not: engine.lifecycle's rules.
 
-    ``states``: the review states of the versions sent, oldest first (read if not given).
+    ``history``: the versions sent (anything with ``version`` and ``review_state``);
+    read if not given.
     """
-    if states is None:
-        states = list(
-            session.scalars(
-                select(Submission.review_state)
-                .where(Submission.obligation_id == obligation.id)
-                .order_by(Submission.version)
+    from engine.lifecycle import submission_refusal
+
+    if history is None:
+        history = session.execute(
+            select(Submission.version, Submission.review_state).where(
+                Submission.obligation_id == obligation.id
             )
-        )
-    if obligation.status == "waived":
-        return False, "Đơn vị được miễn nhiệm vụ này; không cần gửi."
-    if obligation.status == "accepted" or "accepted" in states:
-        return False, "Báo cáo đã được chấp nhận; không cần gửi thêm."
-    if states and states[-1] != "returned" and now > end_of_day(obligation.due_date):
-        return False, (
-            "Đơn vị đã gửi và hạn đã qua nên không gửi lại qua cổng được nữa (chỉ gửi lại khi "
-            "báo cáo bị trả lại để hoàn thiện). Nếu cần bổ sung, vui lòng liên hệ đơn vị "
-            "tổng hợp báo cáo."
-        )
-    return True, None
+        ).all()
+    refusal = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
+    return refusal is None, refusal
 
 
 def files_of(session: Session, submissions: list[Submission]) -> dict[int, StoredFile]:
@@ -314,8 +306,7 @@ def obligation_page(
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
     answer = answer_for(plan, obligation)
-    history = sorted(obligation.submissions, key=lambda sub: sub.version)
-    allowed, why_not = can_answer(session, obligation, now, [h.review_state for h in history])
+    allowed, why_not = can_answer(session, obligation, now, obligation.submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
     names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
     return {

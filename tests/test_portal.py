@@ -386,7 +386,7 @@ def test_resubmission_keeps_versions_and_follows_the_deadline(world):
         # after the deadline, a report already sent cannot be replaced ...
         world.clock.set(vn(2027, 9, 11, 8, 0))
         page = client.get(f"/o/{token}").text
-        assert "Gửi bản mới" not in page and "hạn đã qua" in page
+        assert "Gửi bản mới" not in page and "Đã quá hạn" in page
         assert post_report(client, token, csrf).status_code == 409
         # ... unless it is returned for revision
         with session_scope(world.db_url) as session:
