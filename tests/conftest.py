@@ -17,3 +17,15 @@ pytest_plugins = [
 
 def pytest_configure(config):
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last.
+
+    Playwright's sync API leaves its event loop registered in the main thread for the
+    rest of the session (the browser fixture is session-scoped); Prefect's sync entry
+    points then see a running loop and hand back coroutines. Tests after the browser
+    would see that, so the browser goes last.
+    """
+    uses_browser = {"browser", "page"}
+    items.sort(key=lambda item: bool(uses_browser & set(getattr(item, "fixturenames", ()))))
