@@ -30,6 +30,7 @@ from engine.store.db import session_scope
 from engine.store.models import Submission
 from portal import audit
 from portal.state import retryable
+from portal.writes import writing
 
 log = logging.getLogger("kehoach.portal")
 
@@ -87,7 +88,7 @@ def _intake_with_retries(db_url: str, submission_id: int, now: dt.datetime, reas
 
     for attempt in range(1, INTAKE_ATTEMPTS + 1):
         try:
-            with session_scope(db_url) as session:
+            with writing(db_url) as session:
                 result = intake(session, submission_id, now=now)
                 audit.record(
                     session,
@@ -110,7 +111,7 @@ def _intake_with_retries(db_url: str, submission_id: int, now: dt.datetime, reas
 
 def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Exception) -> None:
     try:
-        with session_scope(db_url) as session:
+        with writing(db_url) as session:
             audit.record(
                 session,
                 "portal.intake_failed",

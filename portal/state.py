@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import Clock
 from engine.config import Settings
 from engine.store.db import connect
-from portal import csrf
+from portal import csrf, writes
 from portal.pages import Pages
 from portal.ratelimit import Limiters
 from portal.view import PlanCache
@@ -79,8 +79,8 @@ class PortalState:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on any error."""
-        with self._sessions() as session, session.begin():
+        """One write transaction (on SQLite it takes the write lock first: portal.writes)."""
+        with writes.writing(self.db_url) as session:
             yield session
 
     def form_token(self, link_token: str, nonce: str) -> str:
