@@ -189,15 +189,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-async def open_loop(rate: float, seconds: float, send) -> tuple[list[float], dict[int, int], float]:  # type: ignore[no-untyped-def]
+async def open_loop(rate: float, seconds: float, send):  # type: ignore[no-untyped-def]
     """Schedule ``rate * seconds`` calls of ``send(i)`` at fixed intervals."""
     total = int(rate * seconds)
     latencies: list[float] = []
+    lags: list[float] = []  # how late this client itself started a request
     statuses: dict[int, int] = {}
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
 
     async def one(i: int, scheduled: float) -> None:
+        lags.append((loop.time() - scheduled) * 1000)
         try:
             status = await send(i)
         except Exception:  # timeouts, resets: counted, not hidden
@@ -213,7 +215,7 @@ async def open_loop(rate: float, seconds: float, send) -> tuple[list[float], dic
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, scheduled)))
     await asyncio.gather(*tasks)
-    return latencies, statuses, loop.time() - t0
+    return latencies, statuses, loop.time() - t0, lags
 
 
 def cpu_seconds(pid: int) -> float:
@@ -274,11 +276,15 @@ async def drive(
             if name not in phases:
                 continue
             cpu_before = cpu_seconds(server_pid)
-            latencies, statuses, elapsed = await open_loop(rate, seconds, send)
+            client_before = time.process_time()
+            latencies, statuses, elapsed, lags = await open_loop(rate, seconds, send)
+            client_cpu = time.process_time() - client_before
             await asyncio.sleep(1.0)  # background intake of the last answers
             cpu = cpu_seconds(server_pid) - cpu_before
             results[name] = {
                 "cpu_ms": cpu / max(1, len(latencies)) * 1000,
+                "client_cpu_ms": client_cpu / max(1, len(latencies)) * 1000,
+                "lag_p99": percentile(lags, 99),
                 "n": len(latencies),
                 "rate": len(latencies) / elapsed,
                 "p50": percentile(latencies, 50),
@@ -365,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{'':34} server CPU {result['cpu_ms']:.1f} ms per request "
-            f"(one core serves at most ~{1000 / max(result['cpu_ms'], 0.01):.0f}/s)"
+            f"(one core serves at most ~{1000 / max(result['cpu_ms'], 0.01):.0f}/s); "
+            f"client CPU {result['client_cpu_ms']:.1f} ms, client start lag p99 "
+            f"{result['lag_p99']:.1f} ms"
         )
     return 1 if (missed and args.strict) else 0
 
