@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -71,8 +72,13 @@ class ReportDocument:
 # ---------------------------------------------------------------- markdown
 
 
+def _md(text: str) -> str:
+    """Text from units and plans as Markdown text: markup is shown, never rendered."""
+    return html.escape(str(text), quote=False)
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    return _md(text).replace("|", "\\|").replace("\n", "<br>")
 
 
 def render_markdown(doc: ReportDocument) -> str:
@@ -85,11 +91,11 @@ def render_markdown(doc: ReportDocument) -> str:
         f"**{TIEU_NGU}**  ",
         f"*{doc.date_line}*",
         "",
-        f"## {doc.title}",
-        f"**{doc.summary}**",
+        f"## {_md(doc.title)}",
+        f"**{_md(doc.summary)}**",
         "",
     ]
-    lines.extend(f"{p}\n" for p in doc.intro)
+    lines.extend(f"{_md(p)}\n" for p in doc.intro)
     lines += ["### I. Kết quả tổng hợp", "", "| STT | Nội dung | Kết quả |", "| --- | --- | --- |"]
     for index, (label, value) in enumerate(doc.results, 1):
         lines.append(f"| {index} | {_md_cell(label)} | {_md_cell(value)} |")
@@ -97,9 +103,9 @@ def render_markdown(doc: ReportDocument) -> str:
         "",
         "### II. Tình hình gửi báo cáo của các đơn vị",
         "",
-        f"- Đúng hạn ({len(doc.on_time)}): {', '.join(doc.on_time) or 'không có'}",
-        f"- Quá hạn ({len(doc.late)}): {', '.join(doc.late) or 'không có'}",
-        f"- Chưa gửi ({len(doc.missing)}): {', '.join(doc.missing) or 'không có'}",
+        f"- Đúng hạn ({len(doc.on_time)}): {_md(', '.join(doc.on_time)) or 'không có'}",
+        f"- Quá hạn ({len(doc.late)}): {_md(', '.join(doc.late)) or 'không có'}",
+        f"- Chưa gửi ({len(doc.missing)}): {_md(', '.join(doc.missing)) or 'không có'}",
         "",
         "| STT | Đơn vị | Hạn | Tình trạng | Ghi chú |",
         "| --- | --- | --- | --- | --- |",
@@ -109,14 +115,14 @@ def render_markdown(doc: ReportDocument) -> str:
             f"| {index} | {_md_cell(unit)} | {due} | {_md_cell(state)} | {_md_cell(note)} |"
         )
     if doc.combined_with:
-        lines += ["", f"*Báo cáo được lồng ghép với {doc.combined_with}.*"]
+        lines += ["", f"*Báo cáo được lồng ghép với {_md(doc.combined_with)}.*"]
     if doc.closing:
-        lines += ["", doc.closing]
+        lines += ["", _md(doc.closing)]
     if doc.signer:
         lines += ["", *_signer_lines(doc.signer)]
     if doc.recipients:
         lines += ["", "*Nơi nhận:*"]
-        lines += [f"- {r};" for r in doc.recipients]
+        lines += [f"- {_md(r)};" for r in doc.recipients]
         lines.append(f"- {doc.archive}")
     return "\n".join(line for line in lines if line is not None).strip() + "\n"
 

@@ -558,11 +558,6 @@ def _consolidate_with_script(world) -> tuple[str, str]:  # type: ignore[no-untyp
         return result.markdown, str(result.document_path)
 
 
-@pytest.mark.xfail(
-    reason="engine.documents.render_markdown does not escape HTML in table cells yet "
-    "(the Prefect markdown artifact would carry a raw <script>)",
-    strict=False,
-)
 def test_script_in_a_text_field_is_text_in_the_report_markdown(world):
     markdown, _ = _consolidate_with_script(world)
     assert SCRIPT not in markdown

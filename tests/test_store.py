@@ -110,18 +110,3 @@ def test_reloading_an_older_content_makes_it_current_again(db_url: str, tmp_path
     assert next(r for r in results if r.kind == "plan").version == 1
     with session_scope(db_url) as session:
         assert current_plan(session, "ke-hoach-thu").document.number == "12/KH-UBND"
-
-
-def test_a_savepoint_never_outlives_the_rolled_back_transaction(db_url: str):
-    from engine.store.models import SchedulerState
-
-    migrate(db_url)
-    try:
-        with session_scope(db_url) as session:
-            with session.begin_nested():
-                session.add(SchedulerState(key="x", value={}))
-            raise RuntimeError("the caller fails after the savepoint")
-    except RuntimeError:
-        pass
-    with session_scope(db_url) as session:
-        assert session.scalars(select(SchedulerState)).all() == []

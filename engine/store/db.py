@@ -14,22 +14,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    # pysqlite's own transaction handling starts transactions late (before the first
-    # write) and lets a SAVEPOINT that opens a transaction commit on RELEASE. Take
-    # control instead (SQLAlchemy's documented recipe): no implicit BEGIN here, an
-    # explicit one in _sqlite_begin.
-    dbapi_connection.isolation_level = None
+    # pysqlite's own transaction handling is kept on purpose: it begins a transaction
+    # at the first write, so a transaction that reads and then writes never has to
+    # upgrade a read snapshot (which fails at once under concurrent writers in WAL
+    # mode, busy_timeout or not). The price: a SAVEPOINT that opens a transaction
+    # commits on RELEASE, so code paths on SQLite never use begin_nested() (the
+    # outbox uses INSERT ... ON CONFLICT instead). See docs/DECISIONS.md.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
-    # A deferred BEGIN: readers never block writers (WAL); the write lock is taken
-    # at the first write and waited for up to busy_timeout.
-    connection.exec_driver_sql("BEGIN")
 
 
 @lru_cache(maxsize=8)
@@ -41,7 +36,6 @@ def connect(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
