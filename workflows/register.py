@@ -35,6 +35,7 @@ import calendar as _stdcal
 import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -192,7 +193,9 @@ def ensure_work_pool(name: str = WORK_POOL) -> None:
                 client.create_work_pool(WorkPoolCreate(name=name, type="process"))
 
 
-def _apply(spec: DeploymentPlan, work_pool: str, paused: bool = False) -> str:
+def _apply(
+    spec: DeploymentPlan, work_pool: str, paused: bool = False, working_dir: str | None = None
+) -> str:
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron, Interval
 
@@ -210,6 +213,9 @@ def _apply(spec: DeploymentPlan, work_pool: str, paused: bool = False) -> str:
         version=spec.version,
         paused=paused,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        # Flow runs start where `kehoach deploy` ran, so var/ and kehoach.toml resolve
+        # as for the CLI; a worker elsewhere sets KEHOACH_DATABASE_URL in its own env.
+        job_variables={"working_dir": working_dir} if working_dir else None,
     )
     deployment_id = deployment.apply(work_pool_name=work_pool)
     return str(deployment_id)
@@ -244,6 +250,7 @@ def deploy_plan(
     work_pool: str = WORK_POOL,
     with_dispatch: bool = True,
     paused: bool = False,
+    working_dir: str | Path | None = None,
 ) -> DeployResult:
     """Create or update the deployments of ``plan_id``'s current version (see module doc).
 
@@ -289,10 +296,11 @@ def deploy_plan(
             version = None
 
     ensure_work_pool(work_pool)
+    folder = str(Path(working_dir or Path.cwd()).resolve())
     result = DeployResult(plan_id, version)
     wanted = {s.full_name for s in specs}
     for spec in specs:
-        _apply(spec, work_pool, paused)
+        _apply(spec, work_pool, paused, folder)
         result.applied.append((spec.full_name, [c for c, _ in spec.crons]))
     for flow_name in FLOWS:
         full = f"{flow_name}/{plan_id}"
@@ -317,6 +325,7 @@ def deploy_plan(
             ),
             work_pool,
             paused,
+            folder,
         )
         result.applied.append(("dispatch/kehoach", ["every 10 minutes"]))
     return result

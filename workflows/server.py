@@ -123,6 +123,11 @@ def ensure_server(
     home = Path(home).resolve()
     if reuse_env and env_url and healthy(env_url):
         return LocalPrefect(env_url, None, None, None, started_here=False)
+    recorded = _read_port(home)
+    if recorded is not None:  # the server this home started earlier, on whatever port
+        api_url = f"http://{host}:{recorded}/api"
+        if healthy(api_url):
+            return LocalPrefect(api_url, home, home / "server.log", _read_pid(home), False)
     if port is not None:
         api_url = f"http://{host}:{port}/api"
         if healthy(api_url):
@@ -172,6 +177,13 @@ def ensure_server(
 def _read_pid(home: Path) -> int | None:
     try:
         return int((home / "server.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_port(home: Path) -> int | None:
+    try:
+        return int((home / "server.pid").read_text().split()[1])
     except (OSError, ValueError, IndexError):
         return None
 
