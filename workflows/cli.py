@@ -141,6 +141,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise KehoachError(f"--until {until} is before --from {start}; swap them")
     server = _prefect(settings().home)
     _out(f"Prefect: {server.ui_url}   kehoach store: {url}")
+    dispatch = not getattr(args, "no_email", False)
+    mailbox = None
+    if dispatch and not _smtp_reachable():
+        conf = settings()
+        if conf.smtp_host in ("127.0.0.1", "localhost", "::1"):
+            mailbox = _start_mailbox(conf.home / "mailbox")
+        else:
+            _out(
+                f"SMTP {conf.smtp_host}:{conf.smtp_port} does not answer: emails are queued, "
+                "not sent (send them later with `kehoach dispatch`)"
+            )
+            dispatch = False
     try:
         result = simulate(
             args.plan,
@@ -149,14 +161,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             getattr(args, "responses", None),
             database_url=url,
             include_parents=not getattr(args, "no_parents", False),
-            dispatch=not getattr(args, "no_email", False),
+            dispatch=dispatch,
             out=_out,
         )
     except ResponsesError as exc:
         raise KehoachError(str(exc)) from None
+    finally:
+        if mailbox is not None:
+            mailbox.stop()
     for line in result.summary_lines():
         _out(line)
-    _print_where(server, result)
+    _print_where(server, result, settings().home / "mailbox" if mailbox else None)
     _out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
@@ -200,6 +215,30 @@ def _archive_previous(home: Path, url: str) -> Path | None:
     return target
 
 
+def _smtp_reachable() -> bool:
+    import socket
+
+    conf = settings()
+    try:
+        with socket.create_connection((conf.smtp_host, conf.smtp_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _start_mailbox(directory: Path):  # type: ignore[no-untyped-def]
+    """The local mailbox (SMTP → .eml files), and point the dispatcher at it."""
+    mailbox = _mailbox(directory)
+    os.environ.update(
+        KEHOACH_SMTP_HOST=mailbox.host,
+        KEHOACH_SMTP_PORT=str(mailbox.port),
+        KEHOACH_SMTP_SECURITY="none",
+    )
+    settings.cache_clear()
+    _out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
+    return mailbox
+
+
 def _mailbox(directory: Path):  # type: ignore[no-untyped-def]
     from notifications.mailbox import start_mailbox_server
     from workflows.server import free_port
@@ -241,14 +280,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _out(f"  kehoach store: {url}")
     # (c) the mailbox
     mailbox_dir = home / "mailbox"
-    mailbox = _mailbox(mailbox_dir)
-    os.environ.update(
-        KEHOACH_SMTP_HOST=mailbox.host,
-        KEHOACH_SMTP_PORT=str(mailbox.port),
-        KEHOACH_SMTP_SECURITY="none",
-    )
-    settings.cache_clear()
-    _out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {mailbox_dir.resolve()}")
+    mailbox = _start_mailbox(mailbox_dir)
     try:
         # (d) definitions
         files = sorted(DEFINITIONS.glob("*.yaml"))

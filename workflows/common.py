@@ -237,7 +237,7 @@ def _quiet_console() -> None:
 
     The simulation prints its own timeline; a screen of engine INFO lines would bury it.
     """
-    import prefect  # noqa: F401  (sets up Prefect's logging)
+    import prefect.main  # noqa: F401  (sets up Prefect's logging: handlers exist after this)
     from prefect.logging.handlers import PrefectConsoleHandler
 
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
@@ -257,10 +257,10 @@ def in_process_runs() -> Iterator[None]:
     """
     import prefect.settings as prefect_settings
 
-    _quiet_console()
     with prefect_settings.temporary_settings(
         updates={prefect_settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):
+        _quiet_console()
         yield
 
 
