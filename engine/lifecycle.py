@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -28,13 +29,13 @@ from engine.calendar import (
     deadline,
     end_of_day,
 )
+from engine.definitions_cache import plan_for_version, registry_view_for
 from engine.errors import KehoachError, NotFound
 from engine.registry import RegistryView
 from engine.repository import (
     current_calendar,
     plan_definition,
     plan_version,
-    registry_for_plan_version,
 )
 from engine.schema import Consolidation, Deliverable, DeliverableKind, Frequency, Plan
 from engine.store.models import (
@@ -87,7 +88,12 @@ class PlanContext:
     version: PlanVersion
     plan: Plan
     view: RegistryView
-    calendar: WorkCalendar
+    # Read on first use (only activation and sweeps compute deadlines).
+    calendar_loader: Callable[[], WorkCalendar] = field(repr=False, compare=False)
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        return self.calendar_loader()
 
     @property
     def plan_id(self) -> str:
@@ -112,13 +118,13 @@ class PlanContext:
 
 
 def plan_context(session: Session, version: PlanVersion) -> PlanContext:
-    plan = plan_definition(version)
-    registry = registry_for_plan_version(session, version)
+    """The plan, registry view and calendar of a version: parsed once per process
+    (engine.definitions_cache), the registry being the current one of the plan's id."""
     return PlanContext(
         version=version,
-        plan=plan,
-        view=RegistryView(registry, plan.groups),
-        calendar=WorkCalendar(current_calendar(session, "vn")),
+        plan=plan_for_version(session, version),
+        view=registry_view_for(session, version),
+        calendar_loader=lambda: WorkCalendar(current_calendar(session, "vn")),
     )
 
 

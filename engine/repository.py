@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from engine import definitions_cache
 from engine.errors import NotFound
 from engine.loader import Catalog, Loaded
 from engine.schema import CalendarOverrides, Plan, Registry
@@ -123,20 +124,13 @@ def store_catalog(session: Session, catalog: Catalog) -> list[StoreResult]:
 
 
 def current_registry(session: Session, registry_id: str) -> Registry | None:
-    row = session.scalar(
-        select(RegistryVersion).where(
-            RegistryVersion.registry_id == registry_id, RegistryVersion.current.is_(True)
-        )
-    )
-    return Registry.model_validate(row.definition) if row else None
+    """The current version of a registry (parsed once per process: engine.definitions_cache)."""
+    return definitions_cache.current_registry(session, registry_id)
 
 
 def registry_for_plan_version(session: Session, plan_version: PlanVersion) -> Registry:
     """The current registry of the plan's registry id (the hierarchy is resolved by date)."""
-    registry = current_registry(session, plan_version.registry_id)
-    if registry is None:
-        raise NotFound(f"registry '{plan_version.registry_id}' is not loaded; `kehoach load` it")
-    return registry
+    return definitions_cache.registry_for_plan_version(session, plan_version)
 
 
 def plan_version(session: Session, plan_id: str, version: int | None = None) -> PlanVersion:
@@ -157,7 +151,8 @@ def plan_version(session: Session, plan_id: str, version: int | None = None) -> 
 
 
 def plan_definition(row: PlanVersion) -> Plan:
-    return Plan.model_validate(row.definition)
+    """The validated plan of a stored version (parsed once per process)."""
+    return definitions_cache.plan_for_version(None, row)
 
 
 def current_plan(session: Session, plan_id: str) -> Plan | None:
@@ -168,12 +163,7 @@ def current_plan(session: Session, plan_id: str) -> Plan | None:
 
 
 def current_calendar(session: Session, calendar_id: str = "vn") -> CalendarOverrides | None:
-    row = session.scalar(
-        select(CalendarVersion).where(
-            CalendarVersion.calendar_id == calendar_id, CalendarVersion.current.is_(True)
-        )
-    )
-    return CalendarOverrides.model_validate(row.definition) if row else None
+    return definitions_cache.current_calendar(session, calendar_id)
 
 
 def list_plan_versions(session: Session) -> list[PlanVersion]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE, Settings
 from engine.config import settings as default_settings
+from engine.definitions_cache import plan_for_version
 from engine.links import obligation_link
 from engine.schema import Plan
 from engine.store.models import (
@@ -437,8 +438,13 @@ class ContextBuilder:
     3,500 assignments costs a handful of queries, not thousands.
     """
 
-    def __init__(self, session: Session, conf: Settings, now: dt.datetime) -> None:
+    def __init__(
+        self, session: Session, conf: Settings, now: dt.datetime, *, whole_registry: bool = True
+    ) -> None:
+        """``whole_registry``: read every unit of a registry at its first use (many emails);
+        False reads only the units each email names (one email)."""
         self.session = session
+        self.whole_registry = whole_registry
         self.conf = conf
         self.now = now
         self.today = now.astimezone(TZ).date()
@@ -464,7 +470,7 @@ class ContextBuilder:
         if cycle.instance_id not in self._plans:
             instance = self.session.get(PlanInstance, cycle.instance_id)
             version = self.session.get(PlanVersion, instance.plan_version_id)
-            plan = Plan.model_validate(version.definition)
+            plan = plan_for_version(self.session, version)
             self._plans[cycle.instance_id] = (
                 version,
                 plan,
@@ -473,8 +479,24 @@ class ContextBuilder:
             )
         return self._plans[cycle.instance_id]
 
+    def _fetch_units(self, registry_id: str, unit_ids: set[str]) -> None:
+        """The current registry version's rows of ``unit_ids`` not read yet: one query."""
+        wanted = {u for u in unit_ids if (registry_id, u) not in self._units}
+        if not wanted or registry_id in self._registries:
+            return
+        for row in self.session.scalars(
+            select(RegistryUnit)
+            .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+            .where(
+                RegistryVersion.registry_id == registry_id,
+                RegistryVersion.current.is_(True),
+                RegistryUnit.unit_id.in_(sorted(wanted)),
+            )
+        ):
+            self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
+
     def unit(self, registry_id: str, unit_id: str | None) -> dict[str, Any]:
-        if registry_id not in self._registries:
+        if self.whole_registry and registry_id not in self._registries:
             # The whole current registry in one query: most obligations need it.
             self._registries.add(registry_id)
             for row in self.session.scalars(
@@ -501,6 +523,10 @@ class ContextBuilder:
 
         def units(unit_id: str | None) -> dict[str, Any]:
             return self.unit(version.registry_id, unit_id)
+
+        if not self.whole_registry:  # the units this email names, in one query
+            named = {obligation.unit_id, obligation.via_unit_id, obligation.to_unit_id}
+            self._fetch_units(version.registry_id, {u for u in named if u})
 
         unit = units(obligation.unit_id)
         via = units(obligation.via_unit_id) if obligation.via_unit_id else None
@@ -656,7 +682,8 @@ def enqueue_for_obligation(
     """
     conf = settings or default_settings()
     now = now or utcnow()
-    item = ContextBuilder(session, conf, now).prepare(obligation, kind, step, extra)
+    builder = ContextBuilder(session, conf, now, whole_registry=False)
+    item = builder.prepare(obligation, kind, step, extra)
     return enqueue(
         session,
         kind=item.kind,

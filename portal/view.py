@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
+from engine.definitions_cache import plan_for_version
 from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
 from engine.status import REVIEW_LABELS, State, classify
 from engine.store.models import (
@@ -120,7 +121,7 @@ class PlanCache:
             assert instance is not None
             version = session.get(PlanVersion, instance.plan_version_id)
             assert version is not None
-            cached = (Plan.model_validate(version.definition), version.registry_id)
+            cached = (plan_for_version(session, version), version.registry_id)
             with self._lock:
                 self._plans[instance_id] = cached
         return cached

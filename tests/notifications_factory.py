@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
+from engine.repository import content_hash
 from engine.schema import (
     Assignment,
     Consolidation,
@@ -209,7 +210,8 @@ def make_world(
     version = PlanVersion(
         plan_id=plan.id,
         version=1,
-        content_hash="test",
+        # the real hash, as the loader stores it: parsed plans are cached by it
+        content_hash=content_hash(plan),
         registry_id=REGISTRY_ID,
         source_path=source_path,
         source_text="",
