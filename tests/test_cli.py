@@ -102,3 +102,13 @@ def test_validate_does_not_import_prefect_or_sqlalchemy():
     )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
+
+
+def test_committed_schema_matches_the_models(tmp_path: Path):
+    """plan_definitions/kehoach.schema.json (for editors) is regenerated with the models."""
+    fresh = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(fresh)]) == 0
+    committed = ROOT / "plan_definitions" / "kehoach.schema.json"
+    assert json.loads(committed.read_text(encoding="utf-8")) == json.loads(
+        fresh.read_text(encoding="utf-8")
+    ), "run: kehoach schema -o plan_definitions/kehoach.schema.json"
