@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine.calendar import (
     TZ,
@@ -128,11 +128,23 @@ def plan_context(session: Session, version: PlanVersion) -> PlanContext:
     )
 
 
+def version_of_cycle(session: Session, cycle_id: int) -> PlanVersion:
+    """The plan version a cycle runs under, in one query; its stored definition is read
+    only if the parsed plan is not cached yet (engine.definitions_cache)."""
+    version = session.scalar(
+        select(PlanVersion)
+        .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
+        .join(Cycle, Cycle.instance_id == PlanInstance.id)
+        .where(Cycle.id == cycle_id)
+        .options(defer(PlanVersion.definition))
+    )
+    if version is None:
+        raise NotFound(f"cycle {cycle_id} does not exist")
+    return version
+
+
 def context_for_obligation(session: Session, obligation: Obligation) -> PlanContext:
-    cycle = session.get(Cycle, obligation.cycle_id)
-    instance = session.get(PlanInstance, cycle.instance_id)  # type: ignore[union-attr]
-    version = session.get(PlanVersion, instance.plan_version_id)  # type: ignore[union-attr]
-    return plan_context(session, version)  # type: ignore[arg-type]
+    return plan_context(session, version_of_cycle(session, obligation.cycle_id))
 
 
 # ---------------------------------------------------------------- email + audit

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine.config import TIMEZONE, Settings
 from engine.config import settings as default_settings
@@ -468,8 +468,14 @@ class ContextBuilder:
         # Keyed by the instance id: the session's identity map holds objects weakly,
         # so an unreferenced PlanInstance would be loaded again for every obligation.
         if cycle.instance_id not in self._plans:
-            instance = self.session.get(PlanInstance, cycle.instance_id)
-            version = self.session.get(PlanVersion, instance.plan_version_id)
+            # One query; the stored definition is read only when the parsed plan is
+            # not cached yet (engine.definitions_cache).
+            version = self.session.scalar(
+                select(PlanVersion)
+                .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
+                .where(PlanInstance.id == cycle.instance_id)
+                .options(defer(PlanVersion.definition))
+            )
             plan = plan_for_version(self.session, version)
             self._plans[cycle.instance_id] = (
                 version,
