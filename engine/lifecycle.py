@@ -797,6 +797,7 @@ class SweepResult:
     escalations: list[int] = field(default_factory=list)
     transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
     intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
+    digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
     open_obligations: int = 0
 
     @property
@@ -897,7 +898,32 @@ def sweep(
             _sweep_one(session, ctx, obligation, today, moment, sent, result, mail)
         session.flush()  # state changes first, so the emails' context reads them
         _queue_many(session, mail, moment)
+        if today.weekday() == DIGEST_WEEKDAY:
+            _weekly_digests(session, obligations, today, moment, result)
     return result
+
+
+DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
+
+
+def _weekly_digests(
+    session: Session,
+    obligations: Sequence[Obligation],
+    today: dt.date,
+    moment: dt.datetime,
+    result: SweepResult,
+) -> None:
+    """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
+    year, week, _ = today.isocalendar()
+    step = f"{year}-W{week:02d}"
+    for obligation in obligations:
+        if obligation.kind != "consolidation":
+            continue
+        key = f"obl:{obligation.id}:digest:{step}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            continue  # this week's digest is queued already
+        _queue(session, obligation, "digest", step=step, now=moment)
+        result.digests.append(obligation.id)
 
 
 def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:

@@ -15,10 +15,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -461,7 +461,10 @@ class ContextBuilder:
 
     def cycle(self, cycle_id: int) -> Cycle:
         if cycle_id not in self._cycles:
-            self._cycles[cycle_id] = self.session.get(Cycle, cycle_id)
+            found = self.session.get(Cycle, cycle_id)
+            if found is None:  # an obligation always has its cycle (foreign key)
+                raise LookupError(f"cycle {cycle_id} not found")
+            self._cycles[cycle_id] = found
         return self._cycles[cycle_id]
 
     def plan(self, cycle: Cycle) -> tuple[PlanVersion, Plan, dict[str, Any], str | None]:
@@ -476,6 +479,8 @@ class ContextBuilder:
                 .where(PlanInstance.id == cycle.instance_id)
                 .options(defer(PlanVersion.definition))
             )
+            if version is None:  # an instance always has its version (foreign key)
+                raise LookupError(f"plan instance {cycle.instance_id} not found")
             plan = plan_for_version(self.session, version)
             self._plans[cycle.instance_id] = (
                 version,
@@ -752,7 +757,7 @@ def enqueue_many_for_obligations(
                 new.append(item.key)
         return new
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    table = OutboxMessage.__table__
+    table = cast(Table, OutboxMessage.__table__)
     if not items:
         return []
     # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") with

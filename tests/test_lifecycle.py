@@ -550,3 +550,18 @@ def test_running_cycles_keep_the_version_they_started_with(url, tmp_path):
         result = sweep(session, DISTRICT, today=dt.date(2028, 9, 4))
         # Both instances are swept: 2028 reports get their 7-day reminder.
         assert len(result.reminders) == 6
+
+
+def test_monday_sweep_sends_the_consolidating_unit_one_digest_a_week(url):
+    monday, tuesday = dt.date(2027, 9, 6), dt.date(2027, 9, 7)
+    assert monday.weekday() == 0
+    with session_scope(url) as session:
+        first = sweep(session, DISTRICT, today=monday)
+        again = sweep(session, DISTRICT, today=monday)
+        later = sweep(session, DISTRICT, today=tuesday)
+        digests = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest")).all()
+    assert first.digests and not again.digests and not later.digests
+    assert len(digests) == len(first.digests)
+    [mail] = digests[:1]
+    assert mail.idempotency_key.endswith(":digest:2027-W36")
+    assert mail.context["rows"], "the digest lists the units and their state"
