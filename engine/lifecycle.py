@@ -10,7 +10,6 @@ a stable idempotency key written in the same transaction as the change causing i
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from engine.errors import KehoachError, NotFound
 from engine.registry import RegistryView
 from engine.repository import (
     current_calendar,
-    plan_definition,
     plan_version,
 )
 from engine.schema import Consolidation, Deliverable, DeliverableKind, Frequency, Plan
@@ -150,10 +148,6 @@ def context_for_obligation(session: Session, obligation: Obligation) -> PlanCont
 # ---------------------------------------------------------------- email + audit
 
 
-def _fallback_message_id(key: str) -> str:
-    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@kehoach.example>"
-
-
 def _queue(
     session: Session,
     obligation: Obligation,
@@ -163,27 +157,9 @@ def _queue(
     now: dt.datetime | None = None,
 ) -> Any:
     """Queue one email about ``obligation`` in the caller's transaction (once per key)."""
-    try:
-        from notifications import outbox
-    except ImportError:
-        return _queue_fallback(session, obligation, kind, step, extra, now)
+    from notifications import outbox  # imported late: engine must load without it
+
     return outbox.enqueue_for_obligation(session, obligation, kind, step=step, extra=extra, now=now)
-
-
-def _queue_fallback(
-    session: Session,
-    obligation: Obligation,
-    kind: str,
-    step: str,
-    extra: dict[str, Any] | None,
-    now: dt.datetime | None,
-) -> OutboxMessage | None:
-    """Without the notifications package: a bare outbox row with the same key and Message-ID."""
-    values = _fallback_values(obligation, kind, step, extra, now or dt.datetime.now(dt.UTC))
-    _insert_outbox(session, [values])
-    return session.scalar(
-        select(OutboxMessage).where(OutboxMessage.idempotency_key == values["idempotency_key"])
-    )
 
 
 def _audit(
@@ -561,228 +537,34 @@ def _materialize(
 
 
 MailRequest = tuple[Obligation, str, str, "dict[str, Any] | None"]  # obligation, kind, step, extra
-BULK_KINDS = ("assignment", "reminder", "overdue", "escalation")
 
 
 def _queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
     """One 'assignment' email per new obligation, in bulk (thousands in well under a second)."""
-    if not obligations:
-        return 0
-    try:
-        from notifications import outbox
-    except ImportError:
-        outbox = None  # type: ignore[assignment]
-    bulk = getattr(outbox, "enqueue_many_for_obligations", None)
-    if bulk is not None:
-        return len(bulk(session, obligations, "assignment", now=now))
     return _queue_many(session, [(o, "assignment", "", None) for o in obligations], now)
 
 
 def _queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) -> int:
-    """Queue many emails of the simple kinds at once; returns how many rows were new.
+    """Queue many emails at once; returns how many rows were new.
 
-    The outbox's own per-row ``enqueue_for_obligation`` costs a few queries per call
-    (about 2 ms): fine for one email, 15 s for 7,000.  Here the registry is read once
-    and the rows go in with one executemany.  The context is built the way the outbox
-    builds it (tests/test_lifecycle.py compares the two for every kind handled here).
+    ``enqueue_for_obligation`` costs a few queries per email (fine for one, 15 s for
+    7,000); the outbox's bulk form reads the registry once and inserts with one
+    executemany. Requests are grouped by kind, step and extra context (e.g. the days
+    left of a reminder), which are few per sweep.
     """
-    if not requests:
-        return 0
-    try:
-        from notifications import outbox
-    except ImportError:
-        return _insert_outbox(
-            session,
-            [_fallback_values(o, kind, step, extra, now) for o, kind, step, extra in requests],
-        )
-    simple = [r for r in requests if r[1] in BULK_KINDS]
-    others = [r for r in requests if r[1] not in BULK_KINDS]
-    try:
-        rows = _mail_rows(session, outbox, simple, now)
-    except AttributeError:  # the outbox changed shape: take the slow, always-right path
-        log.warning("notifications.outbox helpers changed; queueing emails one by one")
-        rows, others = [], requests
-    for obligation, kind, step, extra in others:
-        _queue(session, obligation, kind, step, extra, now)
-    return _insert_outbox(session, rows) + len(others)
+    from notifications import outbox  # imported late: engine must load without it
 
-
-def _mail_rows(
-    session: Session, outbox: Any, requests: list[MailRequest], now: dt.datetime
-) -> list[dict[str, Any]]:
-    from engine.config import settings as default_settings
-    from engine.links import obligation_link
-    from engine.store.models import RegistryUnit, RegistryVersion
-
-    conf = default_settings()
-    today_day = _local_day(now)
-    versions: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
-    cycles: dict[int, Cycle] = {}
-    infos: dict[tuple[str, str | None], dict[str, Any]] = {}
-    loaded_registries: set[str] = set()
-    dates: dict[dt.date, Any] = {}
-
-    def date_info(day: dt.date) -> Any:
-        if day not in dates:
-            dates[day] = outbox._date_info(day)
-        return dates[day]
-
-    def plan_for(cycle: Cycle) -> tuple[PlanVersion, Plan, dict[str, Any], str | None]:
-        instance = session.get(PlanInstance, cycle.instance_id)
-        assert instance is not None
-        if instance.plan_version_id not in versions:
-            version = session.get(PlanVersion, instance.plan_version_id)
-            assert version is not None
-            plan = plan_definition(version)
-            versions[instance.plan_version_id] = (
-                version,
-                plan,
-                outbox._plan_info(plan),
-                outbox._templates_dir(plan, version),
-            )
-        return versions[instance.plan_version_id]
-
-    def units(registry_id: str, unit_id: str | None) -> dict[str, Any]:
-        if registry_id not in loaded_registries:
-            loaded_registries.add(registry_id)
-            for row in session.scalars(
-                select(RegistryUnit)
-                .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
-                .where(
-                    RegistryVersion.registry_id == registry_id, RegistryVersion.current.is_(True)
-                )
-            ):
-                infos[(registry_id, row.unit_id)] = outbox._unit_info(row, row.unit_id)
-        key = (registry_id, unit_id)
-        if key not in infos:
-            infos[key] = outbox._unit_info(outbox._unit_row(session, registry_id, unit_id), unit_id)
-        return infos[key]
-
-    rows = []
+    groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[Obligation]] = {}
     for obligation, kind, step, extra in requests:
-        cycle = cycles.get(obligation.cycle_id) or session.get(Cycle, obligation.cycle_id)
-        assert cycle is not None
-        cycles[cycle.id] = cycle
-        version, plan, plan_info, templates_dir = plan_for(cycle)
-        registry_id = version.registry_id
-        unit = units(registry_id, obligation.unit_id)
-        via = units(registry_id, obligation.via_unit_id) if obligation.via_unit_id else None
-        to = units(registry_id, obligation.to_unit_id) if obligation.to_unit_id else None
-        consolidating = via or to
-        contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
-        contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
-        contact["unit_name"] = contact_unit["name"]
-        if not contact.get("email") and contact_unit["emails"]:
-            contact["email"] = contact_unit["emails"][0]
-        moved = obligation.nominal_date != obligation.due_date
-        context: dict[str, Any] = {
-            "kind": kind,
-            "step": step,
-            "obligation_id": obligation.id,
-            "plan": plan_info,
-            "unit": unit,
-            "deliverable": outbox._what(plan, obligation),
-            "assignments": outbox._assignments(plan, obligation),
-            "due": date_info(obligation.due_date),
-            "nominal": date_info(obligation.nominal_date),
-            "moved": moved,
-            "due_reason": obligation.due_reason if moved else None,
-            "cycle": {"key": cycle.key, "label": outbox._cycle_label(cycle.key)},
-            "link": obligation_link(obligation, conf),
-            "contact": contact,
-            "via": via,
-            "report_to": to,
-            "days_left": (obligation.due_date - today_day).days,
-            "days_overdue": max(0, (today_day - obligation.due_date).days),
-            "today": date_info(today_day),
-            "templates_dir": templates_dir,
-        }
-        to_addrs: list[str] = list(unit["emails"])
-        cc_addrs: list[str] = []
-        if kind == "reminder" and step.lstrip("-").isdigit():
-            context["days_left"] = int(step)
-        elif kind == "escalation":
-            head = unit.get("head") or {}
-            to_addrs = [head["email"]] if head.get("email") else list(unit["emails"])
-            cc_addrs = list(consolidating["emails"]) if consolidating else []
-            context["head"] = head or None
-        context.update(outbox._json_safe(dict(extra or {})))
-        key = outbox.obligation_key(obligation.id, kind, step)
-        lowered = {a.lower() for a in to_addrs}
-        rows.append(
-            {
-                "idempotency_key": key,
-                "message_id": outbox.message_id_for(key, conf),
-                # every mail about one obligation threads under its assignment
-                "thread_id": outbox.message_id_for(
-                    outbox.obligation_key(obligation.id, "assignment"), conf
-                ),
-                "kind": kind,
-                "obligation_id": obligation.id,
-                "plan_id": plan.id,
-                "unit_id": obligation.unit_id,
-                "to_addrs": outbox._clean_addresses(to_addrs),
-                "cc_addrs": [
-                    a for a in outbox._clean_addresses(cc_addrs) if a.lower() not in lowered
-                ],
-                "context": outbox._json_safe(context),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+        key = (kind, step, tuple(sorted((extra or {}).items())))
+        groups.setdefault(key, []).append(obligation)
+    new = 0
+    for (kind, step, extra_items), obligations in groups.items():
+        keys = outbox.enqueue_many_for_obligations(
+            session, obligations, kind, step=step, extra=dict(extra_items) or None, now=now
         )
-    return rows
-
-
-def _fallback_values(
-    obligation: Obligation, kind: str, step: str, extra: dict[str, Any] | None, now: dt.datetime
-) -> dict[str, Any]:
-    key = f"obl:{obligation.id}:{kind}:{step}"
-    context: dict[str, Any] = {
-        "kind": kind,
-        "step": step,
-        "obligation_id": obligation.id,
-        "unit_id": obligation.unit_id,
-        "deliverable_id": obligation.deliverable_id,
-        "due": obligation.due_date.isoformat(),
-    }
-    for name, value in (extra or {}).items():
-        simple = isinstance(value, (str, int, float, bool)) or value is None
-        context[name] = value if simple else str(value)
-    return {
-        "idempotency_key": key,
-        "message_id": _fallback_message_id(key),
-        "thread_id": _fallback_message_id(f"obl:{obligation.id}:assignment:"),
-        "kind": kind,
-        "obligation_id": obligation.id,
-        "unit_id": obligation.unit_id,
-        "to_addrs": [],
-        "cc_addrs": [],
-        "context": context,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-
-
-def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert outbox rows whose key is not there yet (one executemany); returns how many."""
-    keys = [r["idempotency_key"] for r in rows]
-    present: set[str] = set()
-    for start in range(0, len(keys), 900):
-        present.update(
-            session.scalars(
-                select(OutboxMessage.idempotency_key).where(
-                    OutboxMessage.idempotency_key.in_(keys[start : start + 900])
-                )
-            )
-        )
-    fresh = [r for r in rows if r["idempotency_key"] not in present]
-    if fresh:
-        session.execute(insert(OutboxMessage), fresh)
-    return len(fresh)
+        new += len(keys)
+    return new
 
 
 # ---------------------------------------------------------------- sweep

@@ -9,7 +9,6 @@ e merge into a new commune on 1/7/2027.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 
 import pytest
 from sqlalchemy import func, select
@@ -460,76 +459,6 @@ def test_return_needs_a_reason_reopens_and_allows_a_late_version(url):
 
 
 # ---------------------------------------------------------------- outbox
-
-
-MAIL_FIELDS = (
-    "idempotency_key",
-    "message_id",
-    "thread_id",
-    "to_addrs",
-    "cc_addrs",
-    "context",
-    "plan_id",
-    "unit_id",
-    "status",
-    "kind",
-    "next_attempt_at",
-)
-
-
-def _same_as_outbox_own(session, module, row, kind, step, extra, now):
-    """Delete a bulk-built row and let enqueue_for_obligation build it: they must agree."""
-    target = session.get(Obligation, row.obligation_id)
-    snapshot = {name: getattr(row, name) for name in MAIL_FIELDS}
-    session.delete(row)
-    session.flush()
-    own = module.enqueue_for_obligation(session, target, kind, step=step, extra=extra, now=now)
-    assert {name: getattr(own, name) for name in MAIL_FIELDS} == snapshot
-
-
-def test_bulk_mail_rows_match_the_outbox_own_rows(url):
-    """Activation and sweeps build mails in bulk; they must equal enqueue_for_obligation's."""
-    module = pytest.importorskip("notifications.outbox")
-    with session_scope(url) as session:
-        for unit, deliverable in (("phong-vh", REPORT), ("ca-huyen", CONSOLIDATION)):
-            target = obligation(session, unit, deliverable)
-            [row] = [m for m in outbox(session, "assignment") if m.obligation_id == target.id]
-            _same_as_outbox_own(session, module, row, "assignment", "", None, ACTIVATED)
-    checks = (
-        (dt.date(2027, 9, 8), "reminder", "3", {"days_left": 2}),
-        (dt.date(2027, 9, 11), "overdue", "", {"days_overdue": 1}),
-        (dt.date(2027, 9, 14), "escalation", "overdue-3", {"days_overdue": 4}),
-    )
-    for today, kind, step, extra in checks:
-        with session_scope(url) as session:
-            sweep(session, DISTRICT, today=today)
-            moment = dt.datetime.combine(today, dt.time(0), vn(2027, 1, 1).tzinfo)
-            for unit in ("phong-vh", "phong-kt"):  # with and without a head
-                target = obligation(session, unit)
-                row = session.scalar(
-                    select(OutboxMessage).where(
-                        OutboxMessage.idempotency_key == f"obl:{target.id}:{kind}:{step}"
-                    )
-                )
-                _same_as_outbox_own(session, module, row, kind, step, extra, moment)
-
-
-def test_emails_still_queue_without_the_notifications_package(url, monkeypatch):
-    monkeypatch.setitem(sys.modules, "notifications", None)
-    with session_scope(url) as session:
-        result = activate(session, DISTRICT, now=ACTIVATED, years=[2028])
-        assert result.queued == 7
-        sweep(session, DISTRICT, today=dt.date(2028, 9, 4))  # 10/9/2028 is a Sunday → 11/9
-        reminders = [
-            m for m in outbox(session, "reminder") if m.obligation_id in result.new_obligation_ids
-        ]
-        assert len(reminders) == 6  # 7 days before, for each 2028 report
-        key = reminders[0].idempotency_key
-        import hashlib
-
-        assert reminders[0].message_id == (
-            f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@kehoach.example>"
-        )
 
 
 def test_running_cycles_keep_the_version_they_started_with(url, tmp_path):
