@@ -259,19 +259,7 @@ def activate(
 
 def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:
     """The yearly cycle start: the year's cycles and obligations (upsert, like activate)."""
-    row = plan_version(session, plan_id)
-    ctx = plan_context(session, row)
-    instance, new = _instance(session, row, now)
-    if new:
-        _audit(
-            session,
-            "plan.activated",
-            at=now,
-            plan_id=plan_id,
-            version=row.version,
-            instance_id=instance.id,
-        )
-    return _materialize(session, ctx, instance, [year], now)
+    return activate(session, plan_id, now=now, years=[year])
 
 
 def _cycle_specs(plan: Plan, frequency: Frequency, years: Sequence[int]) -> list[CycleSpec]:

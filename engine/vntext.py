@@ -27,3 +27,20 @@ def long_date(day: dt.date, place: str | None = None) -> str:
 def date_with_weekday(day: dt.date) -> str:
     """'Thứ Hai, 27/9/2027'."""
     return f"{weekday(day)}, {short_date(day)}"
+
+
+def cycle_label(key: str) -> str:
+    """A cycle key in words: 'năm 2027', 'tháng 3/2026', 'quý 2 năm 2026', 'một lần'."""
+    if key == "once":
+        return "một lần"
+    if len(key) == 4 and key.isdigit():
+        return f"năm {key}"
+    if "-Q" in key:
+        year, quarter = key.split("-Q", 1)
+        return f"quý {quarter} năm {year}"
+    if "-H" in key:
+        year, half = key.split("-H", 1)
+        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
+    if len(key) == 7 and key[4] == "-":
+        return f"tháng {int(key[5:])}/{key[:4]}"
+    return key

@@ -41,7 +41,7 @@ from engine.store.models import (
     Submission,
     utcnow,
 )
-from engine.vntext import date_with_weekday, long_date, short_date, weekday
+from engine.vntext import cycle_label, date_with_weekday, long_date, short_date, weekday
 
 KINDS = (
     "assignment",
@@ -304,22 +304,6 @@ def _templates_dir(plan: Plan, version: PlanVersion) -> str | None:
     return str(folder.resolve())
 
 
-def _cycle_label(key: str) -> str:
-    if key == "once":
-        return "một lần"
-    if len(key) == 4 and key.isdigit():
-        return f"năm {key}"
-    if "-Q" in key:
-        year, quarter = key.split("-Q", 1)
-        return f"quý {quarter} năm {year}"
-    if "-H" in key:
-        year, half = key.split("-H", 1)
-        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
-    if len(key) == 7 and key[4] == "-":
-        return f"tháng {int(key[5:])}/{key[:4]}"
-    return key
-
-
 def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
     """The deliverable (or the consolidation duty) the obligation is about."""
     deliverable = plan.deliverable(obligation.deliverable_id)
@@ -563,7 +547,7 @@ class ContextBuilder:
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,
             "due_reason": obligation.due_reason if moved else None,
-            "cycle": {"key": cycle.key, "label": _cycle_label(cycle.key)},
+            "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
             "link": obligation_link(obligation, conf),
             "contact": contact,
             "via": via,

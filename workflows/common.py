@@ -25,6 +25,7 @@ from engine.calendar import TZ
 from engine.clock import clock_from_env, parse_moment
 from engine.config import settings
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, RegistryUnit
+from engine.vntext import cycle_label  # re-exported: workflows modules import it from here
 
 log = logging.getLogger("kehoach.workflows")
 
@@ -62,23 +63,6 @@ def slug(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     plain = plain.encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "x"
-
-
-def cycle_label(key: str) -> str:
-    """'năm 2027', 'tháng 3/2026', 'quý 2 năm 2026', 'một lần'."""
-    if key == "once":
-        return "một lần"
-    if len(key) == 4 and key.isdigit():
-        return f"năm {key}"
-    if "-Q" in key:
-        year, quarter = key.split("-Q", 1)
-        return f"quý {quarter} năm {year}"
-    if "-H" in key:
-        year, half = key.split("-H", 1)
-        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
-    if len(key) == 7 and key[4] == "-":
-        return f"tháng {int(key[5:])}/{key[:4]}"
-    return key
 
 
 def plan_tag(plan_id: str) -> str:
