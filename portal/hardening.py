@@ -37,6 +37,17 @@ SECURITY_HEADERS = [
 ]
 
 
+async def send_html(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
+    """Answer from ASGI middleware with a whole HTML page (before the app runs)."""
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class SecurityHeaders:
     """Add the security headers to every response; ``no-store`` on everything but /static."""
 
@@ -86,18 +97,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         status, body = self.render(scope)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_html(send, status, body, (b"connection", b"close"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,18 +198,7 @@ class AddressLimit:
             return
         if not self.limiter.allow(client_address(scope)):
             status, body = self.render(scope)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"text/html; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", b"30"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_html(send, status, body, (b"retry-after", b"30"))
             return
         await self.app(scope, receive, send)
 
