@@ -2,16 +2,26 @@
 
     .venv/bin/python benchmarks/bench_portal.py [--rate 100] [--seconds 20] [--units 200]
 
-The portal (uvicorn, SQLite in WAL mode, intake in-process) runs in its own process
-on 127.0.0.1; this process drives it with an async httpx client. Open loop: request
+The portal (uvicorn, SQLite in WAL mode) runs in its own process on 127.0.0.1; this
+process drives it with an async httpx client. Open loop: request
 i is *scheduled* at t0 + i/rate whatever earlier answers did, and its latency is
 measured from that scheduled moment, so a slow server cannot hide its queueing
 (no coordinated omission). Two phases, one after the other:
 
 - GET  /o/{token}: the obligation page with its form (round robin over the units);
 - POST /o/{token}/submit: a report without file (CSRF cookie + field as a browser
-  sends them), answered by a 303 to the receipt; each POST also triggers intake
-  (receipt email queued) on the portal's worker threads.
+  sends them), answered by a 303 to the receipt; each stored answer is then handed
+  to intake off the request (portal.handoff: at once when idle, else batched every
+  KEHOACH_INTAKE_BATCH_SECONDS).
+
+Where intake runs (``--intake``):
+- ``prefect`` (the production set-up): a real ``prefect server start`` on a free port
+  (temporary home, SQLite), the plan deployed (``workflows.register.deploy_plan``); the
+  portal creates intake flow runs through the API. With ``--worker`` a process worker
+  (``prefect worker start --pool kehoach``) also runs them on this machine, and the
+  time until every answer is taken in is printed.
+- ``inline``: Prefect unreachable, the portal's fallback: intake in the portal process.
+- ``none``: nothing is handed over (a lower bound for the request itself).
 
 Data: a synthetic registry of ``--units`` communes, each owing the yearly report of a
 plan shaped like tests/data/portal/plan.yaml, activated for 2027; the clock is fixed
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -121,9 +132,11 @@ def bench_app():  # type: ignore[no-untyped-def]
     lots = Rate(10_000.0, 10_000.0)
     limits = PortalLimits(per_address=lots, link_read=lots, link_write=lots)
     db_url = os.environ["KEHOACH_DATABASE_URL"]
-    if os.environ["BENCH_INTAKE"] == "inline":
+    mode = os.environ["BENCH_INTAKE"]
+    if mode == "inline":
         return create_app(settings(), db_url, limits=limits, intake_flow=False)
-    # intake runs elsewhere (the Prefect flow in a worker): hand over nothing here
+    if mode == "prefect":  # what `kehoach portal` does: hand over to the intake flow
+        return create_app(settings(), db_url, limits=limits)
     return create_app(settings(), db_url, limits=limits, handoff=lambda _id: None)
 
 
@@ -148,7 +161,7 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, db_url: str, home: Path, intake: str, workers: int = 1
+    port: int, db_url: str, home: Path, intake: str, workers: int = 1, api_url: str | None = None
 ) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -161,6 +174,9 @@ def start_server(
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]),
     }
     env.pop("KEHOACH_CONFIG", None)
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=str(home))
     import urllib.request
@@ -176,6 +192,100 @@ def start_server(
             time.sleep(0.1)
     proc.terminate()
     raise SystemExit("the portal did not answer /healthz within 30 s")
+
+
+# ---------------------------------------------------------------- Prefect
+
+
+def start_prefect(home: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """A fresh Prefect server (its own home, free port) with the bench plan deployed."""
+    from workflows.register import deploy_plan
+    from workflows.server import ensure_server, use_api
+
+    server = ensure_server(home / "prefect", port=None, ui=False, reuse_env=False)
+    with use_api(server.api_url):
+        deploy_plan("portal-pccc", database_url=db_url, with_dispatch=False)
+    return server, server.api_url
+
+
+def start_worker(home: Path, db_url: str, api_url: str) -> subprocess.Popen:
+    """``prefect worker start --pool kehoach``: runs the intake flow runs as they come."""
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "KEHOACH_HOME": str(home),
+        "KEHOACH_DATABASE_URL": db_url,
+        "KEHOACH_NOW": NOW,
+        "PYTHONPATH": str(ROOT),
+    }
+    log = open(home / "worker.log", "ab")  # noqa: SIM115 (kept open for the child)
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "kehoach"],
+        env=env,
+        cwd=str(ROOT),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def intake_report(db_url: str, api_url: str | None, worker: bool, wait: float = 180.0) -> str:
+    """How the answers were handed over; with a worker, how long until all were taken in."""
+    from sqlalchemy import func, select
+
+    from engine.store.db import session_scope
+    from engine.store.models import Submission
+
+    def pending() -> tuple[int, int]:
+        with session_scope(db_url) as session:
+            total = session.scalar(
+                select(func.count()).select_from(Submission).where(Submission.source == "portal")
+            )
+            left = session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(Submission.source == "portal", Submission.intake_done.is_(False))
+            )
+            return int(total or 0), int(left or 0)
+
+    started = time.monotonic()
+    total, left = pending()
+    runs = ""
+    if api_url:
+        from workflows.server import use_api
+
+        with use_api(api_url):
+            from prefect.client.orchestration import get_client
+            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+            with get_client(sync_client=True) as client:
+                found = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="nộp")),
+                    limit=200,
+                )
+        sizes = [len(r.parameters.get("submission_ids") or [1]) for r in found]
+        runs = f"; {len(found)} intake flow runs created (sizes {sorted(sizes, reverse=True)[:8]}…)"
+    if worker:
+        while left and time.monotonic() - started < wait:
+            time.sleep(1.0)
+            total, left = pending()
+        return (
+            f"intake: {total - left}/{total} answers taken in by the worker "
+            f"{time.monotonic() - started:.0f} s after the load ended{runs}"
+        )
+    return f"intake: {total - left}/{total} answers taken in by the end of the phase{runs}"
 
 
 # ---------------------------------------------------------------- load
@@ -303,9 +413,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=40, help="communes (links) in the data")
     parser.add_argument(
         "--intake",
-        choices=["inline", "elsewhere"],
-        default="inline",
-        help="inline: the portal runs intake itself (Prefect down); elsewhere: not in the portal",
+        choices=["prefect", "inline", "none"],
+        default="prefect",
+        help="prefect: intake flow runs on a real Prefect server (default); inline: the "
+        "portal's fallback when Prefect is down; none: nothing handed over",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="with --intake prefect: also run a process worker that executes the intake runs",
     )
     parser.add_argument(
         "--phases", default="get,post", help="comma-separated: get, post (default both)"
@@ -330,8 +446,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"data: {len(tokens)} report links, prepared in {time.perf_counter() - started:.1f} s"
         )
+        prefect = worker = None
+        api_url = None
+        intake_note = ""
+        if args.intake == "prefect":
+            prefect, api_url = start_prefect(home, db_url)
+            if args.worker:
+                worker = start_worker(home, db_url, api_url)
         port = free_port()
-        server = start_server(port, db_url, home, args.intake, args.workers)
+        server = start_server(port, db_url, home, args.intake, args.workers, api_url)
         try:
             results = asyncio.run(
                 drive(
@@ -343,19 +466,29 @@ def main(argv: list[str] | None = None) -> int:
                     tuple(p.strip().upper() for p in args.phases.split(",") if p.strip()),
                 )
             )
+            if args.intake != "none" and "POST" in results:
+                intake_note = intake_report(db_url, api_url, worker is not None)
         finally:
             server.terminate()
             try:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+            if worker is not None:
+                stop_group(worker)
+            if prefect is not None:
+                from workflows.server import stop_server
+
+                stop_server(home / "prefect")
 
     print(
         f"open loop, {args.rate:g} req/s for {args.seconds:g} s per phase; uvicorn "
         f"({args.workers} worker{'s' if args.workers > 1 else ''}) + SQLite on loopback; "
-        f"intake {args.intake}; {os.cpu_count()} CPUs, load average before "
-        f"{load_before:.1f}"
+        f"intake {args.intake}{' + worker' if args.worker else ''}; {os.cpu_count()} CPUs, "
+        f"load average before {load_before:.1f}"
     )
+    if intake_note:
+        print(intake_note)
     missed = False
     for name, result in results.items():
         target = TARGETS_MS[name]

@@ -73,7 +73,11 @@ def create_app(
     conf = settings or default_settings()
     url = db_url or conf.database
     clock = clock or clock_from_env()
-    runner = Handoff(url, clock, use_flow=intake_flow) if handoff is None else None
+    runner = (
+        Handoff(url, clock, use_flow=intake_flow, batch_seconds=conf.intake_batch_seconds)
+        if handoff is None
+        else None
+    )
     state = PortalState(
         conf=conf,
         db_url=url,

@@ -1,25 +1,35 @@
-"""Handing a stored submission to intake: the Prefect flow, or in-process as a fallback.
+"""Handing stored submissions to intake: the Prefect flow, or in-process as a fallback.
 
 The submission row is committed before anything here runs, so nothing a unit sent
-depends on Prefect. ``workflows.intake.trigger_intake(submission_id)`` creates the
-intake flow run (deployment ``intake/<plan>``) for a worker; when ``PREFECT_API_URL``
-is unset, Prefect does not answer, or the run cannot be created (no deployment), the
-portal runs ``engine.lifecycle.intake`` itself (the same idempotent step the flow
-runs) and records that in the audit log. Handoffs run on a small thread pool, off
-the request: the unit's receipt page never waits for Prefect.
+depends on Prefect. Hand-overs run on one background thread, off the request: the
+unit's receipt page never waits for Prefect.
+
+Batching. Near a deadline hundreds of units answer within minutes, and one flow run
+per submission would cost a worker a process start each (about a second of CPU, see
+shared PREFECT_NOTES). So the thread hands over at once when it has been idle, and
+otherwise at most once per ``batch_seconds`` (``KEHOACH_INTAKE_BATCH_SECONDS``,
+default 2): whatever arrived meanwhile goes together, one intake flow run per plan
+(``workflows.intake.trigger_intake(ids)``, deployment ``intake/<plan>``), at most
+``max_batch`` submissions a run.
+
+Fallback. When ``PREFECT_API_URL`` is unset, Prefect does not answer, or a run cannot
+be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself for
+the batch (the same idempotent step the flow runs), in one transaction, and records
+that in the audit log; if that transaction fails, each submission is tried alone, so
+one bad row does not hold the others. What still fails waits with ``intake_done``
+false for the daily sweep (and for :meth:`Handoff.recover` at the next start).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import inspect
 import logging
 import os
+import queue
 import random
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -36,10 +46,12 @@ log = logging.getLogger("kehoach.portal")
 
 ACTOR = "system:portal"
 INTAKE_ATTEMPTS = 4
+MAX_BATCH = 200
+_STOP = object()
 
 
-def _trigger(db_url: str, submission_id: int) -> str | None:
-    """Start the intake flow run; None when started, else why not.
+def _prefect_unreachable() -> str | None:
+    """Why the intake flow cannot be used now, or None when Prefect answers.
 
     Only with ``PREFECT_API_URL`` set and answering: without it Prefect would start a
     throw-away server inside the portal process, which is not what anyone wants.
@@ -53,60 +65,106 @@ def _trigger(db_url: str, submission_id: int) -> str | None:
         return f"workflows package unavailable ({exc})"
     if not healthy(api_url, timeout=2.0):
         return f"Prefect does not answer at {api_url}"
-    try:
-        from workflows.intake import trigger_intake
-    except ImportError as exc:
-        return f"workflows.intake.trigger_intake unavailable ({exc})"
-    try:
-        result = trigger_intake(submission_id, database_url=db_url)
-        if inspect.isawaitable(result):
-            asyncio.run(result)  # type: ignore[arg-type]
-    except Exception as exc:  # deployment missing, API error, ...
-        log.warning("intake flow for submission %s not started: %s", submission_id, exc)
-        return f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
     return None
 
 
-def hand_over(db_url: str, clock: Clock, submission_id: int, use_flow: bool = True) -> str:
-    """'flow', 'inline' or 'failed' (then the submission waits, intake_done false)."""
-    reason = _trigger(db_url, submission_id) if use_flow else "intake flow disabled for this portal"
-    if reason is None:
-        return "flow"
-    now = clock.now()
+def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
+    """Start one intake flow run per plan; returns {reason: ids} of those not started."""
+    reason = _prefect_unreachable()
+    if reason is not None:
+        return {reason: list(ids)}
     try:
-        _intake_with_retries(db_url, submission_id, now, reason)
-        return "inline"
+        from workflows.intake import submissions_by_plan, trigger_intake
+    except ImportError as exc:
+        return {f"workflows.intake unavailable ({exc})": list(ids)}
+    left: dict[str, list[int]] = {}
+    groups = submissions_by_plan(db_url, ids)
+    grouped = {i for group in groups.values() for i in group}
+    unknown = [i for i in ids if i not in grouped]
+    if unknown:
+        left["submission not found"] = unknown
+    for plan_id, group in groups.items():
+        try:
+            trigger_intake(group, database_url=db_url)
+        except Exception as exc:  # deployment missing, API error, ...
+            log.warning(
+                "intake flow for %s (%d submissions) not started: %s", plan_id, len(group), exc
+            )
+            why = f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
+            left.setdefault(why, []).extend(group)
+    return left
+
+
+def hand_over(
+    db_url: str, clock: Clock, submission_ids: int | Sequence[int], use_flow: bool = True
+) -> dict[str, list[int]]:
+    """Hand submissions over; returns {'flow'|'inline'|'failed': ids}."""
+    ids = [submission_ids] if isinstance(submission_ids, int) else list(submission_ids)
+    outcome: dict[str, list[int]] = {"flow": [], "inline": [], "failed": []}
+    left = _trigger(db_url, ids) if use_flow else {"intake flow disabled for this portal": ids}
+    not_started = {i for group in left.values() for i in group}
+    outcome["flow"] = [i for i in ids if i not in not_started]
+    now = clock.now()
+    for reason, group in left.items():
+        done, failed = take_in_here(db_url, group, now, reason)
+        outcome["inline"] += done
+        outcome["failed"] += failed
+    return outcome
+
+
+def take_in_here(
+    db_url: str, ids: Sequence[int], now: dt.datetime, reason: str
+) -> tuple[list[int], list[int]]:
+    """Intake in this process: the batch in one transaction, else one by one.
+
+    Returns (taken in, failed); failures are logged and audited.
+    """
+    if not ids:
+        return [], []
+    try:
+        _intake_with_retries(db_url, ids, now, reason)
+        return list(ids), []
     except Exception as exc:
-        log.exception("intake of submission %s failed", submission_id)
-        _audit_failure(db_url, submission_id, now, exc)
-        return "failed"
+        if len(ids) == 1:
+            log.exception("intake of submission %s failed", ids[0])
+            _audit_failure(db_url, ids[0], now, exc)
+            return [], list(ids)
+        log.warning("intake of %d submissions together failed (%s); one by one", len(ids), exc)
+    done: list[int] = []
+    failed: list[int] = []
+    for sid in ids:
+        ok, bad = take_in_here(db_url, [sid], now, reason)
+        done += ok
+        failed += bad
+    return done, failed
 
 
-def _intake_with_retries(db_url: str, submission_id: int, now: dt.datetime, reason: str) -> Any:
-    """engine.lifecycle.intake plus the audit row, in one transaction; retried on a lock."""
+def _intake_with_retries(db_url: str, ids: Sequence[int], now: dt.datetime, reason: str) -> None:
+    """engine.lifecycle.intake plus an audit row each, in one transaction; retried on a lock."""
     from engine.lifecycle import intake
 
     for attempt in range(1, INTAKE_ATTEMPTS + 1):
         try:
             with writing(db_url) as session:
-                result = intake(session, submission_id, now=now)
-                audit.record(
-                    session,
-                    "portal.intake_inline",
-                    at=now,
-                    actor=ACTOR,
-                    remote_addr=None,
-                    obligation_id=result.obligation_id,
-                    plan_id=result.plan_id,
-                    submission_id=submission_id,
-                    reason=reason,
-                )
-            return result
+                for sid in ids:
+                    result = intake(session, sid, now=now)
+                    audit.record(
+                        session,
+                        "portal.intake_inline",
+                        at=now,
+                        actor=ACTOR,
+                        remote_addr=None,
+                        obligation_id=result.obligation_id,
+                        plan_id=result.plan_id,
+                        submission_id=sid,
+                        reason=reason,
+                        batch=len(ids),
+                    )
+            return
         except OperationalError as exc:
             if attempt == INTAKE_ATTEMPTS or not retryable(exc):
                 raise
             time.sleep(random.uniform(0.02, 0.1) * attempt)
-    raise AssertionError("unreachable")
 
 
 def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Exception) -> None:
@@ -126,31 +184,90 @@ def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Excep
 
 
 class Handoff:
-    """Runs hand_over off the request thread; ``wait()`` drains it (tests, shutdown)."""
+    """Hands submissions over in batches on one background thread.
 
-    def __init__(self, db_url: str, clock: Clock, workers: int = 2, use_flow: bool = True) -> None:
+    ``handoff(submission_id)`` only queues (the request returns at once); ``wait()``
+    blocks until everything queued so far is handed over (tests, shutdown).
+    """
+
+    def __init__(
+        self,
+        db_url: str,
+        clock: Clock,
+        use_flow: bool = True,
+        batch_seconds: float = 2.0,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self.db_url = db_url
         self.clock = clock
         self.use_flow = use_flow
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kehoach-intake")
-        self._pending: set[Future[str]] = set()
-        self._lock = threading.Lock()
+        self.batch_seconds = max(0.0, batch_seconds)
+        self.max_batch = max(1, max_batch)
+        self.batches: list[dict[str, list[int]]] = []  # the last outcomes (newest last)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._outstanding = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def __call__(self, submission_id: int) -> None:
-        future = self._pool.submit(hand_over, self.db_url, self.clock, submission_id, self.use_flow)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
+        with self._idle:
+            self._outstanding += 1
+        self._ensure_thread()
+        self._queue.put(submission_id)
 
-    def _done(self, future: Future[str]) -> None:
-        with self._lock:
-            self._pending.discard(future)
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="kehoach-intake", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        last = float("-inf")
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            # Idle for a while: hand over at once. Else wait out the interval, collecting.
+            until = last + self.batch_seconds
+            while len(batch) < self.max_batch:
+                timeout = until - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get(timeout=timeout)
+                        if timeout > 0
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            last = time.monotonic()
+            try:
+                outcome = hand_over(self.db_url, self.clock, batch, self.use_flow)
+                self.batches = [*self.batches[-99:], outcome]
+            except Exception:  # never lose the thread: the sweep takes these in later
+                log.exception("hand-over of submissions %s failed", batch)
+            finally:
+                with self._idle:
+                    self._outstanding -= len(batch)
+                    self._idle.notify_all()
 
     def wait(self, timeout: float = 30.0) -> None:
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.result(timeout=timeout)
+        """Block until every submission queued so far is handed over."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._outstanding > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._outstanding} submission(s) still being handed over")
+                self._idle.wait(left)
 
     def recover(self) -> int:
         """Hand over portal submissions a crash left without intake; returns how many."""
@@ -166,5 +283,10 @@ class Handoff:
             self(submission_id)
         return len(ids)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Hand over what is queued, then stop the thread."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout)

@@ -180,6 +180,8 @@ def make_world(
         "KEHOACH_OPERATOR_USER": "tonghop",
         "KEHOACH_OPERATOR_PASSWORD": "mat-khau-thu-nghiem",
         "KEHOACH_MAIL_FROM": "kehoach@halang.example",
+        # hand-overs to intake in quick succession (the batching is tested on its own)
+        "KEHOACH_INTAKE_BATCH_SECONDS": "0.05",
         **env,
     }
     for key, value in values.items():

@@ -11,6 +11,7 @@ complete, asks for a review where the plan wants one, and sends the emails.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from prefect import flow, task
@@ -19,11 +20,10 @@ from prefect.runtime import flow_run
 from sqlalchemy import select
 
 from engine.store.db import session_scope
-from engine.store.models import ConsolidatedReport, Cycle, Obligation, Submission
+from engine.store.models import ConsolidatedReport, Obligation, Submission
 from workflows.common import (
     ObligationInfo,
     add_run_tags,
-    cycle_tag,
     database,
     emit,
     iso,
@@ -31,34 +31,62 @@ from workflows.common import (
     plan_tag,
     related_resources,
     resolve_now,
-    unit_tag,
 )
 from workflows.dispatch import send_emails
 
 log = logging.getLogger("kehoach.workflows")
 
 
-def submission_info(database_url: str, submission_id: int) -> ObligationInfo | None:
+def submission_infos(database_url: str, submission_ids: Sequence[int]) -> dict[int, ObligationInfo]:
+    """The obligation (with display names) of each existing submission, by submission id."""
+    wanted = sorted(set(submission_ids))
     with session_scope(database_url) as session:
-        obligation_id = session.scalar(
-            select(Submission.obligation_id).where(Submission.id == submission_id)
-        )
-        if obligation_id is None:
-            return None
-        found = obligations(session, ids=[obligation_id])
-    return found[0] if found else None
+        owner: dict[int, int] = {}
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            rows = session.execute(
+                select(Submission.id, Submission.obligation_id).where(
+                    Submission.id.in_(wanted[start : start + 900])
+                )
+            )
+            owner.update({sid: oid for sid, oid in rows})
+        found = {info.id: info for info in obligations(session, ids=set(owner.values()))}
+    return {sid: found[oid] for sid, oid in owner.items() if oid in found}
+
+
+def submission_info(database_url: str, submission_id: int) -> ObligationInfo | None:
+    return submission_infos(database_url, [submission_id]).get(submission_id)
+
+
+def _ids(submission_id: int | None, submission_ids: Sequence[int] | None) -> list[int]:
+    """The submissions a run takes in: one (``submission_id``) or a batch, in order, once each."""
+    given = ([submission_id] if submission_id is not None else []) + list(submission_ids or [])
+    if not given:
+        raise ValueError("intake needs submission_id or submission_ids")
+    return list(dict.fromkeys(int(i) for i in given))
+
+
+def batch_name(infos: Sequence[ObligationInfo], count: int) -> str:
+    """A run's name: the submission's label for one, the plan and the count for a batch."""
+    if count == 1 and infos:
+        return f"nộp · {infos[0].label}"
+    plans = sorted({info.plan_id for info in infos})
+    where = f" · {plans[0]}" if len(plans) == 1 else ""
+    return f"nộp{where} · {count} bản nộp"
 
 
 def _run_name() -> str:
     params = flow_run.parameters
-    submission_id = params["submission_id"]
     try:
-        info = submission_info(database(params.get("database_url")), submission_id)
+        ids = _ids(params.get("submission_id"), params.get("submission_ids"))
+    except (TypeError, ValueError):
+        return "nộp"
+    try:
+        infos = list(submission_infos(database(params.get("database_url")), ids).values())
     except Exception:  # the name is cosmetic; the flow reports real errors itself
-        info = None
-    if info is None:
-        return f"nộp · bản nộp {submission_id}"
-    return f"nộp · {info.label}"
+        infos = []
+    if len(ids) == 1 and not infos:
+        return f"nộp · bản nộp {ids[0]}"
+    return batch_name(infos, len(ids))
 
 
 @task(
@@ -125,120 +153,193 @@ def _needs_review(database_url: str, submission_id: int, deliverable_id: str) ->
         return bool(deliverable is not None and deliverable.review)
 
 
+def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
+    """The events of one submission taken in (none when it had been taken in before)."""
+    if result["already_done"]:
+        return
+    related = related_resources(
+        result["plan_id"], result["cycle_key"], result["unit_id"], result["unit_name"]
+    )
+    emit(
+        "kehoach.submission.received",
+        {
+            "prefect.resource.id": f"kehoach.submission.{submission_id}",
+            "prefect.resource.name": f"nộp · {label}",
+        },
+        related
+        + [
+            {
+                "prefect.resource.id": f"kehoach.obligation.{result['obligation_id']}",
+                "prefect.resource.role": "obligation",
+            }
+        ],
+        {**result["payload"], "source": result["source"]},
+    )
+    emit(result["event"], result["resource"], related, result["payload"])
+
+
+def _ask_review(database_url: str | None, url: str, submission_id: int, result: dict) -> Any:
+    if not _needs_review(url, submission_id, result["deliverable_id"]):
+        return None
+    from workflows.review import trigger_review
+
+    try:
+        return trigger_review(submission_id, plan_id=result["plan_id"], database_url=database_url)
+    except Exception as exc:  # no review deployment: the CLI or the UI decides later
+        print(f"duyệt: chưa tạo được lượt duyệt ({exc}); dùng `kehoach review {submission_id}`")
+        return None
+
+
 @flow(name="intake", flow_run_name=_run_name, persist_result=False, log_prints=True)
 def intake_flow(
-    submission_id: int,
+    submission_id: int | None = None,
     now: str | None = None,
     database_url: str | None = None,
     dispatch: bool = True,
     consolidate_early: bool = True,
     request_review: bool = True,
+    submission_ids: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Take one submission in; consolidate early when its cycle is complete."""
+    """Take submissions in (one, or a batch from the portal); consolidate early when a
+    cycle is complete; send the receipts.
+
+    Each submission is its own task run ("tiếp nhận · unit · deliverable · cycle") in its
+    own transaction, so one that fails (after its retries) does not hold the others back;
+    the flow then fails, naming it, and the daily sweep takes it in later. The result has
+    one entry per submission under ``taken``; for a single submission its fields are also
+    at the top level.
+    """
     moment = resolve_now(now)
     url = database(database_url)
     when = iso(moment)
+    ids = _ids(submission_id, submission_ids)
 
-    info = submission_info(url, submission_id)
-    label = info.label if info else f"bản nộp {submission_id}"
-    if info is not None:
-        add_run_tags(*info.tags)
-    result = take_in.with_options(task_run_name=f"tiếp nhận · {label}")(submission_id, when, url)
-    plan_id, cycle_key = result["plan_id"], result["cycle_key"]
-    if not result["already_done"]:
-        emit(
-            "kehoach.submission.received",
-            {
-                "prefect.resource.id": f"kehoach.submission.{submission_id}",
-                "prefect.resource.name": f"nộp · {label}",
-            },
-            related_resources(plan_id, cycle_key, result["unit_id"], result["unit_name"])
-            + [
-                {
-                    "prefect.resource.id": f"kehoach.obligation.{result['obligation_id']}",
-                    "prefect.resource.role": "obligation",
-                }
-            ],
-            {**result["payload"], "source": result["source"]},
-        )
-        emit(
-            result["event"],
-            result["resource"],
-            related_resources(plan_id, cycle_key, result["unit_id"], result["unit_name"]),
-            result["payload"],
-        )
+    infos = submission_infos(url, ids)
+    tags = {tag for info in infos.values() for tag in info.tags}
+    if len(ids) > 1:  # a batch: only the plan tags, not every unit's
+        tags = {tag for tag in tags if tag.startswith("plan:")}
+    if tags:
+        add_run_tags(*sorted(tags))
 
-    review_run = None
-    if request_review and _needs_review(url, submission_id, result["deliverable_id"]):
-        from workflows.review import trigger_review
-
+    taken: list[dict[str, Any]] = []
+    failed: dict[int, str] = {}
+    review_runs: dict[int, str] = {}
+    for sid in ids:
+        info = infos.get(sid)
+        label = info.label if info else f"bản nộp {sid}"
         try:
-            review_run = trigger_review(submission_id, plan_id=plan_id, database_url=database_url)
-        except Exception as exc:  # no review deployment: the CLI or the UI decides later
-            print(f"duyệt: chưa tạo được lượt duyệt ({exc}); dùng `kehoach review {submission_id}`")
+            result = take_in.with_options(task_run_name=f"tiếp nhận · {label}")(sid, when, url)
+        except Exception as exc:
+            failed[sid] = f"{type(exc).__name__}: {exc}"
+            print(f"nộp · {label}: chưa tiếp nhận được ({failed[sid]})")
+            continue
+        _announce(sid, label, result)
+        if request_review:
+            run = _ask_review(database_url, url, sid, result)
+            if run is not None:
+                review_runs[sid] = str(run)
+        state = "đúng hạn" if result["on_time"] else "trễ hạn"
+        print(f"nộp · {label}: phiên bản {result['version']}, {state}")
+        taken.append(result)
 
     consolidated = []
-    if consolidate_early and result["cycle_complete"] and not result["superseded"]:
-        from workflows.consolidate import consolidate_flow
-
-        for consolidation_id in result["consolidation_ids"]:
-            if _consolidated(url, result["obligation_id"], consolidation_id):
+    if consolidate_early:
+        complete = {
+            (r["plan_id"], r["cycle_key"], r["obligation_id"], c)
+            for r in taken
+            if r["cycle_complete"] and not r["superseded"]
+            for c in r["consolidation_ids"]
+        }
+        done: set[tuple[str, str, str]] = set()
+        for plan_id, cycle_key, obligation_id, consolidation_id in sorted(complete):
+            if (plan_id, cycle_key, consolidation_id) in done:
+                continue
+            done.add((plan_id, cycle_key, consolidation_id))
+            if _consolidated(url, obligation_id, consolidation_id):
                 continue
             print(f"{plan_id} {cycle_key}: mọi đơn vị đã nộp; tổng hợp sớm ({consolidation_id})")
             consolidated.append(
-                consolidate_flow(
-                    plan_id,
-                    cycle_key=cycle_key,
-                    consolidation_id=consolidation_id,
-                    now=when,
-                    database_url=url,
-                    dispatch=False,
-                )
+                consolidate_early_flow(plan_id, cycle_key, consolidation_id, when, url)
             )
     sent = send_emails(url, when) if dispatch else None
-    state = "đúng hạn" if result["on_time"] else "trễ hạn"
-    print(f"nộp · {label}: phiên bản {result['version']}, {state}")
-    return {
-        **{k: v for k, v in result.items() if k not in ("resource", "payload")},
+    if failed:
+        names = ", ".join(str(i) for i in failed)
+        raise RuntimeError(
+            f"{len(failed)} of {len(ids)} submissions not taken in ({names}); "
+            "the daily sweep takes them in, or run this flow again"
+        )
+    out: dict[str, Any] = {
+        "taken": [{k: v for k, v in r.items() if k not in ("resource", "payload")} for r in taken],
         "consolidated": consolidated,
-        "review_run": str(review_run) if review_run else None,
+        "review_runs": review_runs,
         "sent": sent,
         "now": when,
     }
+    if len(ids) == 1:
+        out.update(out["taken"][0])
+        out["review_run"] = review_runs.get(ids[0])
+    return out
+
+
+def consolidate_early_flow(
+    plan_id: str, cycle_key: str, consolidation_id: str, when: str, url: str
+) -> Any:
+    from workflows.consolidate import consolidate_flow
+
+    return consolidate_flow(
+        plan_id,
+        cycle_key=cycle_key,
+        consolidation_id=consolidation_id,
+        now=when,
+        database_url=url,
+        dispatch=False,
+    )
 
 
 def deployment_name(plan_id: str) -> str:
     return f"intake/{plan_id}"
 
 
-def trigger_intake(submission_id: int, database_url: str | None = None) -> Any:
-    """Start the intake flow run for a stored submission (the portal calls this).
+def submissions_by_plan(database_url: str, submission_ids: Sequence[int]) -> dict[str, list[int]]:
+    """Group submission ids by the plan they answer (unknown ids are left out)."""
+    groups: dict[str, list[int]] = {}
+    for sid, info in sorted(submission_infos(database_url, submission_ids).items()):
+        groups.setdefault(info.plan_id, []).append(sid)
+    return groups
+
+
+def trigger_intake(submission_ids: int | Sequence[int], database_url: str | None = None) -> Any:
+    """Start one intake flow run for stored submissions of one plan (the portal calls this).
 
     Creates a run of the plan's ``intake`` deployment (``kehoach deploy PLAN``) for a
     worker to execute, and returns its id; raises when Prefect or the deployment is
-    missing, so the caller can take the submission in itself.
+    missing, so the caller can take the submissions in itself. One id gives a run named
+    and tagged like the submission; several give one batch run for the plan.
     """
     from prefect.deployments import run_deployment
 
     url = database(database_url)
-    info = submission_info(url, submission_id)
-    if info is None:
-        raise LookupError(f"submission {submission_id} does not exist")
-    parameters: dict[str, Any] = {"submission_id": submission_id}
+    ids = _ids(None, [submission_ids] if isinstance(submission_ids, int) else submission_ids)
+    infos = submission_infos(url, ids)
+    missing = [i for i in ids if i not in infos]
+    if missing:
+        raise LookupError(f"submission(s) {', '.join(map(str, missing))} do not exist")
+    plans = {info.plan_id for info in infos.values()}
+    if len(plans) != 1:
+        raise ValueError(f"one intake run takes one plan's submissions, not {sorted(plans)}")
+    [plan_id] = plans
+    parameters: dict[str, Any] = (
+        {"submission_id": ids[0]} if len(ids) == 1 else {"submission_ids": ids}
+    )
     if database_url:
         parameters["database_url"] = database_url
-    with session_scope(url) as session:
-        cycle_key = session.scalar(
-            select(Cycle.key)
-            .join(Obligation, Obligation.cycle_id == Cycle.id)
-            .where(Obligation.id == info.id)
-        )
+    tags = infos[ids[0]].tags if len(ids) == 1 else [plan_tag(plan_id)]
     run = run_deployment(
-        deployment_name(info.plan_id),
+        deployment_name(plan_id),
         parameters=parameters,
         timeout=0,
         as_subflow=False,
-        flow_run_name=f"nộp · {info.label}",
-        tags=[plan_tag(info.plan_id), unit_tag(info.unit_id), cycle_tag(cycle_key or "")],
+        flow_run_name=batch_name([infos[i] for i in ids], len(ids)),
+        tags=tags,
     )
     return run.id
