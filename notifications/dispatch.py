@@ -11,6 +11,13 @@ Outcomes: sent; 4xx or network error -> ``pending`` again with exponential backo
 until ``give_up_at`` (first failure + ``smtp_give_up_hours``), then ``failed``;
 5xx -> ``failed`` at once. Every ``failed`` row gets an AuditEvent and a
 ``delivery_failure`` email to the plan's (or the configured) administrator.
+
+Recipients one by one: when the server refuses some addresses of a message (at
+RCPT) and takes the others, a 5xx address is reported to the administrator at once
+and a 4xx address is owed the message still: the row goes back to ``pending`` with
+``retry_to`` = those addresses, and the next attempt sends the same message (same
+Message-ID, same To/Cc headers) to them alone, with the same backoff and give-up
+horizon as a whole message.
 """
 
 from __future__ import annotations
@@ -78,7 +85,16 @@ class _Outcome:
     subject: str | None = None
     code: int | None = None
     error: str | None = None
-    refused: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # address -> "code text"
+
+
+def _transient(refused: dict[str, str]) -> list[str]:
+    """Addresses refused with a 4xx reply: worth another attempt."""
+    return [a for a, e in refused.items() if e[:1] == "4"]
+
+
+def _permanent(refused: dict[str, str]) -> list[str]:
+    return [a for a, e in refused.items() if e[:1] != "4"]
 
 
 class Dispatcher:
@@ -151,28 +167,32 @@ class Dispatcher:
                     "attempts": attempts,
                     "smtp_code": out.code,
                     "last_error": out.error,
-                    "sent_at": None,
-                    "raw": None,
+                    "sent_at": row.sent_at,  # kept by a retry after a partial refusal
                     "give_up_at": row.give_up_at,
                     "next_attempt_at": out.at,
+                    "retry_to": None,
                 }
                 if out.status == "sent":
-                    values.update(sent_at=out.at, raw=out.raw, last_error=None)
+                    values.update(sent_at=row.sent_at or out.at, raw=out.raw, last_error=None)
                     self.stats.sent += 1
                     if out.refused:
-                        values["last_error"] = "refused: " + "; ".join(
-                            f"{a}: {e}" for a, e in out.refused.items()
-                        )
-                        if any(e[:1] == "5" for e in out.refused.values()):
-                            self._escalate(session, out, values["last_error"], attempts)
+                        self._refused(session, out, values, attempts)
+                elif out.status == "retry" and _transient(out.refused) and _permanent(out.refused):
+                    # Every address refused, some for good: report those, retry the rest.
+                    values["status"] = "failed"
+                    self._refused(session, out, values, attempts)
+                    if values["status"] == "failed":
+                        self.stats.failed += 1
                 elif out.status == "retry":
                     give_up_at = row.give_up_at or out.at + dt.timedelta(
                         hours=self.conf.smtp_give_up_hours
                     )
                     values["give_up_at"] = give_up_at
+                    values["retry_to"] = row.retry_to  # still owed to the same addresses
                     if out.at >= give_up_at:
                         error = f"gave up after {attempts} attempts: {out.error}"
-                        values.update(status="failed", last_error=error)
+                        lost = "sent" if row.sent_at else "failed"  # others may have it
+                        values.update(status=lost, last_error=error, retry_to=None)
                         self._fail(session, out, error, attempts)
                     else:
                         values.update(
@@ -181,15 +201,47 @@ class Dispatcher:
                         )
                         self.stats.retried += 1
                 else:
-                    values["status"] = "failed"
+                    # A row some addresses already got stays "sent"; the rest is reported.
+                    values["status"] = "sent" if row.sent_at else "failed"
                     self._fail(session, out, out.error or "", attempts)
                 if out.error and out.error not in self.stats.errors and len(self.stats.errors) < 20:
                     self.stats.errors.append(out.error)
                 params.append(values)
-            session.execute(
-                update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")),
-                params,
+            # Sent rows get their bytes; others keep theirs (claimed rows carry no raw).
+            # One executemany per column set.
+            for same in (
+                [v for v in params if "raw" in v],
+                [v for v in params if "raw" not in v],
+            ):
+                if same:
+                    session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")), same)
+
+    def _refused(
+        self, session: Session, out: _Outcome, values: dict[str, Any], attempts: int
+    ) -> None:
+        """Some addresses refused: report the permanent ones, keep owing the others."""
+        row = out.row
+        refused = ", ".join(f"{a}: {e}" for a, e in out.refused.items())
+        values["last_error"] = "refused: " + refused
+        owed = _transient(out.refused)
+        give_up_at = row.give_up_at or out.at + dt.timedelta(hours=self.conf.smtp_give_up_hours)
+        if owed and out.at < give_up_at:
+            values.update(
+                status="pending",
+                retry_to=owed,
+                give_up_at=give_up_at,
+                next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
+                last_error=f"refused, retrying {', '.join(owed)}: {refused}",
             )
+            self.stats.retried += 1
+            lost = _permanent(out.refused)
+        else:
+            lost = list(out.refused)
+            if owed:
+                values["last_error"] = f"gave up after {attempts} attempts: {refused}"
+        if lost:
+            error = "; ".join(f"{a}: {out.refused[a]}" for a in lost)
+            self._escalate(session, out, f"refused: {error}", attempts)
 
     def _fail(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
         self.stats.failed += 1
@@ -251,14 +303,18 @@ class Dispatcher:
             # A message that cannot be built never will be: no point retrying.
             return _Outcome(row, "failed", at, error=f"cannot build the message: {exc}")
         subject, data = rendered.subject, rendered.raw
+        # After a partial refusal, only the addresses still owed (headers unchanged).
+        recipients = list(row.retry_to) if row.retry_to else rendered.recipients
         await bucket.acquire()
         try:
-            refused = await connection.send(self.conf.mail_from, rendered.recipients, data)
+            refused = await connection.send(self.conf.mail_from, recipients, data)
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)
             status = "failed" if exc.permanent else "retry"
-            return _Outcome(row, status, at, subject=subject, code=exc.code, error=str(exc))
+            return _Outcome(
+                row, status, at, subject=subject, code=exc.code, error=str(exc), refused=exc.refused
+            )
         return _Outcome(row, "sent", at, raw=data, subject=subject, code=250, refused=refused)
 
     def _claim_size(self, limit: int | None) -> int:

@@ -36,11 +36,14 @@ class SmtpFailure(Exception):
         code: int | None = None,
         permanent: bool = False,
         connection: bool = False,
+        refused: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.permanent = permanent
         self.connection = connection
+        # every recipient refused at RCPT: address -> "code text" (the codes may differ)
+        self.refused = refused or {}
 
 
 def tls_context(conf: Settings) -> ssl.SSLContext:
@@ -167,7 +170,10 @@ class SmtpConnection:
             text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
             permanent = all(500 <= c < 600 for c in codes)
             raise SmtpFailure(
-                text, code=max(codes) if codes else None, permanent=permanent
+                text,
+                code=max(codes) if codes else None,
+                permanent=permanent,
+                refused={r.recipient: f"{r.code} {r.message}" for r in exc.recipients},
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # After a refusal the envelope state is uncertain (a 421 also closes the

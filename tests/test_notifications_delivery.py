@@ -501,3 +501,78 @@ def test_one_refused_recipient_is_reported_while_the_others_get_it(url, smtp_ser
     assert escalation.rcpt_tos == [CAH_EMAIL]
     [notice] = by_kind(smtp_server, "delivery_failure")
     assert "truongphong.vhtt@halang.example" in notice.message.get_body(("plain",)).get_content()
+
+
+HEAD_EMAIL = "truongphong.vhtt@halang.example"
+
+
+def test_a_recipient_refused_for_now_gets_the_same_message_later(url, smtp_server):
+    """450 for one address at RCPT: the others get it now; that address alone gets the
+    same message (Message-ID, headers) at the next attempt."""
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url)
+    later = T0 + dt.timedelta(days=45)
+    [row_id] = enqueue(url, conf, obligation_id, "escalation", now=later)
+    smtp_server.fail_next(code=450, stage="rcpt")  # the head's mailbox is busy
+    stats = run(url, conf, now=later)
+    assert (stats.sent, stats.retried, stats.failed) == (1, 1, 0)
+    row = rows(url)[row_id]
+    assert (row.status, row.retry_to, row.sent_at) == ("pending", [HEAD_EMAIL], later)
+    assert row.next_attempt_at == later + dt.timedelta(seconds=60)
+    assert row.last_error.startswith(f"refused, retrying {HEAD_EMAIL}: {HEAD_EMAIL}: 450")
+    [first] = by_kind(smtp_server, "escalation")
+    assert first.rcpt_tos == [CAH_EMAIL]
+    assert by_kind(smtp_server, "delivery_failure") == []  # nothing lost yet
+
+    assert run(url, conf, now=later + dt.timedelta(seconds=30)).claimed == 0  # not due yet
+    again = run(url, conf, now=later + dt.timedelta(seconds=61))
+    assert (again.sent, again.retried) == (1, 0)
+    first_copy, second = by_kind(smtp_server, "escalation")
+    assert second.rcpt_tos == [HEAD_EMAIL]
+    assert second.message["Message-ID"] == first_copy.message["Message-ID"]
+    assert second.message["To"] == first_copy.message["To"]
+    assert second.message["Cc"] == first_copy.message["Cc"]
+    row = rows(url)[row_id]
+    assert (row.status, row.retry_to, row.last_error) == ("sent", None, None)
+    assert row.sent_at == later and row.attempts == 2
+    assert by_kind(smtp_server, "delivery_failure") == []
+
+
+def test_a_recipient_refused_for_now_past_the_horizon_is_reported(url, smtp_server):
+    conf = smtp_settings(smtp_server, smtp_connections=1, smtp_give_up_hours=1.0)
+    obligation_id = setup_obligation(url)
+    later = T0 + dt.timedelta(days=45)
+    [row_id] = enqueue(url, conf, obligation_id, "escalation", now=later)
+    smtp_server.fail_next(code=450, stage="rcpt")
+    run(url, conf, now=later)
+    smtp_server.fail_next(code=450, stage="rcpt")  # still busy after the horizon
+    stats = run(url, conf, now=later + dt.timedelta(hours=2))
+    assert stats.retried == 0
+    row = rows(url)[row_id]
+    assert row.status == "sent" and row.retry_to is None  # the others got it
+    assert row.last_error.startswith("gave up after 2 attempts")
+    [notice] = by_kind(smtp_server, "delivery_failure")
+    assert HEAD_EMAIL in notice.message.get_body(("plain",)).get_content()
+
+
+def test_every_address_refused_some_for_good(url, smtp_server):
+    """550 for one address and 450 for the other: nobody got it; the first is reported,
+    the second is owed the message."""
+    conf = smtp_settings(smtp_server, smtp_connections=1)
+    obligation_id = setup_obligation(url)
+    later = T0 + dt.timedelta(days=45)
+    [row_id] = enqueue(url, conf, obligation_id, "escalation", now=later)
+    smtp_server.fail_next(code=550, stage="rcpt")
+    smtp_server.fail_next(code=450, stage="rcpt")
+    run(url, conf, now=later)
+    row = rows(url)[row_id]
+    assert row.status == "pending" and row.sent_at is None
+    [owed] = row.retry_to
+    assert by_kind(smtp_server, "escalation") == []
+    [notice] = by_kind(smtp_server, "delivery_failure")
+    [lost] = {HEAD_EMAIL, CAH_EMAIL} - {owed}
+    assert lost in notice.message.get_body(("plain",)).get_content()
+    run(url, conf, now=later + dt.timedelta(seconds=61))
+    [message] = by_kind(smtp_server, "escalation")
+    assert message.rcpt_tos == [owed]
+    assert rows(url)[row_id].status == "sent"

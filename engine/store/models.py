@@ -308,6 +308,9 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact bytes sent
+    # After a partial refusal with a 4xx reply: the addresses still owed this message
+    # (the same Message-ID goes to them alone at the next attempt); None = everyone.
+    retry_to: Mapped[list[Any] | None]
 
 
 class AuditEvent(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:41:50.035658
+Create Date: 2026-11-29 08:34:15.782722
 """
 
 import sqlalchemy as sa
@@ -261,6 +261,7 @@ def upgrade() -> None:
         sa.Column("created_at", engine.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", engine.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("raw", sa.LargeBinary(), nullable=True),
+        sa.Column("retry_to", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["obligation_id"], ["obligations.id"], name=op.f("fk_outbox_obligation_id_obligations")
         ),
