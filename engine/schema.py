@@ -509,6 +509,14 @@ class Plan(Model):
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None
+    close_after_days: int = Field(
+        60,
+        ge=0,
+        le=3650,
+        description="Days after a cycle's last due date (the latest deadline of its "
+        "obligations, the consolidation's included) on which the cycle closes: links work "
+        "to the end of that day, the next sweep closes the cycle (docs/DECISIONS.md).",
+    )
 
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
