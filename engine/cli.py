@@ -34,6 +34,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "demo": "workflows.cli:cmd_demo",
     "portal": "portal.cli:cmd_portal",
     "review": "workflows.cli:cmd_review",
+    "close": "engine.closing:cmd_close",
+    "reopen": "engine.closing:cmd_reopen",
 }
 
 
@@ -310,6 +312,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("decision", choices=["accept", "return"])
     p.add_argument("--reason", help="required when returning")
     p.add_argument("--by", default=os.environ.get("USER", "operator"))
+    p = add(
+        "close",
+        "close a cycle by hand (takes answers in, lists who never answered)",
+        LAZY_COMMANDS["close"],
+    )
+    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
+    p.add_argument(
+        "--at",
+        type=dt.date.fromisoformat,
+        metavar="DATE",
+        help="closing day, YYYY-MM-DD (default: now)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="close even though the cycle's consolidation has not been done",
+    )
+    p.add_argument("--reason", help="why, recorded in the audit log")
+    p.add_argument("--by", default=os.environ.get("USER", "admin"))
+    p = add("reopen", "reopen a closed cycle until a date", LAZY_COMMANDS["reopen"])
+    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
+    p.add_argument(
+        "--until",
+        required=True,
+        type=dt.date.fromisoformat,
+        metavar="DATE",
+        help="last day the units' links work again, YYYY-MM-DD",
+    )
+    p.add_argument("--reason", required=True, help="why, recorded in the audit log")
+    p.add_argument("--by", default=os.environ.get("USER", "admin"))
     return parser
 
 

@@ -81,6 +81,11 @@ class StatusRow:
     obligation_status: str
     transferred_from: str | None
     transferred_from_name: str | None = None
+    cycle_status: str = "open"  # open | consolidated | closed (engine.closing)
+
+    @property
+    def cycle_closed(self) -> bool:
+        return self.cycle_status == "closed"
 
     @property
     def state_label(self) -> str:
@@ -160,19 +165,19 @@ def status_table(
         position = {u.id: i for i, u in enumerate(registry.units)}
         titles, order = _titles(plan), _order(plan)
         query = (
-            select(Obligation, Cycle.key)
+            select(Obligation, Cycle.key, Cycle.status)
             .join(Cycle, Obligation.cycle_id == Cycle.id)
             .where(Cycle.instance_id == instance.id)
         )
         if deliverable_id is not None:
             query = query.where(Obligation.deliverable_id == deliverable_id)
         found = [
-            (o, key)
-            for o, key in session.execute(query).all()
+            (o, key, cycle_status)
+            for o, key, cycle_status in session.execute(query).all()
             if cycle_key is None or _matches(key, cycle_key)
         ]
-        latest = _latest_submissions(session, [o.id for o, _ in found])
-        for obligation, key in found:
+        latest = _latest_submissions(session, [o.id for o, _, _ in found])
+        for obligation, key, cycle_status in found:
             state, late, left = classify(
                 obligation.status,
                 obligation.on_time,
@@ -208,6 +213,7 @@ def status_table(
                         if obligation.transferred_from
                         else None
                     ),
+                    cycle_status=cycle_status,
                 )
             )
         for row in rows[len(rows) - len(found) :]:
@@ -282,6 +288,8 @@ def note(row: StatusRow) -> str:
         parts.append(REVIEW_LABELS[row.review_state].lower())
     if row.transferred_from:
         parts.append(f"tiếp nhận từ {row.transferred_from_name or row.transferred_from}")
+    if row.cycle_closed and not row.state.done:
+        parts.append("không nộp, kỳ đã đóng")
     return "; ".join(parts)
 
 
@@ -299,7 +307,7 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
                 else f"{KIND_LABELS.get(r.kind, r.kind)}: {r.deliverable_title}",
                 40,
             ),
-            r.cycle_key,
+            f"{r.cycle_key} (đã đóng)" if r.cycle_closed else r.cycle_key,
             short_date(r.due_date),
             r.state.label,
             note(r),

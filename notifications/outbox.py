@@ -52,6 +52,7 @@ KINDS = (
     "returned",
     "consolidated",
     "digest",
+    "cycle_closed",
     "delivery_failure",
 )
 

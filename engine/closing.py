@@ -1,0 +1,727 @@
+"""Closing a cycle: when it closes, what closing does, and the admin commands.
+
+The rule (data, per plan): a cycle closes ``close_after_days`` (default 60, the
+portal's ``LINK_GRACE_DAYS``) after its *last due date*, the latest due date among its
+obligations, the consolidation duty included. That day is stored on the cycle as
+``closes_on`` the first time a sweep sees the cycle without one, so the portal's links
+expire at its end; the first sweep after it (``today > closes_on``) closes the cycle.
+An administrator can close by hand (``kehoach close``) and reopen until a new date
+(``kehoach reopen``), which sets ``closes_on`` again.
+
+Closing (:func:`close_cycle`, one transaction, idempotent):
+
+- submissions recorded but not taken in are taken in first (``engine.lifecycle.intake``);
+- the cycle's status becomes ``closed`` (reopening restores ``open`` or ``consolidated``);
+- obligations never answered keep their status ``pending`` (in the four-state table
+  they stay "Chưa hoàn thành, quá hạn"): they are *missing*, listed by unit in the
+  ``cycle.closed`` audit event, with who closed, when, and the counts;
+- each consolidating unit (the unit the reports go through: via, else to) gets one
+  closing summary email (kind ``cycle_closed``, key ``cycle:<id>:closed:<unit>:<day>``).
+
+Like engine.lifecycle, every function takes the caller's session and an explicit time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
+
+from engine.calendar import TZ
+from engine.errors import KehoachError
+from engine.store.models import (
+    AuditEvent,
+    Cycle,
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+    Submission,
+)
+
+DEFAULT_CLOSE_AFTER_DAYS = 60  # = portal.access.LINK_GRACE_DAYS
+DONE = ("submitted", "accepted", "waived")
+OPEN = ("pending",)
+
+
+class ClosingRefused(KehoachError):
+    """A close or reopen that is not done (no such cycle, already closed, …); exit 1."""
+
+    exit_code = 1
+
+
+def _local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """00:00 of ``day`` in Viet Nam, as UTC (the moment a sweep of that day stamps)."""
+    return dt.datetime.combine(day, dt.time(0, 0), TZ).astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------- the rule
+
+
+def last_due_date(session: Session, cycle_id: int) -> dt.date | None:
+    """The latest due date among the cycle's obligations (None when it has none)."""
+    return session.scalar(
+        select(func.max(Obligation.due_date)).where(Obligation.cycle_id == cycle_id)
+    )
+
+
+def closes_on_for(last_due: dt.date, close_after_days: int | None) -> dt.date:
+    """The day a cycle closes after: its last due date plus the plan's ``close_after_days``."""
+    days = DEFAULT_CLOSE_AFTER_DAYS if close_after_days is None else close_after_days
+    return last_due + dt.timedelta(days=days)
+
+
+def _version(session: Session, instance_id: int) -> PlanVersion:
+    version = session.scalar(
+        select(PlanVersion)
+        .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
+        .where(PlanInstance.id == instance_id)
+        .options(defer(PlanVersion.definition))
+    )
+    assert version is not None  # an instance always has its version (foreign key)
+    return version
+
+
+def _close_after_days(session: Session, cycle: Cycle) -> int:
+    from engine.definitions_cache import plan_for_version
+
+    return plan_for_version(session, _version(session, cycle.instance_id)).close_after_days
+
+
+def computed_closes_on(session: Session, cycle: Cycle) -> dt.date | None:
+    """``closes_on`` by the plan's rule (None when the cycle owes nothing yet)."""
+    last = last_due_date(session, cycle.id)
+    if last is None:
+        return None
+    return closes_on_for(last, _close_after_days(session, cycle))
+
+
+def ensure_closes_on(session: Session, cycle: Cycle, *, now: dt.datetime) -> bool:
+    """Store ``closes_on`` by the rule when the cycle has none; True when it was set."""
+    if cycle.closes_on is not None:
+        return False
+    day = computed_closes_on(session, cycle)
+    if day is None:
+        return False
+    cycle.closes_on = day
+    plan_id = session.scalar(
+        select(PlanInstance.plan_id).where(PlanInstance.id == cycle.instance_id)
+    )
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="system",
+            action="cycle.closes_on",
+            plan_id=plan_id,
+            data={"cycle": cycle.key, "cycle_id": cycle.id, "closes_on": day.isoformat()},
+        )
+    )
+    session.flush()
+    return True
+
+
+# ---------------------------------------------------------------- finding a cycle
+
+
+def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
+    """The cycle ``cycle_key`` of the plan's active instances; ClosingRefused when none.
+
+    Raises NotFound (exit 4) when the plan itself is not loaded."""
+    from engine.repository import plan_version
+
+    plan_version(session, plan_id)  # NotFound with a hint when the plan is unknown
+    cycle = session.scalar(
+        select(Cycle)
+        .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+        .where(
+            PlanInstance.plan_id == plan_id,
+            PlanInstance.status == "active",
+            Cycle.key == str(cycle_key),
+        )
+        .order_by(PlanInstance.id.desc())
+        .limit(1)
+    )
+    if cycle is None:
+        known = session.scalars(
+            select(Cycle.key)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+            .order_by(Cycle.key)
+        ).all()
+        hint = (
+            f"các kỳ hiện có / existing cycles: {', '.join(known)}"
+            if known
+            else (
+                f"kế hoạch chưa được kích hoạt / the plan is not activated: "
+                f"run `kehoach simulate` or the activate flow for {plan_id}"
+            )
+        )
+        raise ClosingRefused(
+            f"Kỳ '{cycle_key}' của kế hoạch {plan_id} không tồn tại / "
+            f"cycle '{cycle_key}' of plan {plan_id} does not exist; {hint}"
+        )
+    return cycle
+
+
+# ---------------------------------------------------------------- closing
+
+
+@dataclass(frozen=True)
+class Missing:
+    obligation_id: int
+    unit_id: str
+    unit_name: str
+    deliverable_id: str
+    deliverable_title: str
+    kind: str
+    due_date: dt.date
+    returned: bool  # sent once, returned for revision, never sent again
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "obligation_id": self.obligation_id,
+            "unit_id": self.unit_id,
+            "unit_name": self.unit_name,
+            "deliverable_id": self.deliverable_id,
+            "kind": self.kind,
+            "due_date": self.due_date.isoformat(),
+            "returned": self.returned,
+        }
+
+
+@dataclass(frozen=True)
+class ClosingResult:
+    plan_id: str
+    cycle_id: int
+    cycle_key: str
+    closed: bool  # this call closed the cycle
+    already_closed: bool  # it was closed before: nothing changed
+    closes_on: dt.date | None
+    closed_at: dt.datetime | None
+    by: str
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: list[Missing] = field(default_factory=list)
+    intakes: list[int] = field(default_factory=list)  # submissions taken in first
+    emails: list[str] = field(default_factory=list)  # outbox keys queued by this call
+    forced: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.plan_id} · {self.cycle_key}"
+
+    def event_resource(self) -> dict[str, str]:
+        return {
+            "prefect.resource.id": f"kehoach.cycle.{self.plan_id}.{self.cycle_key}",
+            "prefect.resource.name": f"{self.plan_id} · {self.cycle_key}",
+            "kehoach.plan": self.plan_id,
+            "kehoach.cycle": self.cycle_key,
+        }
+
+    def event_payload(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "closes_on": self.closes_on.isoformat() if self.closes_on else None,
+            "counts": dict(self.counts),
+            "missing": [f"{m.unit_name} · {m.deliverable_title}" for m in self.missing],
+            "intakes": len(self.intakes),
+            "emails": len(self.emails),
+            "forced": self.forced,
+        }
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"{self.plan_id} kỳ {self.cycle_key} đã đóng: {c.get('total', 0)} nghĩa vụ, "
+            f"{c.get('on_time', 0)} đúng hạn, {c.get('late', 0)} quá hạn, "
+            f"{c.get('waived', 0)} được miễn, {c.get('missing', 0)} không nộp"
+        )
+
+
+def pending_consolidations(session: Session, cycle_id: int) -> list[Obligation]:
+    return list(
+        session.scalars(
+            select(Obligation)
+            .where(
+                Obligation.cycle_id == cycle_id,
+                Obligation.kind == "consolidation",
+                Obligation.status.in_(OPEN),
+            )
+            .order_by(Obligation.id)
+        )
+    )
+
+
+def close_cycle(
+    session: Session,
+    cycle_id: int,
+    *,
+    now: dt.datetime,
+    by: str = "system",
+    force: bool = True,
+    reason: str | None = None,
+) -> ClosingResult:
+    """Close one cycle in the caller's transaction; a closed cycle is left as it is.
+
+    ``force=False`` refuses (ClosingRefused) while a consolidation duty of the cycle is
+    still pending; the daily sweep closes with ``force=True`` (60 days after the last
+    due date a pending consolidation is missing like any other report).
+    """
+    from engine.lifecycle import context_for_obligation, intake, plan_context, version_of_cycle
+
+    cycle = session.scalar(
+        select(Cycle)
+        .where(Cycle.id == cycle_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if cycle is None:
+        raise ClosingRefused(f"cycle {cycle_id} does not exist")
+    version = version_of_cycle(session, cycle.id)
+    plan_id = version.plan_id
+    if cycle.status == "closed":
+        return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
+    if not force:
+        pending = pending_consolidations(session, cycle.id)
+        if pending:
+            ctx = context_for_obligation(session, pending[0])
+            names = ", ".join(
+                f"{ctx.title(o.deliverable_id)} ({ctx.unit_name(o.unit_id)})" for o in pending
+            )
+            raise ClosingRefused(
+                f"Kỳ {cycle.key} của {plan_id} còn báo cáo tổng hợp chưa thực hiện: {names} / "
+                f"cycle {cycle.key} still has a pending consolidation; consolidate first "
+                "or close with --force"
+            )
+
+    # Answers already in the database are taken in before the cycle closes on them.
+    intakes = list(
+        session.scalars(
+            select(Submission.id)
+            .join(Obligation, Submission.obligation_id == Obligation.id)
+            .where(Obligation.cycle_id == cycle.id, Submission.intake_done.is_(False))
+            .order_by(Submission.id)
+        )
+    )
+    for submission_id in intakes:
+        intake(session, submission_id, now=now)
+    session.flush()
+
+    ctx = plan_context(session, version)
+    rows = list(
+        session.scalars(
+            select(Obligation).where(Obligation.cycle_id == cycle.id).order_by(Obligation.id)
+        )
+    )
+    returned = set(
+        session.scalars(
+            select(Submission.obligation_id).where(
+                Submission.obligation_id.in_([o.id for o in rows if o.status in OPEN] or [-1]),
+                Submission.review_state == "returned",
+            )
+        )
+    )
+    missing = [
+        Missing(
+            obligation_id=o.id,
+            unit_id=o.unit_id,
+            unit_name=ctx.unit_name(o.unit_id),
+            deliverable_id=o.deliverable_id,
+            deliverable_title=ctx.title(o.deliverable_id),
+            kind=o.kind,
+            due_date=o.due_date,
+            returned=o.id in returned,
+        )
+        for o in rows
+        if o.status in OPEN
+    ]
+    counts = {
+        "total": len(rows),
+        "on_time": sum(1 for o in rows if o.status in ("submitted", "accepted") and o.on_time),
+        "late": sum(
+            1 for o in rows if o.status in ("submitted", "accepted") and o.on_time is False
+        ),
+        "waived": sum(1 for o in rows if o.status == "waived"),
+        "missing": len(missing),
+    }
+    if cycle.closes_on is None:
+        cycle.closes_on = computed_closes_on(session, cycle)
+    previous = cycle.status
+    # closed although its consolidation never ran (only with force=True)
+    forced = bool(pending_consolidations(session, cycle.id))
+    cycle.status = "closed"
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=by,
+            action="cycle.closed",
+            plan_id=plan_id,
+            data={
+                "cycle": cycle.key,
+                "cycle_id": cycle.id,
+                "closed_on": _local_day(now).isoformat(),
+                "closes_on": cycle.closes_on.isoformat() if cycle.closes_on else None,
+                "previous_status": previous,
+                "counts": counts,
+                "missing": [m.as_dict() for m in missing],
+                "missing_units": sorted({m.unit_id for m in missing}),
+                "intakes": intakes,
+                "forced": forced,
+                "reason": (reason or "").strip() or None,
+            },
+        )
+    )
+    session.flush()
+    emails = _queue_summaries(session, ctx, cycle, rows, missing, counts, now, by)
+    return ClosingResult(
+        plan_id=plan_id,
+        cycle_id=cycle.id,
+        cycle_key=cycle.key,
+        closed=True,
+        already_closed=False,
+        closes_on=cycle.closes_on,
+        closed_at=now,
+        by=by,
+        counts=counts,
+        missing=missing,
+        intakes=intakes,
+        emails=emails,
+        forced=forced,
+    )
+
+
+STATUS_NAMES = {
+    "pending": "Không nộp",
+    "submitted": "Đã nộp",
+    "accepted": "Đã chấp nhận",
+    "waived": "Được miễn",
+}
+
+
+def _consolidator(obligation: Obligation) -> str:
+    """Who a report goes through (as in the emails: via, else to, else the unit)."""
+    return obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id
+
+
+def _queue_summaries(
+    session: Session,
+    ctx: Any,
+    cycle: Cycle,
+    rows: Sequence[Obligation],
+    missing: Sequence[Missing],
+    counts: dict[str, int],
+    now: dt.datetime,
+    by: str,
+) -> list[str]:
+    """One closing summary per consolidating unit of the cycle; returns the new keys."""
+    from engine.config import settings as default_settings
+    from engine.vntext import cycle_label, short_date
+    from notifications import outbox
+
+    conf = default_settings()
+    builder = outbox.ContextBuilder(session, conf, now)
+    version, _plan, plan_info, templates_dir = builder.plan(cycle)
+    duties = {o.unit_id: o for o in rows if o.kind == "consolidation"}
+    groups: dict[str, list[Obligation]] = {}
+    for o in rows:
+        if o.kind != "consolidation":
+            groups.setdefault(_consolidator(o), []).append(o)
+    for unit_id in duties:
+        groups.setdefault(unit_id, [])
+    missing_ids = {m.obligation_id for m in missing}
+    returned_ids = {m.obligation_id for m in missing if m.returned}
+    day = _local_day(now)
+    new: list[str] = []
+    for unit_id, owed in sorted(groups.items()):
+        holder = builder.unit(version.registry_id, unit_id)
+        duty = duties.get(unit_id)
+        lines = []
+        for o in sorted(owed, key=lambda x: (x.deliverable_id, x.due_date, x.unit_id)):
+            lines.append(
+                {
+                    "unit_name": builder.unit(version.registry_id, o.unit_id)["name"],
+                    "deliverable": ctx.title(o.deliverable_id),
+                    "status": (
+                        "Bị trả lại, không nộp lại"
+                        if o.id in returned_ids
+                        else STATUS_NAMES.get(o.status, o.status)
+                    ),
+                    "missing": o.id in missing_ids,
+                    "waived": o.status == "waived",
+                    "late": o.status in ("submitted", "accepted") and o.on_time is False,
+                    "due": builder.date(o.due_date),
+                    "submitted": (
+                        short_date(o.submitted_at.astimezone(TZ).date()) if o.submitted_at else None
+                    ),
+                }
+            )
+        context: dict[str, Any] = {
+            "kind": "cycle_closed",
+            "plan": plan_info,
+            "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+            "consolidator": holder,
+            "closed": builder.date(day),
+            "closes_on": builder.date(cycle.closes_on) if cycle.closes_on else None,
+            "by": by,
+            "rows": lines,
+            "counts": {
+                "total": len(lines),
+                "on_time": sum(1 for r in lines if not (r["missing"] or r["late"] or r["waived"])),
+                "late": sum(1 for r in lines if r["late"]),
+                "missing": sum(1 for r in lines if r["missing"]),
+            },
+            "cycle_counts": counts,
+            "duty": (
+                {
+                    "title": ctx.title(duty.deliverable_id),
+                    "status": (
+                        "Chưa thực hiện"
+                        if duty.status in OPEN
+                        else STATUS_NAMES.get(duty.status, duty.status)
+                    ),
+                    "done": duty.status in DONE,
+                    "due": builder.date(duty.due_date),
+                }
+                if duty is not None
+                else None
+            ),
+            "link": None,
+            "contact": None,
+            "today": builder.date(day),
+            "templates_dir": templates_dir,
+        }
+        key = f"cycle:{cycle.id}:closed:{unit_id}:{day.isoformat()}"
+        existed = session.scalar(
+            select(func.count())
+            .select_from(outbox.OutboxMessage)
+            .where(outbox.OutboxMessage.idempotency_key == key)
+        )
+        outbox.enqueue(
+            session,
+            kind="cycle_closed",
+            idempotency_key=key,
+            to_addrs=holder["emails"],
+            context=context,
+            obligation_id=duty.id if duty is not None else None,
+            plan_id=version.plan_id,
+            unit_id=unit_id,
+            # threads with the weekly digests the unit received during the cycle
+            thread_key=f"digest:{version.plan_id}:{cycle.key}:{unit_id}",
+            now=now,
+            settings=conf,
+        )
+        if not existed:
+            new.append(key)
+    return new
+
+
+# ---------------------------------------------------------------- reopening
+
+
+def reopen_cycle(
+    session: Session,
+    plan_id: str,
+    cycle_key: str,
+    *,
+    until: dt.date,
+    reason: str,
+    by: str,
+    now: dt.datetime,
+) -> Cycle:
+    """Reopen a closed cycle until the end of ``until`` (its new ``closes_on``)."""
+    text = (reason or "").strip()
+    if not text:
+        raise ClosingRefused("Cần nêu lý do mở lại kỳ / a reason (--reason) is required")
+    found = find_cycle(session, plan_id, cycle_key)
+    cycle = session.scalar(
+        select(Cycle)
+        .where(Cycle.id == found.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert cycle is not None
+    if cycle.status != "closed":
+        raise ClosingRefused(
+            f"Kỳ {cycle.key} của {plan_id} chưa đóng / cycle {cycle.key} of {plan_id} is not "
+            f"closed (status {cycle.status}, closes after {cycle.closes_on or 'not set yet'})"
+        )
+    today = _local_day(now)
+    if until < today:
+        raise ClosingRefused(
+            f"Ngày --until {until.isoformat()} đã qua / --until {until.isoformat()} is in the "
+            f"past (today is {today.isoformat()}); give today or a later day"
+        )
+    before = cycle.closes_on
+    cycle.status = "consolidated" if cycle.consolidated_at is not None else "open"
+    cycle.closes_on = until
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=by,
+            action="cycle.reopened",
+            plan_id=plan_id,
+            data={
+                "cycle": cycle.key,
+                "cycle_id": cycle.id,
+                "until": until.isoformat(),
+                "previous_closes_on": before.isoformat() if before else None,
+                "status": cycle.status,
+                "reason": text,
+            },
+        )
+    )
+    session.flush()
+    return cycle
+
+
+# ---------------------------------------------------------------- the sweep's step
+
+
+@dataclass
+class DueClosing:
+    plan_id: str
+    today: dt.date
+    closes_on_set: list[tuple[str, dt.date]] = field(default_factory=list)  # (cycle, day)
+    due: list[tuple[int, str]] = field(default_factory=list)  # (cycle id, key) to close
+    closed: list[ClosingResult] = field(default_factory=list)
+
+
+def cycles_due(
+    session: Session, plan_id: str, *, today: dt.date, now: dt.datetime | None = None
+) -> DueClosing:
+    """Store ``closes_on`` on the plan's open cycles that have none; list those past it."""
+    moment = now or start_of_day(today)
+    result = DueClosing(plan_id=plan_id, today=today)
+    cycles = list(
+        session.scalars(
+            select(Cycle)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id == plan_id,
+                PlanInstance.status == "active",
+                Cycle.status != "closed",
+            )
+            .order_by(Cycle.key, Cycle.id)
+        )
+    )
+    for cycle in cycles:
+        if ensure_closes_on(session, cycle, now=moment):
+            assert cycle.closes_on is not None
+            result.closes_on_set.append((cycle.key, cycle.closes_on))
+        if cycle.closes_on is not None and today > cycle.closes_on:
+            result.due.append((cycle.id, cycle.key))
+    return result
+
+
+def close_due_cycles(
+    session: Session, plan_id: str, *, today: dt.date, now: dt.datetime | None = None
+) -> DueClosing:
+    """After the daily sweep: store missing ``closes_on`` days, close cycles past theirs
+    (the day after ``closes_on``). Idempotent: ``closes_on`` is set once, a cycle closed
+    once. The sweep flow does the same in two steps, one named task run per cycle."""
+    moment = now or start_of_day(today)
+    result = cycles_due(session, plan_id, today=today, now=moment)
+    for cycle_id, _key in result.due:
+        result.closed.append(close_cycle(session, cycle_id, now=moment, by="system"))
+    return result
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _settings_url(args: Any) -> str:
+    from engine.config import settings
+
+    return getattr(args, "database_url", None) or settings().database
+
+
+def _moment(args: Any) -> dt.datetime:
+    at = getattr(args, "at", None)
+    if at:
+        return (
+            start_of_day(at)
+            if isinstance(at, dt.date)
+            else start_of_day(dt.date.fromisoformat(str(at)))
+        )
+    from engine.clock import clock_from_env
+
+    return clock_from_env().now()
+
+
+def _by(args: Any) -> str:
+    import os
+
+    return getattr(args, "by", None) or os.environ.get("USER") or "admin"
+
+
+def cmd_close(args: Any) -> int:
+    """``kehoach close PLAN --cycle KEY [--at DATE] [--force]``: close one cycle by hand."""
+    from engine.store import migrate, session_scope
+    from engine.vntext import short_date
+
+    url = _settings_url(args)
+    migrate(url)
+    now = _moment(args)
+    with session_scope(url) as session:
+        cycle = find_cycle(session, args.plan, str(args.cycle))
+        if cycle.status == "closed":
+            raise ClosingRefused(
+                f"Kỳ {cycle.key} của {args.plan} đã đóng / cycle {cycle.key} of {args.plan} is "
+                f"already closed; `kehoach reopen {args.plan} --cycle {cycle.key} --until DATE "
+                "--reason TEXT` reopens it"
+            )
+        result = close_cycle(
+            session,
+            cycle.id,
+            now=now,
+            by=_by(args),
+            force=bool(getattr(args, "force", False)),
+            reason=getattr(args, "reason", None),
+        )
+    sys.stdout.write(result.summary() + "\n")
+    if result.intakes:
+        sys.stdout.write(f"tiếp nhận trước khi đóng: {len(result.intakes)} báo cáo\n")
+    for m in result.missing:
+        extra = " (bị trả lại, không nộp lại)" if m.returned else ""
+        sys.stdout.write(
+            f"  không nộp: {m.unit_name} · {m.deliverable_title} "
+            f"(hạn {short_date(m.due_date)}){extra}\n"
+        )
+    sys.stdout.write(
+        f"thư tổng kết đã xếp hàng: {len(result.emails)} (gửi bằng `kehoach dispatch`)\n"
+    )
+    return 0
+
+
+def cmd_reopen(args: Any) -> int:
+    """``kehoach reopen PLAN --cycle KEY --until DATE --reason TEXT``."""
+    from engine.clock import clock_from_env
+    from engine.store import migrate, session_scope
+    from engine.vntext import short_date
+
+    url = _settings_url(args)
+    migrate(url)
+    until = args.until if isinstance(args.until, dt.date) else dt.date.fromisoformat(args.until)
+    with session_scope(url) as session:
+        cycle = reopen_cycle(
+            session,
+            args.plan,
+            str(args.cycle),
+            until=until,
+            reason=args.reason,
+            by=_by(args),
+            now=clock_from_env().now(),
+        )
+        key, status = cycle.key, cycle.status
+    sys.stdout.write(
+        f"{args.plan} kỳ {key} đã mở lại ({status}) đến hết ngày {short_date(until)}; "
+        "đường dẫn cũ của các đơn vị dùng được đến ngày đó\n"
+    )
+    return 0
