@@ -1,11 +1,12 @@
-"""The daily sweep: reminders (7/3/1 days before), overdue marks, escalations.
+"""The daily sweep: reminders (7/3/1 days before), overdue marks, escalations, closing.
 
 ``engine.lifecycle.sweep`` does the work in one transaction and is idempotent per day
 (every email has a stable key), so a re-run on the same day changes nothing.  The
 flow names each change as a task run, emits events, refreshes the cycles' status
 tables, starts the consolidations whose real due date has come (the date a calendar
 policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in a cron
-expression) and sends the emails.
+expression), closes the cycles whose ``closes_on`` has passed (engine.closing: one
+named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the emails.
 """
 
 from __future__ import annotations
@@ -69,6 +70,54 @@ def sweep_obligations(plan_id: str, day: str, now: str, database_url: str) -> di
         }
 
 
+@task(
+    name="cycles-due-to-close",
+    task_run_name="kỳ đến hạn đóng · {plan_id} · {day}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def cycles_due_to_close(plan_id: str, day: str, now: str, database_url: str) -> dict[str, Any]:
+    """Store each open cycle's ``closes_on`` (engine.closing's rule) once; list those past it."""
+    import datetime as dt
+
+    from engine.closing import cycles_due
+
+    with session_scope(database_url) as session:
+        due = cycles_due(session, plan_id, today=dt.date.fromisoformat(day), now=resolve_now(now))
+        return {
+            "closes_on_set": [[key, d.isoformat()] for key, d in due.closes_on_set],
+            "due": [list(c) for c in due.due],
+        }
+
+
+@task(
+    name="close-cycle",
+    task_run_name="đóng kỳ · {plan_id} · {cycle_key}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def close_cycle_task(
+    plan_id: str, cycle_key: str, cycle_id: int, now: str, database_url: str
+) -> dict[str, Any]:
+    """Close one cycle (idempotent): intake first, missing units audited, summary queued."""
+    from engine.closing import close_cycle
+
+    with session_scope(database_url) as session:
+        result = close_cycle(session, cycle_id, now=resolve_now(now), by="system")
+        return {
+            "cycle_key": result.cycle_key,
+            "closed": result.closed,
+            "already_closed": result.already_closed,
+            "resource": result.event_resource(),
+            "payload": result.event_payload(),
+            "summary": result.summary(),
+        }
+
+
 @task(name="record-change", cache_policy=NO_CACHE, persist_result=False)
 def record_change(label: str, detail: dict[str, Any]) -> dict[str, Any]:
     return detail
@@ -101,8 +150,10 @@ def sweep_flow(
     database_url: str | None = None,
     dispatch: bool = True,
     consolidate_due: bool = True,
+    close_due: bool = True,
 ) -> dict[str, Any]:
-    """Daily deadline sweep of one plan (every active version of it)."""
+    """Daily deadline sweep of one plan (every active version of it); then due
+    consolidations, then closing the cycles past their ``closes_on`` (engine.closing)."""
     moment = resolve_now(now)
     url = database(database_url)
     when = iso(moment)
@@ -183,6 +234,28 @@ def sweep_flow(
                     dispatch=False,
                 )
             )
+    closed = []
+    if close_due:
+        due = cycles_due_to_close(plan_id, day.isoformat(), when, url)
+        for cycle_id, cycle_key in due["due"]:
+            done = close_cycle_task(plan_id, cycle_key, cycle_id, when, url)
+            if not done["closed"]:
+                continue
+            closed.append(done)
+            emit(
+                "kehoach.cycle.closed",
+                done["resource"],
+                related_resources(plan_id, cycle_key),
+                {**done["payload"], "day": day.isoformat()},
+            )
+            publish_status(url, plan_id, cycle_key, day)
+            print(done["summary"])
     sent = send_emails(url, when) if dispatch else None
     print(result["summary"])
-    return {**result, "consolidated": consolidated, "sent": sent, "now": when}
+    return {
+        **result,
+        "consolidated": consolidated,
+        "closed": closed,
+        "sent": sent,
+        "now": when,
+    }
