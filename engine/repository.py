@@ -24,8 +24,14 @@ from engine.store.models import CalendarVersion, PlanVersion, RegistryUnit, Regi
 
 
 def content_hash(definition: Registry | Plan | CalendarOverrides) -> str:
+    """SHA-256 of the canonical JSON of what the definition says.
+
+    Fields left at their default are left out, so a new optional schema field (with a
+    default that keeps the old meaning) does not turn every stored plan into a new
+    version, and writing a default out in the YAML changes nothing either.
+    """
     canonical = json.dumps(
-        definition.model_dump(mode="json"),
+        definition.model_dump(mode="json", exclude_defaults=True),
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

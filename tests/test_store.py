@@ -72,6 +72,20 @@ def test_comments_alone_do_not_make_a_version(db_url: str, tmp_path: Path):
     assert not any(r.created for r in results)
 
 
+def test_a_default_spelled_out_is_not_a_new_version(db_url: str, tmp_path: Path):
+    """close_after_days: 60 is the default: writing it out changes nothing; 61 does."""
+    migrate(db_url)
+    _store(db_url, FILES)
+    text = FILES[0].read_text(encoding="utf-8")
+    assert "close_after_days" not in text
+    spelled = tmp_path / "base_plan.yaml"
+    spelled.write_text(text + "close_after_days: 60\n", encoding="utf-8")
+    assert not any(r.created for r in _store(db_url, [spelled, FILES[1]]))
+    spelled.write_text(text + "close_after_days: 61\n", encoding="utf-8")
+    created = {r.kind: r.created for r in _store(db_url, [spelled, FILES[1]])}
+    assert created == {"plan": True, "registry": False}
+
+
 def test_changed_content_makes_a_new_version_and_old_ones_stay_readable(
     db_url: str, tmp_path: Path
 ):
