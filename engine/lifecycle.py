@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
 from engine.calendar import (
     TZ,
@@ -28,7 +28,7 @@ from engine.calendar import (
     deadline,
     end_of_day,
 )
-from engine.definitions_cache import plan_for_version, registry_view_for
+from engine.definitions_cache import plan_for_key, plan_for_version, registry_view_for
 from engine.errors import KehoachError, NotFound
 from engine.registry import RegistryView
 from engine.repository import (
@@ -126,16 +126,19 @@ def plan_context(session: Session, version: PlanVersion) -> PlanContext:
     )
 
 
+_VERSION_OF_CYCLE = (
+    select(PlanVersion)
+    .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
+    .join(Cycle, Cycle.instance_id == PlanInstance.id)
+    .where(Cycle.id == bindparam("cycle_id"))
+    .options(defer(PlanVersion.definition))
+)
+
+
 def version_of_cycle(session: Session, cycle_id: int) -> PlanVersion:
     """The plan version a cycle runs under, in one query; its stored definition is read
     only if the parsed plan is not cached yet (engine.definitions_cache)."""
-    version = session.scalar(
-        select(PlanVersion)
-        .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
-        .join(Cycle, Cycle.instance_id == PlanInstance.id)
-        .where(Cycle.id == cycle_id)
-        .options(defer(PlanVersion.definition))
-    )
+    version = session.scalar(_VERSION_OF_CYCLE, {"cycle_id": cycle_id})
     if version is None:
         raise NotFound(f"cycle {cycle_id} does not exist")
     return version
@@ -862,19 +865,86 @@ def submission_refusal(
 
     A unit may send again before the deadline (versions are kept) and after its report
     was returned for revision; never after it was accepted or waived.
+
+    ``history``: the versions sent (anything with ``version`` and ``review_state``).
+    Only the newest version and the accepted ones decide, so the rows of
+    :func:`deciding_versions` give the same answer as the whole history.
     """
-    versions = sorted(history, key=lambda s: s.version)
+    newest = max(history, key=lambda s: s.version, default=None)
     if obligation.status == "waived":
         return "Nghĩa vụ này đã được miễn; không cần gửi báo cáo."
-    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in versions):
+    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in history):
         return "Báo cáo đã được chấp nhận; không thể gửi lại."
     if (
-        versions
-        and versions[-1].review_state != "returned"
+        newest is not None
+        and newest.review_state != "returned"
         and now > end_of_day(obligation.due_date)
     ):
         return "Đã quá hạn; chỉ gửi lại được khi báo cáo bị trả lại để hoàn thiện."
     return None
+
+
+_NEWEST_VERSION = (
+    select(func.max(Submission.version))
+    .where(Submission.obligation_id == bindparam("obligation_id"))
+    .scalar_subquery()
+)
+_DECIDING_VERSIONS = select(Submission.version, Submission.review_state).where(
+    Submission.obligation_id == bindparam("obligation_id"),
+    or_(Submission.version == _NEWEST_VERSION, Submission.review_state == "accepted"),
+)
+
+
+def deciding_versions(session: Session, obligation_id: int) -> Sequence[Any]:
+    """(version, review_state) of the versions :func:`submission_refusal` depends on: the
+    newest one and any accepted one (not the whole history, which grows with each
+    resubmission); empty when nothing was sent."""
+    return session.execute(_DECIDING_VERSIONS, {"obligation_id": obligation_id}).all()
+
+
+# What record_submission needs of the obligation, and its plan version's cache key, in
+# one SELECT (the row stays locked until commit on databases with row locks).
+_OBLIGATION_FOR_UPDATE = (
+    select(
+        Obligation.id,
+        Obligation.cycle_id,
+        Obligation.unit_id,
+        Obligation.deliverable_id,
+        Obligation.status,
+        Obligation.due_date,
+        PlanVersion.id.label("plan_version_id"),
+        PlanVersion.content_hash.label("plan_hash"),
+    )
+    .join(Cycle, Cycle.id == Obligation.cycle_id)
+    .join(PlanInstance, PlanInstance.id == Cycle.instance_id)
+    .join(PlanVersion, PlanVersion.id == PlanInstance.plan_version_id)
+    .where(Obligation.id == bindparam("obligation_id"))
+    .with_for_update(of=Obligation)
+)
+_INSERT_SUBMISSION = insert(Submission)
+_INSERT_AUDIT = insert(AuditEvent)
+
+
+def _insert_submission(session: Session, **row: Any) -> Submission:
+    """INSERT one submission at once and return it as a persistent object of ``session``.
+
+    The same row and object as ``session.add`` + ``flush()``, without the unit of work's
+    cost (the larger part of a portal POST): pending objects are flushed first, so rows
+    keep their order; a clashing version raises IntegrityError here, as a flush would.
+    """
+    session.flush()
+    key = session.connection().execute(_INSERT_SUBMISSION, row).inserted_primary_key
+    assert key is not None
+    submission = Submission(
+        id=key[0],
+        review_reason=None,
+        reviewed_at=None,
+        reviewed_by=None,
+        **row,
+    )
+    make_transient_to_detached(submission)  # every attribute set counts as loaded
+    session.add(submission)  # persistent: later changes are flushed as usual
+    return submission
 
 
 def record_submission(
@@ -899,30 +969,23 @@ def record_submission(
     """
     from engine.reports import validate_values
 
-    obligation = session.scalar(
-        select(Obligation).where(Obligation.id == obligation_id).with_for_update()
-    )
+    obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
     if obligation is None:
         raise NotFound(f"obligation {obligation_id} does not exist")
-    ctx = context_for_obligation(session, obligation)
-    history = list(
-        session.scalars(
-            select(Submission)
-            .where(Submission.obligation_id == obligation.id)
-            .order_by(Submission.version)
-        )
-    )
+    # Only the plan is needed here (no registry, no calendar): cached per process.
+    plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
+    history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
-    refused = submission_refusal(obligation, history, now)
+    refused = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
     if refused:
         raise SubmissionRejected({FORM_ERROR: refused})
 
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     text = (summary or "").strip() or None
-    deliverable = ctx.plan.deliverable(obligation.deliverable_id)
+    deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None and deliverable.kind is DeliverableKind.report:
-        template = ctx.plan.template(deliverable.template or "")
+        template = plan.template(deliverable.template or "")
         if template is None:  # pragma: no cover - the loader checks templates
             raise NotFound(f"report template '{deliverable.template}' is not in the plan")
         clean, errors = validate_values(template, values or {})
@@ -942,7 +1005,8 @@ def record_submission(
         raise SubmissionRejected(errors)
 
     version = (max((s.version for s in history), default=0)) + 1
-    submission = Submission(
+    submission = _insert_submission(
+        session,
         obligation_id=obligation.id,
         version=version,
         values=clean,
@@ -954,20 +1018,23 @@ def record_submission(
         review_state="received",
         intake_done=False,
     )
-    session.add(submission)
-    session.flush()
-    _audit(
-        session,
-        "submission.recorded",
-        at=now,
-        plan_id=ctx.plan_id,
-        obligation_id=obligation.id,
-        actor=actor or f"unit:{obligation.unit_id}",
-        remote_addr=remote_addr,
-        submission_id=submission.id,
-        version=version,
-        source=source,
-        on_time=submission.on_time,
+    # Written at once (like the submission), so it precedes rows the caller adds next.
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "at": now,
+            "actor": actor or f"unit:{obligation.unit_id}",
+            "action": "submission.recorded",
+            "plan_id": plan.id,
+            "obligation_id": obligation.id,
+            "remote_addr": remote_addr,
+            "data": {
+                "submission_id": submission.id,
+                "version": version,
+                "source": source,
+                "on_time": submission.on_time,
+            },
+        },
     )
     return submission
 

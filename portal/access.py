@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from engine.calendar import end_of_day
@@ -33,6 +33,13 @@ from engine.store.models import Cycle, Obligation
 
 LINK_GRACE_DAYS = 60
 DEFAULT_MAX_AGE = dt.timedelta(days=400)
+
+# Built once: building the statement on every request would cost more than running it.
+_OBLIGATION_WITH_CYCLE = (
+    select(Obligation)
+    .options(joinedload(Obligation.cycle))
+    .where(Obligation.id == bindparam("obligation_id"))
+)
 
 
 class LinkRefused(Exception):
@@ -109,11 +116,7 @@ def open_link(
 ) -> OpenLink:
     """Verify ``token`` and load its obligation; raise :class:`LinkRefused` otherwise."""
     claims = verify_signature(token, conf, max_age)
-    obligation = session.scalar(
-        select(Obligation)
-        .options(joinedload(Obligation.cycle))
-        .where(Obligation.id == claims.obligation_id)
-    )
+    obligation = session.scalar(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id})
     if obligation is None:
         raise LinkRefused("unknown")
     cycle = obligation.cycle

@@ -35,6 +35,7 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 async def send_html(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
@@ -66,8 +67,8 @@ class SecurityHeaders:
                 headers = [
                     (k, v)
                     for k, v in message.get("headers", [])
-                    if k.lower() not in {name for name, _ in SECURITY_HEADERS}
-                    and (static or k.lower() != b"cache-control")
+                    if (name := k.lower()) not in _SECURITY_HEADER_NAMES
+                    and (static or name != b"cache-control")
                 ]
                 headers.extend(SECURITY_HEADERS)
                 if not static:

@@ -19,7 +19,7 @@ from portal import csrf, uploads
 from portal.access import LinkRefused, open_link, token_hash
 from portal.pages import REFUSALS
 from portal.state import PortalState
-from portal.view import obligation_page, submission_rows
+from portal.view import obligation_page
 
 log = logging.getLogger("kehoach.portal")
 
@@ -107,8 +107,7 @@ def receipt_response(state: PortalState, token: str, version: int, nonce: str | 
         plan, registry_id = state.plans.get(session, link.cycle.instance_id)
         page = obligation_page(session, link, plan, registry_id, now)
         chosen: dict[str, Any] | None = next(
-            (s for s in submission_rows(session, link, page["answer"]) if s["version"] == version),
-            None,
+            (s for s in page["submissions"] if s["version"] == version), None
         )
     if chosen is None:
         return state.pages.error(404, back=f"/o/{token}")

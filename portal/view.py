@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
@@ -127,15 +127,28 @@ class PlanCache:
         return cached
 
 
+# Statements run on every page, built once (building one costs more than running it).
+_UNIT_NAMES = (
+    select(RegistryUnit.unit_id, RegistryUnit.name)
+    .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+    .where(
+        RegistryVersion.registry_id == bindparam("registry_id"),
+        RegistryUnit.unit_id.in_(bindparam("unit_ids", expanding=True)),
+    )
+    .order_by(RegistryVersion.current, RegistryVersion.version)
+)
+_FILES = select(StoredFile).where(StoredFile.id.in_(bindparam("ids", expanding=True)))
+_SUBMISSIONS = (
+    select(Submission)
+    .where(Submission.obligation_id == bindparam("obligation_id"))
+    .order_by(Submission.version.desc())
+)
+
+
 def unit_names(session: Session, registry_id: str, unit_ids: set[str]) -> dict[str, str]:
     """Names of ``unit_ids`` (one query), as the current registry version has them."""
     names: dict[str, str] = {}
-    rows = session.execute(
-        select(RegistryUnit.unit_id, RegistryUnit.name)
-        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
-        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id.in_(unit_ids))
-        .order_by(RegistryVersion.current, RegistryVersion.version)
-    )
+    rows = session.execute(_UNIT_NAMES, {"registry_id": registry_id, "unit_ids": sorted(unit_ids)})
     for unit_id, name in rows:  # the current (else newest) version comes last and wins
         names[unit_id] = name
     return names
@@ -203,16 +216,12 @@ def can_answer(
     """Whether a (new) version may be sent now, and why not: engine.lifecycle's rules.
 
     ``history``: the versions sent (anything with ``version`` and ``review_state``);
-    read if not given.
+    when not given, only the versions that decide are read.
     """
-    from engine.lifecycle import submission_refusal
+    from engine.lifecycle import deciding_versions, submission_refusal
 
     if history is None:
-        history = session.execute(
-            select(Submission.version, Submission.review_state).where(
-                Submission.obligation_id == obligation.id
-            )
-        ).all()
+        history = deciding_versions(session, obligation.id)
     refusal = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
     return refusal is None, refusal
 
@@ -221,7 +230,7 @@ def files_of(session: Session, submissions: list[Submission]) -> dict[int, Store
     ids = {int(i) for s in submissions for i in (s.file_ids or [])}
     if not ids:
         return {}
-    rows = session.scalars(select(StoredFile).where(StoredFile.id.in_(ids)))
+    rows = session.scalars(_FILES, {"ids": sorted(ids)})
     return {row.id: row for row in rows}
 
 
@@ -237,10 +246,22 @@ def display(field: TemplateField, value: Any) -> str:
     return display_value(field, value)
 
 
+def submissions_of(session: Session, obligation_id: int) -> list[Submission]:
+    """Every version sent for an obligation, newest first."""
+    return list(session.scalars(_SUBMISSIONS, {"obligation_id": obligation_id}))
+
+
 def submission_rows(
-    session: Session, link: OpenLink, answer: Answer | None
+    session: Session,
+    link: OpenLink,
+    answer: Answer | None,
+    submissions: Sequence[Submission] | None = None,
 ) -> list[dict[str, Any]]:
-    submissions = sorted(link.obligation.submissions, key=lambda s: s.version, reverse=True)
+    """The versions as the page lists them, newest first (``submissions``: as
+    :func:`submissions_of` returns them; read if not given)."""
+    if submissions is None:
+        submissions = submissions_of(session, link.obligation.id)
+    submissions = sorted(submissions, key=lambda s: s.version, reverse=True)
     stored = files_of(session, submissions)
     rows = []
     for sub in submissions:
@@ -307,7 +328,8 @@ def obligation_page(
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
     answer = answer_for(plan, obligation)
-    allowed, why_not = can_answer(session, obligation, now, obligation.submissions)
+    submissions = submissions_of(session, obligation.id)
+    allowed, why_not = can_answer(session, obligation, now, submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
     names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
     return {
@@ -330,7 +352,7 @@ def obligation_page(
         },
         "status": OBLIGATION_STATUS.get(obligation.status, obligation.status),
         "state": state_badge(state, days_left),
-        "submissions": submission_rows(session, link, answer),
+        "submissions": submission_rows(session, link, answer, submissions),
         "answer": answer,
         "can_answer": allowed and answer is not None,
         "why_not": why_not
