@@ -29,15 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
 from engine.calendar import TZ
-from engine.errors import KehoachError
+from engine.errors import KehoachError, NotFound
 from engine.store.models import (
     AuditEvent,
     Cycle,
     Obligation,
+    OutboxMessage,
     PlanInstance,
     PlanVersion,
     Submission,
@@ -49,7 +50,7 @@ OPEN = ("pending",)
 
 
 class ClosingRefused(KehoachError):
-    """A close or reopen that is not done (no such cycle, already closed, …); exit 1."""
+    """A close or reopen that is not done (already closed, not closed, …); exit 1."""
 
     exit_code = 1
 
@@ -132,9 +133,9 @@ def ensure_closes_on(session: Session, cycle: Cycle, *, now: dt.datetime) -> boo
 
 
 def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
-    """The cycle ``cycle_key`` of the plan's active instances; ClosingRefused when none.
+    """The cycle ``cycle_key`` of the plan's active instances.
 
-    Raises NotFound (exit 4) when the plan itself is not loaded."""
+    Raises NotFound (exit 4) when the plan is not loaded or has no such cycle."""
     from engine.repository import plan_version
 
     plan_version(session, plan_id)  # NotFound with a hint when the plan is unknown
@@ -164,7 +165,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
                 f"run `kehoach simulate` or the activate flow for {plan_id}"
             )
         )
-        raise ClosingRefused(
+        raise NotFound(
             f"Kỳ '{cycle_key}' của kế hoạch {plan_id} không tồn tại / "
             f"cycle '{cycle_key}' of plan {plan_id} does not exist; {hint}"
         )
@@ -172,6 +173,9 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
 
 
 # ---------------------------------------------------------------- closing
+
+# Queued emails about a deadline: cancelled when their cycle closes before they go out.
+STALE_WHEN_CLOSED = ("reminder", "overdue", "escalation", "digest")
 
 
 @dataclass(frozen=True)
@@ -357,6 +361,17 @@ def close_cycle(
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
     cycle.status = "closed"
+    # Reminders and the like not sent yet speak of a deadline that no longer counts.
+    cancelled = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
+            OutboxMessage.status == "pending",
+            OutboxMessage.kind.in_(STALE_WHEN_CLOSED),
+        )
+        .values(status="cancelled", last_error=f"cycle {cycle.key} closed")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     session.add(
         AuditEvent(
             at=now,
@@ -374,6 +389,7 @@ def close_cycle(
                 "missing_units": sorted({m.unit_id for m in missing}),
                 "intakes": intakes,
                 "forced": forced,
+                "cancelled_emails": cancelled,
                 "reason": (reason or "").strip() or None,
             },
         )

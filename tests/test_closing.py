@@ -164,6 +164,43 @@ def test_closes_the_day_after_closes_on_takes_answers_in_and_lists_the_missing(u
         assert event.data["closed_on"] == "2027-11-27" and event.data["forced"] is True
 
 
+def test_reminders_not_sent_yet_are_cancelled_when_the_cycle_closes(url):
+    """A reminder about a deadline that no longer counts does not go out after closing;
+    what had gone out stays as it was."""
+    with session_scope(url) as session:
+        cycle = _cycle(session)
+        ids = [o.id for o in cycle.obligations]
+        queued = [m for m in outbox(session) if m.obligation_id in ids]
+        assert queued and all(m.status == "pending" for m in queued)
+        sent = next(m for m in queued if m.kind == "assignment")
+        sent.status = "sent"  # the assignment went out long ago
+        for kind in ("reminder", "overdue"):
+            session.add(
+                OutboxMessage(
+                    idempotency_key=f"test:{kind}",
+                    message_id=f"<test-{kind}@kehoach.example>",
+                    kind=kind,
+                    obligation_id=obligation(session, "xa-moi").id,
+                    plan_id=DISTRICT,
+                    unit_id="xa-moi",
+                    to_addrs=["xa-moi@example.test"],
+                    context={},
+                )
+            )
+    with session_scope(url) as session:
+        close_cycle(session, _cycle(session).id, now=vn(2027, 11, 27))
+    with session_scope(url) as session:
+        rows = {m.idempotency_key: m for m in outbox(session)}
+        for kind in ("reminder", "overdue"):
+            assert rows[f"test:{kind}"].status == "cancelled"
+            assert rows[f"test:{kind}"].last_error == "cycle 2027 closed"
+        assert rows[sent.idempotency_key].status == "sent"
+        [event] = [e for e in _audits(session, "cycle.closed") if e.data["cycle"] == "2027"]
+        assert event.data["cancelled_emails"] == 2
+        [summary] = outbox(session, "cycle_closed")
+        assert summary.status == "pending"  # the closing summary itself goes out
+
+
 def test_closing_is_idempotent_and_queues_one_summary(url):
     from notifications.render import render_parts
 
@@ -235,7 +272,7 @@ def _cli(url: str, *argv: str) -> int:
 
 def test_close_by_hand_refusals_and_force(url, monkeypatch, capsys):
     monkeypatch.setenv("KEHOACH_NOW", "2027-10-01T09:00:00+07:00")
-    assert _cli(url, "close", DISTRICT, "--cycle", "2031") == 1
+    assert _cli(url, "close", DISTRICT, "--cycle", "2031") == 4  # not found, as elsewhere
     err = capsys.readouterr().err
     assert "không tồn tại" in err and "does not exist" in err and "Traceback" not in err
     assert _cli(url, "close", "khong-co", "--cycle", "2027") == 4
@@ -289,7 +326,7 @@ def test_reopen_refusals_then_reopen_until_a_date_and_close_again(url, monkeypat
     assert "in the past" in capsys.readouterr().err
     assert (
         _cli(url, "reopen", DISTRICT, "--cycle", "1999", "--until", "2028-01-01", "--reason", "x")
-        == 1
+        == 4  # no such cycle: not found
     )
     capsys.readouterr()
 
