@@ -265,14 +265,17 @@ class StoredFile(Base):
 
 
 class ConsolidatedReport(Base):
-    """The consolidation point's aggregate of one cycle of one report deliverable."""
+    """The consolidation point's aggregate of one cycle of one report deliverable, by revision."""
 
     __tablename__ = "consolidated_reports"
-    __table_args__ = (UniqueConstraint("cycle_id", "consolidation_id"),)
+    __table_args__ = (UniqueConstraint("cycle_id", "consolidation_id", "revision"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
     consolidation_id: Mapped[str] = mapped_column(String(80))
+    # 1 = the first report; n + 1 replaces n when reports arrive or change after it
+    # (engine.consolidation, revise=True). Every revision is kept.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     by_unit_id: Mapped[str] = mapped_column(String(80))
     aggregates: Mapped[dict[str, Any]]
     status_table: Mapped[list[Any]]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 08:34:15.782722
+Create Date: 2026-11-29 08:37:49.524913
 """
 
 import sqlalchemy as sa
@@ -311,6 +311,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("cycle_id", sa.Integer(), nullable=False),
         sa.Column("consolidation_id", sa.String(length=80), nullable=False),
+        sa.Column("revision", sa.Integer(), server_default="1", nullable=False),
         sa.Column("by_unit_id", sa.String(length=80), nullable=False),
         sa.Column("aggregates", sa.JSON(), nullable=False),
         sa.Column("status_table", sa.JSON(), nullable=False),
@@ -335,7 +336,8 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "cycle_id",
             "consolidation_id",
-            name=op.f("uq_consolidated_reports_cycle_id_consolidation_id"),
+            "revision",
+            name=op.f("uq_consolidated_reports_cycle_id_consolidation_id_revision"),
         ),
     )
     with op.batch_alter_table("consolidated_reports", schema=None) as batch_op:
