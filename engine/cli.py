@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "review": "workflows.cli:cmd_review",
     "close": "engine.closing:cmd_close",
     "reopen": "engine.closing:cmd_reopen",
+    "consolidate": "engine.consolidation:cmd_consolidate",
 }
 
 
@@ -332,6 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reason", help="why, recorded in the audit log")
     p.add_argument("--by", default=os.environ.get("USER", "admin"))
+    p = add(
+        "consolidate",
+        "consolidate a cycle's reports now; --revise issues a replacing report",
+        LAZY_COMMANDS["consolidate"],
+    )
+    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
+    p.add_argument("--consolidation", metavar="ID", help="one consolidation (default: all)")
+    p.add_argument(
+        "--revise",
+        action="store_true",
+        help="when reports arrived or changed after the consolidated report, write a new "
+        "revision that replaces it (and hand it upward again)",
+    )
     p = add("reopen", "reopen a closed cycle until a date", LAZY_COMMANDS["reopen"])
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")

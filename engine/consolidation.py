@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ, end_of_day
+from engine.definitions_cache import plan_for_version
 from engine.documents import DOCX_TYPE, ReportDocument, Signer, render_docx, render_markdown
 from engine.documents import store_file as _store_file
 from engine.errors import KehoachError, NotFound
@@ -32,6 +33,7 @@ from engine.lifecycle import (
     intake,
     plan_context,
     record_submission,
+    version_of_cycle,
 )
 from engine.reports import aggregate, display_value, values_for_template
 from engine.schema import Consolidation, ReportTemplate
@@ -40,6 +42,7 @@ from engine.store.models import (
     ConsolidatedReport,
     Cycle,
     Obligation,
+    OutboxMessage,
     PlanInstance,
     PlanVersion,
     Submission,
@@ -57,14 +60,23 @@ class ConsolidationResult:
 
     report: ConsolidatedReport
     markdown: str
-    created: bool  # False when the cycle was consolidated before (nothing changed)
+    created: bool  # False when nothing was written (consolidated before, nothing new)
     status_rows: list[StatusRow] = field(default_factory=list)
     upward_obligation_id: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # A revision (report.revision > 1): the one it replaces, and what changed since it.
+    replaces_id: int | None = None
+    changes: list[str] = field(default_factory=list)
+    submission_ids: list[int] = field(default_factory=list)  # the reports that caused it
+    upward_refused: str | None = None  # why the parent obligation refused the report
 
     @property
     def id(self) -> int:
         return self.report.id
+
+    @property
+    def revision(self) -> int:
+        return self.report.revision or 1
 
     @property
     def document_path(self) -> str | None:
@@ -238,6 +250,103 @@ def _document(
     )
 
 
+def _newest_report(
+    session: Session, cycle_id: int, consolidation_id: str, before: int | None = None
+) -> ConsolidatedReport | None:
+    """The newest revision (or the newest below revision ``before``)."""
+    query = select(ConsolidatedReport).where(
+        ConsolidatedReport.cycle_id == cycle_id,
+        ConsolidatedReport.consolidation_id == consolidation_id,
+    )
+    if before is not None:
+        query = query.where(ConsolidatedReport.revision < before)
+    return session.scalar(query.order_by(ConsolidatedReport.revision.desc()).limit(1))
+
+
+def _newer_submissions(
+    session: Session,
+    cycle_id: int,
+    deliverable_id: str,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+) -> list[tuple[Submission, Obligation]]:
+    """Taken-in reports of ``deliverable_id`` in the cycle sent after ``since`` (oldest first).
+
+    Versions written by a consolidation itself do not count: they are its output.
+    """
+    query = (
+        select(Submission, Obligation)
+        .join(Obligation, Submission.obligation_id == Obligation.id)
+        .where(
+            Obligation.cycle_id == cycle_id,
+            Obligation.deliverable_id == deliverable_id,
+            Submission.intake_done.is_(True),
+            Submission.source != "consolidation",
+            Submission.submitted_at > since,
+        )
+        .order_by(Submission.submitted_at, Submission.id)
+    )
+    if until is not None:
+        query = query.where(Submission.submitted_at <= until)
+    return [(s, o) for s, o in session.execute(query).all()]
+
+
+def _local(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def _revision_notes(
+    session: Session,
+    ctx: PlanContext,
+    template: ReportTemplate,
+    previous: ConsolidatedReport,
+    deliverable_id: str,
+    aggregates: dict[str, Any],
+    until: dt.datetime | None,
+) -> tuple[str, list[str], list[int]]:
+    """(the 'replaces' line, what changed, the submissions that caused it) for a revision
+    that follows ``previous``; ``until`` is the revision's own time when re-rendering it."""
+    replaces = (
+        f"Báo cáo này thay thế báo cáo lần {previous.revision} ngày "
+        f"{short_date(_local(previous.created_at))}."
+    )
+    newer = _newer_submissions(
+        session, previous.cycle_id, deliverable_id, previous.created_at, until
+    )
+    done_before = {
+        row.get("obligation_id")
+        for row in previous.status_table or []
+        if row.get("state") in (State.DONE_ON_TIME.value, State.DONE_LATE.value)
+    }
+    latest: dict[int, tuple[Submission, Obligation]] = {}
+    for submission, obligation in newer:
+        latest.pop(obligation.id, None)  # keep the order of the newest version
+        latest[obligation.id] = (submission, obligation)
+    changes = []
+    for submission, obligation in latest.values():
+        name = ctx.unit_name(obligation.unit_id)
+        day = short_date(_local(submission.submitted_at))
+        late = "" if submission.on_time else ", quá hạn"
+        if obligation.id in done_before:
+            text = f"{name} gửi lại báo cáo ngày {day} (phiên bản {submission.version}{late})"
+        else:
+            text = f"{name} gửi báo cáo ngày {day}" + (" (quá hạn)" if late else "")
+        if submission.review_state == "returned":
+            text += "; báo cáo đã bị trả lại để hoàn thiện, không đưa vào số liệu"
+        changes.append(text)
+    names = {row.get("unit_id"): row.get("unit_name") for row in previous.status_table or []}
+    for f in template.fields:
+        before = display_value(f, previous.aggregates.get(f.id), names)
+        after = display_value(f, aggregates.get(f.id), names)
+        if before == after:
+            continue
+        if len(before) + len(after) <= 120 and "\n" not in before + after:
+            changes.append(f"{f.label}: {before} thành {after}")
+        else:
+            changes.append(f"{f.label}: có thay đổi (xem mục I)")
+    return replaces, changes, [s.id for s, _ in newer]
+
+
 def consolidate(
     session: Session,
     plan_id: str,
@@ -246,6 +355,7 @@ def consolidate(
     *,
     now: dt.datetime,
     settings: Any = None,
+    revise: bool = False,
 ) -> ConsolidationResult:
     """Consolidate one cycle of one report deliverable (idempotent per cycle + consolidation).
 
@@ -253,6 +363,14 @@ def consolidate(
     ``reports_dir/<plan>/<cycle>/`` (also kept as a StoredFile), marks the consolidation
     point's obligation submitted, queues the 'consolidated' email and, when the plan
     says ``upward``, records the report as a submission to the parent plan.
+
+    Once consolidated, a call returns the newest revision unchanged, unless ``revise``
+    and a report was taken in after it (sent later than the revision was written): then
+    revision n + 1 replaces it — new aggregates, status table and ``…-lan-<n>.docx``
+    saying what it replaces and what changed, a new version of the consolidation
+    point's submission, one 'consolidated' email per revision, and a new version upward
+    (which the parent obligation may refuse: recorded, not raised). Nothing new, nothing
+    written. When to revise is the callers' rule (:func:`follow_up`, docs/DECISIONS.md).
     """
     from engine.config import settings as default_settings
 
@@ -271,28 +389,11 @@ def consolidate(
         raise ConsolidationError(f"'{consolidation.consolidates}' is not a report with a template")
     today = now.astimezone(TZ).date()
 
-    existing = session.scalar(
-        select(ConsolidatedReport).where(
-            ConsolidatedReport.cycle_id == cycle.id,
-            ConsolidatedReport.consolidation_id == consolidation.id,
-        )
-    )
-    if existing is not None:
-        rows = status_table(session, plan_id, cycle_key, today=today, deliverable_id=fed.id)
-        rows = [r for r in rows if r.cycle_key == cycle_key]
-        doc = _document(
-            ctx,
-            consolidation,
-            template,
-            existing.by_unit_id,
-            cycle_key,
-            existing.aggregates,
-            rows,
-            existing.created_at.astimezone(TZ).date(),
-            consolidation.routing.to,
-            consolidation.routing.via,
-        )
-        return ConsolidationResult(existing, render_markdown(doc), False, rows)
+    previous = _newest_report(session, cycle.id, consolidation.id)
+    if previous is not None and not (
+        revise and _newer_submissions(session, cycle.id, fed.id, previous.created_at)
+    ):
+        return _existing(session, ctx, consolidation, template, fed.id, previous, today)
 
     duty = session.scalar(
         select(Obligation).where(
@@ -315,10 +416,18 @@ def consolidate(
     doc = _document(
         ctx, consolidation, template, by_unit, cycle_key, aggregates, rows, today, to_unit, via_unit
     )
+    revision = 1 if previous is None else previous.revision + 1
+    submission_ids: list[int] = []
+    if previous is not None:
+        doc.replaces, doc.changes, submission_ids = _revision_notes(
+            session, ctx, template, previous, fed.id, aggregates, None
+        )
     markdown = render_markdown(doc)
 
     folder = Path(conf.reports_dir) / plan_id / cycle_key
-    path = render_docx(doc, folder / f"{consolidation.id}-{_slug(ctx.unit_name(by_unit))}.docx")
+    suffix = f"-lan-{revision}" if revision > 1 else ""
+    name = f"{consolidation.id}-{_slug(ctx.unit_name(by_unit))}{suffix}.docx"
+    path = render_docx(doc, folder / name)
     stored = _store_file(
         session,
         path.read_bytes(),
@@ -330,6 +439,7 @@ def consolidate(
     report = ConsolidatedReport(
         cycle_id=cycle.id,
         consolidation_id=consolidation.id,
+        revision=revision,
         by_unit_id=by_unit,
         aggregates=aggregates,
         status_table=[r.as_dict() for r in rows],
@@ -340,47 +450,47 @@ def consolidate(
     session.add(report)
     session.flush()
 
-    if duty is not None and duty.status not in DONE:
-        version_no = 1 + len(
-            session.scalars(select(Submission.id).where(Submission.obligation_id == duty.id)).all()
-        )
-        session.add(
-            Submission(
-                obligation_id=duty.id,
-                version=version_no,
-                values=aggregates,
-                summary=doc.summary,
-                file_ids=[stored.id],
-                submitted_at=now,
-                source="consolidation",
-                on_time=now <= end_of_day(duty.due_date),
-                review_state="validated",
-                intake_done=True,
+    if duty is not None and (previous is not None or duty.status not in DONE):
+        _duty_submission(session, duty, aggregates, doc.summary, stored.id, now)
+        extra: dict[str, Any] = {"document_path": str(path)}
+        step = ""
+        if previous is not None:
+            step = f"lan-{revision}"
+            extra.update(
+                revision=revision,
+                replaces=doc.replaces,
+                changes=doc.changes,
+                previous_date=short_date(_local(previous.created_at)),
             )
+        _queue(session, duty, "consolidated", step, extra, now)
+    if previous is not None and cycle.status == "open":
+        cycle.status = "consolidated"
+    if previous is None:
+        cycle.status = "consolidated"
+        cycle.consolidated_at = now
+        _audit(
+            session,
+            "cycle.consolidated",
+            at=now,
+            plan_id=plan_id,
+            obligation_id=duty.id if duty else None,
+            cycle=cycle_key,
+            consolidation=consolidation.id,
+            report_id=report.id,
+            on_time=len(doc.on_time),
+            late=len(doc.late),
+            missing=len(doc.missing),
         )
-        duty.status = "submitted"
-        duty.submitted_at = now
-        duty.on_time = now <= end_of_day(duty.due_date)
-        duty.updated_at = now
-        session.flush()
-        _queue(session, duty, "consolidated", "", {"document_path": str(path)}, now)
-    cycle.status = "consolidated"
-    cycle.consolidated_at = now
-    _audit(
-        session,
-        "cycle.consolidated",
-        at=now,
-        plan_id=plan_id,
-        obligation_id=duty.id if duty else None,
-        cycle=cycle_key,
-        consolidation=consolidation.id,
-        report_id=report.id,
-        on_time=len(doc.on_time),
-        late=len(doc.late),
-        missing=len(doc.missing),
-    )
 
-    result = ConsolidationResult(report, markdown, True, rows)
+    result = ConsolidationResult(
+        report,
+        markdown,
+        True,
+        rows,
+        replaces_id=previous.id if previous is not None else None,
+        changes=list(doc.changes),
+        submission_ids=submission_ids,
+    )
     if consolidation.upward is not None:
         _hand_upward(
             session,
@@ -396,7 +506,112 @@ def consolidate(
             now,
             result,
         )
+    if previous is not None:
+        _audit(
+            session,
+            "cycle.reconsolidated",
+            at=now,
+            plan_id=plan_id,
+            obligation_id=duty.id if duty else None,
+            cycle=cycle_key,
+            consolidation=consolidation.id,
+            report_id=report.id,
+            revision=revision,
+            replaces_report_id=previous.id,
+            submission_ids=submission_ids,
+            changes=list(doc.changes),
+            upward_submission_id=report.upward_submission_id,
+            upward_refused=result.upward_refused,
+            on_time=len(doc.on_time),
+            late=len(doc.late),
+            missing=len(doc.missing),
+        )
+        session.flush()
     return result
+
+
+def _existing(
+    session: Session,
+    ctx: PlanContext,
+    consolidation: Consolidation,
+    template: ReportTemplate,
+    deliverable_id: str,
+    report: ConsolidatedReport,
+    today: dt.date,
+) -> ConsolidationResult:
+    """A stored revision as a result (nothing written); its document re-rendered."""
+    cycle_key = session.get(Cycle, report.cycle_id).key  # type: ignore[union-attr]
+    rows = status_table(session, ctx.plan_id, cycle_key, today=today, deliverable_id=deliverable_id)
+    rows = [r for r in rows if r.cycle_key == cycle_key]
+    doc = _document(
+        ctx,
+        consolidation,
+        template,
+        report.by_unit_id,
+        cycle_key,
+        report.aggregates,
+        rows,
+        _local(report.created_at),
+        consolidation.routing.to,
+        consolidation.routing.via,
+    )
+    result = ConsolidationResult(report, "", False, rows)
+    previous = (
+        _newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
+        if (report.revision or 1) > 1
+        else None
+    )
+    if previous is not None:
+        doc.replaces, doc.changes, result.submission_ids = _revision_notes(
+            session, ctx, template, previous, deliverable_id, report.aggregates, report.created_at
+        )
+        result.replaces_id, result.changes = previous.id, list(doc.changes)
+    result.markdown = render_markdown(doc)
+    return result
+
+
+def _duty_submission(
+    session: Session,
+    duty: Obligation,
+    aggregates: dict[str, Any],
+    summary: str,
+    file_id: int,
+    now: dt.datetime,
+) -> Submission:
+    """The report as a new version of the consolidation point's own obligation.
+
+    A revision after the duty's due date is a supplementary report: the duty stays
+    done as it was (on time when the first report was), only the version is added.
+    """
+    version_no = 1 + (
+        session.scalar(
+            select(func.max(Submission.version)).where(Submission.obligation_id == duty.id)
+        )
+        or 0
+    )
+    on_time = now <= end_of_day(duty.due_date)
+    submission = Submission(
+        obligation_id=duty.id,
+        version=version_no,
+        values=aggregates,
+        summary=summary,
+        file_ids=[file_id],
+        submitted_at=now,
+        source="consolidation",
+        on_time=on_time,
+        review_state="validated",
+        intake_done=True,
+    )
+    session.add(submission)
+    if duty.status not in DONE:
+        duty.status = "submitted"
+        duty.submitted_at = now
+        duty.on_time = on_time
+    elif on_time:
+        duty.submitted_at = now
+    duty.updated_at = now
+    session.flush()
+    return submission
 
 
 def _latest_reports(session: Session, cycle_id: int, deliverable_id: str) -> list[tuple[str, dict]]:
@@ -498,7 +713,20 @@ def _hand_upward(
             strict=False,
         )
     except SubmissionRejected as exc:
+        result.upward_refused = str(exc)
         result.warnings.append(f"the parent obligation refused the report: {exc}")
+        _audit(
+            session,
+            "report.upward_refused",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=parent_obligation.id,
+            parent_plan=upward.plan,
+            report_id=report.id,
+            revision=report.revision,
+            reason=str(exc),
+        )
+        session.flush()
         return
     intake(session, submission.id, now=now)
     report.upward_submission_id = submission.id
@@ -512,5 +740,265 @@ def _hand_upward(
         parent_plan=upward.plan,
         submission_id=submission.id,
         report_id=report.id,
+        revision=report.revision,
     )
     session.flush()
+
+
+# ---------------------------------------------------------------- after consolidation
+
+LATE_NOTICE = "report_after_consolidation"  # email kind (notifications/templates/)
+
+
+def stale_consolidations(
+    session: Session, plan_id: str, today: dt.date
+) -> list[tuple[str, str, list[int]]]:
+    """(cycle key, consolidation id, [submission ids]) of every consolidated report of the
+    plan's active instances with reports taken in after its newest revision (sent by the
+    end of ``today``), oldest submission first."""
+    found = session.execute(
+        select(ConsolidatedReport, Cycle.key)
+        .join(Cycle, ConsolidatedReport.cycle_id == Cycle.id)
+        .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        .order_by(Cycle.id, ConsolidatedReport.consolidation_id, ConsolidatedReport.revision)
+    ).all()
+    newest: dict[tuple[int, str], tuple[ConsolidatedReport, str]] = {}
+    for report, key in found:
+        newest[(report.cycle_id, report.consolidation_id)] = (report, key)
+    out: list[tuple[str, str, list[int]]] = []
+    plans: dict[int, Any] = {}
+    for (cycle_id, consolidation_id), (report, key) in newest.items():
+        if cycle_id not in plans:
+            plans[cycle_id] = plan_for_version(session, version_of_cycle(session, cycle_id))
+        consolidation = next(
+            (c for c in plans[cycle_id].consolidations if c.id == consolidation_id), None
+        )
+        if consolidation is None:
+            continue
+        newer = _newer_submissions(
+            session, cycle_id, consolidation.consolidates, report.created_at, end_of_day(today)
+        )
+        if newer:
+            out.append((key, consolidation_id, [s.id for s, _ in newer]))
+    return out
+
+
+@dataclass
+class FollowUp:
+    """What to do about reports taken in after a consolidation (docs/DECISIONS.md).
+
+    ``automatic``: the consolidation duty's due date has not passed, so a new revision is
+    written; otherwise the consolidating unit gets one notice per late submission and
+    decides (``kehoach consolidate PLAN --cycle KEY --revise``).
+    """
+
+    plan_id: str
+    cycle_key: str
+    consolidation_id: str
+    submission_ids: list[int]  # taken in after the newest revision
+    due_date: dt.date | None  # of the consolidation duty
+    automatic: bool
+    unnoticed: list[int] = field(default_factory=list)  # late ones without a notice yet
+    result: ConsolidationResult | None = None  # the revision written by follow_up()
+    notices: list[int] = field(default_factory=list)  # submissions noticed by follow_up()
+
+    @property
+    def needed(self) -> bool:
+        return self.automatic or bool(self.unnoticed)
+
+
+def _duty(session: Session, cycle_id: int, consolidation_id: str) -> Obligation | None:
+    return session.scalar(
+        select(Obligation).where(
+            Obligation.cycle_id == cycle_id,
+            Obligation.deliverable_id == consolidation_id,
+            Obligation.kind == "consolidation",
+        )
+    )
+
+
+def _notice_key(duty_id: int, submission_id: int) -> str:
+    return f"obl:{duty_id}:{LATE_NOTICE}:{submission_id}"
+
+
+def _plan_follow_up(
+    session: Session,
+    plan_id: str,
+    cycle: Cycle,
+    consolidation_id: str,
+    submission_ids: list[int],
+    today: dt.date,
+) -> FollowUp:
+    duty = _duty(session, cycle.id, consolidation_id)
+    automatic = duty is not None and today <= duty.due_date
+    unnoticed: list[int] = []
+    if duty is not None and not automatic and submission_ids:
+        keys = {_notice_key(duty.id, sid): sid for sid in submission_ids}
+        sent = set(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_(list(keys))
+                )
+            )
+        )
+        unnoticed = [sid for key, sid in keys.items() if key not in sent]
+    return FollowUp(
+        plan_id,
+        cycle.key,
+        consolidation_id,
+        list(submission_ids),
+        duty.due_date if duty else None,
+        automatic and bool(submission_ids),
+        unnoticed,
+    )
+
+
+def pending_follow_ups(session: Session, plan_id: str, today: dt.date) -> list[FollowUp]:
+    """The follow-ups due: a revision to write, or notices not sent yet (read only)."""
+    out = []
+    for cycle_key, consolidation_id, ids in stale_consolidations(session, plan_id, today):
+        cycle, _ = _find_cycle(session, plan_id, cycle_key)
+        todo = _plan_follow_up(session, plan_id, cycle, consolidation_id, ids, today)
+        if todo.needed:
+            out.append(todo)
+    return out
+
+
+def follow_up(
+    session: Session,
+    plan_id: str,
+    cycle_key: str,
+    consolidation_id: str,
+    *,
+    now: dt.datetime,
+    settings: Any = None,
+) -> FollowUp:
+    """Reports taken in after the newest revision: revise while the consolidation duty's
+    due date has not passed, else queue one notice per late submission to the
+    consolidating unit. Idempotent; nothing to do when the cycle is not consolidated."""
+    today = _local(now)
+    cycle, version = _find_cycle(session, plan_id, cycle_key)
+    ctx = plan_context(session, version)
+    consolidation = ctx.consolidation(consolidation_id)
+    previous = _newest_report(session, cycle.id, consolidation_id)
+    if consolidation is None or previous is None:
+        return FollowUp(plan_id, cycle_key, consolidation_id, [], None, False)
+    newer = _newer_submissions(session, cycle.id, consolidation.consolidates, previous.created_at)
+    todo = _plan_follow_up(
+        session, plan_id, cycle, consolidation_id, [s.id for s, _ in newer], today
+    )
+    if todo.automatic:
+        todo.result = consolidate(
+            session, plan_id, cycle_key, consolidation_id, now=now, settings=settings, revise=True
+        )
+        return todo
+    duty = _duty(session, cycle.id, consolidation_id)
+    if duty is None:
+        return todo
+    command = f"kehoach consolidate {plan_id} --cycle {cycle_key} --revise"
+    if len(ctx.plan.consolidations) > 1:
+        command += f" --consolidation {consolidation_id}"
+    report_day = short_date(_local(previous.created_at))
+    for submission, obligation in newer:
+        if submission.id not in todo.unnoticed:
+            continue
+        resent = session.scalar(
+            select(func.count(Submission.id)).where(
+                Submission.obligation_id == obligation.id,
+                Submission.version < submission.version,
+                Submission.submitted_at <= previous.created_at,
+            )
+        )
+        _queue(
+            session,
+            duty,
+            LATE_NOTICE,
+            str(submission.id),
+            {
+                "late_report": {
+                    "unit_name": ctx.unit_name(obligation.unit_id),
+                    "day": short_date(_local(submission.submitted_at)),
+                    "at": submission.submitted_at.astimezone(TZ).strftime("%H:%M"),
+                    "version": submission.version,
+                    "on_time": submission.on_time,
+                    "resent": bool(resent),
+                    "due": short_date(obligation.due_date),
+                },
+                "consolidated_report": {
+                    "revision": previous.revision,
+                    "day": report_day,
+                    "document_path": previous.document_path,
+                },
+                "command": command,
+            },
+            now,
+        )
+        _audit(
+            session,
+            "consolidation.late_report_noticed",
+            at=now,
+            plan_id=plan_id,
+            obligation_id=duty.id,
+            cycle=cycle_key,
+            consolidation=consolidation_id,
+            submission_id=submission.id,
+            unit_id=obligation.unit_id,
+            report_id=previous.id,
+            revision=previous.revision,
+        )
+        todo.notices.append(submission.id)
+    session.flush()
+    return todo
+
+
+# ---------------------------------------------------------------- command line
+
+
+def cmd_consolidate(args: Any) -> int:
+    """``kehoach consolidate PLAN --cycle KEY [--consolidation ID] [--revise]``."""
+    import sys
+
+    from engine.clock import clock_from_env
+    from engine.config import settings as default_settings
+    from engine.store import migrate, session_scope
+
+    url = getattr(args, "database_url", None) or default_settings().database
+    migrate(url)
+    now = clock_from_env().now()
+    cycle_key = str(args.cycle)
+    revise = bool(getattr(args, "revise", False))
+    lines: list[str] = []
+    written = False
+    with session_scope(url) as session:
+        _, version = _find_cycle(session, args.plan, cycle_key)
+        plan = plan_context(session, version).plan
+        wanted = getattr(args, "consolidation", None)
+        ids = [wanted] if wanted else [c.id for c in plan.consolidations]
+        if not ids:
+            raise ConsolidationError(f"plan '{args.plan}' has no consolidation to run")
+        for consolidation_id in ids:
+            result = consolidate(
+                session, args.plan, cycle_key, consolidation_id, now=now, revise=revise
+            )
+            head = f"{args.plan} {cycle_key} {consolidation_id}: lần {result.revision}"
+            day = short_date(_local(result.report.created_at))
+            if not result.created:
+                why = (
+                    "không có báo cáo nào gửi sau lần này; không lập lại"
+                    if revise
+                    else "đã tổng hợp; dùng --revise để lập báo cáo thay thế"
+                )
+                lines.append(f"{head} ngày {day} ({why}); {result.document_path}")
+                continue
+            written = True
+            lines.append(f"{head} ngày {day}: {result.document_path}")
+            lines += [f"  thay đổi: {c}" for c in result.changes]
+            if result.upward_submission_id is not None:
+                lines.append(f"  đã gửi lên cấp trên (bản nộp {result.upward_submission_id})")
+            lines += [f"  cảnh báo: {w}" for w in result.warnings]
+    for line in lines:
+        sys.stdout.write(line + "\n")
+    if written:
+        sys.stdout.write("thư báo cáo đã xếp hàng; gửi bằng `kehoach dispatch`\n")
+    return 0

@@ -25,6 +25,7 @@ QUOC_HIEU = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 TIEU_NGU = "Độc lập - Tự do - Hạnh phúc"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 FONT = "Times New Roman"
+CHANGES_HEADING = "Những điểm thay đổi so với báo cáo trước:"
 
 
 @dataclass
@@ -47,6 +48,9 @@ class ReportDocument:
     summary: str  # trích yếu
     parent_body: str | None = None  # the body printed above the issuer
     intro: list[str] = field(default_factory=list)
+    # A revision: "Báo cáo này thay thế báo cáo … ngày …" and what changed since that one.
+    replaces: str | None = None
+    changes: list[str] = field(default_factory=list)
     # (label, value) rows of section I
     results: list[tuple[str, str]] = field(default_factory=list)
     # status rows: (unit, due, state, note) of section II
@@ -96,6 +100,12 @@ def render_markdown(doc: ReportDocument) -> str:
         "",
     ]
     lines.extend(f"{_md(p)}\n" for p in doc.intro)
+    if doc.replaces:
+        lines += [f"*{_md(doc.replaces)}*", ""]
+    if doc.changes:
+        lines += [CHANGES_HEADING, ""]
+        lines += [f"- {_md(change)}" for change in doc.changes]
+        lines.append("")
     lines += ["### I. Kết quả tổng hợp", "", "| STT | Nội dung | Kết quả |", "| --- | --- | --- |"]
     for index, (label, value) in enumerate(doc.results, 1):
         lines.append(f"| {index} | {_md_cell(label)} | {_md_cell(value)} |")
@@ -264,6 +274,12 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     _para(document, doc.summary, 14, bold=True, align="center", space_after=12)
     for text in doc.intro:
         _para(document, text, 14, align="justify", indent=True, space_after=6)
+    if doc.replaces:
+        _para(document, doc.replaces, 14, italic=True, align="justify", indent=True, space_after=6)
+    if doc.changes:
+        _para(document, CHANGES_HEADING, 14, align="justify", indent=True, space_after=3)
+        for change in doc.changes:
+            _para(document, f"- {change};", 14, align="justify", indent=True, space_after=3)
 
     _para(document, "I. KẾT QUẢ TỔNG HỢP", 14, bold=True, space_after=6)
     _grid(

@@ -53,6 +53,7 @@ KINDS = (
     "consolidated",
     "digest",
     "cycle_closed",
+    "report_after_consolidation",
     "delivery_failure",
 )
 
