@@ -6,6 +6,12 @@ a cycle arrives.  Without ``cycle_key`` it consolidates whatever is due at ``now
 the due date lives in the obligation row (moved by the calendar policy), so a cron
 firing on 25/9 when the real deadline is 27/9 does nothing.  ``engine.consolidation``
 is idempotent per (cycle, consolidation); artifacts are re-published on every run.
+
+``revise=True`` (``kehoach consolidate PLAN --cycle KEY --revise``) writes a new
+revision when reports were taken in after the newest one.  Intake and the daily sweep
+call :func:`follow_up_consolidations`: while the consolidation duty's due date has not
+passed a stale report is revised at once (task run "tổng hợp lại · plan · cycle"),
+afterwards the consolidating unit gets one notice per late report (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
@@ -44,6 +50,44 @@ def _run_name() -> str:
     return f"tổng hợp · {params['plan_id']} · {what}"
 
 
+def _payload(
+    session: Any, plan_id: str, cycle_key: str, consolidation_id: str, result: Any
+) -> dict[str, Any]:
+    """What a flow needs of a ConsolidationResult, as plain values."""
+    upward_plan = upward_cycle = upward_label = None
+    upward_unit: tuple[str, str] | None = None
+    if result.upward_submission_id is not None:
+        submission = session.get(Submission, result.upward_submission_id)
+        obligation = session.get(Obligation, submission.obligation_id) if submission else None
+        if obligation is not None:
+            [info] = obligations(session, ids=[obligation.id])
+            upward_plan, upward_cycle = info.plan_id, info.cycle_key
+            upward_label = info.label
+            upward_unit = (info.unit_id, info.unit_name)
+    return {
+        "plan_id": plan_id,
+        "cycle_key": cycle_key,
+        "consolidation_id": consolidation_id,
+        "report_id": result.id,
+        "revision": result.revision,
+        "created": result.created,
+        "document_path": result.document_path,
+        "markdown": result.markdown,
+        "counts": result.counts(),
+        "on_time": [r.unit_name for r in result.status_rows if r.state.value == "done_on_time"],
+        "late": [r.unit_name for r in result.status_rows if r.state.value == "done_late"],
+        "missing": [r.unit_name for r in result.status_rows if not r.state.done],
+        "upward_submission_id": result.upward_submission_id,
+        "upward_plan": upward_plan,
+        "upward_cycle": upward_cycle,
+        "upward_label": upward_label,
+        "upward_unit": upward_unit,
+        "upward_refused": result.upward_refused,
+        "changes": list(result.changes),
+        "warnings": list(result.warnings),
+    }
+
+
 @task(
     name="consolidate-cycle",
     cache_policy=NO_CACHE,
@@ -52,10 +96,15 @@ def _run_name() -> str:
     retry_delay_seconds=1,
 )
 def consolidate_cycle(
-    plan_id: str, cycle_key: str, consolidation_id: str, now: str, database_url: str
+    plan_id: str,
+    cycle_key: str,
+    consolidation_id: str,
+    now: str,
+    database_url: str,
+    revise: bool = False,
 ) -> dict[str, Any]:
     """Aggregate, status table, .docx, the consolidation point's submission, upward."""
-    from engine.lifecycle import consolidate
+    from engine.consolidation import consolidate
 
     with session_scope(database_url) as session:
         result = consolidate(
@@ -65,36 +114,86 @@ def consolidate_cycle(
             consolidation_id,
             now=resolve_now(now),
             settings=settings(),
+            revise=revise,
         )
-        upward_plan = upward_cycle = upward_label = None
-        upward_unit: tuple[str, str] | None = None
-        if result.upward_submission_id is not None:
-            submission = session.get(Submission, result.upward_submission_id)
-            obligation = session.get(Obligation, submission.obligation_id) if submission else None
-            if obligation is not None:
-                [info] = obligations(session, ids=[obligation.id])
-                upward_plan, upward_cycle = info.plan_id, info.cycle_key
-                upward_label = info.label
-                upward_unit = (info.unit_id, info.unit_name)
+        return _payload(session, plan_id, cycle_key, consolidation_id, result)
+
+
+@task(
+    name="reconsolidate",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def reconsolidate(
+    plan_id: str, cycle_key: str, consolidation_id: str, now: str, database_url: str
+) -> dict[str, Any]:
+    """Reports taken in after the consolidation: a new revision, or notices (engine rule)."""
+    from engine.consolidation import follow_up
+
+    with session_scope(database_url) as session:
+        done = follow_up(
+            session, plan_id, cycle_key, consolidation_id, now=resolve_now(now), settings=settings()
+        )
         return {
             "plan_id": plan_id,
             "cycle_key": cycle_key,
             "consolidation_id": consolidation_id,
-            "report_id": result.id,
-            "created": result.created,
-            "document_path": result.document_path,
-            "markdown": result.markdown,
-            "counts": result.counts(),
-            "on_time": [r.unit_name for r in result.status_rows if r.state.value == "done_on_time"],
-            "late": [r.unit_name for r in result.status_rows if r.state.value == "done_late"],
-            "missing": [r.unit_name for r in result.status_rows if not r.state.done],
-            "upward_submission_id": result.upward_submission_id,
-            "upward_plan": upward_plan,
-            "upward_cycle": upward_cycle,
-            "upward_label": upward_label,
-            "upward_unit": upward_unit,
-            "warnings": list(result.warnings),
+            "submission_ids": done.submission_ids,
+            "due_date": done.due_date.isoformat() if done.due_date else None,
+            "automatic": done.automatic,
+            "notices": done.notices,
+            "revision": (
+                _payload(session, plan_id, cycle_key, consolidation_id, done.result)
+                if done.result is not None
+                else None
+            ),
         }
+
+
+def follow_up_consolidations(
+    database_url: str,
+    plan_id: str,
+    when: str,
+    only: set[tuple[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Inside a flow (intake, sweep): each consolidated report of ``plan_id`` with reports
+    taken in after it (``only``: these (cycle, consolidation) pairs) is revised while
+    its duty is not due yet, else its consolidating unit is told once per late report."""
+    from engine.consolidation import pending_follow_ups
+
+    day = local_day(resolve_now(when))
+    with session_scope(database_url) as session:
+        todo = [
+            (t.cycle_key, t.consolidation_id, t.automatic)
+            for t in pending_follow_ups(session, plan_id, day)
+        ]
+    done = []
+    for key, cid, automatic in todo:
+        if only is not None and (key, cid) not in only:
+            continue
+        what = "tổng hợp lại" if automatic else "báo cáo gửi sau tổng hợp"
+        result = reconsolidate.with_options(
+            task_run_name=f"{what} · {plan_id} · {cycle_label(key)}"
+        )(plan_id, key, cid, when, database_url)
+        revision = result["revision"]
+        if revision is not None and revision["created"]:
+            _publish(database_url, plan_id, key, revision, day)
+        for sid in result["notices"]:
+            print(
+                f"{plan_id} {key}: báo cáo {sid} đến sau hạn tổng hợp ({result['due_date']}); "
+                "đã báo đơn vị tổng hợp"
+            )
+        done.append(
+            {k: v for k, v in result.items() if k != "revision"}
+            | {
+                "revision": {k: v for k, v in revision.items() if k != "markdown"}
+                if revision
+                else None
+            }
+        )
+    return done
 
 
 def _by_unit(database_url: str, plan_id: str, cycle_key: str, consolidation_id: str) -> str:
@@ -115,8 +214,10 @@ def consolidate_flow(
     now: str | None = None,
     database_url: str | None = None,
     dispatch: bool = True,
+    revise: bool = False,
 ) -> dict[str, Any]:
-    """Consolidate one cycle (or every consolidation due at ``now``) and report upward."""
+    """Consolidate one cycle (or every consolidation due at ``now``) and report upward;
+    ``revise``: write a new revision if reports were taken in after the newest one."""
     from workflows.sweep import due_consolidations
 
     moment = resolve_now(now)
@@ -146,57 +247,84 @@ def consolidate_flow(
     done = []
     for key, cid in targets:
         by = _by_unit(url, plan_id, key, cid)
+        what = "tổng hợp lại" if revise else "tổng hợp"
         result = consolidate_cycle.with_options(
-            task_run_name=f"tổng hợp · {by} · {cycle_label(key)}"
-        )(plan_id, key, cid, when, url)
-        publish_status(url, plan_id, key, day)
-        publish_report(
-            plan_id,
-            key,
-            result["markdown"],
-            f"Báo cáo tổng hợp {plan_id} · {cycle_label(key)}: "
-            f"{len(result['on_time'])} đúng hạn, {len(result['late'])} trễ hạn, "
-            f"{len(result['missing'])} chưa nộp",
-        )
-        cycle_resource = {
-            "prefect.resource.id": f"kehoach.cycle.{plan_id}.{key}",
-            "prefect.resource.name": f"{plan_id} · {cycle_label(key)}",
-        }
-        emit(
-            "kehoach.cycle.consolidated",
-            cycle_resource,
-            related_resources(plan_id, key),
-            {
-                k: result[k]
-                for k in ("report_id", "document_path", "counts", "late", "missing", "created")
-            },
-        )
-        if result["upward_plan"]:
-            parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
-            unit_id, unit_name = result["upward_unit"]
-            emit(
-                "kehoach.report.handed-upward",
-                cycle_resource,
-                related_resources(parent, parent_cycle, unit_id, unit_name),
-                {"parent_plan": parent, "submission_id": result["upward_submission_id"]},
-            )
-            emit(
-                "kehoach.submission.received",
-                {
-                    "prefect.resource.id": f"kehoach.submission.{result['upward_submission_id']}",
-                    "prefect.resource.name": f"nộp · {result['upward_label']}",
-                },
-                related_resources(parent, parent_cycle, unit_id, unit_name),
-                {"source": "upward", "from_plan": plan_id},
-            )
-            add_run_tags(plan_tag(parent), unit_tag(unit_id))
-            publish_status(url, parent, parent_cycle, day)
-        for warning in result["warnings"]:
-            print(f"cảnh báo: {warning}")
-        print(
-            f"{plan_id} {key}: đúng hạn {len(result['on_time'])}, trễ {len(result['late'])}, "
-            f"chưa nộp {len(result['missing'])}; {result['document_path']}"
-        )
+            task_run_name=f"{what} · {by} · {cycle_label(key)}"
+        )(plan_id, key, cid, when, url, revise)
+        _publish(url, plan_id, key, result, day)
         done.append({k: v for k, v in result.items() if k != "markdown"})
     sent = send_emails(url, when) if dispatch else None
     return {"plan_id": plan_id, "consolidated": done, "sent": sent, "now": when}
+
+
+def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any) -> None:
+    """Artifacts, events and a line of output for one consolidation (or revision)."""
+    revision = result.get("revision") or 1
+    publish_status(url, plan_id, key, day)
+    title = "Báo cáo tổng hợp" + (f" lần {revision}" if revision > 1 else "")
+    publish_report(
+        plan_id,
+        key,
+        result["markdown"],
+        f"{title} {plan_id} · {cycle_label(key)}: "
+        f"{len(result['on_time'])} đúng hạn, {len(result['late'])} trễ hạn, "
+        f"{len(result['missing'])} chưa nộp",
+    )
+    cycle_resource = {
+        "prefect.resource.id": f"kehoach.cycle.{plan_id}.{key}",
+        "prefect.resource.name": f"{plan_id} · {cycle_label(key)}",
+    }
+    emit(
+        "kehoach.cycle.reconsolidated"
+        if revision > 1 and result["created"]
+        else "kehoach.cycle.consolidated",
+        cycle_resource,
+        related_resources(plan_id, key),
+        {
+            k: result.get(k)
+            for k in (
+                "report_id",
+                "revision",
+                "document_path",
+                "counts",
+                "late",
+                "missing",
+                "created",
+                "changes",
+                "upward_refused",
+            )
+        },
+    )
+    if result["upward_plan"]:
+        parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
+        unit_id, unit_name = result["upward_unit"]
+        emit(
+            "kehoach.report.handed-upward",
+            cycle_resource,
+            related_resources(parent, parent_cycle, unit_id, unit_name),
+            {
+                "parent_plan": parent,
+                "submission_id": result["upward_submission_id"],
+                "revision": revision,
+            },
+        )
+        emit(
+            "kehoach.submission.received",
+            {
+                "prefect.resource.id": f"kehoach.submission.{result['upward_submission_id']}",
+                "prefect.resource.name": f"nộp · {result['upward_label']}",
+            },
+            related_resources(parent, parent_cycle, unit_id, unit_name),
+            {"source": "upward", "from_plan": plan_id},
+        )
+        add_run_tags(plan_tag(parent), unit_tag(unit_id))
+        publish_status(url, parent, parent_cycle, day)
+    for warning in result["warnings"]:
+        print(f"cảnh báo: {warning}")
+    lan = f" (lần {revision})" if revision > 1 else ""
+    print(
+        f"{plan_id} {key}{lan}: đúng hạn {len(result['on_time'])}, trễ {len(result['late'])}, "
+        f"chưa nộp {len(result['missing'])}; {result['document_path']}"
+    )
+    for change in result.get("changes") or []:
+        print(f"  thay đổi: {change}")

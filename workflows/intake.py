@@ -5,7 +5,9 @@ handing its report upward) before this flow starts: nothing a unit sent lives on
 in Prefect.  ``engine.lifecycle.intake`` marks the obligation (on time / late) and
 queues the receipt in one transaction, idempotently; the flow emits
 ``kehoach.submission.received``, starts the consolidation early when the cycle is
-complete, asks for a review where the plan wants one, and sends the emails.
+complete, revises a consolidation the report came after (or tells the consolidating
+unit, once the duty's due date has passed), asks for a review where the plan wants
+one, and sends the emails.
 """
 
 from __future__ import annotations
@@ -199,9 +201,12 @@ def intake_flow(
     consolidate_early: bool = True,
     request_review: bool = True,
     submission_ids: list[int] | None = None,
+    reconsolidate: bool = True,
 ) -> dict[str, Any]:
     """Take submissions in (one, or a batch from the portal); consolidate early when a
-    cycle is complete; send the receipts.
+    cycle is complete; follow a cycle already consolidated up (``reconsolidate``: a new
+    revision before the consolidation duty's due date, a notice to the consolidating
+    unit after it); send the receipts.
 
     Each submission is its own task run ("tiếp nhận · unit · deliverable · cycle") in its
     own transaction, so one that fails (after its retries) does not hold the others back;
@@ -242,6 +247,17 @@ def intake_flow(
         print(f"nộp · {label}: phiên bản {result['version']}, {state}")
         taken.append(result)
 
+    # Cycles consolidated before these reports came: followed up below (not the ones
+    # this run consolidates early, which include the reports already).
+    stale: set[tuple[str, str, str]] = set()
+    if reconsolidate:
+        fed = {
+            (r["plan_id"], r["cycle_key"], c): r["obligation_id"]
+            for r in taken
+            if not r["superseded"]
+            for c in r["consolidation_ids"]
+        }
+        stale = {target for target, oid in fed.items() if _consolidated(url, oid, target[2])}
     consolidated = []
     if consolidate_early:
         complete = {
@@ -261,6 +277,13 @@ def intake_flow(
             consolidated.append(
                 consolidate_early_flow(plan_id, cycle_key, consolidation_id, when, url)
             )
+    revised = []
+    if stale:
+        from workflows.consolidate import follow_up_consolidations
+
+        for plan_id in sorted({p for p, _, _ in stale}):
+            only = {(k, c) for p, k, c in stale if p == plan_id}
+            revised += follow_up_consolidations(url, plan_id, when, only)
     sent = send_emails(url, when) if dispatch else None
     if failed:
         names = ", ".join(str(i) for i in failed)
@@ -271,6 +294,7 @@ def intake_flow(
     out: dict[str, Any] = {
         "taken": [{k: v for k, v in r.items() if k not in ("resource", "payload")} for r in taken],
         "consolidated": consolidated,
+        "reconsolidated": revised,
         "review_runs": review_runs,
         "sent": sent,
         "now": when,

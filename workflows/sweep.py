@@ -5,7 +5,9 @@
 flow names each change as a task run, emits events, refreshes the cycles' status
 tables, starts the consolidations whose real due date has come (the date a calendar
 policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in a cron
-expression), closes the cycles whose ``closes_on`` has passed (engine.closing: one
+expression), follows consolidated reports up when reports came after them
+(workflows.consolidate.follow_up_consolidations: task "tổng hợp lại · plan · cycle"),
+closes the cycles whose ``closes_on`` has passed (engine.closing: one
 named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the emails.
 """
 
@@ -234,6 +236,12 @@ def sweep_flow(
                     dispatch=False,
                 )
             )
+    # Reports taken in after a consolidation: revised before its due date, else noticed.
+    reconsolidated = []
+    if consolidate_due:
+        from workflows.consolidate import follow_up_consolidations
+
+        reconsolidated = follow_up_consolidations(url, plan_id, when)
     closed = []
     if close_due:
         due = cycles_due_to_close(plan_id, day.isoformat(), when, url)
@@ -255,6 +263,7 @@ def sweep_flow(
     return {
         **result,
         "consolidated": consolidated,
+        "reconsolidated": reconsolidated,
         "closed": closed,
         "sent": sent,
         "now": when,
