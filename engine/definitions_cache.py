@@ -142,8 +142,11 @@ def plan_for_key(session: Session, version_id: int, content_hash: str) -> Plan:
 # ---------------------------------------------------------------- registries
 
 
-_CURRENT_REGISTRY_KEY = select(RegistryVersion.id, RegistryVersion.content_hash).where(
-    RegistryVersion.registry_id == bindparam("registry_id"), RegistryVersion.current.is_(True)
+_registry_versions = RegistryVersion.__table__
+# Plain SQL expressions on the table (no ORM work per call): run on every email/intake.
+_CURRENT_REGISTRY_KEY = select(_registry_versions.c.id, _registry_versions.c.content_hash).where(
+    _registry_versions.c.registry_id == bindparam("registry_id"),
+    _registry_versions.c.current.is_(True),
 )
 _REGISTRY_DEFINITION = select(RegistryVersion.definition).where(
     RegistryVersion.id == bindparam("id")
@@ -152,6 +155,7 @@ _REGISTRY_DEFINITION = select(RegistryVersion.definition).where(
 
 def current_registry_key(session: Session, registry_id: str) -> tuple[int, str] | None:
     """(id, content hash) of the registry's current version: one small SELECT."""
+    session.flush()  # a plain SQL statement does not autoflush: see a version just added
     found = session.execute(_CURRENT_REGISTRY_KEY, {"registry_id": registry_id}).first()
     return (found[0], found[1]) if found is not None else None
 

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
 from engine.calendar import (
@@ -884,14 +884,18 @@ def submission_refusal(
     return None
 
 
+# The statements of record_submission are built once, in plain SQL expressions on the
+# tables: on SQLite, building a statement or going through the ORM costs more than the
+# query itself, and a portal POST runs each of them.
+_submissions = cast(Table, Submission.__table__)
 _NEWEST_VERSION = (
-    select(func.max(Submission.version))
-    .where(Submission.obligation_id == bindparam("obligation_id"))
+    select(func.max(_submissions.c.version))
+    .where(_submissions.c.obligation_id == bindparam("obligation_id"))
     .scalar_subquery()
 )
-_DECIDING_VERSIONS = select(Submission.version, Submission.review_state).where(
-    Submission.obligation_id == bindparam("obligation_id"),
-    or_(Submission.version == _NEWEST_VERSION, Submission.review_state == "accepted"),
+_DECIDING_VERSIONS = select(_submissions.c.version, _submissions.c.review_state).where(
+    _submissions.c.obligation_id == bindparam("obligation_id"),
+    or_(_submissions.c.version == _NEWEST_VERSION, _submissions.c.review_state == "accepted"),
 )
 
 
@@ -899,30 +903,35 @@ def deciding_versions(session: Session, obligation_id: int) -> Sequence[Any]:
     """(version, review_state) of the versions :func:`submission_refusal` depends on: the
     newest one and any accepted one (not the whole history, which grows with each
     resubmission); empty when nothing was sent."""
+    session.flush()  # a plain SQL statement does not autoflush
     return session.execute(_DECIDING_VERSIONS, {"obligation_id": obligation_id}).all()
 
 
 # What record_submission needs of the obligation, and its plan version's cache key, in
 # one SELECT (the row stays locked until commit on databases with row locks).
+_obligations = Obligation.__table__
+_cycles = Cycle.__table__
+_instances = PlanInstance.__table__
+_plan_versions = PlanVersion.__table__
 _OBLIGATION_FOR_UPDATE = (
     select(
-        Obligation.id,
-        Obligation.cycle_id,
-        Obligation.unit_id,
-        Obligation.deliverable_id,
-        Obligation.status,
-        Obligation.due_date,
-        PlanVersion.id.label("plan_version_id"),
-        PlanVersion.content_hash.label("plan_hash"),
+        _obligations.c.id,
+        _obligations.c.cycle_id,
+        _obligations.c.unit_id,
+        _obligations.c.deliverable_id,
+        _obligations.c.status,
+        _obligations.c.due_date,
+        _plan_versions.c.id.label("plan_version_id"),
+        _plan_versions.c.content_hash.label("plan_hash"),
     )
-    .join(Cycle, Cycle.id == Obligation.cycle_id)
-    .join(PlanInstance, PlanInstance.id == Cycle.instance_id)
-    .join(PlanVersion, PlanVersion.id == PlanInstance.plan_version_id)
-    .where(Obligation.id == bindparam("obligation_id"))
-    .with_for_update(of=Obligation)
+    .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
+    .join(_instances, _instances.c.id == _cycles.c.instance_id)
+    .join(_plan_versions, _plan_versions.c.id == _instances.c.plan_version_id)
+    .where(_obligations.c.id == bindparam("obligation_id"))
+    .with_for_update(of=_obligations)
 )
-_INSERT_SUBMISSION = insert(Submission)
-_INSERT_AUDIT = insert(AuditEvent)
+_INSERT_SUBMISSION = insert(_submissions)
+_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 
 
 def _insert_submission(session: Session, **row: Any) -> Submission:
@@ -969,6 +978,7 @@ def record_submission(
     """
     from engine.reports import validate_values
 
+    session.flush()  # a plain SQL statement does not autoflush
     obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
     if obligation is None:
         raise NotFound(f"obligation {obligation_id} does not exist")

@@ -22,9 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.orm import Session
 
 from engine.calendar import end_of_day
 from engine.config import Settings
@@ -34,11 +35,23 @@ from engine.store.models import Cycle, Obligation
 LINK_GRACE_DAYS = 60
 DEFAULT_MAX_AGE = dt.timedelta(days=400)
 
-# Built once: building the statement on every request would cost more than running it.
+# A row of the obligations table: read-only, attributes named like Obligation's.
+ObligationRow = Row[Any]
+
+_obligations = Obligation.__table__
+_cycles = Cycle.__table__
+# Built once, in plain SQL expressions (no ORM entities): building the statement, or
+# loading ORM objects, would cost more than running it.
 _OBLIGATION_WITH_CYCLE = (
-    select(Obligation)
-    .options(joinedload(Obligation.cycle))
-    .where(Obligation.id == bindparam("obligation_id"))
+    select(
+        _obligations,
+        _cycles.c.instance_id.label("cycle_instance_id"),
+        _cycles.c.key.label("cycle_key"),
+        _cycles.c.status.label("cycle_status"),
+        _cycles.c.closes_on.label("cycle_closes_on"),
+    )
+    .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
+    .where(_obligations.c.id == bindparam("obligation_id"))
 )
 
 
@@ -63,14 +76,26 @@ class LinkRefused(Exception):
 
 
 @dataclass(frozen=True)
+class LinkedCycle:
+    """What a link needs of its cycle."""
+
+    id: int
+    instance_id: int
+    key: str
+    status: str
+    closes_on: dt.date | None
+
+
+@dataclass(frozen=True)
 class OpenLink:
-    """A verified link and the obligation it opens (loaded in the caller's session)."""
+    """A verified link and the obligation it opens, as read in the caller's session
+    (plain rows, not ORM objects: nothing here can be changed and flushed)."""
 
     token: str
     token_hash: str
     claims: LinkClaims
-    obligation: Obligation
-    cycle: Cycle
+    obligation: ObligationRow
+    cycle: LinkedCycle
     valid_until: dt.datetime
 
     @property
@@ -83,7 +108,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
 
 
-def link_valid_until(cycle: Cycle, obligation: Obligation) -> dt.datetime:
+def link_valid_until(
+    cycle: Cycle | LinkedCycle, obligation: Obligation | ObligationRow
+) -> dt.datetime:
     """The last moment a link to ``obligation`` is honoured (Asia/Ho_Chi_Minh day end)."""
     if cycle.closes_on is not None:
         return end_of_day(cycle.closes_on)
@@ -116,10 +143,18 @@ def open_link(
 ) -> OpenLink:
     """Verify ``token`` and load its obligation; raise :class:`LinkRefused` otherwise."""
     claims = verify_signature(token, conf, max_age)
-    obligation = session.scalar(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id})
+    obligation = session.execute(
+        _OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}
+    ).first()
     if obligation is None:
         raise LinkRefused("unknown")
-    cycle = obligation.cycle
+    cycle = LinkedCycle(
+        obligation.cycle_id,
+        obligation.cycle_instance_id,
+        obligation.cycle_key,
+        obligation.cycle_status,
+        obligation.cycle_closes_on,
+    )
     # A genuine signature whose facts no longer match (the obligation moved to a
     # successor unit, a bumped token_version) is a revoked link, not a forgery.
     if (

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.store.models import AuditEvent
 
-_INSERT = insert(AuditEvent)
+_INSERT = insert(AuditEvent.__table__)  # plain SQL: no ORM work per row
 
 
 def record(

@@ -20,7 +20,6 @@ from engine.definitions_cache import plan_for_version
 from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
 from engine.status import REVIEW_LABELS, State, classify
 from engine.store.models import (
-    Obligation,
     PlanInstance,
     PlanVersion,
     RegistryUnit,
@@ -29,7 +28,7 @@ from engine.store.models import (
     Submission,
 )
 from engine.vntext import date_with_weekday, short_date
-from portal.access import OpenLink
+from portal.access import ObligationRow, OpenLink
 
 TZ = ZoneInfo(TIMEZONE)
 
@@ -91,7 +90,7 @@ SUMMARY_FIELD = "tom-tat"
 SUMMARY_MAX = 4000
 
 
-def state_of(obligation: Obligation, today: dt.date) -> tuple[State, int | None, int | None]:
+def state_of(obligation: ObligationRow, today: dt.date) -> tuple[State, int | None, int | None]:
     """(state, days late, days left) as ``kehoach status`` shows it."""
     return classify(
         obligation.status, obligation.on_time, obligation.due_date, obligation.submitted_at, today
@@ -127,21 +126,26 @@ class PlanCache:
         return cached
 
 
-# Statements run on every page, built once (building one costs more than running it).
+# Statements run on every page, built once in plain SQL expressions (building one, or
+# loading ORM objects, costs more than running it); they return read-only rows.
+_units = RegistryUnit.__table__
+_registry_versions = RegistryVersion.__table__
+_files = StoredFile.__table__
+_submissions = Submission.__table__
 _UNIT_NAMES = (
-    select(RegistryUnit.unit_id, RegistryUnit.name)
-    .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+    select(_units.c.unit_id, _units.c.name)
+    .join(_registry_versions, _units.c.registry_version_id == _registry_versions.c.id)
     .where(
-        RegistryVersion.registry_id == bindparam("registry_id"),
-        RegistryUnit.unit_id.in_(bindparam("unit_ids", expanding=True)),
+        _registry_versions.c.registry_id == bindparam("registry_id"),
+        _units.c.unit_id.in_(bindparam("unit_ids", expanding=True)),
     )
-    .order_by(RegistryVersion.current, RegistryVersion.version)
+    .order_by(_registry_versions.c.current, _registry_versions.c.version)
 )
-_FILES = select(StoredFile).where(StoredFile.id.in_(bindparam("ids", expanding=True)))
+_FILES = select(_files).where(_files.c.id.in_(bindparam("ids", expanding=True)))
 _SUBMISSIONS = (
-    select(Submission)
-    .where(Submission.obligation_id == bindparam("obligation_id"))
-    .order_by(Submission.version.desc())
+    select(_submissions)
+    .where(_submissions.c.obligation_id == bindparam("obligation_id"))
+    .order_by(_submissions.c.version.desc())
 )
 
 
@@ -191,7 +195,7 @@ class Answer:
         return [f for f in self.fields if f.type is FieldType.file]
 
 
-def answer_for(plan: Plan, obligation: Obligation) -> Answer | None:
+def answer_for(plan: Plan, obligation: ObligationRow) -> Answer | None:
     """The form for ``obligation``, or None when the portal takes no answer for it."""
     deliverable: Deliverable | None = plan.deliverable(obligation.deliverable_id)
     if deliverable is None:
@@ -209,7 +213,7 @@ def answer_for(plan: Plan, obligation: Obligation) -> Answer | None:
 
 def can_answer(
     session: Session,
-    obligation: Obligation,
+    obligation: ObligationRow,
     now: dt.datetime,
     history: Sequence[Any] | None = None,
 ) -> tuple[bool, str | None]:
@@ -226,11 +230,11 @@ def can_answer(
     return refusal is None, refusal
 
 
-def files_of(session: Session, submissions: list[Submission]) -> dict[int, StoredFile]:
+def files_of(session: Session, submissions: Sequence[Any]) -> dict[int, Any]:
     ids = {int(i) for s in submissions for i in (s.file_ids or [])}
     if not ids:
         return {}
-    rows = session.scalars(_FILES, {"ids": sorted(ids)})
+    rows = session.execute(_FILES, {"ids": sorted(ids)})
     return {row.id: row for row in rows}
 
 
@@ -246,16 +250,16 @@ def display(field: TemplateField, value: Any) -> str:
     return display_value(field, value)
 
 
-def submissions_of(session: Session, obligation_id: int) -> list[Submission]:
-    """Every version sent for an obligation, newest first."""
-    return list(session.scalars(_SUBMISSIONS, {"obligation_id": obligation_id}))
+def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
+    """Every version sent for an obligation, newest first (rows of the submissions table)."""
+    return session.execute(_SUBMISSIONS, {"obligation_id": obligation_id}).all()
 
 
 def submission_rows(
     session: Session,
     link: OpenLink,
     answer: Answer | None,
-    submissions: Sequence[Submission] | None = None,
+    submissions: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The versions as the page lists them, newest first (``submissions``: as
     :func:`submissions_of` returns them; read if not given)."""
@@ -291,7 +295,7 @@ def submission_rows(
     return rows
 
 
-def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
+def _what(plan: Plan, obligation: ObligationRow) -> dict[str, Any]:
     """Title, text and kind of what the obligation asks (a deliverable or a consolidation)."""
     deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None:
