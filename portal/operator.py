@@ -111,6 +111,7 @@ def status_response(state: PortalState, request: Request, plan_id: str, cycle_ke
         "operator.html.j2",
         plan=plan_summary(plan),
         cycle_key=cycle_key,
+        closed=any(row.cycle_closed for row in rows),
         as_of=local_time(now),
         rows=shown,
         counts=[

@@ -385,6 +385,11 @@ def test_portal_refuses_a_link_of_a_closed_cycle(tmp_path, monkeypatch):
                 assert key in {c.cycle_key for c in closed.closed}
             page = client.get(f"/o/{world.token()}")
             assert page.status_code == 410 and "Kỳ báo cáo đã đóng" in page.text
+            # The operator page says so too.
+            auth = ("tonghop", "mat-khau-thu-nghiem")
+            page = client.get(f"/operator/plans/{PLAN_ID}/cycles/2027", auth=auth)
+            assert page.status_code == 200 and 'id="ky-da-dong"' in page.text
+            assert "Kỳ 2027 đã đóng" in page.text and "kehoach reopen" in page.text
     finally:
         config.settings.cache_clear()
 

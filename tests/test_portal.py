@@ -660,6 +660,7 @@ def test_operator_view_behind_basic_auth(world):
         )
         assert 'data-state="done_on_time"' in page.text and 'data-state="open_within"' in page.text
         assert "Hoàn thành đúng hạn" in page.text and "state-green" in page.text
+        assert 'id="ky-da-dong"' not in page.text  # an open cycle
         assert (
             client.get(
                 "/operator/plans/khong-co/cycles/2027", auth=("tonghop", "mat-khau-thu-nghiem")
