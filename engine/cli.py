@@ -247,6 +247,20 @@ def _today(args: argparse.Namespace) -> dt.date:
 # ---------------------------------------------------------------- parser
 
 
+def day_arg(text: str) -> dt.date:
+    """A day on the command line: 2027-09-12 or, as written in Vietnamese, 12/9/2027."""
+    raw = text.strip()
+    try:
+        if "/" in raw:
+            day, month, year = (int(part) for part in raw.split("/"))
+            return dt.date(year, month, day)
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' không phải là ngày / is not a date: write YYYY-MM-DD or d/m/yyyy"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kehoach",
@@ -282,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--cycle", help="cycle key, e.g. 2027 (default: all open cycles)")
     p.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
+    p.add_argument(
+        "--at",
+        type=day_arg,
+        metavar="DATE",
+        help="as of this day, YYYY-MM-DD (default: today, or KEHOACH_NOW)",
+    )
     p = add("outbox", "list queued, sent and failed emails", LAZY_COMMANDS["outbox"])
     p.add_argument("--status", choices=["pending", "sending", "sent", "failed", "cancelled"])
     p.add_argument("--kind", help="only this kind (assignment, reminder, overdue, ...)")
@@ -293,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN", help="plan id, or 'all' for every stored plan")
     p = add("simulate", "run a plan's flows on a virtual clock", LAZY_COMMANDS["simulate"])
     p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--from", dest="start", required=True, type=dt.date.fromisoformat)
-    p.add_argument("--until", dest="until", required=True, type=dt.date.fromisoformat)
+    p.add_argument("--from", dest="start", required=True, type=day_arg)
+    p.add_argument("--until", dest="until", required=True, type=day_arg)
     p.add_argument("--responses", help="YAML file of who submits what and when")
     p.add_argument("--no-parents", action="store_true", help="do not run the parent plans too")
     p.add_argument("--no-email", action="store_true", help="queue emails but do not send them")
@@ -322,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
     p.add_argument(
         "--at",
-        type=dt.date.fromisoformat,
+        type=day_arg,
         metavar="DATE",
         help="closing day, YYYY-MM-DD (default: now)",
     )
@@ -353,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--until",
         required=True,
-        type=dt.date.fromisoformat,
+        type=day_arg,
         metavar="DATE",
         help="last day the units' links work again, YYYY-MM-DD",
     )

@@ -335,14 +335,15 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
 
 
 def cmd_status(args: Any) -> int:
-    """``kehoach status PLAN [--cycle YEAR]``: print the four-state table; 0 on success."""
+    """``kehoach status PLAN [--cycle YEAR] [--at DATE]``: print the four-state table as of
+    DATE (default: today in Viet Nam, or ``KEHOACH_NOW``); 0 on success."""
     from engine.clock import clock_from_env
     from engine.config import settings
     from engine.store.db import session_scope
 
     url = getattr(args, "database_url", None) or settings().database
     cycle = getattr(args, "cycle", None)
-    today = clock_from_env().now().astimezone(TZ).date()
+    today = getattr(args, "at", None) or clock_from_env().now().astimezone(TZ).date()
     color = getattr(args, "color", None)
     if getattr(args, "no_color", False):
         color = False

@@ -265,6 +265,23 @@ def test_cmd_status_prints_the_table(cycle_url, capsys, monkeypatch):
     assert "khong-co" in capsys.readouterr().err
 
 
+def test_status_as_of_a_day(cycle_url, capsys, monkeypatch):
+    """--at counts the days from that day, whatever today is (e.g. the demo's 2023)."""
+    from engine.cli import main
+
+    monkeypatch.setenv("KEHOACH_NOW", "2031-01-01T09:00:00+07:00")
+    argv = ["--database-url", cycle_url, "status", DISTRICT, "--cycle", "2027", "--no-color"]
+    assert main([*argv, "--at", "2027-09-12"]) == 0
+    out = capsys.readouterr().out
+    assert "12/9/2027" in out and "trễ 2 ngày" in out
+    assert main([*argv, "--at", "12/9/2027"]) == 0  # as written in Vietnamese
+    assert "trễ 2 ngày" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:
+        main([*argv, "--at", "31/2/2027"])
+    assert usage.value.code == 2
+    assert "'31/2/2027' không phải là ngày / is not a date" in capsys.readouterr().err
+
+
 def test_returned_report_is_left_out_of_the_aggregates(cycle_url, tmp_path):
     from engine.lifecycle import review
 
