@@ -124,7 +124,10 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:  # type: 
     for path in result.reports:
         _out(f"  Report: {Path(path).resolve()}")
     for plan_id in result.plans:
-        _out(f"  Status: kehoach status {plan_id} --cycle {result.start.year}")
+        _out(
+            f"  Status: kehoach status {plan_id} --cycle {result.start.year}"
+            f" --at {result.until.isoformat()}"
+        )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
