@@ -921,6 +921,7 @@ _OBLIGATION_FOR_UPDATE = (
         _obligations.c.deliverable_id,
         _obligations.c.status,
         _obligations.c.due_date,
+        _cycles.c.status.label("cycle_status"),
         _plan_versions.c.id.label("plan_version_id"),
         _plan_versions.c.content_hash.label("plan_hash"),
     )
@@ -973,7 +974,8 @@ def record_submission(
 
     Reports are validated against their template, sub-plans need a summary and at least
     one file.  A unit may send again before the deadline (every version is kept) and
-    after its report was returned for revision; after it was accepted, no more.
+    after its report was returned for revision; after it was accepted, or once its
+    cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
     """
     from engine.reports import validate_values
@@ -987,6 +989,11 @@ def record_submission(
     history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
     refused = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
+    if obligation.cycle_status == "closed":
+        refused = (
+            "Kỳ báo cáo đã đóng; không nhận thêm báo cáo. "
+            "Nếu cần gửi, đề nghị cơ quan tổng hợp mở lại kỳ (kehoach reopen)."
+        )
     if refused:
         raise SubmissionRejected({FORM_ERROR: refused})
 

@@ -201,6 +201,21 @@ def test_reminders_not_sent_yet_are_cancelled_when_the_cycle_closes(url):
         assert summary.status == "pending"  # the closing summary itself goes out
 
 
+def test_no_answer_is_recorded_in_a_closed_cycle(url):
+    """Not only the portal: the engine refuses a new version once the cycle is closed."""
+    from engine.lifecycle import SubmissionRejected
+
+    with session_scope(url) as session:
+        close_cycle(session, _cycle(session).id, now=vn(2027, 11, 27))
+    with session_scope(url) as session, pytest.raises(SubmissionRejected) as refused:
+        record_submission(
+            session, obligation(session, "xa-moi").id, values=GOOD_REPORT, now=vn(2027, 11, 28)
+        )
+    assert "Kỳ báo cáo đã đóng" in str(refused.value.errors)
+    with session_scope(url) as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
+
+
 def test_closing_is_idempotent_and_queues_one_summary(url):
     from notifications.render import render_parts
 
