@@ -41,7 +41,7 @@ class Settings:
     portal_max_upload_mb: float = 20.0
     operator_user: str = "operator"
     operator_password: str = ""
-    intake_batch_seconds: float = 2.0  # portal -> intake flow: at most one hand-over this often
+    intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

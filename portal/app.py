@@ -93,6 +93,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            await run_in_threadpool(runner.warm_up)
         if runner is not None and recover_intake:
             try:
                 recovered = await run_in_threadpool(runner.recover)

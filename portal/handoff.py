@@ -5,18 +5,19 @@ depends on Prefect. Hand-overs run on one background thread, off the request: th
 unit's receipt page never waits for Prefect.
 
 Batching. Near a deadline hundreds of units answer within minutes, and one flow run
-per submission would cost a worker a process start each (about a second of CPU, see
-shared PREFECT_NOTES). So the thread hands over at once when it has been idle, and
-otherwise at most once per ``batch_seconds`` (``KEHOACH_INTAKE_BATCH_SECONDS``,
-default 2): whatever arrived meanwhile goes together, one intake flow run per plan
+per submission would cost a worker a process start each (1.5-3 s of CPU measured
+here). So the thread hands over at once when it has been idle, and otherwise at most
+once per ``batch_seconds`` (``KEHOACH_INTAKE_BATCH_SECONDS``, default 10): whatever
+arrived meanwhile goes together, one intake flow run per plan
 (``workflows.intake.trigger_intake(ids)``, deployment ``intake/<plan>``), at most
-``max_batch`` submissions a run.
+``max_batch`` (1,000) submissions a run. The unit's receipt page does not wait for
+any of this; only the receipt email does.
 
 Fallback. When ``PREFECT_API_URL`` is unset, Prefect does not answer, or a run cannot
 be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself for
-the batch (the same idempotent step the flow runs), in one transaction, and records
-that in the audit log; if that transaction fails, each submission is tried alone, so
-one bad row does not hold the others. What still fails waits with ``intake_done``
+the batch (the same idempotent step the flow runs), 20 per transaction, and records
+that in the audit log; if a transaction fails, each of its submissions is tried
+alone, so one bad row does not hold the others. What still fails waits with ``intake_done``
 false for the daily sweep (and for :meth:`Handoff.recover` at the next start).
 """
 
@@ -46,7 +47,8 @@ log = logging.getLogger("kehoach.portal")
 
 ACTOR = "system:portal"
 INTAKE_ATTEMPTS = 4
-MAX_BATCH = 200
+MAX_BATCH = 1000
+INLINE_CHUNK = 20  # submissions per intake transaction in this process
 _STOP = object()
 
 
@@ -106,9 +108,11 @@ def hand_over(
     outcome["flow"] = [i for i in ids if i not in not_started]
     now = clock.now()
     for reason, group in left.items():
-        done, failed = take_in_here(db_url, group, now, reason)
-        outcome["inline"] += done
-        outcome["failed"] += failed
+        # A chunk per transaction: on SQLite the requests' writes wait for this lock.
+        for start in range(0, len(group), INLINE_CHUNK):
+            done, failed = take_in_here(db_url, group[start : start + INLINE_CHUNK], now, reason)
+            outcome["inline"] += done
+            outcome["failed"] += failed
     return outcome
 
 
@@ -195,7 +199,7 @@ class Handoff:
         db_url: str,
         clock: Clock,
         use_flow: bool = True,
-        batch_seconds: float = 2.0,
+        batch_seconds: float = 10.0,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.db_url = db_url
@@ -268,6 +272,19 @@ class Handoff:
                 if left <= 0:
                     raise TimeoutError(f"{self._outstanding} submission(s) still being handed over")
                 self._idle.wait(left)
+
+    def warm_up(self) -> None:
+        """Import the Prefect side now, before requests come: importing it costs about
+        1.5 s of CPU, which at the first hand-over would stall every request thread of
+        this process (the GIL) for as long."""
+        if not self.use_flow or not os.environ.get("PREFECT_API_URL", "").strip():
+            return
+        try:
+            import prefect.deployments  # noqa: F401
+
+            import workflows.intake  # noqa: F401
+        except ImportError as exc:
+            log.warning("intake flow unavailable (%s): intake will run in this process", exc)
 
     def recover(self) -> int:
         """Hand over portal submissions a crash left without intake; returns how many."""

@@ -91,20 +91,7 @@ def _run_name() -> str:
     return batch_name(infos, len(ids))
 
 
-@task(
-    name="take-in",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
-def take_in(submission_id: int, now: str, database_url: str) -> dict[str, Any]:
-    from engine.lifecycle import intake
-
-    with session_scope(database_url) as session:
-        result = intake(session, submission_id, now=resolve_now(now))
-        submission = session.get(Submission, submission_id)
-        source = submission.source if submission else None
+def _taken(result: Any, source: str | None) -> dict[str, Any]:
     return {
         "submission_id": result.submission_id,
         "obligation_id": result.obligation_id,
@@ -128,6 +115,63 @@ def take_in(submission_id: int, now: str, database_url: str) -> dict[str, Any]:
     }
 
 
+def _take_in_together(ids: list[int], moment: Any, database_url: str) -> list[dict[str, Any]]:
+    """engine.lifecycle.intake for every id in one transaction (all or nothing)."""
+    from engine.lifecycle import intake
+
+    out = []
+    with session_scope(database_url) as session:
+        for sid in ids:
+            result = intake(session, sid, now=moment)
+            source = session.scalar(select(Submission.source).where(Submission.id == sid))
+            out.append(_taken(result, source))
+    return out
+
+
+@task(
+    name="take-in",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def take_in(submission_id: int, now: str, database_url: str) -> dict[str, Any]:
+    [taken] = _take_in_together([submission_id], resolve_now(now), database_url)
+    return taken
+
+
+# Submissions taken in per transaction in a batch: on SQLite a transaction holds the one
+# write lock, and the portal's answers wait for it; 20 intakes keep that wait short.
+CHUNK = 20
+
+
+@task(name="take-in-batch", cache_policy=NO_CACHE, persist_result=False)
+def take_in_batch(
+    submission_ids: list[int], now: str, database_url: str
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """A batch, ``CHUNK`` submissions per transaction (a task run per submission would
+    cost more than the intake itself); a chunk that fails is retried one submission per
+    transaction, so one bad row does not hold the others back.
+
+    Returns (taken, {id: error} of those that failed)."""
+    moment = resolve_now(now)
+    taken: list[dict[str, Any]] = []
+    failed: dict[int, str] = {}
+    for start in range(0, len(submission_ids), CHUNK):
+        chunk = submission_ids[start : start + CHUNK]
+        try:
+            taken += _take_in_together(chunk, moment, database_url)
+            continue
+        except Exception as exc:
+            print(f"tiếp nhận chung {len(chunk)} bản nộp không được ({exc}); từng bản một")
+        for sid in chunk:
+            try:
+                taken += _take_in_together([sid], moment, database_url)
+            except Exception as exc:
+                failed[sid] = f"{type(exc).__name__}: {exc}"
+    return taken, failed
+
+
 def _consolidated(database_url: str, obligation_id: int, consolidation_id: str) -> bool:
     with session_scope(database_url) as session:
         cycle_id = session.scalar(select(Obligation.cycle_id).where(Obligation.id == obligation_id))
@@ -142,17 +186,25 @@ def _consolidated(database_url: str, obligation_id: int, consolidation_id: str) 
         )
 
 
-def _needs_review(database_url: str, submission_id: int, deliverable_id: str) -> bool:
-    from engine.lifecycle import context_for_obligation
+def _needs_review(
+    database_url: str, submission_id: int, deliverable_id: str, known: dict[tuple[int, str], bool]
+) -> bool:
+    """Whether the plan wants this submission reviewed (``known`` caches the plan's answer
+    per plan version and deliverable across a batch)."""
+    from engine.lifecycle import context_for_obligation, version_of_cycle
 
     with session_scope(database_url) as session:
         submission = session.get(Submission, submission_id)
         if submission is None or submission.review_state not in ("received", "validated"):
             return False
         obligation = session.get(Obligation, submission.obligation_id)
-        ctx = context_for_obligation(session, obligation)
-        deliverable = ctx.plan.deliverable(deliverable_id)
-        return bool(deliverable is not None and deliverable.review)
+        assert obligation is not None
+        key = (version_of_cycle(session, obligation.cycle_id).id, deliverable_id)
+        if key not in known:
+            ctx = context_for_obligation(session, obligation)
+            deliverable = ctx.plan.deliverable(deliverable_id)
+            known[key] = bool(deliverable is not None and deliverable.review)
+        return known[key]
 
 
 def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
@@ -180,8 +232,14 @@ def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
     emit(result["event"], result["resource"], related, result["payload"])
 
 
-def _ask_review(database_url: str | None, url: str, submission_id: int, result: dict) -> Any:
-    if not _needs_review(url, submission_id, result["deliverable_id"]):
+def _ask_review(
+    database_url: str | None,
+    url: str,
+    submission_id: int,
+    result: dict,
+    known: dict[tuple[int, str], bool],
+) -> Any:
+    if not _needs_review(url, submission_id, result["deliverable_id"], known):
         return None
     from workflows.review import trigger_review
 
@@ -208,11 +266,12 @@ def intake_flow(
     revision before the consolidation duty's due date, a notice to the consolidating
     unit after it); send the receipts.
 
-    Each submission is its own task run ("tiếp nhận · unit · deliverable · cycle") in its
-    own transaction, so one that fails (after its retries) does not hold the others back;
-    the flow then fails, naming it, and the daily sweep takes it in later. The result has
-    one entry per submission under ``taken``; for a single submission its fields are also
-    at the top level.
+    One submission is a task run named like it ("tiếp nhận · unit · deliverable · cycle");
+    a batch is one task run ("tiếp nhận · plan · N bản nộp") taking them in together,
+    one by one if that fails, with a log line and the ``kehoach.submission.received``
+    event for each. What fails is named, the flow then fails, and the daily sweep takes
+    it in later. The result has one entry per submission under ``taken``; for a single
+    submission its fields are also at the top level.
     """
     moment = resolve_now(now)
     url = database(database_url)
@@ -228,24 +287,33 @@ def intake_flow(
 
     taken: list[dict[str, Any]] = []
     failed: dict[int, str] = {}
-    review_runs: dict[int, str] = {}
-    for sid in ids:
-        info = infos.get(sid)
-        label = info.label if info else f"bản nộp {sid}"
+    if len(ids) == 1:  # the usual case: a task run named like the submission
+        sid = ids[0]
+        label = infos[sid].label if sid in infos else f"bản nộp {sid}"
         try:
-            result = take_in.with_options(task_run_name=f"tiếp nhận · {label}")(sid, when, url)
+            taken = [take_in.with_options(task_run_name=f"tiếp nhận · {label}")(sid, when, url)]
         except Exception as exc:
             failed[sid] = f"{type(exc).__name__}: {exc}"
-            print(f"nộp · {label}: chưa tiếp nhận được ({failed[sid]})")
-            continue
+    else:
+        name = f"tiếp nhận · {batch_name(list(infos.values()), len(ids)).removeprefix('nộp · ')}"
+        taken, failed = take_in_batch.with_options(task_run_name=name)(ids, when, url)
+    for sid, error in failed.items():
+        label = infos[sid].label if sid in infos else f"bản nộp {sid}"
+        print(f"nộp · {label}: chưa tiếp nhận được ({error})")
+
+    review_runs: dict[int, str] = {}
+    review_wanted: dict[tuple[int, str], bool] = {}  # (plan version, deliverable) -> review?
+    for result in taken:
+        sid = result["submission_id"]
+        info = infos.get(sid)
+        label = info.label if info else f"bản nộp {sid}"
         _announce(sid, label, result)
         if request_review:
-            run = _ask_review(database_url, url, sid, result)
+            run = _ask_review(database_url, url, sid, result, review_wanted)
             if run is not None:
                 review_runs[sid] = str(run)
         state = "đúng hạn" if result["on_time"] else "trễ hạn"
         print(f"nộp · {label}: phiên bản {result['version']}, {state}")
-        taken.append(result)
 
     # Cycles consolidated before these reports came: followed up below (not the ones
     # this run consolidates early, which include the reports already).
