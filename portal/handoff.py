@@ -14,8 +14,9 @@ arrived meanwhile goes together, one intake flow run per plan
 any of this; only the receipt email does.
 
 Fallback. When ``PREFECT_API_URL`` is unset, Prefect does not answer, or a run cannot
-be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself for
-the batch (the same idempotent step the flow runs), 20 per transaction, and records
+be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself, in a
+process of its own (spawned once; a thread here would share the GIL with the
+requests), for the batch (the same idempotent step the flow runs), 20 per transaction, and records
 that in the audit log; if a transaction fails, each of its submissions is tried
 alone, so one bad row does not hold the others. What still fails waits with ``intake_done``
 false for the daily sweep (and for :meth:`Handoff.recover` at the next start).
@@ -25,12 +26,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sqlalchemy import select
@@ -97,11 +101,22 @@ def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
     return left
 
 
+InlineRunner = Callable[[str, Sequence[int], dt.datetime, str], tuple[list[int], list[int]]]
+
+
 def hand_over(
-    db_url: str, clock: Clock, submission_ids: int | Sequence[int], use_flow: bool = True
+    db_url: str,
+    clock: Clock,
+    submission_ids: int | Sequence[int],
+    use_flow: bool = True,
+    inline: InlineRunner | None = None,
 ) -> dict[str, list[int]]:
-    """Hand submissions over; returns {'flow'|'inline'|'failed': ids}."""
+    """Hand submissions over; returns {'flow'|'inline'|'failed': ids}.
+
+    ``inline`` runs the fallback intake of a chunk (default: :func:`take_in_here` in
+    this thread; :class:`Handoff` passes its intake process)."""
     ids = [submission_ids] if isinstance(submission_ids, int) else list(submission_ids)
+    run_inline = inline or take_in_here
     outcome: dict[str, list[int]] = {"flow": [], "inline": [], "failed": []}
     left = _trigger(db_url, ids) if use_flow else {"intake flow disabled for this portal": ids}
     not_started = {i for group in left.values() for i in group}
@@ -110,9 +125,14 @@ def hand_over(
     for reason, group in left.items():
         # A chunk per transaction: on SQLite the requests' writes wait for this lock.
         for start in range(0, len(group), INLINE_CHUNK):
-            done, failed = take_in_here(db_url, group[start : start + INLINE_CHUNK], now, reason)
+            began = time.monotonic()
+            done, failed = run_inline(db_url, group[start : start + INLINE_CHUNK], now, reason)
             outcome["inline"] += done
             outcome["failed"] += failed
+            if start + INLINE_CHUNK < len(group) and db_url.startswith("sqlite"):
+                # SQLite's busy handler polls: a writer that takes the lock again at once
+                # can starve the requests' writes for seconds. Leave them a gap.
+                time.sleep(min(time.monotonic() - began, 0.2))
     return outcome
 
 
@@ -213,6 +233,7 @@ class Handoff:
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._process: ProcessPoolExecutor | None = None  # the fallback intake's process
 
     def __call__(self, submission_id: int) -> None:
         with self._idle:
@@ -254,7 +275,7 @@ class Handoff:
                 batch.append(item)
             last = time.monotonic()
             try:
-                outcome = hand_over(self.db_url, self.clock, batch, self.use_flow)
+                outcome = hand_over(self.db_url, self.clock, batch, self.use_flow, self._inline)
                 self.batches = [*self.batches[-99:], outcome]
             except Exception:  # never lose the thread: the sweep takes these in later
                 log.exception("hand-over of submissions %s failed", batch)
@@ -273,10 +294,35 @@ class Handoff:
                     raise TimeoutError(f"{self._outstanding} submission(s) still being handed over")
                 self._idle.wait(left)
 
+    def _inline(
+        self, db_url: str, ids: Sequence[int], now: dt.datetime, reason: str
+    ) -> tuple[list[int], list[int]]:
+        """The fallback intake of a chunk, in the intake process.
+
+        Not in a thread of this one: intake is CPU-bound Python, and sharing the GIL
+        with it made the requests wait seconds under a burst. If the process breaks,
+        this chunk is taken in here and a new process is started next time.
+        """
+        try:
+            return self._intake_process().submit(take_in_here, db_url, ids, now, reason).result()
+        except BrokenProcessPool:
+            log.warning("the intake process broke; taking %d submission(s) in here", len(ids))
+            self._process = None
+            return take_in_here(db_url, ids, now, reason)
+
+    def _intake_process(self) -> ProcessPoolExecutor:
+        with self._start_lock:
+            if self._process is None:
+                # spawn, not fork: this process has threads (uvicorn's, this one)
+                self._process = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._process
+
     def warm_up(self) -> None:
-        """Import the Prefect side now, before requests come: importing it costs about
-        1.5 s of CPU, which at the first hand-over would stall every request thread of
-        this process (the GIL) for as long."""
+        """Import the Prefect side before requests come: about 1.5 s of CPU, which at the
+        first hand-over would stall every request thread of this process on the GIL for
+        as long. (The intake process starts at its first use: its imports run there.)"""
         if not self.use_flow or not os.environ.get("PREFECT_API_URL", "").strip():
             return
         try:
@@ -301,9 +347,11 @@ class Handoff:
         return len(ids)
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Hand over what is queued, then stop the thread."""
+        """Hand over what is queued, then stop the thread and the intake process."""
         thread = self._thread
-        if thread is None or not thread.is_alive():
-            return
-        self._queue.put(_STOP)
-        thread.join(timeout)
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        if self._process is not None:
+            self._process.shutdown(wait=True)
+            self._process = None
