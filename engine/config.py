@@ -38,6 +38,7 @@ class Settings:
     portal_base_url: str = "http://127.0.0.1:8700"
     portal_secret: str = ""
     portal_old_secrets: str = ""  # comma-separated, accepted during a grace period
+    portal_old_secrets_until: str = ""  # YYYY-MM-DD: the grace period's last day (empty: none)
     portal_max_upload_mb: float = 20.0
     operator_user: str = "operator"
     operator_password: str = ""

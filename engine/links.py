@@ -8,11 +8,13 @@ verify, so a key can be rotated without breaking links already mailed.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.config import Settings, settings
+from engine.config import TIMEZONE, Settings, settings
 
 SALT = "kehoach.obligation-link.v1"
 
@@ -42,8 +44,23 @@ def _secret(conf: Settings) -> str:
 
 
 def _serializers(conf: Settings) -> list[URLSafeTimedSerializer]:
+    """The current key first, then the retired ones still listed."""
     keys = [_secret(conf)] + [k.strip() for k in conf.portal_old_secrets.split(",") if k.strip()]
     return [URLSafeTimedSerializer(key, salt=SALT) for key in keys]
+
+
+def old_secrets_end(conf: Settings) -> dt.datetime | None:
+    """The last moment retired keys are honoured, or None (no end configured)."""
+    raw = conf.portal_old_secrets_until.strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"KEHOACH_PORTAL_OLD_SECRETS_UNTIL={raw!r} is not a date; write YYYY-MM-DD"
+        ) from None
+    return dt.datetime.combine(day, dt.time.max, tzinfo=ZoneInfo(TIMEZONE))
 
 
 def make_token(
@@ -59,12 +76,24 @@ def make_token(
 
 
 def read_token(
-    token: str, max_age_seconds: int | None = None, conf: Settings | None = None
+    token: str,
+    max_age_seconds: int | None = None,
+    conf: Settings | None = None,
+    *,
+    retired_ok: bool = False,
+    now: dt.datetime | None = None,
 ) -> LinkClaims:
-    """Verify with the current key, then with each old key; raise LinkError otherwise."""
+    """Verify with the current key, then with each retired key; raise LinkError otherwise.
+
+    A retired key past ``KEHOACH_PORTAL_OLD_SECRETS_UNTIL`` (at ``now``, default the real
+    time: key rotation is an operational matter) makes the link "expired";
+    ``retired_ok=True`` still returns its claims (to send a fresh link).
+    """
     conf = conf or settings()
+    end = old_secrets_end(conf)
+    retired_over = end is not None and (now or dt.datetime.now(dt.UTC)) > end
     expired = False
-    for serializer in _serializers(conf):
+    for index, serializer in enumerate(_serializers(conf)):
         try:
             data = serializer.loads(token, max_age=max_age_seconds)
         except SignatureExpired:
@@ -72,6 +101,8 @@ def read_token(
             continue
         except BadSignature:
             continue
+        if index > 0 and retired_over and not retired_ok:
+            raise LinkError("expired")
         try:
             return LinkClaims(int(data["o"]), str(data["u"]), str(data["c"]), int(data["v"]))
         except (KeyError, TypeError, ValueError):

@@ -6,7 +6,8 @@ for one obligation can never read or write another.
 
 A link is honoured while all of these hold:
 
-- its signature verifies with the current key or one of ``KEHOACH_PORTAL_OLD_SECRETS``;
+- its signature verifies with the current key or one of ``KEHOACH_PORTAL_OLD_SECRETS``
+  (those until the end of ``KEHOACH_PORTAL_OLD_SECRETS_UNTIL`` when set);
 - it was issued at most ``max_age`` ago (default 400 days: an absolute cap, so a
   link leaked years ago is dead even on a long-running plan);
 - the obligation exists, is still the token's unit's, in the token's cycle, and has
@@ -129,7 +130,7 @@ def verify_signature(
     except LinkError as exc:
         if exc.reason == "expired":
             # The signature is genuine, only old: a fresh link may be requested.
-            claims = read_token(token, max_age_seconds=None, conf=conf)
+            claims = read_token(token, max_age_seconds=None, conf=conf, retired_ok=True)
             raise LinkRefused("expired", claims) from None
         raise LinkRefused(exc.reason) from None
 

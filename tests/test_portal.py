@@ -250,6 +250,32 @@ def test_secret_rotation_keeps_old_links_while_listed(world, monkeypatch):
         assert client.get(f"/o/{old_token}").status_code == 403  # grace period over
 
 
+def test_old_keys_are_honoured_until_the_grace_period_ends(world):
+    """KEHOACH_PORTAL_OLD_SECRETS_UNTIL: before its end old links work; after it they are
+    expired (genuine, so the page offers a fresh link), not forged."""
+    old_token = world.token()
+
+    def rotated(until: str):  # type: ignore[no-untyped-def]
+        return load_settings(
+            {
+                "KEHOACH_HOME": str(world.settings.home),
+                "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e",
+                "KEHOACH_PORTAL_OLD_SECRETS": SECRET,
+                "KEHOACH_PORTAL_OLD_SECRETS_UNTIL": until,
+            }
+        )
+
+    world.settings = rotated("2099-12-31")
+    with client_for(world) as client:
+        assert client.get(f"/o/{old_token}").status_code == 200
+    world.settings = rotated("2020-01-31")  # the real clock decides key rotation
+    with client_for(world) as client:
+        page = client.get(f"/o/{old_token}")
+        assert page.status_code == 410 and "hết hạn" in page.text
+        assert 'action="/link/request"' in page.text
+        assert client.get(f"/o/{world.token()}").status_code == 200  # the new key's links
+
+
 def test_a_link_never_reaches_another_obligation(world):
     mine, theirs = world.token(), world.token(OTHER_UNIT)
     with client_for(world) as client:
