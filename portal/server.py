@@ -28,7 +28,14 @@ def is_loopback(host: str) -> bool:
 
 
 def check_can_serve(host: str, conf: Settings) -> None:
-    """Refuse a non-loopback address without a configured signing secret."""
+    """Refuse a non-loopback address without a configured signing secret, and settings
+    that would fail on every request."""
+    from engine.links import old_secrets_end
+
+    try:
+        old_secrets_end(conf)
+    except ValueError as exc:
+        raise PortalConfigError(str(exc)) from None
     if not is_loopback(host) and not conf.portal_secret:
         raise PortalConfigError(
             f"refusing to serve on {host}: KEHOACH_PORTAL_SECRET is not set, so links would be "

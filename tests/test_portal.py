@@ -743,6 +743,8 @@ def test_refuses_a_public_address_without_a_secret(capsys):
     check_can_serve("127.0.0.1", Settings())
     check_can_serve("::1", Settings())
     check_can_serve("0.0.0.0", Settings(portal_secret="s" * 40))
+    with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_OLD_SECRETS_UNTIL='31/12'"):
+        check_can_serve("127.0.0.1", Settings(portal_old_secrets_until="31/12"))
     import engine.config
 
     engine.config.settings.cache_clear()
