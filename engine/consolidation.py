@@ -388,6 +388,9 @@ def consolidate(
     if fed is None or template is None:  # pragma: no cover - the loader checks this
         raise ConsolidationError(f"'{consolidation.consolidates}' is not a report with a template")
     today = now.astimezone(TZ).date()
+    # Answers recorded but not taken in yet (intake runs after the portal, in batches)
+    # were sent before this moment: take them in first, so they are in the report.
+    _take_in_pending(session, cycle.id, fed.id, now)
 
     previous = _newest_report(session, cycle.id, consolidation.id)
     if previous is not None and not (
@@ -612,6 +615,29 @@ def _duty_submission(
     duty.updated_at = now
     session.flush()
     return submission
+
+
+def _take_in_pending(
+    session: Session, cycle_id: int, deliverable_id: str, now: dt.datetime
+) -> list[int]:
+    """Take in the cycle's recorded, not yet taken-in answers to ``deliverable_id``."""
+    pending = list(
+        session.scalars(
+            select(Submission.id)
+            .join(Obligation, Submission.obligation_id == Obligation.id)
+            .where(
+                Obligation.cycle_id == cycle_id,
+                Obligation.deliverable_id == deliverable_id,
+                Submission.intake_done.is_(False),
+            )
+            .order_by(Submission.id)
+        )
+    )
+    for submission_id in pending:
+        intake(session, submission_id, now=now)
+    if pending:
+        session.flush()
+    return pending
 
 
 def _latest_reports(session: Session, cycle_id: int, deliverable_id: str) -> list[tuple[str, dict]]:

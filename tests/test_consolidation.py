@@ -282,6 +282,34 @@ def test_status_as_of_a_day(cycle_url, capsys, monkeypatch):
     assert "'31/2/2027' không phải là ngày / is not a date" in capsys.readouterr().err
 
 
+def test_an_answer_not_taken_in_yet_is_in_the_report(sqlite_url, tmp_path):
+    """xa-moi answered before the consolidation, but its intake had not run yet (the
+    portal hands answers over in batches): the consolidation takes it in first."""
+    prepared(sqlite_url)
+    _run_cycle(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        sid = record_submission(
+            session,
+            obligation(session, "xa-moi").id,
+            values={**GOOD_REPORT, "so-vu-chay": "5"},
+            now=vn(2027, 9, 27, 7, 59),
+        ).id
+    with session_scope(sqlite_url) as session:
+        result = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=CONSOLIDATED_AT,
+            settings=lc_settings(tmp_path),
+        )
+        assert result.aggregates["so-vu-chay"] == 15  # 4 + 0 + 1 + 2 + 3 + xa-moi's 5
+        states = {r["unit_id"]: r["state"] for r in result.status_table}
+        assert states["xa-moi"] == "done_late"
+        assert session.get(Submission, sid).intake_done
+        assert session.get(Obligation, obligation(session, "xa-moi").id).status == "submitted"
+
+
 def test_returned_report_is_left_out_of_the_aggregates(cycle_url, tmp_path):
     from engine.lifecycle import review
 
