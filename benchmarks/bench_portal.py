@@ -23,6 +23,10 @@ Where intake runs (``--intake``):
 - ``inline``: Prefect unreachable, the portal's fallback: intake in the portal process.
 - ``none``: nothing is handed over (a lower bound for the request itself).
 
+``--database postgres`` runs on a throw-away database of the machine's PostgreSQL
+(``KEHOACH_BENCH_POSTGRES_ADMIN_URL``, default postgres@127.0.0.1:5432, trust auth),
+the set-up for several portal workers (``--workers 2``); the default is a SQLite file.
+
 Data: a synthetic registry of ``--units`` communes, each owing the yearly report of a
 plan shaped like tests/data/portal/plan.yaml, activated for 2027; the clock is fixed
 at 1/9/2027 09:00 (KEHOACH_NOW) so every POST is on time and versions accumulate.
@@ -141,17 +145,16 @@ def bench_app():  # type: ignore[no-untyped-def]
 
 
 def serve(port: int, workers: int) -> None:
+    """The way ``kehoach portal`` serves (portal.server), with the bench's app factory."""
     import uvicorn
 
-    uvicorn.run(
-        "bench_portal:bench_app",
-        factory=True,
-        workers=workers,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    from portal.server import serve_workers
+
+    options = dict(host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        uvicorn.run("bench_portal:bench_app", factory=True, **options)  # type: ignore[arg-type]
+    else:
+        serve_workers("bench_portal:bench_app", workers, **options)
 
 
 def free_port() -> int:
@@ -192,6 +195,36 @@ def start_server(
             time.sleep(0.1)
     proc.terminate()
     raise SystemExit("the portal did not answer /healthz within 30 s")
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@contextlib.contextmanager
+def postgres_database():  # type: ignore[no-untyped-def]
+    """A new database on the machine's PostgreSQL, dropped afterwards; yields its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    admin_url = os.environ.get(
+        "KEHOACH_BENCH_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"kehoach_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        raise SystemExit(f"PostgreSQL unreachable at {admin_url}: {exc}") from None
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 # ---------------------------------------------------------------- Prefect
@@ -427,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         "--phases", default="get,post", help="comma-separated: get, post (default both)"
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="a SQLite file (default) or a throw-away PostgreSQL database",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -438,9 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("keep --rate within (0, 1000] and --seconds within (0, 300]")
 
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="kehoach-bench-portal-") as tmp:
+    with (
+        contextlib.ExitStack() as stack,
+        tempfile.TemporaryDirectory(prefix="kehoach-bench-portal-") as tmp,
+    ):
         home = Path(tmp)
-        db_url = f"sqlite:///{home / 'kehoach.sqlite'}"
+        db_url = (
+            f"sqlite:///{home / 'kehoach.sqlite'}"
+            if args.database == "sqlite"
+            else stack.enter_context(postgres_database())
+        )
         started = time.perf_counter()
         tokens = prepare(home, db_url, args.units)
         print(
@@ -483,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"open loop, {args.rate:g} req/s for {args.seconds:g} s per phase; uvicorn "
-        f"({args.workers} worker{'s' if args.workers > 1 else ''}) + SQLite on loopback; "
+        f"({args.workers} worker{'s' if args.workers > 1 else ''}) + {'PostgreSQL' if args.database == 'postgres' else 'SQLite'} on loopback; "
         f"intake {args.intake}{' + worker' if args.worker else ''}; {os.cpu_count()} CPUs, "
         f"load average before {load_before:.1f}"
     )

@@ -873,3 +873,41 @@ def test_worker_count_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv("KEHOACH_PORTAL_WORKERS", bad)
         with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_WORKERS"):
             workers_from_env()
+
+
+def test_the_workers_listening_socket_gives_connections_tcp_nodelay():
+    """uvicorn's own multi-worker socket leaves Nagle on (+40 ms a keep-alive request);
+    the portal's (portal.server.listening_socket) does not."""
+    import asyncio
+    import socket
+
+    from uvicorn import Config
+
+    from portal.server import listening_socket
+    from tests.test_portal_support import free_port
+
+    def accepted_nodelay(sock: socket.socket) -> int:
+        async def main() -> int:
+            seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+            class Probe(asyncio.Protocol):
+                def connection_made(self, transport):  # type: ignore[no-untyped-def]
+                    conn = transport.get_extra_info("socket")
+                    seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                    transport.close()
+
+            server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+            port = sock.getsockname()[1]
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                return await asyncio.wait_for(seen, 5)
+            finally:
+                writer.close()
+                server.close()
+
+        return asyncio.run(main())
+
+    config = Config("portal.server:app_from_env", host="127.0.0.1", port=free_port())
+    assert accepted_nodelay(config.bind_socket()) == 0  # uvicorn 0.54 as it is
+    config = Config("portal.server:app_from_env", host="127.0.0.1", port=free_port())
+    assert accepted_nodelay(listening_socket(config)) != 0
