@@ -466,10 +466,11 @@ def consolidate(
                 previous_date=short_date(_local(previous.created_at)),
             )
         _queue(session, duty, "consolidated", step, extra, now)
-    if previous is not None and cycle.status == "open":
+    # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
+    # reopening it restores 'consolidated' from consolidated_at.
+    if cycle.status == "open":
         cycle.status = "consolidated"
     if previous is None:
-        cycle.status = "consolidated"
         cycle.consolidated_at = now
         _audit(
             session,

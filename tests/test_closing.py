@@ -472,3 +472,49 @@ def test_sweep_flow_closes_due_cycles_with_a_named_task_and_an_event(
             time.sleep(0.5)
     assert events.total == 1
     assert events.events[0].payload["counts"]["missing"] == 7
+
+
+def test_consolidating_a_cycle_closed_without_it_leaves_it_closed(url, tmp_path):
+    """Closed with --force before its consolidation, then consolidated by hand: the report
+    is written, the cycle stays closed (answers stay refused), and reopening it later
+    restores 'consolidated'."""
+    from engine.consolidation import consolidate
+    from engine.lifecycle import SubmissionRejected
+    from tests.lifecycle_factory import lc_settings
+
+    _answer(url, "xa-a", vn(2027, 9, 9), take_in=True)
+    with session_scope(url) as session:
+        close_cycle(session, _cycle(session).id, now=vn(2027, 10, 1), force=True)
+    with session_scope(url) as session:
+        result = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=vn(2027, 10, 2),
+            settings=lc_settings(tmp_path),
+        )
+        assert result.created
+    with session_scope(url) as session:
+        cycle = _cycle(session)
+        assert cycle.status == "closed" and cycle.consolidated_at is not None
+        closed = close_due_cycles(session, DISTRICT, today=dt.date(2028, 1, 1)).closed
+        assert "2027" not in {c.cycle_key for c in closed}  # not closed a second time
+        assert len(_audits(session, "cycle.closed")) == 1 + len(closed)
+    with session_scope(url) as session, pytest.raises(SubmissionRejected):
+        record_submission(
+            session, obligation(session, "xa-moi").id, values=GOOD_REPORT, now=vn(2027, 10, 3)
+        )
+    with session_scope(url) as session:
+        from engine.closing import reopen_cycle
+
+        reopened = reopen_cycle(
+            session,
+            DISTRICT,
+            "2027",
+            until=dt.date(2027, 10, 20),
+            reason="Bổ sung",
+            by="admin",
+            now=vn(2027, 10, 3),
+        )
+        assert reopened.status == "consolidated"
