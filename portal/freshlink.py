@@ -37,7 +37,11 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
     try:
         claims = verify_signature(token, state.conf, max_age=None)
     except LinkRefused as exc:
-        return f"unverified-{exc.reason}", None, None
+        # "expired" with claims: genuine, signed with a key retired past
+        # KEHOACH_PORTAL_OLD_SECRETS_UNTIL; exactly the link a fresh one replaces.
+        if exc.claims is None:
+            return f"unverified-{exc.reason}", None, None
+        claims = exc.claims
     now = state.now()
     with state.writing() as session:
         obligation = session.get(Obligation, claims.obligation_id)
@@ -86,8 +90,8 @@ def request_link(
     if not csrf.valid(state.csrf_key, token, nonce, given_csrf):
         try:
             claims = verify_signature(token, state.conf, max_age=None)
-        except LinkRefused:
-            claims = None
+        except LinkRefused as exc:
+            claims = exc.claims  # genuine but signed with a retired key: still audited
         if claims is not None:  # forged tokens are only logged: see portal.answers
             with state.writing() as session:
                 audit.record(

@@ -274,6 +274,18 @@ def test_old_keys_are_honoured_until_the_grace_period_ends(world):
         assert page.status_code == 410 and "hết hạn" in page.text
         assert 'action="/link/request"' in page.text
         assert client.get(f"/o/{world.token()}").status_code == 200  # the new key's links
+        # ... and the fresh link it offers is sent (signed with the new key)
+        form = {"token": old_token, "csrf": csrf_of(page.text)}
+        assert client.post("/link/request", data=form).status_code == 202
+    with session_scope(world.db_url) as session:
+        [event] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "portal.link_request")
+        ).all()
+        assert event.data["outcome"] == "queued"
+        [mail] = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key.like("%:link-%"))
+        ).all()
+        assert mail.to_addrs == ["ubnd.thihoa@halang.example"]
 
 
 def test_a_link_never_reaches_another_obligation(world):
