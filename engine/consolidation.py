@@ -621,7 +621,10 @@ def _duty_submission(
 def _take_in_pending(
     session: Session, cycle_id: int, deliverable_id: str, now: dt.datetime
 ) -> list[int]:
-    """Take in the cycle's recorded, not yet taken-in answers to ``deliverable_id``."""
+    """Take in the cycle's recorded, not yet taken-in answers to ``deliverable_id`` sent
+    by ``now``. One sent after it (recorded while the flow that consolidates ran) is
+    left to intake: the report, dated ``now``, would otherwise hold an answer that
+    :func:`_newer_submissions` counts as newer than it, and a revision would follow."""
     pending = list(
         session.scalars(
             select(Submission.id)
@@ -630,6 +633,7 @@ def _take_in_pending(
                 Obligation.cycle_id == cycle_id,
                 Obligation.deliverable_id == deliverable_id,
                 Submission.intake_done.is_(False),
+                Submission.submitted_at <= now,
             )
             .order_by(Submission.id)
         )

@@ -310,6 +310,47 @@ def test_an_answer_not_taken_in_yet_is_in_the_report(sqlite_url, tmp_path):
         assert session.get(Obligation, obligation(session, "xa-moi").id).status == "submitted"
 
 
+def test_an_answer_sent_after_the_consolidations_moment_makes_the_next_revision(
+    sqlite_url, tmp_path
+):
+    """The consolidation runs as of 20/9 9:00 (its flow's moment); xa-moi's answer of
+    9:01 is already recorded but not taken in. It is not this report's: left for intake,
+    it then makes revision 2, which names it once. (Taken in by the consolidation, it was
+    in revision 1 and yet counted as newer than it: a second, identical revision.)"""
+    from engine.consolidation import follow_up
+
+    prepared(sqlite_url)
+    _run_cycle(sqlite_url)
+    conf = lc_settings(tmp_path)
+    with session_scope(sqlite_url) as session:
+        sid = record_submission(
+            session,
+            obligation(session, "xa-moi").id,
+            values={**GOOD_REPORT, "so-vu-chay": "5"},
+            now=vn(2027, 9, 20, 9, 1),
+        ).id
+    with session_scope(sqlite_url) as session:
+        first = consolidate(
+            session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 20, 9), settings=conf
+        )
+        assert first.revision == 1 and first.aggregates["so-vu-chay"] == 10
+        assert not session.get(Submission, sid).intake_done
+    with session_scope(sqlite_url) as session:
+        intake(session, sid, now=vn(2027, 9, 20, 9, 2))
+    with session_scope(sqlite_url) as session:
+        todo = follow_up(
+            session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 20, 10), settings=conf
+        )
+        assert todo.result is not None and todo.result.revision == 2
+        assert todo.result.aggregates["so-vu-chay"] == 15
+        assert todo.result.submission_ids == [sid]
+    with session_scope(sqlite_url) as session:
+        again = follow_up(
+            session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 20, 11), settings=conf
+        )
+        assert again.result is None and not again.needed
+
+
 def test_returned_report_is_left_out_of_the_aggregates(cycle_url, tmp_path):
     from engine.lifecycle import review
 
