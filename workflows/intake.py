@@ -1,4 +1,5 @@
-"""The intake flow: one run per submission, "nộp · {unit} · {deliverable} · {cycle}".
+"""The intake flow: a run per submission ("nộp · {unit} · {deliverable} · {cycle}") or
+per batch of one plan's submissions handed over by the portal ("nộp · {plan} · N bản nộp").
 
 The submission row was committed by the portal (or the CLI, or a consolidation
 handing its report upward) before this flow starts: nothing a unit sent lives only
