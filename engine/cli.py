@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "close": "engine.closing:cmd_close",
     "reopen": "engine.closing:cmd_reopen",
     "consolidate": "engine.consolidation:cmd_consolidate",
+    "activate": "engine.lifecycle:cmd_activate",
 }
 
 
@@ -292,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN", help="plan id in the store, or a YAML file")
     p.add_argument("--year", type=int, default=dt.date.today().year)
 
+    p = add(
+        "activate",
+        "create a loaded plan's cycles and obligations, and queue the assignment emails",
+        LAZY_COMMANDS["activate"],
+    )
+    p.add_argument("plan", metavar="PLAN")
+    p.add_argument(
+        "--year",
+        dest="years",
+        type=int,
+        action="append",
+        metavar="YEAR",
+        help="cycle year (repeatable; default: this year in Viet Nam)",
+    )
+    p.add_argument("--at", type=day_arg, metavar="DATE", help="activation day (default: now)")
     p = add("status", "four-state status table of a plan's obligations", LAZY_COMMANDS["status"])
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--cycle", help="cycle key, e.g. 2027 (default: all open cycles)")

@@ -162,7 +162,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
             if known
             else (
                 f"kế hoạch chưa được kích hoạt / the plan is not activated: "
-                f"run `kehoach simulate` or the activate flow for {plan_id}"
+                f"run `kehoach activate {plan_id}` (or its activate flow)"
             )
         )
         raise NotFound(
@@ -278,7 +278,12 @@ def close_cycle(
     still pending; the daily sweep closes with ``force=True`` (60 days after the last
     due date a pending consolidation is missing like any other report).
     """
-    from engine.lifecycle import context_for_obligation, intake, plan_context, version_of_cycle
+    from engine.lifecycle import (
+        context_for_obligation,
+        plan_context,
+        take_in_waiting,
+        version_of_cycle,
+    )
 
     cycle = session.scalar(
         select(Cycle)
@@ -306,17 +311,7 @@ def close_cycle(
             )
 
     # Answers already in the database are taken in before the cycle closes on them.
-    intakes = list(
-        session.scalars(
-            select(Submission.id)
-            .join(Obligation, Submission.obligation_id == Obligation.id)
-            .where(Obligation.cycle_id == cycle.id, Submission.intake_done.is_(False))
-            .order_by(Submission.id)
-        )
-    )
-    for submission_id in intakes:
-        intake(session, submission_id, now=now)
-    session.flush()
+    intakes = take_in_waiting(session, now=now, cycle_id=cycle.id)
 
     ctx = plan_context(session, version)
     rows = list(

@@ -33,6 +33,7 @@ from engine.lifecycle import (
     intake,
     plan_context,
     record_submission,
+    take_in_waiting,
     version_of_cycle,
 )
 from engine.reports import aggregate, display_value, values_for_template
@@ -112,23 +113,12 @@ def _slug(text: str) -> str:
 
 
 def _find_cycle(session: Session, plan_id: str, cycle_key: str) -> tuple[Cycle, PlanVersion]:
-    found = session.execute(
-        select(Cycle, PlanVersion)
-        .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
-        .where(
-            PlanInstance.plan_id == plan_id,
-            PlanInstance.status == "active",
-            Cycle.key == cycle_key,
-        )
-        .order_by(PlanInstance.id.desc())
-    ).first()
-    if found is None:
-        raise NotFound(
-            f"plan '{plan_id}' has no active cycle '{cycle_key}'; activate the plan for that "
-            "year first (`kehoach activate`)"
-        )
-    return found[0], found[1]
+    """The plan's active cycle and the version it runs under (NotFound, with the cycles
+    there are, when there is none)."""
+    from engine.closing import find_cycle
+
+    cycle = find_cycle(session, plan_id, cycle_key)
+    return cycle, version_of_cycle(session, cycle.id)
 
 
 def _short(ctx: PlanContext, unit_id: str) -> str | None:
@@ -390,7 +380,10 @@ def consolidate(
     today = now.astimezone(TZ).date()
     # Answers recorded but not taken in yet (intake runs after the portal, in batches)
     # were sent before this moment: take them in first, so they are in the report.
-    _take_in_pending(session, cycle.id, fed.id, now)
+    # One sent after ``now`` (recorded while the flow that consolidates ran) is left to
+    # intake: the report, dated ``now``, would otherwise hold an answer that
+    # _newer_submissions counts as newer than it, and a revision would follow.
+    take_in_waiting(session, now=now, cycle_id=cycle.id, deliverable_id=fed.id, sent_by=now)
 
     previous = _newest_report(session, cycle.id, consolidation.id)
     if previous is not None and not (
@@ -616,33 +609,6 @@ def _duty_submission(
     duty.updated_at = now
     session.flush()
     return submission
-
-
-def _take_in_pending(
-    session: Session, cycle_id: int, deliverable_id: str, now: dt.datetime
-) -> list[int]:
-    """Take in the cycle's recorded, not yet taken-in answers to ``deliverable_id`` sent
-    by ``now``. One sent after it (recorded while the flow that consolidates ran) is
-    left to intake: the report, dated ``now``, would otherwise hold an answer that
-    :func:`_newer_submissions` counts as newer than it, and a revision would follow."""
-    pending = list(
-        session.scalars(
-            select(Submission.id)
-            .join(Obligation, Submission.obligation_id == Obligation.id)
-            .where(
-                Obligation.cycle_id == cycle_id,
-                Obligation.deliverable_id == deliverable_id,
-                Submission.intake_done.is_(False),
-                Submission.submitted_at <= now,
-            )
-            .order_by(Submission.id)
-        )
-    )
-    for submission_id in pending:
-        intake(session, submission_id, now=now)
-    if pending:
-        session.flush()
-    return pending
 
 
 def _latest_reports(session: Session, cycle_id: int, deliverable_id: str) -> list[tuple[str, dict]]:

@@ -260,6 +260,28 @@ def activate(
     return _materialize(session, ctx, instance, wanted, now)
 
 
+def cmd_activate(args: Any) -> int:
+    """``kehoach activate PLAN [--year Y ...] [--at DATE]``: activate without Prefect (the
+    deployed ``activate`` flow does the same on its schedule); idempotent."""
+    from engine.clock import clock_from_env
+    from engine.config import settings
+    from engine.store.db import migrate, session_scope
+
+    url = getattr(args, "database_url", None) or settings().database
+    migrate(url)
+    now = _start_of_day(args.at) if getattr(args, "at", None) else clock_from_env().now()
+    with session_scope(url) as session:
+        result = activate(session, args.plan, now=now, years=getattr(args, "years", None))
+    print(
+        f"{result.plan_id} v{result.plan_version}: {result.created} nghĩa vụ mới, "
+        f"{result.existing} đã có, {result.units} đơn vị, kỳ {', '.join(result.cycles)}, "
+        f"{result.queued} email giao nhiệm vụ xếp hàng (gửi: kehoach dispatch)"
+    )
+    for warning in result.warnings:
+        print(f"  lưu ý: {warning}")
+    return 0
+
+
 def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:
     """The yearly cycle start: the year's cycles and obligations (upsert, like activate)."""
     return activate(session, plan_id, now=now, years=[year])
@@ -633,19 +655,9 @@ def sweep(
 
     # Submissions recorded but never taken in (the intake flow did not run): take them in
     # first, so nobody is reminded about a report that is already in the database.
-    pending_intake = session.scalars(
-        select(Submission.id)
-        .join(Obligation, Submission.obligation_id == Obligation.id)
-        .join(Cycle, Obligation.cycle_id == Cycle.id)
-        .where(
-            Cycle.instance_id.in_([i.id for i, _ in instances]),
-            Submission.intake_done.is_(False),
-        )
-        .order_by(Submission.id)
-    ).all()
-    for submission_id in pending_intake:
-        intake(session, submission_id, now=moment)
-        result.intakes.append(submission_id)
+    result.intakes += take_in_waiting(
+        session, now=moment, instance_ids=[i.id for i, _ in instances]
+    )
 
     for instance, version in instances:
         ctx = plan_context(session, version)
@@ -1170,6 +1182,43 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
             c.id for c in ctx.plan.consolidations if c.consolidates == obligation.deliverable_id
         ],
     )
+
+
+def take_in_waiting(
+    session: Session,
+    *,
+    now: dt.datetime,
+    instance_ids: Sequence[int] | None = None,
+    cycle_id: int | None = None,
+    deliverable_id: str | None = None,
+    sent_by: dt.datetime | None = None,
+) -> list[int]:
+    """Take in the recorded, not yet taken-in submissions of some plan instances or of a
+    cycle (optionally of one deliverable, optionally only those sent by ``sent_by``);
+    returns their ids. The sweep, closing and consolidation call it before they decide
+    anything, since intake runs after the portal, in batches."""
+    query = (
+        select(Submission.id)
+        .join(Obligation, Submission.obligation_id == Obligation.id)
+        .where(Submission.intake_done.is_(False))
+        .order_by(Submission.id)
+    )
+    if instance_ids is not None:
+        query = query.join(Cycle, Obligation.cycle_id == Cycle.id).where(
+            Cycle.instance_id.in_(list(instance_ids))
+        )
+    if cycle_id is not None:
+        query = query.where(Obligation.cycle_id == cycle_id)
+    if deliverable_id is not None:
+        query = query.where(Obligation.deliverable_id == deliverable_id)
+    if sent_by is not None:
+        query = query.where(Submission.submitted_at <= sent_by)
+    waiting = list(session.scalars(query))
+    for submission_id in waiting:
+        intake(session, submission_id, now=now)
+    if waiting:
+        session.flush()
+    return waiting
 
 
 def review(

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from engine.batches import in_chunks
 from engine.clock import Clock
 from engine.store.db import session_scope
 from engine.store.models import Submission
@@ -52,7 +53,6 @@ log = logging.getLogger("kehoach.portal")
 ACTOR = "system:portal"
 INTAKE_ATTEMPTS = 4
 MAX_BATCH = 1000
-INLINE_CHUNK = 20  # submissions per intake transaction in this process
 _STOP = object()
 
 
@@ -123,47 +123,33 @@ def hand_over(
     outcome["flow"] = [i for i in ids if i not in not_started]
     now = clock.now()
     for reason, group in left.items():
-        # A chunk per transaction: on SQLite the requests' writes wait for this lock.
-        for start in range(0, len(group), INLINE_CHUNK):
-            began = time.monotonic()
-            done, failed = run_inline(db_url, group[start : start + INLINE_CHUNK], now, reason)
-            outcome["inline"] += done
-            outcome["failed"] += failed
-            if start + INLINE_CHUNK < len(group) and db_url.startswith("sqlite"):
-                # SQLite's busy handler polls: a writer that takes the lock again at once
-                # can starve the requests' writes for seconds. Leave them a gap.
-                time.sleep(min(time.monotonic() - began, 0.2))
+        done, failed = run_inline(db_url, group, now, reason)
+        outcome["inline"] += done
+        outcome["failed"] += failed
     return outcome
 
 
 def take_in_here(
     db_url: str, ids: Sequence[int], now: dt.datetime, reason: str
 ) -> tuple[list[int], list[int]]:
-    """Intake in this process: the batch in one transaction, else one by one.
+    """Intake in this process, ``engine.batches.in_chunks`` of 20 per transaction.
 
     Returns (taken in, failed); failures are logged and audited.
     """
-    if not ids:
-        return [], []
-    try:
-        _intake_with_retries(db_url, ids, now, reason)
-        return list(ids), []
-    except Exception as exc:
-        if len(ids) == 1:
-            log.exception("intake of submission %s failed", ids[0])
-            _audit_failure(db_url, ids[0], now, exc)
-            return [], list(ids)
-        log.warning("intake of %d submissions together failed (%s); one by one", len(ids), exc)
-    done: list[int] = []
-    failed: list[int] = []
-    for sid in ids:
-        ok, bad = take_in_here(db_url, [sid], now, reason)
-        done += ok
-        failed += bad
-    return done, failed
+    done, failed = in_chunks(
+        ids,
+        lambda chunk: _intake_with_retries(db_url, chunk, now, reason),
+        sqlite=db_url.startswith("sqlite"),
+    )
+    for sid, error in failed.items():
+        log.error("intake of submission %s failed: %s", sid, error)
+        _audit_failure(db_url, sid, now, error)
+    return done, list(failed)
 
 
-def _intake_with_retries(db_url: str, ids: Sequence[int], now: dt.datetime, reason: str) -> None:
+def _intake_with_retries(
+    db_url: str, ids: Sequence[int], now: dt.datetime, reason: str
+) -> list[int]:
     """engine.lifecycle.intake plus an audit row each, in one transaction; retried on a lock."""
     from engine.lifecycle import intake
 
@@ -184,14 +170,15 @@ def _intake_with_retries(db_url: str, ids: Sequence[int], now: dt.datetime, reas
                         reason=reason,
                         batch=len(ids),
                     )
-            return
+            return list(ids)
         except OperationalError as exc:
             if attempt == INTAKE_ATTEMPTS or not retryable(exc):
                 raise
             time.sleep(random.uniform(0.02, 0.1) * attempt)
+    raise AssertionError("unreachable")
 
 
-def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Exception) -> None:
+def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, error: str) -> None:
     try:
         with writing(db_url) as session:
             audit.record(
@@ -201,7 +188,7 @@ def _audit_failure(db_url: str, submission_id: int, now: dt.datetime, exc: Excep
                 actor=ACTOR,
                 remote_addr=None,
                 submission_id=submission_id,
-                error=f"{type(exc).__name__}: {exc}"[:500],
+                error=error,
             )
     except Exception:
         log.exception("could not audit the failed intake of submission %s", submission_id)

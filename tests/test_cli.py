@@ -112,3 +112,38 @@ def test_committed_schema_matches_the_models(tmp_path: Path):
     assert json.loads(committed.read_text(encoding="utf-8")) == json.loads(
         fresh.read_text(encoding="utf-8")
     ), "run: kehoach schema -o plan_definitions/kehoach.schema.json"
+
+
+def test_activate_from_the_command_line(db, capsys):
+    """kehoach activate: cycles, obligations and queued assignments, once."""
+    assert main([*db, "load", str(PLAN), str(REGISTRY)]) == 0
+    capsys.readouterr()
+    assert main([*db, "activate", "ke-hoach-thu", "--year", "2027", "--at", "2027-01-04"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("ke-hoach-thu v1: ") and "kỳ" in first and "2027" in first
+    created = int(first.split(": ", 1)[1].split(" nghĩa vụ mới")[0])
+    assert created > 0
+    assert main([*db, "activate", "ke-hoach-thu", "--year", "2027", "--at", "4/1/2027"]) == 0
+    again = capsys.readouterr().out
+    assert f"0 nghĩa vụ mới, {created} đã có" in again and "0 email giao nhiệm vụ" in again
+    assert main([*db, "activate", "khong-co"]) == 4
+    assert "khong-co" in capsys.readouterr().err
+
+
+def test_in_chunks_takes_a_failed_chunk_one_by_one():
+    from engine.batches import in_chunks
+
+    calls: list[list[int]] = []
+
+    def take(chunk: list[int]) -> list[int]:
+        calls.append(chunk)
+        if 13 in chunk:
+            raise ValueError("row 13 is broken")
+        return chunk
+
+    done, failed = in_chunks(list(range(1, 26)), take, sqlite=False, chunk=10)
+    assert done == [i for i in range(1, 26) if i != 13]
+    assert failed == {13: "ValueError: row 13 is broken"}
+    assert calls[:2] == [list(range(1, 11)), list(range(11, 21))]
+    assert calls[2:12] == [[i] for i in range(11, 21)] and calls[12] == list(range(21, 26))
+    assert in_chunks([13], take, sqlite=False) == ([], {13: "ValueError: row 13 is broken"})

@@ -14,7 +14,6 @@ one, and sends the emails.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
+from engine.batches import in_chunks
 from engine.store.db import session_scope
 from engine.store.models import ConsolidatedReport, Obligation, Submission
 from workflows.common import (
@@ -142,42 +142,19 @@ def take_in(submission_id: int, now: str, database_url: str) -> dict[str, Any]:
     return taken
 
 
-# Submissions taken in per transaction in a batch: on SQLite a transaction holds the one
-# write lock, and the portal's answers wait for it; 20 intakes keep that wait short.
-CHUNK = 20
-
-
 @task(name="take-in-batch", cache_policy=NO_CACHE, persist_result=False)
 def take_in_batch(
     submission_ids: list[int], now: str, database_url: str
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
-    """A batch, ``CHUNK`` submissions per transaction (a task run per submission would
-    cost more than the intake itself); a chunk that fails is retried one submission per
-    transaction, so one bad row does not hold the others back.
-
-    Returns (taken, {id: error} of those that failed)."""
+    """A batch in ``engine.batches.in_chunks`` (20 per transaction, a gap between them on
+    SQLite, one by one after a failure); a task run per submission would cost more than
+    the intake itself. Returns (taken, {id: error} of those that failed)."""
     moment = resolve_now(now)
-    taken: list[dict[str, Any]] = []
-    failed: dict[int, str] = {}
-    began = time.monotonic()
-    for start in range(0, len(submission_ids), CHUNK):
-        chunk = submission_ids[start : start + CHUNK]
-        if start and database_url.startswith("sqlite"):
-            # SQLite's busy handler polls: taking the write lock again at once can starve
-            # the portal's writes for seconds. Leave them a gap as long as the last chunk.
-            time.sleep(min(time.monotonic() - began, 0.2))
-        began = time.monotonic()
-        try:
-            taken += _take_in_together(chunk, moment, database_url)
-            continue
-        except Exception as exc:
-            print(f"tiếp nhận chung {len(chunk)} bản nộp không được ({exc}); từng bản một")
-        for sid in chunk:
-            try:
-                taken += _take_in_together([sid], moment, database_url)
-            except Exception as exc:
-                failed[sid] = f"{type(exc).__name__}: {exc}"
-    return taken, failed
+    return in_chunks(
+        submission_ids,
+        lambda chunk: _take_in_together(chunk, moment, database_url),
+        sqlite=database_url.startswith("sqlite"),
+    )
 
 
 def _consolidated(database_url: str, obligation_id: int, consolidation_id: str) -> bool:
