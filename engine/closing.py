@@ -310,6 +310,12 @@ def close_cycle(
                 "or close with --force"
             )
 
+    # Lock the cycle's obligations first (PostgreSQL): an answer being recorded holds its
+    # obligation's lock, so it commits before closing looks for waiting answers, and one
+    # that comes later waits for this transaction. (On SQLite one writer at a time.)
+    session.execute(
+        select(Obligation.id).where(Obligation.cycle_id == cycle.id).with_for_update()
+    ).all()
     # Answers already in the database are taken in before the cycle closes on them.
     intakes = take_in_waiting(session, now=now, cycle_id=cycle.id)
 
