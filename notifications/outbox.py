@@ -681,6 +681,11 @@ def enqueue_for_obligation(
     now = now or utcnow()
     builder = ContextBuilder(session, conf, now, whole_registry=False)
     item = builder.prepare(obligation, kind, step, extra)
+    return _enqueue_item(session, item, now, conf)
+
+
+def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> OutboxMessage:
+    """:func:`enqueue` of a prepared item (``ContextBuilder.prepare``)."""
     return enqueue(
         session,
         kind=item.kind,
@@ -725,20 +730,7 @@ def enqueue_many_for_obligations(
             existed = session.scalar(
                 select(OutboxMessage.id).where(OutboxMessage.idempotency_key == item.key)
             )
-            enqueue(
-                session,
-                kind=item.kind,
-                idempotency_key=item.key,
-                to_addrs=item.to_addrs,
-                cc_addrs=item.cc_addrs,
-                context=item.context,
-                obligation_id=item.obligation_id,
-                plan_id=item.plan_id,
-                unit_id=item.unit_id,
-                thread_key=item.thread_key,
-                now=now,
-                settings=conf,
-            )
+            _enqueue_item(session, item, now, conf)
             if existed is None:
                 new.append(item.key)
         return new
