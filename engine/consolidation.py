@@ -255,30 +255,37 @@ def _newest_report(
 
 def _newer_submissions(
     session: Session,
-    cycle_id: int,
+    report: ConsolidatedReport,
     deliverable_id: str,
-    since: dt.datetime,
     until: dt.datetime | None = None,
 ) -> list[tuple[Submission, Obligation]]:
-    """Taken-in reports of ``deliverable_id`` in the cycle sent after ``since`` (oldest first).
+    """Taken-in reports of ``deliverable_id`` in the report's cycle that it does not hold:
+    a version above the one it aggregated for that obligation (oldest first; only those
+    sent by ``until`` when given).
 
+    Judged by what the report contains (``included_version`` in its status table), not by
+    time: an answer sent before the report was written but taken in after it counts.
     Versions written by a consolidation itself do not count: they are its output.
     """
+    held = {
+        row.get("obligation_id"): row.get("included_version", row.get("version")) or 0
+        for row in report.status_table or []
+    }
     query = (
         select(Submission, Obligation)
         .join(Obligation, Submission.obligation_id == Obligation.id)
         .where(
-            Obligation.cycle_id == cycle_id,
+            Obligation.cycle_id == report.cycle_id,
             Obligation.deliverable_id == deliverable_id,
             Submission.intake_done.is_(True),
             Submission.source != "consolidation",
-            Submission.submitted_at > since,
+            Submission.review_state != "returned",
         )
         .order_by(Submission.submitted_at, Submission.id)
     )
     if until is not None:
         query = query.where(Submission.submitted_at <= until)
-    return [(s, o) for s, o in session.execute(query).all()]
+    return [(s, o) for s, o in session.execute(query).all() if s.version > held.get(o.id, 0)]
 
 
 def _local(moment: dt.datetime) -> dt.date:
@@ -300,9 +307,7 @@ def _revision_notes(
         f"Báo cáo này thay thế báo cáo lần {previous.revision} ngày "
         f"{short_date(_local(previous.created_at))}."
     )
-    newer = _newer_submissions(
-        session, previous.cycle_id, deliverable_id, previous.created_at, until
-    )
+    newer = _newer_submissions(session, previous, deliverable_id, until)
     done_before = {
         row.get("obligation_id")
         for row in previous.status_table or []
@@ -386,9 +391,7 @@ def consolidate(
     take_in_waiting(session, now=now, cycle_id=cycle.id, deliverable_id=fed.id, sent_by=now)
 
     previous = _newest_report(session, cycle.id, consolidation.id)
-    if previous is not None and not (
-        revise and _newer_submissions(session, cycle.id, fed.id, previous.created_at)
-    ):
+    if previous is not None and not (revise and _newer_submissions(session, previous, fed.id)):
         return _existing(session, ctx, consolidation, template, fed.id, previous, today)
 
     duty = session.scalar(
@@ -407,7 +410,7 @@ def consolidate(
         for r in status_table(session, plan_id, cycle_key, today=today, deliverable_id=fed.id)
         if r.cycle_key == cycle_key
     ]
-    reports = _latest_reports(session, cycle.id, fed.id)
+    reports, included = _latest_reports(session, cycle.id, fed.id)
     aggregates = aggregate(template, reports)
     doc = _document(
         ctx, consolidation, template, by_unit, cycle_key, aggregates, rows, today, to_unit, via_unit
@@ -438,7 +441,9 @@ def consolidate(
         revision=revision,
         by_unit_id=by_unit,
         aggregates=aggregates,
-        status_table=[r.as_dict() for r in rows],
+        status_table=[
+            {**r.as_dict(), "included_version": included.get(r.obligation_id)} for r in rows
+        ],
         document_file_id=stored.id,
         document_path=str(path),
         created_at=now,
@@ -611,8 +616,11 @@ def _duty_submission(
     return submission
 
 
-def _latest_reports(session: Session, cycle_id: int, deliverable_id: str) -> list[tuple[str, dict]]:
-    """(unit id, values) of the newest non-returned version of every done report."""
+def _latest_reports(
+    session: Session, cycle_id: int, deliverable_id: str
+) -> tuple[list[tuple[str, dict]], dict[int, int]]:
+    """(unit id, values) of the newest non-returned version of every done report, and
+    {obligation id: version} of what that is (the report keeps it: see _newer_submissions)."""
     found = session.execute(
         select(Obligation.unit_id, Submission)
         .join(Submission, Submission.obligation_id == Obligation.id)
@@ -625,9 +633,11 @@ def _latest_reports(session: Session, cycle_id: int, deliverable_id: str) -> lis
         .order_by(Obligation.id, Submission.version)
     ).all()
     latest: dict[str, dict] = {}
+    included: dict[int, int] = {}
     for unit_id, submission in found:
         latest[unit_id] = submission.values or {}
-    return list(latest.items())
+        included[submission.obligation_id] = submission.version
+    return list(latest.items()), included
 
 
 def _hand_upward(
@@ -773,9 +783,7 @@ def stale_consolidations(
         )
         if consolidation is None:
             continue
-        newer = _newer_submissions(
-            session, cycle_id, consolidation.consolidates, report.created_at, end_of_day(today)
-        )
+        newer = _newer_submissions(session, report, consolidation.consolidates, end_of_day(today))
         if newer:
             out.append((key, consolidation_id, [s.id for s, _ in newer]))
     return out
@@ -881,7 +889,7 @@ def follow_up(
     previous = _newest_report(session, cycle.id, consolidation_id)
     if consolidation is None or previous is None:
         return FollowUp(plan_id, cycle_key, consolidation_id, [], None, False)
-    newer = _newer_submissions(session, cycle.id, consolidation.consolidates, previous.created_at)
+    newer = _newer_submissions(session, previous, consolidation.consolidates)
     todo = _plan_follow_up(
         session, plan_id, cycle, consolidation_id, [s.id for s, _ in newer], today
     )

@@ -229,6 +229,32 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
 # ---------------------------------------------------------------- after the due date
 
 
+def test_an_answer_sent_before_the_report_but_stored_after_it_counts_as_new(sqlite_url, tmp_path):
+    """Newer is what the report does not hold, not a later time: xa-moi's request began
+    at 16:00 but its row was written after the 16:05 consolidation (it waited for the
+    database's write lock); the next revision must take it in."""
+    conf = lc_settings(tmp_path)
+    _activated(sqlite_url)
+    for day, unit in enumerate(UNITS[:-1], start=4):  # every unit but xa-moi
+        _send(sqlite_url, unit, vn(2027, 9, day), "2")
+    with session_scope(sqlite_url) as session:
+        first = consolidate(
+            session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 9, 16, 5), settings=conf
+        )
+        assert first.aggregates["so-vu-chay"] == 10
+    waited = _send(sqlite_url, "xa-moi", vn(2027, 9, 9, 16), "5")  # stamped before 16:05
+    with session_scope(sqlite_url) as session:
+        assert stale_consolidations(session, DISTRICT, dt.date(2027, 9, 9)) == [
+            ("2027", CONSOLIDATION, [waited])
+        ]
+        done = follow_up(
+            session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 9, 16, 10), settings=conf
+        )
+        assert done.result is not None and done.result.revision == 2
+        assert done.result.aggregates["so-vu-chay"] == 15
+        assert stale_consolidations(session, DISTRICT, dt.date(2027, 9, 9)) == []
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """KEHOACH_HOME for the CLI (reports next to the test's), settings re-read."""
