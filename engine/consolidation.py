@@ -383,11 +383,13 @@ def consolidate(
     if fed is None or template is None:  # pragma: no cover - the loader checks this
         raise ConsolidationError(f"'{consolidation.consolidates}' is not a report with a template")
     today = now.astimezone(TZ).date()
+    # One consolidation of a cycle at a time (PostgreSQL; SQLite has one writer): two
+    # follow-ups at once (intake and sweep) would both write revision n + 1's document.
+    # The cycle first, then its obligations, as closing does: no lock-order deadlock.
+    session.execute(select(Cycle.id).where(Cycle.id == cycle.id).with_for_update()).all()
     # Answers recorded but not taken in yet (intake runs after the portal, in batches)
-    # were sent before this moment: take them in first, so they are in the report.
-    # One sent after ``now`` (recorded while the flow that consolidates ran) is left to
-    # intake: the report, dated ``now``, would otherwise hold an answer that
-    # _newer_submissions counts as newer than it, and a revision would follow.
+    # and sent by this moment are taken in first, so the report, dated ``now``, holds
+    # them; one sent later is left to intake and makes the next revision.
     take_in_waiting(session, now=now, cycle_id=cycle.id, deliverable_id=fed.id, sent_by=now)
 
     previous = _newest_report(session, cycle.id, consolidation.id)
