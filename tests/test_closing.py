@@ -375,6 +375,7 @@ def test_close_refuses_while_consolidation_pending_in_engine_too(url):
 # ---------------------------------------------------------------- portal
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_portal_refuses_a_link_of_a_closed_cycle(tmp_path, monkeypatch):
     from starlette.testclient import TestClient
 
