@@ -944,6 +944,7 @@ _OBLIGATION_FOR_UPDATE = (
     .with_for_update(of=_obligations)
 )
 _INSERT_SUBMISSION = insert(_submissions)
+_CYCLE_STATUS = select(_cycles.c.status).where(_cycles.c.id == bindparam("cycle_id"))
 _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 
 
@@ -1001,7 +1002,13 @@ def record_submission(
     history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
     refused = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
-    if obligation.cycle_status == "closed":
+    cycle_status = obligation.cycle_status
+    if session.get_bind().dialect.name == "postgresql":
+        # The SELECT above may have waited for the row lock of a closing (which locks the
+        # cycle's obligations) while its snapshot still said 'open': read the status again
+        # now that the lock is held (READ COMMITTED: a new snapshot per statement).
+        cycle_status = session.scalar(_CYCLE_STATUS, {"cycle_id": obligation.cycle_id})
+    if cycle_status == "closed":
         refused = (
             "Kỳ báo cáo đã đóng; không nhận thêm báo cáo. "
             "Nếu cần gửi, đề nghị cơ quan tổng hợp mở lại kỳ (kehoach reopen)."

@@ -519,3 +519,48 @@ def test_consolidating_a_cycle_closed_without_it_leaves_it_closed(url, tmp_path)
             now=vn(2027, 10, 3),
         )
         assert reopened.status == "consolidated"
+
+
+@pytest.mark.postgres
+def test_an_answer_that_waited_for_a_closing_is_refused(postgres_url):
+    """PostgreSQL: an answer whose obligation row a closing holds waits, then sees the
+    cycle closed (its first snapshot still said open) and is refused, not recorded."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from engine.lifecycle import SubmissionRejected
+    from engine.store import connect
+
+    prepared(postgres_url)
+    with session_scope(postgres_url) as session:
+        activate(session, PROVINCE, now=ACTIVATED)
+        activate(session, DISTRICT, now=ACTIVATED)
+        cycle_id = _cycle(session).id
+        target = obligation(session, "xa-moi").id
+    closer = Session(connect(postgres_url))
+    try:
+        close_cycle(closer, cycle_id, now=vn(2027, 11, 27))  # holds the obligations' locks
+        outcome: dict[str, object] = {}
+
+        def answer() -> None:
+            try:
+                with session_scope(postgres_url) as session:
+                    record_submission(session, target, values=GOOD_REPORT, now=vn(2027, 11, 27, 9))
+                outcome["recorded"] = True
+            except SubmissionRejected as exc:
+                outcome["refused"] = exc.errors
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        thread.join(1.5)
+        assert thread.is_alive(), "the answer should wait for the closing's lock"
+        closer.commit()
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        closer.close()
+    assert "recorded" not in outcome
+    assert "Kỳ báo cáo đã đóng" in str(outcome["refused"])
+    with session_scope(postgres_url) as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
