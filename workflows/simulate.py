@@ -240,6 +240,22 @@ class Simulation:
                 days.setdefault(day, set()).add(info.plan_id)
         return days
 
+    def _closing_days(self) -> list[tuple[dt.date, str]]:
+        """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
+        sweep closes the cycle then."""
+        with session_scope(self.url) as session:
+            rows = session.execute(
+                select(Cycle.closes_on, PlanInstance.plan_id)
+                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                .where(
+                    PlanInstance.plan_id.in_(self.plans),
+                    PlanInstance.status == "active",
+                    Cycle.status != "closed",
+                    Cycle.closes_on.is_not(None),
+                )
+            ).all()
+        return [(closes_on + dt.timedelta(days=1), plan_id) for closes_on, plan_id in rows]
+
     def _next(self) -> _Action | None:
         now = self.clock.now()
         pending = self._pending()
@@ -248,7 +264,10 @@ class Simulation:
                 self._plan_answer(info)
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
-        for day, plans in self._sweep_days(pending).items():
+        days = self._sweep_days(pending)
+        for day, plan_id in self._closing_days():
+            days.setdefault(day, set()).add(plan_id)
+        for day, plans in days.items():
             moment = _at(day, SWEEP_AT)
             if moment >= now and (moment, "sweep") not in self.done:
                 candidates.append(_Action(moment, 3, "sweep", {"plans": plans}))
@@ -298,6 +317,8 @@ class Simulation:
             for done in result["consolidated"]:
                 for item in done["consolidated"]:
                     parts.append(self._consolidation_text(item))
+            for done in result.get("closed", []):
+                parts.append(done["summary"])
             if parts:
                 self._record(moment, f"quét hạn {plan_id}: " + "; ".join(parts), before)
 
