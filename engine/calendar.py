@@ -29,9 +29,19 @@ from engine.schema import (
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
+def local_day(moment: dt.datetime) -> dt.date:
+    """The calendar day in Viet Nam at ``moment``."""
+    return moment.astimezone(TZ).date()
+
+
 def today(now: dt.datetime | None = None) -> dt.date:
     """The calendar day in Viet Nam at ``now`` (default: the real clock)."""
-    return (now or dt.datetime.now(dt.UTC)).astimezone(TZ).date()
+    return local_day(now or dt.datetime.now(dt.UTC))
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """00:00 of ``day`` in Viet Nam, as UTC (the moment a sweep of that day stamps)."""
+    return dt.datetime.combine(day, dt.time(0, 0), TZ).astimezone(dt.UTC)
 
 
 def end_of_day(day: dt.date) -> dt.datetime:

@@ -32,10 +32,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
-from engine.calendar import TZ
+from engine.calendar import TZ, local_day, start_of_day
 from engine.errors import KehoachError, NotFound
+from engine.lifecycle import _audit
 from engine.store.models import (
-    AuditEvent,
     Cycle,
     Obligation,
     OutboxMessage,
@@ -53,15 +53,6 @@ class ClosingRefused(KehoachError):
     """A close or reopen that is not done (already closed, not closed, …); exit 1."""
 
     exit_code = 1
-
-
-def _local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(TZ).date()
-
-
-def start_of_day(day: dt.date) -> dt.datetime:
-    """00:00 of ``day`` in Viet Nam, as UTC (the moment a sweep of that day stamps)."""
-    return dt.datetime.combine(day, dt.time(0, 0), TZ).astimezone(dt.UTC)
 
 
 # ---------------------------------------------------------------- the rule
@@ -116,14 +107,15 @@ def ensure_closes_on(session: Session, cycle: Cycle, *, now: dt.datetime) -> boo
     plan_id = session.scalar(
         select(PlanInstance.plan_id).where(PlanInstance.id == cycle.instance_id)
     )
-    session.add(
-        AuditEvent(
-            at=now,
-            actor="system",
-            action="cycle.closes_on",
-            plan_id=plan_id,
-            data={"cycle": cycle.key, "cycle_id": cycle.id, "closes_on": day.isoformat()},
-        )
+    _audit(
+        session,
+        "cycle.closes_on",
+        at=now,
+        actor="system",
+        plan_id=plan_id,
+        cycle=cycle.key,
+        cycle_id=cycle.id,
+        closes_on=day.isoformat(),
     )
     session.flush()
     return True
@@ -373,27 +365,24 @@ def close_cycle(
         .values(status="cancelled", last_error=f"cycle {cycle.key} closed")
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.add(
-        AuditEvent(
-            at=now,
-            actor=by,
-            action="cycle.closed",
-            plan_id=plan_id,
-            data={
-                "cycle": cycle.key,
-                "cycle_id": cycle.id,
-                "closed_on": _local_day(now).isoformat(),
-                "closes_on": cycle.closes_on.isoformat() if cycle.closes_on else None,
-                "previous_status": previous,
-                "counts": counts,
-                "missing": [m.as_dict() for m in missing],
-                "missing_units": sorted({m.unit_id for m in missing}),
-                "intakes": intakes,
-                "forced": forced,
-                "cancelled_emails": cancelled,
-                "reason": (reason or "").strip() or None,
-            },
-        )
+    _audit(
+        session,
+        "cycle.closed",
+        at=now,
+        actor=by,
+        plan_id=plan_id,
+        cycle=cycle.key,
+        cycle_id=cycle.id,
+        closed_on=local_day(now).isoformat(),
+        closes_on=cycle.closes_on.isoformat() if cycle.closes_on else None,
+        previous_status=previous,
+        counts=counts,
+        missing=[m.as_dict() for m in missing],
+        missing_units=sorted({m.unit_id for m in missing}),
+        intakes=intakes,
+        forced=forced,
+        cancelled_emails=cancelled,
+        reason=(reason or "").strip() or None,
     )
     session.flush()
     emails = _queue_summaries(session, ctx, cycle, rows, missing, counts, now, by)
@@ -454,7 +443,7 @@ def _queue_summaries(
         groups.setdefault(unit_id, [])
     missing_ids = {m.obligation_id for m in missing}
     returned_ids = {m.obligation_id for m in missing if m.returned}
-    day = _local_day(now)
+    day = local_day(now)
     new: list[str] = []
     for unit_id, owed in sorted(groups.items()):
         holder = builder.unit(version.registry_id, unit_id)
@@ -569,7 +558,7 @@ def reopen_cycle(
             f"Kỳ {cycle.key} của {plan_id} chưa đóng / cycle {cycle.key} of {plan_id} is not "
             f"closed (status {cycle.status}, closes after {cycle.closes_on or 'not set yet'})"
         )
-    today = _local_day(now)
+    today = local_day(now)
     if until < today:
         raise ClosingRefused(
             f"Ngày --until {until.isoformat()} đã qua / --until {until.isoformat()} is in the "
@@ -578,21 +567,18 @@ def reopen_cycle(
     before = cycle.closes_on
     cycle.status = "consolidated" if cycle.consolidated_at is not None else "open"
     cycle.closes_on = until
-    session.add(
-        AuditEvent(
-            at=now,
-            actor=by,
-            action="cycle.reopened",
-            plan_id=plan_id,
-            data={
-                "cycle": cycle.key,
-                "cycle_id": cycle.id,
-                "until": until.isoformat(),
-                "previous_closes_on": before.isoformat() if before else None,
-                "status": cycle.status,
-                "reason": text,
-            },
-        )
+    _audit(
+        session,
+        "cycle.reopened",
+        at=now,
+        actor=by,
+        plan_id=plan_id,
+        cycle=cycle.key,
+        cycle_id=cycle.id,
+        until=until.isoformat(),
+        previous_closes_on=before.isoformat() if before else None,
+        status=cycle.status,
+        reason=text,
     )
     session.flush()
     return cycle
@@ -661,12 +647,8 @@ def _settings_url(args: Any) -> str:
 
 def _moment(args: Any) -> dt.datetime:
     at = getattr(args, "at", None)
-    if at:
-        return (
-            start_of_day(at)
-            if isinstance(at, dt.date)
-            else start_of_day(dt.date.fromisoformat(str(at)))
-        )
+    if at:  # a date (engine.cli.day_arg)
+        return start_of_day(at)
     from engine.clock import clock_from_env
 
     return clock_from_env().now()

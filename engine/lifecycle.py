@@ -20,13 +20,14 @@ from sqlalchemy import Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
 from engine.calendar import (
-    TZ,
     CycleSpec,
     Deadline,
     WorkCalendar,
     cycles_in_year,
     deadline,
     end_of_day,
+    local_day,
+    start_of_day,
 )
 from engine.definitions_cache import plan_for_key, plan_for_version, registry_view_for
 from engine.errors import KehoachError, NotFound
@@ -66,14 +67,6 @@ class SubmissionRejected(KehoachError):
 
 class ReviewError(KehoachError):
     """A review decision that cannot be made (no reason, not the newest version…)."""
-
-
-def _local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(TZ).date()
-
-
-def _start_of_day(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0, 0), TZ).astimezone(dt.UTC)
 
 
 # ---------------------------------------------------------------- context
@@ -221,7 +214,7 @@ def _instance(
         plan_id=version.plan_id,
         plan_version_id=version.id,
         activated_at=now,
-        activated_on=_local_day(now),
+        activated_on=local_day(now),
         status="active",
     )
     session.add(instance)
@@ -256,7 +249,7 @@ def activate(
             version=row.version,
             instance_id=instance.id,
         )
-    wanted = sorted(set(years)) if years is not None else [_local_day(now).year]
+    wanted = sorted(set(years)) if years is not None else [local_day(now).year]
     return _materialize(session, ctx, instance, wanted, now)
 
 
@@ -269,7 +262,7 @@ def cmd_activate(args: Any) -> int:
 
     url = getattr(args, "database_url", None) or settings().database
     migrate(url)
-    now = _start_of_day(args.at) if getattr(args, "at", None) else clock_from_env().now()
+    now = start_of_day(args.at) if getattr(args, "at", None) else clock_from_env().now()
     with session_scope(url) as session:
         result = activate(session, args.plan, now=now, years=getattr(args, "years", None))
     print(
@@ -647,7 +640,7 @@ def sweep(
     Idempotent for a day, and safe after missed days: only the most urgent reminder
     not yet sent goes out, overdue and escalation mails go once per obligation.
     """
-    moment = now or _start_of_day(today)
+    moment = now or start_of_day(today)
     result = SweepResult(plan_id=plan_id, today=today)
     instances = _active_versions(session, plan_id)
     if not instances:
@@ -820,7 +813,7 @@ def _sweep_one(
             if k.startswith("reminder:") and k.split(":", 1)[1].isdigit()
         }
         step = _reminder_step(
-            ladder, days_left, _local_day(obligation.created_at), obligation.due_date, done
+            ladder, days_left, local_day(obligation.created_at), obligation.due_date, done
         )
         if step is not None:
             mail.append((obligation, "reminder", str(step), {"days_left": days_left}))

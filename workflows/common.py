@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import TZ
+from engine.calendar import TZ, local_day  # noqa: F401  (local_day: the flows import it here)
 from engine.clock import clock_from_env, parse_moment
 from engine.config import settings
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, RegistryUnit
@@ -48,10 +48,6 @@ def resolve_now(now: str | dt.datetime | None) -> dt.datetime:
 def iso(moment: dt.datetime) -> str:
     """``now`` for a flow parameter: ISO 8601 in Viet Nam time (readable in the UI)."""
     return moment.astimezone(TZ).isoformat(timespec="seconds")
-
-
-def local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(TZ).date()
 
 
 def database(database_url: str | None) -> str:
