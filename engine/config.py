@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
+from engine.errors import KehoachError
+
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
@@ -62,6 +64,12 @@ class Settings:
         return self.home / "mailbox"
 
 
+class ConfigError(KehoachError, ValueError):
+    """A setting that cannot be used; the message names it and says what to write."""
+
+    exit_code = 2
+
+
 def _coerce(kind: object, raw: object) -> object:
     kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
     if kind_name == "int":
@@ -82,17 +90,30 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if config_path:
         with open(config_path, "rb") as fh:
             values.update(tomllib.load(fh))
+    source = {name: f"{config_path}: {name}" for name in values}
     for f in fields(Settings):
         if f.name == "extra":
             continue
         key = f"KEHOACH_{f.name.upper()}"
         if key in env:
             values[f.name] = env[key]
+            source[f.name] = key
     known = {f.name: f for f in fields(Settings)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{config_path}: unknown setting(s) {', '.join(unknown)}")
-    typed = {k: _coerce(known[k].type, v) for k, v in values.items()}
+        raise ConfigError(f"{config_path}: unknown setting(s) {', '.join(unknown)}")
+    typed = {}
+    for name, raw in values.items():
+        try:
+            typed[name] = _coerce(known[name].type, raw)
+        except ValueError:
+            kind = known[name].type
+            kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+            what = "a whole number" if kind == "int" else "a number"
+            raise ConfigError(
+                f"{source[name]}={raw!r} is not {what}; write {what} such as "
+                f"{getattr(Settings, name)!r}, or leave it out for that default"
+            ) from None
     return Settings(**typed)  # type: ignore[arg-type]
 
 

@@ -147,3 +147,20 @@ def test_in_chunks_takes_a_failed_chunk_one_by_one():
     assert calls[:2] == [list(range(1, 11)), list(range(11, 21))]
     assert calls[2:12] == [[i] for i in range(11, 21)] and calls[12] == list(range(21, 26))
     assert in_chunks([13], take, sqlite=False) == ([], {13: "ValueError: row 13 is broken"})
+
+
+def test_a_setting_that_is_not_a_number_is_named(tmp_path, capsys, monkeypatch):
+    """A malformed numeric setting is the user's mistake (exit 2), not an internal error."""
+    from engine import config
+
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
+    monkeypatch.delenv("KEHOACH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("KEHOACH_INTAKE_BATCH_SECONDS", "mười")
+    config.settings.cache_clear()
+    try:
+        assert main(["plans"]) == 2
+    finally:
+        config.settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "KEHOACH_INTAKE_BATCH_SECONDS='mười' is not a number" in err
+    assert "internal error" not in err and "Traceback" not in err
