@@ -27,6 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from engine.states import (
+    CycleStatus,
+    EnumText,
+    InstanceStatus,
+    ObligationStatus,
+    OutboxStatus,
+    ReviewState,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -164,7 +173,9 @@ class PlanInstance(Base):
     plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id"))
     activated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     activated_on: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active|closed
+    status: Mapped[InstanceStatus] = mapped_column(
+        EnumText(InstanceStatus), default=InstanceStatus.ACTIVE
+    )
 
     plan_version: Mapped[PlanVersion] = relationship()
     cycles: Mapped[list[Cycle]] = relationship(back_populates="instance")
@@ -181,7 +192,7 @@ class Cycle(Base):
     key: Mapped[str] = mapped_column(String(20))  # "2027", "2027-Q1", "2027-03", "once"
     period_start: Mapped[dt.date | None] = mapped_column(Date)
     period_end: Mapped[dt.date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open|consolidated|closed
+    status: Mapped[CycleStatus] = mapped_column(EnumText(CycleStatus), default=CycleStatus.OPEN)
     consolidated_at: Mapped[dt.datetime | None]
     closes_on: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -210,8 +221,9 @@ class Obligation(Base):
     nominal_date: Mapped[dt.date] = mapped_column(Date)  # the date as written
     due_date: Mapped[dt.date] = mapped_column(Date)  # after the calendar policy
     due_reason: Mapped[str | None] = mapped_column(Text)  # why it moved
-    # pending | submitted | accepted | returned | waived
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[ObligationStatus] = mapped_column(
+        EnumText(ObligationStatus), default=ObligationStatus.PENDING
+    )
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     submitted_at: Mapped[dt.datetime | None]
     on_time: Mapped[bool | None] = mapped_column(Boolean)
@@ -241,8 +253,9 @@ class Submission(Base):
     submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     source: Mapped[str] = mapped_column(String(40), default="portal")  # portal|cli|upward|sim
     on_time: Mapped[bool] = mapped_column(Boolean)
-    # received | validated | accepted | returned
-    review_state: Mapped[str] = mapped_column(String(20), default="received")
+    review_state: Mapped[ReviewState] = mapped_column(
+        EnumText(ReviewState), default=ReviewState.RECEIVED
+    )
     review_reason: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[dt.datetime | None]
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
@@ -301,8 +314,9 @@ class OutboxMessage(Base):
     to_addrs: Mapped[list[Any]]
     cc_addrs: Mapped[list[Any]] = mapped_column(default=list)
     context: Mapped[dict[str, Any]]  # template context, rendered at send time
-    # pending | sending | sent | failed (permanent) | cancelled
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        EnumText(OutboxStatus), default=OutboxStatus.PENDING, index=True
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     give_up_at: Mapped[dt.datetime | None]
