@@ -24,7 +24,6 @@ Like engine.lifecycle, every function takes the caller's session and an explicit
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -634,93 +633,3 @@ def close_due_cycles(
     for cycle_id, _key in result.due:
         result.closed.append(close_cycle(session, cycle_id, now=moment, by="system"))
     return result
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _settings_url(args: Any) -> str:
-    from engine.config import settings
-
-    return getattr(args, "database_url", None) or settings().database
-
-
-def _moment(args: Any) -> dt.datetime:
-    at = getattr(args, "at", None)
-    if at:  # a date (engine.cli.day_arg)
-        return start_of_day(at)
-    from engine.clock import clock_from_env
-
-    return clock_from_env().now()
-
-
-def _by(args: Any) -> str:
-    import os
-
-    return getattr(args, "by", None) or os.environ.get("USER") or "admin"
-
-
-def cmd_close(args: Any) -> int:
-    """``kehoach close PLAN --cycle KEY [--at DATE] [--force]``: close one cycle by hand."""
-    from engine.store import migrate, session_scope
-    from engine.vntext import short_date
-
-    url = _settings_url(args)
-    migrate(url)
-    now = _moment(args)
-    with session_scope(url) as session:
-        cycle = find_cycle(session, args.plan, str(args.cycle))
-        if cycle.status == "closed":
-            raise ClosingRefused(
-                f"Kỳ {cycle.key} của {args.plan} đã đóng / cycle {cycle.key} of {args.plan} is "
-                f"already closed; `kehoach reopen {args.plan} --cycle {cycle.key} --until DATE "
-                "--reason TEXT` reopens it"
-            )
-        result = close_cycle(
-            session,
-            cycle.id,
-            now=now,
-            by=_by(args),
-            force=bool(getattr(args, "force", False)),
-            reason=getattr(args, "reason", None),
-        )
-    sys.stdout.write(result.summary() + "\n")
-    if result.intakes:
-        sys.stdout.write(f"tiếp nhận trước khi đóng: {len(result.intakes)} báo cáo\n")
-    for m in result.missing:
-        extra = " (bị trả lại, không nộp lại)" if m.returned else ""
-        sys.stdout.write(
-            f"  không nộp: {m.unit_name} · {m.deliverable_title} "
-            f"(hạn {short_date(m.due_date)}){extra}\n"
-        )
-    sys.stdout.write(
-        f"thư tổng kết đã xếp hàng: {len(result.emails)} (gửi bằng `kehoach dispatch`)\n"
-    )
-    return 0
-
-
-def cmd_reopen(args: Any) -> int:
-    """``kehoach reopen PLAN --cycle KEY --until DATE --reason TEXT``."""
-    from engine.clock import clock_from_env
-    from engine.store import migrate, session_scope
-    from engine.vntext import short_date
-
-    url = _settings_url(args)
-    migrate(url)
-    until = args.until if isinstance(args.until, dt.date) else dt.date.fromisoformat(args.until)
-    with session_scope(url) as session:
-        cycle = reopen_cycle(
-            session,
-            args.plan,
-            str(args.cycle),
-            until=until,
-            reason=args.reason,
-            by=_by(args),
-            now=clock_from_env().now(),
-        )
-        key, status = cycle.key, cycle.status
-    sys.stdout.write(
-        f"{args.plan} kỳ {key} đã mở lại ({status}) đến hết ngày {short_date(until)}; "
-        "đường dẫn cũ của các đơn vị dùng được đến ngày đó\n"
-    )
-    return 0

@@ -253,28 +253,6 @@ def activate(
     return _materialize(session, ctx, instance, wanted, now)
 
 
-def cmd_activate(args: Any) -> int:
-    """``kehoach activate PLAN [--year Y ...] [--at DATE]``: activate without Prefect (the
-    deployed ``activate`` flow does the same on its schedule); idempotent."""
-    from engine.clock import clock_from_env
-    from engine.config import settings
-    from engine.store.db import migrate, session_scope
-
-    url = getattr(args, "database_url", None) or settings().database
-    migrate(url)
-    now = start_of_day(args.at) if getattr(args, "at", None) else clock_from_env().now()
-    with session_scope(url) as session:
-        result = activate(session, args.plan, now=now, years=getattr(args, "years", None))
-    print(
-        f"{result.plan_id} v{result.plan_version}: {result.created} nghĩa vụ mới, "
-        f"{result.existing} đã có, {result.units} đơn vị, kỳ {', '.join(result.cycles)}, "
-        f"{result.queued} email giao nhiệm vụ xếp hàng (gửi: kehoach dispatch)"
-    )
-    for warning in result.warnings:
-        print(f"  lưu ý: {warning}")
-    return 0
-
-
 def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:
     """The yearly cycle start: the year's cycles and obligations (upsert, like activate)."""
     return activate(session, plan_id, now=now, years=[year])

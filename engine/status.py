@@ -8,8 +8,6 @@ green / orange / red; the terminal table does the same.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 import unicodedata
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -19,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ
-from engine.errors import KehoachError
 from engine.repository import plan_definition, registry_for_plan_version
 from engine.schema import Plan
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, Submission
@@ -332,47 +329,3 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
     out.append("")
     out.append(f"Tổng số {len(rows)} — {summary}")
     return "\n".join(out)
-
-
-def cmd_status(args: Any) -> int:
-    """``kehoach status PLAN [--cycle YEAR] [--at DATE]``: print the four-state table as of
-    DATE (default: today in Viet Nam, or ``KEHOACH_NOW``); 0 on success."""
-    from engine.clock import clock_from_env
-    from engine.config import settings
-    from engine.store.db import session_scope
-
-    url = getattr(args, "database_url", None) or settings().database
-    cycle = getattr(args, "cycle", None)
-    today = getattr(args, "at", None) or clock_from_env().now().astimezone(TZ).date()
-    color = getattr(args, "color", None)
-    if getattr(args, "no_color", False):
-        color = False
-    if color is None:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    try:
-        with session_scope(url) as session:
-            from engine.repository import plan_version
-
-            plan_version(session, args.plan)  # NotFound with a hint when unknown
-            rows = status_table(session, args.plan, str(cycle) if cycle else None, today=today)
-    except KehoachError as exc:
-        print(f"kehoach status: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # the database is missing or not migrated
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        print(
-            f"kehoach status: cannot read the database ({type(exc).__name__}); "
-            "run `kehoach load` first or check KEHOACH_DATABASE_URL",
-            file=sys.stderr,
-        )
-        return 1
-    if not rows:
-        where = f" for cycle {cycle}" if cycle else ""
-        print(f"Plan '{args.plan}' has no obligations{where}; run `kehoach activate {args.plan}`.")
-        return 0
-    print(f"{args.plan} — {short_date(today)}")
-    print(render_status(rows, bool(color)))
-    return 0

@@ -5,7 +5,6 @@
 - ``notifications.mime``: the fast MIME writer behind it (RFC 2047, base64, CRLF).
 - ``notifications.smtp``: one reusable aiosmtplib connection, rate limit, error classes.
 - ``notifications.dispatch``: deliver due rows over SMTP (async, pooled, rate-limited).
-- ``notifications.cli``: ``kehoach outbox`` and ``kehoach dispatch``.
 - ``notifications.mailbox``: a local SMTP server that writes ``.eml`` files (demo).
 - ``notifications.flows``: the Prefect flow; the only module here that imports Prefect.
 """

@@ -9,16 +9,12 @@ those files. From code, :func:`start_mailbox_server` returns a controller to sto
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import email.parser
 import email.policy
 import itertools
 import os
 import re
-import signal
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -89,29 +85,7 @@ def start_mailbox_server(
     return MailboxServer(Path(dir), host, port).start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m notifications.mailbox",
-        description="Local SMTP server that writes every message to a folder as .eml files.",
-    )
-    parser.add_argument("--dir", default="var/mailbox", help="folder for .eml files")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8025)
-    args = parser.parse_args(argv)
-    try:
-        server = start_mailbox_server(args.dir, args.host, args.port)
-    except (OSError, RuntimeError) as exc:
-        print(f"mailbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    print(f"mailbox: listening on {args.host}:{args.port}, writing to {Path(args.dir).resolve()}")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    server.stop()
-    print(f"mailbox: stopped after {server.received} message(s)")
-    return 0
+if __name__ == "__main__":  # ``python -m notifications.mailbox``: parsed in cli.mail
+    from cli.mail import mailbox_main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(mailbox_main())

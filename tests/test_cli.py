@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from cli import main
 
 ROOT = Path(__file__).parents[1]
 DATA = ROOT / "tests" / "data" / "loader"
@@ -88,7 +88,7 @@ def test_calendar_shows_moved_deadline_with_reason(capsys):
 
 def test_validate_does_not_import_prefect_or_sqlalchemy():
     code = (
-        "import sys; from engine.cli import main; "
+        "import sys; from cli import main; "
         f"rc = main(['validate', {str(PLAN)!r}, {str(REGISTRY)!r}]); "
         "heavy = [m for m in ('prefect', 'sqlalchemy', 'fastapi', 'aiosmtplib') if m in sys.modules]; "
         "print('HEAVY', heavy); sys.exit(rc)"

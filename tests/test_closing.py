@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.cli import main
+from cli import main
 from engine.closing import (
     ClosingRefused,
     close_cycle,

@@ -15,11 +15,12 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
+from cli.running import cmd_status
 from engine.consolidation import consolidate
 from engine.documents import QUOC_HIEU, TIEU_NGU, stored_path
 from engine.errors import NotFound
 from engine.lifecycle import activate, intake, record_submission
-from engine.status import State, cmd_status, render_status, status_table
+from engine.status import State, render_status, status_table
 from engine.store import session_scope
 from engine.store.models import (
     ConsolidatedReport,
@@ -267,7 +268,7 @@ def test_cmd_status_prints_the_table(cycle_url, capsys, monkeypatch):
 
 def test_status_as_of_a_day(cycle_url, capsys, monkeypatch):
     """--at counts the days from that day, whatever today is (e.g. the demo's 2023)."""
-    from engine.cli import main
+    from cli import main
 
     monkeypatch.setenv("KEHOACH_NOW", "2031-01-01T09:00:00+07:00")
     argv = ["--database-url", cycle_url, "status", DISTRICT, "--cycle", "2027", "--no-color"]

@@ -259,7 +259,7 @@ def test_calendar_overrides_are_plausible(documents) -> None:  # type: ignore[no
 def test_kehoach_validate_accepts_every_file() -> None:
     script = Path(sys.executable).with_name("kehoach")
     if (
-        not (Path(__file__).resolve().parents[1] / "engine" / "cli.py").exists()
+        not (Path(__file__).resolve().parents[1] / "cli" / "main.py").exists()
         or not script.exists()
     ):
         pytest.skip("the kehoach CLI is not installed yet")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from cli import main
 from engine.errors import DefinitionError
 from engine.loader import load
 

@@ -11,10 +11,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from cli.mail import cmd_outbox
 from engine.store.db import migrate, session_scope
 from engine.store.models import AuditEvent, Obligation, OutboxMessage
 from notifications import dispatch as dispatch_module
-from notifications.cli import cmd_outbox
 from notifications.dispatch import RetryPolicy, dispatch_pending_sync
 from notifications.mailbox import start_mailbox_server
 from notifications.outbox import enqueue_for_obligation

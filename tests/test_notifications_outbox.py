@@ -248,7 +248,7 @@ def test_only_the_flow_module_imports_prefect():
 
     code = (
         "import sys, notifications.outbox, notifications.render, notifications.dispatch, "
-        "notifications.cli, notifications.mailbox; print('prefect' in sys.modules)"
+        "cli.mail, notifications.mailbox; print('prefect' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -746,8 +746,8 @@ def test_errors_never_show_a_stack_trace(world, monkeypatch):
 def test_refuses_a_public_address_without_a_secret(capsys):
     import argparse
 
+    from cli.portal import cmd_portal
     from engine.config import Settings
-    from portal.cli import cmd_portal
     from portal.server import PortalConfigError, check_can_serve
 
     with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_SECRET"):

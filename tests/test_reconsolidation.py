@@ -16,7 +16,7 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
-from engine.cli import main
+from cli import main
 from engine.consolidation import (
     LATE_NOTICE,
     consolidate,

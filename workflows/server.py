@@ -218,30 +218,7 @@ def use_api(api_url: str) -> Iterator[None]:
             os.environ["PREFECT_API_URL"] = saved
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m workflows.server start|stop|status [HOME] [--port N]``."""
-    import argparse
+if __name__ == "__main__":  # ``python -m workflows.server``: parsed in cli.prefect
+    from cli.prefect import server_main
 
-    parser = argparse.ArgumentParser(prog="python -m workflows.server")
-    parser.add_argument("action", choices=["start", "stop", "status"])
-    parser.add_argument("home", nargs="?", default="var/prefect", help="PREFECT_HOME")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    home = Path(args.home)
-    if args.action == "stop":
-        if stop_server(home):
-            print(f"prefect server ({home}) stopped")
-            return 0
-        print(f"no prefect server started from {home} (no {home / 'server.pid'})")
-        return 1
-    if args.action == "status":
-        api = f"http://{DEFAULT_HOST}:{args.port}/api"
-        print(f"{api}: {'healthy' if healthy(api) else 'not answering'}")
-        return 0 if healthy(api) else 1
-    server = ensure_server(home, port=args.port, reuse_env=False)
-    print(f"prefect server at {server.ui_url} (PREFECT_HOME={home.resolve()})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(server_main())

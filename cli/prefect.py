@@ -1,13 +1,5 @@
-"""``kehoach deploy``, ``simulate``, ``demo`` and ``review``: functions engine/cli.py wires in.
-
-Each takes an ``argparse.Namespace`` and returns an exit code (0 ok, 1 user error,
-4 not found — as engine/cli.py documents).  Attributes read (all optional unless said):
-
-- deploy:   ``plan`` (required; ``all`` deploys every stored plan), ``database_url``
-- simulate: ``plan``, ``start`` and ``until`` (dates, required), ``responses``,
-            ``database_url``, ``no_parents``, ``no_email``
-- demo:     ``year`` (default 2023), ``prefect_port`` (default 4200), ``database_url``
-- review:   ``submission``, ``decision`` (accept|return), ``reason``, ``by``, ``database_url``
+"""``kehoach deploy``, ``simulate`` and ``demo``; ``python -m workflows`` (one flow in
+this process) and ``python -m workflows.server`` (the local Prefect server).
 
 Commands needing Prefect use ``PREFECT_API_URL`` when it answers, else start (or
 reuse) a local server on SQLite with ``PREFECT_HOME=<home>/prefect`` on port 4200,
@@ -18,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
+from cli.common import database_url, out
 from engine.config import settings
 from engine.errors import KehoachError
 
@@ -30,15 +24,6 @@ DEFINITIONS = Path(__file__).resolve().parents[1] / "plan_definitions"
 SEED_PLAN = "ha-lang-pccc-2022"
 DEMO_YEAR = 2023
 DEMO_RESPONSES = DEFINITIONS / "simulations" / "ha_lang_2023_responses.yaml"
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _database(args: argparse.Namespace) -> str:
-    return getattr(args, "database_url", None) or settings().database
 
 
 def _prefect(home: Path, port: int | None = None):  # type: ignore[no-untyped-def]
@@ -85,24 +70,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from engine.store.db import migrate
     from workflows.register import WORK_POOL, deploy_all, deploy_plan
 
-    url = _database(args)
+    url = database_url(args)
     migrate(url)
     server = _prefect(settings().home)
     plan = getattr(args, "plan", None)
     results = deploy_all(url) if plan in (None, "all") else [deploy_plan(plan, database_url=url)]
     for result in results:
         version = f"v{result.version}" if result.version else "retired"
-        _out(f"{result.plan_id} ({version}):")
+        out(f"{result.plan_id} ({version}):")
         for name, crons in result.applied:
             when = ", ".join(crons) if crons else "on demand"
-            _out(f"  {name:<40} {when}  (Asia/Ho_Chi_Minh)")
+            out(f"  {name:<40} {when}  (Asia/Ho_Chi_Minh)")
         for name in result.deleted:
-            _out(f"  {name:<40} removed")
+            out(f"  {name:<40} removed")
         if result.note:
-            _out(f"  {result.note}")
-    _out("")
-    _out(f"Prefect UI: {server.ui_url}/deployments")
-    _out(
+            out(f"  {result.note}")
+    out("")
+    out(f"Prefect UI: {server.ui_url}/deployments")
+    out(
         f"Runs execute on a worker: PREFECT_API_URL={server.api_url} "
         f"prefect worker start --pool {WORK_POOL}"
     )
@@ -113,18 +98,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _print_where(server, result, mailbox: Path | None = None) -> None:  # type: ignore[no-untyped-def]
-    _out("")
-    _out("Xem kết quả / where to look:")
-    _out(f"  Prefect UI (flow runs, tags plan:…, unit:…, cycle:…): {server.ui_url}/runs")
-    _out(f"  Artifacts (status-<plan>-<cycle>, report-<plan>-<cycle>): {server.ui_url}/artifacts")
-    _out(f"  Events (kehoach.submission.received, …): {server.ui_url}/events")
+    out("")
+    out("Xem kết quả / where to look:")
+    out(f"  Prefect UI (flow runs, tags plan:…, unit:…, cycle:…): {server.ui_url}/runs")
+    out(f"  Artifacts (status-<plan>-<cycle>, report-<plan>-<cycle>): {server.ui_url}/artifacts")
+    out(f"  Events (kehoach.submission.received, …): {server.ui_url}/events")
     if mailbox is not None:
         count = len(list(mailbox.glob("*.eml"))) if mailbox.exists() else 0
-        _out(f"  Mailbox: {mailbox.resolve()} ({count} .eml)")
+        out(f"  Mailbox: {mailbox.resolve()} ({count} .eml)")
     for path in result.reports:
-        _out(f"  Report: {Path(path).resolve()}")
+        out(f"  Report: {Path(path).resolve()}")
     for plan_id in result.plans:
-        _out(
+        out(
             f"  Status: kehoach status {plan_id} --cycle {result.start.year}"
             f" --at {result.until.isoformat()}"
         )
@@ -136,14 +121,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from workflows.responses import ResponsesError
     from workflows.simulate import simulate
 
-    url = _database(args)
+    url = database_url(args)
     migrate(url)
     start: dt.date = args.start
     until: dt.date = args.until
     if until < start:
         raise KehoachError(f"--until {until} is before --from {start}; swap them")
     server = _prefect(settings().home)
-    _out(f"Prefect: {server.ui_url}   kehoach store: {url}")
+    out(f"Prefect: {server.ui_url}   kehoach store: {url}")
     dispatch = not getattr(args, "no_email", False)
     mailbox = None
     if dispatch and not _smtp_reachable():
@@ -151,7 +136,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if conf.smtp_host in ("127.0.0.1", "localhost", "::1"):
             mailbox = _start_mailbox(conf.home / "mailbox")
         else:
-            _out(
+            out(
                 f"SMTP {conf.smtp_host}:{conf.smtp_port} does not answer: emails are queued, "
                 "not sent (send them later with `kehoach dispatch`)"
             )
@@ -165,7 +150,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             database_url=url,
             include_parents=not getattr(args, "no_parents", False),
             dispatch=dispatch,
-            out=_out,
+            out=out,
         )
     except ResponsesError as exc:
         raise KehoachError(str(exc)) from None
@@ -173,12 +158,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if mailbox is not None:
             mailbox.stop()
     for line in result.summary_lines():
-        _out(line)
+        out(line)
     _print_where(server, result, settings().home / "mailbox" if mailbox else None)
-    _out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        _out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  start it again later (same runs, same UI): {restart}")
     return 0
 
 
@@ -238,7 +223,7 @@ def _start_mailbox(directory: Path):  # type: ignore[no-untyped-def]
         KEHOACH_SMTP_SECURITY="none",
     )
     settings.cache_clear()
-    _out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
+    out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
     return mailbox
 
 
@@ -267,20 +252,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     home = conf.home
     home.mkdir(parents=True, exist_ok=True)
     own_store = not (getattr(args, "database_url", None) or conf.database_url)
-    url = _database(args)
-    _out(f"kehoach demo: {SEED_PLAN} và kế hoạch cấp tỉnh, năm {year} (đồng hồ ảo)")
+    url = database_url(args)
+    out(f"kehoach demo: {SEED_PLAN} và kế hoạch cấp tỉnh, năm {year} (đồng hồ ảo)")
 
     # (a) Prefect on SQLite
     server = _prefect(home, getattr(args, "prefect_port", None))
     started = "started" if server.started_here else "reused"
-    _out(f"  Prefect server ({started}): {server.ui_url}")
+    out(f"  Prefect server ({started}): {server.ui_url}")
     # (b) the store
     if own_store:
         moved = _archive_previous(home, url)
         if moved is not None:
-            _out(f"  previous demo moved to {moved}")
+            out(f"  previous demo moved to {moved}")
     migrate(url)
-    _out(f"  kehoach store: {url}")
+    out(f"  kehoach store: {url}")
     # (c) the mailbox
     mailbox_dir = home / "mailbox"
     mailbox = _start_mailbox(mailbox_dir)
@@ -290,11 +275,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         catalog = load(files)
         with session_scope(url) as session:
             stored = store_catalog(session, catalog)
-        _out(f"  loaded {len(stored)} definitions from {DEFINITIONS}")
+        out(f"  loaded {len(stored)} definitions from {DEFINITIONS}")
         for plan_id in sorted(catalog.plans):
             deploy_plan(plan_id, database_url=url, paused=True)
-        _out("  deployments registered, schedules paused (this year runs on a virtual clock)")
-        _out("")
+        out("  deployments registered, schedules paused (this year runs on a virtual clock)")
+        out("")
         # (e) the simulated year
         result = simulate(
             SEED_PLAN,
@@ -302,49 +287,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
             dt.date(year, 12, 31),
             DEMO_RESPONSES,
             database_url=url,
-            out=_out,
+            out=out,
         )
     finally:
         mailbox.stop()
     # (f) where to look
-    _out("")
+    out("")
     for line in result.summary_lines():
-        _out(line)
+        out(line)
     _print_where(server, result, mailbox_dir)
-    _out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        _out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  start it again later (same runs, same UI): {restart}")
     return 0
 
 
-# ---------------------------------------------------------------- review
+# ---------------------------------------------------------------- python -m workflows
 
 
-def cmd_review(args: argparse.Namespace) -> int:
-    """``kehoach review SUBMISSION accept|return [--reason TEXT] [--by NAME]``."""
-    from engine.clock import clock_from_env
-    from engine.lifecycle import review
-    from engine.store.db import migrate, session_scope
-    from workflows.dispatch import send_due_now
+def flow_main(argv: list[str] | None = None) -> int:
+    """``python -m workflows FLOW [--param NAME=VALUE ...]``: run one flow in this process.
 
-    url = _database(args)
-    migrate(url)
-    now = clock_from_env().now()
-    with session_scope(url) as session:
-        submission = review(
-            session,
-            int(args.submission),
-            decision=args.decision,
-            reason=getattr(args, "reason", None),
-            by=getattr(args, "by", None) or "operator",
-            now=now,
-        )
-        state, version = submission.review_state, submission.version
-    _out(f"submission {args.submission} (v{version}): {state}")
-    try:
-        stats = send_due_now(url, now)
-        _out(f"emails: {stats.get('sent', 0)} sent")
-    except Exception as exc:  # the email is queued; `kehoach dispatch` sends it later
-        _out(f"emails queued, not sent now ({exc}); run `kehoach dispatch`")
+    For operators and for tests that need a flow in a process of its own (the durability
+    test kills one with SIGKILL).  FLOW is activate, sweep, consolidate, intake, review or
+    dispatch; values are JSON when they parse as JSON (``--param years=[2023]``), else text.
+    """
+    from workflows.register import _flow_object
+
+    parser = argparse.ArgumentParser(prog="python -m workflows")
+    parser.add_argument(
+        "flow", choices=["activate", "sweep", "consolidate", "intake", "review", "dispatch"]
+    )
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    params = {}
+    for item in args.param:
+        name, _, raw = item.partition("=")
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    result = _flow_object(args.flow)(**params)
+    json.dump(result, sys.stdout, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+# ---------------------------------------------------------------- python -m workflows.server
+
+
+def server_main(argv: list[str] | None = None) -> int:
+    """``python -m workflows.server start|stop|status [HOME] [--port N]``."""
+    from workflows.server import DEFAULT_HOST, DEFAULT_PORT, ensure_server, healthy, stop_server
+
+    parser = argparse.ArgumentParser(prog="python -m workflows.server")
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("home", nargs="?", default="var/prefect", help="PREFECT_HOME")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    home = Path(args.home)
+    if args.action == "stop":
+        if stop_server(home):
+            print(f"prefect server ({home}) stopped")
+            return 0
+        print(f"no prefect server started from {home} (no {home / 'server.pid'})")
+        return 1
+    if args.action == "status":
+        api = f"http://{DEFAULT_HOST}:{args.port}/api"
+        print(f"{api}: {'healthy' if healthy(api) else 'not answering'}")
+        return 0 if healthy(api) else 1
+    server = ensure_server(home, port=args.port, reuse_env=False)
+    print(f"prefect server at {server.ui_url} (PREFECT_HOME={home.resolve()})")
     return 0

@@ -1,42 +1,21 @@
-"""``kehoach outbox`` and ``kehoach dispatch``: functions that engine/cli.py wires in.
+"""``kehoach outbox`` and ``kehoach dispatch``; ``python -m notifications.mailbox``.
 
-Both take an ``argparse.Namespace`` and return an exit code; attributes they read
-(all optional): ``status``, ``kind``, ``limit``, ``database_url``, ``now``.
-Exit codes follow engine/cli.py: 0 done (messages that failed for good are listed
-and escalated to the administrator, not an error of the command); 1 a configuration
-problem (one line on stderr, no traceback).
+Exit codes: 0 done (messages that failed for good are listed and escalated to the
+administrator, not an error of the command); 1 a configuration problem (one line on
+stderr, no traceback).  Nothing here imports Prefect.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
+import threading
+from pathlib import Path
 
-from engine.config import settings as default_settings
+from cli.common import database_url
 from engine.store.db import migrate, session_scope
-from notifications.outbox import describe_row, list_outbox
-
-STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
-
-
-def add_outbox_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``kehoach outbox`` (for the CLI to call on its subparser)."""
-    parser.add_argument("--status", choices=STATUSES, help="only rows in this status")
-    parser.add_argument("--kind", help="only this kind (assignment, reminder, ...)")
-    parser.add_argument("--limit", type=int, default=50, help="newest N rows (default 50)")
-
-
-def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``kehoach dispatch``."""
-    parser.add_argument("--limit", type=int, default=None, help="send at most N messages")
-    parser.add_argument(
-        "--now", default=None, help="virtual time, ISO 8601 (default: the real time)"
-    )
-
-
-def _database(args: argparse.Namespace) -> str:
-    return getattr(args, "database_url", None) or default_settings().database
 
 
 def _parse_now(value: object) -> dt.datetime | None:
@@ -59,7 +38,9 @@ def _cut(text: str, width: int) -> str:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     """Print outbox rows: status, kind, unit, recipients, attempts, last error."""
-    url = _database(args)
+    from notifications.outbox import describe_row, list_outbox
+
+    url = database_url(args)
     migrate(url)
     with session_scope(url) as session:
         rows = [
@@ -103,7 +84,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"dispatch: --now {args.now!r} is not an ISO 8601 time", file=sys.stderr)
         return 1
-    url = _database(args)
+    url = database_url(args)
     migrate(url)
     try:
         stats = dispatch_pending_sync(url, now=now, limit=getattr(args, "limit", None))
@@ -118,4 +99,35 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         print(f"  error: {_cut(error, 120)}")
     if stats.failed:
         print("  see: kehoach outbox --status failed")
+    return 0
+
+
+# ---------------------------------------------------------------- python -m notifications.mailbox
+
+
+def mailbox_main(argv: list[str] | None = None) -> int:
+    """``python -m notifications.mailbox [--dir DIR] [--host H] [--port P]``: the local
+    mailbox in the foreground until SIGINT or SIGTERM."""
+    from notifications.mailbox import start_mailbox_server
+
+    parser = argparse.ArgumentParser(
+        prog="python -m notifications.mailbox",
+        description="Local SMTP server that writes every message to a folder as .eml files.",
+    )
+    parser.add_argument("--dir", default="var/mailbox", help="folder for .eml files")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    args = parser.parse_args(argv)
+    try:
+        server = start_mailbox_server(args.dir, args.host, args.port)
+    except (OSError, RuntimeError) as exc:
+        print(f"mailbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    print(f"mailbox: listening on {args.host}:{args.port}, writing to {Path(args.dir).resolve()}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    print(f"mailbox: stopped after {server.received} message(s)")
     return 0

@@ -1,0 +1,28 @@
+"""What every command shares: exit codes, output, the database URL."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 4, 70
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def database_url(args: Any) -> str:
+    """``--database-url`` when given, else the configured store (``KEHOACH_DATABASE_URL``
+    or ``<KEHOACH_HOME>/kehoach.sqlite``)."""
+    given = getattr(args, "database_url", None)
+    if given:
+        return str(given)
+    from engine.config import settings
+
+    return settings().database

@@ -1,0 +1,208 @@
+"""``kehoach validate``, ``load``, ``plans``, ``schema``, ``show`` and ``calendar``.
+
+``validate`` imports neither Prefect nor SQLAlchemy unless it must look a registry up
+in the store, so the imports below stay inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cli.common import EXIT_OK, database_url, out
+from engine.errors import KehoachError
+
+
+def _in_store(args: argparse.Namespace, find: Callable[[Any, str], Any]) -> Callable[[str], Any]:
+    """A lookup in the store, only for a definition not given as a file (None when the
+    store is a SQLite file that does not exist yet)."""
+
+    def lookup(definition_id: str) -> Any:
+        url = database_url(args)
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            return None
+        from engine.store import migrate, session_scope
+
+        migrate(url)
+        with session_scope(url) as session:
+            return find(session, definition_id)
+
+    return lookup
+
+
+def _registry_lookup(args: argparse.Namespace) -> Callable[[str], Any]:
+    def find(session: Any, registry_id: str) -> Any:
+        from engine.repository import current_registry
+
+        return current_registry(session, registry_id)
+
+    return _in_store(args, find)
+
+
+def _plan_lookup(args: argparse.Namespace) -> Callable[[str], Any]:
+    def find(session: Any, plan_id: str) -> Any:
+        from engine.repository import current_plan
+
+        return current_plan(session, plan_id)
+
+    return _in_store(args, find)
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise KehoachError(f"{raw}: no such file; check the path")
+    if not files:
+        raise KehoachError(
+            "no YAML files given; pass plan or registry files, e.g. plan_definitions/*.yaml"
+        )
+    return files
+
+
+# ---------------------------------------------------------------- validate / load
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine.loader import load
+
+    files = _expand(args.files)
+    catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    for item in catalog.given():
+        out(f"ok  {item.source.path}  ({item.definition.kind} {item.definition.id})")
+    return EXIT_OK
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from engine.loader import load
+    from engine.repository import store_catalog
+    from engine.store import migrate, session_scope
+
+    files = _expand(args.files)
+    catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    url = database_url(args)
+    migrate(url)
+    with session_scope(url) as session:  # all files or none
+        results = store_catalog(session, catalog)
+    for result in results:
+        state = "new version" if result.created else "unchanged"
+        out(f"{result.kind:9} {result.id:32} v{result.version}  {state}")
+    return EXIT_OK
+
+
+def cmd_plans(args: argparse.Namespace) -> int:
+    from engine.repository import list_plan_versions
+    from engine.store import migrate, session_scope
+
+    url = database_url(args)
+    migrate(url)
+    with session_scope(url) as session:
+        rows = list_plan_versions(session)
+        if not rows:
+            out("No plan is loaded yet. Load one with: kehoach load plan_definitions/*.yaml")
+            return EXIT_OK
+        out(f"{'plan':32} {'ver':>3}  {'state':8} {'loaded (UTC)':19}  number / summary")
+        for row in rows:
+            doc = row.definition["document"]
+            state = "current" if row.current else ("retired" if row.retired_at else "old")
+            number = doc.get("number") or "(số trống)"
+            out(
+                f"{row.plan_id:32} {row.version:>3}  {state:8} "
+                f"{row.loaded_at:%Y-%m-%d %H:%M:%S}  {number} — {doc['summary'][:60]}"
+            )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from engine.schema import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        out(f"wrote {args.output}")
+    else:
+        out(text)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- show / calendar
+
+
+def _plan_from_file(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any, None]:
+    """(plan, registry, calendar overrides, None) from a YAML file and its neighbours."""
+    from engine.loader import load
+    from engine.schema import Plan
+
+    if not path.exists():
+        raise KehoachError(f"{args.plan}: no such file; check the path")
+    calendars = [p for p in path.parent.glob("calendar*.y*ml") if p.resolve() != path.resolve()]
+    catalog = load(
+        [path, *calendars],
+        registry_lookup=_registry_lookup(args),
+        plan_lookup=_plan_lookup(args),
+    )
+    plan = next(i.definition for i in catalog.plans.values() if i.source.path == str(path))
+    assert isinstance(plan, Plan)
+    if plan.registry in catalog.registries:
+        registry = catalog.registries[plan.registry].definition
+    else:
+        registry = _registry_lookup(args)(plan.registry)
+    calendar = next((c.definition for c in catalog.calendars.values()), None)
+    return plan, registry, calendar, None
+
+
+def _open_plan(args: argparse.Namespace) -> tuple[Any, Any, Any, dt.date | None]:
+    """(plan, registry, calendar overrides, activation date) from a YAML file or the store."""
+    path = Path(args.plan)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return _plan_from_file(args, path)
+    from sqlalchemy import select
+
+    from engine.repository import (
+        current_calendar,
+        plan_definition,
+        plan_version,
+        registry_for_plan_version,
+    )
+    from engine.store import migrate, session_scope
+    from engine.store.models import PlanInstance
+
+    url = database_url(args)
+    migrate(url)
+    with session_scope(url) as session:
+        row = plan_version(session, args.plan)
+        instance = session.scalar(
+            select(PlanInstance).where(PlanInstance.plan_version_id == row.id)
+        )
+        return (
+            plan_definition(row),
+            registry_for_plan_version(session, row),
+            current_calendar(session, "vn"),
+            instance.activated_on if instance else None,
+        )
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from engine.calendar import today
+    from engine.render_plan import render_plan
+
+    plan, registry, calendar, activated_on = _open_plan(args)
+    out(render_plan(plan, registry, calendar, activated_on, today=today()))
+    return EXIT_OK
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from engine.render_plan import render_calendar
+
+    plan, _registry, calendar, activated_on = _open_plan(args)
+    out(render_calendar(plan, calendar, args.year, activated_on))
+    return EXIT_OK

@@ -1,0 +1,38 @@
+"""``kehoach portal [--host H] [--port P]`` and ``python -m portal``: serve the units'
+portal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.common import database_url
+
+
+def cmd_portal(args: argparse.Namespace) -> int:
+    """0 after a clean stop; 1 when the settings make serving unsafe (message says why)."""
+    from engine.config import settings
+    from portal.server import PortalConfigError, run
+
+    try:
+        run(
+            getattr(args, "host", None) or "127.0.0.1",
+            int(getattr(args, "port", None) or 8700),
+            settings(),
+            database_url(args),
+        )
+    except PortalConfigError as exc:
+        sys.stderr.write(f"kehoach portal: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def portal_main(argv: list[str] | None = None) -> int:
+    """``python -m portal [--host H] [--port P] [--database-url URL]``."""
+    parser = argparse.ArgumentParser(prog="python -m portal", description="serve the units' portal")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: the configured store)")
+    return cmd_portal(parser.parse_args(argv))
