@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
 import socket
 import subprocess
@@ -154,8 +153,7 @@ def main() -> int:
     )
     try:
         assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-        conf = dataclasses.replace(
-            make_settings(),
+        conf = make_settings(
             smtp_host="127.0.0.1",
             smtp_port=port,
             smtp_connections=args.connections,

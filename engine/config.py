@@ -1,33 +1,53 @@
 """Configuration from environment variables, with an optional TOML file.
 
-Precedence: environment variable > file named by ``KEHOACH_CONFIG`` (or ``kehoach.toml``
-in the working directory) > the defaults below.  Every setting is documented in
-README.md; nothing secret has a default that would work in production.
+Precedence: environment variable (``KEHOACH_<NAME>``) > file named by ``KEHOACH_CONFIG``
+(or ``kehoach.toml`` in the working directory) > the defaults below.  Every setting is
+documented in README.md; nothing secret has a default that would work in production.
+
+:class:`Settings` is a pydantic-settings model: ``Settings(...)`` holds exactly what it
+is given (tests build them so), :func:`load_settings` reads the environment and the
+file.  A value that does not fit its setting (a word where a number goes, a mode
+misspelt) is a :class:`ConfigError` naming the variable or the file's key and what to
+write (exit 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from engine.errors import KehoachError
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
+ENV_PREFIX = "KEHOACH_"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", coerce_numbers_to_str=True
+    )
+
     home: Path = Path("var")
     database_url: str = ""
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
-    smtp_security: str = "none"  # none | starttls | tls
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = Field(default="", repr=False)
     smtp_timeout: float = 30.0
     smtp_ca_file: str = ""
     smtp_connections: int = 4
@@ -38,14 +58,33 @@ class Settings:
     admin_email: str = "admin@kehoach.example"
     # portal
     portal_base_url: str = "http://127.0.0.1:8700"
-    portal_secret: str = ""
-    portal_old_secrets: str = ""  # comma-separated, accepted during a grace period
+    portal_secret: str = Field(default="", repr=False)
+    portal_old_secrets: str = Field(
+        default="", repr=False
+    )  # comma-separated, accepted during a grace period
     portal_old_secrets_until: str = ""  # YYYY-MM-DD: the grace period's last day (empty: none)
     portal_max_upload_mb: float = 20.0
     operator_user: str = "operator"
-    operator_password: str = ""
+    operator_password: str = Field(default="", repr=False)
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = Field(default_factory=dict)  # from the file only
+
+    @field_validator("smtp_security", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what the caller passes: :func:`load_settings` chooses the sources."""
+        return (init_settings,)
 
     @property
     def database(self) -> str:
@@ -70,51 +109,89 @@ class ConfigError(KehoachError, ValueError):
     exit_code = 2
 
 
-def _coerce(kind: object, raw: object) -> object:
-    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
-    if kind_name == "int":
-        return int(str(raw))
-    if kind_name == "float":
-        return float(str(raw))
-    if kind_name == "Path":
-        return Path(str(raw))
-    return str(raw)
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """``KEHOACH_<NAME>`` variables of one mapping: the process environment, or the one
+    a caller passes (tests)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        key = variable(field_name)
+        return self.environ.get(key), key, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, info in self.settings_cls.model_fields.items():
+            if name == "extra":  # a table, written in the file
+                continue
+            value, _key, _complex = self.get_field_value(info, name)
+            if value is not None:
+                values[name] = value
+        return values
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    config_path = env.get("KEHOACH_CONFIG") or (
-        "kehoach.toml" if Path("kehoach.toml").exists() else ""
-    )
-    if config_path:
-        with open(config_path, "rb") as fh:
-            values.update(tomllib.load(fh))
-    source = {name: f"{config_path}: {name}" for name in values}
-    for f in fields(Settings):
-        if f.name == "extra":
-            continue
-        key = f"KEHOACH_{f.name.upper()}"
-        if key in env:
-            values[f.name] = env[key]
-            source[f.name] = key
-    known = {f.name: f for f in fields(Settings)}
-    unknown = sorted(set(values) - set(known))
+def variable(name: str) -> str:
+    """The environment variable of a setting: ``smtp_port`` -> ``KEHOACH_SMTP_PORT``."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def _file_values(path: str) -> dict[str, Any]:
+    if not path:
+        return {}
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such configuration file; check KEHOACH_CONFIG")
+    try:
+        values = TomlConfigSettingsSource(Settings, toml_file=Path(path))()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(values) - set(Settings.model_fields))
     if unknown:
-        raise ConfigError(f"{config_path}: unknown setting(s) {', '.join(unknown)}")
-    typed = {}
-    for name, raw in values.items():
-        try:
-            typed[name] = _coerce(known[name].type, raw)
-        except ValueError:
-            kind = known[name].type
-            kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
-            what = "a whole number" if kind == "int" else "a number"
-            raise ConfigError(
-                f"{source[name]}={raw!r} is not {what}; write {what} such as "
-                f"{getattr(Settings, name)!r}, or leave it out for that default"
-            ) from None
-    return Settings(**typed)  # type: ignore[arg-type]
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return values
+
+
+def _what_to_write(name: str) -> tuple[str, str]:
+    """(what a setting's value must be, what to write instead of a bad one)."""
+    info = Settings.model_fields[name]
+    kind, default = info.annotation, info.default
+    if kind is int or kind is float:
+        what = "a whole number" if kind is int else "a number"
+        return what, f"{what} such as {default!r}"
+    if get_origin(kind) is Literal:
+        what = f"one of {', '.join(map(str, get_args(kind)))}"
+        return what, f"one of those (default {default!r})"
+    if kind is bool:
+        return "true or false", f"true or false (default {str(default).lower()})"
+    return f"usable as {name}", f"a value such as {default!r}"
+
+
+def _named(
+    exc: ValidationError, values: Mapping[str, Any], origin: Mapping[str, str]
+) -> ConfigError:
+    """The first bad value, named where it was written, with what to write."""
+    name = str(exc.errors()[0]["loc"][0])
+    what, write = _what_to_write(name)
+    return ConfigError(
+        f"{origin[name]}={values[name]!r} is not {what}; write {write}, "
+        "or leave it out for that default"
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``environ`` (default: the process environment) and the file."""
+    env = os.environ if environ is None else environ
+    path = env.get("KEHOACH_CONFIG") or ("kehoach.toml" if Path("kehoach.toml").exists() else "")
+    from_file = _file_values(path)
+    from_env = EnvironmentSource(Settings, env)()
+    origin = {name: f"{path}: {name}" for name in from_file}
+    origin.update({name: variable(name) for name in from_env})
+    values = {**from_file, **from_env}
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise _named(exc, values, origin) from None
 
 
 @lru_cache(maxsize=1)

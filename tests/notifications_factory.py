@@ -6,7 +6,6 @@ its stored definition is exactly what the loader would store.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +54,7 @@ DUE_REASON = "10/9/2028 là Chủ nhật; hạn chuyển sang ngày làm việc 
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: our own sender, a fixed portal secret, short timeouts."""
-    base = Settings(
+    base: dict[str, Any] = dict(
         mail_from="kehoach@halang.example",
         mail_from_name="Hệ thống kehoach huyện Hạ Lang",
         admin_email="admin@halang.example",
@@ -64,7 +63,7 @@ def make_settings(**overrides: Any) -> Settings:
         smtp_timeout=5.0,
         smtp_connections=2,
     )
-    return dataclasses.replace(base, **overrides)
+    return Settings(**{**base, **overrides})
 
 
 def smtp_settings(server: Any, **overrides: Any) -> Settings:

@@ -164,3 +164,45 @@ def test_a_setting_that_is_not_a_number_is_named(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "KEHOACH_INTAKE_BATCH_SECONDS='mười' is not a number" in err
     assert "internal error" not in err and "Traceback" not in err
+
+
+def test_a_misspelt_mode_or_a_bad_file_value_is_named(tmp_path, capsys, monkeypatch):
+    """An SMTP security mode that is not one of the three, and a word for a number in the
+    configuration file, are named where they were written (exit 2), not a traceback."""
+    from engine import config
+
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
+    monkeypatch.delenv("KEHOACH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("KEHOACH_SMTP_SECURITY", "tsl")
+    config.settings.cache_clear()
+    try:
+        assert main(["plans"]) == 2
+        err = capsys.readouterr().err
+        assert "KEHOACH_SMTP_SECURITY='tsl' is not one of none, starttls, tls" in err
+        assert "Traceback" not in err
+        monkeypatch.delenv("KEHOACH_SMTP_SECURITY")
+        toml = tmp_path / "kehoach.toml"
+        toml.write_text('smtp_port = "hai mươi lăm"\n', encoding="utf-8")
+        monkeypatch.setenv("KEHOACH_CONFIG", str(toml))
+        config.settings.cache_clear()
+        assert main(["plans"]) == 2
+        err = capsys.readouterr().err
+        assert f"{toml}: smtp_port='hai mươi lăm' is not a whole number" in err
+    finally:
+        config.settings.cache_clear()
+
+
+def test_settings_from_the_environment_and_the_file(tmp_path):
+    """The environment wins over the file, the file over the defaults; a mode in any case."""
+    from engine.config import ConfigError, Settings, load_settings
+
+    assert load_settings({}) == Settings()
+    toml = tmp_path / "kehoach.toml"
+    toml.write_text('smtp_port = 2525\nsmtp_host = "mail.example"\n', encoding="utf-8")
+    conf = load_settings(
+        {"KEHOACH_CONFIG": str(toml), "KEHOACH_SMTP_PORT": "587", "KEHOACH_SMTP_SECURITY": "TLS"}
+    )
+    assert (conf.smtp_host, conf.smtp_port, conf.smtp_security) == ("mail.example", 587, "tls")
+    toml.write_text("smtp_prot = 25\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings({"KEHOACH_CONFIG": str(toml)})
