@@ -10,7 +10,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
-LINT_PATHS := engine workflows notifications portal tests
+LINT_PATHS := cli engine workflows notifications portal tests
 ARGS ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
