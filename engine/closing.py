@@ -35,6 +35,17 @@ from sqlalchemy.orm import Session, defer
 from engine.calendar import TZ, local_day, start_of_day
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle import _audit
+from engine.states import (
+    MISSING_LABEL,
+    NOT_CARRIED_OUT_LABEL,
+    OBLIGATION_OPEN,
+    RETURNED_NOT_RESENT_LABEL,
+    CycleStatus,
+    InstanceStatus,
+    ObligationStatus,
+    OutboxStatus,
+    ReviewState,
+)
 from engine.store.models import (
     Cycle,
     Obligation,
@@ -43,10 +54,9 @@ from engine.store.models import (
     PlanVersion,
     Submission,
 )
+from engine.transitions import move_cycle
 
 DEFAULT_CLOSE_AFTER_DAYS = 60  # = portal.access.LINK_GRACE_DAYS
-DONE = ("submitted", "accepted", "waived")
-OPEN = ("pending",)
 
 
 class ClosingRefused(KehoachError):
@@ -136,7 +146,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
         .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
         .where(
             PlanInstance.plan_id == plan_id,
-            PlanInstance.status == "active",
+            PlanInstance.status == InstanceStatus.ACTIVE,
             Cycle.key == str(cycle_key),
         )
         .order_by(PlanInstance.id.desc())
@@ -146,7 +156,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
         known = session.scalars(
             select(Cycle.key)
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
             .order_by(Cycle.key)
         ).all()
         hint = (
@@ -248,7 +258,7 @@ def pending_consolidations(session: Session, cycle_id: int) -> list[Obligation]:
             .where(
                 Obligation.cycle_id == cycle_id,
                 Obligation.kind == "consolidation",
-                Obligation.status.in_(OPEN),
+                Obligation.status.in_(OBLIGATION_OPEN),
             )
             .order_by(Obligation.id)
         )
@@ -287,7 +297,7 @@ def close_cycle(
         raise ClosingRefused(f"cycle {cycle_id} does not exist")
     version = version_of_cycle(session, cycle.id)
     plan_id = version.plan_id
-    if cycle.status == "closed":
+    if cycle.status is CycleStatus.CLOSED:
         return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
     if not force:
         pending = pending_consolidations(session, cycle.id)
@@ -320,8 +330,8 @@ def close_cycle(
     returned = set(
         session.scalars(
             select(Submission.obligation_id).where(
-                Submission.obligation_id.in_([o.id for o in rows if o.status in OPEN] or [-1]),
-                Submission.review_state == "returned",
+                Submission.obligation_id.in_([o.id for o in rows if o.status.open] or [-1]),
+                Submission.review_state == ReviewState.RETURNED,
             )
         )
     )
@@ -337,15 +347,13 @@ def close_cycle(
             returned=o.id in returned,
         )
         for o in rows
-        if o.status in OPEN
+        if o.status.open
     ]
     counts = {
         "total": len(rows),
-        "on_time": sum(1 for o in rows if o.status in ("submitted", "accepted") and o.on_time),
-        "late": sum(
-            1 for o in rows if o.status in ("submitted", "accepted") and o.on_time is False
-        ),
-        "waived": sum(1 for o in rows if o.status == "waived"),
+        "on_time": sum(1 for o in rows if o.status.answered and o.on_time),
+        "late": sum(1 for o in rows if o.status.answered and o.on_time is False),
+        "waived": sum(1 for o in rows if o.status is ObligationStatus.WAIVED),
         "missing": len(missing),
     }
     if cycle.closes_on is None:
@@ -353,22 +361,23 @@ def close_cycle(
     previous = cycle.status
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
-    cycle.status = "closed"
     # Reminders and the like not sent yet speak of a deadline that no longer counts.
     cancelled = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
-            OutboxMessage.status == "pending",
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.kind.in_(STALE_WHEN_CLOSED),
         )
-        .values(status="cancelled", last_error=f"cycle {cycle.key} closed")
+        .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
         .execution_options(synchronize_session=False)
     ).rowcount
-    _audit(
+    move_cycle(
         session,
-        "cycle.closed",
+        cycle,
+        CycleStatus.CLOSED,
         at=now,
+        action="cycle.closed",
         actor=by,
         plan_id=plan_id,
         cycle=cycle.key,
@@ -403,12 +412,9 @@ def close_cycle(
     )
 
 
-STATUS_NAMES = {
-    "pending": "Không nộp",
-    "submitted": "Đã nộp",
-    "accepted": "Đã chấp nhận",
-    "waived": "Được miễn",
-}
+def _closed_label(status: ObligationStatus) -> str:
+    """A duty's status as the closing summary words it (nobody answered = not sent)."""
+    return MISSING_LABEL if status.open else status.label
 
 
 def _consolidator(obligation: Obligation) -> str:
@@ -455,13 +461,13 @@ def _queue_summaries(
                     "unit_name": builder.unit(version.registry_id, o.unit_id)["name"],
                     "deliverable": ctx.title(o.deliverable_id),
                     "status": (
-                        "Bị trả lại, không nộp lại"
+                        RETURNED_NOT_RESENT_LABEL
                         if o.id in returned_ids
-                        else STATUS_NAMES.get(o.status, o.status)
+                        else _closed_label(o.status)
                     ),
                     "missing": o.id in missing_ids,
-                    "waived": o.status == "waived",
-                    "late": o.status in ("submitted", "accepted") and o.on_time is False,
+                    "waived": o.status is ObligationStatus.WAIVED,
+                    "late": o.status.answered and o.on_time is False,
                     "due": builder.date(o.due_date),
                     "submitted": (
                         short_date(o.submitted_at.astimezone(TZ).date()) if o.submitted_at else None
@@ -487,12 +493,8 @@ def _queue_summaries(
             "duty": (
                 {
                     "title": ctx.title(duty.deliverable_id),
-                    "status": (
-                        "Chưa thực hiện"
-                        if duty.status in OPEN
-                        else STATUS_NAMES.get(duty.status, duty.status)
-                    ),
-                    "done": duty.status in DONE,
+                    "status": (NOT_CARRIED_OUT_LABEL if duty.status.open else duty.status.label),
+                    "done": duty.status.done,
                     "due": builder.date(duty.due_date),
                 }
                 if duty is not None
@@ -553,7 +555,7 @@ def reopen_cycle(
         .execution_options(populate_existing=True)
     )
     assert cycle is not None
-    if cycle.status != "closed":
+    if cycle.status is not CycleStatus.CLOSED:
         raise ClosingRefused(
             f"Kỳ {cycle.key} của {plan_id} chưa đóng / cycle {cycle.key} of {plan_id} is not "
             f"closed (status {cycle.status}, closes after {cycle.closes_on or 'not set yet'})"
@@ -565,19 +567,22 @@ def reopen_cycle(
             f"past (today is {today.isoformat()}); give today or a later day"
         )
     before = cycle.closes_on
-    cycle.status = "consolidated" if cycle.consolidated_at is not None else "open"
+    status = CycleStatus.CONSOLIDATED if cycle.consolidated_at is not None else CycleStatus.OPEN
     cycle.closes_on = until
-    _audit(
+    move_cycle(
         session,
-        "cycle.reopened",
+        cycle,
+        status,
+        reopen=True,
         at=now,
+        action="cycle.reopened",
         actor=by,
         plan_id=plan_id,
         cycle=cycle.key,
         cycle_id=cycle.id,
         until=until.isoformat(),
         previous_closes_on=before.isoformat() if before else None,
-        status=cycle.status,
+        status=status,
         reason=text,
     )
     session.flush()
@@ -608,8 +613,8 @@ def cycles_due(
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
             .where(
                 PlanInstance.plan_id == plan_id,
-                PlanInstance.status == "active",
-                Cycle.status != "closed",
+                PlanInstance.status == InstanceStatus.ACTIVE,
+                Cycle.status != CycleStatus.CLOSED,
             )
             .order_by(Cycle.key, Cycle.id)
         )
@@ -670,7 +675,7 @@ def cmd_close(args: Any) -> int:
     now = _moment(args)
     with session_scope(url) as session:
         cycle = find_cycle(session, args.plan, str(args.cycle))
-        if cycle.status == "closed":
+        if cycle.status is CycleStatus.CLOSED:
             raise ClosingRefused(
                 f"Kỳ {cycle.key} của {args.plan} đã đóng / cycle {cycle.key} of {args.plan} is "
                 f"already closed; `kehoach reopen {args.plan} --cycle {cycle.key} --until DATE "

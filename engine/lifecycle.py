@@ -37,6 +37,14 @@ from engine.repository import (
     plan_version,
 )
 from engine.schema import Consolidation, Deliverable, DeliverableKind, Frequency, Plan
+from engine.states import (
+    OBLIGATION_DONE,
+    OBLIGATION_OPEN,
+    CycleStatus,
+    InstanceStatus,
+    ObligationStatus,
+    ReviewState,
+)
 from engine.store.models import (
     AuditEvent,
     Cycle,
@@ -47,11 +55,10 @@ from engine.store.models import (
     StoredFile,
     Submission,
 )
+from engine.transitions import move_obligation, move_review
 
 log = logging.getLogger(__name__)
 
-OPEN = ("pending",)
-DONE = ("submitted", "accepted", "waived")
 DEFAULT_REMINDERS = (7, 3, 1)
 ESCALATE_AFTER_DAYS = 3
 FORM_ERROR = "_form"  # key of SubmissionRejected.errors for problems not tied to a field
@@ -215,7 +222,7 @@ def _instance(
         plan_version_id=version.id,
         activated_at=now,
         activated_on=local_day(now),
-        status="active",
+        status=InstanceStatus.ACTIVE,
     )
     session.add(instance)
     session.flush()
@@ -346,7 +353,7 @@ def _materialize(
             .where(
                 PlanInstance.plan_id == plan.id,
                 PlanInstance.id != instance.id,
-                PlanInstance.status == "active",
+                PlanInstance.status == InstanceStatus.ACTIVE,
             )
         )
     )
@@ -372,7 +379,7 @@ def _materialize(
                 key=key,
                 period_start=spec.start,
                 period_end=spec.end,
-                status="open",
+                status=CycleStatus.OPEN,
             )
             session.add(cycle)
             cycles[key] = cycle
@@ -412,7 +419,7 @@ def _materialize(
             "nominal_date": dl.nominal,
             "due_date": dl.due,
             "due_reason": dl.reason,
-            "status": "pending",
+            "status": ObligationStatus.PENDING,
             "overdue": False,
             "transferred_from": None if source == owner else source,
             "token_version": 1,
@@ -625,7 +632,7 @@ def _active_versions(session: Session, plan_id: str) -> list[tuple[PlanInstance,
         for i, v in session.execute(
             select(PlanInstance, PlanVersion)
             .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
-            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
             .order_by(PlanInstance.id)
         ).all()
     ]
@@ -660,8 +667,8 @@ def sweep(
                 .join(Cycle, Obligation.cycle_id == Cycle.id)
                 .where(
                     Cycle.instance_id == instance.id,
-                    Cycle.status != "closed",
-                    Obligation.status.in_(OPEN),
+                    Cycle.status != CycleStatus.CLOSED,
+                    Obligation.status.in_(OBLIGATION_OPEN),
                 )
                 .order_by(Obligation.id)
             )
@@ -746,14 +753,13 @@ def _transfer_if_abolished(
     old = obligation.unit_id
     if clash is not None:
         # The successor already owes the same report: one answer covers both.
-        obligation.status = "waived"
-        obligation.updated_at = now
-        _audit(
+        move_obligation(
             session,
-            "obligation.merged",
+            obligation,
+            ObligationStatus.WAIVED,
             at=now,
+            action="obligation.merged",
             plan_id=ctx.plan_id,
-            obligation_id=obligation.id,
             unit_id=old,
             into=clash,
         )
@@ -801,7 +807,7 @@ def _sweep_one(
     result: SweepResult,
     mail: list[MailRequest],
 ) -> None:
-    if obligation.status not in OPEN:
+    if not obligation.status.open:
         return
     mine = sent.setdefault(obligation.id, set())
     days_left = (obligation.due_date - today).days
@@ -876,13 +882,15 @@ def submission_refusal(
     :func:`deciding_versions` give the same answer as the whole history.
     """
     newest = max(history, key=lambda s: s.version, default=None)
-    if obligation.status == "waived":
+    if obligation.status is ObligationStatus.WAIVED:
         return "Nghĩa vụ này đã được miễn; không cần gửi báo cáo."
-    if obligation.status == "accepted" or any(s.review_state == "accepted" for s in history):
+    if obligation.status is ObligationStatus.ACCEPTED or any(
+        s.review_state == ReviewState.ACCEPTED for s in history
+    ):
         return "Báo cáo đã được chấp nhận; không thể gửi lại."
     if (
         newest is not None
-        and newest.review_state != "returned"
+        and newest.review_state != ReviewState.RETURNED
         and now > end_of_day(obligation.due_date)
     ):
         return "Đã quá hạn; chỉ gửi lại được khi báo cáo bị trả lại để hoàn thiện."
@@ -900,7 +908,10 @@ _NEWEST_VERSION = (
 )
 _DECIDING_VERSIONS = select(_submissions.c.version, _submissions.c.review_state).where(
     _submissions.c.obligation_id == bindparam("obligation_id"),
-    or_(_submissions.c.version == _NEWEST_VERSION, _submissions.c.review_state == "accepted"),
+    or_(
+        _submissions.c.version == _NEWEST_VERSION,
+        _submissions.c.review_state == ReviewState.ACCEPTED,
+    ),
 )
 
 
@@ -1001,7 +1012,7 @@ def record_submission(
         # cycle's obligations) while its snapshot still said 'open': read the status again
         # now that the lock is held (READ COMMITTED: a new snapshot per statement).
         cycle_status = session.scalar(_CYCLE_STATUS, {"cycle_id": obligation.cycle_id})
-    if cycle_status == "closed":
+    if cycle_status == CycleStatus.CLOSED:
         refused = (
             "Kỳ báo cáo đã đóng; không nhận thêm báo cáo. "
             "Nếu cần gửi, đề nghị cơ quan tổng hợp mở lại kỳ (kehoach reopen)."
@@ -1044,7 +1055,7 @@ def record_submission(
         submitted_at=now,
         source=source,
         on_time=now <= deadline_at,
-        review_state="received",
+        review_state=ReviewState.RECEIVED,
         intake_done=False,
     )
     # Written at once (like the submission), so it precedes rows the caller adds next.
@@ -1135,31 +1146,45 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
     superseded = submission.version != newest
     if not already:
         submission.intake_done = True
-        if not superseded:
-            obligation.status = "submitted"
+        record = {
+            "submission_id": submission.id,
+            "version": submission.version,
+            "on_time": submission.on_time,
+            "superseded": superseded,
+        }
+        if superseded:  # nothing changes state: the intake is only recorded
+            _audit(
+                session,
+                "submission.intake",
+                at=now,
+                plan_id=ctx.plan_id,
+                obligation_id=obligation.id,
+                **record,
+            )
+        else:
+            move_obligation(
+                session,
+                obligation,
+                ObligationStatus.SUBMITTED,
+                at=now,
+                action="submission.intake",
+                plan_id=ctx.plan_id,
+                **record,
+            )
             obligation.submitted_at = submission.submitted_at
             obligation.on_time = submission.on_time
-            obligation.updated_at = now
-            if submission.review_state == "received":
-                submission.review_state = "validated"
+            if submission.review_state is ReviewState.RECEIVED:
+                # recorded in the 'submission.intake' row above
+                move_review(
+                    session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
+                )
             _queue(session, obligation, "receipt", str(submission.version), None, now)
-        _audit(
-            session,
-            "submission.intake",
-            at=now,
-            plan_id=ctx.plan_id,
-            obligation_id=obligation.id,
-            submission_id=submission.id,
-            version=submission.version,
-            on_time=submission.on_time,
-            superseded=superseded,
-        )
         session.flush()
     open_left = session.scalar(
         select(func.count(Obligation.id)).where(
             Obligation.cycle_id == obligation.cycle_id,
             Obligation.deliverable_id == obligation.deliverable_id,
-            Obligation.status.not_in(DONE),
+            Obligation.status.not_in(OBLIGATION_DONE),
         )
     )
     return IntakeResult(
@@ -1247,10 +1272,10 @@ def review(
         select(Obligation).where(Obligation.id == submission.obligation_id).with_for_update()
     )
     assert obligation is not None
-    target = "accepted" if decision == "accept" else "returned"
+    target = ReviewState.ACCEPTED if decision == "accept" else ReviewState.RETURNED
     if submission.review_state == target:
         return submission
-    if submission.review_state in ("accepted", "returned"):
+    if submission.review_state.decided:
         raise ReviewError(
             f"version {submission.version} was already {submission.review_state}; "
             "a decision is not changed"
@@ -1265,30 +1290,34 @@ def review(
     if not submission.intake_done:
         intake(session, submission.id, now=now)
     ctx = context_for_obligation(session, obligation)
-    submission.review_state = target
-    submission.review_reason = text or None
-    submission.reviewed_at = now
-    submission.reviewed_by = by
-    obligation.updated_at = now
-    if target == "accepted":
-        obligation.status = "accepted"
-    else:
-        obligation.status = "pending"
-        obligation.submitted_at = None
-        obligation.on_time = None
-        session.flush()
-        _queue(session, obligation, "returned", str(submission.version), {"reason": text}, now)
-    _audit(
+    move_review(
         session,
-        f"submission.{target}",
+        submission,
+        target,
         at=now,
+        action=f"submission.{target}",
         plan_id=ctx.plan_id,
-        obligation_id=obligation.id,
         actor=by,
         submission_id=submission.id,
         version=submission.version,
         reason=text or None,
     )
+    submission.review_reason = text or None
+    submission.reviewed_at = now
+    submission.reviewed_by = by
+    # recorded in the 'submission.accepted' / 'submission.returned' row above
+    if target is ReviewState.ACCEPTED:
+        move_obligation(
+            session, obligation, ObligationStatus.ACCEPTED, at=now, action=None, plan_id=None
+        )
+    else:
+        move_obligation(
+            session, obligation, ObligationStatus.PENDING, at=now, action=None, plan_id=None
+        )
+        obligation.submitted_at = None
+        obligation.on_time = None
+        session.flush()
+        _queue(session, obligation, "returned", str(submission.version), {"reason": text}, now)
     session.flush()
     return submission
 
