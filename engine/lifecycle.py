@@ -31,6 +31,7 @@ from engine.calendar import (
 )
 from engine.definitions_cache import plan_for_key, plan_for_version, registry_view_for
 from engine.errors import KehoachError, NotFound
+from engine.outbox import enqueue_for_obligation, enqueue_many_for_obligations
 from engine.registry import RegistryView
 from engine.repository import (
     current_calendar,
@@ -160,9 +161,7 @@ def _queue(
     now: dt.datetime | None = None,
 ) -> Any:
     """Queue one email about ``obligation`` in the caller's transaction (once per key)."""
-    from notifications import outbox  # imported late: engine must load without it
-
-    return outbox.enqueue_for_obligation(session, obligation, kind, step=step, extra=extra, now=now)
+    return enqueue_for_obligation(session, obligation, kind, step=step, extra=extra, now=now)
 
 
 def _audit(
@@ -565,15 +564,13 @@ def _queue_many(session: Session, requests: list[MailRequest], now: dt.datetime)
     executemany. Requests are grouped by kind, step and extra context (e.g. the days
     left of a reminder), which are few per sweep.
     """
-    from notifications import outbox  # imported late: engine must load without it
-
     groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[Obligation]] = {}
     for obligation, kind, step, extra in requests:
         key = (kind, step, tuple(sorted((extra or {}).items())))
         groups.setdefault(key, []).append(obligation)
     new = 0
     for (kind, step, extra_items), obligations in groups.items():
-        keys = outbox.enqueue_many_for_obligations(
+        keys = enqueue_many_for_obligations(
             session, obligations, kind, step=step, extra=dict(extra_items) or None, now=now
         )
         new += len(keys)

@@ -14,10 +14,11 @@ import datetime as dt
 import sys
 
 from engine.config import settings as default_settings
+from engine.outbox import describe_row, list_outbox
+from engine.states import OutboxStatus
 from engine.store.db import migrate, session_scope
-from notifications.outbox import describe_row, list_outbox
 
-STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
+STATUSES = tuple(OutboxStatus)
 
 
 def add_outbox_arguments(parser: argparse.ArgumentParser) -> None:
