@@ -31,9 +31,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
+from engine.audit import write_audit
 from engine.calendar import local_day, start_of_day
+from engine.context import context_for_obligation, plan_context, version_of_cycle
 from engine.errors import KehoachError, NotFound
-from engine.lifecycle import _audit
+from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.closing_summary import queue_closing_summaries
 from engine.states import (
     OBLIGATION_OPEN,
@@ -114,7 +116,7 @@ def ensure_closes_on(session: Session, cycle: Cycle, *, now: dt.datetime) -> boo
     plan_id = session.scalar(
         select(PlanInstance.plan_id).where(PlanInstance.id == cycle.instance_id)
     )
-    _audit(
+    write_audit(
         session,
         "cycle.closes_on",
         at=now,
@@ -277,13 +279,6 @@ def close_cycle(
     still pending; the daily sweep closes with ``force=True`` (60 days after the last
     due date a pending consolidation is missing like any other report).
     """
-    from engine.lifecycle import (
-        context_for_obligation,
-        plan_context,
-        take_in_waiting,
-        version_of_cycle,
-    )
-
     cycle = session.scalar(
         select(Cycle)
         .where(Cycle.id == cycle_id)

@@ -19,22 +19,16 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.audit import write_audit
 from engine.calendar import TZ, end_of_day
+from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.definitions_cache import plan_for_version
 from engine.documents import DOCX_TYPE, ReportDocument, Signer, render_docx, render_markdown
 from engine.documents import store_file as _store_file
 from engine.errors import KehoachError, NotFound
-from engine.lifecycle import (
-    PlanContext,
-    SubmissionRejected,
-    _audit,
-    _queue,
-    intake,
-    plan_context,
-    record_submission,
-    take_in_waiting,
-    version_of_cycle,
-)
+from engine.lifecycle.intake import intake, take_in_waiting
+from engine.lifecycle.submissions import SubmissionRejected, record_submission
+from engine.outbox.requests import queue_mail
 from engine.reports import aggregate, display_value, values_for_template
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
@@ -472,14 +466,14 @@ def consolidate(
                 changes=doc.changes,
                 previous_date=short_date(_local(previous.created_at)),
             )
-        _queue(session, duty, "consolidated", step, extra, now)
+        queue_mail(session, duty, "consolidated", step, extra, now)
     # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
     # reopening it restores 'consolidated' from consolidated_at.
     if cycle.status is CycleStatus.OPEN:  # recorded in the 'cycle.consolidated' row below
         move_cycle(session, cycle, CycleStatus.CONSOLIDATED, at=now, action=None, plan_id=plan_id)
     if previous is None:
         cycle.consolidated_at = now
-        _audit(
+        write_audit(
             session,
             "cycle.consolidated",
             at=now,
@@ -518,7 +512,7 @@ def consolidate(
             result,
         )
     if previous is not None:
-        _audit(
+        write_audit(
             session,
             "cycle.reconsolidated",
             at=now,
@@ -733,7 +727,7 @@ def _hand_upward(
     except SubmissionRejected as exc:
         result.upward_refused = str(exc)
         result.warnings.append(f"the parent obligation refused the report: {exc}")
-        _audit(
+        write_audit(
             session,
             "report.upward_refused",
             at=now,
@@ -749,7 +743,7 @@ def _hand_upward(
     intake(session, submission.id, now=now)
     report.upward_submission_id = submission.id
     result.upward_obligation_id = parent_obligation.id
-    _audit(
+    write_audit(
         session,
         "report.handed_upward",
         at=now,
@@ -926,7 +920,7 @@ def follow_up(
                 Submission.submitted_at <= previous.created_at,
             )
         )
-        _queue(
+        queue_mail(
             session,
             duty,
             LATE_NOTICE,
@@ -950,7 +944,7 @@ def follow_up(
             },
             now,
         )
-        _audit(
+        write_audit(
             session,
             "consolidation.late_report_noticed",
             at=now,
