@@ -188,10 +188,10 @@ def naive_unit_activation(plan_id: str, unit_id: str, now: str, database_url: st
     from sqlalchemy import select
 
     from engine.calendar import WorkCalendar, cycle_from_key, deadline
+    from engine.outbox import enqueue_for_obligation
     from engine.repository import current_plan
     from engine.store.db import session_scope
     from engine.store.models import Cycle, Obligation, PlanInstance
-    from notifications.outbox import enqueue_for_obligation
     from workflows.common import resolve_now
 
     moment = resolve_now(now)

@@ -68,9 +68,9 @@ def free_port() -> int:
 
 def prepare(url: str, count: int, conf) -> list[bytes]:  # type: ignore[no-untyped-def]
     """Enqueue ``count`` assignment emails; return their rendered bytes for the bare loop."""
+    from engine.outbox import enqueue, enqueue_for_obligation
     from engine.store.db import migrate, session_scope
     from engine.store.models import OutboxMessage
-    from notifications.outbox import enqueue, enqueue_for_obligation
     from notifications.render import render_message
     from tests.notifications_factory import make_world
 

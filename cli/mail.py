@@ -38,7 +38,7 @@ def _cut(text: str, width: int) -> str:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     """Print outbox rows: status, kind, unit, recipients, attempts, last error."""
-    from notifications.outbox import describe_row, list_outbox
+    from engine.outbox import describe_row, list_outbox
 
     url = database_url(args)
     migrate(url)

@@ -190,7 +190,7 @@ def cmd_close(args: argparse.Namespace) -> int:
     now = _moment(args)
     with session_scope(url) as session:
         cycle = find_cycle(session, args.plan, str(args.cycle))
-        if cycle.status == CycleStatus.CLOSED:
+        if cycle.status is CycleStatus.CLOSED:
             raise ClosingRefused(
                 f"Kỳ {cycle.key} của {args.plan} đã đóng / cycle {cycle.key} of {args.plan} is "
                 f"already closed; `kehoach reopen {args.plan} --cycle {cycle.key} --until DATE "

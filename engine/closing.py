@@ -24,16 +24,26 @@ Like engine.lifecycle, every function takes the caller's session and an explicit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
-from engine.calendar import TZ, local_day, start_of_day
+from engine.audit import write_audit
+from engine.calendar import local_day, start_of_day
+from engine.context import context_for_obligation, plan_context, version_of_cycle
 from engine.errors import KehoachError, NotFound
-from engine.lifecycle import _audit
+from engine.lifecycle.intake import take_in_waiting
+from engine.outbox.closing_summary import queue_closing_summaries
+from engine.states import (
+    OBLIGATION_OPEN,
+    CycleStatus,
+    InstanceStatus,
+    ObligationStatus,
+    OutboxStatus,
+    ReviewState,
+)
 from engine.store.models import (
     Cycle,
     Obligation,
@@ -42,10 +52,9 @@ from engine.store.models import (
     PlanVersion,
     Submission,
 )
+from engine.transitions import move_cycle
 
 DEFAULT_CLOSE_AFTER_DAYS = 60  # = portal.access.LINK_GRACE_DAYS
-DONE = ("submitted", "accepted", "waived")
-OPEN = ("pending",)
 
 
 class ClosingRefused(KehoachError):
@@ -106,7 +115,7 @@ def ensure_closes_on(session: Session, cycle: Cycle, *, now: dt.datetime) -> boo
     plan_id = session.scalar(
         select(PlanInstance.plan_id).where(PlanInstance.id == cycle.instance_id)
     )
-    _audit(
+    write_audit(
         session,
         "cycle.closes_on",
         at=now,
@@ -135,7 +144,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
         .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
         .where(
             PlanInstance.plan_id == plan_id,
-            PlanInstance.status == "active",
+            PlanInstance.status == InstanceStatus.ACTIVE,
             Cycle.key == str(cycle_key),
         )
         .order_by(PlanInstance.id.desc())
@@ -145,7 +154,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
         known = session.scalars(
             select(Cycle.key)
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
             .order_by(Cycle.key)
         ).all()
         hint = (
@@ -247,7 +256,7 @@ def pending_consolidations(session: Session, cycle_id: int) -> list[Obligation]:
             .where(
                 Obligation.cycle_id == cycle_id,
                 Obligation.kind == "consolidation",
-                Obligation.status.in_(OPEN),
+                Obligation.status.in_(OBLIGATION_OPEN),
             )
             .order_by(Obligation.id)
         )
@@ -269,13 +278,6 @@ def close_cycle(
     still pending; the daily sweep closes with ``force=True`` (60 days after the last
     due date a pending consolidation is missing like any other report).
     """
-    from engine.lifecycle import (
-        context_for_obligation,
-        plan_context,
-        take_in_waiting,
-        version_of_cycle,
-    )
-
     cycle = session.scalar(
         select(Cycle)
         .where(Cycle.id == cycle_id)
@@ -286,7 +288,7 @@ def close_cycle(
         raise ClosingRefused(f"cycle {cycle_id} does not exist")
     version = version_of_cycle(session, cycle.id)
     plan_id = version.plan_id
-    if cycle.status == "closed":
+    if cycle.status is CycleStatus.CLOSED:
         return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
     if not force:
         pending = pending_consolidations(session, cycle.id)
@@ -319,8 +321,8 @@ def close_cycle(
     returned = set(
         session.scalars(
             select(Submission.obligation_id).where(
-                Submission.obligation_id.in_([o.id for o in rows if o.status in OPEN] or [-1]),
-                Submission.review_state == "returned",
+                Submission.obligation_id.in_([o.id for o in rows if o.status.open] or [-1]),
+                Submission.review_state == ReviewState.RETURNED,
             )
         )
     )
@@ -336,15 +338,13 @@ def close_cycle(
             returned=o.id in returned,
         )
         for o in rows
-        if o.status in OPEN
+        if o.status.open
     ]
     counts = {
         "total": len(rows),
-        "on_time": sum(1 for o in rows if o.status in ("submitted", "accepted") and o.on_time),
-        "late": sum(
-            1 for o in rows if o.status in ("submitted", "accepted") and o.on_time is False
-        ),
-        "waived": sum(1 for o in rows if o.status == "waived"),
+        "on_time": sum(1 for o in rows if o.status.answered and o.on_time),
+        "late": sum(1 for o in rows if o.status.answered and o.on_time is False),
+        "waived": sum(1 for o in rows if o.status is ObligationStatus.WAIVED),
         "missing": len(missing),
     }
     if cycle.closes_on is None:
@@ -352,22 +352,23 @@ def close_cycle(
     previous = cycle.status
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
-    cycle.status = "closed"
     # Reminders and the like not sent yet speak of a deadline that no longer counts.
     cancelled = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
-            OutboxMessage.status == "pending",
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.kind.in_(STALE_WHEN_CLOSED),
         )
-        .values(status="cancelled", last_error=f"cycle {cycle.key} closed")
+        .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
         .execution_options(synchronize_session=False)
     ).rowcount
-    _audit(
+    move_cycle(
         session,
-        "cycle.closed",
+        cycle,
+        CycleStatus.CLOSED,
         at=now,
+        action="cycle.closed",
         actor=by,
         plan_id=plan_id,
         cycle=cycle.key,
@@ -384,7 +385,7 @@ def close_cycle(
         reason=(reason or "").strip() or None,
     )
     session.flush()
-    emails = _queue_summaries(session, ctx, cycle, rows, missing, counts, now, by)
+    emails = queue_closing_summaries(session, ctx, cycle, rows, missing, counts, now, by)
     return ClosingResult(
         plan_id=plan_id,
         cycle_id=cycle.id,
@@ -400,131 +401,6 @@ def close_cycle(
         emails=emails,
         forced=forced,
     )
-
-
-STATUS_NAMES = {
-    "pending": "Không nộp",
-    "submitted": "Đã nộp",
-    "accepted": "Đã chấp nhận",
-    "waived": "Được miễn",
-}
-
-
-def _consolidator(obligation: Obligation) -> str:
-    """Who a report goes through (as in the emails: via, else to, else the unit)."""
-    return obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id
-
-
-def _queue_summaries(
-    session: Session,
-    ctx: Any,
-    cycle: Cycle,
-    rows: Sequence[Obligation],
-    missing: Sequence[Missing],
-    counts: dict[str, int],
-    now: dt.datetime,
-    by: str,
-) -> list[str]:
-    """One closing summary per consolidating unit of the cycle; returns the new keys."""
-    from engine.config import settings as default_settings
-    from engine.vntext import cycle_label, short_date
-    from notifications import outbox
-
-    conf = default_settings()
-    builder = outbox.ContextBuilder(session, conf, now)
-    version, _plan, plan_info, templates_dir = builder.plan(cycle)
-    duties = {o.unit_id: o for o in rows if o.kind == "consolidation"}
-    groups: dict[str, list[Obligation]] = {}
-    for o in rows:
-        if o.kind != "consolidation":
-            groups.setdefault(_consolidator(o), []).append(o)
-    for unit_id in duties:
-        groups.setdefault(unit_id, [])
-    missing_ids = {m.obligation_id for m in missing}
-    returned_ids = {m.obligation_id for m in missing if m.returned}
-    day = local_day(now)
-    new: list[str] = []
-    for unit_id, owed in sorted(groups.items()):
-        holder = builder.unit(version.registry_id, unit_id)
-        duty = duties.get(unit_id)
-        lines = []
-        for o in sorted(owed, key=lambda x: (x.deliverable_id, x.due_date, x.unit_id)):
-            lines.append(
-                {
-                    "unit_name": builder.unit(version.registry_id, o.unit_id)["name"],
-                    "deliverable": ctx.title(o.deliverable_id),
-                    "status": (
-                        "Bị trả lại, không nộp lại"
-                        if o.id in returned_ids
-                        else STATUS_NAMES.get(o.status, o.status)
-                    ),
-                    "missing": o.id in missing_ids,
-                    "waived": o.status == "waived",
-                    "late": o.status in ("submitted", "accepted") and o.on_time is False,
-                    "due": builder.date(o.due_date),
-                    "submitted": (
-                        short_date(o.submitted_at.astimezone(TZ).date()) if o.submitted_at else None
-                    ),
-                }
-            )
-        context: dict[str, Any] = {
-            "kind": "cycle_closed",
-            "plan": plan_info,
-            "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
-            "consolidator": holder,
-            "closed": builder.date(day),
-            "closes_on": builder.date(cycle.closes_on) if cycle.closes_on else None,
-            "by": by,
-            "rows": lines,
-            "counts": {
-                "total": len(lines),
-                "on_time": sum(1 for r in lines if not (r["missing"] or r["late"] or r["waived"])),
-                "late": sum(1 for r in lines if r["late"]),
-                "missing": sum(1 for r in lines if r["missing"]),
-            },
-            "cycle_counts": counts,
-            "duty": (
-                {
-                    "title": ctx.title(duty.deliverable_id),
-                    "status": (
-                        "Chưa thực hiện"
-                        if duty.status in OPEN
-                        else STATUS_NAMES.get(duty.status, duty.status)
-                    ),
-                    "done": duty.status in DONE,
-                    "due": builder.date(duty.due_date),
-                }
-                if duty is not None
-                else None
-            ),
-            "link": None,
-            "contact": None,
-            "today": builder.date(day),
-            "templates_dir": templates_dir,
-        }
-        key = f"cycle:{cycle.id}:closed:{unit_id}:{day.isoformat()}"
-        existed = session.scalar(
-            select(func.count())
-            .select_from(outbox.OutboxMessage)
-            .where(outbox.OutboxMessage.idempotency_key == key)
-        )
-        outbox.enqueue(
-            session,
-            kind="cycle_closed",
-            idempotency_key=key,
-            to_addrs=holder["emails"],
-            context=context,
-            obligation_id=duty.id if duty is not None else None,
-            plan_id=version.plan_id,
-            unit_id=unit_id,
-            # threads with the weekly digests the unit received during the cycle
-            thread_key=f"digest:{version.plan_id}:{cycle.key}:{unit_id}",
-            now=now,
-            settings=conf,
-        )
-        if not existed:
-            new.append(key)
-    return new
 
 
 # ---------------------------------------------------------------- reopening
@@ -552,7 +428,7 @@ def reopen_cycle(
         .execution_options(populate_existing=True)
     )
     assert cycle is not None
-    if cycle.status != "closed":
+    if cycle.status is not CycleStatus.CLOSED:
         raise ClosingRefused(
             f"Kỳ {cycle.key} của {plan_id} chưa đóng / cycle {cycle.key} of {plan_id} is not "
             f"closed (status {cycle.status}, closes after {cycle.closes_on or 'not set yet'})"
@@ -564,19 +440,22 @@ def reopen_cycle(
             f"past (today is {today.isoformat()}); give today or a later day"
         )
     before = cycle.closes_on
-    cycle.status = "consolidated" if cycle.consolidated_at is not None else "open"
+    status = CycleStatus.CONSOLIDATED if cycle.consolidated_at is not None else CycleStatus.OPEN
     cycle.closes_on = until
-    _audit(
+    move_cycle(
         session,
-        "cycle.reopened",
+        cycle,
+        status,
+        reopen=True,
         at=now,
+        action="cycle.reopened",
         actor=by,
         plan_id=plan_id,
         cycle=cycle.key,
         cycle_id=cycle.id,
         until=until.isoformat(),
         previous_closes_on=before.isoformat() if before else None,
-        status=cycle.status,
+        status=status,
         reason=text,
     )
     session.flush()
@@ -607,8 +486,8 @@ def cycles_due(
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
             .where(
                 PlanInstance.plan_id == plan_id,
-                PlanInstance.status == "active",
-                Cycle.status != "closed",
+                PlanInstance.status == InstanceStatus.ACTIVE,
+                Cycle.status != CycleStatus.CLOSED,
             )
             .order_by(Cycle.key, Cycle.id)
         )

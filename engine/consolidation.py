@@ -19,25 +19,25 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.audit import write_audit
 from engine.calendar import TZ, end_of_day
+from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.definitions_cache import plan_for_version
 from engine.documents import DOCX_TYPE, ReportDocument, Signer, render_docx, render_markdown
 from engine.documents import store_file as _store_file
 from engine.errors import KehoachError, NotFound
-from engine.lifecycle import (
-    DONE,
-    PlanContext,
-    SubmissionRejected,
-    _audit,
-    _queue,
-    intake,
-    plan_context,
-    record_submission,
-    take_in_waiting,
-    version_of_cycle,
-)
+from engine.lifecycle.intake import intake, take_in_waiting
+from engine.lifecycle.submissions import SubmissionRejected, record_submission
+from engine.outbox.requests import queue_mail
 from engine.reports import aggregate, display_value, values_for_template
 from engine.schema import Consolidation, ReportTemplate
+from engine.states import (
+    OBLIGATION_ANSWERED,
+    CycleStatus,
+    InstanceStatus,
+    ObligationStatus,
+    ReviewState,
+)
 from engine.status import State, StatusRow, note, status_table
 from engine.store.models import (
     ConsolidatedReport,
@@ -48,6 +48,7 @@ from engine.store.models import (
     PlanVersion,
     Submission,
 )
+from engine.transitions import move_cycle, move_obligation
 from engine.vntext import short_date
 
 
@@ -279,7 +280,7 @@ def _newer_submissions(
             Obligation.deliverable_id == deliverable_id,
             Submission.intake_done.is_(True),
             Submission.source != "consolidation",
-            Submission.review_state != "returned",
+            Submission.review_state != ReviewState.RETURNED,
         )
         .order_by(Submission.submitted_at, Submission.id)
     )
@@ -326,7 +327,7 @@ def _revision_notes(
             text = f"{name} gửi lại báo cáo ngày {day} (phiên bản {submission.version}{late})"
         else:
             text = f"{name} gửi báo cáo ngày {day}" + (" (quá hạn)" if late else "")
-        if submission.review_state == "returned":
+        if submission.review_state is ReviewState.RETURNED:
             text += "; báo cáo đã bị trả lại để hoàn thiện, không đưa vào số liệu"
         changes.append(text)
     names = {row.get("unit_id"): row.get("unit_name") for row in previous.status_table or []}
@@ -453,7 +454,7 @@ def consolidate(
     session.add(report)
     session.flush()
 
-    if duty is not None and (previous is not None or duty.status not in DONE):
+    if duty is not None and (previous is not None or not duty.status.done):
         _duty_submission(session, duty, aggregates, doc.summary, stored.id, now)
         extra: dict[str, Any] = {"document_path": str(path)}
         step = ""
@@ -465,14 +466,14 @@ def consolidate(
                 changes=doc.changes,
                 previous_date=short_date(_local(previous.created_at)),
             )
-        _queue(session, duty, "consolidated", step, extra, now)
+        queue_mail(session, duty, "consolidated", step, extra, now)
     # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
     # reopening it restores 'consolidated' from consolidated_at.
-    if cycle.status == "open":
-        cycle.status = "consolidated"
+    if cycle.status is CycleStatus.OPEN:  # recorded in the 'cycle.consolidated' row below
+        move_cycle(session, cycle, CycleStatus.CONSOLIDATED, at=now, action=None, plan_id=plan_id)
     if previous is None:
         cycle.consolidated_at = now
-        _audit(
+        write_audit(
             session,
             "cycle.consolidated",
             at=now,
@@ -511,7 +512,7 @@ def consolidate(
             result,
         )
     if previous is not None:
-        _audit(
+        write_audit(
             session,
             "cycle.reconsolidated",
             at=now,
@@ -603,12 +604,14 @@ def _duty_submission(
         submitted_at=now,
         source="consolidation",
         on_time=on_time,
-        review_state="validated",
+        review_state=ReviewState.VALIDATED,
         intake_done=True,
     )
     session.add(submission)
-    if duty.status not in DONE:
-        duty.status = "submitted"
+    if not duty.status.done:  # recorded with the report ('cycle.consolidated')
+        move_obligation(
+            session, duty, ObligationStatus.SUBMITTED, at=now, action=None, plan_id=None
+        )
         duty.submitted_at = now
         duty.on_time = on_time
     elif on_time:
@@ -629,8 +632,8 @@ def _latest_reports(
         .where(
             Obligation.cycle_id == cycle_id,
             Obligation.deliverable_id == deliverable_id,
-            Obligation.status.in_(("submitted", "accepted")),
-            Submission.review_state != "returned",
+            Obligation.status.in_(OBLIGATION_ANSWERED),
+            Submission.review_state != ReviewState.RETURNED,
         )
         .order_by(Obligation.id, Submission.version)
     ).all()
@@ -668,7 +671,7 @@ def _hand_upward(
         .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
         .where(
             PlanInstance.plan_id == upward.plan,
-            PlanInstance.status == "active",
+            PlanInstance.status == InstanceStatus.ACTIVE,
             Cycle.key == cycle_key,
             Obligation.deliverable_id == upward.deliverable,
             or_(
@@ -724,7 +727,7 @@ def _hand_upward(
     except SubmissionRejected as exc:
         result.upward_refused = str(exc)
         result.warnings.append(f"the parent obligation refused the report: {exc}")
-        _audit(
+        write_audit(
             session,
             "report.upward_refused",
             at=now,
@@ -740,7 +743,7 @@ def _hand_upward(
     intake(session, submission.id, now=now)
     report.upward_submission_id = submission.id
     result.upward_obligation_id = parent_obligation.id
-    _audit(
+    write_audit(
         session,
         "report.handed_upward",
         at=now,
@@ -769,7 +772,7 @@ def stale_consolidations(
         select(ConsolidatedReport, Cycle.key)
         .join(Cycle, ConsolidatedReport.cycle_id == Cycle.id)
         .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
         .order_by(Cycle.id, ConsolidatedReport.consolidation_id, ConsolidatedReport.revision)
     ).all()
     newest: dict[tuple[int, str], tuple[ConsolidatedReport, str]] = {}
@@ -917,7 +920,7 @@ def follow_up(
                 Submission.submitted_at <= previous.created_at,
             )
         )
-        _queue(
+        queue_mail(
             session,
             duty,
             LATE_NOTICE,
@@ -941,7 +944,7 @@ def follow_up(
             },
             now,
         )
-        _audit(
+        write_audit(
             session,
             "consolidation.late_report_noticed",
             at=now,

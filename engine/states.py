@@ -3,8 +3,8 @@
 The database stores the plain values (``"pending"``, ``"closed"`` …); the columns are
 typed with these enums (:class:`EnumText`), so Python code compares and assigns
 members, never strings.  A change of state goes through the kind's transition
-function (:func:`move_obligation`, :func:`move_review`, :func:`move_cycle`,
-:func:`move_instance`), which refuses a move the table below does not allow
+function in :mod:`engine.transitions` (``move_obligation``, ``move_review``,
+``move_cycle``, ``move_instance``), which refuses a move the table below does not allow
 (:class:`IllegalTransition`) and writes the audit row in the caller's transaction.
 
 Modelled on Prefect's ``StateType`` / ``TERMINAL_STATES``: the value set is closed,
@@ -13,7 +13,6 @@ the predicates are properties of the value, and the legal moves are data.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 from engine.errors import KehoachError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 
 class IllegalTransition(KehoachError):
@@ -69,8 +68,8 @@ class ObligationStatus(StrEnum):
 
 
 _OBLIGATION_LABELS = {
-    ObligationStatus.PENDING: "Chưa gửi",
-    ObligationStatus.SUBMITTED: "Đã gửi",
+    ObligationStatus.PENDING: "Chưa nộp",
+    ObligationStatus.SUBMITTED: "Đã nộp",
     ObligationStatus.ACCEPTED: "Đã chấp nhận",
     ObligationStatus.WAIVED: "Được miễn",
 }
@@ -79,8 +78,11 @@ OBLIGATION_DONE = frozenset(
 )
 OBLIGATION_OPEN = frozenset({ObligationStatus.PENDING})
 OBLIGATION_ANSWERED = frozenset({ObligationStatus.SUBMITTED, ObligationStatus.ACCEPTED})
-# What the closing summary calls a duty nobody answered by the end of the cycle.
+# What the closing summary calls a duty nobody answered by the end of the cycle, and a
+# consolidation duty not carried out.
 MISSING_LABEL = "Không nộp"
+NOT_CARRIED_OUT_LABEL = "Chưa thực hiện"
+RETURNED_NOT_RESENT_LABEL = "Bị trả lại, không nộp lại"
 
 _O = ObligationStatus
 OBLIGATION_MOVES: Mapping[ObligationStatus, frozenset[ObligationStatus]] = {
@@ -90,6 +92,32 @@ OBLIGATION_MOVES: Mapping[ObligationStatus, frozenset[ObligationStatus]] = {
     _O.SUBMITTED: frozenset({_O.SUBMITTED, _O.ACCEPTED, _O.PENDING}),
     _O.ACCEPTED: frozenset(),
     _O.WAIVED: frozenset(),
+}
+
+
+class State(StrEnum):
+    """The Government's four tracking states of one obligation as of a day (derived from
+    the status, the deadline and when it was answered; never stored)."""
+
+    DONE_ON_TIME = "done_on_time"
+    DONE_LATE = "done_late"
+    OPEN_WITHIN = "open_within"
+    OPEN_OVERDUE = "open_overdue"
+
+    @property
+    def label(self) -> str:
+        return _STATE_LABELS[self]
+
+    @property
+    def done(self) -> bool:
+        return self in (State.DONE_ON_TIME, State.DONE_LATE)
+
+
+_STATE_LABELS = {
+    State.DONE_ON_TIME: "Hoàn thành đúng hạn",
+    State.DONE_LATE: "Hoàn thành quá hạn",
+    State.OPEN_WITHIN: "Chưa hoàn thành, còn hạn",
+    State.OPEN_OVERDUE: "Chưa hoàn thành, quá hạn",
 }
 
 
@@ -257,111 +285,3 @@ class EnumText(TypeDecorator[Any]):
         if value is None:
             return None
         return self.enum(value)
-
-
-# ---------------------------------------------------------------- transitions
-
-
-def _check(kind: str, moves: Mapping[Any, frozenset[Any]], old: Any, new: Any) -> None:
-    if new not in moves.get(old, frozenset()):
-        raise IllegalTransition(f"{kind}: {old} → {new} is not allowed")
-
-
-def _audit_row(
-    session: Session,
-    action: str | None,
-    at: dt.datetime,
-    plan_id: str | None,
-    obligation_id: int | None,
-    actor: str,
-    remote_addr: str | None,
-    data: dict[str, Any],
-) -> None:
-    if action is None:
-        return
-    from engine.store.models import AuditEvent  # the models import this module
-
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor,
-            action=action,
-            plan_id=plan_id,
-            obligation_id=obligation_id,
-            remote_addr=remote_addr,
-            data=data,
-        )
-    )
-
-
-def move_obligation(
-    session: Session,
-    obligation: Any,
-    to: ObligationStatus,
-    *,
-    at: dt.datetime,
-    action: str | None,
-    plan_id: str | None,
-    actor: str = "system",
-    remote_addr: str | None = None,
-    **data: Any,
-) -> None:
-    """Set ``obligation.status`` to ``to`` (legal moves only) and write the audit row
-    ``action`` in the same transaction. ``action=None`` is for a move recorded in a
-    row the caller writes for the whole event (e.g. 'submission.intake')."""
-    _check("obligation", OBLIGATION_MOVES, ObligationStatus(obligation.status), to)
-    obligation.status = to
-    obligation.updated_at = at
-    _audit_row(session, action, at, plan_id, obligation.id, actor, remote_addr, data)
-
-
-def move_review(
-    session: Session,
-    submission: Any,
-    to: ReviewState,
-    *,
-    at: dt.datetime,
-    action: str | None,
-    plan_id: str | None,
-    actor: str = "system",
-    **data: Any,
-) -> None:
-    """Set ``submission.review_state`` (legal moves only), auditing as above."""
-    _check("submission", REVIEW_MOVES, ReviewState(submission.review_state), to)
-    submission.review_state = to
-    _audit_row(session, action, at, plan_id, submission.obligation_id, actor, None, data)
-
-
-def move_cycle(
-    session: Session,
-    cycle: Any,
-    to: CycleStatus,
-    *,
-    at: dt.datetime,
-    action: str | None,
-    plan_id: str | None,
-    actor: str = "system",
-    reopen: bool = False,
-    **data: Any,
-) -> None:
-    """Set ``cycle.status`` (legal moves only; leaving 'closed' needs ``reopen=True``)."""
-    moves = CYCLE_REOPEN_MOVES if reopen else CYCLE_MOVES
-    _check("cycle", moves, CycleStatus(cycle.status), to)
-    cycle.status = to
-    _audit_row(session, action, at, plan_id, None, actor, None, data)
-
-
-def move_instance(
-    session: Session,
-    instance: Any,
-    to: InstanceStatus,
-    *,
-    at: dt.datetime,
-    action: str | None,
-    actor: str = "system",
-    **data: Any,
-) -> None:
-    """Set ``instance.status`` (legal moves only), auditing as above."""
-    _check("plan instance", INSTANCE_MOVES, InstanceStatus(instance.status), to)
-    instance.status = to
-    _audit_row(session, action, at, instance.plan_id, None, actor, None, data)

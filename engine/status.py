@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -19,40 +18,9 @@ from sqlalchemy.orm import Session
 from engine.calendar import TZ
 from engine.repository import plan_definition, registry_for_plan_version
 from engine.schema import Plan
+from engine.states import CycleStatus, InstanceStatus, ObligationStatus, ReviewState, State
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, Submission
 from engine.vntext import short_date
-
-DONE = ("submitted", "accepted", "waived")
-
-
-class State(StrEnum):
-    DONE_ON_TIME = "done_on_time"
-    DONE_LATE = "done_late"
-    OPEN_WITHIN = "open_within"
-    OPEN_OVERDUE = "open_overdue"
-
-    @property
-    def label(self) -> str:
-        return LABELS[self]
-
-    @property
-    def done(self) -> bool:
-        return self in (State.DONE_ON_TIME, State.DONE_LATE)
-
-
-LABELS = {
-    State.DONE_ON_TIME: "Hoàn thành đúng hạn",
-    State.DONE_LATE: "Hoàn thành quá hạn",
-    State.OPEN_WITHIN: "Chưa hoàn thành, còn hạn",
-    State.OPEN_OVERDUE: "Chưa hoàn thành, quá hạn",
-}
-
-REVIEW_LABELS = {
-    "received": "Đã nhận",
-    "validated": "Đã tiếp nhận",
-    "accepted": "Đã chấp nhận",
-    "returned": "Trả lại để hoàn thiện",
-}
 
 KIND_LABELS = {"sub_plan": "Kế hoạch", "report": "Báo cáo", "consolidation": "Tổng hợp"}
 
@@ -72,17 +40,17 @@ class StatusRow:
     state: State
     days_late: int | None  # for done-late and overdue rows
     days_left: int | None  # for rows still within the deadline
-    review_state: str | None  # of the newest submission, None when nothing was sent
+    review_state: ReviewState | None  # of the newest submission, None when nothing was sent
     version: int | None
     submitted_at: dt.datetime | None
-    obligation_status: str
+    obligation_status: ObligationStatus
     transferred_from: str | None
     transferred_from_name: str | None = None
-    cycle_status: str = "open"  # open | consolidated | closed (engine.closing)
+    cycle_status: CycleStatus = CycleStatus.OPEN
 
     @property
     def cycle_closed(self) -> bool:
-        return self.cycle_status == "closed"
+        return self.cycle_status == CycleStatus.CLOSED
 
     @property
     def state_label(self) -> str:
@@ -100,14 +68,14 @@ class StatusRow:
 
 
 def classify(
-    obligation_status: str,
+    obligation_status: ObligationStatus | str,
     on_time: bool | None,
     due_date: dt.date,
     submitted_at: dt.datetime | None,
     today: dt.date,
 ) -> tuple[State, int | None, int | None]:
     """(state, days_late, days_left) of one obligation as of ``today``."""
-    if obligation_status in DONE:
+    if ObligationStatus(obligation_status).done:
         if on_time is False:
             late = (submitted_at.astimezone(TZ).date() - due_date).days if submitted_at else None
             return State.DONE_LATE, max(late or 0, 1) if late is not None else None, None
@@ -150,7 +118,7 @@ def status_table(
     instances = session.execute(
         select(PlanInstance, PlanVersion)
         .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
-        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
         .order_by(PlanInstance.id)
     ).all()
     rows: list[StatusRow] = []
@@ -281,8 +249,8 @@ def note(row: StatusRow) -> str:
         parts.append("hôm nay là hạn" if row.days_left == 0 else f"còn {row.days_left} ngày")
     if row.days_late is not None:
         parts.append(f"trễ {row.days_late} ngày")
-    if row.review_state in ("accepted", "returned"):
-        parts.append(REVIEW_LABELS[row.review_state].lower())
+    if row.review_state is not None and ReviewState(row.review_state).decided:
+        parts.append(ReviewState(row.review_state).label.lower())
     if row.transferred_from:
         parts.append(f"tiếp nhận từ {row.transferred_from_name or row.transferred_from}")
     if row.cycle_closed and not row.state.done:
@@ -329,3 +297,6 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
     out.append("")
     out.append(f"Tổng số {len(rows)} — {summary}")
     return "\n".join(out)
+
+
+REVIEW_LABELS = {s.value: s.label for s in ReviewState}  # until the portal reads .label

@@ -1,6 +1,6 @@
-"""Email to units: a transactional outbox, Vietnamese templates and an aiosmtplib sender.
+"""Email to units: Vietnamese templates, MIME and an aiosmtplib sender for the rows the
+engine queues (``engine.outbox``: what to send to whom, in the state change's transaction).
 
-- ``notifications.outbox``: write outbox rows in the caller's transaction.
 - ``notifications.render``: turn a row into wire bytes / an ``EmailMessage`` (Jinja2).
 - ``notifications.mime``: the fast MIME writer behind it (RFC 2047, base64, CRLF).
 - ``notifications.smtp``: one reusable aiosmtplib connection, rate limit, error classes.

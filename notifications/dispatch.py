@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
 from engine.config import settings as default_settings
+from engine.outbox import enqueue, plan_admin_email
+from engine.states import OutboxStatus
 from engine.store.db import connect
 from engine.store.models import AuditEvent, OutboxMessage, utcnow
-from notifications.outbox import enqueue, plan_admin_email
 from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
@@ -78,7 +79,7 @@ class DispatchStats:
 @dataclass
 class _Outcome:
     row: Any  # a claimed outbox row (attribute names as OutboxMessage)
-    status: str  # sent | retry | failed
+    status: OutboxStatus | str  # sent, failed, or "retry"
     at: dt.datetime
     attempted: bool = True
     raw: bytes | None = None
@@ -133,7 +134,9 @@ class Dispatcher:
         building ORM objects would cost more than the rest of the claim.
         """
         c = OUTBOX.c
-        due = c.status.in_(("pending", "sending")) & (c.next_attempt_at <= cutoff)
+        due = c.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)) & (
+            c.next_attempt_at <= cutoff
+        )
         candidates = select(c.id).where(due).order_by(c.next_attempt_at, c.id).limit(count)
         if self._postgres:
             # A locking CTE is evaluated exactly once; PostgreSQL may re-run an
@@ -145,7 +148,7 @@ class Dispatcher:
         lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
         with self._factory() as session, session.begin():
             rows = session.execute(
-                stmt.values(status="sending", next_attempt_at=lease).returning(
+                stmt.values(status=OutboxStatus.SENDING, next_attempt_at=lease).returning(
                     *(col for col in OUTBOX.c if col.name != "raw")
                 )
             ).all()
@@ -163,7 +166,7 @@ class Dispatcher:
                 # Every column in every parameter set: one executemany statement.
                 values: dict[str, Any] = {
                     "_id": row.id,
-                    "status": "sent",
+                    "status": OutboxStatus.SENT,
                     "attempts": attempts,
                     "smtp_code": out.code,
                     "last_error": out.error,
@@ -172,16 +175,16 @@ class Dispatcher:
                     "next_attempt_at": out.at,
                     "retry_to": None,
                 }
-                if out.status == "sent":
+                if out.status == OutboxStatus.SENT:
                     values.update(sent_at=row.sent_at or out.at, raw=out.raw, last_error=None)
                     self.stats.sent += 1
                     if out.refused:
                         self._refused(session, out, values, attempts)
                 elif out.status == "retry" and _transient(out.refused) and _permanent(out.refused):
                     # Every address refused, some for good: report those, retry the rest.
-                    values["status"] = "failed"
+                    values["status"] = OutboxStatus.FAILED
                     self._refused(session, out, values, attempts)
-                    if values["status"] == "failed":
+                    if values["status"] == OutboxStatus.FAILED:
                         self.stats.failed += 1
                 elif out.status == "retry":
                     give_up_at = row.give_up_at or out.at + dt.timedelta(
@@ -191,18 +194,20 @@ class Dispatcher:
                     values["retry_to"] = row.retry_to  # still owed to the same addresses
                     if out.at >= give_up_at:
                         error = f"gave up after {attempts} attempts: {out.error}"
-                        lost = "sent" if row.sent_at else "failed"  # others may have it
+                        lost = (
+                            OutboxStatus.SENT if row.sent_at else OutboxStatus.FAILED
+                        )  # others may have it
                         values.update(status=lost, last_error=error, retry_to=None)
                         self._fail(session, out, error, attempts)
                     else:
                         values.update(
-                            status="pending",
+                            status=OutboxStatus.PENDING,
                             next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
                         )
                         self.stats.retried += 1
                 else:
                     # A row some addresses already got stays "sent"; the rest is reported.
-                    values["status"] = "sent" if row.sent_at else "failed"
+                    values["status"] = OutboxStatus.SENT if row.sent_at else OutboxStatus.FAILED
                     self._fail(session, out, out.error or "", attempts)
                 if out.error and out.error not in self.stats.errors and len(self.stats.errors) < 20:
                     self.stats.errors.append(out.error)
@@ -227,7 +232,7 @@ class Dispatcher:
         give_up_at = row.give_up_at or out.at + dt.timedelta(hours=self.conf.smtp_give_up_hours)
         if owed and out.at < give_up_at:
             values.update(
-                status="pending",
+                status=OutboxStatus.PENDING,
                 retry_to=owed,
                 give_up_at=give_up_at,
                 next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
@@ -301,7 +306,7 @@ class Dispatcher:
             rendered = render_message(row, self.conf, now=at)
         except (RenderError, ValueError, TypeError, KeyError) as exc:
             # A message that cannot be built never will be: no point retrying.
-            return _Outcome(row, "failed", at, error=f"cannot build the message: {exc}")
+            return _Outcome(row, OutboxStatus.FAILED, at, error=f"cannot build the message: {exc}")
         subject, data = rendered.subject, rendered.raw
         # After a partial refusal, only the addresses still owed (headers unchanged).
         recipients = list(row.retry_to) if row.retry_to else rendered.recipients
@@ -311,11 +316,13 @@ class Dispatcher:
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)
-            status = "failed" if exc.permanent else "retry"
+            status = OutboxStatus.FAILED if exc.permanent else "retry"
             return _Outcome(
                 row, status, at, subject=subject, code=exc.code, error=str(exc), refused=exc.refused
             )
-        return _Outcome(row, "sent", at, raw=data, subject=subject, code=250, refused=refused)
+        return _Outcome(
+            row, OutboxStatus.SENT, at, raw=data, subject=subject, code=250, refused=refused
+        )
 
     def _claim_size(self, limit: int | None) -> int:
         want = self.policy.batch_size

@@ -15,9 +15,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from engine.config import settings as default_settings
+from engine.outbox import describe_row, list_outbox
+from engine.states import OutboxStatus
 from engine.store.db import session_scope
 from notifications.dispatch import DispatchStats, dispatch_pending
-from notifications.outbox import describe_row, list_outbox
 
 FAILURES_KEY = "outbox-failures"
 SUMMARY_KEY = "outbox-summary"
@@ -42,7 +43,7 @@ async def send_due(database_url: str, now: dt.datetime | None, limit: int | None
 def failed_messages(database_url: str, limit: int = 200) -> list[dict[str, Any]]:
     """The newest permanently failed messages, as table rows."""
     with session_scope(database_url) as session:
-        rows = list_outbox(session, status="failed", limit=limit)
+        rows = list_outbox(session, status=OutboxStatus.FAILED, limit=limit)
         return [{k: describe_row(r)[k] for k in FAILURE_COLUMNS} for r in rows]
 
 

@@ -33,9 +33,9 @@ from jinja2 import (
 )
 
 from engine.config import TIMEZONE, Settings
+from engine.outbox import mail_domain
 from engine.store.models import OutboxMessage, utcnow
 from notifications import mime
-from notifications.outbox import mail_domain
 
 TEMPLATES = Path(__file__).parent / "templates"
 TZ = ZoneInfo(TIMEZONE)

@@ -53,7 +53,7 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
         elif obligation.status == "waived":
             outcome = "waived"
         else:
-            from notifications.outbox import enqueue_for_obligation, obligation_key
+            from engine.outbox import enqueue_for_obligation, obligation_key
 
             step = f"link-{now.astimezone(TZ):%Y%m%d%H}"
             key = obligation_key(obligation.id, "assignment", step)

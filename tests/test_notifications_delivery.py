@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from cli.mail import cmd_outbox
+from engine.outbox import enqueue_for_obligation
 from engine.store.db import migrate, session_scope
 from engine.store.models import AuditEvent, Obligation, OutboxMessage
 from notifications import dispatch as dispatch_module
 from notifications.dispatch import RetryPolicy, dispatch_pending_sync
 from notifications.mailbox import start_mailbox_server
-from notifications.outbox import enqueue_for_obligation
 from tests.notifications_factory import (
     CAH_EMAIL,
     UNIT_EMAIL,

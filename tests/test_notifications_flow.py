@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 import engine.config
+from engine.outbox import enqueue_for_obligation
 from engine.store.db import migrate, session_scope
 from notifications.dispatch import run_sync
-from notifications.outbox import enqueue_for_obligation
 from tests.notifications_factory import UNIT_EMAIL, make_world, smtp_settings
 
 T0 = dt.datetime(2028, 8, 1, 1, 0, tzinfo=dt.UTC)

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from engine.links import read_token
+from engine.outbox import enqueue, enqueue_for_obligation, message_id_for
 from engine.store.db import connect, migrate, session_scope
 from engine.store.models import Obligation, OutboxMessage
-from notifications.outbox import enqueue, enqueue_for_obligation, message_id_for
 from notifications.render import build_message, render_parts
 from tests.notifications_factory import (
     CAH_EMAIL,
@@ -212,8 +212,8 @@ def test_digest_counts_units_reporting_through_the_consolidator(sqlite_url, conf
     assert row.to_addrs == [CAH_EMAIL]
     subject, text, _ = render_parts("digest", row.context)
     assert subject.endswith("1/2 đơn vị đã gửi")
-    assert "Ủy ban nhân dân xã Đức Quang – Đã gửi" in text
-    assert "Phòng Văn hóa và Thông tin – Chưa gửi" in text
+    assert "Ủy ban nhân dân xã Đức Quang – Đã nộp" in text
+    assert "Phòng Văn hóa và Thông tin – Chưa nộp" in text
 
 
 def test_unit_without_email_is_still_recorded(sqlite_url, conf):
@@ -247,7 +247,7 @@ def test_only_the_flow_module_imports_prefect():
     import sys
 
     code = (
-        "import sys, notifications.outbox, notifications.render, notifications.dispatch, "
+        "import sys, engine.outbox, notifications.render, notifications.dispatch, "
         "cli.mail, notifications.mailbox; print('prefect' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -255,7 +255,7 @@ def test_only_the_flow_module_imports_prefect():
 
 
 def test_bulk_enqueue_matches_one_by_one_and_is_idempotent(db_url, conf):
-    from notifications.outbox import enqueue_many_for_obligations
+    from engine.outbox import enqueue_many_for_obligations
 
     migrate(db_url)
     with session_scope(db_url) as session:

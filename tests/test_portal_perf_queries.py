@@ -111,7 +111,8 @@ HISTORIES = [
     ([], "pending", vn(2027, 9, 30)),
     (["received"], "pending", vn(2027, 9, 1)),
     (["validated", "validated"], "submitted", vn(2027, 9, 30)),
-    (["validated", "returned"], "returned", vn(2027, 9, 30)),
+    # a return puts the obligation back to pending (engine.lifecycle.review)
+    (["validated", "returned"], "pending", vn(2027, 9, 30)),
     (["returned", "validated"], "submitted", vn(2027, 9, 30)),
     (["returned", "accepted"], "accepted", vn(2027, 9, 1)),
     (["accepted", "returned", "validated"], "submitted", vn(2027, 9, 1)),

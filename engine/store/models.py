@@ -24,7 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 
 from engine.states import (
@@ -68,6 +68,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+# Every state column holds a member of its engine.states enum, also for a value assigned
+# as a plain string (validates) or read back from the database (EnumText).
 
 
 class Base(DeclarativeBase):
@@ -180,6 +184,10 @@ class PlanInstance(Base):
     plan_version: Mapped[PlanVersion] = relationship()
     cycles: Mapped[list[Cycle]] = relationship(back_populates="instance")
 
+    @validates("status")
+    def _status(self, _key: str, value: str) -> InstanceStatus:
+        return InstanceStatus(value)
+
 
 class Cycle(Base):
     """One reporting period of an instance (a year, quarter, month, or 'once')."""
@@ -198,6 +206,10 @@ class Cycle(Base):
 
     instance: Mapped[PlanInstance] = relationship(back_populates="cycles")
     obligations: Mapped[list[Obligation]] = relationship(back_populates="cycle")
+
+    @validates("status")
+    def _status(self, _key: str, value: str) -> CycleStatus:
+        return CycleStatus(value)
 
 
 class Obligation(Base):
@@ -237,6 +249,10 @@ class Obligation(Base):
         back_populates="obligation", order_by="Submission.version"
     )
 
+    @validates("status")
+    def _status(self, _key: str, value: str) -> ObligationStatus:
+        return ObligationStatus(value)
+
 
 class Submission(Base):
     """A unit's answer to an obligation; every version is kept."""
@@ -262,6 +278,10 @@ class Submission(Base):
     intake_done: Mapped[bool] = mapped_column(Boolean, default=False)
 
     obligation: Mapped[Obligation] = relationship(back_populates="submissions")
+
+    @validates("review_state")
+    def _review_state(self, _key: str, value: str) -> ReviewState:
+        return ReviewState(value)
 
 
 class StoredFile(Base):
@@ -328,6 +348,10 @@ class OutboxMessage(Base):
     # After a partial refusal with a 4xx reply: the addresses still owed this message
     # (the same Message-ID goes to them alone at the next attempt); None = everyone.
     retry_to: Mapped[list[Any] | None]
+
+    @validates("status")
+    def _status(self, _key: str, value: str) -> OutboxStatus:
+        return OutboxStatus(value)
 
 
 class AuditEvent(Base):

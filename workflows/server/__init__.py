@@ -216,9 +216,3 @@ def use_api(api_url: str) -> Iterator[None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = saved
-
-
-if __name__ == "__main__":  # ``python -m workflows.server``: parsed in cli.prefect
-    from cli.prefect import server_main
-
-    raise SystemExit(server_main())

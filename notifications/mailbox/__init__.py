@@ -83,9 +83,3 @@ def start_mailbox_server(
 ) -> MailboxServer:
     """Start the mailbox in a background thread and return its controller."""
     return MailboxServer(Path(dir), host, port).start()
-
-
-if __name__ == "__main__":  # ``python -m notifications.mailbox``: parsed in cli.mail
-    from cli.mail import mailbox_main
-
-    raise SystemExit(mailbox_main())

@@ -1,0 +1,379 @@
+"""Activation: a plan version's instance, its cycles and one obligation per duty.
+
+Idempotent: obligations are upserts keyed by (cycle, unit, deliverable) and every
+assignment email carries a stable idempotency key written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from engine.audit import write_audit
+from engine.calendar import (
+    CycleSpec,
+    Deadline,
+    cycles_in_year,
+    deadline,
+    local_day,
+)
+from engine.context import PlanContext, plan_context
+from engine.outbox.requests import queue_assignments
+from engine.repository import (
+    plan_version,
+)
+from engine.schema import Deliverable, Frequency, Plan
+from engine.states import (
+    CycleStatus,
+    InstanceStatus,
+    ObligationStatus,
+)
+from engine.store.models import (
+    Cycle,
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    plan_id: str
+    plan_version: int
+    instance_id: int
+    created: int  # obligations created by this call
+    existing: int  # obligations that were already there (untouched)
+    units: int  # distinct units owing something in the cycles touched
+    cycles: list[str]  # cycle keys touched
+    queued: int  # assignment emails queued
+    transferred: int  # new obligations owed by a successor of an assigned unit
+    new_obligation_ids: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _instance(
+    session: Session, version: PlanVersion, now: dt.datetime
+) -> tuple[PlanInstance, bool]:
+    instance = session.scalar(
+        select(PlanInstance).where(
+            PlanInstance.plan_id == version.plan_id, PlanInstance.plan_version_id == version.id
+        )
+    )
+    if instance is not None:
+        return instance, False
+    instance = PlanInstance(
+        plan_id=version.plan_id,
+        plan_version_id=version.id,
+        activated_at=now,
+        activated_on=local_day(now),
+        status=InstanceStatus.ACTIVE,
+    )
+    session.add(instance)
+    session.flush()
+    return instance, True
+
+
+def activate(
+    session: Session,
+    plan_id: str,
+    *,
+    now: dt.datetime,
+    years: Iterable[int] | None = None,
+    version: int | None = None,
+) -> ActivationResult:
+    """Create (or complete) the plan's instance, its cycles and one obligation per duty.
+
+    ``years`` defaults to the year of ``now`` in Viet Nam; one-off deliverables (sub-plans)
+    get the 'once' cycle.  Assigned groups expand against the registry as of the plan's
+    ``as_of``; a unit no longer valid on a cycle's deadline passes its duty to its
+    successor (``transferred_from``).  Re-running creates nothing and queues nothing.
+    """
+    row = plan_version(session, plan_id, version)
+    ctx = plan_context(session, row)
+    instance, new = _instance(session, row, now)
+    if new:
+        write_audit(
+            session,
+            "plan.activated",
+            at=now,
+            plan_id=plan_id,
+            version=row.version,
+            instance_id=instance.id,
+        )
+    wanted = sorted(set(years)) if years is not None else [local_day(now).year]
+    return _materialize(session, ctx, instance, wanted, now)
+
+
+def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:
+    """The yearly cycle start: the year's cycles and obligations (upsert, like activate)."""
+    return activate(session, plan_id, now=now, years=[year])
+
+
+def _cycle_specs(plan: Plan, frequency: Frequency, years: Sequence[int]) -> list[CycleSpec]:
+    if frequency is Frequency.once:
+        return cycles_in_year(frequency, years[0] if years else 2000)
+    specs = []
+    for year in years:
+        if plan.start_year is not None and year < plan.start_year:
+            continue
+        if plan.end_year is not None and year > plan.end_year:
+            continue
+        specs.extend(cycles_in_year(frequency, year))
+    return specs
+
+
+def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]:
+    """Assigned unit id -> assignment ids, as of the plan date, in registry order."""
+    plan = ctx.plan
+    if deliverable.from_assignments == "all":
+        assignments = list(plan.assignments)
+    else:
+        chosen = set(deliverable.from_assignments)
+        assignments = [a for a in plan.assignments if a.id in chosen]
+    members: dict[str, list[str]] = {}
+    for assignment in assignments:
+        for unit in ctx.view.resolve(assignment.to, plan.as_of):
+            members.setdefault(unit.id, [])
+            if assignment.id not in members[unit.id]:
+                members[unit.id].append(assignment.id)
+    return members
+
+
+def _holder(ctx: PlanContext, unit_id: str, day: dt.date) -> str | None:
+    """Who carries ``unit_id``'s duty on ``day``: itself, its successor, or nobody."""
+    unit = ctx.view.unit(unit_id)
+    if unit is None:
+        return None
+    if unit.valid_on(day):
+        return unit.id
+    successor = ctx.view.successor_on(unit_id, day)
+    return successor.id if successor is not None else None
+
+
+def _route(ctx: PlanContext, unit_id: str | None, day: dt.date) -> str | None:
+    if unit_id is None:
+        return None
+    return _holder(ctx, unit_id, day) or unit_id
+
+
+def _materialize(
+    session: Session,
+    ctx: PlanContext,
+    instance: PlanInstance,
+    years: Sequence[int],
+    now: dt.datetime,
+) -> ActivationResult:
+    plan = ctx.plan
+    warnings: list[str] = []
+
+    # Cycles: running cycles keep the version they started with, so a key already
+    # owned by another active instance of this plan is left to that instance.
+    taken = set(
+        session.scalars(
+            select(Cycle.key)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id == plan.id,
+                PlanInstance.id != instance.id,
+                PlanInstance.status == InstanceStatus.ACTIVE,
+            )
+        )
+    )
+    cycles = {
+        c.key: c for c in session.scalars(select(Cycle).where(Cycle.instance_id == instance.id))
+    }
+    wanted: dict[str, CycleSpec] = {}
+    per_deliverable: dict[str, list[CycleSpec]] = {}
+    for deliverable in plan.deliverables:
+        specs = [s for s in _cycle_specs(plan, deliverable.frequency, years) if s.key not in taken]
+        per_deliverable[deliverable.id] = specs
+        for spec in specs:
+            wanted[spec.key] = spec
+    skipped = sorted(
+        {s.key for d in plan.deliverables for s in _cycle_specs(plan, d.frequency, years)} & taken
+    )
+    if skipped:
+        warnings.append(f"cycles {', '.join(skipped)} run under an earlier version; left there")
+    for key, spec in wanted.items():
+        if key not in cycles:
+            cycle = Cycle(
+                instance_id=instance.id,
+                key=key,
+                period_start=spec.start,
+                period_end=spec.end,
+                status=CycleStatus.OPEN,
+            )
+            session.add(cycle)
+            cycles[key] = cycle
+    session.flush()
+
+    # Desired obligations, keyed by (cycle id, unit, deliverable).
+    desired: dict[tuple[int, str, str], dict[str, Any]] = {}
+    sources: dict[tuple[int, str, str], set[str]] = {}
+
+    def want(
+        cycle: Cycle,
+        owner: str,
+        deliverable_id: str,
+        kind: str,
+        dl: Deadline,
+        assignment_ids: list[str],
+        to: str | None,
+        via: str | None,
+        source: str,
+    ) -> None:
+        key = (cycle.id, owner, deliverable_id)
+        sources.setdefault(key, set()).add(source)
+        if key in desired:
+            row = desired[key]
+            row["assignment_ids"] += [a for a in assignment_ids if a not in row["assignment_ids"]]
+            if source == owner:
+                row["transferred_from"] = None
+            return
+        desired[key] = {
+            "cycle_id": cycle.id,
+            "unit_id": owner,
+            "deliverable_id": deliverable_id,
+            "kind": kind,
+            "assignment_ids": list(assignment_ids),
+            "to_unit_id": to,
+            "via_unit_id": via,
+            "nominal_date": dl.nominal,
+            "due_date": dl.due,
+            "due_reason": dl.reason,
+            "status": ObligationStatus.PENDING,
+            "overdue": False,
+            "transferred_from": None if source == owner else source,
+            "token_version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    orphans: dict[str, dt.date] = {}
+    for deliverable in plan.deliverables:
+        members = _members(ctx, deliverable)
+        for spec in per_deliverable[deliverable.id]:
+            cycle = cycles[spec.key]
+            dl = deadline(deliverable.deadline, spec, instance.activated_on, ctx.calendar)
+            day = dl.nominal  # who owes it: the units that exist when it falls due
+            to = _route(ctx, deliverable.routing.to, day)
+            via = _route(ctx, deliverable.routing.via, day)
+            for unit_id, assignment_ids in members.items():
+                owner = _holder(ctx, unit_id, day)
+                if owner is None:
+                    # No successor recorded (yet): the duty stays with the unit, flagged,
+                    # rather than vanishing; a sweep moves it once the registry names one.
+                    orphans.setdefault(unit_id, day)
+                    owner = unit_id
+                want(
+                    cycle,
+                    owner,
+                    deliverable.id,
+                    deliverable.kind.value,
+                    dl,
+                    assignment_ids,
+                    to,
+                    via,
+                    unit_id,
+                )
+
+    for unit_id, day in orphans.items():
+        warnings.append(
+            f"{unit_id} is not valid on {day} and the registry names no valid successor; "
+            "its obligations stay with it until a successor is recorded"
+        )
+
+    for consolidation in plan.consolidations:
+        fed = plan.deliverable(consolidation.consolidates)
+        if fed is None:
+            continue
+        for spec in per_deliverable.get(fed.id, []):
+            cycle = cycles[spec.key]
+            dl = deadline(consolidation.deadline, spec, instance.activated_on, ctx.calendar)
+            owner = _holder(ctx, consolidation.by, dl.nominal) or consolidation.by
+            want(
+                cycle,
+                owner,
+                consolidation.id,
+                "consolidation",
+                dl,
+                [],
+                _route(ctx, consolidation.routing.to, dl.nominal),
+                _route(ctx, consolidation.routing.via, dl.nominal),
+                consolidation.by,
+            )
+
+    # Existing obligations, by owner and by the unit they were transferred from: a
+    # duty already held (or already moved by a sweep) is never created twice.
+    cycle_ids = [c.id for c in cycles.values()]
+    held: set[tuple[int, str, str]] = set()
+    existing_count = 0
+    if cycle_ids:
+        for cycle_id, unit_id, deliverable_id, moved_from in session.execute(
+            select(
+                Obligation.cycle_id,
+                Obligation.unit_id,
+                Obligation.deliverable_id,
+                Obligation.transferred_from,
+            ).where(Obligation.cycle_id.in_(cycle_ids))
+        ):
+            held.add((cycle_id, unit_id, deliverable_id))
+            if moved_from:
+                held.add((cycle_id, moved_from, deliverable_id))
+    rows = []
+    for triple, row in desired.items():
+        key_cycle, _owner, key_deliverable = triple
+        if triple in held or any((key_cycle, s, key_deliverable) in held for s in sources[triple]):
+            existing_count += 1
+            continue
+        rows.append(row)
+
+    new_obligations: list[Obligation] = []
+    if rows:
+        new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
+    queued = queue_assignments(session, new_obligations, now)
+    transferred = sum(1 for o in new_obligations if o.transferred_from)
+
+    units = {key[1] for key in desired}
+    if new_obligations:
+        write_audit(
+            session,
+            "cycle.started",
+            at=now,
+            plan_id=plan.id,
+            instance_id=instance.id,
+            cycles=sorted(wanted),
+            created=len(new_obligations),
+            transferred=transferred,
+            # successor obligations that took over from several abolished units
+            merged={
+                f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}": sorted(
+                    sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
+                )
+                for o in new_obligations
+                if len(sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}) > 1
+            },
+        )
+        for warning in warnings:
+            log.warning("%s: %s", plan.id, warning)
+    return ActivationResult(
+        plan_id=plan.id,
+        plan_version=ctx.version.version,
+        instance_id=instance.id,
+        created=len(new_obligations),
+        existing=existing_count,
+        units=len(units),
+        cycles=sorted(wanted),
+        queued=queued,
+        transferred=transferred,
+        new_obligation_ids=[o.id for o in new_obligations],
+        warnings=warnings,
+    )

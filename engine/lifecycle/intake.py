@@ -1,0 +1,198 @@
+"""Intake: a recorded answer marks its obligation done, is acknowledged and audited.
+
+Runs after the portal, per answer or in batches; the sweep, closing and consolidation
+take in what is waiting before they decide anything (:func:`take_in_waiting`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.audit import write_audit
+from engine.context import context_for_obligation
+from engine.errors import NotFound
+from engine.outbox.requests import queue_mail
+from engine.states import (
+    OBLIGATION_DONE,
+    ObligationStatus,
+    ReviewState,
+)
+from engine.store.models import (
+    Cycle,
+    Obligation,
+    Submission,
+)
+from engine.transitions import move_obligation, move_review
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    submission_id: int
+    obligation_id: int
+    plan_id: str
+    plan_title: str
+    unit_id: str
+    unit_name: str
+    deliverable_id: str
+    deliverable_title: str
+    kind: str
+    cycle_key: str
+    version: int
+    on_time: bool
+    already_done: bool  # intake had run before: nothing changed
+    superseded: bool  # a newer version exists: this one changed nothing
+    cycle_complete: bool  # every obligation of this deliverable in the cycle is done
+    consolidation_ids: list[str]  # consolidations fed by this deliverable
+
+    @property
+    def event_name(self) -> str:
+        return "kehoach.submission.on-time" if self.on_time else "kehoach.submission.late"
+
+    def event_resource(self) -> dict[str, str]:
+        return {
+            "prefect.resource.id": f"kehoach.obligation.{self.obligation_id}",
+            "prefect.resource.name": f"{self.unit_name} · {self.deliverable_title} · {self.cycle_key}",
+            "kehoach.plan": self.plan_id,
+            "kehoach.unit": self.unit_id,
+            "kehoach.cycle": self.cycle_key,
+        }
+
+    def event_payload(self) -> dict[str, Any]:
+        return {
+            "submission_id": self.submission_id,
+            "version": self.version,
+            "plan_title": self.plan_title,
+            "unit_name": self.unit_name,
+            "deliverable": self.deliverable_title,
+            "on_time": self.on_time,
+            "cycle_complete": self.cycle_complete,
+        }
+
+
+def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeResult:
+    """Take a recorded submission in: mark the obligation done, acknowledge, audit.
+
+    Idempotent (``Submission.intake_done``).  ``cycle_complete`` tells the flow every
+    unit of that deliverable and cycle has answered, so consolidation may start early.
+    """
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"submission {submission_id} does not exist")
+    obligation = session.scalar(
+        select(Obligation).where(Obligation.id == submission.obligation_id).with_for_update()
+    )
+    assert obligation is not None
+    ctx = context_for_obligation(session, obligation)
+    cycle = session.get(Cycle, obligation.cycle_id)
+    assert cycle is not None
+    newest = session.scalar(
+        select(func.max(Submission.version)).where(Submission.obligation_id == obligation.id)
+    )
+    already = submission.intake_done
+    superseded = submission.version != newest
+    if not already:
+        submission.intake_done = True
+        record = {
+            "submission_id": submission.id,
+            "version": submission.version,
+            "on_time": submission.on_time,
+            "superseded": superseded,
+        }
+        if superseded:  # nothing changes state: the intake is only recorded
+            write_audit(
+                session,
+                "submission.intake",
+                at=now,
+                plan_id=ctx.plan_id,
+                obligation_id=obligation.id,
+                **record,
+            )
+        else:
+            move_obligation(
+                session,
+                obligation,
+                ObligationStatus.SUBMITTED,
+                at=now,
+                action="submission.intake",
+                plan_id=ctx.plan_id,
+                **record,
+            )
+            obligation.submitted_at = submission.submitted_at
+            obligation.on_time = submission.on_time
+            if submission.review_state is ReviewState.RECEIVED:
+                # recorded in the 'submission.intake' row above
+                move_review(
+                    session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
+                )
+            queue_mail(session, obligation, "receipt", str(submission.version), None, now)
+        session.flush()
+    open_left = session.scalar(
+        select(func.count(Obligation.id)).where(
+            Obligation.cycle_id == obligation.cycle_id,
+            Obligation.deliverable_id == obligation.deliverable_id,
+            Obligation.status.not_in(OBLIGATION_DONE),
+        )
+    )
+    return IntakeResult(
+        submission_id=submission.id,
+        obligation_id=obligation.id,
+        plan_id=ctx.plan_id,
+        plan_title=ctx.plan.document.summary,
+        unit_id=obligation.unit_id,
+        unit_name=ctx.unit_name(obligation.unit_id),
+        deliverable_id=obligation.deliverable_id,
+        deliverable_title=ctx.title(obligation.deliverable_id),
+        kind=obligation.kind,
+        cycle_key=cycle.key,
+        version=submission.version,
+        on_time=submission.on_time,
+        already_done=already,
+        superseded=superseded,
+        cycle_complete=open_left == 0,
+        consolidation_ids=[
+            c.id for c in ctx.plan.consolidations if c.consolidates == obligation.deliverable_id
+        ],
+    )
+
+
+def take_in_waiting(
+    session: Session,
+    *,
+    now: dt.datetime,
+    instance_ids: Sequence[int] | None = None,
+    cycle_id: int | None = None,
+    deliverable_id: str | None = None,
+    sent_by: dt.datetime | None = None,
+) -> list[int]:
+    """Take in the recorded, not yet taken-in submissions of some plan instances or of a
+    cycle (optionally of one deliverable, optionally only those sent by ``sent_by``);
+    returns their ids. The sweep, closing and consolidation call it before they decide
+    anything, since intake runs after the portal, in batches."""
+    query = (
+        select(Submission.id)
+        .join(Obligation, Submission.obligation_id == Obligation.id)
+        .where(Submission.intake_done.is_(False))
+        .order_by(Submission.id)
+    )
+    if instance_ids is not None:
+        query = query.join(Cycle, Obligation.cycle_id == Cycle.id).where(
+            Cycle.instance_id.in_(list(instance_ids))
+        )
+    if cycle_id is not None:
+        query = query.where(Obligation.cycle_id == cycle_id)
+    if deliverable_id is not None:
+        query = query.where(Obligation.deliverable_id == deliverable_id)
+    if sent_by is not None:
+        query = query.where(Submission.submitted_at <= sent_by)
+    waiting = list(session.scalars(query))
+    for submission_id in waiting:
+        intake(session, submission_id, now=now)
+    if waiting:
+        session.flush()
+    return waiting

@@ -1,0 +1,207 @@
+"""What each kind of email adds to the shared context: recipients, facts, threading.
+
+``BUILDERS`` maps a :class:`~engine.outbox.kinds.MailKind` to a function that completes
+a :class:`Draft` in place; kinds without an entry (assignment, overdue…) need nothing
+beyond the shared context of :mod:`engine.outbox.context`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import TZ
+from engine.config import Settings
+from engine.outbox.kinds import MailKind
+from engine.schema import Plan
+from engine.store.models import ConsolidatedReport, Obligation, PlanVersion, Submission
+from engine.vntext import short_date
+
+Units = Callable[[str | None], dict[str, Any]]
+
+
+@dataclass
+class Draft:
+    """One email being prepared: what it is about, its context and recipients so far."""
+
+    session: Session
+    conf: Settings
+    today: dt.date
+    obligation: Obligation
+    plan: Plan
+    cycle_key: str
+    kind: MailKind
+    step: str
+    extra: dict[str, Any]
+    units: Units
+    unit: dict[str, Any]
+    via: dict[str, Any] | None
+    to: dict[str, Any] | None
+    context: dict[str, Any]
+    to_addrs: list[str]
+    cc_addrs: list[str] = field(default_factory=list)
+    thread_key: str | None = None  # None: the obligation's thread; "": no thread
+
+    @property
+    def consolidating(self) -> dict[str, Any] | None:
+        """Whoever the report goes through (via), else the body it is for."""
+        return self.via or self.to
+
+
+def _reminder(d: Draft) -> None:
+    if d.step.lstrip("-").isdigit():
+        d.context["days_left"] = int(d.step)
+
+
+def _escalation(d: Draft) -> None:
+    head = d.unit.get("head") or {}
+    d.to_addrs = [head["email"]] if head.get("email") else list(d.unit["emails"])
+    d.cc_addrs = list(d.consolidating["emails"]) if d.consolidating else []
+    d.context["head"] = head or None
+
+
+def _receipt(d: Draft) -> None:
+    version_no = int(d.step) if d.step.isdigit() else None
+    query = select(Submission).where(Submission.obligation_id == d.obligation.id)
+    if version_no is not None:
+        query = query.where(Submission.version == version_no)
+    submission = d.session.scalar(query.order_by(Submission.version.desc()).limit(1))
+    if submission is not None:
+        d.context["submission"] = {
+            "version": submission.version,
+            "submitted_at": submission.submitted_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y"),
+            "on_time": submission.on_time,
+        }
+
+
+def _returned(d: Draft) -> None:
+    if "reason" in d.extra:
+        return
+    submission = d.session.scalar(
+        select(Submission)
+        .where(Submission.obligation_id == d.obligation.id)
+        .order_by(Submission.version.desc())
+        .limit(1)
+    )
+    d.context["reason"] = submission.review_reason if submission else None
+
+
+def _consolidated(d: Draft) -> None:
+    obligation = d.obligation
+    if "document_path" not in d.extra:
+        report = d.session.scalar(
+            select(ConsolidatedReport)
+            .where(
+                ConsolidatedReport.cycle_id == obligation.cycle_id,
+                ConsolidatedReport.by_unit_id == obligation.unit_id,
+            )
+            .order_by(ConsolidatedReport.id.desc())
+            .limit(1)
+        )
+        d.context["document_path"] = report.document_path if report else None
+    # The consolidated report goes to the channel (via), copied to the body it is
+    # for and to the consolidating unit itself.
+    via, to, unit = d.via, d.to, d.unit
+    target = via or to
+    d.to_addrs = list(target["emails"]) if target else list(unit["emails"])
+    d.cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
+
+
+def _digest(d: Draft) -> None:
+    obligation = d.obligation
+    consolidator = (
+        obligation.unit_id
+        if obligation.kind == "consolidation"
+        else (obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id)
+    )
+    holder = d.units(consolidator)
+    if not d.step:
+        year, week, _ = d.today.isocalendar()
+        d.step = f"{year}-W{week:02d}"
+    rows = _digest_rows(d.session, obligation, consolidator, d.units)
+    d.context.update(
+        step=d.step,
+        consolidator=holder,
+        rows=rows,
+        done_count=sum(1 for r in rows if r["done"]),
+        overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+    )
+    d.to_addrs = list(holder["emails"])
+    # Digests thread among themselves, not in one unit's thread.
+    d.thread_key = f"digest:{d.plan.id}:{d.cycle_key}:{holder['id']}"
+
+
+def _delivery_failure(d: Draft) -> None:
+    unit, extra = d.unit, d.extra
+    d.to_addrs = [plan_admin_email(d.session, d.plan.id, d.conf)]
+    d.context["failed"] = {
+        "kind": d.step or d.obligation.kind,
+        "to": ", ".join(unit["emails"]) or "(không có địa chỉ)",
+        "unit_name": unit["name"],
+        "plan_id": d.plan.id,
+        "obligation_id": d.obligation.id,
+        "error": extra.pop("error", None),
+        **(extra.pop("failed", None) or {}),
+    }
+    d.thread_key = ""  # an administrator's notice stays out of the unit's thread
+
+
+BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
+    MailKind.REMINDER: _reminder,
+    MailKind.ESCALATION: _escalation,
+    MailKind.RECEIPT: _receipt,
+    MailKind.RETURNED: _returned,
+    MailKind.CONSOLIDATED: _consolidated,
+    MailKind.DIGEST: _digest,
+    MailKind.DELIVERY_FAILURE: _delivery_failure,
+}
+
+
+def _digest_rows(
+    session: Session, obligation: Obligation, consolidator: str, units: Any
+) -> list[dict[str, Any]]:
+    """Status of every obligation in this cycle that reports through ``consolidator``."""
+    rows = session.scalars(
+        select(Obligation)
+        .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
+        .order_by(Obligation.due_date, Obligation.unit_id)
+    ).all()
+    out = []
+    for row in rows:
+        through = row.via_unit_id or row.to_unit_id
+        if through != consolidator:
+            continue
+        out.append(
+            {
+                "unit_name": units(row.unit_id)["name"],
+                "status": row.status.label,
+                "done": row.status.done,
+                "overdue": bool(row.overdue),
+                "due": short_date(row.due_date),
+                "submitted": (
+                    row.submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
+                    if row.submitted_at
+                    else None
+                ),
+            }
+        )
+    return out
+
+
+def plan_admin_email(session: Session, plan_id: str | None, conf: Settings) -> str:
+    """The plan's ``admin_email`` (current version), else the configured admin address."""
+    if plan_id:
+        definition = session.scalar(
+            select(PlanVersion.definition)
+            .where(PlanVersion.plan_id == plan_id)
+            .order_by(PlanVersion.current.desc(), PlanVersion.version.desc())
+            .limit(1)
+        )
+        if definition and definition.get("admin_email"):
+            return str(definition["admin_email"])
+    return conf.admin_email

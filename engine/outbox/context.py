@@ -1,0 +1,371 @@
+"""Template contexts from the database: what an email about an obligation says.
+
+:class:`ContextBuilder` caches what obligations share (plan versions, registry units,
+dates), so queueing 3,500 assignments costs a handful of queries, not thousands. The
+part every email shares is built here; what one kind adds (recipients of an
+escalation, the rows of a digest…) is in :mod:`engine.outbox.builders`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer
+
+from engine.calendar import TZ
+from engine.config import Settings
+from engine.definitions_cache import plan_for_version
+from engine.doctypes import document_type_name
+from engine.links import obligation_link
+from engine.outbox.builders import BUILDERS, Draft
+from engine.outbox.keys import clean_addresses, json_safe, obligation_key
+from engine.outbox.kinds import MailKind, mail_kind
+from engine.schema import Plan
+from engine.store.models import (
+    Cycle,
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+)
+from engine.vntext import cycle_label, date_with_weekday, long_date, short_date, weekday
+
+
+def _unit_row(session: Session, registry_id: str, unit_id: str | None) -> RegistryUnit | None:
+    """The unit as the current registry version knows it (else the newest that has it)."""
+    if not unit_id:
+        return None
+    return session.scalar(
+        select(RegistryUnit)
+        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
+        .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
+        .limit(1)
+    )
+
+
+def _person(data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, dict) or not data.get("name"):
+        return None
+    return {k: data.get(k) for k in ("name", "title", "email", "phone")}
+
+
+def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
+    if row is None:
+        return {
+            "id": unit_id,
+            "name": unit_id or "",
+            "short": None,
+            "emails": [],
+            "head": None,
+            "focal": None,
+        }
+    data = row.data or {}
+    return {
+        "id": row.unit_id,
+        "name": row.name,
+        "short": row.short,
+        "emails": list(row.emails or []),
+        "head": _person(data.get("head")),
+        "focal": _person(data.get("focal")),
+    }
+
+
+def _date_info(day: dt.date | None) -> dict[str, Any] | None:
+    if day is None:
+        return None
+    return {
+        "iso": day.isoformat(),
+        "short": short_date(day),
+        "weekday": weekday(day),
+        "with_weekday": date_with_weekday(day),
+        "long": long_date(day),
+    }
+
+
+def _plan_info(plan: Plan) -> dict[str, Any]:
+    doc = plan.document
+    type_name = document_type_name(doc.type.value)
+    ref = f"{type_name} số {doc.number}" if doc.number else type_name
+    if doc.date:
+        ref += f" {long_date(doc.date)}"
+    issuer = doc.issuer or ""
+    if issuer:
+        ref += f" của {issuer}"
+    return {
+        "id": plan.id,
+        "type": type_name,
+        "number": doc.number,
+        "date": short_date(doc.date) if doc.date else None,
+        "issuer": issuer,
+        "summary": doc.summary,
+        "ref": ref,
+        # Short tag for subjects: the number when there is one, else the plan id.
+        "tag": doc.number or plan.id,
+    }
+
+
+def _templates_dir(plan: Plan, version: PlanVersion) -> str | None:
+    if not plan.templates_dir:
+        return None
+    folder = Path(plan.templates_dir)
+    if not folder.is_absolute() and version.source_path:
+        folder = Path(version.source_path).parent / folder
+    return str(folder.resolve())
+
+
+def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
+    """The deliverable (or the consolidation duty) the obligation is about."""
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    if deliverable is not None:
+        return {
+            "id": deliverable.id,
+            "kind": deliverable.kind.value,
+            "title": deliverable.title,
+            "text": deliverable.text,
+            "section": deliverable.section,
+        }
+    consolidation = next(
+        (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
+    )
+    if consolidation is not None:
+        consolidated = plan.deliverable(consolidation.consolidates)
+        title = "Báo cáo tổng hợp" + (f": {consolidated.title}" if consolidated else "")
+        return {
+            "id": consolidation.id,
+            "kind": "consolidation",
+            "title": title,
+            "text": consolidation.text,
+            "section": consolidation.section,
+        }
+    return {
+        "id": obligation.deliverable_id,
+        "kind": obligation.kind,
+        "title": obligation.deliverable_id,
+        "text": None,
+        "section": None,
+    }
+
+
+def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    out = []
+    for assignment_id in obligation.assignment_ids or []:
+        assignment = plan.assignment(str(assignment_id))
+        if assignment is None:
+            continue
+        out.append(
+            {
+                "id": assignment.id,
+                "section": assignment.section,
+                "heading": assignment.heading,
+                "mode": assignment.mode.value,
+                "tasks": [task.text for task in assignment.tasks],
+            }
+        )
+    return out
+
+
+@dataclass
+class Prepared:
+    """One email ready to insert: its key, recipients and context."""
+
+    kind: str
+    key: str
+    to_addrs: list[str]
+    cc_addrs: list[str]
+    context: dict[str, Any]
+    thread_key: str | None
+    obligation_id: int
+    plan_id: str
+    unit_id: str
+
+
+class ContextBuilder:
+    """Builds template contexts from the DB, caching what obligations share.
+
+    Plan versions, registry units and dates are read once per builder, so queueing
+    3,500 assignments costs a handful of queries, not thousands.
+    """
+
+    def __init__(
+        self, session: Session, conf: Settings, now: dt.datetime, *, whole_registry: bool = True
+    ) -> None:
+        """``whole_registry``: read every unit of a registry at its first use (many emails);
+        False reads only the units each email names (one email)."""
+        self.session = session
+        self.whole_registry = whole_registry
+        self.conf = conf
+        self.now = now
+        self.today = now.astimezone(TZ).date()
+        self._plans: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
+        self._cycles: dict[int, Cycle] = {}
+        self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._registries: set[str] = set()
+        self._dates: dict[dt.date, dict[str, Any] | None] = {}
+
+    def date(self, day: dt.date) -> dict[str, Any] | None:
+        if day not in self._dates:
+            self._dates[day] = _date_info(day)
+        return self._dates[day]
+
+    def cycle(self, cycle_id: int) -> Cycle:
+        if cycle_id not in self._cycles:
+            found = self.session.get(Cycle, cycle_id)
+            if found is None:  # an obligation always has its cycle (foreign key)
+                raise LookupError(f"cycle {cycle_id} not found")
+            self._cycles[cycle_id] = found
+        return self._cycles[cycle_id]
+
+    def plan(self, cycle: Cycle) -> tuple[PlanVersion, Plan, dict[str, Any], str | None]:
+        # Keyed by the instance id: the session's identity map holds objects weakly,
+        # so an unreferenced PlanInstance would be loaded again for every obligation.
+        if cycle.instance_id not in self._plans:
+            # One query; the stored definition is read only when the parsed plan is
+            # not cached yet (engine.definitions_cache).
+            version = self.session.scalar(
+                select(PlanVersion)
+                .join(PlanInstance, PlanInstance.plan_version_id == PlanVersion.id)
+                .where(PlanInstance.id == cycle.instance_id)
+                .options(defer(PlanVersion.definition))
+            )
+            if version is None:  # an instance always has its version (foreign key)
+                raise LookupError(f"plan instance {cycle.instance_id} not found")
+            plan = plan_for_version(self.session, version)
+            self._plans[cycle.instance_id] = (
+                version,
+                plan,
+                _plan_info(plan),
+                _templates_dir(plan, version),
+            )
+        return self._plans[cycle.instance_id]
+
+    def _fetch_units(self, registry_id: str, unit_ids: set[str]) -> None:
+        """The current registry version's rows of ``unit_ids`` not read yet: one query."""
+        wanted = {u for u in unit_ids if (registry_id, u) not in self._units}
+        if not wanted or registry_id in self._registries:
+            return
+        for row in self.session.scalars(
+            select(RegistryUnit)
+            .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+            .where(
+                RegistryVersion.registry_id == registry_id,
+                RegistryVersion.current.is_(True),
+                RegistryUnit.unit_id.in_(sorted(wanted)),
+            )
+        ):
+            self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
+
+    def unit(self, registry_id: str, unit_id: str | None) -> dict[str, Any]:
+        if self.whole_registry and registry_id not in self._registries:
+            # The whole current registry in one query: most obligations need it.
+            self._registries.add(registry_id)
+            for row in self.session.scalars(
+                select(RegistryUnit)
+                .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+                .where(
+                    RegistryVersion.registry_id == registry_id, RegistryVersion.current.is_(True)
+                )
+            ):
+                self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
+        key = (registry_id, unit_id)
+        if key not in self._units:  # retired in the current version: the newest that has it
+            self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
+        return self._units[key]
+
+    def prepare(
+        self,
+        obligation: Obligation,
+        kind: MailKind | str,
+        step: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> Prepared:
+        """Context, recipients and key for one email about ``obligation``: the part every
+        kind shares, then the kind's builder (``BUILDERS``), then ``extra`` on top."""
+        kind = mail_kind(kind)
+        draft = self._draft(obligation, kind, step, dict(extra or {}))
+        build = BUILDERS.get(kind)
+        if build is not None:
+            build(draft)
+        draft.context.update(json_safe(draft.extra))
+        lowered = {t.lower() for t in draft.to_addrs}
+        return Prepared(
+            kind=kind,
+            key=obligation_key(obligation.id, kind, draft.step),
+            to_addrs=draft.to_addrs,
+            cc_addrs=[a for a in clean_addresses(draft.cc_addrs) if a.lower() not in lowered],
+            context=draft.context,
+            thread_key=draft.thread_key,
+            obligation_id=obligation.id,
+            plan_id=draft.plan.id,
+            unit_id=obligation.unit_id,
+        )
+
+    def _draft(
+        self, obligation: Obligation, kind: MailKind, step: str, extra: dict[str, Any]
+    ) -> Draft:
+        cycle = self.cycle(obligation.cycle_id)
+        version, plan, plan_info, templates_dir = self.plan(cycle)
+
+        def units(unit_id: str | None) -> dict[str, Any]:
+            return self.unit(version.registry_id, unit_id)
+
+        if not self.whole_registry:  # the units this email names, in one query
+            named = {obligation.unit_id, obligation.via_unit_id, obligation.to_unit_id}
+            self._fetch_units(version.registry_id, {u for u in named if u})
+
+        unit = units(obligation.unit_id)
+        via = units(obligation.via_unit_id) if obligation.via_unit_id else None
+        to = units(obligation.to_unit_id) if obligation.to_unit_id else None
+        # The consolidating unit: whoever the report goes through (via), else to.
+        consolidating = via or to
+        contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
+        contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
+        contact["unit_name"] = contact_unit["name"]
+        if not contact.get("email") and contact_unit["emails"]:
+            contact["email"] = contact_unit["emails"][0]
+        today = self.today
+        moved = obligation.nominal_date != obligation.due_date
+        context: dict[str, Any] = {
+            "kind": kind,
+            "step": step,
+            "obligation_id": obligation.id,
+            "plan": plan_info,
+            "unit": unit,
+            "deliverable": _what(plan, obligation),
+            "assignments": _assignments(plan, obligation),
+            "due": self.date(obligation.due_date),
+            "nominal": self.date(obligation.nominal_date),
+            "moved": moved,
+            "due_reason": obligation.due_reason if moved else None,
+            "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+            "link": obligation_link(obligation, self.conf),
+            "contact": contact,
+            "via": via,
+            "report_to": to,
+            "days_left": (obligation.due_date - today).days,
+            "days_overdue": max(0, (today - obligation.due_date).days),
+            "today": self.date(today),
+            "templates_dir": templates_dir,
+        }
+        return Draft(
+            session=self.session,
+            conf=self.conf,
+            today=today,
+            obligation=obligation,
+            plan=plan,
+            cycle_key=cycle.key,
+            kind=kind,
+            step=step,
+            extra=extra,
+            units=units,
+            unit=unit,
+            via=via,
+            to=to,
+            context=context,
+            to_addrs=list(unit["emails"]),
+        )

@@ -1,0 +1,222 @@
+"""The transactional outbox: every email is a row written with the change that causes it.
+
+A state change that mails a unit (an obligation marked overdue, a report returned)
+calls :func:`enqueue_for_obligation` in the same session, so either both the change
+and its email are committed or neither is. Choosing the recipients, building the
+template context and the idempotency key are domain decisions, made here in engine/;
+notifications/ renders and delivers the rows later. The row's idempotency key makes
+re-running a flow harmless and its Message-ID is derived from that key, so a message
+that is ever sent twice carries the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.config import Settings
+from engine.config import settings as default_settings
+from engine.outbox.context import ContextBuilder, Prepared
+from engine.outbox.keys import clean_addresses, json_safe, message_id_for, thread_id_for
+from engine.outbox.kinds import MailKind, mail_kind
+from engine.states import OutboxStatus
+from engine.store.models import Obligation, OutboxMessage, utcnow
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: MailKind | str,
+    idempotency_key: str,
+    to_addrs: Any,
+    context: dict[str, Any],
+    obligation_id: int | None = None,
+    plan_id: str | None = None,
+    unit_id: str | None = None,
+    thread_key: str | None = None,
+    cc_addrs: Any = (),
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> OutboxMessage:
+    """Add an outbox row in the caller's transaction, once per ``idempotency_key``.
+
+    If a row with the key exists (committed earlier, or by a flow racing this one),
+    that row is returned and nothing is inserted (INSERT ... ON CONFLICT DO NOTHING
+    on SQLite and PostgreSQL; a SAVEPOINT elsewhere). The Message-ID is derived from the
+    key; ``thread_id`` is the Message-ID of ``thread_key``'s message, by default the
+    obligation's assignment, so every mail about one obligation threads together
+    (``thread_key=""``: no thread, e.g. a notice to the administrator).
+    """
+    kind = mail_kind(kind)
+    conf = settings or default_settings()
+    now = now or utcnow()
+    existing = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if existing is not None:
+        return existing
+
+    message_id = message_id_for(idempotency_key, conf)
+    values = dict(
+        idempotency_key=idempotency_key,
+        message_id=message_id,
+        thread_id=thread_id_for(thread_key, obligation_id, conf),
+        kind=kind,
+        obligation_id=obligation_id,
+        plan_id=plan_id,
+        unit_id=unit_id,
+        to_addrs=clean_addresses(to_addrs),
+        cc_addrs=clean_addresses(cc_addrs),
+        context=json_safe(context),
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        # INSERT ... ON CONFLICT DO NOTHING: when a concurrent flow inserted the same
+        # key, PostgreSQL waits for it and skips the row, SQLite serialises writers;
+        # either way no error and the caller's transaction stays intact. (Not a
+        # SAVEPOINT: with pysqlite's default transaction handling a SAVEPOINT that
+        # opens the transaction commits on RELEASE, escaping the caller's rollback.)
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        session.execute(
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        return _by_key(session, idempotency_key)
+    # Other databases: a SAVEPOINT keeps the caller's transaction usable when the
+    # unique constraint fires; only the savepoint rolls back.
+    row = OutboxMessage(**values)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return _by_key(session, idempotency_key)
+    return row
+
+
+def _by_key(session: Session, idempotency_key: str) -> OutboxMessage:
+    row = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if row is None:  # the conflict was on something else (e.g. a foreign key)
+        raise LookupError(f"outbox row {idempotency_key!r} was neither inserted nor found")
+    return row
+
+
+def enqueue_for_obligation(
+    session: Session,
+    obligation: Obligation,
+    kind: MailKind | str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> OutboxMessage:
+    """Build the whole template context for ``obligation`` from the DB and enqueue it.
+
+    Key: ``obl:{obligation.id}:{kind}:{step}``. ``step`` tells repeated kinds apart:
+    days before the deadline for a reminder, the submission version for a receipt,
+    the ISO week for a digest. ``extra`` is merged into the context (e.g.
+    ``{"reason": ...}`` for ``returned``, ``{"document_path": ...}`` for
+    ``consolidated``).
+    """
+    conf = settings or default_settings()
+    now = now or utcnow()
+    builder = ContextBuilder(session, conf, now, whole_registry=False)
+    item = builder.prepare(obligation, kind, step, extra)
+    return _enqueue_item(session, item, now, conf)
+
+
+def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> OutboxMessage:
+    """:func:`enqueue` of a prepared item (``ContextBuilder.prepare``)."""
+    return enqueue(
+        session,
+        kind=item.kind,
+        idempotency_key=item.key,
+        to_addrs=item.to_addrs,
+        cc_addrs=item.cc_addrs,
+        context=item.context,
+        obligation_id=item.obligation_id,
+        plan_id=item.plan_id,
+        unit_id=item.unit_id,
+        thread_key=item.thread_key,
+        now=now,
+        settings=conf,
+    )
+
+
+def enqueue_many_for_obligations(
+    session: Session,
+    obligations: Iterable[Obligation],
+    kind: MailKind | str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """:func:`enqueue_for_obligation` for many obligations at once; same keys, same rows.
+
+    Contexts share one :class:`ContextBuilder` and rows go in with multi-row
+    ``INSERT ... ON CONFLICT DO NOTHING``. Returns the keys of the rows that were
+    new (keys already queued are skipped, as in the single form).
+    """
+    kind = mail_kind(kind)
+    conf = settings or default_settings()
+    now = now or utcnow()
+    builder = ContextBuilder(session, conf, now)
+    items = [builder.prepare(o, kind, step, extra) for o in obligations]
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        new = []
+        for item in items:
+            existed = session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == item.key)
+            )
+            _enqueue_item(session, item, now, conf)
+            if existed is None:
+                new.append(item.key)
+        return new
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    table = cast(Table, OutboxMessage.__table__)
+    if not items:
+        return []
+    # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") with
+    # one cached compiled statement, unlike a huge multi-VALUES literal.
+    return list(
+        session.scalars(
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.idempotency_key),
+            [_row_values(item, now, conf) for item in items],
+        )
+    )
+
+
+def _row_values(item: Prepared, now: dt.datetime, conf: Settings) -> dict[str, Any]:
+    return {
+        "idempotency_key": item.key,
+        "message_id": message_id_for(item.key, conf),
+        "thread_id": thread_id_for(item.thread_key, item.obligation_id, conf),
+        "kind": item.kind,
+        "obligation_id": item.obligation_id,
+        "plan_id": item.plan_id,
+        "unit_id": item.unit_id,
+        "to_addrs": clean_addresses(item.to_addrs),
+        "cc_addrs": clean_addresses(item.cc_addrs),
+        "context": json_safe(item.context),
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

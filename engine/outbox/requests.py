@@ -1,0 +1,54 @@
+"""Queueing the emails a state change causes, one or many at once, in its transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.outbox.queue import enqueue_for_obligation, enqueue_many_for_obligations
+from engine.store.models import (
+    Obligation,
+)
+
+
+def queue_mail(
+    session: Session,
+    obligation: Obligation,
+    kind: str,
+    step: str = "",
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> Any:
+    """Queue one email about ``obligation`` in the caller's transaction (once per key)."""
+    return enqueue_for_obligation(session, obligation, kind, step=step, extra=extra, now=now)
+
+
+MailRequest = tuple[Obligation, str, str, "dict[str, Any] | None"]  # obligation, kind, step, extra
+
+
+def queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
+    """One 'assignment' email per new obligation, in bulk (thousands in well under a second)."""
+    return queue_many(session, [(o, "assignment", "", None) for o in obligations], now)
+
+
+def queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) -> int:
+    """Queue many emails at once; returns how many rows were new.
+
+    ``enqueue_for_obligation`` costs a few queries per email (fine for one, 15 s for
+    7,000); the outbox's bulk form reads the registry once and inserts with one
+    executemany. Requests are grouped by kind, step and extra context (e.g. the days
+    left of a reminder), which are few per sweep.
+    """
+    groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[Obligation]] = {}
+    for obligation, kind, step, extra in requests:
+        key = (kind, step, tuple(sorted((extra or {}).items())))
+        groups.setdefault(key, []).append(obligation)
+    new = 0
+    for (kind, step, extra_items), obligations in groups.items():
+        keys = enqueue_many_for_obligations(
+            session, obligations, kind, step=step, extra=dict(extra_items) or None, now=now
+        )
+        new += len(keys)
+    return new
