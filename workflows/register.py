@@ -42,6 +42,7 @@ from sqlalchemy import select
 
 from engine.config import TIMEZONE
 from engine.schema import MonthlyDate, PeriodEnd, Plan, YearlyDate
+from engine.states import InstanceStatus
 from engine.store.db import session_scope
 from engine.store.models import PlanInstance, PlanVersion
 from workflows.common import database
@@ -267,7 +268,7 @@ def deploy_plan(
         known = session.scalar(select(PlanVersion.id).where(PlanVersion.plan_id == plan_id))
         active = session.scalars(
             select(PlanInstance.id).where(
-                PlanInstance.plan_id == plan_id, PlanInstance.status == "active"
+                PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE
             )
         ).all()
         if known is None:
