@@ -7,8 +7,8 @@ in Prefect.  ``engine.lifecycle.intake`` marks the obligation (on time / late) a
 queues the receipt in one transaction, idempotently; the flow emits
 ``kehoach.submission.received``, starts the consolidation early when the cycle is
 complete, revises a consolidation the report came after (or tells the consolidating
-unit, once the duty's due date has passed), asks for a review where the plan wants
-one, and sends the emails.
+unit, once the duty's due date has passed; ``engine.due`` decides which), asks for a
+review where the plan wants one, and sends the emails.
 """
 
 from __future__ import annotations
