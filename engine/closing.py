@@ -222,25 +222,6 @@ class ClosingResult:
     def label(self) -> str:
         return f"{self.plan_id} · {self.cycle_key}"
 
-    def event_resource(self) -> dict[str, str]:
-        return {
-            "prefect.resource.id": f"kehoach.cycle.{self.plan_id}.{self.cycle_key}",
-            "prefect.resource.name": f"{self.plan_id} · {self.cycle_key}",
-            "kehoach.plan": self.plan_id,
-            "kehoach.cycle": self.cycle_key,
-        }
-
-    def event_payload(self) -> dict[str, Any]:
-        return {
-            "by": self.by,
-            "closes_on": self.closes_on.isoformat() if self.closes_on else None,
-            "counts": dict(self.counts),
-            "missing": [f"{m.unit_name} · {m.deliverable_title}" for m in self.missing],
-            "intakes": len(self.intakes),
-            "emails": len(self.emails),
-            "forced": self.forced,
-        }
-
     def summary(self) -> str:
         c = self.counts
         return (

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -49,30 +48,6 @@ class IntakeResult:
     superseded: bool  # a newer version exists: this one changed nothing
     cycle_complete: bool  # every obligation of this deliverable in the cycle is done
     consolidation_ids: list[str]  # consolidations fed by this deliverable
-
-    @property
-    def event_name(self) -> str:
-        return "kehoach.submission.on-time" if self.on_time else "kehoach.submission.late"
-
-    def event_resource(self) -> dict[str, str]:
-        return {
-            "prefect.resource.id": f"kehoach.obligation.{self.obligation_id}",
-            "prefect.resource.name": f"{self.unit_name} · {self.deliverable_title} · {self.cycle_key}",
-            "kehoach.plan": self.plan_id,
-            "kehoach.unit": self.unit_id,
-            "kehoach.cycle": self.cycle_key,
-        }
-
-    def event_payload(self) -> dict[str, Any]:
-        return {
-            "submission_id": self.submission_id,
-            "version": self.version,
-            "plan_title": self.plan_title,
-            "unit_name": self.unit_name,
-            "deliverable": self.deliverable_title,
-            "on_time": self.on_time,
-            "cycle_complete": self.cycle_complete,
-        }
 
 
 def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeResult:
