@@ -174,7 +174,6 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_module_sizes() -> None:
     big = {
         name: n
