@@ -111,7 +111,7 @@ HISTORIES = [
     ([], "pending", vn(2027, 9, 30)),
     (["received"], "pending", vn(2027, 9, 1)),
     (["validated", "validated"], "submitted", vn(2027, 9, 30)),
-    (["validated", "returned"], "returned", vn(2027, 9, 30)),
+    (["validated", "returned"], "pending", vn(2027, 9, 30)),  # a return reopens the duty
     (["returned", "validated"], "submitted", vn(2027, 9, 30)),
     (["returned", "accepted"], "accepted", vn(2027, 9, 1)),
     (["accepted", "returned", "validated"], "submitted", vn(2027, 9, 1)),
