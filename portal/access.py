@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select
@@ -69,24 +70,38 @@ _OBLIGATION_WITH_CYCLE = (
 )
 
 
-class LinkRefused(Exception):
-    """A link the portal will not honour.
+class RefusalReason(StrEnum):
+    """Why a link is not honoured (the refusal page and the audit row name it)."""
 
-    ``reason``: forged | malformed | unknown (403) or expired | revoked | closed (410).
+    FORGED = "forged"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"  # no such obligation
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    CLOSED = "closed"  # its cycle is closed
+
+    @property
+    def status_code(self) -> int:
+        """403 for a link that never was good; 410 (gone) for one that was."""
+        gone = (RefusalReason.EXPIRED, RefusalReason.REVOKED, RefusalReason.CLOSED)
+        return 410 if self in gone else 403
+
+
+class LinkRefused(Exception):
+    """A link the portal will not honour, and why (:class:`RefusalReason`).
+
     ``claims`` is set when the signature itself verified: then a fresh link can be
     sent to the unit's registered address.
     """
 
-    GONE = {"expired", "revoked", "closed"}
-
-    def __init__(self, reason: str, claims: LinkClaims | None = None) -> None:
+    def __init__(self, reason: RefusalReason | str, claims: LinkClaims | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = RefusalReason(reason)
         self.claims = claims
 
     @property
     def status_code(self) -> int:
-        return 410 if self.reason in self.GONE else 403
+        return self.reason.status_code
 
 
 @dataclass(frozen=True)
@@ -149,15 +164,15 @@ def verify_signature(
 ) -> LinkClaims:
     """The token's claims if its signature (and, unless ``max_age`` is None, its age) holds."""
     if not token or len(token) > 500:
-        raise LinkRefused("malformed")
+        raise LinkRefused(RefusalReason.MALFORMED)
     seconds = int(max_age.total_seconds()) if max_age is not None else None
     try:
         return read_token(token, max_age_seconds=seconds, conf=conf)
     except LinkError as exc:
-        if exc.reason == "expired":
+        if exc.reason == RefusalReason.EXPIRED:
             # The signature is genuine, only old: a fresh link may be requested.
             claims = read_token(token, max_age_seconds=None, conf=conf, retired_ok=True)
-            raise LinkRefused("expired", claims) from None
+            raise LinkRefused(RefusalReason.EXPIRED, claims) from None
         raise LinkRefused(exc.reason) from None
 
 
@@ -173,7 +188,7 @@ def open_link(
     claims = verify_signature(token, conf, max_age)
     row = session.execute(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}).first()
     if row is None:
-        raise LinkRefused("unknown")
+        raise LinkRefused(RefusalReason.UNKNOWN)
     cycle = LinkedCycle(
         row.cycle_id, row.cycle_instance_id, row.cycle_key, row.cycle_status, row.cycle_closes_on
     )
@@ -184,12 +199,12 @@ def open_link(
         or cycle.key != claims.cycle_key
         or row.token_version != claims.token_version
     ):
-        raise LinkRefused("revoked", claims)
+        raise LinkRefused(RefusalReason.REVOKED, claims)
     valid_until = link_valid_until(cycle.closes_on, row.due_date)
     if cycle.status == CycleStatus.CLOSED:
-        raise LinkRefused("closed", claims)
+        raise LinkRefused(RefusalReason.CLOSED, claims)
     if now > valid_until:
-        raise LinkRefused("expired", claims)
+        raise LinkRefused(RefusalReason.EXPIRED, claims)
     plan = plan_for_key(session, row.plan_version_id, row.plan_content_hash)
     return OpenedLink(
         token=token,

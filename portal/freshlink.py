@@ -50,10 +50,11 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
         if obligation is None:
             return "unknown-obligation", None, None
         cycle = obligation.cycle
+        outcome: str  # the state that stops a fresh link, or whether the mail is queued
         if cycle.status == CycleStatus.CLOSED or cycle.instance.status != InstanceStatus.ACTIVE:
-            outcome = "closed"
+            outcome = CycleStatus.CLOSED
         elif obligation.status == ObligationStatus.WAIVED:
-            outcome = "waived"
+            outcome = ObligationStatus.WAIVED
         else:
             from notifications.outbox import enqueue_for_obligation, obligation_key
 

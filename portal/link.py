@@ -83,7 +83,7 @@ def too_many(state: PortalState) -> Response:
 
 def refused_page(state: PortalState, token: str, exc: LinkRefused, nonce: str | None) -> Response:
     """The Vietnamese refusal page with the form to request a fresh link."""
-    title, explanation = REFUSALS.get(exc.reason, REFUSALS["forged"])
+    title, explanation = REFUSALS[exc.reason]
     fresh = nonce is None
     nonce = nonce or csrf.new_nonce()
     # The token goes back only as a hidden field: never echoed as text.
