@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
 from engine.doctypes import document_type_name
-from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
+from engine.schema import (
+    Deliverable,
+    DeliverableKind,
+    FieldType,
+    Mode,
+    Plan,
+    ReportTemplate,
+    TemplateField,
+)
 from engine.states import ObligationStatus, ReviewState
 from engine.status import State, classify
 from engine.store.models import (
@@ -159,7 +167,7 @@ def answer_for(plan: Plan, obligation: ObligationRow) -> Answer | None:
     deliverable: Deliverable | None = plan.deliverable(obligation.deliverable_id)
     if deliverable is None:
         return None  # a consolidation duty: produced by the consolidate flow
-    if deliverable.kind.value == "sub_plan":
+    if deliverable.kind is DeliverableKind.sub_plan:
         return Answer(SUB_PLAN_TEMPLATE, tuple(SUB_PLAN_TEMPLATE.fields), True)
     template = plan.template(deliverable.template or "")
     if template is None:
@@ -258,7 +266,7 @@ def _what(plan: Plan, obligation: ObligationRow) -> dict[str, Any]:
     """Title, text and kind of what the obligation asks (a deliverable or a consolidation)."""
     deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None:
-        kind = "Kế hoạch cụ thể" if deliverable.kind.value == "sub_plan" else "Báo cáo"
+        kind = "Kế hoạch cụ thể" if deliverable.kind is DeliverableKind.sub_plan else "Báo cáo"
         return {"title": deliverable.title, "text": deliverable.text, "kind": kind}
     consolidation = next(
         (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
@@ -281,7 +289,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
                 {
                     "section": assignment.section,
                     "heading": assignment.heading,
-                    "request": assignment.mode.value == "request",
+                    "request": assignment.mode is Mode.request,
                     "lines": [t.text for t in assignment.tasks],
                 }
             )
