@@ -184,3 +184,31 @@ def test_the_recorded_submission_is_a_persistent_object_loaded_in_full(world):
         [(first, data), (second, _)] = rows.all()
         assert first == "submission.recorded" and data["submission_id"] == submission_id
         assert second == "portal.submit"
+
+
+def test_every_request_behind_a_link_opens_it_once(world, monkeypatch):
+    """The link is verified and read by the route's dependency alone: the page, the
+    answer, the form shown again with its errors and the receipt each open it once."""
+    import portal.link
+
+    opened: list[str] = []
+    real = portal.link.open_link
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(portal.link, "open_link", counting)
+    token = world.token()
+    form = {f"f-{k}": v for k, v in REPORT.items()}
+    with _client(world) as client:
+        csrf = _csrf(client.get(f"/o/{token}").text)
+        invalid = client.post(
+            f"/o/{token}/submit", data={**form, "f-so-vu-chay": "hai", "csrf": csrf}
+        )
+        answered = client.post(
+            f"/o/{token}/submit", data={**form, "csrf": csrf}, follow_redirects=False
+        )
+        receipt = client.get(answered.headers["location"])
+    assert (invalid.status_code, answered.status_code, receipt.status_code) == (422, 303, 200)
+    assert opened == [token] * 4
