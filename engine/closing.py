@@ -1,7 +1,7 @@
 """Closing a cycle: when it closes, what closing does, and the admin commands.
 
-The rule (data, per plan): a cycle closes ``close_after_days`` (default 60, the
-portal's ``LINK_GRACE_DAYS``) after its *last due date*, the latest due date among its
+The rule (data, per plan): a cycle closes ``close_after_days`` (default 60, also the
+grace of a signed link past its deadline) after its *last due date*, the latest due date among its
 obligations, the consolidation duty included. That day is stored on the cycle as
 ``closes_on`` the first time a sweep sees the cycle without one, so the portal's links
 expire at its end; the first sweep after it (``today > closes_on``) closes the cycle.
@@ -55,7 +55,9 @@ from engine.store.models import (
 )
 from engine.transitions import move_cycle
 
-DEFAULT_CLOSE_AFTER_DAYS = 60  # = portal.access.LINK_GRACE_DAYS
+# How long after its last due date a cycle closes, unless the plan says; also how long
+# a signed link stays valid after its deadline (portal.access).
+DEFAULT_CLOSE_AFTER_DAYS = 60
 
 
 class ClosingRefused(KehoachError):

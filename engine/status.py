@@ -344,6 +344,3 @@ def cmd_status(args: Any) -> int:
     print(f"{args.plan} — {short_date(today)}")
     print(render_status(rows, bool(color)))
     return 0
-
-
-REVIEW_LABELS = {s.value: s.label for s in ReviewState}  # until the portal reads .label
