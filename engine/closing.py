@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session, defer
 
 from engine.audit import write_audit
 from engine.calendar import local_day, start_of_day
-from engine.context import context_for_obligation, plan_context, version_of_cycle
+from engine.context import PlanContext, context_for_obligation, plan_context, version_of_cycle
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.closing_summary import queue_closing_summaries
@@ -275,17 +276,7 @@ def close_cycle(
     if cycle.status is CycleStatus.CLOSED:
         return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
     if not force:
-        pending = pending_consolidations(session, cycle.id)
-        if pending:
-            ctx = context_for_obligation(session, pending[0])
-            names = ", ".join(
-                f"{ctx.title(o.deliverable_id)} ({ctx.unit_name(o.unit_id)})" for o in pending
-            )
-            raise ClosingRefused(
-                f"Kỳ {cycle.key} của {plan_id} còn báo cáo tổng hợp chưa thực hiện: {names} / "
-                f"cycle {cycle.key} still has a pending consolidation; consolidate first "
-                "or close with --force"
-            )
+        _refuse_while_consolidation_pending(session, cycle, plan_id)
 
     # Lock the cycle's obligations first (PostgreSQL): an answer being recorded holds its
     # obligation's lock, so it commits before closing looks for waiting answers, and one
@@ -302,51 +293,14 @@ def close_cycle(
             select(Obligation).where(Obligation.cycle_id == cycle.id).order_by(Obligation.id)
         )
     )
-    returned = set(
-        session.scalars(
-            select(Submission.obligation_id).where(
-                Submission.obligation_id.in_([o.id for o in rows if o.status.open] or [-1]),
-                Submission.review_state == ReviewState.RETURNED,
-            )
-        )
-    )
-    missing = [
-        Missing(
-            obligation_id=o.id,
-            unit_id=o.unit_id,
-            unit_name=ctx.unit_name(o.unit_id),
-            deliverable_id=o.deliverable_id,
-            deliverable_title=ctx.title(o.deliverable_id),
-            kind=o.kind,
-            due_date=o.due_date,
-            returned=o.id in returned,
-        )
-        for o in rows
-        if o.status.open
-    ]
-    counts = {
-        "total": len(rows),
-        "on_time": sum(1 for o in rows if o.status.answered and o.on_time),
-        "late": sum(1 for o in rows if o.status.answered and o.on_time is False),
-        "waived": sum(1 for o in rows if o.status is ObligationStatus.WAIVED),
-        "missing": len(missing),
-    }
+    missing = _missing(session, ctx, rows)
+    counts = _counts(rows, missing)
     if cycle.closes_on is None:
         cycle.closes_on = computed_closes_on(session, cycle)
     previous = cycle.status
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
-    # Reminders and the like not sent yet speak of a deadline that no longer counts.
-    cancelled = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.kind.in_(STALE_WHEN_CLOSED),
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    cancelled = _cancel_stale_emails(session, cycle, rows)
     move_cycle(
         session,
         cycle,
@@ -385,6 +339,71 @@ def close_cycle(
         emails=emails,
         forced=forced,
     )
+
+
+def _refuse_while_consolidation_pending(session: Session, cycle: Cycle, plan_id: str) -> None:
+    pending = pending_consolidations(session, cycle.id)
+    if not pending:
+        return
+    ctx = context_for_obligation(session, pending[0])
+    names = ", ".join(
+        f"{ctx.title(o.deliverable_id)} ({ctx.unit_name(o.unit_id)})" for o in pending
+    )
+    raise ClosingRefused(
+        f"Kỳ {cycle.key} của {plan_id} còn báo cáo tổng hợp chưa thực hiện: {names} / "
+        f"cycle {cycle.key} still has a pending consolidation; consolidate first "
+        "or close with --force"
+    )
+
+
+def _missing(session: Session, ctx: PlanContext, rows: Sequence[Obligation]) -> list[Missing]:
+    """The duties nobody answered (or answered, was returned, and did not send again)."""
+    returned = set(
+        session.scalars(
+            select(Submission.obligation_id).where(
+                Submission.obligation_id.in_([o.id for o in rows if o.status.open] or [-1]),
+                Submission.review_state == ReviewState.RETURNED,
+            )
+        )
+    )
+    return [
+        Missing(
+            obligation_id=o.id,
+            unit_id=o.unit_id,
+            unit_name=ctx.unit_name(o.unit_id),
+            deliverable_id=o.deliverable_id,
+            deliverable_title=ctx.title(o.deliverable_id),
+            kind=o.kind,
+            due_date=o.due_date,
+            returned=o.id in returned,
+        )
+        for o in rows
+        if o.status.open
+    ]
+
+
+def _counts(rows: Sequence[Obligation], missing: Sequence[Missing]) -> dict[str, int]:
+    return {
+        "total": len(rows),
+        "on_time": sum(1 for o in rows if o.status.answered and o.on_time),
+        "late": sum(1 for o in rows if o.status.answered and o.on_time is False),
+        "waived": sum(1 for o in rows if o.status is ObligationStatus.WAIVED),
+        "missing": len(missing),
+    }
+
+
+def _cancel_stale_emails(session: Session, cycle: Cycle, rows: Sequence[Obligation]) -> int:
+    """Reminders and the like not sent yet speak of a deadline that no longer counts."""
+    return session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.kind.in_(STALE_WHEN_CLOSED),
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 # ---------------------------------------------------------------- reopening

@@ -223,7 +223,6 @@ STATE_USE = re.compile(
 )
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_state_values_are_spelled_only_in_the_states_module() -> None:
     hits = []
     for name, path in _modules().items():
