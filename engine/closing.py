@@ -278,15 +278,7 @@ def close_cycle(
     if not force:
         _refuse_while_consolidation_pending(session, cycle, plan_id)
 
-    # Lock the cycle's obligations first (PostgreSQL): an answer being recorded holds its
-    # obligation's lock, so it commits before closing looks for waiting answers, and one
-    # that comes later waits for this transaction. (On SQLite one writer at a time.)
-    session.execute(
-        select(Obligation.id).where(Obligation.cycle_id == cycle.id).with_for_update()
-    ).all()
-    # Answers already in the database are taken in before the cycle closes on them.
-    intakes = take_in_waiting(session, now=now, cycle_id=cycle.id)
-
+    intakes = _lock_and_take_in(session, cycle, now)
     ctx = plan_context(session, version)
     rows = list(
         session.scalars(
@@ -301,27 +293,24 @@ def close_cycle(
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
     cancelled = _cancel_stale_emails(session, cycle, rows)
+    record = {
+        "cycle": cycle.key,
+        "cycle_id": cycle.id,
+        "closed_on": local_day(now).isoformat(),
+        "closes_on": cycle.closes_on.isoformat() if cycle.closes_on else None,
+        "previous_status": previous,
+        "counts": counts,
+        "missing": [m.as_dict() for m in missing],
+        "missing_units": sorted({m.unit_id for m in missing}),
+        "intakes": intakes,
+        "forced": forced,
+        "cancelled_emails": cancelled,
+        "reason": (reason or "").strip() or None,
+    }
     move_cycle(
-        session,
-        cycle,
-        CycleStatus.CLOSED,
-        at=now,
-        action="cycle.closed",
-        actor=by,
-        plan_id=plan_id,
-        cycle=cycle.key,
-        cycle_id=cycle.id,
-        closed_on=local_day(now).isoformat(),
-        closes_on=cycle.closes_on.isoformat() if cycle.closes_on else None,
-        previous_status=previous,
-        counts=counts,
-        missing=[m.as_dict() for m in missing],
-        missing_units=sorted({m.unit_id for m in missing}),
-        intakes=intakes,
-        forced=forced,
-        cancelled_emails=cancelled,
-        reason=(reason or "").strip() or None,
-    )
+        session, cycle, CycleStatus.CLOSED, at=now, action="cycle.closed", actor=by,
+        plan_id=plan_id, **record,
+    )  # fmt: skip
     session.flush()
     emails = queue_closing_summaries(session, ctx, cycle, rows, missing, counts, now, by)
     return ClosingResult(
@@ -339,6 +328,17 @@ def close_cycle(
         emails=emails,
         forced=forced,
     )
+
+
+def _lock_and_take_in(session: Session, cycle: Cycle, now: dt.datetime) -> list[int]:
+    # Lock the cycle's obligations first (PostgreSQL): an answer being recorded holds its
+    # obligation's lock, so it commits before closing looks for waiting answers, and one
+    # that comes later waits for this transaction. (On SQLite one writer at a time.)
+    session.execute(
+        select(Obligation.id).where(Obligation.cycle_id == cycle.id).with_for_update()
+    ).all()
+    # Answers already in the database are taken in before the cycle closes on them.
+    return take_in_waiting(session, now=now, cycle_id=cycle.id)
 
 
 def _refuse_while_consolidation_pending(session: Session, cycle: Cycle, plan_id: str) -> None:

@@ -95,14 +95,7 @@ def consolidate(
     ctx = plan_context(session, version)
     consolidation, fed, template = _what(ctx, plan_id, consolidation_id)
     today = now.astimezone(TZ).date()
-    # One consolidation of a cycle at a time (PostgreSQL; SQLite has one writer): two
-    # follow-ups at once (intake and sweep) would both write revision n + 1's document.
-    # The cycle first, then its obligations, as closing does: no lock-order deadlock.
-    session.execute(select(Cycle.id).where(Cycle.id == cycle.id).with_for_update()).all()
-    # Answers recorded but not taken in yet (intake runs after the portal, in batches)
-    # and sent by this moment are taken in first, so the report, dated ``now``, holds
-    # them; one sent later is left to intake and makes the next revision.
-    take_in_waiting(session, now=now, cycle_id=cycle.id, deliverable_id=fed.id, sent_by=now)
+    _lock_and_take_in(session, cycle, fed.id, now)
 
     previous = newest_report(session, cycle.id, consolidation.id)
     if previous is not None and not (revise and newer_submissions(session, previous, fed.id)):
@@ -149,6 +142,17 @@ def consolidate(
     if previous is not None:
         _audit_revision(run, written, result)
     return result
+
+
+def _lock_and_take_in(session: Session, cycle: Cycle, fed_id: str, now: dt.datetime) -> None:
+    # One consolidation of a cycle at a time (PostgreSQL; SQLite has one writer): two
+    # follow-ups at once (intake and sweep) would both write revision n + 1's document.
+    # The cycle first, then its obligations, as closing does: no lock-order deadlock.
+    session.execute(select(Cycle.id).where(Cycle.id == cycle.id).with_for_update()).all()
+    # Answers recorded but not taken in yet (intake runs after the portal, in batches)
+    # and sent by this moment are taken in first, so the report, dated ``now``, holds
+    # them; one sent later is left to intake and makes the next revision.
+    take_in_waiting(session, now=now, cycle_id=cycle.id, deliverable_id=fed_id, sent_by=now)
 
 
 @dataclass

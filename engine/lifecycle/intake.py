@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
-from engine.context import context_for_obligation
+from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
 from engine.outbox.requests import queue_mail
 from engine.states import (
@@ -114,6 +114,18 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
             Obligation.status.not_in(OBLIGATION_DONE),
         )
     )
+    return _result(ctx, cycle.key, obligation, submission, already, superseded, open_left)
+
+
+def _result(
+    ctx: PlanContext,
+    cycle_key: str,
+    obligation: Obligation,
+    submission: Submission,
+    already: bool,
+    superseded: bool,
+    open_left: int | None,
+) -> IntakeResult:
     return IntakeResult(
         submission_id=submission.id,
         obligation_id=obligation.id,
@@ -124,7 +136,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
         deliverable_id=obligation.deliverable_id,
         deliverable_title=ctx.title(obligation.deliverable_id),
         kind=obligation.kind,
-        cycle_key=cycle.key,
+        cycle_key=cycle_key,
         version=submission.version,
         on_time=submission.on_time,
         already_done=already,
