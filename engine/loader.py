@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.catalog import Catalog, Definition, Loaded
 from engine.checks import check_catalog
-from engine.errors import DefinitionError, Location, Problem
+from engine.errors import DefinitionError, Problem
 from engine.schema import (
     DOCUMENT_NUMBER_PATTERN,
     SLUG_PATTERN,
@@ -286,12 +286,3 @@ def load(
     if problems:
         raise DefinitionError(problems)
     return catalog
-
-
-def load_one(path: str | Path, **kwargs: Any) -> Definition:
-    catalog = load([path], **kwargs)
-    return next(iter(catalog.given())).definition
-
-
-def location_of(loaded: Loaded, path: PathKey) -> Location:
-    return loaded.source.where(path)

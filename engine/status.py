@@ -55,10 +55,6 @@ class StatusRow:
     def cycle_closed(self) -> bool:
         return self.cycle_status == CycleStatus.CLOSED
 
-    @property
-    def state_label(self) -> str:
-        return self.state.label
-
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly (for ConsolidatedReport.status_table and Prefect table artifacts)."""
         data = asdict(self)
