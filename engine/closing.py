@@ -38,6 +38,7 @@ from engine.context import PlanContext, context_for_obligation, plan_context, ve
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.closing_summary import queue_closing_summaries
+from engine.outbox.kinds import MailKind
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -179,7 +180,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
 # ---------------------------------------------------------------- closing
 
 # Queued emails about a deadline: cancelled when their cycle closes before they go out.
-STALE_WHEN_CLOSED = ("reminder", "overdue", "escalation", "digest")
+STALE_WHEN_CLOSED = (MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION, MailKind.DIGEST)
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,6 @@ class ClosingResult:
     closed: bool  # this call closed the cycle
     already_closed: bool  # it was closed before: nothing changed
     closes_on: dt.date | None
-    closed_at: dt.datetime | None
     by: str
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[Missing] = field(default_factory=list)
@@ -274,7 +274,7 @@ def close_cycle(
     version = version_of_cycle(session, cycle.id)
     plan_id = version.plan_id
     if cycle.status is CycleStatus.CLOSED:
-        return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
+        return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, by)
     if not force:
         _refuse_while_consolidation_pending(session, cycle, plan_id)
 
@@ -320,7 +320,6 @@ def close_cycle(
         closed=True,
         already_closed=False,
         closes_on=cycle.closes_on,
-        closed_at=now,
         by=by,
         counts=counts,
         missing=missing,

@@ -35,6 +35,7 @@ from engine.documents import DOCX_TYPE, ReportDocument, render_docx, render_mark
 from engine.documents import store_file as _store_file
 from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.reports import aggregate
 from engine.schema import Consolidation, Deliverable, ReportTemplate
@@ -297,7 +298,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
                 changes=doc.changes,
                 previous_date=short_date(local_date(previous.created_at)),
             )
-        queue_mail(session, duty, "consolidated", step, extra, now)
+        queue_mail(session, duty, MailKind.CONSOLIDATED, step, extra, now)
     # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
     # reopening it restores 'consolidated' from consolidated_at.
     if cycle.status is CycleStatus.OPEN:  # recorded in the 'cycle.consolidated' row below

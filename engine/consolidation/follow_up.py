@@ -18,6 +18,7 @@ from engine.consolidation.document import local_date, newer_submissions, newest_
 from engine.consolidation.result import ConsolidationResult
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.definitions_cache import plan_for_version
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.states import (
     InstanceStatus,
@@ -32,7 +33,7 @@ from engine.store.models import (
 )
 from engine.vntext import short_date
 
-LATE_NOTICE = "report_after_consolidation"  # email kind (notifications/templates/)
+LATE_NOTICE = MailKind.REPORT_AFTER_CONSOLIDATION
 
 
 def stale_consolidations(

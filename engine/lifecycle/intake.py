@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.audit import write_audit
 from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.states import (
     OBLIGATION_DONE,
@@ -105,7 +106,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
                 move_review(
                     session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
                 )
-            queue_mail(session, obligation, "receipt", str(submission.version), None, now)
+            queue_mail(session, obligation, MailKind.RECEIPT, str(submission.version), None, now)
         session.flush()
     open_left = session.scalar(
         select(func.count(Obligation.id)).where(
