@@ -27,9 +27,9 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from engine.audit import write_audit
@@ -293,7 +293,7 @@ def close_cycle(
     # closed although its consolidation never ran (only with force=True)
     forced = bool(pending_consolidations(session, cycle.id))
     cancelled = _cancel_stale_emails(session, cycle, rows)
-    record = {
+    record: dict[str, Any] = {
         "cycle": cycle.key,
         "cycle_id": cycle.id,
         "closed_on": local_day(now).isoformat(),
@@ -393,7 +393,7 @@ def _counts(rows: Sequence[Obligation], missing: Sequence[Missing]) -> dict[str,
 
 def _cancel_stale_emails(session: Session, cycle: Cycle, rows: Sequence[Obligation]) -> int:
     """Reminders and the like not sent yet speak of a deadline that no longer counts."""
-    return session.execute(
+    done = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
@@ -402,7 +402,8 @@ def _cancel_stale_emails(session: Session, cycle: Cycle, rows: Sequence[Obligati
         )
         .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    return int(cast(CursorResult[Any], done).rowcount)
 
 
 # ---------------------------------------------------------------- reopening

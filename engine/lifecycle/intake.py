@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -74,7 +75,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
     superseded = submission.version != newest
     if not already:
         submission.intake_done = True
-        record = {
+        record: dict[str, Any] = {
             "submission_id": submission.id,
             "version": submission.version,
             "on_time": submission.on_time,
