@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 4, 70
+# 1, a user error, is KehoachError.exit_code; cli.main documents every code.
+EXIT_OK, EXIT_USAGE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 2, 3, 4, 70
 
 
 def out(text: str = "") -> None:

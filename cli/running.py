@@ -135,7 +135,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     """``kehoach consolidate PLAN --cycle KEY [--consolidation ID] [--revise]``."""
     from engine.closing import find_cycle
     from engine.consolidation import ConsolidationError, consolidate
-    from engine.lifecycle import plan_context, version_of_cycle
+    from engine.context import plan_context, version_of_cycle
 
     url = database_url(args)
     migrate(url)

@@ -98,10 +98,6 @@ class Deadline:
     def moved(self) -> bool:
         return self.due != self.nominal
 
-    @property
-    def due_at(self) -> dt.datetime:
-        return end_of_day(self.due)
-
 
 def apply_policy(
     day: dt.date, policy: DeadlinePolicy, cal: WorkCalendar

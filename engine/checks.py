@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from engine.calendar import cycles_in_year, nominal_date
+from engine.catalog import Catalog, Loaded
 from engine.errors import Problem
 from engine.registry import RegistryView
 from engine.schema import Plan, Registry, Target
-
-if TYPE_CHECKING:
-    from engine.loader import Catalog, Loaded
 
 
 def check_catalog(

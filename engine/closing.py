@@ -1,7 +1,7 @@
 """Closing a cycle: when it closes, what closing does, and the admin commands.
 
-The rule (data, per plan): a cycle closes ``close_after_days`` (default 60, the
-portal's ``LINK_GRACE_DAYS``) after its *last due date*, the latest due date among its
+The rule (data, per plan): a cycle closes ``close_after_days`` (default 60, also the
+grace of a signed link past its deadline) after its *last due date*, the latest due date among its
 obligations, the consolidation duty included. That day is stored on the cycle as
 ``closes_on`` the first time a sweep sees the cycle without one, so the portal's links
 expire at its end; the first sweep after it (``today > closes_on``) closes the cycle.
@@ -24,18 +24,20 @@ Like engine.lifecycle, every function takes the caller's session and an explicit
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from engine.audit import write_audit
 from engine.calendar import local_day, start_of_day
-from engine.context import context_for_obligation, plan_context, version_of_cycle
+from engine.context import PlanContext, context_for_obligation, plan_context, version_of_cycle
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.closing_summary import queue_closing_summaries
+from engine.outbox.kinds import MailKind
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -54,7 +56,9 @@ from engine.store.models import (
 )
 from engine.transitions import move_cycle
 
-DEFAULT_CLOSE_AFTER_DAYS = 60  # = portal.access.LINK_GRACE_DAYS
+# How long after its last due date a cycle closes, unless the plan says; also how long
+# a signed link stays valid after its deadline (portal.access).
+DEFAULT_CLOSE_AFTER_DAYS = 60
 
 
 class ClosingRefused(KehoachError):
@@ -175,7 +179,7 @@ def find_cycle(session: Session, plan_id: str, cycle_key: str) -> Cycle:
 # ---------------------------------------------------------------- closing
 
 # Queued emails about a deadline: cancelled when their cycle closes before they go out.
-STALE_WHEN_CLOSED = ("reminder", "overdue", "escalation", "digest")
+STALE_WHEN_CLOSED = (MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION, MailKind.DIGEST)
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,6 @@ class ClosingResult:
     closed: bool  # this call closed the cycle
     already_closed: bool  # it was closed before: nothing changed
     closes_on: dt.date | None
-    closed_at: dt.datetime | None
     by: str
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[Missing] = field(default_factory=list)
@@ -220,25 +223,6 @@ class ClosingResult:
     @property
     def label(self) -> str:
         return f"{self.plan_id} · {self.cycle_key}"
-
-    def event_resource(self) -> dict[str, str]:
-        return {
-            "prefect.resource.id": f"kehoach.cycle.{self.plan_id}.{self.cycle_key}",
-            "prefect.resource.name": f"{self.plan_id} · {self.cycle_key}",
-            "kehoach.plan": self.plan_id,
-            "kehoach.cycle": self.cycle_key,
-        }
-
-    def event_payload(self) -> dict[str, Any]:
-        return {
-            "by": self.by,
-            "closes_on": self.closes_on.isoformat() if self.closes_on else None,
-            "counts": dict(self.counts),
-            "missing": [f"{m.unit_name} · {m.deliverable_title}" for m in self.missing],
-            "intakes": len(self.intakes),
-            "emails": len(self.emails),
-            "forced": self.forced,
-        }
 
     def summary(self) -> str:
         c = self.counts
@@ -289,20 +273,62 @@ def close_cycle(
     version = version_of_cycle(session, cycle.id)
     plan_id = version.plan_id
     if cycle.status is CycleStatus.CLOSED:
-        return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, None, by)
+        return ClosingResult(plan_id, cycle.id, cycle.key, False, True, cycle.closes_on, by)
     if not force:
-        pending = pending_consolidations(session, cycle.id)
-        if pending:
-            ctx = context_for_obligation(session, pending[0])
-            names = ", ".join(
-                f"{ctx.title(o.deliverable_id)} ({ctx.unit_name(o.unit_id)})" for o in pending
-            )
-            raise ClosingRefused(
-                f"Kỳ {cycle.key} của {plan_id} còn báo cáo tổng hợp chưa thực hiện: {names} / "
-                f"cycle {cycle.key} still has a pending consolidation; consolidate first "
-                "or close with --force"
-            )
+        _refuse_while_consolidation_pending(session, cycle, plan_id)
 
+    intakes = _lock_and_take_in(session, cycle, now)
+    ctx = plan_context(session, version)
+    rows = list(
+        session.scalars(
+            select(Obligation).where(Obligation.cycle_id == cycle.id).order_by(Obligation.id)
+        )
+    )
+    missing = _missing(session, ctx, rows)
+    counts = _counts(rows, missing)
+    if cycle.closes_on is None:
+        cycle.closes_on = computed_closes_on(session, cycle)
+    previous = cycle.status
+    # closed although its consolidation never ran (only with force=True)
+    forced = bool(pending_consolidations(session, cycle.id))
+    cancelled = _cancel_stale_emails(session, cycle, rows)
+    record: dict[str, Any] = {
+        "cycle": cycle.key,
+        "cycle_id": cycle.id,
+        "closed_on": local_day(now).isoformat(),
+        "closes_on": cycle.closes_on.isoformat() if cycle.closes_on else None,
+        "previous_status": previous,
+        "counts": counts,
+        "missing": [m.as_dict() for m in missing],
+        "missing_units": sorted({m.unit_id for m in missing}),
+        "intakes": intakes,
+        "forced": forced,
+        "cancelled_emails": cancelled,
+        "reason": (reason or "").strip() or None,
+    }
+    move_cycle(
+        session, cycle, CycleStatus.CLOSED, at=now, action="cycle.closed", actor=by,
+        plan_id=plan_id, **record,
+    )  # fmt: skip
+    session.flush()
+    emails = queue_closing_summaries(session, ctx, cycle, rows, missing, counts, now, by)
+    return ClosingResult(
+        plan_id=plan_id,
+        cycle_id=cycle.id,
+        cycle_key=cycle.key,
+        closed=True,
+        already_closed=False,
+        closes_on=cycle.closes_on,
+        by=by,
+        counts=counts,
+        missing=missing,
+        intakes=intakes,
+        emails=emails,
+        forced=forced,
+    )
+
+
+def _lock_and_take_in(session: Session, cycle: Cycle, now: dt.datetime) -> list[int]:
     # Lock the cycle's obligations first (PostgreSQL): an answer being recorded holds its
     # obligation's lock, so it commits before closing looks for waiting answers, and one
     # that comes later waits for this transaction. (On SQLite one writer at a time.)
@@ -310,14 +336,26 @@ def close_cycle(
         select(Obligation.id).where(Obligation.cycle_id == cycle.id).with_for_update()
     ).all()
     # Answers already in the database are taken in before the cycle closes on them.
-    intakes = take_in_waiting(session, now=now, cycle_id=cycle.id)
+    return take_in_waiting(session, now=now, cycle_id=cycle.id)
 
-    ctx = plan_context(session, version)
-    rows = list(
-        session.scalars(
-            select(Obligation).where(Obligation.cycle_id == cycle.id).order_by(Obligation.id)
-        )
+
+def _refuse_while_consolidation_pending(session: Session, cycle: Cycle, plan_id: str) -> None:
+    pending = pending_consolidations(session, cycle.id)
+    if not pending:
+        return
+    ctx = context_for_obligation(session, pending[0])
+    names = ", ".join(
+        f"{ctx.title(o.deliverable_id)} ({ctx.unit_name(o.unit_id)})" for o in pending
     )
+    raise ClosingRefused(
+        f"Kỳ {cycle.key} của {plan_id} còn báo cáo tổng hợp chưa thực hiện: {names} / "
+        f"cycle {cycle.key} still has a pending consolidation; consolidate first "
+        "or close with --force"
+    )
+
+
+def _missing(session: Session, ctx: PlanContext, rows: Sequence[Obligation]) -> list[Missing]:
+    """The duties nobody answered (or answered, was returned, and did not send again)."""
     returned = set(
         session.scalars(
             select(Submission.obligation_id).where(
@@ -326,7 +364,7 @@ def close_cycle(
             )
         )
     )
-    missing = [
+    return [
         Missing(
             obligation_id=o.id,
             unit_id=o.unit_id,
@@ -340,20 +378,21 @@ def close_cycle(
         for o in rows
         if o.status.open
     ]
-    counts = {
+
+
+def _counts(rows: Sequence[Obligation], missing: Sequence[Missing]) -> dict[str, int]:
+    return {
         "total": len(rows),
         "on_time": sum(1 for o in rows if o.status.answered and o.on_time),
         "late": sum(1 for o in rows if o.status.answered and o.on_time is False),
         "waived": sum(1 for o in rows if o.status is ObligationStatus.WAIVED),
         "missing": len(missing),
     }
-    if cycle.closes_on is None:
-        cycle.closes_on = computed_closes_on(session, cycle)
-    previous = cycle.status
-    # closed although its consolidation never ran (only with force=True)
-    forced = bool(pending_consolidations(session, cycle.id))
-    # Reminders and the like not sent yet speak of a deadline that no longer counts.
-    cancelled = session.execute(
+
+
+def _cancel_stale_emails(session: Session, cycle: Cycle, rows: Sequence[Obligation]) -> int:
+    """Reminders and the like not sent yet speak of a deadline that no longer counts."""
+    done = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.obligation_id.in_([o.id for o in rows] or [-1]),
@@ -362,45 +401,8 @@ def close_cycle(
         )
         .values(status=OutboxStatus.CANCELLED, last_error=f"cycle {cycle.key} closed")
         .execution_options(synchronize_session=False)
-    ).rowcount
-    move_cycle(
-        session,
-        cycle,
-        CycleStatus.CLOSED,
-        at=now,
-        action="cycle.closed",
-        actor=by,
-        plan_id=plan_id,
-        cycle=cycle.key,
-        cycle_id=cycle.id,
-        closed_on=local_day(now).isoformat(),
-        closes_on=cycle.closes_on.isoformat() if cycle.closes_on else None,
-        previous_status=previous,
-        counts=counts,
-        missing=[m.as_dict() for m in missing],
-        missing_units=sorted({m.unit_id for m in missing}),
-        intakes=intakes,
-        forced=forced,
-        cancelled_emails=cancelled,
-        reason=(reason or "").strip() or None,
     )
-    session.flush()
-    emails = queue_closing_summaries(session, ctx, cycle, rows, missing, counts, now, by)
-    return ClosingResult(
-        plan_id=plan_id,
-        cycle_id=cycle.id,
-        cycle_key=cycle.key,
-        closed=True,
-        already_closed=False,
-        closes_on=cycle.closes_on,
-        closed_at=now,
-        by=by,
-        counts=counts,
-        missing=missing,
-        intakes=intakes,
-        emails=emails,
-        forced=forced,
-    )
+    return int(cast(CursorResult[Any], done).rowcount)
 
 
 # ---------------------------------------------------------------- reopening

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only what the caller passes: :func:`load_settings` chooses the sources."""
+        del env_settings, dotenv_settings, file_secret_settings  # replaced by load_settings
         return (init_settings,)
 
     @property

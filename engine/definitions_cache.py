@@ -168,20 +168,6 @@ def _registry_by_key(session: Session, key: tuple[int, str]) -> Registry:
     return _registries.get(key, build)
 
 
-def registry_for_version(
-    session: Session | None, registry_version: RegistryVersion | int
-) -> Registry:
-    """The validated registry of a stored version (a row, or its id and a session)."""
-    row: RegistryVersion | None = _row(session, RegistryVersion, registry_version)
-    if row is None:
-        from engine.errors import NotFound
-
-        raise NotFound(f"registry version {registry_version} does not exist")
-    return _registries.get(
-        (row.id, row.content_hash), lambda: Registry.model_validate(row.definition)
-    )
-
-
 def current_registry(session: Session, registry_id: str) -> Registry | None:
     """The current version of a registry, or None when none is loaded."""
     key = current_registry_key(session, registry_id)

@@ -1,27 +1,33 @@
-"""Names of Vietnamese document types by their abbreviation (Nghị định 30/2020/NĐ-CP)."""
+"""The names of document types (Kế hoạch, Báo cáo …), as pages and emails write them.
+
+``engine.schema.DocumentType`` holds the codes a plan's YAML uses (``KH``, ``QĐ`` …);
+this is the one place that spells out what each code is called.
+"""
 
 from __future__ import annotations
 
-DOCUMENT_TYPES = {
-    "KH": "Kế hoạch",
-    "BC": "Báo cáo",
-    "QĐ": "Quyết định",
-    "CT": "Chỉ thị",
-    "KL": "Kết luận",
-    "NQ": "Nghị quyết",
-    "NĐ": "Nghị định",
-    "TB": "Thông báo",
-    "HD": "Hướng dẫn",
-    "CTr": "Chương trình",
-    "TTr": "Tờ trình",
-    "QyĐ": "Quy định",
-    "ĐA": "Đề án",
-    "PA": "Phương án",
-    "CV": "Công văn",
-    "Luật": "Luật",
+from engine.schema import DocumentType
+
+DOCUMENT_TYPES: dict[str, str] = {
+    DocumentType.KH: "Kế hoạch",
+    DocumentType.BC: "Báo cáo",
+    DocumentType.QD: "Quyết định",
+    DocumentType.CT: "Chỉ thị",
+    DocumentType.KL: "Kết luận",
+    DocumentType.NQ: "Nghị quyết",
+    DocumentType.ND: "Nghị định",
+    DocumentType.TB: "Thông báo",
+    DocumentType.HD: "Hướng dẫn",
+    DocumentType.CTR: "Chương trình",
+    DocumentType.TTR: "Tờ trình",
+    DocumentType.QYD: "Quy định",
+    DocumentType.DA: "Đề án",
+    DocumentType.PA: "Phương án",
+    DocumentType.CV: "Công văn",
+    DocumentType.LUAT: "Luật",
 }
 
 
 def document_type_name(code: str) -> str:
-    """'KH' → 'Kế hoạch'; an abbreviation not listed is shown as written."""
-    return DOCUMENT_TYPES.get(code, code)
+    """What a document type is called (``"KH"`` -> ``"Kế hoạch"``); an unknown code as is."""
+    return DOCUMENT_TYPES.get(code, str(code))

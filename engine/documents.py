@@ -241,15 +241,31 @@ def _grid(document, header: list[str], rows: list[list[str]], widths_cm: list[fl
 def render_docx(doc: ReportDocument, path: Path) -> Path:
     """Write ``doc`` as a Word file at ``path`` (atomically) and return the path."""
     from docx import Document
-    from docx.shared import Cm
 
     document = Document()
+    _a4_page(document)
+    _docx_header(document, doc)
+    _docx_opening(document, doc)
+    _docx_results(document, doc)
+    _docx_status(document, doc)
+    _docx_closing(document, doc)
+    _docx_footer(document, doc)
+    return _save_atomically(document, path)
+
+
+def _a4_page(document) -> None:  # type: ignore[no-untyped-def]
+    from docx.shared import Cm
+
     section = document.sections[0]
     section.page_width, section.page_height = Cm(21), Cm(29.7)  # A4
     section.top_margin, section.bottom_margin = Cm(2), Cm(2)
     section.left_margin, section.right_margin = Cm(3), Cm(1.5)
 
-    # Header: issuing body on the left, national title on the right (Nghị định 30, Phụ lục I).
+
+def _docx_header(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    """Issuing body on the left, national title on the right (Nghị định 30, Phụ lục I)."""
+    from docx.shared import Cm
+
     head = document.add_table(rows=1, cols=2)
     _no_borders(head)
     left, right = head.rows[0].cells
@@ -269,6 +285,9 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     _para(right, "")
     _para(right, doc.date_line, 14, italic=True, align="center")
 
+
+def _docx_opening(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    """Title, trích yếu, introduction and, for a revision, what it replaces and changes."""
     _para(document, "")
     _para(document, doc.title.upper(), 14, bold=True, align="center")
     _para(document, doc.summary, 14, bold=True, align="center", space_after=12)
@@ -281,6 +300,9 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
         for change in doc.changes:
             _para(document, f"- {change};", 14, align="justify", indent=True, space_after=3)
 
+
+def _docx_results(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    """Section I: the consolidated figures."""
     _para(document, "I. KẾT QUẢ TỔNG HỢP", 14, bold=True, space_after=6)
     _grid(
         document,
@@ -288,6 +310,10 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
         [[str(i), label, value] for i, (label, value) in enumerate(doc.results, 1)],
         [1.2, 8.3, 7],
     )
+
+
+def _docx_status(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    """Section II: who sent on time, late or not at all, then one row per unit."""
     _para(document, "")
     _para(document, "II. TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ", 14, bold=True, space_after=6)
     for label, names in (
@@ -313,6 +339,9 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
         ],
         [1.2, 6, 2.5, 4, 2.8],
     )
+
+
+def _docx_closing(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
     if doc.combined_with:
         _para(document, "")
         _para(
@@ -326,19 +355,30 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     if doc.closing:
         _para(document, doc.closing, 14, align="justify", indent=True, space_after=6)
 
-    # Recipients (left, size 12/11) and signer (right), side by side.
+
+def _docx_footer(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    """Recipients (left, size 12/11) and signer (right), side by side."""
+    from docx.shared import Cm
+
     _para(document, "")
     foot = document.add_table(rows=1, cols=2)
     _no_borders(foot)
     recipients_cell, signer_cell = foot.rows[0].cells
     recipients_cell.width, signer_cell.width = Cm(8), Cm(8.5)
     recipients_cell.text = signer_cell.text = ""
-    _font(recipients_cell.paragraphs[0].add_run("Nơi nhận:"), 12, bold=True, italic=True)
+    _docx_recipients(recipients_cell, doc)
+    _docx_signer(signer_cell, doc.signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ"))
+
+
+def _docx_recipients(cell, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+    _font(cell.paragraphs[0].add_run("Nơi nhận:"), 12, bold=True, italic=True)
     for line in doc.recipients:
-        _para(recipients_cell, f"- {line};", 11)
-    _para(recipients_cell, f"- {doc.archive}", 11)
-    signer = doc.signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
-    first = signer_cell.paragraphs[0]
+        _para(cell, f"- {line};", 11)
+    _para(cell, f"- {doc.archive}", 11)
+
+
+def _docx_signer(cell, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+    first = cell.paragraphs[0]
     first.alignment = 1
     if signer.authority:
         heading = (
@@ -347,16 +387,18 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
             else signer.authority
         )
         _font(first.add_run(heading), 14, bold=True)
-        _para(signer_cell, signer.title.upper(), 14, bold=True, align="center")
+        _para(cell, signer.title.upper(), 14, bold=True, align="center")
     else:
         _font(first.add_run(signer.title.upper()), 14, bold=True)
     for _ in range(3):
-        _para(signer_cell, "")
+        _para(cell, "")
     if signer.name:
-        _para(signer_cell, signer.name, 14, bold=True, align="center")
+        _para(cell, signer.name, 14, bold=True, align="center")
     else:
-        _para(signer_cell, "(Ký, ghi rõ họ tên)", 14, italic=True, align="center")
+        _para(cell, "(Ký, ghi rõ họ tên)", 14, italic=True, align="center")
 
+
+def _save_atomically(document, path: Path) -> Path:  # type: ignore[no-untyped-def]
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".docx", dir=path.parent)
     os.close(handle)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import difflib
 import typing
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.errors import DefinitionError, Location, Problem
+from engine.catalog import Catalog, Definition, Loaded
+from engine.checks import check_catalog
+from engine.errors import DefinitionError, Problem
 from engine.schema import (
     DOCUMENT_NUMBER_PATTERN,
     SLUG_PATTERN,
@@ -28,45 +29,11 @@ from engine.schema import (
 )
 from engine.yamlsource import PathKey, Source, YamlSyntaxError, read
 
-Definition = Registry | Plan | CalendarOverrides
 KINDS: dict[str, type[BaseModel]] = {
     "registry": Registry,
     "plan": Plan,
     "calendar": CalendarOverrides,
 }
-
-
-@dataclass
-class Loaded:
-    definition: Definition
-    source: Source
-
-
-@dataclass
-class Catalog:
-    """Everything read in one go, by kind and id."""
-
-    registries: dict[str, Loaded] = field(default_factory=dict)
-    plans: dict[str, Loaded] = field(default_factory=dict)
-    calendars: dict[str, Loaded] = field(default_factory=dict)
-    # Definitions found only as context (sibling files, the store): not to be stored again.
-    context_ids: set[tuple[str, str]] = field(default_factory=set)
-
-    def table(self, kind: str) -> dict[str, Loaded]:
-        return {"registry": self.registries, "plan": self.plans, "calendar": self.calendars}[kind]
-
-    def items(self) -> Iterable[Loaded]:
-        yield from self.registries.values()
-        yield from self.plans.values()
-        yield from self.calendars.values()
-
-    def given(self) -> list[Loaded]:
-        """The definitions the user named (not the ones read for context)."""
-        return [
-            item
-            for item in self.items()
-            if (item.definition.kind, item.definition.id) not in self.context_ids
-        ]
 
 
 # ---------------------------------------------------------------- schema pass
@@ -309,8 +276,6 @@ def load(
     siblings: bool = True,
 ) -> Catalog:
     """Read, schema-check and domain-check ``paths``; raise DefinitionError listing all problems."""
-    from engine.checks import check_catalog
-
     path_list = [Path(p) for p in paths]
     catalog, problems = read_files(path_list)
     if siblings:
@@ -321,12 +286,3 @@ def load(
     if problems:
         raise DefinitionError(problems)
     return catalog
-
-
-def load_one(path: str | Path, **kwargs: Any) -> Definition:
-    catalog = load([path], **kwargs)
-    return next(iter(catalog.given())).definition
-
-
-def location_of(loaded: Loaded, path: PathKey) -> Location:
-    return loaded.source.where(path)

@@ -26,9 +26,6 @@ class RegistryView:
     def unit(self, unit_id: str) -> Unit | None:
         return self.units.get(unit_id)
 
-    def valid_units(self, day: dt.date) -> list[Unit]:
-        return [u for u in self.registry.units if u.valid_on(day)]
-
     def expand_group(self, group_id: str, day: dt.date) -> list[Unit]:
         """Members of a group among the units valid on ``day``, in registry order."""
         group = self.groups[group_id]

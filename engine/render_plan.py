@@ -63,11 +63,24 @@ def render_plan(
 ) -> str:
     view = RegistryView(registry, plan.groups)
     cal = WorkCalendar(calendar)
+    lines = _document_lines(plan, registry, view)
+    lines += _basis_lines(plan)
+    lines += _objective_lines(plan)
+    lines += _assignment_lines(plan, view)
+    lines += ["", "III. Tổ chức thực hiện (deliverables, next deadlines):"]
+    lines += _deliverable_lines(plan, view, cal, activated_on, today)
+    lines += _consolidation_lines(plan, view, cal, activated_on, today)
+    lines += _event_and_duty_lines(plan, view)
+    lines += _template_lines(plan)
+    lines += _recipient_lines(plan)
+    return "\n".join(lines)
+
+
+def _document_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[str]:
+    """The plan's own document: number, summary, issuer, signer, registry, parent plan."""
     doc = plan.document
-    lines: list[str] = []
     number = doc.number or "(số trống)"
-    lines.append(f"{doc.type.value} {number} — {plan.id}")
-    lines.append(_wrap(doc.summary, "  "))
+    lines = [f"{doc.type.value} {number} — {plan.id}", _wrap(doc.summary, "  ")]
     issued = vntext.long_date(doc.date, doc.place) if doc.date else (doc.date_note or "ngày: —")
     lines.append(f"  Cơ quan ban hành: {_unit_name(view, doc.issuer_unit)}; {issued}")
     signer = " ".join(filter(None, [doc.signer.authority, doc.signer.on_behalf_of]))
@@ -77,26 +90,34 @@ def render_plan(
     lines.append(f"  Đăng ký tổ chức: {registry.id} (tra cứu theo ngày {plan.as_of:%d/%m/%Y})")
     if plan.parent_plan:
         lines.append(f"  Thực hiện kế hoạch cấp trên: {plan.parent_plan}")
+    return lines
 
-    if plan.basis:
-        lines.append("")
-        lines.append("Căn cứ (basis chain):")
-        for item in plan.basis:
-            date = f" ngày {item.date:%d/%m/%Y}" if item.date else ""
-            implements = f"  ⇐ thực hiện {', '.join(item.implements)}" if item.implements else ""
-            head = f"  - [{item.id}] {item.type.value} {item.number or ''}{date}"
-            lines.append(f"{head} ({item.role}){implements}")
-            if item.title:
-                lines.append(_wrap(item.title, "      "))
 
-    if plan.objectives:
-        lines.append("")
-        lines.append("I. Mục đích, yêu cầu:")
-        for index, objective in enumerate(plan.objectives, 1):
-            lines.append(_wrap(f"{index}. {objective}", "  "))
+def _basis_lines(plan: Plan) -> list[str]:
+    if not plan.basis:
+        return []
+    lines = ["", "Căn cứ (basis chain):"]
+    for item in plan.basis:
+        date = f" ngày {item.date:%d/%m/%Y}" if item.date else ""
+        implements = f"  ⇐ thực hiện {', '.join(item.implements)}" if item.implements else ""
+        head = f"  - [{item.id}] {item.type.value} {item.number or ''}{date}"
+        lines.append(f"{head} ({item.role}){implements}")
+        if item.title:
+            lines.append(_wrap(item.title, "      "))
+    return lines
 
-    lines.append("")
-    lines.append("II. Phân công (assignments by unit):")
+
+def _objective_lines(plan: Plan) -> list[str]:
+    if not plan.objectives:
+        return []
+    lines = ["", "I. Mục đích, yêu cầu:"]
+    for index, objective in enumerate(plan.objectives, 1):
+        lines.append(_wrap(f"{index}. {objective}", "  "))
+    return lines
+
+
+def _assignment_lines(plan: Plan, view: RegistryView) -> list[str]:
+    lines = ["", "II. Phân công (assignments by unit):"]
     for assignment in plan.assignments:
         units = view.resolve(assignment.to, plan.as_of)
         role = ROLE_VI[assignment.role.value]
@@ -112,9 +133,17 @@ def render_plan(
         for task in assignment.tasks:
             recurrence = f" ({task.recurrence})" if task.recurrence not in {"ongoing"} else ""
             lines.append(_wrap(f"- {task.text}{recurrence}", "    "))
+    return lines
 
-    lines.append("")
-    lines.append("III. Tổ chức thực hiện (deliverables, next deadlines):")
+
+def _deliverable_lines(
+    plan: Plan,
+    view: RegistryView,
+    cal: WorkCalendar,
+    activated_on: dt.date | None,
+    today: dt.date,
+) -> list[str]:
+    lines = []
     for deliverable in plan.deliverables:
         lines.append(
             f"  [{deliverable.id}] {deliverable.title} ({deliverable.kind.value}, "
@@ -127,6 +156,17 @@ def render_plan(
         )
         if deliverable.template:
             lines.append(f"      mẫu báo cáo: {deliverable.template}")
+    return lines
+
+
+def _consolidation_lines(
+    plan: Plan,
+    view: RegistryView,
+    cal: WorkCalendar,
+    activated_on: dt.date | None,
+    today: dt.date,
+) -> list[str]:
+    lines = []
     for consolidation in plan.consolidations:
         fed = plan.deliverable(consolidation.consolidates)
         frequency = fed.frequency if fed else Frequency.yearly
@@ -145,6 +185,11 @@ def render_plan(
             lines.append(
                 f"      báo cáo lên: {consolidation.upward.plan} / {consolidation.upward.deliverable}"
             )
+    return lines
+
+
+def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
+    lines = []
     for event in plan.events:
         when = _rule_text(event.date) if event.date else f"tháng {event.month} hằng năm"
         lines.append(f"  [sự kiện] {event.title} — {when}")
@@ -157,24 +202,30 @@ def render_plan(
                 "  ",
             )
         )
+    return lines
 
-    if plan.report_templates:
-        lines.append("")
-        lines.append("Mẫu báo cáo (report templates):")
-        for template in plan.report_templates:
-            lines.append(f"  [{template.id}] {template.title}")
-            for f in template.fields:
-                unit = f" ({f.unit})" if f.unit else ""
-                lines.append(f"    - {f.label}{unit}: {f.type.value}, tổng hợp {f.aggregate.value}")
 
-    if plan.recipients:
-        lines.append("")
-        lines.append("Nơi nhận:")
-        for recipient in plan.recipients:
-            marker = PURPOSE_VI[recipient.purpose]
-            suffix = "" if marker in recipient.name else f" ({marker})"
-            lines.append(f"  - {recipient.name}{suffix}")
-    return "\n".join(lines)
+def _template_lines(plan: Plan) -> list[str]:
+    if not plan.report_templates:
+        return []
+    lines = ["", "Mẫu báo cáo (report templates):"]
+    for template in plan.report_templates:
+        lines.append(f"  [{template.id}] {template.title}")
+        for f in template.fields:
+            unit = f" ({f.unit})" if f.unit else ""
+            lines.append(f"    - {f.label}{unit}: {f.type.value}, tổng hợp {f.aggregate.value}")
+    return lines
+
+
+def _recipient_lines(plan: Plan) -> list[str]:
+    if not plan.recipients:
+        return []
+    lines = ["", "Nơi nhận:"]
+    for recipient in plan.recipients:
+        marker = PURPOSE_VI[recipient.purpose]
+        suffix = "" if marker in recipient.name else f" ({marker})"
+        lines.append(f"  - {recipient.name}{suffix}")
+    return lines
 
 
 def _next_deadline(

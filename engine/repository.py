@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine import definitions_cache
+from engine.catalog import Catalog, Loaded
 from engine.errors import NotFound
-from engine.loader import Catalog, Loaded
 from engine.schema import CalendarOverrides, Plan, Registry
 from engine.store.models import CalendarVersion, PlanVersion, RegistryUnit, RegistryVersion
 

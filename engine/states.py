@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String
 from sqlalchemy.types import TypeDecorator
@@ -259,9 +259,6 @@ _OUTBOX_LABELS = {
 
 
 # ---------------------------------------------------------------- columns
-
-
-E = TypeVar("E", bound=StrEnum)
 
 
 class EnumText(TypeDecorator[Any]):

@@ -52,10 +52,6 @@ class StatusRow:
     def cycle_closed(self) -> bool:
         return self.cycle_status == CycleStatus.CLOSED
 
-    @property
-    def state_label(self) -> str:
-        return self.state.label
-
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly (for ConsolidatedReport.status_table and Prefect table artifacts)."""
         data = asdict(self)
@@ -115,83 +111,126 @@ def status_table(
     ``cycle_key`` "2027" also matches "2027-Q1", "2027-03"…; "once" the one-off cycle.
     Rows are ordered by cycle, deliverable (as the plan lists them) and registry order.
     """
-    instances = session.execute(
-        select(PlanInstance, PlanVersion)
-        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
-        .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
-        .order_by(PlanInstance.id)
-    ).all()
     rows: list[StatusRow] = []
     keys: dict[int, tuple[Any, ...]] = {}
-    for instance, version in instances:
-        plan = plan_definition(version)
-        registry = registry_for_plan_version(session, version)
-        names = {u.id: u.name for u in registry.units}
-        position = {u.id: i for i, u in enumerate(registry.units)}
-        titles, order = _titles(plan), _order(plan)
-        query = (
-            select(Obligation, Cycle.key, Cycle.status)
-            .join(Cycle, Obligation.cycle_id == Cycle.id)
-            .where(Cycle.instance_id == instance.id)
-        )
-        if deliverable_id is not None:
-            query = query.where(Obligation.deliverable_id == deliverable_id)
-        found = [
-            (o, key, cycle_status)
-            for o, key, cycle_status in session.execute(query).all()
-            if cycle_key is None or _matches(key, cycle_key)
-        ]
+    for instance, version in _active_instances(session, plan_id):
+        names = _InstanceNames.read(session, version)
+        found = _obligations(session, instance.id, cycle_key, deliverable_id)
         latest = _latest_submissions(session, [o.id for o, _, _ in found])
         for obligation, key, cycle_status in found:
-            state, late, left = classify(
-                obligation.status,
-                obligation.on_time,
-                obligation.due_date,
-                obligation.submitted_at,
-                today,
+            row = _status_row(
+                plan_id, obligation, key, cycle_status, latest.get(obligation.id), names, today
             )
-            sub = latest.get(obligation.id)
-            rows.append(
-                StatusRow(
-                    obligation_id=obligation.id,
-                    plan_id=plan_id,
-                    cycle_key=key,
-                    unit_id=obligation.unit_id,
-                    unit_name=names.get(obligation.unit_id, obligation.unit_id),
-                    deliverable_id=obligation.deliverable_id,
-                    deliverable_title=titles.get(
-                        obligation.deliverable_id, obligation.deliverable_id
-                    ),
-                    kind=obligation.kind,
-                    nominal_date=obligation.nominal_date,
-                    due_date=obligation.due_date,
-                    state=state,
-                    days_late=late,
-                    days_left=left,
-                    review_state=sub.review_state if sub else None,
-                    version=sub.version if sub else None,
-                    submitted_at=obligation.submitted_at,
-                    obligation_status=obligation.status,
-                    transferred_from=obligation.transferred_from,
-                    transferred_from_name=(
-                        names.get(obligation.transferred_from, obligation.transferred_from)
-                        if obligation.transferred_from
-                        else None
-                    ),
-                    cycle_status=cycle_status,
-                )
-            )
-        for row in rows[len(rows) - len(found) :]:
-            keys[row.obligation_id] = (
-                row.cycle_key != "once",
-                row.cycle_key,
-                instance.id,
-                order.get(row.deliverable_id, 999),
-                position.get(row.unit_id, 10**6),
-                row.unit_id,
-            )
+            rows.append(row)
+            keys[row.obligation_id] = names.sort_key(row, instance.id)
     rows.sort(key=lambda r: keys[r.obligation_id])
     return rows
+
+
+def _active_instances(session: Session, plan_id: str) -> list[Any]:
+    """(instance, version) of the plan's active instances, oldest first."""
+    return list(
+        session.execute(
+            select(PlanInstance, PlanVersion)
+            .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
+            .where(PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE)
+            .order_by(PlanInstance.id)
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class _InstanceNames:
+    """What one instance's plan version and registry say about its rows: names, titles and
+    the orders (the plan's deliverables, the registry's units) the table is sorted by."""
+
+    units: dict[str, str]
+    unit_position: dict[str, int]
+    titles: dict[str, str]
+    order: dict[str, int]
+
+    @classmethod
+    def read(cls, session: Session, version: PlanVersion) -> _InstanceNames:
+        plan = plan_definition(version)
+        registry = registry_for_plan_version(session, version)
+        return cls(
+            units={u.id: u.name for u in registry.units},
+            unit_position={u.id: i for i, u in enumerate(registry.units)},
+            titles=_titles(plan),
+            order=_order(plan),
+        )
+
+    def sort_key(self, row: StatusRow, instance_id: int) -> tuple[Any, ...]:
+        return (
+            row.cycle_key != "once",
+            row.cycle_key,
+            instance_id,
+            self.order.get(row.deliverable_id, 999),
+            self.unit_position.get(row.unit_id, 10**6),
+            row.unit_id,
+        )
+
+
+def _obligations(
+    session: Session, instance_id: int, cycle_key: str | None, deliverable_id: str | None
+) -> list[tuple[Obligation, str, CycleStatus]]:
+    """(obligation, cycle key, cycle status) of one instance, in the cycles asked for."""
+    query = (
+        select(Obligation, Cycle.key, Cycle.status)
+        .join(Cycle, Obligation.cycle_id == Cycle.id)
+        .where(Cycle.instance_id == instance_id)
+    )
+    if deliverable_id is not None:
+        query = query.where(Obligation.deliverable_id == deliverable_id)
+    return [
+        (o, key, cycle_status)
+        for o, key, cycle_status in session.execute(query).all()
+        if cycle_key is None or _matches(key, cycle_key)
+    ]
+
+
+def _status_row(
+    plan_id: str,
+    obligation: Obligation,
+    cycle_key: str,
+    cycle_status: CycleStatus,
+    sub: Submission | None,
+    names: _InstanceNames,
+    today: dt.date,
+) -> StatusRow:
+    state, late, left = classify(
+        obligation.status,
+        obligation.on_time,
+        obligation.due_date,
+        obligation.submitted_at,
+        today,
+    )
+    return StatusRow(
+        obligation_id=obligation.id,
+        plan_id=plan_id,
+        cycle_key=cycle_key,
+        unit_id=obligation.unit_id,
+        unit_name=names.units.get(obligation.unit_id, obligation.unit_id),
+        deliverable_id=obligation.deliverable_id,
+        deliverable_title=names.titles.get(obligation.deliverable_id, obligation.deliverable_id),
+        kind=obligation.kind,
+        nominal_date=obligation.nominal_date,
+        due_date=obligation.due_date,
+        state=state,
+        days_late=late,
+        days_left=left,
+        review_state=sub.review_state if sub else None,
+        version=sub.version if sub else None,
+        submitted_at=obligation.submitted_at,
+        obligation_status=obligation.status,
+        transferred_from=obligation.transferred_from,
+        transferred_from_name=(
+            names.units.get(obligation.transferred_from, obligation.transferred_from)
+            if obligation.transferred_from
+            else None
+        ),
+        cycle_status=cycle_status,
+    )
 
 
 def _latest_submissions(session: Session, obligation_ids: list[int]) -> dict[int, Submission]:
@@ -297,6 +336,3 @@ def render_status(rows: list[StatusRow], color: bool) -> str:
     out.append("")
     out.append(f"Tổng số {len(rows)} — {summary}")
     return "\n".join(out)
-
-
-REVIEW_LABELS = {s.value: s.label for s in ReviewState}  # until the portal reads .label

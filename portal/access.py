@@ -1,8 +1,9 @@
 """From a signed link to the one obligation it opens, or a reason it does not.
 
-Every portal route that takes a token calls :func:`open_link`: the obligation is
-always re-derived from the token, never from an id in a form or a URL, so a link
-for one obligation can never read or write another.
+Every portal route that takes a token opens it through :mod:`portal.link`, which
+calls :func:`open_link` once per request: the obligation is always re-derived from the
+token, never from an id in a form or a URL, so a link for one obligation can never
+read or write another.
 
 A link is honoured while all of these hold:
 
@@ -14,8 +15,9 @@ A link is honoured while all of these hold:
   the token's ``token_version`` (bumping it revokes every earlier link);
 - the cycle is not closed and today is not past the link's end: the end of the
   cycle's ``closes_on`` day, or, when the cycle has none, the end of the day
-  ``LINK_GRACE_DAYS`` (60) after the obligation's due date, which leaves room for a
-  late report and for a resubmission after a return for revision.
+  ``engine.closing.DEFAULT_CLOSE_AFTER_DAYS`` (60) after the obligation's due date
+  (the day the cycle would close), which leaves room for a late report and for a
+  resubmission after a return for revision.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import end_of_day
+from engine.closing import DEFAULT_CLOSE_AFTER_DAYS
 from engine.config import Settings
+from engine.definitions_cache import plan_for_key
 from engine.links import LinkClaims, LinkError, read_token
-from engine.store.models import Cycle, Obligation
+from engine.schema import Plan
+from engine.states import CycleStatus
+from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion
 
-LINK_GRACE_DAYS = 60
 DEFAULT_MAX_AGE = dt.timedelta(days=400)
 
 # A row of the obligations table: read-only, attributes named like Obligation's.
@@ -41,8 +47,11 @@ ObligationRow = Row[Any]
 
 _obligations = Obligation.__table__
 _cycles = Cycle.__table__
+_instances = PlanInstance.__table__
+_versions = PlanVersion.__table__
 # Built once, in plain SQL expressions (no ORM entities): building the statement, or
-# loading ORM objects, would cost more than running it.
+# loading ORM objects, would cost more than running it. The plan version's id and hash
+# name the parsed plan in engine.definitions_cache, so one statement opens a link.
 _OBLIGATION_WITH_CYCLE = (
     select(
         _obligations,
@@ -50,30 +59,49 @@ _OBLIGATION_WITH_CYCLE = (
         _cycles.c.key.label("cycle_key"),
         _cycles.c.status.label("cycle_status"),
         _cycles.c.closes_on.label("cycle_closes_on"),
+        _instances.c.plan_version_id.label("plan_version_id"),
+        _versions.c.content_hash.label("plan_content_hash"),
+        _versions.c.registry_id.label("plan_registry_id"),
     )
     .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
+    .join(_instances, _instances.c.id == _cycles.c.instance_id)
+    .join(_versions, _versions.c.id == _instances.c.plan_version_id)
     .where(_obligations.c.id == bindparam("obligation_id"))
 )
 
 
-class LinkRefused(Exception):
-    """A link the portal will not honour.
+class RefusalReason(StrEnum):
+    """Why a link is not honoured (the refusal page and the audit row name it)."""
 
-    ``reason``: forged | malformed | unknown (403) or expired | revoked | closed (410).
+    FORGED = "forged"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"  # no such obligation
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    CLOSED = "closed"  # its cycle is closed
+
+    @property
+    def status_code(self) -> int:
+        """403 for a link that never was good; 410 (gone) for one that was."""
+        gone = (RefusalReason.EXPIRED, RefusalReason.REVOKED, RefusalReason.CLOSED)
+        return 410 if self in gone else 403
+
+
+class LinkRefused(Exception):
+    """A link the portal will not honour, and why (:class:`RefusalReason`).
+
     ``claims`` is set when the signature itself verified: then a fresh link can be
     sent to the unit's registered address.
     """
 
-    GONE = {"expired", "revoked", "closed"}
-
-    def __init__(self, reason: str, claims: LinkClaims | None = None) -> None:
+    def __init__(self, reason: RefusalReason | str, claims: LinkClaims | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = RefusalReason(reason)
         self.claims = claims
 
     @property
     def status_code(self) -> int:
-        return 410 if self.reason in self.GONE else 403
+        return self.reason.status_code
 
 
 @dataclass(frozen=True)
@@ -83,25 +111,39 @@ class LinkedCycle:
     id: int
     instance_id: int
     key: str
-    status: str
+    status: CycleStatus
     closes_on: dt.date | None
 
 
 @dataclass(frozen=True)
-class OpenLink:
-    """A verified link and the obligation it opens, as read in the caller's session
-    (plain rows, not ORM objects: nothing here can be changed and flushed)."""
+class OpenedLink:
+    """A verified link, the obligation it opens and that obligation's plan, as read
+    once for one request (plain rows, not ORM objects: nothing here can be changed and
+    flushed).
+
+    ``opened_at`` is the request's one reading of the clock; ``nonce`` the browser's
+    CSRF nonce (its cookie), None when it sent none or a malformed one.
+    """
 
     token: str
     token_hash: str
     claims: LinkClaims
     obligation: ObligationRow
     cycle: LinkedCycle
+    plan: Plan
+    registry_id: str
     valid_until: dt.datetime
+    opened_at: dt.datetime
+    nonce: str | None = None
 
     @property
     def actor(self) -> str:
         return f"unit:{self.obligation.unit_id}"
+
+    @property
+    def page(self) -> str:
+        """The obligation's page: where every refusal and error points back to."""
+        return f"/o/{self.token}"
 
 
 def token_hash(token: str) -> str:
@@ -109,13 +151,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
 
 
-def link_valid_until(
-    cycle: Cycle | LinkedCycle, obligation: Obligation | ObligationRow
-) -> dt.datetime:
-    """The last moment a link to ``obligation`` is honoured (Asia/Ho_Chi_Minh day end)."""
-    if cycle.closes_on is not None:
-        return end_of_day(cycle.closes_on)
-    return end_of_day(obligation.due_date + dt.timedelta(days=LINK_GRACE_DAYS))
+def link_valid_until(closes_on: dt.date | None, due_date: dt.date) -> dt.datetime:
+    """The last moment a link is honoured (Asia/Ho_Chi_Minh day end): the end of the
+    cycle's ``closes_on``, else of the day the cycle would close after ``due_date``."""
+    if closes_on is not None:
+        return end_of_day(closes_on)
+    return end_of_day(due_date + dt.timedelta(days=DEFAULT_CLOSE_AFTER_DAYS))
 
 
 def verify_signature(
@@ -123,15 +164,15 @@ def verify_signature(
 ) -> LinkClaims:
     """The token's claims if its signature (and, unless ``max_age`` is None, its age) holds."""
     if not token or len(token) > 500:
-        raise LinkRefused("malformed")
+        raise LinkRefused(RefusalReason.MALFORMED)
     seconds = int(max_age.total_seconds()) if max_age is not None else None
     try:
         return read_token(token, max_age_seconds=seconds, conf=conf)
     except LinkError as exc:
-        if exc.reason == "expired":
+        if exc.reason == RefusalReason.EXPIRED:
             # The signature is genuine, only old: a fresh link may be requested.
             claims = read_token(token, max_age_seconds=None, conf=conf, retired_ok=True)
-            raise LinkRefused("expired", claims) from None
+            raise LinkRefused(RefusalReason.EXPIRED, claims) from None
         raise LinkRefused(exc.reason) from None
 
 
@@ -141,32 +182,39 @@ def open_link(
     conf: Settings,
     now: dt.datetime,
     max_age: dt.timedelta | None = DEFAULT_MAX_AGE,
-) -> OpenLink:
-    """Verify ``token`` and load its obligation; raise :class:`LinkRefused` otherwise."""
+    nonce: str | None = None,
+) -> OpenedLink:
+    """Verify ``token`` and load its obligation and plan; raise :class:`LinkRefused` otherwise."""
     claims = verify_signature(token, conf, max_age)
-    obligation = session.execute(
-        _OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}
-    ).first()
-    if obligation is None:
-        raise LinkRefused("unknown")
+    row = session.execute(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}).first()
+    if row is None:
+        raise LinkRefused(RefusalReason.UNKNOWN)
     cycle = LinkedCycle(
-        obligation.cycle_id,
-        obligation.cycle_instance_id,
-        obligation.cycle_key,
-        obligation.cycle_status,
-        obligation.cycle_closes_on,
+        row.cycle_id, row.cycle_instance_id, row.cycle_key, row.cycle_status, row.cycle_closes_on
     )
     # A genuine signature whose facts no longer match (the obligation moved to a
     # successor unit, a bumped token_version) is a revoked link, not a forgery.
     if (
-        obligation.unit_id != claims.unit_id
+        row.unit_id != claims.unit_id
         or cycle.key != claims.cycle_key
-        or obligation.token_version != claims.token_version
+        or row.token_version != claims.token_version
     ):
-        raise LinkRefused("revoked", claims)
-    valid_until = link_valid_until(cycle, obligation)
-    if cycle.status == "closed":
-        raise LinkRefused("closed", claims)
+        raise LinkRefused(RefusalReason.REVOKED, claims)
+    valid_until = link_valid_until(cycle.closes_on, row.due_date)
+    if cycle.status == CycleStatus.CLOSED:
+        raise LinkRefused(RefusalReason.CLOSED, claims)
     if now > valid_until:
-        raise LinkRefused("expired", claims)
-    return OpenLink(token, token_hash(token), claims, obligation, cycle, valid_until)
+        raise LinkRefused(RefusalReason.EXPIRED, claims)
+    plan = plan_for_key(session, row.plan_version_id, row.plan_content_hash)
+    return OpenedLink(
+        token=token,
+        token_hash=token_hash(token),
+        claims=claims,
+        obligation=row,
+        cycle=cycle,
+        plan=plan,
+        registry_id=row.plan_registry_id,
+        valid_until=valid_until,
+        opened_at=now,
+        nonce=nonce,
+    )

@@ -1,7 +1,8 @@
 """POST of the answer form: check, store files and the submission, hand over to intake.
 
 Order of work, so that a refused answer leaves nothing behind:
-1. the link (re-derived from the token) and the CSRF token;
+1. the link (re-derived from the token) and the CSRF token: checked by ``portal.link``
+   before :func:`submit` runs, which receives the opened link;
 2. every file is staged in ``files_dir/.incoming`` and checked (size, type by content);
 3. the values are checked against the template (``engine.reports.validate_values``);
 4. only then, in one transaction: files moved into place, ``StoredFile`` rows, the
@@ -27,13 +28,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
-from engine.links import LinkClaims
 from engine.reports import validate_values
+from engine.schema import FieldType
 from engine.store.models import StoredFile
-from portal import audit, csrf, uploads
-from portal.access import LinkRefused, open_link, token_hash, verify_signature
-from portal.obligation import obligation_response, refused_page
-from portal.pages import CSRF_FAILED
+from portal import audit, uploads
+from portal.access import OpenedLink
+from portal.obligation import obligation_response
 from portal.state import MAX_FILES_PER_FORM, PortalState, retryable
 from portal.view import SUMMARY_FIELD, SUMMARY_MAX, Answer, answer_for, can_answer
 
@@ -59,7 +59,7 @@ def _text_values(answer: Answer, form: FormData) -> dict[str, str]:
     """What the unit typed, to show again next to the errors."""
     shown: dict[str, str] = {}
     for field in answer.fields:
-        if field.type.value == "file":
+        if field.type is FieldType.file:
             continue
         value = form.get(form_field(field.id))
         if isinstance(value, str):
@@ -92,64 +92,14 @@ def _stage_files(
     return staged, errors
 
 
-def _audit_unverified(
-    state: PortalState, token: str, action: str, addr: str, claims: LinkClaims | None, **data: Any
-) -> None:
-    """Audit a refused POST when the token is genuinely signed; a forged one is only logged
-    (otherwise anyone could fill the audit table with made-up tokens)."""
-    if claims is None:
-        log.info("%s with an unverifiable link from %s", action, addr)
-        return
-    with state.writing() as session:
-        audit.record(
-            session,
-            action,
-            at=state.now(),
-            actor=f"unit:{claims.unit_id}",
-            remote_addr=addr,
-            link_hash=token_hash(token),
-            obligation_id=claims.obligation_id,
-            **data,
-        )
-
-
-def _claims_or_none(state: PortalState, token: str) -> LinkClaims | None:
-    try:
-        return verify_signature(token, state.conf, max_age=None)
-    except LinkRefused:
-        return None
-
-
 def submit(
-    state: PortalState, token: str, form: FormData, addr: str, nonce: str | None
+    state: PortalState, link: OpenedLink, form: FormData, addr: str
 ) -> tuple[Response, int | None]:
-    """The response, and the id of the stored submission (None when nothing was stored)."""
-    now = state.now()
-    link_hash = token_hash(token)
-    given = form.get(csrf.FIELD)
-    if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
-        _audit_unverified(
-            state,
-            token,
-            "portal.csrf_rejected",
-            addr,
-            _claims_or_none(state, token),
-            cookie=bool(nonce),
-            field=bool(given),
-        )
-        return state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"), None
+    """The response to an answer posted on ``link`` (opened by ``portal.link``, its CSRF
+    field checked), and the id of the stored submission (None when nothing was stored)."""
+    now, plan = link.opened_at, link.plan
+    answer = answer_for(plan, link.obligation)
     with state.reading() as session:
-        try:
-            link = open_link(session, token, state.conf, now, state.link_max_age)
-        except LinkRefused as exc:
-            _audit_unverified(
-                state, token, "portal.submit_refused_link", addr, exc.claims, reason=exc.reason
-            )
-            return refused_page(state, token, exc, nonce), None
-        obligation_id = link.obligation.id
-        unit_id = link.obligation.unit_id
-        plan, _registry_id = state.plans.get(session, link.cycle.instance_id)
-        answer = answer_for(plan, link.obligation)
         allowed, why_not = can_answer(session, link.obligation, now)
 
     def audit_event(action: str, **data: Any) -> None:
@@ -158,10 +108,10 @@ def submit(
                 session,
                 action,
                 at=now,
-                actor=f"unit:{unit_id}",
+                actor=link.actor,
                 remote_addr=addr,
-                link_hash=link_hash,
-                obligation_id=obligation_id,
+                link_hash=link.token_hash,
+                obligation_id=link.obligation.id,
                 plan_id=plan.id,
                 **data,
             )
@@ -169,32 +119,32 @@ def submit(
     if answer is None or not allowed:
         audit_event("portal.submit_rejected", reason="not-open")
         message = why_not or "Nhiệm vụ này không nhận báo cáo qua cổng."
-        return state.pages.error(409, "Không gửi được", message, back=f"/o/{token}"), None
+        return state.pages.error(409, "Không gửi được", message, back=link.page), None
     uploads_given = [v for _, v in form.multi_items() if isinstance(v, UploadFile) and v.filename]
     if len(uploads_given) > MAX_FILES_PER_FORM:
         audit_event("portal.submit_rejected", reason="too-many-files")
-        return state.pages.error(400, back=f"/o/{token}"), None
+        return state.pages.error(400, back=link.page), None
 
     staged, errors = _stage_files(state, answer, form)
     try:
         summary, raw = _check_values(answer, form, staged, errors)
         if errors:
             raise _Invalid(errors)
-        pending = _Answer(
-            link_hash, obligation_id, unit_id, plan.id, answer, staged, raw, summary, addr, now
-        )
+        pending = _Answer(link, answer, staged, raw, summary, addr)
         submission_id, version = _store(state, pending)
     except (_Invalid, SubmissionRejected) as exc:
         uploads.discard(list(staged.values()))
         problems = _field_errors(answer, exc.errors)
         audit_event("portal.submit_rejected", fields=sorted(problems))
-        return _form_again(state, token, nonce, answer, form, problems), None
+        return _form_again(state, link, answer, form, problems), None
     except BaseException:
         uploads.discard(list(staged.values()))
         raise
-    log.info("submission %s (v%s) stored for obligation %s", submission_id, version, obligation_id)
+    log.info(
+        "submission %s (v%s) stored for obligation %s", submission_id, version, link.obligation.id
+    )
     # An explicit fragment: otherwise the browser would keep the form's "#gui-bao-cao".
-    receipt = f"/o/{token}/receipt/{version}#da-nhan"
+    receipt = f"{link.page}/receipt/{version}#da-nhan"
     return RedirectResponse(receipt, status_code=303), submission_id
 
 
@@ -206,7 +156,7 @@ def _check_values(
     Returns (summary, raw values); problems are added to ``errors``."""
     raw: dict[str, Any] = {}
     for field in answer.template.fields:
-        if field.type.value == "file":
+        if field.type is FieldType.file:
             raw[field.id] = ["0"] if field.id in staged else []
         else:
             value = form.get(form_field(field.id))
@@ -230,21 +180,21 @@ def _check_values(
 class _Answer:
     """A checked answer waiting to be stored."""
 
-    link_hash: str
-    obligation_id: int
-    unit_id: str
-    plan_id: str
+    link: OpenedLink
     answer: Answer
     staged: dict[str, uploads.StagedFile]
     raw: dict[str, Any]
     summary: str | None
     addr: str
-    now: dt.datetime
     placed: list[Path] = dataclasses.field(default_factory=list)  # files this answer put in place
 
     @property
-    def actor(self) -> str:
-        return f"unit:{self.unit_id}"
+    def obligation_id(self) -> int:
+        return int(self.link.obligation.id)
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.link.opened_at
 
 
 def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
@@ -302,18 +252,18 @@ def _store_once(state: PortalState, pending: _Answer) -> tuple[int, int]:
             file_ids=list(file_ids.values()),
             source="portal",
             now=pending.now,
-            actor=pending.actor,
+            actor=pending.link.actor,
             remote_addr=pending.addr,
         )
         audit.record(
             session,
             "portal.submit",
             at=pending.now,
-            actor=pending.actor,
+            actor=pending.link.actor,
             remote_addr=pending.addr,
-            link_hash=pending.link_hash,
+            link_hash=pending.link.token_hash,
             obligation_id=pending.obligation_id,
-            plan_id=pending.plan_id,
+            plan_id=pending.link.plan.id,
             submission_id=submission.id,
             version=submission.version,
             files=[{"id": i, "sha256": pending.staged[k].sha256} for k, i in file_ids.items()],
@@ -334,13 +284,8 @@ def _field_errors(answer: Answer, errors: dict[str, str]) -> dict[str, str]:
 
 
 def _form_again(
-    state: PortalState,
-    token: str,
-    nonce: str | None,
-    answer: Answer,
-    form: FormData,
-    errors: dict[str, str],
+    state: PortalState, link: OpenedLink, answer: Answer, form: FormData, errors: dict[str, str]
 ) -> Response:
     return obligation_response(
-        state, token, nonce, status_code=422, values=_text_values(answer, form), errors=errors
+        state, link, status_code=422, values=_text_values(answer, form), errors=errors
     )

@@ -35,7 +35,7 @@ from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.links import _secret
 from portal import answers, csrf, freshlink, obligation, operator
-from portal.access import DEFAULT_MAX_AGE, token_hash
+from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
     AccessLog,
@@ -46,9 +46,10 @@ from portal.hardening import (
     SecurityHeaders,
     client_address,
 )
+from portal.link import Answered, FileLink, Link, PostedOnLink, ReceiptLink, valid_nonce
 from portal.pages import STATIC, Pages
 from portal.ratelimit import Limiters, PortalLimits
-from portal.state import MAX_FILES_PER_FORM, PortalState
+from portal.state import PortalState
 
 log = logging.getLogger("kehoach.portal")
 
@@ -118,13 +119,19 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _routes(app, state)
     _error_handlers(app, state)
+    _middleware(app, state)
+    return app
+
+
+def _middleware(app: FastAPI, state: PortalState) -> None:
+    """The ASGI middleware around the routes, with the pages they answer with."""
 
     def body_refusal(scope: Scope) -> tuple[int, bytes]:
         path = scope.get("path", "")
         back = path.rsplit("/submit", 1)[0] if path.startswith("/o/") else None
         title = "Dữ liệu gửi lên quá lớn"
         message = (
-            f"Tệp đính kèm vượt giới hạn {conf.portal_max_upload_mb:g} MB cho một lần gửi. "
+            f"Tệp đính kèm vượt giới hạn {state.conf.portal_max_upload_mb:g} MB cho một lần gửi. "
             "Chưa có gì được lưu. Vui lòng giảm kích thước tệp (nén hoặc chia nhỏ) rồi gửi lại."
         )
         html = state.pages.html("error.html.j2", title=title, message=message, back=back)
@@ -143,13 +150,6 @@ def create_app(
     app.add_middleware(AddressLimit, limiter=state.limiters.per_address, render=rate_refusal)
     app.add_middleware(SecurityHeaders, hsts=state.secure_cookies)
     app.add_middleware(AccessLog)
-    return app
-
-
-def _too_many(state: PortalState) -> Response:
-    response = state.pages.error(429)
-    response.headers["retry-after"] = "30"
-    return response
 
 
 def _routes(app: FastAPI, state: PortalState) -> None:
@@ -174,26 +174,19 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     def robots() -> Response:
         return PlainTextResponse("User-agent: *\nDisallow: /\n")
 
+    # Behind a link, a dependency (portal.link) opens it once: the rate limit, the CSRF
+    # field, the token and its obligation; it answers a refusal itself.
     @app.get("/o/{token}")
-    def view(token: str, request: Request) -> Response:
-        if not state.limiters.link_read.allow(token_hash(token)):
-            return _too_many(state)
-        nonce = request.cookies.get(csrf.COOKIE)
-        return obligation.obligation_response(state, token, _valid_nonce(nonce))
+    def view(link: Link) -> Response:
+        return obligation.obligation_response(state, link)
 
     @app.get("/o/{token}/receipt/{version}")
-    def receipt(token: str, version: int, request: Request) -> Response:
-        if not state.limiters.link_read.allow(token_hash(token)):
-            return _too_many(state)
-        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
-        return obligation.receipt_response(state, token, version, nonce)
+    def receipt(version: int, link: ReceiptLink) -> Response:
+        return obligation.receipt_response(state, link, version)
 
     @app.get("/o/{token}/files/{file_id}")
-    def file(token: str, file_id: int, request: Request) -> Response:
-        if not state.limiters.link_read.allow(token_hash(token)):
-            return _too_many(state)
-        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
-        return obligation.file_response(state, token, file_id, nonce)
+    def file(file_id: int, link: FileLink) -> Response:
+        return obligation.file_response(state, link, file_id)
 
     @app.get("/o/{token}/submit")
     def submit_page(token: str) -> Response:
@@ -201,21 +194,10 @@ def _routes(app: FastAPI, state: PortalState) -> None:
         return RedirectResponse(f"/o/{token}", status_code=303)
 
     @app.post("/o/{token}/submit")
-    async def submit(token: str, request: Request) -> Response:
-        if not state.limiters.link_write.allow(token_hash(token)):
-            return _too_many(state)
-        try:
-            form = await request.form(max_files=MAX_FILES_PER_FORM, max_fields=200)
-        except MultiPartException as exc:
-            log.info("unreadable form: %s", exc)
-            return state.pages.error(400, back=f"/o/{token}")
-        try:
-            nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
-            response, submission_id = await run_in_threadpool(
-                answers.submit, state, token, form, client_address(request.scope), nonce
-            )
-        finally:
-            await form.close()
+    async def submit(posted: PostedOnLink) -> Response:
+        response, submission_id = await run_in_threadpool(
+            answers.submit, state, posted.link, posted.form, posted.addr
+        )
         if submission_id is not None:
             state.handoff(submission_id)
         return response
@@ -228,7 +210,7 @@ def _routes(app: FastAPI, state: PortalState) -> None:
             return state.pages.error(400)
         token = form.get("token")
         given = form.get(csrf.FIELD)
-        nonce = _valid_nonce(request.cookies.get(csrf.COOKIE))
+        nonce = valid_nonce(request.cookies.get(csrf.COOKIE))
         return await run_in_threadpool(
             freshlink.request_link,
             state,
@@ -243,11 +225,12 @@ def _routes(app: FastAPI, state: PortalState) -> None:
         return operator.status_response(state, request, plan_id, cycle_key)
 
 
-def _valid_nonce(nonce: str | None) -> str | None:
-    return nonce if nonce and 16 <= len(nonce) <= 100 else None
-
-
 def _error_handlers(app: FastAPI, state: PortalState) -> None:
+    @app.exception_handler(Answered)
+    async def answered(request: Request, exc: Answered) -> Response:
+        # A refusal or a limit, answered by portal.link before the handler ran.
+        return exc.response
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = state.pages.error(exc.status_code if exc.status_code in (404, 405) else 400)

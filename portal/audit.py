@@ -7,14 +7,14 @@ more people than the units, and a token in it would open the obligation.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from engine.store.models import AuditEvent
 
-_INSERT = insert(AuditEvent.__table__)  # plain SQL: no ORM work per row
+_INSERT = insert(cast(Table, AuditEvent.__table__))  # plain SQL: no ORM work per row
 
 
 def record(

@@ -22,6 +22,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from engine.config import TIMEZONE
+from engine.links import LinkClaims
+from engine.states import CycleStatus, InstanceStatus, ObligationStatus
 from engine.store.models import Obligation, OutboxMessage
 from portal import audit, csrf
 from portal.access import LinkRefused, token_hash, verify_signature
@@ -48,10 +50,11 @@ def _send(state: PortalState, token: str, addr: str) -> tuple[str, int | None, s
         if obligation is None:
             return "unknown-obligation", None, None
         cycle = obligation.cycle
-        if cycle.status == "closed" or cycle.instance.status != "active":
-            outcome = "closed"
-        elif obligation.status == "waived":
-            outcome = "waived"
+        outcome: str  # the state that stops a fresh link, or whether the mail is queued
+        if cycle.status == CycleStatus.CLOSED or cycle.instance.status != InstanceStatus.ACTIVE:
+            outcome = CycleStatus.CLOSED
+        elif obligation.status == ObligationStatus.WAIVED:
+            outcome = ObligationStatus.WAIVED
         else:
             from engine.outbox import enqueue_for_obligation, obligation_key
 
@@ -88,11 +91,12 @@ def request_link(
     state: PortalState, token: str, given_csrf: str | None, nonce: str | None, addr: str
 ) -> Response:
     if not csrf.valid(state.csrf_key, token, nonce, given_csrf):
+        claims: LinkClaims | None
         try:
             claims = verify_signature(token, state.conf, max_age=None)
         except LinkRefused as exc:
             claims = exc.claims  # genuine but signed with a retired key: still audited
-        if claims is not None:  # forged tokens are only logged: see portal.answers
+        if claims is not None:  # forged tokens are only logged: see portal.link
             with state.writing() as session:
                 audit.record(
                     session,

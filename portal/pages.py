@@ -8,36 +8,38 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
+from portal.access import RefusalReason
+
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-REFUSALS: dict[str, tuple[str, str]] = {
-    "forged": (
+REFUSALS: dict[RefusalReason, tuple[str, str]] = {
+    RefusalReason.FORGED: (
         "Đường dẫn không hợp lệ",
         "Đường dẫn này không đúng hoặc đã bị thay đổi. Vui lòng mở lại đường dẫn trong thư "
         "giao nhiệm vụ (bấm trực tiếp, hoặc sao chép đầy đủ, không bỏ sót ký tự nào).",
     ),
-    "malformed": (
+    RefusalReason.MALFORMED: (
         "Đường dẫn không hợp lệ",
         "Đường dẫn này không đọc được. Vui lòng mở lại đường dẫn trong thư giao nhiệm vụ.",
     ),
-    "unknown": (
+    RefusalReason.UNKNOWN: (
         "Không tìm thấy nhiệm vụ",
         "Đường dẫn không ứng với nhiệm vụ nào đang được theo dõi. Vui lòng mở đường dẫn "
         "trong thư mới nhất mà đơn vị nhận được.",
     ),
-    "expired": (
+    RefusalReason.EXPIRED: (
         "Đường dẫn đã hết hạn",
         "Kỳ báo cáo của nhiệm vụ này đã kết thúc hoặc đường dẫn được cấp đã quá lâu. Nếu đơn "
         "vị vẫn cần gửi hoặc xem lại báo cáo, hãy yêu cầu đường dẫn mới ở dưới đây.",
     ),
-    "revoked": (
+    RefusalReason.REVOKED: (
         "Đường dẫn đã được thay thế",
         "Đường dẫn này đã bị thu hồi và thay bằng đường dẫn mới (ví dụ khi nhiệm vụ được "
         "chuyển cho đơn vị khác hoặc khi đường dẫn cũ bị lộ). Vui lòng dùng đường dẫn trong "
         "thư mới nhất, hoặc yêu cầu gửi lại ở dưới đây.",
     ),
-    "closed": (
+    RefusalReason.CLOSED: (
         "Kỳ báo cáo đã đóng",
         "Kỳ báo cáo này đã được tổng hợp và đóng lại nên không nhận thêm báo cáo qua cổng. "
         "Nếu cần bổ sung, vui lòng liên hệ đơn vị tổng hợp báo cáo.",

@@ -18,7 +18,6 @@ from engine.store.db import connect
 from portal import csrf, writes
 from portal.pages import Pages
 from portal.ratelimit import Limiters
-from portal.view import PlanCache
 
 # Multipart overhead allowed on top of the files themselves (fields, boundaries).
 FORM_OVERHEAD = 1024 * 1024
@@ -44,7 +43,6 @@ class PortalState:
     files_dir: Path
     handoff: Callable[[int], None]
     pages: Pages = field(default_factory=Pages)
-    plans: PlanCache = field(default_factory=PlanCache)
     csrf_key: bytes = b""
     secure_cookies: bool = False
 

@@ -6,7 +6,6 @@ Pure reads: nothing here adds, changes or flushes a row.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,50 +15,41 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
-from engine.definitions_cache import plan_for_version
-from engine.schema import Deliverable, FieldType, Plan, ReportTemplate, TemplateField
-from engine.status import REVIEW_LABELS, State, classify
+from engine.doctypes import document_type_name
+from engine.schema import (
+    Deliverable,
+    DeliverableKind,
+    FieldType,
+    Mode,
+    Plan,
+    ReportTemplate,
+    TemplateField,
+)
+from engine.states import ObligationStatus, ReviewState
+from engine.status import State, classify
 from engine.store.models import (
-    PlanInstance,
-    PlanVersion,
     RegistryUnit,
     RegistryVersion,
     StoredFile,
     Submission,
 )
 from engine.vntext import date_with_weekday, short_date
-from portal.access import ObligationRow, OpenLink
+from portal.access import ObligationRow, OpenedLink
 
 TZ = ZoneInfo(TIMEZONE)
-
-DOCUMENT_TYPES = {
-    "KH": "Kế hoạch", "BC": "Báo cáo", "QĐ": "Quyết định", "CT": "Chỉ thị", "KL": "Kết luận",
-    "NQ": "Nghị quyết", "NĐ": "Nghị định", "TB": "Thông báo", "HD": "Hướng dẫn",
-    "CTr": "Chương trình", "TTr": "Tờ trình", "QyĐ": "Quy định", "ĐA": "Đề án",
-    "PA": "Phương án", "CV": "Công văn", "Luật": "Luật",
-}  # fmt: skip
-
-OBLIGATION_STATUS = {
-    "pending": "Chưa gửi",
-    "submitted": "Đã gửi",
-    "accepted": "Đã được chấp nhận",
-    "returned": "Được trả lại để hoàn thiện",
-    "waived": "Được miễn",
-}
-REVIEW_STATE = REVIEW_LABELS
 
 # Colours of the Government's four states (engine.status.State), as provincial
 # systems show them; a deadline three days away or less turns amber.
 STATE_COLOURS = {
-    "done_on_time": "green",
-    "done_late": "orange",
-    "open_within": "blue",
-    "open_overdue": "red",
+    State.DONE_ON_TIME: "green",
+    State.DONE_LATE: "orange",
+    State.OPEN_WITHIN: "blue",
+    State.OPEN_OVERDUE: "red",
 }
 
 
 def state_badge(state: State, days_left: int | None) -> dict[str, str]:
-    colour = STATE_COLOURS[state.value]
+    colour = STATE_COLOURS[state]
     if state is State.OPEN_WITHIN and days_left is not None and days_left <= 3:
         colour = "amber"
     return {"key": state.value, "label": state.label, "colour": colour}
@@ -103,29 +93,6 @@ def local_time(moment: dt.datetime | None) -> str:
     return moment.astimezone(TZ).strftime("%H:%M, %d/%m/%Y")
 
 
-class PlanCache:
-    """Validated plan definitions by instance (an instance is pinned to one plan version,
-    and plan version rows never change: they are content-hashed)."""
-
-    def __init__(self) -> None:
-        self._plans: dict[int, tuple[Plan, str]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session: Session, instance_id: int) -> tuple[Plan, str]:
-        """(plan, registry id) of an instance."""
-        with self._lock:
-            cached = self._plans.get(instance_id)
-        if cached is None:
-            instance = session.get(PlanInstance, instance_id)
-            assert instance is not None
-            version = session.get(PlanVersion, instance.plan_version_id)
-            assert version is not None
-            cached = (plan_for_version(session, version), version.registry_id)
-            with self._lock:
-                self._plans[instance_id] = cached
-        return cached
-
-
 # Statements run on every page, built once in plain SQL expressions (building one, or
 # loading ORM objects, costs more than running it); they return read-only rows.
 _units = RegistryUnit.__table__
@@ -160,7 +127,7 @@ def unit_names(session: Session, registry_id: str, unit_ids: set[str]) -> dict[s
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
     doc = plan.document
-    kind = DOCUMENT_TYPES.get(doc.type.value, doc.type.value)
+    kind = document_type_name(doc.type)
     return {
         "id": plan.id,
         "type": kind,
@@ -200,7 +167,7 @@ def answer_for(plan: Plan, obligation: ObligationRow) -> Answer | None:
     deliverable: Deliverable | None = plan.deliverable(obligation.deliverable_id)
     if deliverable is None:
         return None  # a consolidation duty: produced by the consolidate flow
-    if deliverable.kind.value == "sub_plan":
+    if deliverable.kind is DeliverableKind.sub_plan:
         return Answer(SUB_PLAN_TEMPLATE, tuple(SUB_PLAN_TEMPLATE.fields), True)
     template = plan.template(deliverable.template or "")
     if template is None:
@@ -257,7 +224,7 @@ def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
 
 def submission_rows(
     session: Session,
-    link: OpenLink,
+    link: OpenedLink,
     answer: Answer | None,
     submissions: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
@@ -280,8 +247,8 @@ def submission_rows(
                 "version": sub.version,
                 "submitted_at": local_time(sub.submitted_at),
                 "on_time": sub.on_time,
-                "review_state": REVIEW_STATE.get(sub.review_state, sub.review_state),
-                "returned": sub.review_state == "returned",
+                "review_state": ReviewState(sub.review_state).label,
+                "returned": sub.review_state == ReviewState.RETURNED,
                 "review_reason": sub.review_reason,
                 "summary": sub.summary,
                 "fields": fields,
@@ -299,7 +266,7 @@ def _what(plan: Plan, obligation: ObligationRow) -> dict[str, Any]:
     """Title, text and kind of what the obligation asks (a deliverable or a consolidation)."""
     deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None:
-        kind = "Kế hoạch cụ thể" if deliverable.kind.value == "sub_plan" else "Báo cáo"
+        kind = "Kế hoạch cụ thể" if deliverable.kind is DeliverableKind.sub_plan else "Báo cáo"
         return {"title": deliverable.title, "text": deliverable.text, "kind": kind}
     consolidation = next(
         (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
@@ -311,11 +278,9 @@ def _what(plan: Plan, obligation: ObligationRow) -> dict[str, Any]:
     return {"title": obligation.deliverable_id, "text": None, "kind": "Báo cáo"}
 
 
-def obligation_page(
-    session: Session, link: OpenLink, plan: Plan, registry_id: str, now: dt.datetime
-) -> dict[str, Any]:
+def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     """Everything the obligation page shows (the form fields are added by the caller)."""
-    obligation = link.obligation
+    obligation, plan, now = link.obligation, link.plan, link.opened_at
     tasks = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -324,7 +289,7 @@ def obligation_page(
                 {
                     "section": assignment.section,
                     "heading": assignment.heading,
-                    "request": assignment.mode.value == "request",
+                    "request": assignment.mode is Mode.request,
                     "lines": [t.text for t in assignment.tasks],
                 }
             )
@@ -335,7 +300,7 @@ def obligation_page(
     submissions = submissions_of(session, obligation.id)
     allowed, why_not = can_answer(session, obligation, now, submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
-    names = unit_names(session, registry_id, wanted)  # type: ignore[arg-type]
+    names = unit_names(session, link.registry_id, wanted)  # type: ignore[arg-type]
     return {
         "plan": plan_summary(plan),
         "unit_name": names.get(obligation.unit_id, obligation.unit_id),
@@ -354,7 +319,7 @@ def obligation_page(
             "days_left": days_left,
             "days_late": days_late,
         },
-        "status": OBLIGATION_STATUS.get(obligation.status, obligation.status),
+        "status": ObligationStatus(obligation.status).label,
         "state": state_badge(state, days_left),
         "submissions": submission_rows(session, link, answer, submissions),
         "answer": answer,

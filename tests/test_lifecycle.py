@@ -343,8 +343,10 @@ def test_on_time_until_the_end_of_the_due_day_then_late(url):
         "Ủy ban nhân dân xã Bế Triều",
         "2027",
     )
-    assert result.event_name == "kehoach.submission.late"
-    assert result.event_resource()["kehoach.unit"] == "xa-b"
+    from workflows.events import intake_event, intake_resource
+
+    assert intake_event(result) == "kehoach.submission.late"
+    assert intake_resource(result)["kehoach.unit"] == "xa-b"
 
 
 def test_resubmission_keeps_versions_and_stops_after_the_deadline(url):

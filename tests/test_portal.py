@@ -790,6 +790,7 @@ def test_concurrent_answers_on_one_link_all_get_a_version(world):
     from starlette.datastructures import FormData
 
     from portal import answers
+    from portal.link import open_posted
 
     # two portals (as two worker processes would be: no shared lock) and four answers
     states = [world.app().state.portal, world.app().state.portal]
@@ -805,7 +806,8 @@ def test_concurrent_answers_on_one_link_all_get_a_version(world):
             + [("f-so-vu-chay", str(i))]
         )
         barrier.wait()
-        _, submission_id = answers.submit(state, token, form, "127.0.0.1", nonce)
+        link = open_posted(state, token, form, nonce, "127.0.0.1")  # as the route's dependency
+        _, submission_id = answers.submit(state, link, form, "127.0.0.1")
         results.append(submission_id)
 
     threads = [threading.Thread(target=answer, args=(i,)) for i in range(4)]

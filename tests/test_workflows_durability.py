@@ -1,7 +1,7 @@
 """A flow process killed half-way and run again ends where an uninterrupted run ends.
 
-The activate flow runs in a process of its own (``python -m workflows activate``)
-against the real Prefect server; the test hook ``KEHOACH_TEST_TASK_DELAY`` slows its
+The activate flow runs in a process of its own (``python -m workflows activate``, through
+``tests.fixtures.slow_flow``) against the real Prefect server; the fixture slows its
 fan-out so the kill lands while it is recording task runs — after the obligations and
 their emails were committed, before any email was sent.  A second case kills it at a
 random moment.  Then the flow runs again and the store (obligations, outbox rows and
@@ -94,13 +94,13 @@ def start_activate(url: str, prefect_api: str, smtp: SMTPTestServer, delay: floa
         PREFECT_API_URL=prefect_api,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         KEHOACH_SMTP_PORT=str(smtp.port),
-        KEHOACH_TEST_TASK_DELAY=str(delay),
         PYTHONUNBUFFERED="1",
     )
     cmd = [
         sys.executable,
         "-m",
-        "workflows",
+        "tests.fixtures.slow_flow",  # python -m workflows, each fan-out task `delay` s slower
+        str(delay),
         "activate",
         "--param",
         f"plan_id={SEED}",

@@ -18,8 +18,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
@@ -33,17 +32,16 @@ from workflows.common import (
     cycle_label,
     cycle_tag,
     database,
-    emit,
     iso,
     local_day,
     obligations,
     plan_tag,
-    related_resources,
     resolve_now,
-    test_delay,
     unit_rows,
 )
 from workflows.dispatch import send_emails
+from workflows.events import cycle_resource, emit, plan_resource, related_resources
+from workflows.tasks import kehoach_task
 
 PER_UNIT_LIMIT = 400
 CHUNK = 250
@@ -56,14 +54,7 @@ def _run_name() -> str:
     return f"kích hoạt · {params['plan_id']} · {when or 'hôm nay'}"
 
 
-@task(
-    name="materialize",
-    task_run_name="ghi nghĩa vụ · {plan_id}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("materialize", task_run_name="ghi nghĩa vụ · {plan_id}")
 def materialize(
     plan_id: str, now: str, years: list[int] | None, version: int | None, database_url: str
 ) -> dict[str, Any]:
@@ -77,10 +68,9 @@ def materialize(
     return data
 
 
-@task(name="assign", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
+@kehoach_task("assign", retry=False, log_prints=False)
 def assign(label: str, summary: dict[str, Any]) -> dict[str, Any]:
     """One unit's (or one chunk's) assignment, as stored: what it owes, by when, the email."""
-    test_delay()
     return {"label": label, **summary}
 
 
@@ -212,16 +202,13 @@ def activate_flow(
     for cycle_key in result["cycles"]:
         emit(
             "kehoach.cycle.started",
-            {
-                "prefect.resource.id": f"kehoach.cycle.{plan_id}.{cycle_key}",
-                "prefect.resource.name": f"{plan_id} · {cycle_label(cycle_key)}",
-            },
+            cycle_resource(plan_id, cycle_key),
             related_resources(plan_id, cycle_key),
             {"obligations": sum(1 for i in infos if i.cycle_key == cycle_key)},
         )
     emit(
         "kehoach.plan.activated",
-        {"prefect.resource.id": f"kehoach.plan.{plan_id}", "prefect.resource.name": plan_id},
+        plan_resource(plan_id),
         [],
         {k: result[k] for k in ("plan_version", "created", "existing", "units", "queued")},
     )

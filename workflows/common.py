@@ -1,4 +1,4 @@
-"""What every flow shares: injected time, the store URL, names, tags, events, artifacts.
+"""What every flow shares: injected time, the store URL, names, tags, what the store holds.
 
 Flows take ``now`` as an ISO string parameter so a simulation's virtual time passes
 through Prefect unchanged (and shows in the run's parameters); without it they read
@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import re
-import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +22,19 @@ from sqlalchemy.orm import Session
 from engine.calendar import TZ, local_day  # noqa: F401  (local_day: the flows import it here)
 from engine.clock import clock_from_env, parse_moment
 from engine.config import settings
-from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, RegistryUnit
+from engine.states import InstanceStatus, ObligationStatus
+from engine.store.db import session_scope
+from engine.store.models import (
+    Cycle,
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+    RegistryUnit,
+    Submission,
+)
 from engine.vntext import cycle_label  # re-exported: workflows modules import it from here
 
 log = logging.getLogger("kehoach.workflows")
-
-# Test hook: seconds to sleep in each fan-out task, so a test can kill a flow
-# process while it is half-way (tests/test_workflows_durability.py).
-SLOW_ENV = "KEHOACH_TEST_TASK_DELAY"
 
 
 def resolve_now(now: str | dt.datetime | None) -> dt.datetime:
@@ -81,12 +84,6 @@ def report_key(plan_id: str, cycle_key: str) -> str:
     return slug(f"report-{plan_id}-{cycle_key}")
 
 
-def test_delay() -> None:
-    delay = float(os.environ.get(SLOW_ENV, "0") or 0)
-    if delay > 0:
-        time.sleep(delay)
-
-
 # ---------------------------------------------------------------- reading the store
 
 
@@ -103,7 +100,7 @@ class ObligationInfo:
     deliverable_title: str
     kind: str
     due_date: dt.date
-    status: str
+    status: ObligationStatus
     parent_unit: str | None
 
     @property
@@ -153,7 +150,9 @@ def obligations(
         .order_by(Obligation.id)
     )
     if plan_id is not None:
-        base = base.where(PlanInstance.plan_id == plan_id, PlanInstance.status == "active")
+        base = base.where(
+            PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE
+        )
     if cycle_keys is not None:
         base = base.where(Cycle.key.in_(list(cycle_keys)))
     if ids is None:
@@ -192,6 +191,26 @@ def obligations(
             )
         )
     return out
+
+
+def submission_infos(database_url: str, submission_ids: Sequence[int]) -> dict[int, ObligationInfo]:
+    """The obligation (with display names) of each existing submission, by submission id."""
+    wanted = sorted(set(submission_ids))
+    with session_scope(database_url) as session:
+        owner: dict[int, int] = {}
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            rows = session.execute(
+                select(Submission.id, Submission.obligation_id).where(
+                    Submission.id.in_(wanted[start : start + 900])
+                )
+            )
+            owner.update({sid: oid for sid, oid in rows})
+        found = {info.id: info for info in obligations(session, ids=set(owner.values()))}
+    return {sid: found[oid] for sid, oid in owner.items() if oid in found}
+
+
+def submission_info(database_url: str, submission_id: int) -> ObligationInfo | None:
+    return submission_infos(database_url, [submission_id]).get(submission_id)
 
 
 def plan_ids_with_parents(session: Session, plan_id: str) -> list[str]:
@@ -261,57 +280,3 @@ def add_run_tags(*tags: str) -> None:
         ctx.flow_run.tags = merged
     except Exception as exc:  # tags are for people; never fail a flow over them
         log.warning("could not tag flow run: %s", exc)
-
-
-def emit(
-    event: str,
-    resource: Mapping[str, str],
-    related: Iterable[Mapping[str, str]] = (),
-    payload: Mapping[str, Any] | None = None,
-    occurred: dt.datetime | None = None,
-) -> None:
-    """Emit a Prefect event (shown in the UI's event feed); never fails the flow."""
-    from prefect.events import emit_event
-
-    try:
-        emit_event(
-            event=event,
-            resource=dict(resource),
-            related=[dict(r) for r in related],
-            payload=dict(payload or {}),
-            occurred=occurred,
-        )
-    except Exception as exc:
-        log.warning("could not emit %s: %s", event, exc)
-
-
-def related_resources(
-    plan_id: str,
-    cycle_key: str | None = None,
-    unit_id: str | None = None,
-    unit_name: str | None = None,
-) -> list[dict[str, str]]:
-    related = [
-        {
-            "prefect.resource.id": f"kehoach.plan.{plan_id}",
-            "prefect.resource.role": "plan",
-            "prefect.resource.name": plan_id,
-        }
-    ]
-    if cycle_key is not None:
-        related.append(
-            {
-                "prefect.resource.id": f"kehoach.cycle.{plan_id}.{cycle_key}",
-                "prefect.resource.role": "cycle",
-                "prefect.resource.name": cycle_key,
-            }
-        )
-    if unit_id is not None:
-        related.append(
-            {
-                "prefect.resource.id": f"kehoach.unit.{unit_id}",
-                "prefect.resource.role": "unit",
-                "prefect.resource.name": unit_name or unit_id,
-            }
-        )
-    return related

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.runtime import flow_run
 
 from engine.config import settings
+from engine.due import due_consolidations
+from engine.status import State
 from engine.store.db import session_scope
 from engine.store.models import Obligation, Submission
 from workflows.artifacts import publish_report, publish_status
@@ -31,16 +32,16 @@ from workflows.common import (
     cycle_label,
     cycle_tag,
     database,
-    emit,
     iso,
     local_day,
     obligations,
     plan_tag,
-    related_resources,
     resolve_now,
     unit_tag,
 )
 from workflows.dispatch import send_emails
+from workflows.events import cycle_resource, emit, related_resources, submission_resource
+from workflows.tasks import kehoach_task
 
 
 def _run_name() -> str:
@@ -74,8 +75,8 @@ def _payload(
         "document_path": result.document_path,
         "markdown": result.markdown,
         "counts": result.counts(),
-        "on_time": [r.unit_name for r in result.status_rows if r.state.value == "done_on_time"],
-        "late": [r.unit_name for r in result.status_rows if r.state.value == "done_late"],
+        "on_time": [r.unit_name for r in result.status_rows if r.state == State.DONE_ON_TIME],
+        "late": [r.unit_name for r in result.status_rows if r.state == State.DONE_LATE],
         "missing": [r.unit_name for r in result.status_rows if not r.state.done],
         "upward_submission_id": result.upward_submission_id,
         "upward_plan": upward_plan,
@@ -88,13 +89,7 @@ def _payload(
     }
 
 
-@task(
-    name="consolidate-cycle",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("consolidate-cycle")
 def consolidate_cycle(
     plan_id: str,
     cycle_key: str,
@@ -119,13 +114,7 @@ def consolidate_cycle(
         return _payload(session, plan_id, cycle_key, consolidation_id, result)
 
 
-@task(
-    name="reconsolidate",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("reconsolidate")
 def reconsolidate(
     plan_id: str, cycle_key: str, consolidation_id: str, now: str, database_url: str
 ) -> dict[str, Any]:
@@ -218,8 +207,6 @@ def consolidate_flow(
 ) -> dict[str, Any]:
     """Consolidate one cycle (or every consolidation due at ``now``) and report upward;
     ``revise``: write a new revision if reports were taken in after the newest one."""
-    from workflows.sweep import due_consolidations
-
     moment = resolve_now(now)
     url = database(database_url)
     when = iso(moment)
@@ -227,7 +214,8 @@ def consolidate_flow(
     add_run_tags(plan_tag(plan_id), *([cycle_tag(cycle_key)] if cycle_key else []))
 
     if cycle_key is None:
-        targets = due_consolidations(url, plan_id, day)
+        with session_scope(url) as session:
+            targets = due_consolidations(session, plan_id, day)
         if consolidation_id is not None:
             targets = [t for t in targets if t[1] == consolidation_id]
         if not targets:
@@ -270,15 +258,12 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         f"{len(result['on_time'])} đúng hạn, {len(result['late'])} trễ hạn, "
         f"{len(result['missing'])} chưa nộp",
     )
-    cycle_resource = {
-        "prefect.resource.id": f"kehoach.cycle.{plan_id}.{key}",
-        "prefect.resource.name": f"{plan_id} · {cycle_label(key)}",
-    }
+    resource = cycle_resource(plan_id, key)
     emit(
         "kehoach.cycle.reconsolidated"
         if revision > 1 and result["created"]
         else "kehoach.cycle.consolidated",
-        cycle_resource,
+        resource,
         related_resources(plan_id, key),
         {
             k: result.get(k)
@@ -300,7 +285,7 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         unit_id, unit_name = result["upward_unit"]
         emit(
             "kehoach.report.handed-upward",
-            cycle_resource,
+            resource,
             related_resources(parent, parent_cycle, unit_id, unit_name),
             {
                 "parent_plan": parent,
@@ -310,10 +295,7 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         )
         emit(
             "kehoach.submission.received",
-            {
-                "prefect.resource.id": f"kehoach.submission.{result['upward_submission_id']}",
-                "prefect.resource.name": f"nộp · {result['upward_label']}",
-            },
+            submission_resource(result["upward_submission_id"], f"nộp · {result['upward_label']}"),
             related_resources(parent, parent_cycle, unit_id, unit_name),
             {"source": "upward", "from_plan": plan_id},
         )

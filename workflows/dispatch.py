@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from sqlalchemy import func, select
 
 from engine.config import settings
 from engine.store.db import session_scope
 from engine.store.models import OutboxMessage
 from workflows.common import database, iso, resolve_now
+from workflows.tasks import kehoach_task
 
 
 def outbox_counts(database_url: str) -> dict[str, int]:
@@ -39,12 +39,7 @@ def send_due_now(database_url: str, moment: dt.datetime) -> dict[str, Any]:
     return stats.as_dict()
 
 
-@task(
-    name="send-emails",
-    task_run_name="gửi email đến hạn",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@kehoach_task("send-emails", retry=False, task_run_name="gửi email đến hạn")
 def send_emails(database_url: str, now: str) -> dict[str, Any]:
     return send_due_now(database_url, resolve_now(now))
 

@@ -7,8 +7,8 @@ in Prefect.  ``engine.lifecycle.intake`` marks the obligation (on time / late) a
 queues the receipt in one transaction, idempotently; the flow emits
 ``kehoach.submission.received``, starts the consolidation early when the cycle is
 complete, revises a consolidation the report came after (or tells the consolidating
-unit, once the duty's due date has passed), asks for a review where the plan wants
-one, and sends the emails.
+unit, once the duty's due date has passed; ``engine.due`` decides which), asks for a
+review where the plan wants one, and sends the emails.
 """
 
 from __future__ import annotations
@@ -17,48 +17,39 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
 from engine.batches import in_chunks
+from engine.due import Fed, Target, consolidated_before, early_consolidations
+from engine.states import ReviewState
 from engine.store.db import session_scope
-from engine.store.models import ConsolidatedReport, Obligation, Submission
+from engine.store.models import Obligation, Submission
 from workflows.common import (
     ObligationInfo,
     add_run_tags,
     database,
-    emit,
     iso,
-    obligations,
     plan_tag,
-    related_resources,
     resolve_now,
+    submission_infos,
 )
+from workflows.consolidate import consolidate_flow, follow_up_consolidations
 from workflows.dispatch import send_emails
+from workflows.events import (
+    emit,
+    intake_event,
+    intake_payload,
+    intake_resource,
+    obligation_related,
+    related_resources,
+    submission_resource,
+)
+from workflows.review import trigger_review
+from workflows.tasks import kehoach_task
 
 log = logging.getLogger("kehoach.workflows")
-
-
-def submission_infos(database_url: str, submission_ids: Sequence[int]) -> dict[int, ObligationInfo]:
-    """The obligation (with display names) of each existing submission, by submission id."""
-    wanted = sorted(set(submission_ids))
-    with session_scope(database_url) as session:
-        owner: dict[int, int] = {}
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            rows = session.execute(
-                select(Submission.id, Submission.obligation_id).where(
-                    Submission.id.in_(wanted[start : start + 900])
-                )
-            )
-            owner.update({sid: oid for sid, oid in rows})
-        found = {info.id: info for info in obligations(session, ids=set(owner.values()))}
-    return {sid: found[oid] for sid, oid in owner.items() if oid in found}
-
-
-def submission_info(database_url: str, submission_id: int) -> ObligationInfo | None:
-    return submission_infos(database_url, [submission_id]).get(submission_id)
 
 
 def _ids(submission_id: int | None, submission_ids: Sequence[int] | None) -> list[int]:
@@ -110,9 +101,9 @@ def _taken(result: Any, source: str | None) -> dict[str, Any]:
         "superseded": result.superseded,
         "cycle_complete": result.cycle_complete,
         "consolidation_ids": list(result.consolidation_ids),
-        "event": result.event_name,
-        "resource": result.event_resource(),
-        "payload": result.event_payload(),
+        "event": intake_event(result),
+        "resource": intake_resource(result),
+        "payload": intake_payload(result),
         "source": source,
     }
 
@@ -130,19 +121,13 @@ def _take_in_together(ids: list[int], moment: Any, database_url: str) -> list[di
     return out
 
 
-@task(
-    name="take-in",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("take-in")
 def take_in(submission_id: int, now: str, database_url: str) -> dict[str, Any]:
     [taken] = _take_in_together([submission_id], resolve_now(now), database_url)
     return taken
 
 
-@task(name="take-in-batch", cache_policy=NO_CACHE, persist_result=False)
+@kehoach_task("take-in-batch", retry=False)
 def take_in_batch(
     submission_ids: list[int], now: str, database_url: str
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
@@ -157,20 +142,6 @@ def take_in_batch(
     )
 
 
-def _consolidated(database_url: str, obligation_id: int, consolidation_id: str) -> bool:
-    with session_scope(database_url) as session:
-        cycle_id = session.scalar(select(Obligation.cycle_id).where(Obligation.id == obligation_id))
-        return (
-            session.scalar(
-                select(ConsolidatedReport.id).where(
-                    ConsolidatedReport.cycle_id == cycle_id,
-                    ConsolidatedReport.consolidation_id == consolidation_id,
-                )
-            )
-            is not None
-        )
-
-
 def _needs_review(
     database_url: str, submission_id: int, deliverable_id: str, known: dict[tuple[int, str], bool]
 ) -> bool:
@@ -180,7 +151,10 @@ def _needs_review(
 
     with session_scope(database_url) as session:
         submission = session.get(Submission, submission_id)
-        if submission is None or submission.review_state not in ("received", "validated"):
+        if submission is None or submission.review_state not in (
+            ReviewState.RECEIVED,
+            ReviewState.VALIDATED,
+        ):
             return False
         obligation = session.get(Obligation, submission.obligation_id)
         assert obligation is not None
@@ -201,17 +175,8 @@ def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
     )
     emit(
         "kehoach.submission.received",
-        {
-            "prefect.resource.id": f"kehoach.submission.{submission_id}",
-            "prefect.resource.name": f"nộp · {label}",
-        },
-        related
-        + [
-            {
-                "prefect.resource.id": f"kehoach.obligation.{result['obligation_id']}",
-                "prefect.resource.role": "obligation",
-            }
-        ],
+        submission_resource(submission_id, f"nộp · {label}"),
+        [*related, obligation_related(result["obligation_id"])],
         {**result["payload"], "source": result["source"]},
     )
     emit(result["event"], result["resource"], related, result["payload"])
@@ -226,8 +191,6 @@ def _ask_review(
 ) -> Any:
     if not _needs_review(url, submission_id, result["deliverable_id"], known):
         return None
-    from workflows.review import trigger_review
-
     try:
         return trigger_review(submission_id, plan_id=result["plan_id"], database_url=database_url)
     except Exception as exc:  # no review deployment: the CLI or the UI decides later
@@ -270,73 +233,9 @@ def intake_flow(
     if tags:
         add_run_tags(*sorted(tags))
 
-    taken: list[dict[str, Any]] = []
-    failed: dict[int, str] = {}
-    if len(ids) == 1:  # the usual case: a task run named like the submission
-        sid = ids[0]
-        label = infos[sid].label if sid in infos else f"bản nộp {sid}"
-        try:
-            taken = [take_in.with_options(task_run_name=f"tiếp nhận · {label}")(sid, when, url)]
-        except Exception as exc:
-            failed[sid] = f"{type(exc).__name__}: {exc}"
-    else:
-        name = f"tiếp nhận · {batch_name(list(infos.values()), len(ids)).removeprefix('nộp · ')}"
-        taken, failed = take_in_batch.with_options(task_run_name=name)(ids, when, url)
-    for sid, error in failed.items():
-        label = infos[sid].label if sid in infos else f"bản nộp {sid}"
-        print(f"nộp · {label}: chưa tiếp nhận được ({error})")
-
-    review_runs: dict[int, str] = {}
-    review_wanted: dict[tuple[int, str], bool] = {}  # (plan version, deliverable) -> review?
-    for result in taken:
-        sid = result["submission_id"]
-        info = infos.get(sid)
-        label = info.label if info else f"bản nộp {sid}"
-        _announce(sid, label, result)
-        if request_review:
-            run = _ask_review(database_url, url, sid, result, review_wanted)
-            if run is not None:
-                review_runs[sid] = str(run)
-        state = "đúng hạn" if result["on_time"] else "trễ hạn"
-        print(f"nộp · {label}: phiên bản {result['version']}, {state}")
-
-    # Cycles consolidated before these reports came: followed up below (not the ones
-    # this run consolidates early, which include the reports already).
-    stale: set[tuple[str, str, str]] = set()
-    if reconsolidate:
-        fed = {
-            (r["plan_id"], r["cycle_key"], c): r["obligation_id"]
-            for r in taken
-            if not r["superseded"]
-            for c in r["consolidation_ids"]
-        }
-        stale = {target for target, oid in fed.items() if _consolidated(url, oid, target[2])}
-    consolidated = []
-    if consolidate_early:
-        complete = {
-            (r["plan_id"], r["cycle_key"], r["obligation_id"], c)
-            for r in taken
-            if r["cycle_complete"] and not r["superseded"]
-            for c in r["consolidation_ids"]
-        }
-        done: set[tuple[str, str, str]] = set()
-        for plan_id, cycle_key, obligation_id, consolidation_id in sorted(complete):
-            if (plan_id, cycle_key, consolidation_id) in done:
-                continue
-            done.add((plan_id, cycle_key, consolidation_id))
-            if _consolidated(url, obligation_id, consolidation_id):
-                continue
-            print(f"{plan_id} {cycle_key}: mọi đơn vị đã nộp; tổng hợp sớm ({consolidation_id})")
-            consolidated.append(
-                consolidate_early_flow(plan_id, cycle_key, consolidation_id, when, url)
-            )
-    revised = []
-    if stale:
-        from workflows.consolidate import follow_up_consolidations
-
-        for plan_id in sorted({p for p, _, _ in stale}):
-            only = {(k, c) for p, k, c in stale if p == plan_id}
-            revised += follow_up_consolidations(url, plan_id, when, only)
+    taken, failed = _take_in_all(ids, infos, when, url)
+    review_runs = _announce_all(taken, infos, database_url, url, request_review)
+    consolidated, revised = _consolidate_after(taken, url, when, consolidate_early, reconsolidate)
     sent = send_emails(url, when) if dispatch else None
     if failed:
         names = ", ".join(str(i) for i in failed)
@@ -358,19 +257,97 @@ def intake_flow(
     return out
 
 
-def consolidate_early_flow(
-    plan_id: str, cycle_key: str, consolidation_id: str, when: str, url: str
-) -> Any:
-    from workflows.consolidate import consolidate_flow
+def _label(infos: dict[int, ObligationInfo], submission_id: int) -> str:
+    info = infos.get(submission_id)
+    return info.label if info else f"bản nộp {submission_id}"
 
-    return consolidate_flow(
-        plan_id,
-        cycle_key=cycle_key,
-        consolidation_id=consolidation_id,
-        now=when,
-        database_url=url,
-        dispatch=False,
-    )
+
+def _take_in_all(
+    ids: list[int], infos: dict[int, ObligationInfo], when: str, url: str
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """The take-in task run(s): (what was taken in, {id: error} of what failed)."""
+    taken: list[dict[str, Any]] = []
+    failed: dict[int, str] = {}
+    if len(ids) == 1:  # the usual case: a task run named like the submission
+        sid = ids[0]
+        label = _label(infos, sid)
+        try:
+            taken = [take_in.with_options(task_run_name=f"tiếp nhận · {label}")(sid, when, url)]
+        except Exception as exc:
+            failed[sid] = f"{type(exc).__name__}: {exc}"
+    else:
+        name = f"tiếp nhận · {batch_name(list(infos.values()), len(ids)).removeprefix('nộp · ')}"
+        taken, failed = take_in_batch.with_options(task_run_name=name)(ids, when, url)
+    for sid, error in failed.items():
+        print(f"nộp · {_label(infos, sid)}: chưa tiếp nhận được ({error})")
+    return taken, failed
+
+
+def _announce_all(
+    taken: list[dict[str, Any]],
+    infos: dict[int, ObligationInfo],
+    database_url: str | None,
+    url: str,
+    request_review: bool,
+) -> dict[int, str]:
+    """Events, a review run where the plan wants one, a line each; {id: review run}."""
+    review_runs: dict[int, str] = {}
+    review_wanted: dict[tuple[int, str], bool] = {}  # (plan version, deliverable) -> review?
+    for result in taken:
+        sid = result["submission_id"]
+        label = _label(infos, sid)
+        _announce(sid, label, result)
+        if request_review:
+            run = _ask_review(database_url, url, sid, result, review_wanted)
+            if run is not None:
+                review_runs[sid] = str(run)
+        state = "đúng hạn" if result["on_time"] else "trễ hạn"
+        print(f"nộp · {label}: phiên bản {result['version']}, {state}")
+    return review_runs
+
+
+def _consolidate_after(
+    taken: list[dict[str, Any]], url: str, when: str, early: bool, follow_up: bool
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """What the reports taken in call for (engine.due decides): consolidations every unit
+    has now answered, run early; consolidations written before these reports came,
+    followed up (not the ones run early here, which include the reports already)."""
+    fed = [
+        Fed(
+            plan_id=r["plan_id"],
+            cycle_key=r["cycle_key"],
+            obligation_id=r["obligation_id"],
+            consolidation_ids=r["consolidation_ids"],
+            cycle_complete=r["cycle_complete"],
+            superseded=r["superseded"],
+        )
+        for r in taken
+    ]
+    stale: set[Target] = set()
+    todo: list[Target] = []
+    with session_scope(url) as session:
+        if follow_up:
+            stale = consolidated_before(session, fed)
+        if early:
+            todo = early_consolidations(session, fed)
+    consolidated = []
+    for plan_id, cycle_key, consolidation_id in todo:
+        print(f"{plan_id} {cycle_key}: mọi đơn vị đã nộp; tổng hợp sớm ({consolidation_id})")
+        consolidated.append(
+            consolidate_flow(
+                plan_id,
+                cycle_key=cycle_key,
+                consolidation_id=consolidation_id,
+                now=when,
+                database_url=url,
+                dispatch=False,
+            )
+        )
+    revised = []
+    for plan_id in sorted({p for p, _, _ in stale}):
+        only = {(k, c) for p, k, c in stale if p == plan_id}
+        revised += follow_up_consolidations(url, plan_id, when, only)
+    return consolidated, revised
 
 
 def deployment_name(plan_id: str) -> str:

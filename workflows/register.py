@@ -42,6 +42,7 @@ from sqlalchemy import select
 
 from engine.config import TIMEZONE
 from engine.schema import MonthlyDate, PeriodEnd, Plan, YearlyDate
+from engine.states import InstanceStatus
 from engine.store.db import session_scope
 from engine.store.models import PlanInstance, PlanVersion
 from workflows.common import database
@@ -243,6 +244,42 @@ class DeployResult:
     note: str = ""
 
 
+def _specs_to_deploy(url: str, plan_id: str) -> tuple[list[DeploymentPlan], int | None, bool]:
+    """(deployments wanted, current version or None when retired, an instance is active)."""
+    from engine.errors import NotFound
+
+    with session_scope(url) as session:
+        current = session.scalar(
+            select(PlanVersion).where(PlanVersion.plan_id == plan_id, PlanVersion.current.is_(True))
+        )
+        known = session.scalar(select(PlanVersion.id).where(PlanVersion.plan_id == plan_id))
+        active = session.scalars(
+            select(PlanInstance.id).where(
+                PlanInstance.plan_id == plan_id, PlanInstance.status == InstanceStatus.ACTIVE
+            )
+        ).all()
+        if known is None:
+            raise NotFound(f"plan '{plan_id}' is not in the store; `kehoach load` its YAML first")
+        if current is not None:
+            plan = Plan.model_validate(current.definition)
+            return (
+                plan_deployments(plan, current.version, current.content_hash),
+                current.version,
+                bool(active),
+            )
+        # Retired: no new cycles; running ones keep their sweep/consolidation/intake.
+        latest = session.scalar(
+            select(PlanVersion)
+            .where(PlanVersion.plan_id == plan_id)
+            .order_by(PlanVersion.version.desc())
+        )
+        plan = Plan.model_validate(latest.definition)
+        if not active:
+            return [], None, False
+        specs = plan_deployments(plan, latest.version, latest.content_hash)
+        return [s for s in specs if s.flow != "activate"], None, True
+
+
 def deploy_plan(
     plan_id: str,
     *,
@@ -257,44 +294,7 @@ def deploy_plan(
     ``paused=True`` registers them with their schedules switched off (the demo does so:
     its year runs on a virtual clock, not on the real calendar).
     """
-    from engine.errors import NotFound
-
-    url = database(database_url)
-    with session_scope(url) as session:
-        current = session.scalar(
-            select(PlanVersion).where(PlanVersion.plan_id == plan_id, PlanVersion.current.is_(True))
-        )
-        known = session.scalar(select(PlanVersion.id).where(PlanVersion.plan_id == plan_id))
-        active = session.scalars(
-            select(PlanInstance.id).where(
-                PlanInstance.plan_id == plan_id, PlanInstance.status == "active"
-            )
-        ).all()
-        if known is None:
-            raise NotFound(f"plan '{plan_id}' is not in the store; `kehoach load` its YAML first")
-        if current is not None:
-            plan = Plan.model_validate(current.definition)
-            specs = plan_deployments(plan, current.version, current.content_hash)
-            version: int | None = current.version
-        else:
-            # Retired: no new cycles; running ones keep their sweep/consolidation/intake.
-            latest = session.scalar(
-                select(PlanVersion)
-                .where(PlanVersion.plan_id == plan_id)
-                .order_by(PlanVersion.version.desc())
-            )
-            plan = Plan.model_validate(latest.definition)
-            specs = (
-                [
-                    s
-                    for s in plan_deployments(plan, latest.version, latest.content_hash)
-                    if s.flow != "activate"
-                ]
-                if active
-                else []
-            )
-            version = None
-
+    specs, version, active = _specs_to_deploy(database(database_url), plan_id)
     ensure_work_pool(work_pool)
     folder = str(Path(working_dir or Path.cwd()).resolve())
     result = DeployResult(plan_id, version)
@@ -306,7 +306,7 @@ def deploy_plan(
         full = f"{flow_name}/{plan_id}"
         if full not in wanted and _delete(full):
             result.deleted.append(full)
-    if current is None:
+    if version is None:
         result.note = "plan retired: no new cycles" + (
             "; running cycles keep their flows"
             if active

@@ -16,28 +16,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from engine.states import ReviewState
 from engine.store.db import session_scope
 from engine.store.models import Submission
 from workflows.common import (
     add_run_tags,
     cycle_tag,
     database,
-    emit,
     iso,
     plan_tag,
-    related_resources,
     resolve_now,
+    submission_info,
     unit_tag,
 )
 from workflows.dispatch import send_emails
-from workflows.intake import submission_info
+from workflows.events import emit, related_resources, submission_resource
+from workflows.tasks import kehoach_task
 
 
 class ReviewDecision(RunInput):
@@ -62,7 +62,7 @@ def _run_name() -> str:
     return f"duyệt · {info.label}" if info else f"duyệt · bản nộp {submission_id}"
 
 
-def review_state(database_url: str, submission_id: int) -> tuple[str | None, str | None]:
+def review_state(database_url: str, submission_id: int) -> tuple[ReviewState | None, str | None]:
     with session_scope(database_url) as session:
         submission = session.get(Submission, submission_id)
         if submission is None:
@@ -70,7 +70,7 @@ def review_state(database_url: str, submission_id: int) -> tuple[str | None, str
         return submission.review_state, submission.review_reason
 
 
-@task(name="decide", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
+@kehoach_task("decide")
 def decide(
     submission_id: int, decision: str, reason: str, by: str, now: str, database_url: str
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def review_flow(
     add_run_tags(*info.tags)
 
     state, _ = review_state(url, submission_id)
-    if state in ("accepted", "returned"):
+    if state in (ReviewState.ACCEPTED, ReviewState.RETURNED):
         print(f"duyệt · {info.label}: đã có quyết định ({state}); không làm lại")
         return {"submission_id": submission_id, "review_state": state, "already": True}
 
@@ -125,7 +125,7 @@ def review_flow(
         # Resumed: this is a new execution from the top; a decision made meanwhile
         # (CLI) wins, the engine refuses to change it.
         state, _ = review_state(url, submission_id)
-        if state in ("accepted", "returned"):
+        if state in (ReviewState.ACCEPTED, ReviewState.RETURNED):
             return {"submission_id": submission_id, "review_state": state, "already": True}
         decision, reason, by = answer.decision, answer.reason, answer.by
 
@@ -136,10 +136,7 @@ def review_flow(
     )
     emit(
         f"kehoach.submission.{'accepted' if decision == 'accept' else 'returned'}",
-        {
-            "prefect.resource.id": f"kehoach.submission.{submission_id}",
-            "prefect.resource.name": f"duyệt · {info.label}",
-        },
+        submission_resource(submission_id, f"duyệt · {info.label}"),
         related_resources(info.plan_id, info.cycle_key, info.unit_id, info.unit_name),
         {"reason": reason or None, "by": by},
     )

@@ -27,6 +27,7 @@ from engine.clock import VirtualClock
 from engine.config import settings
 from engine.errors import NotFound
 from engine.repository import current_plan
+from engine.states import CycleStatus, InstanceStatus, ObligationStatus, OutboxStatus
 from engine.store.db import session_scope
 from engine.store.models import (
     ConsolidatedReport,
@@ -161,7 +162,9 @@ class Simulation:
             total = session.scalar(select(func.count(OutboxMessage.id))) or 0
             sent = (
                 session.scalar(
-                    select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "sent")
+                    select(func.count(OutboxMessage.id)).where(
+                        OutboxMessage.status == OutboxStatus.SENT
+                    )
                 )
                 or 0
             )
@@ -179,7 +182,9 @@ class Simulation:
         with session_scope(self.url) as session:
             found: list[ObligationInfo] = []
             for plan_id in self.plans:
-                found += [o for o in obligations(session, plan_id) if o.status == "pending"]
+                found += [
+                    o for o in obligations(session, plan_id) if o.status == ObligationStatus.PENDING
+                ]
             return found
 
     def _has_submission(self, obligation_id: int) -> bool:
@@ -249,8 +254,8 @@ class Simulation:
                 .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
                 .where(
                     PlanInstance.plan_id.in_(self.plans),
-                    PlanInstance.status == "active",
-                    Cycle.status != "closed",
+                    PlanInstance.status == InstanceStatus.ACTIVE,
+                    Cycle.status != CycleStatus.CLOSED,
                     Cycle.closes_on.is_not(None),
                 )
             ).all()

@@ -3,9 +3,9 @@
 ``engine.lifecycle.sweep`` does the work in one transaction and is idempotent per day
 (every email has a stable key), so a re-run on the same day changes nothing.  The
 flow names each change as a task run, emits events, refreshes the cycles' status
-tables, starts the consolidations whose real due date has come (the date a calendar
-policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in a cron
-expression), follows consolidated reports up when reports came after them
+tables, starts the consolidations whose real due date has come (``engine.due``: the
+date a calendar policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in
+a cron expression), follows consolidated reports up when reports came after them
 (workflows.consolidate.follow_up_consolidations: task "tổng hợp lại · plan · cycle"),
 closes the cycles whose ``closes_on`` has passed (engine.closing: one
 named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the emails.
@@ -13,28 +13,36 @@ named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the e
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.runtime import flow_run
-from sqlalchemy import select
 
+from engine.due import due_consolidations
 from engine.store.db import session_scope
-from engine.store.models import Cycle, Obligation, PlanInstance
 from workflows.artifacts import publish_status
 from workflows.common import (
+    ObligationInfo,
     add_run_tags,
     database,
-    emit,
     iso,
     local_day,
     obligations,
     plan_tag,
-    related_resources,
     resolve_now,
 )
+from workflows.consolidate import consolidate_flow, follow_up_consolidations
 from workflows.dispatch import send_emails
+from workflows.events import (
+    closing_payload,
+    closing_resource,
+    emit,
+    obligation_resource,
+    plan_resource,
+    related_resources,
+)
+from workflows.tasks import kehoach_task
 
 # Above this many changes in one sweep, they are recorded as one task run per kind.
 PER_CHANGE_LIMIT = 200
@@ -46,17 +54,8 @@ def _run_name() -> str:
     return f"quét hạn · {params['plan_id']} · {day}"
 
 
-@task(
-    name="sweep-obligations",
-    task_run_name="quét nghĩa vụ · {plan_id} · {day}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("sweep-obligations", task_run_name="quét nghĩa vụ · {plan_id} · {day}")
 def sweep_obligations(plan_id: str, day: str, now: str, database_url: str) -> dict[str, Any]:
-    import datetime as dt
-
     from engine.lifecycle import sweep
 
     with session_scope(database_url) as session:
@@ -72,18 +71,9 @@ def sweep_obligations(plan_id: str, day: str, now: str, database_url: str) -> di
         }
 
 
-@task(
-    name="cycles-due-to-close",
-    task_run_name="kỳ đến hạn đóng · {plan_id} · {day}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("cycles-due-to-close", task_run_name="kỳ đến hạn đóng · {plan_id} · {day}")
 def cycles_due_to_close(plan_id: str, day: str, now: str, database_url: str) -> dict[str, Any]:
     """Store each open cycle's ``closes_on`` (engine.closing's rule) once; list those past it."""
-    import datetime as dt
-
     from engine.closing import cycles_due
 
     with session_scope(database_url) as session:
@@ -94,14 +84,7 @@ def cycles_due_to_close(plan_id: str, day: str, now: str, database_url: str) -> 
         }
 
 
-@task(
-    name="close-cycle",
-    task_run_name="đóng kỳ · {plan_id} · {cycle_key}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=1,
-)
+@kehoach_task("close-cycle", task_run_name="đóng kỳ · {plan_id} · {cycle_key}")
 def close_cycle_task(
     plan_id: str, cycle_key: str, cycle_id: int, now: str, database_url: str
 ) -> dict[str, Any]:
@@ -114,35 +97,15 @@ def close_cycle_task(
             "cycle_key": result.cycle_key,
             "closed": result.closed,
             "already_closed": result.already_closed,
-            "resource": result.event_resource(),
-            "payload": result.event_payload(),
+            "resource": closing_resource(result),
+            "payload": closing_payload(result),
             "summary": result.summary(),
         }
 
 
-@task(name="record-change", cache_policy=NO_CACHE, persist_result=False)
+@kehoach_task("record-change", retry=False)
 def record_change(label: str, detail: dict[str, Any]) -> dict[str, Any]:
     return detail
-
-
-def due_consolidations(database_url: str, plan_id: str, day: Any) -> list[tuple[str, str]]:
-    """(cycle key, consolidation id) whose consolidation duty is due on or before ``day``."""
-    with session_scope(database_url) as session:
-        rows = session.execute(
-            select(Cycle.key, Obligation.deliverable_id)
-            .join(Cycle, Obligation.cycle_id == Cycle.id)
-            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-            .where(
-                PlanInstance.plan_id == plan_id,
-                PlanInstance.status == "active",
-                Obligation.kind == "consolidation",
-                Obligation.status == "pending",
-                Obligation.due_date <= day,
-                Cycle.status == "open",
-            )
-            .order_by(Obligation.due_date, Cycle.key)
-        ).all()
-    return [(key, consolidation) for key, consolidation in rows]
 
 
 @flow(name="sweep", flow_run_name=_run_name, persist_result=False, log_prints=True)
@@ -163,69 +126,20 @@ def sweep_flow(
     add_run_tags(plan_tag(plan_id))
 
     result = sweep_obligations(plan_id, day.isoformat(), when, url)
-    changes: list[tuple[str, int, dict[str, Any]]] = []
-    changes += [("nhắc hạn", oid, {"days_before": step}) for oid, step in result["reminders"]]
-    changes += [("quá hạn", oid, {}) for oid in result["overdue"]]
-    changes += [("báo cáo lãnh đạo", oid, {}) for oid in result["escalations"]]
-    changes += [
-        ("chuyển đơn vị kế thừa", t[0], {"from": t[1], "to": t[2]}) for t in result["transferred"]
-    ]
+    changes = _changes(result)
     with session_scope(url) as session:
         infos = {i.id: i for i in obligations(session, ids={c[1] for c in changes})}
-    touched_cycles = sorted({infos[oid].cycle_key for _, oid, _ in changes if oid in infos})
-
-    if len(changes) <= PER_CHANGE_LIMIT:
-        for what, oid, detail in changes:
-            info = infos.get(oid)
-            if info is None:
-                continue
-            suffix = f" · còn {detail['days_before']} ngày" if "days_before" in detail else ""
-            record_change.with_options(task_run_name=f"{what} · {info.label}{suffix}")(
-                f"{what} · {info.label}", {"obligation_id": oid, **detail}
-            )
-    else:
-        for what in sorted({c[0] for c in changes}):
-            ids = [oid for w, oid, _ in changes if w == what]
-            record_change.with_options(task_run_name=f"{what} · {len(ids)} nghĩa vụ")(
-                what, {"obligation_ids": ids}
-            )
-
-    for what, event in (
-        ("quá hạn", "kehoach.obligation.overdue"),
-        ("báo cáo lãnh đạo", "kehoach.obligation.escalated"),
-    ):
-        for w, oid, _ in changes:
-            info = infos.get(oid)
-            if w != what or info is None:
-                continue
-            emit(
-                event,
-                {
-                    "prefect.resource.id": f"kehoach.obligation.{oid}",
-                    "prefect.resource.name": info.label,
-                },
-                related_resources(plan_id, info.cycle_key, info.unit_id, info.unit_name),
-                {"due_date": info.due_date.isoformat(), "day": day.isoformat()},
-            )
-    if changes or result["intakes"]:
-        emit(
-            "kehoach.sweep.changed",
-            {"prefect.resource.id": f"kehoach.plan.{plan_id}", "prefect.resource.name": plan_id},
-            [],
-            {
-                k: len(result[k])
-                for k in ("reminders", "overdue", "escalations", "transferred", "intakes")
-            }
-            | {"day": day.isoformat()},
-        )
-    for cycle_key in touched_cycles:
+    _record_changes(changes, infos)
+    _announce_changes(plan_id, changes, infos, result, day)
+    for cycle_key in sorted({infos[oid].cycle_key for _, oid, _ in changes if oid in infos}):
         publish_status(url, plan_id, cycle_key, day)
 
-    consolidated = []
+    consolidated: list[Any] = []
+    reconsolidated: list[dict[str, Any]] = []
     if consolidate_due:
-        from workflows.consolidate import consolidate_flow
-
-        for cycle_key, consolidation_id in due_consolidations(url, plan_id, day):
+        with session_scope(url) as session:
+            due = due_consolidations(session, plan_id, day)
+        for cycle_key, consolidation_id in due:
             consolidated.append(
                 consolidate_flow(
                     plan_id,
@@ -236,28 +150,9 @@ def sweep_flow(
                     dispatch=False,
                 )
             )
-    # Reports taken in after a consolidation: revised before its due date, else noticed.
-    reconsolidated = []
-    if consolidate_due:
-        from workflows.consolidate import follow_up_consolidations
-
+        # Reports taken in after a consolidation: revised before its due date, else noticed.
         reconsolidated = follow_up_consolidations(url, plan_id, when)
-    closed = []
-    if close_due:
-        due = cycles_due_to_close(plan_id, day.isoformat(), when, url)
-        for cycle_id, cycle_key in due["due"]:
-            done = close_cycle_task(plan_id, cycle_key, cycle_id, when, url)
-            if not done["closed"]:
-                continue
-            closed.append(done)
-            emit(
-                "kehoach.cycle.closed",
-                done["resource"],
-                related_resources(plan_id, cycle_key),
-                {**done["payload"], "day": day.isoformat()},
-            )
-            publish_status(url, plan_id, cycle_key, day)
-            print(done["summary"])
+    closed = _close_due(plan_id, url, when, day) if close_due else []
     sent = send_emails(url, when) if dispatch else None
     print(result["summary"])
     return {
@@ -268,3 +163,91 @@ def sweep_flow(
         "sent": sent,
         "now": when,
     }
+
+
+Change = tuple[str, int, dict[str, Any]]  # (what, obligation id, detail)
+
+
+def _changes(result: dict[str, Any]) -> list[Change]:
+    changes: list[Change] = []
+    changes += [("nhắc hạn", oid, {"days_before": step}) for oid, step in result["reminders"]]
+    changes += [("quá hạn", oid, {}) for oid in result["overdue"]]
+    changes += [("báo cáo lãnh đạo", oid, {}) for oid in result["escalations"]]
+    changes += [
+        ("chuyển đơn vị kế thừa", t[0], {"from": t[1], "to": t[2]}) for t in result["transferred"]
+    ]
+    return changes
+
+
+def _record_changes(changes: list[Change], infos: dict[int, ObligationInfo]) -> None:
+    """A task run per change, named like it; one per kind above ``PER_CHANGE_LIMIT``."""
+    if len(changes) <= PER_CHANGE_LIMIT:
+        for what, oid, detail in changes:
+            info = infos.get(oid)
+            if info is None:
+                continue
+            suffix = f" · còn {detail['days_before']} ngày" if "days_before" in detail else ""
+            record_change.with_options(task_run_name=f"{what} · {info.label}{suffix}")(
+                f"{what} · {info.label}", {"obligation_id": oid, **detail}
+            )
+        return
+    for what in sorted({c[0] for c in changes}):
+        ids = [oid for w, oid, _ in changes if w == what]
+        record_change.with_options(task_run_name=f"{what} · {len(ids)} nghĩa vụ")(
+            what, {"obligation_ids": ids}
+        )
+
+
+def _announce_changes(
+    plan_id: str,
+    changes: list[Change],
+    infos: dict[int, ObligationInfo],
+    result: dict[str, Any],
+    day: dt.date,
+) -> None:
+    """An event per overdue mark and escalation; one for the sweep when it changed anything."""
+    for what, event in (
+        ("quá hạn", "kehoach.obligation.overdue"),
+        ("báo cáo lãnh đạo", "kehoach.obligation.escalated"),
+    ):
+        for w, oid, _ in changes:
+            info = infos.get(oid)
+            if w != what or info is None:
+                continue
+            emit(
+                event,
+                obligation_resource(oid, info.label),
+                related_resources(plan_id, info.cycle_key, info.unit_id, info.unit_name),
+                {"due_date": info.due_date.isoformat(), "day": day.isoformat()},
+            )
+    if changes or result["intakes"]:
+        emit(
+            "kehoach.sweep.changed",
+            plan_resource(plan_id),
+            [],
+            {
+                k: len(result[k])
+                for k in ("reminders", "overdue", "escalations", "transferred", "intakes")
+            }
+            | {"day": day.isoformat()},
+        )
+
+
+def _close_due(plan_id: str, url: str, when: str, day: dt.date) -> list[dict[str, Any]]:
+    """Close the cycles past their ``closes_on``: a task run and an event each."""
+    closed = []
+    due = cycles_due_to_close(plan_id, day.isoformat(), when, url)
+    for cycle_id, cycle_key in due["due"]:
+        done = close_cycle_task(plan_id, cycle_key, cycle_id, when, url)
+        if not done["closed"]:
+            continue
+        closed.append(done)
+        emit(
+            "kehoach.cycle.closed",
+            done["resource"],
+            related_resources(plan_id, cycle_key),
+            {**done["payload"], "day": day.isoformat()},
+        )
+        publish_status(url, plan_id, cycle_key, day)
+        print(done["summary"])
+    return closed

@@ -173,9 +173,70 @@ def _materialize(
 ) -> ActivationResult:
     plan = ctx.plan
     warnings: list[str] = []
+    cycles, per_deliverable, wanted = _cycles(session, plan, instance, years, warnings)
+    desired = _Desired(now)
+    orphans = _want_reports(ctx, instance, cycles, per_deliverable, desired)
+    for unit_id, day in orphans.items():
+        warnings.append(
+            f"{unit_id} is not valid on {day} and the registry names no valid successor; "
+            "its obligations stay with it until a successor is recorded"
+        )
+    _want_consolidations(ctx, instance, cycles, per_deliverable, desired)
+    rows, existing_count = _not_held(session, cycles, desired)
+    new_obligations: list[Obligation] = []
+    if rows:
+        new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
+    queued = queue_assignments(session, new_obligations, now)
+    transferred = sum(1 for o in new_obligations if o.transferred_from)
+    sources = desired.sources
+    if new_obligations:
+        write_audit(
+            session,
+            "cycle.started",
+            at=now,
+            plan_id=plan.id,
+            instance_id=instance.id,
+            cycles=sorted(wanted),
+            created=len(new_obligations),
+            transferred=transferred,
+            # successor obligations that took over from several abolished units
+            merged={
+                f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}": sorted(
+                    sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
+                )
+                for o in new_obligations
+                if len(sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}) > 1
+            },
+        )
+        for warning in warnings:
+            log.warning("%s: %s", plan.id, warning)
+    return ActivationResult(
+        plan_id=plan.id,
+        plan_version=ctx.version.version,
+        instance_id=instance.id,
+        created=len(new_obligations),
+        existing=existing_count,
+        units=len({key[1] for key in desired.rows}),
+        cycles=sorted(wanted),
+        queued=queued,
+        transferred=transferred,
+        new_obligation_ids=[o.id for o in new_obligations],
+        warnings=warnings,
+    )
 
-    # Cycles: running cycles keep the version they started with, so a key already
-    # owned by another active instance of this plan is left to that instance.
+
+def _cycles(
+    session: Session,
+    plan: Plan,
+    instance: PlanInstance,
+    years: Sequence[int],
+    warnings: list[str],
+) -> tuple[dict[str, Cycle], dict[str, list[CycleSpec]], dict[str, CycleSpec]]:
+    """The instance's cycles of ``years`` (created when missing), the specs of each
+    deliverable, and the specs wanted by key.
+
+    Running cycles keep the version they started with, so a key already owned by
+    another active instance of this plan is left to that instance."""
     taken = set(
         session.scalars(
             select(Cycle.key)
@@ -214,31 +275,42 @@ def _materialize(
             session.add(cycle)
             cycles[key] = cycle
     session.flush()
+    return cycles, per_deliverable, wanted
 
-    # Desired obligations, keyed by (cycle id, unit, deliverable).
-    desired: dict[tuple[int, str, str], dict[str, Any]] = {}
-    sources: dict[tuple[int, str, str], set[str]] = {}
+
+Triple = tuple[int, str, str]  # (cycle id, owner, deliverable id)
+
+
+class _Desired:
+    """The obligations activation wants, keyed by (cycle id, owner, deliverable), with
+    the assigned units each one stands for (a successor's duty may stand for several)."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.rows: dict[Triple, dict[str, Any]] = {}
+        self.sources: dict[Triple, set[str]] = {}
 
     def want(
+        self,
         cycle: Cycle,
         owner: str,
         deliverable_id: str,
         kind: str,
         dl: Deadline,
         assignment_ids: list[str],
-        to: str | None,
-        via: str | None,
+        routing: tuple[str | None, str | None],
         source: str,
     ) -> None:
         key = (cycle.id, owner, deliverable_id)
-        sources.setdefault(key, set()).add(source)
-        if key in desired:
-            row = desired[key]
+        self.sources.setdefault(key, set()).add(source)
+        if key in self.rows:
+            row = self.rows[key]
             row["assignment_ids"] += [a for a in assignment_ids if a not in row["assignment_ids"]]
             if source == owner:
                 row["transferred_from"] = None
             return
-        desired[key] = {
+        to, via = routing
+        self.rows[key] = {
             "cycle_id": cycle.id,
             "unit_id": owner,
             "deliverable_id": deliverable_id,
@@ -253,19 +325,31 @@ def _materialize(
             "overdue": False,
             "transferred_from": None if source == owner else source,
             "token_version": 1,
-            "created_at": now,
-            "updated_at": now,
+            "created_at": self.now,
+            "updated_at": self.now,
         }
 
+
+def _want_reports(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    cycles: dict[str, Cycle],
+    per_deliverable: dict[str, list[CycleSpec]],
+    desired: _Desired,
+) -> dict[str, dt.date]:
+    """One duty per assigned unit, deliverable and cycle; returns the units that are not
+    valid when a duty falls due and have no successor (they keep the duty, flagged)."""
     orphans: dict[str, dt.date] = {}
-    for deliverable in plan.deliverables:
+    for deliverable in ctx.plan.deliverables:
         members = _members(ctx, deliverable)
         for spec in per_deliverable[deliverable.id]:
             cycle = cycles[spec.key]
             dl = deadline(deliverable.deadline, spec, instance.activated_on, ctx.calendar)
             day = dl.nominal  # who owes it: the units that exist when it falls due
-            to = _route(ctx, deliverable.routing.to, day)
-            via = _route(ctx, deliverable.routing.via, day)
+            routing = (
+                _route(ctx, deliverable.routing.to, day),
+                _route(ctx, deliverable.routing.via, day),
+            )
             for unit_id, assignment_ids in members.items():
                 owner = _holder(ctx, unit_id, day)
                 if owner is None:
@@ -273,49 +357,57 @@ def _materialize(
                     # rather than vanishing; a sweep moves it once the registry names one.
                     orphans.setdefault(unit_id, day)
                     owner = unit_id
-                want(
+                desired.want(
                     cycle,
                     owner,
                     deliverable.id,
                     deliverable.kind.value,
                     dl,
                     assignment_ids,
-                    to,
-                    via,
+                    routing,
                     unit_id,
                 )
+    return orphans
 
-    for unit_id, day in orphans.items():
-        warnings.append(
-            f"{unit_id} is not valid on {day} and the registry names no valid successor; "
-            "its obligations stay with it until a successor is recorded"
-        )
 
-    for consolidation in plan.consolidations:
-        fed = plan.deliverable(consolidation.consolidates)
+def _want_consolidations(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    cycles: dict[str, Cycle],
+    per_deliverable: dict[str, list[CycleSpec]],
+    desired: _Desired,
+) -> None:
+    """The consolidation point's own duty, per cycle of the report it consolidates."""
+    for consolidation in ctx.plan.consolidations:
+        fed = ctx.plan.deliverable(consolidation.consolidates)
         if fed is None:
             continue
         for spec in per_deliverable.get(fed.id, []):
-            cycle = cycles[spec.key]
             dl = deadline(consolidation.deadline, spec, instance.activated_on, ctx.calendar)
-            owner = _holder(ctx, consolidation.by, dl.nominal) or consolidation.by
-            want(
-                cycle,
-                owner,
+            desired.want(
+                cycles[spec.key],
+                _holder(ctx, consolidation.by, dl.nominal) or consolidation.by,
                 consolidation.id,
                 "consolidation",
                 dl,
                 [],
-                _route(ctx, consolidation.routing.to, dl.nominal),
-                _route(ctx, consolidation.routing.via, dl.nominal),
+                (
+                    _route(ctx, consolidation.routing.to, dl.nominal),
+                    _route(ctx, consolidation.routing.via, dl.nominal),
+                ),
                 consolidation.by,
             )
 
-    # Existing obligations, by owner and by the unit they were transferred from: a
-    # duty already held (or already moved by a sweep) is never created twice.
+
+def _not_held(
+    session: Session, cycles: dict[str, Cycle], desired: _Desired
+) -> tuple[list[dict[str, Any]], int]:
+    """The desired rows nobody holds yet, and how many are held already.
+
+    Existing obligations count by owner and by the unit they were transferred from: a
+    duty already held (or already moved by a sweep) is never created twice."""
     cycle_ids = [c.id for c in cycles.values()]
-    held: set[tuple[int, str, str]] = set()
-    existing_count = 0
+    held: set[Triple] = set()
     if cycle_ids:
         for cycle_id, unit_id, deliverable_id, moved_from in session.execute(
             select(
@@ -329,51 +421,12 @@ def _materialize(
             if moved_from:
                 held.add((cycle_id, moved_from, deliverable_id))
     rows = []
-    for triple, row in desired.items():
+    existing = 0
+    for triple, row in desired.rows.items():
         key_cycle, _owner, key_deliverable = triple
-        if triple in held or any((key_cycle, s, key_deliverable) in held for s in sources[triple]):
-            existing_count += 1
+        sources = desired.sources[triple]
+        if triple in held or any((key_cycle, s, key_deliverable) in held for s in sources):
+            existing += 1
             continue
         rows.append(row)
-
-    new_obligations: list[Obligation] = []
-    if rows:
-        new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
-    queued = queue_assignments(session, new_obligations, now)
-    transferred = sum(1 for o in new_obligations if o.transferred_from)
-
-    units = {key[1] for key in desired}
-    if new_obligations:
-        write_audit(
-            session,
-            "cycle.started",
-            at=now,
-            plan_id=plan.id,
-            instance_id=instance.id,
-            cycles=sorted(wanted),
-            created=len(new_obligations),
-            transferred=transferred,
-            # successor obligations that took over from several abolished units
-            merged={
-                f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}": sorted(
-                    sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
-                )
-                for o in new_obligations
-                if len(sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}) > 1
-            },
-        )
-        for warning in warnings:
-            log.warning("%s: %s", plan.id, warning)
-    return ActivationResult(
-        plan_id=plan.id,
-        plan_version=ctx.version.version,
-        instance_id=instance.id,
-        created=len(new_obligations),
-        existing=existing_count,
-        units=len(units),
-        cycles=sorted(wanted),
-        queued=queued,
-        transferred=transferred,
-        new_obligation_ids=[o.id for o in new_obligations],
-        warnings=warnings,
-    )
+    return rows, existing

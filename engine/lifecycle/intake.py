@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
-from engine.context import context_for_obligation
+from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.states import (
     OBLIGATION_DONE,
@@ -50,30 +51,6 @@ class IntakeResult:
     cycle_complete: bool  # every obligation of this deliverable in the cycle is done
     consolidation_ids: list[str]  # consolidations fed by this deliverable
 
-    @property
-    def event_name(self) -> str:
-        return "kehoach.submission.on-time" if self.on_time else "kehoach.submission.late"
-
-    def event_resource(self) -> dict[str, str]:
-        return {
-            "prefect.resource.id": f"kehoach.obligation.{self.obligation_id}",
-            "prefect.resource.name": f"{self.unit_name} · {self.deliverable_title} · {self.cycle_key}",
-            "kehoach.plan": self.plan_id,
-            "kehoach.unit": self.unit_id,
-            "kehoach.cycle": self.cycle_key,
-        }
-
-    def event_payload(self) -> dict[str, Any]:
-        return {
-            "submission_id": self.submission_id,
-            "version": self.version,
-            "plan_title": self.plan_title,
-            "unit_name": self.unit_name,
-            "deliverable": self.deliverable_title,
-            "on_time": self.on_time,
-            "cycle_complete": self.cycle_complete,
-        }
-
 
 def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeResult:
     """Take a recorded submission in: mark the obligation done, acknowledge, audit.
@@ -98,7 +75,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
     superseded = submission.version != newest
     if not already:
         submission.intake_done = True
-        record = {
+        record: dict[str, Any] = {
             "submission_id": submission.id,
             "version": submission.version,
             "on_time": submission.on_time,
@@ -130,7 +107,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
                 move_review(
                     session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
                 )
-            queue_mail(session, obligation, "receipt", str(submission.version), None, now)
+            queue_mail(session, obligation, MailKind.RECEIPT, str(submission.version), None, now)
         session.flush()
     open_left = session.scalar(
         select(func.count(Obligation.id)).where(
@@ -139,6 +116,18 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
             Obligation.status.not_in(OBLIGATION_DONE),
         )
     )
+    return _result(ctx, cycle.key, obligation, submission, already, superseded, open_left)
+
+
+def _result(
+    ctx: PlanContext,
+    cycle_key: str,
+    obligation: Obligation,
+    submission: Submission,
+    already: bool,
+    superseded: bool,
+    open_left: int | None,
+) -> IntakeResult:
     return IntakeResult(
         submission_id=submission.id,
         obligation_id=obligation.id,
@@ -149,7 +138,7 @@ def intake(session: Session, submission_id: int, *, now: dt.datetime) -> IntakeR
         deliverable_id=obligation.deliverable_id,
         deliverable_title=ctx.title(obligation.deliverable_id),
         kind=obligation.kind,
-        cycle_key=cycle.key,
+        cycle_key=cycle_key,
         version=submission.version,
         on_time=submission.on_time,
         already_done=already,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from engine.context import context_for_obligation
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.intake import intake
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.states import (
     ObligationStatus,
@@ -97,6 +98,8 @@ def review(
         obligation.submitted_at = None
         obligation.on_time = None
         session.flush()
-        queue_mail(session, obligation, "returned", str(submission.version), {"reason": text}, now)
+        queue_mail(
+            session, obligation, MailKind.RETURNED, str(submission.version), {"reason": text}, now
+        )
     session.flush()
     return submission

@@ -16,7 +16,7 @@ from engine.calendar import (
 )
 from engine.definitions_cache import plan_for_key
 from engine.errors import KehoachError, NotFound
-from engine.schema import DeliverableKind
+from engine.schema import DeliverableKind, Plan
 from engine.states import (
     CycleStatus,
     ObligationStatus,
@@ -187,8 +187,6 @@ def record_submission(
     cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
     """
-    from engine.reports import validate_values
-
     session.flush()  # a plain SQL statement does not autoflush
     obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
     if obligation is None:
@@ -198,13 +196,7 @@ def record_submission(
     history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
     refused = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
-    cycle_status = obligation.cycle_status
-    if session.get_bind().dialect.name == "postgresql":
-        # The SELECT above may have waited for the row lock of a closing (which locks the
-        # cycle's obligations) while its snapshot still said 'open': read the status again
-        # now that the lock is held (READ COMMITTED: a new snapshot per statement).
-        cycle_status = session.scalar(_CYCLE_STATUS, {"cycle_id": obligation.cycle_id})
-    if cycle_status == CycleStatus.CLOSED:
+    if _cycle_closed(session, obligation):
         refused = (
             "Kỳ báo cáo đã đóng; không nhận thêm báo cáo. "
             "Nếu cần gửi, đề nghị cơ quan tổng hợp mở lại kỳ (kehoach reopen)."
@@ -212,27 +204,9 @@ def record_submission(
     if refused:
         raise SubmissionRejected({FORM_ERROR: refused})
 
-    errors: dict[str, str] = {}
-    clean: dict[str, Any] = {}
     text = (summary or "").strip() or None
-    deliverable = plan.deliverable(obligation.deliverable_id)
-    if deliverable is not None and deliverable.kind is DeliverableKind.report:
-        template = plan.template(deliverable.template or "")
-        if template is None:  # pragma: no cover - the loader checks templates
-            raise NotFound(f"report template '{deliverable.template}' is not in the plan")
-        clean, errors = validate_values(template, values or {})
-        if not strict:
-            errors = {}
-    elif deliverable is not None and deliverable.kind is DeliverableKind.sub_plan and strict:
-        if not text:
-            errors["summary"] = "Trường 'Tóm tắt kế hoạch' là bắt buộc"
-        if not file_ids:
-            errors["files"] = "Cần đính kèm ít nhất một tệp kế hoạch"
     ids = [int(i) for i in file_ids]
-    if ids:
-        known = set(session.scalars(select(StoredFile.id).where(StoredFile.id.in_(ids))))
-        if set(ids) - known:
-            errors["files"] = "Tệp đính kèm không tồn tại; hãy tải lên lại"
+    clean, errors = _checked(session, plan, obligation.deliverable_id, values, text, ids, strict)
     if errors:
         raise SubmissionRejected(errors)
 
@@ -269,3 +243,48 @@ def record_submission(
         },
     )
     return submission
+
+
+def _cycle_closed(session: Session, obligation: Any) -> bool:
+    cycle_status = obligation.cycle_status
+    if session.get_bind().dialect.name == "postgresql":
+        # The SELECT above may have waited for the row lock of a closing (which locks the
+        # cycle's obligations) while its snapshot still said 'open': read the status again
+        # now that the lock is held (READ COMMITTED: a new snapshot per statement).
+        cycle_status = session.scalar(_CYCLE_STATUS, {"cycle_id": obligation.cycle_id})
+    return cycle_status == CycleStatus.CLOSED
+
+
+def _checked(
+    session: Session,
+    plan: Plan,
+    deliverable_id: str,
+    values: Mapping[str, Any] | None,
+    text: str | None,
+    file_ids: list[int],
+    strict: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the values that fit, errors by field): reports against their template, sub-plans
+    need a summary and a file, and every file must exist."""
+    from engine.reports import validate_values
+
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    deliverable = plan.deliverable(deliverable_id)
+    if deliverable is not None and deliverable.kind is DeliverableKind.report:
+        template = plan.template(deliverable.template or "")
+        if template is None:  # pragma: no cover - the loader checks templates
+            raise NotFound(f"report template '{deliverable.template}' is not in the plan")
+        clean, errors = validate_values(template, values or {})
+        if not strict:
+            errors = {}
+    elif deliverable is not None and deliverable.kind is DeliverableKind.sub_plan and strict:
+        if not text:
+            errors["summary"] = "Trường 'Tóm tắt kế hoạch' là bắt buộc"
+        if not file_ids:
+            errors["files"] = "Cần đính kèm ít nhất một tệp kế hoạch"
+    if file_ids:
+        known = set(session.scalars(select(StoredFile.id).where(StoredFile.id.in_(file_ids))))
+        if set(file_ids) - known:
+            errors["files"] = "Tệp đính kèm không tồn tại; hãy tải lên lại"
+    return clean, errors

@@ -18,6 +18,7 @@ from engine.calendar import (
 )
 from engine.context import PlanContext, plan_context
 from engine.lifecycle.intake import take_in_waiting
+from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
 from engine.states import (
     OBLIGATION_OPEN,
@@ -51,12 +52,6 @@ class SweepResult:
     intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
     digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
     open_obligations: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.reminders or self.overdue or self.escalations or self.transferred or self.intakes
-        )
 
     def summary(self) -> str:
         return (
@@ -164,7 +159,7 @@ def _weekly_digests(
         key = f"obl:{obligation.id}:digest:{step}"
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
             continue  # this week's digest is queued already
-        queue_mail(session, obligation, "digest", step=step, now=moment)
+        queue_mail(session, obligation, MailKind.DIGEST, step=step, now=moment)
         result.digests.append(obligation.id)
 
 
@@ -177,7 +172,7 @@ def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .where(
             Cycle.instance_id == instance_id,
-            OutboxMessage.kind.in_(("reminder", "overdue", "escalation")),
+            OutboxMessage.kind.in_((MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)),
         )
     ):
         if obligation_id is not None:
@@ -230,7 +225,7 @@ def _transfer_if_abolished(
     queue_mail(
         session,
         obligation,
-        "assignment",
+        MailKind.ASSIGNMENT,
         f"transfer-{successor.id}",
         {"transferred_from": ctx.unit_name(old)},
         now,
@@ -279,7 +274,7 @@ def _sweep_one(
             ladder, days_left, local_day(obligation.created_at), obligation.due_date, done
         )
         if step is not None:
-            mail.append((obligation, "reminder", str(step), {"days_left": days_left}))
+            mail.append((obligation, MailKind.REMINDER, str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")
             write_audit(
                 session,
@@ -306,11 +301,11 @@ def _sweep_one(
         )
         result.overdue.append(obligation.id)
     if "overdue:" not in mine:
-        mail.append((obligation, "overdue", "", {"days_overdue": days_late}))
+        mail.append((obligation, MailKind.OVERDUE, "", {"days_overdue": days_late}))
         mine.add("overdue:")
     escalation = f"overdue-{ESCALATE_AFTER_DAYS}"
     if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{escalation}" not in mine:
-        mail.append((obligation, "escalation", escalation, {"days_overdue": days_late}))
+        mail.append((obligation, MailKind.ESCALATION, escalation, {"days_overdue": days_late}))
         mine.add(f"escalation:{escalation}")
         write_audit(
             session,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue_for_obligation, enqueue_many_for_obligations
 from engine.store.models import (
     Obligation,
@@ -30,7 +31,7 @@ MailRequest = tuple[Obligation, str, str, "dict[str, Any] | None"]  # obligation
 
 def queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
     """One 'assignment' email per new obligation, in bulk (thousands in well under a second)."""
-    return queue_many(session, [(o, "assignment", "", None) for o in obligations], now)
+    return queue_many(session, [(o, MailKind.ASSIGNMENT, "", None) for o in obligations], now)
 
 
 def queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) -> int:

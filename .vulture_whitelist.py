@@ -1,0 +1,115 @@
+"""Names vulture reports as unused that a framework, a dispatch table or the tests use.
+
+Not imported or run: vulture only reads it.  Check with
+``vulture engine workflows notifications portal .vulture_whitelist.py --min-confidence 60``.
+One line per name, with why it is used; group the lines by the module that defines it.
+"""
+
+# ruff: noqa: B018  (bare attribute references are the point of this file)
+
+from docx.section import Section
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from docx.text.parfmt import ParagraphFormat
+
+from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
+from cli.mail import cmd_dispatch, cmd_outbox
+from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
+from cli.running import (
+    cmd_activate,
+    cmd_close,
+    cmd_consolidate,
+    cmd_reopen,
+    cmd_review,
+    cmd_status,
+)
+from engine.calendar import cycle_from_key
+from engine.clock import VirtualClock
+from engine.config import Settings
+from engine.repository import retire_plan
+from engine.schema import (
+    CutoffPeriod,
+    DeadlinePolicy,
+    Deliverable,
+    DocumentType,
+    Event,
+    Group,
+    Model,
+    Person,
+    Plan,
+    Role,
+    Target,
+    TemplateField,
+    Unit,
+    YearlyDate,
+)
+
+# ---------------------------------------------------------------- engine/documents.py
+# python-docx properties the report layout sets (their setters write the XML).
+Paragraph.alignment  # paragraph alignment (left, centre, justify)
+ParagraphFormat.space_before  # no space above a paragraph
+ParagraphFormat.first_line_indent  # 1 cm first-line indent of body paragraphs
+Table.style  # "Table Grid" for the result and status tables
+Section.page_width  # A4 page
+Section.page_height  # A4 page
+Section.top_margin  # Nghị định 30 margins
+Section.bottom_margin  # Nghị định 30 margins
+Section.left_margin  # Nghị định 30 margins
+Section.right_margin  # Nghị định 30 margins
+
+# ---------------------------------------------------------------- engine/schema.py
+Model.model_config  # pydantic: forbid unknown keys, frozen instances
+# pydantic fields: read from the YAML definitions and the JSON schema (`kehoach schema`)
+Person.phone  # pydantic field of a unit's contact person
+Person.sample  # pydantic field: the person is sample data
+Unit.focal  # pydantic field: the unit's focal person (đầu mối)
+Unit.sample  # pydantic field: the unit's name or address is sample data
+CutoffPeriod.start_day  # pydantic field of a plan's data cut-off period
+CutoffPeriod.start_month  # pydantic field of a plan's data cut-off period
+CutoffPeriod.start_in_previous_year  # pydantic field of a plan's data cut-off period
+CutoffPeriod.end_day  # pydantic field of a plan's data cut-off period
+CutoffPeriod.end_month  # pydantic field of a plan's data cut-off period
+TemplateField.help  # pydantic field: help text shown under a report field
+Plan.preamble  # pydantic field: the plan document's opening paragraph
+# pydantic @model_validator methods, called by pydantic on validation
+Group._some_rule  # pydantic validator
+YearlyDate._real_day  # pydantic validator
+Target._exactly_one  # pydantic validator
+Deliverable._report_has_template  # pydantic validator
+Event._when  # pydantic validator
+TemplateField._consistent  # pydantic validator
+# StrEnum members: values a YAML definition may write (parsed by pydantic)
+DeadlinePolicy.previous_working_day  # deadline policy value
+Role.consolidation_point  # assignment role value (ROLE_VI in engine/render_plan.py)
+DocumentType.KH  # document type value: Kế hoạch
+DocumentType.BC  # document type value: Báo cáo
+DocumentType.QD  # document type value: Quyết định
+DocumentType.CT  # document type value: Chỉ thị
+DocumentType.KL  # document type value: Kết luận
+DocumentType.NQ  # document type value: Nghị quyết
+DocumentType.ND  # document type value: Nghị định
+DocumentType.TB  # document type value: Thông báo
+DocumentType.HD  # document type value: Hướng dẫn
+DocumentType.CTR  # document type value: Chương trình
+DocumentType.TTR  # document type value: Tờ trình
+DocumentType.QYD  # document type value: Quy định
+DocumentType.DA  # document type value: Đề án
+DocumentType.PA  # document type value: Phương án
+DocumentType.CV  # document type value: Công văn
+DocumentType.LUAT  # document type value: Luật
+
+# ---------------------------------------------------------------- cli/
+# Commands named by string ("module:function") in cli/parser.py, imported when they run.
+cmd_validate, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_calendar  # cli/definitions.py
+cmd_outbox, cmd_dispatch  # cli/mail.py
+cmd_deploy, cmd_simulate, cmd_demo  # cli/prefect.py
+cmd_activate, cmd_status, cmd_review, cmd_consolidate, cmd_close, cmd_reopen  # cli/running.py
+
+# ---------------------------------------------------------------- engine/config.py
+Settings._any_case  # pydantic field validator: smtp_security in any case
+Settings.settings_customise_sources  # pydantic-settings hook: Settings(...) reads only its arguments
+
+# ---------------------------------------------------------------- used by tests only
+cycle_from_key  # engine/calendar.py: tests/test_calendar.py, benchmarks/bench_activation.py
+VirtualClock.advance  # engine/clock.py: tests/test_lifecycle.py
+retire_plan  # engine/repository.py: tests/test_workflows_deploy.py

@@ -1,0 +1,281 @@
+"""What the consolidated report says: header, signer, subject, the units on time, late and
+missing, and what a revision changed since the report it replaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import TZ
+from engine.context import PlanContext
+from engine.documents import ReportDocument, Signer
+from engine.reports import display_value
+from engine.schema import Consolidation, ReportTemplate
+from engine.states import (
+    OBLIGATION_ANSWERED,
+    ReviewState,
+)
+from engine.status import State, StatusRow, note
+from engine.store.models import (
+    ConsolidatedReport,
+    Obligation,
+    Submission,
+)
+from engine.vntext import short_date
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    ascii_text = ascii_text.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+
+
+def _short(ctx: PlanContext, unit_id: str) -> str | None:
+    unit = ctx.view.unit(unit_id)
+    if unit is None:
+        return None
+    if unit.short:
+        return unit.short
+    initials = "".join(w[0] for w in unit.name.split() if w and w[0].isupper())
+    return initials[:6] or None
+
+
+def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
+    """Who issues the report: the plan's issuer (the consolidation point drafts it).
+
+    As in the seed: Công an huyện "tham mưu UBND huyện báo cáo UBND tỉnh" — the report
+    goes out in the issuer's name, signed as the plan was; when the issuer no longer
+    exists, in its successor's name, signed by that unit's head.
+    """
+    document = ctx.plan.document
+    unit_id = document.issuer_unit
+    unit = ctx.view.unit(unit_id)
+    if unit is not None and not unit.valid_on(day):
+        successor = ctx.view.successor_on(unit_id, day)
+        if successor is not None:
+            parent = ctx.view.unit(successor.parent) if successor.parent else None
+            head = successor.head
+            signer = (
+                Signer(title=head.title or "THỦ TRƯỞNG ĐƠN VỊ", name=head.name)
+                if head is not None
+                else Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
+            )
+            return successor.id, parent.name if parent else None, signer
+    signer = Signer(
+        title=document.signer.title,
+        name=document.signer.name,
+        authority=document.signer.authority,
+        on_behalf_of=document.signer.on_behalf_of,
+    )
+    return unit_id, document.parent_body, signer
+
+
+def _subject(title: str | None, period: str) -> str:
+    """'Báo cáo sơ kết … hằng năm' + 'năm 2027' → 'Sơ kết … năm 2027'."""
+    text = (title or "Kết quả thực hiện kế hoạch").strip()
+    if text.lower().startswith("báo cáo "):
+        text = text[len("báo cáo ") :]
+    for suffix in (" hằng năm", " hàng năm", " định kỳ"):
+        if text.lower().endswith(suffix):
+            text = text[: -len(suffix)]
+    return f"{text[:1].upper()}{text[1:]} {period}"
+
+
+def build_document(
+    ctx: PlanContext,
+    consolidation: Consolidation,
+    template: ReportTemplate,
+    by_unit: str,
+    cycle_key: str,
+    aggregates: dict[str, Any],
+    rows: list[StatusRow],
+    day: dt.date,
+    to_unit: str | None,
+    via_unit: str | None,
+) -> ReportDocument:
+    plan = ctx.plan
+    names = {r.unit_id: r.unit_name for r in rows}
+    fed = plan.deliverable(consolidation.consolidates)
+    period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
+    issuer_id, parent_body, signer = _issuer(ctx, day)
+    doc_ref = plan.document
+    ref = " ".join(
+        part
+        for part in (
+            f"Kế hoạch số {doc_ref.number}" if doc_ref.number else "Kế hoạch",
+            f"ngày {short_date(doc_ref.date)}" if doc_ref.date else None,
+            f"của {doc_ref.issuer}" if doc_ref.issuer else None,
+            f"về {doc_ref.summary[:1].lower() + doc_ref.summary[1:]}",
+        )
+        if part
+    )
+    subject = _subject(fed.title if fed else None, period)
+    drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
+    intro = [
+        f"Thực hiện {ref}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
+        f"{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, đơn vị "
+        "như sau:"
+    ]
+    results = [
+        (
+            f.label + (f" ({f.unit})" if f.unit else ""),
+            display_value(f, aggregates.get(f.id), names),
+        )
+        for f in template.fields
+    ]
+    status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
+    recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
+    archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
+    return ReportDocument(
+        issuer=ctx.unit_name(issuer_id),
+        parent_body=parent_body,
+        symbol=f"BC-{_short(ctx, issuer_id)}" if _short(ctx, issuer_id) else "BC",
+        place=plan.document.place,
+        day=day,
+        title="BÁO CÁO",
+        summary=subject,
+        intro=intro,
+        results=results,
+        status=status,
+        on_time=[r.unit_name for r in rows if r.state is State.DONE_ON_TIME],
+        late=[r.unit_name for r in rows if r.state is State.DONE_LATE],
+        missing=[r.unit_name for r in rows if not r.state.done],
+        combined_with=consolidation.combined_with,
+        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
+        f"{ctx.unit_name(issuer_id)}./.",
+        signer=signer,
+        recipients=recipients,
+        archive=f"Lưu: {', '.join(archive_codes)}.",
+    )
+
+
+def newest_report(
+    session: Session, cycle_id: int, consolidation_id: str, before: int | None = None
+) -> ConsolidatedReport | None:
+    """The newest revision (or the newest below revision ``before``)."""
+    query = select(ConsolidatedReport).where(
+        ConsolidatedReport.cycle_id == cycle_id,
+        ConsolidatedReport.consolidation_id == consolidation_id,
+    )
+    if before is not None:
+        query = query.where(ConsolidatedReport.revision < before)
+    return session.scalar(query.order_by(ConsolidatedReport.revision.desc()).limit(1))
+
+
+def newer_submissions(
+    session: Session,
+    report: ConsolidatedReport,
+    deliverable_id: str,
+    until: dt.datetime | None = None,
+) -> list[tuple[Submission, Obligation]]:
+    """Taken-in reports of ``deliverable_id`` in the report's cycle that it does not hold:
+    a version above the one it aggregated for that obligation (oldest first; only those
+    sent by ``until`` when given).
+
+    Judged by what the report contains (``included_version`` in its status table), not by
+    time: an answer sent before the report was written but taken in after it counts.
+    Versions written by a consolidation itself do not count: they are its output.
+    """
+    held = {
+        row.get("obligation_id"): row.get("included_version", row.get("version")) or 0
+        for row in report.status_table or []
+    }
+    query = (
+        select(Submission, Obligation)
+        .join(Obligation, Submission.obligation_id == Obligation.id)
+        .where(
+            Obligation.cycle_id == report.cycle_id,
+            Obligation.deliverable_id == deliverable_id,
+            Submission.intake_done.is_(True),
+            Submission.source != "consolidation",
+            Submission.review_state != ReviewState.RETURNED,
+        )
+        .order_by(Submission.submitted_at, Submission.id)
+    )
+    if until is not None:
+        query = query.where(Submission.submitted_at <= until)
+    return [(s, o) for s, o in session.execute(query).all() if s.version > held.get(o.id, 0)]
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def revision_notes(
+    session: Session,
+    ctx: PlanContext,
+    template: ReportTemplate,
+    previous: ConsolidatedReport,
+    deliverable_id: str,
+    aggregates: dict[str, Any],
+    until: dt.datetime | None,
+) -> tuple[str, list[str], list[int]]:
+    """(the 'replaces' line, what changed, the submissions that caused it) for a revision
+    that follows ``previous``; ``until`` is the revision's own time when re-rendering it."""
+    replaces = (
+        f"Báo cáo này thay thế báo cáo lần {previous.revision} ngày "
+        f"{short_date(local_date(previous.created_at))}."
+    )
+    newer = newer_submissions(session, previous, deliverable_id, until)
+    done_before = {
+        row.get("obligation_id")
+        for row in previous.status_table or []
+        if row.get("state") in (State.DONE_ON_TIME.value, State.DONE_LATE.value)
+    }
+    latest: dict[int, tuple[Submission, Obligation]] = {}
+    for submission, obligation in newer:
+        latest.pop(obligation.id, None)  # keep the order of the newest version
+        latest[obligation.id] = (submission, obligation)
+    changes = []
+    for submission, obligation in latest.values():
+        name = ctx.unit_name(obligation.unit_id)
+        day = short_date(local_date(submission.submitted_at))
+        late = "" if submission.on_time else ", quá hạn"
+        if obligation.id in done_before:
+            text = f"{name} gửi lại báo cáo ngày {day} (phiên bản {submission.version}{late})"
+        else:
+            text = f"{name} gửi báo cáo ngày {day}" + (" (quá hạn)" if late else "")
+        if submission.review_state is ReviewState.RETURNED:
+            text += "; báo cáo đã bị trả lại để hoàn thiện, không đưa vào số liệu"
+        changes.append(text)
+    names = {row.get("unit_id"): row.get("unit_name") for row in previous.status_table or []}
+    for f in template.fields:
+        before = display_value(f, previous.aggregates.get(f.id), names)
+        after = display_value(f, aggregates.get(f.id), names)
+        if before == after:
+            continue
+        if len(before) + len(after) <= 120 and "\n" not in before + after:
+            changes.append(f"{f.label}: {before} thành {after}")
+        else:
+            changes.append(f"{f.label}: có thay đổi (xem mục I)")
+    return replaces, changes, [s.id for s, _ in newer]
+
+
+def latest_reports(
+    session: Session, cycle_id: int, deliverable_id: str
+) -> tuple[list[tuple[str, dict]], dict[int, int]]:
+    """(unit id, values) of the newest non-returned version of every done report, and
+    {obligation id: version} of what that is (the report keeps it: see newer_submissions)."""
+    found = session.execute(
+        select(Obligation.unit_id, Submission)
+        .join(Submission, Submission.obligation_id == Obligation.id)
+        .where(
+            Obligation.cycle_id == cycle_id,
+            Obligation.deliverable_id == deliverable_id,
+            Obligation.status.in_(OBLIGATION_ANSWERED),
+            Submission.review_state != ReviewState.RETURNED,
+        )
+        .order_by(Obligation.id, Submission.version)
+    ).all()
+    latest: dict[str, dict] = {}
+    included: dict[int, int] = {}
+    for unit_id, submission in found:
+        latest[unit_id] = submission.values or {}
+        included[submission.obligation_id] = submission.version
+    return list(latest.items()), included
