@@ -124,7 +124,6 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_no_import_cycles() -> None:
     cycles = _cycles(_graph())
     assert cycles == [], "import cycles: " + "; ".join(" ↔ ".join(c) for c in cycles)
@@ -174,7 +173,6 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_module_sizes() -> None:
     big = {
         name: n
@@ -198,7 +196,6 @@ def _long_functions() -> dict[str, int]:
     return long
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_function_sizes() -> None:
     long = _long_functions()
     assert long == {}, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
@@ -224,7 +221,6 @@ STATE_USE = re.compile(
 )
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_state_values_are_spelled_only_in_the_states_module() -> None:
     hits = []
     for name, path in _modules().items():
