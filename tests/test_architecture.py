@@ -124,7 +124,6 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.xfail(reason="issue 9: being restructured", strict=True)
 def test_no_import_cycles() -> None:
     cycles = _cycles(_graph())
     assert cycles == [], "import cycles: " + "; ".join(" ↔ ".join(c) for c in cycles)
