@@ -28,9 +28,9 @@ import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
@@ -42,7 +42,7 @@ from engine.store.models import AuditEvent, OutboxMessage, utcnow
 from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
-OUTBOX = OutboxMessage.__table__
+OUTBOX = cast(Table, OutboxMessage.__table__)
 T = TypeVar("T")
 
 

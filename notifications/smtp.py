@@ -158,6 +158,7 @@ class SmtpConnection:
         """
         reused = self.is_open
         client = self._client if reused else await self._connect()
+        assert client is not None  # is_open means a client is there
         try:
             errors, _ = await client.sendmail(sender, list(recipients), data)
         except aiosmtplib.SMTPServerDisconnected as exc:

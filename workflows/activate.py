@@ -22,6 +22,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
+from engine.outbox.kinds import MailKind
 from engine.repository import plan_version
 from engine.store.db import session_scope
 from engine.store.models import OutboxMessage
@@ -143,14 +144,14 @@ def _fanout_rows(
         emails: dict[int, str] = {}
         ids = [i.id for i in infos]
         for start in range(0, len(ids), 900):
-            emails.update(
-                session.execute(
-                    select(OutboxMessage.obligation_id, OutboxMessage.status).where(
-                        OutboxMessage.kind == "assignment",
-                        OutboxMessage.obligation_id.in_(ids[start : start + 900]),
-                    )
-                ).all()
-            )
+            for obligation_id, status in session.execute(
+                select(OutboxMessage.obligation_id, OutboxMessage.status).where(
+                    OutboxMessage.kind == MailKind.ASSIGNMENT,
+                    OutboxMessage.obligation_id.in_(ids[start : start + 900]),
+                )
+            ):
+                if obligation_id is not None:
+                    emails[obligation_id] = status
         registry_id = plan_version(session, plan_id).registry_id
         names = {uid: row.name for uid, row in unit_rows(session, registry_id).items()}
     return infos, emails, names

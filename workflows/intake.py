@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -48,6 +48,9 @@ from workflows.events import (
 )
 from workflows.review import trigger_review
 from workflows.tasks import kehoach_task
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 log = logging.getLogger("kehoach.workflows")
 
@@ -388,7 +391,8 @@ def trigger_intake(submission_ids: int | Sequence[int], database_url: str | None
     if database_url:
         parameters["database_url"] = database_url
     tags = infos[ids[0]].tags if len(ids) == 1 else [plan_tag(plan_id)]
-    run = run_deployment(
+    # timeout=0 returns at once; a sync caller gets the FlowRun, not a coroutine
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
         deployment_name(plan_id),
         parameters=parameters,
         timeout=0,

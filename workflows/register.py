@@ -91,8 +91,8 @@ def consolidation_crons(plan: Plan) -> list[tuple[str, str]]:
             ends = (3, 6, 9, 12) if rule.rule == "quarter_end" else (6, 12)
             by_day: dict[int, list[int]] = {}
             for month in ends:
-                day = dt.date(2027, month, _stdcal.monthrange(2027, month)[1])
-                due = day + dt.timedelta(days=rule.offset_days)
+                month_end = dt.date(2027, month, _stdcal.monthrange(2027, month)[1])
+                due = month_end + dt.timedelta(days=rule.offset_days)
                 by_day.setdefault(due.day, []).append(due.month)
             for day, months in sorted(by_day.items()):
                 month_list = ",".join(str(m) for m in sorted(months))
@@ -164,6 +164,7 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
 
 
 def _flow_object(name: str) -> Any:
+    flow: Any
     if name == "activate":
         from workflows.activate import activate_flow as flow
     elif name == "sweep":
@@ -273,6 +274,8 @@ def _specs_to_deploy(url: str, plan_id: str) -> tuple[list[DeploymentPlan], int 
             .where(PlanVersion.plan_id == plan_id)
             .order_by(PlanVersion.version.desc())
         )
+        if latest is None:  # pragma: no cover - the instance rows name a stored version
+            raise LookupError(f"plan {plan_id} has no stored version")
         plan = Plan.model_validate(latest.definition)
         if not active:
             return [], None, False

@@ -14,7 +14,7 @@ not suspend.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow
 from prefect.flow_runs import suspend_flow_run
@@ -38,6 +38,9 @@ from workflows.common import (
 from workflows.dispatch import send_emails
 from workflows.events import emit, related_resources, submission_resource
 from workflows.tasks import kehoach_task
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 class ReviewDecision(RunInput):
@@ -165,7 +168,8 @@ def trigger_review(
     parameters: dict[str, Any] = {"submission_id": submission_id}
     if database_url:
         parameters["database_url"] = database_url
-    run = run_deployment(
+    # timeout=0 returns at once; a sync caller gets the FlowRun, not a coroutine
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
         deployment_name(plan_id or info.plan_id),
         parameters=parameters,
         timeout=0,

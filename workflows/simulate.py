@@ -259,7 +259,11 @@ class Simulation:
                     Cycle.closes_on.is_not(None),
                 )
             ).all()
-        return [(closes_on + dt.timedelta(days=1), plan_id) for closes_on, plan_id in rows]
+        return [
+            (closes_on + dt.timedelta(days=1), plan_id)
+            for closes_on, plan_id in rows
+            if closes_on is not None  # the query asks for it; the type does not know
+        ]
 
     def _next(self) -> _Action | None:
         now = self.clock.now()
@@ -369,12 +373,14 @@ class Simulation:
         from workflows.intake import intake_flow
 
         plan = self.definitions[info.plan_id]
-        deliverable = plan.deliverable(info.deliverable_id)  # type: ignore[union-attr]
+        assert plan is not None, info.plan_id  # every simulated plan was loaded at start
+        deliverable = plan.deliverable(info.deliverable_id)
         values: dict[str, Any] | None = None
         files: list[int] = []
         summary = rule.summary if rule is not None else None
         if deliverable is not None and deliverable.kind.value == "report":
-            template = plan.template(deliverable.template or "")  # type: ignore[union-attr]
+            template = plan.template(deliverable.template or "")
+            assert template is not None  # the loader checks that a report has one
             seed = f"{info.plan_id}:{info.unit_id}:{info.deliverable_id}:{info.cycle_key}"
             values = report_values(
                 template,
