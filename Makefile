@@ -46,8 +46,10 @@ demo: setup
 	$(VENV)/bin/kehoach demo $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS) .vulture_whitelist.py
+	$(VENV)/bin/ruff format --check $(LINT_PATHS) .vulture_whitelist.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
 
 bench: setup
 	@set -e; shopt -s nullglob; files=(benchmarks/bench_*.py); \

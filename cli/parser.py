@@ -43,7 +43,7 @@ class CommandParser(argparse.ArgumentParser):
         if setup is not None:
             setup(self)
 
-    def parse_known_args(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def,override]
+    def parse_known_args(self, *args: Any, **kwargs: Any):
         self._ready()
         return super().parse_known_args(*args, **kwargs)
 

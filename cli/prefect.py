@@ -26,7 +26,7 @@ DEMO_YEAR = 2023
 DEMO_RESPONSES = DEFINITIONS / "simulations" / "ha_lang_2023_responses.yaml"
 
 
-def _prefect(home: Path, port: int | None = None):  # type: ignore[no-untyped-def]
+def _prefect(home: Path, port: int | None = None):
     """A reachable Prefect API, pointed at by this process (env + settings)."""
     from workflows.server import DEFAULT_PORT, ensure_server
 
@@ -45,13 +45,13 @@ def _prefect(home: Path, port: int | None = None):  # type: ignore[no-untyped-de
     return server
 
 
-def _stop_hint(server) -> str:  # type: ignore[no-untyped-def]
+def _stop_hint(server) -> str:
     if server.home is not None and (server.home / "server.pid").exists():
         return f"{sys.executable} -m workflows.server stop {server.home}"
     return "(this server was already running; stop it where it was started)"
 
 
-def _restart_hint(server) -> str:  # type: ignore[no-untyped-def]
+def _restart_hint(server) -> str:
     from urllib.parse import urlparse
 
     from workflows.server import start_command
@@ -97,7 +97,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- simulate
 
 
-def _print_where(server, result, mailbox: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+def _print_where(server, result, mailbox: Path | None = None) -> None:
     out("")
     out("Xem kết quả / where to look:")
     out(f"  Prefect UI (flow runs, tags plan:…, unit:…, cycle:…): {server.ui_url}/runs")
@@ -214,7 +214,7 @@ def _smtp_reachable() -> bool:
         return False
 
 
-def _start_mailbox(directory: Path):  # type: ignore[no-untyped-def]
+def _start_mailbox(directory: Path):
     """The local mailbox (SMTP → .eml files), and point the dispatcher at it."""
     mailbox = _mailbox(directory)
     os.environ.update(
@@ -227,7 +227,7 @@ def _start_mailbox(directory: Path):  # type: ignore[no-untyped-def]
     return mailbox
 
 
-def _mailbox(directory: Path):  # type: ignore[no-untyped-def]
+def _mailbox(directory: Path):
     from notifications.mailbox import start_mailbox_server
     from workflows.server import free_port
 

@@ -59,7 +59,7 @@ class WorkCalendar:
         self._not_off = {d.date for d in overrides.not_holidays} if overrides else set()
 
     @cached_property
-    def _holidays(self):  # type: ignore[no-untyped-def]
+    def _holidays(self):
         import holidays  # imported lazily: the validate path does not need it
 
         return holidays.country_holidays("VN", language="vi")

@@ -24,10 +24,10 @@ def check_catalog(
     for loaded in catalog.plans.values():
         if (loaded.definition.kind, loaded.definition.id) in catalog.context_ids:
             continue
-        plan: Plan = loaded.definition  # type: ignore[assignment]
+        plan: Plan = loaded.definition  # type: ignore[assignment]  # catalog.plans holds plans
         registry: Registry | None = None
         if plan.registry in catalog.registries:
-            registry = catalog.registries[plan.registry].definition  # type: ignore[assignment]
+            registry = catalog.registries[plan.registry].definition  # type: ignore[assignment]  # a registry
         elif registry_lookup is not None:
             registry = registry_lookup(plan.registry)
         if registry is None:
@@ -43,7 +43,7 @@ def check_catalog(
         parent: Plan | None = None
         if plan.parent_plan:
             if plan.parent_plan in catalog.plans:
-                parent = catalog.plans[plan.parent_plan].definition  # type: ignore[assignment]
+                parent = catalog.plans[plan.parent_plan].definition  # type: ignore[assignment]  # a plan
             elif plan_lookup is not None:
                 parent = plan_lookup(plan.parent_plan)
         problems.extend(PlanChecker(loaded, plan, registry, parent, catalog).run())
@@ -52,7 +52,7 @@ def check_catalog(
 
 
 def check_registry(loaded: Loaded) -> list[Problem]:
-    registry: Registry = loaded.definition  # type: ignore[assignment]
+    registry: Registry = loaded.definition  # type: ignore[assignment]  # called for registries
     problems: list[Problem] = []
     where = loaded.source.where
     seen: dict[str, int] = {}
@@ -131,7 +131,7 @@ def check_registry(loaded: Loaded) -> list[Problem]:
     return problems
 
 
-def _group_refs(loaded: Loaded, base: tuple, group, ids: set[str]) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+def _group_refs(loaded: Loaded, base: tuple, group, ids: set[str]) -> Iterator[Problem]:
     for key in ("members", "parents", "exclude"):
         for m_index, member in enumerate(getattr(group, key)):
             if member not in ids:
@@ -146,7 +146,7 @@ def _parent_plan_cycles(catalog: Catalog) -> list[Problem]:
     problems = []
     for plan_id, loaded in catalog.plans.items():
         seen = [plan_id]
-        current = loaded.definition.parent_plan  # type: ignore[union-attr]
+        current = loaded.definition.parent_plan  # type: ignore[union-attr]  # plans only
         while current and current in catalog.plans:
             if current in seen:
                 problems.append(
@@ -159,7 +159,7 @@ def _parent_plan_cycles(catalog: Catalog) -> list[Problem]:
                 )
                 break
             seen.append(current)
-            current = catalog.plans[current].definition.parent_plan  # type: ignore[union-attr]
+            current = catalog.plans[current].definition.parent_plan  # type: ignore[union-attr]  # a plan
     return problems
 
 
@@ -336,7 +336,7 @@ class PlanChecker:
                     "invalid",
                 )
 
-    def check_rule_fits(self, path: tuple, rule, frequency) -> None:  # type: ignore[no-untyped-def]
+    def check_rule_fits(self, path: tuple, rule, frequency) -> None:
         periodic = {"yearly", "monthly", "quarter_end", "half_year_end"}
         if frequency.value == "once" and rule.rule in periodic:
             self.add(
@@ -353,7 +353,7 @@ class PlanChecker:
                 "rule-frequency",
             )
 
-    def _sample_deadline(self, rule, frequency) -> dt.date | None:  # type: ignore[no-untyped-def]
+    def _sample_deadline(self, rule, frequency) -> dt.date | None:
         year = self.plan.start_year or self.plan.as_of.year
         try:
             cycle = cycles_in_year(frequency, year)[0]
@@ -409,7 +409,7 @@ class PlanChecker:
             if consolidation.upward is not None:
                 self.check_upward(base, consolidation, upper, fed.frequency)
 
-    def check_upward(self, base: tuple, consolidation, upper, frequency) -> None:  # type: ignore[no-untyped-def]
+    def check_upward(self, base: tuple, consolidation, upper, frequency) -> None:
         upward = consolidation.upward
         if self.plan.parent_plan and upward.plan != self.plan.parent_plan:
             self.add(

@@ -151,7 +151,7 @@ def _signer_lines(signer: Signer) -> list[str]:
 # ---------------------------------------------------------------- docx
 
 
-def _font(run, size: float, bold: bool = False, italic: bool = False) -> None:  # type: ignore[no-untyped-def]
+def _font(run, size: float, bold: bool = False, italic: bool = False) -> None:
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
@@ -173,7 +173,7 @@ def _para(
     text: str = "",
     size: float = 14,
     bold: bool = False,
-    italic: bool = False,  # type: ignore[no-untyped-def]
+    italic: bool = False,
     align: str = "left",
     space_after: float = 0,
     indent: bool = False,
@@ -197,7 +197,7 @@ def _para(
     return paragraph
 
 
-def _cell(cell, text: str, size: float = 12, bold: bool = False, align: str = "left") -> None:  # type: ignore[no-untyped-def]
+def _cell(cell, text: str, size: float = 12, bold: bool = False, align: str = "left") -> None:
     cell.text = ""
     first = cell.paragraphs[0]
     lines = text.split("\n") or [""]
@@ -211,7 +211,7 @@ def _cell(cell, text: str, size: float = 12, bold: bool = False, align: str = "l
         _font(paragraph.add_run(line), size, bold)
 
 
-def _no_borders(table) -> None:  # type: ignore[no-untyped-def]
+def _no_borders(table) -> None:
     from docx.oxml.ns import qn
 
     tbl_pr = table._tbl.tblPr
@@ -222,7 +222,7 @@ def _no_borders(table) -> None:  # type: ignore[no-untyped-def]
     tbl_pr.append(borders)
 
 
-def _grid(document, header: list[str], rows: list[list[str]], widths_cm: list[float]) -> None:  # type: ignore[no-untyped-def]
+def _grid(document, header: list[str], rows: list[list[str]], widths_cm: list[float]) -> None:
     from docx.shared import Cm
 
     table = document.add_table(rows=1, cols=len(header))
@@ -253,7 +253,7 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     return _save_atomically(document, path)
 
 
-def _a4_page(document) -> None:  # type: ignore[no-untyped-def]
+def _a4_page(document) -> None:
     from docx.shared import Cm
 
     section = document.sections[0]
@@ -262,7 +262,7 @@ def _a4_page(document) -> None:  # type: ignore[no-untyped-def]
     section.left_margin, section.right_margin = Cm(3), Cm(1.5)
 
 
-def _docx_header(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_header(document, doc: ReportDocument) -> None:
     """Issuing body on the left, national title on the right (Nghị định 30, Phụ lục I)."""
     from docx.shared import Cm
 
@@ -286,7 +286,7 @@ def _docx_header(document, doc: ReportDocument) -> None:  # type: ignore[no-unty
     _para(right, doc.date_line, 14, italic=True, align="center")
 
 
-def _docx_opening(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_opening(document, doc: ReportDocument) -> None:
     """Title, trích yếu, introduction and, for a revision, what it replaces and changes."""
     _para(document, "")
     _para(document, doc.title.upper(), 14, bold=True, align="center")
@@ -301,7 +301,7 @@ def _docx_opening(document, doc: ReportDocument) -> None:  # type: ignore[no-unt
             _para(document, f"- {change};", 14, align="justify", indent=True, space_after=3)
 
 
-def _docx_results(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_results(document, doc: ReportDocument) -> None:
     """Section I: the consolidated figures."""
     _para(document, "I. KẾT QUẢ TỔNG HỢP", 14, bold=True, space_after=6)
     _grid(
@@ -312,7 +312,7 @@ def _docx_results(document, doc: ReportDocument) -> None:  # type: ignore[no-unt
     )
 
 
-def _docx_status(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_status(document, doc: ReportDocument) -> None:
     """Section II: who sent on time, late or not at all, then one row per unit."""
     _para(document, "")
     _para(document, "II. TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ", 14, bold=True, space_after=6)
@@ -341,7 +341,7 @@ def _docx_status(document, doc: ReportDocument) -> None:  # type: ignore[no-unty
     )
 
 
-def _docx_closing(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_closing(document, doc: ReportDocument) -> None:
     if doc.combined_with:
         _para(document, "")
         _para(
@@ -356,7 +356,7 @@ def _docx_closing(document, doc: ReportDocument) -> None:  # type: ignore[no-unt
         _para(document, doc.closing, 14, align="justify", indent=True, space_after=6)
 
 
-def _docx_footer(document, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_footer(document, doc: ReportDocument) -> None:
     """Recipients (left, size 12/11) and signer (right), side by side."""
     from docx.shared import Cm
 
@@ -370,14 +370,14 @@ def _docx_footer(document, doc: ReportDocument) -> None:  # type: ignore[no-unty
     _docx_signer(signer_cell, doc.signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ"))
 
 
-def _docx_recipients(cell, doc: ReportDocument) -> None:  # type: ignore[no-untyped-def]
+def _docx_recipients(cell, doc: ReportDocument) -> None:
     _font(cell.paragraphs[0].add_run("Nơi nhận:"), 12, bold=True, italic=True)
     for line in doc.recipients:
         _para(cell, f"- {line};", 11)
     _para(cell, f"- {doc.archive}", 11)
 
 
-def _docx_signer(cell, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+def _docx_signer(cell, signer: Signer) -> None:
     first = cell.paragraphs[0]
     first.alignment = 1
     if signer.authority:
@@ -398,7 +398,7 @@ def _docx_signer(cell, signer: Signer) -> None:  # type: ignore[no-untyped-def]
         _para(cell, "(Ký, ghi rõ họ tên)", 14, italic=True, align="center")
 
 
-def _save_atomically(document, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save_atomically(document, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".docx", dir=path.parent)
     os.close(handle)

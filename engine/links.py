@@ -110,7 +110,7 @@ def read_token(
     raise LinkError("expired" if expired else "forged")
 
 
-def obligation_link(obligation, conf: Settings | None = None) -> str:  # type: ignore[no-untyped-def]
+def obligation_link(obligation, conf: Settings | None = None) -> str:
     """The portal URL a unit opens to answer ``obligation`` (an engine.store.models.Obligation)."""
     conf = conf or settings()
     token = make_token(

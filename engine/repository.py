@@ -50,6 +50,7 @@ class StoreResult:
 # Each kind of definition: its version model, the column holding the definition id,
 # and the extra columns of a new row.
 def _registry_row(loaded: Loaded) -> dict[str, Any]:
+    # Loaded.definition is typed as the union of kinds; this row is a registry's.
     registry: Registry = loaded.definition  # type: ignore[assignment]
     units = [
         RegistryUnit(
@@ -71,6 +72,7 @@ def _registry_row(loaded: Loaded) -> dict[str, Any]:
 
 
 def _plan_row(loaded: Loaded) -> dict[str, Any]:
+    # Loaded.definition is typed as the union of kinds; this row is a plan's.
     plan: Plan = loaded.definition  # type: ignore[assignment]
     return {
         "registry_id": plan.registry,

@@ -16,6 +16,7 @@ import yaml
 try:  # the C loader is several times faster; fall back where libyaml is missing
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover
+    # Same interface, another class: mypy sees a redefinition.
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from engine.errors import Location
@@ -107,6 +108,7 @@ def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: st
             _build(item, (*path, index), source, loader, file)
             for index, item in enumerate(node.value)
         ]
+    # Not a mapping or a sequence: a ScalarNode (yaml types node as the base Node).
     return _scalar(node, loader)  # type: ignore[arg-type]
 
 

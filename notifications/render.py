@@ -251,4 +251,4 @@ def build_message(
 ) -> EmailMessage:
     """The complete message for a row as an ``EmailMessage`` (parsed from the wire bytes)."""
     raw = render_message(outbox_row, settings, now).raw
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=email.policy.default)

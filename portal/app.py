@@ -86,6 +86,7 @@ def create_app(
         limiters=Limiters(limits or PortalLimits()),
         link_max_age=link_max_age,
         files_dir=conf.files_dir.resolve(),
+        # a test's callable or the Handoff: both are called with a submission id
         handoff=handoff or runner,  # type: ignore[arg-type]
         pages=Pages(),
         csrf_key=csrf.derive_key(_secret(conf)),

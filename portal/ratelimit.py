@@ -36,7 +36,7 @@ class PortalLimits:
 class Limiter:
     """One bucket per key (a client address, a link hash); thread-safe."""
 
-    def __init__(self, rate: Rate, max_keys: int = 50_000, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, rate: Rate, max_keys: int = 50_000, clock=time.monotonic) -> None:
         self.rate = rate
         self.max_keys = max_keys
         self._clock = clock

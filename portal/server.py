@@ -60,7 +60,7 @@ def workers_from_env() -> int:
     return workers
 
 
-def app_from_env():  # type: ignore[no-untyped-def]
+def app_from_env():
     """The app of one worker process (uvicorn factory): settings from the environment."""
     from portal.app import create_app
 
@@ -115,6 +115,7 @@ def run(
         log_level="info",
     )
     if workers == 1:
+        # options holds uvicorn keywords of several types; mypy sees one union value type
         uvicorn.run(create_app(conf, url), **options)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment.
@@ -133,6 +134,7 @@ def serve_workers(app: str, workers: int, **options: object) -> None:
     from uvicorn import Config
     from uvicorn.supervisors import Multiprocess
 
+    # options: uvicorn keywords of several types (one union value type for mypy)
     config = Config(app, factory=True, workers=workers, **options)  # type: ignore[arg-type]
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=[listening_socket(config)]).run()

@@ -193,7 +193,7 @@ def can_answer(
 
     if history is None:
         history = deciding_versions(session, obligation.id)
-    refusal = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
+    refusal = submission_refusal(obligation, history, now)
     return refusal is None, refusal
 
 
@@ -300,7 +300,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     submissions = submissions_of(session, obligation.id)
     allowed, why_not = can_answer(session, obligation, now, submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
-    names = unit_names(session, link.registry_id, wanted)  # type: ignore[arg-type]
+    names = unit_names(session, link.registry_id, wanted)
     return {
         "plan": plan_summary(plan),
         "unit_name": names.get(obligation.unit_id, obligation.unit_id),

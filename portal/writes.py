@@ -24,7 +24,7 @@ from engine.store.db import connect
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _pragmas(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # no implicit BEGIN: see _begin
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -33,7 +33,7 @@ def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor.close()
 
 
-def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+def _begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

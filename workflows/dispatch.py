@@ -11,24 +11,10 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow
-from sqlalchemy import func, select
 
 from engine.config import settings
-from engine.store.db import session_scope
-from engine.store.models import OutboxMessage
 from workflows.common import database, iso, resolve_now
 from workflows.tasks import kehoach_task
-
-
-def outbox_counts(database_url: str) -> dict[str, int]:
-    """Outbox rows by status."""
-    with session_scope(database_url) as session:
-        rows = session.execute(
-            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
-                OutboxMessage.status
-            )
-        ).all()
-    return {status: count for status, count in rows}
 
 
 def send_due_now(database_url: str, moment: dt.datetime) -> dict[str, Any]:

@@ -145,7 +145,8 @@ class Simulation:
         self.upward_fed = {
             (c.upward.plan, c.upward.deliverable)
             for plan in self.definitions.values()
-            for c in plan.consolidations  # type: ignore[union-attr]
+            if plan is not None
+            for c in plan.consolidations
             if c.upward is not None
         }
         self.clock = VirtualClock(_at(start, dt.time(0, 0)))

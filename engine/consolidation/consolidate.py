@@ -357,7 +357,9 @@ def _existing(
     today: dt.date,
 ) -> ConsolidationResult:
     """A stored revision as a result (nothing written); its document re-rendered."""
-    cycle_key = session.get(Cycle, report.cycle_id).key  # type: ignore[union-attr]
+    cycle = session.get(Cycle, report.cycle_id)
+    assert cycle is not None  # a report always has its cycle (foreign key)
+    cycle_key = cycle.key
     rows = status_table(session, ctx.plan_id, cycle_key, today=today, deliverable_id=deliverable_id)
     rows = [r for r in rows if r.cycle_key == cycle_key]
     doc = build_document(

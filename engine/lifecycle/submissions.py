@@ -44,7 +44,7 @@ class SubmissionRejected(KehoachError):
 
 
 def submission_refusal(
-    obligation: Obligation, history: Sequence[Submission], now: dt.datetime
+    obligation: Any, history: Sequence[Submission], now: dt.datetime
 ) -> str | None:
     """Why a new version may not be sent now (Vietnamese), or None when it may.
 
@@ -195,7 +195,7 @@ def record_submission(
     plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
     history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
-    refused = submission_refusal(obligation, history, now)  # type: ignore[arg-type]
+    refused = submission_refusal(obligation, history, now)
     if _cycle_closed(session, obligation):
         refused = (
             "Kỳ báo cáo đã đóng; không nhận thêm báo cáo. "

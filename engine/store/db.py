@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # pysqlite's own transaction handling is kept on purpose: it begins a transaction
     # at the first write, so a transaction that reads and then writes never has to
     # upgrade a read snapshot (which fails at once under concurrent writers in WAL
@@ -41,7 +41,7 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(url: str):  # type: ignore[no-untyped-def]
+def _alembic_config(url: str):
     from alembic.config import Config
 
     cfg = Config()
