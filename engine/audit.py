@@ -23,6 +23,7 @@ def write_audit(
     remote_addr: str | None = None,
     **data: Any,
 ) -> None:
+    """One audit row in the caller's transaction (``data``: the event's details, JSON)."""
     session.add(
         AuditEvent(
             at=at,

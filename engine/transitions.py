@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.audit import write_audit
 from engine.states import (
     CYCLE_MOVES,
     CYCLE_REOPEN_MOVES,
@@ -26,7 +27,6 @@ from engine.states import (
     ObligationStatus,
     ReviewState,
 )
-from engine.store.models import AuditEvent
 
 
 def _check(kind: str, moves: Mapping[Any, frozenset[Any]], old: Any, new: Any) -> None:
@@ -46,16 +46,15 @@ def _audit_row(
 ) -> None:
     if action is None:
         return
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor,
-            action=action,
-            plan_id=plan_id,
-            obligation_id=obligation_id,
-            remote_addr=remote_addr,
-            data=data,
-        )
+    write_audit(
+        session,
+        action,
+        at=at,
+        plan_id=plan_id,
+        obligation_id=obligation_id,
+        actor=actor,
+        remote_addr=remote_addr,
+        **data,
     )
 
 
