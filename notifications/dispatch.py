@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
 from engine.config import settings as default_settings
-from engine.outbox import enqueue, plan_admin_email
+from engine.outbox import MailKind, enqueue, plan_admin_email
 from engine.states import OutboxStatus
 from engine.store.db import connect
 from engine.store.models import AuditEvent, OutboxMessage, utcnow
@@ -281,11 +281,11 @@ class Dispatcher:
         )
         # Never escalate a failure about a failure: that could loop forever when
         # the administrator's own address is the one that bounces.
-        if row.kind == "delivery_failure":
+        if row.kind == MailKind.DELIVERY_FAILURE:
             return
         enqueue(
             session,
-            kind="delivery_failure",
+            kind=MailKind.DELIVERY_FAILURE,
             idempotency_key=f"delivery_failure:{row.id}",
             to_addrs=[plan_admin_email(session, row.plan_id, self.conf)],
             context={"failed": failed},

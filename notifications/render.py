@@ -33,7 +33,7 @@ from jinja2 import (
 )
 
 from engine.config import TIMEZONE, Settings
-from engine.outbox import mail_domain
+from engine.outbox import MailKind, mail_domain
 from engine.store.models import OutboxMessage, utcnow
 from notifications import mime
 
@@ -192,7 +192,7 @@ def render_message(
     subject, text, html = render_parts(kind, context)
 
     names = _display_names(context)
-    if kind == "delivery_failure":
+    if kind == MailKind.DELIVERY_FAILURE:
         names = {str(a).lower(): ADMIN_DISPLAY_NAME for a in outbox_row.to_addrs or []}
     to = [_address(a, names.get(str(a).lower())) for a in outbox_row.to_addrs or []]
     cc = [_address(a, names.get(str(a).lower())) for a in outbox_row.cc_addrs or []]
@@ -207,7 +207,7 @@ def render_message(
         headers.append(mime.address_list("Cc", cc))
     contact = context.get("contact") or {}
     contact_email = str(contact.get("email") or "").strip()
-    if kind != "delivery_failure" and _ADDRESS.fullmatch(contact_email):
+    if kind != MailKind.DELIVERY_FAILURE and _ADDRESS.fullmatch(contact_email):
         headers.append(
             mime.address_list("Reply-To", [_address(contact_email, contact.get("name"))])
         )
@@ -227,12 +227,12 @@ def render_message(
         headers.append(mime.simple("X-Kehoach-Obligation", str(outbox_row.obligation_id)))
 
     attachments = []
-    if kind == "assignment" and (context.get("due") or {}).get("iso"):
+    if kind == MailKind.ASSIGNMENT and (context.get("due") or {}).get("iso"):
         ics = calendar_event(context, settings, now).encode("utf-8")
         attachments.append(
             mime.Part('text/calendar; charset="utf-8"; method=PUBLISH', ics, "han-gui.ics")
         )
-    if kind == "consolidated" and context.get("document_path"):
+    if kind == MailKind.CONSOLIDATED and context.get("document_path"):
         attachments.append(_document(str(context["document_path"])))
     try:
         raw = mime.compose(

@@ -27,7 +27,7 @@ from engine.clock import VirtualClock
 from engine.config import settings
 from engine.errors import NotFound
 from engine.repository import current_plan
-from engine.states import CycleStatus, InstanceStatus, ObligationStatus, OutboxStatus
+from engine.states import CycleStatus, InstanceStatus, ObligationStatus, OutboxStatus, ReviewState
 from engine.store.db import session_scope
 from engine.store.models import (
     ConsolidatedReport,
@@ -92,7 +92,7 @@ class SimulationResult:
             f"Mô phỏng {', '.join(self.plans)} từ {self.start} đến {self.until}: "
             f"{len(self.timeline)} sự kiện, {self.flow_runs} flow run, "
             f"{self.submissions} bản nộp, {total} email "
-            f"({', '.join(f'{k}: {v}' for k, v in sorted(self.outbox.items()))}) "
+            f"({', '.join(f'{OutboxStatus(k).label.lower()}: {v}' for k, v in sorted(self.outbox.items()))}) "
             f"trong {self.seconds:.0f} s",
         ]
 
@@ -445,7 +445,11 @@ class Simulation:
         )
         word = "CHẤP NHẬN" if rule.review.decision == "accept" else "TRẢ LẠI"
         reason = f": {rule.review.reason}" if rule.review.reason else ""
-        self._record(moment, f"{word} · {info.label}{reason} ({result['review_state']})", before)
+        self._record(
+            moment,
+            f"{word} · {info.label}{reason} ({ReviewState(result['review_state']).label.lower()})",
+            before,
+        )
         if rule.review.decision == "return" and rule.resubmit is not None:
             after = int(rule.resubmit.get("after_days", 2))
             self.queue.append(
