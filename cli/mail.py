@@ -1,4 +1,4 @@
-"""``kehoach outbox`` and ``kehoach dispatch``; ``python -m notifications.mailbox``.
+"""``kehoach outbox`` and ``kehoach dispatch``; ``python -m cli.mailbox``.
 
 Exit codes: 0 done (messages that failed for good are listed and escalated to the
 administrator, not an error of the command); 1 a configuration problem (one line on
@@ -102,16 +102,16 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- python -m notifications.mailbox
+# ---------------------------------------------------------------- python -m cli.mailbox
 
 
 def mailbox_main(argv: list[str] | None = None) -> int:
-    """``python -m notifications.mailbox [--dir DIR] [--host H] [--port P]``: the local
+    """``python -m cli.mailbox [--dir DIR] [--host H] [--port P]``: the local
     mailbox in the foreground until SIGINT or SIGTERM."""
     from notifications.mailbox import start_mailbox_server
 
     parser = argparse.ArgumentParser(
-        prog="python -m notifications.mailbox",
+        prog="python -m cli.mailbox",
         description="Local SMTP server that writes every message to a folder as .eml files.",
     )
     parser.add_argument("--dir", default="var/mailbox", help="folder for .eml files")

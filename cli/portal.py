@@ -1,4 +1,4 @@
-"""``kehoach portal [--host H] [--port P]`` and ``python -m portal``: serve the units'
+"""``kehoach portal [--host H] [--port P]`` and ``python -m cli.portal``: serve the units'
 portal."""
 
 from __future__ import annotations
@@ -30,9 +30,15 @@ def cmd_portal(args: argparse.Namespace) -> int:
 
 
 def portal_main(argv: list[str] | None = None) -> int:
-    """``python -m portal [--host H] [--port P] [--database-url URL]``."""
-    parser = argparse.ArgumentParser(prog="python -m portal", description="serve the units' portal")
+    """``python -m cli.portal [--host H] [--port P] [--database-url URL]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cli.portal", description="serve the units' portal"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: the configured store)")
     return cmd_portal(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(portal_main())

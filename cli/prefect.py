@@ -1,5 +1,5 @@
-"""``kehoach deploy``, ``simulate`` and ``demo``; ``python -m workflows`` (one flow in
-this process) and ``python -m workflows.server`` (the local Prefect server).
+"""``kehoach deploy``, ``simulate`` and ``demo``; ``python -m cli.flow`` (one flow in
+this process) and ``python -m cli.server`` (the local Prefect server).
 
 Commands needing Prefect use ``PREFECT_API_URL`` when it answers, else start (or
 reuse) a local server on SQLite with ``PREFECT_HOME=<home>/prefect`` on port 4200,
@@ -47,7 +47,7 @@ def _prefect(home: Path, port: int | None = None):
 
 def _stop_hint(server) -> str:
     if server.home is not None and (server.home / "server.pid").exists():
-        return f"{sys.executable} -m workflows.server stop {server.home}"
+        return f"{sys.executable} -m cli.server stop {server.home}"
     return "(this server was already running; stop it where it was started)"
 
 
@@ -303,11 +303,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- python -m workflows
+# ---------------------------------------------------------------- python -m cli.flow
 
 
 def flow_main(argv: list[str] | None = None) -> int:
-    """``python -m workflows FLOW [--param NAME=VALUE ...]``: run one flow in this process.
+    """``python -m cli.flow FLOW [--param NAME=VALUE ...]``: run one flow in this process.
 
     For operators and for tests that need a flow in a process of its own (the durability
     test kills one with SIGKILL).  FLOW is activate, sweep, consolidate, intake, review or
@@ -315,7 +315,7 @@ def flow_main(argv: list[str] | None = None) -> int:
     """
     from workflows.register import _flow_object
 
-    parser = argparse.ArgumentParser(prog="python -m workflows")
+    parser = argparse.ArgumentParser(prog="python -m cli.flow")
     parser.add_argument(
         "flow", choices=["activate", "sweep", "consolidate", "intake", "review", "dispatch"]
     )
@@ -334,14 +334,14 @@ def flow_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- python -m workflows.server
+# ---------------------------------------------------------------- python -m cli.server
 
 
 def server_main(argv: list[str] | None = None) -> int:
-    """``python -m workflows.server start|stop|status [HOME] [--port N]``."""
+    """``python -m cli.server start|stop|status [HOME] [--port N]``."""
     from workflows.server import DEFAULT_HOST, DEFAULT_PORT, ensure_server, healthy, stop_server
 
-    parser = argparse.ArgumentParser(prog="python -m workflows.server")
+    parser = argparse.ArgumentParser(prog="python -m cli.server")
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument("home", nargs="?", default="var/prefect", help="PREFECT_HOME")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)

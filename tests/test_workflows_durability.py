@@ -1,6 +1,6 @@
 """A flow process killed half-way and run again ends where an uninterrupted run ends.
 
-The activate flow runs in a process of its own (``python -m workflows activate``, through
+The activate flow runs in a process of its own (``python -m cli.flow activate``, through
 ``tests.fixtures.slow_flow``) against the real Prefect server; the fixture slows its
 fan-out so the kill lands while it is recording task runs — after the obligations and
 their emails were committed, before any email was sent.  A second case kills it at a
@@ -99,7 +99,7 @@ def start_activate(url: str, prefect_api: str, smtp: SMTPTestServer, delay: floa
     cmd = [
         sys.executable,
         "-m",
-        "tests.fixtures.slow_flow",  # python -m workflows, each fan-out task `delay` s slower
+        "tests.fixtures.slow_flow",  # python -m cli.flow, each fan-out task `delay` s slower
         str(delay),
         "activate",
         "--param",

@@ -1,4 +1,4 @@
-"""``python -m workflows.server``: the command line is :func:`cli.prefect.server_main`."""
+"""``python -m cli.server start|stop|status [HOME] [--port N]``: the local Prefect server."""
 
 from cli.prefect import server_main
 

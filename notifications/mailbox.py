@@ -1,6 +1,6 @@
 """A local mailbox for the demo: an SMTP server that writes each message to a folder.
 
-    python -m notifications.mailbox --dir var/mailbox --port 8025
+    python -m cli.mailbox --dir var/mailbox --port 8025
 
 Every accepted message is written, byte for byte as received, to
 ``<dir>/<YYYYmmdd-HHMMSS-ffffff>-<message-id slug>.eml``; any mail client opens

@@ -1,4 +1,4 @@
-"""``python -m notifications.mailbox``: the command line is :func:`cli.mail.mailbox_main`."""
+"""``python -m cli.mailbox [--dir DIR] [--host H] [--port P]``: the local mailbox."""
 
 from cli.mail import mailbox_main
 
