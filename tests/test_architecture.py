@@ -129,6 +129,21 @@ def test_no_import_cycles() -> None:
     assert cycles == [], "import cycles: " + "; ".join(" ↔ ".join(c) for c in cycles)
 
 
+# Each package may import only the packages below it (portal hands answers over through
+# workflows.intake's trigger, so it stands above workflows).
+LAYERS = ("engine", "notifications", "workflows", "portal", "cli")
+
+
+def test_every_import_points_down_the_layers() -> None:
+    upward = []
+    for module, targets in _graph().items():
+        level = LAYERS.index(module.split(".")[0])
+        for target in sorted(targets):
+            if LAYERS.index(target.split(".")[0]) > level:
+                upward.append(f"{module} imports {target}")
+    assert upward == [], "imports that point up: " + "; ".join(upward)
+
+
 def test_engine_imports_nothing_above_it_in_source() -> None:
     above = ("notifications", "workflows", "portal", "cli", "prefect")
     offenders = []
