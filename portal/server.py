@@ -1,4 +1,4 @@
-"""Serving the portal with uvicorn: ``kehoach portal`` and ``python -m portal``."""
+"""Serving the portal with uvicorn: ``kehoach portal`` and ``python -m cli.portal``."""
 
 from __future__ import annotations
 
