@@ -31,6 +31,7 @@ from jinja2 import (
     FileSystemLoader,
     select_autoescape,
 )
+from jinja2.sandbox import SandboxedEnvironment
 
 from engine.config import TIMEZONE, Settings
 from engine.outbox import MailKind, mail_domain
@@ -63,12 +64,18 @@ def one_line(value: Any) -> str:
 
 @lru_cache(maxsize=32)
 def environment(templates_dir: str | None = None) -> Environment:
-    """Jinja2 environment: the plan's folder first, then the defaults."""
+    """Jinja2 environment: the plan's folder first, then the defaults.
+
+    A plan's templates are data written by whoever loads the plan: with a plan folder
+    the environment is sandboxed, so ``{{ cycler.__init__.__globals__ }}`` and the like
+    raise SecurityError (the message fails with that reason) instead of running code.
+    """
     loaders = []
     if templates_dir:
         loaders.append(FileSystemLoader(templates_dir))
     loaders.append(FileSystemLoader(str(TEMPLATES)))
-    return Environment(
+    kind = SandboxedEnvironment if templates_dir else Environment
+    return kind(
         loader=ChoiceLoader(loaders),
         # Only the HTML part is markup; subject and text are plain and must not
         # show "&lt;" to the reader.

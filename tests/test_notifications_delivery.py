@@ -371,6 +371,33 @@ def test_plan_templates_override_the_defaults(url, smtp_server, tmp_path):
     assert "còn 3 ngày" in received.message.get_body(("plain",)).get_content().replace("Còn", "còn")
 
 
+def test_plan_templates_cannot_reach_python_and_html_is_escaped(url, smtp_server, tmp_path):
+    """A plan's templates are data: the sandbox refuses Python internals (the message is
+    not sent, the row fails with the reason), and plan HTML escapes what it prints."""
+    folder = tmp_path / "plans" / "mau-thu"
+    folder.mkdir(parents=True)
+    (folder / "reminder.subject.j2").write_text(
+        "Nhắc {{ cycler.__init__.__globals__.os.getuid() }}", encoding="utf-8"
+    )
+    (folder / "overdue.html.j2").write_text(
+        "<p>{{ unit.name }} {{ '<script>alert(1)</script>' }}</p>", encoding="utf-8"
+    )
+    conf = smtp_settings(smtp_server)
+    obligation_id = setup_obligation(
+        url, source_path=str(tmp_path / "plans" / "ke-hoach.yaml"), templates_dir="mau-thu"
+    )
+    enqueue(url, conf, obligation_id, ("reminder", "3"), ("overdue", ""))
+    assert run(url, conf).failed == 1
+    with session_scope(url) as session:
+        reminder = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
+        assert reminder is not None and reminder.status == "failed"
+        assert "SecurityError" in (reminder.last_error or "")
+    smtp_server.wait_for(1)
+    [received] = by_kind(smtp_server, "overdue")
+    html = received.message.get_body(("html",)).get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
 def test_consolidated_report_is_attached_and_routed_upward(url, smtp_server, tmp_path):
     document = tmp_path / "bao-cao-tong-hop-2028.docx"
     document.write_bytes(b"PK\x03\x04 fake docx bytes \x00\xff")
