@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import html
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,19 @@ class ReportDocument:
 # ---------------------------------------------------------------- markdown
 
 
+# The characters that make Markdown markup are backslash-escaped: brackets (no link or
+# image can form without them, so parentheses stay as typed), emphasis, code, headings,
+# strikethrough, table bars; <, > and & become entities, so HTML stays text.
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]#~|])")
+
+
 def _md(text: str) -> str:
     """Text from units and plans as Markdown text: markup is shown, never rendered."""
-    return html.escape(str(text), quote=False)
+    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
 def _md_cell(text: str) -> str:
-    return _md(text).replace("|", "\\|").replace("\n", "<br>")
+    return _md(text).replace("\n", "<br>")
 
 
 def render_markdown(doc: ReportDocument) -> str:
