@@ -10,7 +10,8 @@ from cli.common import database_url
 
 
 def cmd_portal(args: argparse.Namespace) -> int:
-    """0 after a clean stop; 1 when the settings make serving unsafe (message says why)."""
+    """0 after a clean stop; 1 when the settings make serving unsafe, 2 when a setting is
+    written wrong (the message says which and what to write)."""
     from engine.config import settings
     from portal.server import PortalConfigError, run
 
@@ -23,7 +24,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
         )
     except PortalConfigError as exc:
         sys.stderr.write(f"kehoach portal: {exc}\n")
-        return 1
+        return 2 if exc.malformed else 1
     except KeyboardInterrupt:
         pass
     return 0

@@ -17,7 +17,12 @@ LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 class PortalConfigError(Exception):
-    """A setting that makes serving unsafe; the message says what to set."""
+    """A setting that makes serving unsafe, or one written wrong (``malformed``: the
+    command exits 2, like any malformed setting); the message says what to set."""
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +43,7 @@ def check_can_serve(host: str, conf: Settings) -> None:
     try:
         old_secrets_end(conf)
     except ValueError as exc:
-        raise PortalConfigError(str(exc)) from None
+        raise PortalConfigError(str(exc), malformed=True) from None
     if not is_loopback(host) and not conf.portal_secret:
         raise PortalConfigError(
             f"refusing to serve on {host}: KEHOACH_PORTAL_SECRET is not set, so links would be "
@@ -54,9 +59,13 @@ def workers_from_env() -> int:
     try:
         workers = int(raw)
     except ValueError:
-        raise PortalConfigError(f"KEHOACH_PORTAL_WORKERS={raw!r} is not a whole number") from None
+        raise PortalConfigError(
+            f"KEHOACH_PORTAL_WORKERS={raw!r} is not a whole number", malformed=True
+        ) from None
     if not 1 <= workers <= 64:
-        raise PortalConfigError(f"KEHOACH_PORTAL_WORKERS={workers} must be between 1 and 64")
+        raise PortalConfigError(
+            f"KEHOACH_PORTAL_WORKERS={workers} must be between 1 and 64", malformed=True
+        )
     return workers
 
 

@@ -768,6 +768,26 @@ def test_refuses_a_public_address_without_a_secret(capsys):
     assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("KEHOACH_PORTAL_WORKERS", "x"), ("KEHOACH_PORTAL_OLD_SECRETS_UNTIL", "31/12")],
+)
+def test_a_malformed_portal_setting_exits_2_like_any_other(monkeypatch, capsys, name, value):
+    import argparse
+
+    import engine.config
+    from cli.portal import cmd_portal
+
+    monkeypatch.setenv(name, value)
+    engine.config.settings.cache_clear()
+    try:
+        code = cmd_portal(argparse.Namespace(host="127.0.0.1", port=0, database_url=None))
+    finally:
+        engine.config.settings.cache_clear()
+    assert code == 2
+    assert f"{name}={value!r}" in capsys.readouterr().err
+
+
 def test_files_stay_outside_the_web_root(world):
     token = world.token()
     with client_for(world) as client:
