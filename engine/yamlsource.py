@@ -33,6 +33,7 @@ class Source:
     data: Any
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    budget: Any = field(default=None, repr=False, compare=False)  # while parsing
 
     def where(self, path: PathKey, *, key: bool = False) -> Location:
         """The location of ``path``; of its key when ``key``; else the nearest ancestor."""
@@ -74,8 +75,30 @@ def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
         return node.value
 
 
+# Aliases (*name) may repeat a part of the document; nested ones multiply (350 bytes of
+# "billion laughs" expanded to 2.4 GB). Without aliases a document has fewer values than
+# characters, so aliases may add at most this many values beyond the text's length.
+ALIAS_ALLOWANCE = 10_000
+
+
+class _Budget:
+    def __init__(self, text: str) -> None:
+        self.left = len(text) + ALIAS_ALLOWANCE
+
+    def spend(self, node: yaml.Node, file: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise YamlSyntaxError(
+                Location(file, node.start_mark.line + 1, node.start_mark.column + 1),
+                "this part (anchored with &name) is repeated by aliases (*name) into more "
+                f"values than the document holds (over {ALIAS_ALLOWANCE:,} extra); write the "
+                "repeated part out instead",
+            )
+
+
 def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: str) -> Any:
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    source.budget.spend(node, file)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -115,6 +138,7 @@ def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: st
 def parse(text: str, path: str) -> Source:
     """Parse one YAML document; raise YamlSyntaxError with a location."""
     source = Source(path=path, text=text, data=None)
+    source.budget = _Budget(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -93,3 +93,33 @@ def test_vietnamese_text_survives_loading():
     plan = catalog.plans["ke-hoach-thu"].definition
     assert plan.report_templates[0].fields[0].label == "Số vụ cháy"
     assert plan.document.signer.on_behalf_of == "ỦY BAN NHÂN DÂN"
+
+
+def _alias_bomb(levels: int) -> str:
+    """Nested YAML aliases: each level repeats the one above nine times."""
+    lines = ["kind: plan", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for n in range(1, levels):
+        lines.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_cannot_blow_a_small_file_up(tmp_path: Path, capsys):
+    """Six levels (about 500 bytes) would expand to 531,441 values; the loader refuses at
+    the anchor with a located message, and the CLI says so without a traceback."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb(6), encoding="utf-8")
+    assert len(bomb.read_bytes()) < 600
+    with pytest.raises(DefinitionError) as caught:
+        load([bomb])
+    assert any("repeated by aliases" in str(p) for p in caught.value.problems)
+    assert main(["validate", str(bomb)]) == 3
+    err = capsys.readouterr().err + capsys.readouterr().out
+    assert f"{bomb}:" in err and "write the repeated part out" in err
+
+
+def test_aliases_that_repeat_a_little_still_load(tmp_path: Path):
+    """An alias used a few times is ordinary YAML and stays allowed."""
+    from engine.yamlsource import parse
+
+    text = "a: &x {b: 1, c: [1, 2, 3]}\nd: *x\ne: *x\n"
+    assert parse(text, "t.yaml").data["e"] == {"b": 1, "c": [1, 2, 3]}
