@@ -183,18 +183,28 @@ def validate_source(source: Source) -> tuple[Definition | None, list[Problem]]:
             Problem(source.where(()), "the document must be a mapping with a 'kind' key", "shape")
         ]
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         where = source.where(("kind",)) if "kind" in data else source.where(())
-        hint = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-        suffix = f"; did you mean '{hint[0]}'?" if hint else ""
-        return None, [
-            Problem(
-                where,
-                f"kind: '{kind}' is not a kind of definition; use one of registry, plan, "
-                f"calendar{suffix}",
-                "kind",
+        if kind is not None and not isinstance(kind, str):
+            shape = (
+                "a mapping"
+                if isinstance(kind, dict)
+                else "a list"
+                if isinstance(kind, list)
+                else f"'{kind}'"
             )
-        ]
+            message = (
+                f"kind: {shape} is not a kind of definition; write one word: registry, plan "
+                "or calendar"
+            )
+        else:
+            hint = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+            suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+            message = (
+                f"kind: '{kind}' is not a kind of definition; use one of registry, plan, "
+                f"calendar{suffix}"
+            )
+        return None, [Problem(where, message, "kind")]
     root: type[BaseModel] = KINDS[kind]
     try:
         wrapped = AnyDocument.model_validate({"document": data})

@@ -123,3 +123,15 @@ def test_aliases_that_repeat_a_little_still_load(tmp_path: Path):
 
     text = "a: &x {b: 1, c: [1, 2, 3]}\nd: *x\ne: *x\n"
     assert parse(text, "t.yaml").data["e"] == {"b": 1, "c": [1, 2, 3]}
+
+
+@pytest.mark.parametrize(("value", "shape"), [("{a: 1}", "a mapping"), ("[plan]", "a list")])
+def test_a_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, capsys, value, shape):
+    """`kind:` given a mapping or a list ended in an internal error (exit 70)."""
+    path = tmp_path / "kind.yaml"
+    path.write_text(f"kind: {value}\nid: x\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 3
+    out = capsys.readouterr()
+    text = out.err + out.out
+    assert f"{path}:1:7: kind: {shape} is not a kind of definition" in text
+    assert "internal error" not in text
