@@ -68,8 +68,8 @@ class ObligationStatus(StrEnum):
 
 
 _OBLIGATION_LABELS = {
-    ObligationStatus.PENDING: "Chưa nộp",
-    ObligationStatus.SUBMITTED: "Đã nộp",
+    ObligationStatus.PENDING: "Chưa gửi",
+    ObligationStatus.SUBMITTED: "Đã gửi",
     ObligationStatus.ACCEPTED: "Đã chấp nhận",
     ObligationStatus.WAIVED: "Được miễn",
 }

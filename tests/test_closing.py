@@ -243,7 +243,7 @@ def test_closing_is_idempotent_and_queues_one_summary(url):
     assert "Đã đóng kỳ báo cáo năm 2027" in subject and "1/6 đã nộp" in subject
     assert (
         "Không nộp: 5" in text
-        and "Đã nộp ngày 9/9/2027" in text
+        and "Đã gửi ngày 9/9/2027" in text
         and "Ủy ban nhân dân xã Quang Long mới" in text
     )
     assert (

@@ -212,8 +212,8 @@ def test_digest_counts_units_reporting_through_the_consolidator(sqlite_url, conf
     assert row.to_addrs == [CAH_EMAIL]
     subject, text, _ = render_parts("digest", row.context)
     assert subject.endswith("1/2 đơn vị đã gửi")
-    assert "Ủy ban nhân dân xã Đức Quang – Đã nộp" in text
-    assert "Phòng Văn hóa và Thông tin – Chưa nộp" in text
+    assert "Ủy ban nhân dân xã Đức Quang – Đã gửi" in text
+    assert "Phòng Văn hóa và Thông tin – Chưa gửi" in text
 
 
 def test_unit_without_email_is_still_recorded(sqlite_url, conf):
