@@ -18,11 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
-from engine.calendar import TZ, end_of_day
+from engine.calendar import TZ, end_of_day, local_day
 from engine.consolidation.document import (
     build_document,
     latest_reports,
-    local_date,
     newer_submissions,
     newest_report,
     revision_notes,
@@ -296,7 +295,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
                 revision=run.revision,
                 replaces=doc.replaces,
                 changes=doc.changes,
-                previous_date=short_date(local_date(previous.created_at)),
+                previous_date=short_date(local_day(previous.created_at)),
             )
         queue_mail(session, duty, MailKind.CONSOLIDATED, step, extra, now)
     # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
@@ -370,7 +369,7 @@ def _existing(
         cycle_key,
         report.aggregates,
         rows,
-        local_date(report.created_at),
+        local_day(report.created_at),
         consolidation.routing.to,
         consolidation.routing.via,
     )

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import TZ
+from engine.calendar import local_day
 from engine.context import PlanContext
 from engine.documents import ReportDocument, Signer
 from engine.reports import display_value
@@ -203,10 +203,6 @@ def newer_submissions(
     return [(s, o) for s, o in session.execute(query).all() if s.version > held.get(o.id, 0)]
 
 
-def local_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(TZ).date()
-
-
 def revision_notes(
     session: Session,
     ctx: PlanContext,
@@ -220,7 +216,7 @@ def revision_notes(
     that follows ``previous``; ``until`` is the revision's own time when re-rendering it."""
     replaces = (
         f"Báo cáo này thay thế báo cáo lần {previous.revision} ngày "
-        f"{short_date(local_date(previous.created_at))}."
+        f"{short_date(local_day(previous.created_at))}."
     )
     newer = newer_submissions(session, previous, deliverable_id, until)
     done_before = {
@@ -235,7 +231,7 @@ def revision_notes(
     changes = []
     for submission, obligation in latest.values():
         name = ctx.unit_name(obligation.unit_id)
-        day = short_date(local_date(submission.submitted_at))
+        day = short_date(local_day(submission.submitted_at))
         late = "" if submission.on_time else ", quá hạn"
         if obligation.id in done_before:
             text = f"{name} gửi lại báo cáo ngày {day} (phiên bản {submission.version}{late})"

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
-from engine.calendar import TZ, end_of_day
+from engine.calendar import TZ, end_of_day, local_day
 from engine.consolidation.consolidate import consolidate, cycle_and_version, duty_of
-from engine.consolidation.document import local_date, newer_submissions, newest_report
+from engine.consolidation.document import newer_submissions, newest_report
 from engine.consolidation.result import ConsolidationResult
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.definitions_cache import plan_for_version
@@ -151,7 +151,7 @@ def follow_up(
     """Reports taken in after the newest revision: revise while the consolidation duty's
     due date has not passed, else queue one notice per late submission to the
     consolidating unit. Idempotent; nothing to do when the cycle is not consolidated."""
-    today = local_date(now)
+    today = local_day(now)
     cycle, version = cycle_and_version(session, plan_id, cycle_key)
     ctx = plan_context(session, version)
     consolidation = ctx.consolidation(consolidation_id)
@@ -209,7 +209,7 @@ def _notice(
         {
             "late_report": {
                 "unit_name": ctx.unit_name(obligation.unit_id),
-                "day": short_date(local_date(submission.submitted_at)),
+                "day": short_date(local_day(submission.submitted_at)),
                 "at": submission.submitted_at.astimezone(TZ).strftime("%H:%M"),
                 "version": submission.version,
                 "on_time": submission.on_time,
@@ -218,7 +218,7 @@ def _notice(
             },
             "consolidated_report": {
                 "revision": previous.revision,
-                "day": short_date(local_date(previous.created_at)),
+                "day": short_date(local_day(previous.created_at)),
                 "document_path": previous.document_path,
             },
             "command": command,
