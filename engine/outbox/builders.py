@@ -53,6 +53,14 @@ class Draft:
         return self.via or self.to
 
 
+def consolidator_of(obligation: Obligation) -> str:
+    """Who a duty's answers go through: a consolidation duty's own unit, else the report's
+    channel (via), else the body it is for, else the unit itself."""
+    if obligation.kind == "consolidation":
+        return obligation.unit_id
+    return obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id
+
+
 def _reminder(d: Draft) -> None:
     if d.step.lstrip("-").isdigit():
         d.context["days_left"] = int(d.step)
@@ -114,11 +122,7 @@ def _consolidated(d: Draft) -> None:
 
 def _digest(d: Draft) -> None:
     obligation = d.obligation
-    consolidator = (
-        obligation.unit_id
-        if obligation.kind == "consolidation"
-        else (obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id)
-    )
+    consolidator = consolidator_of(obligation)
     holder = d.units(consolidator)
     if not d.step:
         year, week, _ = d.today.isocalendar()

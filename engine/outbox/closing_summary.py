@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import TZ, local_day
 from engine.config import settings as default_settings
+from engine.outbox.builders import consolidator_of
 from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue
@@ -31,11 +32,6 @@ from engine.vntext import cycle_label, short_date
 def _closed_label(status: ObligationStatus) -> str:
     """A duty's status as the closing summary words it (nobody answered = not sent)."""
     return MISSING_LABEL if status.open else status.label
-
-
-def _consolidator(obligation: Obligation) -> str:
-    """Who a report goes through (as in the emails: via, else to, else the unit)."""
-    return obligation.via_unit_id or obligation.to_unit_id or obligation.unit_id
 
 
 def _line(
@@ -90,7 +86,7 @@ def queue_closing_summaries(
     groups: dict[str, list[Obligation]] = {}
     for o in rows:
         if o.kind != "consolidation":
-            groups.setdefault(_consolidator(o), []).append(o)
+            groups.setdefault(consolidator_of(o), []).append(o)
     for unit_id in duties:
         groups.setdefault(unit_id, [])
     missing_ids = {m.obligation_id for m in missing}
