@@ -93,14 +93,21 @@ def _stage_files(
 
 
 def submit(
-    state: PortalState, link: OpenedLink, form: FormData, addr: str
+    state: PortalState,
+    link: OpenedLink,
+    form: FormData,
+    addr: str,
+    answerable: tuple[bool, str | None] | None = None,
 ) -> tuple[Response, int | None]:
     """The response to an answer posted on ``link`` (opened by ``portal.link``, its CSRF
-    field checked), and the id of the stored submission (None when nothing was stored)."""
+    field checked), and the id of the stored submission (None when nothing was stored).
+    ``answerable``: :func:`can_answer` as read when the link was opened (read here if not)."""
     now, plan = link.opened_at, link.plan
     answer = answer_for(plan, link.obligation)
-    with state.reading() as session:
-        allowed, why_not = can_answer(session, link.obligation, now)
+    if answerable is None:
+        with state.reading() as session:
+            answerable = can_answer(session, link.obligation, now)
+    allowed, why_not = answerable
 
     def audit_event(action: str, **data: Any) -> None:
         with state.writing() as session:

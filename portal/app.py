@@ -197,7 +197,7 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.post("/o/{token}/submit")
     async def submit(posted: PostedOnLink) -> Response:
         response, submission_id = await run_in_threadpool(
-            answers.submit, state, posted.link, posted.form, posted.addr
+            answers.submit, state, posted.link, posted.form, posted.addr, posted.answerable
         )
         if submission_id is not None:
             state.handoff(submission_id)

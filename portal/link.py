@@ -35,6 +35,7 @@ from portal.access import LinkRefused, OpenedLink, open_link, token_hash, verify
 from portal.hardening import client_address
 from portal.pages import CSRF_FAILED, REFUSALS
 from portal.state import MAX_FILES_PER_FORM, PortalState
+from portal.view import can_answer
 
 log = logging.getLogger("kehoach.portal")
 
@@ -54,6 +55,8 @@ class Posted:
     link: OpenedLink
     form: FormData
     addr: str
+    # Whether a version may be sent now, and why not: read with the link, in its session.
+    answerable: tuple[bool, str | None]
 
 
 def valid_nonce(nonce: str | None) -> str | None:
@@ -143,8 +146,8 @@ async def post_on_link(token: str, request: Request) -> AsyncIterator[Posted]:
     try:
         addr = client_address(request.scope)
         nonce = valid_nonce(request.cookies.get(csrf.COOKIE))
-        link = await run_in_threadpool(open_posted, state, token, form, nonce, addr)
-        yield Posted(link, form, addr)
+        link, answerable = await run_in_threadpool(open_posted, state, token, form, nonce, addr)
+        yield Posted(link, form, addr, answerable)
     finally:
         await form.close()
 
@@ -158,8 +161,9 @@ PostedOnLink = Annotated[Posted, Depends(post_on_link, scope="function")]
 
 def open_posted(
     state: PortalState, token: str, form: FormData, nonce: str | None, addr: str
-) -> OpenedLink:
-    """The link a form was posted on, once its CSRF field holds; else :class:`Answered`."""
+) -> tuple[OpenedLink, tuple[bool, str | None]]:
+    """The link a form was posted on, once its CSRF field holds, and whether it may be
+    answered now (one session for both); else :class:`Answered`."""
     given = form.get(csrf.FIELD)
     if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
         _audit_refused(
@@ -174,7 +178,8 @@ def open_posted(
         raise Answered(state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"))
     with state.reading() as session:
         try:
-            return open_link(session, token, state.conf, state.now(), state.link_max_age, nonce)
+            link = open_link(session, token, state.conf, state.now(), state.link_max_age, nonce)
+            return link, can_answer(session, link.obligation, link.opened_at)
         except LinkRefused as exc:
             refused = exc
     _audit_refused(

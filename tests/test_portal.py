@@ -826,7 +826,7 @@ def test_concurrent_answers_on_one_link_all_get_a_version(world):
             + [("f-so-vu-chay", str(i))]
         )
         barrier.wait()
-        link = open_posted(state, token, form, nonce, "127.0.0.1")  # as the route's dependency
+        link, _ = open_posted(state, token, form, nonce, "127.0.0.1")  # as the route's dependency
         _, submission_id = answers.submit(state, link, form, "127.0.0.1")
         results.append(submission_id)
 
