@@ -30,6 +30,7 @@ from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
+from engine.faults import reached, trace
 from engine.repository import retire_plan
 from engine.schema import (
     CutoffPeriod,
