@@ -47,7 +47,7 @@ libreoffice:
 	elif [ "$$(id -u)" = "0" ]; then \
 		echo "libreoffice: installing Debian package 'libreoffice-writer-nogui' with apt-get"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-			libreoffice-writer-nogui fonts-dejavu-core; \
+			libreoffice-writer-nogui fonts-dejavu-core fonts-liberation2; \
 	else \
 		echo "libreoffice: $(SOFFICE) is missing and this is not root;" \
 		     "run 'sudo apt-get install -y libreoffice-writer-nogui'." \
