@@ -11,13 +11,17 @@ must be XML compatible", and a row that could not even be read (int/str limit).
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import docx
+import pytest
 from sqlalchemy import select, text
 
 from cli.main import main
 from engine.consolidation import consolidate
 from engine.store import session_scope
+from engine.store.db import connect
 from engine.store.models import AuditEvent, Submission
 from tests.lifecycle_factory import CONSOLIDATION, DISTRICT, lc_settings, obligation, prepared
 from tests.test_consolidation import CONSOLIDATED_AT, _run_cycle
@@ -49,22 +53,44 @@ def _edit_values(url: str, unit: str, changes: dict[str, str]) -> None:
         )
 
 
-def _tamper(url: str) -> None:
-    postgres = url.startswith("postgresql")
-    # PostgreSQL's json refuses the Infinity and NaN tokens; 1e400 reads back as inf.
-    _edit_values(
-        url,
+# One defect per case, so each one fails on its own without the fix:
+#   (unit, {field: JSON text}, incidents counted, the warning)
+FINITE = "không phải là số hữu hạn; không đưa vào báo cáo"
+CASES = {
+    # PostgreSQL's json refuses the Infinity token; 1e400 reads back as inf all the same.
+    "infinity": (
         "ca-huyen",
-        {
-            "so-vu-chay": "1e400" if postgres else "Infinity",
-            "thiet-hai": "-1e400" if postgres else "NaN",
-        },
-    )
-    _edit_values(
-        url,
+        {"so-vu-chay": "Infinity"},
+        6,
+        f"{POLICE}: trường 'Số vụ cháy' {FINITE}",
+    ),
+    "nan": (
+        "ca-huyen",
+        {"thiet-hai": "NaN"},
+        10,
+        f"{POLICE}: trường 'Thiệt hại ước tính' {FINITE}",
+    ),
+    "5000-digits": (
         "phong-vh",
-        {"so-vu-chay": DIGITS_5000, "ghi-chu": json.dumps("Đã rà\u000b soát\u0000 đội\u001b 3")},
-    )
+        {"so-vu-chay": DIGITS_5000},
+        10,
+        f"{CULTURE}: trường 'Số vụ cháy' không phải là số; không đưa vào báo cáo",
+    ),
+    "control-characters": (
+        "phong-vh",
+        {"ghi-chu": json.dumps("Đã rà\u000b soát\u0000 đội\u001b 3")},
+        10,
+        f"{CULTURE}: trường 'Ghi chú' có ký tự điều khiển không hợp lệ; đã bỏ các ký tự đó",
+    ),
+}
+POSTGRES_SPELLING = {"Infinity": "1e400", "NaN": "-1e400"}
+
+
+def _tamper(url: str, case: str) -> None:
+    unit, changes, _count, _warning = CASES[case]
+    if url.startswith("postgresql"):
+        changes = {k: POSTGRES_SPELLING.get(v, v) for k, v in changes.items()}
+    _edit_values(url, unit, changes)
 
 
 def _docx_text(path: str) -> str:
@@ -76,12 +102,26 @@ def _docx_text(path: str) -> str:
     return "\n".join(parts)
 
 
-def test_bad_stored_values_are_left_out_and_said_and_the_rest_consolidates(db_url, tmp_path):
-    prepared(db_url)
-    _run_cycle(db_url)
-    _tamper(db_url)
-    with session_scope(db_url) as session:
-        result = consolidate(
+@pytest.fixture(scope="module")
+def answered(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A SQLite store after the cycle's answers, built once and copied per test."""
+    path = tmp_path_factory.mktemp("answered") / "kehoach.sqlite"
+    url = f"sqlite:///{path}"
+    prepared(url)
+    _run_cycle(url)
+    connect(url).dispose()
+    return path
+
+
+def _copy(answered: Path, tmp_path: Path) -> str:
+    target = tmp_path / "kehoach.sqlite"
+    shutil.copy(answered, target)
+    return f"sqlite:///{target}"
+
+
+def _consolidated(url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    with session_scope(url) as session:
+        return consolidate(
             session,
             DISTRICT,
             "2027",
@@ -89,32 +129,55 @@ def test_bad_stored_values_are_left_out_and_said_and_the_rest_consolidates(db_ur
             now=CONSOLIDATED_AT,
             settings=lc_settings(tmp_path),
         )
-    assert result.created
-    # 4 + 0 + 1 + 2 + 3 incidents; the police's (inf) and culture's (5,000 digits) left out
-    assert result.aggregates["so-vu-chay"] == 6
-    assert result.aggregates["thiet-hai"] == 4 * 1234.5  # the police's NaN / -inf left out
-    finite = "không phải là số hữu hạn; không đưa vào báo cáo"
-    assert result.warnings == [
-        f"{POLICE}: trường 'Số vụ cháy' {finite}",
-        f"{POLICE}: trường 'Thiệt hại ước tính' {finite}",
-        f"{CULTURE}: trường 'Số vụ cháy' không phải là số; không đưa vào báo cáo",
-        f"{CULTURE}: trường 'Ghi chú' có ký tự điều khiển không hợp lệ; đã bỏ các ký tự đó",
-    ]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_bad_stored_value_is_left_out_and_said_and_the_rest_consolidates(
+    answered, tmp_path, case
+):
+    unit, _changes, incidents, warning = CASES[case]
+    url = _copy(answered, tmp_path)
+    _tamper(url, case)
+    result = _consolidated(url, tmp_path)
+    assert result.created and result.warnings == [warning]
+    # 4 + 0 + 1 + 2 + 3 incidents, less the police's 4 when theirs is Infinity
+    assert result.aggregates["so-vu-chay"] == incidents
+    thiet_hai = 4 if case == "nan" else 5
+    assert result.aggregates["thiet-hai"] == thiet_hai * 1234.5
     # The operator sees it in the artifact; the report itself is the clean one.
-    assert WARNINGS_HEADING in result.markdown and POLICE in result.markdown
-    assert "| Số vụ cháy (vụ) | 6 vụ |" in result.markdown
+    assert WARNINGS_HEADING in result.markdown and warning.split(":")[0] in result.markdown
+    assert f"| Số vụ cháy (vụ) | {incidents} vụ |" in result.markdown
     document = _docx_text(str(result.document_path))
-    assert f"{CULTURE}: Đã rà soát đội 3" in document
-    assert "6 vụ" in document and WARNINGS_HEADING not in document
-    with session_scope(db_url) as session:
+    assert f"{incidents} vụ" in document and WARNINGS_HEADING not in document
+    if case == "control-characters":
+        assert f"{CULTURE}: Đã rà soát đội 3" in document
+    with session_scope(url) as session:
         [audit] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "cycle.consolidated")
         ).all()
-        assert audit.data["values_left_out"] == result.warnings
+        assert audit.data["values_left_out"] == [warning]
+
+
+def test_every_bad_stored_value_at_once_on_postgresql(postgres_url, tmp_path):
+    prepared(postgres_url)
+    _run_cycle(postgres_url)
+    by_unit: dict[str, dict[str, str]] = {}
+    for unit, changes, _count, _warning in CASES.values():  # one edit per unit and row
+        by_unit.setdefault(unit, {}).update(
+            {k: POSTGRES_SPELLING.get(v, v) for k, v in changes.items()}
+        )
+    for unit, changes in by_unit.items():
+        _edit_values(postgres_url, unit, changes)
+    result = _consolidated(postgres_url, tmp_path)
+    assert result.created
+    assert sorted(result.warnings) == sorted(warning for *_rest, warning in CASES.values())
+    assert result.aggregates["so-vu-chay"] == 6  # without the police's (inf) and culture's
+    assert result.aggregates["thiet-hai"] == 4 * 1234.5
+    assert f"{CULTURE}: Đã rà soát đội 3" in _docx_text(str(result.document_path))
 
 
 def test_the_consolidate_command_exits_0_on_bad_stored_values(
-    sqlite_url, tmp_path, monkeypatch, capsys
+    answered, tmp_path, monkeypatch, capsys
 ):
     from engine.config import settings
 
@@ -123,10 +186,9 @@ def test_the_consolidate_command_exits_0_on_bad_stored_values(
     monkeypatch.setenv("KEHOACH_NOW", "2027-09-27T08:00:00+07:00")
     settings.cache_clear()
     try:
-        prepared(sqlite_url)
-        _run_cycle(sqlite_url)
-        _tamper(sqlite_url)
-        code = main(["--database-url", sqlite_url, "consolidate", DISTRICT, "--cycle", "2027"])
+        url = _copy(answered, tmp_path)
+        _tamper(url, "infinity")
+        code = main(["--database-url", url, "consolidate", DISTRICT, "--cycle", "2027"])
     finally:
         settings.cache_clear()
     out = capsys.readouterr()
