@@ -443,10 +443,10 @@ class TemplateField(Model):
     required: bool = True
     help: str | None = None
     unit: str | None = Field(None, description="Unit of measure shown after the value.")
-    min: float | None = Field(None, description="Smallest value a numeric field takes.")
-    max: float | None = Field(None, description="Largest value a numeric field takes.")
+    min: float | None = Field(default=None, description="Smallest value a numeric field takes.")
+    max: float | None = Field(default=None, description="Largest value a numeric field takes.")
     max_length: int | None = Field(
-        None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
+        default=None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
     )
     choices: list[str] = Field(default_factory=list)
     aggregate: Aggregation = Aggregation.list_by_unit

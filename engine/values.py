@@ -204,8 +204,11 @@ def _number(field: TemplateField, value: Any) -> Decimal | None:
         if value.bit_length() > 64:
             raise _too_large(field)
         return Decimal(value)
-    if isinstance(value, (float, Decimal)):
-        return Decimal(str(value)) if _finite(value) else None
+    if isinstance(value, float):
+        # A float's last digits are binary noise (0.1 + 0.2): it is read to MAX_DIGITS.
+        return Decimal(f"{value:.{MAX_DIGITS}g}") if _finite(value) else None
+    if isinstance(value, Decimal):
+        return value if _finite(value) else None
     if isinstance(value, str):
         if len(value) > MAX_NUMBER_CHARS:
             raise _refuse(field, "quá dài để là một số; vui lòng kiểm tra lại")

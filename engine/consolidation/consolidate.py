@@ -233,9 +233,9 @@ def _write(run: _Run) -> _Written:
         )
         if r.cycle_key == cycle.key
     ]
-    stored, included = latest_reports(session, cycle.id, run.fed_id)
+    answers, included = latest_reports(session, cycle.id, run.fed_id)
     # A value no page or document can hold is left out and said so (engine.values).
-    reports, problems = usable_reports(ctx, run.template, stored)
+    reports, problems = usable_reports(ctx, run.template, answers)
     aggregates = aggregate(run.template, reports)
     doc = build_document(
         ctx,

@@ -266,7 +266,7 @@ def _cycle_closed(session: Session, obligation: Any) -> bool:
 
 
 # The summary is checked as a text field of this name would be (engine.values).
-_SUMMARY_FIELD = TemplateField(id="summary", label="Tóm tắt", type=FieldType.text)
+_SUMMARY_FIELD = TemplateField(id="summary", label="Tóm tắt", type=FieldType.text, unit=None)
 
 
 def _summary_text(summary: str | None, strict: bool) -> tuple[str | None, str | None]:
