@@ -20,10 +20,20 @@ from sqlalchemy import select, text
 
 from cli.main import main
 from engine.consolidation import consolidate
+from engine.lifecycle import SubmissionRejected, activate, record_submission
 from engine.store import session_scope
 from engine.store.db import connect
 from engine.store.models import AuditEvent, Submission
-from tests.lifecycle_factory import CONSOLIDATION, DISTRICT, lc_settings, obligation, prepared
+from tests.lifecycle_factory import (
+    CONSOLIDATION,
+    DISTRICT,
+    GOOD_REPORT,
+    SUB_PLAN,
+    lc_settings,
+    obligation,
+    prepared,
+    vn,
+)
 from tests.test_consolidation import CONSOLIDATED_AT, _run_cycle
 
 POLICE = "Công an huyện Hạ Lang"
@@ -195,3 +205,36 @@ def test_the_consolidate_command_exits_0_on_bad_stored_values(
     assert code == 0, out.err
     assert f"cảnh báo: {POLICE}: trường 'Số vụ cháy' không phải là số hữu hạn" in out.out
     assert "Traceback" not in out.err
+
+
+def test_record_submission_applies_the_same_rules_on_every_path(db_url):
+    """The CLI's simulation, the upward hand-off and imports store through
+    record_submission: the same refusals as the portal; on PostgreSQL a NUL in a summary
+    used to end in a DataError (text columns refuse it), on SQLite it was stored."""
+    prepared(db_url)
+    with session_scope(db_url) as session:
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    with session_scope(db_url) as session:
+        report = obligation(session, "xa-moi").id
+        sub_plan = obligation(session, "xa-a", SUB_PLAN, cycle="once").id
+    bad = {**GOOD_REPORT, "so-vu-chay": 10**5000, "thiet-hai": float("inf"), "ghi-chu": "a\x1bb"}
+    with session_scope(db_url) as session, pytest.raises(SubmissionRejected) as refused:
+        record_submission(session, report, values=bad, now=vn(2027, 9, 5), source="sim")
+    assert set(refused.value.errors) == {"so-vu-chay", "thiet-hai", "ghi-chu"}
+    assert "Trường 'Ghi chú' có ký tự không hợp lệ (mã U+001B" in refused.value.errors["ghi-chu"]
+    with session_scope(db_url) as session, pytest.raises(SubmissionRejected) as refused:
+        record_submission(
+            session, sub_plan, values=None, summary="Kế hoạch\x00 số 12", now=vn(2027, 1, 20)
+        )
+    assert (
+        "Trường 'Tóm tắt kế hoạch' có ký tự không hợp lệ (mã U+0000"
+        in refused.value.errors["summary"]
+    )
+    with session_scope(db_url) as session:  # a report handed upward keeps what fits
+        kept = record_submission(
+            session, report, values=bad, now=vn(2027, 9, 5), source="upward", strict=False
+        )
+        assert "so-vu-chay" not in kept.values and "thiet-hai" not in kept.values
+        assert kept.values["so-lop"] == 3
+    with session_scope(db_url) as session:
+        assert session.get(Submission, kept.id).values["ty-le-hoc-tap"] == 90

@@ -216,7 +216,7 @@ def record_submission(
     ids = [int(i) for i in file_ids]
     clean, errors = _checked(session, plan, obligation.deliverable_id, values, text, ids, strict)
     if summary_error:
-        errors.setdefault("summary", summary_error)
+        errors["summary"] = summary_error  # rather than "required": it was given
     if errors:
         raise SubmissionRejected(errors)
 
@@ -266,7 +266,9 @@ def _cycle_closed(session: Session, obligation: Any) -> bool:
 
 
 # The summary is checked as a text field of this name would be (engine.values).
-_SUMMARY_FIELD = TemplateField(id="summary", label="Tóm tắt", type=FieldType.text, unit=None)
+_SUMMARY_FIELD = TemplateField(
+    id="summary", label="Tóm tắt kế hoạch", type=FieldType.text, unit=None
+)
 
 
 def _summary_text(summary: str | None, strict: bool) -> tuple[str | None, str | None]:
