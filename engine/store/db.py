@@ -10,8 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store.json_codec import JSON_CODEC
-
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -31,7 +29,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 @lru_cache(maxsize=8)
 def connect(url: str) -> Engine:
-    """One Engine per URL per process; SQLite files get WAL and a busy timeout."""
+    """One Engine per URL per process; SQLite files get WAL and a busy timeout; JSON
+    columns are read and written by engine.store.json_codec."""
+    from engine.store.json_codec import JSON_CODEC
+
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
