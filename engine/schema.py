@@ -127,11 +127,32 @@ class DeadlinePolicy(StrEnum):
     previous_working_day = "previous_working_day"
 
 
+class DeadlineKind(StrEnum):
+    exclusive = "exclusive"  # "trước ngày 10/9": the last day is 9/9
+    inclusive = "inclusive"  # "chậm nhất ngày 10/9", "trước hoặc trong ngày 10/9"
+
+
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
-    policy: DeadlinePolicy = DeadlinePolicy.exact
-    assumed: bool = Field(False, description="True where the document states no deadline.")
-    note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
+    policy: DeadlinePolicy = Field(
+        DeadlinePolicy.exact,
+        description="Where the last day goes when it is not a working day: next_working_day "
+        "(Bộ luật Dân sự 2015, Điều 148), previous_working_day, or exact (stays).",
+    )
+    deadline_kind: DeadlineKind | None = Field(
+        None,
+        description="Whether the named day is included: 'exclusive' (trước ngày 10/9 = by "
+        "9/9) or 'inclusive' (chậm nhất ngày 10/9). Default: read from 'phrase'; a reading "
+        "against the words of 'phrase' needs the reason in 'note' (engine/deadline_words.py).",
+    )
+    assumed: bool = Field(
+        False,
+        description="True where the document states no deadline: shown as 'hạn do đơn vị "
+        "tổng hợp đề nghị', never as the plan's.",
+    )
+    note: str | None = Field(
+        None, description="Why the rule is what it is, where not quoted; shown with the deadline."
+    )
 
 
 class FixedDate(_Rule):
@@ -355,6 +376,12 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
+    first_period: str | None = Field(
+        None,
+        pattern=r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$",
+        description="First period owed, as a cycle key ('2026-04', '2026-Q2', '2026-H1', "
+        "'2026'). Default: the first period due after the plan's effective date.",
+    )
 
     @model_validator(mode="after")
     def _report_has_template(self) -> Deliverable:
@@ -506,6 +533,11 @@ class Plan(Model):
     )
     templates_dir: str | None = Field(
         None, description="Folder (relative to this file) overriding email templates."
+    )
+    effective_date: dt.date | None = Field(
+        None,
+        description="The day the plan takes effect (default: document.date, else as_of). No "
+        "period due on or before it is owed.",
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None
