@@ -101,13 +101,6 @@ class Deadline:
     def moved(self) -> bool:
         return self.due != self.nominal
 
-    @property
-    def last_day(self) -> dt.date:
-        """The last day the words allow, before the weekend/holiday policy."""
-        if self.kind is DeadlineKind.exclusive:
-            return self.nominal - dt.timedelta(days=1)
-        return self.nominal
-
 
 NEXT_RULE = "theo Điều 148 Bộ luật Dân sự 2015, hạn chuyển sang ngày làm việc tiếp theo"
 PREVIOUS_RULE = "hạn chuyển về ngày làm việc liền trước"

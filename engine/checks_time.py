@@ -51,9 +51,9 @@ class TimeChecks:
                 continue
             self.warn_first_deadline(base, deliverable)
         for index, consolidation in enumerate(self.plan.consolidations):
-            base = ("consolidations", index, "deadline")
-            self.check_words(base, consolidation.deadline)
-            self.check_fixed(base, consolidation.deadline)
+            where = ("consolidations", index, "deadline")
+            self.check_words(where, consolidation.deadline)
+            self.check_fixed(where, consolidation.deadline)
         for index, event in enumerate(self.plan.events):
             if event.date is not None and event.date.deadline_kind is not None:
                 self.add(

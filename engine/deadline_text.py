@@ -35,6 +35,14 @@ def rule_of(plan: Plan, deliverable_id: str) -> Any:
     return duty.deadline if duty is not None else None
 
 
+def _capital(text: str) -> str:
+    """The first letter upper-case, past any opening quote ("“trước ngày”" → "“Trước ngày”")."""
+    index = len(text) - len(text.lstrip("“\"'("))
+    if index < len(text) and text[index].isalpha():
+        return text[:index] + text[index].upper() + text[index + 1 :]
+    return text
+
+
 def _end(text: str) -> str:
     text = text.strip()
     return text if text.endswith((".", "!", "?")) else text + "."
@@ -59,15 +67,15 @@ def describe(
     elif phrase:
         quoted = f"Kế hoạch ghi: “{phrase.strip()}”"
         if against_the_letter(rule):
-            quoted += f" (hạn được tính đến hết ngày ghi: {rule.note.strip().rstrip('.')})"
+            quoted += f" (cách tính hạn: {rule.note.strip().rstrip('.')})"
         parts.append(_end(quoted))
     if reason:
-        parts.append(_end(reason[:1].upper() + reason[1:]))
+        parts.append(_end(_capital(reason)))
     else:
         parts.append(f"Hạn gửi: {due_text}.")
     basis = f"Theo {plan_ref}" if plan_ref else "Theo kế hoạch"
     if assumed:
-        basis = f"Theo hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)"
+        basis = "Theo hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)"
     return {
         "sentence": " ".join(parts),
         "phrase": phrase,

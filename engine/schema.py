@@ -16,7 +16,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -37,6 +44,14 @@ def _email(address: str) -> str:
 
 
 EmailAddress = Annotated[str, AfterValidator(_email)]
+
+# A cycle key: '2026', '2026-H1', '2026-Q2', '2026-04' (engine.calendar.cycles_in_year).
+FIRST_PERIOD_PATTERN = r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$"
+
+
+def _year_as_text(value: object) -> object:
+    """YAML reads `first_period: 2026` as a number; it is the cycle key '2026'."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Model(BaseModel):
@@ -376,9 +391,9 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
-    first_period: str | None = Field(
+    first_period: Annotated[str, BeforeValidator(_year_as_text)] | None = Field(
         None,
-        pattern=r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$",
+        pattern=FIRST_PERIOD_PATTERN,
         description="First period owed, as a cycle key ('2026-04', '2026-Q2', '2026-H1', "
         "'2026'). Default: the first period due after the plan's effective date.",
     )

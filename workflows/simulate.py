@@ -246,6 +246,22 @@ class Simulation:
                 days.setdefault(day, set()).add(info.plan_id)
         return days
 
+    def _opening_days(self) -> list[tuple[dt.date, str]]:
+        """The day after each due date: a later period opens then and the sweep mails its
+        assignments (engine.periods.opens_on), answered or not."""
+        with session_scope(self.url) as session:
+            rows = session.execute(
+                select(Obligation.due_date, PlanInstance.plan_id)
+                .join(Cycle, Obligation.cycle_id == Cycle.id)
+                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                .where(
+                    PlanInstance.plan_id.in_(self.plans),
+                    PlanInstance.status == InstanceStatus.ACTIVE,
+                )
+                .distinct()
+            ).all()
+        return [(due + dt.timedelta(days=1), plan_id) for due, plan_id in rows]
+
     def _closing_days(self) -> list[tuple[dt.date, str]]:
         """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
         sweep closes the cycle then."""
@@ -275,7 +291,7 @@ class Simulation:
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
         days = self._sweep_days(pending)
-        for day, plan_id in self._closing_days():
+        for day, plan_id in self._closing_days() + self._opening_days():
             days.setdefault(day, set()).add(plan_id)
         for day, plans in days.items():
             moment = _at(day, SWEEP_AT)
