@@ -14,7 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from engine.calendar import CycleSpec, WorkCalendar, cycle_from_key, deadline, previous_cycle
+from engine.calendar import (
+    CycleSpec,
+    WorkCalendar,
+    cycle_from_key,
+    cycles_in_year,
+    deadline,
+    previous_cycle,
+)
 from engine.schema import DeadlineRule, Deliverable, Frequency, Plan
 
 
@@ -57,8 +64,6 @@ def first_owed(
     plan: Plan, deliverable: Deliverable, activated_on: dt.date, cal: WorkCalendar
 ) -> CycleSpec | None:
     """The first period the deliverable owes (a look at most three years ahead)."""
-    from engine.calendar import cycles_in_year
-
     year = effective_date(plan).year
     if deliverable.first_period:
         year = int(deliverable.first_period[:4])

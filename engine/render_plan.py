@@ -253,8 +253,10 @@ def _next_deadline(
         for cycle in cycles_in_year(frequency, year):
             d = deadline(rule, cycle, activated_on or today, cal)
             if d.due >= today:
-                moved = f" (dời từ {vntext.short_date(d.nominal)})" if d.moved else ""
-                return f"kế tiếp {vntext.date_with_weekday(d.due)}{moved}"
+                # why the day is not the one written (the kind, the policy), never "moved
+                # from" a date the plan may not have written
+                why = f" ({d.reason})" if d.reason else ""
+                return f"kế tiếp {vntext.date_with_weekday(d.due)}{why}"
     return "không còn hạn nào"
 
 

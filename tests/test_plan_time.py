@@ -521,3 +521,17 @@ def test_the_activate_flow_mails_the_open_periods_only(
         monkeypatch.undo()
         settings.cache_clear()
         smtp.stop()
+
+
+def test_a_late_activation_says_which_periods_are_already_due(plan_url: str) -> None:
+    with session_scope(plan_url) as session:
+        result = activate(session, PLAN, now=vn(2026, 5, 10, 9))
+    assert any(w.startswith("kỳ 2026-04, once đã quá hạn khi kích hoạt") for w in result.warnings)
+    with session_scope(plan_url) as session:
+        # April (due), May (opened on 21/4) and the year are open; June is not.
+        assert assignments_by_cycle(session) == {
+            "once": 12,
+            "2026-04": 13,
+            "2026-05": 13,
+            "2026": 13,
+        }

@@ -260,11 +260,17 @@ def _materialize(
     _want_consolidations(ctx, instance, cycles, per_deliverable, desired)
     rows, existing_count = _not_held(session, cycles, desired)
     _check_not_before_plan(plan, rows)
+    keys = {c.id: c.key for c in cycles.values()}
+    late = sorted({keys[r["cycle_id"]] for r in rows if r["due_date"] < local_day(now)})
+    if late:
+        warnings.append(
+            f"kỳ {', '.join(late)} đã quá hạn khi kích hoạt: các đơn vị được giao ngay và bị "
+            "tính là quá hạn từ lần quét hạn tới"
+        )
     new_obligations: list[Obligation] = []
     if rows:
         new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
     # Periods not open yet are mailed by the sweep on the day they open.
-    keys = {c.id: c.key for c in cycles.values()}
     opened = open_now(ctx, instance, new_obligations, keys, local_day(now))
     queued = queue_assignments(session, opened, now)
     transferred = sum(1 for o in new_obligations if o.transferred_from)
