@@ -10,12 +10,10 @@ computed date and why it differs, never a date the plan did not write.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from engine.deadline_words import against_the_letter, kind_of
 from engine.schema import DeadlinePolicy, Plan
-from engine.vntext import date_with_weekday
 
 ASSUMED = "Hạn do đơn vị tổng hợp đề nghị"
 POLICY_WORDS = {
@@ -48,14 +46,12 @@ def _end(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def describe(
-    rule: Any, due: dt.date, reason: str | None, plan_ref: str | None = None
-) -> dict[str, Any]:
+def describe(rule: Any, reason: str | None, plan_ref: str | None = None) -> dict[str, Any]:
     """What a message says about one deadline.
 
-    ``reason`` is the obligation's stored ``due_reason`` (why ``due`` is not the date the
-    plan names); ``plan_ref`` names the plan in ``basis`` ("Theo Kế hoạch số …")."""
-    due_text = date_with_weekday(due)
+    ``reason`` is the obligation's stored ``due_reason`` (why its due date is not the date
+    the plan names); ``plan_ref`` names the plan in ``basis`` ("Theo Kế hoạch số …").  The
+    sentence goes beside the computed date, so it does not repeat it."""
     assumed = bool(rule is not None and rule.assumed)
     phrase = rule.phrase if rule is not None else None
     parts: list[str] = []
@@ -71,8 +67,7 @@ def describe(
         parts.append(_end(quoted))
     if reason:
         parts.append(_end(_capital(reason)))
-    else:
-        parts.append(f"Hạn gửi: {due_text}.")
+    # Without a reason the date shown beside the sentence is the one the words name.
     basis = f"Theo {plan_ref}" if plan_ref else "Theo kế hoạch"
     if assumed:
         basis = "Theo hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)"

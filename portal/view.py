@@ -320,7 +320,6 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
             # the plan's words, the computed date and why (engine/deadline_text.py)
             "sentence": describe(
                 rule_of(plan, obligation.deliverable_id),
-                obligation.due_date,
                 obligation.due_reason,
             )["sentence"],
             "days_left": days_left,

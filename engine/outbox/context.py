@@ -346,7 +346,6 @@ class ContextBuilder:
             # the plan's words, the computed date and why (engine/deadline_text.py)
             "deadline": describe(
                 rule_of(plan, obligation.deliverable_id),
-                obligation.due_date,
                 obligation.due_reason,
                 plan_info["ref"],
             ),
