@@ -21,13 +21,13 @@ from engine.checks import check_catalog
 from engine.errors import DefinitionError, Problem
 from engine.schema import (
     DOCUMENT_NUMBER_PATTERN,
-    FIRST_PERIOD_PATTERN,
     SLUG_PATTERN,
     AnyDocument,
     CalendarOverrides,
     Plan,
     Registry,
 )
+from engine.schema_time import FIRST_PERIOD_PATTERN
 from engine.yamlsource import PathKey, Source, YamlSyntaxError, read
 
 KINDS: dict[str, type[BaseModel]] = {

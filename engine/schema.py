@@ -16,14 +16,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from engine.schema_time import DeadlineKind, FirstPeriod
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -44,14 +39,6 @@ def _email(address: str) -> str:
 
 
 EmailAddress = Annotated[str, AfterValidator(_email)]
-
-# A cycle key: '2026', '2026-H1', '2026-Q2', '2026-04' (engine.calendar.cycles_in_year).
-FIRST_PERIOD_PATTERN = r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$"
-
-
-def _year_as_text(value: object) -> object:
-    """YAML reads `first_period: 2026` as a number; it is the cycle key '2026'."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Model(BaseModel):
@@ -142,32 +129,14 @@ class DeadlinePolicy(StrEnum):
     previous_working_day = "previous_working_day"
 
 
-class DeadlineKind(StrEnum):
-    exclusive = "exclusive"  # "trước ngày 10/9": the last day is 9/9
-    inclusive = "inclusive"  # "chậm nhất ngày 10/9", "trước hoặc trong ngày 10/9"
-
-
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
-    policy: DeadlinePolicy = Field(
-        DeadlinePolicy.exact,
-        description="Where the last day goes when it is not a working day: next_working_day "
-        "(Bộ luật Dân sự 2015, Điều 148), previous_working_day, or exact (stays).",
-    )
+    policy: DeadlinePolicy = DeadlinePolicy.exact
     deadline_kind: DeadlineKind | None = Field(
-        None,
-        description="Whether the named day is included: 'exclusive' (trước ngày 10/9 = by "
-        "9/9) or 'inclusive' (chậm nhất ngày 10/9). Default: read from 'phrase'; a reading "
-        "against the words of 'phrase' needs the reason in 'note' (engine/deadline_words.py).",
+        None, description="exclusive (trước ngày 10/9: by 9/9) | inclusive; default: the phrase's."
     )
-    assumed: bool = Field(
-        False,
-        description="True where the document states no deadline: shown as 'hạn do đơn vị "
-        "tổng hợp đề nghị', never as the plan's.",
-    )
-    note: str | None = Field(
-        None, description="Why the rule is what it is, where not quoted; shown with the deadline."
-    )
+    assumed: bool = Field(False, description="True where the document states no deadline.")
+    note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
 
 
 class FixedDate(_Rule):
@@ -391,11 +360,8 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
-    first_period: Annotated[str, BeforeValidator(_year_as_text)] | None = Field(
-        None,
-        pattern=FIRST_PERIOD_PATTERN,
-        description="First period owed, as a cycle key ('2026-04', '2026-Q2', '2026-H1', "
-        "'2026'). Default: the first period due after the plan's effective date.",
+    first_period: FirstPeriod | None = Field(
+        None, description="First period owed ('2026-04'); default: the first due after the plan."
     )
 
     @model_validator(mode="after")
@@ -550,9 +516,7 @@ class Plan(Model):
         None, description="Folder (relative to this file) overriding email templates."
     )
     effective_date: dt.date | None = Field(
-        None,
-        description="The day the plan takes effect (default: document.date, else as_of). No "
-        "period due on or before it is owed.",
+        None, description="The day the plan takes effect (default: document.date, else as_of)."
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None
