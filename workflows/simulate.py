@@ -247,11 +247,11 @@ class Simulation:
         return days
 
     def _opening_days(self) -> list[tuple[dt.date, str]]:
-        """The day after each due date: a later period opens then and the sweep mails its
-        assignments (engine.periods.opens_on), answered or not."""
+        """The day after a due date of a deliverable with more than one period: its next
+        period opens then and the sweep mails its assignments (engine.periods.opens_on)."""
         with session_scope(self.url) as session:
             rows = session.execute(
-                select(Obligation.due_date, PlanInstance.plan_id)
+                select(PlanInstance.plan_id, Obligation.deliverable_id, Obligation.due_date)
                 .join(Cycle, Obligation.cycle_id == Cycle.id)
                 .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
                 .where(
@@ -260,7 +260,15 @@ class Simulation:
                 )
                 .distinct()
             ).all()
-        return [(due + dt.timedelta(days=1), plan_id) for due, plan_id in rows]
+        dues: dict[tuple[str, str], set[dt.date]] = {}
+        for plan_id, deliverable_id, due in rows:
+            dues.setdefault((plan_id, deliverable_id), set()).add(due)
+        return [
+            (due + dt.timedelta(days=1), plan_id)
+            for (plan_id, _deliverable), days in dues.items()
+            if len(days) > 1
+            for due in sorted(days)[:-1]  # the last period opens nothing after it
+        ]
 
     def _closing_days(self) -> list[tuple[dt.date, str]]:
         """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
