@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from engine.schema_time import DeadlineKind, FirstPeriod
+
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -131,6 +133,9 @@ class DeadlinePolicy(StrEnum):
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
     policy: DeadlinePolicy = DeadlinePolicy.exact
+    deadline_kind: DeadlineKind | None = Field(
+        None, description="exclusive (trước ngày 10/9: by 9/9) | inclusive; default: the phrase's."
+    )
     assumed: bool = Field(False, description="True where the document states no deadline.")
     note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
 
@@ -356,6 +361,9 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
+    first_period: FirstPeriod | None = Field(
+        None, description="First period owed ('2026-04'); default: the first due after the plan."
+    )
 
     @model_validator(mode="after")
     def _report_has_template(self) -> Deliverable:
@@ -520,6 +528,9 @@ class Plan(Model):
     )
     templates_dir: str | None = Field(
         None, description="Folder (relative to this file) overriding email templates."
+    )
+    effective_date: dt.date | None = Field(
+        None, description="The day the plan takes effect (default: document.date, else as_of)."
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None
