@@ -78,8 +78,8 @@ def duties_of(plan: Plan, view: RegistryView) -> dict[tuple[str, str], str]:
             for unit in view.resolve(assignment.to, plan.as_of):
                 duties[(unit.id, deliverable.id)] = unit.name
     for consolidation in plan.consolidations:
-        unit = view.unit(consolidation.by)
-        duties[(consolidation.by, consolidation.id)] = unit.name if unit else consolidation.by
+        point = view.unit(consolidation.by)
+        duties[(consolidation.by, consolidation.id)] = point.name if point else consolidation.by
     return duties
 
 

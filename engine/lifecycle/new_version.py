@@ -210,8 +210,9 @@ def version_changes(
         sources = {previous.id: previous} if previous.id != new.id else {}
         if running_too:
             for version_id in {c.version_id for c in running_cycles(session, plan_id, None)}:
-                if version_id != new.id:
-                    sources.setdefault(version_id, session.get(PlanVersion, version_id))
+                row = session.get(PlanVersion, version_id)
+                if row is not None and version_id != new.id:
+                    sources.setdefault(version_id, row)
         new_ctx = plan_context(session, new)
         for old in sorted(sources.values(), key=lambda row: row.version):
             old_ctx = plan_context(session, old)
