@@ -57,14 +57,21 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")))
+            found = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not found:
+                raise KehoachError(
+                    f"{raw}: là một thư mục không có tệp .yaml/.yml nào; chỉ ra các tệp định "
+                    "nghĩa, ví dụ plan_definitions/*.yaml"
+                )
+            files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            raise KehoachError(f"{raw}: no such file; check the path")
+            raise KehoachError(f"{raw}: không có tệp này; kiểm tra đường dẫn")
     if not files:
         raise KehoachError(
-            "no YAML files given; pass plan or registry files, e.g. plan_definitions/*.yaml"
+            "chưa chỉ ra tệp YAML nào; đưa các tệp kế hoạch hay danh mục, ví dụ "
+            "plan_definitions/*.yaml"
         )
     return files
 
@@ -183,7 +190,7 @@ def _plan_from_file(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any
     from engine.schema import Plan
 
     if not path.exists():
-        raise KehoachError(f"{args.plan}: no such file; check the path")
+        raise KehoachError(f"{args.plan}: không có tệp này; kiểm tra đường dẫn")
     calendars = [p for p in path.parent.glob("calendar*.y*ml") if p.resolve() != path.resolve()]
     catalog = load(
         [path, *calendars],

@@ -45,10 +45,6 @@ class PlanDiff:
     def removes_anything(self) -> bool:
         return any(self.removed.values())
 
-    @property
-    def adds_anything(self) -> bool:
-        return any(self.added.values())
-
 
 KIND_LABELS = {
     "assignments": "phân công (mục giao nhiệm vụ)",
