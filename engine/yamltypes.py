@@ -79,6 +79,8 @@ def _pick(models: list[type[BaseModel]], data: dict[str, Any]) -> list[type[Base
 
 
 def _number_problem(value: Any, admits: _Admits) -> str | None:
+    if isinstance(value, bytes):  # !!binary: pydantic would take the bytes as text
+        return "giá trị nhị phân (!!binary) không được dùng trong định nghĩa; viết chữ thường"
     if isinstance(value, bool):
         if admits.numeric and bool not in admits.scalars:
             return f"'{str(value).lower()}' là true/false, ở đây cần một số; viết số"

@@ -61,7 +61,7 @@ def _prefect_unreachable() -> tuple[str | None, str]:
     or "" when it can).
 
     Exactly the configured API (``KEHOACH_PREFECT_API_URL``, else ``PREFECT_API_URL``),
-    checked first (health, then our credentials, 2 s each): never Prefect's throw-away
+    checked first (its health endpoint, 2 s): never Prefect's throw-away
     server inside the portal process, never another server that happens to answer.
     """
     from engine.config import prefect_api
@@ -74,7 +74,9 @@ def _prefect_unreachable() -> tuple[str | None, str]:
         from workflows.server import api_problem
     except ImportError as exc:
         return api_url, f"workflows package unavailable ({exc})"
-    problem = api_problem(api_url, timeout=2.0)
+    # health only, once per batch: refused credentials fail the run's creation (401),
+    # which falls back the same way and says so
+    problem = api_problem(api_url, timeout=2.0, credentials=False)
     if problem is not None:
         return api_url, f"Prefect at {origin}={api_url} is not usable: {problem}"
     return api_url, ""

@@ -2,7 +2,8 @@
 
 Documents are made from the seed plan and the province registry (plan_definitions/),
 by replacing random nodes of their tree with values of random YAML types (null,
-true/false, huge and non-finite numbers, dates and date-like text, lists, mappings),
+true/false, huge and non-finite numbers, dates and date-like text, lists, mappings)
+and their numbers with extreme ones,
 and by damaging the text (a tab, a repeated line, a cut, a BOM, Latin-1 bytes). The
 only outcomes allowed are success or ``DefinitionError`` whose every problem names
 one of the given files with a line and column (a file that cannot be read at all:
@@ -68,6 +69,23 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 
 PATHS = {kind: _paths(tree) for kind, tree in TREES.items()}
 
+
+def _at(tree: Any, path: tuple) -> Any:
+    for step in path:
+        tree = tree[step]
+    return tree
+
+
+# the numbers of each tree (years, days, months, reminders ...): one mutation in two
+# gives one of them an extreme number, where overflows hide
+NUMBERS = {kind: [p for p in PATHS[kind] if type(_at(TREES[kind], p)) is int] for kind in TREES}
+extreme_numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([0, -1, 10**4, 99_999, 10**9, 10**15, 10**16, 10**30]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -110,8 +128,10 @@ def mutated_tree(draw: st.DrawFn) -> tuple[str, Any]:
     kind = draw(st.sampled_from(["plan", "plan", "plan", "registry"]))
     tree = copy.deepcopy(TREES[kind])
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(PATHS[kind]))
-        value = draw(values)
+        if NUMBERS[kind] and draw(st.booleans()):
+            path, value = draw(st.sampled_from(NUMBERS[kind])), draw(extreme_numbers)
+        else:
+            path, value = draw(st.sampled_from(PATHS[kind])), draw(values)
         if not path:
             tree = value
             break
@@ -208,6 +228,7 @@ def test_damaged_text_loads_or_is_a_located_problem(tmp_path_factory, kind, how,
         ("year_huge.yaml", b"kind: plan\nid: a\nstart_year: " + b"9" * 30 + b"\n", "quá lớn"),
         ("id_list.yaml", b"kind: plan\nid: [a]\n", "không phải một danh sách"),
         ("kind_null.yaml", b"kind:\nid: a\n", "kind: để trống (null) không phải là loại"),
+        ("binary.yaml", b"kind: plan\nid: a\nregistry: !!binary aGVsbG8=\n", "!!binary"),
     ],
 )
 def test_each_type_confusion_says_where_and_what(tmp_path, name, content, expected) -> None:

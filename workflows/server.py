@@ -2,9 +2,10 @@
 
 ``ensure_server(home)`` reuses the server this home started (pid file) and otherwise
 starts ``prefect server start`` as a detached subprocess with ``PREFECT_HOME=home``; it
-keeps running after the command ends, so the UI stays useful. It is the fallback of
-the demo and development only: a configured API (``KEHOACH_PREFECT_API_URL``,
-``PREFECT_API_URL``) is used as it is, checked with :func:`api_problem`, never replaced.  ``stop_server(home)`` stops the one started here (pid file).
+keeps running after the command ends, so the UI stays useful; ``stop_server(home)``
+stops it. It is the fallback of the demo and development only: a configured API
+(``KEHOACH_PREFECT_API_URL``, ``PREFECT_API_URL``) is used as it is, checked with
+:func:`api_problem`, never replaced.
 This module does not import Prefect: the server runs in its own process.
 """
 
@@ -54,14 +55,16 @@ def healthy(api_url: str, timeout: float = 1.5) -> bool:
         return False
 
 
-def api_problem(api_url: str, timeout: float = 3.0, auth_string: str | None = None) -> str | None:
+def api_problem(
+    api_url: str, timeout: float = 3.0, auth_string: str | None = None, credentials: bool = True
+) -> str | None:
     """Why ``api_url`` cannot be used, in Vietnamese, or None when it is a Prefect API
     that answers and accepts this process's credentials.
 
     Two short requests: ``GET /health`` (open even on a server with an auth string), then
     ``GET /admin/version`` with ``PREFECT_API_AUTH_STRING`` (``auth_string``) as basic
     authentication, which a server with ``PREFECT_SERVER_API_AUTH_STRING`` refuses (401)
-    unless the strings match.
+    unless the strings match; ``credentials=False`` stops after the first.
     """
     base = api_url.rstrip("/")
     try:
@@ -73,6 +76,8 @@ def api_problem(api_url: str, timeout: float = 3.0, auth_string: str | None = No
     except (OSError, ValueError) as exc:  # refused, timed out, unknown host, malformed URL
         reason = getattr(exc, "reason", None) or exc
         return f"không trả lời trong {timeout:g} giây ({reason})"
+    if not credentials:
+        return None
     auth = os.environ.get("PREFECT_API_AUTH_STRING") if auth_string is None else auth_string
     if auth and not auth.isascii():  # prefect 3.9.1 compares with hmac on str: 500
         return (
