@@ -178,7 +178,8 @@ def _unknown_field(name: str, root: type[BaseModel], loc: tuple[str | int, ...])
     allowed: list[str] = []
     for model in _models_at(root, loc[:-1]):
         allowed.extend(model.model_fields)
-    hint = difflib.get_close_matches(name, allowed, n=1)
+    hint = [SYNONYMS[name]] if SYNONYMS.get(name) in allowed else []
+    hint = hint or difflib.get_close_matches(name, allowed, n=1)
     if hint:
         return f"trường '{name}' không có trong lược đồ; có phải ý bạn là '{hint[0]}'?"
     return (
