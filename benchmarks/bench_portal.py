@@ -55,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SECRET = "bench-portal-secret-0c1f7a"
+SECRET = "bench-portal-secret-0c1f7a-5d2e9b40c7a1"
 NOW = "2027-09-01T09:00:00+07:00"
 TARGETS_MS = {"GET": 50.0, "POST": 200.0}
 
