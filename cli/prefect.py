@@ -148,7 +148,10 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``kehoach simulate PLAN --from DATE --until DATE [--responses FILE]``."""
+    from cli.running import enter_demo_mode
     from engine.store.db import migrate
+
+    enter_demo_mode()
     from workflows.responses import ResponsesError
     from workflows.simulate import simulate
 
@@ -272,12 +275,14 @@ def _mailbox(directory: Path):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``kehoach demo``: the seed plan and its province over a simulated year, no manual step."""
+    from cli.running import enter_demo_mode
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store.db import migrate, session_scope
     from workflows.register import deploy_plan
     from workflows.simulate import simulate
 
+    enter_demo_mode()
     year = int(getattr(args, "year", None) or DEMO_YEAR)
     conf = settings()
     home = conf.home

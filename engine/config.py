@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default="", repr=False
     )  # comma-separated, accepted during a grace period
     portal_old_secrets_until: str = ""  # YYYY-MM-DD: the grace period's last day (empty: none)
+    # KEHOACH_DEMO=1: without a portal secret, links are signed with the public demo key
+    # (kehoach demo / simulate set it for themselves); off, nothing signs without a secret.
+    demo: bool = False
     portal_max_upload_mb: float = 20.0
     operator_user: str = "operator"
     operator_password: str = Field(default="", repr=False)

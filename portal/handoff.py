@@ -17,10 +17,11 @@ Fallback. When no Prefect API is configured (``KEHOACH_PREFECT_API_URL``, else
 ``PREFECT_API_URL``), the configured one does not answer, or a run cannot
 be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself, in a
 process of its own (spawned once; a thread here would share the GIL with the
-requests), for the batch (the same idempotent step the flow runs), 20 per transaction, and records
-that in the audit log; if a transaction fails, each of its submissions is tried
-alone, so one bad row does not hold the others. What still fails waits with ``intake_done``
-false for the daily sweep (and for :meth:`Handoff.recover` at the next start).
+requests; it exits when the portal is gone, :func:`die_with_parent`), for the batch
+(the same idempotent step the flow runs), 20 per transaction, and records that in the
+audit log; if a transaction fails, each of its submissions is tried alone, so one bad
+row does not hold the others. What still fails waits with ``intake_done`` false for
+the daily sweep (and for :meth:`Handoff.recover` at the next start).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import threading
@@ -53,6 +55,7 @@ log = logging.getLogger("kehoach.portal")
 ACTOR = "system:portal"
 INTAKE_ATTEMPTS = 4
 MAX_BATCH = 1000
+PARENT_CHECK_SECONDS = 0.5  # how often the intake process checks that the portal lives
 _STOP = object()
 
 
@@ -109,6 +112,26 @@ def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
             why = f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
             left.setdefault(why, []).extend(group)
     return left
+
+
+def die_with_parent(parent_pid: int, every: float = PARENT_CHECK_SECONDS) -> None:
+    """In the intake process: exit as soon as the portal that started it is gone.
+
+    A portal killed outright (SIGKILL, the OOM killer) cannot stop it, and the process
+    lived on, idle, holding its database connections. Its parent's pid is checked every
+    ``every`` seconds on a daemon thread (portable; Linux's PR_SET_PDEATHSIG fires when
+    the *thread* that started the process ends, here the hand-over thread, not the
+    portal).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(0)
+
+    if os.getppid() != parent_pid:  # gone already, before this process got here
+        os._exit(0)
+    threading.Thread(target=watch, name="kehoach-parent-watch", daemon=True).start()
 
 
 InlineRunner = Callable[[str, Sequence[int], dt.datetime, str], tuple[list[int], list[int]]]
@@ -312,7 +335,10 @@ class Handoff:
             if self._process is None:
                 # spawn, not fork: this process has threads (uvicorn's, this one)
                 self._process = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
                 )
             return self._process
 

@@ -186,6 +186,7 @@ def record_submission(
     actor: str | None = None,
     remote_addr: str | None = None,
     strict: bool = True,
+    form_key: str | None = None,
 ) -> Submission:
     """Store a new version of a unit's answer; raise SubmissionRejected when it cannot be.
 
@@ -194,6 +195,7 @@ def record_submission(
     after its report was returned for revision; after it was accepted, or once its
     cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
+    ``form_key``: the portal form's idempotency key (unique per obligation).
     """
     session.flush()  # a plain SQL statement does not autoflush
     obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
@@ -233,6 +235,7 @@ def record_submission(
         on_time=now <= deadline_at,
         review_state=ReviewState.RECEIVED,
         intake_done=False,
+        form_key=form_key,
     )
     # Written at once (like the submission), so it precedes rows the caller adds next.
     session.connection().execute(
