@@ -135,7 +135,7 @@ def test_no_request_breaks_the_portal(world) -> None:  # type: ignore[no-untyped
                 headers={k: v for k, v in (case.headers or {}).items() if k.isascii()},
                 follow_redirects=False,
             )
-            key = f"{case.method.upper()} {operation.path} {response.status_code}"
+            key = f"{case.method.upper()} {case.operation.path} {response.status_code}"
             seen[key] = seen.get(key, 0) + 1
             if response.status_code >= 500 or "Traceback" in response.text:
                 broken.append(f"{key}: {case.path_parameters} {str(case.body)[:300]}")
