@@ -61,10 +61,10 @@ def _expand(paths: Sequence[str]) -> list[Path]:
         elif path.exists():
             files.append(path)
         else:
-            raise KehoachError(f"{raw}: no such file; check the path")
+            raise KehoachError(f"{raw}: không có tệp này; kiểm tra đường dẫn")
     if not files:
         raise KehoachError(
-            "no YAML files given; pass plan or registry files, e.g. plan_definitions/*.yaml"
+            "chưa có tệp YAML nào; hãy đưa tệp kế hoạch hoặc danh bạ, ví dụ plan_definitions/*.yaml"
         )
     return files
 
@@ -94,12 +94,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     with session_scope(url) as session:  # all files or none
         results = store_catalog(session, catalog)
     for result in results:
-        state = "new version" if result.created else "unchanged"
+        state = "phiên bản mới" if result.created else "không đổi"
         out(f"{result.kind:9} {result.id:32} v{result.version}  {state}")
     return EXIT_OK
 
 
 def cmd_plans(args: argparse.Namespace) -> int:
+    from engine.calendar import TZ
     from engine.repository import list_plan_versions
     from engine.store import migrate, session_scope
 
@@ -108,16 +109,19 @@ def cmd_plans(args: argparse.Namespace) -> int:
     with session_scope(url) as session:
         rows = list_plan_versions(session)
         if not rows:
-            out("No plan is loaded yet. Load one with: kehoach load plan_definitions/*.yaml")
+            out("Chưa nạp kế hoạch nào. Nạp bằng: kehoach load plan_definitions/*.yaml")
             return EXIT_OK
-        out(f"{'plan':32} {'ver':>3}  {'state':8} {'loaded (UTC)':19}  number / summary")
+        out(
+            f"{'Kế hoạch':32} {'Bản':>3}  {'Tình trạng':10} {'Nạp lúc (+07:00)':16}  Số — trích yếu"
+        )
         for row in rows:
             doc = row.definition["document"]
-            state = "current" if row.current else ("retired" if row.retired_at else "old")
+            state = "hiện hành" if row.current else ("đã thôi" if row.retired_at else "cũ")
             number = doc.get("number") or "(số trống)"
+            loaded = row.loaded_at.astimezone(TZ)
             out(
-                f"{row.plan_id:32} {row.version:>3}  {state:8} "
-                f"{row.loaded_at:%Y-%m-%d %H:%M:%S}  {number} — {doc['summary'][:60]}"
+                f"{row.plan_id:32} {row.version:>3}  {state:10} "
+                f"{loaded:%d/%m/%Y %H:%M}  {number} — {doc['summary'][:60]}"
             )
     return EXIT_OK
 
@@ -128,7 +132,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
-        out(f"wrote {args.output}")
+        out(f"đã ghi {args.output}")
     else:
         out(text)
     return EXIT_OK
@@ -143,7 +147,7 @@ def _plan_from_file(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any
     from engine.schema import Plan
 
     if not path.exists():
-        raise KehoachError(f"{args.plan}: no such file; check the path")
+        raise KehoachError(f"{args.plan}: không có tệp này; kiểm tra đường dẫn")
     calendars = [p for p in path.parent.glob("calendar*.y*ml") if p.resolve() != path.resolve()]
     catalog = load(
         [path, *calendars],

@@ -53,19 +53,21 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             )
         ]
     if not rows:
-        what = f" with status {args.status}" if getattr(args, "status", None) else ""
-        print(f"outbox: no messages{what}")
+        what = (
+            f" ở trạng thái {_status_label(args.status)}" if getattr(args, "status", None) else ""
+        )
+        print(f"Hộp thư đi: không có thư nào{what}")
         return 0
-    header = ("ID", "STATUS", "KIND", "UNIT", "TO", "TRIES", "LAST ERROR")
+    header = ("Mã", "Trạng thái", "Loại", "Đơn vị", "Người nhận", "Lần", "Lỗi gần nhất")
     table = [
         (
             str(r["id"]),
-            r["status"],
-            r["kind"],
+            _status_label(r["status"]),
+            KIND_LABELS.get(str(r["kind"]), str(r["kind"])),
             _cut(r["unit"], 24),
-            _cut(r["to"], 36),
+            _cut(r["to"], 30),
             str(r["attempts"]),
-            _cut(r["last_error"], 60),
+            _cut(r["last_error"], 50),
         )
         for r in rows
     ]
@@ -73,6 +75,31 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     for line in (header, *table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
     return 0
+
+
+# What ``kehoach outbox`` calls each kind of email (engine.outbox.MailKind values).
+KIND_LABELS = {
+    "assignment": "Giao nhiệm vụ",
+    "reminder": "Nhắc hạn",
+    "overdue": "Quá hạn",
+    "escalation": "Báo cáo lãnh đạo",
+    "receipt": "Biên nhận",
+    "returned": "Trả lại",
+    "consolidated": "Báo cáo tổng hợp",
+    "digest": "Tổng hợp tuần",
+    "cycle_closed": "Đóng kỳ",
+    "report_after_consolidation": "Báo cáo sau tổng hợp",
+    "delivery_failure": "Báo lỗi gửi thư",
+}
+
+
+def _status_label(value: object) -> str:
+    from engine.states import OutboxStatus
+
+    try:
+        return OutboxStatus(str(value)).label
+    except ValueError:
+        return str(value)
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ def test_cli_prints_located_errors_without_traceback(path: Path, capsys):
     assert code == 3
     assert "Traceback" not in out + err
     assert re.search(rf"{re.escape(str(path))}:\d+:\d+: ", err)
-    assert "nothing was stored" in err
+    assert "chưa lưu gì" in err
 
 
 def test_several_problems_are_reported_at_once(tmp_path: Path):
@@ -134,4 +134,4 @@ def test_a_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, capsys, va
     out = capsys.readouterr()
     text = out.err + out.out
     assert f"{path}:1:7: kind: {shape} is not a kind of definition" in text
-    assert "internal error" not in text
+    assert "lỗi nội bộ" not in text
