@@ -59,11 +59,12 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         print(f"Hộp thư đi: không có thư nào{what}")
         return 0
     header = ("Mã", "Trạng thái", "Loại", "Đơn vị", "Người nhận", "Lần", "Lỗi gần nhất")
+    kinds = _kind_labels()
     table = [
         (
             str(r["id"]),
             _status_label(r["status"]),
-            KIND_LABELS.get(str(r["kind"]), str(r["kind"])),
+            kinds.get(str(r["kind"]), str(r["kind"])),
             _cut(r["unit"], 24),
             _cut(r["to"], 30),
             str(r["attempts"]),
@@ -77,20 +78,23 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-# What ``kehoach outbox`` calls each kind of email (engine.outbox.MailKind values).
-KIND_LABELS = {
-    "assignment": "Giao nhiệm vụ",
-    "reminder": "Nhắc hạn",
-    "overdue": "Quá hạn",
-    "escalation": "Báo cáo lãnh đạo",
-    "receipt": "Biên nhận",
-    "returned": "Trả lại",
-    "consolidated": "Báo cáo tổng hợp",
-    "digest": "Tổng hợp tuần",
-    "cycle_closed": "Đóng kỳ",
-    "report_after_consolidation": "Báo cáo sau tổng hợp",
-    "delivery_failure": "Báo lỗi gửi thư",
-}
+def _kind_labels() -> dict[str, str]:
+    """What ``kehoach outbox`` calls each kind of email (a kind not listed: its value)."""
+    from engine.outbox.kinds import MailKind as K
+
+    return {
+        K.ASSIGNMENT: "Giao nhiệm vụ",
+        K.REMINDER: "Nhắc hạn",
+        K.OVERDUE: "Quá hạn",
+        K.ESCALATION: "Báo cáo lãnh đạo",
+        K.RECEIPT: "Biên nhận",
+        K.RETURNED: "Trả lại",
+        K.CONSOLIDATED: "Báo cáo tổng hợp",
+        K.DIGEST: "Tổng hợp tuần",
+        K.CYCLE_CLOSED: "Đóng kỳ",
+        K.REPORT_AFTER_CONSOLIDATION: "Báo cáo sau tổng hợp",
+        K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
+    }
 
 
 def _status_label(value: object) -> str:

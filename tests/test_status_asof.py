@@ -57,7 +57,12 @@ def year_url(sqlite_url: str) -> str:
     accepted = _send(sqlite_url, "ca-huyen", vn(2027, 9, 6))
     with session_scope(sqlite_url) as session:
         review(
-            session, returned, decision="return", reason="Thiếu số liệu", by="ca", now=vn(2027, 9, 9)
+            session,
+            returned,
+            decision="return",
+            reason="Thiếu số liệu",
+            by="ca",
+            now=vn(2027, 9, 9),
         )
     _send(sqlite_url, "phong-vh", vn(2027, 9, 13))
     _send(sqlite_url, "xa-b", vn(2027, 9, 14))
@@ -141,9 +146,7 @@ def _columns(line: str) -> int:
     return sum(0 if unicodedata.combining(ch) else 1 for ch in unicodedata.normalize("NFC", plain))
 
 
-def test_the_seed_plans_table_fits_100_columns_and_wide_shows_everything(
-    tmp_path, capsys
-) -> None:
+def test_the_seed_plans_table_fits_100_columns_and_wide_shows_everything(tmp_path, capsys) -> None:
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store import migrate
