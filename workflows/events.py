@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from engine.vntext import cycle_label
@@ -80,15 +81,15 @@ def emit(
 
     Prefect's events worker adds the flow and task run of the caller's context, restoring
     only the context variables the caller had set; one never set in the caller (a flow's
-    own code runs outside any task) then keeps the worker's value, i.e. the task run
-    that was running when the worker started, of another flow (measured on 3.9.1: every
-    event of the demo named the activation's first task). Both run variables are set
-    here, to what they are, so the worker sees the caller's runs and nothing else.
+    own code runs outside any task) keeps the worker's own value. Once, on 3.9.1, every
+    event of a demo named the activation's first task run as related (not reproduced
+    since). Both run variables are set here, to what they are, so the worker sees the
+    caller's runs and nothing else.
     """
     from prefect.context import FlowRunContext, TaskRunContext
     from prefect.events import emit_event
 
-    variables = (FlowRunContext.__var__, TaskRunContext.__var__)
+    variables: tuple[ContextVar[Any], ...] = (FlowRunContext.__var__, TaskRunContext.__var__)
     tokens = [(var, var.set(var.get(None))) for var in variables]
     try:
         emit_event(

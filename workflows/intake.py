@@ -5,7 +5,7 @@ The submission row was committed by the portal (or the CLI, or a consolidation
 handing its report upward) before this flow starts: nothing a unit sent lives only
 in Prefect.  ``engine.lifecycle.intake`` marks the obligation (on time / late) and
 queues the receipt in one transaction, idempotently; the flow emits
-``kehoach.submission.received``, starts the consolidation early when the cycle is
+``kehoach.bản-nộp.đã-nhận``, starts the consolidation early when the cycle is
 complete, revises a consolidation the report came after (or tells the consolidating
 unit, once the duty's due date has passed; ``engine.due`` decides which), asks for a
 review where the plan wants one, and sends the emails.
@@ -224,7 +224,7 @@ def intake_flow(
 
     One submission is a task run named like it ("tiếp nhận · unit · deliverable · cycle");
     a batch is one task run ("tiếp nhận · plan · N bản nộp") taking them in together,
-    one by one if that fails, with a log line and the ``kehoach.submission.received``
+    one by one if that fails, with a log line and the ``kehoach.bản-nộp.đã-nhận``
     event for each. What fails is named, the flow then fails, and the daily sweep takes
     it in later. The result has one entry per submission under ``taken``; for a single
     submission its fields are also at the top level. The run ends in a state named

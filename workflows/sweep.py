@@ -8,7 +8,7 @@ date a calendar policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row,
 a cron expression), follows consolidated reports up when reports came after them
 (workflows.consolidate.follow_up_consolidations: task "tổng hợp lại · plan · cycle"),
 closes the cycles whose ``closes_on`` has passed (engine.closing: one
-named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the emails.
+named task run and one ``kehoach.kỳ.đã-đóng`` event per cycle) and sends the emails.
 """
 
 from __future__ import annotations
