@@ -74,6 +74,7 @@ from notifications.flows import dispatch_outbox
 from notifications.mailbox import MailboxHandler
 from notifications.render import build_message
 from portal.server import app_from_env
+from workflows.events import EVENT_NAMES
 from workflows.server import LocalPrefect, use_api
 
 _: Any = None  # names inside functions or set on foreign objects: any attribute of `_` counts
@@ -188,3 +189,4 @@ close_due_cycles  # engine/closing.py: tests/test_closing.py
 build_message  # notifications/render.py: tests/test_notifications_outbox.py
 ConsolidationResult.replaces_id, ConsolidationResult.upward_obligation_id  # tests read them
 trace, reached  # engine/faults.py: the crash harness (tests/test_crash_harness.py)
+EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/test_operator_window.py

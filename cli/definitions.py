@@ -70,8 +70,7 @@ def _expand(paths: Sequence[str]) -> list[Path]:
             raise KehoachError(f"{raw}: không có tệp này; kiểm tra đường dẫn")
     if not files:
         raise KehoachError(
-            "chưa chỉ ra tệp YAML nào; đưa các tệp kế hoạch hay danh mục, ví dụ "
-            "plan_definitions/*.yaml"
+            "chưa có tệp YAML nào; hãy đưa tệp kế hoạch hoặc danh bạ, ví dụ plan_definitions/*.yaml"
         )
     return files
 
@@ -116,7 +115,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         results = store_catalog(session, catalog)
         notes = _new_versions(session, before, args)
     for result in results:
-        state = "new version" if result.created else "unchanged"
+        state = "phiên bản mới" if result.created else "không đổi"
         out(f"{result.kind:9} {result.id:32} v{result.version}  {state}")
     for line in notes:
         out(line)
@@ -155,6 +154,7 @@ def _new_versions(session: Any, before: dict[str, Any], args: argparse.Namespace
 
 
 def cmd_plans(args: argparse.Namespace) -> int:
+    from engine.calendar import TZ
     from engine.repository import list_plan_versions
     from engine.store import migrate, session_scope
 
@@ -163,16 +163,19 @@ def cmd_plans(args: argparse.Namespace) -> int:
     with session_scope(url) as session:
         rows = list_plan_versions(session)
         if not rows:
-            out("No plan is loaded yet. Load one with: kehoach load plan_definitions/*.yaml")
+            out("Chưa nạp kế hoạch nào. Nạp bằng: kehoach load plan_definitions/*.yaml")
             return EXIT_OK
-        out(f"{'plan':32} {'ver':>3}  {'state':8} {'loaded (UTC)':19}  number / summary")
+        out(
+            f"{'Kế hoạch':32} {'Bản':>3}  {'Tình trạng':10} {'Nạp lúc (+07:00)':16}  Số — trích yếu"
+        )
         for row in rows:
             doc = row.definition["document"]
-            state = "current" if row.current else ("retired" if row.retired_at else "old")
+            state = "hiện hành" if row.current else ("đã thôi" if row.retired_at else "cũ")
             number = doc.get("number") or "(số trống)"
+            loaded = row.loaded_at.astimezone(TZ)
             out(
-                f"{row.plan_id:32} {row.version:>3}  {state:8} "
-                f"{row.loaded_at:%Y-%m-%d %H:%M:%S}  {number} — {doc['summary'][:60]}"
+                f"{row.plan_id:32} {row.version:>3}  {state:10} "
+                f"{loaded:%d/%m/%Y %H:%M}  {number} — {doc['summary'][:60]}"
             )
     return EXIT_OK
 
@@ -183,7 +186,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
-        out(f"wrote {args.output}")
+        out(f"đã ghi {args.output}")
     else:
         out(text)
     return EXIT_OK

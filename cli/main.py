@@ -38,7 +38,7 @@ def _resolve(func: Command | str) -> Command:
             "engine",
         }:
             raise KehoachError(
-                f"this command is not available in this build ({exc.name} missing)"
+                f"lệnh này không có trong bản cài đặt này (thiếu {exc.name})"
             ) from None
         raise
     command: Command = getattr(module, attr)
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"kehoach: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        err("kehoach: interrupted")
+        err("kehoach: đã dừng theo yêu cầu")
         return 130
     except BrokenPipeError:
         return EXIT_OK
@@ -73,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("KEHOACH_DEBUG"):
             raise
         err(
-            f"kehoach: internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug. Re-run with KEHOACH_DEBUG=1 for the traceback and report it."
+            f"kehoach: lỗi nội bộ: {type(exc).__name__}: {exc}\n"
+            "Đây là lỗi của chương trình. Chạy lại với KEHOACH_DEBUG=1 để xem traceback "
+            "và báo cho người phát triển."
         )
         return EXIT_INTERNAL
 

@@ -110,14 +110,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         version = f"v{result.version}" if result.version else "retired"
         out(f"{result.plan_id} ({version}):")
         for name, crons in result.applied:
-            when = ", ".join(crons) if crons else "on demand"
+            when = ", ".join(crons) if crons else "khi được gọi"
             out(f"  {name:<40} {when}  (Asia/Ho_Chi_Minh)")
         for name in result.deleted:
-            out(f"  {name:<40} removed")
+            out(f"  {name:<40} đã gỡ")
         if result.note:
             out(f"  {result.note}")
     out("")
-    out(f"Prefect UI: {server.ui_url}/deployments")
+    out(f"Prefect UI: {server.operator_url}/deployments")
     out(
         f"Runs execute on a worker: PREFECT_API_URL={server.api_url} "
         f"prefect worker start --pool {WORK_POOL}"
@@ -129,16 +129,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _print_where(server, result, mailbox: Path | None = None) -> None:
+    from urllib.parse import quote
+
+    from workflows.artifacts import summary_key
+
+    ui = server.operator_url
     out("")
-    out("Xem kết quả / where to look:")
-    out(f"  Prefect UI (flow runs, tags plan:…, unit:…, cycle:…): {server.ui_url}/runs")
-    out(f"  Artifacts (status-<plan>-<cycle>, report-<plan>-<cycle>): {server.ui_url}/artifacts")
-    out(f"  Events (kehoach.submission.received, …): {server.ui_url}/events")
+    out("Xem kết quả:")
+    out(f"  Prefect, các lượt chạy (lọc theo thẻ plan:…, unit:…, cycle:…): {ui}/runs")
+    out(f"  Bảng trạng thái, tóm tắt, báo cáo (status-…, summary-…, report-…): {ui}/artifacts")
+    out(f"  Sự kiện (kehoach.nộp.trễ-hạn, kehoach.bản-nộp.đã-nhận, …): {ui}/events")
+    out(f"  Các lượt nộp trễ hạn: {ui}/runs?state={quote('Trễ hạn')}")
+    for plan_id in result.plans:
+        key = summary_key(plan_id, str(result.start.year))
+        out(f"  Ai trễ, ai chưa gửi ({plan_id}): {ui}/artifacts/key/{key}")
     if mailbox is not None:
         count = len(list(mailbox.glob("*.eml"))) if mailbox.exists() else 0
-        out(f"  Mailbox: {mailbox.resolve()} ({count} .eml)")
+        out(f"  Hộp thư: {mailbox.resolve()} ({count} tệp .eml)")
     for path in result.reports:
-        out(f"  Report: {Path(path).resolve()}")
+        out(f"  Báo cáo: {Path(path).resolve()}")
     for plan_id in result.plans:
         out(
             f"  Status: kehoach status {plan_id} --cycle {result.start.year}"
@@ -162,7 +171,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     server = _prefect(settings().home)
     url = database_url(args)
     migrate(url)
-    out(f"Prefect: {server.ui_url}   kehoach store: {url}")
+    out(f"Prefect: {server.operator_url}   cơ sở dữ liệu kehoach: {url}")
     dispatch = not getattr(args, "no_email", False)
     mailbox = None
     if dispatch and not _smtp_reachable():
@@ -194,10 +203,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for line in result.summary_lines():
         out(line)
     _print_where(server, result, settings().home / "mailbox" if mailbox else None)
-    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Máy chủ Prefect vẫn chạy; dừng bằng: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  chạy lại sau (giữ các lượt chạy và giao diện): {restart}")
     return 0
 
 
@@ -257,7 +266,7 @@ def _start_mailbox(directory: Path):
         KEHOACH_SMTP_SECURITY="none",
     )
     settings.cache_clear()
-    out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
+    out(f"  hộp thư (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
     return mailbox
 
 
@@ -293,15 +302,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # (a) Prefect on SQLite
     server = _prefect(home, getattr(args, "prefect_port", None))
-    started = "started" if server.started_here else "reused"
-    out(f"  Prefect server ({started}): {server.ui_url}")
+    started = "vừa khởi động" if server.started_here else "dùng lại"
+    out(f"  Prefect server ({started}): {server.operator_url}")
     # (b) the store
     if own_store:
         moved = _archive_previous(home, url)
         if moved is not None:
-            out(f"  previous demo moved to {moved}")
+            out(f"  bản demo trước đã chuyển sang {moved}")
     migrate(url)
-    out(f"  kehoach store: {url}")
+    out(f"  cơ sở dữ liệu kehoach: {url}")
     # (c) the mailbox
     mailbox_dir = home / "mailbox"
     mailbox = _start_mailbox(mailbox_dir)
@@ -311,10 +320,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         catalog = load(files)
         with session_scope(url) as session:
             stored = store_catalog(session, catalog)
-        out(f"  loaded {len(stored)} definitions from {DEFINITIONS}")
+        out(f"  đã nạp {len(stored)} định nghĩa từ {DEFINITIONS}")
         for plan_id in sorted(catalog.plans):
             deploy_plan(plan_id, database_url=url, paused=True)
-        out("  deployments registered, schedules paused (this year runs on a virtual clock)")
+        out("  đã đăng ký deployment, lịch chạy tạm dừng (năm này chạy theo đồng hồ ảo)")
         out("")
         # (e) the simulated year
         result = simulate(
@@ -332,10 +341,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in result.summary_lines():
         out(line)
     _print_where(server, result, mailbox_dir)
-    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Máy chủ Prefect vẫn chạy; dừng bằng: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  chạy lại sau (giữ các lượt chạy và giao diện): {restart}")
     return 0
 
 

@@ -137,4 +137,4 @@ def test_a_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, capsys, va
     out = capsys.readouterr()
     text = out.err + out.out
     assert f"{path}:1:7: kind: {shape} không phải là loại định nghĩa" in text
-    assert "internal error" not in text
+    assert "lỗi nội bộ" not in text

@@ -294,7 +294,12 @@ def _line_of(path: Path, key: str) -> int:
 MONTHLY = "      phrase: trước ngày 20 hằng tháng\n"
 BAD_VALUES = [
     # (what replaces what, the line the error names, words of the message)
-    ("effective_date: 2026-03-26", "effective_date: 26/3/2026", "effective_date", "không phải là một ngày"),
+    (
+        "effective_date: 2026-03-26",
+        "effective_date: 26/3/2026",
+        "effective_date",
+        "không phải là một ngày",
+    ),
     (
         "effective_date: 2026-03-26",
         "effective_date: 2026-03-01",

@@ -42,6 +42,12 @@ class LocalPrefect:
     def ui_url(self) -> str:
         return self.api_url.removesuffix("/api")
 
+    @property
+    def operator_url(self) -> str:
+        """The UI operators are sent to: Prefect's V2 UI (the V1 UI draws run timelines
+        with an ASCII-only bitmap font and drops every Vietnamese letter)."""
+        return f"{self.ui_url}/v2"
+
     def stop(self) -> None:
         if self.started_here and self.pid:
             _kill_group(self.pid)
