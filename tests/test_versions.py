@@ -95,7 +95,7 @@ def test_confirmed_the_new_version_leaves_running_cycles_alone(store, capsys):
     path = _truncated(folder)
     assert main([*db, "load", "--confirm", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "v2  new version" in out and "(giữ phiên bản cũ)" in out
+    assert "v2  phiên bản mới" in out and "(giữ phiên bản cũ)" in out
     assert "phiên bản v2 áp dụng từ kỳ bắt đầu sau" in out
     assert _versions(db) == [(1, False), (2, True)]
     assert _cycle(db, "2023") == (1, 33)
