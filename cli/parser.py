@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kehoach",
         description="Vietnamese government plans as YAML workflows run by Prefect.",
-        epilog="Exit codes: 0 ok, 1 user error, 2 usage, 3 invalid definitions, 4 not found, "
-        "70 internal error.",
+        epilog="Exit codes: 0 ok, 1 user error (audit --verify: the log is not intact), 2 usage, "
+        "3 invalid definitions, 4 not found, 70 internal error.",
     )
     parser.add_argument(
         "--database-url",
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mail(sub)
     _prefect(sub)
     _review_and_closing(sub)
+    _audit(sub)
     return parser
 
 
@@ -248,3 +249,19 @@ def _review_and_closing(sub: Any) -> None:
     )
     p.add_argument("--reason", required=True, help="why, recorded in the audit log")
     p.add_argument("--by", default=os.environ.get("USER", "admin"))
+
+
+def _audit(sub: Any) -> None:
+    p = _add(
+        sub,
+        "audit",
+        "print a plan's audit log; --verify checks its hash chain and the reports it records",
+        "cli.audit:cmd_audit",
+    )
+    p.add_argument("plan", nargs="?", metavar="PLAN", help="plan id (with --verify: optional)")
+    p.add_argument("--cycle", metavar="KEY", help="only the rows of this cycle, e.g. 2027")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the chain and every referenced content hash; exit 1 at the first break",
+    )
