@@ -59,6 +59,18 @@ SOURCES = {
     "consolidation": "do tổng hợp",
 }
 _SKIPPED = {"link", "submission_ids", "changes", "unit_name", "subject", "to", "message_id"}
+_QUIET = {"instance_id", "outbox_id", "plan_id", "obligation_id", "document_path"}
+_NAMED = {
+    "consolidation": "đợt tổng hợp",
+    "parent_plan": "lên kế hoạch",
+    "created": "nhiệm vụ mới:",
+    "transferred": "chuyển đơn vị kế thừa:",
+    "step": "mốc nhắc",
+    "kind": "loại thư",
+    "by": "bởi",
+    "smtp_code": "mã SMTP",
+    "attempts": "số lần gửi:",
+}
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -85,14 +97,13 @@ def _verify(args: argparse.Namespace) -> int:
         if args.plan:
             _known_plan(session, args.plan)
         checked = verify(session, args.plan, files_dir=Path(settings().files_dir))
-    where = f" của kế hoạch {args.plan}" if args.plan else ""
+    where = f" kế hoạch {args.plan}" if args.plan else ""
     counted = (
-        f"{_n(checked.rows)} dòng trong {_n(checked.chains)} chuỗi, "
-        f"{_n(checked.contents)} báo cáo và báo cáo tổng hợp"
+        f"{_n(checked.rows)} dòng, {_n(checked.chains)} chuỗi, {_n(checked.contents)} nội dung"
     )
     first = checked.first
     if checked.intact or first is None:
-        out(f"Nhật ký kiểm tra{where} nguyên vẹn: đã kiểm tra {counted}, tất cả khớp mã băm.")
+        out(f"Nhật ký kiểm tra{where} nguyên vẹn: {counted} khớp mã băm.")
         return 0
     out(f"Nhật ký kiểm tra{where} KHÔNG nguyên vẹn: {_n(len(checked.breaks))} chỗ sai ({counted}).")
     out(f"Chỗ sai đầu tiên: {_place(first)}")
@@ -217,11 +228,11 @@ def _data_unit(data: Mapping[str, Any] | None) -> str | None:
 def _entry(row: Any, names: Mapping[str, str], unit_id: str | None) -> list[str]:
     label = ACTION_LABELS.get(row.action, row.action)
     first = f"#{row.seq:<5} {_time(row.at)}  {label} — {_actor(row.actor, names)}"
-    unit = names.get(unit_id or "", unit_id or "") or "—"
+    unit = names.get(unit_id or "", unit_id or "")
     details = _details(row.action, row.data or {}, names)
     if row.content_hash:
-        details += ("; " if details else "") + f"mã băm {row.content_hash[:10]}"
-    second = "       " + unit + (f" · {details}" if details else "")
+        details += ("; " if details else "") + f"mã băm {row.content_hash[:8]}"
+    second = "       " + " · ".join(p for p in (unit, details) if p)
     return [_fit(first), _fit(second)]
 
 
@@ -285,8 +296,10 @@ def _detail(key: str, value: Any, counts: bool, names: Mapping[str, str]) -> str
     }
     if key in simple:
         return simple[key](value)
-    if key in ("step", "consolidation", "parent_plan", "by", "kind"):
-        return f"{key}={value}"
+    if key in _QUIET:
+        return None
+    if key in _NAMED:
+        return f"{_NAMED[key]} {value}"
     if isinstance(value, (str, int, float, bool)):
         return f"{key}={value}"
     return None

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, event, insert, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
@@ -226,6 +226,25 @@ def flush(session: Session) -> None:
         _write(session.connection(), rows)
 
 
+# Built once: the portal writes audit rows on its hot path.
+_INSERT = insert(_EVENTS)
+_CLAIM = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head"))
+    .values(seq=_HEADS.c.seq + bindparam("count"))
+    .returning(_HEADS.c.seq, _HEADS.c.row_hash)
+)
+_SET_HASH = (
+    update(_HEADS).where(_HEADS.c.chain == bindparam("head")).values(row_hash=bindparam("last"))
+)
+_SEED = {
+    name: make(_HEADS)
+    .values(chain=bindparam("head"), seq=0, row_hash=GENESIS)
+    .on_conflict_do_nothing()
+    for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
     counts: dict[str, int] = {}
     for row in rows:
@@ -239,9 +258,8 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
         row["seq"], row["prev_hash"] = seq + 1, prev
         row["row_hash"] = row_hash(row)
         heads[row["chain"]] = (seq + 1, row["row_hash"])
-    connection.execute(insert(_EVENTS), rows)
-    for chain, (_, last_hash) in heads.items():
-        connection.execute(update(_HEADS).where(_HEADS.c.chain == chain).values(row_hash=last_hash))
+    connection.execute(_INSERT, rows)
+    connection.execute(_SET_HASH, [{"head": c, "last": h} for c, (_, h) in heads.items()])
 
 
 def _claim(connection: Connection, chain: str, count: int) -> tuple[int, str]:
@@ -249,19 +267,10 @@ def _claim(connection: Connection, chain: str, count: int) -> tuple[int, str]:
     row before the claimed ones). An UPDATE, not a SELECT: on SQLite it takes the write
     lock before the head is read; on PostgreSQL a second appender waits on the row and
     then reads the head the first one committed (READ COMMITTED)."""
-    claim = (
-        update(_HEADS)
-        .where(_HEADS.c.chain == chain)
-        .values(seq=_HEADS.c.seq + count)
-        .returning(_HEADS.c.seq, _HEADS.c.row_hash)
-    )
-    found = connection.execute(claim).first()
+    found = connection.execute(_CLAIM, {"head": chain, "count": count}).first()
     if found is None:
-        make = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(
-            make(_HEADS).values(chain=chain, seq=0, row_hash=GENESIS).on_conflict_do_nothing()
-        )
-        found = connection.execute(claim).one()
+        connection.execute(_SEED[connection.dialect.name], {"head": chain})
+        found = connection.execute(_CLAIM, {"head": chain, "count": count}).one()
     return int(found[0]), str(found[1])
 
 
