@@ -295,18 +295,18 @@ def test_a_rolled_back_transaction_leaves_no_row_and_no_gap(sqlite_url):
         assert verify(session).intact
 
 
-def test_the_migration_chains_rows_stored_before_it(sqlite_url, tmp_path):
+def test_the_migration_chains_rows_stored_before_it(db_url, tmp_path):
     """Down to 0001 and up again: the rows are chained anew and the contents referenced."""
-    _consolidated(sqlite_url, tmp_path)
-    with session_scope(sqlite_url) as session:
+    _consolidated(db_url, tmp_path)
+    with session_scope(db_url) as session:
         referenced = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))
-    engine = connect(sqlite_url)
+    engine = connect(db_url)
     for target in ("0001", "head"):
         with engine.begin() as conn:
-            cfg = _alembic_config(sqlite_url)
+            cfg = _alembic_config(db_url)
             cfg.attributes["connection"] = conn
             (command.downgrade if target == "0001" else command.upgrade)(cfg, target)
-    with session_scope(sqlite_url) as session:
+    with session_scope(db_url) as session:
         assert verify(session).intact
         again = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))
         assert again == referenced
