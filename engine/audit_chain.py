@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
+from engine.store import json_codec
 from engine.store.models import (
     AuditChainHead,
     AuditEvent,
@@ -66,8 +67,10 @@ ROW_FIELDS = (
 
 
 def as_stored(value: Any) -> Any:
-    """``value`` as a JSON column gives it back (tuples as lists, keys as strings)."""
-    return json.loads(json.dumps(value))
+    """``value`` as a JSON column gives it back (tuples as lists, keys as strings; read
+    with the columns' codec). Never fails on a row read back: Infinity or NaN edited into
+    the database hash as such (the codec refuses to write them, not to hash them)."""
+    return json_codec.loads(json.dumps(value))
 
 
 def canonical(value: Any) -> bytes:

@@ -296,26 +296,31 @@ def _recording_rows(condition: Any) -> Any:
 
 
 def _tampered(session: Session, condition: Any) -> dict[int, tuple[int, str]]:
-    """{submission id: (obligation id, why)} of the matching submissions that fail."""
-    waiting = pending_refs(session, "submission")  # recorded in this transaction
-    verdicts: dict[int, tuple[int, list[str | None], str]] = {}
+    """{submission id: (obligation id, why)} of the matching submissions that fail. Every
+    row recording one must be intact and linked; the newest decides its content (as in
+    :func:`verify`); a row queued in this transaction counts as the newest."""
+    waiting = pending_refs(session, "submission")
+    broken: dict[int, tuple[int, str]] = {}
+    newest: dict[int, tuple[int, int, str | None, str]] = {}  # id -> (obligation, seq, …)
     for row in session.connection().execute(_recording_rows(condition)).mappings():
-        key = row["submission_id"]
+        key, obligation_id = row["submission_id"], row["obligation_id"]
         content = submission_hash(SimpleNamespace(id=key, **{n: row[n] for n in _CONTENT}))
-        _, hashes, _ = verdicts.setdefault(key, (row["obligation_id"], [], content))
         if key in waiting:
-            hashes.append(waiting[key])
-        elif row["a_id"] is not None:
-            hashes.append(row["a_content_hash"] if _intact(row) else None)
-    found: dict[int, tuple[int, str]] = {}
-    for key, (obligation_id, hashes, content) in verdicts.items():
-        if not hashes:
-            found[key] = (obligation_id, NO_RECORD)
-        elif None in hashes:
-            found[key] = (obligation_id, ROW_CHANGED)
-        elif any(h != content for h in hashes):
-            found[key] = (obligation_id, CHANGED)
-    return found
+            newest[key] = (obligation_id, 1 << 62, waiting[key], content)
+        if row["a_id"] is None:
+            newest.setdefault(key, (obligation_id, -1, None, content))
+        elif not _intact(row):
+            broken[key] = (obligation_id, ROW_CHANGED)
+        elif key not in newest or row["a_seq"] > newest[key][1]:
+            newest[key] = (obligation_id, row["a_seq"], row["a_content_hash"], content)
+    for key, (obligation_id, seq, recorded, content) in newest.items():
+        if key in broken:
+            continue
+        if seq < 0:
+            broken[key] = (obligation_id, NO_RECORD)
+        elif recorded != content:
+            broken[key] = (obligation_id, CHANGED)
+    return broken
 
 
 def _intact(row: Any) -> bool:

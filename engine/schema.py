@@ -12,6 +12,7 @@ Report templates live inside a plan (``report_templates``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -442,8 +443,11 @@ class TemplateField(Model):
     required: bool = True
     help: str | None = None
     unit: str | None = Field(None, description="Unit of measure shown after the value.")
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Smallest value a numeric field takes.")
+    max: float | None = Field(default=None, description="Largest value a numeric field takes.")
+    max_length: int | None = Field(
+        default=None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
+    )
     choices: list[str] = Field(default_factory=list)
     aggregate: Aggregation = Aggregation.list_by_unit
 
@@ -453,6 +457,9 @@ class TemplateField(Model):
             raise ValueError("a 'choice' field needs 'choices'")
         if self.type is not FieldType.choice and self.choices:
             raise ValueError("'choices' is only for fields of type 'choice'")
+        self._numeric_bounds()
+        if self.max_length is not None and self.type is not FieldType.text:
+            raise ValueError("'max_length' is only for fields of type 'text'")
         numeric_only = {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}
         if self.aggregate in numeric_only and self.type not in _NUMERIC:
             raise ValueError(
@@ -460,6 +467,13 @@ class TemplateField(Model):
                 f"(integer, decimal, percent), not '{self.type.value}'"
             )
         return self
+
+    def _numeric_bounds(self) -> None:
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"'{name}' must be a finite number, not {bound}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is greater than max {self.max:g}; swap them")
 
 
 class ReportTemplate(Model):

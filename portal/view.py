@@ -212,9 +212,11 @@ def human_size(size: int) -> str:
 
 
 def display(field: TemplateField, value: Any) -> str:
-    from engine.reports import display_value
+    """A stored value as the page shows it; never raises, whatever the row holds (values
+    stored before engine.values' checks, or edited in the database, show as invalid)."""
+    from engine.reports import display_stored
 
-    return display_value(field, value)
+    return display_stored(field, value)
 
 
 def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
@@ -237,11 +239,12 @@ def submission_rows(
     rows = []
     for sub in submissions:
         fields = []
+        given = sub.values if isinstance(sub.values, dict) else {}
         if answer is not None:
             for field in answer.fields:
-                if field.type is FieldType.file or field.id not in (sub.values or {}):
+                if field.type is FieldType.file or field.id not in given:
                     continue
-                fields.append({"label": field.label, "value": display(field, sub.values[field.id])})
+                fields.append({"label": field.label, "value": display(field, given[field.id])})
         rows.append(
             {
                 "version": sub.version,

@@ -10,6 +10,7 @@ provincial cycle consolidates districts exactly the same way.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from engine.consolidation.document import (
     slug,
 )
 from engine.consolidation.result import ConsolidationError, ConsolidationResult
+from engine.consolidation.stored import usable_reports
 from engine.consolidation.upward import hand_upward
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.documents import DOCX_TYPE, ReportDocument, render_docx, render_markdown
@@ -54,6 +56,8 @@ from engine.store.models import (
 )
 from engine.transitions import move_cycle, move_obligation
 from engine.vntext import short_date
+
+log = logging.getLogger(__name__)
 
 
 def cycle_and_version(session: Session, plan_id: str, cycle_key: str) -> tuple[Cycle, PlanVersion]:
@@ -121,11 +125,12 @@ def consolidate(
         written.markdown,
         True,
         written.rows,
+        warnings=list(written.doc.warnings),
         replaces_id=previous.id if previous is not None else None,
         changes=list(written.doc.changes),
         submission_ids=written.submission_ids,
     )
-    _report_tampered(run, written, result)
+    _audit_tampered(run, written)
     if consolidation.upward is not None:
         hand_upward(
             session,
@@ -234,12 +239,15 @@ def _write(run: _Run) -> _Written:
         )
         if r.cycle_key == cycle.key
     ]
-    reports, included = latest_reports(session, cycle.id, run.fed_id)
+    answers, included = latest_reports(session, cycle.id, run.fed_id)
     # The versions used are checked against the audit log (one query): one changed in
     # the database after it was recorded, or recorded by no row, is left out and named.
     tampered = tampered_versions(session, included)
     forged_units = {r.unit_id for r in rows if r.obligation_id in tampered}
-    aggregates = aggregate(run.template, [(u, v) for u, v in reports if u not in forged_units])
+    answers = [(u, v) for u, v in answers if u not in forged_units]
+    # A value no page or document can hold is left out and said so (engine.values).
+    reports, problems = usable_reports(ctx, run.template, answers)
+    aggregates = aggregate(run.template, reports)
     doc = build_document(
         ctx,
         consolidation,
@@ -252,12 +260,13 @@ def _write(run: _Run) -> _Written:
         to_unit,
         via_unit,
     )
+    doc.warnings = problems
     submission_ids: list[int] = []
     if run.previous is not None:
         doc.replaces, doc.changes, submission_ids = revision_notes(
             session, ctx, run.template, run.previous, run.fed_id, aggregates, None
         )
-    _mark_tampered(doc, rows, tampered)
+    _mark_tampered(doc, rows, tampered, included)
     markdown = render_markdown(doc)
     folder = Path(run.conf.reports_dir) / ctx.plan_id / cycle.key
     suffix = f"-lan-{run.revision}" if run.revision > 1 else ""
@@ -292,25 +301,30 @@ def _write(run: _Run) -> _Written:
 TAMPERED_NOTE = "số liệu không được tổng hợp: báo cáo không khớp nhật ký kiểm tra"
 
 
-def _mark_tampered(doc: ReportDocument, rows: list[StatusRow], tampered: dict[int, str]) -> None:
-    """The status table says which units' figures were left out (never the figures)."""
+def _mark_tampered(
+    doc: ReportDocument, rows: list[StatusRow], tampered: dict[int, str], included: dict[int, int]
+) -> None:
+    """Which units' figures were left out, and why: in the status table's note and with the
+    operator's warnings (the artifact, the result, the log); never the figures."""
     for index, row in enumerate(rows):
-        if row.obligation_id in tampered:
-            name, due, state, note = doc.status[index]
-            doc.status[index] = (name, due, state, "; ".join(p for p in (note, TAMPERED_NOTE) if p))
+        why = tampered.get(row.obligation_id)
+        if why is None:
+            continue
+        name, due, state, note = doc.status[index]
+        doc.status[index] = (name, due, state, "; ".join(p for p in (note, TAMPERED_NOTE) if p))
+        doc.warnings.append(
+            f"{row.unit_name}: báo cáo phiên bản {included.get(row.obligation_id)} bị từ chối "
+            f"vì {why}; số liệu của đơn vị này không được tổng hợp"
+        )
 
 
-def _report_tampered(run: _Run, written: _Written, result: ConsolidationResult) -> None:
-    """Each refused version: a warning in the result (the flow's log, the CLI) and a row."""
+def _audit_tampered(run: _Run, written: _Written) -> None:
+    """One row per version left out because it does not match the audit log."""
     for index, row in enumerate(written.rows):
         why = written.tampered.get(row.obligation_id)
         if why is None:
             continue
-        version = written.report.status_table[index].get("included_version")
-        result.warnings.append(
-            f"{row.unit_name}: báo cáo phiên bản {version} bị từ chối vì {why}; "
-            "số liệu của đơn vị này không được tổng hợp"
-        )
+        log.warning("%s: obligation %s left out: %s", run.ctx.plan_id, row.obligation_id, why)
         write_audit(
             run.session,
             "consolidation.tampered_refused",
@@ -320,7 +334,7 @@ def _report_tampered(run: _Run, written: _Written, result: ConsolidationResult) 
             cycle=run.cycle.key,
             consolidation=run.consolidation.id,
             report_id=written.report.id,
-            version=version,
+            version=written.report.status_table[index].get("included_version"),
             reason=why,
         )
 
@@ -363,6 +377,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
             on_time=len(doc.on_time),
             late=len(doc.late),
             missing=len(doc.missing),
+            values_left_out=list(doc.warnings),
         )
 
 
@@ -388,6 +403,7 @@ def _audit_revision(run: _Run, written: _Written, result: ConsolidationResult) -
         on_time=len(doc.on_time),
         late=len(doc.late),
         missing=len(doc.missing),
+        values_left_out=list(doc.warnings),
     )
     run.session.flush()
 
