@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
+from engine.deadline_text import describe, rule_of
 from engine.doctypes import document_type_name
 from engine.schema import (
     Deliverable,
@@ -319,6 +320,11 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
             "moved": moved,
             "nominal": date_with_weekday(obligation.nominal_date) if moved else None,
             "reason": obligation.due_reason if moved else None,
+            # the plan's words, the computed date and why (engine/deadline_text.py)
+            "sentence": describe(
+                rule_of(plan, obligation.deliverable_id),
+                obligation.due_reason,
+            )["sentence"],
             "days_left": days_left,
             "days_late": days_late,
         },

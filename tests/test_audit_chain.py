@@ -296,16 +296,17 @@ def test_a_rolled_back_transaction_leaves_no_row_and_no_gap(sqlite_url):
 
 
 def test_the_migration_chains_rows_stored_before_it(db_url, tmp_path):
-    """Down to 0001 and up again: the rows are chained anew and the contents referenced."""
+    """Down below 0004_audit_chain and up again: the rows are chained anew and the
+    contents referenced."""
     _consolidated(db_url, tmp_path)
     with session_scope(db_url) as session:
         referenced = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))
     engine = connect(db_url)
-    for target in ("0001", "head"):
+    for step in (command.downgrade, command.upgrade):
         with engine.begin() as conn:
             cfg = _alembic_config(db_url)
             cfg.attributes["connection"] = conn
-            (command.downgrade if target == "0001" else command.upgrade)(cfg, target)
+            step(cfg, "0004_audit_chain-1" if step is command.downgrade else "head")
     with session_scope(db_url) as session:
         assert verify(session).intact
         again = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))

@@ -183,6 +183,7 @@ def record_submission(
     actor: str | None = None,
     remote_addr: str | None = None,
     strict: bool = True,
+    form_key: str | None = None,
 ) -> Submission:
     """Store a new version of a unit's answer; raise SubmissionRejected when it cannot be.
 
@@ -191,6 +192,7 @@ def record_submission(
     after its report was returned for revision; after it was accepted, or once its
     cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
+    ``form_key``: the portal form's idempotency key (unique per obligation).
     """
     session.flush()  # a plain SQL statement does not autoflush
     obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
@@ -230,6 +232,7 @@ def record_submission(
         on_time=now <= deadline_at,
         review_state=ReviewState.RECEIVED,
         intake_done=False,
+        form_key=form_key,
     )
     write_audit(
         session,

@@ -8,7 +8,7 @@ answer before this revision) get an 'audit.sealed' row. Both seal what the datab
 holds at the upgrade: an edit made before it cannot be seen.
 
 Revision ID: 0004_audit_chain
-Revises: 0001
+Revises: 0002_portal_idem
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -31,7 +31,7 @@ from engine.audit_chain import (
 from engine.store.db import drop_audit_guards, install_audit_guards
 
 revision = "0004_audit_chain"
-down_revision = "0001"
+down_revision = "0002_portal_idem"
 branch_labels = None
 depends_on = None
 
