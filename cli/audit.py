@@ -49,6 +49,9 @@ ACTION_LABELS = {
     "portal.csrf_rejected": "Cổng từ chối biểu mẫu không hợp lệ",
     "portal.intake_inline": "Cổng tự tiếp nhận báo cáo",
     "portal.intake_failed": "Cổng tiếp nhận không thành công",
+    "portal.submit_replayed": "Cổng nhận lại biểu mẫu đã gửi (trả biên nhận cũ)",
+    "portal.audit_suppressed": "Cổng gộp các lần từ chối dồn dập",
+    "plan.version_applied_to_running": "Áp dụng phiên bản mới cho kỳ đang chạy",
     "audit.sealed": "Niêm phong dữ liệu có trước chuỗi nhật ký",
 }
 SOURCES = {
@@ -249,9 +252,11 @@ def _actor(actor: str, names: Mapping[str, str]) -> str:
     if actor == "system":
         return "hệ thống"
     if kind == "system":
-        return {"dispatcher": "hệ thống (gửi thư)", "migration": "hệ thống (nâng cấp CSDL)"}.get(
-            who, f"hệ thống ({who})"
-        )
+        return {
+            "dispatcher": "hệ thống (gửi thư)",
+            "migration": "hệ thống (nâng cấp CSDL)",
+            "portal": "hệ thống (cổng)",
+        }.get(who, f"hệ thống ({who})")
     if kind == "unit":
         return names.get(who, who)
     if kind == "plan":
