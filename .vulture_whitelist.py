@@ -14,6 +14,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from docx.text.parfmt import ParagraphFormat
 
+from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
@@ -25,6 +26,7 @@ from cli.running import (
     cmd_review,
     cmd_status,
 )
+from engine import audit_chain
 from engine.calendar import cycle_from_key
 from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
@@ -56,6 +58,7 @@ from engine.states import (
     OutboxStatus,
     ReviewState,
 )
+from engine.store import db
 from engine.store.models import (
     Base,
     Cycle,
@@ -190,3 +193,12 @@ build_message  # notifications/render.py: tests/test_notifications_outbox.py
 ConsolidationResult.replaces_id, ConsolidationResult.upward_obligation_id  # tests read them
 trace, reached  # engine/faults.py: the crash harness (tests/test_crash_harness.py)
 EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/test_operator_window.py
+
+# ---------------------------------------------------------------- the audit chain
+cmd_audit  # cli/audit.py, named by string in cli/parser.py
+# SQLAlchemy session events (engine/audit_chain.py): chain the queued rows at commit,
+# drop them on rollback, write them first when the transaction reads the log
+audit_chain._before_commit, audit_chain._after_soft_rollback
+audit_chain._after_transaction_end, audit_chain._reading_the_log
+db._guards_after_create_all  # metadata.create_all hook: the append-only triggers
+db.drop_audit_guards  # the migration's downgrade (migrations/ is not scanned) and tests

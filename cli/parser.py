@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kehoach",
         description="Kế hoạch của cơ quan nhà nước viết bằng YAML, chạy bằng Prefect: giao "
         "nhiệm vụ, nhắc hạn, nhận báo cáo, tổng hợp.",
-        epilog="Mã thoát: 0 thành công, 1 lỗi người dùng, 2 sai cách dùng, 3 tệp định nghĩa "
+        epilog="Mã thoát: 0 thành công, 1 lỗi người dùng (audit --verify: nhật ký không còn nguyên vẹn), 2 sai cách dùng, 3 tệp định nghĩa "
         "không hợp lệ, 4 không tìm thấy, 70 lỗi nội bộ.",
     )
     parser.add_argument(
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mail(sub)
     _prefect(sub)
     _review_and_closing(sub)
+    _audit(sub)
     return parser
 
 
@@ -287,3 +288,21 @@ def _review_and_closing(sub: Any) -> None:
     )
     p.add_argument("--reason", required=True, help="lý do, ghi vào nhật ký kiểm tra")
     p.add_argument("--by", default=os.environ.get("USER", "admin"), help="người thực hiện")
+
+
+def _audit(sub: Any) -> None:
+    p = _add(
+        sub,
+        "audit",
+        "in nhật ký kiểm tra của kế hoạch; --verify kiểm tra chuỗi băm và các báo cáo nó ghi nhận",
+        "cli.audit:cmd_audit",
+    )
+    p.add_argument(
+        "plan", nargs="?", metavar="PLAN", help="mã kế hoạch (với --verify: không bắt buộc)"
+    )
+    p.add_argument("--cycle", metavar="KEY", help="chỉ các dòng của kỳ này, ví dụ 2027")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="kiểm tra chuỗi và mọi mã băm nội dung được tham chiếu; thoát 1 ở chỗ hỏng đầu tiên",
+    )

@@ -33,13 +33,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.audit_chain import append
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.faults import killpoint
 from engine.outbox import MailKind, enqueue, plan_admin_email
 from engine.states import OutboxStatus
 from engine.store.db import connect
-from engine.store.models import AuditEvent, OutboxMessage, utcnow
+from engine.store.models import OutboxMessage, utcnow
 from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
@@ -273,15 +274,14 @@ class Dispatcher:
             "error": error,
             "attempts": attempts,
         }
-        session.add(
-            AuditEvent(
-                at=out.at,
-                actor="system:dispatcher",
-                action="email.delivery_failed",
-                plan_id=row.plan_id,
-                obligation_id=row.obligation_id,
-                data=failed,
-            )
+        append(
+            session,
+            at=out.at,
+            actor="system:dispatcher",
+            action="email.delivery_failed",
+            plan_id=row.plan_id,
+            obligation_id=row.obligation_id,
+            data=failed,
         )
         # Never escalate a failure about a failure: that could loop forever when
         # the administrator's own address is the one that bounces.

@@ -14,15 +14,12 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from engine.store.models import AuditEvent
+from engine.audit_chain import append
 from portal.ratelimit import Limiter
-
-_INSERT = insert(cast(Table, AuditEvent.__table__))  # plain SQL: no ORM work per row
 
 
 def record(
@@ -37,23 +34,19 @@ def record(
     plan_id: str | None = None,
     **data: Any,
 ) -> None:
-    """Write one audit row in the caller's transaction (at once: an INSERT costs far less
-    than the ORM's unit of work; objects the caller added before are flushed first, so
-    the rows keep their order)."""
+    """Write one audit row in the caller's transaction (queued without ORM work, chained
+    at commit in the order written: engine.audit_chain)."""
     if link_hash:
         data["link"] = link_hash
-    session.flush()
-    session.connection().execute(
-        _INSERT,
-        {
-            "at": at,
-            "actor": actor[:200],
-            "action": action,
-            "plan_id": plan_id,
-            "obligation_id": obligation_id,
-            "remote_addr": (remote_addr or "")[:80] or None,
-            "data": data,
-        },
+    append(
+        session,
+        at=at,
+        actor=actor,
+        action=action,
+        plan_id=plan_id,
+        obligation_id=obligation_id,
+        remote_addr=remote_addr,
+        data=data,
     )
 
 

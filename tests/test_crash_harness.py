@@ -38,6 +38,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import config, faults
+from engine.audit_verify import verify
 from engine.config import Settings
 from engine.store import session_scope
 from engine.store.db import connect
@@ -171,6 +172,13 @@ def choose(reached: dict[str, int], seed: int) -> list[str]:
     return first + rest
 
 
+def _chain_break(url: str) -> str | None:
+    """The first break of the audit chain (engine.audit_verify), or None when intact."""
+    with session_scope(url) as session:
+        first = verify(session).first
+    return None if first is None else f"{first.chain} #{first.seq}: {first.what}"
+
+
 def test_the_reference_run_passes_every_phase(world: World) -> None:
     phases = {where.split(":")[0] for where in world.reached}
     assert {
@@ -186,6 +194,7 @@ def test_the_reference_run_passes_every_phase(world: World) -> None:
     accepted, figure = _recount(world.reference_url)
     assert figure is not None and figure == accepted, (figure, accepted)
     assert sum(world.delivered.values()) == len(world.reference["outbox"])
+    assert _chain_break(world.reference_url) is None
 
 
 def _kill_and_restart(world: World, spec: str, tag: str) -> list[str] | None:
@@ -222,6 +231,8 @@ def _kill_and_restart(world: World, spec: str, tag: str) -> list[str] | None:
     accepted, figure = _recount(url)
     if figure != accepted:
         problems.append(f"{spec}: consolidated {figure} fires, the answers sum to {accepted}")
+    if (broken := _chain_break(url)) is not None:
+        problems.append(f"{spec}: the audit chain does not verify: {broken}")
     (home / "outbox.json").write_text(json.dumps([row[1] for row in state["outbox"]]))
     return problems
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from cli.main import main
+from engine.audit import write_audit
 from engine.consolidation import consolidate
 from engine.lifecycle import SubmissionRejected, activate, record_submission
 from engine.store import session_scope
@@ -60,6 +61,17 @@ def _edit_values(url: str, unit: str, changes: dict[str, str]) -> None:
         session.execute(
             text(f'UPDATE submissions SET "values" = {cast} WHERE id = :id'),
             {"raw": raw, "id": submission.id},
+        )
+        # As a row stored before these checks: the audit log records it as it is (an edit
+        # no row records is refused as tampered: tests/test_audit_chain.py).
+        session.expire(submission)
+        write_audit(
+            session,
+            "audit.sealed",
+            at=vn(2027, 9, 1),
+            plan_id=DISTRICT,
+            obligation_id=submission.obligation_id,
+            records=submission,
         )
 
 

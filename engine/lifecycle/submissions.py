@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from engine.audit import write_audit
 from engine.calendar import (
     end_of_day,
 )
@@ -23,7 +24,6 @@ from engine.states import (
     ReviewState,
 )
 from engine.store.models import (
-    AuditEvent,
     Cycle,
     Obligation,
     PlanInstance,
@@ -149,9 +149,6 @@ _INSERT_SUBMISSION = insert(_submissions)
 _CYCLE_STATUS = select(_cycles.c.status).where(_cycles.c.id == bindparam("cycle_id"))
 
 
-_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
-
-
 def _insert_submission(session: Session, **row: Any) -> Submission:
     """INSERT one submission at once and return it as a persistent object of ``session``.
 
@@ -237,23 +234,19 @@ def record_submission(
         intake_done=False,
         form_key=form_key,
     )
-    # Written at once (like the submission), so it precedes rows the caller adds next.
-    session.connection().execute(
-        _INSERT_AUDIT,
-        {
-            "at": now,
-            "actor": actor or f"unit:{obligation.unit_id}",
-            "action": "submission.recorded",
-            "plan_id": plan.id,
-            "obligation_id": obligation.id,
-            "remote_addr": remote_addr,
-            "data": {
-                "submission_id": submission.id,
-                "version": version,
-                "source": source,
-                "on_time": submission.on_time,
-            },
-        },
+    write_audit(
+        session,
+        "submission.recorded",
+        at=now,
+        actor=actor or f"unit:{obligation.unit_id}",
+        plan_id=plan.id,
+        obligation_id=obligation.id,
+        remote_addr=remote_addr,
+        records=submission,  # its content hash: consolidation checks the figures by it
+        submission_id=submission.id,
+        version=version,
+        source=source,
+        on_time=submission.on_time,
     )
     return submission
 

@@ -361,9 +361,20 @@ class OutboxMessage(Base):
 
 
 class AuditEvent(Base):
-    """Who did what, when, from where: every state change and portal action."""
+    """Who did what, when, from where: every state change and portal action.
+
+    Append-only and hash-chained per plan (engine.audit_chain): ``seq`` counts the rows
+    of the chain ``chain`` (the plan id, "" for rows about no plan) from 1, ``row_hash``
+    is the SHA-256 of the row's content and ``prev_hash``; a row that records a
+    submission or a consolidated report names it (``ref_kind``, ``ref_id``) with the
+    hash of its content. Triggers refuse UPDATE and DELETE (migration 0004_audit_chain).
+    """
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_events_ref", "ref_kind", "ref_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -373,6 +384,24 @@ class AuditEvent(Base):
     obligation_id: Mapped[int | None] = mapped_column(Integer)
     remote_addr: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    chain: Mapped[str] = mapped_column(String(80))
+    seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+    ref_kind: Mapped[str | None] = mapped_column(String(20))  # "submission" | "report"
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last row of each audit chain: the lock appenders take, and the seq and hash a
+    verification expects at the end (rows deleted from the end are seen too)."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class SchedulerState(Base):
