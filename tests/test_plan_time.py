@@ -501,7 +501,7 @@ def test_the_activate_flow_mails_the_open_periods_only(
         "KEHOACH_SMTP_HOST": smtp.host,
         "KEHOACH_SMTP_PORT": str(smtp.port),
         "KEHOACH_SMTP_SECURITY": "none",
-        "KEHOACH_PORTAL_SECRET": "test-secret",
+        "KEHOACH_PORTAL_SECRET": "plan-time-test-secret-0123456789abcdefgh",
     }.items():
         monkeypatch.setenv(name, value)
     settings.cache_clear()

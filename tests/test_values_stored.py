@@ -204,7 +204,7 @@ def test_the_consolidate_command_exits_0_on_bad_stored_values(
     from engine.config import settings
 
     monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
-    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "test-secret")
+    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "values-test-secret-0123456789abcdefghij")
     monkeypatch.setenv("KEHOACH_NOW", "2027-09-27T08:00:00+07:00")
     settings.cache_clear()
     try:
