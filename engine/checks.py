@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_templates import check_templates
 from engine.errors import Problem
 from engine.registry import RegistryView
 from engine.schema import Plan, Registry, Target
@@ -197,6 +198,7 @@ class PlanChecker:
         self.check_duties()
         self.check_basis()
         self.check_recipients()
+        check_templates(self.plan, self.view, self.add)
         return self.problems
 
     # -- helpers

@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
 from engine.calendar import TZ, end_of_day, local_day
+from engine.applicability import Applicability
 from engine.consolidation.document import (
     build_document,
+    included_reports,
     latest_reports,
     newer_submissions,
     newest_report,
+    owing_units,
     revision_notes,
     slug,
 )
@@ -37,7 +40,7 @@ from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
-from engine.reports import aggregate
+from engine.reports import Coverage, aggregate
 from engine.schema import Consolidation, Deliverable, ReportTemplate
 from engine.states import (
     CycleStatus,
@@ -125,6 +128,7 @@ def consolidate(
         replaces_id=previous.id if previous is not None else None,
         changes=list(written.doc.changes),
         submission_ids=written.submission_ids,
+        coverage=written.coverage,
     )
     if consolidation.upward is not None:
         hand_upward(
@@ -191,6 +195,7 @@ class _Written:
     path: Path
     stored_id: int
     submission_ids: list[int]
+    coverage: dict[str, Coverage]
 
 
 def _what(
@@ -236,8 +241,14 @@ def _write(run: _Run) -> _Written:
     answers, included = latest_reports(session, cycle.id, run.fed_id)
     # A value no page or document can hold is left out and said so (engine.values).
     reports, problems = usable_reports(ctx, run.template, answers)
-    aggregates = aggregate(run.template, reports)
-    doc = build_document(
+    owing = owing_units(session, cycle.id, run.fed_id)
+    # Each figure over the units its field applies to (a commune's fires, not an office's).
+    applicability = Applicability(ctx.plan, run.template, ctx.view)
+    applies = {
+        f.id: set(applicability.units_of(f, owing.values())) for f in run.template.fields
+    }
+    aggregates = aggregate(run.template, reports, applies)
+    doc, figures = build_document(
         ctx,
         consolidation,
         run.template,
@@ -248,6 +259,8 @@ def _write(run: _Run) -> _Written:
         run.today,
         to_unit,
         via_unit,
+        reports=reports,
+        owing=owing,
     )
     doc.warnings = problems
     submission_ids: list[int] = []
@@ -283,7 +296,7 @@ def _write(run: _Run) -> _Written:
     )
     session.add(report)
     session.flush()
-    return _Written(report, doc, rows, markdown, path, stored.id, submission_ids)
+    return _Written(report, doc, rows, markdown, path, stored.id, submission_ids, figures.coverage)
 
 
 def _mark_done(run: _Run, written: _Written) -> None:
@@ -368,7 +381,8 @@ def _existing(
     cycle_key = cycle.key
     rows = status_table(session, ctx.plan_id, cycle_key, today=today, deliverable_id=deliverable_id)
     rows = [r for r in rows if r.cycle_key == cycle_key]
-    doc = build_document(
+    reports, _problems = usable_reports(ctx, template, included_reports(session, report))
+    doc, figures = build_document(
         ctx,
         consolidation,
         template,
@@ -379,8 +393,10 @@ def _existing(
         local_day(report.created_at),
         consolidation.routing.to,
         consolidation.routing.via,
+        reports=reports,
+        owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    result = ConsolidationResult(report, "", False, rows)
+    result = ConsolidationResult(report, "", False, rows, coverage=figures.coverage)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1
