@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from engine.registry import RegistryView
 from engine.schema import Plan, ReportTemplate, TemplateField
+
+if TYPE_CHECKING:  # `kehoach validate` loads this module and never SQLAlchemy
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def submit(
     field checked), and the id of the stored submission (None when nothing was stored).
     ``answerable``: :func:`can_answer` as read when the link was opened (read here if not)."""
     now, plan = link.opened_at, link.plan
-    answer = answer_for(plan, link.obligation)
+    answer = answer_for(plan, link.obligation, state.reading)
     if answerable is None:
         with state.reading() as session:
             answerable = can_answer(session, link.obligation, now)
