@@ -58,17 +58,23 @@ class Applicability:
                     self.members[group_id] = {
                         u.id for u in view.expand_group(group_id, plan.as_of)
                     }
+        # Per field: the units it names (its groups' members included) and assignments.
+        self._rules: dict[str, tuple[set[str], set[str]]] = {}
+        for f in template.fields:
+            if f.applies_to is not None:
+                units = set(f.applies_to.units)
+                for group_id in f.applies_to.groups:
+                    units |= self.members.get(group_id, set())
+                self._rules[f.id] = (units, set(f.applies_to.assignments))
 
     def applies(self, field: TemplateField, facts: UnitFacts) -> bool:
-        rule = field.applies_to
+        rule = self._rules.get(field.id)
         if rule is None:
             return True
-        units = {facts.unit_id, facts.transferred_from} - {None}
-        if units & set(rule.units):
+        units, assignments = rule
+        if facts.unit_id in units or (facts.transferred_from or "") in units:
             return True
-        if set(facts.assignment_ids) & set(rule.assignments):
-            return True
-        return any(units & self.members.get(g, set()) for g in rule.groups)
+        return any(a in assignments for a in facts.assignment_ids)
 
     def covers(self, field: TemplateField, facts: UnitFacts) -> bool:
         """Whether the field is the unit's (a ratio field: where both its parts are)."""

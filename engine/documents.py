@@ -161,9 +161,15 @@ class ReportDocument:
 _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]#~|])")
 
 
+_MD_PLAIN = re.compile(r"[^\\`*_\[\]#~|<>&]*")
+
+
 def _md(text: str) -> str:
     """Text from units and plans as Markdown text: markup is shown, never rendered."""
-    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(xml_safe(str(text)), quote=False))
+    text = xml_safe(str(text))
+    if _MD_PLAIN.fullmatch(text):  # most cells: nothing to escape
+        return text
+    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def _md_cell(text: str) -> str:

@@ -202,7 +202,10 @@ def _cell(template: ReportTemplate, field: TemplateField, values: Mapping[str, A
     if field.type in {FieldType.integer, FieldType.decimal, FieldType.percent}:
         if not stored_number_ok(value):
             return ""
-        return fmt_number(value) + ("%" if field.type is FieldType.percent else "")
+        suffix = "%" if field.type is FieldType.percent else ""
+        if isinstance(value, int):  # most cells: fmt_number's Decimal is not needed
+            return f"{value:,}".replace(",", ".") + suffix
+        return fmt_number(value) + suffix
     shown = display_value(field, value)
     return "" if shown == "—" else shown
 
