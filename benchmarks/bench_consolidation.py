@@ -69,7 +69,9 @@ def _answered(url: str, now: dt.datetime) -> int:
             .join(Cycle, Obligation.cycle_id == Cycle.id)
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
             .where(
-                PlanInstance.plan_id == PLAN, Cycle.key == "2027", Obligation.deliverable_id == "bao-cao"
+                PlanInstance.plan_id == PLAN,
+                Cycle.key == "2027",
+                Obligation.deliverable_id == "bao-cao",
             )
         ).all()
         ids = [r.id for r in rows]
@@ -165,7 +167,10 @@ def run(units: int) -> dict[str, float]:
             started = time.perf_counter()
             with session_scope(url) as session:
                 result = consolidate(
-                    session, PLAN, "2027", "tong-hop",
+                    session,
+                    PLAN,
+                    "2027",
+                    "tong-hop",
                     now=dt.datetime(2027, 9, 27, 9, tzinfo=TZ),
                     settings=Settings(home=home, portal_secret="bench"),
                 )

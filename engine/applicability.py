@@ -55,9 +55,7 @@ class Applicability:
             wanted = {g for f in template.fields if f.applies_to for g in f.applies_to.groups}
             for group_id in wanted:
                 if group_id in view.groups:
-                    self.members[group_id] = {
-                        u.id for u in view.expand_group(group_id, plan.as_of)
-                    }
+                    self.members[group_id] = {u.id for u in view.expand_group(group_id, plan.as_of)}
         # Per field: the units it names (its groups' members included) and assignments.
         self._rules: dict[str, tuple[set[str], set[str]]] = {}
         for f in template.fields:

@@ -26,14 +26,13 @@ def check_templates(plan: Plan, view: RegistryView, add: Add) -> None:
             path = ("report_templates", t_index, "fields", f_index)
             if field.applies_to is not None:
                 known = _applies_to_refs(plan, view, field, path, add)
-                if known and owing and applicability is not None:
-                    if not applicability.units_of(field, owing):
-                        add(
-                            (*path, "applies_to"),
-                            f"selects none of the {len(owing)} units that owe a report with "
-                            f"template '{template.id}'; the field would never be asked",
-                            "empty-applies-to",
-                        )
+                if known and owing and applicability and not applicability.units_of(field, owing):
+                    add(
+                        (*path, "applies_to"),
+                        f"selects none of the {len(owing)} units that owe a report with "
+                        f"template '{template.id}'; the field would never be asked",
+                        "empty-applies-to",
+                    )
             if field.ratio_of is not None:
                 _ratio_refs(template, field, path, add)
 

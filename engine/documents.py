@@ -341,7 +341,9 @@ def _body(
 def _docx_opening(document: Any, doc: ReportDocument) -> None:
     """Type and trích yếu (with the rule under it), introduction and, for a revision,
     what it replaces and what changed."""
-    xb.append(document, xb.paragraph(doc.title.upper(), size=14, bold=True, align="center", before=18))
+    xb.append(
+        document, xb.paragraph(doc.title.upper(), size=14, bold=True, align="center", before=18)
+    )
     xb.append(document, xb.paragraph(doc.summary, size=14, bold=True, align="center"))
     line = min(width_cm(doc.summary, 14), TEXT_WIDTH) / 3
     xb.append(document, xb.rule(line, TEXT_WIDTH, before=2))
@@ -377,7 +379,9 @@ def _docx_status(document: Any, doc: ReportDocument) -> None:
 def _docx_closing(document: Any, doc: ReportDocument) -> None:
     """The closing lines, kept on the page of the signature (never a signer alone)."""
     if doc.combined_with:
-        _body(document, f"Báo cáo này được lồng ghép với {doc.combined_with}.", italic=True, keep=True)
+        _body(
+            document, f"Báo cáo này được lồng ghép với {doc.combined_with}.", italic=True, keep=True
+        )
     if doc.closing:
         _body(document, doc.closing, keep=True)
 

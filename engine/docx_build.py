@@ -169,8 +169,15 @@ def rule(width_cm: float, box_cm: float, *, before: float = 0) -> Any:
     ppr = _el(
         "pPr",
         None,
-        _el("pBdr", None, _el("bottom", {"val": "single", "sz": "6", "space": "1", "color": "000000"})),
-        _el("spacing", {"before": str(round(before * 20)), "after": "0", "line": "60", "lineRule": "exact"}),
+        _el(
+            "pBdr",
+            None,
+            _el("bottom", {"val": "single", "sz": "6", "space": "1", "color": "000000"}),
+        ),
+        _el(
+            "spacing",
+            {"before": str(round(before * 20)), "after": "0", "line": "60", "lineRule": "exact"},
+        ),
         _el("ind", {"left": twips(side), "right": twips(side)}),
         _el("jc", {"val": "center"}),
         _el("rPr", None, _el("sz", {"val": "4"}), _el("szCs", {"val": "4"})),
@@ -227,7 +234,9 @@ def table(
     """A ``w:tbl``: fixed layout, grid = cell widths, a repeated header row; each body
     row a deep copy of one styled row with its texts set."""
     total = sum(widths_cm)
-    edge = {"val": "single", "sz": "4", "space": "0", "color": "000000"} if borders else {"val": "nil"}
+    edge = (
+        {"val": "single", "sz": "4", "space": "0", "color": "000000"} if borders else {"val": "nil"}
+    )
     tblpr = _el(
         "tblPr",
         None,
@@ -239,8 +248,18 @@ def table(
             *(_el(side, edge) for side in ("top", "left", "bottom", "right", "insideH", "insideV")),
         ),
         _el("tblLayout", {"type": "fixed"}),
-        _el("tblLook", {"val": "0000", "firstRow": "0", "lastRow": "0", "firstColumn": "0",
-                        "lastColumn": "0", "noHBand": "1", "noVBand": "1"}),
+        _el(
+            "tblLook",
+            {
+                "val": "0000",
+                "firstRow": "0",
+                "lastRow": "0",
+                "firstColumn": "0",
+                "lastColumn": "0",
+                "noHBand": "1",
+                "noVBand": "1",
+            },
+        ),
     )
     grid = _el("tblGrid", None, *(_el("gridCol", {"w": twips(x)}) for x in widths_cm))
     tbl = _el("tbl", None, tblpr, grid)

@@ -23,7 +23,14 @@ from engine.values import (
     validate_values,
 )
 
-__all__ = ["aggregate", "coverage", "display_stored", "display_value", "fmt_number", "validate_values"]
+__all__ = [
+    "aggregate",
+    "coverage",
+    "display_stored",
+    "display_value",
+    "fmt_number",
+    "validate_values",
+]
 
 INVALID_SHOWN = "(giá trị không hợp lệ)"
 STORED_INVALID = "(giá trị đã lưu không hợp lệ; đề nghị gửi lại báo cáo)"
@@ -68,7 +75,7 @@ def ratio(numerator: TemplateField, denominator: TemplateField, reports: Reports
     for _unit, values in reports:
         a, b = values.get(numerator.id), values.get(denominator.id)
         if stored_number_ok(a) and stored_number_ok(b):
-            top, bottom = top + a, bottom + b
+            top, bottom = top + float(a), bottom + float(b)  # type: ignore[arg-type]
     return _round(100 * top / bottom) if bottom else None
 
 
@@ -160,9 +167,7 @@ def coverage(
     out = {}
     for field in template.fields:
         units = tuple(expected.get(field.id, ()))
-        reported = tuple(
-            u for u in units if u in by_unit and gives(template, field, by_unit[u])
-        )
+        reported = tuple(u for u in units if u in by_unit and gives(template, field, by_unit[u]))
         out[field.id] = Coverage(units, reported)
     return out
 

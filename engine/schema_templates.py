@@ -56,7 +56,7 @@ class TemplateField(Model):
     id: Slug
     label: str
     short_label: str | None = Field(
-        None, description="Column heading in the report's phụ lục tables (default: label)."
+        default=None, description="Column heading in the report's phụ lục tables (default: label)."
     )
     type: FieldType
     required: bool = True
@@ -70,10 +70,10 @@ class TemplateField(Model):
     choices: list[str] = Field(default_factory=list)
     aggregate: Aggregation = Aggregation.list_by_unit
     applies_to: AppliesTo | None = Field(
-        None, description="The units asked for this field (default: every unit)."
+        default=None, description="The units asked for this field (default: every unit)."
     )
     ratio_of: list[Slug] | None = Field(
-        None,
+        default=None,
         min_length=2,
         max_length=2,
         description="[numerator field, denominator field]: a percent computed as the ratio "

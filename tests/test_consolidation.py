@@ -151,8 +151,9 @@ def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path
         "tiếp nhận từ Ủy ban nhân dân xã",  # xa-moi took over from xa-c / xa-e
     ):
         assert expected in text, expected
-    assert "| Số vụ cháy (vụ) | 10 vụ | 5/6 đơn vị báo cáo; chưa báo cáo: UBND xã Quang Long mới |" in (
-        result.markdown
+    assert (
+        "| Số vụ cháy (vụ) | 10 vụ | 5/6 đơn vị báo cáo; chưa báo cáo: UBND xã Quang Long mới |"
+        in (result.markdown)
     )
     assert QUOC_HIEU in result.markdown
 

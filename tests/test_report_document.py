@@ -121,7 +121,11 @@ def rendered(tmp_path_factory) -> Rendered:
             answers[unit] = submission.values
     with session_scope(url) as session:
         result = consolidate(
-            session, PLAN, "2024", "tong-hop-bao-cao-nam", now=vn(2024, 9, 24, 9),
+            session,
+            PLAN,
+            "2024",
+            "tong-hop-bao-cao-nam",
+            now=vn(2024, 9, 24, 9),
             settings=lc_settings(home),
         )
     docx_path = Path(result.document_path)
@@ -131,14 +135,26 @@ def rendered(tmp_path_factory) -> Rendered:
     shutil.copy(docx_path, kept)
     profile = home / "lo-profile"
     subprocess.run(
-        [SOFFICE, f"-env:UserInstallation=file://{profile}", "--headless",
-         "--convert-to", "pdf", "--outdir", str(OUTPUT), str(kept)],
-        check=True, capture_output=True, timeout=180,
+        [
+            SOFFICE,
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(OUTPUT),
+            str(kept),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
     )
     pdf = OUTPUT / "bao-cao-tong-hop.pdf"
     subprocess.run(
         [PDFTOPPM, "-png", "-r", "80", "-f", "1", "-l", "2", str(pdf), str(OUTPUT / "trang")],
-        check=True, capture_output=True, timeout=60,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     pngs = sorted(OUTPUT.glob("trang-*.png"))
     return Rendered(
@@ -177,7 +193,11 @@ def test_lines_under_the_body_name_and_the_tieu_ngu(rendered):
     assert [p.text for p in left.paragraphs if p.text] == ["ỦY BAN NHÂN DÂN", "HUYỆN HẠ LANG"]
     assert [p.text for p in right.paragraphs if p.text] == [QUOC_HIEU, TIEU_NGU]
     for cell in (left, right):
-        rules = [p for p in cell.paragraphs if p._p.find(f"{qn('w:pPr')}/{qn('w:pBdr')}/{qn('w:bottom')}") is not None]
+        rules = [
+            p
+            for p in cell.paragraphs
+            if p._p.find(f"{qn('w:pPr')}/{qn('w:pBdr')}/{qn('w:bottom')}") is not None
+        ]
         assert len(rules) == 1 and rules[0].text == "", cell.text
         assert cell.paragraphs[-1]._p is rules[0]._p  # under the text
     # Số/ký hiệu and the place and date (italic) on the second row, side by side.
@@ -197,6 +217,7 @@ def test_page_number_field_from_page_two(rendered):
     document = docx.Document(str(rendered.docx_path))
     first = document.sections[0]
     assert first.different_first_page_header_footer
+
     def instructions(part) -> str:
         return "".join(i.text or "" for i in part._element.iter(qn("w:instrText")))
 
@@ -208,7 +229,9 @@ def test_page_number_field_from_page_two(rendered):
 
 def test_fonts_and_margins_of_nghi_dinh_30(rendered):
     document = docx.Document(str(rendered.docx_path))
-    fonts = document.styles.element.find(f"{qn('w:docDefaults')}/{qn('w:rPrDefault')}/{qn('w:rPr')}/{qn('w:rFonts')}")
+    fonts = document.styles.element.find(
+        f"{qn('w:docDefaults')}/{qn('w:rPrDefault')}/{qn('w:rPr')}/{qn('w:rFonts')}"
+    )
     assert fonts.get(qn("w:ascii")) == fonts.get(qn("w:hAnsi")) == "Times New Roman"
     assert fonts.get(qn("w:asciiTheme")) is None
     assert document.styles["Kh Body"].font.size.pt == 14
@@ -231,7 +254,10 @@ def test_every_grid_matches_its_cells(rendered):
     for number, table in enumerate(document.tables):
         grid = [int(c.get(qn("w:w"))) for c in table._tbl.tblGrid.findall(qn("w:gridCol"))]
         for row in table._tbl.findall(qn("w:tr")):
-            cells = [int(tc.find(f"{qn('w:tcPr')}/{qn('w:tcW')}").get(qn("w:w"))) for tc in row.findall(qn("w:tc"))]
+            cells = [
+                int(tc.find(f"{qn('w:tcPr')}/{qn('w:tcW')}").get(qn("w:w")))
+                for tc in row.findall(qn("w:tc"))
+            ]
             assert cells == grid, (number, cells, grid)
         layout = table._tbl.tblPr.find(qn("w:tblLayout"))
         assert layout is not None and layout.get(qn("w:type")) == "fixed"
@@ -278,7 +304,9 @@ def test_each_appendix_holds_one_row_per_unit(rendered):
         assert names == units, title
     # The free text is there, in full, not in the body.
     texts = _appendix(document, TEXTS_TITLE)
-    for row, unit in zip(texts.rows[1:], [r["unit_id"] for r in rendered.result.status_table], strict=True):
+    for row, unit in zip(
+        texts.rows[1:], [r["unit_id"] for r in rendered.result.status_table], strict=True
+    ):
         given = rendered.answers.get(unit, {}).get("danh-gia-chung", "")
         assert row.cells[2].text == given
 
@@ -295,10 +323,16 @@ def test_figures_equal_a_recount_over_the_units_each_field_applies_to(rendered):
             expected = round(100 * sum(p[0] for p in pairs) / sum(p[1] for p in pairs), 2)
             assert aggregates[field.id] == pytest.approx(expected), field.id
         elif field.aggregate == "sum":
-            assert aggregates[field.id] == pytest.approx(sum(a.get(field.id, 0) for a in given)), field.id
+            assert aggregates[field.id] == pytest.approx(sum(a.get(field.id, 0) for a in given)), (
+                field.id
+            )
         coverage = rendered.result.coverage[field.id]
         assert set(coverage.expected) == set(units)
-        reported = {u for u in units if u in rendered.answers and (field.ratio_of or field.id in rendered.answers[u])}
+        reported = {
+            u
+            for u in units
+            if u in rendered.answers and (field.ratio_of or field.id in rendered.answers[u])
+        }
         assert set(coverage.reported) == reported, field.id
     # Fires are counted over the 13 communes and the police only, never the offices.
     fires = applicability.units_of(template.field("so-vu-chay"), rendered.owing.values())
@@ -313,7 +347,9 @@ def test_each_figure_says_how_many_units_it_covers_and_which_are_missing(rendere
     fires = rows["Số vụ cháy, nổ xảy ra trên địa bàn (vụ)"]
     assert fires == "12/14 đơn vị báo cáo; chưa báo cáo: UBND xã Cô Ngân, UBND xã Thị Hoa"
     organised = rows[next(k for k in rows if k.startswith("Tổ chức hoạt động hưởng ứng"))]
-    not_held = [u for u, a in rendered.answers.items() if a.get("hoat-dong-thang-an-toan") == "Chưa tổ chức"]
+    not_held = [
+        u for u, a in rendered.answers.items() if a.get("hoat-dong-thang-an-toan") == "Chưa tổ chức"
+    ]
     assert 0 < len(not_held) <= 8
     named = organised.split("chưa tổ chức: ")[1].split(", ")
     assert len(named) == len(not_held)  # "Chưa tổ chức: 4" says which four
@@ -321,7 +357,10 @@ def test_each_figure_says_how_many_units_it_covers_and_which_are_missing(rendere
     rate = values[next(k for k in values if k.startswith("Tỷ lệ cán bộ"))]
     assert rate.endswith("người)") and "%" in rate and "/" in rate
     markdown = rendered.result.markdown
-    assert "| 24 vụ | 12/14 đơn vị báo cáo; chưa báo cáo: UBND xã Cô Ngân, UBND xã Thị Hoa |" in markdown
+    assert (
+        "| 24 vụ | 12/14 đơn vị báo cáo; chưa báo cáo: UBND xã Cô Ngân, UBND xã Thị Hoa |"
+        in markdown
+    )
 
 
 def test_only_the_fields_that_apply_are_asked(rendered):
@@ -331,6 +370,8 @@ def test_only_the_fields_that_apply_are_asked(rendered):
     commune = applicability.asked(rendered.owing["ubnd-xa-minh-long"])
     office = applicability.asked(rendered.owing["phong-noi-vu-ha-lang"])
     assert "so-vu-chay" not in {f.id for f in veterans} and "so-vu-chay" in {f.id for f in commune}
-    assert "tong-so-cbccvc" in {f.id for f in office} and "tong-so-cbccvc" not in {f.id for f in commune}
+    assert "tong-so-cbccvc" in {f.id for f in office} and "tong-so-cbccvc" not in {
+        f.id for f in commune
+    }
     assert "ty-le-cbccvc-hoc-tap" not in {f.id for f in office}  # computed, never asked
     assert len(veterans) < len(commune) < len(rendered.template.fields)

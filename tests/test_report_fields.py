@@ -38,7 +38,12 @@ COMMON = {
     "hoat-dong-thang-an-toan": "Đã tổ chức",
     "danh-gia-chung": "Đã triển khai",
 }
-FIRES = {"so-vu-chay": "1", "so-nguoi-chet": "0", "so-nguoi-bi-thuong": "0", "thiet-hai-uoc-tinh": "5"}
+FIRES = {
+    "so-vu-chay": "1",
+    "so-nguoi-chet": "0",
+    "so-nguoi-bi-thuong": "0",
+    "thiet-hai-uoc-tinh": "5",
+}
 
 
 @pytest.fixture
@@ -64,7 +69,9 @@ def test_a_mass_organisation_is_not_asked_fires_and_its_figures_are_not_kept(see
 
 def test_a_commune_must_give_its_fires(seed_url):
     with pytest.raises(SubmissionRejected) as refused:
-        _send(seed_url, COMMUNE, {**COMMON, "so-doi-dan-phong-ra-soat": "2", "mo-hinh-an-toan": "1"})
+        _send(
+            seed_url, COMMUNE, {**COMMON, "so-doi-dan-phong-ra-soat": "2", "mo-hinh-an-toan": "1"}
+        )
     assert "so-vu-chay" in refused.value.errors
     assert "tong-so-cbccvc" not in refused.value.errors  # an office's field
     sent = _send(
@@ -109,8 +116,13 @@ TEMPLATE = ReportTemplate.model_validate(
         "id": "mau",
         "title": "Mẫu",
         "fields": [
-            {"id": "so-vu", "label": "Số vụ", "type": "integer", "aggregate": "sum",
-             "applies_to": {"groups": ["cac-xa"]}},
+            {
+                "id": "so-vu",
+                "label": "Số vụ",
+                "type": "integer",
+                "aggregate": "sum",
+                "applies_to": {"groups": ["cac-xa"]},
+            },
             {"id": "tong", "label": "Tổng số", "type": "integer", "aggregate": "sum"},
             {"id": "da-hoc", "label": "Đã học", "type": "integer", "aggregate": "sum"},
             {"id": "ty-le", "label": "Tỷ lệ", "type": "percent", "ratio_of": ["da-hoc", "tong"]},

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.applicability import Applicability
 from engine.audit import write_audit
 from engine.calendar import TZ, end_of_day, local_day
-from engine.applicability import Applicability
 from engine.consolidation.document import (
     build_document,
     included_reports,
@@ -244,9 +244,7 @@ def _write(run: _Run) -> _Written:
     owing = owing_units(session, cycle.id, run.fed_id)
     # Each figure over the units its field applies to (a commune's fires, not an office's).
     applicability = Applicability(ctx.plan, run.template, ctx.view)
-    applies = {
-        f.id: set(applicability.units_of(f, owing.values())) for f in run.template.fields
-    }
+    applies = {f.id: set(applicability.units_of(f, owing.values())) for f in run.template.fields}
     aggregates = aggregate(run.template, reports, applies)
     doc, figures = build_document(
         ctx,

@@ -156,9 +156,7 @@ def build_document(
         f"{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, đơn vị "
         "như sau:"
     ]
-    facts = [
-        (owing or {}).get(r.unit_id) or UnitFacts(r.unit_id, r.transferred_from) for r in rows
-    ]
+    facts = [(owing or {}).get(r.unit_id) or UnitFacts(r.unit_id, r.transferred_from) for r in rows]
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )

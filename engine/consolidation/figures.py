@@ -42,7 +42,7 @@ def brief_name(name: str) -> str:
 class Figures:
     """Section I's rows, the phụ lục of figures and texts, and each field's coverage."""
 
-    results: list[tuple[str, str]]
+    results: list[tuple[str, str, str]]
     appendices: list[Appendix]
     coverage: dict[str, Coverage]
 
@@ -104,7 +104,9 @@ def _coverage_note(field: TemplateField, cov: Coverage, names: Mapping[str, str]
         return said
     if not cov.missing:
         return f"{given}/{total} đơn vị báo cáo"
-    return f"{given}/{total} đơn vị báo cáo; chưa báo cáo: {_names(cov.missing, names, 'Phụ lục 1')}"
+    return (
+        f"{given}/{total} đơn vị báo cáo; chưa báo cáo: {_names(cov.missing, names, 'Phụ lục 1')}"
+    )
 
 
 def _value(
@@ -195,7 +197,7 @@ def _cell(template: ReportTemplate, field: TemplateField, values: Mapping[str, A
         top, bottom = (values.get(i) for i in field.ratio_of)
         if not (stored_number_ok(top) and stored_number_ok(bottom)) or not bottom:
             return ""
-        return f"{fmt_number(round(100 * top / bottom, 2))}%"
+        return f"{fmt_number(round(100 * top / bottom, 2))}%"  # type: ignore[operator]
     value = values.get(field.id)
     if value is None:
         return ""
