@@ -53,10 +53,14 @@ def _missing_tool(reason: str) -> None:
 
 
 def _answer(plan, view, template, facts: UnitFacts, index: int) -> dict[str, str]:
-    """A unit's answer: only its fields, figures that differ from unit to unit."""
-    fields = Applicability(plan, template, view).asked(facts)
+    """A unit's answer, figures that differ from unit to unit. Like a form filled by a
+    script, it gives every figure: those not the unit's (fires from an office) must be
+    neither kept nor counted."""
+    asked = {f.id for f in Applicability(plan, template, view).asked(facts)}
     values: dict[str, str] = {}
-    for f in fields:
+    for f in template.fields:
+        if f.derived or (f.type is FieldType.text and f.id not in asked):
+            continue
         if f.id == "tong-so-cbccvc":
             values[f.id] = str(20 + index)
         elif f.id == "so-cbccvc-hoc-tap":
