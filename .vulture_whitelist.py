@@ -10,9 +10,6 @@ One line per name, with why it is used; group the lines by the module that defin
 from typing import Any
 
 from docx.section import Section
-from docx.table import Table
-from docx.text.paragraph import Paragraph
-from docx.text.parfmt import ParagraphFormat
 
 from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
@@ -85,10 +82,10 @@ _: Any = None  # names inside functions or set on foreign objects: any attribute
 
 # ---------------------------------------------------------------- engine/documents.py
 # python-docx properties the report layout sets (their setters write the XML).
-Paragraph.alignment  # paragraph alignment (left, centre, justify)
-ParagraphFormat.space_before  # no space above a paragraph
-ParagraphFormat.first_line_indent  # 1 cm first-line indent of body paragraphs
-Table.style  # "Table Grid" for the result and status tables
+Section.orientation  # portrait, or landscape for a wide phụ lục
+Section.header_distance  # page numbers in the top margin
+Section.different_first_page_header_footer  # no page number on page 1 (Nghị định 30)
+_.is_linked_to_previous  # the header with the page number belongs to the first section
 Section.page_width  # A4 page
 Section.page_height  # A4 page
 Section.top_margin  # Nghị định 30 margins

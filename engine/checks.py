@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
@@ -228,6 +229,7 @@ class PlanChecker:
         self.check_basis()
         self.check_recipients()
         self.check_time()
+        check_templates(self.plan, self.view, self.add)
         return self.problems
 
     # -- helpers

@@ -106,7 +106,7 @@ def submit(
     ``form_key``: the answer's idempotency key (portal.idempotency): an answer already
     stored under it is not stored again, its receipt is the answer."""
     now, plan = link.opened_at, link.plan
-    answer = answer_for(plan, link.obligation)
+    answer = answer_for(plan, link.obligation, state.reading)
     if answerable is None:
         with state.reading() as session:
             answerable = can_answer(session, link.obligation, now)

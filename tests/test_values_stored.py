@@ -172,7 +172,7 @@ def test_a_bad_stored_value_is_left_out_and_said_and_the_rest_consolidates(
     document = _docx_text(str(result.document_path))
     assert f"{incidents} vụ" in document and WARNINGS_HEADING not in document
     if case == "control-characters":
-        assert f"{CULTURE}: Đã rà soát đội 3" in document
+        assert f"{CULTURE}\nĐã rà soát đội 3" in document  # its row of Phụ lục 3
     with session_scope(url) as session:
         [audit] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "cycle.consolidated")
@@ -195,7 +195,7 @@ def test_every_bad_stored_value_at_once_on_postgresql(postgres_url, tmp_path):
     assert sorted(result.warnings) == sorted(warning for *_rest, warning in CASES.values())
     assert result.aggregates["so-vu-chay"] == 6  # without the police's (inf) and culture's
     assert result.aggregates["thiet-hai"] == 4 * 1234.5
-    assert f"{CULTURE}: Đã rà soát đội 3" in _docx_text(str(result.document_path))
+    assert f"{CULTURE}\nĐã rà soát đội 3" in _docx_text(str(result.document_path))
 
 
 def test_the_consolidate_command_exits_0_on_bad_stored_values(

@@ -18,14 +18,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.applicability import Applicability
 from engine.audit import write_audit
 from engine.audit_verify import tampered_versions
 from engine.calendar import TZ, end_of_day, local_day
 from engine.consolidation.document import (
     build_document,
+    included_reports,
     latest_reports,
     newer_submissions,
     newest_report,
+    owing_units,
     revision_notes,
     slug,
 )
@@ -39,7 +42,7 @@ from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
-from engine.reports import aggregate
+from engine.reports import Coverage, aggregate
 from engine.schema import Consolidation, Deliverable, ReportTemplate
 from engine.states import (
     CycleStatus,
@@ -129,6 +132,7 @@ def consolidate(
         replaces_id=previous.id if previous is not None else None,
         changes=list(written.doc.changes),
         submission_ids=written.submission_ids,
+        coverage=written.coverage,
     )
     _audit_tampered(run, written)
     if consolidation.upward is not None:
@@ -197,6 +201,7 @@ class _Written:
     stored_id: int
     submission_ids: list[int]
     tampered: dict[int, str]  # obligation id → why its version was left out
+    coverage: dict[str, Coverage]
 
 
 def _what(
@@ -247,8 +252,12 @@ def _write(run: _Run) -> _Written:
     answers = [(u, v) for u, v in answers if u not in forged_units]
     # A value no page or document can hold is left out and said so (engine.values).
     reports, problems = usable_reports(ctx, run.template, answers)
-    aggregates = aggregate(run.template, reports)
-    doc = build_document(
+    owing = owing_units(session, cycle.id, run.fed_id)
+    # Each figure over the units its field applies to (a commune's fires, not an office's).
+    applicability = Applicability(ctx.plan, run.template, ctx.view)
+    applies = {f.id: set(applicability.units_of(f, owing.values())) for f in run.template.fields}
+    aggregates = aggregate(run.template, reports, applies)
+    doc, figures = build_document(
         ctx,
         consolidation,
         run.template,
@@ -259,6 +268,8 @@ def _write(run: _Run) -> _Written:
         run.today,
         to_unit,
         via_unit,
+        reports=reports,
+        owing=owing,
     )
     doc.warnings = problems
     submission_ids: list[int] = []
@@ -295,7 +306,9 @@ def _write(run: _Run) -> _Written:
     )
     session.add(report)
     session.flush()
-    return _Written(report, doc, rows, markdown, path, stored.id, submission_ids, tampered)
+    return _Written(
+        report, doc, rows, markdown, path, stored.id, submission_ids, tampered, figures.coverage
+    )
 
 
 TAMPERED_NOTE = "số liệu không được tổng hợp: báo cáo không khớp nhật ký kiểm tra"
@@ -423,7 +436,8 @@ def _existing(
     cycle_key = cycle.key
     rows = status_table(session, ctx.plan_id, cycle_key, today=today, deliverable_id=deliverable_id)
     rows = [r for r in rows if r.cycle_key == cycle_key]
-    doc = build_document(
+    reports, _problems = usable_reports(ctx, template, included_reports(session, report))
+    doc, figures = build_document(
         ctx,
         consolidation,
         template,
@@ -434,8 +448,10 @@ def _existing(
         local_day(report.created_at),
         consolidation.routing.to,
         consolidation.routing.via,
+        reports=reports,
+        owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    result = ConsolidationResult(report, "", False, rows)
+    result = ConsolidationResult(report, "", False, rows, coverage=figures.coverage)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from engine.applicability import unit_template
 from engine.audit import write_audit
 from engine.calendar import (
     end_of_day,
@@ -131,9 +133,12 @@ _OBLIGATION_FOR_UPDATE = (
         _obligations.c.deliverable_id,
         _obligations.c.status,
         _obligations.c.due_date,
+        _obligations.c.transferred_from,
+        _obligations.c.assignment_ids,
         _cycles.c.status.label("cycle_status"),
         _plan_versions.c.id.label("plan_version_id"),
         _plan_versions.c.content_hash.label("plan_hash"),
+        _plan_versions.c.registry_id.label("plan_registry_id"),
     )
     .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
     .join(_instances, _instances.c.id == _cycles.c.instance_id)
@@ -213,7 +218,7 @@ def record_submission(
 
     text, summary_error = _summary_text(summary, strict)
     ids = [int(i) for i in file_ids]
-    clean, errors = _checked(session, plan, obligation.deliverable_id, values, text, ids, strict)
+    clean, errors = _checked(session, plan, obligation, values, text, ids, strict)
     if summary_error:
         errors["summary"] = summary_error  # rather than "required": it was given
     if errors:
@@ -282,7 +287,7 @@ def _summary_text(summary: str | None, strict: bool) -> tuple[str | None, str | 
 def _checked(
     session: Session,
     plan: Plan,
-    deliverable_id: str,
+    obligation: Any,
     values: Mapping[str, Any] | None,
     text: str | None,
     file_ids: list[int],
@@ -292,11 +297,15 @@ def _checked(
     need a summary and a file, and every file must exist."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    deliverable = plan.deliverable(deliverable_id)
+    deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None and deliverable.kind is DeliverableKind.report:
         template = plan.template(deliverable.template or "")
         if template is None:  # pragma: no cover - the loader checks templates
             raise NotFound(f"report template '{deliverable.template}' is not in the plan")
+        # Only the fields that apply to the unit are checked (and kept): engine.applicability.
+        template = unit_template(
+            plan, template, obligation, obligation.plan_registry_id, lambda: nullcontext(session)
+        )
         clean, errors = validate_values(template, values or {})
         if not strict:
             errors = {}
