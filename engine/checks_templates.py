@@ -29,8 +29,8 @@ def check_templates(plan: Plan, view: RegistryView, add: Add) -> None:
                 if known and owing and applicability and not applicability.units_of(field, owing):
                     add(
                         (*path, "applies_to"),
-                        f"selects none of the {len(owing)} units that owe a report with "
-                        f"template '{template.id}'; the field would never be asked",
+                        f"không chọn đơn vị nào trong {len(owing)} đơn vị phải báo cáo theo mẫu "
+                        f"'{template.id}'; trường này sẽ không bao giờ được hỏi",
                         "empty-applies-to",
                     )
             if field.ratio_of is not None:
@@ -47,7 +47,7 @@ def _applies_to_refs(
         if group_id not in view.groups:
             add(
                 (*path, "applies_to", "groups", index),
-                f"unknown group '{group_id}'; define it in the registry or in the plan's 'groups'",
+                f"không có nhóm '{group_id}'; khai báo nó trong danh bạ hoặc ở 'groups' của kế hoạch",
                 "unknown-group",
             )
             ok = False
@@ -55,7 +55,7 @@ def _applies_to_refs(
         if view.unit(unit_id) is None:
             add(
                 (*path, "applies_to", "units", index),
-                f"unknown unit '{unit_id}' in registry '{view.registry.id}'",
+                f"không có đơn vị '{unit_id}' trong danh bạ '{view.registry.id}'",
                 "unknown-unit",
             )
             ok = False
@@ -63,7 +63,7 @@ def _applies_to_refs(
         if plan.assignment(assignment_id) is None:
             add(
                 (*path, "applies_to", "assignments", index),
-                f"unknown assignment '{assignment_id}'; use an id from 'assignments'",
+                f"không có phần giao việc '{assignment_id}'; dùng một mã trong 'assignments'",
                 "unknown-assignment",
             )
             ok = False
@@ -76,12 +76,12 @@ def _ratio_refs(template: ReportTemplate, field: TemplateField, path: tuple, add
         part = template.field(part_id)
         where = (*path, "ratio_of", index)
         if part is None:
-            add(where, f"no field '{part_id}' in template '{template.id}'", "unknown-field")
+            add(where, f"mẫu '{template.id}' không có trường '{part_id}'", "unknown-field")
         elif part.type not in _COUNTABLE or part.derived:
             add(
                 where,
-                f"field '{part_id}' is of type '{part.type.value}'; a ratio is of two counted "
-                "fields (integer or decimal)",
+                f"trường '{part_id}' thuộc loại '{part.type.value}'; tỷ lệ phải lấy từ hai trường "
+                "đếm được (integer hoặc decimal)",
                 "invalid-ratio",
             )
 

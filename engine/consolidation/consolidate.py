@@ -123,17 +123,7 @@ def consolidate(
     )
     written = _write(run)
     _mark_done(run, written)
-    result = ConsolidationResult(
-        written.report,
-        written.markdown,
-        True,
-        written.rows,
-        warnings=list(written.doc.warnings),
-        replaces_id=previous.id if previous is not None else None,
-        changes=list(written.doc.changes),
-        submission_ids=written.submission_ids,
-        coverage=written.coverage,
-    )
+    result = _result(written, previous)
     _audit_tampered(run, written)
     if consolidation.upward is not None:
         hand_upward(
@@ -153,6 +143,20 @@ def consolidate(
     if previous is not None:
         _audit_revision(run, written, result)
     return result
+
+
+def _result(written: _Written, previous: ConsolidatedReport | None) -> ConsolidationResult:
+    return ConsolidationResult(
+        written.report,
+        written.markdown,
+        True,
+        written.rows,
+        warnings=list(written.doc.warnings),
+        replaces_id=previous.id if previous is not None else None,
+        changes=list(written.doc.changes),
+        submission_ids=written.submission_ids,
+        coverage=written.coverage,
+    )
 
 
 def _lock_and_take_in(session: Session, cycle: Cycle, fed_id: str, now: dt.datetime) -> None:
