@@ -24,6 +24,7 @@ from engine.calendar import (
     local_day,
 )
 from engine.context import PlanContext, plan_context
+from engine.lifecycle.sweep_days import ladder_for, next_sweep_day
 from engine.outbox.requests import queue_assignments
 from engine.repository import (
     plan_version,
@@ -183,6 +184,9 @@ def _materialize(
         )
     _want_consolidations(ctx, instance, cycles, per_deliverable, desired)
     rows, existing_count = _not_held(session, cycles, desired)
+    for row in rows:  # the first day the sweep has something to do for it
+        ladder = ladder_for(plan, row["deliverable_id"])
+        row["next_sweep_on"] = next_sweep_day(ladder, row["due_date"], local_day(now))
     new_obligations: list[Obligation] = []
     if rows:
         new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
