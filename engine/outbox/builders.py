@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.definitions_cache import current_registry
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
 from engine.store.models import ConsolidatedReport, Obligation, PlanVersion, Submission
@@ -127,7 +128,7 @@ def _digest(d: Draft) -> None:
     if not d.step:
         year, week, _ = d.today.isocalendar()
         d.step = f"{year}-W{week:02d}"
-    rows = _digest_rows(d.session, obligation, consolidator, d.units)
+    rows = _digest_rows(d.session, obligation, consolidator, d.units, d.plan.registry)
     d.context.update(
         step=d.step,
         consolidator=holder,
@@ -166,23 +167,37 @@ BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
 }
 
 
+_DIGEST_ROWS = (
+    select(
+        Obligation.unit_id,
+        Obligation.status,
+        Obligation.overdue,
+        Obligation.due_date,
+        Obligation.submitted_at,
+        Obligation.via_unit_id,
+        Obligation.to_unit_id,
+    )
+    .where(Obligation.cycle_id == bindparam("cycle_id"), Obligation.kind != "consolidation")
+    .order_by(Obligation.due_date, Obligation.unit_id, Obligation.id)
+)
+
+
 def _digest_rows(
-    session: Session, obligation: Obligation, consolidator: str, units: Any
+    session: Session, obligation: Obligation, consolidator: str, units: Units, registry_id: str
 ) -> list[dict[str, Any]]:
-    """Status of every obligation in this cycle that reports through ``consolidator``."""
-    rows = session.scalars(
-        select(Obligation)
-        .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
-        .order_by(Obligation.due_date, Obligation.unit_id)
-    ).all()
+    """Status of every obligation in this cycle that reports through ``consolidator``:
+    one query of columns (no objects); the units' names from the current registry as
+    parsed once per process (engine.definitions_cache), the same names its rows hold."""
+    registry = current_registry(session, registry_id)
+    names = {u.id: u.name for u in registry.units} if registry is not None else {}
     out = []
-    for row in rows:
-        through = row.via_unit_id or row.to_unit_id
-        if through != consolidator:
+    for row in session.execute(_DIGEST_ROWS, {"cycle_id": obligation.cycle_id}):
+        if (row.via_unit_id or row.to_unit_id) != consolidator:
             continue
+        name = names[row.unit_id] if row.unit_id in names else units(row.unit_id)["name"]
         out.append(
             {
-                "unit_name": units(row.unit_id)["name"],
+                "unit_name": name,
                 "status": row.status.label,
                 "done": row.status.done,
                 "overdue": bool(row.overdue),
