@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -46,7 +47,13 @@ def _secret(conf: Settings) -> str:
 def _serializers(conf: Settings) -> list[URLSafeTimedSerializer]:
     """The current key first, then the retired ones still listed."""
     keys = [_secret(conf)] + [k.strip() for k in conf.portal_old_secrets.split(",") if k.strip()]
-    return [URLSafeTimedSerializer(key, salt=SALT) for key in keys]
+    return list(_built(tuple(keys)))
+
+
+@lru_cache(maxsize=8)
+def _built(keys: tuple[str, ...]) -> tuple[URLSafeTimedSerializer, ...]:
+    """The serializers of one set of keys, built once (a sweep signs thousands of links)."""
+    return tuple(URLSafeTimedSerializer(key, salt=SALT) for key in keys)
 
 
 def old_secrets_end(conf: Settings) -> dt.datetime | None:
