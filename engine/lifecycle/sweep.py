@@ -285,13 +285,14 @@ def _weekly_digests(
     wanted = [i for key, i in keys.items() if key not in queued]
     if not wanted:
         return
-    # One at a time: a digest reads its own rows and names (engine.outbox.builders), so
-    # the bulk form's whole-registry read would only add work.
-    for duty in session.scalars(
+    duties = session.scalars(
         select(Obligation).where(Obligation.id.in_(wanted)).order_by(Obligation.id)
-    ):
-        queue_mail(session, duty, MailKind.DIGEST, step=step, now=moment)
-        result.digests.append(duty.id)
+    ).all()
+    # A digest reads its rows and their units' names itself (engine.outbox.builders):
+    # the builder needs only the units each digest names, not the whole registry.
+    digests: list[MailRequest] = [(o, MailKind.DIGEST, step, None) for o in duties]
+    queue_many(session, digests, moment, whole_registry=False)
+    result.digests += [o.id for o in duties]
 
 
 def _sent_keys(session: Session, obligation_ids: Sequence[int]) -> dict[int, set[str]]:

@@ -17,10 +17,16 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import TZ
 from engine.config import Settings
-from engine.definitions_cache import current_registry
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
-from engine.store.models import ConsolidatedReport, Obligation, PlanVersion, Submission
+from engine.store.models import (
+    ConsolidatedReport,
+    Obligation,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+    Submission,
+)
 from engine.vntext import short_date
 
 Units = Callable[[str | None], dict[str, Any]]
@@ -182,30 +188,40 @@ _DIGEST_ROWS = (
 )
 
 
+_UNIT_NAMES = (
+    select(RegistryUnit.unit_id, RegistryUnit.name)
+    .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+    .where(
+        RegistryVersion.registry_id == bindparam("registry_id"), RegistryVersion.current.is_(True)
+    )
+)
+
+
 def _digest_rows(
     session: Session, obligation: Obligation, consolidator: str, units: Units, registry_id: str
 ) -> list[dict[str, Any]]:
     """Status of every obligation in this cycle that reports through ``consolidator``:
-    one query of columns (no objects); the units' names from the current registry as
-    parsed once per process (engine.definitions_cache), the same names its rows hold."""
-    registry = current_registry(session, registry_id)
-    names = {u.id: u.name for u in registry.units} if registry is not None else {}
+    one query of columns (no objects) for the rows, one for the current registry's unit
+    names (the ones ``units`` gives; a unit it lacks is asked of ``units``)."""
+    names = dict(session.execute(_UNIT_NAMES, {"registry_id": registry_id}).all())
+    days: dict[dt.date, str] = {}  # most rows share their due date
     out = []
-    for row in session.execute(_DIGEST_ROWS, {"cycle_id": obligation.cycle_id}):
-        if (row.via_unit_id or row.to_unit_id) != consolidator:
+    for unit_id, status, overdue, due, submitted_at, via, to in session.execute(
+        _DIGEST_ROWS, {"cycle_id": obligation.cycle_id}
+    ):
+        if (via or to) != consolidator:
             continue
-        name = names[row.unit_id] if row.unit_id in names else units(row.unit_id)["name"]
+        if due not in days:
+            days[due] = short_date(due)
         out.append(
             {
-                "unit_name": name,
-                "status": row.status.label,
-                "done": row.status.done,
-                "overdue": bool(row.overdue),
-                "due": short_date(row.due_date),
+                "unit_name": names[unit_id] if unit_id in names else units(unit_id)["name"],
+                "status": status.label,
+                "done": status.done,
+                "overdue": bool(overdue),
+                "due": days[due],
                 "submitted": (
-                    row.submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
-                    if row.submitted_at
-                    else None
+                    submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M") if submitted_at else None
                 ),
             }
         )

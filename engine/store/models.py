@@ -251,7 +251,8 @@ class Obligation(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=1)  # bump to revoke links
     # The first day the sweep may remind, mark overdue or escalate (engine.lifecycle.
     # sweep_days); None: nothing left. A row written without it holds SWEEP_AT_ONCE,
-    # so the next sweep looks at it and stores the real day.
+    # so the next sweep looks at it and stores the real day; code that moves due_date
+    # or withdraws queued mails sets SWEEP_AT_ONCE too.
     next_sweep_on: Mapped[dt.date | None] = mapped_column(
         Date, server_default=text(f"'{SWEEP_AT_ONCE.isoformat()}'")
     )
