@@ -164,17 +164,21 @@ def _sweep_instance(
     moment: dt.datetime,
     result: SweepResult,
 ) -> None:
-    cycle_ids = list(
-        session.scalars(
-            select(Cycle.id).where(
-                Cycle.instance_id == instance_id, Cycle.status != CycleStatus.CLOSED
-            )
-        )
+    open_in_cycle = (
+        select(func.count())
+        .where(Obligation.cycle_id == Cycle.id, Obligation.status.in_(OBLIGATION_OPEN))
+        .scalar_subquery()
     )
-    if not cycle_ids:
+    counts = session.execute(
+        select(Cycle.id, open_in_cycle).where(
+            Cycle.instance_id == instance_id, Cycle.status != CycleStatus.CLOSED
+        )
+    ).all()
+    if not counts:
         return
+    cycle_ids = [cycle_id for cycle_id, _ in counts]
+    result.open_obligations += sum(n for _, n in counts)
     is_open = (Obligation.cycle_id.in_(cycle_ids), Obligation.status.in_(OBLIGATION_OPEN))
-    result.open_obligations += session.scalar(select(func.count()).where(*is_open)) or 0
     digest_ids = []
     if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
         digest_ids = list(
