@@ -30,6 +30,7 @@ from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
+from engine.faults import reached, trace
 from engine.repository import retire_plan
 from engine.schema import (
     CutoffPeriod,
@@ -176,6 +177,7 @@ move_instance
 dispatch_outbox  # notifications/flows.py: a Prefect flow (deployed; tests run it)
 MailboxHandler.handle_DATA  # aiosmtpd calls it for every message
 _.healthz, _.favicon, _.robots, _.submit_page, _.link_request, _.operator_status  # routes
+_.receipt  # route (portal/app.py)
 _.http_error, _.invalid_request, _.crashed  # FastAPI exception handlers (portal/app.py)
 app_from_env  # uvicorn's factory for several workers (portal/server.py, by string)
 _.isolation_level  # pysqlite connection attribute set on connect (portal/writes.py)
@@ -185,3 +187,4 @@ LocalPrefect.startup_seconds, use_api  # workflows/server: read by tests and ben
 close_due_cycles  # engine/closing.py: tests/test_closing.py
 build_message  # notifications/render.py: tests/test_notifications_outbox.py
 ConsolidationResult.replaces_id, ConsolidationResult.upward_obligation_id  # tests read them
+trace, reached  # engine/faults.py: the crash harness (tests/test_crash_harness.py)

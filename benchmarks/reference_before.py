@@ -1,12 +1,14 @@
-"""The code before issue 14 (commit 872009d), kept as the benchmarks' reference.
+"""The code before this branch's work (main as merged into h-sweep: 872009d and the
+plan-time, trust, values and versions work), kept as the benchmarks' reference.
 
 ``sweep_before`` is engine/lifecycle/sweep.py as it was (every open obligation loaded
-as an ORM object, every row looked at every day); ``intake_before`` is the intake of
-engine/lifecycle/intake.py as it was (a count of the cycle's open obligations per
-answer, the receipt queued on its own). :func:`code_before` puts back, for the time
-of a measurement, the two other pieces the issue names: the digest's rows read with
-one SELECT per unit (ORM objects of the whole cycle) and ``make_token`` building its
-serializers on every call. Only the module names are changed; the bodies are verbatim.
+as an ORM object, every row looked at every day, the sent keys of the whole instance);
+``intake_before`` is the intake of engine/lifecycle/intake.py as it was (a count of the
+cycle's open obligations per answer, each receipt queued on its own). :func:`code_before`
+puts back, for the time of a measurement, the digest's rows as they were read: ORM
+objects of the whole cycle and one SELECT per unit. (``make_token``'s serializers, the
+issue's third item, were cached by the portal-trust work merged before this reference.)
+Only the names are changed; the bodies are verbatim.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import links
 from engine.audit import write_audit
 from engine.calendar import TZ, local_day, start_of_day
 from engine.context import PlanContext, context_for_obligation, plan_context
 from engine.errors import NotFound
+from engine.lifecycle.activation import opening_days
 from engine.lifecycle.intake import IntakeResult, take_in_waiting
 from engine.outbox import builders
 from engine.outbox.builders import Draft, consolidator_of
@@ -66,6 +67,7 @@ class SweepResult:
     transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
     intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
     digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
+    opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
 
     def summary(self) -> str:
@@ -144,15 +146,51 @@ def sweep_before(
         if not obligations:
             continue
         sent = _sent_keys(session, instance.id)
+        keys = {
+            cycle_id: key
+            for cycle_id, key in session.execute(
+                select(Cycle.id, Cycle.key).where(Cycle.instance_id == instance.id)
+            )
+        }
+        opening = opening_days(ctx, instance, obligations, keys)
         mail: list[MailRequest] = []
+        opened: list[Obligation] = []
         for obligation in obligations:
-            _transfer_if_abolished(session, ctx, obligation, today, moment, result)
-            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail)
+            day = opening[obligation.id]
+            waiting = day is not None and day > today  # its period is not open yet
+            _transfer_if_abolished(
+                session, ctx, obligation, today, moment, result, mail=not waiting
+            )
+            if waiting:
+                continue
+            opened.append(obligation)
+            if day is not None:
+                _mail_when_opened(ctx, obligation, sent, mail, result)
+            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail, day)
         session.flush()  # state changes first, so the emails' context reads them
         queue_many(session, mail, moment)
         if today.weekday() == DIGEST_WEEKDAY:
-            _weekly_digests(session, obligations, today, moment, result)
+            _weekly_digests(session, opened, today, moment, result)
     return result
+
+
+def _mail_when_opened(
+    ctx: PlanContext,
+    obligation: Obligation,
+    sent: dict[int, set[str]],
+    mail: list[MailRequest],
+    result: SweepResult,
+) -> None:
+    """A period that opened after activation: its assignment email, once."""
+    mine = sent.setdefault(obligation.id, set())
+    if "assignment:" in mine:
+        return
+    extra = None
+    if obligation.transferred_from:
+        extra = {"transferred_from": ctx.unit_name(obligation.transferred_from)}
+    mail.append((obligation, MailKind.ASSIGNMENT, "", extra))
+    mine.add("assignment:")
+    result.opened.append(obligation.id)
 
 
 DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
@@ -179,7 +217,7 @@ def _weekly_digests(
 
 
 def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
-    """Keys of reminder/overdue/escalation mails already queued, by obligation."""
+    """Keys of assignment/reminder/overdue/escalation mails already queued, by obligation."""
     sent: dict[int, set[str]] = {}
     for obligation_id, kind, key in session.execute(
         select(OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key)
@@ -187,7 +225,9 @@ def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .where(
             Cycle.instance_id == instance_id,
-            OutboxMessage.kind.in_((MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)),
+            OutboxMessage.kind.in_(
+                (MailKind.ASSIGNMENT, MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)
+            ),
         )
     ):
         if obligation_id is not None:
@@ -202,8 +242,11 @@ def _transfer_if_abolished(
     today: dt.date,
     now: dt.datetime,
     result: SweepResult,
+    *,
+    mail: bool = True,
 ) -> None:
-    """An open duty of a unit abolished since activation moves to its successor."""
+    """An open duty of a unit abolished since activation moves to its successor (told at
+    once, or, when ``mail`` is False, by the assignment its period sends when it opens)."""
     unit = ctx.view.unit(obligation.unit_id)
     if unit is None or unit.valid_on(today):
         return
@@ -237,14 +280,15 @@ def _transfer_if_abolished(
     obligation.token_version += 1  # links mailed to the abolished unit stop working
     obligation.updated_at = now
     session.flush()
-    queue_mail(
-        session,
-        obligation,
-        MailKind.ASSIGNMENT,
-        f"transfer-{successor.id}",
-        {"transferred_from": ctx.unit_name(old)},
-        now,
-    )
+    if mail:
+        queue_mail(
+            session,
+            obligation,
+            MailKind.ASSIGNMENT,
+            f"transfer-{successor.id}",
+            {"transferred_from": ctx.unit_name(old)},
+            now,
+        )
     write_audit(
         session,
         "obligation.transferred",
@@ -273,6 +317,7 @@ def _sweep_one(
     sent: dict[int, set[str]],
     result: SweepResult,
     mail: list[MailRequest],
+    opened_on: dt.date | None = None,
 ) -> None:
     if not obligation.status.open:
         return
@@ -285,9 +330,9 @@ def _sweep_one(
             for k in mine
             if k.startswith("reminder:") and k.split(":", 1)[1].isdigit()
         }
-        step = _reminder_step(
-            ladder, days_left, local_day(obligation.created_at), obligation.due_date, done
-        )
+        # A reminder older than the day the unit was first told is stale.
+        told = max(local_day(obligation.created_at), opened_on or dt.date.min)
+        step = _reminder_step(ladder, days_left, told, obligation.due_date, done)
         if step is not None:
             mail.append((obligation, MailKind.REMINDER, str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")
@@ -488,21 +533,12 @@ def _digest_rows_before(
     return out
 
 
-def _serializers_before(conf: Any) -> list[URLSafeTimedSerializer]:
-    """The current key first, then the retired ones still listed."""
-    keys = [links._secret(conf)] + [
-        k.strip() for k in conf.portal_old_secrets.split(",") if k.strip()
-    ]
-    return [URLSafeTimedSerializer(key, salt=links.SALT) for key in keys]
-
-
 @contextlib.contextmanager
 def code_before() -> Iterator[None]:
-    """The digest builder and the token serializers as they were, for one measurement."""
-    saved = builders.BUILDERS[MailKind.DIGEST], links._serializers
+    """The digest builder as it was, for one measurement."""
+    saved = builders.BUILDERS[MailKind.DIGEST]
     builders.BUILDERS[MailKind.DIGEST] = _digest_before
-    links._serializers = _serializers_before  # type: ignore[assignment]
     try:
         yield
     finally:
-        builders.BUILDERS[MailKind.DIGEST], links._serializers = saved
+        builders.BUILDERS[MailKind.DIGEST] = saved

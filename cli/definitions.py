@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, database_url, out
+from cli.common import EXIT_OK, database_url, err, out
 from engine.errors import KehoachError
 
 
@@ -57,14 +57,21 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")))
+            found = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not found:
+                raise KehoachError(
+                    f"{raw}: là một thư mục không có tệp .yaml/.yml nào; chỉ ra các tệp định "
+                    "nghĩa, ví dụ plan_definitions/*.yaml"
+                )
+            files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            raise KehoachError(f"{raw}: no such file; check the path")
+            raise KehoachError(f"{raw}: không có tệp này; kiểm tra đường dẫn")
     if not files:
         raise KehoachError(
-            "no YAML files given; pass plan or registry files, e.g. plan_definitions/*.yaml"
+            "chưa chỉ ra tệp YAML nào; đưa các tệp kế hoạch hay danh mục, ví dụ "
+            "plan_definitions/*.yaml"
         )
     return files
 
@@ -72,31 +79,79 @@ def _expand(paths: Sequence[str]) -> list[Path]:
 # ---------------------------------------------------------------- validate / load
 
 
+def _warnings(catalog: Any) -> None:
+    """Each warning of the load, once, located (stderr: the ok lines stay on stdout)."""
+    for problem in dict.fromkeys(str(w) for w in catalog.warnings):
+        err(problem)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from engine.loader import load
 
     files = _expand(args.files)
     catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    _warnings(catalog)
     for item in catalog.given():
         out(f"ok  {item.source.path}  ({item.definition.kind} {item.definition.id})")
     return EXIT_OK
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    """Store the files as new versions (all or none). A plan version that removes
+    assignments, deliverables, units or report fields is refused unless ``--confirm``;
+    running cycles keep their version unless ``--apply-to-running``."""
+    from engine.lifecycle.new_version import versions_before
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store import migrate, session_scope
 
     files = _expand(args.files)
     catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    _warnings(catalog)
     url = database_url(args)
     migrate(url)
     with session_scope(url) as session:  # all files or none
+        plan_ids = [i.definition.id for i in catalog.given() if i.definition.kind == "plan"]
+        before = versions_before(session, plan_ids)
         results = store_catalog(session, catalog)
+        notes = _new_versions(session, before, args)
     for result in results:
         state = "new version" if result.created else "unchanged"
         out(f"{result.kind:9} {result.id:32} v{result.version}  {state}")
+    for line in notes:
+        out(line)
     return EXIT_OK
+
+
+class ConfirmationNeeded(KehoachError):
+    """A new version removes things: printed, nothing stored, ``--confirm`` to go on
+    (exit 1, a user error)."""
+
+
+def _new_versions(session: Any, before: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The difference of each replaced plan version; raises (the transaction rolls back)
+    when a removal is not confirmed or cannot be applied to running cycles."""
+    from engine.clock import clock_from_env
+    from engine.lifecycle.new_version import apply_to_running, describe_change, version_changes
+
+    apply = bool(getattr(args, "apply_to_running", False))
+    changes = version_changes(session, before, running_too=apply)
+    unconfirmed = [c for c in changes if c.needs_confirmation]
+    if unconfirmed and not getattr(args, "confirm", False):
+        lines: list[str] = []
+        for change in unconfirmed:
+            lines += describe_change(change, applied=False)
+        raise ConfirmationNeeded(
+            "\n".join(lines) + "\nKhông lưu gì. Nếu đúng là muốn bỏ những mục trên, chạy lại "
+            "với --confirm: các kỳ đang chạy vẫn giữ phiên bản của chúng, phiên bản mới áp dụng "
+            "từ kỳ bắt đầu sau (thêm --apply-to-running để áp dụng cả cho các kỳ đang chạy)."
+        )
+    notes: list[str] = []
+    for change in changes:
+        if apply:
+            apply_to_running(session, change.new, change.running, now=clock_from_env().now())
+        notes += describe_change(change, applied=apply)
+    return notes
 
 
 def cmd_plans(args: argparse.Namespace) -> int:
@@ -143,7 +198,7 @@ def _plan_from_file(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any
     from engine.schema import Plan
 
     if not path.exists():
-        raise KehoachError(f"{args.plan}: no such file; check the path")
+        raise KehoachError(f"{args.plan}: không có tệp này; kiểm tra đường dẫn")
     calendars = [p for p in path.parent.glob("calendar*.y*ml") if p.resolve() != path.resolve()]
     catalog = load(
         [path, *calendars],

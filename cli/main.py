@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DefinitionError as exc:
         for problem in exc.problems:
             err(str(problem))
-        count = len(exc.problems)
-        err(f"{count} problem{'s' if count != 1 else ''}; nothing was stored")
+        err(exc.summary)
         return EXIT_INVALID
     except NotFound as exc:
         err(f"kehoach: {exc}")

@@ -102,6 +102,16 @@ def _definitions(sub: Any) -> None:
         "cli.definitions:cmd_load",
     )
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="store a plan version that removes assignments, deliverables, units or fields",
+    )
+    p.add_argument(
+        "--apply-to-running",
+        action="store_true",
+        help="move cycles already running to the new version (default: they keep theirs)",
+    )
     _add(sub, "plans", "list stored plans with their versions", "cli.definitions:cmd_plans")
     p = _add(sub, "show", "print a plan as a readable tree", "cli.definitions:cmd_show")
     p.add_argument("plan", metavar="PLAN", help="plan id in the store, or a YAML file")

@@ -1,9 +1,10 @@
 """``kehoach deploy``, ``simulate`` and ``demo``; ``python -m cli.flow`` (one flow in
 this process) and ``python -m cli.server`` (the local Prefect server).
 
-Commands needing Prefect use ``PREFECT_API_URL`` when it answers, else start (or
-reuse) a local server on SQLite with ``PREFECT_HOME=<home>/prefect`` on port 4200,
-which keeps running afterwards so its UI stays useful.
+Commands needing Prefect use exactly the configured API (``KEHOACH_PREFECT_API_URL``,
+else ``PREFECT_API_URL``) and stop with a message when it does not answer; with none
+configured they start (or reuse) the local server of ``<home>/prefect`` on SQLite
+(port 4200, or a free one), which keeps running afterwards so its UI stays useful.
 """
 
 from __future__ import annotations
@@ -26,15 +27,45 @@ DEMO_YEAR = 2023
 DEMO_RESPONSES = DEFINITIONS / "simulations" / "ha_lang_2023_responses.yaml"
 
 
+# A dead port is refused at once; this bounds a server that accepts and hangs (a busy
+# 2-core machine took over 2 s for a new server's first authenticated request).
+CHECK_SECONDS = 5.0
+
+
+class PrefectUnavailable(KehoachError):
+    """The configured Prefect API does not answer or refuses kehoach (exit 1)."""
+
+
 def _prefect(home: Path, port: int | None = None):
-    """A reachable Prefect API, pointed at by this process (env + settings)."""
-    from workflows.server import DEFAULT_PORT, ensure_server
+    """The Prefect API this command must use, checked, and this process pointed at it.
+
+    Exactly the configured one (``KEHOACH_PREFECT_API_URL``, else ``PREFECT_API_URL``);
+    when it does not answer (health check, 5 s at most) or refuses our credentials, nothing is
+    done. Only when none is configured: the local server of ``<home>/prefect`` (started
+    if needed; the demo's and a developer's set-up). Prefect's own fallback, a throw-away
+    server inside this process, is switched off.
+    """
+    from engine.config import prefect_api
+    from workflows.server import DEFAULT_PORT, LocalPrefect, api_problem, ensure_server
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    try:
-        server = ensure_server(home / "prefect", port=port or DEFAULT_PORT)
-    except RuntimeError as exc:
-        raise KehoachError(f"cannot start a local Prefect server: {exc}") from None
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+    configured = prefect_api()
+    if configured is not None:
+        api_url, origin = configured
+        problem = api_problem(api_url, timeout=CHECK_SECONDS)
+        if problem is not None:
+            raise PrefectUnavailable(
+                f"Prefect API đã cấu hình ({origin}={api_url}) không dùng được: {problem}. "
+                f"Không làm gì cả (kehoach không chuyển sang máy chủ Prefect nào khác): "
+                f"khởi động máy chủ đó, hoặc sửa {origin}."
+            )
+        server = LocalPrefect(api_url, None, None, None, started_here=False)
+    else:
+        try:
+            server = ensure_server(home / "prefect", port=port or DEFAULT_PORT)
+        except RuntimeError as exc:
+            raise KehoachError(f"không khởi động được máy chủ Prefect cục bộ: {exc}") from None
     os.environ["PREFECT_API_URL"] = server.api_url
     if "prefect" in sys.modules:  # imported already: its settings were read at import
         import prefect.settings
@@ -70,9 +101,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from engine.store.db import migrate
     from workflows.register import WORK_POOL, deploy_all, deploy_plan
 
+    server = _prefect(settings().home)  # before anything: refuse a dead or foreign API
     url = database_url(args)
     migrate(url)
-    server = _prefect(settings().home)
     plan = getattr(args, "plan", None)
     results = deploy_all(url) if plan in (None, "all") else [deploy_plan(plan, database_url=url)]
     for result in results:
@@ -117,17 +148,20 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``kehoach simulate PLAN --from DATE --until DATE [--responses FILE]``."""
+    from cli.running import enter_demo_mode
     from engine.store.db import migrate
+
+    enter_demo_mode()
     from workflows.responses import ResponsesError
     from workflows.simulate import simulate
 
-    url = database_url(args)
-    migrate(url)
     start: dt.date = args.start
     until: dt.date = args.until
     if until < start:
         raise KehoachError(f"--until {until} is before --from {start}; swap them")
     server = _prefect(settings().home)
+    url = database_url(args)
+    migrate(url)
     out(f"Prefect: {server.ui_url}   kehoach store: {url}")
     dispatch = not getattr(args, "no_email", False)
     mailbox = None
@@ -241,12 +275,14 @@ def _mailbox(directory: Path):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``kehoach demo``: the seed plan and its province over a simulated year, no manual step."""
+    from cli.running import enter_demo_mode
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store.db import migrate, session_scope
     from workflows.register import deploy_plan
     from workflows.simulate import simulate
 
+    enter_demo_mode()
     year = int(getattr(args, "year", None) or DEMO_YEAR)
     conf = settings()
     home = conf.home

@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import sys
 
-from cli.common import database_url, out
+from cli.common import database_url, err, out
 from engine.calendar import TZ, local_day, start_of_day
 from engine.clock import clock_from_env
 from engine.errors import KehoachError
@@ -28,6 +28,18 @@ def _moment(args: argparse.Namespace) -> dt.datetime:
 
 def _by(args: argparse.Namespace) -> str:
     return getattr(args, "by", None) or os.environ.get("USER") or "admin"
+
+
+def enter_demo_mode() -> None:
+    """``kehoach demo`` and ``simulate``: demo mode (``KEHOACH_DEMO=1``) for this process
+    and those it starts, so links are signed with the public demo key when no
+    ``KEHOACH_PORTAL_SECRET`` is set; the warning is printed once, here."""
+    from engine import config
+    from engine.links import announce
+
+    os.environ["KEHOACH_DEMO"] = "1"
+    config.settings.cache_clear()
+    announce(config.settings(), write=err)
 
 
 # ---------------------------------------------------------------- activate / status

@@ -12,11 +12,14 @@ Report templates live inside a plan (``report_templates``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from engine.schema_time import DeadlineKind, FirstPeriod
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -32,7 +35,7 @@ DOCUMENT_NUMBER_PATTERN = rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL
 
 def _email(address: str) -> str:
     if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
-        raise ValueError(f"'{address}' is not an email address (expected name@domain)")
+        raise ValueError(f"'{address}' không phải là địa chỉ email (cần dạng ten@ten-mien)")
     return address
 
 
@@ -78,7 +81,7 @@ class Unit(Model):
     def _dates(self) -> Unit:
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(
-                f"valid_to {self.valid_to} is before valid_from {self.valid_from}; swap them"
+                f"valid_to {self.valid_to} trước valid_from {self.valid_from}; đổi chỗ hai ngày"
             )
         return self
 
@@ -105,7 +108,7 @@ class Group(Model):
     @model_validator(mode="after")
     def _some_rule(self) -> Group:
         if not (self.members or self.parents or self.kinds or self.tags):
-            raise ValueError("a group needs members, parents, kinds or tags to select units")
+            raise ValueError("nhóm cần members, parents, kinds hoặc tags để chọn đơn vị")
         return self
 
 
@@ -130,6 +133,9 @@ class DeadlinePolicy(StrEnum):
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
     policy: DeadlinePolicy = DeadlinePolicy.exact
+    deadline_kind: DeadlineKind | None = Field(
+        None, description="exclusive (trước ngày 10/9: by 9/9) | inclusive; default: the phrase's."
+    )
     assumed: bool = Field(False, description="True where the document states no deadline.")
     note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
 
@@ -149,7 +155,7 @@ class YearlyDate(_Rule):
         try:
             dt.date(2024, self.month, self.day)  # a leap year admits 29/2
         except ValueError:
-            raise ValueError(f"{self.day}/{self.month} is not a day of the year") from None
+            raise ValueError(f"{self.day}/{self.month} không phải là một ngày trong năm") from None
         return self
 
 
@@ -278,7 +284,7 @@ class Target(Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> Target:
         if (self.unit is None) == (self.group is None):
-            raise ValueError("give exactly one of 'unit' or 'group'")
+            raise ValueError("ghi đúng một trong hai: 'unit' hoặc 'group'")
         return self
 
 
@@ -355,11 +361,14 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
+    first_period: FirstPeriod | None = Field(
+        None, description="First period owed ('2026-04'); default: the first due after the plan."
+    )
 
     @model_validator(mode="after")
     def _report_has_template(self) -> Deliverable:
         if self.kind is DeliverableKind.report and self.template is None:
-            raise ValueError("a report deliverable needs 'template' (a report template id)")
+            raise ValueError("báo cáo (kind: report) cần 'template' (mã một mẫu báo cáo)")
         return self
 
 
@@ -397,7 +406,7 @@ class Event(Model):
     @model_validator(mode="after")
     def _when(self) -> Event:
         if (self.date is None) == (self.month is None):
-            raise ValueError("an event needs exactly one of 'date' or 'month'")
+            raise ValueError("sự kiện cần đúng một trong hai: 'date' hoặc 'month'")
         return self
 
 
@@ -442,24 +451,37 @@ class TemplateField(Model):
     required: bool = True
     help: str | None = None
     unit: str | None = Field(None, description="Unit of measure shown after the value.")
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Smallest value a numeric field takes.")
+    max: float | None = Field(default=None, description="Largest value a numeric field takes.")
+    max_length: int | None = Field(
+        default=None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
+    )
     choices: list[str] = Field(default_factory=list)
     aggregate: Aggregation = Aggregation.list_by_unit
 
     @model_validator(mode="after")
     def _consistent(self) -> TemplateField:
         if self.type is FieldType.choice and not self.choices:
-            raise ValueError("a 'choice' field needs 'choices'")
+            raise ValueError("trường loại 'choice' cần 'choices' (các lựa chọn)")
         if self.type is not FieldType.choice and self.choices:
-            raise ValueError("'choices' is only for fields of type 'choice'")
+            raise ValueError("'choices' chỉ dùng cho trường loại 'choice'")
+        self._numeric_bounds()
+        if self.max_length is not None and self.type is not FieldType.text:
+            raise ValueError("'max_length' chỉ dùng cho trường loại 'text'")
         numeric_only = {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}
         if self.aggregate in numeric_only and self.type not in _NUMERIC:
             raise ValueError(
-                f"aggregate '{self.aggregate.value}' needs a numeric field "
-                f"(integer, decimal, percent), not '{self.type.value}'"
+                f"aggregate '{self.aggregate.value}' cần một trường số (integer, decimal, "
+                f"percent), không phải '{self.type.value}'"
             )
         return self
+
+    def _numeric_bounds(self) -> None:
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"'{name}' phải là một số hữu hạn, không phải {bound}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} lớn hơn max {self.max:g}; đổi chỗ hai giá trị")
 
 
 class ReportTemplate(Model):
@@ -506,6 +528,9 @@ class Plan(Model):
     )
     templates_dir: str | None = Field(
         None, description="Folder (relative to this file) overriding email templates."
+    )
+    effective_date: dt.date | None = Field(
+        None, description="The day the plan takes effect (default: document.date, else as_of)."
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None

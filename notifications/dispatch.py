@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
 from engine.config import settings as default_settings
+from engine.faults import killpoint
 from engine.outbox import MailKind, enqueue, plan_admin_email
 from engine.states import OutboxStatus
 from engine.store.db import connect
@@ -152,6 +153,7 @@ class Dispatcher:
                     *(col for col in OUTBOX.c if col.name != "raw")
                 )
             ).all()
+        killpoint("claimed")
         return sorted(rows, key=lambda r: r.id)
 
     def _record(self, outcomes: list[_Outcome]) -> None:
@@ -220,6 +222,8 @@ class Dispatcher:
             ):
                 if same:
                     session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")), same)
+            killpoint("record_before_commit")
+        killpoint("recorded")
 
     def _refused(
         self, session: Session, out: _Outcome, values: dict[str, Any], attempts: int
@@ -313,6 +317,7 @@ class Dispatcher:
         await bucket.acquire()
         try:
             refused = await connection.send(self.conf.mail_from, recipients, data)
+            killpoint("smtp_sent")
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)

@@ -30,7 +30,7 @@ def test_validate_ok(capsys):
 def test_missing_file_is_a_user_error(capsys):
     assert main(["validate", "nope.yaml"]) == 1
     err = capsys.readouterr().err
-    assert "nope.yaml: no such file" in err and "Traceback" not in err
+    assert "nope.yaml: không có tệp này" in err and "Traceback" not in err
 
 
 def test_usage_error_exit_code():
@@ -65,7 +65,7 @@ def test_invalid_load_stores_nothing(db, tmp_path: Path, capsys):
         PLAN.read_text(encoding="utf-8").replace("by: ca-huyen", "by: xa-a"), encoding="utf-8"
     )
     assert main([*db, "load", str(broken), str(REGISTRY)]) == 3
-    assert "nothing was stored" in capsys.readouterr().err
+    assert "không lưu gì" in capsys.readouterr().err
     assert main([*db, "plans"]) == 0
     assert "No plan is loaded" in capsys.readouterr().out
 

@@ -133,7 +133,7 @@ def env(prefect_server, tmp_path_factory) -> Iterator[Env]:  # noqa: ARG001
     patch.setenv("KEHOACH_SMTP_HOST", smtp.host)
     patch.setenv("KEHOACH_SMTP_PORT", str(smtp.port))
     patch.setenv("KEHOACH_SMTP_SECURITY", "none")
-    patch.setenv("KEHOACH_PORTAL_SECRET", "test-secret")
+    patch.setenv("KEHOACH_PORTAL_SECRET", "kehoach-test-secret-7f3a9c2e4b1d8f60")
     settings.cache_clear()
     try:
         with in_process_runs():

@@ -18,8 +18,10 @@ from engine.calendar import (
     start_of_day,
 )
 from engine.context import PlanContext, plan_context
+from engine.lifecycle.activation import opening_days
 from engine.lifecycle.intake import take_in_waiting
 from engine.lifecycle.sweep_days import (
+    ASSIGNMENT_SENT,
     DEFAULT_REMINDERS,
     ESCALATE_AFTER_DAYS,
     ESCALATION_SENT,
@@ -64,6 +66,7 @@ class SweepResult:
     transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
     intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
     digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
+    opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
 
     def summary(self) -> str:
@@ -110,7 +113,7 @@ def sweep(
     )
 
     for instance, version in instances:
-        _sweep_instance(session, plan_context(session, version), instance.id, today, moment, result)
+        _sweep_instance(session, plan_context(session, version), instance, today, moment, result)
     return result
 
 
@@ -159,7 +162,7 @@ class _AuditRows:
 def _sweep_instance(
     session: Session,
     ctx: PlanContext,
-    instance_id: int,
+    instance: PlanInstance,
     today: dt.date,
     moment: dt.datetime,
     result: SweepResult,
@@ -170,20 +173,20 @@ def _sweep_instance(
         .scalar_subquery()
     )
     counts = session.execute(
-        select(Cycle.id, open_in_cycle).where(
-            Cycle.instance_id == instance_id, Cycle.status != CycleStatus.CLOSED
+        select(Cycle.id, Cycle.key, open_in_cycle).where(
+            Cycle.instance_id == instance.id, Cycle.status != CycleStatus.CLOSED
         )
     ).all()
     if not counts:
         return
-    cycle_ids = [cycle_id for cycle_id, _ in counts]
-    result.open_obligations += sum(n for _, n in counts)
-    is_open = (Obligation.cycle_id.in_(cycle_ids), Obligation.status.in_(OBLIGATION_OPEN))
-    digest_ids = []
+    keys = {cycle_id: key for cycle_id, key, _ in counts}
+    result.open_obligations += sum(n for _, _, n in counts)
+    is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
+    duties: list[Obligation] = []
     if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
-        digest_ids = list(
+        duties = list(
             session.scalars(
-                select(Obligation.id)
+                select(Obligation)
                 .where(
                     *is_open,
                     Obligation.deliverable_id.in_([c.id for c in ctx.plan.consolidations]),
@@ -207,48 +210,79 @@ def _sweep_instance(
                 )
             ).all()
         )
+    day = _Day(session, ctx, instance, keys, today, moment, result)
     if stored:
-        _sweep_rows(session, ctx, stored, today, moment, result)
-    if digest_ids:
-        _weekly_digests(session, digest_ids, today, moment, result)
+        day.sweep_rows(stored)
+    if duties:  # those whose period is open
+        opening = opening_days(ctx, instance, duties, keys)
+        opened = [d for d in duties if (o := opening[d.id]) is None or o <= today]
+        _weekly_digests(session, opened, today, moment, result)
 
 
-def _sweep_rows(
-    session: Session,
-    ctx: PlanContext,
-    stored: dict[int, dt.date | None],
-    today: dt.date,
-    moment: dt.datetime,
-    result: SweepResult,
-) -> None:
-    """Transfers, reminders, overdue marks and escalations of these duties, in id order;
-    each one's next day is stored."""
-    ids = sorted(stored)
-    sent = _sent_keys(session, ids)
-    mail: list[MailRequest] = []
-    audit = _AuditRows(session, ctx.plan_id, moment)
-    next_days = []
-    for chunk in _chunks(ids):
-        for obligation in session.scalars(
-            select(Obligation).where(Obligation.id.in_(chunk)).order_by(Obligation.id)
-        ):
-            _transfer_if_abolished(session, ctx, obligation, today, moment, result, audit)
-            _sweep_one(ctx, obligation, today, moment, sent, result, mail, audit)
-            day = next_sweep_day(
-                _ladder(ctx, obligation),
-                obligation.due_date,
-                local_day(obligation.created_at),
-                sent=sent.get(obligation.id, ()),
-                overdue=bool(obligation.overdue),
-                after=today,
-            )
-            if day != stored[obligation.id]:
-                next_days.append({"oid": obligation.id, "next_day": day})
-    audit.write()
-    session.flush()  # state changes first, so the emails' context reads them
-    if next_days:
-        session.execute(_STORE_NEXT_DAY, next_days)
-    queue_many(session, mail, moment)
+@dataclass
+class _Day:
+    """One plan instance's sweep of one day."""
+
+    session: Session
+    ctx: PlanContext
+    instance: PlanInstance
+    keys: dict[int, str]  # the keys of its open cycles, by id
+    today: dt.date
+    moment: dt.datetime
+    result: SweepResult
+
+    def sweep_rows(self, stored: dict[int, dt.date | None]) -> None:
+        """Transfers, assignments of periods that opened, reminders, overdue marks and
+        escalations of these duties, in id order; each one's next day is stored."""
+        session, ctx = self.session, self.ctx
+        ids = sorted(stored)
+        sent = _sent_keys(session, ids)
+        mail: list[MailRequest] = []
+        audit = _AuditRows(session, ctx.plan_id, self.moment)
+        next_days = []
+        for chunk in _chunks(ids):
+            obligations = session.scalars(
+                select(Obligation).where(Obligation.id.in_(chunk)).order_by(Obligation.id)
+            ).all()
+            opening = opening_days(ctx, self.instance, obligations, self.keys)
+            for obligation in obligations:
+                swept, day = self._one(obligation, opening[obligation.id], sent, mail, audit)
+                if swept and day != stored[obligation.id]:
+                    next_days.append({"oid": obligation.id, "next_day": day})
+        audit.write()
+        session.flush()  # state changes first, so the emails' context reads them
+        if next_days:
+            session.execute(_STORE_NEXT_DAY, next_days)
+        queue_many(session, mail, self.moment)
+
+    def _one(
+        self,
+        obligation: Obligation,
+        opens: dt.date | None,
+        sent: dict[int, set[str]],
+        mail: list[MailRequest],
+        audit: _AuditRows,
+    ) -> tuple[bool, dt.date | None]:
+        """One duty's day: (whether it was swept, its next day)."""
+        ctx, today, moment, result = self.ctx, self.today, self.moment, self.result
+        waiting = opens is not None and opens > today  # its period is not open yet
+        _transfer_if_abolished(
+            self.session, ctx, obligation, today, moment, result, audit, mail=not waiting
+        )
+        if waiting:
+            return False, None  # what it stores is its opening day or later
+        if opens is not None:
+            _mail_when_opened(ctx, obligation, sent, mail, result)
+        _sweep_one(ctx, obligation, today, moment, sent, result, mail, audit, opens)
+        return True, next_sweep_day(
+            _ladder(ctx, obligation),
+            obligation.due_date,
+            local_day(obligation.created_at),
+            opens=opens,
+            sent=sent.get(obligation.id, ()),
+            overdue=bool(obligation.overdue),
+            after=today,
+        )
 
 
 def _chunks(ids: Sequence[Any]) -> list[list[Any]]:
@@ -272,7 +306,7 @@ DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes
 
 def _weekly_digests(
     session: Session,
-    obligation_ids: Sequence[int],
+    duties: Sequence[Obligation],
     today: dt.date,
     moment: dt.datetime,
     result: SweepResult,
@@ -280,27 +314,43 @@ def _weekly_digests(
     """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
     year, week, _ = today.isocalendar()
     step = f"{year}-W{week:02d}"
-    keys = {f"obl:{i}:digest:{step}": i for i in obligation_ids}
+    keys = {f"obl:{o.id}:digest:{step}": o for o in duties}
     queued = set(
         session.scalars(
             select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys))
         )
     )  # this week's digests queued already
-    wanted = [i for key, i in keys.items() if key not in queued]
+    wanted = [o for key, o in keys.items() if key not in queued]
     if not wanted:
         return
-    duties = session.scalars(
-        select(Obligation).where(Obligation.id.in_(wanted)).order_by(Obligation.id)
-    ).all()
     # A digest reads its rows and their units' names itself (engine.outbox.builders):
     # the builder needs only the units each digest names, not the whole registry.
-    digests: list[MailRequest] = [(o, MailKind.DIGEST, step, None) for o in duties]
+    digests: list[MailRequest] = [(o, MailKind.DIGEST, step, None) for o in wanted]
     queue_many(session, digests, moment, whole_registry=False)
-    result.digests += [o.id for o in duties]
+    result.digests += [o.id for o in wanted]
+
+
+def _mail_when_opened(
+    ctx: PlanContext,
+    obligation: Obligation,
+    sent: dict[int, set[str]],
+    mail: list[MailRequest],
+    result: SweepResult,
+) -> None:
+    """A period that opened after activation: its assignment email, once."""
+    mine = sent.setdefault(obligation.id, set())
+    if ASSIGNMENT_SENT in mine:
+        return
+    extra = None
+    if obligation.transferred_from:
+        extra = {"transferred_from": ctx.unit_name(obligation.transferred_from)}
+    mail.append((obligation, MailKind.ASSIGNMENT, "", extra))
+    mine.add(ASSIGNMENT_SENT)
+    result.opened.append(obligation.id)
 
 
 def _sent_keys(session: Session, obligation_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Keys of reminder/overdue/escalation mails already queued, by obligation."""
+    """Keys of assignment/reminder/overdue/escalation mails already queued, by obligation."""
     sent: dict[int, set[str]] = {}
     for chunk in _chunks(obligation_ids):
         for obligation_id, kind, key in session.execute(
@@ -308,7 +358,9 @@ def _sent_keys(session: Session, obligation_ids: Sequence[int]) -> dict[int, set
                 OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key
             ).where(
                 OutboxMessage.obligation_id.in_(chunk),
-                OutboxMessage.kind.in_((MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)),
+                OutboxMessage.kind.in_(
+                    (MailKind.ASSIGNMENT, MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)
+                ),
             )
         ):
             if obligation_id is not None:
@@ -324,8 +376,11 @@ def _transfer_if_abolished(
     now: dt.datetime,
     result: SweepResult,
     audit: _AuditRows,
+    *,
+    mail: bool = True,
 ) -> None:
-    """An open duty of a unit abolished since activation moves to its successor."""
+    """An open duty of a unit abolished since activation moves to its successor (told at
+    once, or, when ``mail`` is False, by the assignment its period sends when it opens)."""
     unit = ctx.view.unit(obligation.unit_id)
     if unit is None or unit.valid_on(today):
         return
@@ -360,14 +415,15 @@ def _transfer_if_abolished(
     obligation.token_version += 1  # links mailed to the abolished unit stop working
     obligation.updated_at = now
     session.flush()
-    queue_mail(
-        session,
-        obligation,
-        MailKind.ASSIGNMENT,
-        f"transfer-{successor.id}",
-        {"transferred_from": ctx.unit_name(old)},
-        now,
-    )
+    if mail:
+        queue_mail(
+            session,
+            obligation,
+            MailKind.ASSIGNMENT,
+            f"transfer-{successor.id}",
+            {"transferred_from": ctx.unit_name(old)},
+            now,
+        )
     write_audit(
         session,
         "obligation.transferred",
@@ -393,6 +449,7 @@ def _sweep_one(
     result: SweepResult,
     mail: list[MailRequest],
     audit: _AuditRows,
+    opened_on: dt.date | None = None,
 ) -> None:
     if not obligation.status.open:
         return
@@ -401,9 +458,9 @@ def _sweep_one(
     if days_left >= 0:
         ladder = _ladder(ctx, obligation)
         done = reminder_steps_sent(mine)
-        step = reminder_step(
-            ladder, days_left, local_day(obligation.created_at), obligation.due_date, done
-        )
+        # A reminder older than the day the unit was first told is stale.
+        told = max(local_day(obligation.created_at), opened_on or dt.date.min)
+        step = reminder_step(ladder, days_left, told, obligation.due_date, done)
         if step is not None:
             mail.append((obligation, MailKind.REMINDER, str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")

@@ -273,7 +273,10 @@ class Submission(Base):
     """A unit's answer to an obligation; every version is kept."""
 
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("obligation_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("obligation_id", "version"),
+        UniqueConstraint("obligation_id", "form_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
@@ -291,6 +294,9 @@ class Submission(Base):
     reviewed_at: Mapped[dt.datetime | None]
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     intake_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The portal form's idempotency key (portal.idempotency): a replayed POST finds its
+    # first version by it. None for answers from elsewhere.
+    form_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
     obligation: Mapped[Obligation] = relationship(back_populates="submissions")
 

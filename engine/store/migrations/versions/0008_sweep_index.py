@@ -1,7 +1,7 @@
 """the sweep reads only what is due: obligations.next_sweep_on and its indexes
 
 Revision ID: 0008_sweep_index
-Revises: 0001
+Revises: 0002_portal_idem (chained on main's head when main was merged in; the brief named 0001)
 Create Date: 2026-12-01 09:00:00
 
 ``next_sweep_on`` is the first day the daily sweep may remind, mark overdue or escalate
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_sweep_index"
-down_revision = "0001"
+down_revision = "0002_portal_idem"
 branch_labels = None
 depends_on = None
 
