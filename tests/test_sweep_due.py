@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import event, inspect, select, text, update
 
 from engine.config import Settings
-from engine.lifecycle import intake, intake_many, record_submission, sweep
+from engine.lifecycle import activate, intake, intake_many, record_submission, sweep
 from engine.lifecycle.sweep_days import (
+    ASSIGNMENT_SENT,
     ESCALATE_AFTER_DAYS,
     ESCALATION_SENT,
     OVERDUE_SENT,
@@ -31,29 +32,39 @@ from engine.store.db import _alembic_config, connect, migrate
 from engine.store.models import SWEEP_AT_ONCE, Obligation, OutboxMessage
 from tests.lifecycle_factory import (
     CONSOLIDATION,
+    DEFINITIONS,
     DISTRICT,
     GOOD_REPORT,
     obligation,
     obligations,
     prepared,
+    store_files,
     vn,
 )
 
 # ---------------------------------------------------------------- the day stored
 
 
-def _acts(ladder, due, created, state, day) -> bool:
-    """What the sweep does for an open duty on ``day`` (engine.lifecycle.sweep._sweep_one),
-    applied to ``state`` (sent keys, overdue mark); True when it did anything."""
+def _acts(duty, state, day) -> bool:
+    """What the sweep does for an open duty on ``day`` (engine.lifecycle.sweep: the
+    assignment of a period that opened, then _sweep_one), applied to ``state`` (sent
+    keys, overdue mark); True when it did anything."""
+    ladder, due, created, opens = duty
     sent, overdue = state
+    if opens is not None and opens > day:
+        return False  # its period is not open yet
+    acted = False
+    if opens is not None and ASSIGNMENT_SENT not in sent:
+        sent.add(ASSIGNMENT_SENT)
+        acted = True
     days_left = (due - day).days
     if days_left >= 0:
-        step = reminder_step(ladder, days_left, created, due, reminder_steps_sent(sent))
-        if step is None:
-            return False
-        sent.add(f"reminder:{step}")
-        return True
-    acted = False
+        told = max(created, opens or dt.date.min)
+        step = reminder_step(ladder, days_left, told, due, reminder_steps_sent(sent))
+        if step is not None:
+            sent.add(f"reminder:{step}")
+            acted = True
+        return acted
     if not overdue[0]:
         overdue[0] = acted = True
     if OVERDUE_SENT not in sent:
@@ -65,10 +76,10 @@ def _acts(ladder, due, created, state, day) -> bool:
     return acted
 
 
-def _first_acting_day(ladder, due, created, state, start):
-    day = start
-    while day <= due + dt.timedelta(days=ESCALATE_AFTER_DAYS):  # nothing happens later
-        if _acts(ladder, due, created, (set(state[0]), list(state[1])), day):
+def _first_acting_day(duty, state, start):
+    day, last = start, max(duty[1] + dt.timedelta(days=ESCALATE_AFTER_DAYS), duty[3] or start)
+    while day <= last:  # nothing happens later
+        if _acts(duty, (set(state[0]), list(state[1])), day):
             return day
         day += dt.timedelta(days=1)
     return None
@@ -76,30 +87,38 @@ def _first_acting_day(ladder, due, created, state, start):
 
 def test_the_day_stored_is_the_first_day_the_sweep_acts():
     """Against the sweep's own decision, day by day, for random ladders, creation days,
-    mails already queued and sweeps on random days (missed days included)."""
+    opening days, mails already queued and sweeps on random days (missed days included)."""
     rng = random.Random(14)
     due = dt.date(2027, 9, 10)
     for _ in range(1000):
         ladder = [rng.randint(0, 12) for _ in range(rng.randint(0, 4))]  # unsorted, repeats
         created = due + dt.timedelta(days=rng.randint(-25, 4))
+        opens = None if rng.random() < 0.5 else due + dt.timedelta(days=rng.randint(-13, 6))
+        duty = (ladder, due, created, opens)
         sent = {f"reminder:{s}" for s in range(13) if rng.random() < 0.1}
-        sent |= {k for k in (OVERDUE_SENT, ESCALATION_SENT) if rng.random() < 0.1}
+        sent |= {k for k in (ASSIGNMENT_SENT, OVERDUE_SENT, ESCALATION_SENT) if rng.random() < 0.1}
         state = (sent, [rng.random() < 0.1])
         start = due - dt.timedelta(days=14)
-        expected = _first_acting_day(ladder, due, created, state, start)
-        day = next_sweep_day(ladder, due, created, sent=sent, overdue=state[1][0])
-        assert day == expected
+        expected = _first_acting_day(duty, state, start)
+        day = next_sweep_day(ladder, due, created, opens=opens, sent=sent, overdue=state[1][0])
+        assert day == expected, duty
         today = start
         while today < due + dt.timedelta(days=8):
             today += dt.timedelta(days=rng.randint(1, 4))
-            _acts(ladder, due, created, state, today)
-            expected = _first_acting_day(ladder, due, created, state, today + dt.timedelta(days=1))
+            _acts(duty, state, today)
+            expected = _first_acting_day(duty, state, today + dt.timedelta(days=1))
             assert (
                 next_sweep_day(
-                    ladder, due, created, sent=state[0], overdue=state[1][0], after=today
+                    ladder,
+                    due,
+                    created,
+                    opens=opens,
+                    sent=state[0],
+                    overdue=state[1][0],
+                    after=today,
                 )
                 == expected
-            ), (ladder, created, state, today)
+            ), (duty, state, today)
 
 
 # ---------------------------------------------------------------- what the sweep reads
@@ -109,15 +128,13 @@ ACTIVATED = vn(2027, 1, 4, 9)
 
 @pytest.fixture
 def url(sqlite_url: str) -> str:
-    from engine.lifecycle import activate
-
     prepared(sqlite_url)
     with session_scope(sqlite_url) as session:
         activate(session, DISTRICT, now=ACTIVATED)
     return sqlite_url
 
 
-def _sweep_counting_loads(url: str, day: dt.date):
+def _sweep_counting_loads(url: str, day: dt.date, plan_id: str = DISTRICT):
     loaded: set[int] = set()
 
     def count(target, _context) -> None:
@@ -126,7 +143,7 @@ def _sweep_counting_loads(url: str, day: dt.date):
     event.listen(Obligation, "load", count)
     try:
         with session_scope(url) as session:
-            result = sweep(session, DISTRICT, today=day)
+            result = sweep(session, plan_id, today=day)
     finally:
         event.remove(Obligation, "load", count)
     return result, loaded
@@ -145,11 +162,41 @@ def test_the_sweep_loads_only_the_duties_it_changes(url):
             | set(result.escalations)
             | {o for o, _, _ in result.transferred}
             | set(result.digests)
+            | set(result.opened)
         )
         assert loaded == changed, f"{day}/{month}: {len(loaded)} loaded, {len(changed)} changed"
         quiet += not changed
         assert result.open_obligations > 0
     assert quiet >= 3  # e.g. 29/1, 2/3, 2/7: nothing due, nothing read
+
+
+def test_periods_opening_later_are_read_on_the_day_they_open(sqlite_url):
+    """A monthly plan (plan_definitions/examples): each month's duties are read on the
+    day the month opens (its assignment) and on their reminder days, not before."""
+    examples = DEFINITIONS / "examples"
+    store_files(
+        sqlite_url,
+        examples / "registry_cao_bang_2026.yaml",
+        DEFINITIONS / "calendar_vn.yaml",
+        examples / "cao_bang_dau_tu_cong_2026.yaml",
+    )
+    with session_scope(sqlite_url) as session:
+        activate(session, "cao-bang-dau-tu-cong-2026", now=vn(2026, 3, 26, 9))
+    opened = 0
+    for month, day in [(4, 13), (4, 14), (4, 20), (4, 21), (4, 22), (5, 12), (5, 21)]:
+        result, loaded = _sweep_counting_loads(
+            sqlite_url, dt.date(2026, month, day), "cao-bang-dau-tu-cong-2026"
+        )
+        changed = (
+            {o for o, _ in result.reminders}
+            | set(result.overdue)
+            | set(result.escalations)
+            | set(result.digests)
+            | set(result.opened)
+        )
+        assert loaded == changed, f"{day}/{month}: {len(loaded)} loaded, {len(changed)} changed"
+        opened += len(result.opened)
+    assert opened >= 13  # May's duties, mailed on 21/4
 
 
 def test_rows_written_without_a_day_are_swept_once_and_get_theirs(url):

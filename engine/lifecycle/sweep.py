@@ -182,11 +182,11 @@ def _sweep_instance(
     keys = {cycle_id: key for cycle_id, key, _ in counts}
     result.open_obligations += sum(n for _, _, n in counts)
     is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
-    duties: list[Obligation] = []
+    duties: list[Any] = []
     if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
         duties = list(
-            session.scalars(
-                select(Obligation)
+            session.execute(
+                select(Obligation.id, Obligation.deliverable_id, Obligation.cycle_id)
                 .where(
                     *is_open,
                     Obligation.deliverable_id.in_([c.id for c in ctx.plan.consolidations]),
@@ -215,7 +215,7 @@ def _sweep_instance(
         day.sweep_rows(stored)
     if duties:  # those whose period is open
         opening = opening_days(ctx, instance, duties, keys)
-        opened = [d for d in duties if (o := opening[d.id]) is None or o <= today]
+        opened = [d.id for d in duties if (o := opening[d.id]) is None or o <= today]
         _weekly_digests(session, opened, today, moment, result)
 
 
@@ -306,7 +306,7 @@ DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes
 
 def _weekly_digests(
     session: Session,
-    duties: Sequence[Obligation],
+    duty_ids: Sequence[int],
     today: dt.date,
     moment: dt.datetime,
     result: SweepResult,
@@ -314,15 +314,18 @@ def _weekly_digests(
     """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
     year, week, _ = today.isocalendar()
     step = f"{year}-W{week:02d}"
-    keys = {f"obl:{o.id}:digest:{step}": o for o in duties}
+    keys = {f"obl:{i}:digest:{step}": i for i in duty_ids}
     queued = set(
         session.scalars(
             select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys))
         )
     )  # this week's digests queued already
-    wanted = [o for key, o in keys.items() if key not in queued]
-    if not wanted:
+    ids = [i for key, i in keys.items() if key not in queued]
+    if not ids:
         return
+    wanted = session.scalars(
+        select(Obligation).where(Obligation.id.in_(ids)).order_by(Obligation.id)
+    ).all()
     # A digest reads its rows and their units' names itself (engine.outbox.builders):
     # the builder needs only the units each digest names, not the whole registry.
     digests: list[MailRequest] = [(o, MailKind.DIGEST, step, None) for o in wanted]
