@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Links are signed with a key of this run's own (the engine refuses to sign without one).
+os.environ.setdefault("KEHOACH_PORTAL_SECRET", secrets.token_urlsafe(48))
 
 from engine.calendar import TZ  # noqa: E402
 
