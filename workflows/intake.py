@@ -116,12 +116,12 @@ def _taken(result: Any, source: str | None, submitted_at: Any) -> dict[str, Any]
 
 def _take_in_together(ids: list[int], moment: Any, database_url: str) -> list[dict[str, Any]]:
     """engine.lifecycle.intake for every id in one transaction (all or nothing)."""
-    from engine.lifecycle import intake
+    from engine.lifecycle import intake_many
 
     out = []
     with session_scope(database_url) as session:
-        for sid in ids:
-            result = intake(session, sid, now=moment)
+        # One transaction; the receipts go into the outbox together (one insert).
+        for sid, result in zip(ids, intake_many(session, ids, now=moment), strict=True):
             source, submitted_at = session.execute(
                 select(Submission.source, Submission.submitted_at).where(Submission.id == sid)
             ).one()

@@ -11,7 +11,7 @@ One module per step; this package re-exports what callers outside engine/ use.
 
 from engine.context import PlanContext, context_for_obligation, plan_context, version_of_cycle
 from engine.lifecycle.activation import ActivationResult, activate, start_cycle
-from engine.lifecycle.intake import IntakeResult, intake, take_in_waiting
+from engine.lifecycle.intake import IntakeResult, intake, intake_many, take_in_waiting
 from engine.lifecycle.review import ReviewError, review
 from engine.lifecycle.submissions import (
     FORM_ERROR,
@@ -43,6 +43,7 @@ __all__ = [
     "context_for_obligation",
     "deciding_versions",
     "intake",
+    "intake_many",
     "plan_context",
     "record_submission",
     "review",

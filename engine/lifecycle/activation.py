@@ -26,6 +26,7 @@ from engine.calendar import (
 )
 from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError
+from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
 from engine.outbox.requests import queue_assignments
 from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
@@ -145,13 +146,13 @@ def _owed_specs(
     return owed(ctx.plan, deliverable, specs, instance.activated_on, ctx.calendar)
 
 
-def _fed(plan: Plan, obligation: Obligation) -> Deliverable | None:
-    """The deliverable whose periods an obligation follows (a duty: the one it gathers)."""
-    found = plan.deliverable(obligation.deliverable_id)
+def _fed(plan: Plan, deliverable_id: str) -> Deliverable | None:
+    """The deliverable whose periods a duty follows (a consolidation: the one it gathers)."""
+    found = plan.deliverable(deliverable_id)
     if found is not None:
         return found
     duty: Consolidation | None = next(
-        (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
+        (c for c in plan.consolidations if c.id == deliverable_id), None
     )
     return plan.deliverable(duty.consolidates) if duty is not None else None
 
@@ -165,19 +166,52 @@ def opening_days(
     """Obligation id -> the day its period opens (None: open from activation), computed
     once per deliverable and cycle key."""
     seen: dict[tuple[str, str], dt.date | None] = {}
-    out: dict[int, dt.date | None] = {}
-    for obligation in obligations:
-        fed = _fed(ctx.plan, obligation)
-        key = cycle_keys[obligation.cycle_id]
-        if fed is None:
-            out[obligation.id] = None
-            continue
-        if (fed.id, key) not in seen:
-            seen[(fed.id, key)] = opens_on(
-                ctx.plan, fed, cycle_from_key(key), instance.activated_on, ctx.calendar
-            )
-        out[obligation.id] = seen[(fed.id, key)]
-    return out
+    return {
+        o.id: _opening_day(ctx, instance, o.deliverable_id, cycle_keys[o.cycle_id], seen)
+        for o in obligations
+    }
+
+
+def _opening_day(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    deliverable_id: str,
+    cycle_key: str,
+    seen: dict[tuple[str, str], dt.date | None],
+) -> dt.date | None:
+    """The day a duty's period opens (None: open from activation), once per key."""
+    fed = _fed(ctx.plan, deliverable_id)
+    if fed is None:
+        return None
+    if (fed.id, cycle_key) not in seen:
+        seen[(fed.id, cycle_key)] = opens_on(
+            ctx.plan, fed, cycle_from_key(cycle_key), instance.activated_on, ctx.calendar
+        )
+    return seen[(fed.id, cycle_key)]
+
+
+def _first_sweep_days(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    rows: list[dict[str, Any]],
+    cycle_keys: dict[int, str],
+    today: dt.date,
+) -> None:
+    """Each new duty's first day the sweep has something to do for it (next_sweep_on);
+    a period open by ``today`` has its assignment mailed now, the others on opening."""
+    seen: dict[tuple[str, str], dt.date | None] = {}
+    for row in rows:
+        opens = _opening_day(
+            ctx, instance, row["deliverable_id"], cycle_keys[row["cycle_id"]], seen
+        )
+        told = (ASSIGNMENT_SENT,) if opens is not None and opens <= today else ()
+        row["next_sweep_on"] = next_sweep_day(
+            ladder_for(ctx.plan, row["deliverable_id"]),
+            row["due_date"],
+            today,
+            opens=opens,
+            sent=told,
+        )
 
 
 def open_now(
@@ -267,6 +301,7 @@ def _materialize(
             f"kỳ {', '.join(late)} đã quá hạn khi kích hoạt: các đơn vị được giao ngay và bị "
             "tính là quá hạn từ lần quét hạn tới"
         )
+    _first_sweep_days(ctx, instance, rows, keys, local_day(now))
     new_obligations: list[Obligation] = []
     if rows:
         new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))

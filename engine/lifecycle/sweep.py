@@ -8,8 +8,9 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
@@ -21,8 +22,21 @@ from engine.calendar import (
 from engine.context import PlanContext, plan_context
 from engine.lifecycle.activation import opening_days
 from engine.lifecycle.intake import take_in_waiting
+from engine.lifecycle.sweep_days import (
+    ASSIGNMENT_SENT,
+    DEFAULT_REMINDERS,
+    ESCALATE_AFTER_DAYS,
+    ESCALATION_SENT,
+    ESCALATION_STEP,
+    OVERDUE_SENT,
+    ladder_for,
+    next_sweep_day,
+    reminder_step,
+    reminder_steps_sent,
+)
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
+from engine.registry import RegistryView
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -30,6 +44,7 @@ from engine.states import (
     ObligationStatus,
 )
 from engine.store.models import (
+    AuditEvent,
     Cycle,
     Obligation,
     OutboxMessage,
@@ -40,10 +55,9 @@ from engine.transitions import move_obligation
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REMINDERS = (7, 3, 1)
+__all__ = ["DEFAULT_REMINDERS", "DIGEST_WEEKDAY", "ESCALATE_AFTER_DAYS", "SweepResult", "sweep"]
 
-
-ESCALATE_AFTER_DAYS = 3
+CHUNK = 500  # ids per IN list
 
 
 @dataclass
@@ -73,23 +87,6 @@ class SweepResult:
         )
 
 
-def _reminder_step(
-    ladder: Sequence[int], days_left: int, created_day: dt.date, due: dt.date, sent: set[int]
-) -> int | None:
-    """The most urgent reminder due and not sent yet; stale earlier steps are skipped."""
-    due_steps = [
-        step
-        for step in ladder
-        if step > 0 and days_left <= step and due - dt.timedelta(days=step) > created_day
-    ]
-    if days_left < 0 or not due_steps:
-        return None
-    step = min(due_steps)
-    if step in sent or any(s in sent for s in ladder if s < step):
-        return None
-    return step
-
-
 def _active_versions(session: Session, plan_id: str) -> list[tuple[PlanInstance, PlanVersion]]:
     return [
         (i, v)
@@ -110,6 +107,8 @@ def sweep(
     ``now`` (default: the start of ``today`` in Viet Nam) stamps the rows written.
     Idempotent for a day, and safe after missed days: only the most urgent reminder
     not yet sent goes out, overdue and escalation mails go once per obligation.
+    Only the duties with something due (``Obligation.next_sweep_on``, engine.lifecycle.
+    sweep_days) or owed by a unit abolished by ``today`` are read, through indexes.
     """
     moment = now or start_of_day(today)
     result = SweepResult(plan_id=plan_id, today=today)
@@ -130,49 +129,224 @@ def sweep(
     )
 
     for instance, version in instances:
-        ctx = plan_context(session, version)
-        obligations = list(
-            session.scalars(
-                select(Obligation)
-                .join(Cycle, Obligation.cycle_id == Cycle.id)
+        _sweep_instance(session, plan_context(session, version), instance, today, moment, result)
+    return result
+
+
+_obligations = cast(Table, Obligation.__table__)
+# The next day is the sweep's bookkeeping, not a change of the duty: updated_at stays.
+_STORE_NEXT_DAY = (
+    update(_obligations)
+    .where(_obligations.c.id == bindparam("oid"))
+    .values(next_sweep_on=bindparam("next_day"), updated_at=_obligations.c.updated_at)
+)
+
+
+class _AuditRows:
+    """The sweep's own audit rows (reminded, overdue, escalated), written in one insert.
+
+    They keep their place among rows others add through the ORM (a transfer's, a
+    merge's): :meth:`write` runs before those are added and flushes the session first.
+    """
+
+    _INSERT = insert(cast(Table, AuditEvent.__table__))
+
+    def __init__(self, session: Session, plan_id: str, at: dt.datetime) -> None:
+        self.session, self.plan_id, self.at = session, plan_id, at
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, action: str, obligation_id: int, **data: Any) -> None:
+        self.rows.append(
+            {
+                "at": self.at,
+                "actor": "system",
+                "action": action,
+                "plan_id": self.plan_id,
+                "obligation_id": obligation_id,
+                "remote_addr": None,
+                "data": data,
+            }
+        )
+
+    def write(self) -> None:
+        if self.rows:
+            self.session.flush()
+            self.session.execute(self._INSERT, self.rows)
+            self.rows = []
+
+
+def _sweep_instance(
+    session: Session,
+    ctx: PlanContext,
+    instance: PlanInstance,
+    today: dt.date,
+    moment: dt.datetime,
+    result: SweepResult,
+) -> None:
+    open_in_cycle = (
+        select(func.count())
+        .where(Obligation.cycle_id == Cycle.id, Obligation.status.in_(OBLIGATION_OPEN))
+        .scalar_subquery()
+    )
+    counts = session.execute(
+        select(Cycle.id, Cycle.key, open_in_cycle).where(
+            Cycle.instance_id == instance.id, Cycle.status != CycleStatus.CLOSED
+        )
+    ).all()
+    if not counts:
+        return
+    keys = {cycle_id: key for cycle_id, key, _ in counts}
+    result.open_obligations += sum(n for _, _, n in counts)
+    is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
+    duties: list[Any] = []
+    if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
+        duties = list(
+            session.execute(
+                select(Obligation.id, Obligation.deliverable_id, Obligation.cycle_id)
                 .where(
-                    Cycle.instance_id == instance.id,
-                    Cycle.status != CycleStatus.CLOSED,
-                    Obligation.status.in_(OBLIGATION_OPEN),
+                    *is_open,
+                    Obligation.deliverable_id.in_([c.id for c in ctx.plan.consolidations]),
+                    Obligation.kind == "consolidation",
                 )
                 .order_by(Obligation.id)
             )
         )
-        result.open_obligations += len(obligations)
-        if not obligations:
-            continue
-        sent = _sent_keys(session, instance.id)
-        keys = {
-            cycle_id: key
-            for cycle_id, key in session.execute(
-                select(Cycle.id, Cycle.key).where(Cycle.instance_id == instance.id)
+    stored = dict(
+        session.execute(
+            select(Obligation.id, Obligation.next_sweep_on).where(
+                *is_open, Obligation.next_sweep_on <= today
             )
-        }
-        opening = opening_days(ctx, instance, obligations, keys)
+        ).all()
+    )
+    for chunk in _chunks(sorted(_abolished(ctx.view, today))):
+        stored.update(
+            session.execute(
+                select(Obligation.id, Obligation.next_sweep_on).where(
+                    *is_open, Obligation.unit_id.in_(chunk)
+                )
+            ).all()
+        )
+    day = _Day(session, ctx, instance, keys, today, moment, result)
+    if stored:
+        day.sweep_rows(stored)
+    if duties:  # those whose period is open
+        opening = opening_days(ctx, instance, duties, keys)
+        opened = [d.id for d in duties if (o := opening[d.id]) is None or o <= today]
+        _weekly_digests(session, opened, today, moment, result)
+
+
+@dataclass
+class _Day:
+    """One plan instance's sweep of one day."""
+
+    session: Session
+    ctx: PlanContext
+    instance: PlanInstance
+    keys: dict[int, str]  # the keys of its open cycles, by id
+    today: dt.date
+    moment: dt.datetime
+    result: SweepResult
+
+    def sweep_rows(self, stored: dict[int, dt.date | None]) -> None:
+        """Transfers, assignments of periods that opened, reminders, overdue marks and
+        escalations of these duties, in id order; each one's next day is stored."""
+        session, ctx = self.session, self.ctx
+        ids = sorted(stored)
+        sent = _sent_keys(session, ids)
         mail: list[MailRequest] = []
-        opened: list[Obligation] = []
-        for obligation in obligations:
-            day = opening[obligation.id]
-            waiting = day is not None and day > today  # its period is not open yet
-            _transfer_if_abolished(
-                session, ctx, obligation, today, moment, result, mail=not waiting
-            )
-            if waiting:
-                continue
-            opened.append(obligation)
-            if day is not None:
-                _mail_when_opened(ctx, obligation, sent, mail, result)
-            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail, day)
+        audit = _AuditRows(session, ctx.plan_id, self.moment)
+        next_days = []
+        for chunk in _chunks(ids):
+            obligations = session.scalars(
+                select(Obligation).where(Obligation.id.in_(chunk)).order_by(Obligation.id)
+            ).all()
+            opening = opening_days(ctx, self.instance, obligations, self.keys)
+            for obligation in obligations:
+                swept, day = self._one(obligation, opening[obligation.id], sent, mail, audit)
+                if swept and day != stored[obligation.id]:
+                    next_days.append({"oid": obligation.id, "next_day": day})
+        audit.write()
         session.flush()  # state changes first, so the emails' context reads them
-        queue_many(session, mail, moment)
-        if today.weekday() == DIGEST_WEEKDAY:
-            _weekly_digests(session, opened, today, moment, result)
-    return result
+        if next_days:
+            session.execute(_STORE_NEXT_DAY, next_days)
+        queue_many(session, mail, self.moment)
+
+    def _one(
+        self,
+        obligation: Obligation,
+        opens: dt.date | None,
+        sent: dict[int, set[str]],
+        mail: list[MailRequest],
+        audit: _AuditRows,
+    ) -> tuple[bool, dt.date | None]:
+        """One duty's day: (whether it was swept, its next day)."""
+        ctx, today, moment, result = self.ctx, self.today, self.moment, self.result
+        waiting = opens is not None and opens > today  # its period is not open yet
+        _transfer_if_abolished(
+            self.session, ctx, obligation, today, moment, result, audit, mail=not waiting
+        )
+        if waiting:
+            return False, None  # what it stores is its opening day or later
+        if opens is not None:
+            _mail_when_opened(ctx, obligation, sent, mail, result)
+        _sweep_one(ctx, obligation, today, moment, sent, result, mail, audit, opens)
+        return True, next_sweep_day(
+            _ladder(ctx, obligation),
+            obligation.due_date,
+            local_day(obligation.created_at),
+            opens=opens,
+            sent=sent.get(obligation.id, ()),
+            overdue=bool(obligation.overdue),
+            after=today,
+        )
+
+
+def _chunks(ids: Sequence[Any]) -> list[list[Any]]:
+    return [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+
+
+def _abolished(view: RegistryView, today: dt.date) -> set[str]:
+    """Units no longer valid on ``today`` whose duties a successor carries."""
+    out = set()
+    for unit in view.units.values():
+        if unit.valid_on(today):
+            continue
+        successor = view.successor_on(unit.id, today)
+        if successor is not None and successor.id != unit.id:
+            out.add(unit.id)
+    return out
+
+
+DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
+
+
+def _weekly_digests(
+    session: Session,
+    duty_ids: Sequence[int],
+    today: dt.date,
+    moment: dt.datetime,
+    result: SweepResult,
+) -> None:
+    """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
+    year, week, _ = today.isocalendar()
+    step = f"{year}-W{week:02d}"
+    keys = {f"obl:{i}:digest:{step}": i for i in duty_ids}
+    queued = set(
+        session.scalars(
+            select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys))
+        )
+    )  # this week's digests queued already
+    ids = [i for key, i in keys.items() if key not in queued]
+    if not ids:
+        return
+    wanted = session.scalars(
+        select(Obligation).where(Obligation.id.in_(ids)).order_by(Obligation.id)
+    ).all()
+    # A digest reads its rows and their units' names itself (engine.outbox.builders):
+    # the builder needs only the units each digest names, not the whole registry.
+    digests: list[MailRequest] = [(o, MailKind.DIGEST, step, None) for o in wanted]
+    queue_many(session, digests, moment, whole_registry=False)
+    result.digests += [o.id for o in wanted]
 
 
 def _mail_when_opened(
@@ -184,55 +358,32 @@ def _mail_when_opened(
 ) -> None:
     """A period that opened after activation: its assignment email, once."""
     mine = sent.setdefault(obligation.id, set())
-    if "assignment:" in mine:
+    if ASSIGNMENT_SENT in mine:
         return
     extra = None
     if obligation.transferred_from:
         extra = {"transferred_from": ctx.unit_name(obligation.transferred_from)}
     mail.append((obligation, MailKind.ASSIGNMENT, "", extra))
-    mine.add("assignment:")
+    mine.add(ASSIGNMENT_SENT)
     result.opened.append(obligation.id)
 
 
-DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
-
-
-def _weekly_digests(
-    session: Session,
-    obligations: Sequence[Obligation],
-    today: dt.date,
-    moment: dt.datetime,
-    result: SweepResult,
-) -> None:
-    """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
-    year, week, _ = today.isocalendar()
-    step = f"{year}-W{week:02d}"
-    for obligation in obligations:
-        if obligation.kind != "consolidation":
-            continue
-        key = f"obl:{obligation.id}:digest:{step}"
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
-            continue  # this week's digest is queued already
-        queue_mail(session, obligation, MailKind.DIGEST, step=step, now=moment)
-        result.digests.append(obligation.id)
-
-
-def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
+def _sent_keys(session: Session, obligation_ids: Sequence[int]) -> dict[int, set[str]]:
     """Keys of assignment/reminder/overdue/escalation mails already queued, by obligation."""
     sent: dict[int, set[str]] = {}
-    for obligation_id, kind, key in session.execute(
-        select(OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key)
-        .join(Obligation, OutboxMessage.obligation_id == Obligation.id)
-        .join(Cycle, Obligation.cycle_id == Cycle.id)
-        .where(
-            Cycle.instance_id == instance_id,
-            OutboxMessage.kind.in_(
-                (MailKind.ASSIGNMENT, MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)
-            ),
-        )
-    ):
-        if obligation_id is not None:
-            sent.setdefault(obligation_id, set()).add(f"{kind}:{key.rsplit(':', 1)[-1]}")
+    for chunk in _chunks(obligation_ids):
+        for obligation_id, kind, key in session.execute(
+            select(
+                OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key
+            ).where(
+                OutboxMessage.obligation_id.in_(chunk),
+                OutboxMessage.kind.in_(
+                    (MailKind.ASSIGNMENT, MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)
+                ),
+            )
+        ):
+            if obligation_id is not None:
+                sent.setdefault(obligation_id, set()).add(f"{kind}:{key.rsplit(':', 1)[-1]}")
     return sent
 
 
@@ -243,6 +394,7 @@ def _transfer_if_abolished(
     today: dt.date,
     now: dt.datetime,
     result: SweepResult,
+    audit: _AuditRows,
     *,
     mail: bool = True,
 ) -> None:
@@ -254,6 +406,7 @@ def _transfer_if_abolished(
     successor = ctx.view.successor_on(unit.id, today)
     if successor is None or successor.id == unit.id:
         return
+    audit.write()  # the rows of the duties before this one come first
     clash = session.scalar(
         select(Obligation.id).where(
             Obligation.cycle_id == obligation.cycle_id,
@@ -303,14 +456,10 @@ def _transfer_if_abolished(
 
 
 def _ladder(ctx: PlanContext, obligation: Obligation) -> Sequence[int]:
-    deliverable = ctx.plan.deliverable(obligation.deliverable_id)
-    if deliverable is not None:
-        return deliverable.reminders
-    return DEFAULT_REMINDERS
+    return ladder_for(ctx.plan, obligation.deliverable_id)
 
 
 def _sweep_one(
-    session: Session,
     ctx: PlanContext,
     obligation: Obligation,
     today: dt.date,
@@ -318,6 +467,7 @@ def _sweep_one(
     sent: dict[int, set[str]],
     result: SweepResult,
     mail: list[MailRequest],
+    audit: _AuditRows,
     opened_on: dt.date | None = None,
 ) -> None:
     if not obligation.status.open:
@@ -326,54 +476,27 @@ def _sweep_one(
     days_left = (obligation.due_date - today).days
     if days_left >= 0:
         ladder = _ladder(ctx, obligation)
-        done = {
-            int(k.split(":", 1)[1])
-            for k in mine
-            if k.startswith("reminder:") and k.split(":", 1)[1].isdigit()
-        }
+        done = reminder_steps_sent(mine)
         # A reminder older than the day the unit was first told is stale.
         told = max(local_day(obligation.created_at), opened_on or dt.date.min)
-        step = _reminder_step(ladder, days_left, told, obligation.due_date, done)
+        step = reminder_step(ladder, days_left, told, obligation.due_date, done)
         if step is not None:
             mail.append((obligation, MailKind.REMINDER, str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")
-            write_audit(
-                session,
-                "obligation.reminded",
-                at=now,
-                plan_id=ctx.plan_id,
-                obligation_id=obligation.id,
-                step=step,
-                days_left=days_left,
-            )
+            audit.add("obligation.reminded", obligation.id, step=step, days_left=days_left)
             result.reminders.append((obligation.id, step))
         return
     days_late = -days_left
     if not obligation.overdue:
         obligation.overdue = True
         obligation.updated_at = now
-        write_audit(
-            session,
-            "obligation.overdue",
-            at=now,
-            plan_id=ctx.plan_id,
-            obligation_id=obligation.id,
-            due_date=obligation.due_date.isoformat(),
-        )
+        audit.add("obligation.overdue", obligation.id, due_date=obligation.due_date.isoformat())
         result.overdue.append(obligation.id)
-    if "overdue:" not in mine:
+    if OVERDUE_SENT not in mine:
         mail.append((obligation, MailKind.OVERDUE, "", {"days_overdue": days_late}))
-        mine.add("overdue:")
-    escalation = f"overdue-{ESCALATE_AFTER_DAYS}"
-    if days_late >= ESCALATE_AFTER_DAYS and f"escalation:{escalation}" not in mine:
-        mail.append((obligation, MailKind.ESCALATION, escalation, {"days_overdue": days_late}))
-        mine.add(f"escalation:{escalation}")
-        write_audit(
-            session,
-            "obligation.escalated",
-            at=now,
-            plan_id=ctx.plan_id,
-            obligation_id=obligation.id,
-            days_late=days_late,
-        )
+        mine.add(OVERDUE_SENT)
+    if days_late >= ESCALATE_AFTER_DAYS and ESCALATION_SENT not in mine:
+        mail.append((obligation, MailKind.ESCALATION, ESCALATION_STEP, {"days_overdue": days_late}))
+        mine.add(ESCALATION_SENT)
+        audit.add("obligation.escalated", obligation.id, days_late=days_late)
         result.escalations.append(obligation.id)

@@ -12,14 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
-from engine.store.models import ConsolidatedReport, Obligation, PlanVersion, Submission
+from engine.store.models import (
+    ConsolidatedReport,
+    Obligation,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+    Submission,
+)
 from engine.vntext import short_date
 
 Units = Callable[[str | None], dict[str, Any]]
@@ -127,7 +134,7 @@ def _digest(d: Draft) -> None:
     if not d.step:
         year, week, _ = d.today.isocalendar()
         d.step = f"{year}-W{week:02d}"
-    rows = _digest_rows(d.session, obligation, consolidator, d.units)
+    rows = _digest_rows(d.session, obligation, consolidator, d.units, d.plan.registry)
     d.context.update(
         step=d.step,
         consolidator=holder,
@@ -166,31 +173,55 @@ BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
 }
 
 
+_DIGEST_ROWS = (
+    select(
+        Obligation.unit_id,
+        Obligation.status,
+        Obligation.overdue,
+        Obligation.due_date,
+        Obligation.submitted_at,
+        Obligation.via_unit_id,
+        Obligation.to_unit_id,
+    )
+    .where(Obligation.cycle_id == bindparam("cycle_id"), Obligation.kind != "consolidation")
+    .order_by(Obligation.due_date, Obligation.unit_id, Obligation.id)
+)
+
+
+_UNIT_NAMES = (
+    select(RegistryUnit.unit_id, RegistryUnit.name)
+    .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+    .where(
+        RegistryVersion.registry_id == bindparam("registry_id"), RegistryVersion.current.is_(True)
+    )
+)
+
+
 def _digest_rows(
-    session: Session, obligation: Obligation, consolidator: str, units: Any
+    session: Session, obligation: Obligation, consolidator: str, units: Units, registry_id: str
 ) -> list[dict[str, Any]]:
-    """Status of every obligation in this cycle that reports through ``consolidator``."""
-    rows = session.scalars(
-        select(Obligation)
-        .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
-        .order_by(Obligation.due_date, Obligation.unit_id)
-    ).all()
+    """Status of every obligation in this cycle that reports through ``consolidator``:
+    one query of columns (no objects) for the rows, one for the current registry's unit
+    names (the ones ``units`` gives; a unit it lacks is asked of ``units``)."""
+    names = dict(session.execute(_UNIT_NAMES, {"registry_id": registry_id}).all())
+    days: dict[dt.date, str] = {}  # most rows share their due date
     out = []
-    for row in rows:
-        through = row.via_unit_id or row.to_unit_id
-        if through != consolidator:
+    for unit_id, status, overdue, due, submitted_at, via, to in session.execute(
+        _DIGEST_ROWS, {"cycle_id": obligation.cycle_id}
+    ):
+        if (via or to) != consolidator:
             continue
+        if due not in days:
+            days[due] = short_date(due)
         out.append(
             {
-                "unit_name": units(row.unit_id)["name"],
-                "status": row.status.label,
-                "done": row.status.done,
-                "overdue": bool(row.overdue),
-                "due": short_date(row.due_date),
+                "unit_name": names[unit_id] if unit_id in names else units(unit_id)["name"],
+                "status": status.label,
+                "done": status.done,
+                "overdue": bool(overdue),
+                "due": days[due],
                 "submitted": (
-                    row.submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
-                    if row.submitted_at
-                    else None
+                    submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M") if submitted_at else None
                 ),
             }
         )

@@ -34,13 +34,16 @@ def queue_assignments(session: Session, obligations: list[Obligation], now: dt.d
     return queue_many(session, [(o, MailKind.ASSIGNMENT, "", None) for o in obligations], now)
 
 
-def queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) -> int:
+def queue_many(
+    session: Session, requests: list[MailRequest], now: dt.datetime, *, whole_registry: bool = True
+) -> int:
     """Queue many emails at once; returns how many rows were new.
 
     ``enqueue_for_obligation`` costs a few queries per email (fine for one, 15 s for
     7,000); the outbox's bulk form reads the registry once and inserts with one
     executemany. Requests are grouped by kind, step and extra context (e.g. the days
-    left of a reminder), which are few per sweep.
+    left of a reminder), which are few per sweep. ``whole_registry=False`` reads only
+    the units each email names (a few emails against a large registry).
     """
     groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[Obligation]] = {}
     for obligation, kind, step, extra in requests:
@@ -49,7 +52,13 @@ def queue_many(session: Session, requests: list[MailRequest], now: dt.datetime) 
     new = 0
     for (kind, step, extra_items), obligations in groups.items():
         keys = enqueue_many_for_obligations(
-            session, obligations, kind, step=step, extra=dict(extra_items) or None, now=now
+            session,
+            obligations,
+            kind,
+            step=step,
+            extra=dict(extra_items) or None,
+            now=now,
+            whole_registry=whole_registry,
         )
         new += len(keys)
     return new

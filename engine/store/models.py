@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +44,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+SWEEP_AT_ONCE = dt.date(1970, 1, 1)  # Obligation.next_sweep_on of a row not swept yet
 
 
 def utcnow() -> dt.datetime:
@@ -219,6 +223,10 @@ class Obligation(Base):
     __table_args__ = (
         UniqueConstraint("cycle_id", "unit_id", "deliverable_id"),
         Index("ix_obligations_status_due", "status", "due_date"),
+        # The daily sweep reads a cycle's open duties due that day; intake asks whether
+        # a deliverable of a cycle has any left (migration 0008_sweep_index).
+        Index("ix_obligations_sweep", "cycle_id", "status", "next_sweep_on"),
+        Index("ix_obligations_cycle_deliverable_status", "cycle_id", "deliverable_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -241,6 +249,13 @@ class Obligation(Base):
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     transferred_from: Mapped[str | None] = mapped_column(String(80))  # abolished unit
     token_version: Mapped[int] = mapped_column(Integer, default=1)  # bump to revoke links
+    # The first day the sweep may remind, mark overdue or escalate (engine.lifecycle.
+    # sweep_days); None: nothing left. A row written without it holds SWEEP_AT_ONCE,
+    # so the next sweep looks at it and stores the real day; code that moves due_date
+    # or withdraws queued mails sets SWEEP_AT_ONCE too.
+    next_sweep_on: Mapped[dt.date | None] = mapped_column(
+        Date, server_default=text(f"'{SWEEP_AT_ONCE.isoformat()}'")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,48 @@
+"""the sweep reads only what is due: obligations.next_sweep_on and its indexes
+
+Revision ID: 0008_sweep_index
+Revises: 0002_portal_idem (chained on main's head when main was merged in; the brief named 0001)
+Create Date: 2026-12-01 09:00:00
+
+``next_sweep_on`` is the first day the daily sweep may remind, mark overdue or escalate
+a duty (engine.lifecycle.sweep_days). Rows already stored get 1970-01-01: the first
+sweep after the upgrade looks at each open duty once, as every sweep did before, and
+stores its real day. ``ix_obligations_sweep`` serves the sweep's query (a cycle's open
+duties due by a day); ``ix_obligations_cycle_deliverable_status`` the intake's
+question whether a deliverable of a cycle has duties left.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_sweep_index"
+down_revision = "0004_audit_chain"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("obligations", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "next_sweep_on",
+                sa.Date(),
+                server_default=sa.text("'1970-01-01'"),
+                nullable=True,
+            )
+        )
+        batch_op.create_index(
+            "ix_obligations_sweep", ["cycle_id", "status", "next_sweep_on"], unique=False
+        )
+        batch_op.create_index(
+            "ix_obligations_cycle_deliverable_status",
+            ["cycle_id", "deliverable_id", "status"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("obligations", schema=None) as batch_op:
+        batch_op.drop_index("ix_obligations_cycle_deliverable_status")
+        batch_op.drop_index("ix_obligations_sweep")
+        batch_op.drop_column("next_sweep_on")
