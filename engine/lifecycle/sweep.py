@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
+from engine.audit_chain import append
 from engine.audit_verify import tampered_waiting
 from engine.calendar import (
     local_day,
@@ -44,7 +45,6 @@ from engine.states import (
     ObligationStatus,
 )
 from engine.store.models import (
-    AuditEvent,
     Cycle,
     Obligation,
     OutboxMessage,
@@ -143,13 +143,10 @@ _STORE_NEXT_DAY = (
 
 
 class _AuditRows:
-    """The sweep's own audit rows (reminded, overdue, escalated), written in one insert.
+    """The sweep's own audit rows (reminded, overdue, escalated), gathered per pass.
 
-    They keep their place among rows others add through the ORM (a transfer's, a
-    merge's): :meth:`write` runs before those are added and flushes the session first.
-    """
-
-    _INSERT = insert(cast(Table, AuditEvent.__table__))
+    They keep their place among rows others add (a transfer's, a merge's): :meth:`write`
+    queues them on the audit chain before those are added."""
 
     def __init__(self, session: Session, plan_id: str, at: dt.datetime) -> None:
         self.session, self.plan_id, self.at = session, plan_id, at
@@ -169,10 +166,10 @@ class _AuditRows:
         )
 
     def write(self) -> None:
-        if self.rows:
-            self.session.flush()
-            self.session.execute(self._INSERT, self.rows)
-            self.rows = []
+        # Queued on the audit chain in order; chained and inserted together at commit.
+        for row in self.rows:
+            append(self.session, **row)
+        self.rows = []
 
 
 def _sweep_instance(

@@ -22,27 +22,34 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("obligations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "next_sweep_on",
-                sa.Date(),
-                server_default=sa.text("'1970-01-01'"),
-                nullable=True,
-            )
-        )
-        batch_op.create_index(
-            "ix_obligations_sweep", ["cycle_id", "status", "next_sweep_on"], unique=False
-        )
-        batch_op.create_index(
-            "ix_obligations_cycle_deliverable_status",
-            ["cycle_id", "deliverable_id", "status"],
-            unique=False,
-        )
+    # Not in batch mode: on SQLite a batch copies and drops the table, which the foreign
+    # keys of a store holding data refuse; ADD COLUMN and CREATE INDEX work in place.
+    op.add_column(
+        "obligations",
+        sa.Column(
+            "next_sweep_on", sa.Date(), server_default=sa.text("'1970-01-01'"), nullable=True
+        ),
+    )
+    op.create_index(
+        "ix_obligations_sweep",
+        "obligations",
+        ["cycle_id", "status", "next_sweep_on"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_obligations_cycle_deliverable_status",
+        "obligations",
+        ["cycle_id", "deliverable_id", "status"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("obligations", schema=None) as batch_op:
-        batch_op.drop_index("ix_obligations_cycle_deliverable_status")
-        batch_op.drop_index("ix_obligations_sweep")
-        batch_op.drop_column("next_sweep_on")
+    # Not in batch mode: on SQLite a batch copies and drops the table, which its foreign
+    # keys refuse; SQLite (>= 3.35) drops an unindexed column in place.
+    op.drop_index("ix_obligations_cycle_deliverable_status", table_name="obligations")
+    op.drop_index("ix_obligations_sweep", table_name="obligations")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE obligations DROP COLUMN next_sweep_on")
+    else:
+        op.drop_column("obligations", "next_sweep_on")
