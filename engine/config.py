@@ -53,8 +53,14 @@ class Settings(BaseSettings):
     smtp_connections: int = 4
     smtp_rate_per_second: float = 0.0  # 0 = unlimited
     smtp_give_up_hours: float = 48.0
+    # A message being sent whose dispatcher died is sent again after this (a live
+    # dispatcher renews it every third of it).
+    dispatch_lease_seconds: float = 60.0
     mail_from: str = "kehoach@kehoach.example"
     mail_from_name: str = "Hệ thống kehoach"
+    # Mail that may wait goes out in these hours of working days (Asia/Ho_Chi_Minh);
+    # "any" sends at every hour (engine/outbox/timing.py).
+    mail_hours: str = "07:00-18:00"
     admin_email: str = "admin@kehoach.example"
     # portal
     portal_base_url: str = "http://127.0.0.1:8700"
@@ -73,6 +79,14 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("mail_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        from engine.outbox.timing import parse_hours  # engine.outbox imports this module
+
+        parse_hours(value)
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ from cli.mail import cmd_outbox
 from engine.outbox import enqueue_for_obligation
 from engine.store.db import migrate, session_scope
 from engine.store.models import AuditEvent, Obligation, OutboxMessage
-from notifications import dispatch as dispatch_module
+from notifications import outcomes as outcomes_module
 from notifications.dispatch import RetryPolicy, dispatch_pending_sync
 from notifications.mailbox import start_mailbox_server
 from tests.notifications_factory import (
@@ -290,11 +290,12 @@ def test_crash_after_send_before_mark_resends_with_same_message_id(url, smtp_ser
     obligation_id = setup_obligation(url)
     [row_id] = enqueue(url, conf, obligation_id, "assignment")
 
-    def crash(self, outcomes):
-        raise RuntimeError("process killed before recording")
+    def crash(self, session, outcomes):
+        if outcomes:  # the first transaction only claims
+            raise RuntimeError("process killed before recording")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dispatch_module.Dispatcher, "_record", crash)
+        patch.setattr(outcomes_module.Recorder, "record", crash)
         with pytest.raises(RuntimeError, match="process killed"):
             run(url, conf)
     [first] = smtp_server.wait_for(1)

@@ -1,0 +1,86 @@
+"""When an email may go out: working hours of working days in Viet Nam, except what cannot wait.
+
+Officials expect no mail on Sundays, public holidays or at night. The dispatcher claims
+a message that may wait only while the sending window is open (``KEHOACH_MAIL_HOURS``,
+default 07:00-18:00, Asia/Ho_Chi_Minh, on the working days of :mod:`engine.calendar`,
+make-up Saturdays included); outside it the message stays queued with its due time and
+goes at the window's next opening. Messages that answer something a person just did go
+at once, whatever the hour (docs/DECISIONS.md): the receipt (the clerk's proof that the
+report arrived), a fresh link the unit asked for, and the administrator's notice of a
+failed delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine.calendar import TZ, WorkCalendar
+from engine.outbox.kinds import MailKind
+
+AT_ONCE_KINDS = frozenset({MailKind.RECEIPT, MailKind.DELIVERY_FAILURE})
+# Context flags of a message that answers a request made just now (portal.freshlink).
+AT_ONCE_FLAGS = ("fresh_link",)
+ANY_TIME = ("", "any")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_hours(text: str) -> tuple[dt.time, dt.time] | None:
+    """``"07:00-18:00"`` -> (07:00, 18:00); ``"any"`` or empty -> None (no window).
+
+    ValueError with what to write when the text is neither."""
+    if text.strip().lower() in ANY_TIME:
+        return None
+    match = _HOURS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-18:00) or 'any'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"{text!r}: hours are 00-23 (24:00 for midnight), minutes 00-59")
+    opens = dt.time(h1, m1)
+    closes = dt.time.max if h2 == 24 else dt.time(h2, m2)
+    if closes <= opens:
+        raise ValueError(f"{text!r}: the window must close after it opens, on the same day")
+    return opens, closes
+
+
+def may_wait(kind: str, context: dict[str, Any] | None) -> bool:
+    """False for a message that goes at once, whatever the hour or the day."""
+    if kind in AT_ONCE_KINDS:
+        return False
+    return not any((context or {}).get(flag) for flag in AT_ONCE_FLAGS)
+
+
+@dataclass(frozen=True)
+class SendingWindow:
+    """The hours of the working days in which mail that may wait is sent."""
+
+    hours: tuple[dt.time, dt.time] | None
+    calendar: WorkCalendar
+
+    @classmethod
+    def from_text(cls, hours: str, calendar: WorkCalendar | None = None) -> SendingWindow:
+        return cls(parse_hours(hours), calendar or WorkCalendar())
+
+    def is_open(self, moment: dt.datetime) -> bool:
+        if self.hours is None:
+            return True
+        local = moment.astimezone(TZ)
+        opens, closes = self.hours
+        return self.calendar.is_working_day(local.date()) and opens <= local.time() < closes
+
+    def next_open(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` when the window is open then, else its next opening (UTC)."""
+        if self.is_open(moment) or self.hours is None:
+            return moment
+        local = moment.astimezone(TZ)
+        day = local.date()
+        if local.time() >= self.hours[0]:  # after today's opening: tomorrow at the earliest
+            day += dt.timedelta(days=1)
+        for _ in range(366):  # the calendar never has a year without a working day
+            if self.calendar.is_working_day(day):
+                break
+            day += dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.hours[0], TZ).astimezone(dt.UTC)
