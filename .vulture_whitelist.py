@@ -30,6 +30,7 @@ from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
+from engine.faults import reached, trace
 from engine.repository import retire_plan
 from engine.schema import (
     CutoffPeriod,
@@ -185,3 +186,4 @@ LocalPrefect.startup_seconds, use_api  # workflows/server: read by tests and ben
 close_due_cycles  # engine/closing.py: tests/test_closing.py
 build_message  # notifications/render.py: tests/test_notifications_outbox.py
 ConsolidationResult.replaces_id, ConsolidationResult.upward_obligation_id  # tests read them
+trace, reached  # engine/faults.py: the crash harness (tests/test_crash_harness.py)

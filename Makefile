@@ -10,14 +10,15 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+SOFFICE := /usr/bin/soffice
 LINT_PATHS := cli engine workflows notifications portal tests
 ARGS ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv chromium test demo lint bench
+.PHONY: setup venv chromium libreoffice test demo lint bench
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium libreoffice
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,20 @@ chromium:
 		echo "chromium: $(CHROMIUM) is missing and this is not root;" \
 		     "run 'sudo apt-get update && sudo apt-get install -y chromium'." \
 		     "Browser tests will be skipped (they fail when CI=true)."; \
+	fi
+
+# LibreOffice renders the consolidated report to PDF (tests look at its pages).
+libreoffice:
+	@if [ -x $(SOFFICE) ]; then \
+		echo "libreoffice: $(SOFFICE) present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "libreoffice: installing Debian package 'libreoffice-writer-nogui' with apt-get"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			libreoffice-writer-nogui fonts-dejavu-core fonts-liberation2; \
+	else \
+		echo "libreoffice: $(SOFFICE) is missing and this is not root;" \
+		     "run 'sudo apt-get install -y libreoffice-writer-nogui'." \
+		     "Document rendering tests will be skipped (they fail when CI=true)."; \
 	fi
 
 test: setup

@@ -41,6 +41,7 @@ from engine.calendar import TZ, WorkCalendar
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.definitions_cache import current_calendar
+from engine.faults import killpoint
 from engine.outbox.timing import AT_ONCE_FLAGS, AT_ONCE_KINDS, SendingWindow
 from engine.states import OutboxStatus
 from engine.store.db import _sqlite_pragmas, connect
@@ -285,7 +286,14 @@ class Dispatcher:
                 self._recorder.release(session, [o for o in outcomes if o.status != sent])
                 outcomes = [o for o in outcomes if o.status == sent]
             self._recorder.record(session, outcomes)
-            return self._claim(session, want)
+            rows = self._claim(session, want)
+            if outcomes:
+                killpoint("record_before_commit")
+        if outcomes:
+            killpoint("recorded")
+        if rows:
+            killpoint("claimed")
+        return rows
 
     def settled(self, outcomes: list[Outcome], rows: list[Any]) -> None:
         """Book-keeping after :meth:`commit` (in the event loop)."""
@@ -374,6 +382,7 @@ class Dispatcher:
         self._started.add(row.id)
         try:
             refused = await connection.send(self.conf.mail_from, recipients, data)
+            killpoint("smtp_sent")
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)

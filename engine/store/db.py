@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.faults import killpoint
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -65,5 +67,8 @@ def migrate(url: str) -> None:
 def session_scope(url: str) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     factory = sessionmaker(connect(url), expire_on_commit=False)
-    with factory() as session, session.begin():
-        yield session
+    with factory() as session:
+        with session.begin():
+            yield session
+            killpoint("before_commit")
+        killpoint("after_commit")
