@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -46,7 +45,7 @@ from engine.outbox.timing import AT_ONCE_FLAGS, AT_ONCE_KINDS, SendingWindow
 from engine.states import OutboxStatus
 from engine.store.db import _sqlite_pragmas, connect
 from engine.store.models import utcnow
-from notifications.outcomes import OUTBOX, RETRY, Outcome, Recorder
+from notifications.outcomes import OUTBOX, RETRY, DispatchStats, Outcome, Recorder, RetryPolicy
 from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
@@ -72,44 +71,6 @@ def _engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _no_fsync_per_commit)
     return engine
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff and lease timings (short ones in tests, the defaults in production)."""
-
-    base_seconds: float = 60.0  # first retry after a minute ...
-    max_seconds: float = 3600.0  # ... doubling up to an hour
-    # A `sending` row whose dispatcher stopped renewing it is sent again after this.
-    lease_seconds: float = 60.0
-    batch_size: int = 200  # rows per transaction when deferring them all (server down)
-
-    @property
-    def heartbeat_seconds(self) -> float:
-        return max(0.05, self.lease_seconds / 3)
-
-    def backoff(self, attempts: int) -> dt.timedelta:
-        seconds = self.base_seconds * 2 ** max(0, attempts - 1)
-        return dt.timedelta(seconds=min(seconds, self.max_seconds))
-
-
-@dataclass
-class DispatchStats:
-    """What one pass did."""
-
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    connections: int = 0
-    errors: list[str] = field(default_factory=list)  # distinct error texts, for summaries
-    held: int = 0  # due, but waiting for the sending window
-    window_opens: str | None = None  # its next opening (ISO 8601, Viet Nam time)
-    max_in_flight: int = 0  # the most rows this pass had claimed and not recorded at once
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _Ledger:

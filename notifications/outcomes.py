@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import asdict
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
@@ -27,12 +28,47 @@ from engine.outbox import MailKind, enqueue, plan_admin_email
 from engine.states import OutboxStatus
 from engine.store.models import AuditEvent, OutboxMessage
 
-if TYPE_CHECKING:
-    from notifications.dispatch import DispatchStats, RetryPolicy
-
 OUTBOX = cast(Table, OutboxMessage.__table__)
 BY_ID = update(OUTBOX).where(OUTBOX.c.id == bindparam("_id"))  # executemany, one per column set
 RETRY = "retry"  # an outcome status that is not a stored state: try again later
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff and lease timings (short ones in tests, the defaults in production)."""
+
+    base_seconds: float = 60.0  # first retry after a minute ...
+    max_seconds: float = 3600.0  # ... doubling up to an hour
+    # A `sending` row whose dispatcher stopped renewing it is sent again after this.
+    lease_seconds: float = 60.0
+    batch_size: int = 200  # rows per transaction when deferring them all (server down)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return max(0.05, self.lease_seconds / 3)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        seconds = self.base_seconds * 2 ** max(0, attempts - 1)
+        return dt.timedelta(seconds=min(seconds, self.max_seconds))
+
+
+@dataclass
+class DispatchStats:
+    """What one pass did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    connections: int = 0
+    errors: list[str] = field(default_factory=list)  # distinct error texts, for summaries
+    held: int = 0  # due, but waiting for the sending window
+    window_opens: str | None = None  # its next opening (ISO 8601, Viet Nam time)
+    max_in_flight: int = 0  # the most rows this pass had claimed and not recorded at once
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

@@ -8,6 +8,7 @@ beyond the shared context of :mod:`engine.outbox.context`.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from engine.calendar import TZ
 from engine.config import Settings
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
+from engine.states import ReviewState
 from engine.store.models import ConsolidatedReport, Obligation, PlanVersion, Submission
 from engine.vntext import short_date
 
@@ -51,6 +53,28 @@ class Draft:
     def consolidating(self) -> dict[str, Any] | None:
         """Whoever the report goes through (via), else the body it is for."""
         return self.via or self.to
+
+
+def contact_of(unit: dict[str, Any]) -> dict[str, Any]:
+    """Whom to call or write about an email from ``unit``: its focal person (else its
+    head) with name, title, phone and email from the registry; the unit's address when
+    the person has none."""
+    contact = dict(unit.get("focal") or unit.get("head") or {})
+    contact["unit_name"] = unit["name"]
+    if not contact.get("email") and unit["emails"]:
+        contact["email"] = unit["emails"][0]
+    return contact
+
+
+def issuer_sender(
+    issuer: dict[str, Any], plan_info: dict[str, Any], fallback: str
+) -> dict[str, Any]:
+    """The plan's issuing body as a sender; its name as the plan writes it when the
+    registry does not hold it."""
+    name = issuer["name"]
+    if name == issuer["id"] and not issuer["emails"]:
+        name = plan_info.get("issuer") or fallback
+    return {"id": issuer["id"], "name": name}
 
 
 def consolidator_of(obligation: Obligation) -> str:
@@ -115,6 +139,9 @@ def _consolidated(d: Draft) -> None:
     # The consolidated report goes to the channel (via), copied to the body it is
     # for and to the consolidating unit itself.
     via, to, unit = d.via, d.to, d.unit
+    # From the consolidating unit, which sends it (the duty's holder), and its contact.
+    d.context["sender"] = {"id": unit["id"], "name": unit["name"]}
+    d.context["contact"] = contact_of(unit)
     target = via or to
     d.to_addrs = list(target["emails"]) if target else list(unit["emails"])
     d.cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
@@ -134,6 +161,9 @@ def _digest(d: Draft) -> None:
         rows=rows,
         done_count=sum(1 for r in rows if r["done"]),
         overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+        late_count=sum(1 for r in rows if r["late"]),
+        returned_count=sum(1 for r in rows if r["returned"]),
+        reports_due=_most_common_due(rows),
     )
     d.to_addrs = list(holder["emails"])
     # Digests thread among themselves, not in one unit's thread.
@@ -170,23 +200,29 @@ def _digest_rows(
     session: Session, obligation: Obligation, consolidator: str, units: Any
 ) -> list[dict[str, Any]]:
     """Status of every obligation in this cycle that reports through ``consolidator``."""
-    rows = session.scalars(
-        select(Obligation)
-        .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
-        .order_by(Obligation.due_date, Obligation.unit_id)
-    ).all()
+    rows = [
+        row
+        for row in session.scalars(
+            select(Obligation)
+            .where(Obligation.cycle_id == obligation.cycle_id, Obligation.kind != "consolidation")
+            .order_by(Obligation.due_date, Obligation.unit_id)
+        )
+        if (row.via_unit_id or row.to_unit_id) == consolidator
+    ]
+    returned = _returned_ids(session, [r.id for r in rows if r.status.open])
     out = []
     for row in rows:
-        through = row.via_unit_id or row.to_unit_id
-        if through != consolidator:
-            continue
         out.append(
             {
                 "unit_name": units(row.unit_id)["name"],
                 "status": row.status.label,
                 "done": row.status.done,
                 "overdue": bool(row.overdue),
+                # answered after the deadline; returned for revision and not sent again
+                "late": row.status.answered and row.on_time is False,
+                "returned": row.id in returned,
                 "due": short_date(row.due_date),
+                "due_day_month": f"{row.due_date.day}/{row.due_date.month}",
                 "submitted": (
                     row.submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
                     if row.submitted_at
@@ -194,7 +230,38 @@ def _digest_rows(
                 ),
             }
         )
-    return out
+    # Worst first: overdue and unanswered, returned, still owed, answered late, on time.
+    return sorted(out, key=_digest_rank)
+
+
+def _digest_rank(row: dict[str, Any]) -> int:
+    if row["overdue"] and not row["done"]:
+        return 0
+    if row["returned"]:
+        return 1
+    if not row["done"]:
+        return 2
+    return 3 if row["late"] else 4
+
+
+def _most_common_due(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The units' deadline the digest is about (their reports' usual due date)."""
+    dues = Counter(r["due_day_month"] for r in rows)
+    return {"day_month": dues.most_common(1)[0][0]} if dues else None
+
+
+def _returned_ids(session: Session, open_ids: list[int]) -> set[int]:
+    """Of these open obligations, those whose newest version was returned for revision."""
+    if not open_ids:
+        return set()
+    newest: dict[int, ReviewState] = {}
+    for obligation_id, state in session.execute(
+        select(Submission.obligation_id, Submission.review_state)
+        .where(Submission.obligation_id.in_(open_ids))
+        .order_by(Submission.obligation_id, Submission.version)
+    ):
+        newest[obligation_id] = state
+    return {oid for oid, state in newest.items() if state is ReviewState.RETURNED}
 
 
 def plan_admin_email(session: Session, plan_id: str | None, conf: Settings) -> str:
