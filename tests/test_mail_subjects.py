@@ -180,7 +180,7 @@ def test_the_digest_marks_late_and_returned_reports(seed_url):
     with session_scope(seed_url) as session:
         [row] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest"))
         subject, text, html = render_parts("digest", row.context)
-    assert subject == "Hạn 11/9: 2/32 đơn vị đã gửi, 30 quá hạn, 1 bị trả lại — Kế hoạch PCCC"
+    assert subject == "Hạn 11/9: 2/32 đơn vị đã gửi, 29 quá hạn, 1 bị trả lại — Kế hoạch PCCC"
     lines = {
         line.split(" – ")[0].split(". ", 1)[1]: line for line in text.splitlines() if " – " in line
     }

@@ -106,9 +106,15 @@ def _receipt(d: Draft) -> None:
     if submission is not None:
         d.context["submission"] = {
             "version": submission.version,
-            "submitted_at": submission.submitted_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y"),
+            "submitted_at": _at(submission.submitted_at),
             "on_time": submission.on_time,
         }
+
+
+def _at(moment: dt.datetime) -> str:
+    """'16:45 ngày 14/9/2023' in Viet Nam time."""
+    local = moment.astimezone(TZ)
+    return f"{local:%H:%M} ngày {short_date(local.date())}"
 
 
 def _returned(d: Draft) -> None:
@@ -160,7 +166,8 @@ def _digest(d: Draft) -> None:
         consolidator=holder,
         rows=rows,
         done_count=sum(1 for r in rows if r["done"]),
-        overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+        # returned ones counted apart (returned_count): the counts add up to the rows
+        overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"] and not r["returned"]),
         late_count=sum(1 for r in rows if r["late"]),
         returned_count=sum(1 for r in rows if r["returned"]),
         reports_due=_most_common_due(rows),
@@ -230,14 +237,14 @@ def _digest_rows(
                 ),
             }
         )
-    # Worst first: overdue and unanswered, returned, still owed, answered late, on time.
+    # Worst first: returned, overdue and unanswered, still owed, answered late, on time.
     return sorted(out, key=_digest_rank)
 
 
 def _digest_rank(row: dict[str, Any]) -> int:
-    if row["overdue"] and not row["done"]:
-        return 0
     if row["returned"]:
+        return 0
+    if row["overdue"] and not row["done"]:
         return 1
     if not row["done"]:
         return 2
