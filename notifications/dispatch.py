@@ -411,7 +411,8 @@ class Dispatcher:
                 notices = self._recorder.notices
                 self._cutoff = self.clock()
                 await self._round(pool, bucket)
-            if self._unreachable is not None and self._failure is None and not self._stopping:
+            deferring = not (self._best_effort or self._stopping or self._failure is not None)
+            if self._unreachable is not None and deferring:
                 await self.locked(self._defer_all, self._unreachable)
             if self._failure is None:
                 await asyncio.to_thread(self._held)

@@ -158,3 +158,22 @@ def test_the_portal_sends_the_receipt_itself(tmp_path, monkeypatch, smtp_server)
     print(f"\nreceipt in the SMTP server {seconds:.1f} s after the answer (no dispatcher run)")
     assert seconds < 60
     assert len(smtp_server.messages) == 1
+
+
+def test_a_receipt_the_portal_cannot_send_now_is_left_as_it_was(url, smtp_server):
+    from notifications.dispatch import Dispatcher, run_sync
+
+    conf = smtp_settings(smtp_server)
+    moment = vn(2023, 9, 11, 22)
+    row_id = _queue(url, conf, [("receipt", "1")], moment)["receipt"]
+    with session_scope(url) as session:
+        key = session.get(OutboxMessage, row_id).idempotency_key
+    smtp_server.stop()
+    portal_pass = Dispatcher(url, conf, now=moment, keys=[key], best_effort=True)
+    assert run_sync(portal_pass.run()).sent == 0
+    with session_scope(url) as session:
+        row = session.get(OutboxMessage, row_id)
+        assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 0, moment)
+        assert row.give_up_at is None and row.last_error is None
+    smtp_server.start()
+    assert dispatch_pending_sync(url, conf, now=moment).sent == 1  # at night: a receipt
