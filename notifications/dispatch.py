@@ -442,7 +442,7 @@ class Dispatcher:
         if threading.current_thread() is not threading.main_thread():
             return []
         loop = asyncio.get_running_loop()
-        handled = []
+        handled: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
             handled.append(sig)

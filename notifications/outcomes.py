@@ -16,8 +16,7 @@ horizon as a whole message.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update

@@ -338,7 +338,7 @@ class ContextBuilder:
         # Who the email comes from: the unit that collects the answer; for a duty of
         # the consolidating unit itself, the plan's issuer, which gave it that duty.
         own = consolidating is None or consolidating["id"] == unit["id"]  # e.g. CAH's own plan
-        if obligation.kind == "consolidation" or own:
+        if obligation.kind == "consolidation" or consolidating is None or own:
             sender = units(issuer_id)
             named_as = issuer_sender(sender, plan_info, self.conf.mail_from_name)
         else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from engine.calendar import TZ, WorkCalendar
 from engine.outbox.kinds import MailKind
@@ -44,13 +43,6 @@ def parse_hours(text: str) -> tuple[dt.time, dt.time] | None:
     if closes <= opens:
         raise ValueError(f"{text!r}: the window must close after it opens, on the same day")
     return opens, closes
-
-
-def may_wait(kind: str, context: dict[str, Any] | None) -> bool:
-    """False for a message that goes at once, whatever the hour or the day."""
-    if kind in AT_ONCE_KINDS:
-        return False
-    return not any((context or {}).get(flag) for flag in AT_ONCE_FLAGS)
 
 
 @dataclass(frozen=True)
