@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, database_url, out
+from cli.common import EXIT_OK, database_url, err, out
 from engine.errors import KehoachError
 
 
@@ -72,11 +72,18 @@ def _expand(paths: Sequence[str]) -> list[Path]:
 # ---------------------------------------------------------------- validate / load
 
 
+def _warnings(catalog: Any) -> None:
+    """Each warning of the load, once, located (stderr: the ok lines stay on stdout)."""
+    for problem in dict.fromkeys(str(w) for w in catalog.warnings):
+        err(problem)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from engine.loader import load
 
     files = _expand(args.files)
     catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    _warnings(catalog)
     for item in catalog.given():
         out(f"ok  {item.source.path}  ({item.definition.kind} {item.definition.id})")
     return EXIT_OK
@@ -89,6 +96,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     files = _expand(args.files)
     catalog = load(files, registry_lookup=_registry_lookup(args), plan_lookup=_plan_lookup(args))
+    _warnings(catalog)
     url = database_url(args)
     migrate(url)
     with session_scope(url) as session:  # all files or none

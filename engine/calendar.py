@@ -14,9 +14,11 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from engine import vntext
+from engine.deadline_words import kind_of, read_phrase
 from engine.schema import (
     AfterActivation,
     CalendarOverrides,
+    DeadlineKind,
     DeadlinePolicy,
     DeadlineRule,
     FixedDate,
@@ -88,33 +90,50 @@ class WorkCalendar:
 
 @dataclass(frozen=True)
 class Deadline:
-    nominal: dt.date  # the date as the plan writes it
-    due: dt.date  # after the weekend/holiday policy
-    reason: str | None  # why it moved, in Vietnamese; None when it did not
+    nominal: dt.date  # the date as the plan writes it ("trước ngày 10/9": 10/9)
+    due: dt.date  # the last day, after the deadline kind and the weekend/holiday policy
+    reason: str | None  # why ``due`` is not ``nominal``, in Vietnamese; None when it is
     phrase: str | None
     policy: DeadlinePolicy
+    kind: DeadlineKind = DeadlineKind.inclusive
 
     @property
     def moved(self) -> bool:
         return self.due != self.nominal
 
 
-def apply_policy(
+NEXT_RULE = "theo Điều 148 Bộ luật Dân sự 2015, hạn chuyển sang ngày làm việc tiếp theo"
+PREVIOUS_RULE = "hạn chuyển về ngày làm việc liền trước"
+EXACT_RULE = "hạn giữ nguyên, không chuyển theo ngày làm việc"
+
+
+def _move(
     day: dt.date, policy: DeadlinePolicy, cal: WorkCalendar
-) -> tuple[dt.date, str | None]:
-    """Move a non-working ``day`` per ``policy``; return the day and the reason."""
-    if policy is DeadlinePolicy.exact or cal.is_working_day(day):
-        return day, None
+) -> tuple[dt.date, str | None, str | None]:
+    """(the day per ``policy``, why ``day`` is not a working day, what the policy did);
+    the last two are None for a working day."""
+    if cal.is_working_day(day):
+        return day, None, None
+    why = cal.why_not_working(day)
+    if policy is DeadlinePolicy.exact:
+        return day, why, EXACT_RULE
     step = 1 if policy is DeadlinePolicy.next_working_day else -1
     moved = day
     while not cal.is_working_day(moved):
         moved += dt.timedelta(days=step)
-    why = cal.why_not_working(day)
-    if step == 1:
-        rule = "theo Điều 148 Bộ luật Dân sự 2015, hạn chuyển sang ngày làm việc tiếp theo"
-    else:
-        rule = "theo quy định của kế hoạch, hạn chuyển về ngày làm việc liền trước"
-    return moved, (f"{vntext.short_date(day)} là {why}; {rule}: {vntext.date_with_weekday(moved)}")
+    rule = NEXT_RULE if step == 1 else PREVIOUS_RULE
+    return moved, why, f"{rule}: {vntext.date_with_weekday(moved)}"
+
+
+def apply_policy(
+    day: dt.date, policy: DeadlinePolicy, cal: WorkCalendar
+) -> tuple[dt.date, str | None]:
+    """Move a non-working ``day`` per ``policy``; return the day and the reason (for
+    ``exact``, a non-working day stays and the reason says so)."""
+    moved, why, what = _move(day, policy, cal)
+    if why is None:
+        return moved, None
+    return moved, f"{vntext.short_date(day)} là {why}; {what}"
 
 
 # ---------------------------------------------------------------- cycles
@@ -196,6 +215,34 @@ def nominal_date(rule: DeadlineRule, cycle: CycleSpec, activated_on: dt.date) ->
 def deadline(
     rule: DeadlineRule, cycle: CycleSpec, activated_on: dt.date, cal: WorkCalendar
 ) -> Deadline:
+    """The date a rule names for ``cycle``, its last day per the deadline kind ("trước
+    ngày 10/9" ends on 9/9) and where the policy moves that day, with the reason."""
     nominal = nominal_date(rule, cycle, activated_on)
-    due, reason = apply_policy(nominal, rule.policy, cal)
-    return Deadline(nominal, due, reason, rule.phrase, rule.policy)
+    kind = kind_of(rule)
+    if kind is not DeadlineKind.exclusive:
+        due, reason = apply_policy(nominal, rule.policy, cal)
+        return Deadline(nominal, due, reason, rule.phrase, rule.policy, kind)
+    last = nominal - dt.timedelta(days=1)
+    due, why, what = _move(last, rule.policy, cal)
+    words = read_phrase(rule.phrase).words or "trước ngày"
+    reason = f"“{words}” không tính ngày {vntext.short_date(nominal)} nên ngày cuối là " + (
+        f"{vntext.short_date(last)}, là {why}; {what}" if why else vntext.date_with_weekday(last)
+    )
+    return Deadline(nominal, due, reason, rule.phrase, rule.policy, kind)
+
+
+def previous_cycle(key: str) -> CycleSpec | None:
+    """The period before ``key`` of the same frequency (None for 'once')."""
+    if key == "once":
+        return None
+    year = int(key[:4])
+    if len(key) == 4:
+        return cycle_from_key(str(year - 1))
+    suffix = key[5:]
+    if suffix.startswith(("H", "Q")):
+        index, last = int(suffix[1:]), (2 if suffix[0] == "H" else 4)
+        if index == 1:
+            return cycle_from_key(f"{year - 1}-{suffix[0]}{last}")
+        return cycle_from_key(f"{year}-{suffix[0]}{index - 1}")
+    month = int(suffix)
+    return cycle_from_key(f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}")

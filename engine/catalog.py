@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from engine.errors import Problem
 from engine.schema import CalendarOverrides, Plan, Registry
 from engine.yamlsource import Source
 
@@ -30,6 +31,8 @@ class Catalog:
     calendars: dict[str, Loaded] = field(default_factory=dict)
     # Definitions found only as context (sibling files, the store): not to be stored again.
     context_ids: set[tuple[str, str]] = field(default_factory=set)
+    # Findings that do not stop a load (printed once by `kehoach validate` and `load`).
+    warnings: list[Problem] = field(default_factory=list)
 
     def table(self, kind: str) -> dict[str, Loaded]:
         return {"registry": self.registries, "plan": self.plans, "calendar": self.calendars}[kind]

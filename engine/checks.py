@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 
-from engine.calendar import cycles_in_year, nominal_date
+from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_time import TimeChecks
+from engine.config import settings
 from engine.errors import Problem
 from engine.registry import RegistryView
 from engine.schema import Plan, Registry, Target
@@ -181,11 +183,26 @@ class PlanChecker:
         self.day = plan.as_of
         self.problems: list[Problem] = []
 
-    def add(self, path: tuple, message: str, code: str) -> None:
+    def _problem(self, path: tuple, message: str, code: str) -> Problem:
         dotted = ""
         for step in path:
             dotted += f"[{step}]" if isinstance(step, int) else (f".{step}" if dotted else step)
-        self.problems.append(Problem(self.loaded.source.where(path), f"{dotted}: {message}", code))
+        return Problem(self.loaded.source.where(path), f"{dotted}: {message}", code)
+
+    def add(self, path: tuple, message: str, code: str) -> None:
+        self.problems.append(self._problem(path, message, code))
+
+    def warn(self, path: tuple, message: str, code: str) -> None:
+        self.catalog.warnings.append(self._problem(path, f"cảnh báo: {message}", code))
+
+    def check_time(self) -> None:
+        """Effective date, first periods, deadline words (engine/checks_time.py)."""
+        overrides = self.catalog.calendars.get("vn") or next(
+            iter(self.catalog.calendars.values()), None
+        )
+        cal = WorkCalendar(overrides.definition if overrides else None)  # type: ignore[arg-type]  # a calendar
+        warn_days = settings().first_deadline_warn_days
+        TimeChecks(self.plan, cal, self.add, self.warn, warn_days).run()
 
     def run(self) -> list[Problem]:
         self.check_ids()
@@ -197,6 +214,7 @@ class PlanChecker:
         self.check_duties()
         self.check_basis()
         self.check_recipients()
+        self.check_time()
         return self.problems
 
     # -- helpers

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     operator_user: str = "operator"
     operator_password: str = Field(default="", repr=False)
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
+    # the loader warns when a plan's first deadline is this close to its effective date
+    first_deadline_warn_days: int = 7
     extra: dict[str, str] = Field(default_factory=dict)  # from the file only
 
     @field_validator("smtp_security", mode="before")

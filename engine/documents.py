@@ -7,6 +7,7 @@ content hash under ``settings().files_dir`` and recorded as ``StoredFile`` rows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import html
@@ -15,11 +16,13 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.store.models import StoredFile
+from engine.values import xml_safe
 from engine.vntext import long_date
 
 QUOC_HIEU = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
@@ -27,6 +30,7 @@ TIEU_NGU = "Độc lập - Tự do - Hạnh phúc"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 FONT = "Times New Roman"
 CHANGES_HEADING = "Những điểm thay đổi so với báo cáo trước:"
+WARNINGS_HEADING = "Cảnh báo về số liệu đã lưu (không in trong báo cáo):"
 
 
 @dataclass
@@ -64,6 +68,9 @@ class ReportDocument:
     signer: Signer | None = None
     recipients: list[str] = field(default_factory=list)  # Nơi nhận lines, without '- '
     archive: str = "Lưu: VT."
+    # Stored values left out or cleaned (engine.values): for the operator, in the
+    # markdown only, never printed on the report.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def number_line(self) -> str:
@@ -85,7 +92,7 @@ _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]#~|])")
 
 def _md(text: str) -> str:
     """Text from units and plans as Markdown text: markup is shown, never rendered."""
-    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(str(text), quote=False))
+    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(xml_safe(str(text)), quote=False))
 
 
 def _md_cell(text: str) -> str:
@@ -106,6 +113,10 @@ def render_markdown(doc: ReportDocument) -> str:
         f"**{_md(doc.summary)}**",
         "",
     ]
+    if doc.warnings:
+        lines += [f"**{WARNINGS_HEADING}**", ""]
+        lines += [f"- {_md(warning)}" for warning in doc.warnings]
+        lines.append("")
     lines.extend(f"{_md(p)}\n" for p in doc.intro)
     if doc.replaces:
         lines += [f"*{_md(doc.replaces)}*", ""]
@@ -249,6 +260,7 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     """Write ``doc`` as a Word file at ``path`` (atomically) and return the path."""
     from docx import Document
 
+    doc = _xml_safe(doc)  # a control character in any text would stop python-docx
     document = Document()
     _a4_page(document)
     _docx_header(document, doc)
@@ -258,6 +270,19 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     _docx_closing(document, doc)
     _docx_footer(document, doc)
     return _save_atomically(document, path)
+
+
+def _xml_safe(value: Any) -> Any:
+    """``value`` (the document, its signer, lists, tuples, text) without the characters
+    XML cannot hold (engine.values.xml_safe); anything else as it is."""
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_xml_safe(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _xml_safe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _a4_page(document) -> None:

@@ -27,6 +27,7 @@ from engine.schema import (
     Plan,
     Registry,
 )
+from engine.schema_time import FIRST_PERIOD_PATTERN
 from engine.yamlsource import PathKey, Source, YamlSyntaxError, read
 
 KINDS: dict[str, type[BaseModel]] = {
@@ -37,6 +38,9 @@ KINDS: dict[str, type[BaseModel]] = {
 
 
 # ---------------------------------------------------------------- schema pass
+
+# Names an administrator may reach for, and the field that holds it.
+SYNONYMS = {"moves": "policy", "effective": "effective_date", "first_cycle": "first_period"}
 
 
 def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
@@ -112,7 +116,8 @@ def _explain(error: dict[str, Any], root: type[BaseModel], loc: tuple[str | int,
         allowed: list[str] = []
         for model in _models_at(root, loc[:-1]):
             allowed.extend(model.model_fields)
-        hint = difflib.get_close_matches(name, allowed, n=1)
+        hint = [SYNONYMS[name]] if SYNONYMS.get(name) in allowed else []
+        hint = hint or difflib.get_close_matches(name, allowed, n=1)
         if hint:
             return f"unknown field '{name}'; did you mean '{hint[0]}'?"
         return f"unknown field '{name}'; remove it or see `kehoach schema` for the allowed fields"
@@ -122,6 +127,11 @@ def _explain(error: dict[str, Any], root: type[BaseModel], loc: tuple[str | int,
             return (
                 f"'{error['input']}' is not a valid id: use lowercase letters, digits and "
                 "dashes, e.g. 'cong-an-huyen-ha-lang'"
+            )
+        if pattern == FIRST_PERIOD_PATTERN:
+            return (
+                f"'{error['input']}' không phải một kỳ báo cáo; viết như '2026' (năm), "
+                "'2026-H1' (6 tháng), '2026-Q2' (quý) hoặc '2026-04' (tháng)"
             )
         if pattern == DOCUMENT_NUMBER_PATTERN:
             return (

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 from engine import vntext
 from engine.calendar import WorkCalendar, cycles_in_year, deadline
+from engine.deadline_text import ASSUMED, POLICY_WORDS
+from engine.deadline_words import against_the_letter, kind_of
+from engine.periods import counting_from, owed
 from engine.registry import RegistryView
 from engine.schema import (
     AfterActivation,
     CalendarOverrides,
+    DeadlineKind,
     DeadlineRule,
     Frequency,
     Plan,
@@ -50,8 +54,16 @@ def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
 
 
 def _rule_text(rule: DeadlineRule) -> str:
-    text = f'"{rule.phrase}"' if rule.phrase else rule.rule
-    return text + (" (giả định: văn bản không nêu hạn)" if rule.assumed else "")
+    """The plan's words (or that it has none), the deadline kind and the moving policy."""
+    if rule.assumed:
+        text = f"{ASSUMED.lower()} ({rule.rule}; văn bản không nêu hạn)"
+    else:
+        text = f"“{rule.phrase}”" if rule.phrase else rule.rule
+    kind = kind_of(rule)
+    text += " (tính cả ngày ghi" if kind is DeadlineKind.inclusive else " (không tính ngày ghi"
+    if against_the_letter(rule):
+        text += f": {(rule.note or '').strip().rstrip('.')}"
+    return text + f"; {POLICY_WORDS[rule.policy]})"
 
 
 def render_plan(
@@ -241,8 +253,10 @@ def _next_deadline(
         for cycle in cycles_in_year(frequency, year):
             d = deadline(rule, cycle, activated_on or today, cal)
             if d.due >= today:
-                moved = f" (dời từ {vntext.short_date(d.nominal)})" if d.moved else ""
-                return f"kế tiếp {vntext.date_with_weekday(d.due)}{moved}"
+                # why the day is not the one written (the kind, the policy), never "moved
+                # from" a date the plan may not have written
+                why = f" ({d.reason})" if d.reason else ""
+                return f"kế tiếp {vntext.date_with_weekday(d.due)}{why}"
     return "không còn hạn nào"
 
 
@@ -263,8 +277,11 @@ def calendar_entries(
     for deliverable in plan.deliverables:
         if isinstance(deliverable.deadline, AfterActivation) and activated_on is None:
             continue
-        for cycle in cycles_in_year(deliverable.frequency, year):
-            d = deadline(deliverable.deadline, cycle, start, cal)
+        # Only the periods the plan owes: none due before it takes effect (engine/periods.py).
+        for cycle in owed(
+            plan, deliverable, cycles_in_year(deliverable.frequency, year), start, cal
+        ):
+            d = deadline(deliverable.deadline, cycle, counting_from(plan, start), cal)
             if d.nominal.year != year and d.due.year != year:
                 continue
             label = f"{deliverable.title} [{deliverable.id}, kỳ {cycle.key}]"
@@ -272,8 +289,9 @@ def calendar_entries(
     for consolidation in plan.consolidations:
         fed = plan.deliverable(consolidation.consolidates)
         frequency = fed.frequency if fed else Frequency.yearly
-        for cycle in cycles_in_year(frequency, year):
-            d = deadline(consolidation.deadline, cycle, start, cal)
+        cycles = cycles_in_year(frequency, year)
+        for cycle in owed(plan, fed, cycles, start, cal) if fed else cycles:
+            d = deadline(consolidation.deadline, cycle, counting_from(plan, start), cal)
             label = f"Tổng hợp, báo cáo lên [{consolidation.id}, kỳ {cycle.key}]"
             entries.append(CalendarEntry(d.nominal, d.due, label, d.reason))
     for event in plan.events:

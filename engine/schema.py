@@ -12,11 +12,14 @@ Report templates live inside a plan (``report_templates``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from engine.schema_time import DeadlineKind, FirstPeriod
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -130,6 +133,9 @@ class DeadlinePolicy(StrEnum):
 class _Rule(Model):
     phrase: str | None = Field(None, description="The raw Vietnamese phrase, kept as written.")
     policy: DeadlinePolicy = DeadlinePolicy.exact
+    deadline_kind: DeadlineKind | None = Field(
+        None, description="exclusive (trước ngày 10/9: by 9/9) | inclusive; default: the phrase's."
+    )
     assumed: bool = Field(False, description="True where the document states no deadline.")
     note: str | None = Field(None, description="Why the rule is what it is, where not quoted.")
 
@@ -367,6 +373,9 @@ class Deliverable(Model):
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
     mode: Mode | None = Field(None, description="Default: the assignment's mode.")
+    first_period: FirstPeriod | None = Field(
+        None, description="First period owed ('2026-04'); default: the first due after the plan."
+    )
 
     @model_validator(mode="after")
     def _report_has_template(self) -> Deliverable:
@@ -454,8 +463,11 @@ class TemplateField(Model):
     required: bool = True
     help: str | None = None
     unit: str | None = Field(None, description="Unit of measure shown after the value.")
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Smallest value a numeric field takes.")
+    max: float | None = Field(default=None, description="Largest value a numeric field takes.")
+    max_length: int | None = Field(
+        default=None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
+    )
     choices: list[str] = Field(default_factory=list)
     aggregate: Aggregation = Aggregation.list_by_unit
 
@@ -465,6 +477,9 @@ class TemplateField(Model):
             raise ValueError("a 'choice' field needs 'choices'")
         if self.type is not FieldType.choice and self.choices:
             raise ValueError("'choices' is only for fields of type 'choice'")
+        self._numeric_bounds()
+        if self.max_length is not None and self.type is not FieldType.text:
+            raise ValueError("'max_length' is only for fields of type 'text'")
         numeric_only = {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}
         if self.aggregate in numeric_only and self.type not in _NUMERIC:
             raise ValueError(
@@ -472,6 +487,13 @@ class TemplateField(Model):
                 f"(integer, decimal, percent), not '{self.type.value}'"
             )
         return self
+
+    def _numeric_bounds(self) -> None:
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"'{name}' must be a finite number, not {bound}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is greater than max {self.max:g}; swap them")
 
 
 class ReportTemplate(Model):
@@ -518,6 +540,9 @@ class Plan(Model):
     )
     templates_dir: str | None = Field(
         None, description="Folder (relative to this file) overriding email templates."
+    )
+    effective_date: dt.date | None = Field(
+        None, description="The day the plan takes effect (default: document.date, else as_of)."
     )
     start_year: int | None = Field(None, description="First reporting year (default: as_of).")
     end_year: int | None = None

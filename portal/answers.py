@@ -4,7 +4,7 @@ Order of work, so that a refused answer leaves nothing behind:
 1. the link (re-derived from the token) and the CSRF token: checked by ``portal.link``
    before :func:`submit` runs, which receives the opened link;
 2. every file is staged in ``files_dir/.incoming`` and checked (size, type by content);
-3. the values are checked against the template (``engine.reports.validate_values``);
+3. the values are checked against the template (``engine.values.validate_values``);
 4. only then, in one transaction: files moved into place, ``StoredFile`` rows, the
    submission (``engine.lifecycle.record_submission``) and the audit event.
    If that transaction fails, files it placed are removed again.
@@ -28,9 +28,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
-from engine.reports import validate_values
 from engine.schema import FieldType
 from engine.store.models import StoredFile
+from engine.values import validate_values
 from portal import audit, uploads
 from portal.access import OpenedLink
 from portal.obligation import obligation_response

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.config import TIMEZONE
+from engine.deadline_text import describe, rule_of
 from engine.doctypes import document_type_name
 from engine.schema import (
     Deliverable,
@@ -212,9 +213,11 @@ def human_size(size: int) -> str:
 
 
 def display(field: TemplateField, value: Any) -> str:
-    from engine.reports import display_value
+    """A stored value as the page shows it; never raises, whatever the row holds (values
+    stored before engine.values' checks, or edited in the database, show as invalid)."""
+    from engine.reports import display_stored
 
-    return display_value(field, value)
+    return display_stored(field, value)
 
 
 def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
@@ -237,11 +240,12 @@ def submission_rows(
     rows = []
     for sub in submissions:
         fields = []
+        given = sub.values if isinstance(sub.values, dict) else {}
         if answer is not None:
             for field in answer.fields:
-                if field.type is FieldType.file or field.id not in (sub.values or {}):
+                if field.type is FieldType.file or field.id not in given:
                     continue
-                fields.append({"label": field.label, "value": display(field, sub.values[field.id])})
+                fields.append({"label": field.label, "value": display(field, given[field.id])})
         rows.append(
             {
                 "version": sub.version,
@@ -316,6 +320,11 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
             "moved": moved,
             "nominal": date_with_weekday(obligation.nominal_date) if moved else None,
             "reason": obligation.due_reason if moved else None,
+            # the plan's words, the computed date and why (engine/deadline_text.py)
+            "sentence": describe(
+                rule_of(plan, obligation.deliverable_id),
+                obligation.due_reason,
+            )["sentence"],
             "days_left": days_left,
             "days_late": days_late,
         },

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store.db import connect
+from engine.store.json_codec import JSON_CODEC
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -44,7 +45,7 @@ def write_engine(url: str) -> Engine:
     path = url.split(":///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **JSON_CODEC)
     event.listen(engine, "connect", _pragmas)
     event.listen(engine, "begin", _begin)
     return engine

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,19 @@ CONSOLIDATED = vn(2027, 9, 24, 8)
 CLOSED = vn(2027, 11, 30, 8)
 
 
+# Called with each step's name as the scenario enters it (the outage tests stop and
+# start servers there).
+HOOKS: list[Callable[[str], None]] = []
+
+
+def _enter(step: str) -> None:
+    faults.phase(step)
+    for hook in HOOKS:
+        hook(step)
+
+
 def _dispatch(url: str, conf: Settings, now: dt.datetime) -> None:
-    faults.phase("dispatch")
+    _enter("dispatch")
     dispatch_pending_sync(url, conf, now=now, policy=POLICY)
 
 
@@ -83,7 +95,7 @@ def _ack(acks: Path, tag: str) -> None:
 
 def _answer(url: str, acks: Path, unit: str, when: dt.datetime, values: dict[str, str]) -> None:
     """Send one answer unless it was acknowledged; take it in (idempotent)."""
-    faults.phase("intake")
+    _enter("intake")
     tag = f"{unit}:{values['so-vu-chay']}"
     with session_scope(url) as session:
         target = obligation(session, unit, REPORT)
@@ -105,7 +117,7 @@ def _answer(url: str, acks: Path, unit: str, when: dt.datetime, values: dict[str
 
 def _decide(url: str, unit: str, fires: str, decision: str, when: dt.datetime) -> None:
     """Decide on the answer that reported ``fires`` fires, unless that is done."""
-    faults.phase("review")
+    _enter("review")
     with session_scope(url) as session:
         [newest] = [
             s
@@ -121,7 +133,7 @@ def _decide(url: str, unit: str, fires: str, decision: str, when: dt.datetime) -
 def run(url: str, conf: Settings, acks: Path) -> None:
     """The whole cycle on a store holding the plans (``prepared``), from activation to
     closing; safe to run again."""
-    faults.phase("activation")
+    _enter("activation")
     with session_scope(url) as session:
         activate(session, DISTRICT, now=ACTIVATED)
     _dispatch(url, conf, ACTIVATED)
@@ -134,15 +146,15 @@ def run(url: str, conf: Settings, acks: Path) -> None:
         final = CORRECTED if unit == RETURNED else values
         _decide(url, unit, final["so-vu-chay"], "accept", vn(2027, 9, 16))
     for day in SWEEP_DAYS:
-        faults.phase("sweep")
+        _enter("sweep")
         with session_scope(url) as session:
             sweep(session, DISTRICT, today=day)
         _dispatch(url, conf, vn(day.year, day.month, day.day, 10))
-    faults.phase("consolidation")
+    _enter("consolidation")
     with session_scope(url) as session:
         consolidate(session, DISTRICT, "2027", CONSOLIDATION, now=CONSOLIDATED, settings=conf)
     _dispatch(url, conf, CONSOLIDATED + dt.timedelta(hours=1))
-    faults.phase("closing")
+    _enter("closing")
     with session_scope(url) as session:
         cycle = session.scalar(select(Cycle.id).where(Cycle.key == "2027"))
         close_cycle(session, cycle, now=CLOSED)

@@ -181,8 +181,9 @@ def test_context_has_what_a_unit_needs(sqlite_url, conf):
     )
     _, text, _ = render_parts("assignment", ctx)
     assert "Hạn gửi: Thứ Hai, 11/9/2028 (ngày 11 tháng 9 năm 2028)" in text
-    # the reason names the date as the plan wrote it (10/9/2028, a Sunday)
-    assert DUE_REASON in text and "Theo kế hoạch là" not in text
+    # the plan's own words, then why the date is what it is (engine/deadline_text.py)
+    assert f"Kế hoạch ghi: “trước ngày 10/9 hằng năm”. {DUE_REASON}." in text
+    assert "Theo kế hoạch là" not in text  # no date attributed to the plan
 
 
 def test_escalation_goes_to_the_head_with_the_consolidating_unit_in_copy(sqlite_url, conf):

@@ -888,7 +888,8 @@ def test_the_consolidation_duty_is_shown_without_a_form(world):
         assert "Báo cáo tổng hợp: Báo cáo kết quả thực hiện công tác PCCC và CNCH" in page.text
         # 25/9/2027 is a Saturday: the deadline moved to Monday, with the reason
         assert "<strong>Thứ Hai, 27/9/2027</strong>" in page.text
-        assert "Theo văn bản: Thứ Bảy, 25/9/2027." in page.text and "Điều 148" in page.text
+        assert "Kế hoạch ghi: “trước ngày 25/9 hằng năm”" in page.text  # the plan's words
+        assert "25/9/2027 là Thứ Bảy" in page.text and "Điều 148" in page.text
         assert 'action="/o/' not in page.text and "trang này chỉ để theo dõi" in page.text
         csrf = csrf_of(client.get(f"/o/{world.token()}").text)
         response = client.post(f"/o/{token}/submit", data={"csrf": csrf})

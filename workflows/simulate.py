@@ -246,6 +246,30 @@ class Simulation:
                 days.setdefault(day, set()).add(info.plan_id)
         return days
 
+    def _opening_days(self) -> list[tuple[dt.date, str]]:
+        """The day after a due date of a deliverable with more than one period: its next
+        period opens then and the sweep mails its assignments (engine.periods.opens_on)."""
+        with session_scope(self.url) as session:
+            rows = session.execute(
+                select(PlanInstance.plan_id, Obligation.deliverable_id, Obligation.due_date)
+                .join(Cycle, Obligation.cycle_id == Cycle.id)
+                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                .where(
+                    PlanInstance.plan_id.in_(self.plans),
+                    PlanInstance.status == InstanceStatus.ACTIVE,
+                )
+                .distinct()
+            ).all()
+        dues: dict[tuple[str, str], set[dt.date]] = {}
+        for plan_id, deliverable_id, due in rows:
+            dues.setdefault((plan_id, deliverable_id), set()).add(due)
+        return [
+            (due + dt.timedelta(days=1), plan_id)
+            for (plan_id, _deliverable), days in dues.items()
+            if len(days) > 1
+            for due in sorted(days)[:-1]  # the last period opens nothing after it
+        ]
+
     def _closing_days(self) -> list[tuple[dt.date, str]]:
         """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
         sweep closes the cycle then."""
@@ -275,7 +299,7 @@ class Simulation:
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
         days = self._sweep_days(pending)
-        for day, plan_id in self._closing_days():
+        for day, plan_id in self._closing_days() + self._opening_days():
             days.setdefault(day, set()).add(plan_id)
         for day, plans in days.items():
             moment = _at(day, SWEEP_AT)

@@ -28,6 +28,7 @@ from engine.consolidation.document import (
     slug,
 )
 from engine.consolidation.result import ConsolidationError, ConsolidationResult
+from engine.consolidation.stored import usable_reports
 from engine.consolidation.upward import hand_upward
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.documents import DOCX_TYPE, ReportDocument, render_docx, render_markdown
@@ -120,6 +121,7 @@ def consolidate(
         written.markdown,
         True,
         written.rows,
+        warnings=list(written.doc.warnings),
         replaces_id=previous.id if previous is not None else None,
         changes=list(written.doc.changes),
         submission_ids=written.submission_ids,
@@ -231,7 +233,9 @@ def _write(run: _Run) -> _Written:
         )
         if r.cycle_key == cycle.key
     ]
-    reports, included = latest_reports(session, cycle.id, run.fed_id)
+    answers, included = latest_reports(session, cycle.id, run.fed_id)
+    # A value no page or document can hold is left out and said so (engine.values).
+    reports, problems = usable_reports(ctx, run.template, answers)
     aggregates = aggregate(run.template, reports)
     doc = build_document(
         ctx,
@@ -245,6 +249,7 @@ def _write(run: _Run) -> _Written:
         to_unit,
         via_unit,
     )
+    doc.warnings = problems
     submission_ids: list[int] = []
     if run.previous is not None:
         doc.replaces, doc.changes, submission_ids = revision_notes(
@@ -318,6 +323,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
             on_time=len(doc.on_time),
             late=len(doc.late),
             missing=len(doc.missing),
+            values_left_out=list(doc.warnings),
         )
 
 
@@ -342,6 +348,7 @@ def _audit_revision(run: _Run, written: _Written, result: ConsolidationResult) -
         on_time=len(doc.on_time),
         late=len(doc.late),
         missing=len(doc.missing),
+        values_left_out=list(doc.warnings),
     )
     run.session.flush()
 

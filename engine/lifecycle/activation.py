@@ -19,16 +19,19 @@ from engine.audit import write_audit
 from engine.calendar import (
     CycleSpec,
     Deadline,
+    cycle_from_key,
     cycles_in_year,
     deadline,
     local_day,
 )
 from engine.context import PlanContext, plan_context
+from engine.errors import KehoachError
 from engine.outbox.requests import queue_assignments
+from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
     plan_version,
 )
-from engine.schema import Deliverable, Frequency, Plan
+from engine.schema import Consolidation, Deliverable, Frequency, Plan
 from engine.states import (
     CycleStatus,
     InstanceStatus,
@@ -117,6 +120,10 @@ def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) 
     return activate(session, plan_id, now=now, years=[year])
 
 
+class ObligationBeforePlan(KehoachError):
+    """An obligation due before the plan took effect: refused, nothing is written."""
+
+
 def _cycle_specs(plan: Plan, frequency: Frequency, years: Sequence[int]) -> list[CycleSpec]:
     if frequency is Frequency.once:
         return cycles_in_year(frequency, years[0] if years else 2000)
@@ -128,6 +135,75 @@ def _cycle_specs(plan: Plan, frequency: Frequency, years: Sequence[int]) -> list
             continue
         specs.extend(cycles_in_year(frequency, year))
     return specs
+
+
+def _owed_specs(
+    ctx: PlanContext, instance: PlanInstance, deliverable: Deliverable, years: Sequence[int]
+) -> list[CycleSpec]:
+    """The deliverable's periods in ``years`` that the plan owes (none due before it)."""
+    specs = _cycle_specs(ctx.plan, deliverable.frequency, years)
+    return owed(ctx.plan, deliverable, specs, instance.activated_on, ctx.calendar)
+
+
+def _fed(plan: Plan, obligation: Obligation) -> Deliverable | None:
+    """The deliverable whose periods an obligation follows (a duty: the one it gathers)."""
+    found = plan.deliverable(obligation.deliverable_id)
+    if found is not None:
+        return found
+    duty: Consolidation | None = next(
+        (c for c in plan.consolidations if c.id == obligation.deliverable_id), None
+    )
+    return plan.deliverable(duty.consolidates) if duty is not None else None
+
+
+def opening_days(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    obligations: Sequence[Obligation],
+    cycle_keys: dict[int, str],
+) -> dict[int, dt.date | None]:
+    """Obligation id -> the day its period opens (None: open from activation), computed
+    once per deliverable and cycle key."""
+    seen: dict[tuple[str, str], dt.date | None] = {}
+    out: dict[int, dt.date | None] = {}
+    for obligation in obligations:
+        fed = _fed(ctx.plan, obligation)
+        key = cycle_keys[obligation.cycle_id]
+        if fed is None:
+            out[obligation.id] = None
+            continue
+        if (fed.id, key) not in seen:
+            seen[(fed.id, key)] = opens_on(
+                ctx.plan, fed, cycle_from_key(key), instance.activated_on, ctx.calendar
+            )
+        out[obligation.id] = seen[(fed.id, key)]
+    return out
+
+
+def open_now(
+    ctx: PlanContext,
+    instance: PlanInstance,
+    obligations: Sequence[Obligation],
+    cycle_keys: dict[int, str],
+    today: dt.date,
+) -> list[Obligation]:
+    """The obligations whose period is open on ``today``."""
+    days = opening_days(ctx, instance, obligations, cycle_keys)
+    return [o for o in obligations if (day := days[o.id]) is None or day <= today]
+
+
+def _check_not_before_plan(plan: Plan, rows: list[dict[str, Any]]) -> None:
+    """The invariant: no obligation is due before the plan takes effect."""
+    start = effective_date(plan)
+    early = [r for r in rows if r["due_date"] < start]
+    if early:
+        first = min(early, key=lambda r: r["due_date"])
+        raise ObligationBeforePlan(
+            f"{plan.id}: {len(early)} nghĩa vụ có hạn trước ngày kế hoạch có hiệu lực "
+            f"({start:%d/%m/%Y}), ví dụ '{first['deliverable_id']}' của {first['unit_id']} hạn "
+            f"{first['due_date']:%d/%m/%Y}; không ghi gì. Kiểm tra first_period, deadline "
+            "hoặc effective_date của kế hoạch (kehoach validate)."
+        )
 
 
 def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]:
@@ -173,7 +249,7 @@ def _materialize(
 ) -> ActivationResult:
     plan = ctx.plan
     warnings: list[str] = []
-    cycles, per_deliverable, wanted = _cycles(session, plan, instance, years, warnings)
+    cycles, per_deliverable, wanted = _cycles(session, ctx, instance, years, warnings)
     desired = _Desired(now)
     orphans = _want_reports(ctx, instance, cycles, per_deliverable, desired)
     for unit_id, day in orphans.items():
@@ -183,10 +259,20 @@ def _materialize(
         )
     _want_consolidations(ctx, instance, cycles, per_deliverable, desired)
     rows, existing_count = _not_held(session, cycles, desired)
+    _check_not_before_plan(plan, rows)
+    keys = {c.id: c.key for c in cycles.values()}
+    late = sorted({keys[r["cycle_id"]] for r in rows if r["due_date"] < local_day(now)})
+    if late:
+        warnings.append(
+            f"kỳ {', '.join(late)} đã quá hạn khi kích hoạt: các đơn vị được giao ngay và bị "
+            "tính là quá hạn từ lần quét hạn tới"
+        )
     new_obligations: list[Obligation] = []
     if rows:
         new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
-    queued = queue_assignments(session, new_obligations, now)
+    # Periods not open yet are mailed by the sweep on the day they open.
+    opened = open_now(ctx, instance, new_obligations, keys, local_day(now))
+    queued = queue_assignments(session, opened, now)
     transferred = sum(1 for o in new_obligations if o.transferred_from)
     sources = desired.sources
     if new_obligations:
@@ -227,7 +313,7 @@ def _materialize(
 
 def _cycles(
     session: Session,
-    plan: Plan,
+    ctx: PlanContext,
     instance: PlanInstance,
     years: Sequence[int],
     warnings: list[str],
@@ -237,6 +323,7 @@ def _cycles(
 
     Running cycles keep the version they started with, so a key already owned by
     another active instance of this plan is left to that instance."""
+    plan = ctx.plan
     taken = set(
         session.scalars(
             select(Cycle.key)
@@ -253,14 +340,13 @@ def _cycles(
     }
     wanted: dict[str, CycleSpec] = {}
     per_deliverable: dict[str, list[CycleSpec]] = {}
+    owed_specs = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.deliverables}
     for deliverable in plan.deliverables:
-        specs = [s for s in _cycle_specs(plan, deliverable.frequency, years) if s.key not in taken]
+        specs = [s for s in owed_specs[deliverable.id] if s.key not in taken]
         per_deliverable[deliverable.id] = specs
         for spec in specs:
             wanted[spec.key] = spec
-    skipped = sorted(
-        {s.key for d in plan.deliverables for s in _cycle_specs(plan, d.frequency, years)} & taken
-    )
+    skipped = sorted({s.key for specs in owed_specs.values() for s in specs} & taken)
     if skipped:
         warnings.append(f"cycles {', '.join(skipped)} run under an earlier version; left there")
     for key, spec in wanted.items():
@@ -344,7 +430,12 @@ def _want_reports(
         members = _members(ctx, deliverable)
         for spec in per_deliverable[deliverable.id]:
             cycle = cycles[spec.key]
-            dl = deadline(deliverable.deadline, spec, instance.activated_on, ctx.calendar)
+            dl = deadline(
+                deliverable.deadline,
+                spec,
+                counting_from(ctx.plan, instance.activated_on),
+                ctx.calendar,
+            )
             day = dl.nominal  # who owes it: the units that exist when it falls due
             routing = (
                 _route(ctx, deliverable.routing.to, day),
@@ -383,7 +474,12 @@ def _want_consolidations(
         if fed is None:
             continue
         for spec in per_deliverable.get(fed.id, []):
-            dl = deadline(consolidation.deadline, spec, instance.activated_on, ctx.calendar)
+            dl = deadline(
+                consolidation.deadline,
+                spec,
+                counting_from(ctx.plan, instance.activated_on),
+                ctx.calendar,
+            )
             desired.want(
                 cycles[spec.key],
                 _holder(ctx, consolidation.by, dl.nominal) or consolidation.by,

@@ -16,7 +16,7 @@ from engine.calendar import (
 )
 from engine.definitions_cache import plan_for_key
 from engine.errors import KehoachError, NotFound
-from engine.schema import DeliverableKind, Plan
+from engine.schema import DeliverableKind, FieldType, Plan, TemplateField
 from engine.states import (
     CycleStatus,
     ObligationStatus,
@@ -30,6 +30,14 @@ from engine.store.models import (
     PlanVersion,
     StoredFile,
     Submission,
+)
+from engine.values import (
+    TEXT_MAX_LENGTH,
+    InvalidValue,
+    check_text,
+    normalised,
+    validate_values,
+    xml_safe,
 )
 
 FORM_ERROR = "_form"  # key of SubmissionRejected.errors for problems not tied to a field
@@ -204,9 +212,11 @@ def record_submission(
     if refused:
         raise SubmissionRejected({FORM_ERROR: refused})
 
-    text = (summary or "").strip() or None
+    text, summary_error = _summary_text(summary, strict)
     ids = [int(i) for i in file_ids]
     clean, errors = _checked(session, plan, obligation.deliverable_id, values, text, ids, strict)
+    if summary_error:
+        errors["summary"] = summary_error  # rather than "required": it was given
     if errors:
         raise SubmissionRejected(errors)
 
@@ -255,6 +265,24 @@ def _cycle_closed(session: Session, obligation: Any) -> bool:
     return cycle_status == CycleStatus.CLOSED
 
 
+# The summary is checked as a text field of this name would be (engine.values).
+_SUMMARY_FIELD = TemplateField(
+    id="summary", label="Tóm tắt kế hoạch", type=FieldType.text, unit=None
+)
+
+
+def _summary_text(summary: str | None, strict: bool) -> tuple[str | None, str | None]:
+    """(the summary as stored, why it is refused); ``strict=False`` cleans it instead."""
+    if summary is None or not str(summary).strip():
+        return None, None
+    try:
+        return check_text(_SUMMARY_FIELD, summary, TEXT_MAX_LENGTH) or None, None
+    except InvalidValue as exc:
+        if strict:
+            return None, exc.message
+        return xml_safe(normalised(str(summary))).strip()[:TEXT_MAX_LENGTH] or None, None
+
+
 def _checked(
     session: Session,
     plan: Plan,
@@ -266,8 +294,6 @@ def _checked(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """(the values that fit, errors by field): reports against their template, sub-plans
     need a summary and a file, and every file must exist."""
-    from engine.reports import validate_values
-
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     deliverable = plan.deliverable(deliverable_id)

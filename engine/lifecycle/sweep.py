@@ -17,6 +17,7 @@ from engine.calendar import (
     start_of_day,
 )
 from engine.context import PlanContext, plan_context
+from engine.lifecycle.activation import opening_days
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
@@ -51,6 +52,7 @@ class SweepResult:
     transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
     intakes: list[int] = field(default_factory=list)  # submissions taken in late (catch-up)
     digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
+    opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
 
     def summary(self) -> str:
@@ -129,15 +131,51 @@ def sweep(
         if not obligations:
             continue
         sent = _sent_keys(session, instance.id)
+        keys = {
+            cycle_id: key
+            for cycle_id, key in session.execute(
+                select(Cycle.id, Cycle.key).where(Cycle.instance_id == instance.id)
+            )
+        }
+        opening = opening_days(ctx, instance, obligations, keys)
         mail: list[MailRequest] = []
+        opened: list[Obligation] = []
         for obligation in obligations:
-            _transfer_if_abolished(session, ctx, obligation, today, moment, result)
-            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail)
+            day = opening[obligation.id]
+            waiting = day is not None and day > today  # its period is not open yet
+            _transfer_if_abolished(
+                session, ctx, obligation, today, moment, result, mail=not waiting
+            )
+            if waiting:
+                continue
+            opened.append(obligation)
+            if day is not None:
+                _mail_when_opened(ctx, obligation, sent, mail, result)
+            _sweep_one(session, ctx, obligation, today, moment, sent, result, mail, day)
         session.flush()  # state changes first, so the emails' context reads them
         queue_many(session, mail, moment)
         if today.weekday() == DIGEST_WEEKDAY:
-            _weekly_digests(session, obligations, today, moment, result)
+            _weekly_digests(session, opened, today, moment, result)
     return result
+
+
+def _mail_when_opened(
+    ctx: PlanContext,
+    obligation: Obligation,
+    sent: dict[int, set[str]],
+    mail: list[MailRequest],
+    result: SweepResult,
+) -> None:
+    """A period that opened after activation: its assignment email, once."""
+    mine = sent.setdefault(obligation.id, set())
+    if "assignment:" in mine:
+        return
+    extra = None
+    if obligation.transferred_from:
+        extra = {"transferred_from": ctx.unit_name(obligation.transferred_from)}
+    mail.append((obligation, MailKind.ASSIGNMENT, "", extra))
+    mine.add("assignment:")
+    result.opened.append(obligation.id)
 
 
 DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
@@ -164,7 +202,7 @@ def _weekly_digests(
 
 
 def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
-    """Keys of reminder/overdue/escalation mails already queued, by obligation."""
+    """Keys of assignment/reminder/overdue/escalation mails already queued, by obligation."""
     sent: dict[int, set[str]] = {}
     for obligation_id, kind, key in session.execute(
         select(OutboxMessage.obligation_id, OutboxMessage.kind, OutboxMessage.idempotency_key)
@@ -172,7 +210,9 @@ def _sent_keys(session: Session, instance_id: int) -> dict[int, set[str]]:
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .where(
             Cycle.instance_id == instance_id,
-            OutboxMessage.kind.in_((MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)),
+            OutboxMessage.kind.in_(
+                (MailKind.ASSIGNMENT, MailKind.REMINDER, MailKind.OVERDUE, MailKind.ESCALATION)
+            ),
         )
     ):
         if obligation_id is not None:
@@ -187,8 +227,11 @@ def _transfer_if_abolished(
     today: dt.date,
     now: dt.datetime,
     result: SweepResult,
+    *,
+    mail: bool = True,
 ) -> None:
-    """An open duty of a unit abolished since activation moves to its successor."""
+    """An open duty of a unit abolished since activation moves to its successor (told at
+    once, or, when ``mail`` is False, by the assignment its period sends when it opens)."""
     unit = ctx.view.unit(obligation.unit_id)
     if unit is None or unit.valid_on(today):
         return
@@ -222,14 +265,15 @@ def _transfer_if_abolished(
     obligation.token_version += 1  # links mailed to the abolished unit stop working
     obligation.updated_at = now
     session.flush()
-    queue_mail(
-        session,
-        obligation,
-        MailKind.ASSIGNMENT,
-        f"transfer-{successor.id}",
-        {"transferred_from": ctx.unit_name(old)},
-        now,
-    )
+    if mail:
+        queue_mail(
+            session,
+            obligation,
+            MailKind.ASSIGNMENT,
+            f"transfer-{successor.id}",
+            {"transferred_from": ctx.unit_name(old)},
+            now,
+        )
     write_audit(
         session,
         "obligation.transferred",
@@ -258,6 +302,7 @@ def _sweep_one(
     sent: dict[int, set[str]],
     result: SweepResult,
     mail: list[MailRequest],
+    opened_on: dt.date | None = None,
 ) -> None:
     if not obligation.status.open:
         return
@@ -270,9 +315,9 @@ def _sweep_one(
             for k in mine
             if k.startswith("reminder:") and k.split(":", 1)[1].isdigit()
         }
-        step = _reminder_step(
-            ladder, days_left, local_day(obligation.created_at), obligation.due_date, done
-        )
+        # A reminder older than the day the unit was first told is stale.
+        told = max(local_day(obligation.created_at), opened_on or dt.date.min)
+        step = _reminder_step(ladder, days_left, told, obligation.due_date, done)
         if step is not None:
             mail.append((obligation, MailKind.REMINDER, str(step), {"days_left": days_left}))
             mine.add(f"reminder:{step}")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import plan_for_version
 from engine.doctypes import document_type_name
 from engine.links import obligation_link
@@ -358,6 +359,12 @@ class ContextBuilder:
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,
             "due_reason": obligation.due_reason if moved else None,
+            # the plan's words, the computed date and why (engine/deadline_text.py)
+            "deadline": describe(
+                rule_of(plan, obligation.deliverable_id),
+                obligation.due_reason,
+                plan_info["ref"],
+            ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),

@@ -31,15 +31,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 @lru_cache(maxsize=8)
 def connect(url: str) -> Engine:
-    """One Engine per URL per process; SQLite files get WAL and a busy timeout."""
+    """One Engine per URL per process; SQLite files get WAL and a busy timeout; JSON
+    columns are read and written by engine.store.json_codec."""
+    from engine.store.json_codec import JSON_CODEC
+
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, **JSON_CODEC)
     return engine
 
 

@@ -1,0 +1,81 @@
+"""The deadline sentence every email, page and document shows: the plan's own words, the
+computed date and why it differs, never a date the plan did not write.
+
+- a phrase: "Kế hoạch ghi: “trước ngày 10/9/ hằng năm” … 10/9/2023 là Chủ nhật; theo
+  Điều 148 …: Thứ Hai, 11/9/2023."
+- ``assumed: true``: "Hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn) …";
+  the escalation then cites that unit, not the plan (:func:`describe`'s ``basis``).
+- no phrase: the date alone, with the reason it moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.deadline_words import against_the_letter, kind_of
+from engine.schema import DeadlinePolicy, Plan
+
+ASSUMED = "Hạn do đơn vị tổng hợp đề nghị"
+POLICY_WORDS = {
+    DeadlinePolicy.next_working_day: "nếu là ngày nghỉ, chuyển sang ngày làm việc tiếp theo "
+    "theo Điều 148 Bộ luật Dân sự 2015",
+    DeadlinePolicy.previous_working_day: "nếu là ngày nghỉ, chuyển về ngày làm việc liền trước",
+    DeadlinePolicy.exact: "giữ nguyên cả khi là ngày nghỉ",
+}
+
+
+def rule_of(plan: Plan, deliverable_id: str) -> Any:
+    """The deadline rule of a deliverable or a consolidation duty (None if unknown)."""
+    deliverable = plan.deliverable(deliverable_id)
+    if deliverable is not None:
+        return deliverable.deadline
+    duty = next((c for c in plan.consolidations if c.id == deliverable_id), None)
+    return duty.deadline if duty is not None else None
+
+
+def _capital(text: str) -> str:
+    """The first letter upper-case, past any opening quote ("“trước ngày”" → "“Trước ngày”")."""
+    index = len(text) - len(text.lstrip("“\"'("))
+    if index < len(text) and text[index].isalpha():
+        return text[:index] + text[index].upper() + text[index + 1 :]
+    return text
+
+
+def _end(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def describe(rule: Any, reason: str | None, plan_ref: str | None = None) -> dict[str, Any]:
+    """What a message says about one deadline.
+
+    ``reason`` is the obligation's stored ``due_reason`` (why its due date is not the date
+    the plan names); ``plan_ref`` names the plan in ``basis`` ("Theo Kế hoạch số …").  The
+    sentence goes beside the computed date, so it does not repeat it."""
+    assumed = bool(rule is not None and rule.assumed)
+    phrase = rule.phrase if rule is not None else None
+    parts: list[str] = []
+    if assumed:
+        head = f"{ASSUMED} (kế hoạch không nêu thời hạn)"
+        if rule.note:
+            head += f": {rule.note.strip().rstrip('.')}"
+        parts.append(_end(head))
+    elif phrase:
+        quoted = f"Kế hoạch ghi: “{phrase.strip()}”"
+        if against_the_letter(rule):
+            quoted += f" (cách tính hạn: {rule.note.strip().rstrip('.')})"
+        parts.append(_end(quoted))
+    if reason:
+        parts.append(_end(_capital(reason)))
+    # Without a reason the date shown beside the sentence is the one the words name.
+    basis = f"Theo {plan_ref}" if plan_ref else "Theo kế hoạch"
+    if assumed:
+        basis = "Theo hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)"
+    return {
+        "sentence": " ".join(parts),
+        "phrase": phrase,
+        "assumed": assumed,
+        "kind": kind_of(rule).value if rule is not None else None,
+        "policy": POLICY_WORDS.get(rule.policy) if rule is not None else None,
+        "basis": basis,
+    }
