@@ -13,7 +13,9 @@ write (exit 2), never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -33,6 +35,29 @@ from engine.errors import KehoachError
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 ENV_PREFIX = "KEHOACH_"
+
+
+_ANY_TIME = ("", "any")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_hours(text: str) -> tuple[dt.time, dt.time] | None:
+    """``"07:00-18:00"`` -> (07:00, 18:00); ``"any"`` or empty -> None (no window).
+
+    ValueError with what to write when the text is neither."""
+    if text.strip().lower() in _ANY_TIME:
+        return None
+    match = _HOURS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-18:00) or 'any'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"{text!r}: hours are 00-23 (24:00 for midnight), minutes 00-59")
+    opens = dt.time(h1, m1)
+    closes = dt.time.max if h2 == 24 else dt.time(h2, m2)
+    if closes <= opens:
+        raise ValueError(f"{text!r}: the window must close after it opens, on the same day")
+    return opens, closes
 
 
 class Settings(BaseSettings):
@@ -85,8 +110,6 @@ class Settings(BaseSettings):
     @field_validator("mail_hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        from engine.outbox.timing import parse_hours  # engine.outbox imports this module
-
         parse_hours(value)
         return value
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.config import parse_hours
 from engine.outbox import enqueue_for_obligation
-from engine.outbox.timing import SendingWindow, parse_hours
+from engine.outbox.timing import SendingWindow
 from engine.store.db import migrate, session_scope
 from engine.store.models import Obligation, OutboxMessage
 from notifications.dispatch import dispatch_pending_sync

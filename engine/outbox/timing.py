@@ -13,36 +13,15 @@ failed delivery.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from engine.calendar import TZ, WorkCalendar
+from engine.config import parse_hours
 from engine.outbox.kinds import MailKind
 
 AT_ONCE_KINDS = frozenset({MailKind.RECEIPT, MailKind.DELIVERY_FAILURE})
 # Context flags of a message that answers a request made just now (portal.freshlink).
 AT_ONCE_FLAGS = ("fresh_link",)
-ANY_TIME = ("", "any")
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_hours(text: str) -> tuple[dt.time, dt.time] | None:
-    """``"07:00-18:00"`` -> (07:00, 18:00); ``"any"`` or empty -> None (no window).
-
-    ValueError with what to write when the text is neither."""
-    if text.strip().lower() in ANY_TIME:
-        return None
-    match = _HOURS.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-18:00) or 'any'")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise ValueError(f"{text!r}: hours are 00-23 (24:00 for midnight), minutes 00-59")
-    opens = dt.time(h1, m1)
-    closes = dt.time.max if h2 == 24 else dt.time(h2, m2)
-    if closes <= opens:
-        raise ValueError(f"{text!r}: the window must close after it opens, on the same day")
-    return opens, closes
 
 
 @dataclass(frozen=True)
