@@ -50,6 +50,9 @@ from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
 T = TypeVar("T")
+# How long the transaction that records one reply waits for the other connections'
+# replies: grouped, they cost one commit instead of several.
+GATHER_SECONDS = 0.002
 log = logging.getLogger("kehoach.dispatch")
 
 
@@ -76,21 +79,44 @@ def _engine(url: str) -> Engine:
 class _Ledger:
     """Groups the workers' "record my outcome, give me the next row" into transactions."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, workers: int, gather_seconds: float) -> None:
         self.dispatcher = dispatcher
+        self.workers = workers  # still running: each one either sends or waits here
+        self.gather_seconds = gather_seconds
         self.pending: list[tuple[Outcome | None, bool, asyncio.Future[Any]]] = []
         self.task: asyncio.Task[None] | None = None
+        self._all_in = asyncio.Event()
 
     async def submit(self, outcome: Outcome | None, want: bool) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending.append((outcome, want, future))
+        if len(self.pending) >= self.workers:
+            self._all_in.set()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._drain())
         return await future
 
+    def leave(self) -> None:
+        """A worker is done: the others no longer wait for it."""
+        self.workers -= 1
+        if self.pending and len(self.pending) >= self.workers:
+            self._all_in.set()
+
+    async def _gather(self) -> None:
+        """Wait a moment for the connections whose reply is about to come, so that one
+        transaction records them all (a commit per message costs more than a send)."""
+        if len(self.pending) >= self.workers or self.gather_seconds <= 0:
+            return
+        self._all_in.clear()
+        try:
+            await asyncio.wait_for(self._all_in.wait(), self.gather_seconds)
+        except TimeoutError:
+            pass
+
     async def _drain(self) -> None:
         d = self.dispatcher
         while self.pending:
+            await self._gather()
             batch, self.pending = self.pending, []
             outcomes = [o for o, _, _ in batch if o is not None]
             want = min(sum(1 for _, w, _ in batch if w), d.claim_room())
@@ -356,6 +382,12 @@ class Dispatcher:
         )
 
     async def _worker(self, connection: SmtpConnection, bucket: TokenBucket, ledger: _Ledger):
+        try:
+            await self._work(connection, bucket, ledger)
+        finally:
+            ledger.leave()
+
+    async def _work(self, connection: SmtpConnection, bucket: TokenBucket, ledger: _Ledger):
         outcome: Outcome | None = None
         while True:
             want = self.claim_room() > 0
@@ -384,7 +416,7 @@ class Dispatcher:
                     log.exception("could not renew the lease of %d outbox rows", len(ids))
 
     async def _round(self, pool: list[SmtpConnection], bucket: TokenBucket) -> None:
-        ledger = _Ledger(self)
+        ledger = _Ledger(self, len(pool), GATHER_SECONDS)
         results = await asyncio.gather(
             *(self._worker(c, bucket, ledger) for c in pool), return_exceptions=True
         )
