@@ -10,10 +10,8 @@ One line per name, with why it is used; group the lines by the module that defin
 from typing import Any
 
 from docx.section import Section
-from docx.table import Table
-from docx.text.paragraph import Paragraph
-from docx.text.parfmt import ParagraphFormat
 
+from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
@@ -25,6 +23,7 @@ from cli.running import (
     cmd_review,
     cmd_status,
 )
+from engine import audit_chain
 from engine.calendar import cycle_from_key
 from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
@@ -56,6 +55,7 @@ from engine.states import (
     OutboxStatus,
     ReviewState,
 )
+from engine.store import db
 from engine.store.models import (
     Base,
     Cycle,
@@ -74,6 +74,7 @@ from notifications.flows import dispatch_outbox
 from notifications.mailbox import MailboxHandler
 from notifications.render import build_message
 from portal.server import app_from_env
+from workflows.events import EVENT_NAMES
 from workflows.server import LocalPrefect, use_api
 
 _: Any = None  # names inside functions or set on foreign objects: any attribute of `_` counts
@@ -81,10 +82,10 @@ _: Any = None  # names inside functions or set on foreign objects: any attribute
 
 # ---------------------------------------------------------------- engine/documents.py
 # python-docx properties the report layout sets (their setters write the XML).
-Paragraph.alignment  # paragraph alignment (left, centre, justify)
-ParagraphFormat.space_before  # no space above a paragraph
-ParagraphFormat.first_line_indent  # 1 cm first-line indent of body paragraphs
-Table.style  # "Table Grid" for the result and status tables
+Section.orientation  # portrait, or landscape for a wide phụ lục
+Section.header_distance  # page numbers in the top margin
+Section.different_first_page_header_footer  # no page number on page 1 (Nghị định 30)
+_.is_linked_to_previous  # the header with the page number belongs to the first section
 Section.page_width  # A4 page
 Section.page_height  # A4 page
 Section.top_margin  # Nghị định 30 margins
@@ -179,6 +180,7 @@ move_instance
 dispatch_outbox  # notifications/flows.py: a Prefect flow (deployed; tests run it)
 MailboxHandler.handle_DATA  # aiosmtpd calls it for every message
 _.healthz, _.favicon, _.robots, _.submit_page, _.link_request, _.operator_status  # routes
+_.receipt  # route (portal/app.py)
 _.http_error, _.invalid_request, _.crashed  # FastAPI exception handlers (portal/app.py)
 app_from_env  # uvicorn's factory for several workers (portal/server.py, by string)
 _.isolation_level  # pysqlite connection attribute set on connect (portal/writes.py)
@@ -189,3 +191,13 @@ close_due_cycles  # engine/closing.py: tests/test_closing.py
 build_message  # notifications/render.py: tests/test_notifications_outbox.py
 ConsolidationResult.replaces_id, ConsolidationResult.upward_obligation_id  # tests read them
 trace, reached  # engine/faults.py: the crash harness (tests/test_crash_harness.py)
+EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/test_operator_window.py
+
+# ---------------------------------------------------------------- the audit chain
+cmd_audit  # cli/audit.py, named by string in cli/parser.py
+# SQLAlchemy session events (engine/audit_chain.py): chain the queued rows at commit,
+# drop them on rollback, write them first when the transaction reads the log
+audit_chain._before_commit, audit_chain._after_soft_rollback
+audit_chain._after_transaction_end, audit_chain._reading_the_log
+db._guards_after_create_all  # metadata.create_all hook: the append-only triggers
+db.drop_audit_guards  # the migration's downgrade (migrations/ is not scanned) and tests

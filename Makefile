@@ -40,17 +40,19 @@ chromium:
 		     "Browser tests will be skipped (they fail when CI=true)."; \
 	fi
 
-# LibreOffice renders the consolidated report to PDF (tests look at its pages).
+# LibreOffice renders the consolidated report to PDF; poppler-utils' pdftoppm makes the
+# PNGs of its pages the tests keep (tests/test_report_document.py).
+PDFTOPPM := /usr/bin/pdftoppm
 libreoffice:
-	@if [ -x $(SOFFICE) ]; then \
-		echo "libreoffice: $(SOFFICE) present"; \
+	@if [ -x $(SOFFICE) ] && [ -x $(PDFTOPPM) ]; then \
+		echo "libreoffice: $(SOFFICE) and $(PDFTOPPM) present"; \
 	elif [ "$$(id -u)" = "0" ]; then \
-		echo "libreoffice: installing Debian package 'libreoffice-writer-nogui' with apt-get"; \
+		echo "libreoffice: installing Debian packages 'libreoffice-writer-nogui' and 'poppler-utils' with apt-get"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-			libreoffice-writer-nogui fonts-dejavu-core fonts-liberation2; \
+			libreoffice-writer-nogui fonts-dejavu-core fonts-liberation2 poppler-utils; \
 	else \
-		echo "libreoffice: $(SOFFICE) is missing and this is not root;" \
-		     "run 'sudo apt-get install -y libreoffice-writer-nogui'." \
+		echo "libreoffice: $(SOFFICE) or $(PDFTOPPM) is missing and this is not root;" \
+		     "run 'sudo apt-get install -y libreoffice-writer-nogui poppler-utils'." \
 		     "Document rendering tests will be skipped (they fail when CI=true)."; \
 	fi
 

@@ -57,14 +57,20 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")))
+            found = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not found:
+                raise KehoachError(
+                    f"{raw}: là một thư mục không có tệp .yaml/.yml nào; chỉ ra các tệp định "
+                    "nghĩa, ví dụ plan_definitions/*.yaml"
+                )
+            files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            raise KehoachError(f"{raw}: no such file; check the path")
+            raise KehoachError(f"{raw}: không có tệp này; kiểm tra đường dẫn")
     if not files:
         raise KehoachError(
-            "no YAML files given; pass plan or registry files, e.g. plan_definitions/*.yaml"
+            "chưa có tệp YAML nào; hãy đưa tệp kế hoạch hoặc danh bạ, ví dụ plan_definitions/*.yaml"
         )
     return files
 
@@ -90,6 +96,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    """Store the files as new versions (all or none). A plan version that removes
+    assignments, deliverables, units or report fields is refused unless ``--confirm``;
+    running cycles keep their version unless ``--apply-to-running``."""
+    from engine.lifecycle.new_version import versions_before
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store import migrate, session_scope
@@ -100,14 +110,51 @@ def cmd_load(args: argparse.Namespace) -> int:
     url = database_url(args)
     migrate(url)
     with session_scope(url) as session:  # all files or none
+        plan_ids = [i.definition.id for i in catalog.given() if i.definition.kind == "plan"]
+        before = versions_before(session, plan_ids)
         results = store_catalog(session, catalog)
+        notes = _new_versions(session, before, args)
     for result in results:
-        state = "new version" if result.created else "unchanged"
+        state = "phiên bản mới" if result.created else "không đổi"
         out(f"{result.kind:9} {result.id:32} v{result.version}  {state}")
+    for line in notes:
+        out(line)
     return EXIT_OK
 
 
+class ConfirmationNeeded(KehoachError):
+    """A new version removes things: printed, nothing stored, ``--confirm`` to go on
+    (exit 1, a user error)."""
+
+
+def _new_versions(session: Any, before: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The difference of each replaced plan version; raises (the transaction rolls back)
+    when a removal is not confirmed or cannot be applied to running cycles."""
+    from engine.clock import clock_from_env
+    from engine.lifecycle.new_version import apply_to_running, describe_change, version_changes
+
+    apply = bool(getattr(args, "apply_to_running", False))
+    changes = version_changes(session, before, running_too=apply)
+    unconfirmed = [c for c in changes if c.needs_confirmation]
+    if unconfirmed and not getattr(args, "confirm", False):
+        lines: list[str] = []
+        for change in unconfirmed:
+            lines += describe_change(change, applied=False)
+        raise ConfirmationNeeded(
+            "\n".join(lines) + "\nKhông lưu gì. Nếu đúng là muốn bỏ những mục trên, chạy lại "
+            "với --confirm: các kỳ đang chạy vẫn giữ phiên bản của chúng, phiên bản mới áp dụng "
+            "từ kỳ bắt đầu sau (thêm --apply-to-running để áp dụng cả cho các kỳ đang chạy)."
+        )
+    notes: list[str] = []
+    for change in changes:
+        if apply:
+            apply_to_running(session, change.new, change.running, now=clock_from_env().now())
+        notes += describe_change(change, applied=apply)
+    return notes
+
+
 def cmd_plans(args: argparse.Namespace) -> int:
+    from engine.calendar import TZ
     from engine.repository import list_plan_versions
     from engine.store import migrate, session_scope
 
@@ -116,16 +163,19 @@ def cmd_plans(args: argparse.Namespace) -> int:
     with session_scope(url) as session:
         rows = list_plan_versions(session)
         if not rows:
-            out("No plan is loaded yet. Load one with: kehoach load plan_definitions/*.yaml")
+            out("Chưa nạp kế hoạch nào. Nạp bằng: kehoach load plan_definitions/*.yaml")
             return EXIT_OK
-        out(f"{'plan':32} {'ver':>3}  {'state':8} {'loaded (UTC)':19}  number / summary")
+        out(
+            f"{'Kế hoạch':32} {'Bản':>3}  {'Tình trạng':10} {'Nạp lúc (+07:00)':16}  Số — trích yếu"
+        )
         for row in rows:
             doc = row.definition["document"]
-            state = "current" if row.current else ("retired" if row.retired_at else "old")
+            state = "hiện hành" if row.current else ("đã thôi" if row.retired_at else "cũ")
             number = doc.get("number") or "(số trống)"
+            loaded = row.loaded_at.astimezone(TZ)
             out(
-                f"{row.plan_id:32} {row.version:>3}  {state:8} "
-                f"{row.loaded_at:%Y-%m-%d %H:%M:%S}  {number} — {doc['summary'][:60]}"
+                f"{row.plan_id:32} {row.version:>3}  {state:10} "
+                f"{loaded:%d/%m/%Y %H:%M}  {number} — {doc['summary'][:60]}"
             )
     return EXIT_OK
 
@@ -136,7 +186,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
-        out(f"wrote {args.output}")
+        out(f"đã ghi {args.output}")
     else:
         out(text)
     return EXIT_OK
@@ -151,7 +201,7 @@ def _plan_from_file(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any
     from engine.schema import Plan
 
     if not path.exists():
-        raise KehoachError(f"{args.plan}: no such file; check the path")
+        raise KehoachError(f"{args.plan}: không có tệp này; kiểm tra đường dẫn")
     calendars = [p for p in path.parent.glob("calendar*.y*ml") if p.resolve() != path.resolve()]
     catalog = load(
         [path, *calendars],

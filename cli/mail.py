@@ -53,19 +53,22 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             )
         ]
     if not rows:
-        what = f" with status {args.status}" if getattr(args, "status", None) else ""
-        print(f"outbox: no messages{what}")
+        what = (
+            f" ở trạng thái {_status_label(args.status)}" if getattr(args, "status", None) else ""
+        )
+        print(f"Hộp thư đi: không có thư nào{what}")
         return 0
-    header = ("ID", "STATUS", "KIND", "UNIT", "TO", "TRIES", "LAST ERROR")
+    header = ("Mã", "Trạng thái", "Loại", "Đơn vị", "Người nhận", "Lần", "Lỗi gần nhất")
+    kinds = _kind_labels()
     table = [
         (
             str(r["id"]),
-            r["status"],
-            r["kind"],
+            _status_label(r["status"]),
+            kinds.get(str(r["kind"]), str(r["kind"])),
             _cut(r["unit"], 24),
-            _cut(r["to"], 36),
+            _cut(r["to"], 30),
             str(r["attempts"]),
-            _cut(r["last_error"], 60),
+            _cut(r["last_error"], 50),
         )
         for r in rows
     ]
@@ -73,6 +76,34 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     for line in (header, *table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
     return 0
+
+
+def _kind_labels() -> dict[str, str]:
+    """What ``kehoach outbox`` calls each kind of email (a kind not listed: its value)."""
+    from engine.outbox.kinds import MailKind as K
+
+    return {
+        K.ASSIGNMENT: "Giao nhiệm vụ",
+        K.REMINDER: "Nhắc hạn",
+        K.OVERDUE: "Quá hạn",
+        K.ESCALATION: "Báo cáo lãnh đạo",
+        K.RECEIPT: "Biên nhận",
+        K.RETURNED: "Trả lại",
+        K.CONSOLIDATED: "Báo cáo tổng hợp",
+        K.DIGEST: "Tổng hợp tuần",
+        K.CYCLE_CLOSED: "Đóng kỳ",
+        K.REPORT_AFTER_CONSOLIDATION: "Báo cáo sau tổng hợp",
+        K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
+    }
+
+
+def _status_label(value: object) -> str:
+    from engine.states import OutboxStatus
+
+    try:
+        return OutboxStatus(str(value)).label
+    except ValueError:
+        return str(value)
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:

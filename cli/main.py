@@ -1,9 +1,9 @@
 """``kehoach``: parse the command line, run the command, turn errors into exit codes.
 
-Exit codes: 0 success; 1 a user error (message says what to do); 2 wrong usage or a
-malformed setting; 3 invalid definition files (every problem listed as
-file:line:column); 4 not found (a plan or registry that is not loaded); 70 an
-internal error (a bug: please report).
+Exit codes: 0 success; 1 a user error (message says what to do), or ``audit --verify``
+found the audit log broken; 2 wrong usage or a malformed setting; 3 invalid definition
+files (every problem listed as file:line:column); 4 not found (a plan or registry that
+is not loaded); 70 an internal error (a bug: please report).
 
 A command's module is imported only when the command runs, so ``validate`` imports
 neither Prefect nor SQLAlchemy (unless it must look a registry up in the store).
@@ -38,7 +38,7 @@ def _resolve(func: Command | str) -> Command:
             "engine",
         }:
             raise KehoachError(
-                f"this command is not available in this build ({exc.name} missing)"
+                f"lệnh này không có trong bản cài đặt này (thiếu {exc.name})"
             ) from None
         raise
     command: Command = getattr(module, attr)
@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DefinitionError as exc:
         for problem in exc.problems:
             err(str(problem))
-        count = len(exc.problems)
-        err(f"{count} problem{'s' if count != 1 else ''}; nothing was stored")
+        err(exc.summary)
         return EXIT_INVALID
     except NotFound as exc:
         err(f"kehoach: {exc}")
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"kehoach: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        err("kehoach: interrupted")
+        err("kehoach: đã dừng theo yêu cầu")
         return 130
     except BrokenPipeError:
         return EXIT_OK
@@ -74,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("KEHOACH_DEBUG"):
             raise
         err(
-            f"kehoach: internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug. Re-run with KEHOACH_DEBUG=1 for the traceback and report it."
+            f"kehoach: lỗi nội bộ: {type(exc).__name__}: {exc}\n"
+            "Đây là lỗi của chương trình. Chạy lại với KEHOACH_DEBUG=1 để xem traceback "
+            "và báo cho người phát triển."
         )
         return EXIT_INTERNAL
 

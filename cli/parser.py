@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from cli.argparse_vi import VietnameseParser
+
 Setup = Callable[[argparse.ArgumentParser], None]
 
 
@@ -22,11 +24,11 @@ def day_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"'{text}' không phải là ngày / is not a date: write YYYY-MM-DD or d/m/yyyy"
+            f"'{text}' không phải là ngày: viết YYYY-MM-DD hoặc d/m/yyyy"
         ) from None
 
 
-class CommandParser(argparse.ArgumentParser):
+class CommandParser(VietnameseParser):
     """A command's parser whose arguments may be added when it is first used.
 
     ``setup`` runs before the command's arguments are parsed or its help is printed,
@@ -57,15 +59,17 @@ class CommandParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = VietnameseParser(
         prog="kehoach",
-        description="Vietnamese government plans as YAML workflows run by Prefect.",
-        epilog="Exit codes: 0 ok, 1 user error, 2 usage, 3 invalid definitions, 4 not found, "
-        "70 internal error.",
+        description="Kế hoạch của cơ quan nhà nước viết bằng YAML, chạy bằng Prefect: giao "
+        "nhiệm vụ, nhắc hạn, nhận báo cáo, tổng hợp.",
+        epilog="Mã thoát: 0 thành công, 1 lỗi người dùng (audit --verify: nhật ký không còn nguyên vẹn), 2 sai cách dùng, 3 tệp định nghĩa "
+        "không hợp lệ, 4 không tìm thấy, 70 lỗi nội bộ.",
     )
     parser.add_argument(
         "--database-url",
-        help="SQLAlchemy URL of the store (default: $KEHOACH_DATABASE_URL or var/kehoach.sqlite)",
+        help="URL SQLAlchemy của cơ sở dữ liệu (mặc định: $KEHOACH_DATABASE_URL "
+        "hoặc var/kehoach.sqlite)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     _definitions(sub)
@@ -73,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mail(sub)
     _prefect(sub)
     _review_and_closing(sub)
+    _audit(sub)
     return parser
 
 
@@ -91,160 +96,213 @@ def _definitions(sub: Any) -> None:
     p = _add(
         sub,
         "validate",
-        "check definition files (registries, plans, calendars)",
+        "kiểm tra tệp định nghĩa (danh bạ đơn vị, kế hoạch, lịch)",
         "cli.definitions:cmd_validate",
     )
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="tệp YAML hoặc thư mục")
     p = _add(
         sub,
         "load",
-        "validate and store definition files as new versions",
+        "kiểm tra và lưu tệp định nghĩa thành phiên bản mới",
         "cli.definitions:cmd_load",
     )
-    p.add_argument("files", nargs="+", metavar="FILE")
-    _add(sub, "plans", "list stored plans with their versions", "cli.definitions:cmd_plans")
-    p = _add(sub, "show", "print a plan as a readable tree", "cli.definitions:cmd_show")
-    p.add_argument("plan", metavar="PLAN", help="plan id in the store, or a YAML file")
-    p = _add(
-        sub, "schema", "print the JSON Schema of the YAML definitions", "cli.definitions:cmd_schema"
+    p.add_argument("files", nargs="+", metavar="FILE", help="tệp YAML hoặc thư mục")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="lưu cả phiên bản kế hoạch bỏ bớt phần giao việc, sản phẩm, đơn vị hay trường",
     )
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument(
+        "--apply-to-running",
+        action="store_true",
+        help="chuyển các kỳ đang chạy sang phiên bản mới (mặc định: giữ phiên bản cũ)",
+    )
+    _add(sub, "plans", "liệt kê các kế hoạch đã lưu và phiên bản", "cli.definitions:cmd_plans")
+    p = _add(sub, "show", "in kế hoạch dạng cây dễ đọc", "cli.definitions:cmd_show")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch đã lưu, hoặc tệp YAML")
+    p = _add(sub, "schema", "in JSON Schema của tệp định nghĩa YAML", "cli.definitions:cmd_schema")
+    p.add_argument("-o", "--output", help="ghi ra tệp này thay vì màn hình")
     p = _add(
         sub,
         "calendar",
-        "print every deadline and event of a year",
+        "in mọi hạn và sự kiện trong một năm",
         "cli.definitions:cmd_calendar",
     )
-    p.add_argument("plan", metavar="PLAN", help="plan id in the store, or a YAML file")
-    p.add_argument("--year", type=int, default=dt.date.today().year)
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch đã lưu, hoặc tệp YAML")
+    p.add_argument("--year", type=int, default=dt.date.today().year, help="năm (mặc định: năm nay)")
 
 
 def _activate_and_status(sub: Any) -> None:
     p = _add(
         sub,
         "activate",
-        "create a loaded plan's cycles and obligations, and queue the assignment emails",
+        "tạo các kỳ và nghĩa vụ của kế hoạch đã nạp, xếp hàng email giao nhiệm vụ",
         "cli.running:cmd_activate",
     )
-    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
     p.add_argument(
         "--year",
         dest="years",
         type=int,
         action="append",
         metavar="YEAR",
-        help="cycle year (repeatable; default: this year in Viet Nam)",
+        help="năm của kỳ (lặp lại được; mặc định: năm nay theo giờ Việt Nam)",
     )
-    p.add_argument("--at", type=day_arg, metavar="DATE", help="activation day (default: now)")
+    p.add_argument("--at", type=day_arg, metavar="DATE", help="ngày kích hoạt (mặc định: bây giờ)")
     p = _add(
-        sub, "status", "four-state status table of a plan's obligations", "cli.running:cmd_status"
+        sub,
+        "status",
+        "bảng bốn trạng thái các nghĩa vụ của một kế hoạch",
+        "cli.running:cmd_status",
     )
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--cycle", help="cycle key, e.g. 2027 (default: all open cycles)")
-    p.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("--cycle", metavar="KEY", help="mã kỳ, ví dụ 2027 (mặc định: mọi kỳ)")
+    p.add_argument("--no-color", action="store_true", help="chữ thường, không tô màu")
     p.add_argument(
         "--at",
         type=day_arg,
         metavar="DATE",
-        help="as of this day, YYYY-MM-DD (default: today, or KEHOACH_NOW)",
+        help="tình hình tính đến hết ngày này, YYYY-MM-DD hoặc d/m/yyyy: việc xảy ra sau "
+        "ngày đó không tính (mặc định: hôm nay, hoặc KEHOACH_NOW)",
+    )
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="bảng đầy đủ: mọi cột, không cắt tên (rộng hơn 100 cột)",
     )
 
 
 def _outbox_arguments(p: argparse.ArgumentParser) -> None:
     from engine.states import OutboxStatus
 
-    p.add_argument("--status", choices=[status.value for status in OutboxStatus])
-    p.add_argument("--kind", help="only this kind (assignment, reminder, overdue, ...)")
-    p.add_argument("--limit", type=int, default=50, help="newest N rows (default 50)")
+    p.add_argument(
+        "--status",
+        choices=[status.value for status in OutboxStatus],
+        help="chỉ thư ở trạng thái này: "
+        + ", ".join(f"{status.value} = {status.label.lower()}" for status in OutboxStatus),
+    )
+    p.add_argument("--kind", metavar="KIND", help="chỉ loại thư này (assignment, reminder, …)")
+    p.add_argument("--limit", type=int, default=50, help="N thư mới nhất (mặc định 50)")
 
 
 def _mail(sub: Any) -> None:
     _add(
         sub,
         "outbox",
-        "list queued, sent and failed emails",
+        "liệt kê thư chờ gửi, đã gửi và gửi không được",
         "cli.mail:cmd_outbox",
         setup=_outbox_arguments,
     )
-    p = _add(sub, "dispatch", "send the emails that are due now", "cli.mail:cmd_dispatch")
-    p.add_argument("--limit", type=int, help="send at most N messages")
-    p.add_argument("--now", help="virtual time, ISO 8601 (default: the real time)")
+    p = _add(sub, "dispatch", "gửi các thư đến giờ gửi", "cli.mail:cmd_dispatch")
+    p.add_argument("--limit", type=int, help="gửi nhiều nhất N thư")
+    p.add_argument("--now", help="giờ ảo, ISO 8601 (mặc định: giờ thật)")
 
 
 def _prefect(sub: Any) -> None:
     """deploy, simulate, demo (cli.prefect) and portal (cli.portal)."""
     p = _add(
-        sub, "deploy", "create or update a plan's Prefect deployments", "cli.prefect:cmd_deploy"
+        sub,
+        "deploy",
+        "tạo hoặc cập nhật các deployment Prefect của kế hoạch",
+        "cli.prefect:cmd_deploy",
     )
-    p.add_argument("plan", metavar="PLAN", help="plan id, or 'all' for every stored plan")
-    p = _add(sub, "simulate", "run a plan's flows on a virtual clock", "cli.prefect:cmd_simulate")
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--from", dest="start", required=True, type=day_arg)
-    p.add_argument("--until", dest="until", required=True, type=day_arg)
-    p.add_argument("--responses", help="YAML file of who submits what and when")
-    p.add_argument("--no-parents", action="store_true", help="do not run the parent plans too")
-    p.add_argument("--no-email", action="store_true", help="queue emails but do not send them")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch, hoặc 'all' cho mọi kế hoạch")
+    p = _add(
+        sub, "simulate", "chạy các flow của kế hoạch theo đồng hồ ảo", "cli.prefect:cmd_simulate"
+    )
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument(
+        "--from", dest="start", required=True, type=day_arg, metavar="DATE", help="từ ngày"
+    )
+    p.add_argument(
+        "--until", dest="until", required=True, type=day_arg, metavar="DATE", help="đến ngày"
+    )
+    p.add_argument("--responses", metavar="FILE", help="tệp YAML: đơn vị nào gửi gì, khi nào")
+    p.add_argument("--no-parents", action="store_true", help="không chạy kèm các kế hoạch cấp trên")
+    p.add_argument("--no-email", action="store_true", help="xếp hàng email nhưng không gửi")
     p = _add(
         sub,
         "demo",
-        "set up and simulate the seed plan over a year (the main job)",
+        "dựng sẵn và mô phỏng kế hoạch mẫu trong một năm (việc chính)",
         "cli.prefect:cmd_demo",
     )
-    p.add_argument("--year", type=int, help="the cycle to simulate (default 2023)")
-    p.add_argument("--prefect-port", type=int, help="port of the local Prefect server (4200)")
-    p = _add(sub, "portal", "serve the units' portal", "cli.portal:cmd_portal")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--year", type=int, help="năm mô phỏng (mặc định 2023)")
+    p.add_argument("--prefect-port", type=int, help="cổng của máy chủ Prefect cục bộ (4200)")
+    p = _add(sub, "portal", "chạy cổng thông tin cho các đơn vị", "cli.portal:cmd_portal")
+    p.add_argument("--host", default="127.0.0.1", help="địa chỉ lắng nghe (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8700, help="cổng (8700)")
 
 
 def _review_and_closing(sub: Any) -> None:
-    p = _add(sub, "review", "accept or return a submission", "cli.running:cmd_review")
-    p.add_argument("submission", type=int, metavar="SUBMISSION_ID")
-    p.add_argument("decision", choices=["accept", "return"])
-    p.add_argument("--reason", help="required when returning")
-    p.add_argument("--by", default=os.environ.get("USER", "operator"))
+    p = _add(sub, "review", "chấp nhận hoặc trả lại một bản nộp", "cli.running:cmd_review")
+    p.add_argument("submission", type=int, metavar="SUBMISSION_ID", help="mã bản nộp")
+    p.add_argument(
+        "decision",
+        choices=["accept", "return"],
+        help="accept = chấp nhận; return = trả lại để đơn vị hoàn thiện",
+    )
+    p.add_argument("--reason", help="lý do (bắt buộc khi trả lại; gửi email cho đơn vị)")
+    p.add_argument("--by", default=os.environ.get("USER", "operator"), help="người duyệt")
     p = _add(
         sub,
         "close",
-        "close a cycle by hand (takes answers in, lists who never answered)",
+        "đóng một kỳ bằng tay (tiếp nhận bản nộp còn chờ, liệt kê đơn vị không nộp)",
         "cli.running:cmd_close",
     )
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="mã kỳ, ví dụ 2027")
     p.add_argument(
-        "--at", type=day_arg, metavar="DATE", help="closing day, YYYY-MM-DD (default: now)"
+        "--at", type=day_arg, metavar="DATE", help="ngày đóng, YYYY-MM-DD (mặc định: bây giờ)"
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help="close even though the cycle's consolidation has not been done",
+        help="đóng cả khi kỳ chưa được tổng hợp",
     )
-    p.add_argument("--reason", help="why, recorded in the audit log")
-    p.add_argument("--by", default=os.environ.get("USER", "admin"))
+    p.add_argument("--reason", help="lý do, ghi vào nhật ký kiểm tra")
+    p.add_argument("--by", default=os.environ.get("USER", "admin"), help="người thực hiện")
     p = _add(
         sub,
         "consolidate",
-        "consolidate a cycle's reports now; --revise issues a replacing report",
+        "tổng hợp báo cáo của một kỳ ngay; --revise lập báo cáo thay thế",
         "cli.running:cmd_consolidate",
     )
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
-    p.add_argument("--consolidation", metavar="ID", help="one consolidation (default: all)")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="mã kỳ, ví dụ 2027")
+    p.add_argument("--consolidation", metavar="ID", help="chỉ một đợt tổng hợp (mặc định: tất cả)")
     p.add_argument(
         "--revise",
         action="store_true",
-        help="when reports arrived or changed after the consolidated report, write a new "
-        "revision that replaces it (and hand it upward again)",
+        help="khi có báo cáo đến hoặc thay đổi sau báo cáo tổng hợp: lập lần mới thay thế "
+        "(và gửi lại lên cấp trên)",
     )
-    p = _add(sub, "reopen", "reopen a closed cycle until a date", "cli.running:cmd_reopen")
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--cycle", required=True, metavar="KEY", help="cycle key, e.g. 2027")
+    p = _add(sub, "reopen", "mở lại một kỳ đã đóng đến một ngày", "cli.running:cmd_reopen")
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="mã kỳ, ví dụ 2027")
     p.add_argument(
         "--until",
         required=True,
         type=day_arg,
         metavar="DATE",
-        help="last day the units' links work again, YYYY-MM-DD",
+        help="ngày cuối đường dẫn của các đơn vị dùng lại được, YYYY-MM-DD",
     )
-    p.add_argument("--reason", required=True, help="why, recorded in the audit log")
-    p.add_argument("--by", default=os.environ.get("USER", "admin"))
+    p.add_argument("--reason", required=True, help="lý do, ghi vào nhật ký kiểm tra")
+    p.add_argument("--by", default=os.environ.get("USER", "admin"), help="người thực hiện")
+
+
+def _audit(sub: Any) -> None:
+    p = _add(
+        sub,
+        "audit",
+        "in nhật ký kiểm tra của kế hoạch; --verify kiểm tra chuỗi băm và các báo cáo nó ghi nhận",
+        "cli.audit:cmd_audit",
+    )
+    p.add_argument(
+        "plan", nargs="?", metavar="PLAN", help="mã kế hoạch (với --verify: không bắt buộc)"
+    )
+    p.add_argument("--cycle", metavar="KEY", help="chỉ các dòng của kỳ này, ví dụ 2027")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="kiểm tra chuỗi và mọi mã băm nội dung được tham chiếu; thoát 1 ở chỗ hỏng đầu tiên",
+    )

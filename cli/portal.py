@@ -10,9 +10,9 @@ from cli.common import database_url
 
 
 def cmd_portal(args: argparse.Namespace) -> int:
-    """0 after a clean stop; 1 when the settings make serving unsafe, 2 when a setting is
-    written wrong (the message says which and what to write)."""
-    from engine.config import settings
+    """0 after a clean stop; 1 when the settings make serving unsafe on that address, 2 when
+    a setting is missing or written wrong (the message says which and what to write)."""
+    from engine.config import ConfigError, settings
     from portal.server import PortalConfigError, run
 
     try:
@@ -25,6 +25,9 @@ def cmd_portal(args: argparse.Namespace) -> int:
     except PortalConfigError as exc:
         sys.stderr.write(f"kehoach portal: {exc}\n")
         return 2 if exc.malformed else 1
+    except ConfigError as exc:  # read with the settings: no secret, a short one, a bad value
+        sys.stderr.write(f"kehoach portal: {exc}\n")
+        return exc.exit_code
     except KeyboardInterrupt:
         pass
     return 0

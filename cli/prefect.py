@@ -1,9 +1,10 @@
 """``kehoach deploy``, ``simulate`` and ``demo``; ``python -m cli.flow`` (one flow in
 this process) and ``python -m cli.server`` (the local Prefect server).
 
-Commands needing Prefect use ``PREFECT_API_URL`` when it answers, else start (or
-reuse) a local server on SQLite with ``PREFECT_HOME=<home>/prefect`` on port 4200,
-which keeps running afterwards so its UI stays useful.
+Commands needing Prefect use exactly the configured API (``KEHOACH_PREFECT_API_URL``,
+else ``PREFECT_API_URL``) and stop with a message when it does not answer; with none
+configured they start (or reuse) the local server of ``<home>/prefect`` on SQLite
+(port 4200, or a free one), which keeps running afterwards so its UI stays useful.
 """
 
 from __future__ import annotations
@@ -26,15 +27,45 @@ DEMO_YEAR = 2023
 DEMO_RESPONSES = DEFINITIONS / "simulations" / "ha_lang_2023_responses.yaml"
 
 
+# A dead port is refused at once; this bounds a server that accepts and hangs (a busy
+# 2-core machine took over 2 s for a new server's first authenticated request).
+CHECK_SECONDS = 5.0
+
+
+class PrefectUnavailable(KehoachError):
+    """The configured Prefect API does not answer or refuses kehoach (exit 1)."""
+
+
 def _prefect(home: Path, port: int | None = None):
-    """A reachable Prefect API, pointed at by this process (env + settings)."""
-    from workflows.server import DEFAULT_PORT, ensure_server
+    """The Prefect API this command must use, checked, and this process pointed at it.
+
+    Exactly the configured one (``KEHOACH_PREFECT_API_URL``, else ``PREFECT_API_URL``);
+    when it does not answer (health check, 5 s at most) or refuses our credentials, nothing is
+    done. Only when none is configured: the local server of ``<home>/prefect`` (started
+    if needed; the demo's and a developer's set-up). Prefect's own fallback, a throw-away
+    server inside this process, is switched off.
+    """
+    from engine.config import prefect_api
+    from workflows.server import DEFAULT_PORT, LocalPrefect, api_problem, ensure_server
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    try:
-        server = ensure_server(home / "prefect", port=port or DEFAULT_PORT)
-    except RuntimeError as exc:
-        raise KehoachError(f"cannot start a local Prefect server: {exc}") from None
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+    configured = prefect_api()
+    if configured is not None:
+        api_url, origin = configured
+        problem = api_problem(api_url, timeout=CHECK_SECONDS)
+        if problem is not None:
+            raise PrefectUnavailable(
+                f"Prefect API đã cấu hình ({origin}={api_url}) không dùng được: {problem}. "
+                f"Không làm gì cả (kehoach không chuyển sang máy chủ Prefect nào khác): "
+                f"khởi động máy chủ đó, hoặc sửa {origin}."
+            )
+        server = LocalPrefect(api_url, None, None, None, started_here=False)
+    else:
+        try:
+            server = ensure_server(home / "prefect", port=port or DEFAULT_PORT)
+        except RuntimeError as exc:
+            raise KehoachError(f"không khởi động được máy chủ Prefect cục bộ: {exc}") from None
     os.environ["PREFECT_API_URL"] = server.api_url
     if "prefect" in sys.modules:  # imported already: its settings were read at import
         import prefect.settings
@@ -70,23 +101,23 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from engine.store.db import migrate
     from workflows.register import WORK_POOL, deploy_all, deploy_plan
 
+    server = _prefect(settings().home)  # before anything: refuse a dead or foreign API
     url = database_url(args)
     migrate(url)
-    server = _prefect(settings().home)
     plan = getattr(args, "plan", None)
     results = deploy_all(url) if plan in (None, "all") else [deploy_plan(plan, database_url=url)]
     for result in results:
         version = f"v{result.version}" if result.version else "retired"
         out(f"{result.plan_id} ({version}):")
         for name, crons in result.applied:
-            when = ", ".join(crons) if crons else "on demand"
+            when = ", ".join(crons) if crons else "khi được gọi"
             out(f"  {name:<40} {when}  (Asia/Ho_Chi_Minh)")
         for name in result.deleted:
-            out(f"  {name:<40} removed")
+            out(f"  {name:<40} đã gỡ")
         if result.note:
             out(f"  {result.note}")
     out("")
-    out(f"Prefect UI: {server.ui_url}/deployments")
+    out(f"Prefect UI: {server.operator_url}/deployments")
     out(
         f"Runs execute on a worker: PREFECT_API_URL={server.api_url} "
         f"prefect worker start --pool {WORK_POOL}"
@@ -98,16 +129,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _print_where(server, result, mailbox: Path | None = None) -> None:
+    from urllib.parse import quote
+
+    from workflows.artifacts import summary_key
+
+    ui = server.operator_url
     out("")
-    out("Xem kết quả / where to look:")
-    out(f"  Prefect UI (flow runs, tags plan:…, unit:…, cycle:…): {server.ui_url}/runs")
-    out(f"  Artifacts (status-<plan>-<cycle>, report-<plan>-<cycle>): {server.ui_url}/artifacts")
-    out(f"  Events (kehoach.submission.received, …): {server.ui_url}/events")
+    out("Xem kết quả:")
+    out(f"  Prefect, các lượt chạy (lọc theo thẻ plan:…, unit:…, cycle:…): {ui}/runs")
+    out(f"  Bảng trạng thái, tóm tắt, báo cáo (status-…, summary-…, report-…): {ui}/artifacts")
+    out(f"  Sự kiện (kehoach.nộp.trễ-hạn, kehoach.bản-nộp.đã-nhận, …): {ui}/events")
+    out(f"  Các lượt nộp trễ hạn: {ui}/runs?state={quote('Trễ hạn')}")
+    for plan_id in result.plans:
+        key = summary_key(plan_id, str(result.start.year))
+        out(f"  Ai trễ, ai chưa gửi ({plan_id}): {ui}/artifacts/key/{key}")
     if mailbox is not None:
         count = len(list(mailbox.glob("*.eml"))) if mailbox.exists() else 0
-        out(f"  Mailbox: {mailbox.resolve()} ({count} .eml)")
+        out(f"  Hộp thư: {mailbox.resolve()} ({count} tệp .eml)")
     for path in result.reports:
-        out(f"  Report: {Path(path).resolve()}")
+        out(f"  Báo cáo: {Path(path).resolve()}")
     for plan_id in result.plans:
         out(
             f"  Status: kehoach status {plan_id} --cycle {result.start.year}"
@@ -117,18 +157,21 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``kehoach simulate PLAN --from DATE --until DATE [--responses FILE]``."""
+    from cli.running import enter_demo_mode
     from engine.store.db import migrate
+
+    enter_demo_mode()
     from workflows.responses import ResponsesError
     from workflows.simulate import simulate
 
-    url = database_url(args)
-    migrate(url)
     start: dt.date = args.start
     until: dt.date = args.until
     if until < start:
         raise KehoachError(f"--until {until} is before --from {start}; swap them")
     server = _prefect(settings().home)
-    out(f"Prefect: {server.ui_url}   kehoach store: {url}")
+    url = database_url(args)
+    migrate(url)
+    out(f"Prefect: {server.operator_url}   cơ sở dữ liệu kehoach: {url}")
     dispatch = not getattr(args, "no_email", False)
     mailbox = None
     if dispatch and not _smtp_reachable():
@@ -160,10 +203,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for line in result.summary_lines():
         out(line)
     _print_where(server, result, settings().home / "mailbox" if mailbox else None)
-    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Máy chủ Prefect vẫn chạy; dừng bằng: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  chạy lại sau (giữ các lượt chạy và giao diện): {restart}")
     return 0
 
 
@@ -223,7 +266,7 @@ def _start_mailbox(directory: Path):
         KEHOACH_SMTP_SECURITY="none",
     )
     settings.cache_clear()
-    out(f"  mailbox (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
+    out(f"  hộp thư (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
     return mailbox
 
 
@@ -241,12 +284,14 @@ def _mailbox(directory: Path):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``kehoach demo``: the seed plan and its province over a simulated year, no manual step."""
+    from cli.running import enter_demo_mode
     from engine.loader import load
     from engine.repository import store_catalog
     from engine.store.db import migrate, session_scope
     from workflows.register import deploy_plan
     from workflows.simulate import simulate
 
+    enter_demo_mode()
     year = int(getattr(args, "year", None) or DEMO_YEAR)
     conf = settings()
     home = conf.home
@@ -257,15 +302,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # (a) Prefect on SQLite
     server = _prefect(home, getattr(args, "prefect_port", None))
-    started = "started" if server.started_here else "reused"
-    out(f"  Prefect server ({started}): {server.ui_url}")
+    started = "vừa khởi động" if server.started_here else "dùng lại"
+    out(f"  Prefect server ({started}): {server.operator_url}")
     # (b) the store
     if own_store:
         moved = _archive_previous(home, url)
         if moved is not None:
-            out(f"  previous demo moved to {moved}")
+            out(f"  bản demo trước đã chuyển sang {moved}")
     migrate(url)
-    out(f"  kehoach store: {url}")
+    out(f"  cơ sở dữ liệu kehoach: {url}")
     # (c) the mailbox
     mailbox_dir = home / "mailbox"
     mailbox = _start_mailbox(mailbox_dir)
@@ -275,10 +320,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         catalog = load(files)
         with session_scope(url) as session:
             stored = store_catalog(session, catalog)
-        out(f"  loaded {len(stored)} definitions from {DEFINITIONS}")
+        out(f"  đã nạp {len(stored)} định nghĩa từ {DEFINITIONS}")
         for plan_id in sorted(catalog.plans):
             deploy_plan(plan_id, database_url=url, paused=True)
-        out("  deployments registered, schedules paused (this year runs on a virtual clock)")
+        out("  đã đăng ký deployment, lịch chạy tạm dừng (năm này chạy theo đồng hồ ảo)")
         out("")
         # (e) the simulated year
         result = simulate(
@@ -296,10 +341,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in result.summary_lines():
         out(line)
     _print_where(server, result, mailbox_dir)
-    out(f"  Prefect server keeps running; stop it: {_stop_hint(server)}")
+    out(f"  Máy chủ Prefect vẫn chạy; dừng bằng: {_stop_hint(server)}")
     restart = _restart_hint(server)
     if restart:
-        out(f"  start it again later (same runs, same UI): {restart}")
+        out(f"  chạy lại sau (giữ các lượt chạy và giao diện): {restart}")
     return 0
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import sys
 
-from cli.common import database_url, out
+from cli.common import database_url, err, out
 from engine.calendar import TZ, local_day, start_of_day
 from engine.clock import clock_from_env
 from engine.errors import KehoachError
@@ -28,6 +28,18 @@ def _moment(args: argparse.Namespace) -> dt.datetime:
 
 def _by(args: argparse.Namespace) -> str:
     return getattr(args, "by", None) or os.environ.get("USER") or "admin"
+
+
+def enter_demo_mode() -> None:
+    """``kehoach demo`` and ``simulate``: demo mode (``KEHOACH_DEMO=1``) for this process
+    and those it starts, so links are signed with the public demo key when no
+    ``KEHOACH_PORTAL_SECRET`` is set; the warning is printed once, here."""
+    from engine import config
+    from engine.links import announce
+
+    os.environ["KEHOACH_DEMO"] = "1"
+    config.settings.cache_clear()
+    announce(config.settings(), write=err)
 
 
 # ---------------------------------------------------------------- activate / status
@@ -63,8 +75,12 @@ def _color(args: argparse.Namespace) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``kehoach status PLAN [--cycle YEAR] [--at DATE]``: print the four-state table as of
-    DATE (default: today in Viet Nam, or ``KEHOACH_NOW``); 0 on success."""
+    """``kehoach status PLAN [--cycle YEAR] [--at DATE] [--wide]``: the four-state table.
+
+    Without ``--at``: as the store stands, the days counted from today in Viet Nam (or
+    ``KEHOACH_NOW``). With ``--at DATE``: as it stood at the end of DATE, rebuilt from
+    the recorded times (engine.status_asof): a report sent, a return decided, a cycle
+    closed or an obligation created after DATE does not count. 0 on success."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from engine.repository import plan_version
@@ -72,28 +88,34 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     url = database_url(args)
     cycle = getattr(args, "cycle", None)
-    today = getattr(args, "at", None) or clock_from_env().now().astimezone(TZ).date()
+    at = getattr(args, "at", None)
+    today = at or clock_from_env().now().astimezone(TZ).date()
+    as_of = start_of_day(at + dt.timedelta(days=1)) if at else None  # the end of DATE
     color = _color(args)
     try:
         with session_scope(url) as session:
             plan_version(session, args.plan)  # NotFound with a hint when unknown
-            rows = status_table(session, args.plan, str(cycle) if cycle else None, today=today)
+            rows = status_table(
+                session, args.plan, str(cycle) if cycle else None, today=today, as_of=as_of
+            )
     except KehoachError as exc:
         print(f"kehoach status: {exc}", file=sys.stderr)
         return exc.exit_code
     except SQLAlchemyError as exc:  # the database is missing or not migrated
         print(
-            f"kehoach status: cannot read the database ({type(exc).__name__}); "
-            "run `kehoach load` first or check KEHOACH_DATABASE_URL",
+            f"kehoach status: không đọc được cơ sở dữ liệu ({type(exc).__name__}); "
+            "chạy `kehoach load` trước hoặc kiểm tra KEHOACH_DATABASE_URL",
             file=sys.stderr,
         )
         return 1
+    when = f"tính đến hết ngày {short_date(today)}" if at else f"ngày {short_date(today)}"
     if not rows:
-        where = f" for cycle {cycle}" if cycle else ""
-        out(f"Plan '{args.plan}' has no obligations{where}; run `kehoach activate {args.plan}`.")
+        where = f" trong kỳ {cycle}" if cycle else ""
+        hint = "" if at else f"; chạy `kehoach activate {args.plan}`"
+        out(f"Kế hoạch '{args.plan}' chưa có nghĩa vụ nào{where} ({when}){hint}.")
         return 0
-    out(f"{args.plan} — {short_date(today)}")
-    out(render_status(rows, color))
+    out(f"{args.plan} — {when}")
+    out(render_status(rows, color, wide=bool(getattr(args, "wide", False))))
     return 0
 
 

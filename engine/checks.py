@@ -7,11 +7,19 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
 from engine.registry import RegistryView
-from engine.schema import Plan, Registry, Target
+from engine.schema import AfterActivation, PeriodEnd, Plan, Registry, Target
+
+# Bounds the schema leaves open, so that no later date computation overflows: a plan's
+# years, days after activation, a period-end offset, reminder days.
+YEARS = (1900, 2200)
+MAX_AFTER_ACTIVATION_DAYS = 3660
+MAX_OFFSET_DAYS = 366
+MAX_REMINDER_DAYS = 366
 
 
 def check_catalog(
@@ -36,8 +44,8 @@ def check_catalog(
             problems.append(
                 Problem(
                     loaded.source.where(("registry",)),
-                    f"registry: no registry '{plan.registry}' is loaded or given; pass its "
-                    "YAML file too, or `kehoach load` it first",
+                    f"registry: chưa có danh mục đơn vị '{plan.registry}' (không được nạp "
+                    "hay đưa kèm); đưa cả tệp YAML của nó, hoặc `kehoach load` nó trước",
                     "unknown-registry",
                 )
             )
@@ -63,8 +71,8 @@ def check_registry(loaded: Loaded) -> list[Problem]:
             problems.append(
                 Problem(
                     where(("units", index, "id")),
-                    f"units[{index}].id: unit id '{unit.id}' is used twice (also units"
-                    f"[{seen[unit.id]}]); every unit needs its own id",
+                    f"units[{index}].id: mã đơn vị '{unit.id}' bị dùng hai lần (cả ở units"
+                    f"[{seen[unit.id]}]); mỗi đơn vị cần một mã riêng",
                     "duplicate",
                 )
             )
@@ -75,34 +83,18 @@ def check_registry(loaded: Loaded) -> list[Problem]:
             problems.append(
                 Problem(
                     where(("units", index, "parent")),
-                    f"units[{index}].parent: unknown unit '{unit.parent}'; add it to the "
-                    "registry or fix the id",
+                    f"units[{index}].parent: không có đơn vị '{unit.parent}'; thêm nó vào "
+                    "danh mục hoặc sửa mã",
                     "unknown-unit",
                 )
             )
-        for s_index, successor in enumerate(unit.successors):
-            if successor not in ids:
-                problems.append(
-                    Problem(
-                        where(("units", index, "successors", s_index)),
-                        f"units[{index}].successors[{s_index}]: unknown unit '{successor}'",
-                        "unknown-unit",
-                    )
-                )
-            elif successor == unit.id:
-                problems.append(
-                    Problem(
-                        where(("units", index, "successors", s_index)),
-                        f"units[{index}].successors[{s_index}]: a unit cannot succeed itself",
-                        "cycle",
-                    )
-                )
+        problems.extend(_successor_problems(where, index, unit, ids))
         if unit.successors and unit.valid_to is None:
             problems.append(
                 Problem(
                     where(("units", index, "successors")),
-                    f"units[{index}].successors: '{unit.id}' has successors but no valid_to; "
-                    "set the last day it existed",
+                    f"units[{index}].successors: '{unit.id}' có đơn vị kế thừa nhưng không có "
+                    "valid_to; ghi ngày cuối cùng đơn vị còn tồn tại",
                     "successor-without-end",
                 )
             )
@@ -114,7 +106,9 @@ def check_registry(loaded: Loaded) -> list[Problem]:
         problems.append(
             Problem(
                 where(("units", index, "parent")),
-                "hierarchy cycle: " + " → ".join(cycle) + "; a unit cannot be its own ancestor",
+                "vòng lặp cấp trên (hierarchy cycle): "
+                + " → ".join(cycle)
+                + "; một đơn vị không thể là cấp trên của chính nó",
                 "cycle",
             )
         )
@@ -124,7 +118,7 @@ def check_registry(loaded: Loaded) -> list[Problem]:
             problems.append(
                 Problem(
                     where(("groups", index, "id")),
-                    f"groups[{index}].id: '{group.id}' is already used by another group or unit",
+                    f"groups[{index}].id: '{group.id}' đã là mã của một nhóm hay đơn vị khác",
                     "duplicate",
                 )
             )
@@ -133,13 +127,32 @@ def check_registry(loaded: Loaded) -> list[Problem]:
     return problems
 
 
+def _successor_problems(where, index: int, unit, ids: set[str]) -> Iterator[Problem]:
+    """Successors of ``units[index]`` that are unknown, or the unit itself."""
+    for s_index, successor in enumerate(unit.successors):
+        if successor not in ids:
+            yield Problem(
+                where(("units", index, "successors", s_index)),
+                f"units[{index}].successors[{s_index}]: không có đơn vị '{successor}' trong "
+                "danh mục",
+                "unknown-unit",
+            )
+        elif successor == unit.id:
+            yield Problem(
+                where(("units", index, "successors", s_index)),
+                f"units[{index}].successors[{s_index}]: một đơn vị không thể kế thừa chính nó",
+                "cycle",
+            )
+
+
 def _group_refs(loaded: Loaded, base: tuple, group, ids: set[str]) -> Iterator[Problem]:
     for key in ("members", "parents", "exclude"):
         for m_index, member in enumerate(getattr(group, key)):
             if member not in ids:
                 yield Problem(
                     loaded.source.where((*base, key, m_index)),
-                    f"{'.'.join(map(str, base))}.{key}[{m_index}]: unknown unit '{member}'",
+                    f"{'.'.join(map(str, base))}.{key}[{m_index}]: không có đơn vị "
+                    f"'{member}' trong danh mục",
                     "unknown-unit",
                 )
 
@@ -154,7 +167,7 @@ def _parent_plan_cycles(catalog: Catalog) -> list[Problem]:
                 problems.append(
                     Problem(
                         loaded.source.where(("parent_plan",)),
-                        "parent_plan: plans implement each other in a cycle: "
+                        "parent_plan: các kế hoạch thực hiện lẫn nhau thành vòng: "
                         + " → ".join([*seen, current]),
                         "cycle",
                     )
@@ -205,6 +218,7 @@ class PlanChecker:
         TimeChecks(self.plan, cal, self.add, self.warn, warn_days).run()
 
     def run(self) -> list[Problem]:
+        self.check_numbers()
         self.check_ids()
         self.check_groups()
         self.check_unit(("document", "issuer_unit"), self.plan.document.issuer_unit)
@@ -215,30 +229,68 @@ class PlanChecker:
         self.check_basis()
         self.check_recipients()
         self.check_time()
+        check_templates(self.plan, self.view, self.add)
         return self.problems
 
     # -- helpers
+
+    def check_numbers(self) -> None:
+        low, high = YEARS
+        for name in ("start_year", "end_year"):
+            year = getattr(self.plan, name)
+            if year is not None and not low <= year <= high:
+                self.add(
+                    (name,), f"năm {year} nằm ngoài {low}–{high}; viết năm có 4 chữ số", "range"
+                )
+        start, end = self.plan.start_year, self.plan.end_year
+        if start is not None and end is not None and end < start:
+            self.add(
+                ("end_year",), f"end_year {end} trước start_year {start}; đổi chỗ hai năm", "range"
+            )
+        rules = [
+            (("deliverables", i, "deadline"), d.deadline)
+            for i, d in enumerate(self.plan.deliverables)
+        ]
+        rules += [
+            (("consolidations", i, "deadline"), c.deadline)
+            for i, c in enumerate(self.plan.consolidations)
+        ]
+        rules += [(("events", i, "date"), e.date) for i, e in enumerate(self.plan.events) if e.date]
+        for path, rule in rules:
+            if isinstance(rule, AfterActivation) and rule.days > MAX_AFTER_ACTIVATION_DAYS:
+                self.add(
+                    (*path, "days"),
+                    f"{rule.days} ngày sau kích hoạt là quá xa (tối đa {MAX_AFTER_ACTIVATION_DAYS})",
+                    "range",
+                )
+            if isinstance(rule, PeriodEnd) and abs(rule.offset_days) > MAX_OFFSET_DAYS:
+                self.add(
+                    (*path, "offset_days"),
+                    f"lệch {rule.offset_days} ngày so với cuối kỳ là quá xa (tối đa ±{MAX_OFFSET_DAYS})",
+                    "range",
+                )
 
     def check_unit(self, path: tuple, unit_id: str) -> bool:
         unit = self.view.unit(unit_id)
         if unit is None:
             self.add(
                 path,
-                f"unknown unit '{unit_id}' in registry '{self.registry.id}'; check the id "
-                "against the registry file",
+                f"không có đơn vị '{unit_id}' trong danh mục '{self.registry.id}'; đối chiếu "
+                "mã với tệp danh mục",
                 "unknown-unit",
             )
             return False
         if not unit.valid_on(self.day):
             if unit.valid_to is not None and self.day > unit.valid_to:
-                until = f" (it ended on {unit.valid_to})"
+                until = f" (đã kết thúc ngày {unit.valid_to})"
             else:
-                until = f" (it starts on {unit.valid_from})"
+                until = f" (bắt đầu từ ngày {unit.valid_from})"
             successor = self.view.successor_on(unit_id, self.day)
-            hint = f"; its successor on that date is '{successor.id}'" if successor else ""
+            hint = f"; đơn vị kế thừa vào ngày đó là '{successor.id}'" if successor else ""
             self.add(
                 path,
-                f"unit '{unit_id}' is not valid on the plan date {self.day}{until}{hint}",
+                f"đơn vị '{unit_id}' không còn hiệu lực vào ngày của kế hoạch {self.day}"
+                f"{until}{hint}",
                 "unit-not-valid",
             )
             return False
@@ -252,16 +304,16 @@ class PlanChecker:
         if target.group not in self.view.groups:
             self.add(
                 (*path, "group"),
-                f"unknown group '{target.group}'; define it in the registry or in the plan's "
-                "'groups'",
+                f"không có nhóm '{target.group}'; định nghĩa nó trong danh mục hoặc trong "
+                "'groups' của kế hoạch",
                 "unknown-group",
             )
             return
         if not self.view.expand_group(target.group, self.day):
             self.add(
                 (*path, "group"),
-                f"group '{target.group}' expands to no unit valid on {self.day}; check its "
-                "parents/kinds/tags or the units' valid dates",
+                f"nhóm '{target.group}' không gồm đơn vị nào còn hiệu lực ngày {self.day}; "
+                "kiểm tra parents/kinds/tags của nhóm hoặc ngày hiệu lực của các đơn vị",
                 "empty-group",
             )
 
@@ -281,7 +333,8 @@ class PlanChecker:
                 if item.id in seen:
                     self.add(
                         (collection, index, "id"),
-                        f"id '{item.id}' is used twice in {collection} (also [{seen[item.id]}])",
+                        f"mã '{item.id}' bị dùng hai lần trong {collection} (cả ở "
+                        f"[{seen[item.id]}]); mỗi mục cần một mã riêng",
                         "duplicate",
                     )
                 seen.setdefault(item.id, index)
@@ -291,7 +344,8 @@ class PlanChecker:
                 if task.id in tasks:
                     self.add(
                         ("assignments", a_index, "tasks", t_index, "id"),
-                        f"task id '{task.id}' is used twice; task ids must be unique in a plan",
+                        f"mã nhiệm vụ '{task.id}' bị dùng hai lần; mã nhiệm vụ phải khác nhau "
+                        "trong một kế hoạch",
                         "duplicate",
                     )
                 tasks.setdefault(task.id, (a_index, t_index))
@@ -301,7 +355,7 @@ class PlanChecker:
                 if f.id in seen_fields:
                     self.add(
                         ("report_templates", t_index, "fields", f_index, "id"),
-                        f"field id '{f.id}' is used twice in template '{template.id}'",
+                        f"mã trường '{f.id}' bị dùng hai lần trong mẫu '{template.id}'",
                         "duplicate",
                     )
                 seen_fields.add(f.id)
@@ -313,8 +367,8 @@ class PlanChecker:
             if not self.view.expand_group(group.id, self.day):
                 self.add(
                     ("groups", index, "id"),
-                    f"group '{group.id}' expands to no unit valid on {self.day}; check its "
-                    "parents/kinds/tags or the units' valid dates",
+                    f"nhóm '{group.id}' không gồm đơn vị nào còn hiệu lực ngày {self.day}; "
+                    "kiểm tra parents/kinds/tags của nhóm hoặc ngày hiệu lực của các đơn vị",
                     "empty-group",
                 )
 
@@ -333,7 +387,7 @@ class PlanChecker:
                     if a_id not in assignment_ids:
                         self.add(
                             (*base, "from_assignments", a_index),
-                            f"unknown assignment '{a_id}'; use an id from 'assignments'",
+                            f"không có phân công '{a_id}'; dùng một mã trong 'assignments'",
                             "unknown-assignment",
                         )
             self.check_unit((*base, "routing", "to"), deliverable.routing.to)
@@ -342,15 +396,15 @@ class PlanChecker:
             if deliverable.template and self.plan.template(deliverable.template) is None:
                 self.add(
                     (*base, "template"),
-                    f"unknown report template '{deliverable.template}'; define it under "
+                    f"không có mẫu báo cáo '{deliverable.template}'; định nghĩa nó trong "
                     "'report_templates'",
                     "unknown-template",
                 )
             self.check_rule_fits((*base, "deadline"), deliverable.deadline, deliverable.frequency)
-            if any(days <= 0 for days in deliverable.reminders):
+            if any(not 1 <= days <= MAX_REMINDER_DAYS for days in deliverable.reminders):
                 self.add(
                     (*base, "reminders"),
-                    "reminders are days before the deadline and must be positive",
+                    "reminders là số ngày trước hạn, phải từ 1 đến 366",
                     "invalid",
                 )
 
@@ -359,15 +413,15 @@ class PlanChecker:
         if frequency.value == "once" and rule.rule in periodic:
             self.add(
                 (*path, "rule"),
-                f"rule '{rule.rule}' repeats but the frequency is 'once'; use 'fixed' or "
-                "'after_activation', or set a frequency",
+                f"quy tắc '{rule.rule}' lặp lại nhưng tần suất là 'once' (một lần); dùng "
+                "'fixed' hoặc 'after_activation', hoặc đặt frequency",
                 "rule-frequency",
             )
         if rule.rule == "yearly" and frequency.value not in {"yearly", "once"}:
             self.add(
                 (*path, "rule"),
-                f"a yearly date cannot be the deadline of a {frequency.value} report; use "
-                "'monthly', 'quarter_end' or 'half_year_end'",
+                f"một ngày hằng năm không thể là hạn của báo cáo {frequency.value}; dùng "
+                "'monthly', 'quarter_end' hoặc 'half_year_end'",
                 "rule-frequency",
             )
 
@@ -376,7 +430,7 @@ class PlanChecker:
         try:
             cycle = cycles_in_year(frequency, year)[0]
             return nominal_date(rule, cycle, self.plan.as_of)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return None
 
     def check_consolidations(self) -> None:
@@ -390,26 +444,26 @@ class PlanChecker:
             if fed is None:
                 self.add(
                     (*base, "consolidates"),
-                    f"unknown deliverable '{consolidation.consolidates}'; name a report "
-                    "from 'deliverables'",
+                    f"không có sản phẩm '{consolidation.consolidates}'; ghi mã một báo cáo "
+                    "trong 'deliverables'",
                     "unknown-deliverable",
                 )
                 continue
             if fed.kind.value != "report":
                 self.add(
                     (*base, "consolidates"),
-                    f"'{fed.id}' is a {fed.kind.value}, not a report; only reports are "
-                    "consolidated",
+                    f"'{fed.id}' là {fed.kind.value}, không phải báo cáo (not a report); chỉ "
+                    "báo cáo mới được tổng hợp",
                     "not-a-report",
                 )
             receivers = {fed.routing.to, fed.routing.via}
             if consolidation.by not in receivers:
                 self.add(
                     (*base, "by"),
-                    f"'{consolidation.by}' receives no '{fed.id}' reports (they go to "
+                    f"'{consolidation.by}' không nhận báo cáo '{fed.id}' nào (báo cáo gửi "
                     f"'{fed.routing.to}'"
-                    + (f" via '{fed.routing.via}'" if fed.routing.via else "")
-                    + "); consolidate at the receiving unit or change the report's routing",
+                    + (f" qua '{fed.routing.via}'" if fed.routing.via else "")
+                    + "); tổng hợp ở đơn vị nhận, hoặc sửa routing của báo cáo",
                     "consolidator-receives-nothing",
                 )
             self.check_rule_fits((*base, "deadline"), consolidation.deadline, fed.frequency)
@@ -419,9 +473,9 @@ class PlanChecker:
                 deliverable_index = self.plan.deliverables.index(fed)
                 self.add(
                     ("deliverables", deliverable_index, "deadline"),
-                    f"the units' deadline ({lower:%d/%m}) is on or after the consolidation "
-                    f"deadline it feeds ('{consolidation.id}', {upper:%d/%m}); reports must "
-                    "arrive before they are consolidated",
+                    f"hạn của các đơn vị ({lower:%d/%m}) trùng hoặc sau hạn tổng hợp mà nó "
+                    f"phục vụ ('{consolidation.id}', {upper:%d/%m}); báo cáo phải đến trước "
+                    "khi tổng hợp",
                     "deadline-order",
                 )
             if consolidation.upward is not None:
@@ -432,8 +486,8 @@ class PlanChecker:
         if self.plan.parent_plan and upward.plan != self.plan.parent_plan:
             self.add(
                 (*base, "upward", "plan"),
-                f"the report goes upward to '{upward.plan}' but parent_plan is "
-                f"'{self.plan.parent_plan}'; make them the same",
+                f"báo cáo gửi lên kế hoạch '{upward.plan}' nhưng parent_plan là "
+                f"'{self.plan.parent_plan}'; đặt hai giá trị giống nhau",
                 "upward-mismatch",
             )
         if self.parent is None or self.parent.id != upward.plan:
@@ -442,7 +496,7 @@ class PlanChecker:
         if target is None:
             self.add(
                 (*base, "upward", "deliverable"),
-                f"plan '{upward.plan}' has no deliverable '{upward.deliverable}'",
+                f"kế hoạch '{upward.plan}' không có sản phẩm '{upward.deliverable}'",
                 "unknown-deliverable",
             )
             return
@@ -450,8 +504,8 @@ class PlanChecker:
         if parent_due and upper and upper > parent_due:
             self.add(
                 (*base, "deadline"),
-                f"the consolidation deadline ({upper:%d/%m}) is after the deadline of "
-                f"'{upward.plan}' / '{upward.deliverable}' ({parent_due:%d/%m}) that it feeds",
+                f"hạn tổng hợp ({upper:%d/%m}) sau hạn của '{upward.plan}' / "
+                f"'{upward.deliverable}' ({parent_due:%d/%m}) mà nó phục vụ; đặt hạn sớm hơn",
                 "deadline-order",
             )
 
@@ -468,14 +522,14 @@ class PlanChecker:
                 if duty.template and templates[0] is None:
                     self.add(
                         (*base, "template"),
-                        f"unknown report template '{duty.template}'",
+                        f"không có mẫu báo cáo '{duty.template}'",
                         "unknown-template",
                     )
                 elif not any(t is not None and t.field(duty.measured_by) for t in templates):
                     self.add(
                         (*base, "measured_by"),
-                        f"no report template has a field '{duty.measured_by}'; use a field "
-                        "id from 'report_templates'",
+                        f"không mẫu báo cáo nào có trường '{duty.measured_by}'; dùng một mã "
+                        "trường trong 'report_templates'",
                         "unknown-field",
                     )
 
@@ -486,7 +540,7 @@ class PlanChecker:
                 if ref not in ids:
                     self.add(
                         ("basis", index, "implements", i_index),
-                        f"unknown basis item '{ref}'; use an id from 'basis'",
+                        f"không có căn cứ '{ref}'; dùng một mã trong 'basis'",
                         "unknown-basis",
                     )
 
@@ -496,13 +550,13 @@ class PlanChecker:
                 if self.view.unit(unit_id) is None:
                     self.add(
                         ("recipients", index, "units", u_index),
-                        f"unknown unit '{unit_id}'",
+                        f"không có đơn vị '{unit_id}' trong danh mục",
                         "unknown-unit",
                     )
             for g_index, group_id in enumerate(recipient.groups):
                 if group_id not in self.view.groups:
                     self.add(
                         ("recipients", index, "groups", g_index),
-                        f"unknown group '{group_id}'",
+                        f"không có nhóm '{group_id}'",
                         "unknown-group",
                     )

@@ -94,12 +94,18 @@ class Settings(BaseSettings):
         default="", repr=False
     )  # comma-separated, accepted during a grace period
     portal_old_secrets_until: str = ""  # YYYY-MM-DD: the grace period's last day (empty: none)
+    # KEHOACH_DEMO=1: without a portal secret, links are signed with the public demo key
+    # (kehoach demo / simulate set it for themselves); off, nothing signs without a secret.
+    demo: bool = False
     portal_max_upload_mb: float = 20.0
     operator_user: str = "operator"
     operator_password: str = Field(default="", repr=False)
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
     # the loader warns when a plan's first deadline is this close to its effective date
     first_deadline_warn_days: int = 7
+    # Prefect: the API deploy, simulate, demo and the portal's hand-off use, and only it
+    # (see prefect_api below); empty: PREFECT_API_URL, else a local server (demo, dev).
+    prefect_api_url: str = ""
     extra: dict[str, str] = Field(default_factory=dict)  # from the file only
 
     @field_validator("smtp_security", mode="before")
@@ -237,3 +243,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load_settings()
+
+
+def prefect_api(
+    conf: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
+    """(URL, the variable it came from) of the Prefect API kehoach must use, or None.
+
+    ``KEHOACH_PREFECT_API_URL``, else ``PREFECT_API_URL``; nothing else (no Prefect
+    profile, no ephemeral server, no "whatever answers on 127.0.0.1:4200"). A configured
+    API that does not answer is an error for the caller to report, never a reason to
+    use another one. In production set also, on the Prefect server,
+    ``PREFECT_SERVER_API_AUTH_STRING='user:password'`` and
+    ``PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED=true``, and on every client (kehoach,
+    the portal, workers) ``PREFECT_API_AUTH_STRING`` with the same value (README,
+    "Prefect in production").
+    """
+    conf = conf or settings()
+    own = conf.prefect_api_url.strip()
+    if own:
+        return own.rstrip("/"), variable("prefect_api_url")
+    env = os.environ if environ is None else environ
+    url = env.get("PREFECT_API_URL", "").strip()
+    return (url.rstrip("/"), "PREFECT_API_URL") if url else None

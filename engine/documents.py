@@ -1,8 +1,13 @@
 """Documents: the consolidated report as .docx (Nghị định 30/2020/NĐ-CP layout) and markdown.
 
 One :class:`ReportDocument` feeds both renderings, so the Prefect artifact and the
-Word file always say the same thing.  Generated and uploaded files are kept by
-content hash under ``settings().files_dir`` and recorded as ``StoredFile`` rows.
+Word file always say the same thing. The .docx follows Phụ lục I of Nghị định 30: the
+issuing body (its parent above it) with a short rule under it, quốc hiệu and tiêu ngữ
+with the rule under it, Số/ký hiệu, place and date in italics, type and trích yếu with
+a rule under it, the body, the signer and Nơi nhận, page numbers in the top margin from
+page 2; per-unit detail goes into phụ lục tables, one row per unit. Generated and
+uploaded files are kept by content hash under ``settings().files_dir`` and recorded as
+``StoredFile`` rows.
 """
 
 from __future__ import annotations
@@ -21,16 +26,32 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import docx_build as xb
 from engine.store.models import StoredFile
+from engine.textwidth import balanced_lines, width_cm
 from engine.values import xml_safe
-from engine.vntext import long_date
+from engine.vntext import long_date, short_date
 
 QUOC_HIEU = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 TIEU_NGU = "Độc lập - Tự do - Hạnh phúc"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-FONT = "Times New Roman"
+FONT = xb.FONT
 CHANGES_HEADING = "Những điểm thay đổi so với báo cáo trước:"
 WARNINGS_HEADING = "Cảnh báo về số liệu đã lưu (không in trong báo cáo):"
+STATUS_APPENDIX = "TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ"
+RESULTS_HEADER = ("STT", "Nội dung", "Kết quả", "Đơn vị báo cáo")
+# A unit list longer than this in the body is left to Phụ lục 1.
+NAMES_IN_BODY = 8
+
+# A4 and the margins of Nghị định 30 (top and bottom 20–25 mm, left 30–35 mm, right
+# 15–20 mm), in cm; the text is 16.5 cm wide (25.2 cm on a landscape page).
+PAGE = (21.0, 29.7)
+MARGINS = {"top": 2.0, "bottom": 2.0, "left": 3.0, "right": 1.5}
+TEXT_WIDTH = PAGE[0] - MARGINS["left"] - MARGINS["right"]
+LANDSCAPE_WIDTH = PAGE[1] - MARGINS["left"] - MARGINS["right"]
+HEAD_WIDTHS = (6.0, 10.5)  # issuing body | quốc hiệu: "CỘNG HÒA … VIỆT NAM" fits in 12 pt
+FOOT_WIDTHS = (8.0, 8.5)  # Nơi nhận | signer
+CELL_PADDING = 0.38  # Word's default cell margins, left + right
 
 
 @dataclass
@@ -39,6 +60,20 @@ class Signer:
     name: str | None = None
     authority: str | None = None  # TM., KT., Q., TL., TUQ.
     on_behalf_of: str | None = None
+
+
+@dataclass
+class Appendix:
+    """A phụ lục: one row per unit. ``weights``: relative column widths (scaled to the
+    page); ``aligns``: 'center', 'right' or None (left) per column."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    weights: list[float]
+    aligns: list[str | None]
+    note: str | None = None
+    landscape: bool = False
 
 
 @dataclass
@@ -56,9 +91,9 @@ class ReportDocument:
     # A revision: "Báo cáo này thay thế báo cáo … ngày …" and what changed since that one.
     replaces: str | None = None
     changes: list[str] = field(default_factory=list)
-    # (label, value) rows of section I
-    results: list[tuple[str, str]] = field(default_factory=list)
-    # status rows: (unit, due, state, note) of section II
+    # (label, value, the units it covers and those missing) rows of section I
+    results: list[tuple[str, str, str]] = field(default_factory=list)
+    # status rows: (unit, due, state, note), printed as Phụ lục 1
     status: list[tuple[str, str, str, str]] = field(default_factory=list)
     on_time: list[str] = field(default_factory=list)
     late: list[str] = field(default_factory=list)
@@ -68,6 +103,8 @@ class ReportDocument:
     signer: Signer | None = None
     recipients: list[str] = field(default_factory=list)  # Nơi nhận lines, without '- '
     archive: str = "Lưu: VT."
+    # Phụ lục 2, 3…: the units' figures and texts, one row per unit.
+    appendices: list[Appendix] = field(default_factory=list)
     # Stored values left out or cleaned (engine.values): for the operator, in the
     # markdown only, never printed on the report.
     warnings: list[str] = field(default_factory=list)
@@ -80,6 +117,40 @@ class ReportDocument:
     def date_line(self) -> str:
         return long_date(self.day, self.place)
 
+    @property
+    def attached_to(self) -> str:
+        """'(Kèm theo Báo cáo số …/BC-UBND ngày 27/9/2027 của Ủy ban nhân dân huyện …)'."""
+        kind = self.title[:1].upper() + self.title[1:].lower()
+        return f"(Kèm theo {kind} số …/{self.symbol} ngày {short_date(self.day)} của {self.issuer})"
+
+    def submission_lines(self) -> list[str]:
+        """Section II: how many units sent on time, late, not at all (names when few)."""
+        total = len(self.on_time) + len(self.late) + len(self.missing)
+        lines = [f"Tổng số đơn vị phải gửi báo cáo: {total} đơn vị; chi tiết tại Phụ lục 1."]
+        for label, names in (
+            ("Gửi đúng hạn", self.on_time),
+            ("Gửi quá hạn", self.late),
+            ("Chưa gửi báo cáo", self.missing),
+        ):
+            if not names:
+                lines.append(f"{label}: không có.")
+            elif label == "Gửi đúng hạn" or len(names) > NAMES_IN_BODY:
+                lines.append(f"{label}: {len(names)} đơn vị.")
+            else:
+                lines.append(f"{label}: {len(names)} đơn vị, gồm: {'; '.join(names)}.")
+        return lines
+
+    def appendix_list(self) -> list[Appendix]:
+        """Phụ lục 1 (the status of every unit's report), then the others."""
+        status = Appendix(
+            STATUS_APPENDIX,
+            ["STT", "Đơn vị", "Hạn", "Tình trạng", "Ghi chú"],
+            [[str(i), *row] for i, row in enumerate(self.status, 1)],
+            [1.3, 6.0, 2.2, 4.2, 2.8],
+            ["center", None, "center", None, None],
+        )
+        return [status, *self.appendices] if self.status else list(self.appendices)
+
 
 # ---------------------------------------------------------------- markdown
 
@@ -90,9 +161,15 @@ class ReportDocument:
 _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]#~|])")
 
 
+_MD_PLAIN = re.compile(r"[^\\`*_\[\]#~|<>&]*")
+
+
 def _md(text: str) -> str:
     """Text from units and plans as Markdown text: markup is shown, never rendered."""
-    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(xml_safe(str(text)), quote=False))
+    text = xml_safe(str(text))
+    if _MD_PLAIN.fullmatch(text):  # most cells: nothing to escape
+        return text
+    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def _md_cell(text: str) -> str:
@@ -124,24 +201,12 @@ def render_markdown(doc: ReportDocument) -> str:
         lines += [CHANGES_HEADING, ""]
         lines += [f"- {_md(change)}" for change in doc.changes]
         lines.append("")
-    lines += ["### I. Kết quả tổng hợp", "", "| STT | Nội dung | Kết quả |", "| --- | --- | --- |"]
-    for index, (label, value) in enumerate(doc.results, 1):
-        lines.append(f"| {index} | {_md_cell(label)} | {_md_cell(value)} |")
-    lines += [
-        "",
-        "### II. Tình hình gửi báo cáo của các đơn vị",
-        "",
-        f"- Đúng hạn ({len(doc.on_time)}): {_md(', '.join(doc.on_time)) or 'không có'}",
-        f"- Quá hạn ({len(doc.late)}): {_md(', '.join(doc.late)) or 'không có'}",
-        f"- Chưa gửi ({len(doc.missing)}): {_md(', '.join(doc.missing)) or 'không có'}",
-        "",
-        "| STT | Đơn vị | Hạn | Tình trạng | Ghi chú |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for index, (unit, due, state, note) in enumerate(doc.status, 1):
-        lines.append(
-            f"| {index} | {_md_cell(unit)} | {due} | {_md_cell(state)} | {_md_cell(note)} |"
-        )
+    lines += ["### I. Kết quả thực hiện", "", f"| {' | '.join(RESULTS_HEADER)} |"]
+    lines.append("|" + " --- |" * len(RESULTS_HEADER))
+    for index, (label, value, covers) in enumerate(doc.results, 1):
+        lines.append(f"| {index} | {_md_cell(label)} | {_md_cell(value)} | {_md_cell(covers)} |")
+    lines += ["", "### II. Tình hình gửi báo cáo của các đơn vị", ""]
+    lines += [f"- {_md(line)}" for line in doc.submission_lines()]
     if doc.combined_with:
         lines += ["", f"*Báo cáo được lồng ghép với {_md(doc.combined_with)}.*"]
     if doc.closing:
@@ -152,6 +217,13 @@ def render_markdown(doc: ReportDocument) -> str:
         lines += ["", "*Nơi nhận:*"]
         lines += [f"- {_md(r)};" for r in doc.recipients]
         lines.append(f"- {doc.archive}")
+    for number, appendix in enumerate(doc.appendix_list(), 1):
+        lines += ["", f"### Phụ lục {number}: {_md(appendix.title)}", ""]
+        lines.append("| " + " | ".join(_md_cell(h) for h in appendix.header) + " |")
+        lines.append("|" + " --- |" * len(appendix.header))
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in appendix.rows]
+        if appendix.note:
+            lines += ["", f"*{_md(appendix.note)}*"]
     return "\n".join(line for line in lines if line is not None).strip() + "\n"
 
 
@@ -169,106 +241,23 @@ def _signer_lines(signer: Signer) -> list[str]:
 # ---------------------------------------------------------------- docx
 
 
-def _font(run, size: float, bold: bool = False, italic: bool = False) -> None:
-    from docx.oxml.ns import qn
-    from docx.shared import Pt
-
-    run.font.name = FONT
-    run.font.size = Pt(size)
-    run.bold = bold
-    run.italic = italic
-    rpr = run._element.get_or_add_rPr()
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = rpr.makeelement(qn("w:rFonts"), {})
-        rpr.append(fonts)
-    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attr), FONT)
-
-
-def _para(
-    container,
-    text: str = "",
-    size: float = 14,
-    bold: bool = False,
-    italic: bool = False,
-    align: str = "left",
-    space_after: float = 0,
-    indent: bool = False,
-):
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Cm, Pt
-
-    paragraph = container.add_paragraph()
-    paragraph.alignment = {
-        "left": WD_ALIGN_PARAGRAPH.LEFT,
-        "center": WD_ALIGN_PARAGRAPH.CENTER,
-        "right": WD_ALIGN_PARAGRAPH.RIGHT,
-        "justify": WD_ALIGN_PARAGRAPH.JUSTIFY,
-    }[align]
-    paragraph.paragraph_format.space_after = Pt(space_after)
-    paragraph.paragraph_format.space_before = Pt(0)
-    if indent:
-        paragraph.paragraph_format.first_line_indent = Cm(1)
-    if text:
-        _font(paragraph.add_run(text), size, bold, italic)
-    return paragraph
-
-
-def _cell(cell, text: str, size: float = 12, bold: bool = False, align: str = "left") -> None:
-    cell.text = ""
-    first = cell.paragraphs[0]
-    lines = text.split("\n") or [""]
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-
-    for index, line in enumerate(lines):
-        paragraph = first if index == 0 else cell.add_paragraph()
-        paragraph.alignment = (
-            WD_ALIGN_PARAGRAPH.CENTER if align == "center" else WD_ALIGN_PARAGRAPH.LEFT
-        )
-        _font(paragraph.add_run(line), size, bold)
-
-
-def _no_borders(table) -> None:
-    from docx.oxml.ns import qn
-
-    tbl_pr = table._tbl.tblPr
-    borders = tbl_pr.makeelement(qn("w:tblBorders"), {})
-    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
-        element = borders.makeelement(qn(f"w:{edge}"), {qn("w:val"): "nil"})
-        borders.append(element)
-    tbl_pr.append(borders)
-
-
-def _grid(document, header: list[str], rows: list[list[str]], widths_cm: list[float]) -> None:
-    from docx.shared import Cm
-
-    table = document.add_table(rows=1, cols=len(header))
-    table.style = "Table Grid"
-    for index, title in enumerate(header):
-        _cell(table.rows[0].cells[index], title, bold=True, align="center")
-    for row in rows:
-        cells = table.add_row().cells
-        for index, value in enumerate(row):
-            _cell(cells[index], value, align="center" if index == 0 else "left")
-    for row in table.rows:
-        for index, width in enumerate(widths_cm):
-            row.cells[index].width = Cm(width)
-
-
 def render_docx(doc: ReportDocument, path: Path) -> Path:
     """Write ``doc`` as a Word file at ``path`` (atomically) and return the path."""
     from docx import Document
 
     doc = _xml_safe(doc)  # a control character in any text would stop python-docx
     document = Document()
-    _a4_page(document)
+    xb.set_defaults(document)
+    _page(document.sections[0], landscape=False)
+    _page_numbers(document.sections[0])
     _docx_header(document, doc)
     _docx_opening(document, doc)
     _docx_results(document, doc)
     _docx_status(document, doc)
     _docx_closing(document, doc)
     _docx_footer(document, doc)
+    for number, appendix in enumerate(doc.appendix_list(), 1):
+        _docx_appendix(document, doc, number, appendix)
     return _save_atomically(document, path)
 
 
@@ -285,149 +274,177 @@ def _xml_safe(value: Any) -> Any:
     return value
 
 
-def _a4_page(document) -> None:
+def _page(section: Any, landscape: bool) -> None:
+    from docx.enum.section import WD_ORIENT
     from docx.shared import Cm
 
-    section = document.sections[0]
-    section.page_width, section.page_height = Cm(21), Cm(29.7)  # A4
-    section.top_margin, section.bottom_margin = Cm(2), Cm(2)
-    section.left_margin, section.right_margin = Cm(3), Cm(1.5)
+    width, height = (PAGE[1], PAGE[0]) if landscape else PAGE
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Cm(width), Cm(height)
+    section.top_margin, section.bottom_margin = Cm(MARGINS["top"]), Cm(MARGINS["bottom"])
+    section.left_margin, section.right_margin = Cm(MARGINS["left"]), Cm(MARGINS["right"])
+    section.header_distance = Cm(1.0)
 
 
-def _docx_header(document, doc: ReportDocument) -> None:
-    """Issuing body on the left, national title on the right (Nghị định 30, Phụ lục I)."""
-    from docx.shared import Cm
+def _page_numbers(section: Any) -> None:
+    """Page numbers centred in the top margin, from page 2 (Nghị định 30): the first
+    page has a header of its own, left empty."""
+    section.different_first_page_header_footer = True
+    header = section.header
+    header.is_linked_to_previous = False
+    holder = header._element
+    for p in list(holder):
+        holder.remove(p)
+    holder.append(xb.page_number_paragraph(13))
+    section.first_page_header.is_linked_to_previous = False
 
-    head = document.add_table(rows=1, cols=2)
-    _no_borders(head)
-    left, right = head.rows[0].cells
-    left.width, right.width = Cm(6.5), Cm(10)
-    left.text = right.text = ""
+
+def _lines(texts: list[str], size: float, bold: bool = False, italic: bool = False) -> list[Any]:
+    return [xb.paragraph(t, size=size, bold=bold, italic=italic, align="center") for t in texts]
+
+
+def _docx_header(document: Any, doc: ReportDocument) -> None:
+    """Issuing body (under its parent) left, quốc hiệu and tiêu ngữ right, each with its
+    rule; then Số/ký hiệu left and place and date right, on one line (Phụ lục I)."""
+    left_w, right_w = HEAD_WIDTHS
+    inner = left_w - CELL_PADDING
+    tbl = xb.table(HEAD_WIDTHS, None, [["", ""], ["", ""]], borders=False)
+    names = balanced_lines(doc.issuer.upper(), inner, 13)
+    left: list[Any] = []
     if doc.parent_body:
-        _font(left.paragraphs[0].add_run(doc.parent_body.upper()), 13)
-        left.paragraphs[0].alignment = 1
-        _para(left, doc.issuer.upper(), 13, bold=True, align="center")
-    else:
-        _font(left.paragraphs[0].add_run(doc.issuer.upper()), 13, bold=True)
-        left.paragraphs[0].alignment = 1
-    _para(left, doc.number_line, 13, align="center")
-    _font(right.paragraphs[0].add_run(QUOC_HIEU), 12, bold=True)
-    right.paragraphs[0].alignment = 1
-    _para(right, TIEU_NGU, 13, bold=True, align="center")
-    _para(right, "")
-    _para(right, doc.date_line, 14, italic=True, align="center")
+        left += _lines(balanced_lines(doc.parent_body.upper(), inner, 13), 13)
+    left += _lines(names, 13, bold=True)
+    widest = max(width_cm(n, 13) for n in names)
+    left.append(xb.rule(min(widest, inner) * 0.4, inner))
+    xb.fill_cell(xb.cell_paragraphs(tbl, 0, 0), left)
+    right_inner = right_w - CELL_PADDING
+    right = [
+        xb.paragraph(QUOC_HIEU, size=12, bold=True, align="center"),
+        xb.paragraph(TIEU_NGU, size=13, bold=True, align="center"),
+        xb.rule(width_cm(TIEU_NGU, 13), right_inner),
+    ]
+    xb.fill_cell(xb.cell_paragraphs(tbl, 0, 1), right)
+    number = xb.paragraph(doc.number_line, size=13, align="center", before=6)
+    xb.fill_cell(xb.cell_paragraphs(tbl, 1, 0), [number])
+    date = xb.paragraph(doc.date_line, size=14, italic=True, align="center", before=6)
+    xb.fill_cell(xb.cell_paragraphs(tbl, 1, 1), [date])
+    xb.append(document, tbl)
 
 
-def _docx_opening(document, doc: ReportDocument) -> None:
-    """Title, trích yếu, introduction and, for a revision, what it replaces and changes."""
-    _para(document, "")
-    _para(document, doc.title.upper(), 14, bold=True, align="center")
-    _para(document, doc.summary, 14, bold=True, align="center", space_after=12)
+def _body(
+    document: Any, text: str, *, bold: bool = False, italic: bool = False, keep: bool = False
+) -> None:
+    p = xb.paragraph(text, style="KhBody", bold=bold, italic=italic)
+    xb.append(document, xb.keep_with_next(p) if keep else p)
+
+
+def _docx_opening(document: Any, doc: ReportDocument) -> None:
+    """Type and trích yếu (with the rule under it), introduction and, for a revision,
+    what it replaces and what changed."""
+    xb.append(
+        document, xb.paragraph(doc.title.upper(), size=14, bold=True, align="center", before=18)
+    )
+    xb.append(document, xb.paragraph(doc.summary, size=14, bold=True, align="center"))
+    line = min(width_cm(doc.summary, 14), TEXT_WIDTH) / 3
+    xb.append(document, xb.rule(line, TEXT_WIDTH, before=2))
+    xb.append(document, xb.paragraph("", after=12))
     for text in doc.intro:
-        _para(document, text, 14, align="justify", indent=True, space_after=6)
+        _body(document, text)
     if doc.replaces:
-        _para(document, doc.replaces, 14, italic=True, align="justify", indent=True, space_after=6)
+        _body(document, doc.replaces, italic=True)
     if doc.changes:
-        _para(document, CHANGES_HEADING, 14, align="justify", indent=True, space_after=3)
+        _body(document, CHANGES_HEADING)
         for change in doc.changes:
-            _para(document, f"- {change};", 14, align="justify", indent=True, space_after=3)
+            _body(document, f"- {change};")
 
 
-def _docx_results(document, doc: ReportDocument) -> None:
-    """Section I: the consolidated figures."""
-    _para(document, "I. KẾT QUẢ TỔNG HỢP", 14, bold=True, space_after=6)
-    _grid(
-        document,
-        ["STT", "Nội dung", "Kết quả"],
-        [[str(i), label, value] for i, (label, value) in enumerate(doc.results, 1)],
-        [1.2, 8.3, 7],
-    )
+def _docx_results(document: Any, doc: ReportDocument) -> None:
+    """Section I: the consolidated figures, each saying which units it covers."""
+    _body(document, "I. KẾT QUẢ THỰC HIỆN", bold=True)
+    rows = [[str(i), *row] for i, row in enumerate(doc.results, 1)]
+    widths = [1.3, 6.0, 3.4, 5.8]
+    aligns = ["center", None, "center", None]
+    tbl = xb.table(widths, RESULTS_HEADER, rows, aligns=aligns, split_rows=False)
+    xb.append(document, tbl)
+    xb.append(document, xb.paragraph("", after=6))
 
 
-def _docx_status(document, doc: ReportDocument) -> None:
-    """Section II: who sent on time, late or not at all, then one row per unit."""
-    _para(document, "")
-    _para(document, "II. TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ", 14, bold=True, space_after=6)
-    for label, names in (
-        ("Gửi đúng hạn", doc.on_time),
-        ("Gửi quá hạn", doc.late),
-        ("Chưa gửi báo cáo", doc.missing),
-    ):
-        listed = ", ".join(names) if names else "không có"
-        _para(
-            document,
-            f"- {label} ({len(names)} đơn vị): {listed}.",
-            14,
-            align="justify",
-            indent=True,
-            space_after=3,
-        )
-    _grid(
-        document,
-        ["STT", "Đơn vị", "Hạn", "Tình trạng", "Ghi chú"],
-        [
-            [str(i), unit, due, state, note]
-            for i, (unit, due, state, note) in enumerate(doc.status, 1)
-        ],
-        [1.2, 6, 2.5, 4, 2.8],
-    )
+def _docx_status(document: Any, doc: ReportDocument) -> None:
+    """Section II: how many units sent on time, late or not at all (each unit: Phụ lục 1)."""
+    _body(document, "II. TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ", bold=True)
+    for line in doc.submission_lines():
+        _body(document, f"- {line}")
 
 
-def _docx_closing(document, doc: ReportDocument) -> None:
+def _docx_closing(document: Any, doc: ReportDocument) -> None:
+    """The closing lines, kept on the page of the signature (never a signer alone)."""
     if doc.combined_with:
-        _para(document, "")
-        _para(
-            document,
-            f"Báo cáo này được lồng ghép với {doc.combined_with}.",
-            14,
-            italic=True,
-            align="justify",
-            indent=True,
+        _body(
+            document, f"Báo cáo này được lồng ghép với {doc.combined_with}.", italic=True, keep=True
         )
     if doc.closing:
-        _para(document, doc.closing, 14, align="justify", indent=True, space_after=6)
+        _body(document, doc.closing, keep=True)
 
 
-def _docx_footer(document, doc: ReportDocument) -> None:
-    """Recipients (left, size 12/11) and signer (right), side by side."""
-    from docx.shared import Cm
-
-    _para(document, "")
-    foot = document.add_table(rows=1, cols=2)
-    _no_borders(foot)
-    recipients_cell, signer_cell = foot.rows[0].cells
-    recipients_cell.width, signer_cell.width = Cm(8), Cm(8.5)
-    recipients_cell.text = signer_cell.text = ""
-    _docx_recipients(recipients_cell, doc)
-    _docx_signer(signer_cell, doc.signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ"))
+def _docx_footer(document: Any, doc: ReportDocument) -> None:
+    """Nơi nhận (left, 12 bold italic then 11) and the signer (right), side by side."""
+    xb.append(document, xb.keep_with_next(xb.paragraph("", after=6)))
+    tbl = xb.table(FOOT_WIDTHS, None, [["", ""]], borders=False)
+    recipients = [xb.paragraph("Nơi nhận:", size=12, bold=True, italic=True)]
+    recipients += [xb.paragraph(f"- {line};", size=11) for line in doc.recipients]
+    recipients.append(xb.paragraph(f"- {doc.archive}", size=11))
+    xb.fill_cell(xb.cell_paragraphs(tbl, 0, 0), recipients)
+    xb.fill_cell(xb.cell_paragraphs(tbl, 0, 1), _signer_paragraphs(doc.signer))
+    xb.append(document, tbl)
 
 
-def _docx_recipients(cell, doc: ReportDocument) -> None:
-    _font(cell.paragraphs[0].add_run("Nơi nhận:"), 12, bold=True, italic=True)
-    for line in doc.recipients:
-        _para(cell, f"- {line};", 11)
-    _para(cell, f"- {doc.archive}", 11)
-
-
-def _docx_signer(cell, signer: Signer) -> None:
-    first = cell.paragraphs[0]
-    first.alignment = 1
+def _signer_paragraphs(signer: Signer | None) -> list[Any]:
+    signer = signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
+    lines: list[Any] = []
     if signer.authority:
         heading = (
             f"{signer.authority} {signer.on_behalf_of.upper()}"
             if signer.on_behalf_of
             else signer.authority
         )
-        _font(first.add_run(heading), 14, bold=True)
-        _para(cell, signer.title.upper(), 14, bold=True, align="center")
-    else:
-        _font(first.add_run(signer.title.upper()), 14, bold=True)
-    for _ in range(3):
-        _para(cell, "")
+        lines.append(xb.paragraph(heading, size=14, bold=True, align="center"))
+    lines.append(xb.paragraph(signer.title.upper(), size=14, bold=True, align="center"))
+    lines += [xb.paragraph("", size=14) for _ in range(4)]  # room for signature and seal
     if signer.name:
-        _para(cell, signer.name, 14, bold=True, align="center")
+        lines.append(xb.paragraph(signer.name, size=14, bold=True, align="center"))
     else:
-        _para(cell, "(Ký, ghi rõ họ tên)", 14, italic=True, align="center")
+        lines.append(xb.paragraph("(Ký, ghi rõ họ tên)", size=14, italic=True, align="center"))
+    return lines
+
+
+def _docx_appendix(document: Any, doc: ReportDocument, number: int, appendix: Appendix) -> None:
+    """A phụ lục on a new page (landscape when it is wide): its number, title, what it
+    is attached to, then the table, one row per unit."""
+    from docx.enum.section import WD_SECTION
+
+    section = document.add_section(WD_SECTION.NEW_PAGE)
+    section.different_first_page_header_footer = False  # numbered from its first page
+    _page(section, appendix.landscape)
+    width = LANDSCAPE_WIDTH if appendix.landscape else TEXT_WIDTH
+    xb.append(document, xb.paragraph(f"Phụ lục {number}", size=14, bold=True, align="center"))
+    xb.append(document, xb.paragraph(appendix.title.upper(), size=14, bold=True, align="center"))
+    xb.append(document, xb.paragraph(doc.attached_to, size=14, italic=True, align="center"))
+    xb.append(document, xb.rule(width / 6, width, before=2))
+    xb.append(document, xb.paragraph("", after=6))
+    small = len(appendix.header) > 6
+    first = 1.2 if small else 1.3  # "STT" on one line
+    scale = (width - first) / sum(appendix.weights[1:])
+    tbl = xb.table(
+        [first] + [round(x * scale, 2) for x in appendix.weights[1:]],
+        appendix.header,
+        appendix.rows,
+        aligns=appendix.aligns,
+        cell_style="KhSmallCell" if small else "KhCell",
+        head_style="KhSmallHead" if small else "KhCellHead",
+    )
+    xb.append(document, tbl)
+    if appendix.note:
+        xb.append(document, xb.paragraph(appendix.note, size=11, italic=True, before=6))
 
 
 def _save_atomically(document, path: Path) -> Path:

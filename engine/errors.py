@@ -44,6 +44,11 @@ class DefinitionError(KehoachError):
         self.problems = sorted(problems, key=lambda p: p.location)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    @property
+    def summary(self) -> str:
+        """The last line the CLI prints under the problems."""
+        return f"{len(self.problems)} lỗi trong các tệp định nghĩa; không lưu gì."
+
 
 class NotFound(KehoachError):
     exit_code = 4

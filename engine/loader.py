@@ -8,6 +8,7 @@ reported together; nothing is stored unless there are none.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import typing
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from engine.schema import (
 )
 from engine.schema_time import FIRST_PERIOD_PATTERN
 from engine.yamlsource import PathKey, Source, YamlSyntaxError, read
+from engine.yamltypes import confusions
 
 KINDS: dict[str, type[BaseModel]] = {
     "registry": Registry,
@@ -107,57 +109,148 @@ def _dotted(path: PathKey) -> str:
     return text
 
 
+def _shown(value: Any) -> str:
+    """A value as the message quotes it: short, one line."""
+    text = "trống (null)" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _given(value: Any) -> str:
+    """What kind of YAML value the author wrote, in words."""
+    if value is None:
+        return "để trống (null)"
+    if isinstance(value, bool):
+        return f"true/false ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "một mục có các khóa (key: value)"
+    if isinstance(value, list):
+        return "một danh sách (- ...)"
+    if isinstance(value, int | float):
+        return f"một số ({_shown(value)})"
+    if isinstance(value, dt.date):
+        return f"một ngày ({value})"
+    return f"'{_shown(value)}'"
+
+
+# pydantic error type -> what the field needs, in Vietnamese
+_NEEDS = {
+    "string_type": "một đoạn chữ (đặt trong ngoặc kép nếu cần)",
+    "int_type": "một số nguyên",
+    "int_parsing": "một số nguyên",
+    "int_from_float": "một số nguyên (không có phần thập phân)",
+    "float_type": "một số",
+    "float_parsing": "một số",
+    "finite_number": "một số hữu hạn",
+    "bool_type": "true hoặc false",
+    "bool_parsing": "true hoặc false",
+    "list_type": "một danh sách (mỗi phần tử một dòng bắt đầu bằng '- ')",
+    "dict_type": "một mục có các khóa (key: value)",
+    "model_type": "một mục có các khóa (key: value)",
+    "model_attributes_type": "một mục có các khóa (key: value)",
+    "date_type": "một ngày dạng YYYY-MM-DD, ví dụ 2022-10-21",
+}
+_DATE_ERRORS = {
+    "date_from_datetime_parsing",
+    "date_parsing",
+    "date_type",
+    "date_from_datetime_inexact",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "phải lớn hơn hoặc bằng"),
+    "greater_than": ("gt", "phải lớn hơn"),
+    "less_than_equal": ("le", "phải nhỏ hơn hoặc bằng"),
+    "less_than": ("lt", "phải nhỏ hơn"),
+}
+
+
+def _date_hint(value: Any) -> str:
+    """The ISO spelling of a date written the Vietnamese way (10/9/2023), if it is one."""
+    if isinstance(value, str) and value.count("/") == 2:
+        try:
+            day, month, year = (int(part) for part in value.split("/"))
+            return f" (viết {dt.date(year, month, day).isoformat()})"
+        except ValueError:
+            return ""
+    return ""
+
+
+def _unknown_field(name: str, root: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    allowed: list[str] = []
+    for model in _models_at(root, loc[:-1]):
+        allowed.extend(model.model_fields)
+    hint = [SYNONYMS[name]] if SYNONYMS.get(name) in allowed else []
+    hint = hint or difflib.get_close_matches(name, allowed, n=1)
+    if hint:
+        return f"trường '{name}' không có trong lược đồ; có phải ý bạn là '{hint[0]}'?"
+    return (
+        f"trường '{name}' không có trong lược đồ; xóa nó, hoặc xem `kehoach schema` để biết "
+        "các trường được phép"
+    )
+
+
+def _pattern(error: dict[str, Any]) -> str | None:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if pattern == SLUG_PATTERN:
+        return (
+            f"'{_shown(error['input'])}' không phải là mã (id) hợp lệ: chỉ dùng chữ thường "
+            "không dấu, chữ số và dấu gạch ngang, ví dụ 'cong-an-huyen-ha-lang'"
+        )
+    if pattern == FIRST_PERIOD_PATTERN:
+        return (
+            f"'{_shown(error['input'])}' không phải một kỳ báo cáo; viết như '2026' (năm), "
+            "'2026-H1' (6 tháng), '2026-Q2' (quý) hoặc '2026-04' (tháng)"
+        )
+    if pattern == DOCUMENT_NUMBER_PATTERN:
+        return (
+            f"'{_shown(error['input'])}' không phải là số, ký hiệu văn bản; viết như "
+            "'2720/KH-UBND', '136/2020/NĐ-CP' hoặc '02-KL/TW' (hoặc để trống)"
+        )
+    return None
+
+
 def _explain(error: dict[str, Any], root: type[BaseModel], loc: tuple[str | int, ...]) -> str:
-    kind = error["type"]
+    """One pydantic error as a Vietnamese sentence: what is wrong and what to write."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     name = str(loc[-1]) if loc else "document"
     if kind == "missing":
-        return f"missing required field '{name}'; add it here"
+        return f"thiếu trường bắt buộc '{name}'; thêm nó vào đây"
     if kind == "extra_forbidden":
-        allowed: list[str] = []
-        for model in _models_at(root, loc[:-1]):
-            allowed.extend(model.model_fields)
-        hint = [SYNONYMS[name]] if SYNONYMS.get(name) in allowed else []
-        hint = hint or difflib.get_close_matches(name, allowed, n=1)
-        if hint:
-            return f"unknown field '{name}'; did you mean '{hint[0]}'?"
-        return f"unknown field '{name}'; remove it or see `kehoach schema` for the allowed fields"
-    if kind == "string_pattern_mismatch":
-        pattern = (error.get("ctx") or {}).get("pattern")
-        if pattern == SLUG_PATTERN:
-            return (
-                f"'{error['input']}' is not a valid id: use lowercase letters, digits and "
-                "dashes, e.g. 'cong-an-huyen-ha-lang'"
-            )
-        if pattern == FIRST_PERIOD_PATTERN:
-            return (
-                f"'{error['input']}' không phải một kỳ báo cáo; viết như '2026' (năm), "
-                "'2026-H1' (6 tháng), '2026-Q2' (quý) hoặc '2026-04' (tháng)"
-            )
-        if pattern == DOCUMENT_NUMBER_PATTERN:
-            return (
-                f"'{error['input']}' is not a document number/symbol; write it like "
-                "'2720/KH-UBND', '136/2020/NĐ-CP' or '02-KL/TW' (or leave it empty)"
-            )
-    if kind in {
-        "date_from_datetime_parsing",
-        "date_parsing",
-        "date_type",
-        "date_from_datetime_inexact",
-    }:
-        return f"'{error.get('input')}' is not a date; write it as YYYY-MM-DD, e.g. 2022-10-21"
-    if kind == "union_tag_invalid":
-        ctx = error.get("ctx") or {}
+        return _unknown_field(name, root, loc)
+    if kind == "string_pattern_mismatch" and _pattern(error):
+        return str(_pattern(error))
+    if kind in _DATE_ERRORS:
         return (
-            f"'{ctx.get('tag')}' is not a known {ctx.get('discriminator', 'kind').strip(chr(39))}; "
-            f"use one of {ctx.get('expected_tags')}"
+            f"{_given(value)} không phải là một ngày; viết theo dạng YYYY-MM-DD, ví dụ "
+            f"2022-10-21{_date_hint(value)}"
+        )
+    if kind in _NEEDS:
+        return f"ở đây cần {_NEEDS[kind]}, không phải {_given(value)}"
+    if kind in ("literal_error", "enum"):
+        return f"{_given(value)} không phải là giá trị được phép; dùng một trong " + str(
+            ctx.get("expected")
+        ).replace("' or '", "' hoặc '")
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"{_shown(value)}: giá trị {words} {ctx.get(key)}"
+    if kind in ("too_short", "too_long"):
+        if kind == "too_short":
+            return f"cần ít nhất {ctx.get('min_length')} phần tử"
+        return f"nhiều nhất {ctx.get('max_length')} phần tử"
+    if kind == "union_tag_invalid":
+        return (
+            f"'{_shown(ctx.get('tag'))}' không phải là một "
+            f"{str(ctx.get('discriminator', 'kind')).strip(chr(39))} đã biết; dùng một trong "
+            f"{ctx.get('expected_tags')}"
         )
     if kind == "union_tag_not_found":
-        ctx = error.get("ctx") or {}
-        return f"missing '{str(ctx.get('discriminator', '')).strip(chr(39))}' that says which kind this is"
+        return (
+            f"thiếu khóa '{str(ctx.get('discriminator', '')).strip(chr(39))}' cho biết đây là "
+            "loại nào"
+        )
     message = str(error["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    return message[:1].lower() + message[1:]
+    if message.startswith("Value error, "):  # the schema's own validators say it already
+        return message[len("Value error, ") :]
+    return f"giá trị không hợp lệ ({_given(value)}): {message}"
 
 
 def _schema_problems(source: Source, exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
@@ -185,41 +278,54 @@ def _schema_problems(source: Source, exc: ValidationError, root: type[BaseModel]
     return problems
 
 
+def _kind_problem(source: Source, data: dict[str, Any]) -> Problem:
+    kind = data.get("kind")
+    where = source.where(("kind",)) if "kind" in data else source.where(())
+    if "kind" not in data:
+        message = (
+            "thiếu khóa 'kind' cho biết đây là loại định nghĩa nào; thêm 'kind: plan', "
+            "'kind: registry' hoặc 'kind: calendar'"
+        )
+    elif not isinstance(kind, str):
+        message = (
+            f"kind: {_given(kind)} không phải là loại định nghĩa; viết một từ: registry, plan "
+            "hoặc calendar"
+        )
+    else:
+        hint = difflib.get_close_matches(kind, list(KINDS), n=1)
+        suffix = f"; có phải ý bạn là '{hint[0]}'?" if hint else ""
+        message = (
+            f"kind: '{_shown(kind)}' không phải là loại định nghĩa; dùng một trong registry, "
+            f"plan, calendar{suffix}"
+        )
+    return Problem(where, message, "kind")
+
+
 def validate_source(source: Source) -> tuple[Definition | None, list[Problem]]:
     """Schema-check one parsed document."""
     data = source.data
     if not isinstance(data, dict):
         return None, [
-            Problem(source.where(()), "the document must be a mapping with a 'kind' key", "shape")
+            Problem(
+                source.where(()),
+                f"tài liệu phải là một mục có khóa 'kind' (kind: plan ...), không phải "
+                f"{_given(data)}",
+                "shape",
+            )
         ]
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        where = source.where(("kind",)) if "kind" in data else source.where(())
-        if kind is not None and not isinstance(kind, str):
-            shape = (
-                "a mapping"
-                if isinstance(kind, dict)
-                else "a list"
-                if isinstance(kind, list)
-                else f"'{kind}'"
-            )
-            message = (
-                f"kind: {shape} is not a kind of definition; write one word: registry, plan "
-                "or calendar"
-            )
-        else:
-            hint = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-            suffix = f"; did you mean '{hint[0]}'?" if hint else ""
-            message = (
-                f"kind: '{kind}' is not a kind of definition; use one of registry, plan, "
-                f"calendar{suffix}"
-            )
-        return None, [Problem(where, message, "kind")]
+        return None, [_kind_problem(source, data)]
     root: type[BaseModel] = KINDS[kind]
+    # values the lax schema would coerce (true for 1, a number for a date, 10**30):
+    # reported, and the definition withheld so no later step works on them
+    confused = confusions(source, root)
     try:
         wrapped = AnyDocument.model_validate({"document": data})
     except ValidationError as exc:
-        return None, _schema_problems(source, exc, root)
+        return None, confused + _schema_problems(source, exc, root)
+    if confused:
+        return None, confused
     return wrapped.document, []
 
 
@@ -249,8 +355,8 @@ def read_files(paths: Iterable[str | Path]) -> tuple[Catalog, list[Problem]]:
             problems.append(
                 Problem(
                     source.where(("id",)),
-                    f"id: {definition.kind} '{definition.id}' is defined twice (first at "
-                    f"{first}); give each a different id or load only one",
+                    f"id: {definition.kind} '{definition.id}' được định nghĩa hai lần (lần đầu "
+                    f"ở {first}); đặt mã khác cho một trong hai, hoặc chỉ nạp một tệp",
                     "duplicate",
                 )
             )

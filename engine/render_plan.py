@@ -26,6 +26,52 @@ from engine.schema import (
 ROLE_VI = {"lead": "chủ trì", "supporting": "phối hợp", "consolidation_point": "đầu mối tổng hợp"}
 MODE_VI = {"order": "giao", "request": "đề nghị"}
 PURPOSE_VI = {"report": "B/c", "action": "thực hiện", "information": "để biết", "archive": "Lưu"}
+# The schema's English values as `show` prints them (an unknown value prints as it is).
+FREQUENCY_VI = {
+    "once": "một lần",
+    "yearly": "hằng năm",
+    "half_yearly": "6 tháng một lần",
+    "quarterly": "hằng quý",
+    "monthly": "hằng tháng",
+    "ongoing": "thường xuyên",
+}
+KIND_VI = {"sub_plan": "kế hoạch", "report": "báo cáo"}
+BASIS_ROLE_VI = {
+    "implements": "thực hiện",
+    "continues": "tiếp tục",
+    "combined_with": "lồng ghép",
+    "cites": "viện dẫn",
+}
+RULE_VI = {
+    "fixed": "ngày cố định",
+    "yearly": "hằng năm",
+    "monthly": "hằng tháng",
+    "quarter_end": "cuối quý",
+    "half_year_end": "cuối 6 tháng",
+    "after_activation": "sau khi kích hoạt",
+}
+FIELD_TYPE_VI = {
+    "integer": "số nguyên",
+    "decimal": "số thập phân",
+    "percent": "tỷ lệ %",
+    "text": "văn bản",
+    "date": "ngày",
+    "choice": "lựa chọn",
+    "file": "tệp",
+}
+AGGREGATE_VI = {
+    "sum": "cộng",
+    "mean": "trung bình",
+    "min": "nhỏ nhất",
+    "max": "lớn nhất",
+    "count": "đếm",
+    "list_by_unit": "liệt kê theo đơn vị",
+}
+
+
+def _vi(words: dict[str, str], value: object) -> str:
+    raw = str(getattr(value, "value", value))
+    return words.get(raw, raw)
 
 
 def _wrap(text: str, indent: str, width: int = 100) -> str:
@@ -56,9 +102,9 @@ def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
 def _rule_text(rule: DeadlineRule) -> str:
     """The plan's words (or that it has none), the deadline kind and the moving policy."""
     if rule.assumed:
-        text = f"{ASSUMED.lower()} ({rule.rule}; văn bản không nêu hạn)"
+        text = f"{ASSUMED.lower()} ({_vi(RULE_VI, rule.rule)}; văn bản không nêu hạn)"
     else:
-        text = f"“{rule.phrase}”" if rule.phrase else rule.rule
+        text = f"“{rule.phrase}”" if rule.phrase else _vi(RULE_VI, rule.rule)
     kind = kind_of(rule)
     text += " (tính cả ngày ghi" if kind is DeadlineKind.inclusive else " (không tính ngày ghi"
     if against_the_letter(rule):
@@ -79,7 +125,7 @@ def render_plan(
     lines += _basis_lines(plan)
     lines += _objective_lines(plan)
     lines += _assignment_lines(plan, view)
-    lines += ["", "III. Tổ chức thực hiện (deliverables, next deadlines):"]
+    lines += ["", "III. Tổ chức thực hiện (sản phẩm phải gửi, hạn kế tiếp):"]
     lines += _deliverable_lines(plan, view, cal, activated_on, today)
     lines += _consolidation_lines(plan, view, cal, activated_on, today)
     lines += _event_and_duty_lines(plan, view)
@@ -108,12 +154,12 @@ def _document_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[
 def _basis_lines(plan: Plan) -> list[str]:
     if not plan.basis:
         return []
-    lines = ["", "Căn cứ (basis chain):"]
+    lines = ["", "Căn cứ:"]
     for item in plan.basis:
         date = f" ngày {item.date:%d/%m/%Y}" if item.date else ""
         implements = f"  ⇐ thực hiện {', '.join(item.implements)}" if item.implements else ""
         head = f"  - [{item.id}] {item.type.value} {item.number or ''}{date}"
-        lines.append(f"{head} ({item.role}){implements}")
+        lines.append(f"{head} ({_vi(BASIS_ROLE_VI, item.role)}){implements}")
         if item.title:
             lines.append(_wrap(item.title, "      "))
     return lines
@@ -129,7 +175,7 @@ def _objective_lines(plan: Plan) -> list[str]:
 
 
 def _assignment_lines(plan: Plan, view: RegistryView) -> list[str]:
-    lines = ["", "II. Phân công (assignments by unit):"]
+    lines = ["", "II. Phân công:"]
     for assignment in plan.assignments:
         units = view.resolve(assignment.to, plan.as_of)
         role = ROLE_VI[assignment.role.value]
@@ -143,7 +189,11 @@ def _assignment_lines(plan: Plan, view: RegistryView) -> list[str]:
         for target in assignment.supporting:
             lines.append(f"      phối hợp: {_target_text(view, target)}")
         for task in assignment.tasks:
-            recurrence = f" ({task.recurrence})" if task.recurrence not in {"ongoing"} else ""
+            recurrence = (
+                f" ({_vi(FREQUENCY_VI, task.recurrence)})"
+                if task.recurrence not in {"ongoing"}
+                else ""
+            )
             lines.append(_wrap(f"- {task.text}{recurrence}", "    "))
     return lines
 
@@ -158,8 +208,8 @@ def _deliverable_lines(
     lines = []
     for deliverable in plan.deliverables:
         lines.append(
-            f"  [{deliverable.id}] {deliverable.title} ({deliverable.kind.value}, "
-            f"{deliverable.frequency.value}) "
+            f"  [{deliverable.id}] {deliverable.title} ({_vi(KIND_VI, deliverable.kind)}, "
+            f"{_vi(FREQUENCY_VI, deliverable.frequency)}) "
             f"{_routing_text(view, deliverable.routing.to, deliverable.routing.via)}"
         )
         lines.append(
@@ -183,8 +233,8 @@ def _consolidation_lines(
         fed = plan.deliverable(consolidation.consolidates)
         frequency = fed.frequency if fed else Frequency.yearly
         lines.append(
-            f"  [{consolidation.id}] Tổng hợp {consolidation.consolidates} bởi "
-            f"{_unit_name(view, consolidation.by)} "
+            f"  [{consolidation.id}] Tổng hợp [{consolidation.consolidates}] do "
+            f"{_unit_name(view, consolidation.by)} thực hiện "
             f"{_routing_text(view, consolidation.routing.to, consolidation.routing.via)}"
         )
         lines.append(
@@ -209,7 +259,7 @@ def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
         goal = f" (chỉ tiêu {duty.target})" if duty.target else ""
         lines.append(
             _wrap(
-                f"[nhiệm vụ {duty.frequency.value}] {_target_text(view, duty.who)}: "
+                f"[nhiệm vụ {_vi(FREQUENCY_VI, duty.frequency)}] {_target_text(view, duty.who)}: "
                 f"{duty.text}{goal}",
                 "  ",
             )
@@ -220,12 +270,13 @@ def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
 def _template_lines(plan: Plan) -> list[str]:
     if not plan.report_templates:
         return []
-    lines = ["", "Mẫu báo cáo (report templates):"]
+    lines = ["", "Mẫu báo cáo:"]
     for template in plan.report_templates:
         lines.append(f"  [{template.id}] {template.title}")
         for f in template.fields:
             unit = f" ({f.unit})" if f.unit else ""
-            lines.append(f"    - {f.label}{unit}: {f.type.value}, tổng hợp {f.aggregate.value}")
+            kind, how = _vi(FIELD_TYPE_VI, f.type), _vi(AGGREGATE_VI, f.aggregate)
+            lines.append(f"    - {f.label}{unit}: {kind}, tổng hợp: {how}")
     return lines
 
 

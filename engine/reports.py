@@ -6,7 +6,8 @@ path that stores a value); ``validate_values`` and ``fmt_number`` are re-exporte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from engine.schema import Aggregation, FieldType, ReportTemplate, TemplateField
@@ -22,7 +23,14 @@ from engine.values import (
     validate_values,
 )
 
-__all__ = ["aggregate", "display_stored", "display_value", "fmt_number", "validate_values"]
+__all__ = [
+    "aggregate",
+    "coverage",
+    "display_stored",
+    "display_value",
+    "fmt_number",
+    "validate_values",
+]
 
 INVALID_SHOWN = "(giá trị không hợp lệ)"
 STORED_INVALID = "(giá trị đã lưu không hợp lệ; đề nghị gửi lại báo cáo)"
@@ -37,8 +45,10 @@ def _coerce(field: TemplateField, value: Any) -> tuple[Any, str | None]:
 
 # ---------------------------------------------------------------- aggregation
 
+Reports = Sequence[tuple[str, Mapping[str, Any]]]
 
-def _numbers(field: TemplateField, reports: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
+
+def _numbers(field: TemplateField, reports: Reports) -> list[Any]:
     out = []
     for _unit, values in reports:
         value = values.get(field.id)
@@ -52,8 +62,30 @@ def _round(value: float) -> int | float:
     return int(rounded) if rounded == int(rounded) else rounded
 
 
-def aggregate_field(field: TemplateField, reports: Sequence[tuple[str, Mapping[str, Any]]]) -> Any:
-    """One field over every unit's report, per the field's ``aggregate``."""
+def _parts(template: ReportTemplate | None, field: TemplateField) -> list[TemplateField] | None:
+    if field.ratio_of is None or template is None:
+        return None
+    parts = [template.field(i) for i in field.ratio_of]
+    return [p for p in parts if p is not None] if all(parts) else None
+
+
+def ratio(numerator: TemplateField, denominator: TemplateField, reports: Reports) -> Any:
+    """100 × Σ numerator / Σ denominator over the reports giving both (None: Σ = 0)."""
+    top = bottom = 0.0
+    for _unit, values in reports:
+        a, b = values.get(numerator.id), values.get(denominator.id)
+        if stored_number_ok(a) and stored_number_ok(b):
+            top, bottom = top + float(a), bottom + float(b)  # type: ignore[arg-type]
+    return _round(100 * top / bottom) if bottom else None
+
+
+def aggregate_field(
+    field: TemplateField, reports: Reports, template: ReportTemplate | None = None
+) -> Any:
+    """One field over the given reports, per the field's ``aggregate`` (or ``ratio_of``)."""
+    parts = _parts(template, field)
+    if parts is not None:
+        return ratio(parts[0], parts[1], reports)
     how = field.aggregate
     if how in {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}:
         numbers = _numbers(field, reports)
@@ -81,16 +113,63 @@ def aggregate_field(field: TemplateField, reports: Sequence[tuple[str, Mapping[s
 
 
 def aggregate(
-    template: ReportTemplate, reports: Iterable[tuple[str, Mapping[str, Any]]]
+    template: ReportTemplate,
+    reports: Iterable[tuple[str, Mapping[str, Any]]],
+    applies: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """Every field of ``template`` aggregated over ``[(unit_id, values), ...]``.
 
     sum/mean/min/max over the numeric answers (mean rounded to 2 places; None when
     nobody answered), count = units answering (for a choice field: units per choice),
-    list_by_unit = ``[{"unit_id", "value"}, ...]`` in the given order.
+    list_by_unit = ``[{"unit_id", "value"}, ...]`` in the given order; a ``ratio_of``
+    field = 100 × Σ numerator / Σ denominator. ``applies``: {field id: the units it
+    applies to}; a field listed there counts only those units' reports.
     """
     rows = list(reports)
-    return {field.id: aggregate_field(field, rows) for field in template.fields}
+    out: dict[str, Any] = {}
+    for field in template.fields:
+        allowed = None if applies is None else applies.get(field.id)
+        counted = rows if allowed is None else [r for r in rows if r[0] in allowed]
+        out[field.id] = aggregate_field(field, counted, template)
+    return out
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The units a figure is over: those it applies to, and those whose report gives it."""
+
+    expected: tuple[str, ...]
+    reported: tuple[str, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        given = set(self.reported)
+        return tuple(u for u in self.expected if u not in given)
+
+
+def gives(template: ReportTemplate, field: TemplateField, values: Mapping[str, Any]) -> bool:
+    """Whether a report gives the field (a ratio field: both of its parts, as numbers)."""
+    parts = _parts(template, field)
+    if parts is not None:
+        return all(stored_number_ok(values.get(p.id)) for p in parts)
+    value = values.get(field.id)
+    if field.type in {FieldType.integer, FieldType.decimal, FieldType.percent}:
+        return stored_number_ok(value)
+    return not is_blank(value)
+
+
+def coverage(
+    template: ReportTemplate, reports: Reports, expected: Mapping[str, Sequence[str]]
+) -> dict[str, Coverage]:
+    """Per field: the units it applies to (``expected``, in order) and those of them whose
+    counted report gives it."""
+    by_unit = dict(reports)
+    out = {}
+    for field in template.fields:
+        units = tuple(expected.get(field.id, ()))
+        reported = tuple(u for u in units if u in by_unit and gives(template, field, by_unit[u]))
+        out[field.id] = Coverage(units, reported)
+    return out
 
 
 def display_value(
@@ -153,7 +232,7 @@ def values_for_template(
     """
     values: dict[str, Any] = {}
     for field in template.fields:
-        if field.id not in aggregates:
+        if field.id not in aggregates or field.derived:  # computed where it is consolidated
             continue
         value = aggregates[field.id]
         if value is None or isinstance(value, bool):

@@ -12,19 +12,20 @@ Report templates live inside a plan (``report_templates``).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
+from engine.schema_base import Model, Slug
+from engine.schema_templates import Aggregation as Aggregation
+from engine.schema_templates import AppliesTo as AppliesTo
+from engine.schema_templates import FieldType as FieldType
+from engine.schema_templates import ReportTemplate
+from engine.schema_templates import TemplateField as TemplateField
 from engine.schema_time import DeadlineKind, FirstPeriod
-
-# A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
-# artifact keys) accept only this shape, so every id that may end up in one is a slug.
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
 
 # Number/symbol of a Vietnamese document (Nghị định 30/2020/NĐ-CP):
 #   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
@@ -35,17 +36,11 @@ DOCUMENT_NUMBER_PATTERN = rf"^\d+(?:/\d{{4}})?[/-]{_SYMBOL_PART}(?:[-/.]{_SYMBOL
 
 def _email(address: str) -> str:
     if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
-        raise ValueError(f"'{address}' is not an email address (expected name@domain)")
+        raise ValueError(f"'{address}' không phải là địa chỉ email (cần dạng ten@ten-mien)")
     return address
 
 
 EmailAddress = Annotated[str, AfterValidator(_email)]
-
-
-class Model(BaseModel):
-    """Base for every schema model: unknown keys are errors, instances are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # ---------------------------------------------------------------- registry
@@ -81,7 +76,7 @@ class Unit(Model):
     def _dates(self) -> Unit:
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(
-                f"valid_to {self.valid_to} is before valid_from {self.valid_from}; swap them"
+                f"valid_to {self.valid_to} trước valid_from {self.valid_from}; đổi chỗ hai ngày"
             )
         return self
 
@@ -108,7 +103,7 @@ class Group(Model):
     @model_validator(mode="after")
     def _some_rule(self) -> Group:
         if not (self.members or self.parents or self.kinds or self.tags):
-            raise ValueError("a group needs members, parents, kinds or tags to select units")
+            raise ValueError("nhóm cần members, parents, kinds hoặc tags để chọn đơn vị")
         return self
 
 
@@ -155,7 +150,7 @@ class YearlyDate(_Rule):
         try:
             dt.date(2024, self.month, self.day)  # a leap year admits 29/2
         except ValueError:
-            raise ValueError(f"{self.day}/{self.month} is not a day of the year") from None
+            raise ValueError(f"{self.day}/{self.month} không phải là một ngày trong năm") from None
         return self
 
 
@@ -290,7 +285,7 @@ class Target(Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> Target:
         if (self.unit is None) == (self.group is None):
-            raise ValueError("give exactly one of 'unit' or 'group'")
+            raise ValueError("ghi đúng một trong hai: 'unit' hoặc 'group'")
         return self
 
 
@@ -380,7 +375,7 @@ class Deliverable(Model):
     @model_validator(mode="after")
     def _report_has_template(self) -> Deliverable:
         if self.kind is DeliverableKind.report and self.template is None:
-            raise ValueError("a report deliverable needs 'template' (a report template id)")
+            raise ValueError("báo cáo (kind: report) cần 'template' (mã một mẫu báo cáo)")
         return self
 
 
@@ -418,7 +413,7 @@ class Event(Model):
     @model_validator(mode="after")
     def _when(self) -> Event:
         if (self.date is None) == (self.month is None):
-            raise ValueError("an event needs exactly one of 'date' or 'month'")
+            raise ValueError("sự kiện cần đúng một trong hai: 'date' hoặc 'month'")
         return self
 
 
@@ -432,77 +427,6 @@ class Duty(Model):
     target: str | None = None
     measured_by: Slug | None = Field(None, description="Report template field that measures it.")
     template: Slug | None = None
-
-
-class FieldType(StrEnum):
-    integer = "integer"
-    decimal = "decimal"
-    percent = "percent"
-    text = "text"
-    date = "date"
-    choice = "choice"
-    file = "file"
-
-
-class Aggregation(StrEnum):
-    sum = "sum"
-    mean = "mean"
-    min = "min"
-    max = "max"
-    count = "count"  # type: ignore[assignment]  # a member named like str.count, on purpose
-    list_by_unit = "list_by_unit"
-
-
-_NUMERIC = {FieldType.integer, FieldType.decimal, FieldType.percent}
-
-
-class TemplateField(Model):
-    id: Slug
-    label: str
-    type: FieldType
-    required: bool = True
-    help: str | None = None
-    unit: str | None = Field(None, description="Unit of measure shown after the value.")
-    min: float | None = Field(default=None, description="Smallest value a numeric field takes.")
-    max: float | None = Field(default=None, description="Largest value a numeric field takes.")
-    max_length: int | None = Field(
-        default=None, ge=1, le=100_000, description="Characters a text field takes (default 20000)."
-    )
-    choices: list[str] = Field(default_factory=list)
-    aggregate: Aggregation = Aggregation.list_by_unit
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TemplateField:
-        if self.type is FieldType.choice and not self.choices:
-            raise ValueError("a 'choice' field needs 'choices'")
-        if self.type is not FieldType.choice and self.choices:
-            raise ValueError("'choices' is only for fields of type 'choice'")
-        self._numeric_bounds()
-        if self.max_length is not None and self.type is not FieldType.text:
-            raise ValueError("'max_length' is only for fields of type 'text'")
-        numeric_only = {Aggregation.sum, Aggregation.mean, Aggregation.min, Aggregation.max}
-        if self.aggregate in numeric_only and self.type not in _NUMERIC:
-            raise ValueError(
-                f"aggregate '{self.aggregate.value}' needs a numeric field "
-                f"(integer, decimal, percent), not '{self.type.value}'"
-            )
-        return self
-
-    def _numeric_bounds(self) -> None:
-        for name, bound in (("min", self.min), ("max", self.max)):
-            if bound is not None and not math.isfinite(bound):
-                raise ValueError(f"'{name}' must be a finite number, not {bound}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min:g} is greater than max {self.max:g}; swap them")
-
-
-class ReportTemplate(Model):
-    id: Slug
-    title: str
-    fields: list[TemplateField] = Field(min_length=1)
-
-    def field(self, field_id: str) -> TemplateField | None:
-        return next((f for f in self.fields if f.id == field_id), None)
 
 
 class Recipient(Model):

@@ -8,6 +8,7 @@ green / orange / red; the terminal table does the same.
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,8 +20,9 @@ from engine.calendar import TZ
 from engine.repository import plan_definition, registry_for_plan_version
 from engine.schema import Plan
 from engine.states import CycleStatus, InstanceStatus, ObligationStatus, ReviewState, State
+from engine.status_asof import History, ObligationAsOf
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, Submission
-from engine.vntext import short_date
+from engine.vntext import cycle_label, short_date
 
 KIND_LABELS = {"sub_plan": "Kế hoạch", "report": "Báo cáo", "consolidation": "Tổng hợp"}
 
@@ -105,26 +107,61 @@ def status_table(
     *,
     today: dt.date,
     deliverable_id: str | None = None,
+    as_of: dt.datetime | None = None,
 ) -> list[StatusRow]:
     """Every obligation of the plan's active instances (one cycle, a year's cycles, or all).
 
     ``cycle_key`` "2027" also matches "2027-Q1", "2027-03"…; "once" the one-off cycle.
     Rows are ordered by cycle, deliverable (as the plan lists them) and registry order.
+    ``as_of`` (a moment, exclusive) rebuilds every row as it stood then
+    (``engine.status_asof``): nothing recorded at or after it counts.
     """
     rows: list[StatusRow] = []
     keys: dict[int, tuple[Any, ...]] = {}
     for instance, version in _active_instances(session, plan_id):
         names = _InstanceNames.read(session, version)
         found = _obligations(session, instance.id, cycle_key, deliverable_id)
-        latest = _latest_submissions(session, [o.id for o, _, _ in found])
-        for obligation, key, cycle_status in found:
-            row = _status_row(
-                plan_id, obligation, key, cycle_status, latest.get(obligation.id), names, today
-            )
+        seen = _as_seen(session, plan_id, found, as_of)
+        for obligation, cycle in found:
+            if obligation.id not in seen:
+                continue
+            row_seen, cycle_status = seen[obligation.id]
+            row = _status_row(plan_id, obligation, cycle.key, cycle_status, row_seen, names, today)
             rows.append(row)
             keys[row.obligation_id] = names.sort_key(row, instance.id)
     rows.sort(key=lambda r: keys[r.obligation_id])
     return rows
+
+
+def _as_seen(
+    session: Session,
+    plan_id: str,
+    found: list[tuple[Obligation, Cycle]],
+    as_of: dt.datetime | None,
+) -> dict[int, tuple[ObligationAsOf, CycleStatus]]:
+    """Each obligation's row and its cycle's status, now or rebuilt as of ``as_of``
+    (obligations created at or after ``as_of`` are left out)."""
+    if as_of is None:
+        latest = _latest_submissions(session, [o.id for o, _ in found])
+        return {o.id: (_current(o, latest.get(o.id)), cycle.status) for o, cycle in found}
+    history = History.read(session, plan_id, [o.id for o, _ in found], as_of)
+    return {
+        o.id: (history.obligation(o), history.cycle_status(cycle.id, cycle.consolidated_at))
+        for o, cycle in found
+        if history.existed(o)
+    }
+
+
+def _current(obligation: Obligation, sub: Submission | None) -> ObligationAsOf:
+    return ObligationAsOf(
+        status=obligation.status,
+        unit_id=obligation.unit_id,
+        submitted_at=obligation.submitted_at,
+        on_time=obligation.on_time,
+        transferred_from=obligation.transferred_from,
+        review_state=sub.review_state if sub else None,
+        version=sub.version if sub else None,
+    )
 
 
 def _active_instances(session: Session, plan_id: str) -> list[Any]:
@@ -173,19 +210,19 @@ class _InstanceNames:
 
 def _obligations(
     session: Session, instance_id: int, cycle_key: str | None, deliverable_id: str | None
-) -> list[tuple[Obligation, str, CycleStatus]]:
-    """(obligation, cycle key, cycle status) of one instance, in the cycles asked for."""
+) -> list[tuple[Obligation, Cycle]]:
+    """(obligation, cycle) of one instance, in the cycles asked for."""
     query = (
-        select(Obligation, Cycle.key, Cycle.status)
+        select(Obligation, Cycle)
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .where(Cycle.instance_id == instance_id)
     )
     if deliverable_id is not None:
         query = query.where(Obligation.deliverable_id == deliverable_id)
     return [
-        (o, key, cycle_status)
-        for o, key, cycle_status in session.execute(query).all()
-        if cycle_key is None or _matches(key, cycle_key)
+        (o, cycle)
+        for o, cycle in session.execute(query).all()
+        if cycle_key is None or _matches(cycle.key, cycle_key)
     ]
 
 
@@ -194,23 +231,19 @@ def _status_row(
     obligation: Obligation,
     cycle_key: str,
     cycle_status: CycleStatus,
-    sub: Submission | None,
+    seen: ObligationAsOf,
     names: _InstanceNames,
     today: dt.date,
 ) -> StatusRow:
     state, late, left = classify(
-        obligation.status,
-        obligation.on_time,
-        obligation.due_date,
-        obligation.submitted_at,
-        today,
+        seen.status, seen.on_time, obligation.due_date, seen.submitted_at, today
     )
     return StatusRow(
         obligation_id=obligation.id,
         plan_id=plan_id,
         cycle_key=cycle_key,
-        unit_id=obligation.unit_id,
-        unit_name=names.units.get(obligation.unit_id, obligation.unit_id),
+        unit_id=seen.unit_id,
+        unit_name=names.units.get(seen.unit_id, seen.unit_id),
         deliverable_id=obligation.deliverable_id,
         deliverable_title=names.titles.get(obligation.deliverable_id, obligation.deliverable_id),
         kind=obligation.kind,
@@ -219,14 +252,14 @@ def _status_row(
         state=state,
         days_late=late,
         days_left=left,
-        review_state=sub.review_state if sub else None,
-        version=sub.version if sub else None,
-        submitted_at=obligation.submitted_at,
-        obligation_status=obligation.status,
-        transferred_from=obligation.transferred_from,
+        review_state=seen.review_state,
+        version=seen.version,
+        submitted_at=seen.submitted_at,
+        obligation_status=seen.status,
+        transferred_from=seen.transferred_from,
         transferred_from_name=(
-            names.units.get(obligation.transferred_from, obligation.transferred_from)
-            if obligation.transferred_from
+            names.units.get(seen.transferred_from, seen.transferred_from)
+            if seen.transferred_from
             else None
         ),
         cycle_status=cycle_status,
@@ -254,6 +287,36 @@ def counts(rows: list[StatusRow]) -> dict[State, int]:
     return tally
 
 
+# The order an operator reads the states in: what needs action first.
+WORST_FIRST: tuple[State, ...] = (
+    State.OPEN_OVERDUE,
+    State.DONE_LATE,
+    State.OPEN_WITHIN,
+    State.DONE_ON_TIME,
+)
+_RANK = {state: index for index, state in enumerate(WORST_FIRST)}
+
+
+def worst_first(rows: list[StatusRow]) -> list[StatusRow]:
+    """Overdue and unanswered first (most days late first), then answered late, then still
+    within the deadline (nearest first), then on time; the table's order within each."""
+    return sorted(
+        rows,
+        key=lambda r: (
+            _RANK[r.state],
+            -(r.days_late or 0),
+            r.days_left if r.days_left is not None else 0,
+        ),
+    )
+
+
+def local_time(moment: dt.datetime) -> str:
+    """'15/9/2023 10:00 (+07:00)': a stored moment in Viet Nam time, the offset shown."""
+    local = moment.astimezone(TZ)
+    offset = local.strftime("%z")
+    return f"{short_date(local.date())} {local:%H:%M} ({offset[:3]}:{offset[3:]})"
+
+
 # ---------------------------------------------------------------- terminal
 
 _COLOURS = {
@@ -264,21 +327,24 @@ _COLOURS = {
 }
 _NEAR = "\033[33m"
 _BOLD, _RESET = "\033[1m", "\033[0m"
+WIDTH = 100  # the narrow table fits a terminal of this many columns
+_UNIT_WIDTH = 36
 
 
-def _width(text: str) -> int:
+def width(text: str) -> int:
+    """Terminal columns of ``text`` (combining marks take none)."""
     return sum(0 if unicodedata.combining(ch) else 1 for ch in text)
 
 
-def _cut(text: str, width: int) -> str:
+def _cut(text: str, room: int) -> str:
     text = unicodedata.normalize("NFC", text)
-    if _width(text) <= width:
+    if width(text) <= room:
         return text
-    return text[: width - 1] + "…"
+    return text[: max(room - 1, 0)] + "…"
 
 
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
+def _pad(text: str, room: int) -> str:
+    return text + " " * max(0, room - width(text))
 
 
 def note(row: StatusRow) -> str:
@@ -297,42 +363,102 @@ def note(row: StatusRow) -> str:
     return "; ".join(parts)
 
 
-def render_status(rows: list[StatusRow], color: bool) -> str:
-    """A fixed-width table: unit, what, cycle, due date, state, days late/left."""
-    if not rows:
-        return "Không có nghĩa vụ nào."
-    header = ["Đơn vị", "Nội dung", "Kỳ", "Hạn", "Trạng thái", "Ghi chú"]
-    table = [
+def _what(row: StatusRow) -> str:
+    if row.kind == "consolidation":
+        return row.deliverable_title
+    return f"{KIND_LABELS.get(row.kind, row.kind)}: {row.deliverable_title}"
+
+
+def _cycle_text(row: StatusRow) -> str:
+    return f"{row.cycle_key} (đã đóng)" if row.cycle_closed else row.cycle_key
+
+
+def _colour_line(row: StatusRow, text: str) -> str:
+    colour = _COLOURS[row.state]
+    if row.state is State.OPEN_WITHIN and row.days_left is not None and row.days_left <= 3:
+        colour = _NEAR
+    return f"{colour}{text}{_RESET}" if colour else text
+
+
+def _table(
+    header: list[str],
+    rows: list[StatusRow],
+    cells: list[list[str]],
+    color: bool,
+    wrap_last: int | None = None,
+) -> list[str]:
+    """Padded columns; ``wrap_last``: the last column wraps at that width onto lines of
+    its own below the row (blank in the other columns)."""
+    split = [
+        [*line[:-1], *(textwrap.wrap(line[-1], wrap_last) or [""])] if wrap_last else line
+        for line in cells
+    ]
+    n = len(header)
+    widths = [max(width(line[i]) for line in [header, *split]) for i in range(n - 1)]
+    widths.append(max(width(part) for line in [header, *split] for part in line[n - 1 :]))
+    head = "  ".join(_pad(h, w) for h, w in zip(header, widths, strict=True)).rstrip()
+    out = [f"{_BOLD}{head}{_RESET}" if color else head, "  ".join("─" * w for w in widths)]
+    for row, line in zip(rows, split, strict=True):
+        first = [*line[: n - 1], line[n - 1]]
+        texts = ["  ".join(_pad(c, w) for c, w in zip(first, widths, strict=True)).rstrip()]
+        indent = " " * (sum(widths[: n - 1]) + 2 * (n - 1))
+        texts += [indent + more for more in line[n:]]
+        out += [_colour_line(row, text) if color else text for text in texts]
+    return out
+
+
+def _narrow(rows: list[StatusRow], color: bool) -> list[str]:
+    """One block per (cycle, deliverable) under a heading; unit, due date, state, note.
+    Unit names are cut and notes wrapped so that no line is wider than :data:`WIDTH`."""
+    header = ["Đơn vị", "Hạn", "Trạng thái", "Ghi chú"]
+    unit_room = min(_UNIT_WIDTH, max(width(r.unit_name) for r in rows))
+    due_room = max(width(short_date(r.due_date)) for r in rows)
+    state_room = max(width(r.state.label) for r in rows)
+    note_room = WIDTH - max(unit_room, 6) - due_room - state_room - 3 * 2
+    out: list[str] = []
+    blocks: dict[tuple[str, str], list[StatusRow]] = {}
+    for row in rows:
+        blocks.setdefault((row.cycle_key, row.deliverable_id), []).append(row)
+    for members in blocks.values():
+        first = members[0]
+        closed = " (đã đóng)" if first.cycle_closed else ""
+        if out:
+            out.append("")
+        out += textwrap.wrap(f"{_what(first)} · {cycle_label(first.cycle_key)}{closed}", WIDTH)
+        cells = [
+            [_cut(r.unit_name, unit_room), short_date(r.due_date), r.state.label, note(r)]
+            for r in members
+        ]
+        out += _table(header, members, cells, color, wrap_last=note_room)
+    return out
+
+
+def _wide(rows: list[StatusRow], color: bool) -> list[str]:
+    """Every column, nothing cut (``kehoach status --wide``)."""
+    header = ["Đơn vị", "Nội dung", "Kỳ", "Hạn", "Trạng thái", "Ghi chú", "Đã gửi lúc", "Bản"]
+    cells = [
         [
-            _cut(r.unit_name, 42),
-            _cut(
-                r.deliverable_title
-                if r.kind == "consolidation"
-                else f"{KIND_LABELS.get(r.kind, r.kind)}: {r.deliverable_title}",
-                40,
-            ),
-            f"{r.cycle_key} (đã đóng)" if r.cycle_closed else r.cycle_key,
+            r.unit_name,
+            _what(r),
+            _cycle_text(r),
             short_date(r.due_date),
             r.state.label,
             note(r),
+            local_time(r.submitted_at) if r.submitted_at else "",
+            str(r.version) if r.version else "",
         ]
         for r in rows
     ]
-    widths = [max(_width(line[i]) for line in [header, *table]) for i in range(len(header))]
-    out = []
-    head = "  ".join(_pad(h, w) for h, w in zip(header, widths, strict=True)).rstrip()
-    out.append(f"{_BOLD}{head}{_RESET}" if color else head)
-    out.append("  ".join("─" * w for w in widths))
-    for row, line in zip(rows, table, strict=True):
-        text = "  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip()
-        if color:
-            colour = _COLOURS[row.state]
-            if row.state is State.OPEN_WITHIN and row.days_left is not None and row.days_left <= 3:
-                colour = _NEAR
-            text = f"{colour}{text}{_RESET}" if colour else text
-        out.append(text)
+    return _table(header, rows, cells, color)
+
+
+def render_status(rows: list[StatusRow], color: bool, wide: bool = False) -> str:
+    """The four-state table for a terminal: a block per deliverable and cycle, at most
+    :data:`WIDTH` columns; ``wide`` gives one table with every column, nothing cut."""
+    if not rows:
+        return "Không có nghĩa vụ nào."
+    out = _wide(rows, color) if wide else _narrow(rows, color)
     tally = counts(rows)
-    summary = " · ".join(f"{state.label}: {tally[state]}" for state in State)
-    out.append("")
-    out.append(f"Tổng số {len(rows)} — {summary}")
+    out += ["", f"Tổng số {len(rows)} nghĩa vụ:"]
+    out += [f"  {state.label}: {tally[state]}" for state in WORST_FIRST]
     return "\n".join(out)

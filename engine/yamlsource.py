@@ -90,9 +90,9 @@ class _Budget:
         if self.left < 0:
             raise YamlSyntaxError(
                 Location(file, node.start_mark.line + 1, node.start_mark.column + 1),
-                "this part (anchored with &name) is repeated by aliases (*name) into more "
-                f"values than the document holds (over {ALIAS_ALLOWANCE:,} extra); write the "
-                "repeated part out instead",
+                "phần được đặt tên bằng &tên ở đây bị các bí danh (*tên) lặp lại thành nhiều "
+                f"giá trị hơn cả tài liệu (vượt {ALIAS_ALLOWANCE:,} giá trị thêm); hãy viết "
+                "phần lặp lại ra",
             )
 
 
@@ -105,19 +105,22 @@ def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: st
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlSyntaxError(
                     Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-                    "a mapping key must be a plain value",
+                    "khóa của một mục phải là một giá trị đơn (chữ hoặc số), không phải danh "
+                    "sách hay mục lồng nhau; viết lại khóa này",
                 )
             key = _scalar(key_node, loader)
             if key == "<<":
                 raise YamlSyntaxError(
                     Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-                    "merge keys ('<<') are not supported; write the values out",
+                    "không hỗ trợ khóa gộp ('<<'); hãy viết các giá trị ra",
                 )
             key = str(key) if not isinstance(key, str) else key
             if key in result:
+                first = source.key_positions.get((*path, key), (0, 0))[0]
                 raise YamlSyntaxError(
                     Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-                    f"duplicate key '{key}': each key may appear once in a mapping",
+                    f"khóa '{key}' bị lặp: đã có ở dòng {first} trong cùng mục này; mỗi khóa "
+                    "chỉ được viết một lần, xóa hoặc gộp một trong hai",
                 )
             child = (*path, key)
             source.key_positions[child] = (
@@ -135,6 +138,55 @@ def _build(node: yaml.Node, path: PathKey, source: Source, loader: Any, file: st
     return _scalar(node, loader)  # type: ignore[arg-type]
 
 
+# PyYAML's (libyaml's) problems, in Vietnamese; the English text stays in brackets for
+# a search. Matched by the start of the problem.
+_SYNTAX = (
+    (
+        "mapping values are not allowed",
+        "dấu ':' ở chỗ không được có giá trị (thiếu xuống dòng, "
+        "thụt lề sai, hay một đoạn chữ có ': ' cần đặt trong ngoặc kép?)",
+    ),
+    ("did not find expected key", "thụt lề không khớp với các dòng trên"),
+    (
+        "did not find expected '-' indicator",
+        "thụt lề không khớp: dòng này không thuộc danh sách ở trên",
+    ),
+    ("did not find expected ',' or ']'", "danh sách mở bằng '[' chưa đóng bằng ']'"),
+    ("did not find expected ',' or '}'", "mục mở bằng '{' chưa đóng bằng '}'"),
+    ("found unexpected end of stream", "tệp kết thúc khi dấu ngoặc kép hoặc ngoặc chưa đóng"),
+    (
+        "found character that cannot start any token",
+        "ký tự này không được đứng đầu một giá trị (đặt giá trị trong ngoặc kép)",
+    ),
+    ("found undefined alias", "bí danh (*tên) chưa được đặt tên trước bằng &tên"),
+    (
+        "found unknown escape character",
+        "ký tự thoát '\\' không hợp lệ trong ngoặc kép (dùng ngoặc đơn, hoặc viết '\\\\')",
+    ),
+    ("found invalid Unicode character escape code", "mã Unicode thoát không hợp lệ"),
+    ("but found another document", "tệp có nhiều tài liệu (dòng '---'): mỗi tệp chỉ một tài liệu"),
+    ("could not find expected ':'", "thiếu dấu ':' sau khóa"),
+    (
+        "could not determine a constructor for the tag",
+        "thẻ YAML (!!...) không được hỗ trợ: bỏ thẻ đi, viết giá trị thường",
+    ),
+    ("did not find expected <document start>", "thừa ký tự sau khi tài liệu đã kết thúc"),
+    ("found a tab character", "ký tự tab: YAML chỉ thụt lề bằng dấu cách"),
+)
+
+
+def _syntax_message(problem: str | None, context: str | None, tab: bool) -> str:
+    english = " ".join(part for part in (problem, context and f"({context})") if part)
+    if tab:
+        said = "ký tự tab: YAML chỉ thụt lề bằng dấu cách"
+    else:
+        said = next(
+            (vi for start, vi in _SYNTAX if (problem or "").startswith(start)),
+            "YAML không hợp lệ",
+        )
+    return f"lỗi cú pháp YAML: {said} [{english or 'invalid YAML'}]; kiểm tra thụt lề và dấu ngoặc ở đây"
+
+
 def parse(text: str, path: str) -> Source:
     """Parse one YAML document; raise YamlSyntaxError with a location."""
     source = Source(path=path, text=text, data=None)
@@ -143,24 +195,25 @@ def parse(text: str, path: str) -> Source:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise YamlSyntaxError(Location(path, 1, 1), "the file is empty")
+            raise YamlSyntaxError(
+                Location(path, 1, 1),
+                "tệp trống hoặc chỉ có chú thích: cần một tài liệu YAML bắt đầu "
+                "bằng 'kind: plan', 'kind: registry' hoặc 'kind: calendar'",
+            )
         source.data = _build(node, (), source, loader, path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark and "end of stream" in (exc.problem or ""):
             mark = exc.context_mark  # where the unclosed construct began
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        if mark is not None and text[mark.index : mark.index + 1] == "\t":
-            problem = "a tab character; YAML indents with spaces only"
-        if exc.context:
-            problem = f"{problem} ({exc.context})"
+        tab = mark is not None and text[mark.index : mark.index + 1] == "\t"
         raise YamlSyntaxError(
-            Location(path, line, column),
-            f"YAML syntax: {problem}; check indentation and quoting here",
+            Location(path, line, column), _syntax_message(exc.problem, exc.context, tab)
         ) from None
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Location(path, 1, 1), f"YAML syntax: {exc}") from None
+        raise YamlSyntaxError(
+            Location(path, 1, 1), _syntax_message(str(exc), None, False)
+        ) from None
     finally:
         loader.dispose()
     return source
@@ -171,9 +224,14 @@ def read(path: str | Path) -> Source:
     file = str(path)
     try:
         raw = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise YamlSyntaxError(
+            Location(file, 0, 0), "đây là một thư mục, không phải tệp: chỉ ra tệp .yaml trong đó"
+        ) from None
     except OSError as exc:
         raise YamlSyntaxError(
-            Location(file, 0, 0), f"cannot read the file: {exc.strerror}"
+            Location(file, 0, 0),
+            f"không đọc được tệp ({exc.strerror}); kiểm tra đường dẫn và quyền",
         ) from None
     try:
         text = raw.decode("utf-8-sig")
@@ -181,6 +239,6 @@ def read(path: str | Path) -> Source:
         line = raw[: exc.start].count(b"\n") + 1
         raise YamlSyntaxError(
             Location(file, line, 1),
-            "the file is not UTF-8; save it as UTF-8 (Vietnamese text needs it)",
+            "tệp không phải UTF-8: lưu lại tệp với mã UTF-8 (chữ tiếng Việt cần mã này)",
         ) from None
     return parse(text, file)

@@ -23,6 +23,7 @@ Mail that may wait is claimed only while the sending window is open
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -108,10 +109,8 @@ class _Ledger:
         if len(self.pending) >= self.workers or self.gather_seconds <= 0:
             return
         self._all_in.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._all_in.wait(), self.gather_seconds)
-        except TimeoutError:
-            pass
 
     async def _drain(self) -> None:
         d = self.dispatcher

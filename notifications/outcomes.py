@@ -22,10 +22,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
+from engine.audit_chain import append
 from engine.config import Settings
 from engine.outbox import MailKind, enqueue, plan_admin_email
 from engine.states import OutboxStatus
-from engine.store.models import AuditEvent, OutboxMessage
+from engine.store.models import OutboxMessage
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
 BY_ID = update(OUTBOX).where(OUTBOX.c.id == bindparam("_id"))  # executemany, one per column set
@@ -224,15 +225,14 @@ class Recorder:
             "error": error,
             "attempts": attempts,
         }
-        session.add(
-            AuditEvent(
-                at=out.at,
-                actor="system:dispatcher",
-                action="email.delivery_failed",
-                plan_id=row.plan_id,
-                obligation_id=row.obligation_id,
-                data=failed,
-            )
+        append(
+            session,
+            at=out.at,
+            actor="system:dispatcher",
+            action="email.delivery_failed",
+            plan_id=row.plan_id,
+            obligation_id=row.obligation_id,
+            data=failed,
         )
         # Never escalate a failure about a failure: that could loop forever when
         # the administrator's own address is the one that bounces.

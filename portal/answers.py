@@ -31,7 +31,7 @@ from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
 from engine.schema import FieldType
 from engine.store.models import StoredFile
 from engine.values import validate_values
-from portal import audit, uploads
+from portal import audit, idempotency, uploads
 from portal.access import OpenedLink
 from portal.obligation import obligation_response
 from portal.state import MAX_FILES_PER_FORM, PortalState, retryable
@@ -98,30 +98,31 @@ def submit(
     form: FormData,
     addr: str,
     answerable: tuple[bool, str | None] | None = None,
+    form_key: str | None = None,
 ) -> tuple[Response, int | None]:
     """The response to an answer posted on ``link`` (opened by ``portal.link``, its CSRF
     field checked), and the id of the stored submission (None when nothing was stored).
-    ``answerable``: :func:`can_answer` as read when the link was opened (read here if not)."""
+    ``answerable``: :func:`can_answer` as read when the link was opened (read here if not);
+    ``form_key``: the answer's idempotency key (portal.idempotency): an answer already
+    stored under it is not stored again, its receipt is the answer."""
     now, plan = link.opened_at, link.plan
-    answer = answer_for(plan, link.obligation)
+    answer = answer_for(plan, link.obligation, state.reading)
     if answerable is None:
         with state.reading() as session:
             answerable = can_answer(session, link.obligation, now)
     allowed, why_not = answerable
 
-    def audit_event(action: str, **data: Any) -> None:
-        with state.writing() as session:
-            audit.record(
-                session,
-                action,
-                at=now,
-                actor=link.actor,
-                remote_addr=addr,
-                link_hash=link.token_hash,
-                obligation_id=link.obligation.id,
-                plan_id=plan.id,
-                **data,
-            )
+    def audit_event(action: str, **data: Any) -> None:  # a refusal: rows bounded per address
+        state.refusals.record(
+            action,
+            at=now,
+            actor=link.actor,
+            remote_addr=addr,
+            link_hash=link.token_hash,
+            obligation_id=link.obligation.id,
+            plan_id=plan.id,
+            **data,
+        )
 
     if answer is None or not allowed:
         audit_event("portal.submit_rejected", reason="not-open")
@@ -137,8 +138,8 @@ def submit(
         summary, raw = _check_values(answer, form, staged, errors)
         if errors:
             raise _Invalid(errors)
-        pending = _Answer(link, answer, staged, raw, summary, addr)
-        submission_id, version = _store(state, pending)
+        pending = _Answer(link, answer, staged, raw, summary, addr, form_key)
+        submission_id, version, replayed = _store(state, pending)
     except (_Invalid, SubmissionRejected) as exc:
         uploads.discard(list(staged.values()))
         problems = _field_errors(answer, exc.errors)
@@ -147,12 +148,19 @@ def submit(
     except BaseException:
         uploads.discard(list(staged.values()))
         raise
+    if replayed:  # the same answer, stored meanwhile by a request racing this one
+        uploads.discard(list(staged.values()))
+        return receipt_redirect(link, version), None
     log.info(
         "submission %s (v%s) stored for obligation %s", submission_id, version, link.obligation.id
     )
-    # An explicit fragment: otherwise the browser would keep the form's "#gui-bao-cao".
-    receipt = f"{link.page}/receipt/{version}#da-nhan"
-    return RedirectResponse(receipt, status_code=303), submission_id
+    return receipt_redirect(link, version), submission_id
+
+
+def receipt_redirect(link: OpenedLink, version: int) -> Response:
+    """To the receipt of ``version`` (an explicit fragment: otherwise the browser would
+    keep the form's "#gui-bao-cao")."""
+    return RedirectResponse(f"{link.page}/receipt/{version}#da-nhan", status_code=303)
 
 
 def _check_values(
@@ -193,6 +201,7 @@ class _Answer:
     raw: dict[str, Any]
     summary: str | None
     addr: str
+    form_key: str | None = None
     placed: list[Path] = dataclasses.field(default_factory=list)  # files this answer put in place
 
     @property
@@ -204,8 +213,9 @@ class _Answer:
         return self.link.opened_at
 
 
-def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
-    """(submission id, version); every file it placed is removed again if it fails."""
+def _store(state: PortalState, pending: _Answer) -> tuple[int, int, bool]:
+    """(submission id, version, whether it was stored before under the answer's key);
+    every file it placed is removed again if it fails."""
     try:
         # Answers to one obligation are written one at a time in this process; another
         # process may still race (SQLite locks no row first): then the version number
@@ -214,7 +224,7 @@ def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
         with state.obligation_lock(pending.obligation_id):
             for attempt in range(1, STORE_ATTEMPTS + 1):
                 try:
-                    return _store_once(state, pending)
+                    return _store_once(state, pending, retry=attempt > 1)
                 except (IntegrityError, OperationalError) as exc:
                     if attempt == STORE_ATTEMPTS or not retryable(exc):
                         raise
@@ -228,8 +238,14 @@ def _store(state: PortalState, pending: _Answer) -> tuple[int, int]:
         raise
 
 
-def _store_once(state: PortalState, pending: _Answer) -> tuple[int, int]:
+def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int, int, bool]:
     with state.writing() as session:
+        if retry and pending.form_key:
+            # The link's session found no answer under this key; one stored since (by a
+            # request racing this one) made the first try clash on it.
+            first = idempotency.first_answer(session, pending.obligation_id, pending.form_key)
+            if first is not None:
+                return first.id, first.version, True
         file_ids: dict[str, int] = {}
         for field_id, item in pending.staged.items():
             path, created = uploads.commit(item, state.files_dir)
@@ -261,6 +277,7 @@ def _store_once(state: PortalState, pending: _Answer) -> tuple[int, int]:
             now=pending.now,
             actor=pending.link.actor,
             remote_addr=pending.addr,
+            form_key=pending.form_key,
         )
         audit.record(
             session,
@@ -275,7 +292,7 @@ def _store_once(state: PortalState, pending: _Answer) -> tuple[int, int]:
             version=submission.version,
             files=[{"id": i, "sha256": pending.staged[k].sha256} for k, i in file_ids.items()],
         )
-        return submission.id, submission.version
+        return submission.id, submission.version, False
 
 
 def _field_errors(answer: Answer, errors: dict[str, str]) -> dict[str, str]:

@@ -33,8 +33,8 @@ from starlette.staticfiles import StaticFiles
 from engine.clock import Clock, clock_from_env
 from engine.config import Settings
 from engine.config import settings as default_settings
-from engine.links import _secret
-from portal import answers, csrf, freshlink, obligation, operator
+from engine.links import signing_secret
+from portal import csrf, freshlink, obligation, operator, posting
 from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
@@ -89,7 +89,7 @@ def create_app(
         # a test's callable or the Handoff: both are called with a submission id
         handoff=handoff or runner,  # type: ignore[arg-type]
         pages=Pages(),
-        csrf_key=csrf.derive_key(_secret(conf)),
+        csrf_key=csrf.derive_key(signing_secret(conf)),
         secure_cookies=conf.portal_base_url.startswith("https://"),
     )
 
@@ -105,6 +105,10 @@ def create_app(
             except Exception:
                 log.exception("could not look for submissions left without intake")
         yield
+        try:  # the counts of refusal rows not written (portal.audit.RefusalAudit)
+            await run_in_threadpool(lambda: state.refusals.flush(state.now()))
+        except Exception:
+            log.exception("could not write the counts of refusals not audited")
         if runner is not None:
             await run_in_threadpool(runner.shutdown)
 
@@ -196,9 +200,7 @@ def _routes(app: FastAPI, state: PortalState) -> None:
 
     @app.post("/o/{token}/submit")
     async def submit(posted: PostedOnLink) -> Response:
-        response, submission_id = await run_in_threadpool(
-            answers.submit, state, posted.link, posted.form, posted.addr, posted.answerable
-        )
+        response, submission_id = await run_in_threadpool(posting.take_answer, state, posted)
         if submission_id is not None:
             state.handoff(submission_id)
         return response

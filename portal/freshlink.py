@@ -97,17 +97,15 @@ def request_link(
         except LinkRefused as exc:
             claims = exc.claims  # genuine but signed with a retired key: still audited
         if claims is not None:  # forged tokens are only logged: see portal.link
-            with state.writing() as session:
-                audit.record(
-                    session,
-                    "portal.csrf_rejected",
-                    at=state.now(),
-                    actor=f"unit:{claims.unit_id}",
-                    remote_addr=addr,
-                    link_hash=token_hash(token),
-                    obligation_id=claims.obligation_id,
-                    form="link_request",
-                )
+            state.refusals.record(  # rows bounded per address
+                "portal.csrf_rejected",
+                at=state.now(),
+                actor=f"unit:{claims.unit_id}",
+                remote_addr=addr,
+                link_hash=token_hash(token),
+                obligation_id=claims.obligation_id,
+                form="link_request",
+            )
         log.info("fresh link request with a bad CSRF field from %s", addr)
         return state.pages.error(403, *CSRF_FAILED)
     if state.limiters.link_request_address.allow(addr):

@@ -13,13 +13,15 @@ arrived meanwhile goes together, one intake flow run per plan
 ``max_batch`` (1,000) submissions a run. The unit's receipt page does not wait for
 any of this; only the receipt email does.
 
-Fallback. When ``PREFECT_API_URL`` is unset, Prefect does not answer, or a run cannot
+Fallback. When no Prefect API is configured (``KEHOACH_PREFECT_API_URL``, else
+``PREFECT_API_URL``), the configured one does not answer, or a run cannot
 be created (no deployment), the portal runs ``engine.lifecycle.intake`` itself, in a
 process of its own (spawned once; a thread here would share the GIL with the
-requests), for the batch (the same idempotent step the flow runs), 20 per transaction, and records
-that in the audit log; if a transaction fails, each of its submissions is tried
-alone, so one bad row does not hold the others. What still fails waits with ``intake_done``
-false for the daily sweep (and for :meth:`Handoff.recover` at the next start).
+requests; it exits when the portal is gone, :func:`die_with_parent`), for the batch
+(the same idempotent step the flow runs), 20 per transaction, and records that in the
+audit log; if a transaction fails, each of its submissions is tried alone, so one bad
+row does not hold the others. What still fails waits with ``intake_done`` false for
+the daily sweep (and for :meth:`Handoff.recover` at the next start).
 """
 
 from __future__ import annotations
@@ -54,34 +56,44 @@ log = logging.getLogger("kehoach.portal")
 ACTOR = "system:portal"
 INTAKE_ATTEMPTS = 4
 MAX_BATCH = 1000
+PARENT_CHECK_SECONDS = 0.5  # how often the intake process checks that the portal lives
 _STOP = object()
 
 
-def _prefect_unreachable() -> str | None:
-    """Why the intake flow cannot be used now, or None when Prefect answers.
+def _prefect_unreachable() -> tuple[str | None, str]:
+    """(the configured Prefect API, or None; why the intake flow cannot be used now,
+    or "" when it can).
 
-    Only with ``PREFECT_API_URL`` set and answering: without it Prefect would start a
-    throw-away server inside the portal process, which is not what anyone wants.
+    Exactly the configured API (``KEHOACH_PREFECT_API_URL``, else ``PREFECT_API_URL``),
+    checked first (its health endpoint, 2 s): never Prefect's throw-away
+    server inside the portal process, never another server that happens to answer.
     """
-    api_url = os.environ.get("PREFECT_API_URL", "").strip()
-    if not api_url:
-        return "PREFECT_API_URL is not set"
+    from engine.config import prefect_api
+
+    configured = prefect_api()
+    if configured is None:
+        return None, "PREFECT_API_URL is not set"
+    api_url, origin = configured
     try:
-        from workflows.server import healthy
+        from workflows.server import api_problem
     except ImportError as exc:
-        return f"workflows package unavailable ({exc})"
-    if not healthy(api_url, timeout=2.0):
-        return f"Prefect does not answer at {api_url}"
-    return None
+        return api_url, f"workflows package unavailable ({exc})"
+    # health only, once per batch: refused credentials fail the run's creation (401),
+    # which falls back the same way and says so
+    problem = api_problem(api_url, timeout=2.0, credentials=False)
+    if problem is not None:
+        return api_url, f"Prefect at {origin}={api_url} is not usable: {problem}"
+    return api_url, ""
 
 
 def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
     """Start one intake flow run per plan; returns {reason: ids} of those not started."""
-    reason = _prefect_unreachable()
-    if reason is not None:
+    api_url, reason = _prefect_unreachable()
+    if api_url is None or reason:
         return {reason: list(ids)}
     try:
         from workflows.intake import submissions_by_plan, trigger_intake
+        from workflows.server import use_api
     except ImportError as exc:
         return {f"workflows.intake unavailable ({exc})": list(ids)}
     left: dict[str, list[int]] = {}
@@ -92,7 +104,8 @@ def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
         left["submission not found"] = unknown
     for plan_id, group in groups.items():
         try:
-            trigger_intake(group, database_url=db_url)
+            with use_api(api_url):  # the checked API, whatever Prefect read at import
+                trigger_intake(group, database_url=db_url)
         except Exception as exc:  # deployment missing, API error, ...
             log.warning(
                 "intake flow for %s (%d submissions) not started: %s", plan_id, len(group), exc
@@ -100,6 +113,26 @@ def _trigger(db_url: str, ids: Sequence[int]) -> dict[str, list[int]]:
             why = f"intake flow not started: {type(exc).__name__}: {exc}"[:500]
             left.setdefault(why, []).extend(group)
     return left
+
+
+def die_with_parent(parent_pid: int, every: float = PARENT_CHECK_SECONDS) -> None:
+    """In the intake process: exit as soon as the portal that started it is gone.
+
+    A portal killed outright (SIGKILL, the OOM killer) cannot stop it, and the process
+    lived on, idle, holding its database connections. Its parent's pid is checked every
+    ``every`` seconds on a daemon thread (portable; Linux's PR_SET_PDEATHSIG fires when
+    the *thread* that started the process ends, here the hand-over thread, not the
+    portal).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(0)
+
+    if os.getppid() != parent_pid:  # gone already, before this process got here
+        os._exit(0)
+    threading.Thread(target=watch, name="kehoach-parent-watch", daemon=True).start()
 
 
 InlineRunner = Callable[[str, Sequence[int], dt.datetime, str], tuple[list[int], list[int]]]
@@ -304,7 +337,10 @@ class Handoff:
             if self._process is None:
                 # spawn, not fork: this process has threads (uvicorn's, this one)
                 self._process = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
                 )
             return self._process
 
@@ -312,7 +348,9 @@ class Handoff:
         """Import the Prefect side before requests come: about 1.5 s of CPU, which at the
         first hand-over would stall every request thread of this process on the GIL for
         as long. (The intake process starts at its first use: its imports run there.)"""
-        if not self.use_flow or not os.environ.get("PREFECT_API_URL", "").strip():
+        from engine.config import prefect_api
+
+        if not self.use_flow or prefect_api() is None:
             return
         try:
             import prefect.deployments  # noqa: F401

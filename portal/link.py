@@ -3,16 +3,22 @@
 A GET behind a link declares ``link: Link`` (``Annotated[OpenedLink, Depends(read_link)]``);
 the answer form ``posted: PostedOnLink``. Before the handler runs, the dependency has
 
-- taken a token from the link's rate limit (reads and writes have their own buckets);
-- for the POST: read the form and checked its CSRF field against the nonce cookie;
-- verified the token and read its obligation and plan, once (:func:`portal.access.open_link`).
+- taken a token from the rate limits: the obligation's (every link and spelling of one
+  obligation share it; reads and writes have their own buckets) and, for a POST, the
+  client address's;
+- for a GET: verified the token and read its obligation and plan, once
+  (:func:`portal.access.open_link`);
+- for the POST: read the form. The handler opens it with :meth:`Posted.open`, in the
+  same thread hop as the answer: the CSRF field against the nonce cookie, then the
+  link, whether it may be answered and whether this POST replays an earlier one.
 
 The handlers receive the opened link and never see a token they must check again.
 What fails is answered here, as :class:`Answered` (the app turns it into its
 response): 429, 400 for an unreadable form, the CSRF page (403), or the refusal page
 with its form to request a fresh link (403 or 410). A refused POST is audited when
-its token is genuinely signed; a forged one is only logged (otherwise anyone could
-fill the audit table with made-up tokens).
+its token is genuinely signed, within the per-address bound of
+:class:`portal.audit.RefusalAudit`; a forged one is only logged (otherwise anyone
+could fill the audit table with made-up tokens).
 """
 
 from __future__ import annotations
@@ -23,14 +29,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import Row
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.links import LinkClaims
-from portal import audit, csrf
+from portal import csrf, idempotency
 from portal.access import LinkRefused, OpenedLink, open_link, token_hash, verify_signature
 from portal.hardening import client_address
 from portal.pages import CSRF_FAILED, REFUSALS
@@ -50,13 +56,29 @@ class Answered(Exception):
 
 @dataclass(frozen=True)
 class Posted:
-    """An answer form posted on an opened link (the form is closed after the handler)."""
+    """An answer form posted on a link, read but not opened yet: :meth:`open` does that
+    in the thread that takes the answer (one hop off the event loop for both). The form
+    is closed after the handler."""
 
-    link: OpenedLink
+    state: PortalState
+    token: str
     form: FormData
     addr: str
+    nonce: str | None
+
+    def open(self) -> OpenedPost:
+        return open_posted(self.state, self.token, self.form, self.nonce, self.addr)
+
+
+@dataclass(frozen=True)
+class OpenedPost:
+    """The link an answer was posted on, opened, and what was read with it."""
+
+    link: OpenedLink
     # Whether a version may be sent now, and why not: read with the link, in its session.
     answerable: tuple[bool, str | None]
+    form_key: str  # the answer's idempotency key (portal.idempotency)
+    first: Row[Any, Any] | None  # (id, version) of the answer this POST replays, if any
 
 
 def valid_nonce(nonce: str | None) -> str | None:
@@ -107,10 +129,18 @@ def _state(request: Request) -> PortalState:
     return state
 
 
+def link_bucket(state: PortalState, token: str) -> str:
+    """The rate-limit key of a link: its obligation's when its signature holds (so every
+    link and every spelling that opens one obligation draws on one bucket), else the
+    token's own (it is refused anyway)."""
+    claims = _claims_or_none(state, token)
+    return f"obligation:{claims.obligation_id}" if claims else f"token:{token_hash(token)}"
+
+
 def read_link(token: str, request: Request) -> OpenedLink:
-    """A GET on a link: the link's read limit, then the link."""
+    """A GET on a link: the obligation's read limit, then the link."""
     state = _state(request)
-    if not state.limiters.link_read.allow(token_hash(token)):
+    if not state.limiters.link_read.allow(link_bucket(state, token)):
         raise Answered(too_many(state))
     nonce = valid_nonce(request.cookies.get(csrf.COOKIE))
     with state.reading() as session:
@@ -133,10 +163,13 @@ def read_file_link(token: str, file_id: int, request: Request) -> OpenedLink:
 
 
 async def post_on_link(token: str, request: Request) -> AsyncIterator[Posted]:
-    """The answer form on a link: the link's write limit, the form, its CSRF field, then
-    the link; the form is closed when the handler is done."""
+    """The answer form on a link: the address's and the obligation's write limits, then
+    the form (closed when the handler is done); the handler opens it (:meth:`Posted.open`)."""
     state = _state(request)
-    if not state.limiters.link_write.allow(token_hash(token)):
+    addr = client_address(request.scope)
+    if not state.limiters.address_write.allow(addr) or not state.limiters.link_write.allow(
+        link_bucket(state, token)
+    ):
         raise Answered(too_many(state))
     try:
         form = await request.form(max_files=MAX_FILES_PER_FORM, max_fields=200)
@@ -144,10 +177,7 @@ async def post_on_link(token: str, request: Request) -> AsyncIterator[Posted]:
         log.info("unreadable form: %s", exc)
         raise Answered(state.pages.error(400, back=f"/o/{token}")) from None
     try:
-        addr = client_address(request.scope)
-        nonce = valid_nonce(request.cookies.get(csrf.COOKIE))
-        link, answerable = await run_in_threadpool(open_posted, state, token, form, nonce, addr)
-        yield Posted(link, form, addr, answerable)
+        yield Posted(state, token, form, addr, valid_nonce(request.cookies.get(csrf.COOKIE)))
     finally:
         await form.close()
 
@@ -161,11 +191,12 @@ PostedOnLink = Annotated[Posted, Depends(post_on_link, scope="function")]
 
 def open_posted(
     state: PortalState, token: str, form: FormData, nonce: str | None, addr: str
-) -> tuple[OpenedLink, tuple[bool, str | None]]:
-    """The link a form was posted on, once its CSRF field holds, and whether it may be
-    answered now (one session for both); else :class:`Answered`."""
+) -> OpenedPost:
+    """The link a form was posted on, once its CSRF field holds, whether it may be
+    answered now and the answer it replays (one session for all); else :class:`Answered`."""
     given = form.get(csrf.FIELD)
-    if not csrf.valid(state.csrf_key, token, nonce, given if isinstance(given, str) else None):
+    field = given if isinstance(given, str) else None
+    if field is None or not csrf.valid(state.csrf_key, token, nonce, field):
         _audit_refused(
             state,
             token,
@@ -176,10 +207,13 @@ def open_posted(
             field=bool(given),
         )
         raise Answered(state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"))
+    key = idempotency.form_key(field, form)
     with state.reading() as session:
         try:
             link = open_link(session, token, state.conf, state.now(), state.link_max_age, nonce)
-            return link, can_answer(session, link.obligation, link.opened_at)
+            answerable = can_answer(session, link.obligation, link.opened_at)
+            first = idempotency.first_answer(session, link.obligation.id, key)
+            return OpenedPost(link, answerable, key, first)
         except LinkRefused as exc:
             refused = exc
     _audit_refused(
@@ -198,18 +232,17 @@ def _claims_or_none(state: PortalState, token: str) -> LinkClaims | None:
 def _audit_refused(
     state: PortalState, token: str, action: str, addr: str, claims: LinkClaims | None, **data: Any
 ) -> None:
-    """Audit a refused POST when the token is genuinely signed; a forged one is only logged."""
+    """Audit a refused POST when the token is genuinely signed (rows bounded per address:
+    portal.audit.RefusalAudit); a forged one is only logged."""
     if claims is None:
         log.info("%s with an unverifiable link from %s", action, addr)
         return
-    with state.writing() as session:
-        audit.record(
-            session,
-            action,
-            at=state.now(),
-            actor=f"unit:{claims.unit_id}",
-            remote_addr=addr,
-            link_hash=token_hash(token),
-            obligation_id=claims.obligation_id,
-            **data,
-        )
+    state.refusals.record(
+        action,
+        at=state.now(),
+        actor=f"unit:{claims.unit_id}",
+        remote_addr=addr,
+        link_hash=token_hash(token),
+        obligation_id=claims.obligation_id,
+        **data,
+    )

@@ -36,20 +36,21 @@ def is_loopback(host: str) -> bool:
 
 
 def check_can_serve(host: str, conf: Settings) -> None:
-    """Refuse a non-loopback address without a configured signing secret, and settings
-    that would fail on every request."""
-    from engine.links import old_secrets_end
+    """Refuse settings that would sign links unsafely or fail on every request: no
+    secret outside demo mode, a secret shorter than 32 bytes (both malformed: exit 2),
+    the public demo key on a non-loopback address."""
+    from engine.links import MAKE_SECRET, old_secrets_end, signing_secrets
 
     try:
+        signing_secrets(conf)
         old_secrets_end(conf)
-    except ValueError as exc:
+    except ValueError as exc:  # engine.config.ConfigError is one too
         raise PortalConfigError(str(exc), malformed=True) from None
     if not is_loopback(host) and not conf.portal_secret:
         raise PortalConfigError(
-            f"refusing to serve on {host}: KEHOACH_PORTAL_SECRET is not set, so links would be "
-            "signed with the public development key. Set it to a long random value, e.g. "
-            "KEHOACH_PORTAL_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
-            "or serve on 127.0.0.1 behind a reverse proxy."
+            f"Không phục vụ trên {host}: chưa đặt KEHOACH_PORTAL_SECRET, đường dẫn sẽ được ký "
+            "bằng khóa chạy thử công khai. Đặt một khóa ngẫu nhiên dài, ví dụ "
+            f"{MAKE_SECRET}, hoặc phục vụ trên 127.0.0.1 (chạy thử trên máy này)."
         )
 
 
@@ -97,11 +98,13 @@ def run(
     """
     import uvicorn
 
+    from engine.links import announce
     from engine.store.db import migrate
     from portal.app import create_app
 
     conf = settings or default_settings()
     check_can_serve(host, conf)
+    announce(conf, write=lambda warning: sys.stderr.write(f"kehoach portal: {warning}\n"))
     workers = workers or workers_from_env()
     url = db_url or conf.database
     migrate(url)

@@ -16,6 +16,7 @@ from engine.clock import Clock
 from engine.config import Settings
 from engine.store.db import connect
 from portal import csrf, writes
+from portal.audit import RefusalAudit
 from portal.pages import Pages
 from portal.ratelimit import Limiters
 
@@ -49,6 +50,7 @@ class PortalState:
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(connect(self.db_url), expire_on_commit=False)
         self._locks = [threading.Lock() for _ in range(64)]
+        self.refusals = RefusalAudit(self.limiters.refusal_audit, self.writing)
 
     def obligation_lock(self, obligation_id: int) -> threading.Lock:
         """One of 64 striped locks: answers to one obligation never race in this process."""

@@ -6,7 +6,8 @@ Pure reads: nothing here adds, changes or flushes a row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from engine.applicability import unit_template
 from engine.config import TIMEZONE
 from engine.deadline_text import describe, rule_of
 from engine.doctypes import document_type_name
@@ -163,8 +165,14 @@ class Answer:
         return [f for f in self.fields if f.type is FieldType.file]
 
 
-def answer_for(plan: Plan, obligation: ObligationRow) -> Answer | None:
-    """The form for ``obligation``, or None when the portal takes no answer for it."""
+def answer_for(
+    plan: Plan,
+    obligation: ObligationRow,
+    open_session: Callable[[], AbstractContextManager[Session]],
+) -> Answer | None:
+    """The form for ``obligation``, or None when the portal takes no answer for it: only
+    the fields that apply to the unit (engine.applicability; ``open_session`` reads the
+    registry when the template names groups)."""
     deliverable: Deliverable | None = plan.deliverable(obligation.deliverable_id)
     if deliverable is None:
         return None  # a consolidation duty: produced by the consolidate flow
@@ -173,6 +181,7 @@ def answer_for(plan: Plan, obligation: ObligationRow) -> Answer | None:
     template = plan.template(deliverable.template or "")
     if template is None:
         return None
+    template = unit_template(plan, template, obligation, obligation.plan_registry_id, open_session)
     fields = tuple(template.fields)
     if not any(f.type is FieldType.file for f in fields):
         fields += (ATTACHMENT_FIELD,)
@@ -300,7 +309,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     today = now.astimezone(TZ).date()
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
-    answer = answer_for(plan, obligation)
+    answer = answer_for(plan, obligation, lambda: nullcontext(session))
     submissions = submissions_of(session, obligation.id)
     allowed, why_not = can_answer(session, obligation, now, submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}

@@ -15,8 +15,15 @@ pytest_plugins = [
 ]
 
 
+# Links are signed only with a configured secret (engine.links fails closed): the test
+# session has one, as a deployment does; tests of the refusal remove it.
+TEST_PORTAL_SECRET = "kehoach-test-session-secret-3c9e1f7a5b2d8046"
+
+
 def pytest_configure(config):
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["KEHOACH_PORTAL_SECRET"] = TEST_PORTAL_SECRET
+    os.environ.pop("KEHOACH_DEMO", None)
 
 
 def pytest_collection_modifyitems(config, items):

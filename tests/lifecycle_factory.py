@@ -49,7 +49,7 @@ def prepared(url: str) -> str:
 
 
 def lc_settings(home: Path) -> Settings:
-    return Settings(home=home, portal_secret="test-secret")
+    return Settings(home=home, portal_secret="kehoach-test-secret-7f3a9c2e4b1d8f60")
 
 
 def obligations(

@@ -58,7 +58,7 @@ def make_settings(**overrides: Any) -> Settings:
         mail_from="kehoach@halang.example",
         mail_from_name="Hệ thống kehoach huyện Hạ Lang",
         admin_email="admin@halang.example",
-        portal_secret="test-secret",
+        portal_secret="kehoach-test-secret-7f3a9c2e4b1d8f60",
         portal_base_url="http://127.0.0.1:8700",
         smtp_timeout=5.0,
         smtp_connections=2,

@@ -30,7 +30,7 @@ def test_validate_ok(capsys):
 def test_missing_file_is_a_user_error(capsys):
     assert main(["validate", "nope.yaml"]) == 1
     err = capsys.readouterr().err
-    assert "nope.yaml: no such file" in err and "Traceback" not in err
+    assert "nope.yaml: không có tệp này" in err and "Traceback" not in err
 
 
 def test_usage_error_exit_code():
@@ -42,9 +42,9 @@ def test_usage_error_exit_code():
 def test_load_then_plans_then_show_from_the_store(db, capsys):
     assert main([*db, "load", str(PLAN), str(REGISTRY)]) == 0
     out = capsys.readouterr().out
-    assert "ke-hoach-thu" in out and "new version" in out
+    assert "ke-hoach-thu" in out and "phiên bản mới" in out
     assert main([*db, "load", str(PLAN), str(REGISTRY)]) == 0
-    assert "unchanged" in capsys.readouterr().out
+    assert "không đổi" in capsys.readouterr().out
     assert main([*db, "plans"]) == 0
     listing = capsys.readouterr().out
     assert "ke-hoach-thu" in listing and "12/KH-UBND" in listing
@@ -65,9 +65,9 @@ def test_invalid_load_stores_nothing(db, tmp_path: Path, capsys):
         PLAN.read_text(encoding="utf-8").replace("by: ca-huyen", "by: xa-a"), encoding="utf-8"
     )
     assert main([*db, "load", str(broken), str(REGISTRY)]) == 3
-    assert "nothing was stored" in capsys.readouterr().err
+    assert "không lưu gì" in capsys.readouterr().err
     assert main([*db, "plans"]) == 0
-    assert "No plan is loaded" in capsys.readouterr().out
+    assert "Chưa nạp kế hoạch nào" in capsys.readouterr().out
 
 
 def test_schema_is_json_schema_for_every_kind(tmp_path: Path):
@@ -163,7 +163,7 @@ def test_a_setting_that_is_not_a_number_is_named(tmp_path, capsys, monkeypatch):
         config.settings.cache_clear()
     err = capsys.readouterr().err
     assert "KEHOACH_INTAKE_BATCH_SECONDS='mười' is not a number" in err
-    assert "internal error" not in err and "Traceback" not in err
+    assert "lỗi nội bộ" not in err and "Traceback" not in err
 
 
 def test_a_misspelt_mode_or_a_bad_file_value_is_named(tmp_path, capsys, monkeypatch):

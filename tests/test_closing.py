@@ -424,6 +424,7 @@ def test_sweep_flow_closes_due_cycles_with_a_named_task_and_an_event(
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     from workflows.common import in_process_runs
+    from workflows.events import CYCLE_CLOSED
     from workflows.sweep import sweep_flow
 
     prepared(sqlite_url)
@@ -462,7 +463,7 @@ def test_sweep_flow_closes_due_cycles_with_a_named_task_and_an_event(
             time.sleep(0.5)
         assert wanted_task in {t.name for t in tasks}
         wanted = EventFilter(
-            event=EventNameFilter(name=["kehoach.cycle.closed"]),
+            event=EventNameFilter(name=[CYCLE_CLOSED]),  # "kehoach.kỳ.đã-đóng"
             resource=EventResourceFilter(id=[f"kehoach.cycle.{DISTRICT}.2027"]),
         )
         deadline = time.monotonic() + 15  # events travel through a websocket, then a queue

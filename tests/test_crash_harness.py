@@ -38,6 +38,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import config, faults
+from engine.audit_verify import verify
 from engine.config import Settings
 from engine.store import session_scope
 from engine.store.db import connect
@@ -157,8 +158,9 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         smtp.stop()
 
 
-def choose(reached: dict[str, int], count: int, seed: int) -> list[str]:
-    """``count`` specs ``phase:name@n``: every point at least once, the rest at random."""
+def choose(reached: dict[str, int], seed: int) -> list[str]:
+    """Every spec ``phase:name@n`` of the reference run: first one of each point, then the
+    rest in a seeded order (the harness takes them until it has its number of kills)."""
     reached = {where: n for where, n in reached.items() if not where.startswith("setup:")}
     every = [
         f"{where}@{n}" for where, times in sorted(reached.items()) for n in range(1, times + 1)
@@ -167,7 +169,14 @@ def choose(reached: dict[str, int], count: int, seed: int) -> list[str]:
     first = [f"{where}@{rng.randint(1, times)}" for where, times in sorted(reached.items())]
     rest = [spec for spec in every if spec not in first]
     rng.shuffle(rest)
-    return (first + rest)[: max(count, len(first))]
+    return first + rest
+
+
+def _chain_break(url: str) -> str | None:
+    """The first break of the audit chain (engine.audit_verify), or None when intact."""
+    with session_scope(url) as session:
+        first = verify(session).first
+    return None if first is None else f"{first.chain} #{first.seq}: {first.what}"
 
 
 def test_the_reference_run_passes_every_phase(world: World) -> None:
@@ -181,14 +190,16 @@ def test_the_reference_run_passes_every_phase(world: World) -> None:
         "consolidation",
         "closing",
     } <= phases, phases
-    assert len(choose(world.reached, POINTS, SEED)) >= min(POINTS, sum(world.reached.values()))
+    assert len(choose(world.reached, SEED)) >= POINTS, "fewer kill points than the harness takes"
     accepted, figure = _recount(world.reference_url)
     assert figure is not None and figure == accepted, (figure, accepted)
     assert sum(world.delivered.values()) == len(world.reference["outbox"])
+    assert _chain_break(world.reference_url) is None
 
 
-def _kill_and_restart(world: World, spec: str, tag: str) -> list[str]:
-    """One point: die there, run again from the start; what differs from the reference."""
+def _kill_and_restart(world: World, spec: str, tag: str) -> list[str] | None:
+    """One point: die there, run again from the start; what differs from the reference
+    (``None``: the run never reached the point)."""
     url, home = world.fresh(tag)
 
     def killed() -> None:
@@ -202,7 +213,11 @@ def _kill_and_restart(world: World, spec: str, tag: str) -> list[str]:
         scenario.run(url, conf, home / "acks")
         scenario.catch_up(url, conf)
 
-    if (code := in_child(killed)) != -9:
+    if (code := in_child(killed)) == 0:
+        # Not reached this time: the dispatcher's passes claim in batches whose number
+        # depends on timing, so a late claim count of the reference may not recur.
+        return None
+    if code != -9:
         return [f"{spec}: the armed run ended with {code}, not SIGKILL"]
     if (code := in_child(restarted)) != 0:
         return [f"{spec}: the restarted run failed ({code})"]
@@ -216,21 +231,33 @@ def _kill_and_restart(world: World, spec: str, tag: str) -> list[str]:
     accepted, figure = _recount(url)
     if figure != accepted:
         problems.append(f"{spec}: consolidated {figure} fires, the answers sum to {accepted}")
+    if (broken := _chain_break(url)) is not None:
+        problems.append(f"{spec}: the audit chain does not verify: {broken}")
     (home / "outbox.json").write_text(json.dumps([row[1] for row in state["outbox"]]))
     return problems
 
 
-def _lane(world: World, specs: list[tuple[int, str]], out: Path) -> None:
-    """A worker process: its share of the points, problems written to ``out``."""
-    found = [p for index, spec in specs for p in _kill_and_restart(world, spec, f"p{index}")]
-    out.write_text(json.dumps(found), encoding="utf-8")
+def _lane(world: World, specs: list[tuple[int, str]], quota: int, out: Path) -> None:
+    """A worker process: points from its share until ``quota`` of them killed the run;
+    what it found written to ``out``."""
+    report: dict[str, list[Any]] = {"problems": [], "killed": [], "unreached": []}
+    for index, spec in specs:
+        if len(report["killed"]) >= quota:
+            break
+        found = _kill_and_restart(world, spec, f"p{index}")
+        if found is None:
+            report["unreached"].append(spec)
+            continue
+        report["killed"].append(index)
+        report["problems"].extend(found)
+    out.write_text(json.dumps(report), encoding="utf-8")
 
 
 def test_killed_anywhere_and_restarted_ends_like_the_reference(world: World) -> None:
-    specs = choose(world.reached, POINTS, SEED)
-    assert len(specs) >= min(POINTS, sum(world.reached.values()))
+    specs = choose(world.reached, SEED)
     numbered = list(enumerate(specs))
     lanes = max(1, min(LANES, len(numbered)))
+    quota = -(-POINTS // lanes)
     outs = [world.folder / f"lane-{n}.json" for n in range(lanes)]
     pids = []
     for n, out in enumerate(outs):
@@ -238,7 +265,7 @@ def test_killed_anywhere_and_restarted_ends_like_the_reference(world: World) -> 
         if pid == 0:  # pragma: no cover - a lane reports through its file
             code = 0
             try:
-                _lane(world, numbered[n::lanes], out)
+                _lane(world, numbered[n::lanes], quota, out)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -247,22 +274,31 @@ def test_killed_anywhere_and_restarted_ends_like_the_reference(world: World) -> 
         pids.append(pid)
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
     assert codes == [0] * lanes, f"a lane of the harness failed: {codes}"
-    problems: list[str] = [p for out in outs for p in json.loads(out.read_text("utf-8"))]
+    reports = [json.loads(out.read_text("utf-8")) for out in outs]
+    problems: list[str] = [p for r in reports for p in r["problems"]]
+    killed = sorted(i for r in reports for i in r["killed"])
+    unreached = [spec for r in reports for spec in r["unreached"]]
     resent: Counter[str] = Counter()
-    for index, spec in numbered:
-        tag = f"p{index}"
+    for index in killed:
+        spec, tag = specs[index], f"p{index}"
         got = Counter(
             {mid.strip("<>").partition("@")[0]: n for mid, n in world.received(tag).items()}
         )
-        ids = json.loads((world.folder / tag / "outbox.json").read_text())
+        written = world.folder / tag / "outbox.json"
+        if not written.exists():  # the point's own check failed before; reported there
+            continue
+        ids = json.loads(written.read_text())
         lost = [mid for mid in ids if got[mid] == 0]
         strangers = [mid for mid in got if mid not in ids]
         if lost or strangers:
             problems.append(f"{spec}: {len(lost)} emails never delivered, {len(strangers)} unknown")
         resent[spec.partition("@")[0]] += sum(n - 1 for n in got.values() if n > 1)
     print(
-        f"\ncrash harness: {len(specs)} kill points (seed {SEED}), {len(problems)} problems; "
+        f"\ncrash harness: {len(killed)} runs killed at {len({specs[i] for i in killed})} "
+        f"points (seed {SEED}; {len(unreached)} chosen points not reached), "
+        f"{len(problems)} problems; "
         f"emails resent under their own Message-ID: {sum(resent.values())} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(resent.items()) if v) or 'none'})"
     )
     assert not problems, "\n".join(problems)
+    assert len(killed) >= min(POINTS, len(specs) - len(unreached)), (killed, unreached)

@@ -28,7 +28,7 @@ def _doc(text: str) -> ReportDocument:
         title="BÁO CÁO",
         summary=f"Kết quả {text}",
         intro=[f"Đơn vị ghi: {text}"],
-        results=[(f"Ý kiến {text}", text)],
+        results=[(f"Ý kiến {text}", text, text)],
         status=[(f"Xã {text}", "11/9/2023", "Đúng hạn", text)],
         on_time=[f"Xã {text}"],
         closing=text,

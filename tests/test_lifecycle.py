@@ -345,7 +345,7 @@ def test_on_time_until_the_end_of_the_due_day_then_late(url):
     )
     from workflows.events import intake_event, intake_resource
 
-    assert intake_event(result) == "kehoach.submission.late"
+    assert intake_event(result) == "kehoach.nộp.trễ-hạn"
     assert intake_resource(result)["kehoach.unit"] == "xa-b"
 
 

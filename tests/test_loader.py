@@ -64,7 +64,7 @@ def test_cli_prints_located_errors_without_traceback(path: Path, capsys):
     assert code == 3
     assert "Traceback" not in out + err
     assert re.search(rf"{re.escape(str(path))}:\d+:\d+: ", err)
-    assert "nothing was stored" in err
+    assert "không lưu gì" in err
 
 
 def test_several_problems_are_reported_at_once(tmp_path: Path):
@@ -111,10 +111,10 @@ def test_aliases_cannot_blow_a_small_file_up(tmp_path: Path, capsys):
     assert len(bomb.read_bytes()) < 600
     with pytest.raises(DefinitionError) as caught:
         load([bomb])
-    assert any("repeated by aliases" in str(p) for p in caught.value.problems)
+    assert any("bị các bí danh (*tên) lặp lại" in str(p) for p in caught.value.problems)
     assert main(["validate", str(bomb)]) == 3
     err = capsys.readouterr().err + capsys.readouterr().out
-    assert f"{bomb}:" in err and "write the repeated part out" in err
+    assert f"{bomb}:" in err and "hãy viết phần lặp lại ra" in err
 
 
 def test_aliases_that_repeat_a_little_still_load(tmp_path: Path):
@@ -125,7 +125,10 @@ def test_aliases_that_repeat_a_little_still_load(tmp_path: Path):
     assert parse(text, "t.yaml").data["e"] == {"b": 1, "c": [1, 2, 3]}
 
 
-@pytest.mark.parametrize(("value", "shape"), [("{a: 1}", "a mapping"), ("[plan]", "a list")])
+@pytest.mark.parametrize(
+    ("value", "shape"),
+    [("{a: 1}", "một mục có các khóa (key: value)"), ("[plan]", "một danh sách (- ...)")],
+)
 def test_a_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, capsys, value, shape):
     """`kind:` given a mapping or a list ended in an internal error (exit 70)."""
     path = tmp_path / "kind.yaml"
@@ -133,5 +136,5 @@ def test_a_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, capsys, va
     assert main(["validate", str(path)]) == 3
     out = capsys.readouterr()
     text = out.err + out.out
-    assert f"{path}:1:7: kind: {shape} is not a kind of definition" in text
-    assert "internal error" not in text
+    assert f"{path}:1:7: kind: {shape} không phải là loại định nghĩa" in text
+    assert "lỗi nội bộ" not in text

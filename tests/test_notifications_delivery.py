@@ -265,7 +265,7 @@ def test_permanent_refusal_fails_reports_and_escalates(url, smtp_server, capsys)
 
     assert cmd_outbox(argparse.Namespace(status="failed", database_url=url)) == 0
     out = capsys.readouterr().out
-    assert "failed" in out and "assignment" in out and "phong-vhtt" in out
+    assert "Gửi không được" in out and "Giao nhiệm vụ" in out and "phong-vhtt" in out
     assert "550 5.1.1 Mailbox unavailable" in out and UNIT_EMAIL in out
 
     [notice] = by_kind(smtp_server, "delivery_failure")

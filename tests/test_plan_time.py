@@ -294,14 +294,19 @@ def _line_of(path: Path, key: str) -> int:
 MONTHLY = "      phrase: trước ngày 20 hằng tháng\n"
 BAD_VALUES = [
     # (what replaces what, the line the error names, words of the message)
-    ("effective_date: 2026-03-26", "effective_date: 26/3/2026", "effective_date", "not a date"),
+    (
+        "effective_date: 2026-03-26",
+        "effective_date: 26/3/2026",
+        "effective_date",
+        "không phải là một ngày",
+    ),
     (
         "effective_date: 2026-03-26",
         "effective_date: 2026-03-01",
         "effective_date",
         "trước ngày ban hành",
     ),
-    (MONTHLY, MONTHLY + "      deadline_kind: exclusiv\n", "deadline_kind", "'exclusive' or"),
+    (MONTHLY, MONTHLY + "      deadline_kind: exclusiv\n", "deadline_kind", "'exclusive' hoặc"),
     (
         "      phrase: chậm nhất ngày 10/12/2026\n",
         "      phrase: chậm nhất ngày 10/12/2026\n      deadline_kind: exclusive\n",
@@ -318,7 +323,7 @@ BAD_VALUES = [
         "      policy: next_working_day\n    # The plan takes effect",
         "      moves: next_working_day\n    # The plan takes effect",
         "moves",
-        "did you mean 'policy'",
+        "có phải ý bạn là 'policy'",
     ),
     (
         "    template: bao-cao-giai-ngan-thang\n",
@@ -496,7 +501,7 @@ def test_the_activate_flow_mails_the_open_periods_only(
         "KEHOACH_SMTP_HOST": smtp.host,
         "KEHOACH_SMTP_PORT": str(smtp.port),
         "KEHOACH_SMTP_SECURITY": "none",
-        "KEHOACH_PORTAL_SECRET": "test-secret",
+        "KEHOACH_PORTAL_SECRET": "plan-time-test-secret-0123456789abcdefgh",
     }.items():
         monkeypatch.setenv(name, value)
     settings.cache_clear()

@@ -159,7 +159,7 @@ def world_file_ids(world) -> list[int]:  # type: ignore[no-untyped-def]
 def test_forged_tokens_are_refused(world):
     token = world.token()
     payload, stamp, signature = token.split(".")
-    foreign = load_settings({"KEHOACH_PORTAL_SECRET": "someone-else"})
+    foreign = load_settings({"KEHOACH_PORTAL_SECRET": "someone-else-with-a-key-of-their-own"})
     audited = world.count(AuditEvent)  # the activation's
     with client_for(world) as client:
         for bad in (
@@ -233,8 +233,8 @@ def test_secret_rotation_keeps_old_links_while_listed(world, monkeypatch):
     rotated = load_settings(
         {
             "KEHOACH_HOME": str(world.settings.home),
-            "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e",
-            "KEHOACH_PORTAL_OLD_SECRETS": f"retired-one, {SECRET}",
+            "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e-c4f1a9b3e6d20857",
+            "KEHOACH_PORTAL_OLD_SECRETS": f"retired-one-5b8e2f0d4a7c1e93f6b2, {SECRET}",
         }
     )
     world.settings = rotated
@@ -244,7 +244,10 @@ def test_secret_rotation_keeps_old_links_while_listed(world, monkeypatch):
         csrf = open_form(client, old_token)
         assert post_report(client, old_token, csrf).status_code == 200
     world.settings = load_settings(
-        {"KEHOACH_HOME": str(world.settings.home), "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e"}
+        {
+            "KEHOACH_HOME": str(world.settings.home),
+            "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e-c4f1a9b3e6d20857",
+        }
     )
     with client_for(world) as client:
         assert client.get(f"/o/{old_token}").status_code == 403  # grace period over
@@ -259,7 +262,7 @@ def test_old_keys_are_honoured_until_the_grace_period_ends(world):
         return load_settings(
             {
                 "KEHOACH_HOME": str(world.settings.home),
-                "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e",
+                "KEHOACH_PORTAL_SECRET": "the-new-secret-7d2e-c4f1a9b3e6d20857",
                 "KEHOACH_PORTAL_OLD_SECRETS": SECRET,
                 "KEHOACH_PORTAL_OLD_SECRETS_UNTIL": until,
             }
@@ -425,7 +428,8 @@ def test_resubmission_keeps_versions_and_follows_the_deadline(world):
         world.clock.set(vn(2027, 9, 11, 8, 0))
         page = client.get(f"/o/{token}").text
         assert "Gửi bản mới" not in page and "Đã quá hạn" in page
-        assert post_report(client, token, csrf).status_code == 409
+        # (other figures: the same form and answer again would be a replay of version 2)
+        assert post_report(client, token, csrf, data={"f-so-vu-chay": "5"}).status_code == 409
         # ... unless it is returned for revision
         with session_scope(world.db_url) as session:
             newest = session.scalar(select(Submission).where(Submission.version == 2))
@@ -743,29 +747,34 @@ def test_errors_never_show_a_stack_trace(world, monkeypatch):
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_refuses_a_public_address_without_a_secret(capsys):
+def test_refuses_a_public_address_with_the_demo_key(monkeypatch, capsys):
     import argparse
 
     from cli.portal import cmd_portal
     from engine.config import Settings
     from portal.server import PortalConfigError, check_can_serve
 
+    demo = Settings(demo=True)  # no secret: links would be signed with the public demo key
     with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_SECRET"):
-        check_can_serve("0.0.0.0", Settings())
-    check_can_serve("127.0.0.1", Settings())
-    check_can_serve("::1", Settings())
+        check_can_serve("0.0.0.0", demo)
+    check_can_serve("127.0.0.1", demo)
+    check_can_serve("::1", demo)
     check_can_serve("0.0.0.0", Settings(portal_secret="s" * 40))
     with pytest.raises(PortalConfigError, match="KEHOACH_PORTAL_OLD_SECRETS_UNTIL='31/12'"):
-        check_can_serve("127.0.0.1", Settings(portal_old_secrets_until="31/12"))
+        check_can_serve(
+            "127.0.0.1", Settings(portal_secret="s" * 40, portal_old_secrets_until="31/12")
+        )
     import engine.config
 
+    monkeypatch.delenv("KEHOACH_PORTAL_SECRET")
+    monkeypatch.setenv("KEHOACH_DEMO", "1")
     engine.config.settings.cache_clear()
     try:
         code = cmd_portal(argparse.Namespace(host="0.0.0.0", port=0, database_url=None))
     finally:
         engine.config.settings.cache_clear()
     assert code == 1
-    assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
+    assert "Không phục vụ trên 0.0.0.0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -809,8 +818,8 @@ def test_concurrent_answers_on_one_link_all_get_a_version(world):
 
     from starlette.datastructures import FormData
 
-    from portal import answers
-    from portal.link import open_posted
+    from portal.link import Posted
+    from portal.posting import take_answer
 
     # two portals (as two worker processes would be: no shared lock) and four answers
     states = [world.app().state.portal, world.app().state.portal]
@@ -826,8 +835,7 @@ def test_concurrent_answers_on_one_link_all_get_a_version(world):
             + [("f-so-vu-chay", str(i))]
         )
         barrier.wait()
-        link, _ = open_posted(state, token, form, nonce, "127.0.0.1")  # as the route's dependency
-        _, submission_id = answers.submit(state, link, form, "127.0.0.1")
+        _, submission_id = take_answer(state, Posted(state, token, form, "127.0.0.1", nonce))
         results.append(submission_id)
 
     threads = [threading.Thread(target=answer, args=(i,)) for i in range(4)]

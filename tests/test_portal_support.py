@@ -32,7 +32,7 @@ from engine.store.models import Obligation
 
 DATA = Path(__file__).parent / "data" / "portal"
 TZ = dt.timezone(dt.timedelta(hours=7))
-SECRET = "portal-test-secret-4b1d0c6e9f"
+SECRET = "portal-test-secret-4b1d0c6e9f-2a7c5e81"
 PLAN_ID = "portal-pccc"
 UNIT = "xa-thi-hoa"
 OTHER_UNIT = "xa-quang-long"

@@ -265,7 +265,7 @@ def home(tmp_path, monkeypatch):
     from engine.config import settings
 
     monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
-    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "test-secret")
+    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "kehoach-test-secret-7f3a9c2e4b1d8f60")
     settings.cache_clear()
     yield tmp_path
     settings.cache_clear()

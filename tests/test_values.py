@@ -128,10 +128,10 @@ def test_the_loader_refuses_min_above_max_where_it_is_written(tmp_path):
         load([DATA / "registry.yaml", DATA / "province.yaml", tmp_path / "district.yaml"])
     text = str(caught.value)
     line = next(n for n, row in enumerate(bad.splitlines(), 1) if "min: 60" in row)
-    assert f"district.yaml:{line}:" in text and "min 60 is greater than max 50" in text
-    with pytest.raises(ValueError, match="must be a finite number"):
+    assert f"district.yaml:{line}:" in text and "min 60 lớn hơn max 50" in text
+    with pytest.raises(ValueError, match="phải là một số hữu hạn"):
         TemplateField(id="x", label="X", type="decimal", max=math.inf)
-    with pytest.raises(ValueError, match="'max_length' is only for fields of type 'text'"):
+    with pytest.raises(ValueError, match="'max_length' chỉ dùng cho trường loại 'text'"):
         TemplateField(id="x", label="X", type="date", max_length=5)
 
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from cli.main import main
+from engine.audit import write_audit
 from engine.consolidation import consolidate
 from engine.lifecycle import SubmissionRejected, activate, record_submission
 from engine.store import session_scope
@@ -60,6 +61,17 @@ def _edit_values(url: str, unit: str, changes: dict[str, str]) -> None:
         session.execute(
             text(f'UPDATE submissions SET "values" = {cast} WHERE id = :id'),
             {"raw": raw, "id": submission.id},
+        )
+        # As a row stored before these checks: the audit log records it as it is (an edit
+        # no row records is refused as tampered: tests/test_audit_chain.py).
+        session.expire(submission)
+        write_audit(
+            session,
+            "audit.sealed",
+            at=vn(2027, 9, 1),
+            plan_id=DISTRICT,
+            obligation_id=submission.obligation_id,
+            records=submission,
         )
 
 
@@ -160,7 +172,7 @@ def test_a_bad_stored_value_is_left_out_and_said_and_the_rest_consolidates(
     document = _docx_text(str(result.document_path))
     assert f"{incidents} vụ" in document and WARNINGS_HEADING not in document
     if case == "control-characters":
-        assert f"{CULTURE}: Đã rà soát đội 3" in document
+        assert f"{CULTURE}\nĐã rà soát đội 3" in document  # its row of Phụ lục 3
     with session_scope(url) as session:
         [audit] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "cycle.consolidated")
@@ -183,7 +195,7 @@ def test_every_bad_stored_value_at_once_on_postgresql(postgres_url, tmp_path):
     assert sorted(result.warnings) == sorted(warning for *_rest, warning in CASES.values())
     assert result.aggregates["so-vu-chay"] == 6  # without the police's (inf) and culture's
     assert result.aggregates["thiet-hai"] == 4 * 1234.5
-    assert f"{CULTURE}: Đã rà soát đội 3" in _docx_text(str(result.document_path))
+    assert f"{CULTURE}\nĐã rà soát đội 3" in _docx_text(str(result.document_path))
 
 
 def test_the_consolidate_command_exits_0_on_bad_stored_values(
@@ -192,7 +204,7 @@ def test_the_consolidate_command_exits_0_on_bad_stored_values(
     from engine.config import settings
 
     monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
-    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "test-secret")
+    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "values-test-secret-0123456789abcdefghij")
     monkeypatch.setenv("KEHOACH_NOW", "2027-09-27T08:00:00+07:00")
     settings.cache_clear()
     try:

@@ -133,7 +133,7 @@ def env(prefect_server, tmp_path_factory) -> Iterator[Env]:  # noqa: ARG001
     patch.setenv("KEHOACH_SMTP_HOST", smtp.host)
     patch.setenv("KEHOACH_SMTP_PORT", str(smtp.port))
     patch.setenv("KEHOACH_SMTP_SECURITY", "none")
-    patch.setenv("KEHOACH_PORTAL_SECRET", "test-secret")
+    patch.setenv("KEHOACH_PORTAL_SECRET", "kehoach-test-secret-7f3a9c2e4b1d8f60")
     settings.cache_clear()
     try:
         with in_process_runs():
@@ -319,12 +319,13 @@ def test_operators_see_named_runs_artifacts_and_events(seed_year: SeedYear) -> N
     )
     from prefect.events.filters import EventFilter, EventNameFilter
 
+    from workflows.events import SUBMISSION_RECEIVED
+
     status = Artifact.get("status-ha-lang-pccc-2022-2023")
     assert status is not None and status.type == "table"
-    table = {row["unit_id"]: row for row in json.loads(status.data)}
-    assert table[LATE]["Đơn vị"] == "Ủy ban nhân dân xã Thị Hoa"
-    assert table[LATE]["Trạng thái"] == "Hoàn thành quá hạn"
-    assert table[NEVER]["Trạng thái"] == "Chưa hoàn thành, quá hạn"
+    table = {row["Đơn vị"]: row for row in json.loads(status.data)}
+    assert table["Ủy ban nhân dân xã Thị Hoa"]["Trạng thái"] == "Hoàn thành quá hạn"
+    assert table["Hội Cựu chiến binh huyện Hạ Lang"]["Trạng thái"] == "Chưa hoàn thành, quá hạn"
     report = Artifact.get("report-ha-lang-pccc-2022-2023")
     assert report is not None and report.type == "markdown"
     assert "Hội Cựu chiến binh huyện Hạ Lang" in str(report.data)
@@ -342,7 +343,7 @@ def test_operators_see_named_runs_artifacts_and_events(seed_year: SeedYear) -> N
         )
         assert runs, "no intake run named and tagged after the unit"
         assert any(run.state.is_completed() for run in runs)
-        wanted = EventFilter(event=EventNameFilter(name=["kehoach.submission.received"]))
+        wanted = EventFilter(event=EventNameFilter(name=[SUBMISSION_RECEIVED]))
         deadline = time.monotonic() + 15  # events travel through a websocket, then a queue
         while True:
             events = client.read_events(wanted, limit=50)

@@ -41,7 +41,14 @@ from workflows.common import (
     unit_rows,
 )
 from workflows.dispatch import send_emails
-from workflows.events import cycle_resource, emit, plan_resource, related_resources
+from workflows.events import (
+    CYCLE_STARTED,
+    PLAN_ACTIVATED,
+    cycle_resource,
+    emit,
+    plan_resource,
+    related_resources,
+)
 from workflows.tasks import kehoach_task
 
 PER_UNIT_LIMIT = 400
@@ -202,13 +209,13 @@ def activate_flow(
             publish_status(url, plan_id, cycle_key, today)
     for cycle_key in result["cycles"]:
         emit(
-            "kehoach.cycle.started",
+            CYCLE_STARTED,
             cycle_resource(plan_id, cycle_key),
             related_resources(plan_id, cycle_key),
             {"obligations": sum(1 for i in infos if i.cycle_key == cycle_key)},
         )
     emit(
-        "kehoach.plan.activated",
+        PLAN_ACTIVATED,
         plan_resource(plan_id),
         [],
         {k: result[k] for k in ("plan_version", "created", "existing", "units", "queued")},

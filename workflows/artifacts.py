@@ -1,40 +1,67 @@
-"""The operator's window: keyed status tables and report markdown in the Prefect UI.
+"""The operator's window: keyed status tables and markdown in the Prefect UI.
 
-``status-<plan>-<cycle>`` holds every obligation of the cycle in the Government's
-four states; ``report-<plan>-<cycle>`` the consolidated report.  Keys are slugs
-(Prefect accepts lowercase letters, digits and dashes only); each publication is a
-new version of the keyed artifact, so the history of a cycle stays visible.
+``status-<plan>-<cycle>`` holds every obligation of the cycle in the Government's four
+states, worst first (overdue and unanswered, answered late, still within the deadline,
+on time), in Vietnamese columns, times in Viet Nam time with the offset shown;
+``summary-<plan>-<cycle>`` says the same in a page an operator reads in seconds: the
+late and missing units first, by name; ``report-<plan>-<cycle>`` is the consolidated
+report.  Keys are slugs (Prefect accepts lowercase letters, digits and dashes only);
+each publication is a new version of the keyed artifact, so the history of a cycle
+stays visible.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from engine.status import State, counts, status_table
+from engine.states import ReviewState
+from engine.status import (
+    WORST_FIRST,
+    State,
+    StatusRow,
+    counts,
+    local_time,
+    status_table,
+    worst_first,
+)
 from engine.store.db import session_scope
 from engine.vntext import short_date
-from workflows.common import cycle_label, report_key, status_key
+from workflows.common import cycle_label, report_key, slug, status_key
 
 log = logging.getLogger("kehoach.workflows")
 
 # A table artifact is one JSON document (the server refuses events over ~1.5 MB): for
-# a cycle with more obligations than this, the table lists the exceptions only (late
-# and overdue, then the rest up to the limit) and the description carries the counts.
+# a cycle with more obligations than this, the table lists the worst first up to the
+# limit and the description carries the counts.
 MAX_TABLE_ROWS = 1000
+# The summary names at most this many units per state; the table holds the rest.
+MAX_NAMED = 200
 
 
-def _note(row: Any) -> str:
+def summary_key(plan_id: str, cycle_key: str) -> str:
+    return slug(f"summary-{plan_id}-{cycle_key}")
+
+
+def _note(row: StatusRow) -> str:
+    parts = []
     if row.state is State.DONE_LATE and row.days_late:
-        return f"trễ {row.days_late} ngày"
+        parts.append(f"trễ {row.days_late} ngày")
     if row.state is State.OPEN_OVERDUE and row.days_late:
-        return f"quá hạn {row.days_late} ngày"
+        parts.append(f"quá hạn {row.days_late} ngày")
     if row.state is State.OPEN_WITHIN and row.days_left is not None:
-        return f"còn {row.days_left} ngày"
-    return ""
+        parts.append("hôm nay là hạn" if row.days_left == 0 else f"còn {row.days_left} ngày")
+    if row.review_state is ReviewState.RETURNED:
+        parts.append("bị trả lại, chưa gửi lại")
+    if row.transferred_from:
+        parts.append(f"tiếp nhận từ {row.transferred_from_name or row.transferred_from}")
+    if row.cycle_closed and not row.state.done:
+        parts.append("không nộp, kỳ đã đóng")
+    return "; ".join(parts)
 
 
 def status_rows(database_url: str, plan_id: str, cycle_key: str, today: dt.date) -> list[Any]:
@@ -43,50 +70,122 @@ def status_rows(database_url: str, plan_id: str, cycle_key: str, today: dt.date)
     return [r for r in rows if r.cycle_key == cycle_key]
 
 
+# The short words of the headlines (the table and the sections use the state labels).
+_SHORT = {
+    State.OPEN_OVERDUE: "quá hạn, chưa gửi",
+    State.DONE_LATE: "trễ hạn",
+    State.OPEN_WITHIN: "chưa gửi, còn hạn",
+    State.DONE_ON_TIME: "đúng hạn",
+}
+_NAMED_IN_HEADLINE = 5
+
+
+def _tally_text(rows: Sequence[StatusRow]) -> str:
+    """'1 quá hạn, chưa gửi · 1 trễ hạn · 31 đúng hạn' (states with none left out)."""
+    tally = counts(list(rows))
+    return " · ".join(f"{tally[s]} {_SHORT[s]}" for s in WORST_FIRST if tally[s]) or "0"
+
+
+def _headline(rows: Sequence[StatusRow]) -> str:
+    """Who is overdue and who was late, by name: what an operator looks for first."""
+    parts = []
+    for state in (State.OPEN_OVERDUE, State.DONE_LATE):
+        names = list(dict.fromkeys(r.unit_name for r in rows if r.state is state))
+        if not names:
+            continue
+        shown = ", ".join(names[:_NAMED_IN_HEADLINE])
+        extra = len(names) - _NAMED_IN_HEADLINE
+        more = f" và {extra} đơn vị khác" if extra > 0 else ""
+        parts.append(f"{_SHORT[state].capitalize()} ({len(names)}): {shown}{more}")
+    return " · ".join(parts) if parts else "Không đơn vị nào quá hạn hay trễ hạn"
+
+
+def table_rows(rows: Sequence[StatusRow]) -> list[dict[str, str]]:
+    """The status table as the UI shows it: status first, worst first, Vietnamese."""
+    return [
+        {
+            "Trạng thái": r.state.label,
+            "Đơn vị": r.unit_name,
+            "Hạn": short_date(r.due_date),
+            "Đã gửi lúc": local_time(r.submitted_at) if r.submitted_at else "",
+            "Ghi chú": _note(r),
+            "Duyệt": ReviewState(r.review_state).label if r.review_state else "",
+            "Nội dung": r.deliverable_title,
+        }
+        for r in rows
+    ]
+
+
 def publish_status(
     database_url: str, plan_id: str, cycle_key: str, today: dt.date
 ) -> dict[str, int]:
-    """Publish ``status-<plan>-<cycle>``; return the count per state."""
-    rows = status_rows(database_url, plan_id, cycle_key, today)
+    """Publish ``status-<plan>-<cycle>`` and ``summary-<plan>-<cycle>``; return the count
+    per state."""
+    rows = worst_first(status_rows(database_url, plan_id, cycle_key, today))
     tally = {state.value: n for state, n in counts(rows).items()}
-    summary = ", ".join(f"{state.label}: {n}" for state, n in counts(rows).items())
-    description = (
-        f"Trạng thái {plan_id} · {cycle_label(cycle_key)} ngày {short_date(today)} — {summary}"
-    )
-    shown = rows
-    if len(rows) > MAX_TABLE_ROWS:
-        order = {
-            State.OPEN_OVERDUE: 0,
-            State.DONE_LATE: 1,
-            State.OPEN_WITHIN: 2,
-            State.DONE_ON_TIME: 3,
-        }
-        shown = sorted(rows, key=lambda r: order[r.state])[:MAX_TABLE_ROWS]
-        description += f" (bảng: {len(shown)}/{len(rows)} dòng, ưu tiên quá hạn và trễ hạn)"
-    table = [
-        {
-            "Đơn vị": r.unit_name,
-            "Nội dung": r.deliverable_title,
-            "Hạn": short_date(r.due_date),
-            "Trạng thái": r.state.label,
-            "Ghi chú": _note(r),
-            "Nộp lúc": r.submitted_at.isoformat(timespec="minutes") if r.submitted_at else "",
-            "Duyệt": r.review_state or "",
-            "state": r.state.value,
-            "unit_id": r.unit_id,
-            "obligation_id": r.obligation_id,
-        }
-        for r in shown
-    ]
-    if not table:
+    if not rows:
         return tally
-    try:
+    where = f"Kỳ {cycle_label(cycle_key)} · {plan_id} · ngày {short_date(today)}"
+    description = f"{_tally_text(rows)} — {where}"
+    shown = rows[:MAX_TABLE_ROWS]
+    if len(shown) < len(rows):
+        description += f" (bảng: {len(shown)}/{len(rows)} dòng, quá hạn và trễ hạn trước)"
+    try:  # the store has the truth; the artifacts are a view
         create_table_artifact(
-            key=status_key(plan_id, cycle_key), table=table, description=description
+            key=status_key(plan_id, cycle_key), table=table_rows(shown), description=description
         )
-    except Exception as exc:  # the store has the truth; the artifact is a view
-        log.warning("status artifact for %s %s not published: %s", plan_id, cycle_key, exc)
+        create_markdown_artifact(
+            key=summary_key(plan_id, cycle_key),
+            markdown=summary_markdown(rows, plan_id, cycle_key, today),
+            description=f"{_headline(rows)} — {where}",
+        )
+    except Exception as exc:
+        log.warning("status artifacts for %s %s not published: %s", plan_id, cycle_key, exc)
     return tally
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _section(state: State, rows: Sequence[StatusRow]) -> list[str]:
+    members = [r for r in rows if r.state is state]
+    if not members:
+        return []
+    out = ["", f"## {state.label}: {len(members)}", ""]
+    if state is State.DONE_ON_TIME:  # the good news, in one paragraph
+        names = [r.unit_name for r in members[:MAX_NAMED]]
+        more = len(members) - len(names)
+        return [*out, ", ".join(names) + (f" và {more} đơn vị khác." if more else ".")]
+    sent = state.done
+    out.append("| Đơn vị | Nội dung | Hạn | " + ("Đã gửi lúc | " if sent else "") + "Ghi chú |")
+    out.append("|---|---|---|" + ("---|" if sent else "") + "---|")
+    for r in members[:MAX_NAMED]:
+        when = f"{local_time(r.submitted_at) if r.submitted_at else ''} | " if sent else ""
+        cells = f"| **{_cell(r.unit_name)}** | {_cell(r.deliverable_title)} | "
+        out.append(f"{cells}{short_date(r.due_date)} | {when}{_cell(_note(r))} |")
+    if len(members) > MAX_NAMED:
+        out.append(f"\n… và {len(members) - MAX_NAMED} đơn vị khác (xem bảng trạng thái).")
+    return out
+
+
+def summary_markdown(
+    rows: Sequence[StatusRow], plan_id: str, cycle_key: str, today: dt.date
+) -> str:
+    """Who is late and who has not answered, first, by name; then who is still within
+    the deadline; then, in one paragraph, who answered on time."""
+    rows = list(rows)
+    lines = [
+        f"# Kỳ {cycle_label(cycle_key)} · {plan_id}",
+        "",
+        f"Tình hình ngày {short_date(today)} (giờ Việt Nam, +07:00): {len(rows)} nghĩa vụ, "
+        f"{_tally_text(rows)}.",
+        "",
+        f"**{_headline(rows)}**",
+    ]
+    for state in WORST_FIRST:
+        lines += _section(state, rows)
+    return "\n".join(lines) + "\n"
 
 
 def publish_report(plan_id: str, cycle_key: str, markdown: str, description: str) -> None:

@@ -40,7 +40,16 @@ from workflows.common import (
     unit_tag,
 )
 from workflows.dispatch import send_emails
-from workflows.events import cycle_resource, emit, related_resources, submission_resource
+from workflows.events import (
+    CYCLE_CONSOLIDATED,
+    CYCLE_RECONSOLIDATED,
+    REPORT_HANDED_UPWARD,
+    SUBMISSION_RECEIVED,
+    cycle_resource,
+    emit,
+    related_resources,
+    submission_resource,
+)
 from workflows.tasks import kehoach_task
 
 
@@ -260,9 +269,7 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
     )
     resource = cycle_resource(plan_id, key)
     emit(
-        "kehoach.cycle.reconsolidated"
-        if revision > 1 and result["created"]
-        else "kehoach.cycle.consolidated",
+        CYCLE_RECONSOLIDATED if revision > 1 and result["created"] else CYCLE_CONSOLIDATED,
         resource,
         related_resources(plan_id, key),
         {
@@ -284,7 +291,7 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
         unit_id, unit_name = result["upward_unit"]
         emit(
-            "kehoach.report.handed-upward",
+            REPORT_HANDED_UPWARD,
             resource,
             related_resources(parent, parent_cycle, unit_id, unit_name),
             {
@@ -294,7 +301,7 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
             },
         )
         emit(
-            "kehoach.submission.received",
+            SUBMISSION_RECEIVED,
             submission_resource(result["upward_submission_id"], f"nộp · {result['upward_label']}"),
             related_resources(parent, parent_cycle, unit_id, unit_name),
             {"source": "upward", "from_plan": plan_id},

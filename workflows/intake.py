@@ -5,7 +5,7 @@ The submission row was committed by the portal (or the CLI, or a consolidation
 handing its report upward) before this flow starts: nothing a unit sent lives only
 in Prefect.  ``engine.lifecycle.intake`` marks the obligation (on time / late) and
 queues the receipt in one transaction, idempotently; the flow emits
-``kehoach.submission.received``, starts the consolidation early when the cycle is
+``kehoach.bản-nộp.đã-nhận``, starts the consolidation early when the cycle is
 complete, revises a consolidation the report came after (or tells the consolidating
 unit, once the duty's due date has passed; ``engine.due`` decides which), asks for a
 review where the plan wants one, and sends the emails.
@@ -38,6 +38,7 @@ from workflows.common import (
 from workflows.consolidate import consolidate_flow, follow_up_consolidations
 from workflows.dispatch import send_emails
 from workflows.events import (
+    SUBMISSION_RECEIVED,
     emit,
     intake_event,
     intake_payload,
@@ -47,6 +48,7 @@ from workflows.events import (
     submission_resource,
 )
 from workflows.review import trigger_review
+from workflows.run_states import intake_state
 from workflows.tasks import kehoach_task
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def _run_name() -> str:
     return batch_name(infos, len(ids))
 
 
-def _taken(result: Any, source: str | None) -> dict[str, Any]:
+def _taken(result: Any, source: str | None, submitted_at: Any) -> dict[str, Any]:
     return {
         "submission_id": result.submission_id,
         "obligation_id": result.obligation_id,
@@ -108,6 +110,7 @@ def _taken(result: Any, source: str | None) -> dict[str, Any]:
         "resource": intake_resource(result),
         "payload": intake_payload(result),
         "source": source,
+        "submitted_at": submitted_at,
     }
 
 
@@ -119,8 +122,10 @@ def _take_in_together(ids: list[int], moment: Any, database_url: str) -> list[di
     with session_scope(database_url) as session:
         for sid in ids:
             result = intake(session, sid, now=moment)
-            source = session.scalar(select(Submission.source).where(Submission.id == sid))
-            out.append(_taken(result, source))
+            source, submitted_at = session.execute(
+                select(Submission.source, Submission.submitted_at).where(Submission.id == sid)
+            ).one()
+            out.append(_taken(result, source, submitted_at))
     return out
 
 
@@ -177,7 +182,7 @@ def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
         result["plan_id"], result["cycle_key"], result["unit_id"], result["unit_name"]
     )
     emit(
-        "kehoach.submission.received",
+        SUBMISSION_RECEIVED,
         submission_resource(submission_id, f"nộp · {label}"),
         [*related, obligation_related(result["obligation_id"])],
         {**result["payload"], "source": result["source"]},
@@ -211,7 +216,7 @@ def intake_flow(
     request_review: bool = True,
     submission_ids: list[int] | None = None,
     reconsolidate: bool = True,
-) -> dict[str, Any]:
+) -> Any:
     """Take submissions in (one, or a batch from the portal); consolidate early when a
     cycle is complete; follow a cycle already consolidated up (``reconsolidate``: a new
     revision before the consolidation duty's due date, a notice to the consolidating
@@ -219,10 +224,11 @@ def intake_flow(
 
     One submission is a task run named like it ("tiếp nhận · unit · deliverable · cycle");
     a batch is one task run ("tiếp nhận · plan · N bản nộp") taking them in together,
-    one by one if that fails, with a log line and the ``kehoach.submission.received``
+    one by one if that fails, with a log line and the ``kehoach.bản-nộp.đã-nhận``
     event for each. What fails is named, the flow then fails, and the daily sweep takes
     it in later. The result has one entry per submission under ``taken``; for a single
-    submission its fields are also at the top level.
+    submission its fields are also at the top level. The run ends in a state named
+    "Trễ hạn" when a report came after its deadline, else "Đúng hạn" (run_states).
     """
     moment = resolve_now(now)
     url = database(database_url)
@@ -257,7 +263,10 @@ def intake_flow(
     if len(ids) == 1:
         out.update(out["taken"][0])
         out["review_run"] = review_runs.get(ids[0])
-    return out
+    for result in taken:
+        info = infos.get(result["submission_id"])
+        result["due_date"] = info.due_date if info else None
+    return intake_state(taken, {sid: _label(infos, sid) for sid in ids}, out)
 
 
 def _label(infos: dict[int, ObligationInfo], submission_id: int) -> str:

@@ -36,7 +36,14 @@ from workflows.common import (
     unit_tag,
 )
 from workflows.dispatch import send_emails
-from workflows.events import emit, related_resources, submission_resource
+from workflows.events import (
+    SUBMISSION_ACCEPTED,
+    SUBMISSION_RETURNED,
+    emit,
+    related_resources,
+    submission_resource,
+)
+from workflows.run_states import review_run_state
 from workflows.tasks import kehoach_task
 
 if TYPE_CHECKING:
@@ -100,18 +107,21 @@ def review_flow(
     now: str | None = None,
     database_url: str | None = None,
     dispatch: bool = True,
-) -> dict[str, Any]:
-    """Accept or return one report; without ``decision``, wait (suspended) for the operator."""
+) -> Any:
+    """Accept or return one report; without ``decision``, wait (suspended) for the operator.
+
+    The run ends in a state named "Trả lại" (the reason in its message) or "Chấp nhận"."""
     url = database(database_url)
     info = submission_info(url, submission_id)
     if info is None:
         raise ValueError(f"submission {submission_id} does not exist")
     add_run_tags(*info.tags)
 
-    state, _ = review_state(url, submission_id)
+    state, why = review_state(url, submission_id)
     if state in (ReviewState.ACCEPTED, ReviewState.RETURNED):
-        print(f"duyệt · {info.label}: đã có quyết định ({state}); không làm lại")
-        return {"submission_id": submission_id, "review_state": state, "already": True}
+        print(f"duyệt · {info.label}: đã có quyết định ({state.label.lower()}); không làm lại")
+        done = {"submission_id": submission_id, "review_state": state, "already": True}
+        return review_run_state(state, info.label, why, done)
 
     if decision is None:
         answer = suspend_flow_run(
@@ -127,25 +137,28 @@ def review_flow(
         )
         # Resumed: this is a new execution from the top; a decision made meanwhile
         # (CLI) wins, the engine refuses to change it.
-        state, _ = review_state(url, submission_id)
+        state, why = review_state(url, submission_id)
         if state in (ReviewState.ACCEPTED, ReviewState.RETURNED):
-            return {"submission_id": submission_id, "review_state": state, "already": True}
+            done = {"submission_id": submission_id, "review_state": state, "already": True}
+            return review_run_state(state, info.label, why, done)
         decision, reason, by = answer.decision, answer.reason, answer.by
 
     moment = resolve_now(now)
     when = iso(moment)
-    result = decide.with_options(task_run_name=f"{decision} · {info.label}")(
+    verb = "chấp nhận" if decision == "accept" else "trả lại"
+    result = decide.with_options(task_run_name=f"{verb} · {info.label}")(
         submission_id, decision, reason or "", by or "operator", when, url
     )
     emit(
-        f"kehoach.submission.{'accepted' if decision == 'accept' else 'returned'}",
+        SUBMISSION_ACCEPTED if decision == "accept" else SUBMISSION_RETURNED,
         submission_resource(submission_id, f"duyệt · {info.label}"),
         related_resources(info.plan_id, info.cycle_key, info.unit_id, info.unit_name),
         {"reason": reason or None, "by": by},
     )
     sent = send_emails(url, when) if dispatch else None
-    print(f"duyệt · {info.label}: {result['review_state']}")
-    return {"submission_id": submission_id, **result, "already": False, "sent": sent}
+    print(f"duyệt · {info.label}: {ReviewState(result['review_state']).label.lower()}")
+    out = {"submission_id": submission_id, **result, "already": False, "sent": sent}
+    return review_run_state(result["review_state"], info.label, reason, out)
 
 
 def deployment_name(plan_id: str) -> str:

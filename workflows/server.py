@@ -1,14 +1,17 @@
 """A local Prefect server on SQLite for the demo, the simulation and the benchmark.
 
-``ensure_server(home)`` reuses a server already answering at ``PREFECT_API_URL`` (or
-on the chosen port) and otherwise starts ``prefect server start`` as a detached
-subprocess with ``PREFECT_HOME=home``; it keeps running after the command ends, so
-the UI stays useful.  ``stop_server(home)`` stops the one started here (pid file).
+``ensure_server(home)`` reuses the server this home started (pid file) and otherwise
+starts ``prefect server start`` as a detached subprocess with ``PREFECT_HOME=home``; it
+keeps running after the command ends, so the UI stays useful; ``stop_server(home)``
+stops it. It is the fallback of the demo and development only: a configured API
+(``KEHOACH_PREFECT_API_URL``, ``PREFECT_API_URL``) is used as it is, checked with
+:func:`api_problem`, never replaced.
 This module does not import Prefect: the server runs in its own process.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -16,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +42,12 @@ class LocalPrefect:
     def ui_url(self) -> str:
         return self.api_url.removesuffix("/api")
 
+    @property
+    def operator_url(self) -> str:
+        """The UI operators are sent to: Prefect's V2 UI (the V1 UI draws run timelines
+        with an ASCII-only bitmap font and drops every Vietnamese letter)."""
+        return f"{self.ui_url}/v2"
+
     def stop(self) -> None:
         if self.started_here and self.pid:
             _kill_group(self.pid)
@@ -49,6 +59,53 @@ def healthy(api_url: str, timeout: float = 1.5) -> bool:
             return resp.status == 200
     except OSError:
         return False
+
+
+def api_problem(
+    api_url: str, timeout: float = 3.0, auth_string: str | None = None, credentials: bool = True
+) -> str | None:
+    """Why ``api_url`` cannot be used, in Vietnamese, or None when it is a Prefect API
+    that answers and accepts this process's credentials.
+
+    Two short requests: ``GET /health`` (open even on a server with an auth string), then
+    ``GET /admin/version`` with ``PREFECT_API_AUTH_STRING`` (``auth_string``) as basic
+    authentication, which a server with ``PREFECT_SERVER_API_AUTH_STRING`` refuses (401)
+    unless the strings match; ``credentials=False`` stops after the first.
+    """
+    base = api_url.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=timeout) as resp:
+            if resp.status != 200:
+                return f"{base}/health trả lời {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return f"{base}/health trả lời {exc.code} (địa chỉ này không phải Prefect API?)"
+    except (OSError, ValueError) as exc:  # refused, timed out, unknown host, malformed URL
+        reason = getattr(exc, "reason", None) or exc
+        return f"không trả lời trong {timeout:g} giây ({reason})"
+    if not credentials:
+        return None
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") if auth_string is None else auth_string
+    if auth and not auth.isascii():  # prefect 3.9.1 compares with hmac on str: 500
+        return (
+            "PREFECT_API_AUTH_STRING có ký tự ngoài ASCII (chữ có dấu), Prefect không so được "
+            "(trả lời 500): dùng chữ không dấu, số và dấu câu cho chuỗi này ở cả hai phía"
+        )
+    request = urllib.request.Request(f"{base}/admin/version")
+    if auth:
+        token = base64.b64encode(auth.encode("utf-8")).decode("ascii")
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return (
+                "máy chủ từ chối xác thực (401): đặt PREFECT_API_AUTH_STRING đúng bằng "
+                "PREFECT_SERVER_API_AUTH_STRING của máy chủ (và bỏ PREFECT_API_KEY)"
+            )
+        return f"{base}/admin/version trả lời {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"không trả lời trong {timeout:g} giây ({getattr(exc, 'reason', None) or exc})"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -115,29 +172,27 @@ def ensure_server(
     host: str = DEFAULT_HOST,
     port: int | None = DEFAULT_PORT,
     ui: bool = True,
-    reuse_env: bool = True,
+    reuse_env: bool = False,
     timeout: float = 90.0,
 ) -> LocalPrefect:
-    """A healthy Prefect API: the one at ``PREFECT_API_URL``, on ``port``, or a new one."""
+    """A healthy local Prefect API: the one this ``home`` started (its pid file), or a new
+    one on ``port`` (any free port when that one is taken or ``port`` is None).
+
+    A server that merely answers on the port is not taken over: it may be anyone's, and
+    deploying there would change their deployments. ``reuse_env`` (benchmarks) also
+    takes the server at ``PREFECT_API_URL`` when it answers.
+    """
     env_url = os.environ.get("PREFECT_API_URL")
     home = Path(home).resolve()
     if reuse_env and env_url and healthy(env_url):
         return LocalPrefect(env_url, None, None, None, started_here=False)
-    recorded = _read_port(home)
-    if recorded is not None:  # the server this home started earlier, on whatever port
+    recorded, pid = _read_port(home), _read_pid(home)
+    if recorded is not None and pid is not None and _alive(pid):
         api_url = f"http://{host}:{recorded}/api"
-        if healthy(api_url):
-            return LocalPrefect(api_url, home, home / "server.log", _read_pid(home), False)
-    if port is not None:
-        api_url = f"http://{host}:{port}/api"
-        if healthy(api_url):
-            # Someone's server answers there; its home is ours only if our pid file says so.
-            pid = _read_pid(home)
-            return LocalPrefect(api_url, home if pid else None, home / "server.log", pid, False)
-        if not _port_free(host, port):
-            port = free_port(host)  # something else holds it: take any free port
-    else:
-        port = free_port(host)
+        if healthy(api_url):  # the server this home started earlier, on whatever port
+            return LocalPrefect(api_url, home, home / "server.log", pid, False)
+    if port is None or not _port_free(host, port):
+        port = free_port(host)  # something else holds it: take any free port
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     log_path = home / "server.log"
@@ -172,6 +227,16 @@ def ensure_server(
     return LocalPrefect(
         api_url, home, log_path, proc.pid, True, startup_seconds=time.monotonic() - started
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def _read_pid(home: Path) -> int | None:

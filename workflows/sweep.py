@@ -8,7 +8,7 @@ date a calendar policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row,
 a cron expression), follows consolidated reports up when reports came after them
 (workflows.consolidate.follow_up_consolidations: task "tổng hợp lại · plan · cycle"),
 closes the cycles whose ``closes_on`` has passed (engine.closing: one
-named task run and one ``kehoach.cycle.closed`` event per cycle) and sends the emails.
+named task run and one ``kehoach.kỳ.đã-đóng`` event per cycle) and sends the emails.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from workflows.common import (
 from workflows.consolidate import consolidate_flow, follow_up_consolidations
 from workflows.dispatch import send_emails
 from workflows.events import (
+    CYCLE_CLOSED,
+    OBLIGATION_ESCALATED,
+    OBLIGATION_OVERDUE,
+    SWEEP_CHANGED,
     closing_payload,
     closing_resource,
     emit,
@@ -207,8 +211,8 @@ def _announce_changes(
 ) -> None:
     """An event per overdue mark and escalation; one for the sweep when it changed anything."""
     for what, event in (
-        ("quá hạn", "kehoach.obligation.overdue"),
-        ("báo cáo lãnh đạo", "kehoach.obligation.escalated"),
+        ("quá hạn", OBLIGATION_OVERDUE),
+        ("báo cáo lãnh đạo", OBLIGATION_ESCALATED),
     ):
         for w, oid, _ in changes:
             info = infos.get(oid)
@@ -222,7 +226,7 @@ def _announce_changes(
             )
     if changes or result["intakes"]:
         emit(
-            "kehoach.sweep.changed",
+            SWEEP_CHANGED,
             plan_resource(plan_id),
             [],
             {
@@ -243,7 +247,7 @@ def _close_due(plan_id: str, url: str, when: str, day: dt.date) -> list[dict[str
             continue
         closed.append(done)
         emit(
-            "kehoach.cycle.closed",
+            CYCLE_CLOSED,
             done["resource"],
             related_resources(plan_id, cycle_key),
             {**done["payload"], "day": day.isoformat()},

@@ -10,6 +10,7 @@ provincial cycle consolidates districts exactly the same way.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.applicability import Applicability
 from engine.audit import write_audit
+from engine.audit_verify import tampered_versions
 from engine.calendar import TZ, end_of_day, local_day
 from engine.consolidation.document import (
     build_document,
+    included_reports,
     latest_reports,
     newer_submissions,
     newest_report,
+    owing_units,
     revision_notes,
     slug,
 )
@@ -37,7 +42,7 @@ from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
-from engine.reports import aggregate
+from engine.reports import Coverage, aggregate
 from engine.schema import Consolidation, Deliverable, ReportTemplate
 from engine.states import (
     CycleStatus,
@@ -54,6 +59,8 @@ from engine.store.models import (
 )
 from engine.transitions import move_cycle, move_obligation
 from engine.vntext import short_date
+
+log = logging.getLogger(__name__)
 
 
 def cycle_and_version(session: Session, plan_id: str, cycle_key: str) -> tuple[Cycle, PlanVersion]:
@@ -116,16 +123,8 @@ def consolidate(
     )
     written = _write(run)
     _mark_done(run, written)
-    result = ConsolidationResult(
-        written.report,
-        written.markdown,
-        True,
-        written.rows,
-        warnings=list(written.doc.warnings),
-        replaces_id=previous.id if previous is not None else None,
-        changes=list(written.doc.changes),
-        submission_ids=written.submission_ids,
-    )
+    result = _result(written, previous)
+    _audit_tampered(run, written)
     if consolidation.upward is not None:
         hand_upward(
             session,
@@ -144,6 +143,20 @@ def consolidate(
     if previous is not None:
         _audit_revision(run, written, result)
     return result
+
+
+def _result(written: _Written, previous: ConsolidatedReport | None) -> ConsolidationResult:
+    return ConsolidationResult(
+        written.report,
+        written.markdown,
+        True,
+        written.rows,
+        warnings=list(written.doc.warnings),
+        replaces_id=previous.id if previous is not None else None,
+        changes=list(written.doc.changes),
+        submission_ids=written.submission_ids,
+        coverage=written.coverage,
+    )
 
 
 def _lock_and_take_in(session: Session, cycle: Cycle, fed_id: str, now: dt.datetime) -> None:
@@ -191,6 +204,8 @@ class _Written:
     path: Path
     stored_id: int
     submission_ids: list[int]
+    tampered: dict[int, str]  # obligation id → why its version was left out
+    coverage: dict[str, Coverage]
 
 
 def _what(
@@ -234,10 +249,19 @@ def _write(run: _Run) -> _Written:
         if r.cycle_key == cycle.key
     ]
     answers, included = latest_reports(session, cycle.id, run.fed_id)
+    # The versions used are checked against the audit log (one query): one changed in
+    # the database after it was recorded, or recorded by no row, is left out and named.
+    tampered = tampered_versions(session, included)
+    forged_units = {r.unit_id for r in rows if r.obligation_id in tampered}
+    answers = [(u, v) for u, v in answers if u not in forged_units]
     # A value no page or document can hold is left out and said so (engine.values).
     reports, problems = usable_reports(ctx, run.template, answers)
-    aggregates = aggregate(run.template, reports)
-    doc = build_document(
+    owing = owing_units(session, cycle.id, run.fed_id)
+    # Each figure over the units its field applies to (a commune's fires, not an office's).
+    applicability = Applicability(ctx.plan, run.template, ctx.view)
+    applies = {f.id: set(applicability.units_of(f, owing.values())) for f in run.template.fields}
+    aggregates = aggregate(run.template, reports, applies)
+    doc, figures = build_document(
         ctx,
         consolidation,
         run.template,
@@ -248,6 +272,8 @@ def _write(run: _Run) -> _Written:
         run.today,
         to_unit,
         via_unit,
+        reports=reports,
+        owing=owing,
     )
     doc.warnings = problems
     submission_ids: list[int] = []
@@ -255,6 +281,7 @@ def _write(run: _Run) -> _Written:
         doc.replaces, doc.changes, submission_ids = revision_notes(
             session, ctx, run.template, run.previous, run.fed_id, aggregates, None
         )
+    _mark_tampered(doc, rows, tampered, included)
     markdown = render_markdown(doc)
     folder = Path(run.conf.reports_dir) / ctx.plan_id / cycle.key
     suffix = f"-lan-{run.revision}" if run.revision > 1 else ""
@@ -283,7 +310,50 @@ def _write(run: _Run) -> _Written:
     )
     session.add(report)
     session.flush()
-    return _Written(report, doc, rows, markdown, path, stored.id, submission_ids)
+    return _Written(
+        report, doc, rows, markdown, path, stored.id, submission_ids, tampered, figures.coverage
+    )
+
+
+TAMPERED_NOTE = "số liệu không được tổng hợp: báo cáo không khớp nhật ký kiểm tra"
+
+
+def _mark_tampered(
+    doc: ReportDocument, rows: list[StatusRow], tampered: dict[int, str], included: dict[int, int]
+) -> None:
+    """Which units' figures were left out, and why: in the status table's note and with the
+    operator's warnings (the artifact, the result, the log); never the figures."""
+    for index, row in enumerate(rows):
+        why = tampered.get(row.obligation_id)
+        if why is None:
+            continue
+        name, due, state, note = doc.status[index]
+        doc.status[index] = (name, due, state, "; ".join(p for p in (note, TAMPERED_NOTE) if p))
+        doc.warnings.append(
+            f"{row.unit_name}: báo cáo phiên bản {included.get(row.obligation_id)} bị từ chối "
+            f"vì {why}; số liệu của đơn vị này không được tổng hợp"
+        )
+
+
+def _audit_tampered(run: _Run, written: _Written) -> None:
+    """One row per version left out because it does not match the audit log."""
+    for index, row in enumerate(written.rows):
+        why = written.tampered.get(row.obligation_id)
+        if why is None:
+            continue
+        log.warning("%s: obligation %s left out: %s", run.ctx.plan_id, row.obligation_id, why)
+        write_audit(
+            run.session,
+            "consolidation.tampered_refused",
+            at=run.now,
+            plan_id=run.ctx.plan_id,
+            obligation_id=row.obligation_id,
+            cycle=run.cycle.key,
+            consolidation=run.consolidation.id,
+            report_id=written.report.id,
+            version=written.report.status_table[index].get("included_version"),
+            reason=why,
+        )
 
 
 def _mark_done(run: _Run, written: _Written) -> None:
@@ -291,7 +361,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
     session, duty, previous, now, cycle = run.session, run.duty, run.previous, run.now, run.cycle
     doc, report = written.doc, written.report
     if duty is not None and (previous is not None or not duty.status.done):
-        _duty_submission(session, duty, report.aggregates, doc.summary, written.stored_id, now)
+        _duty_submission(run, duty, report.aggregates, doc.summary, written.stored_id)
         extra: dict[str, Any] = {"document_path": str(written.path)}
         step = ""
         if previous is not None:
@@ -319,6 +389,7 @@ def _mark_done(run: _Run, written: _Written) -> None:
             obligation_id=duty.id if duty else None,
             cycle=cycle.key,
             consolidation=run.consolidation.id,
+            records=report,
             report_id=report.id,
             on_time=len(doc.on_time),
             late=len(doc.late),
@@ -338,6 +409,7 @@ def _audit_revision(run: _Run, written: _Written, result: ConsolidationResult) -
         obligation_id=run.duty.id if run.duty else None,
         cycle=run.cycle.key,
         consolidation=run.consolidation.id,
+        records=report,
         report_id=report.id,
         revision=run.revision,
         replaces_report_id=previous.id,
@@ -368,7 +440,8 @@ def _existing(
     cycle_key = cycle.key
     rows = status_table(session, ctx.plan_id, cycle_key, today=today, deliverable_id=deliverable_id)
     rows = [r for r in rows if r.cycle_key == cycle_key]
-    doc = build_document(
+    reports, _problems = usable_reports(ctx, template, included_reports(session, report))
+    doc, figures = build_document(
         ctx,
         consolidation,
         template,
@@ -379,8 +452,10 @@ def _existing(
         local_day(report.created_at),
         consolidation.routing.to,
         consolidation.routing.via,
+        reports=reports,
+        owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    result = ConsolidationResult(report, "", False, rows)
+    result = ConsolidationResult(report, "", False, rows, coverage=figures.coverage)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1
@@ -396,18 +471,14 @@ def _existing(
 
 
 def _duty_submission(
-    session: Session,
-    duty: Obligation,
-    aggregates: dict[str, Any],
-    summary: str,
-    file_id: int,
-    now: dt.datetime,
+    run: _Run, duty: Obligation, aggregates: dict[str, Any], summary: str, file_id: int
 ) -> Submission:
     """The report as a new version of the consolidation point's own obligation.
 
     A revision after the duty's due date is a supplementary report: the duty stays
     done as it was (on time when the first report was), only the version is added.
     """
+    session, now = run.session, run.now
     version_no = 1 + (
         session.scalar(
             select(func.max(Submission.version)).where(Submission.obligation_id == duty.id)
@@ -438,4 +509,16 @@ def _duty_submission(
         duty.submitted_at = now
     duty.updated_at = now
     session.flush()
+    write_audit(
+        session,
+        "submission.recorded",
+        at=now,
+        plan_id=run.ctx.plan_id,
+        obligation_id=duty.id,
+        records=submission,
+        submission_id=submission.id,
+        version=version_no,
+        source="consolidation",
+        on_time=on_time,
+    )
     return submission

@@ -7,15 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.applicability import Applicability, UnitFacts
 from engine.calendar import local_day
+from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
 from engine.documents import ReportDocument, Signer
-from engine.reports import display_value
+from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
     OBLIGATION_ANSWERED,
@@ -87,6 +90,43 @@ def _subject(title: str | None, period: str) -> str:
     return f"{text[:1].upper()}{text[1:]} {period}"
 
 
+def _plan_ref(ctx: PlanContext, own: bool = False) -> str:
+    """'Kế hoạch số 134/KH-UBND ngày 5/12/2022 của … về …' (what the plan gives of it);
+    ``own``: the report's issuer issued the plan (no 'của …')."""
+    doc_ref = ctx.plan.document
+    return " ".join(
+        part
+        for part in (
+            f"Kế hoạch số {doc_ref.number}" if doc_ref.number else "Kế hoạch",
+            f"ngày {short_date(doc_ref.date)}" if doc_ref.date else None,
+            f"của {doc_ref.issuer}" if doc_ref.issuer and not own else None,
+            f"về {doc_ref.summary[:1].lower() + doc_ref.summary[1:]}",
+        )
+        if part
+    )
+
+
+def trich_yeu(subject: str, period: str, plan_ref: str) -> str:
+    """The trích yếu names the plan: 'Sơ kết tình hình, kết quả thực hiện năm 2023 Kế
+    hoạch … về …' (the plan's reference in place of the title's 'Kế hoạch')."""
+    base = subject[: -len(period)].strip() if subject.endswith(period) else subject
+    if base.endswith(" Kế hoạch"):
+        return f"{base[: -len(' Kế hoạch')]} {period} {plan_ref}"
+    if base.endswith("thực hiện"):
+        return f"{base} {period} {plan_ref}"
+    return f"{base} {period} thực hiện {plan_ref}"
+
+
+def owing_units(session: Session, cycle_id: int, deliverable_id: str) -> dict[str, UnitFacts]:
+    """Every unit owing ``deliverable_id`` in the cycle, with why (its assignments)."""
+    found = session.execute(
+        select(Obligation.unit_id, Obligation.transferred_from, Obligation.assignment_ids).where(
+            Obligation.cycle_id == cycle_id, Obligation.deliverable_id == deliverable_id
+        )
+    ).all()
+    return {row.unit_id: UnitFacts.of(row) for row in found}
+
+
 def build_document(
     ctx: PlanContext,
     consolidation: Consolidation,
@@ -98,61 +138,56 @@ def build_document(
     day: dt.date,
     to_unit: str | None,
     via_unit: str | None,
-) -> ReportDocument:
+    *,
+    reports: Reports = (),
+    owing: Mapping[str, UnitFacts] | None = None,
+) -> tuple[ReportDocument, Figures]:
+    """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
+    every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
     names = {r.unit_id: r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
     period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
     issuer_id, parent_body, signer = _issuer(ctx, day)
-    doc_ref = plan.document
-    ref = " ".join(
-        part
-        for part in (
-            f"Kế hoạch số {doc_ref.number}" if doc_ref.number else "Kế hoạch",
-            f"ngày {short_date(doc_ref.date)}" if doc_ref.date else None,
-            f"của {doc_ref.issuer}" if doc_ref.issuer else None,
-            f"về {doc_ref.summary[:1].lower() + doc_ref.summary[1:]}",
-        )
-        if part
-    )
     subject = _subject(fed.title if fed else None, period)
     drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
     intro = [
-        f"Thực hiện {ref}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
+        f"Thực hiện {_plan_ref(ctx)}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
         f"{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, đơn vị "
         "như sau:"
     ]
-    results = [
-        (
-            f.label + (f" ({f.unit})" if f.unit else ""),
-            display_value(f, aggregates.get(f.id), names),
-        )
-        for f in template.fields
-    ]
+    facts = [(owing or {}).get(r.unit_id) or UnitFacts(r.unit_id, r.transferred_from) for r in rows]
+    figures = build_figures(
+        template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
+    )
     status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
     recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
     archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
-    return ReportDocument(
+    doc = ReportDocument(
         issuer=ctx.unit_name(issuer_id),
         parent_body=parent_body,
         symbol=f"BC-{_short(ctx, issuer_id)}" if _short(ctx, issuer_id) else "BC",
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",
-        summary=subject,
+        summary=trich_yeu(
+            subject, period, _plan_ref(ctx, own=issuer_id == plan.document.issuer_unit)
+        ),
         intro=intro,
-        results=results,
+        results=figures.results,
         status=status,
-        on_time=[r.unit_name for r in rows if r.state is State.DONE_ON_TIME],
-        late=[r.unit_name for r in rows if r.state is State.DONE_LATE],
-        missing=[r.unit_name for r in rows if not r.state.done],
+        on_time=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_ON_TIME],
+        late=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_LATE],
+        missing=[brief_name(r.unit_name) for r in rows if not r.state.done],
         combined_with=consolidation.combined_with,
         closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
         f"{ctx.unit_name(issuer_id)}./.",
         signer=signer,
         recipients=recipients,
         archive=f"Lưu: {', '.join(archive_codes)}.",
+        appendices=figures.appendices,
     )
+    return doc, figures
 
 
 def newest_report(
@@ -275,3 +310,26 @@ def latest_reports(
         latest[unit_id] = submission.values or {}
         included[submission.obligation_id] = submission.version
     return list(latest.items()), included
+
+
+def included_reports(session: Session, report: ConsolidatedReport) -> list[tuple[str, dict]]:
+    """(unit id, values) of exactly the versions a stored report aggregated (its status
+    table keeps them as ``included_version``), in the table's order."""
+    wanted = {
+        row.get("obligation_id"): (row.get("unit_id"), row.get("included_version"))
+        for row in report.status_table or []
+        if row.get("included_version")
+    }
+    if not wanted:
+        return []
+    found = session.execute(
+        select(Submission.obligation_id, Submission.version, Submission.values).where(
+            Submission.obligation_id.in_(list(wanted))
+        )
+    ).all()
+    values = {
+        obligation_id: stored or {}
+        for obligation_id, version, stored in found
+        if wanted[obligation_id][1] == version
+    }
+    return [(unit, values[o]) for o, (unit, _v) in wanted.items() if o in values]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import KehoachError
+from engine.reports import Coverage
 from engine.states import State
 from engine.status import StatusRow
 from engine.store.models import ConsolidatedReport
@@ -30,6 +31,8 @@ class ConsolidationResult:
     changes: list[str] = field(default_factory=list)
     submission_ids: list[int] = field(default_factory=list)  # the reports that caused it
     upward_refused: str | None = None  # why the parent obligation refused the report
+    # Per field: the units it applies to and those whose report gives it.
+    coverage: dict[str, Coverage] = field(default_factory=dict)
 
     @property
     def id(self) -> int:

@@ -7,7 +7,7 @@ take in what is waiting before they decide anything (:func:`take_in_waiting`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,11 +158,13 @@ def take_in_waiting(
     cycle_id: int | None = None,
     deliverable_id: str | None = None,
     sent_by: dt.datetime | None = None,
+    skip: Collection[int] = (),
 ) -> list[int]:
     """Take in the recorded, not yet taken-in submissions of some plan instances or of a
     cycle (optionally of one deliverable, optionally only those sent by ``sent_by``);
     returns their ids. The sweep, closing and consolidation call it before they decide
-    anything, since intake runs after the portal, in batches."""
+    anything, since intake runs after the portal, in batches. ``skip``: ids left waiting
+    (the sweep's submissions that fail the audit check)."""
     query = (
         select(Submission.id)
         .join(Obligation, Submission.obligation_id == Obligation.id)
@@ -179,6 +181,8 @@ def take_in_waiting(
         query = query.where(Obligation.deliverable_id == deliverable_id)
     if sent_by is not None:
         query = query.where(Submission.submitted_at <= sent_by)
+    if skip:
+        query = query.where(Submission.id.not_in(list(skip)))
     waiting = list(session.scalars(query))
     for submission_id in waiting:
         intake(session, submission_id, now=now)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from engine.applicability import unit_template
+from engine.audit import write_audit
 from engine.calendar import (
     end_of_day,
 )
@@ -23,7 +26,6 @@ from engine.states import (
     ReviewState,
 )
 from engine.store.models import (
-    AuditEvent,
     Cycle,
     Obligation,
     PlanInstance,
@@ -131,9 +133,12 @@ _OBLIGATION_FOR_UPDATE = (
         _obligations.c.deliverable_id,
         _obligations.c.status,
         _obligations.c.due_date,
+        _obligations.c.transferred_from,
+        _obligations.c.assignment_ids,
         _cycles.c.status.label("cycle_status"),
         _plan_versions.c.id.label("plan_version_id"),
         _plan_versions.c.content_hash.label("plan_hash"),
+        _plan_versions.c.registry_id.label("plan_registry_id"),
     )
     .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
     .join(_instances, _instances.c.id == _cycles.c.instance_id)
@@ -147,9 +152,6 @@ _INSERT_SUBMISSION = insert(_submissions)
 
 
 _CYCLE_STATUS = select(_cycles.c.status).where(_cycles.c.id == bindparam("cycle_id"))
-
-
-_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 
 
 def _insert_submission(session: Session, **row: Any) -> Submission:
@@ -186,6 +188,7 @@ def record_submission(
     actor: str | None = None,
     remote_addr: str | None = None,
     strict: bool = True,
+    form_key: str | None = None,
 ) -> Submission:
     """Store a new version of a unit's answer; raise SubmissionRejected when it cannot be.
 
@@ -194,6 +197,7 @@ def record_submission(
     after its report was returned for revision; after it was accepted, or once its
     cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
+    ``form_key``: the portal form's idempotency key (unique per obligation).
     """
     session.flush()  # a plain SQL statement does not autoflush
     obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
@@ -214,7 +218,7 @@ def record_submission(
 
     text, summary_error = _summary_text(summary, strict)
     ids = [int(i) for i in file_ids]
-    clean, errors = _checked(session, plan, obligation.deliverable_id, values, text, ids, strict)
+    clean, errors = _checked(session, plan, obligation, values, text, ids, strict)
     if summary_error:
         errors["summary"] = summary_error  # rather than "required": it was given
     if errors:
@@ -233,24 +237,21 @@ def record_submission(
         on_time=now <= deadline_at,
         review_state=ReviewState.RECEIVED,
         intake_done=False,
+        form_key=form_key,
     )
-    # Written at once (like the submission), so it precedes rows the caller adds next.
-    session.connection().execute(
-        _INSERT_AUDIT,
-        {
-            "at": now,
-            "actor": actor or f"unit:{obligation.unit_id}",
-            "action": "submission.recorded",
-            "plan_id": plan.id,
-            "obligation_id": obligation.id,
-            "remote_addr": remote_addr,
-            "data": {
-                "submission_id": submission.id,
-                "version": version,
-                "source": source,
-                "on_time": submission.on_time,
-            },
-        },
+    write_audit(
+        session,
+        "submission.recorded",
+        at=now,
+        actor=actor or f"unit:{obligation.unit_id}",
+        plan_id=plan.id,
+        obligation_id=obligation.id,
+        remote_addr=remote_addr,
+        records=submission,  # its content hash: consolidation checks the figures by it
+        submission_id=submission.id,
+        version=version,
+        source=source,
+        on_time=submission.on_time,
     )
     return submission
 
@@ -286,7 +287,7 @@ def _summary_text(summary: str | None, strict: bool) -> tuple[str | None, str | 
 def _checked(
     session: Session,
     plan: Plan,
-    deliverable_id: str,
+    obligation: Any,
     values: Mapping[str, Any] | None,
     text: str | None,
     file_ids: list[int],
@@ -296,11 +297,15 @@ def _checked(
     need a summary and a file, and every file must exist."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    deliverable = plan.deliverable(deliverable_id)
+    deliverable = plan.deliverable(obligation.deliverable_id)
     if deliverable is not None and deliverable.kind is DeliverableKind.report:
         template = plan.template(deliverable.template or "")
         if template is None:  # pragma: no cover - the loader checks templates
             raise NotFound(f"report template '{deliverable.template}' is not in the plan")
+        # Only the fields that apply to the unit are checked (and kept): engine.applicability.
+        template = unit_template(
+            plan, template, obligation, obligation.plan_registry_id, lambda: nullcontext(session)
+        )
         clean, errors = validate_values(template, values or {})
         if not strict:
             errors = {}

@@ -5,6 +5,7 @@ overdue, escalate, and Monday's digest. Idempotent for a day and safe after miss
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
+from engine.audit_verify import tampered_waiting
 from engine.calendar import (
     local_day,
     start_of_day,
@@ -36,6 +38,8 @@ from engine.store.models import (
 )
 from engine.transitions import move_obligation
 
+log = logging.getLogger(__name__)
+
 DEFAULT_REMINDERS = (7, 3, 1)
 
 
@@ -54,12 +58,18 @@ class SweepResult:
     digests: list[int] = field(default_factory=list)  # consolidation duties sent a digest
     opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
+    tampered: dict[int, str] = field(default_factory=dict)  # submission id → why refused
 
     def summary(self) -> str:
+        refused = (
+            f", {len(self.tampered)} báo cáo không tiếp nhận vì không khớp nhật ký kiểm tra"
+            if self.tampered
+            else ""
+        )
         return (
             f"{self.plan_id} {self.today}: {len(self.reminders)} nhắc hạn, "
             f"{len(self.overdue)} quá hạn mới, {len(self.escalations)} báo cáo lãnh đạo, "
-            f"{len(self.transferred)} chuyển đơn vị kế thừa"
+            f"{len(self.transferred)} chuyển đơn vị kế thừa{refused}"
         )
 
 
@@ -109,8 +119,14 @@ def sweep(
 
     # Submissions recorded but never taken in (the intake flow did not run): take them in
     # first, so nobody is reminded about a report that is already in the database.
+    # What it takes in is checked against the audit log first (one query): a submission
+    # inserted or changed in the database after it was recorded stays waiting, named.
+    instance_ids = [i.id for i, _ in instances]
+    result.tampered = tampered_waiting(session, instance_ids)
+    for submission_id, why in result.tampered.items():
+        log.warning("%s: submission %s not taken in: %s", plan_id, submission_id, why)
     result.intakes += take_in_waiting(
-        session, now=moment, instance_ids=[i.id for i, _ in instances]
+        session, now=moment, instance_ids=instance_ids, skip=result.tampered
     )
 
     for instance, version in instances:

@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.faults import killpoint
+from engine.store.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -64,6 +65,81 @@ def migrate(url: str) -> None:
         cfg = _alembic_config(url)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+# The audit log is append-only where the database can enforce it: UPDATE, DELETE (and
+# TRUNCATE) of audit_events raise, and a chain head only moves forward. Someone with the
+# rights to drop a trigger can still edit rows; the hash chain then shows it
+# (engine.audit_verify). Installed by migration 0004_audit_chain and by
+# metadata.create_all. A migration that recreates audit_events on SQLite (batch mode)
+# drops its triggers and must install them again.
+_REFUSE = "audit log is append-only"
+_SQLITE_GUARDS = [
+    f"CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}: UPDATE refused'); END",
+    f"CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}: DELETE refused'); END",
+    f"CREATE TRIGGER IF NOT EXISTS audit_chain_heads_no_delete BEFORE DELETE ON "
+    f"audit_chain_heads BEGIN SELECT RAISE(ABORT, '{_REFUSE}: DELETE refused'); END",
+    f"CREATE TRIGGER IF NOT EXISTS audit_chain_heads_forward BEFORE UPDATE ON "
+    f"audit_chain_heads WHEN NEW.seq < OLD.seq OR NEW.chain <> OLD.chain "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}: a chain head only moves forward'); END",
+]
+_POSTGRES_GUARDS = [
+    "CREATE OR REPLACE FUNCTION kehoach_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION USING MESSAGE = '{_REFUSE}: ' || TG_OP || ' refused'; END $$",
+    "CREATE OR REPLACE FUNCTION kehoach_audit_head_forward() RETURNS trigger LANGUAGE plpgsql "
+    "AS $$ BEGIN IF NEW.seq < OLD.seq OR NEW.chain <> OLD.chain THEN "
+    f"RAISE EXCEPTION '{_REFUSE}: a chain head only moves forward'; END IF; RETURN NEW; END $$",
+    "CREATE OR REPLACE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON "
+    "audit_events FOR EACH ROW EXECUTE FUNCTION kehoach_audit_refuse()",
+    "CREATE OR REPLACE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kehoach_audit_refuse()",
+    "CREATE OR REPLACE TRIGGER audit_chain_heads_no_delete BEFORE DELETE ON "
+    "audit_chain_heads FOR EACH ROW EXECUTE FUNCTION kehoach_audit_refuse()",
+    "CREATE OR REPLACE TRIGGER audit_chain_heads_no_truncate BEFORE TRUNCATE ON "
+    "audit_chain_heads FOR EACH STATEMENT EXECUTE FUNCTION kehoach_audit_refuse()",
+    "CREATE OR REPLACE TRIGGER audit_chain_heads_forward BEFORE UPDATE ON audit_chain_heads "
+    "FOR EACH ROW EXECUTE FUNCTION kehoach_audit_head_forward()",
+]
+_SQLITE_TRIGGERS = [
+    "audit_events_no_update",
+    "audit_events_no_delete",
+    "audit_chain_heads_no_delete",
+    "audit_chain_heads_forward",
+]
+_POSTGRES_TRIGGERS = [
+    ("audit_events_append_only", "audit_events"),
+    ("audit_events_no_truncate", "audit_events"),
+    ("audit_chain_heads_no_delete", "audit_chain_heads"),
+    ("audit_chain_heads_no_truncate", "audit_chain_heads"),
+    ("audit_chain_heads_forward", "audit_chain_heads"),
+]
+
+
+def install_audit_guards(connection: Connection) -> None:
+    """The triggers that refuse UPDATE and DELETE of the audit log (idempotent)."""
+    name = connection.dialect.name
+    for statement in _POSTGRES_GUARDS if name == "postgresql" else _SQLITE_GUARDS:
+        if name in ("postgresql", "sqlite"):
+            connection.exec_driver_sql(statement)
+
+
+def drop_audit_guards(connection: Connection) -> None:
+    """Remove those triggers (a downgrade; tests that play an attacker with DB rights)."""
+    if connection.dialect.name == "postgresql":
+        for trigger, table in _POSTGRES_TRIGGERS:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS kehoach_audit_refuse()")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS kehoach_audit_head_forward()")
+    elif connection.dialect.name == "sqlite":
+        for trigger in _SQLITE_TRIGGERS:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _guards_after_create_all(_metadata, connection: Connection, **_kw) -> None:
+    install_audit_guards(connection)
 
 
 @contextmanager

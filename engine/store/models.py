@@ -258,7 +258,10 @@ class Submission(Base):
     """A unit's answer to an obligation; every version is kept."""
 
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("obligation_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("obligation_id", "version"),
+        UniqueConstraint("obligation_id", "form_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
@@ -276,6 +279,9 @@ class Submission(Base):
     reviewed_at: Mapped[dt.datetime | None]
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     intake_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The portal form's idempotency key (portal.idempotency): a replayed POST finds its
+    # first version by it. None for answers from elsewhere.
+    form_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
     obligation: Mapped[Obligation] = relationship(back_populates="submissions")
 
@@ -357,9 +363,20 @@ class OutboxMessage(Base):
 
 
 class AuditEvent(Base):
-    """Who did what, when, from where: every state change and portal action."""
+    """Who did what, when, from where: every state change and portal action.
+
+    Append-only and hash-chained per plan (engine.audit_chain): ``seq`` counts the rows
+    of the chain ``chain`` (the plan id, "" for rows about no plan) from 1, ``row_hash``
+    is the SHA-256 of the row's content and ``prev_hash``; a row that records a
+    submission or a consolidated report names it (``ref_kind``, ``ref_id``) with the
+    hash of its content. Triggers refuse UPDATE and DELETE (migration 0004_audit_chain).
+    """
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_events_ref", "ref_kind", "ref_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -369,6 +386,24 @@ class AuditEvent(Base):
     obligation_id: Mapped[int | None] = mapped_column(Integer)
     remote_addr: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    chain: Mapped[str] = mapped_column(String(80))
+    seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+    ref_kind: Mapped[str | None] = mapped_column(String(20))  # "submission" | "report"
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last row of each audit chain: the lock appenders take, and the seq and hash a
+    verification expects at the end (rows deleted from the end are seen too)."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class SchedulerState(Base):

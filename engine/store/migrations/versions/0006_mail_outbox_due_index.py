@@ -1,13 +1,13 @@
 """outbox: an index in claim order (the dispatcher claims a few rows at a time)
 
 Revision ID: 0006_mail
-Revises: 0001
+Revises: 0004_audit_chain
 """
 
 from alembic import op
 
 revision = "0006_mail"
-down_revision = "0001"
+down_revision = "0004_audit_chain"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,204 @@
+"""Benchmark: consolidating 350 and 3,500 reports with the document, against plain python-docx.
+
+    .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500]
+
+For each size, in one run:
+1. Writes a synthetic registry (communes under provinces) and a plan whose yearly report
+   has a sum, a ratio of two sums, a choice and a free-text answer; stores and activates
+   it in a new SQLite store, then writes every commune's report as taken in (bulk
+   INSERTs: this set-up is not what is measured).
+2. Times ``consolidate`` (aggregates, coverage, the .docx with its phụ lục of one row per
+   unit, the markdown twin, the stored file), and within it ``render_docx``.
+3. Times the reference: plain python-docx building the same phụ lục table of figures
+   (``add_table``, ``add_row``, ``cell.text``), and this project's builder
+   (engine.docx_build.table: one styled row deep-copied per unit) on the same rows.
+
+Target (issue 14): consolidation of 3,500 with its document < 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, select, update  # noqa: E402
+
+from engine.calendar import TZ  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.states import ObligationStatus, ReviewState  # noqa: E402
+from engine.store import session_scope  # noqa: E402
+from engine.store.models import Cycle, Obligation, PlanInstance, Submission  # noqa: E402
+from tests.lifecycle_factory import store_files, synthetic_files  # noqa: E402
+
+PLAN = "quy-mo-3500"
+TEMPLATE = """report_templates:
+  - id: mau
+    title: Mẫu báo cáo
+    fields:
+      - {id: so-vu, label: "Số vụ cháy, nổ", type: integer, unit: vụ, aggregate: sum}
+      - {id: tong, label: Tổng số cán bộ, type: integer, unit: người, aggregate: sum}
+      - {id: da-hoc, label: Số cán bộ được học tập, type: integer, unit: người, aggregate: sum}
+      - {id: ty-le, label: Tỷ lệ được học tập, type: percent, ratio_of: [da-hoc, tong]}
+      - {id: hoat-dong, label: Tổ chức Tháng an toàn PCCC, type: choice,
+         choices: [Đã tổ chức, Chưa tổ chức], aggregate: count}
+      - {id: danh-gia, label: Đánh giá chung, type: text}
+"""
+
+
+def _definitions(folder: Path, units: int) -> list[Path]:
+    provinces = 34 if units >= 3400 else 10
+    paths = synthetic_files(folder, provinces=provinces, communes=round(units / provinces))
+    plan = paths[1]
+    text = plan.read_text(encoding="utf-8")
+    plan.write_text(text[: text.index("report_templates:")] + TEMPLATE, encoding="utf-8")
+    return paths
+
+
+def _answered(url: str, now: dt.datetime) -> int:
+    """Every commune's report written as taken in, in bulk; how many."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Obligation.id)
+            .join(Cycle, Obligation.cycle_id == Cycle.id)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id == PLAN,
+                Cycle.key == "2027",
+                Obligation.deliverable_id == "bao-cao",
+            )
+        ).all()
+        ids = [r.id for r in rows]
+        values = [
+            {
+                "so-vu": i % 4,
+                "tong": 20 + i % 7,
+                "da-hoc": 18 + i % 3,
+                "hoat-dong": "Chưa tổ chức" if i % 9 == 0 else "Đã tổ chức",
+                "danh-gia": f"Đã quán triệt kế hoạch, tuyên truyền tại {i % 12 + 1} thôn.",
+            }
+            for i in range(len(ids))
+        ]
+        session.execute(
+            insert(Submission),
+            [
+                {
+                    "obligation_id": oid,
+                    "version": 1,
+                    "values": v,
+                    "file_ids": [],
+                    "submitted_at": now,
+                    "source": "portal",
+                    "on_time": True,
+                    "review_state": ReviewState.VALIDATED,
+                    "intake_done": True,
+                }
+                for oid, v in zip(ids, values, strict=True)
+            ],
+        )
+        session.execute(
+            update(Obligation)
+            .where(Obligation.id.in_(ids))
+            .values(status=ObligationStatus.SUBMITTED, submitted_at=now, on_time=True)
+        )
+    return len(ids)
+
+
+def _reference(rows: list[list[str]], header: list[str]) -> tuple[float, float]:
+    """(plain python-docx, engine.docx_build) seconds for the same table."""
+    from docx import Document
+
+    from engine import docx_build as xb
+
+    started = time.perf_counter()
+    document = Document()
+    table = document.add_table(rows=1, cols=len(header))
+    for cell, title in zip(table.rows[0].cells, header, strict=True):
+        cell.text = title
+    for row in rows:
+        for cell, value in zip(table.add_row().cells, row, strict=True):
+            cell.text = value
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    document = Document()
+    xb.set_defaults(document)
+    xb.append(document, xb.table([1.0, 5.0] + [2.0] * (len(header) - 2), header, rows))
+    ours = time.perf_counter() - started
+    return plain, ours
+
+
+def run(units: int) -> dict[str, float]:
+    import importlib
+
+    from engine.consolidation import consolidate
+
+    # The package re-exports the function under the submodule's name.
+    consolidate_module = importlib.import_module("engine.consolidation.consolidate")
+    from engine.lifecycle import activate
+
+    with tempfile.TemporaryDirectory(prefix="bench-consolidation-") as tmp:
+        home = Path(tmp)
+        url = f"sqlite:///{home / 'kehoach.sqlite'}"
+        store_files(url, *_definitions(home / "defs", units))
+        with session_scope(url) as session:
+            activate(session, PLAN, now=dt.datetime(2027, 1, 4, 9, tzinfo=TZ), years=[2027])
+        count = _answered(url, dt.datetime(2027, 9, 1, 9, tzinfo=TZ))
+        timings: dict[str, float] = {}
+        render = consolidate_module.render_docx
+
+        def timed_render(doc, path):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return render(doc, path)
+            finally:
+                timings["render_docx"] = time.perf_counter() - started
+                timings["figure_rows"] = len(doc.appendices[0].rows)
+                timings["_header"] = doc.appendices[0].header  # type: ignore[assignment]
+                timings["_rows"] = doc.appendices[0].rows  # type: ignore[assignment]
+
+        consolidate_module.render_docx = timed_render
+        try:
+            started = time.perf_counter()
+            with session_scope(url) as session:
+                result = consolidate(
+                    session,
+                    PLAN,
+                    "2027",
+                    "tong-hop",
+                    now=dt.datetime(2027, 9, 27, 9, tzinfo=TZ),
+                    settings=Settings(home=home, portal_secret="bench"),
+                )
+            timings["consolidate"] = time.perf_counter() - started
+        finally:
+            consolidate_module.render_docx = render
+        size = Path(result.document_path).stat().st_size
+        plain, ours = _reference(timings.pop("_rows"), timings.pop("_header"))  # type: ignore[arg-type]
+        timings.update(reports=count, plain=plain, ours=ours, docx_kib=size / 1024)
+        return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="350,3500")
+    args = parser.parse_args()
+    print(
+        "reports | consolidate (s) | of it render_docx (s) | .docx KiB | phụ lục rows "
+        "| same table: plain python-docx (s) | project builder (s) | plain / builder"
+    )
+    for units in (int(s) for s in args.sizes.split(",")):
+        t = run(units)
+        print(
+            f"{t['reports']:.0f} | {t['consolidate']:.2f} | {t['render_docx']:.2f} | "
+            f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['plain']:.2f} | "
+            f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""What every schema model shares: the base class and the id shape (engine.schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
+# artifact keys) accept only this shape, so every id that may end up in one is a slug.
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
+
+
+class Model(BaseModel):
+    """Base for every schema model: unknown keys are errors, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

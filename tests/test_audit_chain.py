@@ -1,0 +1,345 @@
+"""The audit log is append-only and hash-chained, and what it records is checked.
+
+The attack of issue 13: someone with the database's admin rights changes a unit's
+figures from 0 to 999 fires and deletes that unit's audit rows. ``kehoach audit --verify``
+names the first broken row; the next revision of the consolidated report leaves the
+forged figures out and says so; the sweep does not take in a submission no row records.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import docx
+import pytest
+from alembic import command
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from cli import main
+from engine.audit import write_audit
+from engine.audit_verify import verify
+from engine.consolidation import consolidate
+from engine.lifecycle import activate, intake, record_submission, sweep
+from engine.store import connect, session_scope
+from engine.store.db import _alembic_config, drop_audit_guards
+from engine.store.models import AuditChainHead, AuditEvent, Obligation, Submission
+from tests.lifecycle_factory import (
+    CONSOLIDATION,
+    DISTRICT,
+    GOOD_REPORT,
+    PROVINCE,
+    lc_settings,
+    obligation,
+    prepared,
+    vn,
+)
+
+UNITS = ("ca-huyen", "phong-vh", "phong-kt", "xa-a", "xa-b", "xa-moi")
+AN_LAC = "Ủy ban nhân dân xã An Lạc"  # xa-a
+
+
+def _send(url: str, unit: str, day: int, fires: str, note: str = "Đã rà soát") -> int:
+    with session_scope(url) as session:
+        submission = record_submission(
+            session,
+            obligation(session, unit).id,
+            values={**GOOD_REPORT, "so-vu-chay": fires, "ghi-chu": note},
+            now=vn(2027, 9, day),
+        )
+        intake(session, submission.id, now=vn(2027, 9, day))
+        return submission.id
+
+
+def _consolidated(url: str, home: Path) -> None:
+    """Every unit reports 0 fires by 9/9/2027; the district police consolidate early."""
+    prepared(url)
+    with session_scope(url) as session:
+        activate(session, PROVINCE, now=vn(2027, 1, 4))
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    for day, unit in enumerate(UNITS, start=4):
+        _send(url, unit, day, "0")
+    with session_scope(url) as session:
+        first = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=vn(2027, 9, 9, 16),
+            settings=lc_settings(home),
+        )
+        assert first.aggregates["so-vu-chay"] == 0
+
+
+def _attack(url: str, unit: str) -> int:
+    """As an administrator of the database: drop the guards, set the unit's figures to
+    999 fires, delete every audit row about its obligation. Returns the submission id."""
+    with connect(url).begin() as conn:
+        drop_audit_guards(conn)
+        obligation_id, submission_id, values = conn.execute(
+            text(
+                'SELECT s.obligation_id, s.id, s."values" FROM submissions s '
+                "JOIN obligations o ON o.id = s.obligation_id "
+                "WHERE o.unit_id = :unit AND o.deliverable_id = 'bao-cao-nam' "
+                "ORDER BY s.version DESC LIMIT 1"
+            ),
+            {"unit": unit},
+        ).one()
+        forged = {**(json.loads(values) if isinstance(values, str) else values)}
+        forged.update({"so-vu-chay": 999, "ghi-chu": "SỐ LIỆU GIẢ MẠO"})
+        conn.execute(
+            text('UPDATE submissions SET "values" = :v WHERE id = :id'),
+            {"v": json.dumps(forged), "id": submission_id},
+        )
+        deleted = conn.execute(
+            text("DELETE FROM audit_events WHERE obligation_id = :o"), {"o": obligation_id}
+        ).rowcount
+        assert deleted >= 2  # 'submission.recorded' and 'submission.intake' at least
+    return submission_id
+
+
+def _docx_text(path: str) -> str:
+    document = docx.Document(path)
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.extend(cell.text for cell in row.cells)
+    return "\n".join(parts)
+
+
+def test_a_cycle_verifies_and_its_log_prints_in_vietnamese(db_url, tmp_path, capsys):
+    _consolidated(db_url, tmp_path)
+    capsys.readouterr()
+    assert main(["--database-url", db_url, "audit", "--verify"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("Nhật ký kiểm tra nguyên vẹn: ") and line.endswith("khớp mã băm.")
+    assert len(line) <= 100
+    with session_scope(db_url) as session:
+        rows = session.scalar(select(func.count(AuditEvent.id)))
+        heads = session.scalars(select(AuditChainHead)).all()
+        referenced = session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.content_hash.is_not(None))
+        )
+        submissions = session.scalar(select(func.count(Submission.id)))
+    assert f"{rows} dòng" in line and sum(h.seq for h in heads) == rows
+    # every submission (the units', the duty's, the one upward) and the report: recorded
+    assert referenced == submissions + 1
+
+    assert main(["--database-url", db_url, "audit", DISTRICT, "--cycle", "2027"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"Nhật ký kiểm tra kế hoạch {DISTRICT}, kỳ 2027: ")
+    assert all(len(line) <= 100 for line in printed)
+    # 4/9/2027 09:00 in Viet Nam, the unit's name, the action and its details
+    recorded = next(i for i, line in enumerate(printed) if "04/09/2027 09:00:00" in line)
+    assert "Ghi nhận báo cáo" in printed[recorded]
+    assert "Công an huyện" in printed[recorded + 1] and "phiên bản 1" in printed[recorded + 1]
+    assert any("Tổng hợp báo cáo" in line for line in printed)
+
+
+def test_edited_figures_and_deleted_audit_rows_are_seen_by_verify_and_consolidation(
+    db_url, tmp_path, capsys
+):
+    _consolidated(db_url, tmp_path)
+    forged_id = _attack(db_url, "xa-a")
+
+    capsys.readouterr()
+    assert main(["--database-url", db_url, "audit", "--verify", DISTRICT]) == 1
+    report = capsys.readouterr().out
+    assert f"Nhật ký kiểm tra kế hoạch {DISTRICT} KHÔNG nguyên vẹn" in report
+    first = report.splitlines()[1]
+    assert first.startswith(f"Chỗ sai đầu tiên: chuỗi {DISTRICT}, dòng số ") and " id " in first
+    assert "đã bị xoá" in report.splitlines()[2]
+    assert f"báo cáo #{forged_id} (phiên bản 1) không có dòng nhật ký nào ghi nhận nó" in report
+
+    # Another unit corrects its report before the due date: revision 2 is written, from
+    # the genuine figures only; the forged ones are named, not printed.
+    _send(db_url, "phong-vh", 10, "1")
+    with session_scope(db_url) as session:
+        second = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=vn(2027, 9, 10, 16),
+            settings=lc_settings(tmp_path),
+            revise=True,
+        )
+        assert second.revision == 2
+        assert second.aggregates["so-vu-chay"] == 1
+        assert "SỐ LIỆU GIẢ MẠO" not in json.dumps(second.aggregates, ensure_ascii=False)
+        [warning] = [w for w in second.warnings if AN_LAC in w]
+        assert "bị từ chối" in warning and "không có dòng nhật ký" in warning
+        document = _docx_text(second.document_path)
+        assert "999" not in document and "GIẢ MẠO" not in document
+        assert "999" not in second.markdown and "không khớp nhật ký kiểm tra" in document
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "consolidation.tampered_refused")
+        ).all()
+        assert [r.obligation_id for r in refused] == [obligation(session, "xa-a").id]
+
+
+def test_figures_edited_in_place_are_refused_even_with_the_log_intact(sqlite_url, tmp_path):
+    _consolidated(sqlite_url, tmp_path)
+    with connect(sqlite_url).begin() as conn:  # the figures only; the guards stay
+        conn.execute(
+            text(
+                'UPDATE submissions SET "values" = json_set("values", \'$.so-vu-chay\', 999) '
+                "WHERE id = (SELECT max(s.id) FROM submissions s JOIN obligations o "
+                "ON o.id = s.obligation_id WHERE o.unit_id = 'xa-b' AND o.kind = 'report')"
+            )
+        )
+    with session_scope(sqlite_url) as session:
+        checked = verify(session, DISTRICT)
+        assert [b.what.split(" khác với lúc ghi nhận")[0] for b in checked.breaks] == [
+            f"báo cáo #{obligation(session, 'xa-b').submissions[-1].id} (phiên bản 1)"
+        ]
+    _send(sqlite_url, "phong-kt", 10, "2")
+    with session_scope(sqlite_url) as session:
+        second = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=vn(2027, 9, 10, 16),
+            settings=lc_settings(tmp_path),
+            revise=True,
+        )
+        assert second.aggregates["so-vu-chay"] == 2
+        assert any("số liệu khác với lúc ghi nhận" in w for w in second.warnings)
+
+
+def test_the_sweep_does_not_take_in_a_submission_no_row_records(sqlite_url, tmp_path):
+    prepared(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+        target = obligation(session, "xa-b").id
+    with connect(sqlite_url).begin() as conn:  # inserted straight into the database
+        conn.execute(
+            text(
+                'INSERT INTO submissions (obligation_id, version, "values", file_ids, '
+                "submitted_at, source, on_time, review_state, intake_done) VALUES "
+                "(:o, 1, '{\"so-vu-chay\": 999}', '[]', '2027-09-05 02:00:00', 'portal', 1, "
+                "'received', 0)"
+            ),
+            {"o": target},
+        )
+    with session_scope(sqlite_url) as session:
+        swept = sweep(session, DISTRICT, today=vn(2027, 9, 6).date())
+        [(forged, why)] = swept.tampered.items()
+        assert "không có dòng nhật ký" in why and forged not in swept.intakes
+        assert "1 báo cáo không tiếp nhận vì không khớp nhật ký kiểm tra" in swept.summary()
+        assert session.get(Obligation, target).status == "pending"
+
+
+def test_the_database_refuses_update_and_delete_of_the_log(db_url):
+    prepared(db_url)
+    with session_scope(db_url) as session:
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    for statement in (
+        "UPDATE audit_events SET actor = 'x'",
+        "DELETE FROM audit_events",
+        "DELETE FROM audit_chain_heads",
+        "UPDATE audit_chain_heads SET seq = 0",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), connect(db_url).begin() as conn:
+            conn.execute(text(statement))
+    with session_scope(db_url) as session:
+        assert verify(session).intact
+
+
+def test_two_transactions_appending_at_once_do_not_fork_the_chain(postgres_url):
+    """PostgreSQL: two threads append to the same plan's chain and to the global one."""
+    prepared(postgres_url)
+    start, failures = threading.Barrier(2), []
+
+    def writer(name: str) -> None:
+        start.wait()
+        try:
+            for i in range(25):
+                with session_scope(postgres_url) as session:
+                    for chain in (DISTRICT, None):
+                        write_audit(
+                            session, "test.append", at=vn(2027, 1, 5), plan_id=chain, who=name, i=i
+                        )
+                    session.execute(select(func.pg_sleep(0.001)))
+        except Exception as exc:  # collected: the assertion below shows it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with session_scope(postgres_url) as session:
+        seqs = session.scalars(
+            select(AuditEvent.seq).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
+        ).all()
+        assert seqs == list(range(1, 51))
+        checked = verify(session)
+        assert checked.intact and checked.rows == 100
+
+
+def test_a_rolled_back_transaction_leaves_no_row_and_no_gap(sqlite_url):
+    prepared(sqlite_url)
+    with pytest.raises(IntegrityError), session_scope(sqlite_url) as session:
+        write_audit(session, "test.lost", at=vn(2027, 1, 5), plan_id=DISTRICT)
+        session.add(Submission())  # NOT NULL columns missing: the commit fails
+    with session_scope(sqlite_url) as session:
+        write_audit(session, "test.kept", at=vn(2027, 1, 5), plan_id=DISTRICT)
+    with session_scope(sqlite_url) as session:
+        rows = session.scalars(select(AuditEvent)).all()
+        assert [(r.action, r.seq) for r in rows] == [("test.kept", 1)]
+        assert verify(session).intact
+
+
+def test_the_migration_chains_rows_stored_before_it(db_url, tmp_path):
+    """Down below 0004_audit_chain and up again: the rows are chained anew and the
+    contents referenced."""
+    _consolidated(db_url, tmp_path)
+    with session_scope(db_url) as session:
+        referenced = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))
+    engine = connect(db_url)
+    for step in (command.downgrade, command.upgrade):
+        with engine.begin() as conn:
+            cfg = _alembic_config(db_url)
+            cfg.attributes["connection"] = conn
+            step(cfg, "0004_audit_chain-1" if step is command.downgrade else "head")
+    with session_scope(db_url) as session:
+        assert verify(session).intact
+        again = session.scalar(select(func.count()).where(AuditEvent.ref_id.is_not(None)))
+        assert again == referenced
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events"))
+
+
+def test_rows_of_the_transaction_itself_count_before_they_are_written(sqlite_url, tmp_path):
+    """Answers recorded and consolidated in one transaction are not taken for forgeries,
+    and a transaction that reads the log sees the rows it queued."""
+    prepared(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        activate(session, PROVINCE, now=vn(2027, 1, 4))
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    with session_scope(sqlite_url) as session:
+        for day, unit in enumerate(UNITS, start=4):
+            submission = record_submission(
+                session, obligation(session, unit).id, values=GOOD_REPORT, now=vn(2027, 9, day)
+            )
+            intake(session, submission.id, now=vn(2027, 9, day))
+        done = consolidate(
+            session,
+            DISTRICT,
+            "2027",
+            CONSOLIDATION,
+            now=vn(2027, 9, 9, 16),
+            settings=lc_settings(tmp_path),
+        )
+        assert done.warnings == [] and done.aggregates["so-vu-chay"] == 12
+        seen = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action == "cycle.consolidated")
+        ).all()
+        assert seen == ["cycle.consolidated"]
+    with session_scope(sqlite_url) as session:
+        assert verify(session).intact

@@ -1,0 +1,264 @@
+"""What an operator sees in Prefect, on the real server: who is late, at a glance.
+
+The lifecycle district plan (tests/data/lifecycle; reports due Friday 10/9/2027):
+xã Bế Triều (xa-b) sends four days late, xã A on time, Phòng Văn hóa on time and is
+returned.  The real flows run in this process against the session's Prefect server:
+- the late intake run ends in a state named "Trễ hạn" (type Completed), the on-time one
+  "Đúng hạn", the review that returned the report "Trả lại";
+- ``status-<plan>-<cycle>`` has Vietnamese columns, the status first, the worst rows
+  first, times in Viet Nam time with +07:00; ``summary-<plan>-<cycle>`` names the late
+  and missing units before the others;
+- the events are named in Vietnamese (dotted, NFC), their resource ids are ASCII, their
+  resource names Vietnamese, and an event emitted by a flow names no task run of
+  another step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from engine.config import settings
+from engine.lifecycle import activate, record_submission
+from engine.store import session_scope
+from tests.lifecycle_factory import DISTRICT, GOOD_REPORT, PROVINCE, obligation, prepared, vn
+
+pytestmark = [pytest.mark.prefect]
+
+LATE_UNIT, ON_TIME_UNIT, RETURNED_UNIT = "xa-b", "xa-a", "phong-vh"
+LATE_NAME = "Ủy ban nhân dân xã Bế Triều"
+
+
+@dataclass
+class Window:
+    url: str
+    runs: dict[str, str]  # what -> flow run id
+    submissions: dict[str, int]
+
+
+def _submit(url: str, unit: str, moment: dt.datetime) -> int:
+    with session_scope(url) as session:
+        return record_submission(
+            session, obligation(session, unit).id, values=GOOD_REPORT, now=moment
+        ).id
+
+
+@pytest.fixture(scope="module")
+def window(prefect_server, tmp_path_factory) -> Iterator[Window]:  # noqa: ARG001
+    from prefect.events.worker import EventsWorker
+
+    from workflows.common import in_process_runs
+    from workflows.intake import intake_flow
+    from workflows.review import review_flow
+    from workflows.sweep import sweep_flow
+
+    folder = tmp_path_factory.mktemp("window")
+    url = prepared(f"sqlite:///{folder / 'kehoach.sqlite'}")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KEHOACH_HOME", str(folder))
+    patch.setenv("KEHOACH_PORTAL_SECRET", "kehoach-test-secret-window-0123456789")
+    settings.cache_clear()
+    with session_scope(url) as session:
+        activate(session, PROVINCE, now=vn(2027, 1, 4))
+        activate(session, DISTRICT, now=vn(2027, 1, 4))
+    subs = {
+        LATE_UNIT: _submit(url, LATE_UNIT, vn(2027, 9, 14)),
+        ON_TIME_UNIT: _submit(url, ON_TIME_UNIT, vn(2027, 9, 8)),
+        RETURNED_UNIT: _submit(url, RETURNED_UNIT, vn(2027, 9, 6)),
+    }
+    options = {"database_url": url, "dispatch": False, "request_review": False}
+    runs: dict[str, str] = {}
+    try:
+        with in_process_runs():
+            # A new events worker: it starts inside the first task run of the next flow,
+            # so an event of the flow's own code would name that task without the fix.
+            EventsWorker.drain_all()
+            for what, unit, moment in (
+                ("late", LATE_UNIT, vn(2027, 9, 14, 9, 5)),
+                ("on_time", ON_TIME_UNIT, vn(2027, 9, 8, 9, 5)),
+                ("returned_intake", RETURNED_UNIT, vn(2027, 9, 6, 9, 5)),
+            ):
+                state = intake_flow(
+                    subs[unit], now=moment.isoformat(), return_state=True, **options
+                )
+                runs[what] = str(state.state_details.flow_run_id)
+                assert isinstance(state.result(), dict)  # the caller still gets the dict
+            state = review_flow(
+                subs[RETURNED_UNIT],
+                decision="return",
+                reason="Thiếu số đội dân phòng",
+                by="Công an huyện",
+                now=vn(2027, 9, 9).isoformat(),
+                database_url=url,
+                dispatch=False,
+                return_state=True,
+            )
+            runs["review"] = str(state.state_details.flow_run_id)
+            # the daily sweep marks the overdue duties and publishes the cycle's artifacts
+            sweep_flow(
+                DISTRICT,
+                now=vn(2027, 9, 15, 7).isoformat(),
+                database_url=url,
+                dispatch=False,
+                consolidate_due=False,
+                close_due=False,
+            )
+        yield Window(url, runs, subs)
+    finally:
+        patch.undo()
+        settings.cache_clear()
+
+
+def _flow_run(run_id: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+# ---------------------------------------------------------------- run states
+
+
+def test_a_late_intake_run_ends_in_a_state_named_tre_han(window: Window) -> None:
+    run = _flow_run(window.runs["late"])
+    assert run.state.name == "Trễ hạn" and run.state.is_completed()
+    assert run.state_name == "Trễ hạn"  # what the runs list shows
+    assert LATE_NAME in run.state.message and "trễ 4 ngày" in run.state.message
+    assert run.name.startswith(f"nộp · {LATE_NAME} · ")  # the name keeps its diacritics
+
+    on_time = _flow_run(window.runs["on_time"])
+    assert (on_time.state.name, on_time.state.type.value) == ("Đúng hạn", "COMPLETED")
+
+
+def test_a_review_that_returned_the_report_ends_tra_lai(window: Window) -> None:
+    run = _flow_run(window.runs["review"])
+    assert run.state.name == "Trả lại" and run.state.is_completed()
+    assert "Thiếu số đội dân phòng" in run.state.message
+    assert run.name.startswith("duyệt · Phòng Văn hóa")
+
+
+# ---------------------------------------------------------------- artifacts
+
+RANK = {
+    "Chưa hoàn thành, quá hạn": 0,
+    "Hoàn thành quá hạn": 1,
+    "Chưa hoàn thành, còn hạn": 2,
+    "Hoàn thành đúng hạn": 3,
+}
+
+
+def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window) -> None:
+    from prefect.artifacts import Artifact
+
+    status = Artifact.get(f"status-{DISTRICT}-2027")
+    assert status is not None and status.type == "table"
+    rows = json.loads(status.data)
+    assert list(rows[0]) == [
+        "Trạng thái",
+        "Đơn vị",
+        "Hạn",
+        "Đã gửi lúc",
+        "Ghi chú",
+        "Duyệt",
+        "Nội dung",
+    ]
+    ranks = [RANK[row["Trạng thái"]] for row in rows]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and 3 in ranks
+    by_unit = {(row["Đơn vị"], row["Nội dung"]): row for row in rows}
+    late = by_unit[(LATE_NAME, "Báo cáo kết quả thực hiện hằng năm")]
+    assert late["Trạng thái"] == "Hoàn thành quá hạn" and late["Ghi chú"] == "trễ 4 ngày"
+    assert late["Đã gửi lúc"] == "14/9/2027 09:00 (+07:00)"  # sent 09:00 Viet Nam time
+    returned = next(r for r in rows if r["Đơn vị"].startswith("Phòng Văn hóa") and r["Duyệt"])
+    assert returned["Duyệt"] == "Trả lại để hoàn thiện"
+    assert returned["Trạng thái"] == "Chưa hoàn thành, quá hạn"
+    assert "bị trả lại" in returned["Ghi chú"]
+    # the news first (what a card in the artifacts list shows), then which cycle and day
+    assert status.description.startswith("4 quá hạn, chưa gửi · 1 trễ hạn · ")
+    assert status.description.endswith(f" — Kỳ năm 2027 · {DISTRICT} · ngày 15/9/2027")
+
+
+def test_the_cycle_summary_names_the_late_and_missing_units_first(window: Window) -> None:
+    from prefect.artifacts import Artifact
+
+    summary = Artifact.get(f"summary-{DISTRICT}-2027")
+    assert summary is not None and summary.type == "markdown"
+    text = str(summary.data)
+    overdue = text.index("## Chưa hoàn thành, quá hạn")
+    late = text.index("## Hoàn thành quá hạn")
+    on_time = text.index("## Hoàn thành đúng hạn")
+    assert overdue < late < on_time
+    # the headline, above the sections, names who is overdue and who was late
+    headline = text[: text.index("## ")]
+    assert f"Trễ hạn (1): {LATE_NAME}" in headline
+    assert "Quá hạn, chưa gửi (4): " in headline and "xã Quang Long mới" in headline
+    assert overdue < text.index("Ủy ban nhân dân xã Quang Long mới", overdue) < late  # no answer
+    assert late < text.index(f"**{LATE_NAME}**") < on_time
+    assert text.index("Ủy ban nhân dân xã An Lạc") > on_time  # xa-a, on time
+    assert summary.description.startswith("Quá hạn, chưa gửi (4): ")
+    assert f"Trễ hạn (1): {LATE_NAME} — Kỳ năm 2027" in summary.description
+
+
+# ---------------------------------------------------------------- events
+
+EVENT_NAME = re.compile(r"kehoach(\.[a-zà-ỹđ]+(-[a-zà-ỹđ]+)*)+")
+
+
+def _events(names: list[str], wanted: int):
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 20  # events go through a websocket, then a queue
+        while True:
+            page = client.read_events(EventFilter(event=EventNameFilter(name=names)), limit=50)
+            if page.total >= wanted or time.monotonic() > deadline:
+                return page.events
+            time.sleep(0.5)
+
+
+def test_events_are_named_in_vietnamese_with_ascii_resource_ids(window: Window) -> None:
+    from workflows.events import (
+        EVENT_NAMES,
+        SUBMISSION_RECEIVED,
+        SUBMISSION_RETURNED,
+        SUBMITTED_LATE,
+        SUBMITTED_ON_TIME,
+    )
+
+    for name in EVENT_NAMES:
+        assert EVENT_NAME.fullmatch(name) and unicodedata.is_normalized("NFC", name), name
+    names = [SUBMISSION_RECEIVED, SUBMITTED_LATE, SUBMITTED_ON_TIME, SUBMISSION_RETURNED]
+    events = _events(names, 7)
+    assert {e.event for e in events} == set(names)
+    for event in events:
+        for resource in [event.resource, *event.related]:
+            assert resource.id.isascii(), resource.id
+    [late] = [e for e in events if e.event == SUBMITTED_LATE]
+    assert late.event == "kehoach.nộp.trễ-hạn"
+    assert late.resource.id.startswith("kehoach.obligation.")
+    assert late.resource.name.startswith(LATE_NAME) and late.resource.name.endswith("trễ hạn")
+    related = {r.role: r for r in late.related}
+    assert related["unit"].name == LATE_NAME
+    assert related["plan"].name == f"Kế hoạch {DISTRICT}"
+    assert related["cycle"].name == f"Kỳ năm 2027 · {DISTRICT}"
+
+
+def test_an_event_of_a_flow_names_no_task_run(window: Window) -> None:
+    """The intake flow emits its events from its own code, not from a task: Prefect's
+    events worker, started inside the intake's first task run, added that task run to
+    every later event of the process until emit() set the run variables itself."""
+    from workflows.events import SUBMISSION_RECEIVED, SUBMITTED_LATE
+
+    events = _events([SUBMISSION_RECEIVED, SUBMITTED_LATE], 4)
+    assert events
+    for event in events:
+        roles = {r.role: r for r in event.related}
+        assert "task-run" not in roles, (event.event, roles["task-run"].name)
+        assert "flow-run" in roles
