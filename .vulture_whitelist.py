@@ -100,6 +100,7 @@ Person.phone  # pydantic field of a unit's contact person
 Person.sample  # pydantic field: the person is sample data
 Unit.focal  # pydantic field: the unit's focal person (đầu mối)
 Unit.sample  # pydantic field: the unit's name or address is sample data
+Deliverable.cutoff  # pydantic field: a deliverable's data cut-off period
 CutoffPeriod.start_day  # pydantic field of a plan's data cut-off period
 CutoffPeriod.start_month  # pydantic field of a plan's data cut-off period
 CutoffPeriod.start_in_previous_year  # pydantic field of a plan's data cut-off period
@@ -143,6 +144,7 @@ cmd_activate, cmd_status, cmd_review, cmd_consolidate, cmd_close, cmd_reopen  # 
 
 # ---------------------------------------------------------------- engine/config.py
 Settings._any_case  # pydantic field validator: smtp_security in any case
+Settings._hours  # pydantic field validator: KEHOACH_MAIL_HOURS is HH:MM-HH:MM or "any"
 Settings.settings_customise_sources  # pydantic-settings hook: Settings(...) reads only its arguments
 
 # ---------------------------------------------------------------- used by tests only

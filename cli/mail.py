@@ -118,7 +118,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     url = database_url(args)
     migrate(url)
     try:
-        stats = dispatch_pending_sync(url, now=now, limit=getattr(args, "limit", None))
+        stats = dispatch_pending_sync(
+            url, now=now, limit=getattr(args, "limit", None), stop_on_signals=True
+        )
     except ValueError as exc:  # e.g. smtp_security misspelt
         print(f"dispatch: {exc}", file=sys.stderr)
         return 1
@@ -128,6 +130,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     )
     for error in stats.errors[:5]:
         print(f"  error: {_cut(error, 120)}")
+    if stats.held:
+        print(f"  {stats.held} thư chờ giờ làm việc, sẽ gửi từ {stats.window_opens}")
     if stats.failed:
         print("  see: kehoach outbox --status failed")
     return 0

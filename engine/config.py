@@ -13,7 +13,9 @@ write (exit 2), never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -35,6 +37,29 @@ TIMEZONE = "Asia/Ho_Chi_Minh"
 ENV_PREFIX = "KEHOACH_"
 
 
+_ANY_TIME = ("", "any")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_hours(text: str) -> tuple[dt.time, dt.time] | None:
+    """``"07:00-18:00"`` -> (07:00, 18:00); ``"any"`` or empty -> None (no window).
+
+    ValueError with what to write when the text is neither."""
+    if text.strip().lower() in _ANY_TIME:
+        return None
+    match = _HOURS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-18:00) or 'any'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"{text!r}: hours are 00-23 (24:00 for midnight), minutes 00-59")
+    opens = dt.time(h1, m1)
+    closes = dt.time.max if h2 == 24 else dt.time(h2, m2)
+    if closes <= opens:
+        raise ValueError(f"{text!r}: the window must close after it opens, on the same day")
+    return opens, closes
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, frozen=True, extra="forbid", coerce_numbers_to_str=True
@@ -53,8 +78,14 @@ class Settings(BaseSettings):
     smtp_connections: int = 4
     smtp_rate_per_second: float = 0.0  # 0 = unlimited
     smtp_give_up_hours: float = 48.0
+    # A message being sent whose dispatcher died is sent again after this (a live
+    # dispatcher renews it every third of it).
+    dispatch_lease_seconds: float = 60.0
     mail_from: str = "kehoach@kehoach.example"
     mail_from_name: str = "Hệ thống kehoach"
+    # Mail that may wait goes out in these hours of working days (Asia/Ho_Chi_Minh);
+    # "any" sends at every hour (engine/outbox/timing.py).
+    mail_hours: str = "07:00-18:00"
     admin_email: str = "admin@kehoach.example"
     # portal
     portal_base_url: str = "http://127.0.0.1:8700"
@@ -81,6 +112,12 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("mail_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
 
     @classmethod
     def settings_customise_sources(

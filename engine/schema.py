@@ -255,6 +255,12 @@ class PlanDocument(DocumentRef):
     issuer_unit: Slug = Field(description="Registry id of the issuing body.")
     parent_body: str | None = Field(None, description="The body printed above the issuer.")
     summary: str = Field(description="Trích yếu.")
+    short_name: str | None = Field(
+        None,
+        max_length=30,
+        description="The plan as email subjects name it, e.g. 'Kế hoạch PCCC' "
+        "(default: the type and the number).",
+    )
     signer: Signer
     date_note: str | None = None
 
@@ -341,6 +347,12 @@ class Deliverable(Model):
     id: Slug
     kind: DeliverableKind
     title: str
+    short_title: str | None = Field(
+        None,
+        max_length=40,
+        description="The title as email subjects give it, with the cycle after it: "
+        "'Báo cáo sơ kết' -> 'Báo cáo sơ kết năm 2023' (default: the title, shortened).",
+    )
     section: str | None = None
     text: str | None = Field(None, description="The sentence of the plan that asks for it.")
     from_assignments: list[Slug] | Literal["all"] = Field(

@@ -1,103 +1,139 @@
-"""The dispatcher: deliver due outbox rows over SMTP, never losing one.
+"""The dispatcher: deliver due outbox rows over SMTP, never losing one, resending few.
 
-Each pass claims due rows in batches (status ``pending`` and ``next_attempt_at`` due,
-or ``sending`` whose lease ran out), marks them ``sending`` with a lease in the same
-statement, sends them over a small pool of reused connections, and records the
-outcome. A crash between sending and recording leaves the row ``sending``; when its
-lease expires the next pass sends it again with the same Message-ID. A message may
-thus arrive twice (mail clients fold duplicates by Message-ID) but never zero times.
+Each of ``smtp_connections`` workers takes one message at a time: in one transaction it
+records the outcome of its last message and claims the next due row (status
+``pending`` and ``next_attempt_at`` due, or ``sending`` whose lease ran out), marking it
+``sending`` with a short lease; then it sends it at once. Claims and records of all
+workers are grouped into one transaction when they come together, so the database does
+not slow the connections down, but nothing is claimed before a connection is free to
+send it and every message is marked sent as soon as its SMTP reply is in.
 
-Outcomes: sent; 4xx or network error -> ``pending`` again with exponential backoff
-until ``give_up_at`` (first failure + ``smtp_give_up_hours``), then ``failed``;
-5xx -> ``failed`` at once. Every ``failed`` row gets an AuditEvent and a
-``delivery_failure`` email to the plan's (or the configured) administrator.
+So at any moment at most ``smtp_connections`` rows are ``sending``. A dispatcher killed
+mid-run leaves only those; a heartbeat renews their lease (``lease_seconds``, 60 s)
+while the dispatcher lives, so after a kill they are sent again within a minute with
+the same Message-ID (the message may arrive twice, mail clients fold duplicates by
+Message-ID, but never zero times), and every other row is due for the next
+dispatcher at once. A clean stop (:meth:`Dispatcher.stop`, SIGTERM/SIGINT for the
+CLI) lets the messages in flight finish and releases anything claimed but not started.
 
-Recipients one by one: when the server refuses some addresses of a message (at
-RCPT) and takes the others, a 5xx address is reported to the administrator at once
-and a 4xx address is owed the message still: the row goes back to ``pending`` with
-``retry_to`` = those addresses, and the next attempt sends the same message (same
-Message-ID, same To/Cc headers) to them alone, with the same backoff and give-up
-horizon as a whole message.
+Mail that may wait is claimed only while the sending window is open
+(engine/outbox/timing.py): working hours of working days.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import logging
+import signal
+import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar, cast
+from functools import lru_cache
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Engine, Integer, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.audit_chain import append
+from engine.calendar import TZ, WorkCalendar
 from engine.config import Settings
 from engine.config import settings as default_settings
+from engine.definitions_cache import current_calendar
 from engine.faults import killpoint
-from engine.outbox import MailKind, enqueue, plan_admin_email
+from engine.outbox.timing import AT_ONCE_FLAGS, AT_ONCE_KINDS, SendingWindow
 from engine.states import OutboxStatus
-from engine.store.db import connect
-from engine.store.models import OutboxMessage, utcnow
+from engine.store.db import _sqlite_pragmas, connect
+from engine.store.models import utcnow
+from notifications.outcomes import OUTBOX, RETRY, DispatchStats, Outcome, Recorder, RetryPolicy
 from notifications.render import RenderError, render_message
 from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 
-OUTBOX = cast(Table, OutboxMessage.__table__)
 T = TypeVar("T")
+# How long the transaction that records one reply waits for the other connections'
+# replies: grouped, they cost one commit instead of several.
+GATHER_SECONDS = 0.002
+log = logging.getLogger("kehoach.dispatch")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff and lease timings (short ones in tests, the defaults in production)."""
-
-    base_seconds: float = 60.0  # first retry after a minute ...
-    max_seconds: float = 3600.0  # ... doubling up to an hour
-    lease_seconds: float = 600.0  # a `sending` row older than this is sent again
-    batch_size: int = 200
-
-    def backoff(self, attempts: int) -> dt.timedelta:
-        seconds = self.base_seconds * 2 ** max(0, attempts - 1)
-        return dt.timedelta(seconds=min(seconds, self.max_seconds))
+def _no_fsync_per_commit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-@dataclass
-class DispatchStats:
-    """What one pass did."""
-
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    connections: int = 0
-    errors: list[str] = field(default_factory=list)  # distinct error texts, for summaries
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Outcome:
-    row: Any  # a claimed outbox row (attribute names as OutboxMessage)
-    status: OutboxStatus | str  # sent, failed, or "retry"
-    at: dt.datetime
-    attempted: bool = True
-    raw: bytes | None = None
-    subject: str | None = None
-    code: int | None = None
-    error: str | None = None
-    refused: dict[str, str] = field(default_factory=dict)  # address -> "code text"
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    """The dispatcher's connections. On SQLite in WAL mode they commit without an fsync
+    (``synchronous=NORMAL``): a commit survives the process being killed, and what a
+    power cut may take back is a few "sent" marks, i.e. a few messages sent again with
+    their Message-ID, which the at-least-once contract allows. One commit per message
+    with an fsync each would halve the throughput here."""
+    if not url.startswith("sqlite"):
+        return connect(url)
+    connect(url)  # creates the database's folder
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _no_fsync_per_commit)
+    return engine
 
 
-def _transient(refused: dict[str, str]) -> list[str]:
-    """Addresses refused with a 4xx reply: worth another attempt."""
-    return [a for a, e in refused.items() if e[:1] == "4"]
+class _Ledger:
+    """Groups the workers' "record my outcome, give me the next row" into transactions."""
 
+    def __init__(self, dispatcher: Dispatcher, workers: int, gather_seconds: float) -> None:
+        self.dispatcher = dispatcher
+        self.workers = workers  # still running: each one either sends or waits here
+        self.gather_seconds = gather_seconds
+        self.pending: list[tuple[Outcome | None, bool, asyncio.Future[Any]]] = []
+        self.task: asyncio.Task[None] | None = None
+        self._all_in = asyncio.Event()
 
-def _permanent(refused: dict[str, str]) -> list[str]:
-    return [a for a, e in refused.items() if e[:1] != "4"]
+    async def submit(self, outcome: Outcome | None, want: bool) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((outcome, want, future))
+        if len(self.pending) >= self.workers:
+            self._all_in.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+        return await future
+
+    def leave(self) -> None:
+        """A worker is done: the others no longer wait for it."""
+        self.workers -= 1
+        if self.pending and len(self.pending) >= self.workers:
+            self._all_in.set()
+
+    async def _gather(self) -> None:
+        """Wait a moment for the connections whose reply is about to come, so that one
+        transaction records them all (a commit per message costs more than a send)."""
+        if len(self.pending) >= self.workers or self.gather_seconds <= 0:
+            return
+        self._all_in.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), self.gather_seconds)
+
+    async def _drain(self) -> None:
+        d = self.dispatcher
+        while self.pending:
+            await self._gather()
+            batch, self.pending = self.pending, []
+            outcomes = [o for o, _, _ in batch if o is not None]
+            want = min(sum(1 for _, w, _ in batch if w), d.claim_room())
+            try:
+                rows = await d.locked(d.commit, outcomes, want)
+            except BaseException as exc:
+                d.fail(exc)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            d.settled(outcomes, rows)
+            given = iter(rows)
+            for _, wanted, future in batch:
+                if not future.done():
+                    future.set_result(next(given, None) if wanted else None)
 
 
 class Dispatcher:
@@ -109,315 +145,339 @@ class Dispatcher:
         conf: Settings,
         now: dt.datetime | None = None,
         policy: RetryPolicy | None = None,
+        keys: Sequence[str] | None = None,
+        best_effort: bool = False,
     ) -> None:
+        """``keys``: only the rows with these idempotency keys (the portal's receipts).
+        ``best_effort``: a row that is not sent is put back untouched, for the
+        dispatcher to retry and report (no attempt counted, no backoff)."""
         self.conf = conf
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy(lease_seconds=conf.dispatch_lease_seconds)
         self._fixed_now = now
-        self._factory = sessionmaker(connect(db_url), expire_on_commit=False)
+        self._factory = sessionmaker(_engine(db_url), expire_on_commit=False)
         self._postgres = db_url.startswith("postgresql")
+        self._keys = list(keys) if keys is not None else None
+        self._best_effort = best_effort
         self.stats = DispatchStats()
+        self._recorder = Recorder(conf, self.policy, self.stats)
+        self._limit: int | None = None
+        self._cutoff = self.clock()
+        self._window: SendingWindow | None = None
+        self._stopping = False
+        self._failure: BaseException | None = None
         # Set when the server cannot be reached: the rest of the pass is pointless.
         self._unreachable: str | None = None
+        self._statements: dict[tuple[OutboxStatus, bool], Any] = {}
+        self._next_lease_check = 0.0  # monotonic time to look for expired leases again
+        self._claimed: dict[int, Any] = {}  # claimed and not recorded yet
+        self._started: set[int] = set()  # of those, the ones handed to SMTP
+        self._db_lock: asyncio.Lock | None = None
 
     def clock(self) -> dt.datetime:
         """The injected time (virtual clock) or the real one."""
         return self._fixed_now or utcnow()
 
+    def stop(self) -> None:
+        """Finish the messages in flight, claim nothing more (thread-safe)."""
+        self._stopping = True
+
+    def fail(self, exc: BaseException) -> None:
+        """A database job failed: claim nothing more; :meth:`run` raises it at the end."""
+        if self._failure is None:
+            self._failure = exc
+
     # ------------------------------------------------------------ database side
 
-    def _claim(self, cutoff: dt.datetime, count: int) -> list[Any]:
-        """Mark up to ``count`` due rows ``sending`` (with a lease) and return them.
+    def claim_room(self) -> int:
+        if self._stopping or self._unreachable is not None or self._failure is not None:
+            return 0
+        if self._limit is None:
+            return 1 << 30
+        return max(0, self._limit - self.stats.claimed)
 
-        One UPDATE statement: on SQLite (``WHERE id IN (SELECT ...)``) it runs under
-        the write lock; on PostgreSQL (``WITH picked AS (SELECT ... FOR UPDATE SKIP
-        LOCKED) UPDATE ... FROM picked``) concurrent dispatchers take disjoint rows.
-        Either way no two dispatchers claim a row while its lease holds. Rows come back
-        as plain (Core) rows with the same attribute names as OutboxMessage:
-        building ORM objects would cost more than the rest of the claim.
-        """
+    async def locked(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in a thread, one database job at a time."""
+        assert self._db_lock is not None
+        async with self._db_lock:
+            return await asyncio.to_thread(fn, *args)
+
+    def _due(self, status: OutboxStatus, window_closed: bool) -> Any:
         c = OUTBOX.c
-        due = c.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)) & (
-            c.next_attempt_at <= cutoff
-        )
-        candidates = select(c.id).where(due).order_by(c.next_attempt_at, c.id).limit(count)
-        if self._postgres:
-            # A locking CTE is evaluated exactly once; PostgreSQL may re-run an
-            # IN (subquery) per row, and with SKIP LOCKED that ignores the LIMIT.
-            picked = candidates.with_for_update(skip_locked=True).cte("picked")
-            stmt = update(OUTBOX).where(c.id == picked.c.id, due)
-        else:
-            stmt = update(OUTBOX).where(c.id.in_(candidates.scalar_subquery()), due)
-        lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
-        with self._factory() as session, session.begin():
-            rows = session.execute(
-                stmt.values(status=OutboxStatus.SENDING, next_attempt_at=lease).returning(
-                    *(col for col in OUTBOX.c if col.name != "raw")
-                )
-            ).all()
-        killpoint("claimed")
+        due = (c.status == status) & (c.next_attempt_at <= bindparam("cutoff"))
+        if self._keys is not None:
+            due &= c.idempotency_key.in_(bindparam("keys", expanding=True))
+        if window_closed:
+            due &= or_(
+                c.kind.in_(sorted(AT_ONCE_KINDS)),
+                *(c.context[flag].as_boolean().is_(True) for flag in AT_ONCE_FLAGS),
+            )
+        return due
+
+    def _claim(self, session: Session, count: int) -> list[Any]:
+        """Mark up to ``count`` due rows ``sending`` (with a lease) and return them:
+        rows whose lease ran out first (looked for at most every third of a lease),
+        then pending ones, each in ``ix_outbox_due`` order (no sort of the queue)."""
+        rows: list[Any] = []
+        statuses = [OutboxStatus.PENDING]
+        if time.monotonic() >= self._next_lease_check:
+            self._next_lease_check = time.monotonic() + self.policy.heartbeat_seconds
+            statuses.insert(0, OutboxStatus.SENDING)
+        closed = self._window is not None and not self._window.is_open(self.clock())
+        params: dict[str, Any] = {
+            "cutoff": self._cutoff,
+            "lease": self.clock() + dt.timedelta(seconds=self.policy.lease_seconds),
+        }
+        if self._keys is not None:
+            params["keys"] = self._keys
+        for status in statuses:
+            if len(rows) < count:
+                statement = self._claim_statement(status, closed)
+                found = session.execute(statement, {**params, "count": count - len(rows)})
+                rows += found.all()
         return sorted(rows, key=lambda r: r.id)
 
-    def _record(self, outcomes: list[_Outcome]) -> None:
-        """Write every outcome of a batch in one transaction, with its side effects."""
-        if not outcomes:
-            return
-        params: list[dict[str, Any]] = []
-        with self._factory() as session, session.begin():
-            for out in outcomes:
-                row = out.row
-                attempts = row.attempts + (1 if out.attempted else 0)
-                # Every column in every parameter set: one executemany statement.
-                values: dict[str, Any] = {
-                    "_id": row.id,
-                    "status": OutboxStatus.SENT,
-                    "attempts": attempts,
-                    "smtp_code": out.code,
-                    "last_error": out.error,
-                    "sent_at": row.sent_at,  # kept by a retry after a partial refusal
-                    "give_up_at": row.give_up_at,
-                    "next_attempt_at": out.at,
-                    "retry_to": None,
-                }
-                if out.status == OutboxStatus.SENT:
-                    values.update(sent_at=row.sent_at or out.at, raw=out.raw, last_error=None)
-                    self.stats.sent += 1
-                    if out.refused:
-                        self._refused(session, out, values, attempts)
-                elif out.status == "retry" and _transient(out.refused) and _permanent(out.refused):
-                    # Every address refused, some for good: report those, retry the rest.
-                    values["status"] = OutboxStatus.FAILED
-                    self._refused(session, out, values, attempts)
-                    if values["status"] == OutboxStatus.FAILED:
-                        self.stats.failed += 1
-                elif out.status == "retry":
-                    give_up_at = row.give_up_at or out.at + dt.timedelta(
-                        hours=self.conf.smtp_give_up_hours
-                    )
-                    values["give_up_at"] = give_up_at
-                    values["retry_to"] = row.retry_to  # still owed to the same addresses
-                    if out.at >= give_up_at:
-                        error = f"gave up after {attempts} attempts: {out.error}"
-                        lost = (
-                            OutboxStatus.SENT if row.sent_at else OutboxStatus.FAILED
-                        )  # others may have it
-                        values.update(status=lost, last_error=error, retry_to=None)
-                        self._fail(session, out, error, attempts)
-                    else:
-                        values.update(
-                            status=OutboxStatus.PENDING,
-                            next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
-                        )
-                        self.stats.retried += 1
-                else:
-                    # A row some addresses already got stays "sent"; the rest is reported.
-                    values["status"] = OutboxStatus.SENT if row.sent_at else OutboxStatus.FAILED
-                    self._fail(session, out, out.error or "", attempts)
-                if out.error and out.error not in self.stats.errors and len(self.stats.errors) < 20:
-                    self.stats.errors.append(out.error)
-                params.append(values)
-            # Sent rows get their bytes; others keep theirs (claimed rows carry no raw).
-            # One executemany per column set.
-            for same in (
-                [v for v in params if "raw" in v],
-                [v for v in params if "raw" not in v],
-            ):
-                if same:
-                    session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")), same)
-            killpoint("record_before_commit")
-        killpoint("recorded")
-
-    def _refused(
-        self, session: Session, out: _Outcome, values: dict[str, Any], attempts: int
-    ) -> None:
-        """Some addresses refused: report the permanent ones, keep owing the others."""
-        row = out.row
-        refused = ", ".join(f"{a}: {e}" for a, e in out.refused.items())
-        values["last_error"] = "refused: " + refused
-        owed = _transient(out.refused)
-        give_up_at = row.give_up_at or out.at + dt.timedelta(hours=self.conf.smtp_give_up_hours)
-        if owed and out.at < give_up_at:
-            values.update(
-                status=OutboxStatus.PENDING,
-                retry_to=owed,
-                give_up_at=give_up_at,
-                next_attempt_at=out.at + self.policy.backoff(max(1, attempts)),
-                last_error=f"refused, retrying {', '.join(owed)}: {refused}",
+    def _claim_statement(self, status: OutboxStatus, window_closed: bool) -> Any:
+        """One UPDATE statement, built once per pass: on SQLite (``WHERE id IN (SELECT
+        ...)``) it runs under the write lock; on PostgreSQL (``WITH picked AS (SELECT ...
+        FOR UPDATE SKIP LOCKED) UPDATE ... FROM picked``) concurrent dispatchers take
+        disjoint rows. Either way no two dispatchers claim a row while its lease holds.
+        Rows come back as plain (Core) rows with the attribute names of OutboxMessage."""
+        key = (status, window_closed)
+        if key not in self._statements:
+            c = OUTBOX.c
+            due = self._due(status, window_closed)
+            candidates = (
+                select(c.id)
+                .where(due)
+                .order_by(c.next_attempt_at, c.id)
+                .limit(bindparam("count", type_=Integer))
             )
-            self.stats.retried += 1
-            lost = _permanent(out.refused)
-        else:
-            lost = list(out.refused)
-            if owed:
-                values["last_error"] = f"gave up after {attempts} attempts: {refused}"
-        if lost:
-            error = "; ".join(f"{a}: {out.refused[a]}" for a in lost)
-            self._escalate(session, out, f"refused: {error}", attempts)
+            if self._postgres:
+                # A locking CTE is evaluated exactly once; PostgreSQL may re-run an
+                # IN (subquery) per row, and with SKIP LOCKED that ignores the LIMIT.
+                picked = candidates.with_for_update(skip_locked=True).cte("picked")
+                stmt = update(OUTBOX).where(c.id == picked.c.id, due)
+            else:
+                stmt = update(OUTBOX).where(c.id.in_(candidates.scalar_subquery()), due)
+            self._statements[key] = stmt.values(
+                status=OutboxStatus.SENDING, next_attempt_at=bindparam("lease")
+            ).returning(*(col for col in OUTBOX.c if col.name != "raw"))
+        return self._statements[key]
 
-    def _fail(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
-        self.stats.failed += 1
-        self._escalate(session, out, error, attempts)
+    def commit(self, outcomes: list[Outcome], want: int) -> list[Any]:
+        """Record ``outcomes`` and claim up to ``want`` rows, in one transaction."""
+        with self._factory() as session, session.begin():
+            if self._best_effort:
+                sent = OutboxStatus.SENT
+                self._recorder.release(session, [o for o in outcomes if o.status != sent])
+                outcomes = [o for o in outcomes if o.status == sent]
+            self._recorder.record(session, outcomes)
+            rows = self._claim(session, want)
+            if outcomes:
+                killpoint("record_before_commit")
+        if outcomes:
+            killpoint("recorded")
+        if rows:
+            killpoint("claimed")
+        return rows
 
-    def _escalate(self, session: Session, out: _Outcome, error: str, attempts: int) -> None:
-        """AuditEvent plus a delivery_failure email to the administrator."""
-        row = out.row
-        to_text = ", ".join([*row.to_addrs, *row.cc_addrs])
-        failed = {
-            "outbox_id": row.id,
-            "message_id": row.message_id,
-            "kind": row.kind,
-            "subject": out.subject,
-            "to": to_text,
-            "unit_name": ((row.context or {}).get("unit") or {}).get("name"),
-            "plan_id": row.plan_id,
-            "obligation_id": row.obligation_id,
-            "smtp_code": out.code,
-            "error": error,
-            "attempts": attempts,
-        }
-        append(
-            session,
-            at=out.at,
-            actor="system:dispatcher",
-            action="email.delivery_failed",
-            plan_id=row.plan_id,
-            obligation_id=row.obligation_id,
-            data=failed,
-        )
-        # Never escalate a failure about a failure: that could loop forever when
-        # the administrator's own address is the one that bounces.
-        if row.kind == MailKind.DELIVERY_FAILURE:
+    def settled(self, outcomes: list[Outcome], rows: list[Any]) -> None:
+        """Book-keeping after :meth:`commit` (in the event loop)."""
+        for out in outcomes:
+            self._claimed.pop(out.row.id, None)
+            self._started.discard(out.row.id)
+        for row in rows:
+            self._claimed[row.id] = row
+        self.stats.claimed += len(rows)
+        self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._claimed))
+
+    def _renew(self, ids: list[int]) -> None:
+        """The heartbeat: extend the lease of the rows in flight."""
+        lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
+        with self._factory() as session, session.begin():
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == OutboxStatus.SENDING)
+                .values(next_attempt_at=lease)
+            )
+
+    def _release(self, ids: list[int]) -> None:
+        """Rows claimed and never handed to SMTP: due again at once, untouched."""
+        with self._factory() as session, session.begin():
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == OutboxStatus.SENDING)
+                .values(status=OutboxStatus.PENDING, next_attempt_at=self.clock())
+            )
+
+    def _defer_all(self, reason: str) -> None:
+        """The server cannot be reached: every due row waits its backoff, in batches
+        claimed and recorded in one transaction each (never left ``sending``)."""
+        at = self.clock()
+        while True:
+            want = self.policy.batch_size
+            if self._limit is not None:
+                want = min(want, self._limit - self.stats.claimed)
+            if want <= 0:
+                return
+            with self._factory() as session, session.begin():
+                rows = self._claim(session, want)
+                self._recorder.record(
+                    session, [Outcome(r, RETRY, at, attempted=False, error=reason) for r in rows]
+                )
+            self.stats.claimed += len(rows)
+            if not rows:
+                return
+
+    def _held(self) -> None:
+        """How many rows wait for the sending window, and when it opens."""
+        window = self._window
+        if window is None or window.is_open(self.clock()) or self._keys is not None:
             return
-        enqueue(
-            session,
-            kind=MailKind.DELIVERY_FAILURE,
-            idempotency_key=f"delivery_failure:{row.id}",
-            to_addrs=[plan_admin_email(session, row.plan_id, self.conf)],
-            context={"failed": failed},
-            plan_id=row.plan_id,
-            unit_id=row.unit_id,
-            thread_key="",  # the admin was not on the unit's thread
-            now=out.at,
-            settings=self.conf,
+        c = OUTBOX.c
+        waiting = select(func.count(c.id)).where(
+            c.status == OutboxStatus.PENDING,
+            c.next_attempt_at <= self._cutoff,
+            c.kind.not_in(sorted(AT_ONCE_KINDS)),
         )
+        with self._factory() as session:
+            self.stats.held = int(session.scalar(waiting) or 0)
+        if self.stats.held:
+            opens = window.next_open(self.clock()).astimezone(TZ)
+            self.stats.window_opens = opens.isoformat(timespec="minutes")
+
+    def _load_window(self) -> SendingWindow:
+        with self._factory() as session:
+            calendar = current_calendar(session, "vn")
+        return SendingWindow.from_text(self.conf.mail_hours, WorkCalendar(calendar))
 
     # ------------------------------------------------------------ SMTP side
 
-    async def _deliver(self, connection: SmtpConnection, bucket: TokenBucket, row: Any):
+    async def _deliver(self, connection: SmtpConnection, row: Any) -> Outcome:
         at = self.clock()
         if self._unreachable is not None:
-            return _Outcome(row, "retry", at, attempted=False, error=self._unreachable)
+            return Outcome(row, RETRY, at, attempted=False, error=self._unreachable)
         try:
             rendered = render_message(row, self.conf, now=at)
         except (RenderError, ValueError, TypeError, KeyError) as exc:
             # A message that cannot be built never will be: no point retrying.
-            return _Outcome(row, OutboxStatus.FAILED, at, error=f"cannot build the message: {exc}")
+            return Outcome(row, OutboxStatus.FAILED, at, error=f"cannot build the message: {exc}")
         subject, data = rendered.subject, rendered.raw
         # After a partial refusal, only the addresses still owed (headers unchanged).
         recipients = list(row.retry_to) if row.retry_to else rendered.recipients
-        await bucket.acquire()
+        self._started.add(row.id)
         try:
             refused = await connection.send(self.conf.mail_from, recipients, data)
             killpoint("smtp_sent")
         except SmtpFailure as exc:
             if exc.connection:
                 self._unreachable = str(exc)
-            status = OutboxStatus.FAILED if exc.permanent else "retry"
-            return _Outcome(
+            status = OutboxStatus.FAILED if exc.permanent else RETRY
+            return Outcome(
                 row, status, at, subject=subject, code=exc.code, error=str(exc), refused=exc.refused
             )
-        return _Outcome(
+        return Outcome(
             row, OutboxStatus.SENT, at, raw=data, subject=subject, code=250, refused=refused
         )
 
-    def _claim_size(self, limit: int | None) -> int:
-        want = self.policy.batch_size
-        rate = self.conf.smtp_rate_per_second
-        if rate > 0:
-            # Under a slow rate limit, claim no more than can be sent well within the
-            # lease, or another pass could take the rows over while they wait here.
-            want = min(want, max(1, int(rate * self.policy.lease_seconds / 4)))
-        if limit is not None:
-            want = min(want, limit - self.stats.claimed)
-        return want
+    async def _worker(self, connection: SmtpConnection, bucket: TokenBucket, ledger: _Ledger):
+        try:
+            await self._work(connection, bucket, ledger)
+        finally:
+            ledger.leave()
 
-    async def run(self, limit: int | None = None) -> DispatchStats:
-        """Claim, send and record as a pipeline: the next batch is claimed and the
-        last one recorded while messages go out, so the connections never wait on
-        the database."""
+    async def _work(self, connection: SmtpConnection, bucket: TokenBucket, ledger: _Ledger):
+        outcome: Outcome | None = None
+        while True:
+            want = self.claim_room() > 0
+            if want:
+                # The token first: a claimed row never waits for the rate limit.
+                await bucket.acquire()
+                want = self.claim_room() > 0
+            row = await ledger.submit(outcome, want)
+            outcome = None
+            if row is None:
+                return
+            try:
+                outcome = await self._deliver(connection, row)
+            except Exception as exc:  # a bug must not stall the pass or lose the row
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                outcome = Outcome(row, RETRY, self.clock(), error=error)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.heartbeat_seconds)
+            ids = sorted(self._claimed)
+            if ids:
+                try:
+                    await self.locked(self._renew, ids)
+                except Exception:  # the lease may then run out: a resend, never a loss
+                    log.exception("could not renew the lease of %d outbox rows", len(ids))
+
+    async def _round(self, pool: list[SmtpConnection], bucket: TokenBucket) -> None:
+        ledger = _Ledger(self, len(pool), GATHER_SECONDS)
+        results = await asyncio.gather(
+            *(self._worker(c, bucket, ledger) for c in pool), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            self._failure = errors[0]
+
+    async def run(self, limit: int | None = None, stop_on_signals: bool = False) -> DispatchStats:
+        """Send what is due, one message per connection at a time (see the module doc)."""
         started = time.perf_counter()
-        # Rows that fall due while this pass runs wait for the next pass: a row
-        # retried in this pass must not be picked up again by it.
-        cutoff = self.clock()
+        self._limit = limit
+        self._db_lock = asyncio.Lock()
+        self._window = await asyncio.to_thread(self._load_window)
         pool = [SmtpConnection(self.conf) for _ in range(max(1, self.conf.smtp_connections))]
         bucket = TokenBucket(self.conf.smtp_rate_per_second)
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.policy.batch_size)
-        buffer: list[_Outcome] = []
-        record_lock = asyncio.Lock()
-        flushes: list[asyncio.Task[None]] = []
-        failure: list[BaseException] = []
-
-        async def flush() -> None:
-            async with record_lock:  # outcomes land in the order they were taken
-                taken = buffer[:]
-                del buffer[:]
-                if not taken:
-                    return
-                try:
-                    await asyncio.to_thread(self._record, taken)
-                except BaseException as exc:
-                    failure.append(exc)
-                    raise
-
-        async def worker(connection: SmtpConnection) -> None:
-            while (row := await queue.get()) is not None:
-                try:
-                    buffer.append(await self._deliver(connection, bucket, row))
-                except Exception as exc:  # a bug must not stall the pass or lose the row
-                    error = f"internal error: {type(exc).__name__}: {exc}"
-                    buffer.append(_Outcome(row, "retry", self.clock(), error=error))
-                finally:
-                    queue.task_done()
-                if len(buffer) >= self.policy.batch_size:
-                    flushes.append(asyncio.create_task(flush()))
-
-        async def producer() -> None:
-            rechecked = False
-            while not failure and self._unreachable is None:
-                want = self._claim_size(limit)
-                if want <= 0:
-                    break
-                rows = await asyncio.to_thread(self._claim, cutoff, want)
-                if not rows:
-                    if rechecked:
-                        break
-                    # Recording may enqueue notices due now (delivery_failure): send
-                    # them in this pass rather than one pass later.
-                    await queue.join()
-                    await flush()
-                    rechecked = True
-                    continue
-                rechecked = False
-                self.stats.claimed += len(rows)
-                for row in rows:
-                    await queue.put(row)
-
-        workers = [asyncio.create_task(worker(c)) for c in pool]
+        heartbeat = asyncio.create_task(self._heartbeat())
+        handled = self._on_signals() if stop_on_signals else []
         try:
-            try:
-                await producer()
-            finally:
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
-                await asyncio.gather(*flushes, return_exceptions=True)
-                await flush()
-            if failure:
-                raise failure[0]
+            # Rows that fall due while this pass runs wait for the next pass: a row
+            # retried in this pass must not be picked up again by it; the notices to
+            # the administrator it queues are sent in a second round.
+            notices = -1
+            while notices != self._recorder.notices and self.claim_room() > 0:
+                notices = self._recorder.notices
+                self._cutoff = self.clock()
+                await self._round(pool, bucket)
+            deferring = not (self._best_effort or self._stopping or self._failure is not None)
+            if self._unreachable is not None and deferring:
+                await self.locked(self._defer_all, self._unreachable)
+            if self._failure is None:
+                await asyncio.to_thread(self._held)
         finally:
+            heartbeat.cancel()
+            await self._release_unstarted()
+            for sig in handled:
+                asyncio.get_running_loop().remove_signal_handler(sig)
             await asyncio.gather(*(c.close() for c in pool), return_exceptions=True)
             self.stats.connections = sum(c.connects for c in pool)
             self.stats.seconds = round(time.perf_counter() - started, 3)
+        if self._failure is not None:
+            raise self._failure
         return self.stats
+
+    async def _release_unstarted(self) -> None:
+        ids = [i for i in self._claimed if i not in self._started]
+        if not ids:
+            return
+        try:
+            await asyncio.to_thread(self._release, ids)
+        except Exception:  # their short lease runs out instead
+            log.exception("could not release %d claimed outbox rows", len(ids))
+
+    def _on_signals(self) -> list[int]:
+        """SIGTERM and SIGINT stop the pass cleanly (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        loop = asyncio.get_running_loop()
+        handled: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+            handled.append(sig)
+        return handled
 
 
 async def dispatch_pending(
@@ -426,10 +486,11 @@ async def dispatch_pending(
     now: dt.datetime | None = None,
     limit: int | None = None,
     policy: RetryPolicy | None = None,
+    stop_on_signals: bool = False,
 ) -> DispatchStats:
     """Deliver every outbox row due at ``now`` (default: the real time); one pass."""
     conf = settings or default_settings()
-    return await Dispatcher(db_url, conf, now=now, policy=policy).run(limit)
+    return await Dispatcher(db_url, conf, now=now, policy=policy).run(limit, stop_on_signals)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -452,6 +513,10 @@ def dispatch_pending_sync(
     now: dt.datetime | None = None,
     limit: int | None = None,
     policy: RetryPolicy | None = None,
+    stop_on_signals: bool = False,
 ) -> DispatchStats:
-    """:func:`dispatch_pending` for callers without an event loop (CLI, sync flows)."""
-    return run_sync(dispatch_pending(db_url, settings, now, limit, policy))
+    """:func:`dispatch_pending` for callers without an event loop (CLI, sync flows).
+
+    ``stop_on_signals``: SIGTERM/SIGINT finish the messages in flight and stop (the
+    CLI; not inside Prefect, which handles those signals itself)."""
+    return run_sync(dispatch_pending(db_url, settings, now, limit, policy, stop_on_signals))

@@ -56,6 +56,12 @@ def summary_markdown(stats: DispatchStats, failed: list[dict[str, Any]]) -> str:
         f"| {stats.sent} | {stats.retried} | {stats.failed} | {stats.claimed} "
         f"| {stats.connections} | {stats.seconds} |",
     ]
+    if stats.held:
+        lines += [
+            "",
+            f"Waiting for working hours: **{stats.held}** message(s), "
+            f"sent from {stats.window_opens} (`KEHOACH_MAIL_HOURS`).",
+        ]
     if stats.errors:
         lines += ["", "## Errors in this run", ""]
         lines += [f"- `{e.replace('`', chr(39))}`" for e in stats.errors]

@@ -48,6 +48,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _ADDRESS = re.compile(r"[^@\s<>,;\"()\[\]\\]+@[^@\s<>,;\"()\[\]\\]+")
 
 ADMIN_DISPLAY_NAME = "Quản trị hệ thống kehoach"
+SUBJECT_MAX = 79  # characters: subjects stay under 80, the deadline and the matter first
+_ELASTIC = re.compile("\x0e(.*?)\x0f", re.S)
+_MIN_ELASTIC = 12  # a shortened part keeps at least this much
 
 
 class RenderError(Exception):
@@ -60,6 +63,42 @@ def one_line(value: Any) -> str:
     """Collapse any text to a single header-safe line (no CR/LF, no controls)."""
     text = _CONTROL.sub(" ", "" if value is None else str(value))
     return " ".join(text.split())
+
+
+def elastic(value: Any) -> str:
+    """Jinja filter: a part of a subject that may be shortened to keep it under 80."""
+    return f"\x0e{one_line(value)}\x0f"
+
+
+def clip(text: str, size: int) -> str:
+    """``text`` in at most ``size`` characters, cut at a word and ended with "…"."""
+    if len(text) <= size:
+        return text
+    cut = text[: max(1, size - 1)]
+    if " " in cut.strip():
+        cut = cut[: cut.rstrip().rfind(" ")]
+    return cut.rstrip(" ,;:–—-(") + "…"
+
+
+def fit_subject(rendered: str, limit: int = SUBJECT_MAX) -> str:
+    """The subject in one line of at most ``limit`` characters: the :func:`elastic`
+    parts are shortened, the longest first and then alike (a unit's name and a title
+    both stay readable); the whole is cut only when that is not enough."""
+    parts = [one_line(p) if i % 2 else p for i, p in enumerate(_ELASTIC.split(rendered))]
+    for _ in range(4):  # cuts at word ends may leave a few characters over
+        text = one_line("".join(parts))
+        over = len(text) - limit
+        if over <= 0:
+            return text
+        sizes = {i: len(parts[i]) for i in range(1, len(parts), 2) if len(parts[i]) > _MIN_ELASTIC}
+        if not sizes:
+            break
+        cap = max(sizes.values())
+        while cap > _MIN_ELASTIC and sum(max(0, n - cap) for n in sizes.values()) < over:
+            cap -= 1
+        for i, size in sizes.items():
+            parts[i] = clip(parts[i], min(size, cap))
+    return clip(one_line("".join(parts)), limit)
 
 
 @lru_cache(maxsize=32)
@@ -75,7 +114,7 @@ def environment(templates_dir: str | None = None) -> Environment:
         loaders.append(FileSystemLoader(templates_dir))
     loaders.append(FileSystemLoader(str(TEMPLATES)))
     kind = SandboxedEnvironment if templates_dir else Environment
-    return kind(
+    env = kind(
         loader=ChoiceLoader(loaders),
         # Only the HTML part is markup; subject and text are plain and must not
         # show "&lt;" to the reader.
@@ -89,6 +128,8 @@ def environment(templates_dir: str | None = None) -> Environment:
         auto_reload=False,
         keep_trailing_newline=True,
     )
+    env.filters["elastic"] = elastic
+    return env
 
 
 def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
@@ -100,7 +141,7 @@ def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         html = env.get_template(f"{kind}.html.j2").render(context)
     except Exception as exc:  # TemplateNotFound, TemplateSyntaxError, UndefinedError...
         raise RenderError(f"template for {kind!r}: {type(exc).__name__}: {exc}") from exc
-    return one_line(subject), text, html
+    return fit_subject(subject), text, html
 
 
 def _address(addr: str, name: str | None) -> tuple[str, str]:
@@ -206,8 +247,13 @@ def render_message(
     if not to:
         raise RenderError("no recipient address (the unit has no email in the registry)")
 
+    # Named as the agency the mail is from (the address stays ours): the unit that
+    # collects the answer, or the plan's issuer (engine/outbox/context.py).
+    sender = str((context.get("sender") or {}).get("name") or "")
+    if kind == MailKind.DELIVERY_FAILURE or not sender.strip():
+        sender = settings.mail_from_name
     headers = [
-        mime.address_list("From", [_address(settings.mail_from, settings.mail_from_name)]),
+        mime.address_list("From", [_address(settings.mail_from, sender)]),
         mime.address_list("To", to),
     ]
     if cc:

@@ -47,6 +47,7 @@ from engine.clock import Clock
 from engine.store.db import session_scope
 from engine.store.models import Submission
 from portal import audit
+from portal.receipts import send_receipts
 from portal.state import retryable
 from portal.writes import writing
 
@@ -177,6 +178,7 @@ def take_in_here(
     for sid, error in failed.items():
         log.error("intake of submission %s failed: %s", sid, error)
         _audit_failure(db_url, sid, now, error)
+    send_receipts(db_url, done, now)  # the flow sends its own; here nobody else would
     return done, list(failed)
 
 

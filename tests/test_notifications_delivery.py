@@ -15,7 +15,7 @@ from cli.mail import cmd_outbox
 from engine.outbox import enqueue_for_obligation
 from engine.store.db import migrate, session_scope
 from engine.store.models import AuditEvent, Obligation, OutboxMessage
-from notifications import dispatch as dispatch_module
+from notifications import outcomes as outcomes_module
 from notifications.dispatch import RetryPolicy, dispatch_pending_sync
 from notifications.mailbox import start_mailbox_server
 from tests.notifications_factory import (
@@ -85,13 +85,17 @@ def test_assignment_arrives_correct_in_every_detail(url, smtp_server):
     assert received.rcpt_tos == [UNIT_EMAIL]
     assert received.mail_from == "kehoach@halang.example"
     # Subject: Vietnamese when decoded, RFC 2047 encoded words on the wire.
-    assert msg["Subject"] == (
-        "[134/KH-UBND] Giao nhiệm vụ: Báo cáo kết quả công tác PCCC và CNCH – hạn Thứ Hai, 11/9/2028"
+    # The deadline first, the matter, the plan; under 80 characters.
+    assert (
+        msg["Subject"]
+        == "Hạn 11/9: Báo cáo kết quả công tác PCCC và CNCH năm 2028 — Kế hoạch 134/KH-UBND"
     )
     raw_headers = raw.split(b"\r\n\r\n", 1)[0]
     assert b"=?utf-8?" in raw_headers
     assert max(raw_headers) < 0x80, "headers must be 7-bit ASCII"
-    assert msg["From"].addresses[0].display_name == "Hệ thống kehoach huyện Hạ Lang"
+    # From: named as the consolidating agency the report goes through; our address.
+    assert msg["From"].addresses[0].display_name == "Công an huyện Hạ Lang"
+    assert msg["From"].addresses[0].addr_spec == "kehoach@halang.example"
     assert msg["To"].addresses[0].display_name == "Phòng Văn hóa và Thông tin"
     assert msg["Date"].datetime.utcoffset() == dt.timedelta(hours=7)
     assert msg["Date"].datetime == T0
@@ -290,11 +294,12 @@ def test_crash_after_send_before_mark_resends_with_same_message_id(url, smtp_ser
     obligation_id = setup_obligation(url)
     [row_id] = enqueue(url, conf, obligation_id, "assignment")
 
-    def crash(self, outcomes):
-        raise RuntimeError("process killed before recording")
+    def crash(self, session, outcomes):
+        if outcomes:  # the first transaction only claims
+            raise RuntimeError("process killed before recording")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dispatch_module.Dispatcher, "_record", crash)
+        patch.setattr(outcomes_module.Recorder, "record", crash)
         with pytest.raises(RuntimeError, match="process killed"):
             run(url, conf)
     [first] = smtp_server.wait_for(1)
@@ -327,9 +332,7 @@ def test_header_injection_through_a_unit_name_is_neutralised(url, smtp_server):
     assert b"\nBcc:" not in headers and b"\rBcc:" not in headers
     assert msg["To"].addresses[0].display_name == "Phòng VH Bcc: evil@attacker.example"
     assert [a.addr_spec for a in msg["To"].addresses] == [UNIT_EMAIL]
-    assert "\n" not in msg["Subject"] and msg["Subject"].endswith(
-        "– Phòng VH Bcc: evil@attacker.example"
-    )
+    assert "\n" not in msg["Subject"] and "\n" not in str(msg["From"])
 
 
 def test_html_injection_in_names_and_report_text_is_escaped(url, smtp_server):
@@ -428,7 +431,8 @@ def test_consolidated_report_is_attached_and_routed_upward(url, smtp_server, tmp
     [attachment] = list(msg.iter_attachments())
     assert attachment.get_filename() == "bao-cao-tong-hop-2028.docx"
     assert attachment.get_content() == document.read_bytes()
-    assert "Báo cáo tổng hợp: Báo cáo kết quả công tác PCCC và CNCH" in msg["Subject"]
+    assert msg["Subject"] == "Báo cáo tổng hợp năm 2028 — Công an huyện Hạ Lang"
+    assert msg["From"].addresses[0].display_name == "Công an huyện Hạ Lang"
     assert "Công an huyện Hạ Lang gửi" in msg.get_body(("plain",)).get_content()
 
 

@@ -198,7 +198,7 @@ def test_escalation_goes_to_the_head_with_the_consolidating_unit_in_copy(sqlite_
     msg = build_message(row, conf, now=T0)
     assert msg["To"].addresses[0].display_name == "Hoàng Thị Lan"
     # 15/9/2028 is 4 days after the moved deadline (11/9), not 5 after the nominal one.
-    assert msg["Subject"].endswith("(quá hạn 4 ngày)")
+    assert msg["Subject"].startswith("Quá hạn 4 ngày: Phòng Văn hóa")
     assert "Trưởng phòng Hoàng Thị Lan" in msg.get_body(("plain",)).get_content()
 
 
@@ -213,7 +213,7 @@ def test_digest_counts_units_reporting_through_the_consolidator(sqlite_url, conf
     assert row.idempotency_key.endswith(":digest:2028-W31")
     assert row.to_addrs == [CAH_EMAIL]
     subject, text, _ = render_parts("digest", row.context)
-    assert subject.endswith("1/2 đơn vị đã gửi")
+    assert subject == "Hạn 11/9: 1/2 đơn vị đã gửi — Kế hoạch 134/KH-UBND"
     assert "Ủy ban nhân dân xã Đức Quang – Đã gửi" in text
     assert "Phòng Văn hóa và Thông tin – Chưa gửi" in text
 

@@ -180,6 +180,9 @@ def make_world(
         "KEHOACH_OPERATOR_USER": "tonghop",
         "KEHOACH_OPERATOR_PASSWORD": "mat-khau-thu-nghiem",
         "KEHOACH_MAIL_FROM": "kehoach@halang.example",
+        # The portal sends receipts itself: to a closed port unless a test gives a server
+        # (never to whatever listens on the default 8025).
+        "KEHOACH_SMTP_PORT": str(free_port()),
         # hand-overs to intake in quick succession (the batching is tested on its own)
         "KEHOACH_INTAKE_BATCH_SECONDS": "0.05",
         **env,

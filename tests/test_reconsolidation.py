@@ -178,8 +178,12 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
             f"obl:{duty.id}:consolidated:lan-2",
         ]
         subject, body, html = render_parts("consolidated", mails[1].context)
-        assert "lần 2, thay thế báo cáo ngày 9/9/2027" in subject
-        assert "Đây là báo cáo lần 2" in body and "Số vụ cháy: 12 vụ thành 17 vụ" in body
+        assert "(lần 2)" in subject and len(subject) < 80
+        assert (
+            "Đây là báo cáo lần 2" in body
+            and "9/9/2027" in body
+            and "Số vụ cháy: 12 vụ thành 17 vụ" in body
+        )
         assert AN_LAC in html and mails[1].context["document_path"] == str(path)
 
         [audit] = _audits(session, "cycle.reconsolidated")

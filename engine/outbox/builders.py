@@ -8,6 +8,7 @@ beyond the shared context of :mod:`engine.outbox.context`.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from engine.calendar import TZ
 from engine.config import Settings
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
+from engine.states import ReviewState
 from engine.store.models import (
     ConsolidatedReport,
     Obligation,
@@ -60,6 +62,28 @@ class Draft:
         return self.via or self.to
 
 
+def contact_of(unit: dict[str, Any]) -> dict[str, Any]:
+    """Whom to call or write about an email from ``unit``: its focal person (else its
+    head) with name, title, phone and email from the registry; the unit's address when
+    the person has none."""
+    contact = dict(unit.get("focal") or unit.get("head") or {})
+    contact["unit_name"] = unit["name"]
+    if not contact.get("email") and unit["emails"]:
+        contact["email"] = unit["emails"][0]
+    return contact
+
+
+def issuer_sender(
+    issuer: dict[str, Any], plan_info: dict[str, Any], fallback: str
+) -> dict[str, Any]:
+    """The plan's issuing body as a sender; its name as the plan writes it when the
+    registry does not hold it."""
+    name = issuer["name"]
+    if name == issuer["id"] and not issuer["emails"]:
+        name = plan_info.get("issuer") or fallback
+    return {"id": issuer["id"], "name": name}
+
+
 def consolidator_of(obligation: Obligation) -> str:
     """Who a duty's answers go through: a consolidation duty's own unit, else the report's
     channel (via), else the body it is for, else the unit itself."""
@@ -89,9 +113,15 @@ def _receipt(d: Draft) -> None:
     if submission is not None:
         d.context["submission"] = {
             "version": submission.version,
-            "submitted_at": submission.submitted_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y"),
+            "submitted_at": _at(submission.submitted_at),
             "on_time": submission.on_time,
         }
+
+
+def _at(moment: dt.datetime) -> str:
+    """'16:45 ngày 14/9/2023' in Viet Nam time."""
+    local = moment.astimezone(TZ)
+    return f"{local:%H:%M} ngày {short_date(local.date())}"
 
 
 def _returned(d: Draft) -> None:
@@ -122,6 +152,9 @@ def _consolidated(d: Draft) -> None:
     # The consolidated report goes to the channel (via), copied to the body it is
     # for and to the consolidating unit itself.
     via, to, unit = d.via, d.to, d.unit
+    # From the consolidating unit, which sends it (the duty's holder), and its contact.
+    d.context["sender"] = {"id": unit["id"], "name": unit["name"]}
+    d.context["contact"] = contact_of(unit)
     target = via or to
     d.to_addrs = list(target["emails"]) if target else list(unit["emails"])
     d.cc_addrs = (list(to["emails"]) if via and to else []) + list(unit["emails"])
@@ -140,7 +173,11 @@ def _digest(d: Draft) -> None:
         consolidator=holder,
         rows=rows,
         done_count=sum(1 for r in rows if r["done"]),
-        overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"]),
+        # returned ones counted apart (returned_count): the counts add up to the rows
+        overdue_count=sum(1 for r in rows if r["overdue"] and not r["done"] and not r["returned"]),
+        late_count=sum(1 for r in rows if r["late"]),
+        returned_count=sum(1 for r in rows if r["returned"]),
+        reports_due=_most_common_due(rows),
     )
     d.to_addrs = list(holder["emails"])
     # Digests thread among themselves, not in one unit's thread.
@@ -175,8 +212,10 @@ BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
 
 _DIGEST_ROWS = (
     select(
+        Obligation.id,
         Obligation.unit_id,
         Obligation.status,
+        Obligation.on_time,
         Obligation.overdue,
         Obligation.due_date,
         Obligation.submitted_at,
@@ -202,15 +241,19 @@ def _digest_rows(
 ) -> list[dict[str, Any]]:
     """Status of every obligation in this cycle that reports through ``consolidator``:
     one query of columns (no objects) for the rows, one for the current registry's unit
-    names (the ones ``units`` gives; a unit it lacks is asked of ``units``)."""
+    names (the ones ``units`` gives; a unit it lacks is asked of ``units``), one for the
+    open ones returned for revision."""
     names = dict(session.execute(_UNIT_NAMES, {"registry_id": registry_id}).all())
     days: dict[dt.date, str] = {}  # most rows share their due date
+    rows = [
+        row
+        for row in session.execute(_DIGEST_ROWS, {"cycle_id": obligation.cycle_id})
+        if (row.via_unit_id or row.to_unit_id) == consolidator
+    ]
+    returned = _returned_ids(session, [r.id for r in rows if r.status.open])
     out = []
-    for unit_id, status, overdue, due, submitted_at, via, to in session.execute(
-        _DIGEST_ROWS, {"cycle_id": obligation.cycle_id}
-    ):
-        if (via or to) != consolidator:
-            continue
+    for row in rows:
+        unit_id, status, due, submitted_at = row.unit_id, row.status, row.due_date, row.submitted_at
         if due not in days:
             days[due] = short_date(due)
         out.append(
@@ -218,14 +261,49 @@ def _digest_rows(
                 "unit_name": names[unit_id] if unit_id in names else units(unit_id)["name"],
                 "status": status.label,
                 "done": status.done,
-                "overdue": bool(overdue),
+                "overdue": bool(row.overdue),
+                # answered after the deadline; returned for revision and not sent again
+                "late": status.answered and row.on_time is False,
+                "returned": row.id in returned,
                 "due": days[due],
+                "due_day_month": f"{due.day}/{due.month}",
                 "submitted": (
                     submitted_at.astimezone(TZ).strftime("%d/%m/%Y %H:%M") if submitted_at else None
                 ),
             }
         )
-    return out
+    # Worst first: returned, overdue and unanswered, still owed, answered late, on time.
+    return sorted(out, key=_digest_rank)
+
+
+def _digest_rank(row: dict[str, Any]) -> int:
+    if row["returned"]:
+        return 0
+    if row["overdue"] and not row["done"]:
+        return 1
+    if not row["done"]:
+        return 2
+    return 3 if row["late"] else 4
+
+
+def _most_common_due(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The units' deadline the digest is about (their reports' usual due date)."""
+    dues = Counter(r["due_day_month"] for r in rows)
+    return {"day_month": dues.most_common(1)[0][0]} if dues else None
+
+
+def _returned_ids(session: Session, open_ids: list[int]) -> set[int]:
+    """Of these open obligations, those whose newest version was returned for revision."""
+    if not open_ids:
+        return set()
+    newest: dict[int, ReviewState] = {}
+    for obligation_id, state in session.execute(
+        select(Submission.obligation_id, Submission.review_state)
+        .where(Submission.obligation_id.in_(open_ids))
+        .order_by(Submission.obligation_id, Submission.version)
+    ):
+        newest[obligation_id] = state
+    return {oid for oid, state in newest.items() if state is ReviewState.RETURNED}
 
 
 def plan_admin_email(session: Session, plan_id: str | None, conf: Settings) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import TZ, local_day
 from engine.config import settings as default_settings
-from engine.outbox.builders import consolidator_of
+from engine.outbox.builders import consolidator_of, issuer_sender
 from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue
@@ -65,6 +65,15 @@ def _duty(builder: ContextBuilder, ctx: Any, duty: Obligation | None) -> dict[st
     }
 
 
+def _counts(lines: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "total": len(lines),
+        "on_time": sum(1 for r in lines if not (r["missing"] or r["late"] or r["waived"])),
+        "late": sum(1 for r in lines if r["late"]),
+        "missing": sum(1 for r in lines if r["missing"]),
+    }
+
+
 def queue_closing_summaries(
     session: Session,
     ctx: Any,
@@ -92,6 +101,21 @@ def queue_closing_summaries(
     missing_ids = {m.obligation_id for m in missing}
     returned_ids = {m.obligation_id for m in missing if m.returned}
     day = local_day(now)
+    issuer = builder.unit(version.registry_id, plan_info["issuer_unit"])
+    shared: dict[str, Any] = {
+        "kind": MailKind.CYCLE_CLOSED,
+        "plan": plan_info,
+        "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+        "closed": builder.date(day),
+        "closes_on": builder.date(cycle.closes_on) if cycle.closes_on else None,
+        "by": by,
+        "cycle_counts": counts,
+        "link": None,
+        "contact": None,
+        "sender": issuer_sender(issuer, plan_info, conf.mail_from_name),  # gave the duties
+        "today": builder.date(day),
+        "templates_dir": templates_dir,
+    }
     new: list[str] = []
     for unit_id, owed in sorted(groups.items()):
         holder = builder.unit(version.registry_id, unit_id)
@@ -100,27 +124,12 @@ def queue_closing_summaries(
             _line(builder, ctx, version.registry_id, o, missing_ids, returned_ids)
             for o in sorted(owed, key=lambda x: (x.deliverable_id, x.due_date, x.unit_id))
         ]
-        context: dict[str, Any] = {
-            "kind": MailKind.CYCLE_CLOSED,
-            "plan": plan_info,
-            "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+        context = {
+            **shared,
             "consolidator": holder,
-            "closed": builder.date(day),
-            "closes_on": builder.date(cycle.closes_on) if cycle.closes_on else None,
-            "by": by,
             "rows": lines,
-            "counts": {
-                "total": len(lines),
-                "on_time": sum(1 for r in lines if not (r["missing"] or r["late"] or r["waived"])),
-                "late": sum(1 for r in lines if r["late"]),
-                "missing": sum(1 for r in lines if r["missing"]),
-            },
-            "cycle_counts": counts,
+            "counts": _counts(lines),
             "duty": _duty(builder, ctx, duty),
-            "link": None,
-            "contact": None,
-            "today": builder.date(day),
-            "templates_dir": templates_dir,
         }
         key = f"cycle:{cycle.id}:closed:{unit_id}:{day.isoformat()}"
         existed = session.scalar(

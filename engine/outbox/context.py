@@ -22,7 +22,7 @@ from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import plan_for_version
 from engine.doctypes import document_type_name
 from engine.links import obligation_link
-from engine.outbox.builders import BUILDERS, Draft
+from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
 from engine.schema import Plan
@@ -83,6 +83,7 @@ def _date_info(day: dt.date | None) -> dict[str, Any] | None:
     return {
         "iso": day.isoformat(),
         "short": short_date(day),
+        "day_month": f"{day.day}/{day.month}",  # "11/9": subjects, where the year is plain
         "weekday": weekday(day),
         "with_weekday": date_with_weekday(day),
         "long": long_date(day),
@@ -106,8 +107,11 @@ def _plan_info(plan: Plan) -> dict[str, Any]:
         "issuer": issuer,
         "summary": doc.summary,
         "ref": ref,
-        # Short tag for subjects: the number when there is one, else the plan id.
+        # Short tag (the calendar file): the number when there is one, else the plan id.
         "tag": doc.number or plan.id,
+        # The plan as subjects name it: "Kế hoạch PCCC", else "Kế hoạch 134/KH-UBND".
+        "short": doc.short_name or (f"{type_name} {doc.number}" if doc.number else type_name),
+        "issuer_unit": doc.issuer_unit,
     }
 
 
@@ -128,6 +132,7 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
             "id": deliverable.id,
             "kind": deliverable.kind.value,
             "title": deliverable.title,
+            "short": deliverable.short_title or deliverable.title,
             "text": deliverable.text,
             "section": deliverable.section,
         }
@@ -137,10 +142,15 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
     if consolidation is not None:
         consolidated = plan.deliverable(consolidation.consolidates)
         title = "Báo cáo tổng hợp" + (f": {consolidated.title}" if consolidated else "")
+        short = "Báo cáo tổng hợp"
+        if consolidated is not None and consolidated.short_title:
+            what = consolidated.short_title
+            short = f"Tổng hợp {what[:1].lower()}{what[1:]}"  # "Tổng hợp báo cáo sơ kết"
         return {
             "id": consolidation.id,
             "kind": "consolidation",
             "title": title,
+            "short": short,
             "text": consolidation.text,
             "section": consolidation.section,
         }
@@ -148,6 +158,7 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
         "id": obligation.deliverable_id,
         "kind": obligation.kind,
         "title": obligation.deliverable_id,
+        "short": obligation.deliverable_id,
         "text": None,
         "section": None,
     }
@@ -315,8 +326,9 @@ class ContextBuilder:
         def units(unit_id: str | None) -> dict[str, Any]:
             return self.unit(version.registry_id, unit_id)
 
+        issuer_id = plan.document.issuer_unit
         if not self.whole_registry:  # the units this email names, in one query
-            named = {obligation.unit_id, obligation.via_unit_id, obligation.to_unit_id}
+            named = {obligation.unit_id, obligation.via_unit_id, obligation.to_unit_id, issuer_id}
             self._fetch_units(version.registry_id, {u for u in named if u})
 
         unit = units(obligation.unit_id)
@@ -324,11 +336,15 @@ class ContextBuilder:
         to = units(obligation.to_unit_id) if obligation.to_unit_id else None
         # The consolidating unit: whoever the report goes through (via), else to.
         consolidating = via or to
-        contact_unit = unit if obligation.kind == "consolidation" else (consolidating or unit)
-        contact = dict(contact_unit.get("focal") or contact_unit.get("head") or {})
-        contact["unit_name"] = contact_unit["name"]
-        if not contact.get("email") and contact_unit["emails"]:
-            contact["email"] = contact_unit["emails"][0]
+        # Who the email comes from: the unit that collects the answer; for a duty of
+        # the consolidating unit itself, the plan's issuer, which gave it that duty.
+        own = consolidating is None or consolidating["id"] == unit["id"]  # e.g. CAH's own plan
+        if obligation.kind == "consolidation" or consolidating is None or own:
+            sender = units(issuer_id)
+            named_as = issuer_sender(sender, plan_info, self.conf.mail_from_name)
+        else:
+            sender = consolidating
+            named_as = {"id": sender["id"], "name": sender["name"]}
         today = self.today
         moved = obligation.nominal_date != obligation.due_date
         context: dict[str, Any] = {
@@ -351,7 +367,8 @@ class ContextBuilder:
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
             "link": obligation_link(obligation, self.conf),
-            "contact": contact,
+            "contact": contact_of(sender),
+            "sender": named_as,
             "via": via,
             "report_to": to,
             "days_left": (obligation.due_date - today).days,

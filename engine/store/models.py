@@ -343,6 +343,8 @@ class OutboxMessage(Base):
     """An email to send, written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
+    # Claim order: the dispatcher takes a few due rows at a time (notifications/dispatch.py).
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)

@@ -1,0 +1,22 @@
+"""outbox: an index in claim order (the dispatcher claims a few rows at a time)
+
+Revision ID: 0006_mail
+Revises: 0004_audit_chain
+"""
+
+from alembic import op
+
+revision = "0006_mail"
+down_revision = "0004_audit_chain"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at", "id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_due")
