@@ -13,10 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at", "id"], unique=False)
+    op.create_index("ix_outbox_due", "outbox", ["status", "next_attempt_at", "id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_due")
+    op.drop_index("ix_outbox_due", table_name="outbox")

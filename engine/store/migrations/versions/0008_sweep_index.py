@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_sweep_index"
-down_revision = "0004_audit_chain"
+down_revision = "0006_mail"
 branch_labels = None
 depends_on = None
 
