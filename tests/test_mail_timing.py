@@ -178,3 +178,26 @@ def test_a_receipt_the_portal_cannot_send_now_is_left_as_it_was(url, smtp_server
         assert row.give_up_at is None and row.last_error is None
     smtp_server.start()
     assert dispatch_pending_sync(url, conf, now=moment).sent == 1  # at night: a receipt
+
+
+def test_a_fresh_link_goes_at_night_an_assignment_waits(db_url, smtp_server):
+    """The context flag portal.freshlink sets is read in the claim (JSON, both databases)."""
+    migrate(db_url)
+    conf = smtp_settings(smtp_server)
+    night = vn(2023, 9, 11, 22, 30)
+    with session_scope(db_url) as session:
+        obligation = make_world(session).obligation
+        link = enqueue_for_obligation(
+            session,
+            obligation,
+            "assignment",
+            "link-2023091122",
+            {"fresh_link": True},
+            now=night,
+            settings=conf,
+        ).id
+        waits = enqueue_for_obligation(
+            session, obligation, "assignment", now=night, settings=conf
+        ).id
+    assert dispatch_pending_sync(db_url, conf, now=night).sent == 1
+    assert (_status(db_url, link), _status(db_url, waits)) == ("sent", "pending")
