@@ -82,7 +82,7 @@ def test_a_truncated_plan_is_shown_and_refused(store, capsys):
     assert "bỏ 6 phân công" in err and "cong-an-huyen (II.1 Công an huyện)" in err
     assert "bỏ 3 sản phẩm phải nộp" in err and "bao-cao-nam" in err
     assert "bỏ 32 đơn vị mất nghĩa vụ" in err
-    assert "bỏ 13 trường của mẫu báo cáo" in err
+    assert "bỏ 15 trường của mẫu báo cáo" in err  # the seed template has 15 fields
     assert "kỳ năm 2023 (2023, phiên bản v1, đang mở): 33 nghĩa vụ, 33 nghĩa vụ thuộc" in err
     assert "Không lưu gì" in err and "--confirm" in err
     assert "Traceback" not in err
@@ -156,6 +156,7 @@ def test_a_removed_field_is_confirmed_and_may_apply_to_running_cycles(store, cap
     text = (DEFINITIONS / SEED).read_text(encoding="utf-8")
     field = (
         "      - id: kien-nghi\n"
+        "        short_label: Khó khăn, vướng mắc; kiến nghị, đề xuất\n"
         "        label: Khó khăn, vướng mắc và kiến nghị, đề xuất\n"
         "        type: text\n"
         "        required: false\n"
