@@ -212,6 +212,26 @@ def _cell(template: ReportTemplate, field: TemplateField, values: Mapping[str, A
     return "" if shown == "—" else shown
 
 
+def _unit_rows(
+    template: ReportTemplate,
+    applicability: Applicability,
+    owing: Sequence[UnitFacts],
+    by_unit: Mapping[str, Mapping[str, Any]],
+    names: Mapping[str, str],
+    fields: Sequence[Any],
+) -> list[list[str]]:
+    """One phụ lục row per owing unit: STT, name, then each field's cell."""
+    rows = []
+    for index, facts in enumerate(owing, 1):
+        values = by_unit.get(facts.unit_id)
+        cells = [
+            _cell(template, f, values) if applicability.covers(f, facts) else NOT_APPLICABLE
+            for f in fields
+        ]
+        rows.append([str(index), names.get(facts.unit_id, facts.unit_id), *cells])
+    return rows
+
+
 def _figures_appendix(
     template: ReportTemplate,
     applicability: Applicability,
@@ -222,14 +242,7 @@ def _figures_appendix(
     fields = [f for f in template.fields if f.type is not FieldType.text]
     if not fields:
         return None
-    rows = []
-    for index, facts in enumerate(owing, 1):
-        values = by_unit.get(facts.unit_id)
-        cells = [
-            _cell(template, f, values) if applicability.covers(f, facts) else NOT_APPLICABLE
-            for f in fields
-        ]
-        rows.append([str(index), names.get(facts.unit_id, facts.unit_id), *cells])
+    rows = _unit_rows(template, applicability, owing, by_unit, names, fields)
     header = ["STT", "Đơn vị"] + [_label(f, f.short_label or f.label) for f in fields]
     wide = len(fields) > 4
     return Appendix(
@@ -254,14 +267,7 @@ def _texts_appendix(
     fields = [f for f in template.fields if f.type is FieldType.text]
     if not fields:
         return None
-    rows = []
-    for index, facts in enumerate(owing, 1):
-        values = by_unit.get(facts.unit_id)
-        cells = [
-            _cell(template, f, values) if applicability.covers(f, facts) else NOT_APPLICABLE
-            for f in fields
-        ]
-        rows.append([str(index), names.get(facts.unit_id, facts.unit_id), *cells])
+    rows = _unit_rows(template, applicability, owing, by_unit, names, fields)
     return Appendix(
         TEXTS_TITLE,
         ["STT", "Đơn vị", *(f.short_label or f.label for f in fields)],
