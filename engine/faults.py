@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 
 _armed: tuple[str, str, int] | None = None
+_action: Callable[[], None] | None = None
 _phase = "-"
 _hits: Counter[tuple[str, str]] = Counter()
 _tracing = False
@@ -30,10 +32,15 @@ def _parse(spec: str) -> tuple[str, str, int]:
     return (phase or "*", name, int(count or "1"))
 
 
-def arm(spec: str | None) -> None:
-    """Kill this process at ``phase:name@n`` (``None`` disarms). Hit counts restart."""
-    global _armed
+def arm(spec: str | None, action: Callable[[], None] | None = None) -> None:
+    """Kill this process at ``phase:name@n`` (``None`` disarms). Hit counts restart.
+
+    ``action``: call it there instead of killing (the outage tests restart PostgreSQL
+    in the middle of a transaction this way); the point is disarmed first, so the
+    action may arm the next one."""
+    global _armed, _action
     _armed = _parse(spec) if spec else None
+    _action = action
     _hits.clear()
 
 
@@ -70,8 +77,13 @@ def killpoint(name: str) -> None:
         if want_phase != "*"
         else sum(n for (_, point), n in _hits.items() if point == name)
     )
-    if seen == count:
+    if seen != count:
+        return
+    if _action is None:
         os.kill(os.getpid(), signal.SIGKILL)
+    action = _action
+    arm(None)
+    action()
 
 
 arm(os.environ.get("KEHOACH_KILL_AT") or None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,8 +171,33 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
+def _named(session: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with row ids replaced by what they name (cycle key, unit/deliverable):
+    PostgreSQL's sequences skip the ids a rolled-back transaction took, so a run whose
+    transactions failed and were run again has other ids for the same rows."""
+    obligations = {
+        o.id: f"{o.cycle.key}/{o.unit_id}/{o.deliverable_id}"
+        for o in session.scalars(select(Obligation))
+    }
+    cycles = {c.id: c.key for c in session.scalars(select(Cycle))}
+    text = json.dumps(state, sort_keys=True, default=str, ensure_ascii=False)
+    text = re.sub(r"\bobl:(\d+):", lambda m: f"obl:{obligations[int(m[1])]}:", text)
+    text = re.sub(r"\bcycle:(\d+):", lambda m: f"cycle:{cycles[int(m[1])]}:", text)
+    text = re.sub(
+        r'"obligation_id": (\d+)', lambda m: f'"obligation_id": "{obligations[int(m[1])]}"', text
+    )
+    named: dict[str, Any] = json.loads(text)
+    named["outbox"] = sorted(named["outbox"])
+    named["audit"] = sorted(
+        [*row[:3], obligations.get(int(row[3]), row[3]) if row[3].isdigit() else row[3]]
+        for row in named["audit"]
+    )
+    return named
+
+
 def end_state(url: str) -> dict[str, Any]:
-    """What a run leaves behind, without the wall-clock times it was written at."""
+    """What a run leaves behind, without the wall-clock times it was written at and
+    without row ids (:func:`_named`); Message-IDs are their idempotency key's."""
     with session_scope(url) as session:
         obligations = [
             (o.cycle.key, o.unit_id, o.deliverable_id, str(o.status), o.due_date.isoformat())
@@ -201,10 +227,13 @@ def end_state(url: str) -> dict[str, Any]:
             (r.consolidation_id, r.revision, _jsonable(r.aggregates), _jsonable(r.status_table))
             for r in session.scalars(select(ConsolidatedReport).order_by(ConsolidatedReport.id))
         ]
-    return {
-        "reports": reports,
-        "obligations": obligations,
-        "submissions": submissions,
-        "outbox": outbox,
-        "audit": audit,
-    }
+        return _named(
+            session,
+            {
+                "reports": reports,
+                "obligations": obligations,
+                "submissions": submissions,
+                "outbox": outbox,
+                "audit": audit,
+            },
+        )
