@@ -90,16 +90,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from engine.audit_anchor import anchor, anchor_path
     from engine.audit_verify import verify
+    from engine.clock import clock_from_env
     from engine.config import settings
     from engine.store import migrate, session_scope
 
     url = database_url(args)
     migrate(url)
+    conf = settings()
+    anchors = anchor_path(conf)
     with session_scope(url) as session:
         if args.plan:
             _known_plan(session, args.plan)
-        checked = verify(session, args.plan, files_dir=Path(settings().files_dir))
+        checked = verify(session, args.plan, files_dir=Path(conf.files_dir), anchors=anchors)
     where = f" kế hoạch {args.plan}" if args.plan else ""
     counted = (
         f"{_n(checked.rows)} dòng, {_n(checked.chains)} chuỗi, {_n(checked.contents)} nội dung"
@@ -107,6 +111,11 @@ def _verify(args: argparse.Namespace) -> int:
     first = checked.first
     if checked.intact or first is None:
         out(f"Nhật ký kiểm tra{where} nguyên vẹn: {counted} khớp mã băm.")
+        # the heads verified now are anchored: a later rewrite of them is seen
+        now = clock_from_env().now()
+        with session_scope(url) as session:
+            anchor(session, conf, reason="kiểm tra nhật ký", now=now, chain=args.plan)
+        out(f"Khớp {_n(checked.anchors)} mốc neo ngoài cơ sở dữ liệu; mốc mới ghi vào {anchors}")
         return 0
     out(f"Nhật ký kiểm tra{where} KHÔNG nguyên vẹn: {_n(len(checked.breaks))} chỗ sai ({counted}).")
     out(f"Chỗ sai đầu tiên: {_place(first)}")

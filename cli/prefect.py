@@ -238,6 +238,7 @@ def _archive_previous(home: Path, url: str) -> Path | None:
         "mailbox",
         "reports",
         "files",
+        "audit-anchors.jsonl",  # the heads of the chain archived with it
     ):
         source = home / name
         if source.exists():

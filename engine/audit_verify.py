@@ -63,6 +63,7 @@ class Verification:
     rows: int = 0
     chains: int = 0
     contents: int = 0  # submissions and reports whose hash was recomputed
+    anchors: int = 0  # anchor lines (engine.audit_anchor) compared with the chain
     breaks: list[Break] = field(default_factory=list)
 
     @property
@@ -71,7 +72,7 @@ class Verification:
 
     @property
     def first(self) -> Break | None:
-        return min(self.breaks, key=Break.sort_key) if self.breaks else None
+        return self.breaks[0] if self.breaks else None
 
 
 def _short(digest: str | None) -> str:
@@ -82,9 +83,14 @@ def _short(digest: str | None) -> str:
 
 
 def verify(
-    session: Session, plan_id: str | None = None, files_dir: Path | None = None
+    session: Session,
+    plan_id: str | None = None,
+    files_dir: Path | None = None,
+    anchors: Path | None = None,
 ) -> Verification:
-    """Check the chain of ``plan_id`` (every chain when None) and what its rows reference."""
+    """Check the chain of ``plan_id`` (every chain when None) and what its rows reference;
+    with ``anchors``, also every head copied to that file (engine.audit_anchor), which a
+    chain rewritten whole, every hash recomputed, no longer matches."""
     result = Verification()
     chains = [plan_id] if plan_id is not None else _chains(session)
     refs: dict[str, dict[int, Any]] = {"submission": {}, "report": {}}
@@ -95,7 +101,23 @@ def verify(
     _check_reports(session, refs["report"], result, files_dir)
     _unrecorded(session, plan_id, refs, result)
     result.breaks.sort(key=Break.sort_key)
+    if anchors is not None:
+        _check_anchors(session, plan_id, anchors, result)
     return result
+
+
+def _check_anchors(session: Session, plan_id: str | None, path: Path, result: Verification) -> None:
+    """Anchors that no longer match come first: a rewrite leaves nothing else to see."""
+    from engine.audit_anchor import check, store_name
+
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    result.anchors, found = check(session, path, store_name(url))
+    breaks = [
+        Break(m.chain, m.seq, m.audit_id, m.at, m.what)
+        for m in found
+        if plan_id is None or m.chain in (plan_id, "")
+    ]
+    result.breaks[:0] = breaks
 
 
 def _chains(session: Session) -> list[str]:

@@ -31,8 +31,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, defer
 
+from engine import audit_anchor
 from engine.audit import write_audit
 from engine.calendar import local_day, start_of_day
+from engine.config import settings
 from engine.context import PlanContext, context_for_obligation, plan_context, version_of_cycle
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.intake import take_in_waiting
@@ -312,6 +314,7 @@ def close_cycle(
     )  # fmt: skip
     session.flush()
     emails = queue_closing_summaries(session, ctx, cycle, rows, missing, counts, now, by)
+    audit_anchor.after_commit(session, settings(), reason=f"đóng kỳ {plan_id} {cycle.key}", now=now)
     return ClosingResult(
         plan_id=plan_id,
         cycle_id=cycle.id,

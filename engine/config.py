@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # Prefect: the API deploy, simulate, demo and the portal's hand-off use, and only it
     # (see prefect_api below); empty: PREFECT_API_URL, else a local server (demo, dev).
     prefect_api_url: str = ""
+    # where the audit chain's heads are copied (engine.audit_anchor); empty: in home
+    audit_anchor: str = ""
     extra: dict[str, str] = Field(default_factory=dict)  # from the file only
 
     @field_validator("smtp_security", mode="before")

@@ -108,6 +108,9 @@ class ReportDocument:
     # Stored values left out or cleaned (engine.values): for the operator, in the
     # markdown only, never printed on the report.
     warnings: list[str] = field(default_factory=list)
+    # The audit chain's head when the report was written (engine.audit_anchor): in the
+    # document's properties and at the end of the artifact, not on the printed page.
+    audit_head: str | None = None
 
     @property
     def number_line(self) -> str:
@@ -224,6 +227,8 @@ def render_markdown(doc: ReportDocument) -> str:
         lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in appendix.rows]
         if appendix.note:
             lines += ["", f"*{_md(appendix.note)}*"]
+    if doc.audit_head:
+        lines += ["", f"*Đầu {_md(doc.audit_head)}.*"]
     return "\n".join(line for line in lines if line is not None).strip() + "\n"
 
 
@@ -258,6 +263,8 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     _docx_footer(document, doc)
     for number, appendix in enumerate(doc.appendix_list(), 1):
         _docx_appendix(document, doc, number, appendix)
+    if doc.audit_head:
+        document.core_properties.comments = f"Đầu {doc.audit_head}"
     return _save_atomically(document, path)
 
 

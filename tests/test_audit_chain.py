@@ -25,7 +25,13 @@ from engine.consolidation import consolidate
 from engine.lifecycle import activate, intake, record_submission, sweep
 from engine.store import connect, session_scope
 from engine.store.db import _alembic_config, drop_audit_guards
-from engine.store.models import AuditChainHead, AuditEvent, Obligation, Submission
+from engine.store.models import (
+    AuditChainHead,
+    AuditEvent,
+    ConsolidatedReport,
+    Obligation,
+    Submission,
+)
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -113,7 +119,8 @@ def test_a_cycle_verifies_and_its_log_prints_in_vietnamese(db_url, tmp_path, cap
     _consolidated(db_url, tmp_path)
     capsys.readouterr()
     assert main(["--database-url", db_url, "audit", "--verify"]) == 0
-    [line] = capsys.readouterr().out.splitlines()
+    line, anchored = capsys.readouterr().out.splitlines()
+    assert anchored.startswith("Khớp ") and "mốc neo" in anchored
     assert line.startswith("Nhật ký kiểm tra nguyên vẹn: ") and line.endswith("khớp mã băm.")
     assert len(line) <= 100
     with session_scope(db_url) as session:
@@ -343,3 +350,91 @@ def test_rows_of_the_transaction_itself_count_before_they_are_written(sqlite_url
         assert seen == ["cycle.consolidated"]
     with session_scope(sqlite_url) as session:
         assert verify(session).intact
+
+
+def _rewrite_whole_chain(url: str, unit: str) -> None:
+    """The attack the chain alone cannot see: the unit's figures set to 999, then every
+    hash of the plan's chain recomputed after it (content hash, links, head), with the
+    engine's own functions, as someone who read the source would."""
+    from engine.audit_chain import row_hash, submission_hash
+
+    with connect(url).begin() as conn:
+        drop_audit_guards(conn)
+        submission_id, values = conn.execute(
+            text(
+                'SELECT s.id, s."values" FROM submissions s '
+                "JOIN obligations o ON o.id = s.obligation_id "
+                "WHERE o.unit_id = :unit AND o.deliverable_id = 'bao-cao-nam' "
+                "ORDER BY s.version DESC LIMIT 1"
+            ),
+            {"unit": unit},
+        ).one()
+        forged = {**(json.loads(values) if isinstance(values, str) else values), "so-vu-chay": 999}
+        conn.execute(
+            text('UPDATE submissions SET "values" = :v WHERE id = :id'),
+            {"v": json.dumps(forged), "id": submission_id},
+        )
+    with session_scope(url) as session:
+        content = submission_hash(session.get(Submission, submission_id))
+    with connect(url).begin() as conn:
+        rows = conn.execute(
+            select(AuditEvent.__table__).where(AuditEvent.chain == DISTRICT).order_by("seq")
+        ).mappings()
+        prev = None
+        for found in rows.all():
+            row = dict(found)
+            if row["ref_kind"] == "submission" and row["ref_id"] == submission_id:
+                row["content_hash"] = content
+            row["prev_hash"] = prev if prev is not None else row["prev_hash"]
+            row["row_hash"] = prev = row_hash(row)
+            conn.execute(
+                text(
+                    "UPDATE audit_events SET content_hash = :c, prev_hash = :p, row_hash = :h "
+                    "WHERE id = :id"
+                ),
+                {"c": row["content_hash"], "p": row["prev_hash"], "h": prev, "id": row["id"]},
+            )
+        conn.execute(
+            text("UPDATE audit_chain_heads SET row_hash = :h WHERE chain = :c"),
+            {"h": prev, "c": DISTRICT},
+        )
+
+
+def test_a_chain_rewritten_whole_is_seen_against_the_heads_anchored_outside(
+    db_url, tmp_path, monkeypatch, capsys
+):
+    from engine import config
+    from engine.audit_anchor import anchor_path
+
+    anchors = anchor_path(lc_settings(tmp_path))  # where consolidation anchors here
+    monkeypatch.setenv("KEHOACH_AUDIT_ANCHOR", str(anchors))  # and the command line
+    config.settings.cache_clear()
+    _consolidated(db_url, tmp_path)
+    [consolidated] = [json.loads(line) for line in anchors.read_text().splitlines()]
+    assert consolidated["reason"].startswith(f"tổng hợp {DISTRICT} 2027")
+    [head] = [h for h in consolidated["heads"] if h["chain"] == DISTRICT]
+    with session_scope(db_url) as session:
+        report = session.scalars(select(ConsolidatedReport)).one()
+        document = docx.Document(report.document_path)
+    # the report carries its chain's head as it was written (its own rows come after)
+    assert f"chuỗi nhật ký {DISTRICT}: dòng " in document.core_properties.comments
+
+    capsys.readouterr()
+    assert main(["--database-url", db_url, "audit", "--verify"]) == 0
+    assert "Khớp 1 mốc neo" in capsys.readouterr().out
+    assert len(anchors.read_text().splitlines()) == 2
+
+    _rewrite_whole_chain(db_url, "xa-a")
+    with session_scope(db_url) as session:
+        assert verify(session).intact, "the rewrite is not consistent: the test proves nothing"
+        checked = verify(session, anchors=anchors)
+    assert not checked.intact and checked.anchors == 2
+    capsys.readouterr()
+    assert main(["--database-url", db_url, "audit", "--verify"]) == 1
+    printed = capsys.readouterr().out
+    print(printed)
+    lines = printed.splitlines()
+    assert lines[0].startswith("Nhật ký kiểm tra KHÔNG nguyên vẹn")
+    assert lines[1].startswith(f"Chỗ sai đầu tiên: chuỗi {DISTRICT}, dòng số {head['seq']}")
+    assert "không khớp mốc neo số 1" in printed and f"mã băm {head['hash'][:12]}" in printed
+    assert len(anchors.read_text().splitlines()) == 2  # a broken log is never anchored

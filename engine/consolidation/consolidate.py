@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import audit_anchor
 from engine.applicability import Applicability
 from engine.audit import write_audit
 from engine.audit_verify import tampered_versions
@@ -282,6 +283,8 @@ def _write(run: _Run) -> _Written:
             session, ctx, run.template, run.previous, run.fed_id, aggregates, None
         )
     _mark_tampered(doc, rows, tampered, included)
+    # the chain's head as the report is written: a copy the recipients keep
+    doc.audit_head = audit_anchor.head_line(audit_anchor.heads(session, ctx.plan_id))
     markdown = render_markdown(doc)
     folder = Path(run.conf.reports_dir) / ctx.plan_id / cycle.key
     suffix = f"-lan-{run.revision}" if run.revision > 1 else ""
@@ -310,6 +313,12 @@ def _write(run: _Run) -> _Written:
     )
     session.add(report)
     session.flush()
+    audit_anchor.after_commit(
+        session,
+        run.conf,
+        reason=f"tổng hợp {ctx.plan_id} {cycle.key} lần {run.revision}",
+        now=run.now,
+    )
     return _Written(
         report, doc, rows, markdown, path, stored.id, submission_ids, tampered, figures.coverage
     )
