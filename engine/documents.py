@@ -179,6 +179,9 @@ def _md_cell(text: str) -> str:
     return _md(text).replace("\n", "<br>")
 
 
+HEAD_PREFIX = "Đầu "  # before the audit chain's head in the properties and the artifact
+
+
 def render_markdown(doc: ReportDocument) -> str:
     lines = [
         f"**{doc.parent_body.upper()}**  " if doc.parent_body else "",
@@ -228,7 +231,7 @@ def render_markdown(doc: ReportDocument) -> str:
         if appendix.note:
             lines += ["", f"*{_md(appendix.note)}*"]
     if doc.audit_head:
-        lines += ["", f"*Đầu {_md(doc.audit_head)}.*"]
+        lines += ["", f"*{_md(HEAD_PREFIX + doc.audit_head)}.*"]
     return "\n".join(line for line in lines if line is not None).strip() + "\n"
 
 
@@ -264,7 +267,7 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     for number, appendix in enumerate(doc.appendix_list(), 1):
         _docx_appendix(document, doc, number, appendix)
     if doc.audit_head:
-        document.core_properties.comments = f"Đầu {doc.audit_head}"
+        document.core_properties.comments = HEAD_PREFIX + doc.audit_head
     return _save_atomically(document, path)
 
 

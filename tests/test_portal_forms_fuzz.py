@@ -20,7 +20,8 @@ and receipt, each stored file, the operator's cycle page, and the consolidation 
 
 ``KEHOACH_FUZZ_EXAMPLES`` (default 60) sets the draws;
 ``KEHOACH_FUZZ_EXAMPLES=600 scripts/run-tests tests/test_portal_forms_fuzz.py`` is the long
-run. The draws are derandomized: every run makes the same requests.
+run; ``KEHOACH_FUZZ_SEED=N`` draws others (``make test-long SEED=N``). Without it the draws
+are derandomized: every run makes the same requests.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -55,6 +56,7 @@ from tests.test_portal_support import (
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 EXAMPLES = int(os.environ.get("KEHOACH_FUZZ_EXAMPLES", "60"))
+SEED = os.environ.get("KEHOACH_FUZZ_SEED")  # other draws than the normal run's (make test-long)
 LIMIT = 1024 * 1024  # KEHOACH_PORTAL_MAX_UPLOAD_MB=1 in the portal test world
 PDF = minimal_pdf()
 GOOD = {
@@ -132,6 +134,10 @@ value = st.one_of(text, st.sampled_from(ODD_VALUES), st.integers().map(str))
 file_name = st.one_of(st.sampled_from(NAMES), text.map(lambda t: t + ".pdf"), text)
 
 
+def _seeded(test: Any) -> Any:
+    return seed(int(SEED))(test) if SEED else test
+
+
 class Errors(logging.Handler):
     """Error records of the portal and its server: none may appear."""
 
@@ -173,13 +179,19 @@ def _return_newest(world: Any, obligation_id: int) -> bool:
     return True
 
 
-def test_every_form_with_odd_values_and_files(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def client(world):  # type: ignore[no-untyped-def]
+    """The portal with its start and stop (its intake hand-over thread and process)."""
     from starlette.testclient import TestClient
 
+    with TestClient(world.app(limits=LIMITS), raise_server_exceptions=False) as running:
+        yield running
+
+
+def test_every_form_with_odd_values_and_files(world, client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from engine.consolidation import consolidate
 
     contents = _contents(tmp_path)
-    client = TestClient(world.app(limits=LIMITS), raise_server_exceptions=False)
     tokens = {form: world.token(UNIT, deliverable) for form, deliverable in DELIVERABLE.items()}
     incoming = Path(world.settings.files_dir) / ".incoming"
     errors = Errors()
@@ -189,11 +201,12 @@ def test_every_form_with_odd_values_and_files(world, tmp_path) -> None:  # type:
     seen: Counter[str] = Counter()
     broken: list[str] = []
 
+    @_seeded
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
-        derandomize=True,
+        derandomize=SEED is None,
         suppress_health_check=list(HealthCheck),
     )
     @given(
@@ -243,6 +256,7 @@ def test_every_form_with_odd_values_and_files(world, tmp_path) -> None:  # type:
 
     try:
         one()
+        client.app.state.handoff.wait(timeout=60)  # intake of what was stored
     finally:
         for logger in watched:
             logger.removeHandler(errors)

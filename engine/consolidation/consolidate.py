@@ -37,7 +37,13 @@ from engine.consolidation.result import ConsolidationError, ConsolidationResult
 from engine.consolidation.stored import usable_reports
 from engine.consolidation.upward import hand_upward
 from engine.context import PlanContext, plan_context, version_of_cycle
-from engine.documents import DOCX_TYPE, ReportDocument, render_docx, render_markdown
+from engine.documents import (
+    DOCX_TYPE,
+    HEAD_PREFIX,
+    ReportDocument,
+    render_docx,
+    render_markdown,
+)
 from engine.documents import store_file as _store_file
 from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
@@ -475,8 +481,18 @@ def _existing(
             session, ctx, template, previous, deliverable_id, report.aggregates, report.created_at
         )
         result.replaces_id, result.changes = previous.id, list(doc.changes)
+    doc.audit_head = _head_written(report.document_path)
     result.markdown = render_markdown(doc)
     return result
+
+
+def _head_written(path: str | None) -> str | None:
+    """The audit chain head a written report carries (in its document's properties)."""
+    if not path or not Path(path).is_file():
+        return None
+    from docx import Document
+
+    return Document(path).core_properties.comments.removeprefix(HEAD_PREFIX) or None
 
 
 def _duty_submission(
