@@ -23,7 +23,7 @@ from cli.running import (
     cmd_review,
     cmd_status,
 )
-from engine import audit_chain
+from engine import audit_anchor, audit_chain
 from engine.calendar import cycle_from_key
 from engine.clock import VirtualClock
 from engine.closing import close_due_cycles
@@ -199,5 +199,7 @@ cmd_audit  # cli/audit.py, named by string in cli/parser.py
 # drop them on rollback, write them first when the transaction reads the log
 audit_chain._before_commit, audit_chain._after_soft_rollback
 audit_chain._after_transaction_end, audit_chain._reading_the_log
+# ... and copy the heads outside the database after a commit (engine/audit_anchor.py)
+audit_anchor._anchor_committed, audit_anchor._nothing_to_anchor
 db._guards_after_create_all  # metadata.create_all hook: the append-only triggers
 db.drop_audit_guards  # the migration's downgrade (migrations/ is not scanned) and tests

@@ -126,7 +126,7 @@ def anchor(
 ) -> Path:
     """Anchor the heads as this session sees them (committed: call outside a write);
     returns the anchor file."""
-    url = session.get_bind().url.render_as_string(hide_password=False)
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
     path = anchor_path(conf)
     write(path, store_name(url), heads(session, chain), reason=reason, now=now)
     return path
@@ -146,7 +146,7 @@ def _anchor_committed(session: Session) -> None:
         return
     conf, reason, now = pending
     try:
-        engine = session.get_bind()
+        engine = session.get_bind().engine
         with engine.connect() as connection:
             found = heads(connection)
         url = engine.url.render_as_string(hide_password=False)

@@ -110,7 +110,7 @@ def _check_anchors(session: Session, plan_id: str | None, path: Path, result: Ve
     """Anchors that no longer match come first: a rewrite leaves nothing else to see."""
     from engine.audit_anchor import check, store_name
 
-    url = session.get_bind().url.render_as_string(hide_password=False)
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
     result.anchors, found = check(session, path, store_name(url))
     breaks = [
         Break(m.chain, m.seq, m.audit_id, m.at, m.what)

@@ -79,9 +79,10 @@ def killpoint(name: str) -> None:
     )
     if seen != count:
         return
-    if _action is None:
-        os.kill(os.getpid(), signal.SIGKILL)
     action = _action
+    if action is None:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return
     arm(None)
     action()
 
