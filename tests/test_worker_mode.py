@@ -1,0 +1,203 @@
+"""Production mode end to end: one plan cycle run by a Prefect process worker.
+
+The set-up of README "Production mode": kehoach's store and the Prefect server each on
+a private PostgreSQL database of the machine (created and dropped here), the server with
+its auth string and CSRF protection, deployments created by ``kehoach deploy`` for the
+``kehoach`` process work pool, and flows run by ``prefect worker start --pool kehoach``
+in processes of their own, with the worker machine's environment. One cycle of the
+small plan of tests/data/portal (two communes, a yearly report, a consolidation):
+
+activation (a run of ``activate/portal-pccc`` that the worker executes) → assignment
+emails on the loopback SMTP server → a commune answers through the real portal
+(``kehoach portal``), which hands the answer to the ``intake`` deployment → the worker
+takes it in → a run of ``consolidate/portal-pccc`` writes the report and mails it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from engine.store.db import session_scope
+from engine.store.models import AuditEvent, ConsolidatedReport, Obligation, Submission
+from tests.fixtures.database import private_database
+from tests.fixtures.production import AUTH, POOL, PrefectAPI, prefect_on_postgres, start_worker
+from tests.fixtures.prefect_server import _free_port, _stop_process_group
+from tests.fixtures.smtp import SMTPTestServer
+from tests.test_portal_support import link_in
+from tests.test_prefect_binding import kehoach
+
+pytestmark = [pytest.mark.prefect]
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "portal"
+FILES = [DATA / "registry.yaml", ROOT / "plan_definitions" / "calendar_vn.yaml", DATA / "plan.yaml"]
+PLAN = "portal-pccc"
+NOW = "2027-03-01T09:00:00+07:00"  # a Monday, in working hours: nothing waits
+COMMUNE = "ubnd.thihoa@halang.example"
+REPORT = {
+    "f-so-vu-chay": "2",
+    "f-ty-le-tap-huan": "90",
+    "f-dan-phong": "Đã rà soát",
+    "f-ket-qua": "Hai vụ cháy nhỏ, không thiệt hại về người.",
+}
+RUN_SECONDS = 150.0  # a flow run in a process of its own, on a loaded 2-core machine
+
+
+def _finished(api: PrefectAPI, run_id: str, worker) -> dict:  # type: ignore[no-untyped-def]
+    run = api.wait(run_id, RUN_SECONDS)
+    state = run["state"]
+    assert state["type"] == "COMPLETED", f"{state}\n{worker.log_tail()}"
+    # executed by the pool's worker in a process of its own, not in this one
+    assert run["work_pool_name"] == POOL and run["infrastructure_pid"], run
+    return run
+
+
+def _serve_portal(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    import os
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KEHOACH_"))}
+    full.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "portal", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop_process_group(process)
+            raise RuntimeError(f"the portal did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.3)
+
+
+def _answer(link: str) -> None:
+    """What the commune does: open its link, fill in the report, send it."""
+    with httpx.Client(timeout=30, follow_redirects=True) as browser:
+        page = browser.get(link)
+        assert page.status_code == 200, page.text[:300]
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert found, page.text[:500]
+        sent = browser.post(f"{link}/submit", data={**REPORT, "csrf": found.group(1)})
+        assert sent.status_code == 200 and "Đã nhận" in sent.text, sent.text[:500]
+
+
+def _wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.5)
+    return value
+
+
+class Steps:
+    """Seconds each step took, printed at the end (``pytest -s``)."""
+
+    def __init__(self) -> None:
+        self.last = self.first = time.monotonic()
+        self.taken: list[str] = []
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.taken.append(f"{name} {now - self.last:.1f} s")
+        self.last = now
+
+    def __str__(self) -> str:
+        return f"{time.monotonic() - self.first:.1f} s: " + ", ".join(self.taken)
+
+
+def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
+    step = Steps()
+    smtp = SMTPTestServer()
+    smtp.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    portal_port = _free_port()
+    with (
+        prefect_on_postgres(tmp_path / "prefect") as server,
+        private_database("h_scale_store") as store,
+    ):
+        step("Prefect server on PostgreSQL")
+        env = {
+            "KEHOACH_HOME": str(home),
+            "KEHOACH_DATABASE_URL": store,
+            "KEHOACH_SMTP_HOST": smtp.host,
+            "KEHOACH_SMTP_PORT": str(smtp.port),
+            "KEHOACH_PORTAL_SECRET": "worker-mode-test-secret-5d2f8a1c9e7b3046",
+            "KEHOACH_PORTAL_BASE_URL": f"http://127.0.0.1:{portal_port}",
+            "KEHOACH_NOW": NOW,
+            "PREFECT_API_URL": server.api_url,
+            "PREFECT_API_AUTH_STRING": AUTH,
+        }
+        loaded = kehoach(["load", *map(str, FILES)], env)
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        deployed = kehoach(["deploy", PLAN], env)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert f"intake/{PLAN}" in deployed.stdout and f"consolidate/{PLAN}" in deployed.stdout
+        step("load and deploy")
+        api = PrefectAPI(server.api_url)
+        worker = start_worker(api, env, home)
+        step("worker")
+        portal = None
+        try:
+            run = api.run_deployment(f"activate/{PLAN}", {"plan_id": PLAN, "years": [2027]})
+            _finished(api, run, worker)
+            with session_scope(store) as session:
+                owed = session.scalars(select(Obligation)).all()
+            assert len(owed) == 5  # 2 communes × (sub-plan, report) + the consolidation
+            mails = smtp.wait_for(4, timeout=30)
+            to_commune = [m for m in mails if COMMUNE in m.rcpt_tos]
+            [report_mail] = [m for m in to_commune if "Báo cáo kết quả" in (m.subject or "")]
+            step("activation and its emails")
+
+            portal = _serve_portal(env, portal_port, home / "portal.log")
+            step("portal")
+            _answer(link_in(report_mail.message))
+            intake = _wait_for(lambda: api.flow_runs("intake"), 60, "an intake run")
+            _finished(api, intake[0]["id"], worker)
+            with session_scope(store) as session:
+                [answer] = session.scalars(select(Submission)).all()
+                assert answer.intake_done
+                assert session.get(Obligation, answer.obligation_id).status == "submitted"
+                inline = select(AuditEvent).where(AuditEvent.action == "portal.intake_inline")
+                assert session.scalars(inline).all() == []  # the worker took it in
+            step("answer and intake")
+
+            run = api.run_deployment(
+                f"consolidate/{PLAN}", {"plan_id": PLAN, "cycle_key": "2027"}
+            )
+            _finished(api, run, worker)
+            with session_scope(store) as session:
+                [report] = session.scalars(select(ConsolidatedReport)).all()
+                assert report.aggregates["so-vu-chay"] == 2, report.aggregates
+                assert report.document_path and Path(report.document_path).is_file()
+            upward = _wait_for(
+                lambda: [m for m in smtp.messages if "vanthu.ubnd@halang.example" in m.rcpt_tos],
+                30,
+                "the consolidated report's email",
+            )
+            assert any(part.get_filename() for part in upward[-1].message.iter_attachments())
+            step("consolidation and its email")
+        finally:
+            if portal is not None:
+                _stop_process_group(portal)
+            worker.stop()
+    smtp.stop()
+    print(f"\nworker mode: {step}")
