@@ -15,6 +15,8 @@ takes it in → a run of ``consolidate/portal-pccc`` writes the report and mails
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -28,8 +30,8 @@ from sqlalchemy import select
 from engine.store.db import session_scope
 from engine.store.models import AuditEvent, ConsolidatedReport, Obligation, Submission
 from tests.fixtures.database import private_database
-from tests.fixtures.production import AUTH, POOL, PrefectAPI, prefect_on_postgres, start_worker
 from tests.fixtures.prefect_server import _free_port, _stop_process_group
+from tests.fixtures.production import AUTH, POOL, PrefectAPI, prefect_on_postgres, start_worker
 from tests.fixtures.smtp import SMTPTestServer
 from tests.test_portal_support import link_in
 from tests.test_prefect_binding import kehoach
@@ -61,8 +63,7 @@ def _finished(api: PrefectAPI, run_id: str, worker) -> dict:  # type: ignore[no-
 
 
 def _serve_portal(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    import os
-
+    """``kehoach portal`` in a process of its own (returns at once)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KEHOACH_"))}
     full.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
     with open(log, "ab") as out:
@@ -75,11 +76,15 @@ def _serve_portal(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 60
+    return process
+
+
+def _wait_portal(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 90
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process
+                return
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
@@ -123,40 +128,66 @@ class Steps:
         return f"{time.monotonic() - self.first:.1f} s: " + ", ".join(self.taken)
 
 
+def _store(url: str) -> None:
+    """The store on its PostgreSQL database, the plan loaded (``kehoach load``'s work)."""
+    from engine.loader import load
+    from engine.repository import store_catalog
+    from engine.store.db import migrate
+
+    migrate(url)
+    with session_scope(url) as session:
+        store_catalog(session, load(FILES))
+
+
+def _doctor_sees_the_production_set_up(env: dict[str, str], worker: str) -> None:
+    """``kehoach doctor``'s checks pass on this set-up, and a wrong auth string fails."""
+    from cli.doctor import run_checks
+
+    checks = run_checks(env)
+    assert [c.line() for c in checks if not c.ok] == []
+    assert len(checks) == 7, [c.line() for c in checks]
+    assert any(worker in c.found for c in checks)
+    wrong = run_checks({**env, "PREFECT_API_AUTH_STRING": "kehoach-ops:sai-mat-khau"})
+    [refused] = [c for c in wrong if not c.ok]
+    assert "401" in (refused.problem or "") and "PREFECT_API_AUTH_STRING" in refused.name
+
+
 def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
     step = Steps()
     smtp = SMTPTestServer()
     smtp.start()
     home = tmp_path / "home"
     home.mkdir()
-    portal_port = _free_port()
-    with (
-        prefect_on_postgres(tmp_path / "prefect") as server,
-        private_database("h_scale_store") as store,
-    ):
-        step("Prefect server on PostgreSQL")
+    port = _free_port()
+    portal = worker = None
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(private_database("h_scale_store"))
+        _store(store)
         env = {
             "KEHOACH_HOME": str(home),
             "KEHOACH_DATABASE_URL": store,
             "KEHOACH_SMTP_HOST": smtp.host,
             "KEHOACH_SMTP_PORT": str(smtp.port),
             "KEHOACH_PORTAL_SECRET": "worker-mode-test-secret-5d2f8a1c9e7b3046",
-            "KEHOACH_PORTAL_BASE_URL": f"http://127.0.0.1:{portal_port}",
+            "KEHOACH_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
             "KEHOACH_NOW": NOW,
-            "PREFECT_API_URL": server.api_url,
             "PREFECT_API_AUTH_STRING": AUTH,
         }
-        loaded = kehoach(["load", *map(str, FILES)], env)
-        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-        deployed = kehoach(["deploy", PLAN], env)
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        assert f"intake/{PLAN}" in deployed.stdout and f"consolidate/{PLAN}" in deployed.stdout
-        step("load and deploy")
-        api = PrefectAPI(server.api_url)
-        worker = start_worker(api, env, home)
-        step("worker")
-        portal = None
+        server = stack.enter_context(prefect_on_postgres(tmp_path / "prefect"))
+        env["PREFECT_API_URL"] = server.api_url
+        api = PrefectAPI(server.api_url)  # its first authenticated request, before deploy's
+        step("store, Prefect server on PostgreSQL")
         try:
+            # the portal and the worker start while `kehoach deploy` runs
+            portal = _serve_portal(env, port, home / "portal.log")
+            worker = start_worker(env, home)
+            deployed = kehoach(["deploy", PLAN], env)
+            assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+            assert f"intake/{PLAN}" in deployed.stdout and f"consolidate/{PLAN}" in deployed.stdout
+            worker.wait_joined(api)
+            step("deploy, worker")
+            _doctor_sees_the_production_set_up(env, worker.name)
+
             run = api.run_deployment(f"activate/{PLAN}", {"plan_id": PLAN, "years": [2027]})
             _finished(api, run, worker)
             with session_scope(store) as session:
@@ -167,8 +198,7 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
             [report_mail] = [m for m in to_commune if "Báo cáo kết quả" in (m.subject or "")]
             step("activation and its emails")
 
-            portal = _serve_portal(env, portal_port, home / "portal.log")
-            step("portal")
+            _wait_portal(portal, port, home / "portal.log")
             _answer(link_in(report_mail.message))
             intake = _wait_for(lambda: api.flow_runs("intake"), 60, "an intake run")
             _finished(api, intake[0]["id"], worker)
@@ -180,9 +210,7 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
                 assert session.scalars(inline).all() == []  # the worker took it in
             step("answer and intake")
 
-            run = api.run_deployment(
-                f"consolidate/{PLAN}", {"plan_id": PLAN, "cycle_key": "2027"}
-            )
+            run = api.run_deployment(f"consolidate/{PLAN}", {"plan_id": PLAN, "cycle_key": "2027"})
             _finished(api, run, worker)
             with session_scope(store) as session:
                 [report] = session.scalars(select(ConsolidatedReport)).all()
@@ -198,6 +226,7 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
         finally:
             if portal is not None:
                 _stop_process_group(portal)
-            worker.stop()
+            if worker is not None:
+                worker.stop()
     smtp.stop()
     print(f"\nworker mode: {step}")
