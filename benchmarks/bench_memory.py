@@ -80,7 +80,7 @@ def run_child(url: str, trace: bool) -> dict:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure(db: str, work: Path, units: int) -> dict:
+def measure(db: str, work: Path, units: int, trace: bool = True) -> dict:
     """Build the store (not timed), then activate it twice on fresh copies."""
     from engine.loader import load
     from engine.repository import store_catalog
@@ -94,14 +94,14 @@ def measure(db: str, work: Path, units: int) -> dict:
         with session_scope(stores.template) as session:
             store_catalog(session, load(files))
         out = {}
-        for trace in (False, True):
+        for traced in (False, True) if trace else (False,):
             url = stores.copy()
-            out["traced" if trace else "plain"] = run_child(url, trace)
+            out["traced" if traced else "plain"] = run_child(url, traced)
             stores.drop(url)
     finally:
         stores.close()
-    plain, traced = out["plain"], out["traced"]
-    return {**plain, "traced_peak": traced["traced_peak"], "units": units + 1}
+    plain = out["plain"]
+    return {**plain, "traced_peak": out.get("traced", plain)["traced_peak"], "units": units + 1}
 
 
 def report(db: str, m: dict) -> str:
@@ -109,9 +109,14 @@ def report(db: str, m: dict) -> str:
     return (
         f"{db:8} {n:>6,} units  activation {m['wall']:.2f} s ({m['wall'] / n * 1000:.3f} ms a "
         f"unit, {m['created']:,} obligations, {m['queued']:,} emails)  |  RSS before "
-        f"{m['rss_before']:.0f} MB, peak {m['rss_peak']:.0f} MB (+{m['rss_peak'] - m['rss_before']:.0f})"
-        f"  |  Python allocations' peak during activation {m['traced_peak']:.0f} MB "
-        f"({m['traced_peak'] * 1024 / n:.1f} KB a unit)"
+        f"{m['rss_before']:.0f} MB, peak {m['rss_peak']:.0f} MB "
+        f"(+{m['rss_peak'] - m['rss_before']:.0f})"
+        + (
+            f"  |  Python allocations' peak during activation {m['traced_peak']:.0f} MB "
+            f"({m['traced_peak'] * 1024 / n:.1f} KB a unit)"
+            if m["traced_peak"] is not None
+            else ""
+        )
     )
 
 
@@ -122,6 +127,7 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.trace)))
@@ -136,7 +142,7 @@ def main() -> int:
             continue
         found = {}
         for units in sizes:
-            m = measure(db, work, units)
+            m = measure(db, work, units, trace=not args.no_trace)
             found[units] = m
             figures.append({"database": db, **m, "load": world.load_average()})
             print(report(db, m), flush=True)
@@ -145,11 +151,11 @@ def main() -> int:
         small, large = found[sizes[0]], found[sizes[-1]]
         if large is not small:
             per = (large["wall"] / large["units"]) / (small["wall"] / small["units"])
-            grew = large["traced_peak"] - small["traced_peak"]
+            grew = large["rss_peak"] - small["rss_peak"]
             extra = large["units"] - small["units"]
             print(
                 f"{db:8} per unit, {large['units']:,} / {small['units']:,}: {per:.2f}×  |  "
-                f"allocations' peak grew {grew:.0f} MB for {extra:,} more units "
+                f"peak RSS grew {grew:.0f} MB for {extra:,} more units "
                 f"({grew * 1024 / extra:.1f} KB a unit)"
             )
             if per >= 1.5:

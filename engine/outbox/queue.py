@@ -179,6 +179,10 @@ def enqueue_many_for_obligations(
     conf = builder.conf if builder else settings or default_settings()
     now = now or utcnow()
     builder = builder or ContextBuilder(session, conf, now, whole_registry=whole_registry)
+    obligations = list(obligations)
+    builder.prefetch_units(obligations)
+    if kind is MailKind.RECEIPT and len(obligations) > 1:
+        builder.prefetch_submissions(obligations)
     items = [builder.prepare(o, kind, step, extra) for o in obligations]
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
