@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     _prefect(sub)
     _review_and_closing(sub)
     _audit(sub)
+    _add(
+        sub,
+        "doctor",
+        "kiểm tra cấu hình từ đầu đến cuối (cơ sở dữ liệu, Prefect, worker, SMTP, khóa ký)",
+        "cli.doctor:cmd_doctor",
+    )
     return parser
 
 

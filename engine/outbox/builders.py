@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ class Draft:
     to_addrs: list[str]
     cc_addrs: list[str] = field(default_factory=list)
     thread_key: str | None = None  # None: the obligation's thread; "": no thread
+    # answers read ahead for many receipts, by (obligation id, version)
+    submissions: Mapping[tuple[int, int], Submission] = field(default_factory=dict)
 
     @property
     def consolidating(self) -> dict[str, Any] | None:
@@ -106,10 +108,12 @@ def _escalation(d: Draft) -> None:
 
 def _receipt(d: Draft) -> None:
     version_no = int(d.step) if d.step.isdigit() else None
-    query = select(Submission).where(Submission.obligation_id == d.obligation.id)
-    if version_no is not None:
-        query = query.where(Submission.version == version_no)
-    submission = d.session.scalar(query.order_by(Submission.version.desc()).limit(1))
+    submission = d.submissions.get((d.obligation.id, version_no or 0))
+    if submission is None:
+        query = select(Submission).where(Submission.obligation_id == d.obligation.id)
+        if version_no is not None:
+            query = query.where(Submission.version == version_no)
+        submission = d.session.scalar(query.order_by(Submission.version.desc()).limit(1))
     if submission is not None:
         d.context["submission"] = {
             "version": submission.version,

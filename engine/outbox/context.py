@@ -9,6 +9,7 @@ escalation, the rows of a digest…) is in :mod:`engine.outbox.builders`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from engine.store.models import (
     PlanVersion,
     RegistryUnit,
     RegistryVersion,
+    Submission,
 )
 from engine.vntext import cycle_label, date_with_weekday, long_date, short_date, weekday
 
@@ -219,6 +221,7 @@ class ContextBuilder:
         self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._registries: set[str] = set()
         self._dates: dict[dt.date, dict[str, Any] | None] = {}
+        self._submissions: dict[tuple[int, int], Submission] = {}
 
     def date(self, day: dt.date) -> dict[str, Any] | None:
         if day not in self._dates:
@@ -271,6 +274,27 @@ class ContextBuilder:
             )
         ):
             self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
+
+    def prefetch_units(self, obligations: Sequence[Obligation]) -> None:
+        """Read the units a few emails name in one query per registry, not one per email."""
+        if self.whole_registry:
+            return
+        named: dict[str, set[str]] = {}
+        for o in obligations:
+            version, plan, _info, _templates = self.plan(self.cycle(o.cycle_id))
+            ids = (o.unit_id, o.via_unit_id, o.to_unit_id, plan.document.issuer_unit)
+            named.setdefault(version.registry_id, set()).update(u for u in ids if u)
+        for registry_id, unit_ids in named.items():
+            self._fetch_units(registry_id, unit_ids)
+
+    def prefetch_submissions(self, obligations: Sequence[Obligation]) -> None:
+        """The answers of many receipts in one query (the receipt names its version)."""
+        ids = sorted({o.id for o in obligations})
+        for start in range(0, len(ids), 900):
+            for row in self.session.scalars(
+                select(Submission).where(Submission.obligation_id.in_(ids[start : start + 900]))
+            ):
+                self._submissions[(row.obligation_id, row.version)] = row
 
     def unit(self, registry_id: str, unit_id: str | None) -> dict[str, Any]:
         if self.whole_registry and registry_id not in self._registries:
@@ -392,4 +416,5 @@ class ContextBuilder:
             to=to,
             context=context,
             to_addrs=list(unit["emails"]),
+            submissions=self._submissions,
         )

@@ -165,18 +165,24 @@ def enqueue_many_for_obligations(
     now: dt.datetime | None = None,
     settings: Settings | None = None,
     whole_registry: bool = True,
+    builder: ContextBuilder | None = None,
 ) -> list[str]:
     """:func:`enqueue_for_obligation` for many obligations at once; same keys, same rows.
 
     Contexts share one :class:`ContextBuilder` and rows go in with multi-row
     ``INSERT ... ON CONFLICT DO NOTHING``. Returns the keys of the rows that were
     new (keys already queued are skipped, as in the single form). ``whole_registry``:
-    read every unit at once (many emails) or those each email names (a few).
+    read every unit at once (many emails) or those each email names (a few); ``builder``
+    (with its caches) is the caller's when it queues in chunks.
     """
     kind = mail_kind(kind)
-    conf = settings or default_settings()
+    conf = builder.conf if builder else settings or default_settings()
     now = now or utcnow()
-    builder = ContextBuilder(session, conf, now, whole_registry=whole_registry)
+    builder = builder or ContextBuilder(session, conf, now, whole_registry=whole_registry)
+    obligations = list(obligations)
+    builder.prefetch_units(obligations)
+    if kind is MailKind.RECEIPT and len(obligations) > 1:
+        builder.prefetch_submissions(obligations)
     items = [builder.prepare(o, kind, step, extra) for o in obligations]
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
