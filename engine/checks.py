@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_authority import check_authority
 from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
@@ -230,6 +231,7 @@ class PlanChecker:
         self.check_recipients()
         self.check_time()
         check_templates(self.plan, self.view, self.add)
+        check_authority(self.plan, self.view, self.add, self.warn, self.check_unit)
         return self.problems
 
     # -- helpers

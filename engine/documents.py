@@ -56,10 +56,12 @@ CELL_PADDING = 0.38  # Word's default cell margins, left + right
 
 @dataclass
 class Signer:
-    title: str  # CHỦ TỊCH, TRƯỞNG CÔNG AN…
+    """The signer block: authority lines (TM. ỦY BAN NHÂN DÂN, KT. CHỦ TỊCH), the title
+    and the name, each printed on its own line (engine.authority checks the chain)."""
+
+    title: str  # CHỦ TỊCH, PHÓ CHỦ TỊCH, TRƯỞNG CÔNG AN…
     name: str | None = None
-    authority: str | None = None  # TM., KT., Q., TL., TUQ.
-    on_behalf_of: str | None = None
+    lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -228,13 +230,9 @@ def render_markdown(doc: ReportDocument) -> str:
 
 
 def _signer_lines(signer: Signer) -> list[str]:
-    lines = []
-    if signer.authority and signer.on_behalf_of:
-        lines.append(f"**{signer.authority} {signer.on_behalf_of.upper()}**  ")
-    elif signer.authority:
-        lines.append(f"**{signer.authority}**  ")
-    lines.append(f"**{signer.title.upper()}**  ")
-    lines.append(f"**{signer.name}**" if signer.name else "*(Ký, ghi rõ họ tên)*")
+    lines = [f"**{_md(line.upper())}**  " for line in signer.lines]
+    lines.append(f"**{_md(signer.title.upper())}**  ")
+    lines.append(f"**{_md(signer.name)}**" if signer.name else "*(Ký, ghi rõ họ tên)*")
     return lines
 
 
@@ -400,14 +398,9 @@ def _docx_footer(document: Any, doc: ReportDocument) -> None:
 
 def _signer_paragraphs(signer: Signer | None) -> list[Any]:
     signer = signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
-    lines: list[Any] = []
-    if signer.authority:
-        heading = (
-            f"{signer.authority} {signer.on_behalf_of.upper()}"
-            if signer.on_behalf_of
-            else signer.authority
-        )
-        lines.append(xb.paragraph(heading, size=14, bold=True, align="center"))
+    lines: list[Any] = [
+        xb.paragraph(line.upper(), size=14, bold=True, align="center") for line in signer.lines
+    ]
     lines.append(xb.paragraph(signer.title.upper(), size=14, bold=True, align="center"))
     lines += [xb.paragraph("", size=14) for _ in range(4)]  # room for signature and seal
     if signer.name:

@@ -7,6 +7,7 @@ import textwrap
 from dataclasses import dataclass
 
 from engine import vntext
+from engine.authority import chain_text, report_authority
 from engine.calendar import WorkCalendar, cycles_in_year, deadline
 from engine.deadline_text import ASSUMED, POLICY_WORDS
 from engine.deadline_words import against_the_letter, kind_of
@@ -20,6 +21,7 @@ from engine.schema import (
     Frequency,
     Plan,
     Registry,
+    Routing,
     Target,
 )
 
@@ -94,9 +96,10 @@ def _target_text(view: RegistryView, target: Target) -> str:
     return group.name if group else str(target.group)
 
 
-def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
-    text = f"→ {_unit_name(view, to)}"
-    return text + (f" qua {_unit_name(view, via)}" if via else "")
+def _routing_text(view: RegistryView, routing: Routing) -> str:
+    to = _unit_name(view, routing.to)
+    text = f"→ {routing.person} ({to})" if routing.person else f"→ {to}"
+    return text + (f" qua {_unit_name(view, routing.via)}" if routing.via else "")
 
 
 def _rule_text(rule: DeadlineRule) -> str:
@@ -141,10 +144,8 @@ def _document_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[
     lines = [f"{doc.type.value} {number} — {plan.id}", _wrap(doc.summary, "  ")]
     issued = vntext.long_date(doc.date, doc.place) if doc.date else (doc.date_note or "ngày: —")
     lines.append(f"  Cơ quan ban hành: {_unit_name(view, doc.issuer_unit)}; {issued}")
-    signer = " ".join(filter(None, [doc.signer.authority, doc.signer.on_behalf_of]))
-    lines.append(
-        f"  Người ký: {signer + ' / ' if signer else ''}{doc.signer.title} {doc.signer.name}"
-    )
+    signer = doc.signer
+    lines.append(f"  Người ký: {chain_text(signer.lines(), signer.title, signer.name)}")
     lines.append(f"  Đăng ký tổ chức: {registry.id} (tra cứu theo ngày {plan.as_of:%d/%m/%Y})")
     if plan.parent_plan:
         lines.append(f"  Thực hiện kế hoạch cấp trên: {plan.parent_plan}")
@@ -210,7 +211,7 @@ def _deliverable_lines(
         lines.append(
             f"  [{deliverable.id}] {deliverable.title} ({_vi(KIND_VI, deliverable.kind)}, "
             f"{_vi(FREQUENCY_VI, deliverable.frequency)}) "
-            f"{_routing_text(view, deliverable.routing.to, deliverable.routing.via)}"
+            f"{_routing_text(view, deliverable.routing)}"
         )
         lines.append(
             f"      hạn: {_rule_text(deliverable.deadline)}; "
@@ -235,8 +236,23 @@ def _consolidation_lines(
         lines.append(
             f"  [{consolidation.id}] Tổng hợp [{consolidation.consolidates}] do "
             f"{_unit_name(view, consolidation.by)} thực hiện "
-            f"{_routing_text(view, consolidation.routing.to, consolidation.routing.via)}"
+            f"{_routing_text(view, consolidation.routing)}"
         )
+        said = report_authority(
+            plan,
+            view,
+            consolidation,
+            consolidation.by,
+            plan.as_of,
+            consolidation.routing.to,
+            consolidation.routing.via,
+        )
+        signer = chain_text(said.signer_lines, said.signer_title, said.signer_name)
+        lines.append(
+            _wrap(f"báo cáo ban hành với danh nghĩa: {_unit_name(view, said.issuer_id)}", "      ")
+        )
+        lines.append(_wrap(f"người ký: {signer}", "      "))
+        lines.append(_wrap(f"nơi nhận: {'; '.join([*said.recipients, said.archive])}", "      "))
         lines.append(
             f"      hạn: {_rule_text(consolidation.deadline)}; "
             f"{_next_deadline(consolidation.deadline, frequency, cal, activated_on, today)}"

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.deadline_text import describe, rule_of
@@ -371,6 +372,8 @@ class ContextBuilder:
             "sender": named_as,
             "via": via,
             "report_to": to,
+            # the office holder the plan names ("báo cáo Chủ tịch UBND tỉnh"), if any
+            "report_person": routing_person(plan, obligation.deliverable_id),
             "days_left": (obligation.due_date - today).days,
             "days_overdue": max(0, (today - obligation.due_date).days),
             "today": self.date(today),
