@@ -115,7 +115,7 @@ def check_signer(
     paths = (
         [(*base, "chain", i) for i in range(len(signer.chain))]
         if signer.chain
-        else [(*base, "authority")]
+        else [(*base, "authority")][: len(signer.lines())]
     )
     _check_chain(signer.lines(), paths, signer, issuer, base, report, warn)
 

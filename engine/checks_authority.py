@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.authority import check_signer, report_issuer
+from engine.cutoff import check_cutoffs
 from engine.registry import RegistryView
 from engine.schema import Plan
 
@@ -72,6 +73,7 @@ def check_authority(
             )
         _check_recipients(base, consolidation.recipients, add)
     _check_owed_to_itself(plan, view, warn)
+    check_cutoffs(plan, add)
 
 
 def _check_recipients(base: tuple, lines: list[str], add: Add) -> None:

@@ -410,12 +410,34 @@ def _signer_paragraphs(signer: Signer | None) -> list[Any]:
     return lines
 
 
+def _shrink_break(paragraph: Any) -> None:
+    """The empty paragraph that ends a section (it holds the section break) as small as
+    Word allows: after a footer that fills page 1 it would otherwise start a blank page."""
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    fmt = paragraph.paragraph_format
+    fmt.space_before, fmt.space_after, fmt.line_spacing = Pt(0), Pt(0), Pt(1)
+    properties = paragraph._p.get_or_add_pPr()
+    mark = properties.find(qn("w:rPr"))
+    if mark is None:  # the paragraph mark's run properties come before the section break
+        mark = properties.makeelement(qn("w:rPr"), {})
+        breaks = properties.find(qn("w:sectPr"))
+        if breaks is not None:
+            breaks.addprevious(mark)
+        else:
+            properties.append(mark)
+    size = mark.makeelement(qn("w:sz"), {qn("w:val"): "2"})
+    mark.append(size)
+
+
 def _docx_appendix(document: Any, doc: ReportDocument, number: int, appendix: Appendix) -> None:
     """A phụ lục on a new page (landscape when it is wide): its number, title, what it
     is attached to, then the table, one row per unit."""
     from docx.enum.section import WD_SECTION
 
     section = document.add_section(WD_SECTION.NEW_PAGE)
+    _shrink_break(document.paragraphs[-1])
     section.different_first_page_header_footer = False  # numbered from its first page
     _page(section, appendix.landscape)
     width = LANDSCAPE_WIDTH if appendix.landscape else TEXT_WIDTH

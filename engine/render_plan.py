@@ -18,6 +18,7 @@ from engine.schema import (
     CalendarOverrides,
     DeadlineKind,
     DeadlineRule,
+    Duty,
     Frequency,
     Plan,
     Registry,
@@ -273,6 +274,7 @@ def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
         lines.append(f"  [sự kiện] {event.title} — {when}")
     for duty in plan.duties:
         goal = f" (chỉ tiêu {duty.target})" if duty.target else ""
+        goal += _measured_text(plan, duty)
         lines.append(
             _wrap(
                 f"[nhiệm vụ {_vi(FREQUENCY_VI, duty.frequency)}] {_target_text(view, duty.who)}: "
@@ -294,6 +296,18 @@ def _template_lines(plan: Plan) -> list[str]:
             kind, how = _vi(FIELD_TYPE_VI, f.type), _vi(AGGREGATE_VI, f.aggregate)
             lines.append(f"    - {f.label}{unit}: {kind}, tổng hợp: {how}")
     return lines
+
+
+def _measured_text(plan: Plan, duty: Duty) -> str:
+    """'; đo bằng: <field label> (mẫu <template>)' for a duty a report field measures."""
+    if not duty.measured_by:
+        return ""
+    templates = [plan.template(duty.template)] if duty.template else plan.report_templates
+    for template in templates:
+        found = next((f for f in template.fields if f.id == duty.measured_by), None) if template else None
+        if found is not None and template is not None:
+            return f"; đo bằng: {found.label} (mẫu {template.id})"
+    return f"; đo bằng: {duty.measured_by}"
 
 
 def _recipient_lines(plan: Plan) -> list[str]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.applicability import Applicability, UnitFacts
 from engine.authority import report_authority, short_code
 from engine.calendar import local_day
+from engine.cutoff import cutoff_text
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
 from engine.documents import ReportDocument, Signer
@@ -122,6 +123,9 @@ def build_document(
         f"{addressee}{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, "
         "đơn vị như sau:"
     ]
+    cutoff = cutoff_text(plan, consolidation.consolidates, cycle_key)
+    if cutoff:  # the data cut-off period the plan set (Nghị định 09/2019, Điều 12)
+        intro.append(f"{cutoff}.")
     facts = [(owing or {}).get(r.unit_id) or UnitFacts(r.unit_id, r.transferred_from) for r in rows]
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
@@ -130,7 +134,7 @@ def build_document(
     doc = ReportDocument(
         issuer=ctx.unit_name(issuer_id),
         parent_body=said.parent_body,
-        symbol=f"BC-{code}" if (code := short_code(ctx.view, issuer_id)) else "BC",
+        symbol=f"BC-{code.split()[0]}" if (code := short_code(ctx.view, issuer_id)) else "BC",
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",

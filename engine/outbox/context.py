@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.cutoff import cutoff_text
 from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import plan_for_version
 from engine.doctypes import document_type_name
@@ -166,6 +167,8 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
 
 
 def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    stated = deliverable.mode if deliverable is not None else None  # wins over the heading's
     out = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -176,7 +179,7 @@ def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
                 "id": assignment.id,
                 "section": assignment.section,
                 "heading": assignment.heading,
-                "mode": assignment.mode.value,
+                "mode": (stated or assignment.mode).value,
                 "tasks": [task.text for task in assignment.tasks],
             }
         )
@@ -367,6 +370,7 @@ class ContextBuilder:
                 plan_info["ref"],
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key),
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),
             "sender": named_as,
