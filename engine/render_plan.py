@@ -37,6 +37,7 @@ FREQUENCY_VI = {
     "quarterly": "hằng quý",
     "monthly": "hằng tháng",
     "ongoing": "thường xuyên",
+    "on_request": "đột xuất khi có yêu cầu",
 }
 KIND_VI = {"sub_plan": "kế hoạch", "report": "báo cáo"}
 BASIS_ROLE_VI = {
@@ -52,6 +53,7 @@ RULE_VI = {
     "quarter_end": "cuối quý",
     "half_year_end": "cuối 6 tháng",
     "after_activation": "sau khi kích hoạt",
+    "on_request": "theo từng yêu cầu",
 }
 FIELD_TYPE_VI = {
     "integer": "số nguyên",
@@ -330,6 +332,9 @@ def _next_deadline(
 ) -> str:
     if isinstance(rule, AfterActivation) and activated_on is None:
         return f"{rule.days} ngày sau khi kích hoạt (chưa kích hoạt)"
+    if frequency is Frequency.on_request or rule.rule == "on_request":
+        after = f", tổng hợp {rule.days} ngày sau hạn của đơn vị" if rule.days else ""
+        return f"hạn do từng yêu cầu ghi (kehoach request){after}"
     for year in (today.year, today.year + 1):
         for cycle in cycles_in_year(frequency, year):
             d = deadline(rule, cycle, activated_on or today, cal)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.applicability import Applicability, UnitFacts
 from engine.authority import report_authority, short_code
-from engine.calendar import local_day
+from engine.calendar import is_request_key, local_day
 from engine.cutoff import cutoff_text
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
@@ -32,7 +32,7 @@ from engine.store.models import (
     Obligation,
     Submission,
 )
-from engine.vntext import short_date
+from engine.vntext import cycle_label, short_date
 
 
 def slug(text: str) -> str:
@@ -109,7 +109,13 @@ def build_document(
     plan = ctx.plan
     names = {r.unit_id: r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
-    period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
+    period = (
+        f"năm {cycle_key}"
+        if cycle_key.isdigit()
+        else cycle_label(cycle_key)
+        if is_request_key(cycle_key)
+        else f"kỳ {cycle_key}"
+    )
     said = report_authority(plan, ctx.view, consolidation, by_unit, day, to_unit, via_unit)
     issuer_id = said.issuer_id
     subject = _subject(fed.title if fed else None, period)
