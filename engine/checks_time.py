@@ -129,6 +129,8 @@ class TimeChecks:
                 "first-period-once",
             )
             return False
+        if deliverable.frequency is Frequency.on_request:
+            return False  # a request has no periods: engine.checks_requests says so
         shape, example = _KEY_SHAPE[deliverable.frequency]
         if not re.match(shape, key):
             self.add(
