@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mail(sub)
     _prefect(sub)
     _review_and_closing(sub)
+    _request(sub)
     _audit(sub)
     _add(
         sub,
@@ -85,6 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
         "cli.doctor:cmd_doctor",
     )
     return parser
+
+
+def _request(sub: Any) -> None:
+    p = _add(
+        sub,
+        "request",
+        "yêu cầu một báo cáo đột xuất (báo cáo frequency: on_request): tạo một kỳ mới",
+        "cli.request:cmd_request",
+    )
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("deliverable", metavar="DELIVERABLE", help="mã báo cáo theo yêu cầu")
+    p.add_argument(
+        "--due", required=True, type=day_arg, metavar="DATE", help="hạn gửi, YYYY-MM-DD hoặc d/m/yyyy"
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument(
+        "--units", nargs="+", metavar="UNIT", help="chỉ các đơn vị này (mã, cách nhau bởi dấu cách hoặc phẩy)"
+    )
+    who.add_argument("--group", metavar="GROUP", help="chỉ các đơn vị của nhóm này")
+    p.add_argument("--reason", required=True, help="nội dung, lý do yêu cầu (gửi kèm thư)")
+    p.add_argument("--by", help="người yêu cầu (ghi vào nhật ký kiểm tra)")
 
 
 def _add(

@@ -203,7 +203,19 @@ def _delivery_failure(d: Draft) -> None:
     d.thread_key = ""  # an administrator's notice stays out of the unit's thread
 
 
+def _unit_message(d: Draft) -> None:
+    """A unit's own report or comment: to the unit that gathers its answers, copied to
+    the sender; the sender's contact is the unit itself."""
+    receiver = d.units(str(d.extra.get("message_to") or ""))
+    d.to_addrs = list(receiver["emails"]) or list(d.unit["emails"])
+    d.cc_addrs = list(d.unit["emails"])
+    d.context["receiver"] = receiver
+    d.context["sender"] = {"id": d.unit["id"], "name": d.unit["name"]}
+    d.context["contact"] = contact_of(d.unit)
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
+    MailKind.UNIT_MESSAGE: _unit_message,
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,
     MailKind.RECEIPT: _receipt,

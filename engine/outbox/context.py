@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.cutoff import cutoff_text
 from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import plan_for_version
 from engine.doctypes import document_type_name
@@ -167,6 +169,8 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
 
 
 def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    stated = deliverable.mode if deliverable is not None else None  # wins over the heading's
     out = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -177,7 +181,7 @@ def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
                 "id": assignment.id,
                 "section": assignment.section,
                 "heading": assignment.heading,
-                "mode": assignment.mode.value,
+                "mode": (stated or assignment.mode).value,
                 "tasks": [task.text for task in assignment.tasks],
             }
         )
@@ -390,11 +394,14 @@ class ContextBuilder:
                 plan_info["ref"],
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key),
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),
             "sender": named_as,
             "via": via,
             "report_to": to,
+            # the office holder the plan names ("báo cáo Chủ tịch UBND tỉnh"), if any
+            "report_person": routing_person(plan, obligation.deliverable_id),
             "days_left": (obligation.due_date - today).days,
             "days_overdue": max(0, (today - obligation.due_date).days),
             "today": self.date(today),

@@ -339,6 +339,25 @@ class ConsolidatedReport(Base):
     upward_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
 
 
+class UnitMessage(Base):
+    """A report or comment a unit sends unasked under a plan ("chủ động báo cáo", "gửi ý
+    kiến về …"), through the portal link of one of its duties; it goes to the unit that
+    gathers that duty's answers (engine.unit_messages)."""
+
+    __tablename__ = "unit_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(80), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"))
+    unit_id: Mapped[str] = mapped_column(String(80))
+    to_unit_id: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))  # report | comment
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMessage(Base):
     """An email to send, written in the same transaction as the change that causes it."""
 
