@@ -78,7 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
     _prefect(sub)
     _review_and_closing(sub)
     _audit(sub)
+    _registry(sub)
     return parser
+
+
+def _registry(sub: Any) -> None:
+    """registry apply, registry history (cli.registry)."""
+    p = _add(
+        sub,
+        "registry",
+        "thay đổi danh bạ đơn vị theo ngày (sáp nhập, giải thể, đổi tên) và xem lịch sử",
+        "cli.registry:cmd_registry_history",
+    )
+    actions = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    a = actions.add_parser(
+        "apply",
+        help="áp dụng tệp thay đổi danh bạ (kind: registry-change), tất cả hoặc không gì",
+        description="áp dụng tệp thay đổi danh bạ (kind: registry-change), tất cả hoặc không gì",
+    )
+    a.set_defaults(func="cli.registry:cmd_registry_apply")
+    a.add_argument("files", nargs="+", metavar="CHANGE", help="tệp YAML hoặc thư mục")
+    a.add_argument("--at", type=day_arg, metavar="DATE", help="ngày áp dụng (mặc định: hôm nay)")
+    h = actions.add_parser(
+        "history",
+        help="các phiên bản của một đơn vị: tên, cấp trên, email theo thời gian, đơn vị kế thừa",
+        description="các phiên bản của một đơn vị: tên, cấp trên, email theo thời gian",
+    )
+    h.set_defaults(func="cli.registry:cmd_registry_history")
+    h.add_argument("unit", metavar="UNIT", help="mã đơn vị, ví dụ ca-huyen-ha-lang")
+    h.add_argument("--registry", metavar="ID", help="mã danh bạ (mặc định: mọi danh bạ đã nạp)")
 
 
 def _add(

@@ -36,8 +36,9 @@ from engine.lifecycle.sweep_days import (
     reminder_steps_sent,
 )
 from engine.outbox.kinds import MailKind
-from engine.outbox.requests import MailRequest, queue_mail, queue_many
+from engine.outbox.requests import MailRequest, queue_many
 from engine.registry import RegistryView
+from engine.successors import copy_for, queue_inheritance
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -73,6 +74,8 @@ class SweepResult:
     opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
     tampered: dict[int, str] = field(default_factory=dict)  # submission id → why refused
+    # moved duties whose heir is told by one email (engine.successors.queue_inheritance)
+    inherited: list[tuple[Obligation, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         refused = (
@@ -267,6 +270,8 @@ class _Day:
         if next_days:
             session.execute(_STORE_NEXT_DAY, next_days)
         queue_many(session, mail, self.moment)
+        queue_inheritance(session, ctx, self.result.inherited, self.moment)
+        self.result.inherited = []
 
     def _one(
         self,
@@ -400,10 +405,27 @@ def _transfer_if_abolished(
     unit = ctx.view.unit(obligation.unit_id)
     if unit is None or unit.valid_on(today):
         return
-    successor = ctx.view.successor_on(unit.id, today)
-    if successor is None or successor.id == unit.id:
+    heirs = ctx.view.heirs(unit.id, today, obligation.deliverable_id)
+    if not heirs or heirs[0].id == unit.id:
         return
+    successor = heirs[0]
     audit.write()  # the rows of the duties before this one come first
+    for other in heirs[1:]:  # a split where each successor owes its own copy
+        copy = copy_for(session, obligation, other.id, now)
+        if copy is not None:
+            if mail:
+                result.inherited.append((copy, obligation.unit_id))
+            write_audit(
+                session,
+                "obligation.transferred",
+                at=now,
+                plan_id=ctx.plan_id,
+                obligation_id=copy.id,
+                from_unit=obligation.unit_id,
+                to_unit=other.id,
+                copy_of=obligation.id,
+            )
+            result.transferred.append((copy.id, obligation.unit_id, other.id))
     clash = session.scalar(
         select(Obligation.id).where(
             Obligation.cycle_id == obligation.cycle_id,
@@ -432,14 +454,7 @@ def _transfer_if_abolished(
     obligation.updated_at = now
     session.flush()
     if mail:
-        queue_mail(
-            session,
-            obligation,
-            MailKind.ASSIGNMENT,
-            f"transfer-{successor.id}",
-            {"transferred_from": ctx.unit_name(old)},
-            now,
-        )
+        result.inherited.append((obligation, old))
     write_audit(
         session,
         "obligation.transferred",
@@ -450,6 +465,25 @@ def _transfer_if_abolished(
         to_unit=successor.id,
     )
     result.transferred.append((obligation.id, old, successor.id))
+
+
+def transfer_ended(
+    session: Session,
+    ctx: PlanContext,
+    obligations: Sequence[Obligation],
+    today: dt.date,
+    now: dt.datetime,
+    result: SweepResult,
+) -> None:
+    """Move these open duties of ended units to their heirs now (``kehoach registry
+    apply`` of a change already in effect), each heir told by one email."""
+    audit = _AuditRows(session, ctx.plan_id, now)
+    for obligation in obligations:
+        _transfer_if_abolished(session, ctx, obligation, today, now, result, audit)
+    audit.write()
+    session.flush()
+    queue_inheritance(session, ctx, result.inherited, now)
+    result.inherited = []
 
 
 def _ladder(ctx: PlanContext, obligation: Obligation) -> Sequence[int]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from engine.registry_history import dated_unit
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.deadline_text import describe, rule_of
@@ -217,6 +218,7 @@ class ContextBuilder:
         self._plans: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
         self._cycles: dict[int, Cycle] = {}
         self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._dated: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._registries: set[str] = set()
         self._dates: dict[dt.date, dict[str, Any] | None] = {}
 
@@ -287,7 +289,9 @@ class ContextBuilder:
         key = (registry_id, unit_id)
         if key not in self._units:  # retired in the current version: the newest that has it
             self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
-        return self._units[key]
+        if key not in self._dated:  # its name and contacts on the day of the email
+            self._dated[key] = dated_unit(self.session, registry_id, self._units[key], self.today)
+        return self._dated[key]
 
     def prepare(
         self,
