@@ -197,6 +197,7 @@ class Moves:
     transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
     plans: list[str] = field(default_factory=list)
     activated: dict[str, int] = field(default_factory=dict)  # plan → duties created
+    rerouted: int = 0  # open duties now sent to or through an heir
 
 
 def move_open_work(
@@ -241,6 +242,7 @@ def move_open_work(
         result = SweepResult(plan_id=version.plan_id, today=today)
         transfer_ended(session, ctx, list(found), today, now, result)
         moves.transferred += result.transferred
+        moves.rerouted += reroute(session, ctx, [c.id for c in cycles], today, now)
         years = sorted({int(c.key[:4]) for c in cycles if c.key[:4].isdigit()})
         if years:
             again = activate(session, version.plan_id, now=now, years=years, version=version.version)
@@ -292,3 +294,98 @@ def copy_for(
     session.add(row)
     session.flush()
     return row
+
+
+def reroute(
+    session: Session,
+    ctx: PlanContext,
+    cycle_ids: Sequence[int],
+    today: dt.date,
+    now: dt.datetime,
+) -> int:
+    """Open duties routed to or through a unit that ended ("qua Công an huyện") go to
+    or through its heir instead; each change on the audit chain. Returns how many."""
+    from sqlalchemy import or_
+
+    from engine.audit import write_audit
+    from engine.states import OBLIGATION_OPEN
+    from engine.store.models import Obligation as Row
+
+    dead = {
+        u.id: heirs[0].id
+        for u in ctx.view.units.values()
+        if not u.valid_on(today) and (heirs := ctx.view.heirs(u.id, today))
+    }
+    if not dead or not cycle_ids:
+        return 0
+    rows = session.scalars(
+        select(Row)
+        .where(
+            Row.cycle_id.in_(list(cycle_ids)),
+            Row.status.in_(OBLIGATION_OPEN),
+            or_(Row.to_unit_id.in_(list(dead)), Row.via_unit_id.in_(list(dead))),
+        )
+        .order_by(Row.id)
+    ).all()
+    for row in rows:
+        before = (row.to_unit_id, row.via_unit_id)
+        row.to_unit_id = dead.get(row.to_unit_id or "", row.to_unit_id)
+        row.via_unit_id = dead.get(row.via_unit_id or "", row.via_unit_id)
+        row.updated_at = now
+        write_audit(
+            session,
+            "obligation.rerouted",
+            at=now,
+            plan_id=ctx.plan_id,
+            obligation_id=row.id,
+            before={"to": before[0], "via": before[1]},
+            after={"to": row.to_unit_id, "via": row.via_unit_id},
+        )
+    session.flush()
+    return len(rows)
+
+
+def heir_label(view: RegistryView, heir_id: str, old_id: str, day: dt.date) -> str:
+    """'Ủy ban nhân dân xã Hạ Lang (kế thừa UBND huyện Hạ Lang)'."""
+    from engine.consolidation.figures import brief_name
+
+    heir, old = view.unit_on(heir_id, day), view.unit_on(old_id, day)
+    heir_name = heir.name if heir is not None else heir_id
+    return f"{heir_name} (kế thừa {brief_name(old.name) if old is not None else old_id})"
+
+
+def heir_issuer(
+    view: RegistryView, document: Any, old_id: str, day: dt.date
+) -> tuple[str, str | None, Any, str] | None:
+    """Who issues a report in the name of a plan's issuer that no longer exists: (its
+    heir's id, the body printed above it, the signer, the name printed), or None when
+    the registry names no heir. A people's committee is printed without a body above
+    it (Nghị định 30/2020) and signs as the plan did (TM. … / CHỦ TỊCH) in the heir's
+    name; another heir signs by its head's title. Never a placeholder title."""
+    from engine.consolidation.figures import brief_name
+    from engine.documents import Signer
+
+    heirs = view.heirs(old_id, day)
+    if not heirs:
+        return None
+    heir = view.unit_on(heirs[0].id, day) or heirs[0]
+    label = heir_label(view, heir.id, old_id, day)
+    head = heir.head
+    if heir.kind.endswith("committee"):
+        parent_body = None
+        signer = Signer(
+            title=document.signer.title,
+            name=head.name if head is not None else None,
+            authority=document.signer.authority,
+            on_behalf_of=(
+                f"{brief_name(heir.name)} (kế thừa {brief_name(view.unit_on(old_id, day).name)})"  # type: ignore[union-attr]
+                if document.signer.authority
+                else None
+            ),
+        )
+    else:
+        above = view.unit_on(heir.parent, day)
+        parent_body = above.name if above is not None else None
+        title = head.title if head is not None and head.title else document.signer.title
+        signer = Signer(title=title, name=head.name if head is not None else None)
+    return heir.id, parent_body, signer, label

@@ -18,6 +18,7 @@ from engine.calendar import local_day
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
 from engine.documents import ReportDocument, Signer
+from engine.successors import heir_issuer
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
@@ -49,7 +50,7 @@ def _short(ctx: PlanContext, unit_id: str) -> str | None:
     return initials[:6] or None
 
 
-def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
+def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer, str]:
     """Who issues the report: the plan's issuer (the consolidation point drafts it).
 
     As in the seed: Công an huyện "tham mưu UBND huyện báo cáo UBND tỉnh" — the report
@@ -60,23 +61,16 @@ def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
     unit_id = document.issuer_unit
     unit = ctx.view.unit(unit_id)
     if unit is not None and not unit.valid_on(day):
-        successor = ctx.view.successor_on(unit_id, day)
-        if successor is not None:
-            parent = ctx.view.unit(successor.parent) if successor.parent else None
-            head = successor.head
-            signer = (
-                Signer(title=head.title or "THỦ TRƯỞNG ĐƠN VỊ", name=head.name)
-                if head is not None
-                else Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
-            )
-            return successor.id, parent.name if parent else None, signer
+        heir = heir_issuer(ctx.view, document, unit_id, day)
+        if heir is not None:
+            return heir
     signer = Signer(
         title=document.signer.title,
         name=document.signer.name,
         authority=document.signer.authority,
         on_behalf_of=document.signer.on_behalf_of,
     )
-    return unit_id, document.parent_body, signer
+    return unit_id, document.parent_body, signer, ctx.unit_name(unit_id, on=day)
 
 
 def _subject(title: str | None, period: str) -> str:
@@ -148,7 +142,7 @@ def build_document(
     names = {r.unit_id: r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
     period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
-    issuer_id, parent_body, signer = _issuer(ctx, day)
+    issuer_id, parent_body, signer, issuer_name = _issuer(ctx, day)
     subject = _subject(fed.title if fed else None, period)
     drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
     intro = [
@@ -164,7 +158,7 @@ def build_document(
     recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
     archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
     doc = ReportDocument(
-        issuer=ctx.unit_name(issuer_id),
+        issuer=issuer_name,
         parent_body=parent_body,
         symbol=f"BC-{_short(ctx, issuer_id)}" if _short(ctx, issuer_id) else "BC",
         place=plan.document.place,

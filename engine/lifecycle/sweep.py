@@ -38,7 +38,7 @@ from engine.lifecycle.sweep_days import (
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_many
 from engine.registry import RegistryView
-from engine.successors import copy_for, queue_inheritance
+from engine.successors import copy_for, queue_inheritance, reroute
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -218,7 +218,10 @@ def _sweep_instance(
             )
         ).all()
     )
-    for chunk in _chunks(sorted(_abolished(ctx.view, today))):
+    ended = sorted(_abolished(ctx.view, today))
+    if ended:  # "qua Công an huyện": to or through its heir now
+        reroute(session, ctx, list(keys), today, moment)
+    for chunk in _chunks(ended):
         stored.update(
             session.execute(
                 select(Obligation.id, Obligation.next_sweep_on).where(
