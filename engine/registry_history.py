@@ -631,18 +631,29 @@ def _person(person: Person | None) -> dict[str, Any] | None:
 
 
 def dated_unit(
-    session: Session, registry_id: str, info: dict[str, Any], day: dt.date
+    session: Session,
+    registry_id: str,
+    info: dict[str, Any],
+    day: dt.date,
+    key: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     """An email's unit facts (engine.outbox.context) as of ``day``: the name, short name
     and contacts of the version valid then, and ``valid`` (False: the unit does not exist
     that day, so it gets no email)."""
-    from engine.definitions_cache import current_registry
+    from engine.definitions_cache import current_registry, current_registry_key
 
     unit_id = info.get("id")
-    registry = current_registry(session, registry_id)
-    if registry is None or not unit_id:
+    key = key or current_registry_key(session, registry_id)
+    if key is None or not unit_id:
         return info
-    whole = _index(registry).get(unit_id)
+    if "+" not in key[1]:  # no change set applied: the loaded rows say it all
+        start, end = info.get("valid_from"), info.get("valid_to")
+        valid = (start is None or start <= day.isoformat()) and (
+            end is None or day.isoformat() <= end
+        )
+        return dict(info, valid=valid)
+    registry = current_registry(session, registry_id)
+    whole = _index(registry).get(unit_id) if registry is not None else None
     if whole is None:
         return info
     dated = dict(info, valid=whole.valid_on(day))

@@ -170,9 +170,25 @@ def opening_days(
     once per deliverable and cycle key."""
     seen: dict[tuple[str, str], dt.date | None] = {}
     return {
-        o.id: _opening_day(ctx, instance, o.deliverable_id, cycle_keys[o.cycle_id], seen)
+        o.id: _from_its_start(
+            ctx,
+            instance,
+            getattr(o, "unit_id", None),  # the digest passes (id, deliverable, cycle) rows
+            _opening_day(ctx, instance, o.deliverable_id, cycle_keys[o.cycle_id], seen),
+        )
         for o in obligations
     }
+
+
+def _from_its_start(
+    ctx: PlanContext, instance: PlanInstance, unit_id: str | None, opens: dt.date | None
+) -> dt.date | None:
+    """A duty owed by a unit that does not exist yet (the heir of a merger to come)
+    opens the day the unit begins: it is told then, never before (engine.successors)."""
+    unit = ctx.view.unit(unit_id) if unit_id else None
+    if unit is not None and unit.valid_from > (opens or instance.activated_on):
+        return unit.valid_from
+    return opens
 
 
 def _opening_day(
@@ -204,8 +220,11 @@ def _first_sweep_days(
     a period open by ``today`` has its assignment mailed now, the others on opening."""
     seen: dict[tuple[str, str], dt.date | None] = {}
     for row in rows:
-        opens = _opening_day(
-            ctx, instance, row["deliverable_id"], cycle_keys[row["cycle_id"]], seen
+        opens = _from_its_start(
+            ctx,
+            instance,
+            row["unit_id"],
+            _opening_day(ctx, instance, row["deliverable_id"], cycle_keys[row["cycle_id"]], seen),
         )
         told = (ASSIGNMENT_SENT,) if opens is not None and opens <= today else ()
         row["next_sweep_on"] = next_sweep_day(
