@@ -67,10 +67,11 @@ def cmd_registry_apply(args: argparse.Namespace) -> int:
                 )
                 continue
             for plan_id in moves.plans:
-                moved = [t for t in moves.transferred]
                 lines.append(
-                    f"  {plan_id}: {len(moved)} nghĩa vụ đang mở chuyển cho đơn vị kế thừa, "
-                    f"{moves.activated.get(plan_id, 0)} nghĩa vụ mới giao cho đơn vị kế thừa"
+                    f"  {plan_id}: {len(moves.transferred.get(plan_id, []))} nghĩa vụ đang mở "
+                    f"chuyển cho đơn vị kế thừa, {moves.rerouted.get(plan_id, 0)} nghĩa vụ đổi "
+                    f"nơi nhận sang đơn vị kế thừa, {moves.activated.get(plan_id, 0)} nghĩa vụ "
+                    "mới giao cho đơn vị kế thừa"
                 )
     for line in lines:
         out(line)
@@ -104,3 +105,56 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
         + (f" '{args.registry}'" if args.registry else "")
         + "; xem mã đơn vị trong tệp danh bạ"
     )
+
+
+def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:  # type: ignore[no-untyped-def]
+    """Print, once: what the plan's duties in ``years`` do about units that ended (moved
+    to whom, or held); returns the units whose work would be left with nobody."""
+    from engine.lifecycle.activation import foresee_ended
+    from engine.registry import RegistryView
+    from engine.successors import ended_notes, held_units
+
+    if registry is None:
+        return []
+    view = RegistryView(registry, plan.groups)
+    ended = foresee_ended(plan, view, calendar, years, activated_on)
+    for line in ended_notes(view, ended):
+        out(f"lưu ý ({plan.id}): {line}")
+    return held_units(ended)
+
+
+def say_ended(plan, registry, calendar, years, activated_on, what: str) -> None:  # type: ignore[no-untyped-def]
+    """:func:`_foresee`, then WorkHeld (exit 5) when work would be left with nobody."""
+    from engine.successors import refuse_if_held
+
+    refuse_if_held(_foresee(plan, registry, calendar, years, activated_on), f"{what} {plan.id}")
+
+
+def foresee_stored(url: str, plan_ids: list[str], years: list[int]) -> list[str]:
+    """:func:`_foresee` for stored plans (``simulate``, ``deploy``): the units held."""
+    from sqlalchemy import select
+
+    from engine.repository import (
+        current_calendar,
+        plan_definition,
+        plan_version,
+        registry_for_plan_version,
+    )
+    from engine.store import session_scope
+    from engine.store.models import PlanInstance
+
+    held: list[str] = []
+    with session_scope(url) as session:
+        for plan_id in plan_ids:
+            row = plan_version(session, plan_id)
+            instance = session.scalar(
+                select(PlanInstance).where(PlanInstance.plan_version_id == row.id)
+            )
+            held += _foresee(
+                plan_definition(row),
+                registry_for_plan_version(session, row),
+                current_calendar(session, "vn"),
+                years,
+                instance.activated_on if instance else None,
+            )
+    return sorted(set(held))

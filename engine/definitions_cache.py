@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.registry import RegistryView
-from engine.registry_history import changes_applied, with_changes
+from engine.registry_history import changes_applied, changes_fingerprint, with_changes
 from engine.schema import CalendarOverrides, Plan, Registry
 from engine.store.models import CalendarVersion, PlanVersion, RegistryVersion
 
@@ -165,7 +165,11 @@ def current_registry_key(session: Session, registry_id: str) -> tuple[int, str] 
     found = session.execute(_CURRENT_REGISTRY_KEY, {"registry_id": registry_id}).first()
     if found is None:
         return None
-    return (found[0], found[1] if found[2] is None else f"{found[1]}+{found[2]}")
+    if found[2] is None:
+        return (found[0], found[1])
+    # By content, not by id: another database (tests open many) may hold other changes
+    # under the same ids.
+    return (found[0], f"{found[1]}+{changes_fingerprint(session, registry_id)}")
 
 
 def _registry_by_key(session: Session, key: tuple[int, str]) -> Registry:

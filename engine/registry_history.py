@@ -214,9 +214,12 @@ class VersionRow:
     change_id: str
 
 
-def _fold(base: Unit, rows: Sequence[VersionRow], history: History) -> Unit:
-    """The unit's versions from its rows (in date order); returns its whole-life Unit."""
-    versions: list[UnitVersion] = [UnitVersion(base.valid_from, base.valid_to, base, None)]
+def _fold(
+    base: Unit, rows: Sequence[VersionRow], history: History, created_by: str | None = None
+) -> Unit:
+    """The unit's versions from its rows (in date order); returns its whole-life Unit.
+    ``created_by``: the change set that created the unit (None: the loaded registry)."""
+    versions: list[UnitVersion] = [UnitVersion(base.valid_from, base.valid_to, base, created_by)]
     valid_to, successors = base.valid_to, list(base.successors)
     for row in rows:
         last = versions[-1]
@@ -243,18 +246,22 @@ def compose(base: Registry, rows: Iterable[VersionRow]) -> DatedRegistry:
     """The registry with stored versions folded in (rows in application order)."""
     per_unit: dict[str, list[VersionRow]] = {}
     created: dict[str, Unit] = {}
+    created_by: dict[str, str] = {}
     for row in rows:
         if row.event == "create":
             created[row.unit_id] = Unit.model_validate(
                 {**row.attrs, "id": row.unit_id, "valid_from": row.valid_from}
             )
+            created_by[row.unit_id] = row.change_id
             continue
         per_unit.setdefault(row.unit_id, []).append(row)
     history = History()
     units = [
         _fold(u, per_unit.get(u.id, []), history) if u.id in per_unit else u for u in base.units
     ]
-    units += [_fold(u, per_unit.get(u.id, []), history) for u in created.values()]
+    units += [
+        _fold(u, per_unit.get(u.id, []), history, created_by[u.id]) for u in created.values()
+    ]
     dated = DatedRegistry.model_construct(**{**dict(base), "units": units})
     dated._history = history
     return dated
@@ -290,6 +297,16 @@ def changes_applied(registry_id: Any) -> Any:
         .where(RegistryChange.registry_id == registry_id)
         .scalar_subquery()
     )
+
+
+def changes_fingerprint(session: Session, registry_id: str) -> str:
+    """The content of every change set applied to ``registry_id``, as one short hash."""
+    hashes = session.scalars(
+        select(RegistryChange.content_hash)
+        .where(RegistryChange.registry_id == registry_id)
+        .order_by(RegistryChange.id)
+    )
+    return hashlib.sha256("".join(hashes).encode()).hexdigest()[:24]
 
 
 def with_changes(session: Session, registry: Registry) -> Registry:
@@ -360,9 +377,10 @@ class _Checker:
         self.planned = Planned()
         self.created: set[str] = set()
 
-    def problem(self, index: int, key: str | None, message: str) -> None:
-        path: PathKey = ("changes", index, key) if key else ("changes", index)
-        self.planned.problems.append(_located(self.source, path, message))
+    def problem(self, index: int, key: str | PathKey | None, message: str) -> None:
+        """A problem at ``changes[index]``, at its ``key`` (a name or a path tail)."""
+        tail: PathKey = () if key is None else (key,) if isinstance(key, str) else key
+        self.planned.problems.append(_located(self.source, ("changes", index, *tail), message))
 
     def exists_on_day(self, unit_id: str) -> bool:
         """Whether ``unit_id`` exists on the effective date (created here, or not ended)."""
@@ -371,7 +389,7 @@ class _Checker:
         unit = self.units.get(unit_id)
         return unit is not None and unit.valid_on(self.day) and unit_id not in self.planned.ended
 
-    def alive_before(self, index: int, key: str, unit_id: str) -> bool:
+    def alive_before(self, index: int, key: str | PathKey, unit_id: str) -> bool:
         """The unit exists the day before the change (and is not ended twice)."""
         unit = self.units.get(unit_id)
         if unit is None:
@@ -380,18 +398,27 @@ class _Checker:
         if unit_id in self.planned.ended:
             self.problem(index, key, f"{_name(self.registry, unit_id)} bị giải thể hai lần trong tệp này")
             return False
-        if not unit.valid_on(self.day - ONE_DAY):
-            ended = f" (ngày cuối {unit.valid_to:%d/%m/%Y})" if unit.valid_to else ""
+        if unit.valid_to is not None:
             self.problem(
                 index,
                 key,
-                f"{_name(self.registry, unit_id)} không còn tồn tại ngày "
-                f"{self.day - ONE_DAY:%d/%m/%Y}{ended}: đã giải thể rồi, không giải thể lần nữa",
+                f"{_name(self.registry, unit_id)} đã giải thể rồi (ngày cuối "
+                f"{unit.valid_to:%d/%m/%Y}): không giải thể, đổi tên hay đổi cấp trên lần nữa",
+            )
+            return False
+        if not unit.valid_on(self.day - ONE_DAY):
+            self.problem(
+                index,
+                key,
+                f"{_name(self.registry, unit_id)} chưa tồn tại ngày "
+                f"{self.day - ONE_DAY:%d/%m/%Y} (có từ {unit.valid_from:%d/%m/%Y})",
             )
             return False
         return True
 
-    def end(self, index: int, key: str, unit_id: str, successors: list[str], rule: Any) -> None:
+    def end(
+        self, index: int, key: str | PathKey, unit_id: str, successors: list[str], rule: Any
+    ) -> None:
         if not self.alive_before(index, key, unit_id):
             return
         self.planned.ended[unit_id] = successors
@@ -456,7 +483,7 @@ class _Checker:
             self.end(index, "unit", op.unit, list(op.successors), None)
         elif isinstance(op, Merge):
             for position, unit_id in enumerate(op.units):
-                self.end(index, f"units[{position}]", unit_id, [op.into], None)
+                self.end(index, ("units", position), unit_id, [op.into], None)
         elif isinstance(op, Split):
             if op.rule is None:
                 self.problem(
@@ -488,13 +515,19 @@ class _Checker:
             if row["event"] != "end":
                 continue
             index, key = row["_where"]
+            op = self.cs.changes[index]
+            at: str | PathKey = key
             for successor in row["successors"]:
+                if isinstance(op, Abolish):
+                    at = ("successors", op.successors.index(successor))
+                elif isinstance(op, Merge | Split):
+                    at = "into"
                 if successor in self.planned.ended or successor == row["unit_id"]:
                     continue  # a cycle, or a successor ended here: said by _no_cycle
                 if not self.exists_on_day(successor):
                     self.problem(
                         index,
-                        key,
+                        at,
                         f"đơn vị kế thừa '{successor}' của {_name(self.registry, row['unit_id'])} "
                         f"không tồn tại ngày {self.day:%d/%m/%Y}; tạo nó trong tệp này "
                         "('op: create') hoặc nêu một đơn vị đang tồn tại",

@@ -194,10 +194,10 @@ def queue_inheritance(
 
 @dataclass
 class Moves:
-    transferred: list[tuple[int, str, str]] = field(default_factory=list)  # (id, from, to)
+    transferred: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)  # per plan
     plans: list[str] = field(default_factory=list)
     activated: dict[str, int] = field(default_factory=dict)  # plan → duties created
-    rerouted: int = 0  # open duties now sent to or through an heir
+    rerouted: dict[str, int] = field(default_factory=dict)  # per plan: duties now routed to or through an heir
 
 
 def move_open_work(
@@ -241,8 +241,8 @@ def move_open_work(
         ).all()
         result = SweepResult(plan_id=version.plan_id, today=today)
         transfer_ended(session, ctx, list(found), today, now, result)
-        moves.transferred += result.transferred
-        moves.rerouted += reroute(session, ctx, [c.id for c in cycles], today, now)
+        moves.transferred.setdefault(version.plan_id, []).extend(result.transferred)
+        moves.rerouted[version.plan_id] = reroute(session, ctx, [c.id for c in cycles], today, now)
         years = sorted({int(c.key[:4]) for c in cycles if c.key[:4].isdigit()})
         if years:
             again = activate(session, version.plan_id, now=now, years=years, version=version.version)

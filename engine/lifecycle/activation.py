@@ -594,3 +594,32 @@ def _not_held(
             continue
         rows.append(row)
     return rows, existing
+
+
+def foresee_ended(
+    plan: Plan,
+    view: Any,
+    calendar: Any,
+    years: Sequence[int],
+    activated_on: dt.date | None = None,
+) -> dict[str, Ended]:
+    """What activating ``plan`` for ``years`` would do about units that ended (their
+    heirs, or nobody), worked out by the same steps as :func:`activate` without writing
+    anything (``kehoach calendar``, ``simulate``, ``deploy``)."""
+    from engine.calendar import WorkCalendar
+
+    ctx = PlanContext(
+        version=None,  # type: ignore[arg-type]  # nothing stored is read
+        plan=plan,
+        view=view,
+        calendar_loader=lambda: WorkCalendar(calendar),
+    )
+    instance = PlanInstance(activated_on=activated_on or effective_date(plan))
+    per_deliverable = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.deliverables}
+    keys = sorted({s.key for specs in per_deliverable.values() for s in specs})
+    cycles = {key: Cycle(id=index, key=key) for index, key in enumerate(keys)}
+    desired = _Desired(dt.datetime.now(dt.UTC))
+    ended: dict[str, Ended] = {}
+    _want_reports(ctx, instance, cycles, per_deliverable, desired, ended)
+    _want_consolidations(ctx, instance, cycles, per_deliverable, desired, ended)
+    return ended

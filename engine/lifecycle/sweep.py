@@ -76,6 +76,7 @@ class SweepResult:
     tampered: dict[int, str] = field(default_factory=dict)  # submission id → why refused
     # moved duties whose heir is told by one email (engine.successors.queue_inheritance)
     inherited: list[tuple[Obligation, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # ended, no heir, open work: nobody owes it
 
     def summary(self) -> str:
         refused = (
@@ -87,6 +88,12 @@ class SweepResult:
             f"{self.plan_id} {self.today}: {len(self.reminders)} nhắc hạn, "
             f"{len(self.overdue)} quá hạn mới, {len(self.escalations)} báo cáo lãnh đạo, "
             f"{len(self.transferred)} chuyển đơn vị kế thừa{refused}"
+            + (
+                f"; {len(self.held)} đơn vị đã không còn, chưa có đơn vị kế thừa — việc của "
+                f"họ giữ lại chờ quản trị, không gửi email ({', '.join(self.held)})"
+                if self.held
+                else ""
+            )
         )
 
 
@@ -221,6 +228,16 @@ def _sweep_instance(
     ended = sorted(_abolished(ctx.view, today))
     if ended:  # "qua Công an huyện": to or through its heir now
         reroute(session, ctx, list(keys), today, moment)
+    orphans = [u.id for u in ctx.view.units.values() if not u.valid_on(today) and not ctx.view.heirs(u.id, today)]
+    if orphans:
+        result.held += sorted(
+            set(
+                session.scalars(
+                    select(Obligation.unit_id).where(*is_open, Obligation.unit_id.in_(orphans))
+                )
+            )
+            - set(result.held)
+        )
     for chunk in _chunks(ended):
         stored.update(
             session.execute(
