@@ -684,12 +684,21 @@ def dated_unit(
         valid = (start is None or start <= day.isoformat()) and (
             end is None or day.isoformat() <= end
         )
-        return dict(info, valid=valid)
+        if valid:
+            return dict(info, valid=True)
     registry = current_registry(session, registry_id)
     whole = _index(registry).get(unit_id) if registry is not None else None
-    if whole is None:
+    if whole is None or registry is None:
         return info
     dated = dict(info, valid=whole.valid_on(day))
+    if not dated["valid"]:  # who speaks for it now (a plan's issuer that ended)
+        from engine.registry import RegistryView
+        from engine.successors import heir_label
+
+        view = RegistryView(registry)
+        heirs = view.heirs(unit_id, day)
+        if heirs:
+            dated["heir"] = {"id": heirs[0].id, "name": heir_label(view, heirs[0].id, unit_id, day)}
     history = getattr(registry, "history", None)
     version = history.version_on(unit_id, day) if history is not None else None
     if version is not None and version.change_id is not None:

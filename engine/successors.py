@@ -129,11 +129,16 @@ def queue_inheritance(
         return []
     conf = settings()
     builder = ContextBuilder(session, conf, now, whole_registry=False)
-    per_heir: dict[str, list[tuple[Obligation, str]]] = {}
+    # heir → obligation id → (obligation, the units it stands for)
+    per_heir: dict[str, dict[int, tuple[Obligation, list[str]]]] = {}
     for obligation, old in moved:
-        per_heir.setdefault(obligation.unit_id, []).append((obligation, old))
+        mine = per_heir.setdefault(obligation.unit_id, {})
+        froms = mine.setdefault(obligation.id, (obligation, []))[1]
+        if old not in froms:
+            froms.append(old)
     new = []
-    for heir_id, items in sorted(per_heir.items()):
+    for heir_id, by_id in sorted(per_heir.items()):
+        items = list(by_id.values())
         first = items[0][0]
         cycle = builder.cycle(first.cycle_id)
         version, _plan, plan_info, templates_dir = builder.plan(cycle)
@@ -141,10 +146,14 @@ def queue_inheritance(
         if not heir.get("valid", True):
             continue  # never mail the dead (an heir that ended too: the next move tells)
         rows = []
-        for obligation, old in sorted(items, key=lambda i: (i[0].due_date, i[0].id)):
+        names: list[str] = []
+        for obligation, froms in sorted(items, key=lambda i: (i[0].due_date, i[0].id)):
+            named = [builder.unit(version.registry_id, old)["name"] for old in froms]
+            names += [n for n in named if n not in names]
             rows.append(
                 {
-                    "from_name": builder.unit(version.registry_id, old)["name"],
+                    "from_name": ", ".join(named),
+                    "from_count": len(named),
                     "title": ctx.title(obligation.deliverable_id),
                     "cycle": cycle_label(builder.cycle(obligation.cycle_id).key),
                     "due": builder.date(obligation.due_date),
@@ -152,15 +161,15 @@ def queue_inheritance(
                     "link": obligation_link(obligation, conf),
                 }
             )
-        sources = sorted({r["from_name"] for r in rows})
+        coming = [r["due"] for r in rows if not r["overdue"]]
         issuer = builder.unit(version.registry_id, plan_info["issuer_unit"])
         context: dict[str, Any] = {
             "kind": MailKind.INHERITED,
             "plan": plan_info,
             "unit": heir,
-            "from_names": sources,
+            "from_names": names,
             "rows": rows,
-            "first_due": rows[0]["due"],
+            "first_due": coming[0] if coming else None,  # the nearest deadline not passed
             "sender": issuer_sender(issuer, plan_info, conf.mail_from_name),
             "contact": None,
             "link": None,

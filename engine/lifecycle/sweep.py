@@ -467,6 +467,9 @@ def _transfer_if_abolished(
             into=clash,
         )
         result.transferred.append((obligation.id, old, successor.id))
+        held = session.get(Obligation, clash)
+        if mail and held is not None and held.status.open:  # the heir is told it stands for both
+            result.inherited.append((held, old))
         return
     obligation.unit_id = successor.id
     obligation.transferred_from = obligation.transferred_from or old
