@@ -231,6 +231,10 @@ def _fold(
                 history.rules[base.id] = SplitRule.model_validate(row.rule)
             continue
         unit = Unit.model_validate({**last.unit.model_dump(), **row.attrs})
+        if last.change_id is not None and last.valid_from == row.valid_from:
+            # a second change of the same day (a rename and a move): one version
+            versions[-1] = UnitVersion(last.valid_from, last.valid_to, unit, row.change_id)
+            continue
         versions[-1] = UnitVersion(
             last.valid_from, row.valid_from - ONE_DAY, last.unit, last.change_id
         )

@@ -350,3 +350,78 @@ def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero
     code = main(["--database-url", seed_url, "calendar", PLAN, "--year", "2026"])
     out, err = capsys.readouterr()
     assert code == 5 and sum("giữ lại chờ quản trị" in line for line in out.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- re-parenting
+
+RH = Path(__file__).parent / "data" / "registry_history"
+WATER, SEA = "cuc-tai-nguyen-nuoc", "cuc-bien-dao"
+
+
+def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_parent(
+    sqlite_url, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("KEHOACH_DEMO", "1")
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path / "home"))
+    from engine import config
+
+    config.settings.cache_clear()
+    store_files(sqlite_url, RH / "registry.yaml", RH / "plan.yaml", CALENDAR)
+    plan_id = "rh-ke-hoach-bo"
+    with session_scope(sqlite_url) as session:
+        activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
+    with session_scope(sqlite_url) as session:
+        target = obligation(session, WATER, "bao-cao-nam", "2024", plan_id)
+        submission = record_submission(session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5))
+        intake(session, submission.id, now=vn(2024, 11, 5))
+    with session_scope(sqlite_url) as session:
+        old = consolidate(session, plan_id, "2024", "tong-hop", now=vn(2024, 11, 25, 9), settings=lc_settings(tmp_path))
+    assert "BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ)" in old.markdown
+    assert "Cục Quản lý tài nguyên nước (thử)" in old.markdown
+
+    # The change set is applied before its date: nothing moves until 1/3/2025.
+    code = main(["--database-url", sqlite_url, "registry", "apply", str(RH / "changes" / "change_2025_03.yaml"), "--at", "2025-01-15"])
+    assert code == 0 and "sẽ chuyển cho đơn vị kế thừa vào ngày hiệu lực" in capsys.readouterr().out
+    with session_scope(sqlite_url) as session:
+        activate(session, plan_id, now=vn(2025, 1, 20), years=[2025])
+        duty = obligations(session, plan_id, deliverable="tong-hop", cycle="2025")[0]
+        # the new ministry owes the 2025 consolidation, and is told on its first day
+        assert (duty.unit_id, duty.next_sweep_on) == ("bo-nnmt", dt.date(2025, 3, 1))
+        assert not session.scalar(select(func.count()).where(
+            OutboxMessage.unit_id == "bo-nnmt", OutboxMessage.created_at < vn(2025, 3, 1, 0)
+        ))
+        sweep(session, plan_id, today=dt.date(2025, 3, 1))
+    with session_scope(sqlite_url) as session:
+        view = RegistryView(current_registry(session, "rh-trung-uong"))
+        then, now = view.unit_on(WATER, dt.date(2024, 11, 10)), view.unit_on(WATER, dt.date(2025, 11, 10))
+        assert (then.parent, then.name) == ("bo-tnmt", "Cục Quản lý tài nguyên nước (thử)")
+        assert (now.parent, now.name) == ("bo-nnmt", "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)")
+        # the answered 2024 report stays under the old ministry; new ones go through the new
+        assert obligation(session, WATER, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-tnmt"
+        for unit in (WATER, SEA):
+            assert obligation(session, unit, "bao-cao-nam", "2025", plan_id).via_unit_id == "bo-nnmt"
+        # the sea office's 2024 report was never sent: open work, now through the new ministry
+        assert obligation(session, SEA, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-nnmt"
+        told = session.scalars(select(OutboxMessage).where(OutboxMessage.unit_id == "bo-nnmt")).all()
+        assert {m.kind for m in told} >= {"assignment"} and told
+        assert verify(session).intact
+    target_id = None
+    with session_scope(sqlite_url) as session:
+        target_id = obligation(session, WATER, "bao-cao-nam", "2025", plan_id).id
+    with session_scope(sqlite_url) as session:
+        submission = record_submission(session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3))
+        intake(session, submission.id, now=vn(2025, 11, 3))
+    with session_scope(sqlite_url) as session:
+        new = consolidate(session, plan_id, "2025", "tong-hop", now=vn(2025, 11, 25, 9), settings=lc_settings(tmp_path))
+        again = consolidate(session, plan_id, "2024", "tong-hop", now=vn(2024, 11, 25, 9), settings=lc_settings(tmp_path))
+    assert "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))" in new.markdown
+    assert "Đỗ Văn Mẫu" in new.markdown and "THỦ TRƯỞNG ĐƠN VỊ" not in new.markdown
+    assert "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)" in new.markdown
+    # the 2024 report, read again: still the old names
+    assert "Cục Quản lý tài nguyên nước (thử)" in again.markdown
+    assert "thuộc Bộ mới" not in again.markdown
+    assert main(["--database-url", sqlite_url, "registry", "history", WATER]) == 0
+    shown = capsys.readouterr().out
+    assert "đến hết 28/2/2025: Cục Quản lý tài nguyên nước (thử); cấp trên: Bộ Tài nguyên và Môi trường (thử)" in shown
+    assert "từ 1/3/2025 đến nay: Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử); cấp trên: Bộ Nông nghiệp và Môi trường (thử)" in shown
+    config.settings.cache_clear()

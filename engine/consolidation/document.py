@@ -139,7 +139,8 @@ def build_document(
     """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
     every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
-    names = {r.unit_id: r.unit_name for r in rows}
+    # each unit by the name it had on the report's day (engine.registry_history)
+    names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
     period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
     issuer_id, parent_body, signer, issuer_name = _issuer(ctx, day)
@@ -154,7 +155,7 @@ def build_document(
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )
-    status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
+    status = [(names[r.unit_id], short_date(r.due_date), r.state.label, note(r)) for r in rows]
     recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
     archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
     doc = ReportDocument(
@@ -170,9 +171,9 @@ def build_document(
         intro=intro,
         results=figures.results,
         status=status,
-        on_time=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_ON_TIME],
-        late=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_LATE],
-        missing=[brief_name(r.unit_name) for r in rows if not r.state.done],
+        on_time=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_ON_TIME],
+        late=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_LATE],
+        missing=[brief_name(names[r.unit_id]) for r in rows if not r.state.done],
         combined_with=consolidation.combined_with,
         closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
         f"{ctx.unit_name(issuer_id)}./.",
