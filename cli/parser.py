@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Kế hoạch của cơ quan nhà nước viết bằng YAML, chạy bằng Prefect: giao "
         "nhiệm vụ, nhắc hạn, nhận báo cáo, tổng hợp.",
         epilog="Mã thoát: 0 thành công, 1 lỗi người dùng (audit --verify: nhật ký không còn nguyên vẹn), 2 sai cách dùng, 3 tệp định nghĩa "
-        "không hợp lệ, 4 không tìm thấy, 70 lỗi nội bộ.",
+        "không hợp lệ, 4 không tìm thấy, 5 có việc của đơn vị đã không còn mà không ai nhận, 70 lỗi nội bộ.",
     )
     parser.add_argument(
         "--database-url",

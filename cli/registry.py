@@ -90,8 +90,16 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     url = database_url(args)
     migrate(url)
     with session_scope(url) as session:
-        ids = args.registry and [args.registry] or sorted(
-            set(session.scalars(select(RegistryVersion.registry_id).where(RegistryVersion.current)))
+        ids = (
+            args.registry
+            and [args.registry]
+            or sorted(
+                set(
+                    session.scalars(
+                        select(RegistryVersion.registry_id).where(RegistryVersion.current)
+                    )
+                )
+            )
         )
         for registry_id in ids:
             registry = current_registry(session, registry_id)
@@ -107,7 +115,7 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     )
 
 
-def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:  # type: ignore[no-untyped-def]
+def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:
     """Print, once: what the plan's duties in ``years`` do about units that ended (moved
     to whom, or held); returns the units whose work would be left with nobody."""
     from engine.lifecycle.activation import foresee_ended
@@ -123,7 +131,7 @@ def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:  # typ
     return held_units(ended)
 
 
-def say_ended(plan, registry, calendar, years, activated_on, what: str) -> None:  # type: ignore[no-untyped-def]
+def say_ended(plan, registry, calendar, years, activated_on, what: str) -> None:
     """:func:`_foresee`, then WorkHeld (exit 5) when work would be left with nobody."""
     from engine.successors import refuse_if_held
 

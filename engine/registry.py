@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-
 from typing import TYPE_CHECKING
 
 from engine.schema import Group, Registry, Target, Unit
@@ -56,13 +55,13 @@ class RegistryView:
         rule = self.history.rules.get(unit_id) if self.history is not None else None
         if rule is not None and rule.each:
             found: list[Unit] = []
-            for successor in unit.successors:
-                found += [u for u in self.heirs(successor, day, deliverable_id) if u not in found]
+            for next_id in unit.successors:
+                found += [u for u in self.heirs(next_id, day, deliverable_id) if u not in found]
             return found
-        if rule is not None and deliverable_id is not None:
-            heir = rule.heir(deliverable_id)
-            if heir is not None:
-                return self.heirs(heir, day, deliverable_id)
+        if rule is not None:
+            named = rule.heir(deliverable_id) if deliverable_id else rule.default
+            if named is not None:
+                return self.heirs(named, day, deliverable_id)
         successor = self.successor_on(unit_id, day)
         return [successor] if successor is not None else []
 

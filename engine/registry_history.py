@@ -152,7 +152,9 @@ class ChangeSet(Model):
     id: Slug
     registry: Slug
     name: str
-    effective: dt.date = Field(description="First day of the new state (the old ends the day before).")
+    effective: dt.date = Field(
+        description="First day of the new state (the old ends the day before)."
+    )
     note: str | None = None
     sample: bool = Field(False, description="True where the change set is sample data.")
     changes: list[Change] = Field(min_length=1)
@@ -263,9 +265,7 @@ def compose(base: Registry, rows: Iterable[VersionRow]) -> DatedRegistry:
     units = [
         _fold(u, per_unit.get(u.id, []), history) if u.id in per_unit else u for u in base.units
     ]
-    units += [
-        _fold(u, per_unit.get(u.id, []), history, created_by[u.id]) for u in created.values()
-    ]
+    units += [_fold(u, per_unit.get(u.id, []), history, created_by[u.id]) for u in created.values()]
     dated = DatedRegistry.model_construct(**{**dict(base), "units": units})
     dated._history = history
     return dated
@@ -397,10 +397,14 @@ class _Checker:
         """The unit exists the day before the change (and is not ended twice)."""
         unit = self.units.get(unit_id)
         if unit is None:
-            self.problem(index, key, f"không có đơn vị '{unit_id}' trong danh bạ '{self.cs.registry}'")
+            self.problem(
+                index, key, f"không có đơn vị '{unit_id}' trong danh bạ '{self.cs.registry}'"
+            )
             return False
         if unit_id in self.planned.ended:
-            self.problem(index, key, f"{_name(self.registry, unit_id)} bị giải thể hai lần trong tệp này")
+            self.problem(
+                index, key, f"{_name(self.registry, unit_id)} bị giải thể hai lần trong tệp này"
+            )
             return False
         if unit.valid_to is not None:
             self.problem(
@@ -460,7 +464,9 @@ class _Checker:
         for index, op in ops:  # created units first: others may name them
             if isinstance(op, CreateUnit):
                 if op.unit in self.units or op.unit in self.created:
-                    self.problem(index, "unit", f"đơn vị '{op.unit}' đã có; đặt mã khác cho đơn vị mới")
+                    self.problem(
+                        index, "unit", f"đơn vị '{op.unit}' đã có; đặt mã khác cho đơn vị mới"
+                    )
                     continue
                 self.created.add(op.unit)
                 attrs = op.model_dump(mode="json", exclude={"op", "unit", "note", "sample"})
@@ -498,20 +504,32 @@ class _Checker:
                     "'rule: {default: ĐƠN_VỊ, deliverables: {...}}'",
                 )
                 return
-            wrong = [u for u in [op.rule.default, *op.rule.deliverables.values()] if u and u not in op.into]
+            wrong = [
+                u
+                for u in [op.rule.default, *op.rule.deliverables.values()]
+                if u and u not in op.into
+            ]
             if wrong:
                 self.problem(index, "rule", f"rule nêu {', '.join(wrong)}, không có trong 'into'")
                 return
             self.end(index, "unit", op.unit, list(op.into), op.rule.model_dump(mode="json"))
         elif isinstance(op, Rename):
-            self.version(index, op.unit, {"name": op.name, **({"short": op.short} if op.short else {})})
+            self.version(
+                index, op.unit, {"name": op.name, **({"short": op.short} if op.short else {})}
+            )
         elif isinstance(op, Reparent):
             if not self.exists_on_day(op.parent):
-                self.problem(index, "parent", f"đơn vị cấp trên '{op.parent}' không tồn tại ngày {self.day:%d/%m/%Y}")
+                self.problem(
+                    index,
+                    "parent",
+                    f"đơn vị cấp trên '{op.parent}' không tồn tại ngày {self.day:%d/%m/%Y}",
+                )
                 return
             self.version(index, op.unit, {"parent": op.parent})
         elif isinstance(op, Contacts):
-            attrs = op.model_dump(mode="json", include={"emails", "head", "focal"}, exclude_none=True)
+            attrs = op.model_dump(
+                mode="json", include={"emails", "head", "focal"}, exclude_none=True
+            )
             self.version(index, op.unit, attrs)
 
     def _successors_exist(self) -> None:
@@ -570,7 +588,6 @@ def content_hash(text: str) -> str:
 @dataclass
 class Applied:
     change_set: ChangeSet
-    row_id: int
     versions: int
     ended: dict[str, list[str]]
 
@@ -621,7 +638,7 @@ def store(
             )
         )
     session.flush()
-    return Applied(change_set, row.id, len(planned.rows), dict(planned.ended))
+    return Applied(change_set, len(planned.rows), dict(planned.ended))
 
 
 def already_applied(session: Session, change_set: ChangeSet) -> RegistryChange | None:
@@ -840,9 +857,7 @@ def history_lines(registry: Registry, unit_id: str) -> list[str]:
             f"email: {', '.join(then.emails) or 'chưa có'}{by}"
         )
     if unit.valid_to is not None:
-        heirs = ", ".join(
-            f"{units[s].name} ({s})" if s in units else s for s in unit.successors
-        )
+        heirs = ", ".join(f"{units[s].name} ({s})" if s in units else s for s in unit.successors)
         rule = history.rules.get(unit_id) if history is not None else None
         how = ""
         if rule is not None:

@@ -206,12 +206,12 @@ class Moves:
     transferred: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)  # per plan
     plans: list[str] = field(default_factory=list)
     activated: dict[str, int] = field(default_factory=dict)  # plan → duties created
-    rerouted: dict[str, int] = field(default_factory=dict)  # per plan: duties now routed to or through an heir
+    rerouted: dict[str, int] = field(
+        default_factory=dict
+    )  # per plan: duties now routed to or through an heir
 
 
-def move_open_work(
-    session: Session, registry_id: str, today: dt.date, now: dt.datetime
-) -> Moves:
+def move_open_work(session: Session, registry_id: str, today: dt.date, now: dt.datetime) -> Moves:
     """Move every open obligation of a unit ended by ``today`` to its heir (the sweep's
     transfer, for the plans running on ``registry_id``), then give the held duties of
     their open cycles to the heirs now recorded (activation, idempotent)."""
@@ -254,7 +254,9 @@ def move_open_work(
         moves.rerouted[version.plan_id] = reroute(session, ctx, [c.id for c in cycles], today, now)
         years = sorted({int(c.key[:4]) for c in cycles if c.key[:4].isdigit()})
         if years:
-            again = activate(session, version.plan_id, now=now, years=years, version=version.version)
+            again = activate(
+                session, version.plan_id, now=now, years=years, version=version.version
+            )
             moves.activated[version.plan_id] = again.created
     return moves
 

@@ -19,13 +19,13 @@ import pytest
 
 from engine.consolidation import consolidate
 from engine.definitions_cache import current_registry
-from engine.registry_history import apply_source
-from engine.yamlsource import read
 from engine.lifecycle import activate, intake, record_submission
 from engine.loader import load
 from engine.registry import RegistryView
+from engine.registry_history import apply_source
 from engine.schema import FieldType
 from engine.store import session_scope
+from engine.yamlsource import read
 from tests.lifecycle_factory import (
     DEFINITIONS,
     lc_settings,

@@ -36,7 +36,14 @@ from engine.store.models import (
     RegistryUnitVersion,
 )
 from engine.yamlsource import read
-from tests.lifecycle_factory import DEFINITIONS, lc_settings, obligation, obligations, store_files, vn
+from tests.lifecycle_factory import (
+    DEFINITIONS,
+    lc_settings,
+    obligation,
+    obligations,
+    store_files,
+    vn,
+)
 
 SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
 PARENT = DEFINITIONS / "cao_bang_2720_kh_ubnd.yaml"
@@ -106,7 +113,11 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
     _submit(seed_url, "ubnd-xa-an-lac", "2024", vn(2024, 9, 6))
     with session_scope(seed_url) as session:
         report_2024 = consolidate(
-            session, PLAN, "2024", "tong-hop-bao-cao-nam", now=vn(2024, 9, 25, 9),
+            session,
+            PLAN,
+            "2024",
+            "tong-hop-bao-cao-nam",
+            now=vn(2024, 9, 25, 9),
             settings=lc_settings(tmp_path),
         )
     assert "ỦY BAN NHÂN DÂN HUYỆN HẠ LANG" in report_2024.markdown
@@ -125,7 +136,11 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         }
         # its own specific plan (once, due 2/2/2024, never sent), the 2025 report and
         # the 2025 consolidation
-        assert sorted(open_cah.values()) == ["bao-cao-nam", "ke-hoach-cu-the", "tong-hop-bao-cao-nam"]
+        assert sorted(open_cah.values()) == [
+            "bao-cao-nam",
+            "ke-hoach-cu-the",
+            "tong-hop-bao-cao-nam",
+        ]
         closed_2024 = obligation(session, CAH, "bao-cao-nam", "2024", PLAN)
         assert not closed_2024.status.open
         audit_before = session.scalar(select(func.count()).select_from(AuditEvent))
@@ -142,7 +157,8 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         assert obligation(session, CAH, "bao-cao-nam", "2024", PLAN).unit_id == CAH
         # "qua Công an huyện" now goes through Công an tỉnh
         vias = {
-            o.via_unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2025")
+            o.via_unit_id
+            for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2025")
         }
         assert vias == {CAT}
         # one email to the heir, saying what, from whom, by when
@@ -173,8 +189,14 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
     assert district.created and len(district.ended) == 34
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2025") if o.status.open}
-        assert owners <= {CAT, NEW_SEAT, "ubnd-xa-ly-quoc-2025", "ubnd-xa-quang-long-2025",
-                          "ubnd-xa-vinh-quy-2025", "mttq-xa-ha-lang-2025"}
+        assert owners <= {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
         # 2024's answered reports stay attributed to the units of 2024 (what was never
         # answered is open work, and went to the heirs like the rest)
         for unit in (CAH, "ubnd-xa-an-lac"):
@@ -198,13 +220,25 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         day += dt.timedelta(days=1)
     _submit(seed_url, "ubnd-xa-ly-quoc-2025", "2026", vn(2026, 9, 8))
     with session_scope(seed_url) as session:
-        owed = {o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")}
-        assert owed == {CAT, NEW_SEAT, "ubnd-xa-ly-quoc-2025", "ubnd-xa-quang-long-2025",
-                        "ubnd-xa-vinh-quy-2025", "mttq-xa-ha-lang-2025"}
+        owed = {
+            o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
+        }
+        assert owed == {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
         [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2026")
         assert (duty.unit_id, duty.to_unit_id, duty.via_unit_id) == (CAT, "ubnd-tinh-cao-bang", CAT)
         report_2026 = consolidate(
-            session, PLAN, "2026", "tong-hop-bao-cao-nam", now=vn(2026, 9, 25, 9),
+            session,
+            PLAN,
+            "2026",
+            "tong-hop-bao-cao-nam",
+            now=vn(2026, 9, 25, 9),
             settings=lc_settings(tmp_path),
         )
     text = report_2026.markdown
@@ -218,13 +252,11 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         ends = {u.id: u.valid_to for u in registry.units if u.valid_to is not None}
         dead_2026 = _dead_on(seed_url, dt.date(2026, 1, 1))
         rows = session.scalars(select(OutboxMessage)).all()
-        after_end = [
-            m for m in rows
-            if m.unit_id in ends and m.created_at.date() > ends[m.unit_id]
-        ]
+        after_end = [m for m in rows if m.unit_id in ends and m.created_at.date() > ends[m.unit_id]]
         in_2026 = [m for m in rows if m.created_at >= vn(2026, 1, 1, 0)]
         to_dead = [
-            m for m in in_2026
+            m
+            for m in in_2026
             if m.unit_id in dead_2026
             or {a.lower() for a in m.to_addrs} & set().union(*dead_2026.values())
         ]
@@ -282,17 +314,34 @@ def _change_file(tmp_path: Path, name: str, changes: str) -> Path:
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_invalid_change_sets_are_refused_located_and_change_nothing(seed_url, tmp_path, capsys, case):
+def test_invalid_change_sets_are_refused_located_and_change_nothing(
+    seed_url, tmp_path, capsys, case
+):
     changes, where, words = BAD[case]
     with session_scope(seed_url) as session:
         activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
     path = _change_file(tmp_path, case, changes)
-    good = _change_file(tmp_path, "good", "  - op: rename\n    unit: phong-y-te-ha-lang\n    name: Phòng Y tế mới\n")
+    good = _change_file(
+        tmp_path, "good", "  - op: rename\n    unit: phong-y-te-ha-lang\n    name: Phòng Y tế mới\n"
+    )
     with session_scope(seed_url) as session:
         audit_rows = session.scalar(select(func.count()).select_from(AuditEvent))
-        owners = sorted(session.execute(select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)).all())
+        owners = sorted(
+            session.execute(select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)).all()
+        )
     # The good file goes first (date order is the same): the whole command is refused.
-    code = main(["--database-url", seed_url, "registry", "apply", str(good), str(path), "--at", "2025-03-02"])
+    code = main(
+        [
+            "--database-url",
+            seed_url,
+            "registry",
+            "apply",
+            str(good),
+            str(path),
+            "--at",
+            "2025-03-02",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert f"{path}{where}" in err and words in err, err
@@ -301,52 +350,90 @@ def test_invalid_change_sets_are_refused_located_and_change_nothing(seed_url, tm
         assert session.scalar(select(func.count()).select_from(RegistryChange)) == 0
         assert session.scalar(select(func.count()).select_from(RegistryUnitVersion)) == 0
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
-        assert sorted(session.execute(select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)).all()) == owners
+        assert (
+            sorted(
+                session.execute(
+                    select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)
+                ).all()
+            )
+            == owners
+        )
 
 
 def test_a_change_set_already_applied_is_not_rewritten(seed_url, tmp_path, capsys):
-    assert main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-01"]) == 0
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-01"])
+        == 0
+    )
     assert "việc đang mở sẽ chuyển" in capsys.readouterr().out  # not in effect yet
-    assert main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-02"]) == 0
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-02"])
+        == 0
+    )
     assert "đã áp dụng trước đó" in capsys.readouterr().out
     edited = tmp_path / "police.yaml"
-    edited.write_text(POLICE.read_text(encoding="utf-8").replace("[ca-tinh-cao-bang]", "[ubnd-tinh-cao-bang]"), encoding="utf-8")
+    edited.write_text(
+        POLICE.read_text(encoding="utf-8").replace("[ca-tinh-cao-bang]", "[ubnd-tinh-cao-bang]"),
+        encoding="utf-8",
+    )
     assert main(["--database-url", seed_url, "registry", "apply", str(edited)]) == 3
     assert "không được viết lại" in capsys.readouterr().err
     # the abolished unit, again in another change set: refused
-    again = _change_file(tmp_path, "again", "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [ca-tinh-cao-bang]\n")
+    again = _change_file(
+        tmp_path,
+        "again",
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [ca-tinh-cao-bang]\n",
+    )
     with session_scope(seed_url) as session, pytest.raises(DefinitionError) as refused:
         apply_source(session, read(again), vn(2025, 4, 1))
     assert "đã giải thể rồi" in str(refused.value)
     assert main(["--database-url", seed_url, "registry", "history", CAH]) == 0
     shown = capsys.readouterr().out
     assert "đến hết 28/2/2025: Công an huyện Hạ Lang; cấp trên: Công an tỉnh Cao Bằng" in shown
-    assert "không còn từ 1/3/2025 [thay đổi cao-bang-2025-03-cong-an]; kế thừa: Công an tỉnh Cao Bằng" in shown
+    assert (
+        "không còn từ 1/3/2025 [thay đổi cao-bang-2025-03-cong-an]; kế thừa: Công an tỉnh Cao Bằng"
+        in shown
+    )
 
 
 # ---------------------------------------------------------------- nothing to the dead
 
 
-def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero(seed_url, tmp_path, capsys):
+def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero(
+    seed_url, tmp_path, capsys
+):
     # Only the district's end, without the merged communes: their work has nobody.
     text = DISTRICT.read_text(encoding="utf-8")
-    cut = text.index("  # ---------------------------------------------------------------- communes merged")
-    rest = text.index("  # ---------------------------------------------------------------- district bodies")
+    cut = text.index(
+        "  # ---------------------------------------------------------------- communes merged"
+    )
+    rest = text.index(
+        "  # ---------------------------------------------------------------- district bodies"
+    )
     lone = tmp_path / "district_only.yaml"
     communes = "".join(
         f"  - op: abolish\n    unit: {u}\n" for u in ("ubnd-xa-an-lac", "ubnd-xa-thi-hoa")
     )
     lone.write_text(text[:cut] + communes + text[rest:], encoding="utf-8")
-    assert main(["--database-url", seed_url, "registry", "apply", str(lone), "--at", "2025-06-01"]) == 0
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(lone), "--at", "2025-06-01"])
+        == 0
+    )
     capsys.readouterr()
-    code = main(["--database-url", seed_url, "activate", PLAN, "--year", "2026", "--at", "2026-01-05"])
+    code = main(
+        ["--database-url", seed_url, "activate", PLAN, "--year", "2026", "--at", "2026-01-05"]
+    )
     out, err = capsys.readouterr()
     assert code == 5 and "không có ai nhận" in err
     held = [line for line in out.splitlines() if "giữ lại chờ quản trị" in line]
     assert len(held) == 1 and "xã An Lạc" in held[0] and "xã Thị Hoa" in held[0]
     assert "is not valid" not in out + err  # no English line
     with session_scope(seed_url) as session:
-        assert not [o for o in obligations(session, PLAN, cycle="2026") if o.unit_id in {"ubnd-xa-an-lac", "ubnd-xa-thi-hoa"}]
+        assert not [
+            o
+            for o in obligations(session, PLAN, cycle="2026")
+            if o.unit_id in {"ubnd-xa-an-lac", "ubnd-xa-thi-hoa"}
+        ]
     code = main(["--database-url", seed_url, "calendar", PLAN, "--year", "2026"])
     out, err = capsys.readouterr()
     assert code == 5 and sum("giữ lại chờ quản trị" in line for line in out.splitlines()) == 1
@@ -372,49 +459,99 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
     with session_scope(sqlite_url) as session:
         target = obligation(session, WATER, "bao-cao-nam", "2024", plan_id)
-        submission = record_submission(session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5))
+        submission = record_submission(
+            session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5)
+        )
         intake(session, submission.id, now=vn(2024, 11, 5))
     with session_scope(sqlite_url) as session:
-        old = consolidate(session, plan_id, "2024", "tong-hop", now=vn(2024, 11, 25, 9), settings=lc_settings(tmp_path))
+        old = consolidate(
+            session,
+            plan_id,
+            "2024",
+            "tong-hop",
+            now=vn(2024, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
     assert "BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ)" in old.markdown
     assert "Cục Quản lý tài nguyên nước (thử)" in old.markdown
 
     # The change set is applied before its date: nothing moves until 1/3/2025.
-    code = main(["--database-url", sqlite_url, "registry", "apply", str(RH / "changes" / "change_2025_03.yaml"), "--at", "2025-01-15"])
+    code = main(
+        [
+            "--database-url",
+            sqlite_url,
+            "registry",
+            "apply",
+            str(RH / "changes" / "change_2025_03.yaml"),
+            "--at",
+            "2025-01-15",
+        ]
+    )
     assert code == 0 and "sẽ chuyển cho đơn vị kế thừa vào ngày hiệu lực" in capsys.readouterr().out
     with session_scope(sqlite_url) as session:
         activate(session, plan_id, now=vn(2025, 1, 20), years=[2025])
         duty = obligations(session, plan_id, deliverable="tong-hop", cycle="2025")[0]
         # the new ministry owes the 2025 consolidation, and is told on its first day
         assert (duty.unit_id, duty.next_sweep_on) == ("bo-nnmt", dt.date(2025, 3, 1))
-        assert not session.scalar(select(func.count()).where(
-            OutboxMessage.unit_id == "bo-nnmt", OutboxMessage.created_at < vn(2025, 3, 1, 0)
-        ))
+        assert not session.scalar(
+            select(func.count()).where(
+                OutboxMessage.unit_id == "bo-nnmt", OutboxMessage.created_at < vn(2025, 3, 1, 0)
+            )
+        )
         sweep(session, plan_id, today=dt.date(2025, 3, 1))
     with session_scope(sqlite_url) as session:
         view = RegistryView(current_registry(session, "rh-trung-uong"))
-        then, now = view.unit_on(WATER, dt.date(2024, 11, 10)), view.unit_on(WATER, dt.date(2025, 11, 10))
+        then, now = (
+            view.unit_on(WATER, dt.date(2024, 11, 10)),
+            view.unit_on(WATER, dt.date(2025, 11, 10)),
+        )
         assert (then.parent, then.name) == ("bo-tnmt", "Cục Quản lý tài nguyên nước (thử)")
-        assert (now.parent, now.name) == ("bo-nnmt", "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)")
+        assert (now.parent, now.name) == (
+            "bo-nnmt",
+            "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)",
+        )
         # the answered 2024 report stays under the old ministry; new ones go through the new
         assert obligation(session, WATER, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-tnmt"
         for unit in (WATER, SEA):
-            assert obligation(session, unit, "bao-cao-nam", "2025", plan_id).via_unit_id == "bo-nnmt"
+            assert (
+                obligation(session, unit, "bao-cao-nam", "2025", plan_id).via_unit_id == "bo-nnmt"
+            )
         # the sea office's 2024 report was never sent: open work, now through the new ministry
         assert obligation(session, SEA, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-nnmt"
-        told = session.scalars(select(OutboxMessage).where(OutboxMessage.unit_id == "bo-nnmt")).all()
+        told = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.unit_id == "bo-nnmt")
+        ).all()
         assert {m.kind for m in told} >= {"assignment"} and told
         assert verify(session).intact
     target_id = None
     with session_scope(sqlite_url) as session:
         target_id = obligation(session, WATER, "bao-cao-nam", "2025", plan_id).id
     with session_scope(sqlite_url) as session:
-        submission = record_submission(session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3))
+        submission = record_submission(
+            session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3)
+        )
         intake(session, submission.id, now=vn(2025, 11, 3))
     with session_scope(sqlite_url) as session:
-        new = consolidate(session, plan_id, "2025", "tong-hop", now=vn(2025, 11, 25, 9), settings=lc_settings(tmp_path))
-        again = consolidate(session, plan_id, "2024", "tong-hop", now=vn(2024, 11, 25, 9), settings=lc_settings(tmp_path))
-    assert "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))" in new.markdown
+        new = consolidate(
+            session,
+            plan_id,
+            "2025",
+            "tong-hop",
+            now=vn(2025, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+        again = consolidate(
+            session,
+            plan_id,
+            "2024",
+            "tong-hop",
+            now=vn(2024, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+    assert (
+        "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))"
+        in new.markdown
+    )
     assert "Đỗ Văn Mẫu" in new.markdown and "THỦ TRƯỞNG ĐƠN VỊ" not in new.markdown
     assert "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)" in new.markdown
     # the 2024 report, read again: still the old names
@@ -422,6 +559,12 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
     assert "thuộc Bộ mới" not in again.markdown
     assert main(["--database-url", sqlite_url, "registry", "history", WATER]) == 0
     shown = capsys.readouterr().out
-    assert "đến hết 28/2/2025: Cục Quản lý tài nguyên nước (thử); cấp trên: Bộ Tài nguyên và Môi trường (thử)" in shown
-    assert "từ 1/3/2025 đến nay: Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử); cấp trên: Bộ Nông nghiệp và Môi trường (thử)" in shown
+    assert (
+        "đến hết 28/2/2025: Cục Quản lý tài nguyên nước (thử); cấp trên: Bộ Tài nguyên và Môi trường (thử)"
+        in shown
+    )
+    assert (
+        "từ 1/3/2025 đến nay: Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử); cấp trên: Bộ Nông nghiệp và Môi trường (thử)"
+        in shown
+    )
     config.settings.cache_clear()

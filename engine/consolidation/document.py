@@ -18,7 +18,6 @@ from engine.calendar import local_day
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
 from engine.documents import ReportDocument, Signer
-from engine.successors import heir_issuer
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
@@ -31,6 +30,7 @@ from engine.store.models import (
     Obligation,
     Submission,
 )
+from engine.successors import heir_issuer
 from engine.vntext import short_date
 
 

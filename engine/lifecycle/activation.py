@@ -32,7 +32,6 @@ from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
     plan_version,
 )
-from engine.successors import Ended, ended_notes, held_units, note_ended
 from engine.schema import Consolidation, Deliverable, Frequency, Plan
 from engine.states import (
     CycleStatus,
@@ -45,6 +44,7 @@ from engine.store.models import (
     PlanInstance,
     PlanVersion,
 )
+from engine.successors import Ended, ended_notes, held_units, note_ended
 
 log = logging.getLogger(__name__)
 

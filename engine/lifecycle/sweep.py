@@ -38,7 +38,6 @@ from engine.lifecycle.sweep_days import (
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_many
 from engine.registry import RegistryView
-from engine.successors import copy_for, queue_inheritance, reroute
 from engine.states import (
     OBLIGATION_OPEN,
     CycleStatus,
@@ -52,6 +51,7 @@ from engine.store.models import (
     PlanInstance,
     PlanVersion,
 )
+from engine.successors import copy_for, queue_inheritance, reroute
 from engine.transitions import move_obligation
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,11 @@ def _sweep_instance(
     ended = sorted(_abolished(ctx.view, today))
     if ended:  # "qua Công an huyện": to or through its heir now
         reroute(session, ctx, list(keys), today, moment)
-    orphans = [u.id for u in ctx.view.units.values() if not u.valid_on(today) and not ctx.view.heirs(u.id, today)]
+    orphans = [
+        u.id
+        for u in ctx.view.units.values()
+        if not u.valid_on(today) and not ctx.view.heirs(u.id, today)
+    ]
     if orphans:
         result.held += sorted(
             set(

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from engine.registry_history import dated_unit
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.deadline_text import describe, rule_of
@@ -26,6 +25,7 @@ from engine.links import obligation_link
 from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
+from engine.registry_history import dated_unit
 from engine.schema import Plan
 from engine.store.models import (
     Cycle,

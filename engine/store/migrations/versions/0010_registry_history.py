@@ -11,8 +11,9 @@ New tables only (no batch copy of a table holding data).
 """
 
 import sqlalchemy as sa
-import engine.store.models
 from alembic import op
+
+import engine.store.models
 
 revision = "0010_registry_history"
 down_revision = "0008_sweep_index"
