@@ -200,7 +200,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         chain = plan_ids_with_parents(session, args.plan)
         if getattr(args, "no_parents", False) or not chain:
             chain = [args.plan]
-    held = foresee_stored(url, chain, list(range(start.year, until.year + 1)))
+    held = foresee_stored(url, chain, list(range(start.year, until.year + 1)), quiet=True)
     try:
         result = simulate(
             args.plan,

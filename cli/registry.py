@@ -115,7 +115,7 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     )
 
 
-def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:
+def _foresee(plan, registry, calendar, years, activated_on, quiet: bool = False) -> list[str]:
     """Print, once: what the plan's duties in ``years`` do about units that ended (moved
     to whom, or held); returns the units whose work would be left with nobody."""
     from engine.lifecycle.activation import foresee_ended
@@ -126,7 +126,7 @@ def _foresee(plan, registry, calendar, years, activated_on) -> list[str]:
         return []
     view = RegistryView(registry, plan.groups)
     ended = foresee_ended(plan, view, calendar, years, activated_on)
-    for line in ended_notes(view, ended):
+    for line in [] if quiet else ended_notes(view, ended):
         out(f"lưu ý ({plan.id}): {line}")
     return held_units(ended)
 
@@ -138,8 +138,11 @@ def say_ended(plan, registry, calendar, years, activated_on, what: str) -> None:
     refuse_if_held(_foresee(plan, registry, calendar, years, activated_on), f"{what} {plan.id}")
 
 
-def foresee_stored(url: str, plan_ids: list[str], years: list[int]) -> list[str]:
-    """:func:`_foresee` for stored plans (``simulate``, ``deploy``): the units held."""
+def foresee_stored(
+    url: str, plan_ids: list[str], years: list[int], quiet: bool = False
+) -> list[str]:
+    """:func:`_foresee` for stored plans (``simulate``, ``deploy``): the units held;
+    ``quiet``: print nothing (the flows ``simulate`` runs say it, once per activation)."""
     from sqlalchemy import select
 
     from engine.repository import (
@@ -164,5 +167,6 @@ def foresee_stored(url: str, plan_ids: list[str], years: list[int]) -> list[str]
                 current_calendar(session, "vn"),
                 years,
                 instance.activated_on if instance else None,
+                quiet,
             )
     return sorted(set(held))

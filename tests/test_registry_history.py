@@ -241,6 +241,15 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
             now=vn(2026, 9, 25, 9),
             settings=lc_settings(tmp_path),
         )
+    # The roll-up goes on upward with no code change: the report reaches the province's
+    # plan as the answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
+    with session_scope(seed_url) as session:
+        upward = session.get(Obligation, report_2026.upward_obligation_id)
+        assert (upward.unit_id, upward.transferred_from, upward.status) == (
+            NEW_SEAT,
+            "ubnd-huyen-ha-lang",
+            "submitted",
+        )
     text = report_2026.markdown
     assert "ỦY BAN NHÂN DÂN XÃ HẠ LANG (KẾ THỪA UBND HUYỆN HẠ LANG)" in text
     assert "THỦ TRƯỞNG ĐƠN VỊ" not in text and "Nông Văn Mẫu" in text
