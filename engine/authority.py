@@ -248,6 +248,7 @@ class ReportAuthority:
     addressee: str  # 'Chủ tịch UBND tỉnh' or the body's name, as the intro names it
     recipients: list[str] = field(default_factory=list)
     archive: str = "Lưu: VT."
+    issuer_name: str | None = None  # an heir: 'UBND xã X (kế thừa UBND huyện Hạ Lang)'
 
 
 def routing_person(plan: Plan, duty_id: str) -> str | None:
@@ -306,25 +307,33 @@ def report_authority(
     issuer_id = report_issuer(plan, consolidation)
     unit = view.unit(issuer_id)
     signer = consolidation.signer
+    heir_of: str | None = None
     if unit is not None and not unit.valid_on(day):
-        successor = view.successor_on(issuer_id, day)
+        # the registry's dated change sets name the heir (engine.successors); older
+        # registries only their successor links
+        heirs = view.heirs(issuer_id, day)
+        successor = (view.unit_on(heirs[0].id, day) or heirs[0]) if heirs else None
+        successor = successor or view.successor_on(issuer_id, day)
         if successor is not None:
-            issuer_id, unit, signer = successor.id, successor, None
+            heir_of, issuer_id, unit, signer = issuer_id, successor.id, successor, None
     if issuer_id == document.issuer_unit:
         parent_body = document.parent_body
         signer = signer or document.signer
     else:
-        parent = view.unit(unit.parent) if unit is not None and unit.parent else None
+        parent = view.unit_on(unit.parent, day) if unit is not None and unit.parent else None
         parent_body = parent.name if parent is not None and not is_collective(unit) else None
     if signer is not None:
         lines, title, name = signer.lines(), _upper(signer.title), signer.name
+    elif heir_of is not None and is_collective(unit) and document.signer is not None:
+        # a people's committee that inherited the duty signs as the plan did, by its head
+        head = unit.head if unit is not None else None
+        lines, title = document.signer.lines(), _upper(document.signer.title)
+        name = head.name if head is not None else None
     else:
         lines, title, name = _head_signer(unit)
     person = consolidation.routing.person
     addressee = person or _name(view, to_unit)
-    recipients = [
-        line for line in consolidation.recipients if not line.strip().startswith("Lưu")
-    ]
+    recipients = [line for line in consolidation.recipients if not line.strip().startswith("Lưu")]
     archive = next(
         (line.strip() for line in consolidation.recipients if line.strip().startswith("Lưu")),
         None,
@@ -337,7 +346,13 @@ def report_authority(
         drafter = short_code(view, by_unit) if by_unit != issuer_id else None
         codes += [drafter] if drafter and drafter != "VT" else []
         archive = f"Lưu: {', '.join(codes)}."
+    issuer_name = None
+    if heir_of is not None:
+        from engine.successors import heir_label  # engine.successors reads the figures
+
+        issuer_name = heir_label(view, issuer_id, heir_of, day)
     return ReportAuthority(
+        issuer_name=issuer_name,
         issuer_id=issuer_id,
         parent_body=parent_body,
         signer_lines=lines,

@@ -306,7 +306,11 @@ def _measured_text(plan: Plan, duty: Duty) -> str:
         return ""
     templates = [plan.template(duty.template)] if duty.template else plan.report_templates
     for template in templates:
-        found = next((f for f in template.fields if f.id == duty.measured_by), None) if template else None
+        found = (
+            next((f for f in template.fields if f.id == duty.measured_by), None)
+            if template
+            else None
+        )
         if found is not None and template is not None:
             return f"; đo bằng: {found.label} (mẫu {template.id})"
     return f"; đo bằng: {duty.measured_by}"

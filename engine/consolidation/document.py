@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from engine.applicability import Applicability, UnitFacts
 from engine.authority import report_authority, short_code
 from engine.calendar import is_request_key, local_day
-from engine.cutoff import cutoff_text
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
+from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
@@ -107,7 +107,8 @@ def build_document(
     """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
     every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
-    names = {r.unit_id: r.unit_name for r in rows}
+    # each unit by the name it had on the report's day (engine.registry_history)
+    names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
     period = (
         f"năm {cycle_key}"
@@ -118,6 +119,7 @@ def build_document(
     )
     said = report_authority(plan, ctx.view, consolidation, by_unit, day, to_unit, via_unit)
     issuer_id = said.issuer_id
+    issuer_name = said.issuer_name or ctx.unit_name(issuer_id, on=day)
     subject = _subject(fed.title if fed else None, period)
     drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
     # The one it is for is named when the plan names a person, or when the report goes out
@@ -125,7 +127,7 @@ def build_document(
     named = consolidation.routing.person or issuer_id != plan.document.issuer_unit
     addressee = f"{said.addressee} " if named else ""
     intro = [
-        f"Thực hiện {_plan_ref(ctx)}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
+        f"Thực hiện {_plan_ref(ctx)}; {drafter}{issuer_name} báo cáo "
         f"{addressee}{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, "
         "đơn vị như sau:"
     ]
@@ -136,9 +138,9 @@ def build_document(
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )
-    status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
+    status = [(names[r.unit_id], short_date(r.due_date), r.state.label, note(r)) for r in rows]
     doc = ReportDocument(
-        issuer=ctx.unit_name(issuer_id),
+        issuer=issuer_name,
         parent_body=said.parent_body,
         symbol=f"BC-{code.split()[0]}" if (code := short_code(ctx.view, issuer_id)) else "BC",
         place=plan.document.place,
@@ -150,12 +152,11 @@ def build_document(
         intro=intro,
         results=figures.results,
         status=status,
-        on_time=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_ON_TIME],
-        late=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_LATE],
-        missing=[brief_name(r.unit_name) for r in rows if not r.state.done],
+        on_time=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_ON_TIME],
+        late=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_LATE],
+        missing=[brief_name(names[r.unit_id]) for r in rows if not r.state.done],
         combined_with=consolidation.combined_with,
-        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
-        f"{ctx.unit_name(issuer_id)}./.",
+        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của {issuer_name}./.",
         signer=Signer(title=said.signer_title, name=said.signer_name, lines=said.signer_lines),
         recipients=said.recipients,
         archive=said.archive,

@@ -80,6 +80,8 @@ def issuer_sender(
 ) -> dict[str, Any]:
     """The plan's issuing body as a sender; its name as the plan writes it when the
     registry does not hold it."""
+    if issuer.get("heir"):  # the issuer ended: its heir speaks (engine.successors)
+        return dict(issuer["heir"])
     name = issuer["name"]
     if name == issuer["id"] and not issuer["emails"]:
         name = plan_info.get("issuer") or fallback

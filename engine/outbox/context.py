@@ -22,12 +22,13 @@ from engine.calendar import TZ
 from engine.config import Settings
 from engine.cutoff import cutoff_text
 from engine.deadline_text import describe, rule_of
-from engine.definitions_cache import plan_for_version
+from engine.definitions_cache import current_registry_key, plan_for_version
 from engine.doctypes import document_type_name
 from engine.links import obligation_link
 from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
+from engine.registry_history import dated_unit
 from engine.schema import Plan
 from engine.store.models import (
     Cycle,
@@ -78,6 +79,9 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
         "emails": list(row.emails or []),
         "head": _person(data.get("head")),
         "focal": _person(data.get("focal")),
+        # the unit's life (engine.registry_history.dated_unit: no email outside it)
+        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
     }
 
 
@@ -223,6 +227,8 @@ class ContextBuilder:
         self._plans: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
         self._cycles: dict[int, Cycle] = {}
         self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._dated: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._registry_keys: dict[str, tuple[int, str] | None] = {}
         self._registries: set[str] = set()
         self._dates: dict[dt.date, dict[str, Any] | None] = {}
         self._submissions: dict[tuple[int, int], Submission] = {}
@@ -315,7 +321,17 @@ class ContextBuilder:
         key = (registry_id, unit_id)
         if key not in self._units:  # retired in the current version: the newest that has it
             self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
-        return self._units[key]
+        if key not in self._dated:  # its name and contacts on the day of the email
+            if registry_id not in self._registry_keys:
+                self._registry_keys[registry_id] = current_registry_key(self.session, registry_id)
+            self._dated[key] = dated_unit(
+                self.session,
+                registry_id,
+                self._units[key],
+                self.today,
+                self._registry_keys[registry_id],
+            )
+        return self._dated[key]
 
     def prepare(
         self,

@@ -18,6 +18,7 @@ class MailKind(StrEnum):
     REPORT_AFTER_CONSOLIDATION = "report_after_consolidation"  # an answer after the report
     DELIVERY_FAILURE = "delivery_failure"  # to the administrator
     UNIT_MESSAGE = "unit_message"  # a report or comment a unit sent unasked (portal)
+    INHERITED = "inherited"  # to an heir: the open work it took over (engine.successors)
 
 
 KINDS = tuple(MailKind)

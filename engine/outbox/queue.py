@@ -122,7 +122,7 @@ def enqueue_for_obligation(
     extra: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
     settings: Settings | None = None,
-) -> OutboxMessage:
+) -> OutboxMessage | None:
     """Build the whole template context for ``obligation`` from the DB and enqueue it.
 
     Key: ``obl:{obligation.id}:{kind}:{step}``. ``step`` tells repeated kinds apart:
@@ -135,7 +135,16 @@ def enqueue_for_obligation(
     now = now or utcnow()
     builder = ContextBuilder(session, conf, now, whole_registry=False)
     item = builder.prepare(obligation, kind, step, extra)
+    if not alive(item):
+        return None  # never mail a unit outside its validity (engine.successors)
     return _enqueue_item(session, item, now, conf)
+
+
+def alive(item: Any) -> bool:
+    """Whether the unit an email is for exists on the day it is queued: a unit outside
+    its validity (abolished, not yet created) gets no email and no link."""
+    unit = item.context.get("unit") or {}
+    return bool(unit.get("valid", True))
 
 
 def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> OutboxMessage:
@@ -183,7 +192,7 @@ def enqueue_many_for_obligations(
     builder.prefetch_units(obligations)
     if kind is MailKind.RECEIPT and len(obligations) > 1:
         builder.prefetch_submissions(obligations)
-    items = [builder.prepare(o, kind, step, extra) for o in obligations]
+    items = [i for o in obligations if alive(i := builder.prepare(o, kind, step, extra))]
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
         new = []
