@@ -15,6 +15,7 @@ from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
+from cli.registry import cmd_registry_apply, cmd_registry_history
 from cli.running import (
     cmd_activate,
     cmd_close,
@@ -30,6 +31,7 @@ from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
 from engine.faults import reached, trace
+from engine.registry_history import Contacts, SplitRule
 from engine.repository import retire_plan
 from engine.schema import (
     CutoffPeriod,
@@ -110,6 +112,8 @@ TemplateField.help  # pydantic field: help text shown under a report field
 Plan.preamble  # pydantic field: the plan document's opening paragraph
 # pydantic @model_validator methods, called by pydantic on validation
 Group._some_rule  # pydantic validator
+SplitRule._one_way  # pydantic validator
+Contacts._something  # pydantic validator
 YearlyDate._real_day  # pydantic validator
 Target._exactly_one  # pydantic validator
 Deliverable._report_has_template  # pydantic validator
@@ -195,6 +199,7 @@ EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/tes
 
 # ---------------------------------------------------------------- the audit chain
 cmd_audit  # cli/audit.py, named by string in cli/parser.py
+cmd_registry_apply, cmd_registry_history  # cli/registry.py, named by string in cli/parser.py
 # SQLAlchemy session events (engine/audit_chain.py): chain the queued rows at commit,
 # drop them on rollback, write them first when the transaction reads the log
 audit_chain._before_commit, audit_chain._after_soft_rollback

@@ -53,6 +53,8 @@ def write_world(folder: Path, plans: int, units: int, soon: int) -> list[Path]:
         "units:",
         "  - {id: bo, name: Bộ Nội vụ (mẫu), kind: ministry, level: central, "
         "emails: [bo@scale.example]}",
+        "  - {id: chinh-phu, name: Chính phủ (mẫu), kind: government, level: central, "
+        "emails: [chinhphu@scale.example]}",
     ]
     for c in range(1, units + 1):
         lines.append(
@@ -95,7 +97,7 @@ consolidations:
   - id: tong-hop
     consolidates: bao-cao
     by: bo
-    routing: {{to: bo}}
+    routing: {{to: chinh-phu}}
     deadline: {{rule: yearly, day: {later.day}, month: {later.month}}}
 report_templates:
   - id: mau

@@ -41,6 +41,8 @@ ACTION_LABELS = {
     "obligation.escalated": "Báo lãnh đạo về báo cáo chậm",
     "obligation.transferred": "Chuyển cho đơn vị kế thừa",
     "obligation.merged": "Gộp vào nhiệm vụ của đơn vị kế thừa",
+    "obligation.rerouted": "Đổi nơi nhận sang đơn vị kế thừa",
+    "registry.changed": "Áp dụng thay đổi danh bạ đơn vị",
     "email.delivery_failed": "Gửi thư không thành công",
     "portal.link_request": "Xin liên kết mới qua cổng",
     "portal.submit": "Gửi báo cáo qua cổng",

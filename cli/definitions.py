@@ -261,6 +261,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_calendar(args: argparse.Namespace) -> int:
     from engine.render_plan import render_calendar
 
-    plan, _registry, calendar, activated_on = _open_plan(args)
+    plan, registry, calendar, activated_on = _open_plan(args)
     out(render_calendar(plan, calendar, args.year, activated_on))
+    from cli.registry import say_ended
+
+    say_ended(plan, registry, calendar, [args.year], activated_on, "kehoach calendar")
     return EXIT_OK

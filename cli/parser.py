@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Kế hoạch của cơ quan nhà nước viết bằng YAML, chạy bằng Prefect: giao "
         "nhiệm vụ, nhắc hạn, nhận báo cáo, tổng hợp.",
         epilog="Mã thoát: 0 thành công, 1 lỗi người dùng (audit --verify: nhật ký không còn nguyên vẹn), 2 sai cách dùng, 3 tệp định nghĩa "
-        "không hợp lệ, 4 không tìm thấy, 70 lỗi nội bộ.",
+        "không hợp lệ, 4 không tìm thấy, 5 có việc của đơn vị đã không còn mà không ai nhận, 70 lỗi nội bộ.",
     )
     parser.add_argument(
         "--database-url",
@@ -77,8 +77,71 @@ def build_parser() -> argparse.ArgumentParser:
     _mail(sub)
     _prefect(sub)
     _review_and_closing(sub)
+    _request(sub)
     _audit(sub)
+    _add(
+        sub,
+        "doctor",
+        "kiểm tra cấu hình từ đầu đến cuối (cơ sở dữ liệu, Prefect, worker, SMTP, khóa ký)",
+        "cli.doctor:cmd_doctor",
+    )
+    _registry(sub)
     return parser
+
+
+def _request(sub: Any) -> None:
+    p = _add(
+        sub,
+        "request",
+        "yêu cầu một báo cáo đột xuất (báo cáo frequency: on_request): tạo một kỳ mới",
+        "cli.request:cmd_request",
+    )
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument("deliverable", metavar="DELIVERABLE", help="mã báo cáo theo yêu cầu")
+    p.add_argument(
+        "--due",
+        required=True,
+        type=day_arg,
+        metavar="DATE",
+        help="hạn gửi, YYYY-MM-DD hoặc d/m/yyyy",
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument(
+        "--units",
+        nargs="+",
+        metavar="UNIT",
+        help="chỉ các đơn vị này (mã, cách nhau bởi dấu cách hoặc phẩy)",
+    )
+    who.add_argument("--group", metavar="GROUP", help="chỉ các đơn vị của nhóm này")
+    p.add_argument("--reason", required=True, help="nội dung, lý do yêu cầu (gửi kèm thư)")
+    p.add_argument("--by", help="người yêu cầu (ghi vào nhật ký kiểm tra)")
+
+
+def _registry(sub: Any) -> None:
+    """registry apply, registry history (cli.registry)."""
+    p = _add(
+        sub,
+        "registry",
+        "thay đổi danh bạ đơn vị theo ngày (sáp nhập, giải thể, đổi tên) và xem lịch sử",
+        "cli.registry:cmd_registry_history",
+    )
+    actions = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    a = actions.add_parser(
+        "apply",
+        help="áp dụng tệp thay đổi danh bạ (kind: registry-change), tất cả hoặc không gì",
+        description="áp dụng tệp thay đổi danh bạ (kind: registry-change), tất cả hoặc không gì",
+    )
+    a.set_defaults(func="cli.registry:cmd_registry_apply")
+    a.add_argument("files", nargs="+", metavar="CHANGE", help="tệp YAML hoặc thư mục")
+    a.add_argument("--at", type=day_arg, metavar="DATE", help="ngày áp dụng (mặc định: hôm nay)")
+    h = actions.add_parser(
+        "history",
+        help="các phiên bản của một đơn vị: tên, cấp trên, email theo thời gian, đơn vị kế thừa",
+        description="các phiên bản của một đơn vị: tên, cấp trên, email theo thời gian",
+    )
+    h.set_defaults(func="cli.registry:cmd_registry_history")
+    h.add_argument("unit", metavar="UNIT", help="mã đơn vị, ví dụ ca-huyen-ha-lang")
+    h.add_argument("--registry", metavar="ID", help="mã danh bạ (mặc định: mọi danh bạ đã nạp)")
 
 
 def _add(

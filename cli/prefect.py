@@ -106,6 +106,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     migrate(url)
     plan = getattr(args, "plan", None)
     results = deploy_all(url) if plan in (None, "all") else [deploy_plan(plan, database_url=url)]
+    from cli.registry import foresee_stored
+    from engine.calendar import today
+    from engine.successors import refuse_if_held
+
+    year = today().year
+    held = foresee_stored(url, [r.plan_id for r in results if r.version], [year, year + 1])
     for result in results:
         version = f"v{result.version}" if result.version else "retired"
         out(f"{result.plan_id} ({version}):")
@@ -122,6 +128,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         f"Runs execute on a worker: PREFECT_API_URL={server.api_url} "
         f"prefect worker start --pool {WORK_POOL}"
     )
+    refuse_if_held(held, "triển khai")
     return 0
 
 
@@ -184,6 +191,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "not sent (send them later with `kehoach dispatch`)"
             )
             dispatch = False
+    from cli.registry import foresee_stored
+    from engine.store.db import session_scope
+    from engine.successors import refuse_if_held
+    from workflows.common import plan_ids_with_parents
+
+    with session_scope(url) as session:
+        chain = plan_ids_with_parents(session, args.plan)
+        if getattr(args, "no_parents", False) or not chain:
+            chain = [args.plan]
+    held = foresee_stored(url, chain, list(range(start.year, until.year + 1)), quiet=True)
     try:
         result = simulate(
             args.plan,
@@ -207,6 +224,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     restart = _restart_hint(server)
     if restart:
         out(f"  chạy lại sau (giữ các lượt chạy và giao diện): {restart}")
+    refuse_if_held(held, f"mô phỏng {args.plan}")
     return 0
 
 

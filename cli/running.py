@@ -62,6 +62,9 @@ def cmd_activate(args: argparse.Namespace) -> int:
     )
     for warning in result.warnings:
         out(f"  lưu ý: {warning}")
+    from engine.successors import refuse_if_held
+
+    refuse_if_held(result.held, f"kích hoạt {result.plan_id}")
     return 0
 
 
@@ -85,6 +88,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from engine.repository import plan_version
     from engine.status import render_status, status_table
+    from engine.unit_messages import message_lines
 
     url = database_url(args)
     cycle = getattr(args, "cycle", None)
@@ -98,6 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             rows = status_table(
                 session, args.plan, str(cycle) if cycle else None, today=today, as_of=as_of
             )
+            notes = message_lines(session, args.plan, str(cycle) if cycle else None, as_of)
     except KehoachError as exc:
         print(f"kehoach status: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -116,6 +121,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     out(f"{args.plan} — {when}")
     out(render_status(rows, color, wide=bool(getattr(args, "wide", False))))
+    if notes:
+        out("\n".join(["", *notes]))
     return 0
 
 

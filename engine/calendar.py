@@ -24,6 +24,7 @@ from engine.schema import (
     FixedDate,
     Frequency,
     MonthlyDate,
+    OnRequest,
     PeriodEnd,
     YearlyDate,
 )
@@ -150,8 +151,18 @@ def _last_day(year: int, month: int) -> dt.date:
     return dt.date(year, month, _stdcal.monthrange(year, month)[1])
 
 
+REQUEST_MARK = "-DX"  # a request's cycle: '2026-DX1' (đột xuất lần 1 năm 2026)
+
+
+def is_request_key(key: str) -> bool:
+    return REQUEST_MARK in key
+
+
 def cycles_in_year(frequency: Frequency, year: int) -> list[CycleSpec]:
-    """Every reporting period of ``frequency`` in ``year``."""
+    """Every reporting period of ``frequency`` in ``year`` (none for reports on request:
+    each request makes its own cycle, engine.requests_adhoc)."""
+    if frequency is Frequency.on_request:
+        return []
     if frequency is Frequency.once:
         return [CycleSpec("once", None, None)]
     if frequency is Frequency.yearly:
@@ -172,9 +183,10 @@ def cycles_in_year(frequency: Frequency, year: int) -> list[CycleSpec]:
 
 
 def cycle_from_key(key: str) -> CycleSpec:
-    """The inverse of the keys made by :func:`cycles_in_year`."""
-    if key == "once":
-        return CycleSpec("once", None, None)
+    """The inverse of the keys made by :func:`cycles_in_year`; a request's key has no
+    period of its own (its dates are on its cycle row)."""
+    if key == "once" or is_request_key(key):
+        return CycleSpec(key, None, None)
     year = int(key[:4])
     if len(key) == 4:
         return cycles_in_year(Frequency.yearly, year)[0]
@@ -192,6 +204,10 @@ def nominal_date(rule: DeadlineRule, cycle: CycleSpec, activated_on: dt.date) ->
         return rule.date
     if isinstance(rule, AfterActivation):
         return activated_on + dt.timedelta(days=rule.days)
+    if isinstance(rule, OnRequest):
+        if not is_request_key(cycle.key) or cycle.end is None:
+            raise ValueError(f"rule 'on_request' takes its date from a request, not '{cycle.key}'")
+        return cycle.end + dt.timedelta(days=rule.days)  # end: the date the request gives
     if cycle.start is None or cycle.end is None:
         raise ValueError(f"rule '{rule.rule}' needs a periodic cycle, not '{cycle.key}'")
     if isinstance(rule, YearlyDate):
@@ -232,8 +248,8 @@ def deadline(
 
 
 def previous_cycle(key: str) -> CycleSpec | None:
-    """The period before ``key`` of the same frequency (None for 'once')."""
-    if key == "once":
+    """The period before ``key`` of the same frequency (None for 'once' and requests)."""
+    if key == "once" or is_request_key(key):
         return None
     year = int(key[:4])
     if len(key) == 4:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_authority import check_authority
+from engine.checks_requests import check_requests
 from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
@@ -230,6 +232,8 @@ class PlanChecker:
         self.check_recipients()
         self.check_time()
         check_templates(self.plan, self.view, self.add)
+        check_authority(self.plan, self.view, self.add, self.warn, self.check_unit)
+        check_requests(self.plan, self.add)
         return self.problems
 
     # -- helpers
@@ -430,7 +434,7 @@ class PlanChecker:
         try:
             cycle = cycles_in_year(frequency, year)[0]
             return nominal_date(rule, cycle, self.plan.as_of)
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError, IndexError):  # on request: no period
             return None
 
     def check_consolidations(self) -> None:

@@ -80,7 +80,8 @@ class TimeChecks:
         read = read_phrase(rule.phrase)
         stated = rule.deadline_kind
         if stated is None:
-            if rule.phrase and read.kind is None and not rule.assumed:
+            # a request's date is the request's own: nothing to read from the words
+            if rule.phrase and read.kind is None and not rule.assumed and rule.rule != "on_request":
                 self.warn(
                     (*path, "phrase"),
                     f"không đọc được từ lời văn “{rule.phrase}” hạn có tính cả ngày ghi hay "
@@ -128,6 +129,8 @@ class TimeChecks:
                 "first-period-once",
             )
             return False
+        if deliverable.frequency is Frequency.on_request:
+            return False  # a request has no periods: engine.checks_requests says so
         shape, example = _KEY_SHAPE[deliverable.frequency]
         if not re.match(shape, key):
             self.add(

@@ -5,6 +5,7 @@ Every engine step that needs names, titles or deadlines of a running plan starts
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -48,9 +49,12 @@ class PlanContext:
     def plan_id(self) -> str:
         return self.plan.id
 
-    def unit_name(self, unit_id: str | None) -> str:
-        unit = self.view.unit(unit_id) if unit_id else None
-        return unit.name if unit else (unit_id or "")
+    def unit_name(self, unit_id: str | None, on: dt.date | None = None) -> str:
+        """The unit's name (``on``: the name it had that day, engine.registry_history)."""
+        if not unit_id:
+            return ""
+        unit = self.view.unit_on(unit_id, on) if on is not None else self.view.unit(unit_id)
+        return unit.name if unit else unit_id
 
     def consolidation(self, consolidation_id: str) -> Consolidation | None:
         return next((c for c in self.plan.consolidations if c.id == consolidation_id), None)

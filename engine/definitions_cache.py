@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.registry import RegistryView
+from engine.registry_history import changes_applied, changes_fingerprint, with_changes
 from engine.schema import CalendarOverrides, Plan, Registry
 from engine.store.models import CalendarVersion, PlanVersion, RegistryVersion
 
@@ -144,7 +145,11 @@ def plan_for_key(session: Session, version_id: int, content_hash: str) -> Plan:
 
 _registry_versions = RegistryVersion.__table__
 # Plain SQL expressions on the table (no ORM work per call): run on every email/intake.
-_CURRENT_REGISTRY_KEY = select(_registry_versions.c.id, _registry_versions.c.content_hash).where(
+_CURRENT_REGISTRY_KEY = select(
+    _registry_versions.c.id,
+    _registry_versions.c.content_hash,
+    changes_applied(bindparam("registry_id")),
+).where(
     _registry_versions.c.registry_id == bindparam("registry_id"),
     _registry_versions.c.current.is_(True),
 )
@@ -154,16 +159,24 @@ _REGISTRY_DEFINITION = select(RegistryVersion.definition).where(
 
 
 def current_registry_key(session: Session, registry_id: str) -> tuple[int, str] | None:
-    """(id, content hash) of the registry's current version: one small SELECT."""
+    """(id, content hash) of the registry's current version: one small SELECT; the hash
+    names the change sets applied to it too (engine.registry_history)."""
     session.flush()  # a plain SQL statement does not autoflush: see a version just added
     found = session.execute(_CURRENT_REGISTRY_KEY, {"registry_id": registry_id}).first()
-    return (found[0], found[1]) if found is not None else None
+    if found is None:
+        return None
+    if found[2] is None:
+        return (found[0], found[1])
+    # By content, not by id: another database (tests open many) may hold other changes
+    # under the same ids.
+    return (found[0], f"{found[1]}+{changes_fingerprint(session, registry_id)}")
 
 
 def _registry_by_key(session: Session, key: tuple[int, str]) -> Registry:
     def build() -> Registry:
         definition = session.scalar(_REGISTRY_DEFINITION, {"id": key[0]})
-        return Registry.model_validate(definition)
+        registry = Registry.model_validate(definition)
+        return with_changes(session, registry) if "+" in key[1] else registry
 
     return _registries.get(key, build)
 

@@ -56,10 +56,12 @@ CELL_PADDING = 0.38  # Word's default cell margins, left + right
 
 @dataclass
 class Signer:
-    title: str  # CHỦ TỊCH, TRƯỞNG CÔNG AN…
+    """The signer block: authority lines (TM. ỦY BAN NHÂN DÂN, KT. CHỦ TỊCH), the title
+    and the name, each printed on its own line (engine.authority checks the chain)."""
+
+    title: str  # CHỦ TỊCH, PHÓ CHỦ TỊCH, TRƯỞNG CÔNG AN…
     name: str | None = None
-    authority: str | None = None  # TM., KT., Q., TL., TUQ.
-    on_behalf_of: str | None = None
+    lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -236,13 +238,9 @@ def render_markdown(doc: ReportDocument) -> str:
 
 
 def _signer_lines(signer: Signer) -> list[str]:
-    lines = []
-    if signer.authority and signer.on_behalf_of:
-        lines.append(f"**{signer.authority} {signer.on_behalf_of.upper()}**  ")
-    elif signer.authority:
-        lines.append(f"**{signer.authority}**  ")
-    lines.append(f"**{signer.title.upper()}**  ")
-    lines.append(f"**{signer.name}**" if signer.name else "*(Ký, ghi rõ họ tên)*")
+    lines = [f"**{_md(line.upper())}**  " for line in signer.lines]
+    lines.append(f"**{_md(signer.title.upper())}**  ")
+    lines.append(f"**{_md(signer.name)}**" if signer.name else "*(Ký, ghi rõ họ tên)*")
     return lines
 
 
@@ -410,14 +408,9 @@ def _docx_footer(document: Any, doc: ReportDocument) -> None:
 
 def _signer_paragraphs(signer: Signer | None) -> list[Any]:
     signer = signer or Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
-    lines: list[Any] = []
-    if signer.authority:
-        heading = (
-            f"{signer.authority} {signer.on_behalf_of.upper()}"
-            if signer.on_behalf_of
-            else signer.authority
-        )
-        lines.append(xb.paragraph(heading, size=14, bold=True, align="center"))
+    lines: list[Any] = [
+        xb.paragraph(line.upper(), size=14, bold=True, align="center") for line in signer.lines
+    ]
     lines.append(xb.paragraph(signer.title.upper(), size=14, bold=True, align="center"))
     lines += [xb.paragraph("", size=14) for _ in range(4)]  # room for signature and seal
     if signer.name:
@@ -427,12 +420,34 @@ def _signer_paragraphs(signer: Signer | None) -> list[Any]:
     return lines
 
 
+def _shrink_break(paragraph: Any) -> None:
+    """The empty paragraph that ends a section (it holds the section break) as small as
+    Word allows: after a footer that fills page 1 it would otherwise start a blank page."""
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    fmt = paragraph.paragraph_format
+    fmt.space_before, fmt.space_after, fmt.line_spacing = Pt(0), Pt(0), Pt(1)
+    properties = paragraph._p.get_or_add_pPr()
+    mark = properties.find(qn("w:rPr"))
+    if mark is None:  # the paragraph mark's run properties come before the section break
+        mark = properties.makeelement(qn("w:rPr"), {})
+        breaks = properties.find(qn("w:sectPr"))
+        if breaks is not None:
+            breaks.addprevious(mark)
+        else:
+            properties.append(mark)
+    size = mark.makeelement(qn("w:sz"), {qn("w:val"): "2"})
+    mark.append(size)
+
+
 def _docx_appendix(document: Any, doc: ReportDocument, number: int, appendix: Appendix) -> None:
     """A phụ lục on a new page (landscape when it is wide): its number, title, what it
     is attached to, then the table, one row per unit."""
     from docx.enum.section import WD_SECTION
 
     section = document.add_section(WD_SECTION.NEW_PAGE)
+    _shrink_break(document.paragraphs[-1])
     section.different_first_page_header_footer = False  # numbered from its first page
     _page(section, appendix.landscape)
     width = LANDSCAPE_WIDTH if appendix.landscape else TEXT_WIDTH

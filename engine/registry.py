@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from engine.schema import Group, Registry, Target, Unit
+
+if TYPE_CHECKING:
+    from engine.registry_history import History
 
 
 class RegistryView:
@@ -18,6 +22,8 @@ class RegistryView:
 
     def __init__(self, registry: Registry, extra_groups: Iterable[Group] = ()) -> None:
         self.registry = registry
+        # Versions written by change sets (engine.registry_history), where applied.
+        self.history: History | None = getattr(registry, "history", None)
         self.units: dict[str, Unit] = {u.id: u for u in registry.units}
         self.groups: dict[str, Group] = {g.id: g for g in registry.groups}
         for group in extra_groups:
@@ -25,6 +31,39 @@ class RegistryView:
 
     def unit(self, unit_id: str) -> Unit | None:
         return self.units.get(unit_id)
+
+    def unit_on(self, unit_id: str | None, day: dt.date) -> Unit | None:
+        """The unit with the name, parent and contacts it had on ``day`` (its first
+        version before it existed, its last after it ended)."""
+        if unit_id is None:
+            return None
+        if self.history is not None:
+            version = self.history.version_on(unit_id, day)
+            if version is not None:
+                return version.unit
+        return self.units.get(unit_id)
+
+    def heirs(self, unit_id: str, day: dt.date, deliverable_id: str | None = None) -> list[Unit]:
+        """Who carries ``unit_id``'s duty ``deliverable_id`` on ``day``: itself while
+        valid; else, following successors, the split rule's heir (or every successor,
+        ``each``), else the first valid successor; [] when the chain ends nowhere."""
+        unit = self.units.get(unit_id)
+        if unit is None:
+            return []
+        if unit.valid_on(day):
+            return [unit]
+        rule = self.history.rules.get(unit_id) if self.history is not None else None
+        if rule is not None and rule.each:
+            found: list[Unit] = []
+            for next_id in unit.successors:
+                found += [u for u in self.heirs(next_id, day, deliverable_id) if u not in found]
+            return found
+        if rule is not None:
+            named = rule.heir(deliverable_id) if deliverable_id else rule.default
+            if named is not None:
+                return self.heirs(named, day, deliverable_id)
+        successor = self.successor_on(unit_id, day)
+        return [successor] if successor is not None else []
 
     def expand_group(self, group_id: str, day: dt.date) -> list[Unit]:
         """Members of a group among the units valid on ``day``, in registry order."""
@@ -40,7 +79,8 @@ class RegistryView:
                 continue
             if not rule_based:
                 continue
-            if group.parents and unit.parent not in group.parents:
+            then = self.unit_on(unit.id, day) or unit  # its parent on that day
+            if group.parents and then.parent not in group.parents:
                 continue
             if group.kinds and unit.kind not in group.kinds:
                 continue

@@ -7,6 +7,7 @@ import textwrap
 from dataclasses import dataclass
 
 from engine import vntext
+from engine.authority import chain_text, report_authority
 from engine.calendar import WorkCalendar, cycles_in_year, deadline
 from engine.deadline_text import ASSUMED, POLICY_WORDS
 from engine.deadline_words import against_the_letter, kind_of
@@ -17,9 +18,11 @@ from engine.schema import (
     CalendarOverrides,
     DeadlineKind,
     DeadlineRule,
+    Duty,
     Frequency,
     Plan,
     Registry,
+    Routing,
     Target,
 )
 
@@ -34,6 +37,7 @@ FREQUENCY_VI = {
     "quarterly": "hằng quý",
     "monthly": "hằng tháng",
     "ongoing": "thường xuyên",
+    "on_request": "đột xuất khi có yêu cầu",
 }
 KIND_VI = {"sub_plan": "kế hoạch", "report": "báo cáo"}
 BASIS_ROLE_VI = {
@@ -49,6 +53,7 @@ RULE_VI = {
     "quarter_end": "cuối quý",
     "half_year_end": "cuối 6 tháng",
     "after_activation": "sau khi kích hoạt",
+    "on_request": "theo từng yêu cầu",
 }
 FIELD_TYPE_VI = {
     "integer": "số nguyên",
@@ -94,9 +99,10 @@ def _target_text(view: RegistryView, target: Target) -> str:
     return group.name if group else str(target.group)
 
 
-def _routing_text(view: RegistryView, to: str, via: str | None) -> str:
-    text = f"→ {_unit_name(view, to)}"
-    return text + (f" qua {_unit_name(view, via)}" if via else "")
+def _routing_text(view: RegistryView, routing: Routing) -> str:
+    to = _unit_name(view, routing.to)
+    text = f"→ {routing.person} ({to})" if routing.person else f"→ {to}"
+    return text + (f" qua {_unit_name(view, routing.via)}" if routing.via else "")
 
 
 def _rule_text(rule: DeadlineRule) -> str:
@@ -141,10 +147,8 @@ def _document_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[
     lines = [f"{doc.type.value} {number} — {plan.id}", _wrap(doc.summary, "  ")]
     issued = vntext.long_date(doc.date, doc.place) if doc.date else (doc.date_note or "ngày: —")
     lines.append(f"  Cơ quan ban hành: {_unit_name(view, doc.issuer_unit)}; {issued}")
-    signer = " ".join(filter(None, [doc.signer.authority, doc.signer.on_behalf_of]))
-    lines.append(
-        f"  Người ký: {signer + ' / ' if signer else ''}{doc.signer.title} {doc.signer.name}"
-    )
+    signer = doc.signer
+    lines.append(f"  Người ký: {chain_text(signer.lines(), signer.title, signer.name)}")
     lines.append(f"  Đăng ký tổ chức: {registry.id} (tra cứu theo ngày {plan.as_of:%d/%m/%Y})")
     if plan.parent_plan:
         lines.append(f"  Thực hiện kế hoạch cấp trên: {plan.parent_plan}")
@@ -210,7 +214,7 @@ def _deliverable_lines(
         lines.append(
             f"  [{deliverable.id}] {deliverable.title} ({_vi(KIND_VI, deliverable.kind)}, "
             f"{_vi(FREQUENCY_VI, deliverable.frequency)}) "
-            f"{_routing_text(view, deliverable.routing.to, deliverable.routing.via)}"
+            f"{_routing_text(view, deliverable.routing)}"
         )
         lines.append(
             f"      hạn: {_rule_text(deliverable.deadline)}; "
@@ -235,8 +239,23 @@ def _consolidation_lines(
         lines.append(
             f"  [{consolidation.id}] Tổng hợp [{consolidation.consolidates}] do "
             f"{_unit_name(view, consolidation.by)} thực hiện "
-            f"{_routing_text(view, consolidation.routing.to, consolidation.routing.via)}"
+            f"{_routing_text(view, consolidation.routing)}"
         )
+        said = report_authority(
+            plan,
+            view,
+            consolidation,
+            consolidation.by,
+            plan.as_of,
+            consolidation.routing.to,
+            consolidation.routing.via,
+        )
+        signer = chain_text(said.signer_lines, said.signer_title, said.signer_name)
+        lines.append(
+            _wrap(f"báo cáo ban hành với danh nghĩa: {_unit_name(view, said.issuer_id)}", "      ")
+        )
+        lines.append(_wrap(f"người ký: {signer}", "      "))
+        lines.append(_wrap(f"nơi nhận: {'; '.join([*said.recipients, said.archive])}", "      "))
         lines.append(
             f"      hạn: {_rule_text(consolidation.deadline)}; "
             f"{_next_deadline(consolidation.deadline, frequency, cal, activated_on, today)}"
@@ -257,6 +276,7 @@ def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
         lines.append(f"  [sự kiện] {event.title} — {when}")
     for duty in plan.duties:
         goal = f" (chỉ tiêu {duty.target})" if duty.target else ""
+        goal += _measured_text(plan, duty)
         lines.append(
             _wrap(
                 f"[nhiệm vụ {_vi(FREQUENCY_VI, duty.frequency)}] {_target_text(view, duty.who)}: "
@@ -280,6 +300,22 @@ def _template_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def _measured_text(plan: Plan, duty: Duty) -> str:
+    """'; đo bằng: <field label> (mẫu <template>)' for a duty a report field measures."""
+    if not duty.measured_by:
+        return ""
+    templates = [plan.template(duty.template)] if duty.template else plan.report_templates
+    for template in templates:
+        found = (
+            next((f for f in template.fields if f.id == duty.measured_by), None)
+            if template
+            else None
+        )
+        if found is not None and template is not None:
+            return f"; đo bằng: {found.label} (mẫu {template.id})"
+    return f"; đo bằng: {duty.measured_by}"
+
+
 def _recipient_lines(plan: Plan) -> list[str]:
     if not plan.recipients:
         return []
@@ -300,6 +336,9 @@ def _next_deadline(
 ) -> str:
     if isinstance(rule, AfterActivation) and activated_on is None:
         return f"{rule.days} ngày sau khi kích hoạt (chưa kích hoạt)"
+    if frequency is Frequency.on_request or rule.rule == "on_request":
+        after = f", tổng hợp {rule.days} ngày sau hạn của đơn vị" if rule.days else ""
+        return f"hạn do từng yêu cầu ghi (kehoach request){after}"
     for year in (today.year, today.year + 1):
         for cycle in cycles_in_year(frequency, year):
             d = deadline(rule, cycle, activated_on or today, cal)

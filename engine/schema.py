@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from engine.schema_authority import Routing as Routing
+from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_base import Model, Slug
 from engine.schema_templates import Aggregation as Aggregation
@@ -71,6 +73,11 @@ class Unit(Model):
     successors: list[Slug] = Field(default_factory=list)
     tags: list[Slug] = Field(default_factory=list)
     sample: bool = Field(False, description="True where the name or address is sample data.")
+    collective: bool | None = Field(
+        None,
+        description="Run by its collective leadership (chế độ tập thể), so it signs 'TM.': "
+        "default true for people's committees and councils, false for other kinds.",
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> Unit:
@@ -171,8 +178,16 @@ class AfterActivation(_Rule):
     days: int = Field(ge=0)
 
 
+class OnRequest(_Rule):
+    """Đột xuất, khi có yêu cầu: each request (``kehoach request``) gives the date; on the
+    consolidation of such a report, ``days`` after the units' date."""
+
+    rule: Literal["on_request"]
+    days: int = Field(0, ge=0, le=366, description="Consolidation only: days after the units'.")
+
+
 DeadlineRule = Annotated[
-    FixedDate | YearlyDate | MonthlyDate | PeriodEnd | AfterActivation,
+    FixedDate | YearlyDate | MonthlyDate | PeriodEnd | AfterActivation | OnRequest,
     Field(discriminator="rule"),
 ]
 
@@ -219,13 +234,6 @@ class DocumentType(StrEnum):
     PA = "PA"  # Phương án
     CV = "CV"  # Công văn
     LUAT = "Luật"
-
-
-class Signer(Model):
-    name: str
-    title: str = Field(description="e.g. CHỦ TỊCH, PHÓ CHỦ TỊCH.")
-    authority: Literal["TM.", "KT.", "Q.", "TL.", "TUQ."] | None = None
-    on_behalf_of: str | None = Field(None, description="e.g. ỦY BAN NHÂN DÂN after 'TM.'.")
 
 
 class DocumentRef(Model):
@@ -315,6 +323,7 @@ class Frequency(StrEnum):
     half_yearly = "half_yearly"
     quarterly = "quarterly"
     monthly = "monthly"
+    on_request = "on_request"  # đột xuất: no schedule; cycles come from `kehoach request`
 
 
 class CutoffPeriod(Model):
@@ -329,11 +338,6 @@ class CutoffPeriod(Model):
     end_day: int = Field(14, ge=1, le=31)
     end_month: int = Field(12, ge=1, le=12)
     phrase: str | None = None
-
-
-class Routing(Model):
-    to: Slug = Field(description="Registry id of the body the report is for.")
-    via: Slug | None = Field(None, description="Registry id of the channel unit (qua ...).")
 
 
 class DeliverableKind(StrEnum):
@@ -398,7 +402,20 @@ class Consolidation(Model):
     on_behalf_of: Slug | None = Field(
         None,
         description="The body in whose name the report goes out (UBND huyện, drafted by the "
-        "police); default: the plan's issuer.",
+        "police; or the consolidating department itself); default: the plan's issuer. It "
+        "heads the report (under its parent in the registry), signs it and names it.",
+    )
+    signer: Signer | None = Field(
+        None,
+        description="Who signs the report for that body; default: the plan's signer when "
+        "the body is the plan's issuer, else the body's head in the registry.",
+    )
+    recipients: list[str] = Field(
+        default_factory=list,
+        max_length=40,
+        description="Nơi nhận of the report, as written ('Bộ Tài chính (B/c)'); a line "
+        "'Lưu: VT, TH' replaces the archive line. Default: the body it is for and the "
+        "channel, each (B/c), then 'Lưu: VT' and the drafting unit.",
     )
     upward: Upward | None = None
 

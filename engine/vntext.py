@@ -33,6 +33,9 @@ def cycle_label(key: str) -> str:
     """A cycle key in words: 'năm 2027', 'tháng 3/2026', 'quý 2 năm 2026', 'một lần'."""
     if key == "once":
         return "một lần"
+    if "-DX" in key:
+        year, number = key.split("-DX", 1)
+        return f"đột xuất lần {number} năm {year}"
     if len(key) == 4 and key.isdigit():
         return f"năm {key}"
     if "-Q" in key:

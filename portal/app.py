@@ -34,7 +34,7 @@ from engine.clock import Clock, clock_from_env
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.links import signing_secret
-from portal import csrf, freshlink, obligation, operator, posting
+from portal import csrf, freshlink, messages, obligation, operator, posting
 from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
@@ -204,6 +204,10 @@ def _routes(app: FastAPI, state: PortalState) -> None:
         if submission_id is not None:
             state.handoff(submission_id)
         return response
+
+    @app.post("/o/{token}/message")
+    async def message(posted: PostedOnLink) -> Response:
+        return await run_in_threadpool(messages.take_message, posted)
 
     @app.post("/link/request")
     async def link_request(request: Request) -> Response:

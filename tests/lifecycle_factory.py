@@ -126,6 +126,8 @@ def synthetic_files(folder: Path, provinces: int = 34, communes: int = 103) -> l
         "name: Đăng ký tổng hợp (quy mô)",
         "units:",
         "  - {id: bo, name: Bộ Công an, kind: ministry, level: central, emails: [bo@scale.example]}",
+        "  - {id: chinh-phu, name: Chính phủ, kind: government, level: central, "
+        "emails: [chinhphu@scale.example]}",
     ]
     for p in range(1, provinces + 1):
         lines.append(
@@ -178,7 +180,7 @@ consolidations:
   - id: tong-hop
     consolidates: bao-cao
     by: bo
-    routing: {to: bo}
+    routing: {to: chinh-phu}
     deadline: {rule: yearly, day: 25, month: 9, policy: next_working_day}
 report_templates:
   - id: mau

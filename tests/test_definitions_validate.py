@@ -20,8 +20,13 @@ import yaml
 from engine.schema import AnyDocument, CalendarOverrides, Group, Plan, Registry, Target, Unit
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "plan_definitions"
-# simulations/ holds response scripts for `kehoach simulate`, not definitions.
-FILES = sorted(p for p in DEFINITIONS.rglob("*.yaml") if "simulations" not in p.parts)
+# simulations/ holds response scripts for `kehoach simulate`, not definitions;
+# registry_changes/ holds change sets (`kehoach registry apply`, tests/test_registry_history.py).
+FILES = sorted(
+    p
+    for p in DEFINITIONS.rglob("*.yaml")
+    if "simulations" not in p.parts and "registry_changes" not in p.parts
+)
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]

@@ -87,7 +87,9 @@ def test_activation_expands_groups_and_computes_deadlines(db_url):
     with session_scope(db_url) as session:
         result = activate(session, DISTRICT, now=ACTIVATED)
     assert result.cycles == ["2027", "once"]
-    assert (result.created, result.existing, result.queued) == (14, 0, 14)
+    # xa-moi exists from 1/7/2027 only: its assignment waits for that day (no email to a
+    # unit outside its validity; the sweep of 1/7/2027 sends it).
+    assert (result.created, result.existing, result.queued) == (14, 0, 13)
 
     with session_scope(db_url) as session:
         reports = obligations(session, deliverable=REPORT, cycle="2027")
@@ -120,7 +122,9 @@ def test_activation_expands_groups_and_computes_deadlines(db_url):
         assert {o.nominal_date for o in plans} == {dt.date(2027, 2, 3)}
 
         assignment_mails = outbox(session, "assignment")
-        assert len(assignment_mails) == 14
+        assert len(assignment_mails) == 13
+        assert "xa-moi" not in {m.unit_id for m in assignment_mails}
+        assert obligation(session, "xa-moi").next_sweep_on == dt.date(2027, 7, 1)
         mail = next(m for m in assignment_mails if m.unit_id == "phong-vh")
         assert mail.to_addrs == ["vh@lc.example"]
         assert mail.idempotency_key == f"obl:{mail.obligation_id}:assignment:"
@@ -192,12 +196,16 @@ def test_sweep_moves_open_duties_of_a_unit_abolished_later(url, tmp_path):
     with session_scope(url) as session:
         moved = session.get(Obligation, before.id)
         assert (moved.unit_id, moved.transferred_from, moved.token_version) == ("xa-b2", "xa-b", 2)
+        # One email tells the heir what it inherited (engine.successors).
         mail = session.scalar(
             select(OutboxMessage).where(
-                OutboxMessage.idempotency_key == f"obl:{before.id}:assignment:transfer-xa-b2"
+                OutboxMessage.idempotency_key == f"inherit:{DISTRICT}:xa-b2:2027-04-02"
             )
         )
         assert mail is not None and mail.to_addrs == ["xa.b2@lc.example"]
+        assert mail.kind == "inherited" and mail.context["from_names"] == [
+            "Ủy ban nhân dân xã Bế Triều"
+        ]
         again = sweep(session, DISTRICT, today=dt.date(2027, 4, 2))
     assert not again.transferred
 

@@ -1,13 +1,13 @@
 """The seed plan (Hạ Lang 2022, PCCC & CNCH) activated for real, and activation at scale.
 
-Decision for cycles after the 2025 reform (the registry ends every district unit on
-30/6/2025, the district police on 28/2/2025): an obligation is owed by whoever exists
-on its deadline.  Units with a successor in the registry pass their duty to it (the
-police to Công an tỉnh, the departments to UBND tỉnh — several units merge into one
-obligation); units whose successor the registry does not name yet (communes, MTTQ and
-mass organisations: "deliberately EMPTY" until checked) keep their obligation, flagged
-in the activation's warnings, so the gap stays visible; a sweep moves it once a
-successor is recorded.  Before the reform (2024) every unit owes its own report.
+Decision for cycles after the 2025 reform (the change sets in
+plan_definitions/registry_changes/ end the district police on 28/2/2025 and every
+district unit on 30/6/2025, sample heirs named): an obligation is owed by whoever exists
+on its deadline.  Units with a successor pass their duty to it (the police to Công an
+tỉnh, the communes to the new merged communes — several units merge into one
+obligation); a unit whose successor the registry does not name has its duty held (no
+obligation, no email) and said so (engine.successors).  Before the reform (2024) every
+unit owes its own report.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ import time
 import pytest
 
 from engine.consolidation import consolidate
+from engine.definitions_cache import current_registry
 from engine.lifecycle import activate, intake, record_submission
 from engine.loader import load
 from engine.registry import RegistryView
+from engine.registry_history import apply_source
 from engine.schema import FieldType
 from engine.store import session_scope
+from engine.yamlsource import read
 from tests.lifecycle_factory import (
     DEFINITIONS,
     lc_settings,
@@ -37,6 +40,7 @@ SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
 PARENT = DEFINITIONS / "cao_bang_2720_kh_ubnd.yaml"
 REGISTRY = DEFINITIONS / "registry_cao_bang.yaml"
 CALENDAR = DEFINITIONS / "calendar_vn.yaml"
+CHANGES = DEFINITIONS / "registry_changes"
 PLAN = "ha-lang-pccc-2022"
 PARENT_PLAN = "cao-bang-2720-2022"
 
@@ -65,13 +69,20 @@ def _assigned():
 
 
 def test_seed_2027_every_assigned_unit_owes_the_10_9_report(seed_url):
-    plan, view, assigned = _assigned()
+    plan, _view, assigned = _assigned()
     assert len(assigned) == 32  # CAH, 12 departments, 13 communes, 6 MTTQ bodies
     with session_scope(seed_url) as session:
+        for change in sorted(CHANGES.glob("*.yaml")):  # the 2025 reform
+            apply_source(session, read(change), vn(2026, 12, 1))
+        view = RegistryView(current_registry(session, "cao-bang"), plan.groups)
         activate(session, PARENT_PLAN, now=vn(2027, 1, 4))
         result = activate(session, PLAN, now=vn(2027, 1, 4))
     assert result.cycles == ["2027", "once"]
-    assert any("ubnd-xa-minh-long" in w for w in result.warnings)
+    assert not result.held
+    assert any(
+        w.startswith("việc chuyển cho Ủy ban nhân dân xã Lý Quốc: ") and "xã Minh Long" in w
+        for w in result.warnings
+    )
 
     with session_scope(seed_url) as session:
         reports = {
@@ -87,13 +98,20 @@ def test_seed_2027_every_assigned_unit_owes_the_10_9_report(seed_url):
             assert report.nominal_date == report.due_date == dt.date(2027, 9, 10)
             assert report.due_date.weekday() == 4
             assert (report.to_unit_id, report.via_unit_id) == (
-                "ubnd-tinh-cao-bang",  # UBND huyện ended 30/6/2025
+                "ubnd-xa-ha-lang-2025",  # UBND huyện ended 30/6/2025 (sample heir)
                 "ca-tinh-cao-bang",  # Công an huyện ended 28/2/2025
             )
         assert reports["ca-tinh-cao-bang"].transferred_from == "ca-huyen-ha-lang"
-        assert reports["ubnd-tinh-cao-bang"].transferred_from in assigned  # a department
-        assert reports["ubnd-xa-minh-long"].transferred_from is None  # no successor yet
-        assert len(reports) == 1 + 1 + 13 + 6
+        assert reports["ubnd-xa-ly-quoc-2025"].transferred_from in assigned  # a commune
+        # Công an tỉnh, 4 new communes, MTTQ xã Hạ Lang: nobody abolished owes anything.
+        assert set(reports) == {
+            "ca-tinh-cao-bang",
+            "ubnd-xa-ha-lang-2025",
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
 
         # Công an huyện's consolidation: 25/9/2027 is a Saturday → Monday 27/9, owed by
         # its successor Công an tỉnh.

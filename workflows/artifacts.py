@@ -136,12 +136,24 @@ def publish_status(
         )
         create_markdown_artifact(
             key=summary_key(plan_id, cycle_key),
-            markdown=summary_markdown(rows, plan_id, cycle_key, today),
+            markdown=summary_markdown(rows, plan_id, cycle_key, today)
+            + _messages_markdown(database_url, plan_id, cycle_key),
             description=f"{_headline(rows)} — {where}",
         )
     except Exception as exc:
         log.warning("status artifacts for %s %s not published: %s", plan_id, cycle_key, exc)
     return tally
+
+
+def _messages_markdown(database_url: str, plan_id: str, cycle_key: str) -> str:
+    """The units' own reports and comments of the cycle (engine.unit_messages), if any."""
+    from engine.unit_messages import message_lines
+
+    with session_scope(database_url) as session:
+        lines = message_lines(session, plan_id, cycle_key)
+    if not lines:
+        return ""
+    return "\n\n## " + lines[0] + "\n\n" + "\n".join(f"- {_cell(x.strip())}" for x in lines[1:]) + "\n"
 
 
 def _cell(text: str) -> str:

@@ -48,7 +48,7 @@ from engine.store.models import PlanInstance, PlanVersion
 from workflows.common import database
 
 WORK_POOL = "kehoach"
-FLOWS = ("activate", "sweep", "consolidate", "intake", "review")
+FLOWS = ("activate", "sweep", "consolidate", "intake", "review", "request")
 CYCLE_START_CRON = "0 6 1 1 *"
 SWEEP_CRON = "0 7 * * *"
 CONSOLIDATE_HOUR = 8
@@ -156,6 +156,20 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
         ),
     ]
     needs_review = any(d.review for d in plan.deliverables)
+    on_request = [d.id for d in plan.deliverables if d.frequency.value == "on_request"]
+    if on_request:  # started by hand from the UI, with typed parameters (workflows/request.py)
+        specs.append(
+            DeploymentPlan(
+                "request",
+                plan.id,
+                [],
+                {**params, "deliverable_id": on_request[0]},
+                tags,
+                "Yêu cầu báo cáo đột xuất (chọn báo cáo, hạn, đơn vị hoặc nhóm, lý do): "
+                f"{', '.join(on_request)} — {title}",
+                label,
+            )
+        )
     return [
         s
         for s in specs
@@ -175,6 +189,8 @@ def _flow_object(name: str) -> Any:
         from workflows.intake import intake_flow as flow
     elif name == "review":
         from workflows.review import review_flow as flow
+    elif name == "request":
+        from workflows.request import request_flow as flow
     elif name == "dispatch":
         from workflows.dispatch import dispatch_flow as flow
     else:  # pragma: no cover

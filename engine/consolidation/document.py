@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.applicability import Applicability, UnitFacts
-from engine.calendar import local_day
+from engine.authority import report_authority, short_code
+from engine.calendar import is_request_key, local_day
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
+from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
@@ -30,53 +32,13 @@ from engine.store.models import (
     Obligation,
     Submission,
 )
-from engine.vntext import short_date
+from engine.vntext import cycle_label, short_date
 
 
 def slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     ascii_text = ascii_text.encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
-
-
-def _short(ctx: PlanContext, unit_id: str) -> str | None:
-    unit = ctx.view.unit(unit_id)
-    if unit is None:
-        return None
-    if unit.short:
-        return unit.short
-    initials = "".join(w[0] for w in unit.name.split() if w and w[0].isupper())
-    return initials[:6] or None
-
-
-def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
-    """Who issues the report: the plan's issuer (the consolidation point drafts it).
-
-    As in the seed: Công an huyện "tham mưu UBND huyện báo cáo UBND tỉnh" — the report
-    goes out in the issuer's name, signed as the plan was; when the issuer no longer
-    exists, in its successor's name, signed by that unit's head.
-    """
-    document = ctx.plan.document
-    unit_id = document.issuer_unit
-    unit = ctx.view.unit(unit_id)
-    if unit is not None and not unit.valid_on(day):
-        successor = ctx.view.successor_on(unit_id, day)
-        if successor is not None:
-            parent = ctx.view.unit(successor.parent) if successor.parent else None
-            head = successor.head
-            signer = (
-                Signer(title=head.title or "THỦ TRƯỞNG ĐƠN VỊ", name=head.name)
-                if head is not None
-                else Signer(title="THỦ TRƯỞNG ĐƠN VỊ")
-            )
-            return successor.id, parent.name if parent else None, signer
-    signer = Signer(
-        title=document.signer.title,
-        name=document.signer.name,
-        authority=document.signer.authority,
-        on_behalf_of=document.signer.on_behalf_of,
-    )
-    return unit_id, document.parent_body, signer
 
 
 def _subject(title: str | None, period: str) -> str:
@@ -145,28 +107,42 @@ def build_document(
     """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
     every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
-    names = {r.unit_id: r.unit_name for r in rows}
+    # each unit by the name it had on the report's day (engine.registry_history)
+    names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
-    period = f"năm {cycle_key}" if cycle_key.isdigit() else f"kỳ {cycle_key}"
-    issuer_id, parent_body, signer = _issuer(ctx, day)
+    period = (
+        f"năm {cycle_key}"
+        if cycle_key.isdigit()
+        else cycle_label(cycle_key)
+        if is_request_key(cycle_key)
+        else f"kỳ {cycle_key}"
+    )
+    said = report_authority(plan, ctx.view, consolidation, by_unit, day, to_unit, via_unit)
+    issuer_id = said.issuer_id
+    issuer_name = said.issuer_name or ctx.unit_name(issuer_id, on=day)
     subject = _subject(fed.title if fed else None, period)
     drafter = f"trên cơ sở tổng hợp của {ctx.unit_name(by_unit)}, " if by_unit != issuer_id else ""
+    # The one it is for is named when the plan names a person, or when the report goes out
+    # as another body than the plan's issuer (a department reporting to the province).
+    named = consolidation.routing.person or issuer_id != plan.document.issuer_unit
+    addressee = f"{said.addressee} " if named else ""
     intro = [
-        f"Thực hiện {_plan_ref(ctx)}; {drafter}{ctx.unit_name(issuer_id)} báo cáo "
-        f"{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, đơn vị "
-        "như sau:"
+        f"Thực hiện {_plan_ref(ctx)}; {drafter}{issuer_name} báo cáo "
+        f"{addressee}{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, "
+        "đơn vị như sau:"
     ]
+    cutoff = cutoff_text(plan, consolidation.consolidates, cycle_key)
+    if cutoff:  # the data cut-off period the plan set (Nghị định 09/2019, Điều 12)
+        intro.append(f"{cutoff}.")
     facts = [(owing or {}).get(r.unit_id) or UnitFacts(r.unit_id, r.transferred_from) for r in rows]
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )
-    status = [(r.unit_name, short_date(r.due_date), r.state.label, note(r)) for r in rows]
-    recipients = [f"{ctx.unit_name(u)} (B/c)" for u in (to_unit, via_unit) if u]
-    archive_codes = ["VT"] + [c for c in [_short(ctx, by_unit)] if c and c != "VT"]
+    status = [(names[r.unit_id], short_date(r.due_date), r.state.label, note(r)) for r in rows]
     doc = ReportDocument(
-        issuer=ctx.unit_name(issuer_id),
-        parent_body=parent_body,
-        symbol=f"BC-{_short(ctx, issuer_id)}" if _short(ctx, issuer_id) else "BC",
+        issuer=issuer_name,
+        parent_body=said.parent_body,
+        symbol=f"BC-{code.split()[0]}" if (code := short_code(ctx.view, issuer_id)) else "BC",
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",
@@ -176,15 +152,14 @@ def build_document(
         intro=intro,
         results=figures.results,
         status=status,
-        on_time=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_ON_TIME],
-        late=[brief_name(r.unit_name) for r in rows if r.state is State.DONE_LATE],
-        missing=[brief_name(r.unit_name) for r in rows if not r.state.done],
+        on_time=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_ON_TIME],
+        late=[brief_name(names[r.unit_id]) for r in rows if r.state is State.DONE_LATE],
+        missing=[brief_name(names[r.unit_id]) for r in rows if not r.state.done],
         combined_with=consolidation.combined_with,
-        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của "
-        f"{ctx.unit_name(issuer_id)}./.",
-        signer=signer,
-        recipients=recipients,
-        archive=f"Lưu: {', '.join(archive_codes)}.",
+        closing=f"Trên đây là báo cáo {subject[:1].lower() + subject[1:]} của {issuer_name}./.",
+        signer=Signer(title=said.signer_title, name=said.signer_name, lines=said.signer_lines),
+        recipients=said.recipients,
+        archive=said.archive,
         appendices=figures.appendices,
     )
     return doc, figures

@@ -24,9 +24,11 @@ from engine.calendar import (
     deadline,
     local_day,
 )
+from engine.config import settings
 from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError
 from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
+from engine.outbox.context import ContextBuilder
 from engine.outbox.requests import queue_assignments
 from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
@@ -44,8 +46,11 @@ from engine.store.models import (
     PlanInstance,
     PlanVersion,
 )
+from engine.successors import Ended, ended_notes, held_units, note_ended
 
 log = logging.getLogger(__name__)
+# New obligations are written and mailed this many at a time (bounded memory).
+CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class ActivationResult:
     transferred: int  # new obligations owed by a successor of an assigned unit
     new_obligation_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # units that ended with no successor: their duties are held, owed by nobody
+    held: list[str] = field(default_factory=list)
 
 
 def _instance(
@@ -167,9 +174,25 @@ def opening_days(
     once per deliverable and cycle key."""
     seen: dict[tuple[str, str], dt.date | None] = {}
     return {
-        o.id: _opening_day(ctx, instance, o.deliverable_id, cycle_keys[o.cycle_id], seen)
+        o.id: _from_its_start(
+            ctx,
+            instance,
+            getattr(o, "unit_id", None),  # the digest passes (id, deliverable, cycle) rows
+            _opening_day(ctx, instance, o.deliverable_id, cycle_keys[o.cycle_id], seen),
+        )
         for o in obligations
     }
+
+
+def _from_its_start(
+    ctx: PlanContext, instance: PlanInstance, unit_id: str | None, opens: dt.date | None
+) -> dt.date | None:
+    """A duty owed by a unit that does not exist yet (the heir of a merger to come)
+    opens the day the unit begins: it is told then, never before (engine.successors)."""
+    unit = ctx.view.unit(unit_id) if unit_id else None
+    if unit is not None and unit.valid_from > (opens or instance.activated_on):
+        return unit.valid_from
+    return opens
 
 
 def _opening_day(
@@ -201,8 +224,11 @@ def _first_sweep_days(
     a period open by ``today`` has its assignment mailed now, the others on opening."""
     seen: dict[tuple[str, str], dt.date | None] = {}
     for row in rows:
-        opens = _opening_day(
-            ctx, instance, row["deliverable_id"], cycle_keys[row["cycle_id"]], seen
+        opens = _from_its_start(
+            ctx,
+            instance,
+            row["unit_id"],
+            _opening_day(ctx, instance, row["deliverable_id"], cycle_keys[row["cycle_id"]], seen),
         )
         told = (ASSIGNMENT_SENT,) if opens is not None and opens <= today else ()
         row["next_sweep_on"] = next_sweep_day(
@@ -257,15 +283,19 @@ def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]
     return members
 
 
-def _holder(ctx: PlanContext, unit_id: str, day: dt.date) -> str | None:
-    """Who carries ``unit_id``'s duty on ``day``: itself, its successor, or nobody."""
-    unit = ctx.view.unit(unit_id)
-    if unit is None:
-        return None
-    if unit.valid_on(day):
-        return unit.id
-    successor = ctx.view.successor_on(unit_id, day)
-    return successor.id if successor is not None else None
+def _holders(
+    ctx: PlanContext, unit_id: str, day: dt.date, deliverable_id: str | None = None
+) -> list[str]:
+    """Who carries ``unit_id``'s duty on ``day``: itself, its heirs (a split may name
+    several), or nobody."""
+    return [u.id for u in ctx.view.heirs(unit_id, day, deliverable_id)]
+
+
+def _holder(
+    ctx: PlanContext, unit_id: str, day: dt.date, deliverable_id: str | None = None
+) -> str | None:
+    """The first of :func:`_holders`, or None."""
+    return next(iter(_holders(ctx, unit_id, day, deliverable_id)), None)
 
 
 def _route(ctx: PlanContext, unit_id: str | None, day: dt.date) -> str | None:
@@ -285,13 +315,10 @@ def _materialize(
     warnings: list[str] = []
     cycles, per_deliverable, wanted = _cycles(session, ctx, instance, years, warnings)
     desired = _Desired(now)
-    orphans = _want_reports(ctx, instance, cycles, per_deliverable, desired)
-    for unit_id, day in orphans.items():
-        warnings.append(
-            f"{unit_id} is not valid on {day} and the registry names no valid successor; "
-            "its obligations stay with it until a successor is recorded"
-        )
-    _want_consolidations(ctx, instance, cycles, per_deliverable, desired)
+    ended: dict[str, Ended] = {}
+    _want_reports(ctx, instance, cycles, per_deliverable, desired, ended)
+    _want_consolidations(ctx, instance, cycles, per_deliverable, desired, ended)
+    warnings += ended_notes(ctx.view, ended)
     rows, existing_count = _not_held(session, cycles, desired)
     _check_not_before_plan(plan, rows)
     keys = {c.id: c.key for c in cycles.values()}
@@ -302,15 +329,8 @@ def _materialize(
             "tính là quá hạn từ lần quét hạn tới"
         )
     _first_sweep_days(ctx, instance, rows, keys, local_day(now))
-    new_obligations: list[Obligation] = []
-    if rows:
-        new_obligations = list(session.scalars(insert(Obligation).returning(Obligation), rows))
-    # Periods not open yet are mailed by the sweep on the day they open.
-    opened = open_now(ctx, instance, new_obligations, keys, local_day(now))
-    queued = queue_assignments(session, opened, now)
-    transferred = sum(1 for o in new_obligations if o.transferred_from)
-    sources = desired.sources
-    if new_obligations:
+    made = _write_in_chunks(session, ctx, instance, rows, keys, now, desired.sources)
+    if made.ids:
         write_audit(
             session,
             "cycle.started",
@@ -318,32 +338,69 @@ def _materialize(
             plan_id=plan.id,
             instance_id=instance.id,
             cycles=sorted(wanted),
-            created=len(new_obligations),
-            transferred=transferred,
+            created=len(made.ids),
+            transferred=made.transferred,
             # successor obligations that took over from several abolished units
-            merged={
-                f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}": sorted(
-                    sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
-                )
-                for o in new_obligations
-                if len(sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}) > 1
-            },
+            merged=made.merged,
         )
-        for warning in warnings:
-            log.warning("%s: %s", plan.id, warning)
+        for warning in warnings:  # the caller shows them once, in Vietnamese
+            log.info("%s: %s", plan.id, warning)
     return ActivationResult(
         plan_id=plan.id,
         plan_version=ctx.version.version,
         instance_id=instance.id,
-        created=len(new_obligations),
+        created=len(made.ids),
         existing=existing_count,
         units=len({key[1] for key in desired.rows}),
         cycles=sorted(wanted),
-        queued=queued,
-        transferred=transferred,
-        new_obligation_ids=[o.id for o in new_obligations],
+        queued=made.queued,
+        transferred=made.transferred,
+        new_obligation_ids=made.ids,
         warnings=warnings,
+        held=held_units(ended),
     )
+
+
+@dataclass
+class _Made:
+    """What the chunks wrote: the new obligations' ids, emails queued, successors."""
+
+    ids: list[int] = field(default_factory=list)
+    queued: int = 0
+    transferred: int = 0
+    merged: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _write_in_chunks(
+    session: Session,
+    ctx: PlanContext,
+    instance: PlanInstance,
+    rows: list[dict[str, Any]],
+    keys: dict[int, str],
+    now: dt.datetime,
+    sources: dict[Triple, set[str]],
+) -> _Made:
+    """Insert the new obligations and queue the assignments of the open periods, CHUNK
+    rows at a time, letting each chunk's objects go: memory holds one chunk, whatever
+    the number of units (35,000 units held them all: 850 MB, issue 14)."""
+    made = _Made()
+    builder = ContextBuilder(session, settings(), now)  # the registry is read once
+    today = local_day(now)
+    for start in range(0, len(rows), CHUNK):
+        chunk = list(
+            session.scalars(insert(Obligation).returning(Obligation), rows[start : start + CHUNK])
+        )
+        # Periods not open yet are mailed by the sweep on the day they open.
+        opened = open_now(ctx, instance, chunk, keys, today)
+        made.queued += queue_assignments(session, opened, now, builder)
+        for o in chunk:
+            made.ids.append(o.id)
+            made.transferred += 1 if o.transferred_from else 0
+            others = sources[(o.cycle_id, o.unit_id, o.deliverable_id)] - {o.unit_id}
+            if len(others) > 1:
+                made.merged[f"{o.unit_id}:{o.deliverable_id}:{o.cycle_id}"] = sorted(others)
+            session.expunge(o)
+    return made
 
 
 def _cycles(
@@ -457,10 +514,11 @@ def _want_reports(
     cycles: dict[str, Cycle],
     per_deliverable: dict[str, list[CycleSpec]],
     desired: _Desired,
-) -> dict[str, dt.date]:
-    """One duty per assigned unit, deliverable and cycle; returns the units that are not
-    valid when a duty falls due and have no successor (they keep the duty, flagged)."""
-    orphans: dict[str, dt.date] = {}
+    ended: dict[str, Ended],
+) -> None:
+    """One duty per assigned unit, deliverable and cycle, owed by who exists when it
+    falls due; ``ended`` gets each assigned unit no longer valid then, with its heirs
+    (none: the duty is held, not created)."""
     for deliverable in ctx.plan.deliverables:
         members = _members(ctx, deliverable)
         for spec in per_deliverable[deliverable.id]:
@@ -477,23 +535,23 @@ def _want_reports(
                 _route(ctx, deliverable.routing.via, day),
             )
             for unit_id, assignment_ids in members.items():
-                owner = _holder(ctx, unit_id, day)
-                if owner is None:
-                    # No successor recorded (yet): the duty stays with the unit, flagged,
-                    # rather than vanishing; a sweep moves it once the registry names one.
-                    orphans.setdefault(unit_id, day)
-                    owner = unit_id
-                desired.want(
-                    cycle,
-                    owner,
-                    deliverable.id,
-                    deliverable.kind.value,
-                    dl,
-                    assignment_ids,
-                    routing,
-                    unit_id,
-                )
-    return orphans
+                owners = _holders(ctx, unit_id, day, deliverable.id)
+                if owners != [unit_id]:
+                    # Ended: its heirs owe it; with none recorded (yet) the duty is held
+                    # for the administrator (no obligation, email or link for the dead);
+                    # activating again after `kehoach registry apply` creates it.
+                    note_ended(ended, unit_id, day, owners, deliverable.id)
+                for owner in owners:
+                    desired.want(
+                        cycle,
+                        owner,
+                        deliverable.id,
+                        deliverable.kind.value,
+                        dl,
+                        assignment_ids,
+                        routing,
+                        unit_id,
+                    )
 
 
 def _want_consolidations(
@@ -502,8 +560,10 @@ def _want_consolidations(
     cycles: dict[str, Cycle],
     per_deliverable: dict[str, list[CycleSpec]],
     desired: _Desired,
+    ended: dict[str, Ended],
 ) -> None:
-    """The consolidation point's own duty, per cycle of the report it consolidates."""
+    """The consolidation point's own duty, per cycle of the report it consolidates
+    (owed by its heir once it ended; held when it has none)."""
     for consolidation in ctx.plan.consolidations:
         fed = ctx.plan.deliverable(consolidation.consolidates)
         if fed is None:
@@ -515,9 +575,15 @@ def _want_consolidations(
                 counting_from(ctx.plan, instance.activated_on),
                 ctx.calendar,
             )
+            owner = _holder(ctx, consolidation.by, dl.nominal, consolidation.id)
+            if owner != consolidation.by:
+                heirs = [owner] if owner else []
+                note_ended(ended, consolidation.by, dl.nominal, heirs, consolidation.id)
+            if owner is None:
+                continue
             desired.want(
                 cycles[spec.key],
-                _holder(ctx, consolidation.by, dl.nominal) or consolidation.by,
+                owner,
                 consolidation.id,
                 "consolidation",
                 dl,
@@ -561,3 +627,32 @@ def _not_held(
             continue
         rows.append(row)
     return rows, existing
+
+
+def foresee_ended(
+    plan: Plan,
+    view: Any,
+    calendar: Any,
+    years: Sequence[int],
+    activated_on: dt.date | None = None,
+) -> dict[str, Ended]:
+    """What activating ``plan`` for ``years`` would do about units that ended (their
+    heirs, or nobody), worked out by the same steps as :func:`activate` without writing
+    anything (``kehoach calendar``, ``simulate``, ``deploy``)."""
+    from engine.calendar import WorkCalendar
+
+    ctx = PlanContext(
+        version=None,  # type: ignore[arg-type]  # nothing stored is read
+        plan=plan,
+        view=view,
+        calendar_loader=lambda: WorkCalendar(calendar),
+    )
+    instance = PlanInstance(activated_on=activated_on or effective_date(plan))
+    per_deliverable = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.deliverables}
+    keys = sorted({s.key for specs in per_deliverable.values() for s in specs})
+    cycles = {key: Cycle(id=index, key=key) for index, key in enumerate(keys)}
+    desired = _Desired(dt.datetime.now(dt.UTC))
+    ended: dict[str, Ended] = {}
+    _want_reports(ctx, instance, cycles, per_deliverable, desired, ended)
+    _want_consolidations(ctx, instance, cycles, per_deliverable, desired, ended)
+    return ended

@@ -36,7 +36,7 @@ from engine.lifecycle.sweep_days import (
     reminder_steps_sent,
 )
 from engine.outbox.kinds import MailKind
-from engine.outbox.requests import MailRequest, queue_mail, queue_many
+from engine.outbox.requests import MailRequest, queue_many
 from engine.registry import RegistryView
 from engine.states import (
     OBLIGATION_OPEN,
@@ -51,6 +51,7 @@ from engine.store.models import (
     PlanInstance,
     PlanVersion,
 )
+from engine.successors import copy_for, queue_inheritance, reroute
 from engine.transitions import move_obligation
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class SweepResult:
     opened: list[int] = field(default_factory=list)  # assignment mailed as its period opened
     open_obligations: int = 0
     tampered: dict[int, str] = field(default_factory=dict)  # submission id → why refused
+    # moved duties whose heir is told by one email (engine.successors.queue_inheritance)
+    inherited: list[tuple[Obligation, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # ended, no heir, open work: nobody owes it
 
     def summary(self) -> str:
         refused = (
@@ -84,6 +88,12 @@ class SweepResult:
             f"{self.plan_id} {self.today}: {len(self.reminders)} nhắc hạn, "
             f"{len(self.overdue)} quá hạn mới, {len(self.escalations)} báo cáo lãnh đạo, "
             f"{len(self.transferred)} chuyển đơn vị kế thừa{refused}"
+            + (
+                f"; {len(self.held)} đơn vị đã không còn, chưa có đơn vị kế thừa — việc của "
+                f"họ giữ lại chờ quản trị, không gửi email ({', '.join(self.held)})"
+                if self.held
+                else ""
+            )
         )
 
 
@@ -215,7 +225,24 @@ def _sweep_instance(
             )
         ).all()
     )
-    for chunk in _chunks(sorted(_abolished(ctx.view, today))):
+    ended = sorted(_abolished(ctx.view, today))
+    if ended:  # "qua Công an huyện": to or through its heir now
+        reroute(session, ctx, list(keys), today, moment)
+    orphans = [
+        u.id
+        for u in ctx.view.units.values()
+        if not u.valid_on(today) and not ctx.view.heirs(u.id, today)
+    ]
+    if orphans:
+        result.held += sorted(
+            set(
+                session.scalars(
+                    select(Obligation.unit_id).where(*is_open, Obligation.unit_id.in_(orphans))
+                )
+            )
+            - set(result.held)
+        )
+    for chunk in _chunks(ended):
         stored.update(
             session.execute(
                 select(Obligation.id, Obligation.next_sweep_on).where(
@@ -267,6 +294,8 @@ class _Day:
         if next_days:
             session.execute(_STORE_NEXT_DAY, next_days)
         queue_many(session, mail, self.moment)
+        queue_inheritance(session, ctx, self.result.inherited, self.moment)
+        self.result.inherited = []
 
     def _one(
         self,
@@ -400,10 +429,27 @@ def _transfer_if_abolished(
     unit = ctx.view.unit(obligation.unit_id)
     if unit is None or unit.valid_on(today):
         return
-    successor = ctx.view.successor_on(unit.id, today)
-    if successor is None or successor.id == unit.id:
+    heirs = ctx.view.heirs(unit.id, today, obligation.deliverable_id)
+    if not heirs or heirs[0].id == unit.id:
         return
+    successor = heirs[0]
     audit.write()  # the rows of the duties before this one come first
+    for other in heirs[1:]:  # a split where each successor owes its own copy
+        copy = copy_for(session, obligation, other.id, now)
+        if copy is not None:
+            if mail:
+                result.inherited.append((copy, obligation.unit_id))
+            write_audit(
+                session,
+                "obligation.transferred",
+                at=now,
+                plan_id=ctx.plan_id,
+                obligation_id=copy.id,
+                from_unit=obligation.unit_id,
+                to_unit=other.id,
+                copy_of=obligation.id,
+            )
+            result.transferred.append((copy.id, obligation.unit_id, other.id))
     clash = session.scalar(
         select(Obligation.id).where(
             Obligation.cycle_id == obligation.cycle_id,
@@ -425,6 +471,9 @@ def _transfer_if_abolished(
             into=clash,
         )
         result.transferred.append((obligation.id, old, successor.id))
+        held = session.get(Obligation, clash)
+        if mail and held is not None and held.status.open:  # the heir is told it stands for both
+            result.inherited.append((held, old))
         return
     obligation.unit_id = successor.id
     obligation.transferred_from = obligation.transferred_from or old
@@ -432,14 +481,7 @@ def _transfer_if_abolished(
     obligation.updated_at = now
     session.flush()
     if mail:
-        queue_mail(
-            session,
-            obligation,
-            MailKind.ASSIGNMENT,
-            f"transfer-{successor.id}",
-            {"transferred_from": ctx.unit_name(old)},
-            now,
-        )
+        result.inherited.append((obligation, old))
     write_audit(
         session,
         "obligation.transferred",
@@ -450,6 +492,25 @@ def _transfer_if_abolished(
         to_unit=successor.id,
     )
     result.transferred.append((obligation.id, old, successor.id))
+
+
+def transfer_ended(
+    session: Session,
+    ctx: PlanContext,
+    obligations: Sequence[Obligation],
+    today: dt.date,
+    now: dt.datetime,
+    result: SweepResult,
+) -> None:
+    """Move these open duties of ended units to their heirs now (``kehoach registry
+    apply`` of a change already in effect), each heir told by one email."""
+    audit = _AuditRows(session, ctx.plan_id, now)
+    for obligation in obligations:
+        _transfer_if_abolished(session, ctx, obligation, today, now, result, audit)
+    audit.write()
+    session.flush()
+    queue_inheritance(session, ctx, result.inherited, now)
+    result.inherited = []
 
 
 def _ladder(ctx: PlanContext, obligation: Obligation) -> Sequence[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ class Draft:
     to_addrs: list[str]
     cc_addrs: list[str] = field(default_factory=list)
     thread_key: str | None = None  # None: the obligation's thread; "": no thread
+    # answers read ahead for many receipts, by (obligation id, version)
+    submissions: Mapping[tuple[int, int], Submission] = field(default_factory=dict)
 
     @property
     def consolidating(self) -> dict[str, Any] | None:
@@ -78,6 +80,8 @@ def issuer_sender(
 ) -> dict[str, Any]:
     """The plan's issuing body as a sender; its name as the plan writes it when the
     registry does not hold it."""
+    if issuer.get("heir"):  # the issuer ended: its heir speaks (engine.successors)
+        return dict(issuer["heir"])
     name = issuer["name"]
     if name == issuer["id"] and not issuer["emails"]:
         name = plan_info.get("issuer") or fallback
@@ -106,10 +110,12 @@ def _escalation(d: Draft) -> None:
 
 def _receipt(d: Draft) -> None:
     version_no = int(d.step) if d.step.isdigit() else None
-    query = select(Submission).where(Submission.obligation_id == d.obligation.id)
-    if version_no is not None:
-        query = query.where(Submission.version == version_no)
-    submission = d.session.scalar(query.order_by(Submission.version.desc()).limit(1))
+    submission = d.submissions.get((d.obligation.id, version_no or 0))
+    if submission is None:
+        query = select(Submission).where(Submission.obligation_id == d.obligation.id)
+        if version_no is not None:
+            query = query.where(Submission.version == version_no)
+        submission = d.session.scalar(query.order_by(Submission.version.desc()).limit(1))
     if submission is not None:
         d.context["submission"] = {
             "version": submission.version,
@@ -199,7 +205,19 @@ def _delivery_failure(d: Draft) -> None:
     d.thread_key = ""  # an administrator's notice stays out of the unit's thread
 
 
+def _unit_message(d: Draft) -> None:
+    """A unit's own report or comment: to the unit that gathers its answers, copied to
+    the sender; the sender's contact is the unit itself."""
+    receiver = d.units(str(d.extra.get("message_to") or ""))
+    d.to_addrs = list(receiver["emails"]) or list(d.unit["emails"])
+    d.cc_addrs = list(d.unit["emails"])
+    d.context["receiver"] = receiver
+    d.context["sender"] = {"id": d.unit["id"], "name": d.unit["name"]}
+    d.context["contact"] = contact_of(d.unit)
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
+    MailKind.UNIT_MESSAGE: _unit_message,
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,
     MailKind.RECEIPT: _receipt,

@@ -9,6 +9,7 @@ escalation, the rows of a digest…) is in :mod:`engine.outbox.builders`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.cutoff import cutoff_text
 from engine.deadline_text import describe, rule_of
-from engine.definitions_cache import plan_for_version
+from engine.definitions_cache import current_registry_key, plan_for_version
 from engine.doctypes import document_type_name
 from engine.links import obligation_link
 from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
+from engine.registry_history import dated_unit
 from engine.schema import Plan
 from engine.store.models import (
     Cycle,
@@ -33,6 +37,7 @@ from engine.store.models import (
     PlanVersion,
     RegistryUnit,
     RegistryVersion,
+    Submission,
 )
 from engine.vntext import cycle_label, date_with_weekday, long_date, short_date, weekday
 
@@ -74,6 +79,9 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
         "emails": list(row.emails or []),
         "head": _person(data.get("head")),
         "focal": _person(data.get("focal")),
+        # the unit's life (engine.registry_history.dated_unit: no email outside it)
+        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
     }
 
 
@@ -165,6 +173,8 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
 
 
 def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    deliverable = plan.deliverable(obligation.deliverable_id)
+    stated = deliverable.mode if deliverable is not None else None  # wins over the heading's
     out = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -175,7 +185,7 @@ def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
                 "id": assignment.id,
                 "section": assignment.section,
                 "heading": assignment.heading,
-                "mode": assignment.mode.value,
+                "mode": (stated or assignment.mode).value,
                 "tasks": [task.text for task in assignment.tasks],
             }
         )
@@ -217,8 +227,11 @@ class ContextBuilder:
         self._plans: dict[int, tuple[PlanVersion, Plan, dict[str, Any], str | None]] = {}
         self._cycles: dict[int, Cycle] = {}
         self._units: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._dated: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._registry_keys: dict[str, tuple[int, str] | None] = {}
         self._registries: set[str] = set()
         self._dates: dict[dt.date, dict[str, Any] | None] = {}
+        self._submissions: dict[tuple[int, int], Submission] = {}
 
     def date(self, day: dt.date) -> dict[str, Any] | None:
         if day not in self._dates:
@@ -272,6 +285,27 @@ class ContextBuilder:
         ):
             self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
 
+    def prefetch_units(self, obligations: Sequence[Obligation]) -> None:
+        """Read the units a few emails name in one query per registry, not one per email."""
+        if self.whole_registry:
+            return
+        named: dict[str, set[str]] = {}
+        for o in obligations:
+            version, plan, _info, _templates = self.plan(self.cycle(o.cycle_id))
+            ids = (o.unit_id, o.via_unit_id, o.to_unit_id, plan.document.issuer_unit)
+            named.setdefault(version.registry_id, set()).update(u for u in ids if u)
+        for registry_id, unit_ids in named.items():
+            self._fetch_units(registry_id, unit_ids)
+
+    def prefetch_submissions(self, obligations: Sequence[Obligation]) -> None:
+        """The answers of many receipts in one query (the receipt names its version)."""
+        ids = sorted({o.id for o in obligations})
+        for start in range(0, len(ids), 900):
+            for row in self.session.scalars(
+                select(Submission).where(Submission.obligation_id.in_(ids[start : start + 900]))
+            ):
+                self._submissions[(row.obligation_id, row.version)] = row
+
     def unit(self, registry_id: str, unit_id: str | None) -> dict[str, Any]:
         if self.whole_registry and registry_id not in self._registries:
             # The whole current registry in one query: most obligations need it.
@@ -287,7 +321,17 @@ class ContextBuilder:
         key = (registry_id, unit_id)
         if key not in self._units:  # retired in the current version: the newest that has it
             self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
-        return self._units[key]
+        if key not in self._dated:  # its name and contacts on the day of the email
+            if registry_id not in self._registry_keys:
+                self._registry_keys[registry_id] = current_registry_key(self.session, registry_id)
+            self._dated[key] = dated_unit(
+                self.session,
+                registry_id,
+                self._units[key],
+                self.today,
+                self._registry_keys[registry_id],
+            )
+        return self._dated[key]
 
     def prepare(
         self,
@@ -366,11 +410,14 @@ class ContextBuilder:
                 plan_info["ref"],
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
+            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key),
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),
             "sender": named_as,
             "via": via,
             "report_to": to,
+            # the office holder the plan names ("báo cáo Chủ tịch UBND tỉnh"), if any
+            "report_person": routing_person(plan, obligation.deliverable_id),
             "days_left": (obligation.due_date - today).days,
             "days_overdue": max(0, (today - obligation.due_date).days),
             "today": self.date(today),
@@ -392,4 +439,5 @@ class ContextBuilder:
             to=to,
             context=context,
             to_addrs=list(unit["emails"]),
+            submissions=self._submissions,
         )

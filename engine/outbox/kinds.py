@@ -17,6 +17,8 @@ class MailKind(StrEnum):
     CYCLE_CLOSED = "cycle_closed"  # the closing summary
     REPORT_AFTER_CONSOLIDATION = "report_after_consolidation"  # an answer after the report
     DELIVERY_FAILURE = "delivery_failure"  # to the administrator
+    UNIT_MESSAGE = "unit_message"  # a report or comment a unit sent unasked (portal)
+    INHERITED = "inherited"  # to an heir: the open work it took over (engine.successors)
 
 
 KINDS = tuple(MailKind)

@@ -122,7 +122,7 @@ def enqueue_for_obligation(
     extra: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
     settings: Settings | None = None,
-) -> OutboxMessage:
+) -> OutboxMessage | None:
     """Build the whole template context for ``obligation`` from the DB and enqueue it.
 
     Key: ``obl:{obligation.id}:{kind}:{step}``. ``step`` tells repeated kinds apart:
@@ -135,7 +135,16 @@ def enqueue_for_obligation(
     now = now or utcnow()
     builder = ContextBuilder(session, conf, now, whole_registry=False)
     item = builder.prepare(obligation, kind, step, extra)
+    if not alive(item):
+        return None  # never mail a unit outside its validity (engine.successors)
     return _enqueue_item(session, item, now, conf)
+
+
+def alive(item: Any) -> bool:
+    """Whether the unit an email is for exists on the day it is queued: a unit outside
+    its validity (abolished, not yet created) gets no email and no link."""
+    unit = item.context.get("unit") or {}
+    return bool(unit.get("valid", True))
 
 
 def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> OutboxMessage:
@@ -165,19 +174,25 @@ def enqueue_many_for_obligations(
     now: dt.datetime | None = None,
     settings: Settings | None = None,
     whole_registry: bool = True,
+    builder: ContextBuilder | None = None,
 ) -> list[str]:
     """:func:`enqueue_for_obligation` for many obligations at once; same keys, same rows.
 
     Contexts share one :class:`ContextBuilder` and rows go in with multi-row
     ``INSERT ... ON CONFLICT DO NOTHING``. Returns the keys of the rows that were
     new (keys already queued are skipped, as in the single form). ``whole_registry``:
-    read every unit at once (many emails) or those each email names (a few).
+    read every unit at once (many emails) or those each email names (a few); ``builder``
+    (with its caches) is the caller's when it queues in chunks.
     """
     kind = mail_kind(kind)
-    conf = settings or default_settings()
+    conf = builder.conf if builder else settings or default_settings()
     now = now or utcnow()
-    builder = ContextBuilder(session, conf, now, whole_registry=whole_registry)
-    items = [builder.prepare(o, kind, step, extra) for o in obligations]
+    builder = builder or ContextBuilder(session, conf, now, whole_registry=whole_registry)
+    obligations = list(obligations)
+    builder.prefetch_units(obligations)
+    if kind is MailKind.RECEIPT and len(obligations) > 1:
+        builder.prefetch_submissions(obligations)
+    items = [i for o in obligations if alive(i := builder.prepare(o, kind, step, extra))]
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
         new = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue_for_obligation, enqueue_many_for_obligations
 from engine.store.models import (
@@ -29,13 +30,26 @@ def queue_mail(
 MailRequest = tuple[Obligation, str, str, "dict[str, Any] | None"]  # obligation, kind, step, extra
 
 
-def queue_assignments(session: Session, obligations: list[Obligation], now: dt.datetime) -> int:
-    """One 'assignment' email per new obligation, in bulk (thousands in well under a second)."""
-    return queue_many(session, [(o, MailKind.ASSIGNMENT, "", None) for o in obligations], now)
+def queue_assignments(
+    session: Session,
+    obligations: list[Obligation],
+    now: dt.datetime,
+    builder: ContextBuilder | None = None,
+) -> int:
+    """One 'assignment' email per new obligation, in bulk (thousands in well under a second).
+
+    ``builder``: one shared by the caller's chunks, so the registry is read once."""
+    requests: list[MailRequest] = [(o, MailKind.ASSIGNMENT, "", None) for o in obligations]
+    return queue_many(session, requests, now, builder=builder)
 
 
 def queue_many(
-    session: Session, requests: list[MailRequest], now: dt.datetime, *, whole_registry: bool = True
+    session: Session,
+    requests: list[MailRequest],
+    now: dt.datetime,
+    *,
+    whole_registry: bool = True,
+    builder: ContextBuilder | None = None,
 ) -> int:
     """Queue many emails at once; returns how many rows were new.
 
@@ -59,6 +73,7 @@ def queue_many(
             extra=dict(extra_items) or None,
             now=now,
             whole_registry=whole_registry,
+            builder=builder,
         )
         new += len(keys)
     return new

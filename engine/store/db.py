@@ -67,6 +67,16 @@ def migrate(url: str) -> None:
         command.upgrade(cfg, "head")
 
 
+def schema_revisions(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the revisions the database is at, the newest this code knows): equal when migrated."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_heads()
+    current = MigrationContext.configure(connection).get_current_heads()
+    return tuple(current), tuple(heads)
+
+
 # The audit log is append-only where the database can enforce it: UPDATE, DELETE (and
 # TRUNCATE) of audit_events raise, and a chain head only moves forward. Someone with the
 # rights to drop a trigger can still edit rows; the hash chain then shows it

@@ -339,6 +339,25 @@ class ConsolidatedReport(Base):
     upward_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
 
 
+class UnitMessage(Base):
+    """A report or comment a unit sends unasked under a plan ("chủ động báo cáo", "gửi ý
+    kiến về …"), through the portal link of one of its duties; it goes to the unit that
+    gathers that duty's answers (engine.unit_messages)."""
+
+    __tablename__ = "unit_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(80), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"))
+    unit_id: Mapped[str] = mapped_column(String(80))
+    to_unit_id: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))  # report | comment
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMessage(Base):
     """An email to send, written in the same transaction as the change that causes it."""
 
@@ -429,3 +448,48 @@ class SchedulerState(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[dict[str, Any]]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RegistryChange(Base):
+    """One dated change set applied to a registry (``kehoach registry apply``).
+
+    Append-only: a change set is applied once (by id) and never edited; the registry as
+    of a date is the loaded registry plus every change set effective by then
+    (engine.registry_history)."""
+
+    __tablename__ = "registry_changes"
+    __table_args__ = (UniqueConstraint("registry_id", "change_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_id: Mapped[str] = mapped_column(String(80), index=True)
+    change_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(Text)
+    effective: Mapped[dt.date] = mapped_column(Date)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RegistryUnitVersion(Base):
+    """One dated version of a unit written by a change set: its attributes from
+    ``valid_from`` (``event`` 'create' or 'update'), or its end (``event`` 'end': the
+    unit's last day is ``valid_from`` - 1, with its successors and, for a split, the
+    rule of who inherits what). A version lasts until the unit's next row; rows are
+    never updated."""
+
+    __tablename__ = "registry_unit_versions"
+    __table_args__ = (Index("ix_registry_unit_versions_unit", "registry_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_row_id: Mapped[int] = mapped_column(
+        ForeignKey("registry_changes.id", ondelete="RESTRICT"), index=True
+    )
+    registry_id: Mapped[str] = mapped_column(String(80))
+    unit_id: Mapped[str] = mapped_column(String(80))
+    event: Mapped[str] = mapped_column(String(20))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    successors: Mapped[list[Any]] = mapped_column(default=list)
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,0 +1,119 @@
+"""Acceptance on a real Prefect server (issue 10): the provincial example plan
+``plan_definitions/examples/cao_bang_dau_tu_cong_2026.yaml`` (sample data; issued
+26/3/2026, departments and communes, monthly reports "trước ngày 20 hằng tháng",
+reports on request, consolidation by Sở Tài chính in its own name, KT. signers).
+
+- activated by the ``activate`` flow on its date: no obligation due before it, and the
+  first monthly period is April's;
+- a request started as a run of the ``request/<plan>`` deployment, with the typed
+  parameters the Prefect UI's form sends, and executed as a process worker executes
+  it: a new cycle with its obligations and its consolidation duty;
+- the ``consolidate`` flow on that cycle and on April's: the report is headed, signed
+  and addressed as the department, as the plan states.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine.store.db import session_scope
+from engine.store.models import ConsolidatedReport, Cycle, Obligation
+from tests.lifecycle_factory import obligations
+from tests.test_workflows import DEFINITIONS, env, new_store, vn  # noqa: F401  (env: fixture)
+from tests.test_workflows_deploy import deployments, execute
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("env")]
+
+EXAMPLES = DEFINITIONS / "examples"
+FILES = [
+    EXAMPLES / "registry_cao_bang_2026.yaml",
+    DEFINITIONS / "calendar_vn.yaml",
+    EXAMPLES / "cao_bang_dau_tu_cong_2026.yaml",
+]
+PLAN = "cao-bang-dau-tu-cong-2026"
+
+
+def _header_signer_recipients(markdown: str) -> None:
+    assert markdown.startswith(
+        "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**  \nSố: …/BC-STC"
+    )
+    assert "**KT. GIÁM ĐỐC**  \n**PHÓ GIÁM ĐỐC**  \n**Nông Văn Mẫu**" in markdown
+    assert "- Chủ tịch UBND tỉnh (B/c);" in markdown
+    assert "TM. ỦY BAN NHÂN DÂN" not in markdown  # not the People's Committee's signer
+
+
+def test_the_provincial_example_through_prefect(prefect_server, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from workflows.activate import activate_flow
+    from workflows.consolidate import consolidate_flow
+    from workflows.register import deploy_plan
+
+    url = new_store(tmp_path / "store", FILES)
+    activated = activate_flow(PLAN, now=vn(2026, 3, 26, 9), database_url=url)
+    assert "2026-01" not in activated["cycles"] and "2026-03" not in activated["cycles"]
+    with session_scope(url) as session:
+        rows = obligations(session, PLAN)
+        assert min(o.due_date for o in rows) >= dt.date(2026, 3, 26)
+        monthly = sorted(
+            (o for o in rows if o.deliverable_id == "bao-cao-thang"), key=lambda o: o.due_date
+        )
+        first = session.get(Cycle, monthly[0].cycle_id)
+        assert first.key == "2026-04" and monthly[0].due_date == dt.date(2026, 4, 20)
+
+    # The request deployment: no schedule, a form with a date field for the due date.
+    deploy_plan(PLAN, database_url=url, with_dispatch=False)
+    request = deployments(PLAN)[f"request/{PLAN}"]
+    assert request.schedules == []
+    form = request.parameter_openapi_schema["properties"]
+    assert form["due"]["format"] == "date" and "reason" in request.parameter_openapi_schema["required"]
+    assert request.parameters["deliverable_id"] == "bao-cao-dot-xuat"
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(
+            request.id,
+            parameters={
+                "due": "2026-05-18",
+                "reason": "Báo cáo nhanh tiến độ giải phóng mặt bằng",
+                "group": "xa-phuong-cao-bang",
+                "requested_by": "Văn phòng UBND tỉnh",
+                "now": vn(2026, 5, 12, 9),
+                "database_url": url,
+            },
+        )
+    done = execute(run.id, url, prefect_server.api_url)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_completed(), state
+    with session_scope(url) as session:
+        cycle = session.scalar(select(Cycle).where(Cycle.key == "2026-DX1"))
+        rows = session.scalars(select(Obligation).where(Obligation.cycle_id == cycle.id)).all()
+        assert sorted(o.kind for o in rows).count("report") == 6
+        [duty] = [o for o in rows if o.kind == "consolidation"]
+        assert (duty.deliverable_id, duty.unit_id) == ("tong-hop-dot-xuat", "so-tai-chinh-cao-bang")
+        assert duty.due_date == dt.date(2026, 5, 21)
+
+    # Consolidations of the request's cycle and of April, by the consolidate flow.
+    for cycle_key, consolidation, day in (
+        ("2026-DX1", "tong-hop-dot-xuat", vn(2026, 5, 21, 9)),
+        ("2026-04", "tong-hop-thang", vn(2026, 4, 24, 9)),
+    ):
+        consolidate_flow(
+            PLAN, cycle_key=cycle_key, consolidation_id=consolidation, now=day, database_url=url
+        )
+    with session_scope(url) as session:
+        reports = session.scalars(select(ConsolidatedReport)).all()
+        assert {r.consolidation_id for r in reports} == {"tong-hop-dot-xuat", "tong-hop-thang"}
+        paths = [Path(r.document_path) for r in reports]
+    from engine.consolidation import consolidate
+
+    for cycle_key, consolidation in (("2026-DX1", "tong-hop-dot-xuat"), ("2026-04", "tong-hop-thang")):
+        with session_scope(url) as session:  # the stored revision, re-rendered (nothing new)
+            moment = dt.datetime.fromisoformat(vn(2026, 5, 22, 9))
+            result = consolidate(session, PLAN, cycle_key, consolidation, now=moment)
+        _header_signer_recipients(result.markdown)
+    assert all(p.exists() and p.stat().st_size > 10_000 for p in paths)

@@ -1,0 +1,579 @@
+"""Issue 11: the hierarchy changes under running plans.
+
+The seed plan (UBND huyện Hạ Lang, 2022) runs its 2024 cycle against the 2022 registry;
+the 2025 change sets of plan_definitions/registry_changes/ are applied (the district
+police end on 28/2/2025, the district level on 30/6/2025, sample heirs); open work of
+the units that ended follows their heirs, with one email each and audit rows; 2024
+stays attributed to the old units; the 2026 cycle runs against the new hierarchy and no
+email goes to a unit that no longer exists. Invalid change sets are refused, located,
+and change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from cli.main import main
+from engine.audit_verify import verify
+from engine.consolidation import consolidate
+from engine.context import context_for_obligation
+from engine.definitions_cache import current_registry
+from engine.errors import DefinitionError
+from engine.lifecycle import activate, intake, record_submission, sweep
+from engine.registry import RegistryView
+from engine.registry_history import apply_source
+from engine.schema import FieldType
+from engine.store import session_scope
+from engine.store.models import (
+    AuditEvent,
+    Obligation,
+    OutboxMessage,
+    RegistryChange,
+    RegistryUnitVersion,
+)
+from engine.yamlsource import read
+from tests.lifecycle_factory import (
+    DEFINITIONS,
+    lc_settings,
+    obligation,
+    obligations,
+    store_files,
+    vn,
+)
+
+SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
+PARENT = DEFINITIONS / "cao_bang_2720_kh_ubnd.yaml"
+REGISTRY = DEFINITIONS / "registry_cao_bang.yaml"
+CALENDAR = DEFINITIONS / "calendar_vn.yaml"
+CHANGES = DEFINITIONS / "registry_changes"
+POLICE = CHANGES / "cao_bang_2025_03_cong_an.yaml"
+DISTRICT = CHANGES / "cao_bang_2025_07_cap_huyen.yaml"
+PLAN, PARENT_PLAN = "ha-lang-pccc-2022", "cao-bang-2720-2022"
+CAH, CAT = "ca-huyen-ha-lang", "ca-tinh-cao-bang"
+NEW_SEAT = "ubnd-xa-ha-lang-2025"
+
+
+@pytest.fixture
+def seed_url(sqlite_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("KEHOACH_DEMO", "1")
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path / "home"))
+    from engine import config
+
+    config.settings.cache_clear()
+    store_files(sqlite_url, REGISTRY, PARENT, SEED, CALENDAR)
+    yield sqlite_url
+    config.settings.cache_clear()
+
+
+def _answer(template) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    values = {}
+    for field in template.fields:
+        if field.type is FieldType.choice:
+            values[field.id] = field.choices[0]
+        elif field.type is FieldType.text:
+            values[field.id] = "Đã triển khai đầy đủ"
+        elif field.type is FieldType.percent:
+            values[field.id] = "100"
+        elif field.type in (FieldType.integer, FieldType.decimal):
+            values[field.id] = "2"
+    return values
+
+
+def _submit(url: str, unit: str, cycle: str, moment: dt.datetime) -> None:
+    with session_scope(url) as session:
+        target = obligation(session, unit, "bao-cao-nam", cycle, PLAN)
+        plan = context_for_obligation(session, target).plan
+        values = _answer(plan.template("bao-cao-pccc-nam"))
+        submission = record_submission(session, target.id, values=values, now=moment)
+        intake(session, submission.id, now=moment)
+
+
+def _apply(url: str, path: Path, moment: dt.datetime):  # type: ignore[no-untyped-def]
+    with session_scope(url) as session:
+        return apply_source(session, read(path), moment)
+
+
+def _dead_on(url: str, day: dt.date) -> dict[str, set[str]]:
+    """Units not valid on ``day`` (composed registry) → their email addresses."""
+    with session_scope(url) as session:
+        registry = current_registry(session, "cao-bang")
+        return {u.id: {e.lower() for e in u.emails} for u in registry.units if not u.valid_on(day)}
+
+
+def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
+    # ---- 2024: the 2022 hierarchy, a report consolidated by Công an huyện
+    with session_scope(seed_url) as session:
+        activate(session, PARENT_PLAN, now=vn(2024, 1, 3), years=[2024])
+        activate(session, PLAN, now=vn(2024, 1, 3), years=[2024])
+    _submit(seed_url, CAH, "2024", vn(2024, 9, 5))
+    _submit(seed_url, "ubnd-xa-an-lac", "2024", vn(2024, 9, 6))
+    with session_scope(seed_url) as session:
+        report_2024 = consolidate(
+            session,
+            PLAN,
+            "2024",
+            "tong-hop-bao-cao-nam",
+            now=vn(2024, 9, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+    assert "ỦY BAN NHÂN DÂN HUYỆN HẠ LANG" in report_2024.markdown
+    assert "Nguyễn Phương Huy" in report_2024.markdown
+
+    # ---- 2025 cycle started before the reform: Công an huyện owes its report and the
+    # consolidation, the units report "qua Công an huyện"
+    with session_scope(seed_url) as session:
+        activate(session, PARENT_PLAN, now=vn(2025, 1, 2), years=[2025])
+        started = activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
+        assert not started.held and not started.warnings
+        open_cah = {
+            o.id: o.deliverable_id
+            for o in obligations(session, PLAN)
+            if o.unit_id == CAH and o.status.open
+        }
+        # its own specific plan (once, due 2/2/2024, never sent), the 2025 report and
+        # the 2025 consolidation
+        assert sorted(open_cah.values()) == [
+            "bao-cao-nam",
+            "ke-hoach-cu-the",
+            "tong-hop-bao-cao-nam",
+        ]
+        closed_2024 = obligation(session, CAH, "bao-cao-nam", "2024", PLAN)
+        assert not closed_2024.status.open
+        audit_before = session.scalar(select(func.count()).select_from(AuditEvent))
+
+    # ---- the police change, applied on its date (1/3/2025)
+    police = _apply(seed_url, POLICE, vn(2025, 3, 1, 8))
+    assert police.created and police.ended == {CAH: [CAT]}
+    with session_scope(seed_url) as session:
+        for oid, deliverable in open_cah.items():
+            moved = session.get(Obligation, oid)
+            assert (moved.unit_id, moved.transferred_from) == (CAT, CAH), deliverable
+            assert moved.token_version == 2  # links mailed to Công an huyện stop working
+        # closed work stays with the old unit
+        assert obligation(session, CAH, "bao-cao-nam", "2024", PLAN).unit_id == CAH
+        # "qua Công an huyện" now goes through Công an tỉnh
+        vias = {
+            o.via_unit_id
+            for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2025")
+        }
+        assert vias == {CAT}
+        # one email to the heir, saying what, from whom, by when
+        [told] = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "inherited", OutboxMessage.plan_id == PLAN
+            )
+        ).all()
+        assert told.unit_id == CAT and told.to_addrs == ["pc07.catinh@caobang.example"]
+        assert told.context["from_names"] == ["Công an huyện Hạ Lang"]
+        dues = {r["due"]["short"]: r["overdue"] for r in told.context["rows"]}
+        assert dues == {"2/2/2024": True, "10/9/2025": False, "25/9/2025": False}
+        transfers = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "obligation.transferred", AuditEvent.plan_id == PLAN
+            )
+        ).all()
+        assert {(a.obligation_id, a.data["from_unit"], a.data["to_unit"]) for a in transfers} == {
+            (oid, CAH, CAT) for oid in open_cah
+        }
+        changed = session.scalar(select(AuditEvent).where(AuditEvent.action == "registry.changed"))
+        assert changed.data["change_id"] == "cao-bang-2025-03-cong-an"
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) > audit_before
+        assert verify(session).intact  # the moves are on the hash chain
+
+    # ---- the district level ends (1/7/2025): the communes merge, UBND huyện's duties pass
+    district = _apply(seed_url, DISTRICT, vn(2025, 7, 1, 8))
+    assert district.created and len(district.ended) == 34
+    with session_scope(seed_url) as session:
+        owners = {o.unit_id for o in obligations(session, PLAN, cycle="2025") if o.status.open}
+        assert owners <= {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
+        # 2024's answered reports stay attributed to the units of 2024 (what was never
+        # answered is open work, and went to the heirs like the rest)
+        for unit in (CAH, "ubnd-xa-an-lac"):
+            answered = obligation(session, unit, "bao-cao-nam", "2024", PLAN)
+            assert answered.status.answered and answered.transferred_from is None
+        view = RegistryView(current_registry(session, "cao-bang"))
+        assert view.unit_on("ubnd-xa-an-lac", dt.date(2024, 9, 25)).parent == "ubnd-huyen-ha-lang"
+        assert view.unit_on(NEW_SEAT, dt.date(2026, 1, 1)).parent == "ubnd-tinh-cao-bang"
+        assert verify(session).intact
+
+    # ---- 2026: the new hierarchy, from activation through the deadlines
+    with session_scope(seed_url) as session:
+        activate(session, PARENT_PLAN, now=vn(2026, 1, 5), years=[2026])
+        result = activate(session, PLAN, now=vn(2026, 1, 5), years=[2026])
+    assert not result.held
+    day = dt.date(2026, 8, 30)
+    while day <= dt.date(2026, 10, 5):  # reminders, overdue, escalations, digests
+        with session_scope(seed_url) as session:
+            for plan_id in (PLAN, PARENT_PLAN):
+                sweep(session, plan_id, today=day)
+        day += dt.timedelta(days=1)
+    _submit(seed_url, "ubnd-xa-ly-quoc-2025", "2026", vn(2026, 9, 8))
+    with session_scope(seed_url) as session:
+        owed = {
+            o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
+        }
+        assert owed == {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
+        [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2026")
+        assert (duty.unit_id, duty.to_unit_id, duty.via_unit_id) == (CAT, "ubnd-tinh-cao-bang", CAT)
+        report_2026 = consolidate(
+            session,
+            PLAN,
+            "2026",
+            "tong-hop-bao-cao-nam",
+            now=vn(2026, 9, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+    # The roll-up goes on upward with no code change: the report reaches the province's
+    # plan as the answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
+    with session_scope(seed_url) as session:
+        upward = session.get(Obligation, report_2026.upward_obligation_id)
+        assert (upward.unit_id, upward.transferred_from, upward.status) == (
+            NEW_SEAT,
+            "ubnd-huyen-ha-lang",
+            "submitted",
+        )
+    text = report_2026.markdown
+    assert "ỦY BAN NHÂN DÂN XÃ HẠ LANG (KẾ THỪA UBND HUYỆN HẠ LANG)" in text
+    assert "THỦ TRƯỞNG ĐƠN VỊ" not in text and "Nông Văn Mẫu" in text
+    assert "Ủy ban nhân dân tỉnh Cao Bằng (B/c)" in text  # the report goes to the province
+
+    # ---- count: no email to a unit after its end, none in 2026 to any abolished unit
+    with session_scope(seed_url) as session:
+        registry = current_registry(session, "cao-bang")
+        ends = {u.id: u.valid_to for u in registry.units if u.valid_to is not None}
+        dead_2026 = _dead_on(seed_url, dt.date(2026, 1, 1))
+        rows = session.scalars(select(OutboxMessage)).all()
+        after_end = [m for m in rows if m.unit_id in ends and m.created_at.date() > ends[m.unit_id]]
+        in_2026 = [m for m in rows if m.created_at >= vn(2026, 1, 1, 0)]
+        to_dead = [
+            m
+            for m in in_2026
+            if m.unit_id in dead_2026
+            or {a.lower() for a in m.to_addrs} & set().union(*dead_2026.values())
+        ]
+        assert len(in_2026) > 30  # assignments, reminders, digests went out in 2026
+        assert (len(after_end), len(to_dead)) == (0, 0)
+
+
+# ---------------------------------------------------------------- refused change sets
+
+BAD = {
+    "successor-missing": (
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [ca-xa-khong-co]\n",
+        ":11:",
+        "đơn vị kế thừa 'ca-xa-khong-co'",
+    ),
+    "cycle": (
+        "  - op: abolish\n    unit: phong-vhtt-ha-lang\n    successors: [phong-ktht-ha-lang]\n"
+        "  - op: abolish\n    unit: phong-ktht-ha-lang\n    successors: [phong-vhtt-ha-lang]\n",
+        ":10:",
+        "vòng kế thừa: phong-vhtt-ha-lang → phong-ktht-ha-lang → phong-vhtt-ha-lang",
+    ),
+    "twice": (
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [ca-tinh-cao-bang]\n"
+        "  - op: merge\n    units: [ubnd-xa-an-lac, ca-huyen-ha-lang]\n    into: ubnd-xa-thi-hoa\n",
+        ":13:",
+        "bị giải thể hai lần",
+    ),
+    "nobody": (
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n",
+        ":10:",
+        "nghĩa vụ đang mở mà không có đơn vị kế thừa",
+    ),
+    "split-without-rule": (
+        "  - op: split\n    unit: ubnd-xa-an-lac\n    into: [ubnd-xa-thi-hoa, ubnd-xa-kim-loan]\n",
+        ":11:",
+        "không có 'rule'",
+    ),
+}
+
+
+def _change_file(tmp_path: Path, name: str, changes: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        "kind: registry-change\n"
+        f"id: thu-{name}\n"
+        "registry: cao-bang\n"
+        "name: Thay đổi thử\n"
+        "effective: 2025-03-01\n"
+        "# the changes\n"
+        "\n"
+        "changes:\n" + changes,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_invalid_change_sets_are_refused_located_and_change_nothing(
+    seed_url, tmp_path, capsys, case
+):
+    changes, where, words = BAD[case]
+    with session_scope(seed_url) as session:
+        activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
+    path = _change_file(tmp_path, case, changes)
+    good = _change_file(
+        tmp_path, "good", "  - op: rename\n    unit: phong-y-te-ha-lang\n    name: Phòng Y tế mới\n"
+    )
+    with session_scope(seed_url) as session:
+        audit_rows = session.scalar(select(func.count()).select_from(AuditEvent))
+        owners = sorted(
+            session.execute(select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)).all()
+        )
+    # The good file goes first (date order is the same): the whole command is refused.
+    code = main(
+        [
+            "--database-url",
+            seed_url,
+            "registry",
+            "apply",
+            str(good),
+            str(path),
+            "--at",
+            "2025-03-02",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"{path}{where}" in err and words in err, err
+    assert "Traceback" not in err and "không lưu gì" in err
+    with session_scope(seed_url) as session:
+        assert session.scalar(select(func.count()).select_from(RegistryChange)) == 0
+        assert session.scalar(select(func.count()).select_from(RegistryUnitVersion)) == 0
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
+        assert (
+            sorted(
+                session.execute(
+                    select(Obligation.id, Obligation.unit_id, Obligation.via_unit_id)
+                ).all()
+            )
+            == owners
+        )
+
+
+def test_a_change_set_already_applied_is_not_rewritten(seed_url, tmp_path, capsys):
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-01"])
+        == 0
+    )
+    assert "việc đang mở sẽ chuyển" in capsys.readouterr().out  # not in effect yet
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(POLICE), "--at", "2025-02-02"])
+        == 0
+    )
+    assert "đã áp dụng trước đó" in capsys.readouterr().out
+    edited = tmp_path / "police.yaml"
+    edited.write_text(
+        POLICE.read_text(encoding="utf-8").replace("[ca-tinh-cao-bang]", "[ubnd-tinh-cao-bang]"),
+        encoding="utf-8",
+    )
+    assert main(["--database-url", seed_url, "registry", "apply", str(edited)]) == 3
+    assert "không được viết lại" in capsys.readouterr().err
+    # the abolished unit, again in another change set: refused
+    again = _change_file(
+        tmp_path,
+        "again",
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [ca-tinh-cao-bang]\n",
+    )
+    with session_scope(seed_url) as session, pytest.raises(DefinitionError) as refused:
+        apply_source(session, read(again), vn(2025, 4, 1))
+    assert "đã giải thể rồi" in str(refused.value)
+    assert main(["--database-url", seed_url, "registry", "history", CAH]) == 0
+    shown = capsys.readouterr().out
+    assert "đến hết 28/2/2025: Công an huyện Hạ Lang; cấp trên: Công an tỉnh Cao Bằng" in shown
+    assert (
+        "không còn từ 1/3/2025 [thay đổi cao-bang-2025-03-cong-an]; kế thừa: Công an tỉnh Cao Bằng"
+        in shown
+    )
+
+
+# ---------------------------------------------------------------- nothing to the dead
+
+
+def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero(
+    seed_url, tmp_path, capsys
+):
+    # Only the district's end, without the merged communes: their work has nobody.
+    text = DISTRICT.read_text(encoding="utf-8")
+    cut = text.index(
+        "  # ---------------------------------------------------------------- communes merged"
+    )
+    rest = text.index(
+        "  # ---------------------------------------------------------------- district bodies"
+    )
+    lone = tmp_path / "district_only.yaml"
+    communes = "".join(
+        f"  - op: abolish\n    unit: {u}\n" for u in ("ubnd-xa-an-lac", "ubnd-xa-thi-hoa")
+    )
+    lone.write_text(text[:cut] + communes + text[rest:], encoding="utf-8")
+    assert (
+        main(["--database-url", seed_url, "registry", "apply", str(lone), "--at", "2025-06-01"])
+        == 0
+    )
+    capsys.readouterr()
+    code = main(
+        ["--database-url", seed_url, "activate", PLAN, "--year", "2026", "--at", "2026-01-05"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 5 and "không có ai nhận" in err
+    held = [line for line in out.splitlines() if "giữ lại chờ quản trị" in line]
+    assert len(held) == 1 and "xã An Lạc" in held[0] and "xã Thị Hoa" in held[0]
+    assert "is not valid" not in out + err  # no English line
+    with session_scope(seed_url) as session:
+        assert not [
+            o
+            for o in obligations(session, PLAN, cycle="2026")
+            if o.unit_id in {"ubnd-xa-an-lac", "ubnd-xa-thi-hoa"}
+        ]
+    code = main(["--database-url", seed_url, "calendar", PLAN, "--year", "2026"])
+    out, err = capsys.readouterr()
+    assert code == 5 and sum("giữ lại chờ quản trị" in line for line in out.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- re-parenting
+
+RH = Path(__file__).parent / "data" / "registry_history"
+WATER, SEA = "cuc-tai-nguyen-nuoc", "cuc-bien-dao"
+
+
+def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_parent(
+    sqlite_url, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("KEHOACH_DEMO", "1")
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path / "home"))
+    from engine import config
+
+    config.settings.cache_clear()
+    store_files(sqlite_url, RH / "registry.yaml", RH / "plan.yaml", CALENDAR)
+    plan_id = "rh-ke-hoach-bo"
+    with session_scope(sqlite_url) as session:
+        activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
+    with session_scope(sqlite_url) as session:
+        target = obligation(session, WATER, "bao-cao-nam", "2024", plan_id)
+        submission = record_submission(
+            session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5)
+        )
+        intake(session, submission.id, now=vn(2024, 11, 5))
+    with session_scope(sqlite_url) as session:
+        old = consolidate(
+            session,
+            plan_id,
+            "2024",
+            "tong-hop",
+            now=vn(2024, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+    assert "BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ)" in old.markdown
+    assert "Cục Quản lý tài nguyên nước (thử)" in old.markdown
+
+    # The change set is applied before its date: nothing moves until 1/3/2025.
+    code = main(
+        [
+            "--database-url",
+            sqlite_url,
+            "registry",
+            "apply",
+            str(RH / "changes" / "change_2025_03.yaml"),
+            "--at",
+            "2025-01-15",
+        ]
+    )
+    assert code == 0 and "sẽ chuyển cho đơn vị kế thừa vào ngày hiệu lực" in capsys.readouterr().out
+    with session_scope(sqlite_url) as session:
+        activate(session, plan_id, now=vn(2025, 1, 20), years=[2025])
+        duty = obligations(session, plan_id, deliverable="tong-hop", cycle="2025")[0]
+        # the new ministry owes the 2025 consolidation, and is told on its first day
+        assert (duty.unit_id, duty.next_sweep_on) == ("bo-nnmt", dt.date(2025, 3, 1))
+        assert not session.scalar(
+            select(func.count()).where(
+                OutboxMessage.unit_id == "bo-nnmt", OutboxMessage.created_at < vn(2025, 3, 1, 0)
+            )
+        )
+        sweep(session, plan_id, today=dt.date(2025, 3, 1))
+    with session_scope(sqlite_url) as session:
+        view = RegistryView(current_registry(session, "rh-trung-uong"))
+        then, now = (
+            view.unit_on(WATER, dt.date(2024, 11, 10)),
+            view.unit_on(WATER, dt.date(2025, 11, 10)),
+        )
+        assert (then.parent, then.name) == ("bo-tnmt", "Cục Quản lý tài nguyên nước (thử)")
+        assert (now.parent, now.name) == (
+            "bo-nnmt",
+            "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)",
+        )
+        # the answered 2024 report stays under the old ministry; new ones go through the new
+        assert obligation(session, WATER, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-tnmt"
+        for unit in (WATER, SEA):
+            assert (
+                obligation(session, unit, "bao-cao-nam", "2025", plan_id).via_unit_id == "bo-nnmt"
+            )
+        # the sea office's 2024 report was never sent: open work, now through the new ministry
+        assert obligation(session, SEA, "bao-cao-nam", "2024", plan_id).via_unit_id == "bo-nnmt"
+        told = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.unit_id == "bo-nnmt")
+        ).all()
+        assert {m.kind for m in told} >= {"assignment"} and told
+        assert verify(session).intact
+    target_id = None
+    with session_scope(sqlite_url) as session:
+        target_id = obligation(session, WATER, "bao-cao-nam", "2025", plan_id).id
+    with session_scope(sqlite_url) as session:
+        submission = record_submission(
+            session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3)
+        )
+        intake(session, submission.id, now=vn(2025, 11, 3))
+    with session_scope(sqlite_url) as session:
+        new = consolidate(
+            session,
+            plan_id,
+            "2025",
+            "tong-hop",
+            now=vn(2025, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+        again = consolidate(
+            session,
+            plan_id,
+            "2024",
+            "tong-hop",
+            now=vn(2024, 11, 25, 9),
+            settings=lc_settings(tmp_path),
+        )
+    assert (
+        "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))"
+        in new.markdown
+    )
+    assert "Đỗ Văn Mẫu" in new.markdown and "THỦ TRƯỞNG ĐƠN VỊ" not in new.markdown
+    assert "Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử)" in new.markdown
+    # the 2024 report, read again: still the old names
+    assert "Cục Quản lý tài nguyên nước (thử)" in again.markdown
+    assert "thuộc Bộ mới" not in again.markdown
+    assert main(["--database-url", sqlite_url, "registry", "history", WATER]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        "đến hết 28/2/2025: Cục Quản lý tài nguyên nước (thử); cấp trên: Bộ Tài nguyên và Môi trường (thử)"
+        in shown
+    )
+    assert (
+        "từ 1/3/2025 đến nay: Cục Quản lý tài nguyên nước (thuộc Bộ mới, thử); cấp trên: Bộ Nông nghiệp và Môi trường (thử)"
+        in shown
+    )
+    config.settings.cache_clear()
