@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -31,6 +28,7 @@ from sqlalchemy import select
 from engine.audit_verify import verify
 from engine.store.db import session_scope
 from engine.store.models import ConsolidatedReport, Obligation, OutboxMessage, Submission
+from tests.fixtures.production import Worker, start_worker
 from tests.fixtures.smtp import SMTPTestServer
 from tests.test_portal_support import OTHER_UNIT, PLAN_ID, UNIT, make_world, vn
 
@@ -39,7 +37,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 REPORT = {
     "f-so-vu-chay": "2",
     "f-ty-le-tap-huan": "90",
@@ -87,9 +84,9 @@ def _runs(deployment_ids: list[Any]) -> list[Any]:
     return [run for run in found if not run.auto_scheduled]
 
 
-def _log(home: Path, runs: list[Any]) -> str:
+def _log(worker: Worker, runs: list[Any]) -> str:
     states = [(r.name, r.state.name) for r in runs]
-    return f"{states}\nworker log:\n{(home / 'worker.log').read_text(errors='replace')[-4000:]}"
+    return f"{states}\nworker log:\n{worker.log_tail()}"
 
 
 def _deployment_ids() -> list[Any]:
@@ -110,30 +107,6 @@ def _schedule_sweeps() -> None:
             timeout=0,
             as_subflow=False,
         )
-
-
-def _start_worker(pool: str, db_url: str, api_url: str, home: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        PREFECT_API_URL=api_url,
-        KEHOACH_DATABASE_URL=db_url,
-        KEHOACH_NOW=WORKER_STARTS.isoformat(),  # intake runs read the (virtual) clock
-        PREFECT_WORKER_QUERY_SECONDS="1",
-    )
-    log = open(home / "worker.log", "wb")  # noqa: SIM115 - closed once the process runs
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
-            + ["--type", "process", "--limit", "4"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
 
 
 def test_no_worker_for_a_week_then_the_backlog_is_worked_off(prefect_server, tmp_path, monkeypatch):
@@ -157,7 +130,7 @@ def test_no_worker_for_a_week_then_the_backlog_is_worked_off(prefect_server, tmp
             (o.cycle_id, o.unit_id, o.deliverable_id) for o in session.scalars(select(Obligation))
         )
         mail_before = session.query(OutboxMessage).count()
-    worker = None
+    worker: Worker | None = None
     try:
         acknowledged: list[tuple[str, int]] = []
         with TestClient(world.app(intake_flow=True)) as client:
@@ -182,16 +155,22 @@ def test_no_worker_for_a_week_then_the_backlog_is_worked_off(prefect_server, tmp
         assert smtp.messages == []
 
         outage_seen = time.monotonic()
-        worker = _start_worker(pool, world.db_url, prefect_server.api_url, tmp_path)
+        worker = start_worker(
+            {
+                **{k: v for k, v in os.environ.items() if k.startswith("KEHOACH_")},
+                "PREFECT_API_URL": prefect_server.api_url,
+                "KEHOACH_NOW": WORKER_STARTS.isoformat(),  # intake runs read the clock
+            },
+            tmp_path,
+            pool=pool,
+        )
         deadline = time.monotonic() + 150
         while True:
             runs = _runs(deployments)
             if all(r.state.type.value in TERMINAL for r in runs):
                 break
-            assert time.monotonic() < deadline, _log(tmp_path, runs)
+            assert time.monotonic() < deadline, _log(worker, runs)
             time.sleep(1)
-        os.killpg(os.getpgid(worker.pid), signal.SIGTERM)
-        worker.wait(timeout=30)
         states = Counter(r.state.name for r in runs)
         caught_up = time.monotonic() - outage_seen
 
@@ -226,10 +205,10 @@ def test_no_worker_for_a_week_then_the_backlog_is_worked_off(prefect_server, tmp
             f"{duplicated_answers}, lost emails {len(lost_mail)}, resent {resent_mail}"
         )
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(os.getpgid(worker.pid), signal.SIGKILL)
+        if worker is not None:
+            worker.stop()
         smtp.stop()
-    assert all(r.state.is_completed() for r in runs), _log(tmp_path, runs)
+    assert all(r.state.is_completed() for r in runs), _log(worker, runs)
     assert lost_answers == [] and duplicated_answers == 0 and not_taken == []
     assert sorted(stored) == sorted(acknowledged)
     assert obligations_after == obligations_before  # nothing created twice
