@@ -15,8 +15,8 @@ from alembic import op
 
 import engine.store.models
 
-revision = "0010_registry_history"
-down_revision = "0008_sweep_index"
+revision = "0012_registry_history"
+down_revision = "0010_authority_messages"
 branch_labels = None
 depends_on = None
 
