@@ -197,7 +197,7 @@ def test_no_worker_for_a_week_then_the_backlog_is_worked_off(prefect_server, tmp
         lost_mail = [m.idempotency_key for m in outbox if got[m.message_id] == 0]
         resent_mail = sum(n - 1 for n in got.values() if n > 1)
         print(
-            f"\nno worker for {(WORKER_STARTS - ANSWERS[0][0]).days} virtual days: {len(runs)} runs waited "
+            f"\nno worker for {(WORKER_STARTS.date() - ANSWERS[0][0].date()).days} virtual days: {len(runs)} runs waited "
             f"({intake_runs} intake, {len(SWEEPS)} sweeps), then {dict(states)}; "
             f"{len(outbox)} emails waiting ({len(outbox) - mail_before} queued during the outage), "
             f"{len(smtp.messages)} delivered; "
