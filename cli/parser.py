@@ -78,7 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     _prefect(sub)
     _review_and_closing(sub)
     _audit(sub)
+    _add(
+        sub,
+        "import",
+        "chuyển văn bản kế hoạch (.txt, .docx, .pdf) thành bản nháp YAML có ghi chú cần kiểm tra",
+        "cli.importer:cmd_import",
+        setup=_import_setup,
+    )
     return parser
+
+
+def _import_setup(p: argparse.ArgumentParser) -> None:
+    from cli.importer import setup
+
+    setup(p)
 
 
 def _add(

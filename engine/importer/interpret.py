@@ -461,7 +461,13 @@ class Interpreter:
         on_request: list[Map] = []
         reports: list[str] = []
         need_template = False
-        for clause, assignment, node in clauses:
+        for index, (clause, assignment, node) in enumerate(clauses):
+            if clause.kind == "sub_plan" and clause.to is None:
+                # A unit's own plan goes where the same item sends its reports.
+                sibling = next((c for c, _, n in clauses[index + 1 :] if n is node and c.to), None)
+                if sibling is not None:
+                    clause.to, clause.via = sibling.to, sibling.via
+                    clause.routed_like = sibling.text
             if node.para is not None:
                 node.para.used = True
             if clause.timing is not None and clause.timing.frequency == "on_request":
@@ -483,6 +489,10 @@ class Interpreter:
         if clause.to:
             target = self.target(self.matcher.match(clause.to, prefer_group=False), clause.line, notes)
             routing.put("to", target.get("unit") or target.get("group"))
+            if clause.routed_like:
+                notes.append(
+                    self.check(clause.line, f"câu không nói gửi kế hoạch cho ai; lấy theo câu báo cáo cùng mục: “{clause.routed_like[:80]}”")
+                )
         else:
             routing.put("to", issuer_unit or "chua-ro")
             notes.append(self.check(clause.line, "câu không nói gửi cho ai; tạm ghi cơ quan ban hành"))

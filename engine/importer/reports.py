@@ -38,6 +38,7 @@ class Clause:
     by: str | None = None  # consolidation: who gathers ("Giao Công an huyện …")
     on_behalf_of: str | None = None
     combined_with: str | None = None
+    routed_like: str | None = None  # a sub-plan routed like the report beside it
 
 
 def sentences(text: str) -> list[str]:

@@ -1,0 +1,123 @@
+"""``kehoach import FILE [--registry R] [-o draft.yaml] [--diff PLAN]``: a plan document
+(text, DOCX, text PDF) → a commented YAML draft and a report of what to check."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cli.common import EXIT_OK, err, out
+from engine.errors import DefinitionError, KehoachError, NotFound
+
+
+def setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="văn bản kế hoạch: .txt (UTF-8), .docx hoặc .pdf có lớp chữ")
+    p.add_argument(
+        "--registry",
+        metavar="REGISTRY",
+        help="danh bạ đơn vị để đối chiếu tên: tệp YAML, hoặc mã danh bạ đã nạp",
+    )
+    p.add_argument("-o", "--output", metavar="DRAFT", help="ghi bản nháp ra tệp này (mặc định: ra màn hình)")
+    p.add_argument(
+        "--diff",
+        metavar="PLAN",
+        help="so bản nháp với một kế hoạch đã có (tệp YAML hoặc mã đã nạp); mã thoát 1 khi khác ở phần chính",
+    )
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    if not args.registry:
+        return None
+    from engine.loader import read_files
+    from engine.schema import Registry
+
+    path = Path(args.registry)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.exists():
+            raise KehoachError(f"{args.registry}: không có tệp danh bạ này; kiểm tra đường dẫn")
+        catalog, problems = read_files([path])
+        if problems:
+            raise DefinitionError(problems)
+        found = [i.definition for i in catalog.registries.values()]
+        if not found or not isinstance(found[0], Registry):
+            raise KehoachError(f"{args.registry}: không phải tệp danh bạ (kind: registry)")
+        return found[0]
+    from cli.definitions import _registry_lookup
+
+    registry = _registry_lookup(args)(args.registry)
+    if registry is None:
+        raise NotFound(f"chưa nạp danh bạ '{args.registry}'; đưa tệp YAML của danh bạ, hoặc `kehoach load` nó trước")
+    return registry
+
+
+def _stored_plan(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.loader import read_files
+
+    path = Path(args.diff)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.exists():
+            raise KehoachError(f"{args.diff}: không có tệp này; kiểm tra đường dẫn")
+        catalog, problems = read_files([path])
+        if problems:
+            raise DefinitionError(problems)
+        plans = [i.definition for i in catalog.plans.values()]
+        if not plans:
+            raise KehoachError(f"{args.diff}: không phải tệp kế hoạch (kind: plan)")
+        return plans[0].model_dump(mode="json")
+    from cli.definitions import _plan_lookup
+
+    plan = _plan_lookup(args)(args.diff)
+    if plan is None:
+        raise NotFound(f"chưa nạp kế hoạch '{args.diff}'; đưa tệp YAML của nó, hoặc `kehoach load` trước")
+    return plan.model_dump(mode="json")
+
+
+def _write(path: Path, text: str) -> None:
+    """All or nothing: a temporary file beside ``path``, renamed over it."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise KehoachError(f"{path}: không ghi được tệp ({exc.strerror}); kiểm tra thư mục và quyền ghi") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import yaml
+
+    from engine.importer.api import draft_yaml, import_document, registry_draft_yaml, report_lines
+    from engine.importer.compare import compare
+
+    registry = _registry(args)
+    stored = _stored_plan(args) if args.diff else None
+    draft = import_document(args.file, registry)
+    text = draft_yaml(draft)
+    for line in report_lines(draft):
+        err(line)
+    checks = sum(1 for f in draft.findings if f.kind == "chưa chắc")
+    unread = sum(1 for f in draft.findings if f.kind == "không hiểu")
+    if args.output:
+        target = Path(args.output)
+        _write(target, text)
+        extra = registry_draft_yaml(draft)
+        registry_note = ""
+        if extra is not None:
+            registry_file = target.with_name(target.stem + ".danh-ba-bo-sung.yaml")
+            _write(registry_file, extra)
+            registry_note = f"; đơn vị chưa có trong danh bạ: {registry_file}"
+        err(f"Đã ghi {target}: {checks} chỗ cần kiểm tra, {unread} đoạn chưa hiểu{registry_note}.")
+    elif stored is None:
+        out(text.rstrip("\n"))
+        err(f"{checks} chỗ cần kiểm tra, {unread} đoạn chưa hiểu.")
+    if stored is None:
+        return EXIT_OK
+    differences = compare(yaml.safe_load(text), stored)
+    for difference in differences:
+        out(str(difference))
+    main = [d for d in differences if d.part != "detail"]
+    out(f"{len(main)} khác biệt chính, {len(differences) - len(main)} khác biệt chi tiết so với {args.diff}.")
+    return 1 if main else EXIT_OK
