@@ -82,6 +82,20 @@ def lead_name(text: str) -> str | None:
     return name.strip(" ,:") or None
 
 
+def unit_list(text: str) -> list[str]:
+    """'Sở Tài chính, Sở Công Thương các tỉnh, thành phố và Văn phòng Bộ' → the three names:
+    a comma starts a new name only where a unit's name starts after it."""
+    names: list[str] = []
+    for part in re.split(r"\s*[,;]\s*|\s+và\s+(?=[A-ZĐÀ-Ỹ])", text.strip()):
+        if not part:
+            continue
+        if names and not UNIT_START.match(part):
+            names[-1] = f"{names[-1]}, {part}"
+        else:
+            names.append(part)
+    return [n for n in names if UNIT_START.match(n)]
+
+
 def _tasks_of(node: Node, body: str | None) -> list[Task]:
     tasks: list[Task] = []
     if body:
@@ -198,8 +212,7 @@ def table_assignments(rows: list[Paragraph], matcher: UnitMatcher) -> tuple[list
                 entry = Found(f"PL{number}", lead, row.first_line, match, False)
                 found[key] = entry
             entry.tasks.append(Task(_capital(task), row.first_line, recurrence, timing))
-            for name in re.split(r"[,;]\s*|\s+và\s+", cell("supporting")):
-                if name.strip() and UNIT_START.match(_capital(name.strip())):
-                    entry.supporting.append(matcher.match(name.strip()))
+            for name in unit_list(cell("supporting")):
+                entry.supporting.append(matcher.match(name))
         del section
     return list(found.values()), left

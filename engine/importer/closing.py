@@ -19,7 +19,7 @@ _TITLES = re.compile(
 _SIGNER_TAIL = re.compile(r"\s+((?:TM|KT|TL|TUQ|Q)\.\s*[A-ZĐÀ-Ỹ .]+|(?:PHÓ\s+)?(?:CHỦ TỊCH|GIÁM ĐỐC|TRƯỞNG ĐOÀN|BỘ TRƯỞNG|THỨ TRƯỞNG))$")
 _NAME = re.compile(r"^(?:[A-ZĐÀ-Ỹ][a-zđà-ỹ]+\s){1,5}[A-ZĐÀ-Ỹ][a-zđà-ỹ]+$")
 _PURPOSE = (
-    (re.compile(r"\((?:b/c|bc|báo cáo)\)", re.IGNORECASE), "report"),
+    (re.compile(r"\((?:để\s+)?(?:b/c|bc|báo cáo)\)", re.IGNORECASE), "report"),
     (re.compile(r"\((?:t/h|th/h|thực hiện|để thực hiện|thi hành)\)", re.IGNORECASE), "action"),
     (re.compile(r"\((?:để biết|đ/b|p/h|phối hợp|biết)\)", re.IGNORECASE), "information"),
 )

@@ -32,6 +32,7 @@ _TYPE_LINE = re.compile(
 # ("ỦY BAN NHÂN DÂN" / "HUYỆN HẠ LANG" is one name, not a parent and a child).
 _KIND_ONLY = re.compile(r"^(?:ỦY BAN NHÂN DÂN|UỶ BAN NHÂN DÂN|HỘI ĐỒNG NHÂN DÂN|UBND|HĐND)$")
 _PLACE_LINE = re.compile(r"^(?:TỈNH|HUYỆN|XÃ|PHƯỜNG|THÀNH PHỐ|THỊ XÃ|THỊ TRẤN|QUẬN|TP\.)\s")
+_BASIS_START = re.compile(r"^(?:Căn cứ|Thực hiện|[IVX]+\s*[.\-–])")
 _BODY_START = re.compile(r"^(?:Căn cứ|Thực hiện|Triển khai|Nhằm|Để|[IVX]+\s*[.\-–])")
 
 
@@ -112,7 +113,7 @@ def read_header(paragraphs: list[Paragraph]) -> Header:
             end = index + 1
             while end < len(paragraphs) and not summary_parts:
                 candidate = paragraphs[end]
-                if _BODY_START.match(candidate.text) or candidate.is_table_row:
+                if _BASIS_START.match(candidate.text) or candidate.is_table_row:
                     break
                 summary_parts.append(candidate.text)
                 candidate.used = True

@@ -115,7 +115,7 @@ class Interpreter:
         as_of, as_of_note = self._as_of(header, refs)
         issuer_name, issuer_note = self._issuer(header, preamble, closing)
         places = self._places(issuer_name, as_of)
-        self.matcher = UnitMatcher(self.registry, as_of, places)
+        self.matcher = UnitMatcher(self.registry, as_of, places, issuer_name)
 
         plan = Map()
         plan.put("kind", "plan")
@@ -621,6 +621,9 @@ class Interpreter:
             notes: list[str] = []
             for part in _recipient_parts(line.name):
                 match = self.matcher.match(part)
+                if _short_code(part) and not (match.sure and match.best and match.best.score >= 100):
+                    notes.append(self.check(line.line, f"mã “{part}” không có trong danh bạ (trường short của đơn vị)"))
+                    continue
                 if match.sure and match.best is not None:
                     (units if match.best.kind == "unit" else groups).append(match.best.id)
                 elif match.found and match.best is not None:

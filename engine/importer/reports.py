@@ -15,7 +15,10 @@ _UNIT = (
     r"(?:UBND|Ủy ban|Uỷ ban|Sở|Bộ|Công an|Ban|Văn phòng|Thanh tra|Chủ tịch|Cục|Tổng cục|Trung tâm|"
     r"Phòng|Đoàn|Trưởng đoàn|Thủ tướng|Chính phủ|Tỉnh ủy|Huyện ủy|HĐND|Hội đồng)"
 )
-_END = r"(?=\s+(?:trước|chậm nhất|định kỳ|hằng|hàng|trong|để|theo|khi|đột xuất|vào|và|kết quả|tình hình)\b|\s*[,;.(:]|$)"
+_END = (
+    r"(?=\s+(?:trước|chậm nhất|định kỳ|hằng|hàng|trong (?:thời hạn|vòng|ngày|tháng|năm|quý)|để|theo|khi|"
+    r"đột xuất|vào|và|kết quả|tình hình)\b|\s*[,;.(:]|$)"
+)
 ROUTE = re.compile(
     rf"báo cáo\s+(?:kết quả\s+(?:thực hiện\s+)?|tình hình\s+)?(?:(?:gửi\s+)?về\s+|cho\s+|gửi\s+|lên\s+)?"
     rf"(?P<to>{_UNIT}[^,;.():]*?)(?:\s*\(?\s*qua\s+(?P<via>[^,;.()]+?)\s*\)?)?{_END}"

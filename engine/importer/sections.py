@@ -19,6 +19,8 @@ PLUS = re.compile(r"^\+\s*(?P<text>\S.*)$")
 _BARE_HEADINGS = re.compile(
     r"^(?:MỤC ĐÍCH|NỘI DUNG|NHIỆM VỤ|TỔ CHỨC THỰC HIỆN|PHÂN CÔNG|GIẢI PHÁP|KINH PHÍ|CHẾ ĐỘ BÁO CÁO|PHỤ LỤC|THỜI GIAN|THÀNH PHẦN)"
 )
+_APPENDIX = re.compile(r"^(?:PHỤ LỤC|Phụ lục)\b")
+_CAPTION = re.compile(r"^\((?:Kèm theo|Ban hành kèm theo)")
 _STOP = re.compile(r"^(?:Trên đây|Nơi nhận|Lưu\s*:)")
 
 LEVELS = {"section": 1, "item": 2, "subitem": 3, "point": 4, "bullet": 5, "plus": 6, "text": 9, "row": 9}
@@ -66,7 +68,7 @@ def classify(para: Paragraph) -> Node:
         label = head["word"] or head["label"]
         return Node("section", label, (head["title"] or "").strip(), para)
     if is_caps(text) and _BARE_HEADINGS.match(text):
-        return Node("section", None, text, para)
+        return Node("section", "PL" if text.startswith("PHỤ LỤC") else None, text, para)
     item = ITEM.match(text)
     if item and int(item["label"].split(".")[0]) < 100:
         kind = "subitem" if "." in item["label"] else "item"
@@ -94,12 +96,25 @@ def build_tree(paragraphs: list[Paragraph]) -> tuple[Node, list[Paragraph], list
     for index, para in enumerate(paragraphs):
         if para.used:
             continue
-        if _STOP.match(para.text) and in_body:
-            closing = [p for p in paragraphs[index:] if not p.used]
-            break
+        if _STOP.match(para.text) and in_body and not closing:
+            rest = paragraphs[index:]
+            appendix = next((i for i, p in enumerate(rest) if _APPENDIX.match(p.text)), len(rest))
+            closing = [p for p in rest[:appendix] if not p.used]
+            for later in closing:
+                later.used = True  # read by the closing, not the tree
+            stack = [root]
+            continue
         node = classify(para)
         if node.kind == "section":
             in_body = True
+            last = root.children[-1] if root.children else None
+            if node.label is None and last is not None and last.label == "PL" and not last.children:
+                last.text = f"{last.text} {node.text}"  # the appendix's title under "PHỤ LỤC"
+                para.used = True
+                continue
+        if _CAPTION.match(para.text) and in_body:
+            para.used = True  # "(Kèm theo Kế hoạch số …)": the appendix's caption
+            continue
         if not in_body:
             preamble.append(para)
             continue

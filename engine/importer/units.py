@@ -110,18 +110,32 @@ class UnitMatcher:
     """Names → registry units and groups valid on ``as_of``."""
 
     def __init__(
-        self, registry: Registry | None, as_of: dt.date, places: list[str] | None = None
+        self,
+        registry: Registry | None,
+        as_of: dt.date,
+        places: list[str] | None = None,
+        issuer: str | None = None,
     ) -> None:
         """``places``: the issuer's place first, then those above it ("huyện Hạ Lang",
         "tỉnh Cao Bằng"), to complete names that leave the place out."""
         self.registry = registry
         self.as_of = as_of
         self.places = [fold(p) for p in places or [] if p]
+        self.issuer = _key(issuer) if issuer else None
         self.units = [u for u in registry.units if u.valid_on(as_of)] if registry else []
         self.groups = list(registry.groups) if registry else []
         self._unit_keys = {u.id: _key(u.name) for u in self.units}
         self._group_keys = {g.id: _key(g.name) for g in self.groups}
         self._shorts = {fold(u.short): u for u in self.units if u.short}
+
+    def _with_issuer(self, key: str) -> str:
+        """'van phong bo' → 'van phong bo cong thuong' in a plan of Bộ Công Thương: "Bộ",
+        "Sở" at the end of a name mean the issuer."""
+        if self.issuer:
+            for word in ("bo", "so"):
+                if key.endswith(" " + word) and self.issuer.startswith(word + " "):
+                    return f"{key} {self.issuer[len(word) + 1 :]}"
+        return key
 
     def _with_place(self, key: str) -> str:
         """'cong an huyen' → 'cong an huyen ha lang' in a plan of huyện Hạ Lang; 'van phong
@@ -144,20 +158,24 @@ class UnitMatcher:
         short = self._shorts.get(folded)
         if short is not None:
             return Match(text, Candidate("unit", short.id, short.name, 100.0))
-        key = self._with_place(_key(text))
+        bare = self._with_issuer(_key(text))
+        keys = list(dict.fromkeys([self._with_place(bare), bare]))
         plural = bool(_PLURAL.search(folded)) if prefer_group is None else prefer_group
-        scored: list[Candidate] = []
-        for kind, keys, names in (
+        best: dict[tuple[str, str], Candidate] = {}
+        for kind, choices, names in (
             ("unit", self._unit_keys, {u.id: u.name for u in self.units}),
             ("group", self._group_keys, {g.id: g.name for g in self.groups}),
         ):
-            for choice, score, ident in process.extract(
-                key, keys, scorer=fuzz.token_sort_ratio, limit=4
-            ):
-                del choice
-                bonus = 6.0 if (kind == "group") == plural else -6.0
-                scored.append(Candidate(kind, str(ident), names[ident], min(100.0, score + bonus)))
-        scored.sort(key=lambda c: -c.score)
+            for key in keys:
+                for _choice, score, ident in process.extract(
+                    key, choices, scorer=fuzz.token_sort_ratio, limit=4
+                ):
+                    bonus = 6.0 if (kind == "group") == plural else -6.0
+                    candidate = Candidate(kind, str(ident), names[ident], min(100.0, score + bonus))
+                    known = best.get((kind, candidate.id))
+                    if known is None or known.score < candidate.score:
+                        best[(kind, candidate.id)] = candidate
+        scored = sorted(best.values(), key=lambda c: -c.score)
         if not scored:
             return Match(text, None)
         return Match(text, scored[0], scored[1:4])
