@@ -103,6 +103,8 @@ def _tasks_of(node: Node, body: str | None) -> list[Task]:
     structured = [c for c in node.children if c.kind in {"bullet", "point", "subitem"}]
     loose = [c for c in node.children if c.kind == "text"]
     for child in node.children:
+        if child.kind == "text" and body and not child.text[:1].islower():
+            continue  # a sentence after "Unit: task." is the section's, not this unit's
         if child.kind in {"bullet", "point", "subitem"} or (child.kind == "text" and not structured):
             text = child.text
             subs = [s.text for s in child.children if s.kind in {"plus", "text", "bullet"}]

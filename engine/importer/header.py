@@ -17,7 +17,7 @@ from engine.importer.normalise import Paragraph, is_caps
 from engine.importer.refs import TYPE_WORDS
 
 _MOTTO = re.compile(
-    r"CỘNG\s*HÒA\s*XÃ\s*HỘI\s*CHỦ\s*NGHĨA\s*VIỆT\s*NAM|Độc\s*lập\s*[-–]\s*Tự\s*do\s*[-–]\s*Hạnh\s*phúc"
+    r"CỘNG\s*HÒA\s*XÃ\s*HỘI\s*CHỦ\s*NGHĨA(?:\s*VIỆT\s*NAM)?|^VIỆT\s*NAM$|Độc\s*lập\s*[-–]\s*Tự\s*do\s*[-–]\s*Hạnh\s*phúc"
     r"|ĐẢNG\s+CỘNG\s+SẢN\s+VIỆT\s+NAM|[_=\-–]{3,}|\*{3,}",
     re.IGNORECASE,
 )

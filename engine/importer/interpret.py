@@ -446,7 +446,8 @@ class Interpreter:
         for index, item in enumerate(found):
             if item.node is not None and index < len(assignment_ids):
                 for node in item.node.walk():
-                    owner[id(node)] = assignment_ids[index]
+                    if node.para is not None and node.para.used:  # its own text, not a sentence after it
+                        owner[id(node)] = assignment_ids[index]
         clauses: list[tuple[Clause, str | None, Node]] = []
         for section in body:
             for node in section.walk():
@@ -461,6 +462,9 @@ class Interpreter:
         on_request: list[Map] = []
         reports: list[str] = []
         need_template = False
+        # Reports first, so a consolidation written before the report it gathers finds it.
+        has_report = any(c.kind == "report" for c, _, _ in clauses)
+        clauses.sort(key=lambda c: has_report and c[0].kind == "consolidation")
         for index, (clause, assignment, node) in enumerate(clauses):
             if clause.kind == "sub_plan" and clause.to is None:
                 # A unit's own plan goes where the same item sends its reports.
@@ -474,7 +478,8 @@ class Interpreter:
                 on_request.append(self._on_request(clause, assignment))
                 continue
             if clause.kind == "consolidation" and reports:
-                consolidations.append(self._consolidation(clause, reports[-1], issuer_unit))
+                gathered = self._gathered(clause, deliverables, reports)
+                consolidations.append(self._consolidation(clause, gathered, issuer_unit))
                 continue
             entry = self._deliverable(clause, assignment, node, issuer_unit)
             deliverables.append(entry)
@@ -483,6 +488,17 @@ class Interpreter:
                 need_template = True
         templates = [self._template()] if need_template else []
         return deliverables, consolidations, templates, on_request
+
+    def _gathered(self, clause: Clause, deliverables: list[Map], reports: list[str]) -> str:
+        """The report a consolidation gathers: the one sent to its unit, else the last."""
+        if clause.by:
+            by = self.matcher.match(clause.by, prefer_group=False)
+            if by.found and by.best is not None:
+                for entry in deliverables:
+                    routing = entry.get("routing")
+                    if entry.get("id") in reports and routing is not None and by.best.id in (routing.get("to"), routing.get("via")):
+                        return str(entry.get("id"))
+        return reports[-1]
 
     def _routing(self, clause: Clause, issuer_unit: str | None, notes: list[str]) -> Map:
         routing = Map(flow=True)

@@ -18,7 +18,7 @@ ROMAN = r"(?:X{0,3})(?:IX|IV|V?I{0,3})"
 STARTERS = (
     rf"^(?:PHẦN|Phần|MỤC|Mục|CHƯƠNG|Chương)\s+(?:{ROMAN}|\d+)\b",
     rf"^(?:{ROMAN})\s*[.\-–/]\s*\S",
-    r"^\d+(?:\.\d+)*\s*[.)]\s*\S",
+    r"^\d+(?:\.\d+)*\s*(?:[.)]\s*\S|/\s+\S)",
     r"^\d+(?:\.\d+)+\s+\S",
     r"^[a-zđ]\)\s*\S",
     r"^[-+•*–]\s*\S",

@@ -34,6 +34,7 @@ class Timing:
     until: dt.date | None = None  # "2024 - 2025": ongoing until 31/12/2025
     start: int = 0
     end: int = 0
+    relative: str | None = None  # "trong vòng 05 ngày làm việc sau khi kết thúc …": from what
 
     def doubt(self) -> str | None:
         """What the administrator must check about this phrase, or None."""
@@ -41,6 +42,11 @@ class Timing:
             return (
                 f"“{self.phrase}”: báo cáo khi có yêu cầu; lược đồ hiện chưa có kiểu này, "
                 "phần dưới để ở dạng chú thích"
+            )
+        if self.relative is not None:
+            return (
+                f"“{self.phrase}”: hạn tính từ {self.relative}; lược đồ chỉ tính số ngày (theo lịch) "
+                "kể từ khi kích hoạt kế hoạch (after_activation); xem lại số ngày"
             )
         if self.rule is None and self.frequency in {"yearly", "half_yearly", "quarterly", "monthly"}:
             return f"“{self.phrase}”: kế hoạch không nêu ngày hạn; hạn dưới đây là tạm định"
@@ -124,6 +130,16 @@ def _year(m: re.Match[str]) -> Timing:
     return Timing(m[0], "once", due=dt.date(year, 12, 31))
 
 
+def _within(m: re.Match[str]) -> Timing | None:
+    days = int(m["n"])
+    if not 0 < days <= 3650:
+        return None
+    relative = (m["after"] or "").strip() or "khi kích hoạt"
+    if m["work"]:
+        relative += " (ngày làm việc)"
+    return Timing(m[0], "once", {"rule": "after_activation", "days": days}, relative=relative)
+
+
 def _plain(frequency: str) -> Any:
     return lambda m: Timing(m[0], frequency)
 
@@ -139,6 +155,14 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
         _yearly_or_fixed,
     ),
     (re.compile(rf"{_LEAD}\s+ngày\s+(?P<d>\d{{1,2}})\s+{_EACH}\s+tháng", re.IGNORECASE), _monthly),
+    (
+        re.compile(
+            r"trong (?:vòng|thời hạn|thời gian)\s+(?P<n>\d{1,4})\s+ngày(?P<work>\s+làm việc)?"
+            r"(?:\s*,?\s*(?:sau khi|kể từ(?: ngày)?|từ ngày)\s+(?P<after>[^,.;()]+))?",
+            re.IGNORECASE,
+        ),
+        _within,
+    ),
     (re.compile(r"(?:định kỳ\s+)?(?:6|sáu) tháng(?:\s+(?:một lần|\d lần|/\s*lần))?(?!\s+(?:đầu|cuối))", re.IGNORECASE), _plain("half_yearly")),
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng|mỗi)\s+quý|định kỳ\s+quý", re.IGNORECASE), _plain("quarterly")),
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng)\s+tháng", re.IGNORECASE), _plain("monthly")),
@@ -171,7 +195,10 @@ def timings(text: str, *, cell: bool = False) -> list[Timing]:
                 continue
             taken.append((match.start(), match.end()))
             found.append(
-                Timing(timing.phrase.strip(), timing.frequency, timing.rule, timing.due, timing.until, match.start(), match.end())
+                Timing(
+                    timing.phrase.strip(), timing.frequency, timing.rule, timing.due, timing.until,
+                    match.start(), match.end(), timing.relative,
+                )
             )
     found.sort(key=lambda t: t.start)
     return found

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from engine.schema import Registry
 
 SURE = 90.0
-LIKELY = 72.0
+LIKELY = 80.0
 
 ABBREVIATIONS = {
     "ubnd": "uy ban nhan dan",
@@ -47,7 +47,7 @@ _PLACE_WORDS = ("thanh pho", "thi xa", "thi tran", "tinh", "huyen", "xa", "phuon
 _RANK = {"tinh": 1, "thanh pho": 1, "huyen": 2, "quan": 2, "thi xa": 2, "xa": 3, "phuong": 3, "thi tran": 3}
 _PLURAL = re.compile(r"\bcac\b|\bdoan the\b|\bban, nganh\b|\bnganh\b.*,|, ")
 # Words that carry no identity: "Đề nghị" before a request, "Việt Nam" in MTTQ's name.
-_NOISE = re.compile(r"^(?:de nghi|giao|yeu cau)\s+|\bviet nam\b|\bva\b|[()]")
+_NOISE = re.compile(r"^(?:de nghi|giao|yeu cau|giam doc|pho giam doc|chu tich|bo truong|truong doan)\s+|\(.*?\)|\bviet nam\b|\bva\b|[()]")
 
 
 def fold(text: str, expand: bool = True) -> str:
@@ -69,6 +69,7 @@ def split_place(place: str) -> tuple[str, str]:
 
 
 def _key(text: str) -> str:
+    text = re.sub(r"\([^)]*\)", " ", text)  # "(thường trực Đoàn)" says what it does, not who
     return " ".join(_NOISE.sub(" ", fold(text)).replace(",", " ").split())
 
 
@@ -106,6 +107,16 @@ class Match:
         return "; ".join(f"{c.id} ({c.name}, {c.score:.0f}%)" for c in shown[:3])
 
 
+def _score(query: str, choice: str, **kwargs: object) -> float:
+    """Word order aside, how alike two names are; a name of five words or more that the
+    other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
+    counts nearly as much as an equal one."""
+    score = fuzz.token_sort_ratio(query, choice)
+    if len(set(query.split())) >= 5:
+        score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+    return score
+
+
 class UnitMatcher:
     """Names → registry units and groups valid on ``as_of``."""
 
@@ -133,7 +144,7 @@ class UnitMatcher:
         "Sở" at the end of a name mean the issuer."""
         if self.issuer:
             for word in ("bo", "so"):
-                if key.endswith(" " + word) and self.issuer.startswith(word + " "):
+                if (key == word or key.endswith(" " + word)) and self.issuer.startswith(word + " "):
                     return f"{key} {self.issuer[len(word) + 1 :]}"
         return key
 
@@ -167,9 +178,7 @@ class UnitMatcher:
             ("group", self._group_keys, {g.id: g.name for g in self.groups}),
         ):
             for key in keys:
-                for _choice, score, ident in process.extract(
-                    key, choices, scorer=fuzz.token_sort_ratio, limit=4
-                ):
+                for _choice, score, ident in process.extract(key, choices, scorer=_score, limit=4):
                     bonus = 6.0 if (kind == "group") == plural else -6.0
                     candidate = Candidate(kind, str(ident), names[ident], min(100.0, score + bonus))
                     known = best.get((kind, candidate.id))
