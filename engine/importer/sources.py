@@ -4,6 +4,7 @@ PDF with a text layer.  Every failure is an :class:`ImportInputError` in Vietnam
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,18 @@ def _table_lines(table: object) -> list[str]:
 
 
 def _pdf(name: str, data: bytes) -> SourceText:
+    # pypdf logs its repairs in English ("EOF marker not found"); the user gets one
+    # Vietnamese line instead.
+    quiet = logging.getLogger("pypdf")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return _pdf_text(name, data)
+    finally:
+        quiet.setLevel(level)
+
+
+def _pdf_text(name: str, data: bytes) -> SourceText:
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
