@@ -28,23 +28,38 @@ def setup(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _registry_file(path: Path) -> Any:
+    """The registry in ``path``.  A well-formed file is read without the schema and the
+    loader (most of the command's time); any problem is reported by the loader, located,
+    as ``kehoach validate`` does."""
+    from engine.importer.directory import directory_of
+    from engine.yamlsource import YamlSyntaxError, read
+
+    try:
+        found = directory_of(read(path).data)
+    except YamlSyntaxError:
+        found = None
+    if found is not None:
+        return found
+    from engine.loader import read_files
+
+    catalog, problems = read_files([path])
+    if problems:
+        raise DefinitionError(problems)
+    registries = [i.definition for i in catalog.registries.values()]
+    if not registries:
+        raise KehoachError(f"{path}: không phải tệp danh bạ (kind: registry)")
+    return registries[0]
+
+
 def _registry(args: argparse.Namespace) -> Any:
     if not args.registry:
         return None
-    from engine.loader import read_files
-    from engine.schema import Registry
-
     path = Path(args.registry)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.exists():
             raise KehoachError(f"{args.registry}: không có tệp danh bạ này; kiểm tra đường dẫn")
-        catalog, problems = read_files([path])
-        if problems:
-            raise DefinitionError(problems)
-        found = [i.definition for i in catalog.registries.values()]
-        if not found or not isinstance(found[0], Registry):
-            raise KehoachError(f"{args.registry}: không phải tệp danh bạ (kind: registry)")
-        return found[0]
+        return _registry_file(path)
     from cli.definitions import _registry_lookup
 
     registry = _registry_lookup(args)(args.registry)

@@ -145,3 +145,10 @@ def test_diff_names_what_differs_and_exits_1(tmp_path):
     assert "consolidations: mục 1 (tong-hop-bao-cao-nam): hạn" in diffed.stdout
     assert "II.3 Phòng Kinh tế và Hạ tầng: tiêu đề “Phòng Kinh tế Hạ tầng”" in diffed.stdout
     assert "2 khác biệt chính" in diffed.stdout
+
+
+def test_the_importer_knows_the_schema_s_document_types():
+    from engine.importer.refs import SCHEMA_TYPES
+    from engine.schema import DocumentType
+
+    assert {t.value for t in DocumentType} == SCHEMA_TYPES

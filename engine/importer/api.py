@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 from engine.importer.interpret import CHECK, Draft, Interpreter
 from engine.importer.sources import read_source
 from engine.importer.yamlout import dump, emit_map
-from engine.schema import Registry
+
+if TYPE_CHECKING:
+    from engine.importer.directory import Directory
+    from engine.schema import Registry
 
 
-def import_document(path: str | Path, registry: Registry | None = None) -> Draft:
+def import_document(path: str | Path, registry: Registry | Directory | None = None) -> Draft:
     """Read a plan document and interpret it (raises ImportInputError on a bad file)."""
     return Interpreter(read_source(path), registry).run()
 

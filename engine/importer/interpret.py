@@ -7,27 +7,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.importer.assignments import Found, find_assignments, table_assignments
 from engine.importer.closing import Closing, read_closing
 from engine.importer.header import Header, read_header
 from engine.importer.normalise import Paragraph, paragraphs
 from engine.importer.phrases import Timing
-from engine.importer.refs import Ref, find_refs
+from engine.importer.refs import SCHEMA_TYPES, TYPE_WORDS, Ref, find_refs
 from engine.importer.reports import Clause, read_clause, sentences
 from engine.importer.sections import Node, build_tree
 from engine.importer.sources import ImportInputError, SourceText
 from engine.importer.units import Match, UnitMatcher, fold
 from engine.importer.yamlout import Map
-from engine.schema import DocumentType, Registry
+
+if TYPE_CHECKING:
+    from engine.importer.directory import Directory
+    from engine.schema import Registry
 
 CHECK = "KIỂM TRA"
-PLAN_TYPES = {DocumentType.KH, DocumentType.CTR, DocumentType.PA, DocumentType.DA}
+PLAN_TYPES = {"KH", "CTr", "PA", "ĐA"}
 _PLACE = re.compile(r"\b((?:tỉnh|huyện|xã|phường|thành phố|thị xã|thị trấn|quận)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)")
 _AREA = re.compile(r"trên địa bàn\s+(?P<place>(?:tỉnh|huyện|xã|phường|thành phố|thị xã)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)")
 _SUBJECT = re.compile(r"^(?P<who>(?:Ủy ban nhân dân|UBND|Sở|Bộ|Ban|Đoàn)[^,.]{0,60}?)\s+(?:xây dựng|ban hành)\s+Kế hoạch")
-_LEGAL = {DocumentType.LUAT, DocumentType.ND, "TT"}
+_LEGAL = {"Luật", "NĐ", "TT"}
 
 
 @dataclass
@@ -69,7 +72,7 @@ class _Ids:
 
 
 class Interpreter:
-    def __init__(self, source: SourceText, registry: Registry | None) -> None:
+    def __init__(self, source: SourceText, registry: Registry | Directory | None) -> None:
         self.source = source
         self.registry = registry
         self.findings: list[Finding] = []
@@ -169,7 +172,7 @@ class Interpreter:
         if header.type is not None and header.type not in PLAN_TYPES:
             line = header.lines.get("type", 0)
             raise ImportInputError(
-                f"{self.source.path}:{line}: văn bản này là {header.type}, không phải kế hoạch; "
+                f"{self.source.path}:{line}: văn bản này là {_type_name(header.type)}, không phải kế hoạch; "
                 "`kehoach import` nhận kế hoạch (KẾ HOẠCH, CHƯƠNG TRÌNH, PHƯƠNG ÁN, ĐỀ ÁN)"
             )
         if header.type is None or not sections:
@@ -261,7 +264,7 @@ class Interpreter:
 
     def _document(self, header: Header, issuer: str | None, issuer_note: str | None, closing: Closing) -> tuple[Map, str | None]:
         doc = Map()
-        doc.put("type", str(header.type.value) if header.type else "KH")
+        doc.put("type", header.type or "KH")
         line = header.lines.get("number", 0)
         if header.number_blank:
             doc.put("number", None, self.check(line, f"số văn bản để trống (“Số: /{header.symbol}”, bản dự thảo); ghi số khi ban hành"))
@@ -354,7 +357,7 @@ class Interpreter:
             item = Map()
             item.put("id", ids[key])
             notes: list[str] = []
-            if ref.type not in {t.value for t in DocumentType}:
+            if ref.type not in SCHEMA_TYPES:
                 notes.append(self.check(entry["line"], f"loại văn bản “{ref.type}” ({ref.number}) chưa có trong lược đồ; tạm ghi CV"))
             item.put("type", ref.type if not notes else "CV", *notes)
             item.put("number", ref.number)
@@ -372,7 +375,7 @@ class Interpreter:
         return items
 
     def _parent_plan(self, plan: Map, refs: list[tuple[Ref, str, int]]) -> None:
-        direct = next((r for r, role, _ in refs if role == "implements" and r.type == DocumentType.KH), None)
+        direct = next((r for r, role, _ in refs if role == "implements" and r.type == "KH"), None)
         if direct is not None and direct.number:
             line = next(line for r, _, line in refs if r is direct)
             plan.put(
@@ -688,6 +691,12 @@ class Interpreter:
             units.append(unit)
         draft.put("units", units)
         return draft
+
+
+def _type_name(code: str) -> str:
+    """'TB' → 'Thông báo' (the first way of writing it)."""
+    word = next((w for w, c in TYPE_WORDS.items() if c == code), code)
+    return word[:1].upper() + word[1:]
 
 
 def _report_title(frequency: str) -> str:

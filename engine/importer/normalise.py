@@ -10,7 +10,6 @@ Markdown table rows ("| a | b |") are kept as table rows, one per line.
 from __future__ import annotations
 
 import re
-import statistics
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -82,7 +81,8 @@ def paragraphs(lines: list[tuple[int, str]], *, hard_breaks: bool = False) -> li
     wrapped = False
     width = 0.0
     if prose and not hard_breaks:
-        width = statistics.quantiles(prose, n=10)[-1] if len(prose) >= 10 else max(prose)
+        ordered = sorted(prose)
+        width = float(ordered[int(len(ordered) * 0.9)] if len(ordered) >= 10 else ordered[-1])
         wrapped = width <= 110
     result: list[Paragraph] = []
     previous: tuple[int, str] | None = None

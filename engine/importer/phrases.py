@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.deadline_words import read_phrase
-from engine.schema import DeadlineKind
+from engine.deadline_kind import DeadlineKind
 
 _EACH = r"(?:của\s+)?(?:hằng|hàng|mỗi)"
 _LEAD = r"(?:trước hoặc trong|trước|chậm nhất(?: là)?|muộn nhất(?: là)?|hạn cuối|không quá|trong)"

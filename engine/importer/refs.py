@@ -7,27 +7,31 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from engine.schema import DocumentType
+# The codes of engine.schema.DocumentType (tests/test_import_seed.py checks they are the
+# same; the schema is not imported here, it costs the command most of its time).
+SCHEMA_TYPES = frozenset(
+    {"KH", "BC", "QĐ", "CT", "KL", "NQ", "NĐ", "TB", "HD", "CTr", "TTr", "QyĐ", "ĐA", "PA", "CV", "Luật"}
+)
 
-# The type as written → the code plans use (engine.schema.DocumentType).
+# The type as written → the code plans use.
 TYPE_WORDS: dict[str, str] = {
-    "kế hoạch": DocumentType.KH,
-    "quyết định": DocumentType.QD,
-    "chỉ thị": DocumentType.CT,
-    "kết luận": DocumentType.KL,
-    "nghị quyết": DocumentType.NQ,
-    "nghị định": DocumentType.ND,
-    "thông báo": DocumentType.TB,
-    "hướng dẫn": DocumentType.HD,
-    "chương trình": DocumentType.CTR,
-    "tờ trình": DocumentType.TTR,
-    "quy định": DocumentType.QYD,
-    "đề án": DocumentType.DA,
-    "phương án": DocumentType.PA,
-    "công văn": DocumentType.CV,
-    "văn bản": DocumentType.CV,
-    "báo cáo": DocumentType.BC,
-    "luật": DocumentType.LUAT,
+    "kế hoạch": "KH",
+    "quyết định": "QĐ",
+    "chỉ thị": "CT",
+    "kết luận": "KL",
+    "nghị quyết": "NQ",
+    "nghị định": "NĐ",
+    "thông báo": "TB",
+    "hướng dẫn": "HD",
+    "chương trình": "CTr",
+    "tờ trình": "TTr",
+    "quy định": "QyĐ",
+    "đề án": "ĐA",
+    "phương án": "PA",
+    "công văn": "CV",
+    "văn bản": "CV",
+    "báo cáo": "BC",
+    "luật": "Luật",
     "thông tư": "TT",  # not a DocumentType yet: the draft marks it
 }
 _TYPES = "|".join(sorted((re.escape(w) for w in TYPE_WORDS), key=len, reverse=True))

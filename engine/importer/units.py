@@ -8,6 +8,8 @@ ban, ngành huyện", "UBND các xã, thị trấn") is looked for among the gro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datetime as dt
 import re
 import unicodedata
@@ -15,7 +17,10 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
-from engine.schema import Registry
+if TYPE_CHECKING:
+    from engine.importer.directory import Directory
+    from engine.schema import Registry
+
 
 SURE = 90.0
 LIKELY = 80.0
@@ -122,7 +127,7 @@ class UnitMatcher:
 
     def __init__(
         self,
-        registry: Registry | None,
+        registry: Registry | Directory | None,
         as_of: dt.date,
         places: list[str] | None = None,
         issuer: str | None = None,
