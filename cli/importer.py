@@ -14,13 +14,17 @@ from engine.errors import DefinitionError, KehoachError, NotFound
 
 
 def setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="văn bản kế hoạch: .txt (UTF-8), .docx hoặc .pdf có lớp chữ")
+    p.add_argument(
+        "file", metavar="FILE", help="văn bản kế hoạch: .txt (UTF-8), .docx hoặc .pdf có lớp chữ"
+    )
     p.add_argument(
         "--registry",
         metavar="REGISTRY",
         help="danh bạ đơn vị để đối chiếu tên: tệp YAML, hoặc mã danh bạ đã nạp",
     )
-    p.add_argument("-o", "--output", metavar="DRAFT", help="ghi bản nháp ra tệp này (mặc định: ra màn hình)")
+    p.add_argument(
+        "-o", "--output", metavar="DRAFT", help="ghi bản nháp ra tệp này (mặc định: ra màn hình)"
+    )
     p.add_argument(
         "--diff",
         metavar="PLAN",
@@ -64,7 +68,9 @@ def _registry(args: argparse.Namespace) -> Any:
 
     registry = _registry_lookup(args)(args.registry)
     if registry is None:
-        raise NotFound(f"chưa nạp danh bạ '{args.registry}'; đưa tệp YAML của danh bạ, hoặc `kehoach load` nó trước")
+        raise NotFound(
+            f"chưa nạp danh bạ '{args.registry}'; đưa tệp YAML của danh bạ, hoặc `kehoach load` nó trước"
+        )
     return registry
 
 
@@ -86,19 +92,25 @@ def _stored_plan(args: argparse.Namespace) -> dict[str, Any]:
 
     plan = _plan_lookup(args)(args.diff)
     if plan is None:
-        raise NotFound(f"chưa nạp kế hoạch '{args.diff}'; đưa tệp YAML của nó, hoặc `kehoach load` trước")
+        raise NotFound(
+            f"chưa nạp kế hoạch '{args.diff}'; đưa tệp YAML của nó, hoặc `kehoach load` trước"
+        )
     return plan.model_dump(mode="json")
 
 
 def _write(path: Path, text: str) -> None:
     """All or nothing: a temporary file beside ``path``, renamed over it."""
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, path)
     except OSError as exc:
-        raise KehoachError(f"{path}: không ghi được tệp ({exc.strerror}); kiểm tra thư mục và quyền ghi") from None
+        raise KehoachError(
+            f"{path}: không ghi được tệp ({exc.strerror}); kiểm tra thư mục và quyền ghi"
+        ) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -134,5 +146,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for difference in differences:
         out(str(difference))
     main = [d for d in differences if d.part != "detail"]
-    out(f"{len(main)} khác biệt chính, {len(differences) - len(main)} khác biệt chi tiết so với {args.diff}.")
+    out(
+        f"{len(main)} khác biệt chính, {len(differences) - len(main)} khác biệt chi tiết so với {args.diff}."
+    )
     return 1 if main else EXIT_OK

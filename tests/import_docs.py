@@ -98,8 +98,19 @@ def to_pdf(source: Path, folder: Path) -> Path:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     assert soffice, "LibreOffice (soffice) is needed to make the PDF inputs"
     subprocess.run(
-        [soffice, f"-env:UserInstallation=file://{folder}/lo-profile", "--headless", "--convert-to", "pdf", "--outdir", str(folder), str(source)],
-        check=True, capture_output=True, timeout=180,
+        [
+            soffice,
+            f"-env:UserInstallation=file://{folder}/lo-profile",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(folder),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
     )
     pdf = folder / (source.stem + ".pdf")
     assert pdf.exists(), f"LibreOffice made no PDF of {source}"
@@ -110,7 +121,11 @@ def scanned_pdf(pdf: Path, folder: Path) -> Path:
     """A PDF with no text layer: the first page of ``pdf`` as a picture, put back into a
     PDF (what a scanner gives; the picture goes through a DOCX, as LibreOffice's Writer
     alone is installed)."""
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(folder / "scan")], check=True, timeout=60)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(folder / "scan")],
+        check=True,
+        timeout=60,
+    )
     image = next(folder.glob("scan*.png"))
     holder = docx.Document()
     holder.add_picture(str(image), width=docx.shared.Cm(16))

@@ -6,7 +6,6 @@ must be found, and nothing found may be wrong."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # A post-2025 provincial plan: departments and communes in section V, monthly reports.
     "tinh_cao_bang_cho_bien_gioi_2025.txt": {
         "document": {
-            "type": "KH", "number": "134/KH-UBND", "date": "2025-08-15", "place": "Cao Bằng",
-            "issuer_unit": "ubnd-tinh-cao-bang", "parent_body": None,
+            "type": "KH",
+            "number": "134/KH-UBND",
+            "date": "2025-08-15",
+            "place": "Cao Bằng",
+            "issuer_unit": "ubnd-tinh-cao-bang",
+            "parent_body": None,
             "summary": "Phát triển thương mại biên giới và chợ biên giới trên địa bàn tỉnh Cao Bằng năm 2025 - 2026",
         },
         "signer": ("TM.", "ỦY BAN NHÂN DÂN", "PHÓ CHỦ TỊCH", "Nông Thanh Tùng"),
@@ -39,8 +42,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "deliverables": [("report", "monthly", "monthly 20", "so-cong-thuong-cao-bang", None)],
         "consolidations": [("so-cong-thuong-cao-bang", "monthly 25", "ubnd-tinh-cao-bang", None)],
         "recipients": [
-            ("Bộ Công Thương (b/c)", "report"), ("Chủ tịch, các PCT UBND tỉnh", "information"),
-            ("Các sở, ban, ngành tỉnh", "information"), ("UBND các xã, phường", "action"),
+            ("Bộ Công Thương (b/c)", "report"),
+            ("Chủ tịch, các PCT UBND tỉnh", "information"),
+            ("Các sở, ban, ngành tỉnh", "information"),
+            ("UBND các xã, phường", "action"),
             ("Lưu: VT, SCT", "archive"),
         ],
         "missing": [],
@@ -49,8 +54,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # A ministry plan whose tasks are an appendix table (Markdown), after the signature.
     "bo_cong_thuong_hang_viet_2024.txt": {
         "document": {
-            "type": "KH", "number": "1520/KH-BCT", "date": "2024-06-10", "place": "Hà Nội",
-            "issuer_unit": "bo-cong-thuong", "parent_body": None,
+            "type": "KH",
+            "number": "1520/KH-BCT",
+            "date": "2024-06-10",
+            "place": "Hà Nội",
+            "issuer_unit": "bo-cong-thuong",
+            "parent_body": None,
             "summary": "Triển khai Cuộc vận động “Người Việt Nam ưu tiên dùng hàng Việt Nam” của ngành Công Thương giai đoạn 2024 - 2025",
         },
         "signer": ("KT.", "BỘ TRƯỞNG", "THỨ TRƯỞNG", "Phan Thị Thắng"),
@@ -68,8 +77,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ],
         "consolidations": [],
         "recipients": [
-            ("Ban Bí thư (để b/c)", "report"), ("Bộ trưởng (để b/c)", "report"),
-            ("Các đơn vị thuộc Bộ", "information"), ("Sở Công Thương các tỉnh, thành phố", "information"),
+            ("Ban Bí thư (để b/c)", "report"),
+            ("Bộ trưởng (để b/c)", "report"),
+            ("Các đơn vị thuộc Bộ", "information"),
+            ("Sở Công Thương các tỉnh, thành phố", "information"),
             ("Lưu: VT, TTTN", "archive"),
         ],
         "missing": [],
@@ -78,12 +89,20 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # A department plan as DOCX, a draft with its number and day left blank.
     "so_cong_thuong_hoa_chat_2026.docx.txt": {
         "document": {
-            "type": "KH", "number": None, "date": None, "place": "Cao Bằng",
-            "issuer_unit": "so-cong-thuong-cao-bang", "parent_body": "UBND tỉnh Cao Bằng",
+            "type": "KH",
+            "number": None,
+            "date": None,
+            "place": "Cao Bằng",
+            "issuer_unit": "so-cong-thuong-cao-bang",
+            "parent_body": "UBND tỉnh Cao Bằng",
             "summary": "Kiểm tra an toàn hóa chất tại các cơ sở trong khu công nghiệp năm 2026",
         },
         "signer": ("KT.", "GIÁM ĐỐC", "PHÓ GIÁM ĐỐC", "Hoàng Văn Nam"),
-        "basis": {"113/2017/NĐ-CP": "2017-10-09", "35/2022/NĐ-CP": "2022-05-28", "45/KH-UBND": "2026-02-20"},
+        "basis": {
+            "113/2017/NĐ-CP": "2017-10-09",
+            "35/2022/NĐ-CP": "2022-05-28",
+            "45/KH-UBND": "2026-02-20",
+        },
         "assignments": [
             ("III.1", "unit=sct-phong-ktat", None, ["ongoing"]),
             ("III.2", "unit=sct-phong-qltm", None, ["ongoing"]),
@@ -93,8 +112,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "deliverables": [("report", "once", "fixed 2026-06-30", "sct-phong-ktat", None)],
         "consolidations": [("sct-phong-ktat", "fixed 2026-07-15", "ubnd-tinh-cao-bang", None)],
         "recipients": [
-            ("UBND tỉnh (b/c)", "report"), ("Giám đốc Sở", "information"),
-            ("BQL các KCN tỉnh", "information"), ("Các phòng thuộc Sở", "information"),
+            ("UBND tỉnh (b/c)", "report"),
+            ("Giám đốc Sở", "information"),
+            ("BQL các KCN tỉnh", "information"),
+            ("Các phòng thuộc Sở", "information"),
             ("Lưu: VT, KTAT", "archive"),
         ],
         "missing": ["BQL các KCN tỉnh"],
@@ -103,8 +124,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # A short training plan as DOCX; the communes send a list by a fixed day.
     "so_noi_vu_boi_duong_2025.docx.txt": {
         "document": {
-            "type": "KH", "number": "210/KH-SNV", "date": "2025-09-05", "place": "Cao Bằng",
-            "issuer_unit": "so-noi-vu-cao-bang", "parent_body": "UBND tỉnh Cao Bằng",
+            "type": "KH",
+            "number": "210/KH-SNV",
+            "date": "2025-09-05",
+            "place": "Cao Bằng",
+            "issuer_unit": "so-noi-vu-cao-bang",
+            "parent_body": "UBND tỉnh Cao Bằng",
             "summary": "Tổ chức lớp bồi dưỡng kỹ năng số cho công chức cấp xã năm 2025",
         },
         "signer": ("KT.", "GIÁM ĐỐC", "PHÓ GIÁM ĐỐC", "Lê Thị Hoa"),
@@ -114,17 +139,27 @@ EXPECTED: dict[str, dict[str, Any]] = {
             ("III.2", "unit=snv-van-phong", None, ["ongoing"]),
             ("III.3", "group=xa-phuong-cao-bang", None, ["ongoing"]),
         ],
-        "deliverables": [("report", "once", "fixed 2025-09-25", "so-noi-vu-cao-bang", "snv-phong-ccvc")],
+        "deliverables": [
+            ("report", "once", "fixed 2025-09-25", "so-noi-vu-cao-bang", "snv-phong-ccvc")
+        ],
         "consolidations": [],
-        "recipients": [("UBND tỉnh (b/c)", "report"), ("UBND các xã, phường", "action"), ("Lưu: VT, CCVC", "archive")],
+        "recipients": [
+            ("UBND tỉnh (b/c)", "report"),
+            ("UBND các xã, phường", "action"),
+            ("Lưu: VT, CCVC", "archive"),
+        ],
         "missing": [],
         "on_request": [],
     },
     # An inspection plan with irregular headings, issued by a team under a department.
     "doan_kiem_tra_attp_tet_2026.txt": {
         "document": {
-            "type": "KH", "number": "03/KH-ĐKT", "date": "2025-12-02", "place": "Cao Bằng",
-            "issuer_unit": "moi-doan-kiem-tra-lien-nganh", "parent_body": "Sở Y tế tỉnh Cao Bằng",
+            "type": "KH",
+            "number": "03/KH-ĐKT",
+            "date": "2025-12-02",
+            "place": "Cao Bằng",
+            "issuer_unit": "moi-doan-kiem-tra-lien-nganh",
+            "parent_body": "Sở Y tế tỉnh Cao Bằng",
             "summary": "Kiểm tra an toàn thực phẩm dịp Tết Nguyên đán Bính Ngọ năm 2026",
         },
         "signer": (None, None, "TRƯỞNG ĐOÀN", "Nguyễn Văn Bình"),
@@ -137,7 +172,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ],
         "deliverables": [("report", "once", "after_activation 5", "so-y-te-cao-bang", None)],
         "consolidations": [],
-        "recipients": [("Giám đốc Sở Y tế (b/c)", "report"), ("Các thành viên Đoàn", "information"), ("Lưu: ĐKT", "archive")],
+        "recipients": [
+            ("Giám đốc Sở Y tế (b/c)", "report"),
+            ("Các thành viên Đoàn", "information"),
+            ("Lưu: ĐKT", "archive"),
+        ],
         "missing": ["Đoàn kiểm tra liên ngành", "Các thành viên Đoàn"],
         "on_request": ["đột xuất"],
     },
@@ -187,7 +226,12 @@ def extracted(plan: Map, registry_draft: Map | None) -> dict[str, Any]:
     signer = doc["signer"]
     found: dict[str, Any] = {
         "document": {k: (str(doc[k]) if k == "date" and doc[k] else doc[k]) for k in EXPECTED_KEYS},
-        "signer": (signer.get("authority"), signer.get("on_behalf_of"), signer.get("title"), signer.get("name")),
+        "signer": (
+            signer.get("authority"),
+            signer.get("on_behalf_of"),
+            signer.get("title"),
+            signer.get("name"),
+        ),
         "basis": {b["number"]: str(b["date"]) for b in data.get("basis", []) if b["number"]},
         "assignments": [],
         "deliverables": [],
@@ -201,11 +245,23 @@ def extracted(plan: Map, registry_draft: Map | None) -> dict[str, Any]:
         for task in entry.get("tasks"):
             due = _off(task, "due")
             tasks.append(task.get("recurrence") + (f" {due}" if due else ""))
-        found["assignments"].append((entry.get("section"), _target(entry.data()["to"]), entry.get("mode"), tasks))
+        found["assignments"].append(
+            (entry.get("section"), _target(entry.data()["to"]), entry.get("mode"), tasks)
+        )
     for d in data.get("deliverables", []):
-        found["deliverables"].append((d["kind"], d["frequency"], _rule(d["deadline"]), d["routing"]["to"], d["routing"].get("via")))
+        found["deliverables"].append(
+            (
+                d["kind"],
+                d["frequency"],
+                _rule(d["deadline"]),
+                d["routing"]["to"],
+                d["routing"].get("via"),
+            )
+        )
     for c in data.get("consolidations", []):
-        found["consolidations"].append((c["by"], _rule(c["deadline"]), c["routing"]["to"], c["routing"].get("via")))
+        found["consolidations"].append(
+            (c["by"], _rule(c["deadline"]), c["routing"]["to"], c["routing"].get("via"))
+        )
     return found
 
 
@@ -244,8 +300,10 @@ def test_every_document_reads_as_its_author_meant(drafts):
         failures += [f"{name}: thiếu {fact}" for fact in sorted(want - got, key=str)]
         failures += [f"{name}: thừa hoặc sai {fact}" for fact in sorted(got - want, key=str)]
     precision, recall = tp / (tp + fp), tp / (tp + fn)
-    print(f"\nimport, {len(EXPECTED)} documents: {tp} facts right, {fp} wrong or extra, {fn} missed; "
-          f"precision {precision:.3f}, recall {recall:.3f}")
+    print(
+        f"\nimport, {len(EXPECTED)} documents: {tp} facts right, {fp} wrong or extra, {fn} missed; "
+        f"precision {precision:.3f}, recall {recall:.3f}"
+    )
     for failure in failures:
         print(failure)
     assert failures == []
@@ -282,7 +340,10 @@ def test_what_the_schema_cannot_hold_yet_is_commented_out(drafts):
     assert "        # due: 2024-12-31" in text
     assert "# on_request:" in text and "#     when: đột xuất" in text
     chain = draft_yaml(drafts["tinh_cao_bang_cho_bien_gioi_2025.txt"])
-    assert "    # chain:\n    #   - {authority: TM., of: ỦY BAN NHÂN DÂN}\n    #   - {authority: KT., of: CHỦ TỊCH}\n" in chain
+    assert (
+        "    # chain:\n    #   - {authority: TM., of: ỦY BAN NHÂN DÂN}\n    #   - {authority: KT., of: CHỦ TỊCH}\n"
+        in chain
+    )
     for draft in drafts.values():
         data = yaml.safe_load(draft_yaml(draft))
         assert "on_request" not in data and "chain" not in data["document"]["signer"]
@@ -291,7 +352,9 @@ def test_what_the_schema_cannot_hold_yet_is_commented_out(drafts):
 def test_the_docx_and_its_pdf_give_the_same_draft(drafts, registry, tmp_path):
     from tests.import_docs import to_pdf
 
-    docx_file = build_docx(DATA / "so_cong_thuong_hoa_chat_2026.docx.txt", tmp_path / "ke-hoach.docx")
+    docx_file = build_docx(
+        DATA / "so_cong_thuong_hoa_chat_2026.docx.txt", tmp_path / "ke-hoach.docx"
+    )
     pdf = to_pdf(docx_file, tmp_path)
     from_pdf = import_document(pdf, registry)
     assert extracted(from_pdf.plan, from_pdf.registry_draft) == extracted(
@@ -299,5 +362,3 @@ def test_the_docx_and_its_pdf_give_the_same_draft(drafts, registry, tmp_path):
         drafts["so_cong_thuong_hoa_chat_2026.docx.txt"].registry_draft,
     )
     shutil.rmtree(tmp_path / "lo-profile", ignore_errors=True)
-
-

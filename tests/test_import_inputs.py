@@ -4,6 +4,7 @@ crashes; DOCX tables are read like the Markdown tables of a text."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", "import", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "cli", "import", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
 
 
@@ -49,7 +54,9 @@ def test_a_binary_file(tmp_path):
 
 
 def test_text_that_is_not_utf8_names_its_line(tmp_path):
-    (tmp_path / "cu.txt").write_bytes("KẾ HOẠCH\nSố: 12/KH-UBND\n".encode() + "Tiếng Việt".encode("utf-8")[:3] + b"\xea\xcc\x81ng")  # a cp1258 "ế"
+    (tmp_path / "cu.txt").write_bytes(
+        "KẾ HOẠCH\nSố: 12/KH-UBND\n".encode() + "Tiếng Việt".encode()[:3] + b"\xea\xcc\x81ng"
+    )  # a cp1258 "ế"
     _refused(tmp_path / "cu.txt", ":3:", "UTF-8")
 
 
@@ -109,18 +116,57 @@ def test_a_docx_with_a_task_table_reads_like_the_text_with_a_markdown_table(tmp_
 # ---------------------------------------------------------------- fuzzing
 
 FRAGMENTS = [
-    "KẾ HOẠCH", "I. MỤC ĐÍCH, YÊU CẦU", "II. NỘI DUNG", "III. TỔ CHỨC THỰC HIỆN", "V. TỔ CHỨC THỰC HIỆN",
-    "1. Công an huyện", "2. Sở Công Thương: chủ trì", "a) UBND các xã:", "- ", "+ ", "Số: 134 /KH-UBND",
-    "Số:     /KH-SCT", "Cao Bằng, ngày 15 tháng 8 năm 2025", "Căn cứ Nghị định số 136/2020/NĐ-CP ngày 24/11/2020 của Chính phủ",
+    "KẾ HOẠCH",
+    "I. MỤC ĐÍCH, YÊU CẦU",
+    "II. NỘI DUNG",
+    "III. TỔ CHỨC THỰC HIỆN",
+    "V. TỔ CHỨC THỰC HIỆN",
+    "1. Công an huyện",
+    "2. Sở Công Thương: chủ trì",
+    "a) UBND các xã:",
+    "- ",
+    "+ ",
+    "Số: 134 /KH-UBND",
+    "Số:     /KH-SCT",
+    "Cao Bằng, ngày 15 tháng 8 năm 2025",
+    "Căn cứ Nghị định số 136/2020/NĐ-CP ngày 24/11/2020 của Chính phủ",
     "Thực hiện Kế hoạch số 2720/KH-UBND ngày 21/10/2022 của Ủy ban nhân dân tỉnh Cao Bằng về",
-    "báo cáo UBND huyện qua Công an huyện trước ngày 10/9/ hằng năm", "trước ngày 20 hằng tháng", "quý IV năm 2026",
-    "Tháng 8/2024", "2024 - 2025", "định kỳ 6 tháng", "đột xuất", "khi có yêu cầu", "thường xuyên", "(lồng ghép với",
-    "tổng hợp, báo cáo UBND tỉnh (qua Công an tỉnh)", "Nơi nhận:", "- Lưu: VT, CAH.", "TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH",
-    "PHÓ CHỦ TỊCH", "Nguyễn Văn A", "PHỤ LỤC", "| STT | Nhiệm vụ | Đơn vị chủ trì | Đơn vị phối hợp | Thời gian |",
-    "| 1 | Việc | Sở Y tế | Sở Tài chính, | Năm 2025 |", "|---|---|", "Trên đây là Kế hoạch", "2", "(", ")", ":", ";",
-    "Đề nghị Ủy ban Mặt trận Tổ quốc Việt Nam", "99/2019/QH", "02-KL/TW", "47 CT/TW", "trong vòng 05 ngày làm việc",
+    "báo cáo UBND huyện qua Công an huyện trước ngày 10/9/ hằng năm",
+    "trước ngày 20 hằng tháng",
+    "quý IV năm 2026",
+    "Tháng 8/2024",
+    "2024 - 2025",
+    "định kỳ 6 tháng",
+    "đột xuất",
+    "khi có yêu cầu",
+    "thường xuyên",
+    "(lồng ghép với",
+    "tổng hợp, báo cáo UBND tỉnh (qua Công an tỉnh)",
+    "Nơi nhận:",
+    "- Lưu: VT, CAH.",
+    "TM. ỦY BAN NHÂN DÂN",
+    "KT. CHỦ TỊCH",
+    "PHÓ CHỦ TỊCH",
+    "Nguyễn Văn A",
+    "PHỤ LỤC",
+    "| STT | Nhiệm vụ | Đơn vị chủ trì | Đơn vị phối hợp | Thời gian |",
+    "| 1 | Việc | Sở Y tế | Sở Tài chính, | Năm 2025 |",
+    "|---|---|",
+    "Trên đây là Kế hoạch",
+    "2",
+    "(",
+    ")",
+    ":",
+    ";",
+    "Đề nghị Ủy ban Mặt trận Tổ quốc Việt Nam",
+    "99/2019/QH",
+    "02-KL/TW",
+    "47 CT/TW",
+    "trong vòng 05 ngày làm việc",
 ]
-_line = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=30)), min_size=0, max_size=6).map(" ".join)
+_line = st.lists(
+    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=30)), min_size=0, max_size=6
+).map(" ".join)
 
 
 @settings(
@@ -145,11 +191,13 @@ def test_fuzzed_plan_like_text_is_read_or_refused_in_words(lines, hard_breaks):
 def test_one_very_long_line_is_read_in_bounded_time(size, tmp_path):
     import time
 
-    text = "KẾ HOẠCH\nI. NỘI DUNG\n1. Sở Y tế: " + ("báo cáo UBND tỉnh qua Sở Tài chính, và " * (size // 40)) + "\n"
+    text = (
+        "KẾ HOẠCH\nI. NỘI DUNG\n1. Sở Y tế: "
+        + ("báo cáo UBND tỉnh qua Sở Tài chính, và " * (size // 40))
+        + "\n"
+    )
     (tmp_path / "dai.txt").write_text(text, encoding="utf-8")
     started = time.monotonic()
-    try:
+    with contextlib.suppress(ImportInputError):
         import_document(tmp_path / "dai.txt")
-    except ImportInputError:
-        pass
     assert time.monotonic() - started < 20

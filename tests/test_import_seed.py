@@ -58,13 +58,24 @@ def test_the_seed_draft_matches_the_hand_encoded_plan(draft_data, hand):
 def test_the_basis_chain_is_read_with_numbers_dates_and_what_implements_what(draft_data):
     basis = {b["number"]: b for b in draft_data["basis"] if b["number"]}
     assert set(basis) == {
-        "47-CT/TW", "02-KL/TW", "1492/QĐ-TTg", "78-KH/TU", "2720/KH-UBND",
-        "99/2019/QH", "630/QĐ-TTg", "204/KH-UBND", "136/2020/NĐ-CP",
+        "47-CT/TW",
+        "02-KL/TW",
+        "1492/QĐ-TTg",
+        "78-KH/TU",
+        "2720/KH-UBND",
+        "99/2019/QH",
+        "630/QĐ-TTg",
+        "204/KH-UBND",
+        "136/2020/NĐ-CP",
     }
     ids = {b["number"]: b["id"] for b in draft_data["basis"] if b["number"]}
-    assert sorted(basis["2720/KH-UBND"]["implements"]) == sorted([ids["1492/QĐ-TTg"], ids["78-KH/TU"]])
+    assert sorted(basis["2720/KH-UBND"]["implements"]) == sorted(
+        [ids["1492/QĐ-TTg"], ids["78-KH/TU"]]
+    )
     assert basis["1492/QĐ-TTg"]["implements"] == [ids["02-KL/TW"]]
-    assert str(basis["47-CT/TW"]["date"]) == "2015-06-25"  # from "Chỉ thị số 47 CT/TW ngày 25/6/2015"
+    assert (
+        str(basis["47-CT/TW"]["date"]) == "2015-06-25"
+    )  # from "Chỉ thị số 47 CT/TW ngày 25/6/2015"
     assert basis["204/KH-UBND"]["role"] == "continues"
     assert basis["630/QĐ-TTg"]["role"] == "combined_with"
     # the Đề án is named by title only, and the draft says so
@@ -73,7 +84,10 @@ def test_the_basis_chain_is_read_with_numbers_dates_and_what_implements_what(dra
 
 def test_the_six_groups_and_their_bullets(draft_data, hand):
     mine = [(a["section"], a["to"], len(a["tasks"])) for a in draft_data["assignments"]]
-    theirs = [(a["section"], {k: v for k, v in a["to"].items() if v}, len(a["tasks"])) for a in hand["assignments"]]
+    theirs = [
+        (a["section"], {k: v for k, v in a["to"].items() if v}, len(a["tasks"]))
+        for a in hand["assignments"]
+    ]
     assert mine == theirs
     assert [t["recurrence"] for a in draft_data["assignments"] for t in a["tasks"]] == [
         t["recurrence"] for a in hand["assignments"] for t in a["tasks"]
@@ -84,7 +98,11 @@ def test_the_six_groups_and_their_bullets(draft_data, hand):
 def test_deadlines_routing_and_the_combined_report(draft_data):
     report = draft_data["deliverables"][1]
     assert report["deadline"] == {
-        "rule": "yearly", "day": 10, "month": 9, "phrase": "trước ngày 10/9/ hằng năm", "policy": "next_working_day",
+        "rule": "yearly",
+        "day": 10,
+        "month": 9,
+        "phrase": "trước ngày 10/9/ hằng năm",
+        "policy": "next_working_day",
     }
     assert report["routing"] == {"to": "ubnd-huyen-ha-lang", "via": "ca-huyen-ha-lang"}
     consolidation = draft_data["consolidations"][0]
@@ -100,7 +118,12 @@ def test_unsure_points_are_marked_in_the_draft_and_reported_with_line_numbers(dr
     lines = report_lines(draft)
     # "trước ngày 10/9" literally ends on 9/9: the reading is left to the administrator
     assert "# KIỂM TRA (dòng 193): “trước ngày 10/9/ hằng năm”: theo nghĩa đen" in text
-    assert any(line.endswith(".txt:193: chưa chắc: câu không nêu thời hạn; hạn dưới đây là tạm định (assumed: true), sửa theo thực tế") for line in lines)
+    assert any(
+        line.endswith(
+            ".txt:193: chưa chắc: câu không nêu thời hạn; hạn dưới đây là tạm định (assumed: true), sửa theo thực tế"
+        )
+        for line in lines
+    )
     # no line of the seed is left unread
     assert [f for f in draft.findings if f.kind == "không hiểu"] == []
     # the signer: only "CHỦ TỊCH" is in the text
@@ -117,15 +140,41 @@ def test_the_draft_validates_with_the_registry(tmp_path, draft):
 def test_the_command_writes_the_draft_and_diffs_it(tmp_path):
     output = tmp_path / "draft.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "cli", "import", str(SEED), "--registry", str(REGISTRY), "-o", str(output)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "import",
+            str(SEED),
+            "--registry",
+            str(REGISTRY),
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert output.read_text(encoding="utf-8").startswith("# yaml-language-server")
     assert "Đã ghi" in done.stderr and "chỗ cần kiểm tra" in done.stderr
     diffed = subprocess.run(
-        [sys.executable, "-m", "cli", "import", str(SEED), "--registry", str(REGISTRY), "--diff", str(HAND)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "import",
+            str(SEED),
+            "--registry",
+            str(REGISTRY),
+            "--diff",
+            str(HAND),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     print(diffed.stdout)
     assert diffed.returncode == 0, diffed.stdout
@@ -133,13 +182,30 @@ def test_the_command_writes_the_draft_and_diffs_it(tmp_path):
 
 
 def test_diff_names_what_differs_and_exits_1(tmp_path):
-    changed = HAND.read_text(encoding="utf-8").replace("day: 25\n      month: 9", "day: 20\n      month: 9", 1)
-    changed = changed.replace("heading: Phòng Kinh tế Hạ tầng", "heading: Phòng Kinh tế và Hạ tầng", 1)
+    changed = HAND.read_text(encoding="utf-8").replace(
+        "day: 25\n      month: 9", "day: 20\n      month: 9", 1
+    )
+    changed = changed.replace(
+        "heading: Phòng Kinh tế Hạ tầng", "heading: Phòng Kinh tế và Hạ tầng", 1
+    )
     assert changed != HAND.read_text(encoding="utf-8")
     (tmp_path / "plan.yaml").write_text(changed, encoding="utf-8")
     diffed = subprocess.run(
-        [sys.executable, "-m", "cli", "import", str(SEED), "--registry", str(REGISTRY), "--diff", str(tmp_path / "plan.yaml")],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "import",
+            str(SEED),
+            "--registry",
+            str(REGISTRY),
+            "--diff",
+            str(tmp_path / "plan.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert diffed.returncode == 1
     assert "consolidations: mục 1 (tong-hop-bao-cao-nam): hạn" in diffed.stdout

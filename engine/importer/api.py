@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.importer.interpret import CHECK, Draft, Interpreter
 from engine.importer.sources import read_source
@@ -48,7 +47,17 @@ def registry_draft_yaml(draft: Draft) -> str | None:
 def report_lines(draft: Draft) -> list[str]:
     """Every finding as 'file:line: kind: text', in the document's order."""
     source = draft.source.path if draft.source else "?"
-    return [f"{source}:{f.line}: {f.kind}: {f.text}" if f.line else f"{source}: {f.kind}: {f.text}" for f in draft.findings]
+    return [
+        f"{source}:{f.line}: {f.kind}: {f.text}" if f.line else f"{source}: {f.kind}: {f.text}"
+        for f in draft.findings
+    ]
 
 
-__all__ = ["Draft", "import_document", "draft_yaml", "registry_draft_yaml", "report_lines", "emit_map"]
+__all__ = [
+    "Draft",
+    "import_document",
+    "draft_yaml",
+    "registry_draft_yaml",
+    "report_lines",
+    "emit_map",
+]

@@ -21,7 +21,9 @@ UNIT_START = re.compile(
     r"Đội Quản lý|Quân sự)\b",
     re.IGNORECASE,
 )
-_PREFIX = re.compile(r"^(?:(?P<request>Đề nghị)\s+|Giao\s+|Trách nhiệm của\s+|Nhiệm vụ của\s+)", re.IGNORECASE)
+_PREFIX = re.compile(
+    r"^(?:(?P<request>Đề nghị)\s+|Giao\s+|Trách nhiệm của\s+|Nhiệm vụ của\s+)", re.IGNORECASE
+)
 # Verbs that end a unit's name in "Giao Công an huyện theo dõi …".
 _VERBS = re.compile(
     r"\s(?:theo dõi|chủ trì|tổng hợp|phối hợp|hướng dẫn|kiểm tra|là cơ quan|làm đầu mối|có trách nhiệm|"
@@ -105,7 +107,9 @@ def _tasks_of(node: Node, body: str | None) -> list[Task]:
     for child in node.children:
         if child.kind == "text" and body and not child.text[:1].islower():
             continue  # a sentence after "Unit: task." is the section's, not this unit's
-        if child.kind in {"bullet", "point", "subitem"} or (child.kind == "text" and not structured):
+        if child.kind in {"bullet", "point", "subitem"} or (
+            child.kind == "text" and not structured
+        ):
             text = child.text
             subs = [s.text for s in child.children if s.kind in {"plus", "text", "bullet"}]
             if subs:
@@ -138,7 +142,11 @@ def find_assignments(sections: list[Node], matcher: UnitMatcher) -> list[Found]:
                 if tasks and (match.found or UNIT_START.match(heading)):
                     if node.para:
                         node.para.used = True
-                    found.append(Found(node.path() or "?", heading, node.line, match, request, tasks, node=node))
+                    found.append(
+                        Found(
+                            node.path() or "?", heading, node.line, match, request, tasks, node=node
+                        )
+                    )
                     return
         for child in node.children:
             visit(child)
@@ -168,7 +176,14 @@ def _tables(rows: list[Paragraph]) -> list[list[Paragraph]]:
     return tables
 
 
-def table_assignments(rows: list[Paragraph], matcher: UnitMatcher) -> tuple[list[Found], list[Paragraph]]:
+def _cell(cells: list[str], columns: dict[str, int], name: str) -> str:
+    index = columns.get(name)
+    return cells[index].strip() if index is not None and index < len(cells) else ""
+
+
+def table_assignments(
+    rows: list[Paragraph], matcher: UnitMatcher
+) -> tuple[list[Found], list[Paragraph]]:
     """Task tables → assignments grouped by lead unit; rows that did not fit are returned."""
     found: dict[str, Found] = {}
     left: list[Paragraph] = []
@@ -184,18 +199,15 @@ def table_assignments(rows: list[Paragraph], matcher: UnitMatcher) -> tuple[list
             left.extend(table)
             continue
         table[0].used = True
-        section = ""
         for row in table[1:]:
             cells = row.cells or []
-
-            def cell(name: str, cells: list[str] = cells) -> str:
-                index = columns.get(name)
-                return cells[index].strip() if index is not None and index < len(cells) else ""
-
-            task, lead = cell("task"), cell("lead")
-            if task and not lead and all(not c for i, c in enumerate(cells) if i != columns["task"] and i > 0):
-                section = task  # a group row ("I | Tuyên truyền | | |")
-                row.used = True
+            task, lead = _cell(cells, columns, "task"), _cell(cells, columns, "lead")
+            if (
+                task
+                and not lead
+                and all(not c for i, c in enumerate(cells) if i != columns["task"] and i > 0)
+            ):
+                row.used = True  # a group row ("I | Tuyên truyền | | |")
                 continue
             if not task or not lead:
                 left.append(row)
@@ -203,7 +215,7 @@ def table_assignments(rows: list[Paragraph], matcher: UnitMatcher) -> tuple[list
             row.used = True
             match = matcher.match(lead)
             key = match.best.id if match.found and match.best else lead
-            time_text = cell("time")
+            time_text = _cell(cells, columns, "time")
             stated = timings(time_text, cell=True) if time_text else []
             timing = stated[0] if stated else None
             recurrence = recurrence_of(time_text) if time_text else "ongoing"
@@ -214,7 +226,6 @@ def table_assignments(rows: list[Paragraph], matcher: UnitMatcher) -> tuple[list
                 entry = Found(f"PL{number}", lead, row.first_line, match, False)
                 found[key] = entry
             entry.tasks.append(Task(_capital(task), row.first_line, recurrence, timing))
-            for name in unit_list(cell("supporting")):
+            for name in unit_list(_cell(cells, columns, "supporting")):
                 entry.supporting.append(matcher.match(name))
-        del section
     return list(found.values()), left

@@ -16,7 +16,9 @@ _TITLES = re.compile(
     r"^(?:PHÓ\s+)?(?:CHỦ TỊCH|GIÁM ĐỐC|TRƯỞNG ĐOÀN|TRƯỞNG BAN|BỘ TRƯỞNG|THỨ TRƯỞNG|CHÁNH VĂN PHÒNG|"
     r"CHÁNH THANH TRA|TRƯỞNG PHÒNG|HIỆU TRƯỞNG|BÍ THƯ|TỔNG CỤC TRƯỞNG|CỤC TRƯỞNG|VỤ TRƯỞNG|TRƯỞNG CÔNG AN)\b"
 )
-_SIGNER_TAIL = re.compile(r"\s+((?:TM|KT|TL|TUQ|Q)\.\s*[A-ZĐÀ-Ỹ .]+|(?:PHÓ\s+)?(?:CHỦ TỊCH|GIÁM ĐỐC|TRƯỞNG ĐOÀN|BỘ TRƯỞNG|THỨ TRƯỞNG))$")
+_SIGNER_TAIL = re.compile(
+    r"\s+((?:TM|KT|TL|TUQ|Q)\.\s*[A-ZĐÀ-Ỹ .]+|(?:PHÓ\s+)?(?:CHỦ TỊCH|GIÁM ĐỐC|TRƯỞNG ĐOÀN|BỘ TRƯỞNG|THỨ TRƯỞNG))$"
+)
 _NAME = re.compile(r"^(?:[A-ZĐÀ-Ỹ][a-zđà-ỹ]+\s){1,5}[A-ZĐÀ-Ỹ][a-zđà-ỹ]+$")
 _PURPOSE = (
     (re.compile(r"\((?:để\s+)?(?:b/c|bc|báo cáo)\)", re.IGNORECASE), "report"),

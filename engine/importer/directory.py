@@ -74,7 +74,11 @@ def directory_of(data: Any) -> Directory | None:
             for u in units
             if isinstance(u, dict) and _text(u.get("id")) and _text(u.get("name"))
         ]
-        read_groups = [GroupEntry(g["id"], g["name"]) for g in groups if isinstance(g, dict) and _text(g.get("id")) and _text(g.get("name"))]
+        read_groups = [
+            GroupEntry(g["id"], g["name"])
+            for g in groups
+            if isinstance(g, dict) and _text(g.get("id")) and _text(g.get("name"))
+        ]
     except (KeyError, TypeError, ValueError):
         return None
     if len(read_units) != len(units) or len(read_groups) != len(groups):

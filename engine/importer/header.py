@@ -21,12 +21,16 @@ _MOTTO = re.compile(
     r"|ĐẢNG\s+CỘNG\s+SẢN\s+VIỆT\s+NAM|[_=\-–]{3,}|\*{3,}",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"Số\s*:?\s*(?P<n>\d*)\s*(?P<sep>[/-])\s*(?P<sym>[A-ZĐa-zđ][A-Za-zĐđ0-9\-/.&]*)")
+_NUMBER = re.compile(
+    r"Số\s*:?\s*(?P<n>\d*)\s*(?P<sep>[/-])\s*(?P<sym>[A-ZĐa-zđ][A-Za-zĐđ0-9\-/.&]*)"
+)
 _PLACE_DATE = re.compile(
     r"(?P<place>[A-ZĐÀ-Ỹ][^,\d]{1,40}),\s*ngày\s*(?P<d>\d{1,2}|[.…]*)\s*tháng\s*(?P<m>\d{1,2}|[.…]*)\s*năm\s+(?P<y>\d{4})"
 )
 _TYPE_LINE = re.compile(
-    r"^(?P<type>" + "|".join(sorted((w.upper() for w in TYPE_WORDS), key=len, reverse=True)) + r")\b\s*(?P<rest>.*)$"
+    r"^(?P<type>"
+    + "|".join(sorted((w.upper() for w in TYPE_WORDS), key=len, reverse=True))
+    + r")\b\s*(?P<rest>.*)$"
 )
 # A first line that names only the kind of body: the place is on the next line
 # ("ỦY BAN NHÂN DÂN" / "HUYỆN HẠ LANG" is one name, not a parent and a child).

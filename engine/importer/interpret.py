@@ -27,9 +27,15 @@ if TYPE_CHECKING:
 
 CHECK = "KIỂM TRA"
 PLAN_TYPES = {"KH", "CTr", "PA", "ĐA"}
-_PLACE = re.compile(r"\b((?:tỉnh|huyện|xã|phường|thành phố|thị xã|thị trấn|quận)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)")
-_AREA = re.compile(r"trên địa bàn\s+(?P<place>(?:tỉnh|huyện|xã|phường|thành phố|thị xã)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)")
-_SUBJECT = re.compile(r"^(?P<who>(?:Ủy ban nhân dân|UBND|Sở|Bộ|Ban|Đoàn)[^,.]{0,60}?)\s+(?:xây dựng|ban hành)\s+Kế hoạch")
+_PLACE = re.compile(
+    r"\b((?:tỉnh|huyện|xã|phường|thành phố|thị xã|thị trấn|quận)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)"
+)
+_AREA = re.compile(
+    r"trên địa bàn\s+(?P<place>(?:tỉnh|huyện|xã|phường|thành phố|thị xã)\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*(?:\s+[A-ZĐÀ-Ỹ][\wÀ-ỹ]*)*)"
+)
+_SUBJECT = re.compile(
+    r"^(?P<who>(?:Ủy ban nhân dân|UBND|Sở|Bộ|Ban|Đoàn)[^,.]{0,60}?)\s+(?:xây dựng|ban hành)\s+Kế hoạch"
+)
 _LEGAL = {"Luật", "NĐ", "TT"}
 
 
@@ -92,14 +98,20 @@ class Interpreter:
         if match.found and match.best is not None:
             if not match.sure:
                 notes.append(
-                    self.check(line, f"“{match.text}” khớp chưa chắc với danh bạ; các lựa chọn: {match.suggestions()}")
+                    self.check(
+                        line,
+                        f"“{match.text}” khớp chưa chắc với danh bạ; các lựa chọn: {match.suggestions()}",
+                    )
                 )
             return Map(flow=True).put(match.best.kind, match.best.id)
         ident = "moi-" + slug(match.text, 40)
         self.missing.setdefault(ident, (match.text, line))
         hint = f"; gần nhất: {match.suggestions()}" if match.best is not None else ""
         notes.append(
-            self.check(line, f"“{match.text}” không có trong danh bạ{hint}. Đã ghi tạm mã {ident} (xem bản nháp danh bạ)")
+            self.check(
+                line,
+                f"“{match.text}” không có trong danh bạ{hint}. Đã ghi tạm mã {ident} (xem bản nháp danh bạ)",
+            )
         )
         return Map(flow=True).put("unit", ident)
 
@@ -108,7 +120,9 @@ class Interpreter:
     def run(self) -> Draft:
         paras = paragraphs(self.source.lines, hard_breaks=self.source.hard_breaks)
         if not paras:
-            raise ImportInputError(f"{self.source.path}: không có chữ nào đọc được; hãy chọn tệp văn bản kế hoạch")
+            raise ImportInputError(
+                f"{self.source.path}: không có chữ nào đọc được; hãy chọn tệp văn bản kế hoạch"
+            )
         header = read_header(paras)
         root, preamble, closing_paras = build_tree(paras)
         sections = [n for n in root.children if n.kind == "section"]
@@ -122,12 +136,16 @@ class Interpreter:
 
         plan = Map()
         plan.put("kind", "plan")
-        plan.put("id", self._plan_id(header, issuer_name, as_of), f"Mã kế hoạch do máy đặt; đổi nếu cần.")
+        plan.put(
+            "id", self._plan_id(header, issuer_name, as_of), "Mã kế hoạch do máy đặt; đổi nếu cần."
+        )
         registry_id = self.registry.id if self.registry else "chua-co-danh-ba"
         plan.put(
             "registry",
             registry_id,
-            None if self.registry else self.check(0, "chưa đưa danh bạ (--registry); ghi mã danh bạ đơn vị"),
+            None
+            if self.registry
+            else self.check(0, "chưa đưa danh bạ (--registry); ghi mã danh bạ đơn vị"),
         )
         plan.put("as_of", as_of, as_of_note)
         document, issuer_unit = self._document(header, issuer_name, issuer_note, closing)
@@ -157,10 +175,21 @@ class Interpreter:
         plan.put("recipients", self._recipients(closing, found))
         plan.put("closing", closing.text)
         for entry in list(plan.entries):
-            if entry.value in (None, []) and entry.key in {"basis", "objectives", "deliverables", "consolidations", "report_templates", "recipients", "preamble", "closing"}:
+            if entry.value in (None, []) and entry.key in {
+                "basis",
+                "objectives",
+                "deliverables",
+                "consolidations",
+                "report_templates",
+                "recipients",
+                "preamble",
+                "closing",
+            }:
                 plan.entries.remove(entry)
         for section in sections:
-            if section.para and any(n.para and n.para.used for n in section.walk() if n is not section):
+            if section.para and any(
+                n.para and n.para.used for n in section.walk() if n is not section
+            ):
                 section.para.used = True
         self._unread(paras)
         self.findings.sort(key=lambda f: (f.line, f.kind))
@@ -181,13 +210,19 @@ class Interpreter:
                 "hoặc các mục La Mã (I., II. …); kiểm tra đúng tệp chưa"
             )
 
-    def _refs(self, preamble: list[Paragraph], sections: list[Node], closing: Closing) -> list[tuple[Ref, str, int]]:
+    def _refs(
+        self, preamble: list[Paragraph], sections: list[Node], closing: Closing
+    ) -> list[tuple[Ref, str, int]]:
         """Every cited document with its role: (ref, role, line)."""
         out: list[tuple[Ref, str, int]] = []
         for para in preamble:
             legal_basis = para.text.startswith("Căn cứ")
             for ref in find_refs(para.text):
-                role = "cites" if legal_basis and (ref.type in _LEGAL or "/QH" in (ref.number or "")) else "implements"
+                role = (
+                    "cites"
+                    if legal_basis and (ref.type in _LEGAL or "/QH" in (ref.number or ""))
+                    else "implements"
+                )
                 out.append((ref, role, para.first_line))
         for section in sections:
             for node in section.walk():
@@ -206,7 +241,9 @@ class Interpreter:
             out.extend((r, "cites", closing.text_line) for r in find_refs(closing.text))
         return out
 
-    def _as_of(self, header: Header, refs: list[tuple[Ref, str, int]]) -> tuple[dt.date, str | None]:
+    def _as_of(
+        self, header: Header, refs: list[tuple[Ref, str, int]]
+    ) -> tuple[dt.date, str | None]:
         if header.date is not None:
             return header.date, None
         dated = [r.date for r, _, _ in refs if r.date]
@@ -218,9 +255,13 @@ class Interpreter:
                 f"({latest.day}/{latest.month}/{latest.year}). Ghi ngày ban hành thật",
             )
         today = dt.date.today()
-        return today, self.check(0, "văn bản không ghi ngày ban hành; tạm lấy hôm nay. Ghi ngày ban hành thật")
+        return today, self.check(
+            0, "văn bản không ghi ngày ban hành; tạm lấy hôm nay. Ghi ngày ban hành thật"
+        )
 
-    def _issuer(self, header: Header, preamble: list[Paragraph], closing: Closing) -> tuple[str | None, str | None]:
+    def _issuer(
+        self, header: Header, preamble: list[Paragraph], closing: Closing
+    ) -> tuple[str | None, str | None]:
         if header.issuer:
             return header.issuer, None
         area = _AREA.search(closing.text or "")
@@ -235,7 +276,9 @@ class Interpreter:
                     f"văn bản không có phần đầu (cơ quan ban hành); suy ra “{who}” từ câu “{subject[0]}”"
                     + (f" và “trên địa bàn {area['place']}”" if area else ""),
                 )
-        return None, self.check(0, "không tìm thấy cơ quan ban hành; ghi document.issuer và issuer_unit")
+        return None, self.check(
+            0, "không tìm thấy cơ quan ban hành; ghi document.issuer và issuer_unit"
+        )
 
     def _places(self, issuer: str | None, as_of: dt.date) -> list[str]:
         places: list[str] = []
@@ -246,7 +289,9 @@ class Interpreter:
         if self.registry and issuer:
             probe = UnitMatcher(self.registry, as_of, places)
             match = probe.match(issuer, prefer_group=False)
-            unit = next((u for u in self.registry.units if match.best and u.id == match.best.id), None)
+            unit = next(
+                (u for u in self.registry.units if match.best and u.id == match.best.id), None
+            )
             seen = set()
             while unit is not None and unit.parent and unit.parent not in seen:
                 seen.add(unit.parent)
@@ -262,20 +307,37 @@ class Interpreter:
         who = "-".join(slug(issuer or "", 30).split("-")[-2:]) if issuer else ""
         return slug(f"{who} {' '.join(words.split()[:6])} {as_of.year}", 60)
 
-    def _document(self, header: Header, issuer: str | None, issuer_note: str | None, closing: Closing) -> tuple[Map, str | None]:
+    def _document(
+        self, header: Header, issuer: str | None, issuer_note: str | None, closing: Closing
+    ) -> tuple[Map, str | None]:
         doc = Map()
         doc.put("type", header.type or "KH")
         line = header.lines.get("number", 0)
         if header.number_blank:
-            doc.put("number", None, self.check(line, f"số văn bản để trống (“Số: /{header.symbol}”, bản dự thảo); ghi số khi ban hành"))
+            doc.put(
+                "number",
+                None,
+                self.check(
+                    line,
+                    f"số văn bản để trống (“Số: /{header.symbol}”, bản dự thảo); ghi số khi ban hành",
+                ),
+            )
         elif header.number:
             doc.put("number", header.number.replace(" ", ""))
         else:
             doc.put("number", None, self.check(line, "không thấy số, ký hiệu văn bản; ghi nếu có"))
         if header.date_blank:
-            doc.put("date", None, self.check(header.lines.get("date", 0), "ngày ban hành để trống (bản dự thảo)"))
+            doc.put(
+                "date",
+                None,
+                self.check(header.lines.get("date", 0), "ngày ban hành để trống (bản dự thảo)"),
+            )
         else:
-            doc.put("date", header.date, None if header.date else self.check(0, "không thấy ngày ban hành"))
+            doc.put(
+                "date",
+                header.date,
+                None if header.date else self.check(0, "không thấy ngày ban hành"),
+            )
         doc.put("place", header.place)
         issuer_unit: str | None = None
         notes: list[str] = [n for n in [issuer_note] if n]
@@ -291,7 +353,13 @@ class Interpreter:
         if header.summary:
             doc.put("summary", header.summary)
         else:
-            doc.put("summary", "", self.check(header.lines.get("type", 0), "không thấy trích yếu; ghi trích yếu của văn bản"))
+            doc.put(
+                "summary",
+                "",
+                self.check(
+                    header.lines.get("type", 0), "không thấy trích yếu; ghi trích yếu của văn bản"
+                ),
+            )
         doc.put("signer", self._signer(closing))
         self.issuer_unit = issuer_unit
         return doc, issuer_unit
@@ -316,7 +384,8 @@ class Interpreter:
                     chain,
                     self.check(
                         line,
-                        "người ký theo chuỗi thẩm quyền " + " / ".join(f"{a} {o}" for a, o in block.chain)
+                        "người ký theo chuỗi thẩm quyền "
+                        + " / ".join(f"{a} {o}" for a, o in block.chain)
                         + "; lược đồ hiện chỉ ghi một cấp (authority, on_behalf_of), chuỗi để ở dạng chú thích",
                     ),
                     off=True,
@@ -325,14 +394,20 @@ class Interpreter:
             signer.put(
                 "authority",
                 None,
-                self.check(line, f"chỉ thấy “{block.title}”, không thấy dòng TM./KT./Q./TL. phía trên; ghi nếu bản gốc có"),
+                self.check(
+                    line,
+                    f"chỉ thấy “{block.title}”, không thấy dòng TM./KT./Q./TL. phía trên; ghi nếu bản gốc có",
+                ),
             )
         return signer
 
     def _basis(self, refs: list[tuple[Ref, str, int]]) -> list[Map]:
         merged: dict[str, dict[str, Any]] = {}
         for ref, role, line in refs:
-            entry = merged.setdefault(ref.key, {"ref": ref, "role": role, "line": line, "implements": list(ref.implements)})
+            entry = merged.setdefault(
+                ref.key,
+                {"ref": ref, "role": role, "line": line, "implements": list(ref.implements)},
+            )
             known: Ref = entry["ref"]
             for name in ("date", "issuer", "title"):
                 if getattr(known, name) is None and getattr(ref, name) is not None:
@@ -341,28 +416,46 @@ class Interpreter:
                 if number not in entry["implements"]:
                     entry["implements"].append(number)
             rank = ["cites", "continues", "combined_with", "implements"]
-            if role != entry["role"] and role in {"combined_with", "continues"} and entry["role"] == "cites":
-                entry["role"] = role
-            elif rank.index(role) > rank.index(entry["role"]) and role == "implements":
+            if (
+                role != entry["role"]
+                and role in {"combined_with", "continues"}
+                and entry["role"] == "cites"
+                or rank.index(role) > rank.index(entry["role"])
+                and role == "implements"
+            ):
                 entry["role"] = role
         ids: dict[str, str] = {}
         items: list[Map] = []
         for key, entry in merged.items():
             ref = entry["ref"]
             year = ref.date.year if ref.date else ""
-            number_part = re.sub(r"/\d{4}/", "/", ref.number or "").replace("/", " ").replace("-", " ")
-            ids[key] = self.ids.make(f"{ref.type} {number_part} {year}" if ref.number else f"{ref.type} {ref.title}", 40)
+            number_part = (
+                re.sub(r"/\d{4}/", "/", ref.number or "").replace("/", " ").replace("-", " ")
+            )
+            ids[key] = self.ids.make(
+                f"{ref.type} {number_part} {year}" if ref.number else f"{ref.type} {ref.title}", 40
+            )
         for key, entry in merged.items():
             ref = entry["ref"]
             item = Map()
             item.put("id", ids[key])
             notes: list[str] = []
             if ref.type not in SCHEMA_TYPES:
-                notes.append(self.check(entry["line"], f"loại văn bản “{ref.type}” ({ref.number}) chưa có trong lược đồ; tạm ghi CV"))
+                notes.append(
+                    self.check(
+                        entry["line"],
+                        f"loại văn bản “{ref.type}” ({ref.number}) chưa có trong lược đồ; tạm ghi CV",
+                    )
+                )
             item.put("type", ref.type if not notes else "CV", *notes)
             item.put("number", ref.number)
             if ref.number is None:
-                item.entries[-1].notes.append(self.check(entry["line"], "văn bản chỉ được nêu tên, không có số, ngày, cơ quan ban hành"))
+                item.entries[-1].notes.append(
+                    self.check(
+                        entry["line"],
+                        "văn bản chỉ được nêu tên, không có số, ngày, cơ quan ban hành",
+                    )
+                )
             item.put("date", ref.date)
             item.put("issuer", ref.issuer)
             if ref.title:
@@ -381,7 +474,10 @@ class Interpreter:
             plan.put(
                 "parent_plan",
                 slug(f"{direct.number} {direct.date.year if direct.date else ''}"),
-                self.check(line, f"kế hoạch thực hiện {direct.number}; nếu kế hoạch cấp trên đã được nạp, ghi mã của nó ở đây"),
+                self.check(
+                    line,
+                    f"kế hoạch thực hiện {direct.number}; nếu kế hoạch cấp trên đã được nạp, ghi mã của nó ở đây",
+                ),
                 off=True,
             )
 
@@ -395,7 +491,11 @@ class Interpreter:
             for node in section.walk():
                 if node is section or node.para is None:
                     continue
-                heading_only = node.kind in {"item", "subitem"} and len(node.text) < 40 and not node.text.endswith(".")
+                heading_only = (
+                    node.kind in {"item", "subitem"}
+                    and len(node.text) < 40
+                    and not node.text.endswith(".")
+                )
                 if heading_only and node.children:
                     node.para.used = True
                     continue
@@ -443,13 +543,19 @@ class Interpreter:
     # ------------------------------------------------------------ reports
 
     def _deliverables(
-        self, body: list[Node], found: list[Found], assignment_ids: list[str], issuer_unit: str | None
+        self,
+        body: list[Node],
+        found: list[Found],
+        assignment_ids: list[str],
+        issuer_unit: str | None,
     ) -> tuple[list[Map], list[Map], list[Map], list[Map]]:
         owner: dict[int, str] = {}
         for index, item in enumerate(found):
             if item.node is not None and index < len(assignment_ids):
                 for node in item.node.walk():
-                    if node.para is not None and node.para.used:  # its own text, not a sentence after it
+                    if (
+                        node.para is not None and node.para.used
+                    ):  # its own text, not a sentence after it
                         owner[id(node)] = assignment_ids[index]
         clauses: list[tuple[Clause, str | None, Node]] = []
         for section in body:
@@ -499,24 +605,37 @@ class Interpreter:
             if by.found and by.best is not None:
                 for entry in deliverables:
                     routing = entry.get("routing")
-                    if entry.get("id") in reports and routing is not None and by.best.id in (routing.get("to"), routing.get("via")):
+                    if (
+                        entry.get("id") in reports
+                        and routing is not None
+                        and by.best.id in (routing.get("to"), routing.get("via"))
+                    ):
                         return str(entry.get("id"))
         return reports[-1]
 
     def _routing(self, clause: Clause, issuer_unit: str | None, notes: list[str]) -> Map:
         routing = Map(flow=True)
         if clause.to:
-            target = self.target(self.matcher.match(clause.to, prefer_group=False), clause.line, notes)
+            target = self.target(
+                self.matcher.match(clause.to, prefer_group=False), clause.line, notes
+            )
             routing.put("to", target.get("unit") or target.get("group"))
             if clause.routed_like:
                 notes.append(
-                    self.check(clause.line, f"câu không nói gửi kế hoạch cho ai; lấy theo câu báo cáo cùng mục: “{clause.routed_like[:80]}”")
+                    self.check(
+                        clause.line,
+                        f"câu không nói gửi kế hoạch cho ai; lấy theo câu báo cáo cùng mục: “{clause.routed_like[:80]}”",
+                    )
                 )
         else:
             routing.put("to", issuer_unit or "chua-ro")
-            notes.append(self.check(clause.line, "câu không nói gửi cho ai; tạm ghi cơ quan ban hành"))
+            notes.append(
+                self.check(clause.line, "câu không nói gửi cho ai; tạm ghi cơ quan ban hành")
+            )
         if clause.via:
-            target = self.target(self.matcher.match(clause.via, prefer_group=False), clause.line, notes)
+            target = self.target(
+                self.matcher.match(clause.via, prefer_group=False), clause.line, notes
+            )
             routing.put("via", target.get("unit") or target.get("group"))
         return routing
 
@@ -526,7 +645,12 @@ class Interpreter:
             for key, value in timing.rule.items():
                 rule.put(key, value)
             if timing.rule["rule"] == "yearly" and frequency == "once":
-                notes.append(self.check(line, f"“{timing.phrase}” không ghi năm; đã hiểu là hằng năm hoặc ghi rule: fixed với năm"))
+                notes.append(
+                    self.check(
+                        line,
+                        f"“{timing.phrase}” không ghi năm; đã hiểu là hằng năm hoặc ghi rule: fixed với năm",
+                    )
+                )
             rule.put("phrase", timing.phrase)
             rule.put("policy", "next_working_day")
             doubt = timing.doubt()
@@ -544,18 +668,28 @@ class Interpreter:
         assumed.put("policy", "next_working_day")
         assumed.put("assumed", True)
         assumed.put("note", "Kế hoạch không nêu thời hạn; hạn tạm định khi nhập văn bản")
-        what = f"“{timing.phrase}” không nêu ngày" if timing is not None else "câu không nêu thời hạn"
-        notes.append(self.check(line, f"{what}; hạn dưới đây là tạm định (assumed: true), sửa theo thực tế"))
+        what = (
+            f"“{timing.phrase}” không nêu ngày" if timing is not None else "câu không nêu thời hạn"
+        )
+        notes.append(
+            self.check(line, f"{what}; hạn dưới đây là tạm định (assumed: true), sửa theo thực tế")
+        )
         return assumed
 
-    def _deliverable(self, clause: Clause, assignment: str | None, node: Node, issuer_unit: str | None) -> Map:
+    def _deliverable(
+        self, clause: Clause, assignment: str | None, node: Node, issuer_unit: str | None
+    ) -> Map:
         entry = Map()
         notes: list[str] = []
         sub_plan = clause.kind == "sub_plan"
         frequency = "once" if sub_plan else (clause.timing.frequency if clause.timing else "once")
         if frequency in {"ongoing", "on_request"}:
             frequency = "once"
-        title = "Kế hoạch cụ thể triển khai thực hiện Kế hoạch" if sub_plan else _report_title(frequency)
+        title = (
+            "Kế hoạch cụ thể triển khai thực hiện Kế hoạch"
+            if sub_plan
+            else _report_title(frequency)
+        )
         entry.put("id", self.ids.make("ke hoach cu the" if sub_plan else title, 30))
         entry.put("kind", "sub_plan" if sub_plan else "report")
         entry.put("title", title)
@@ -565,11 +699,15 @@ class Interpreter:
         entry.put("routing", self._routing(clause, issuer_unit, notes), *notes)
         entry.put("frequency", frequency)
         rule_notes: list[str] = []
-        entry.put("deadline", self._rule(clause.timing, frequency, clause.line, rule_notes), *rule_notes)
+        entry.put(
+            "deadline", self._rule(clause.timing, frequency, clause.line, rule_notes), *rule_notes
+        )
         if not sub_plan:
             entry.put("template", "mau-bao-cao")
         if clause.combined_with:
-            entry.entries[-1].notes.append(self.check(clause.line, f"lồng ghép với {clause.combined_with}"))
+            entry.entries[-1].notes.append(
+                self.check(clause.line, f"lồng ghép với {clause.combined_with}")
+            )
         return entry
 
     def _consolidation(self, clause: Clause, report: str, issuer_unit: str | None) -> Map:
@@ -582,16 +720,29 @@ class Interpreter:
         if by is not None:
             entry.put("by", self.target(by, clause.line, notes).get("unit"), *notes)
         else:
-            entry.put("by", issuer_unit or "chua-ro", self.check(clause.line, "không rõ đơn vị tổng hợp"))
+            entry.put(
+                "by", issuer_unit or "chua-ro", self.check(clause.line, "không rõ đơn vị tổng hợp")
+            )
         notes = []
         entry.put("routing", self._routing(clause, issuer_unit, notes), *notes)
         notes = []
-        entry.put("deadline", self._rule(clause.timing, clause.timing.frequency if clause.timing else "once", clause.line, notes), *notes)
+        entry.put(
+            "deadline",
+            self._rule(
+                clause.timing,
+                clause.timing.frequency if clause.timing else "once",
+                clause.line,
+                notes,
+            ),
+            *notes,
+        )
         if clause.combined_with:
             entry.put("combined_with", _capital(clause.combined_with))
         if clause.on_behalf_of:
             notes = []
-            target = self.target(self.matcher.match(clause.on_behalf_of, prefer_group=False), clause.line, notes)
+            target = self.target(
+                self.matcher.match(clause.on_behalf_of, prefer_group=False), clause.line, notes
+            )
             entry.put("on_behalf_of", target.get("unit"), *notes)
         return entry
 
@@ -608,7 +759,10 @@ class Interpreter:
 
     def _on_request_notes(self, items: list[Map]) -> list[str]:
         return [
-            self.check(int(item.get("line") or 0), f"báo cáo “{item.get('when')}”: lược đồ hiện chưa có báo cáo theo yêu cầu; để ở dạng chú thích")
+            self.check(
+                int(item.get("line") or 0),
+                f"báo cáo “{item.get('when')}”: lược đồ hiện chưa có báo cáo theo yêu cầu; để ở dạng chú thích",
+            )
             for item in items
         ]
 
@@ -617,13 +771,23 @@ class Interpreter:
         template.put("id", "mau-bao-cao")
         template.put("title", "Báo cáo kết quả thực hiện Kế hoạch")
         fields = [
-            Map().put("id", "ket-qua-thuc-hien").put("label", "Kết quả thực hiện các nhiệm vụ được giao").put("type", "text"),
-            Map().put("id", "kho-khan-kien-nghi").put("label", "Khó khăn, vướng mắc và kiến nghị, đề xuất").put("type", "text").put("required", False),
+            Map()
+            .put("id", "ket-qua-thuc-hien")
+            .put("label", "Kết quả thực hiện các nhiệm vụ được giao")
+            .put("type", "text"),
+            Map()
+            .put("id", "kho-khan-kien-nghi")
+            .put("label", "Khó khăn, vướng mắc và kiến nghị, đề xuất")
+            .put("type", "text")
+            .put("required", False),
         ]
         template.put(
             "fields",
             fields,
-            self.check(0, "mẫu báo cáo do máy đặt (hai trường chữ); thêm các chỉ tiêu số liệu kế hoạch yêu cầu"),
+            self.check(
+                0,
+                "mẫu báo cáo do máy đặt (hai trường chữ); thêm các chỉ tiêu số liệu kế hoạch yêu cầu",
+            ),
         )
         return template
 
@@ -640,8 +804,15 @@ class Interpreter:
             notes: list[str] = []
             for part in _recipient_parts(line.name):
                 match = self.matcher.match(part)
-                if _short_code(part) and not (match.sure and match.best and match.best.score >= 100):
-                    notes.append(self.check(line.line, f"mã “{part}” không có trong danh bạ (trường short của đơn vị)"))
+                if _short_code(part) and not (
+                    match.sure and match.best and match.best.score >= 100
+                ):
+                    notes.append(
+                        self.check(
+                            line.line,
+                            f"mã “{part}” không có trong danh bạ (trường short của đơn vị)",
+                        )
+                    )
                     continue
                 if match.sure and match.best is not None:
                     (units if match.best.kind == "unit" else groups).append(match.best.id)
@@ -684,7 +855,11 @@ class Interpreter:
         units = []
         for ident, (name, line) in self.missing.items():
             unit = Map()
-            unit.put("id", ident, f"{CHECK} ({self.source.unit} {line}): “{name}”; ghi tên đầy đủ, loại, cấp, cơ quan cấp trên, email")
+            unit.put(
+                "id",
+                ident,
+                f"{CHECK} ({self.source.unit} {line}): “{name}”; ghi tên đầy đủ, loại, cấp, cơ quan cấp trên, email",
+            )
             unit.put("name", name)
             unit.put("kind", "chua-ro")
             unit.put("emails", [])
@@ -715,9 +890,9 @@ def _capital(text: str) -> str:
 
 
 def _is_objectives(section: Node) -> bool:
-    return bool(re.search(r"mục đích|yêu cầu|mục tiêu", section.text, re.IGNORECASE)) and not re.search(
-        r"nội dung|nhiệm vụ|tổ chức", section.text, re.IGNORECASE
-    )
+    return bool(
+        re.search(r"mục đích|yêu cầu|mục tiêu", section.text, re.IGNORECASE)
+    ) and not re.search(r"nội dung|nhiệm vụ|tổ chức", section.text, re.IGNORECASE)
 
 
 _CODES = re.compile(r"^[A-ZĐ&.\-]{2,8}$")
@@ -740,4 +915,3 @@ def _recipient_parts(name: str) -> list[str]:
         tail = " ".join(parts[-1].split()[1:])
         return [f"{p.split()[0]} {tail}".strip() for p in parts]
     return [text]
-

@@ -105,7 +105,9 @@ def paragraphs(lines: list[tuple[int, str]], *, hard_breaks: bool = False) -> li
 
 def _glued(before: str, after: str) -> bool:
     """A number or symbol broken at its hyphen ("1492/QĐ-" + "TTg") joins without a space."""
-    return before.endswith("-") and not before.endswith(" -") and bool(re.search(r"\d", before[-12:]))
+    return (
+        before.endswith("-") and not before.endswith(" -") and bool(re.search(r"\d", before[-12:]))
+    )
 
 
 def _continues(before: str, after: str, wrapped: bool, width: float) -> bool:

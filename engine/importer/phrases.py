@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from engine.deadline_words import read_phrase
 from engine.deadline_kind import DeadlineKind
+from engine.deadline_words import read_phrase
 
 _EACH = r"(?:của\s+)?(?:hằng|hàng|mỗi)"
 _LEAD = r"(?:trước hoặc trong|trước|chậm nhất(?: là)?|muộn nhất(?: là)?|hạn cuối|không quá|trong)"
@@ -48,7 +48,12 @@ class Timing:
                 f"“{self.phrase}”: hạn tính từ {self.relative}; lược đồ chỉ tính số ngày (theo lịch) "
                 "kể từ khi kích hoạt kế hoạch (after_activation); xem lại số ngày"
             )
-        if self.rule is None and self.frequency in {"yearly", "half_yearly", "quarterly", "monthly"}:
+        if self.rule is None and self.frequency in {
+            "yearly",
+            "half_yearly",
+            "quarterly",
+            "monthly",
+        }:
             return f"“{self.phrase}”: kế hoạch không nêu ngày hạn; hạn dưới đây là tạm định"
         if self.rule is not None:
             reading = read_phrase(self.phrase)
@@ -163,14 +168,32 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
         ),
         _within,
     ),
-    (re.compile(r"(?:định kỳ\s+)?(?:6|sáu) tháng(?:\s+(?:một lần|\d lần|/\s*lần))?(?!\s+(?:đầu|cuối))", re.IGNORECASE), _plain("half_yearly")),
-    (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng|mỗi)\s+quý|định kỳ\s+quý", re.IGNORECASE), _plain("quarterly")),
+    (
+        re.compile(
+            r"(?:định kỳ\s+)?(?:6|sáu) tháng(?:\s+(?:một lần|\d lần|/\s*lần))?(?!\s+(?:đầu|cuối))",
+            re.IGNORECASE,
+        ),
+        _plain("half_yearly"),
+    ),
+    (
+        re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng|mỗi)\s+quý|định kỳ\s+quý", re.IGNORECASE),
+        _plain("quarterly"),
+    ),
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng)\s+tháng", re.IGNORECASE), _plain("monthly")),
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng)\s+năm", re.IGNORECASE), _plain("yearly")),
-    (re.compile(r"quý\s+(?P<q>IV|I{1,3}|[1-4])\s+(?:năm\s+)?(?P<y>\d{4})", re.IGNORECASE), _quarter),
+    (
+        re.compile(r"quý\s+(?P<q>IV|I{1,3}|[1-4])\s+(?:năm\s+)?(?P<y>\d{4})", re.IGNORECASE),
+        _quarter,
+    ),
     (re.compile(r"(?:6|sáu) tháng\s+(?P<h>đầu|cuối)\s+năm\s+(?P<y>\d{4})", re.IGNORECASE), _half),
     (re.compile(r"tháng\s+(?P<m>\d{1,2})\s*(?:/|năm)\s*(?P<y>\d{4})", re.IGNORECASE), _month),
-    (re.compile(r"(?:giai đoạn\s+|từ năm\s+)?(?P<a>\d{4})\s*(?:[-–]|đến(?: năm)?)\s*(?P<b>\d{4})", re.IGNORECASE), _span),
+    (
+        re.compile(
+            r"(?:giai đoạn\s+|từ năm\s+)?(?P<a>\d{4})\s*(?:[-–]|đến(?: năm)?)\s*(?P<b>\d{4})",
+            re.IGNORECASE,
+        ),
+        _span,
+    ),
     (re.compile(r"đột xuất|khi có yêu cầu|theo yêu cầu", re.IGNORECASE), _plain("on_request")),
     (re.compile(r"thường xuyên|liên tục", re.IGNORECASE), _plain("ongoing")),
 ]
@@ -196,8 +219,14 @@ def timings(text: str, *, cell: bool = False) -> list[Timing]:
             taken.append((match.start(), match.end()))
             found.append(
                 Timing(
-                    timing.phrase.strip(), timing.frequency, timing.rule, timing.due, timing.until,
-                    match.start(), match.end(), timing.relative,
+                    timing.phrase.strip(),
+                    timing.frequency,
+                    timing.rule,
+                    timing.due,
+                    timing.until,
+                    match.start(),
+                    match.end(),
+                    timing.relative,
                 )
             )
     found.sort(key=lambda t: t.start)
@@ -211,7 +240,11 @@ def deadline_of(text: str) -> Timing | None:
     stated = [t for t in found if t.rule is not None or t.due is not None]
     if stated:
         return stated[0]
-    periodic = [t for t in found if t.frequency in {"yearly", "half_yearly", "quarterly", "monthly", "on_request"}]
+    periodic = [
+        t
+        for t in found
+        if t.frequency in {"yearly", "half_yearly", "quarterly", "monthly", "on_request"}
+    ]
     return periodic[0] if periodic else None
 
 

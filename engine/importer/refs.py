@@ -10,7 +10,24 @@ from dataclasses import dataclass, field
 # The codes of engine.schema.DocumentType (tests/test_import_seed.py checks they are the
 # same; the schema is not imported here, it costs the command most of its time).
 SCHEMA_TYPES = frozenset(
-    {"KH", "BC", "QĐ", "CT", "KL", "NQ", "NĐ", "TB", "HD", "CTr", "TTr", "QyĐ", "ĐA", "PA", "CV", "Luật"}
+    {
+        "KH",
+        "BC",
+        "QĐ",
+        "CT",
+        "KL",
+        "NQ",
+        "NĐ",
+        "TB",
+        "HD",
+        "CTr",
+        "TTr",
+        "QyĐ",
+        "ĐA",
+        "PA",
+        "CV",
+        "Luật",
+    }
 )
 
 # The type as written → the code plans use.
@@ -79,7 +96,11 @@ def normal_number(raw: str) -> str:
 
 
 def _date(match: re.Match[str]) -> dt.date | None:
-    day, month, year = match.group("d") or match.group("d2"), match.group("m") or match.group("m2"), match.group("y") or match.group("y2")
+    day, month, year = (
+        match.group("d") or match.group("d2"),
+        match.group("m") or match.group("m2"),
+        match.group("y") or match.group("y2"),
+    )
     if not day:
         return None
     try:
@@ -119,7 +140,15 @@ def find_refs(text: str) -> list[Ref]:
         if any(r.start <= match.start() < r.end for r in found):
             continue
         found.append(
-            Ref(TYPE_WORDS[match.group("type").lower()], None, None, None, match.group("title").strip(), match.start(), match.end())
+            Ref(
+                TYPE_WORDS[match.group("type").lower()],
+                None,
+                None,
+                None,
+                match.group("title").strip(),
+                match.start(),
+                match.end(),
+            )
         )
     found.sort(key=lambda r: r.start)
     for ref in found:
@@ -131,7 +160,15 @@ def find_refs(text: str) -> list[Ref]:
 def find_refs_in_title(title: str) -> list[Ref]:
     """The documents a title names ("về thực hiện Kết luận số 02-KL/TW …")."""
     return [
-        Ref(TYPE_WORDS[m.group("type").lower()], normal_number(m.group("number")), _date(m), None, None, m.start(), m.end())
+        Ref(
+            TYPE_WORDS[m.group("type").lower()],
+            normal_number(m.group("number")),
+            _date(m),
+            None,
+            None,
+            m.start(),
+            m.end(),
+        )
         for m in REF.finditer(title)
     ]
 

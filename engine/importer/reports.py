@@ -27,7 +27,10 @@ ROUTE = re.compile(
 )
 SEND = re.compile(rf"(?:gửi|gửi về|về)\s+(?P<to>{_UNIT}[^,;.():]*?){_VIA}{_END}")
 _COMBINED = re.compile(r"lồng ghép (?:với|trong|vào)\s+(?P<what>[^)]+)")
-_SUB_PLAN = re.compile(r"xây dựng\s+(?:và ban hành\s+)?[Kk]ế hoạch\s+(?:cụ thể|triển khai|thực hiện|của)", re.IGNORECASE)
+_SUB_PLAN = re.compile(
+    r"xây dựng\s+(?:và ban hành\s+)?[Kk]ế hoạch\s+(?:cụ thể|triển khai|thực hiện|của)",
+    re.IGNORECASE,
+)
 _ON_BEHALF = re.compile(rf"tham mưu\s+(?:cho\s+)?(?P<who>{_UNIT}[^,;.()]*?)\s+báo cáo")
 _SENDS = re.compile(r"gửi\s+(?:danh sách|kết quả|văn bản|kế hoạch|đăng ký)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.;])\s+(?=[A-ZĐÀ-Ỹ])")
@@ -89,4 +92,12 @@ def read_clause(sentence: str, line: int) -> Clause | None:
             on_behalf_of=behalf["who"].strip() if behalf else None,
             combined_with=combined["what"].strip() if combined else None,
         )
-    return Clause("report", sentence, line, timing, to, via, combined_with=combined["what"].strip() if combined else None)
+    return Clause(
+        "report",
+        sentence,
+        line,
+        timing,
+        to,
+        via,
+        combined_with=combined["what"].strip() if combined else None,
+    )

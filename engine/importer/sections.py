@@ -4,6 +4,7 @@ points (a) … đ) … g)), "-" and "+" bullets, plain paragraphs and table rows
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from engine.importer.normalise import Paragraph, is_caps
@@ -23,7 +24,16 @@ _APPENDIX = re.compile(r"^(?:PHỤ LỤC|Phụ lục)\b")
 _CAPTION = re.compile(r"^\((?:Kèm theo|Ban hành kèm theo)")
 _STOP = re.compile(r"^(?:Trên đây|Nơi nhận|Lưu\s*:)")
 
-LEVELS = {"section": 1, "item": 2, "subitem": 3, "point": 4, "bullet": 5, "plus": 6, "text": 9, "row": 9}
+LEVELS = {
+    "section": 1,
+    "item": 2,
+    "subitem": 3,
+    "point": 4,
+    "bullet": 5,
+    "plus": 6,
+    "text": 9,
+    "row": 9,
+}
 
 
 @dataclass
@@ -53,7 +63,7 @@ class Node:
             node = node.parent
         return ".".join(reversed(labels))
 
-    def walk(self):  # type: ignore[no-untyped-def]  # a generator of nodes
+    def walk(self) -> Iterator[Node]:
         yield self
         for child in self.children:
             yield from child.walk()
@@ -64,7 +74,9 @@ def classify(para: Paragraph) -> Node:
     if para.is_table_row:
         return Node("row", None, text, para)
     head = ROMAN_HEAD.match(text)
-    if head and (head["word"] or (head["title"] and (is_caps(head["title"][:40]) or len(head["title"]) < 80))):
+    if head and (
+        head["word"] or (head["title"] and (is_caps(head["title"][:40]) or len(head["title"]) < 80))
+    ):
         label = head["word"] or head["label"]
         return Node("section", label, (head["title"] or "").strip(), para)
     if is_caps(text) and _BARE_HEADINGS.match(text):

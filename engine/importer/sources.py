@@ -39,7 +39,9 @@ def read_source(path: str | Path) -> SourceText:
     except FileNotFoundError:
         raise ImportInputError(f"{name}: không có tệp này; kiểm tra đường dẫn") from None
     except IsADirectoryError:
-        raise ImportInputError(f"{name}: là một thư mục; hãy chỉ ra một tệp .txt, .docx hoặc .pdf") from None
+        raise ImportInputError(
+            f"{name}: là một thư mục; hãy chỉ ra một tệp .txt, .docx hoặc .pdf"
+        ) from None
     except OSError as exc:
         raise ImportInputError(f"{name}: không đọc được tệp ({exc.strerror})") from None
     if len(data) > MAX_BYTES:

@@ -8,12 +8,11 @@ ban, ngành huyện", "UBND các xã, thị trấn") is looked for among the gro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 
@@ -49,10 +48,21 @@ ABBREVIATIONS = {
     "sct": "so cong thuong",
 }
 _PLACE_WORDS = ("thanh pho", "thi xa", "thi tran", "tinh", "huyen", "xa", "phuong", "quan")
-_RANK = {"tinh": 1, "thanh pho": 1, "huyen": 2, "quan": 2, "thi xa": 2, "xa": 3, "phuong": 3, "thi tran": 3}
+_RANK = {
+    "tinh": 1,
+    "thanh pho": 1,
+    "huyen": 2,
+    "quan": 2,
+    "thi xa": 2,
+    "xa": 3,
+    "phuong": 3,
+    "thi tran": 3,
+}
 _PLURAL = re.compile(r"\bcac\b|\bdoan the\b|\bban, nganh\b|\bnganh\b.*,|, ")
 # Words that carry no identity: "Đề nghị" before a request, "Việt Nam" in MTTQ's name.
-_NOISE = re.compile(r"^(?:de nghi|giao|yeu cau|giam doc|pho giam doc|chu tich|bo truong|truong doan)\s+|\(.*?\)|\bviet nam\b|\bva\b|[()]")
+_NOISE = re.compile(
+    r"^(?:de nghi|giao|yeu cau|giam doc|pho giam doc|chu tich|bo truong|truong doan)\s+|\(.*?\)|\bviet nam\b|\bva\b|[()]"
+)
 
 
 def fold(text: str, expand: bool = True) -> str:
@@ -138,8 +148,9 @@ class UnitMatcher:
         self.as_of = as_of
         self.places = [fold(p) for p in places or [] if p]
         self.issuer = _key(issuer) if issuer else None
-        self.units = [u for u in registry.units if u.valid_on(as_of)] if registry else []
-        self.groups = list(registry.groups) if registry else []
+        # engine.schema's or engine.importer.directory's units and groups (the same fields)
+        self.units: list[Any] = [u for u in registry.units if u.valid_on(as_of)] if registry else []
+        self.groups: list[Any] = list(registry.groups) if registry else []
         self._unit_keys = {u.id: _key(u.name) for u in self.units}
         self._group_keys = {g.id: _key(g.name) for g in self.groups}
         self._shorts = {fold(u.short): u for u in self.units if u.short}

@@ -65,7 +65,9 @@ def scalar(value: Any) -> str:
 def _comment(notes: list[str], pad: str) -> list[str]:
     lines: list[str] = []
     for note in notes:
-        wrapped = textwrap.wrap(note, WIDTH - len(pad) - 2, break_long_words=False, break_on_hyphens=False)
+        wrapped = textwrap.wrap(
+            note, WIDTH - len(pad) - 2, break_long_words=False, break_on_hyphens=False
+        )
         lines.extend(f"{pad}# {w}" for w in wrapped or [""])
     return lines
 
@@ -78,7 +80,9 @@ def _long(text: str, pad: str) -> list[str] | None:
     for index, part in enumerate(text.split("\n\n")):
         if "\n" in part or "  " in part or not part:
             return None
-        wrapped = textwrap.wrap(part, WIDTH - len(pad), break_long_words=False, break_on_hyphens=False)
+        wrapped = textwrap.wrap(
+            part, WIDTH - len(pad), break_long_words=False, break_on_hyphens=False
+        )
         if " ".join(wrapped) != part or any(w.startswith(("#", " ")) for w in wrapped):
             return None
         lines.extend(["", ""] if index else [])
@@ -122,7 +126,7 @@ def emit_map(value: Map, pad: str = "") -> list[str]:
         lines.extend(_comment(entry.notes, pad))
         body = _value_lines(f"{entry.key}:", entry.value, pad)
         if entry.off:
-            body = [f"{pad}# {line[len(pad):]}" for line in body]
+            body = [f"{pad}# {line[len(pad) :]}" for line in body]
         lines.extend(body)
     return lines
 
