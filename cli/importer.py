@@ -43,59 +43,42 @@ def _registry_file(path: Path) -> Any:
         found = directory_of(read(path).data)
     except YamlSyntaxError:
         found = None
-    if found is not None:
-        return found
+    return found if found is not None else _loaded(path, "registry")
+
+
+def _file_or_stored(args: argparse.Namespace, given: str, kind: str, read_file: Any) -> Any:
+    """A definition named on the command line: a YAML file, else an id in the store."""
+    path = Path(given)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.exists():
+            raise KehoachError(f"{given}: không có tệp này; kiểm tra đường dẫn")
+        return read_file(path)
+    from cli.definitions import _plan_lookup, _registry_lookup
+
+    lookup = _registry_lookup(args) if kind == "registry" else _plan_lookup(args)
+    found = lookup(given)
+    if found is None:
+        what = "danh bạ" if kind == "registry" else "kế hoạch"
+        raise NotFound(f"chưa nạp {what} '{given}'; đưa tệp YAML của nó, hoặc `kehoach load` trước")
+    return found
+
+
+def _loaded(path: Path, kind: str) -> Any:
+    """The one definition of ``kind`` in ``path``, through the loader (problems located)."""
     from engine.loader import read_files
 
     catalog, problems = read_files([path])
     if problems:
         raise DefinitionError(problems)
-    registries = [i.definition for i in catalog.registries.values()]
-    if not registries:
-        raise KehoachError(f"{path}: không phải tệp danh bạ (kind: registry)")
-    return registries[0]
+    found = [i.definition for i in catalog.table(kind).values()]
+    if not found:
+        what = "danh bạ" if kind == "registry" else "kế hoạch"
+        raise KehoachError(f"{path}: không phải tệp {what} (kind: {kind})")
+    return found[0]
 
 
-def _registry(args: argparse.Namespace) -> Any:
-    if not args.registry:
-        return None
-    path = Path(args.registry)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
-        if not path.exists():
-            raise KehoachError(f"{args.registry}: không có tệp danh bạ này; kiểm tra đường dẫn")
-        return _registry_file(path)
-    from cli.definitions import _registry_lookup
-
-    registry = _registry_lookup(args)(args.registry)
-    if registry is None:
-        raise NotFound(
-            f"chưa nạp danh bạ '{args.registry}'; đưa tệp YAML của danh bạ, hoặc `kehoach load` nó trước"
-        )
-    return registry
-
-
-def _stored_plan(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.loader import read_files
-
-    path = Path(args.diff)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
-        if not path.exists():
-            raise KehoachError(f"{args.diff}: không có tệp này; kiểm tra đường dẫn")
-        catalog, problems = read_files([path])
-        if problems:
-            raise DefinitionError(problems)
-        plans = [i.definition for i in catalog.plans.values()]
-        if not plans:
-            raise KehoachError(f"{args.diff}: không phải tệp kế hoạch (kind: plan)")
-        return plans[0].model_dump(mode="json")
-    from cli.definitions import _plan_lookup
-
-    plan = _plan_lookup(args)(args.diff)
-    if plan is None:
-        raise NotFound(
-            f"chưa nạp kế hoạch '{args.diff}'; đưa tệp YAML của nó, hoặc `kehoach load` trước"
-        )
-    return plan.model_dump(mode="json")
+def _plan_file(path: Path) -> Any:
+    return _loaded(path, "plan")
 
 
 def _write(path: Path, text: str) -> None:
@@ -119,8 +102,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     from engine.importer.api import draft_yaml, import_document, registry_draft_yaml, report_lines
     from engine.importer.compare import compare
 
-    registry = _registry(args)
-    stored = _stored_plan(args) if args.diff else None
+    registry = (
+        _file_or_stored(args, args.registry, "registry", _registry_file) if args.registry else None
+    )
+    stored = None
+    if args.diff:
+        stored = _file_or_stored(args, args.diff, "plan", _plan_file).model_dump(mode="json")
     draft = import_document(args.file, registry)
     text = draft_yaml(draft)
     for line in report_lines(draft):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import docx
@@ -17,6 +18,18 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 
 DATA = Path(__file__).resolve().parent / "data" / "import"
+ROOT = DATA.parent.parent.parent
+
+
+def run_import(*args: str) -> subprocess.CompletedProcess[str]:
+    """`kehoach import ARGS` as a user runs it (a new process, its output kept)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "import", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def _caps(text: str) -> bool:

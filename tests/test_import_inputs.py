@@ -5,8 +5,6 @@ crashes; DOCX tables are read like the Markdown tables of a text."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,24 +14,12 @@ from hypothesis import strategies as st
 from engine.importer.api import import_document
 from engine.importer.interpret import Interpreter
 from engine.importer.sources import ImportInputError, SourceText
-from tests.import_docs import DATA, build_docx, scanned_pdf, to_pdf
+from tests.import_docs import DATA, build_docx, run_import, scanned_pdf, to_pdf
 from tests.test_import_documents import EXPECTED, extracted, facts_of
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", "import", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
 
 
 def _refused(path: Path, *words: str) -> str:
-    done = _run(str(path))
+    done = run_import(str(path))
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and done.stdout == ""
     message = done.stderr.strip()
@@ -89,14 +75,14 @@ def test_a_scanned_pdf_and_a_broken_pdf(tmp_path):
 
 def test_a_missing_file_and_a_folder(tmp_path):
     _refused(tmp_path / "khong-co.txt", "không có tệp này")
-    assert _run(str(tmp_path)).returncode == 2
+    assert run_import(str(tmp_path)).returncode == 2
 
 
 def test_nothing_is_half_written_when_the_input_is_refused(tmp_path):
     (tmp_path / "trong.txt").write_text("", encoding="utf-8")
     target = tmp_path / "draft.yaml"
     target.write_text("kind: plan\n", encoding="utf-8")
-    assert _run(str(tmp_path / "trong.txt"), "-o", str(target)).returncode == 2
+    assert run_import(str(tmp_path / "trong.txt"), "-o", str(target)).returncode == 2
     assert target.read_text(encoding="utf-8") == "kind: plan\n"
 
 

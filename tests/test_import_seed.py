@@ -5,8 +5,6 @@ routing, the same recipients.  The differences, if any, are printed."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import yaml
 from engine.importer.api import draft_yaml, import_document, report_lines
 from engine.importer.compare import compare
 from engine.loader import load, read_files
+from tests.import_docs import run_import
 
 ROOT = Path(__file__).resolve().parent.parent
 # The seed text as the repository keeps it (the same bytes as shared/seed/).
@@ -139,43 +138,11 @@ def test_the_draft_validates_with_the_registry(tmp_path, draft):
 
 def test_the_command_writes_the_draft_and_diffs_it(tmp_path):
     output = tmp_path / "draft.yaml"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "import",
-            str(SEED),
-            "--registry",
-            str(REGISTRY),
-            "-o",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = run_import(str(SEED), "--registry", str(REGISTRY), "-o", str(output))
     assert done.returncode == 0, done.stderr
     assert output.read_text(encoding="utf-8").startswith("# yaml-language-server")
     assert "Đã ghi" in done.stderr and "chỗ cần kiểm tra" in done.stderr
-    diffed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "import",
-            str(SEED),
-            "--registry",
-            str(REGISTRY),
-            "--diff",
-            str(HAND),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    diffed = run_import(str(SEED), "--registry", str(REGISTRY), "--diff", str(HAND))
     print(diffed.stdout)
     assert diffed.returncode == 0, diffed.stdout
     assert "0 khác biệt chính" in diffed.stdout
@@ -190,22 +157,8 @@ def test_diff_names_what_differs_and_exits_1(tmp_path):
     )
     assert changed != HAND.read_text(encoding="utf-8")
     (tmp_path / "plan.yaml").write_text(changed, encoding="utf-8")
-    diffed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "import",
-            str(SEED),
-            "--registry",
-            str(REGISTRY),
-            "--diff",
-            str(tmp_path / "plan.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
+    diffed = run_import(
+        str(SEED), "--registry", str(REGISTRY), "--diff", str(tmp_path / "plan.yaml")
     )
     assert diffed.returncode == 1
     assert "consolidations: mục 1 (tong-hop-bao-cao-nam): hạn" in diffed.stdout
