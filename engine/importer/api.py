@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.importer.interpret import CHECK, Draft, Interpreter
+from engine.importer.context import CHECK, Draft
+from engine.importer.interpret import Interpreter
 from engine.importer.sources import read_source
 from engine.importer.yamlout import dump, emit_map
 
