@@ -5,6 +5,8 @@ routing, the same recipients.  The differences, if any, are printed."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,30 @@ def test_importing_the_seed_takes_under_a_second_of_cpu_as_a_whole_process(tmp_p
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"kehoach import (seed, registry, -o): {cpu:.2f} s CPU")
     assert cpu < 1.0
+
+
+def test_registry_and_plan_may_be_named_by_their_ids_in_the_store(tmp_path):
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    loaded = subprocess.run(
+        [sys.executable, "-m", "cli", "--database-url", store, "load", "plan_definitions/"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    base = [sys.executable, "-m", "cli", "--database-url", store, "import", str(SEED)]
+    diffed = subprocess.run(
+        [*base, "--registry", "cao-bang", "--diff", "ha-lang-pccc-2022"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert diffed.returncode == 0, diffed.stderr
+    assert "0 khác biệt chính" in diffed.stdout
+    unknown = subprocess.run(
+        [*base, "--registry", "khong-co"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert unknown.returncode == 4
+    assert "chưa nạp danh bạ 'khong-co'" in unknown.stderr and "Traceback" not in unknown.stderr
