@@ -73,6 +73,11 @@ def split_heading(text: str) -> tuple[str, str | None, bool] | None:
     return None
 
 
+def _unit_heading(text: str) -> bool:
+    split = split_heading(text)
+    return split is not None and split[1] is not None
+
+
 def lead_name(text: str) -> str | None:
     """The unit a sentence starts with: 'Giao Công an huyện theo dõi …' → 'Công an huyện'."""
     prefix = _PREFIX.match(text)
@@ -135,7 +140,19 @@ def find_assignments(sections: list[Node], matcher: UnitMatcher) -> list[Found]:
     def visit(node: Node) -> None:
         if node.kind in {"item", "subitem", "point", "bullet"}:
             split = split_heading(node.text)
-            if split is not None:
+            # "6. Các cơ quan khác" over "a) Sở Y tế: …", "b) Sở Nội vụ: …": the points
+            # are the assignments, the item only groups them.
+            grouping = (
+                split is not None
+                and split[1] is None
+                and any(
+                    c.kind in {"point", "subitem", "bullet"} and _unit_heading(c.text)
+                    for c in node.children
+                )
+            )
+            if grouping and node.para is not None:
+                node.para.used = True
+            if split is not None and not grouping:
                 heading, body, request = split
                 match = matcher.match(heading)
                 tasks = _tasks_of(node, body)
