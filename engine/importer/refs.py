@@ -66,7 +66,7 @@ REF = re.compile(
 )
 TITLED = re.compile(r"(?P<type>Đề án|Chương trình|Phương án)\s+“(?P<title>[^”]{5,300})”")
 _ISSUER = re.compile(
-    r"^\s*,?\s*của\s+(?P<issuer>.+?)(?=\s+(?:về|ban hành|và|trên|tại|thực hiện|quy định|hướng dẫn)\s|\s*[(),;.:]|$)"
+    r"^\s*,?\s*của\s+(?P<issuer>.+?)(?=\s+(?:về|ban hành|và|trên|tại|thực hiện|quy định|hướng dẫn)(?:\s|$)|\s*[(),;.:]|$)"
 )
 _JOINED = re.compile(r"^(?:\s*,?\s*của\s+[^,;()]+?)?\s*(?:,|và|;)\s*$")
 _TITLE = re.compile(r"^\s*(?:về\s+|ban hành\s+|quy định\s+)(?P<title>.+?)(?=\s*\(|;|\.\s|\.$|$)")
