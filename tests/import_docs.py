@@ -130,6 +130,23 @@ def to_pdf(source: Path, folder: Path) -> Path:
     return pdf
 
 
+_PDFS: dict[str, Path] = {}
+
+
+def pdf_of(spec: Path) -> Path:
+    """The LibreOffice PDF of a spec's DOCX, made once per test session (a conversion
+    takes seconds; the tests only read the file)."""
+    if spec.name not in _PDFS:
+        import atexit
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="kehoach-import-pdf-"))
+        atexit.register(shutil.rmtree, folder, True)
+        docx_file = build_docx(spec, folder / spec.name.replace(".docx.txt", ".docx"))
+        _PDFS[spec.name] = to_pdf(docx_file, folder)
+    return _PDFS[spec.name]
+
+
 def scanned_pdf(pdf: Path, folder: Path) -> Path:
     """A PDF with no text layer: the first page of ``pdf`` as a picture, put back into a
     PDF (what a scanner gives; the picture goes through a DOCX, as LibreOffice's Writer
