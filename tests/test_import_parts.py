@@ -215,3 +215,25 @@ def test_an_unknown_unit_is_not_matched_and_its_nearest_names_are_given(cao_bang
     match = matcher.match("BQL các KCN tỉnh")
     assert not match.found
     assert match.suggestions().count("%") == 3
+
+
+def test_a_one_off_day_without_a_year_is_the_first_one_after_the_plan():
+    from engine.importer.interpret import Interpreter
+    from engine.importer.sources import SourceText
+
+    lines = [
+        "SỞ Y TẾ",
+        "Số: 12/KH-SYT",
+        "Cao Bằng, ngày 20 tháng 11 năm 2025",
+        "KẾ HOẠCH",
+        "Kiểm tra",
+        "I. TỔ CHỨC THỰC HIỆN",
+        "1. Các phòng báo cáo kết quả về Sở Y tế trước ngày 15/10 để tổng hợp.",
+    ]
+    draft = Interpreter(SourceText("k.txt", list(enumerate(lines, 1)), True, "đoạn"), None).run()
+    [report] = draft.plan.data()["deliverables"]
+    assert report["frequency"] == "once"
+    assert report["deadline"]["rule"] == "fixed" and report["deadline"]["date"] == dt.date(
+        2026, 10, 15
+    )
+    assert any("không ghi năm" in f.text and f.line == 7 for f in draft.findings)

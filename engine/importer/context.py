@@ -3,6 +3,7 @@ missing, and the draft they make."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -60,6 +61,7 @@ class Context:
     """The state one import builds up; the parts are methods of its subclasses."""
 
     matcher: UnitMatcher
+    as_of: dt.date
     issuer_unit: str | None = None
 
     def __init__(self, source: SourceText, registry: Registry | Directory | None) -> None:

@@ -3,6 +3,8 @@ hold yet (on-request reports), from the clauses :mod:`engine.importer.reports` r
 
 from __future__ import annotations
 
+import datetime as dt
+
 from engine.importer.assignments import Found
 from engine.importer.context import Context
 from engine.importer.phrases import Timing
@@ -112,15 +114,23 @@ class ReportParts(Context):
     def _rule(self, timing: Timing | None, frequency: str, line: int, notes: list[str]) -> Map:
         rule = Map()
         if timing is not None and timing.rule is not None:
-            for key, value in timing.rule.items():
-                rule.put(key, value)
             if timing.rule["rule"] == "yearly" and frequency == "once":
+                # "trước ngày 15/10" with no year, for a one-off: the first 15/10 from the
+                # plan's date on.
+                day = dt.date(self.as_of.year, timing.rule["month"], timing.rule["day"])
+                if day < self.as_of:
+                    day = dt.date(self.as_of.year + 1, day.month, day.day)
+                rule.put("rule", "fixed").put("date", day)
                 notes.append(
                     self.check(
                         line,
-                        f"“{timing.phrase}” không ghi năm; đã hiểu là hằng năm hoặc ghi rule: fixed với năm",
+                        f"“{timing.phrase}” không ghi năm; đã hiểu là ngày {day.day}/{day.month}/{day.year} "
+                        "(lần đầu tiên kể từ ngày của kế hoạch)",
                     )
                 )
+            else:
+                for key, value in timing.rule.items():
+                    rule.put(key, value)
             rule.put("phrase", timing.phrase)
             rule.put("policy", "next_working_day")
             doubt = timing.doubt()

@@ -53,6 +53,7 @@ class Interpreter(DocumentParts, ReportParts):
         closing = read_closing(closing_paras)
         refs = self._refs(preamble, sections, closing)
         as_of, as_of_note = self._as_of(header, refs)
+        self.as_of = as_of
         issuer_name, issuer_note = self._issuer(header, preamble, closing)
         places = self._places(issuer_name, as_of)
         self.matcher = UnitMatcher(self.registry, as_of, places, issuer_name)
