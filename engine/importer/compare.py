@@ -20,7 +20,8 @@ class Difference:
     text: str
 
     def __str__(self) -> str:
-        return f"{self.part}: {self.text}"
+        # The parts are the YAML's keys; "detail" is said in words.
+        return f"{'chi tiết' if self.part == 'detail' else self.part}: {self.text}"
 
 
 def _words(text: Any) -> str:
@@ -140,10 +141,12 @@ def _assignments(draft: list[dict[str, Any]], stored: list[dict[str, Any]]) -> l
                         f"{label}, nhiệm vụ {index}: recurrence {a.get('recurrence')} / {b.get('recurrence')}",
                     )
                 )
-        if [_target(s) for s in mine.get("supporting") or []] != [
-            _target(s) for s in theirs.get("supporting") or []
-        ]:
-            out.append(Difference("detail", f"{label}: supporting khác"))
+        mine_support = [_target(s) for s in mine.get("supporting") or []]
+        their_support = [_target(s) for s in theirs.get("supporting") or []]
+        if mine_support != their_support:
+            out.append(
+                Difference("detail", f"{label}: supporting {mine_support} / {their_support}")
+            )
     return out
 
 
