@@ -91,8 +91,10 @@ def _write(path: Path, text: str) -> None:
             stream.write(text)
         os.replace(temporary, path)
     except OSError as exc:
+        from engine.importer.sources import os_reason
+
         raise KehoachError(
-            f"{path}: không ghi được tệp ({exc.strerror}); kiểm tra thư mục và quyền ghi"
+            f"{path}: không ghi được tệp ({os_reason(exc)}); kiểm tra thư mục và quyền ghi"
         ) from None
 
 
@@ -116,13 +118,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     unread = sum(1 for f in draft.findings if f.kind == "không hiểu")
     if args.output:
         target = Path(args.output)
-        _write(target, text)
         extra = registry_draft_yaml(draft)
         registry_note = ""
         if extra is not None:
+            # The registry draft first: should the plan's write fail, it is taken back.
             registry_file = target.with_name(target.stem + ".danh-ba-bo-sung.yaml")
             _write(registry_file, extra)
             registry_note = f"; đơn vị chưa có trong danh bạ: {registry_file}"
+        try:
+            _write(target, text)
+        except KehoachError:
+            if extra is not None:
+                registry_file.unlink(missing_ok=True)
+            raise
         err(f"Đã ghi {target}: {checks} chỗ cần kiểm tra, {unread} đoạn chưa hiểu{registry_note}.")
     elif stored is None:
         out(text.rstrip("\n"))

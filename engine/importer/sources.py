@@ -3,6 +3,7 @@ PDF with a text layer.  Every failure is an :class:`ImportInputError` in Vietnam
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import zipfile
@@ -12,6 +13,19 @@ from pathlib import Path
 from engine.errors import KehoachError
 
 MAX_BYTES = 20 * 1024 * 1024
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file could not be read or written, in Vietnamese."""
+    reasons = {
+        errno.ENOENT: "không có tệp hoặc thư mục này",
+        errno.EACCES: "không có quyền",
+        errno.EPERM: "không được phép",
+        errno.ENOSPC: "đĩa đầy",
+        errno.EISDIR: "đây là một thư mục",
+        errno.EROFS: "ổ đĩa chỉ đọc",
+    }
+    return reasons.get(exc.errno or 0, "lỗi hệ thống tệp, mã " + str(exc.errno))
 
 
 class ImportInputError(KehoachError):
@@ -43,7 +57,7 @@ def read_source(path: str | Path) -> SourceText:
             f"{name}: là một thư mục; hãy chỉ ra một tệp .txt, .docx hoặc .pdf"
         ) from None
     except OSError as exc:
-        raise ImportInputError(f"{name}: không đọc được tệp ({exc.strerror})") from None
+        raise ImportInputError(f"{name}: không đọc được tệp ({os_reason(exc)})") from None
     if len(data) > MAX_BYTES:
         raise ImportInputError(
             f"{name}: tệp lớn hơn {MAX_BYTES // (1024 * 1024)} MB, không giống một văn bản kế hoạch"
