@@ -359,3 +359,14 @@ def test_the_docx_and_its_pdf_give_the_same_draft(drafts, registry):
         drafts["so_cong_thuong_hoa_chat_2026.docx.txt"].plan,
         drafts["so_cong_thuong_hoa_chat_2026.docx.txt"].registry_draft,
     )
+
+
+def test_every_point_to_check_is_both_in_the_report_and_above_its_value(drafts):
+    for name, draft in drafts.items():
+        text = draft_yaml(draft)
+        unsure = [f for f in draft.findings if f.kind == "chưa chắc"]
+        assert text.count("# KIỂM TRA (") == len(unsure), name
+        for finding in unsure:
+            where = f"{draft.source.unit} {finding.line}" if finding.line else "toàn văn bản"
+            first_words = " ".join(finding.text.split()[:3])
+            assert f"# KIỂM TRA ({where}): {first_words}" in text, (name, finding)
