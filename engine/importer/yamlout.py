@@ -138,7 +138,7 @@ def emit_list(values: list[Any], pad: str) -> list[str]:
             inner = emit_map(value, pad + "  ")
             # the first key goes on the dash's line, after any comments above it
             first = next(i for i, line in enumerate(inner) if not line.lstrip().startswith("#"))
-            lines.extend(inner[:first])
+            lines.extend(pad + line[len(pad) + 2 :] for line in inner[:first])  # at the dash
             lines.append(pad + "- " + inner[first][len(pad) + 2 :])
             lines.extend(inner[first + 1 :])
         else:
