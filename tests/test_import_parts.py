@@ -202,12 +202,22 @@ def test_unit_names_against_the_registry(cao_bang, name, expected):
     assert match.sure and match.best is not None and match.best.id == expected, match.suggestions()
 
 
-def test_the_registry_is_read_as_of_the_plan_s_date(cao_bang):
-    # The district police ended on 28/2/2025: a plan of 2026 cannot be assigned to it.
-    later = UnitMatcher(cao_bang, dt.date(2026, 1, 1), ["tỉnh Cao Bằng"]).match(
-        "Công an huyện Hạ Lang"
-    )
-    assert not (later.found and later.best and later.best.id == "ca-huyen-ha-lang")
+def test_the_registry_is_read_as_of_the_plan_s_date(tmp_path):
+    # A registry whose district police ended on 28/2/2025 (the shipped registry is the
+    # 2022 one; the reform is in change sets): a plan of 2026 cannot be assigned to it,
+    # one of 2024 can.
+    text = (ROOT / "plan_definitions" / "registry_cao_bang.yaml").read_text(encoding="utf-8")
+    anchor = "  - id: ca-huyen-ha-lang\n"
+    assert anchor in text
+    ended = tmp_path / "registry.yaml"
+    ended.write_text(text.replace(anchor, anchor + "    valid_to: 2025-02-28\n", 1), "utf-8")
+    directory = directory_of(read(ended).data)
+    assert directory is not None
+    for day, known in ((dt.date(2026, 1, 1), False), (dt.date(2024, 6, 1), True)):
+        match = UnitMatcher(directory, day, ["tỉnh Cao Bằng", "huyện Hạ Lang"]).match(
+            "Công an huyện Hạ Lang"
+        )
+        assert bool(match.found and match.best and match.best.id == "ca-huyen-ha-lang") is known
 
 
 def test_an_unknown_unit_is_not_matched_and_its_nearest_names_are_given(cao_bang):

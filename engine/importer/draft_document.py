@@ -78,23 +78,13 @@ class DocumentParts(Context):
             notes.append(self.check(line, "không thấy tên người ký; ghi signer.name"))
         signer.put("name", block.name or "", *notes)
         signer.put("title", block.title or (block.chain[-1][1] if block.chain else ""))
-        if block.chain:
+        if len(block.chain) > 1:
+            # TM. ỦY BAN NHÂN DÂN / KT. CHỦ TỊCH: the chain form (engine.schema_authority)
+            signer.put("chain", [f"{a} {o}" for a, o in block.chain])
+        elif block.chain:
             authority, on_behalf = block.chain[0]
             signer.put("authority", authority)
             signer.put("on_behalf_of", on_behalf)
-            if len(block.chain) > 1:
-                chain = [Map(flow=True).put("authority", a).put("of", o) for a, o in block.chain]
-                signer.put(
-                    "chain",
-                    chain,
-                    self.check(
-                        line,
-                        "người ký theo chuỗi thẩm quyền "
-                        + " / ".join(f"{a} {o}" for a, o in block.chain)
-                        + "; lược đồ hiện chỉ ghi một cấp (authority, on_behalf_of), chuỗi để ở dạng chú thích",
-                    ),
-                    off=True,
-                )
         elif block.title:
             signer.put(
                 "authority",

@@ -204,7 +204,21 @@ class ReportParts(Context):
                 "by", issuer_unit or "chua-ro", self.check(clause.line, "không rõ đơn vị tổng hợp")
             )
         notes = []
-        entry.put("routing", self._routing(clause, issuer_unit, notes), *notes)
+        routing = self._routing(clause, issuer_unit, notes)
+        entry.put("routing", routing, *notes)
+        by_unit = entry.get("by")
+        if routing.get("to") == issuer_unit and by_unit and by_unit != issuer_unit:
+            # a department gathering for the body that issued the plan reports in its own
+            # name (the report cannot go out as the issuer to the issuer itself)
+            entry.put(
+                "on_behalf_of",
+                by_unit,
+                self.check(
+                    clause.line,
+                    f"báo cáo gửi {issuer_unit} nên đứng tên {by_unit}; "
+                    "ghi đơn vị khác nếu văn bản nói báo cáo đứng tên ai",
+                ),
+            )
         notes = []
         entry.put(
             "deadline",
