@@ -577,3 +577,31 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         in shown
     )
     config.settings.cache_clear()
+
+
+def test_a_unit_ended_by_a_new_registry_version_gets_no_email_and_the_sweep_says_so(
+    seed_url, tmp_path
+):
+    with session_scope(seed_url) as session:
+        activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
+    # A registry version loaded later ends Công an huyện without naming a successor (a
+    # change set would be refused; a registry file is not checked against running work).
+    text = REGISTRY.read_text(encoding="utf-8").replace(
+        "    emails: [cah.halang@caobang.example]\n",
+        "    emails: [cah.halang@caobang.example]\n    valid_to: 2025-02-28\n",
+        1,
+    )
+    assert "valid_to: 2025-02-28" in text
+    ended = tmp_path / "registry_cao_bang.yaml"
+    ended.write_text(text, encoding="utf-8")
+    store_files(seed_url, ended)
+    with session_scope(seed_url) as session:
+        result = sweep(session, PLAN, today=dt.date(2025, 9, 3))  # 7 days before 10/9
+        assert result.reminders  # the others are reminded
+        mails = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.unit_id == CAH, OutboxMessage.created_at >= vn(2025, 3, 1, 0)
+            )
+        ).all()
+    assert mails == []  # not a reminder, not anything: the unit does not exist
+    assert CAH in result.held and "giữ lại chờ quản trị" in result.summary()
