@@ -85,8 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         "kiểm tra cấu hình từ đầu đến cuối (cơ sở dữ liệu, Prefect, worker, SMTP, khóa ký)",
         "cli.doctor:cmd_doctor",
     )
+    _add(
+        sub,
+        "import",
+        "chuyển văn bản kế hoạch (.txt, .docx, .pdf) thành bản nháp YAML có ghi chú cần kiểm tra",
+        "cli.importer:cmd_import",
+        setup=_import_setup,
+    )
     _registry(sub)
     return parser
+
+
+def _import_setup(p: argparse.ArgumentParser) -> None:
+    from cli.importer import setup
+
+    setup(p)
 
 
 def _request(sub: Any) -> None:

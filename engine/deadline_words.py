@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from engine.schema import DeadlineKind
+from engine.deadline_kind import DeadlineKind
 
 # Checked in order: the inclusive forms contain "trước" too ("trước hoặc trong ngày").
 _INCLUSIVE = (

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
+from engine.deadline_kind import DeadlineKind as DeadlineKind
+
 # A cycle key: '2026', '2026-H1', '2026-Q2', '2026-04' (engine.calendar.cycles_in_year).
 FIRST_PERIOD_PATTERN = r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$"
-
-
-class DeadlineKind(StrEnum):
-    exclusive = "exclusive"  # "trước ngày 10/9": the last day is 9/9
-    inclusive = "inclusive"  # "chậm nhất ngày 10/9", "trước hoặc trong ngày 10/9"
 
 
 def _year_as_text(value: object) -> object:

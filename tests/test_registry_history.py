@@ -577,3 +577,95 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         in shown
     )
     config.settings.cache_clear()
+
+
+def test_a_unit_ended_by_a_new_registry_version_gets_no_email_and_the_sweep_says_so(
+    seed_url, tmp_path
+):
+    with session_scope(seed_url) as session:
+        activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
+    # A registry version loaded later ends Công an huyện without naming a successor (a
+    # change set would be refused; a registry file is not checked against running work).
+    text = REGISTRY.read_text(encoding="utf-8").replace(
+        "    emails: [cah.halang@caobang.example]\n",
+        "    emails: [cah.halang@caobang.example]\n    valid_to: 2025-02-28\n",
+        1,
+    )
+    assert "valid_to: 2025-02-28" in text
+    ended = tmp_path / "registry_cao_bang.yaml"
+    ended.write_text(text, encoding="utf-8")
+    store_files(seed_url, ended)
+    with session_scope(seed_url) as session:
+        result = sweep(session, PLAN, today=dt.date(2025, 9, 3))  # 7 days before 10/9
+        assert result.reminders  # the others are reminded
+        mails = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.unit_id == CAH, OutboxMessage.created_at >= vn(2025, 3, 1, 0)
+            )
+        ).all()
+    assert mails == []  # not a reminder, not anything: the unit does not exist
+    assert CAH in result.held and "giữ lại chờ quản trị" in result.summary()
+
+
+SPLIT = """  - op: create
+    unit: xa-bac
+    name: Ủy ban nhân dân xã Bắc (thử)
+    kind: commune-committee
+    level: commune
+    parent: ubnd-huyen-ha-lang
+    emails: [xa.bac@caobang.example]
+  - op: create
+    unit: xa-nam
+    name: Ủy ban nhân dân xã Nam (thử)
+    kind: commune-committee
+    level: commune
+    parent: ubnd-huyen-ha-lang
+    emails: [xa.nam@caobang.example]
+  - op: split
+    unit: ubnd-xa-an-lac
+    into: [xa-bac, xa-nam]
+"""
+
+
+@pytest.mark.parametrize(
+    ("rule", "owners"),
+    [
+        (
+            "    rule: {each: true}\n",
+            {"bao-cao-nam": {"xa-bac", "xa-nam"}, "ke-hoach-cu-the": {"xa-bac", "xa-nam"}},
+        ),
+        (
+            "    rule: {default: xa-bac, deliverables: {ke-hoach-cu-the: xa-nam}}\n",
+            {"bao-cao-nam": {"xa-bac"}, "ke-hoach-cu-the": {"xa-nam"}},
+        ),
+    ],
+    ids=["each", "by-deliverable"],
+)
+def test_a_split_shares_open_work_as_its_rule_says(seed_url, tmp_path, rule, owners):
+    with session_scope(seed_url) as session:
+        activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
+    path = _change_file(tmp_path, "split", SPLIT + rule)
+    result = _apply(seed_url, path, vn(2025, 3, 2))
+    assert result.ended == {"ubnd-xa-an-lac": ["xa-bac", "xa-nam"]}
+    with session_scope(seed_url) as session:
+        got: dict[str, set[str]] = {}
+        for o in obligations(session, PLAN):
+            if o.transferred_from == "ubnd-xa-an-lac":
+                got.setdefault(o.deliverable_id, set()).add(o.unit_id)
+        assert got == owners
+        assert not [o for o in obligations(session, PLAN) if o.unit_id == "ubnd-xa-an-lac"]
+        told = {
+            m.unit_id
+            for m in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "inherited"))
+        }
+        assert told == set().union(*owners.values())  # each heir told once, in one email
+        moves = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "obligation.transferred")
+        ).all()
+        assert len(moves) == sum(len(units) for units in owners.values())
+        # the next cycle follows the same rule
+        activate(session, PLAN, now=vn(2026, 1, 5), years=[2026])
+        units_2026 = {
+            o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
+        }
+        assert owners["bao-cao-nam"] <= units_2026 and "ubnd-xa-an-lac" not in units_2026

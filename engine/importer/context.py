@@ -1,0 +1,126 @@
+"""What every part of the import shares: the findings, the ids, the units matched or
+missing, and the draft they make."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.importer.sources import SourceText
+from engine.importer.units import Match, UnitMatcher, fold
+from engine.importer.yamlout import Map
+
+if TYPE_CHECKING:
+    from engine.importer.directory import Directory
+    from engine.schema import Registry
+
+CHECK = "KIỂM TRA"
+
+
+@dataclass
+class Finding:
+    line: int
+    kind: str  # "chưa chắc" (a value to check) or "không hiểu" (a line not used)
+    text: str
+
+
+@dataclass
+class Draft:
+    plan: Map
+    registry_draft: Map | None
+    findings: list[Finding] = field(default_factory=list)
+    source: SourceText | None = None
+
+
+def slug(text: str, limit: int = 48) -> str:
+    words = re.findall(r"[a-z0-9]+", fold(text, expand=False).replace(",", " "))
+    out = ""
+    for word in words:
+        if len(out) + len(word) + 1 > limit:
+            break
+        out = f"{out}-{word}" if out else word
+    return out or "muc"
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def make(self, text: str, limit: int = 48) -> str:
+        base = slug(text, limit)
+        ident, n = base, 2
+        while ident in self.seen:
+            ident, n = f"{base}-{n}", n + 1
+        self.seen.add(ident)
+        return ident
+
+
+class Context:
+    """The state one import builds up; the parts are methods of its subclasses."""
+
+    matcher: UnitMatcher
+    as_of: dt.date
+    issuer_unit: str | None = None
+
+    def __init__(self, source: SourceText, registry: Registry | Directory | None) -> None:
+        self.source = source
+        self.registry = registry
+        self.findings: list[Finding] = []
+        self.missing: dict[str, tuple[str, int]] = {}  # slug → (name, line)
+        self.ids = _Ids()
+
+    # ------------------------------------------------------------ reporting
+
+    def check(self, line: int, text: str) -> str:
+        """Record a point to check; the comment the draft writes above the value."""
+        self.findings.append(Finding(line, "chưa chắc", text))
+        where = f"{self.source.unit} {line}" if line else "toàn văn bản"
+        return f"{CHECK} ({where}): {text}"
+
+    def target(self, match: Match, line: int, notes: list[str]) -> Map:
+        """A unit or group reference, with a note where the match is not sure."""
+        if match.found and match.best is not None:
+            if not match.sure:
+                notes.append(
+                    self.check(
+                        line,
+                        f"“{match.text}” khớp chưa chắc với danh bạ; các lựa chọn: {match.suggestions()}",
+                    )
+                )
+            return Map(flow=True).put(match.best.kind, match.best.id)
+        ident = "moi-" + slug(match.text, 40)
+        self.missing.setdefault(ident, (match.text, line))
+        hint = f"; gần nhất: {match.suggestions()}" if match.best is not None else ""
+        notes.append(
+            self.check(
+                line,
+                f"“{match.text}” không có trong danh bạ{hint}. Đã ghi tạm mã {ident} (xem bản nháp danh bạ)",
+            )
+        )
+        return Map(flow=True).put("unit", ident)
+
+    # ------------------------------------------------------------ the whole
+
+    def _registry_draft(self) -> Map | None:
+        if not self.missing:
+            return None
+        draft = Map()
+        draft.put("kind", "registry")
+        draft.put("id", (self.registry.id if self.registry else "danh-ba") + "-bo-sung")
+        draft.put("name", "Các đơn vị có trong kế hoạch nhưng chưa có trong danh bạ")
+        units = []
+        for ident, (name, line) in self.missing.items():
+            unit = Map()
+            unit.put(
+                "id",
+                ident,
+                f"{CHECK} ({self.source.unit} {line}): “{name}”; ghi tên đầy đủ, loại, cấp, cơ quan cấp trên, email",
+            )
+            unit.put("name", name)
+            unit.put("kind", "chua-ro")
+            unit.put("emails", [])
+            units.append(unit)
+        draft.put("units", units)
+        return draft

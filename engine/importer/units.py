@@ -1,0 +1,209 @@
+"""Unit names as a plan writes them → registry units and groups, as of the plan's date.
+
+Matching ignores accents and case and spells out the abbreviations plans use (UBND,
+HĐND, MTTQ, CAH, BQL, KCN …).  A name that leaves out the place ("Công an huyện" in a
+plan of huyện Hạ Lang) is read with the issuer's place.  A plural name ("Các phòng,
+ban, ngành huyện", "UBND các xã, thị trấn") is looked for among the groups first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rapidfuzz import fuzz, process
+
+if TYPE_CHECKING:
+    from engine.importer.directory import Directory
+    from engine.schema import Registry
+
+
+SURE = 90.0
+LIKELY = 80.0
+
+ABBREVIATIONS = {
+    "ubnd": "uy ban nhan dan",
+    "hdnd": "hoi dong nhan dan",
+    "ubmttq": "uy ban mat tran to quoc",
+    "mttq": "mat tran to quoc",
+    "ub": "uy ban",
+    "cah": "cong an huyen",
+    "cat": "cong an tinh",
+    "bql": "ban quan ly",
+    "kcn": "khu cong nghiep",
+    "ccn": "cum cong nghiep",
+    "tt": "thi tran",
+    "hu": "huyen uy",
+    "tu": "tinh uy",
+    "ldld": "lien doan lao dong",
+    "hlhpn": "hoi lien hiep phu nu",
+    "hccb": "hoi cuu chien binh",
+    "vhtt": "van hoa va thong tin",
+    "ktht": "kinh te va ha tang",
+    "tnmt": "tai nguyen va moi truong",
+    "gddt": "giao duc va dao tao",
+    "sct": "so cong thuong",
+}
+_PLACE_WORDS = ("thanh pho", "thi xa", "thi tran", "tinh", "huyen", "xa", "phuong", "quan")
+_RANK = {
+    "tinh": 1,
+    "thanh pho": 1,
+    "huyen": 2,
+    "quan": 2,
+    "thi xa": 2,
+    "xa": 3,
+    "phuong": 3,
+    "thi tran": 3,
+}
+_PLURAL = re.compile(r"\bcac\b|\bdoan the\b|\bban, nganh\b|\bnganh\b.*,|, ")
+# Words that carry no identity: "Đề nghị" before a request, "Việt Nam" in MTTQ's name.
+_NOISE = re.compile(
+    r"^(?:de nghi|giao|yeu cau|giam doc|pho giam doc|chu tich|bo truong|truong doan)\s+|\(.*?\)|\bviet nam\b|\bva\b|[()]"
+)
+
+
+def fold(text: str, expand: bool = True) -> str:
+    """Lower case, no accents, đ → d, punctuation as spaces, abbreviations spelt out."""
+    text = unicodedata.normalize("NFD", text.replace("Đ", "D").replace("đ", "d"))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn").casefold()
+    text = text.replace("&", " va ")
+    words = re.findall(r"[a-z0-9]+|,", text)
+    spelt = [ABBREVIATIONS.get(w, w) for w in words] if expand else words
+    return " ".join(spelt).replace(" ,", ",")
+
+
+def split_place(place: str) -> tuple[str, str]:
+    """'thi tran thanh nhat' → ('thi tran', 'thanh nhat') (folded text)."""
+    for level in _PLACE_WORDS:
+        if place.startswith(level + " "):
+            return level, place[len(level) + 1 :]
+    return "", place
+
+
+def _key(text: str) -> str:
+    text = re.sub(r"\([^)]*\)", " ", text)  # "(thường trực Đoàn)" says what it does, not who
+    return " ".join(_NOISE.sub(" ", fold(text)).replace(",", " ").split())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str  # "unit" or "group"
+    id: str
+    name: str
+    score: float
+
+
+@dataclass
+class Match:
+    """What a name was matched to: sure, likely (to check) or nothing (a registry draft)."""
+
+    text: str
+    best: Candidate | None
+    others: list[Candidate] = field(default_factory=list)
+
+    @property
+    def sure(self) -> bool:
+        return self.best is not None and self.best.score >= SURE
+
+    @property
+    def found(self) -> bool:
+        return self.best is not None and self.best.score >= LIKELY
+
+    def target(self) -> dict[str, str] | None:
+        if not self.found or self.best is None:
+            return None
+        return {self.best.kind: self.best.id}
+
+    def suggestions(self) -> str:
+        shown = [c for c in ([self.best] if self.best else []) + self.others if c is not None]
+        return "; ".join(f"{c.id} ({c.name}, {c.score:.0f}%)" for c in shown[:3])
+
+
+def _score(query: str, choice: str, **kwargs: object) -> float:
+    """Word order aside, how alike two names are; a name of five words or more that the
+    other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
+    counts nearly as much as an equal one."""
+    score = fuzz.token_sort_ratio(query, choice)
+    if len(set(query.split())) >= 5:
+        score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+    return score
+
+
+class UnitMatcher:
+    """Names → registry units and groups valid on ``as_of``."""
+
+    def __init__(
+        self,
+        registry: Registry | Directory | None,
+        as_of: dt.date,
+        places: list[str] | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        """``places``: the issuer's place first, then those above it ("huyện Hạ Lang",
+        "tỉnh Cao Bằng"), to complete names that leave the place out."""
+        self.registry = registry
+        self.as_of = as_of
+        self.places = [fold(p) for p in places or [] if p]
+        self.issuer = _key(issuer) if issuer else None
+        # engine.schema's or engine.importer.directory's units and groups (the same fields)
+        self.units: list[Any] = [u for u in registry.units if u.valid_on(as_of)] if registry else []
+        self.groups: list[Any] = list(registry.groups) if registry else []
+        self._unit_keys = {u.id: _key(u.name) for u in self.units}
+        self._group_keys = {g.id: _key(g.name) for g in self.groups}
+        self._shorts = {fold(u.short): u for u in self.units if u.short}
+
+    def _with_issuer(self, key: str) -> str:
+        """'van phong bo' → 'van phong bo cong thuong' in a plan of Bộ Công Thương: "Bộ",
+        "Sở" at the end of a name mean the issuer."""
+        if self.issuer:
+            for word in ("bo", "so"):
+                if (key == word or key.endswith(" " + word)) and self.issuer.startswith(word + " "):
+                    return f"{key} {self.issuer[len(word) + 1 :]}"
+        return key
+
+    def _with_place(self, key: str) -> str:
+        """'cong an huyen' → 'cong an huyen ha lang' in a plan of huyện Hạ Lang; 'van phong
+        tinh uy' → '… cao bang'; a name with no place of the issuer's level or above
+        ('phong kinh te ha tang', 'uy ban nhan dan cac xa thi tran') gets the issuer's."""
+        for place in self.places:
+            level, name = split_place(place)
+            if name and name in key:
+                return key
+            if level and re.search(rf"\b{level}\b", key):
+                return f"{key} {name}"
+        if self.places:
+            rank = _RANK.get(split_place(self.places[0])[0], 3)
+            if not any(re.search(rf"\b{w}\b", key) for w, r in _RANK.items() if r <= rank):
+                return f"{key} {self.places[0]}"
+        return key
+
+    def match(self, text: str, *, prefer_group: bool | None = None) -> Match:
+        folded = fold(text)
+        short = self._shorts.get(folded)
+        if short is not None:
+            return Match(text, Candidate("unit", short.id, short.name, 100.0))
+        bare = self._with_issuer(_key(text))
+        keys = list(dict.fromkeys([self._with_place(bare), bare]))
+        plural = bool(_PLURAL.search(folded)) if prefer_group is None else prefer_group
+        best: dict[tuple[str, str], Candidate] = {}
+        for kind, choices, names in (
+            ("unit", self._unit_keys, {u.id: u.name for u in self.units}),
+            ("group", self._group_keys, {g.id: g.name for g in self.groups}),
+        ):
+            for key in keys:
+                for _choice, score, ident in process.extract(key, choices, scorer=_score, limit=4):
+                    bonus = 6.0 if (kind == "group") == plural else -6.0
+                    candidate = Candidate(kind, str(ident), names[ident], min(100.0, score + bonus))
+                    known = best.get((kind, candidate.id))
+                    if known is None or known.score < candidate.score:
+                        best[(kind, candidate.id)] = candidate
+        scored = sorted(best.values(), key=lambda c: -c.score)
+        if not scored:
+            return Match(text, None)
+        return Match(text, scored[0], scored[1:4])
+
+    def unit_name(self, unit_id: str) -> str | None:
+        return next((u.name for u in self.units if u.id == unit_id), None)
