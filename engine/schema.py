@@ -14,18 +14,28 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_base import Model, Slug
+from engine.schema_base import Target as Target
 from engine.schema_templates import Aggregation as Aggregation
 from engine.schema_templates import AppliesTo as AppliesTo
 from engine.schema_templates import FieldType as FieldType
 from engine.schema_templates import ReportTemplate
 from engine.schema_templates import TemplateField as TemplateField
+from engine.schema_tasks import Completion as Completion
+from engine.schema_tasks import TaskDue as TaskDue
+from engine.schema_tasks import TaskRow as TaskRow
+from engine.schema_tasks import TaskTable, TrackedFields
 from engine.schema_time import DeadlineKind, FirstPeriod
+from engine.schema_time import DeadlinePolicy as DeadlinePolicy
+
+if TYPE_CHECKING:
+    from engine.tasks import Tracked
 
 # Number/symbol of a Vietnamese document (Nghị định 30/2020/NĐ-CP):
 #   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
@@ -117,12 +127,6 @@ class Registry(Model):
 
 
 # ---------------------------------------------------------------- calendar
-
-
-class DeadlinePolicy(StrEnum):
-    exact = "exact"
-    next_working_day = "next_working_day"  # Bộ luật Dân sự 2015, Điều 148
-    previous_working_day = "previous_working_day"
 
 
 class _Rule(Model):
@@ -276,20 +280,9 @@ class Mode(StrEnum):
     request = "request"  # "Đề nghị": addressed to bodies outside the issuer's command
 
 
-class Target(Model):
-    """Who an assignment or deliverable is for: one unit or one group."""
+class TaskItem(TrackedFields):
+    """A task of an assignment; with a ``due`` naming a deadline it is tracked (engine.tasks)."""
 
-    unit: Slug | None = None
-    group: Slug | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Target:
-        if (self.unit is None) == (self.group is None):
-            raise ValueError("ghi đúng một trong hai: 'unit' hoặc 'group'")
-        return self
-
-
-class TaskItem(Model):
     id: Slug
     text: str
     source: Literal["text", "inferred"] = Field(
@@ -449,6 +442,9 @@ class Plan(Model):
     preamble: str | None = None
     objectives: list[str] = Field(default_factory=list, description="Mục đích, yêu cầu.")
     assignments: list[Assignment] = Field(default_factory=list)
+    task_tables: list[TaskTable] = Field(
+        default_factory=list, description="Appendix task tables (task / lead / supporting / time)."
+    )
     deliverables: list[Deliverable] = Field(default_factory=list)
     consolidations: list[Consolidation] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
@@ -482,11 +478,24 @@ class Plan(Model):
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
 
+    @cached_property
+    def tracked(self) -> Tracked:
+        """The tasks tracked as obligations, as deliverables (engine.tasks)."""
+        from engine.tasks import tracked_tasks
+
+        return tracked_tasks(self)
+
+    @property
+    def all_deliverables(self) -> list[Deliverable]:
+        """The deliverables the plan writes, then its tracked tasks'."""
+        return [*self.deliverables, *self.tracked.deliverables]
+
     def deliverable(self, deliverable_id: str) -> Deliverable | None:
-        return next((d for d in self.deliverables if d.id == deliverable_id), None)
+        return next((d for d in self.all_deliverables if d.id == deliverable_id), None)
 
     def template(self, template_id: str) -> ReportTemplate | None:
-        return next((t for t in self.report_templates if t.id == template_id), None)
+        templates = (*self.report_templates, *self.tracked.templates)
+        return next((t for t in templates if t.id == template_id), None)
 
 
 Document = Annotated[Registry | Plan | CalendarOverrides, Field(discriminator="kind")]

@@ -11,6 +11,12 @@ from pydantic import BeforeValidator, Field
 FIRST_PERIOD_PATTERN = r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$"
 
 
+class DeadlinePolicy(StrEnum):
+    exact = "exact"
+    next_working_day = "next_working_day"  # Bộ luật Dân sự 2015, Điều 148
+    previous_working_day = "previous_working_day"
+
+
 class DeadlineKind(StrEnum):
     exclusive = "exclusive"  # "trước ngày 10/9": the last day is 9/9
     inclusive = "inclusive"  # "chậm nhất ngày 10/9", "trước hoặc trong ngày 10/9"

@@ -241,8 +241,13 @@ def _check_not_before_plan(plan: Plan, rows: list[dict[str, Any]]) -> None:
 
 
 def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]:
-    """Assigned unit id -> assignment ids, as of the plan date, in registry order."""
+    """Assigned unit id -> assignment ids, as of the plan date, in registry order (a
+    tracked task: its lead units)."""
     plan = ctx.plan
+    task = plan.tracked.task_of(deliverable.id)
+    if task is not None:
+        ids = [task.assignment_id] if task.assignment_id else []
+        return {unit.id: list(ids) for unit in ctx.view.resolve(task.lead, plan.as_of)}
     if deliverable.from_assignments == "all":
         assignments = list(plan.assignments)
     else:
@@ -375,8 +380,8 @@ def _cycles(
     }
     wanted: dict[str, CycleSpec] = {}
     per_deliverable: dict[str, list[CycleSpec]] = {}
-    owed_specs = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.deliverables}
-    for deliverable in plan.deliverables:
+    owed_specs = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.all_deliverables}
+    for deliverable in plan.all_deliverables:
         specs = [s for s in owed_specs[deliverable.id] if s.key not in taken]
         per_deliverable[deliverable.id] = specs
         for spec in specs:
@@ -461,7 +466,7 @@ def _want_reports(
     """One duty per assigned unit, deliverable and cycle; returns the units that are not
     valid when a duty falls due and have no successor (they keep the duty, flagged)."""
     orphans: dict[str, dt.date] = {}
-    for deliverable in ctx.plan.deliverables:
+    for deliverable in ctx.plan.all_deliverables:
         members = _members(ctx, deliverable)
         for spec in per_deliverable[deliverable.id]:
             cycle = cycles[spec.key]
