@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
+from engine.checks_tasks import TaskChecks
 from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
@@ -215,7 +216,9 @@ class PlanChecker:
         )
         cal = WorkCalendar(overrides.definition if overrides else None)  # type: ignore[arg-type]  # a calendar
         warn_days = settings().first_deadline_warn_days
-        TimeChecks(self.plan, cal, self.add, self.warn, warn_days).run()
+        time = TimeChecks(self.plan, cal, self.add, self.warn, warn_days)
+        time.run()
+        TaskChecks(self.plan, self.add, self.warn, self.check_target, self.check_unit, time).run()
 
     def run(self) -> list[Problem]:
         self.check_numbers()

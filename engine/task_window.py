@@ -20,7 +20,7 @@ FORMS = (
     "'năm 2026', một giai đoạn ('2024 - 2025') hoặc 'thường xuyên'"
 )
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
-YEARS = (2000, 2100)  # a plan's years (engine.checks.YEARS keeps the same bounds)
+YEARS = (1900, 2200)  # the bounds of engine.checks.YEARS: no date computation overflows
 
 
 class Shape(StrEnum):

@@ -28,6 +28,7 @@ from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError
 from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
 from engine.outbox.requests import queue_assignments
+from engine.outbox.task_mail import queue_supporting
 from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
     plan_version,
@@ -313,6 +314,7 @@ def _materialize(
     # Periods not open yet are mailed by the sweep on the day they open.
     opened = open_now(ctx, instance, new_obligations, keys, local_day(now))
     queued = queue_assignments(session, opened, now)
+    queued += queue_supporting(session, plan, ctx.version.registry_id, opened, now)
     transferred = sum(1 for o in new_obligations if o.transferred_from)
     sources = desired.sources
     if new_obligations:

@@ -199,7 +199,14 @@ def _delivery_failure(d: Draft) -> None:
     d.thread_key = ""  # an administrator's notice stays out of the unit's thread
 
 
+def _task_support(d: Draft) -> None:
+    from engine.outbox.task_mail import build_task_support
+
+    build_task_support(d)
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
+    MailKind.TASK_SUPPORT: _task_support,
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,
     MailKind.RECEIPT: _receipt,

@@ -25,6 +25,7 @@ from engine.links import obligation_link
 from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
+from engine.outbox.task_mail import supporting_ids, task_assignments, task_context
 from engine.schema import Plan
 from engine.store.models import (
     Cycle,
@@ -165,6 +166,9 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
 
 
 def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    task = plan.tracked.task_of(obligation.deliverable_id)
+    if task is not None:
+        return task_assignments(plan, task)
     out = []
     for assignment_id in obligation.assignment_ids or []:
         assignment = plan.assignment(str(assignment_id))
@@ -289,6 +293,16 @@ class ContextBuilder:
             self._units[key] = _unit_info(_unit_row(self.session, registry_id, unit_id), unit_id)
         return self._units[key]
 
+    def _task(
+        self, plan: Plan, registry_id: str, obligation: Obligation, units: Any
+    ) -> dict[str, Any] | None:
+        """A tracked task's own facts (its supporting units), None for other duties."""
+        task = plan.tracked.task_of(obligation.deliverable_id)
+        if task is None:
+            return None
+        supporting = supporting_ids(self.session, plan, registry_id, task)
+        return task_context(units, [u for u in supporting if u != obligation.unit_id], task)
+
     def prepare(
         self,
         obligation: Obligation,
@@ -355,6 +369,7 @@ class ContextBuilder:
             "unit": unit,
             "deliverable": _what(plan, obligation),
             "assignments": _assignments(plan, obligation),
+            "task": self._task(plan, version.registry_id, obligation, units),
             "due": self.date(obligation.due_date),
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,
