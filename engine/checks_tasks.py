@@ -141,9 +141,11 @@ class TaskChecks:
                 "(năm đầu của kế hoạch); ghi năm vào lời văn hoặc 'year' để bỏ cảnh báo này",
                 "task-due-year",
             )
-        deliverable = self.plan.deliverable(fields_id(self.plan, path))
-        if deliverable is not None:
-            self.time.check_words(where, deliverable.deadline)
+        ident = fields_id(self.plan, path)
+        for own, at in ((ident, where), (f"{ident}{PROGRESS_SUFFIX}", (*where, "progress"))):
+            deliverable = self.plan.deliverable(own)
+            if deliverable is not None and getattr(deliverable, "task_id", None) == ident:
+                self.time.check_words(at, deliverable.deadline)
         assert window.end is not None
         if window.end < self.start:
             self.add(

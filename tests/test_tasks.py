@@ -1,0 +1,340 @@
+"""Tasks as tracked obligations (issue 10, item 1).
+
+``plan_definitions/examples/cao_bang_so_khcn_nhiem_vu_2026.yaml`` (sample data) is a
+department plan whose tasks carry their own lead, supporting units and time: "hoàn
+thành trong quý IV năm 2026", "Tháng 8/2026", "trước ngày 30/6/2026", "6 tháng đầu năm
+2026", "thường xuyên" and one task without a time. ``bo_khcn_chuyen_doi_so_2024.yaml``
+is a ministry plan whose appendix task table has ranges ("2024 - 2025", "2025 - 2030")
+with yearly progress reports, quarters and months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from engine.errors import DefinitionError
+from engine.lifecycle import activate
+from engine.loader import load
+from engine.states import State
+from engine.status import status_table
+from engine.store import session_scope
+from engine.store.models import Obligation, OutboxMessage
+from engine.task_window import Shape, read_window
+from tests.lifecycle_factory import DEFINITIONS, obligations, store_files, vn
+
+EXAMPLES = DEFINITIONS / "examples"
+REGISTRY = EXAMPLES / "registry_cao_bang_2026.yaml"
+CALENDAR = DEFINITIONS / "calendar_vn.yaml"
+DEPARTMENT_FILE = EXAMPLES / "cao_bang_so_khcn_nhiem_vu_2026.yaml"
+DEPARTMENT = "cao-bang-so-khcn-nhiem-vu-2026"
+MINISTRY_REGISTRY = EXAMPLES / "registry_bo_khcn_2024.yaml"
+MINISTRY_FILE = EXAMPLES / "bo_khcn_chuyen_doi_so_2024.yaml"
+MINISTRY = "bo-khcn-chuyen-doi-so-2024"
+QUARTER_IV = "nen-tang-du-lieu"  # led by Sở KH&CN, supported by Sở Tài chính
+
+
+# ---------------------------------------------------------------- the words of time
+
+
+@pytest.mark.parametrize(
+    ("words", "shape", "start", "end"),
+    [
+        ("hoàn thành trong quý IV năm 2026", Shape.quarter, (2026, 10, 1), (2026, 12, 31)),
+        ("Quý 2/2027", Shape.quarter, (2027, 4, 1), (2027, 6, 30)),
+        ("Tháng 8/2024", Shape.month, (2024, 8, 1), (2024, 8, 31)),
+        ("tháng 2 năm 2028", Shape.month, (2028, 2, 1), (2028, 2, 29)),
+        ("năm 2026", Shape.year, (2026, 1, 1), (2026, 12, 31)),
+        ("6 tháng đầu năm 2026", Shape.half, (2026, 1, 1), (2026, 6, 30)),
+        ("6 tháng cuối năm 2026", Shape.half, (2026, 7, 1), (2026, 12, 31)),
+        ("2024 - 2025", Shape.range, (2024, 1, 1), (2025, 12, 31)),
+        ("giai đoạn 2025–2030", Shape.range, (2025, 1, 1), (2030, 12, 31)),
+        ("trước ngày 30/6/2026", Shape.date, (2026, 6, 30), (2026, 6, 30)),
+        ("ngày 15 tháng 10 năm 2026", Shape.date, (2026, 10, 15), (2026, 10, 15)),
+    ],
+)
+def test_the_forms_documents_use_are_read(words, shape, start, end) -> None:
+    window = read_window(words)
+    assert (window.shape, window.start, window.end) == (shape, dt.date(*start), dt.date(*end))
+    assert window.year_given
+
+
+def test_ongoing_words_are_no_deadline_and_yearless_words_take_the_given_year() -> None:
+    assert read_window("Thường xuyên").shape is Shape.ongoing
+    assert read_window("thường xuyên").end is None
+    window = read_window("quý IV", 2026)
+    assert (window.end, window.year_given) == (dt.date(2026, 12, 31), False)
+    for words, message in [
+        ("quý IV", "không ghi năm"),
+        ("tháng 13/2026", "tháng 13 không có"),
+        ("31/2/2026", "không phải là một ngày có thật"),
+        ("2025 - 2024", "năm đầu trước năm cuối"),
+        ("sớm nhất có thể", "không đọc được thời gian"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            read_window(words)
+
+
+# ---------------------------------------------------------------- activation
+
+
+@pytest.fixture
+def department_url(sqlite_url: str) -> str:
+    store_files(sqlite_url, REGISTRY, CALENDAR, DEPARTMENT_FILE)
+    return sqlite_url
+
+
+def test_timed_tasks_are_the_leads_obligations_and_untimed_ones_stay_text(
+    department_url: str,
+) -> None:
+    with session_scope(department_url) as session:
+        result = activate(session, DEPARTMENT, now=vn(2026, 2, 10, 9))
+    assert result.created == 9  # 3 tasks of the Sở + 6 communes' "6 tháng đầu năm" task
+    with session_scope(department_url) as session:
+        rows = {(o.unit_id, o.deliverable_id): o for o in obligations(session, DEPARTMENT)}
+        owed = {d for _u, d in rows}
+        assert owed == {QUARTER_IV, "so-hoa-ho-so", "quy-che-du-lieu", "diem-ho-tro-dvc"}
+        # "thường xuyên" and the task without a time are never due
+        assert "tuyen-truyen" not in owed and "tham-muu" not in owed
+        # the lead of a task narrower than its heading: Sở Nội vụ, not the heading's Sở
+        assert ("so-noi-vu-cao-bang", "so-hoa-ho-so") in rows
+        quarter = rows[("so-khcn-cao-bang", QUARTER_IV)]
+        assert (quarter.nominal_date, quarter.due_date) == (dt.date(2026, 12, 31),) * 2
+        # "trước ngày 30/6/2026": the last day is 29/6 (exclusive by its words)
+        assert rows[("so-khcn-cao-bang", "quy-che-du-lieu")].due_date == dt.date(2026, 6, 29)
+        # 31/8/2026 is a day off; the plan's policy (exact) keeps it and says so
+        august = rows[("so-noi-vu-cao-bang", "so-hoa-ho-so")]
+        assert august.due_date == dt.date(2026, 8, 31)
+        assert "hạn giữ nguyên" in (august.due_reason or "")
+        support = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "task_support")
+        ).all()
+        to = sorted(tuple(m.to_addrs) for m in support)
+        # Sở Tài chính is told of the quý IV task, Sở KH&CN of Sở Nội vụ's task
+        assert to == [("chuyendoiso.skhcn@caobang.example",), ("stc@caobang.example",)]
+        assert all(m.context["link"] is None for m in support)  # never the lead's link
+
+
+def test_the_leads_email_names_the_task_alone_and_its_supporting_units(
+    department_url: str,
+) -> None:
+    from notifications.render import render_parts
+
+    with session_scope(department_url) as session:
+        activate(session, DEPARTMENT, now=vn(2026, 2, 10, 9))
+    with session_scope(department_url) as session:
+        [lead] = [
+            m
+            for m in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "assignment"))
+            if m.context["deliverable"]["id"] == QUARTER_IV
+        ]
+        subject, text, _html = render_parts(lead.kind, lead.context)
+    assert subject.startswith("Hạn 31/12: Nền tảng LGSP")
+    assert "Kế hoạch ghi: “hoàn thành trong quý IV năm 2026”." in text
+    assert "đơn vị phối hợp: Sở Tài chính tỉnh Cao Bằng" in text
+    # only this task, not the heading's other four
+    assert "Số hóa hồ sơ" not in text and "Tuyên truyền" not in text
+
+
+def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
+    sqlite_url: str,
+) -> None:
+    store_files(sqlite_url, MINISTRY_REGISTRY, CALENDAR, MINISTRY_FILE)
+    with session_scope(sqlite_url) as session:
+        first = activate(session, MINISTRY, now=vn(2024, 3, 15, 9))
+        later = activate(session, MINISTRY, now=vn(2025, 1, 2, 9))
+    assert first.cycles == ["2024", "once"] and (later.cycles, later.created) == (["2025", "once"], 2)
+    with session_scope(sqlite_url) as session:
+        rows = {
+            (o.cycle.key, o.unit_id, o.deliverable_id): o.due_date
+            for o in obligations(session, MINISTRY)
+        }
+    assert rows == {
+        ("once", "cuc-cds-bo-khcn", "csdl-khcn"): dt.date(2025, 12, 31),
+        # "trước ngày 15/12 hằng năm": 14/12/2024 is a Saturday, the next working day
+        ("2024", "cuc-cds-bo-khcn", "csdl-khcn-tien-do"): dt.date(2024, 12, 16),
+        ("once", "van-phong-bo-khcn", "quy-che-so"): dt.date(2024, 12, 31),
+        ("once", "vu-khtc-bo-khcn", "danh-gia-muc-do"): dt.date(2024, 8, 31),
+        # a group lead: each Sở owes its own, 2025 - 2030, progress each year to 2029
+        ("once", "so-khcn-tinh-a", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
+        ("once", "so-khcn-tinh-b", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
+        ("2025", "so-khcn-tinh-a", "nen-tang-dia-phuong-tien-do"): dt.date(2025, 12, 9),
+        ("2025", "so-khcn-tinh-b", "nen-tang-dia-phuong-tien-do"): dt.date(2025, 12, 9),
+    }  # 2025 is the range's last year for csdl-khcn: its completion, no progress
+
+
+# ---------------------------------------------------------------- located errors
+
+
+def _variant(tmp_path: Path, old: str, new: str, source: Path = DEPARTMENT_FILE) -> Path:
+    text = source.read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / source.name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, words: str) -> int:
+    """The last line that holds ``words`` (not in a comment): a duplicate is named at its
+    second use."""
+    found = [
+        number
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if words in line and not line.lstrip().startswith("#")
+    ]
+    assert found, words
+    return found[-1]
+
+
+AUGUST = "        due: Tháng 8/2026\n"
+BAD_TASKS = [
+    (AUGUST, "        due: Tháng 13/2026\n", "Tháng 13/2026", "tháng 13 không có"),
+    (AUGUST, "        due: sớm nhất có thể\n", "sớm nhất", "không đọc được thời gian"),
+    (AUGUST, "        due: Tháng 8/2025\n", "Tháng 8/2025", "trước ngày kế hoạch có hiệu lực"),
+    (AUGUST, "        due: 2026 - 2025\n", "2026 - 2025", "năm đầu trước năm cuối"),
+    (
+        AUGUST,
+        "        due: {phrase: Tháng 8/2026, progress: {day: 15, month: 12}}\n",
+        "progress",
+        "chỉ dùng cho một giai đoạn",
+    ),
+    (
+        AUGUST,
+        "        due: {phrase: Tháng 8/2026, deadline_kind: exclusive}\n",
+        "deadline_kind",
+        "chỉ dùng cho một ngày",
+    ),
+    (
+        "        lead: {unit: so-noi-vu-cao-bang}\n",
+        "        lead: {unit: so-khong-co}\n",
+        "so-khong-co",
+        "so-khong-co",
+    ),
+    (
+        "        supporting: [{unit: so-khcn-cao-bang}]\n",
+        "        supporting: [{group: khong-co-nhom}]\n",
+        "khong-co-nhom",
+        "không có nhóm 'khong-co-nhom'",
+    ),
+    (
+        "        text: Tham mưu UBND tỉnh các giải pháp thúc đẩy chuyển đổi số.\n",
+        "        text: Tham mưu UBND tỉnh các giải pháp thúc đẩy chuyển đổi số.\n"
+        "        completion: {by: report}\n",
+        "completion",
+        "chỉ có tác dụng với nhiệm vụ có thời hạn",
+    ),
+    (
+        AUGUST,
+        AUGUST + "        completion: {template: khong-co-mau}\n",
+        "khong-co-mau",
+        "không có mẫu báo cáo 'khong-co-mau'",
+    ),
+    (
+        "      - id: so-hoa-ho-so\n",
+        "      - id: quy-che-du-lieu\n",
+        "- id: quy-che-du-lieu",
+        "bị dùng hai lần",
+    ),
+    (
+        "          phrase: trước ngày 30/6/2026\n",
+        "          phrase: trước ngày 30/6/2026\n          deadline_kind: inclusive\n",
+        "deadline_kind: inclusive",
+        "ghi lý do vào 'note'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "needle", "words"), BAD_TASKS)
+def test_bad_task_constructs_are_located_errors(
+    tmp_path: Path, old: str, new: str, needle: str, words: str
+) -> None:
+    path = _variant(tmp_path, old, new)
+    with pytest.raises(DefinitionError) as caught:
+        load([REGISTRY, CALENDAR, path])
+    mine = [p for p in caught.value.problems if p.location.file == str(path)]
+    assert any(words in p.message for p in mine), [p.message for p in mine]
+    line = _line_of(path, needle)
+    assert any(p.location.line == line and words in p.message for p in mine), (line, mine)
+
+
+def test_a_yearless_time_is_read_in_the_plans_year_with_a_warning(tmp_path: Path) -> None:
+    path = _variant(tmp_path, AUGUST, "        due: Tháng 8\n")
+    catalog = load([REGISTRY, CALENDAR, path])
+    plan = catalog.plans[DEPARTMENT].definition
+    assert plan.deliverable("so-hoa-ho-so").deadline.date == dt.date(2026, 8, 31)
+    [warning] = [w for w in catalog.warnings if "không ghi năm" in w.message]
+    assert warning.location.line == _line_of(path, "due: Tháng 8")
+    assert "tính là năm 2026" in warning.message
+
+
+# ---------------------------------------------------------------- fuzzed constructs
+
+_WORDS = st.sampled_from(
+    [
+        "quý", "IV", "II", "5", "tháng", "năm", "2026", "2024", "-", "–", "/", "đến",
+        "6 tháng đầu năm", "thường xuyên", "trước ngày", "chậm nhất", "30/6", "31/2/2026",
+        "13", "0", "99999", "giai đoạn", "", "ngày", "hoàn thành trong",
+    ]
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 100_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(_WORDS, max_size=6).map(" ".join),
+)
+_TASK_VALUES = st.one_of(
+    _SCALARS,
+    st.lists(_SCALARS, max_size=3),
+    st.fixed_dictionaries(
+        {"phrase": st.lists(_WORDS, max_size=6).map(" ".join)},
+        optional={
+            "year": _SCALARS,
+            "policy": st.sampled_from(["exact", "next_working_day", "sideways", 3]),
+            "deadline_kind": st.sampled_from(["exclusive", "inclusive", "both", None]),
+            "progress": st.one_of(_SCALARS, st.fixed_dictionaries({"day": _SCALARS, "month": _SCALARS})),
+        },
+    ),
+)
+_KEYS = st.sampled_from(["due", "lead", "supporting", "completion", "deliverable_title", "number"])
+
+
+def _yaml(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=True).replace("NaN", ".nan").replace(
+        "Infinity", ".inf"
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(key=_KEYS, value=_TASK_VALUES, table=st.booleans())
+def test_fuzzed_task_constructs_are_loaded_or_refused_with_a_location(
+    tmp_path: Path, key: str, value: object, table: bool
+) -> None:
+    source = MINISTRY_FILE if table else DEPARTMENT_FILE
+    anchor = (
+        "        text: Truyền thông về chuyển đổi số trong ngành khoa học và công nghệ.\n"
+        if table
+        else "        text: Tham mưu UBND tỉnh các giải pháp thúc đẩy chuyển đổi số.\n"
+    )
+    path = _variant(tmp_path, anchor, f"{anchor}        {key}: {_yaml(value)}\n", source)
+    registry = MINISTRY_REGISTRY if table else REGISTRY
+    try:
+        catalog = load([registry, CALENDAR, path])
+    except DefinitionError as exc:
+        assert exc.problems and all(p.location.line > 0 for p in exc.problems), exc
+    else:  # what loads is usable: every tracked task has a real deadline
+        plan = next(iter(catalog.plans.values())).definition
+        for deliverable in plan.tracked.deliverables:
+            assert deliverable.deadline is not None
