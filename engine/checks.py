@@ -330,6 +330,7 @@ class PlanChecker:
             "report_templates",
             "basis",
             "groups",
+            "sections",
         ):
             seen: dict[str, int] = {}
             for index, item in enumerate(getattr(self.plan, collection)):

@@ -27,6 +27,8 @@ from engine.schema_templates import AppliesTo as AppliesTo
 from engine.schema_templates import FieldType as FieldType
 from engine.schema_templates import ReportTemplate
 from engine.schema_templates import TemplateField as TemplateField
+from engine.schema_content import Amount as Amount
+from engine.schema_content import ContentSection
 from engine.schema_tasks import Completion as Completion
 from engine.schema_tasks import TaskDue as TaskDue
 from engine.schema_tasks import TaskRow as TaskRow
@@ -251,7 +253,12 @@ class BasisItem(DocumentRef):
     implements: list[Slug] = Field(
         default_factory=list, description="Ids of the basis items this one implements."
     )
-    role: Literal["implements", "continues", "combined_with", "cites"] = "implements"
+    role: Literal["implements", "continues", "combined_with", "cites", "grounds"] = Field(
+        "implements",
+        description="implements (thực hiện) | continues (tiếp tục) | combined_with (lồng "
+        "ghép) | cites (viện dẫn) | grounds (căn cứ: the legal grounds the plan is issued "
+        "under, 'Căn cứ Luật …', neither implemented nor continued).",
+    )
 
 
 class PlanDocument(DocumentRef):
@@ -452,6 +459,10 @@ class Plan(Model):
     report_templates: list[ReportTemplate] = Field(default_factory=list)
     recipients: list[Recipient] = Field(default_factory=list)
     closing: str | None = None
+    sections: list[ContentSection] = Field(
+        default_factory=list,
+        description="Sections that assign no task (giải pháp, kinh phí, phụ lục), kept as text.",
+    )
     groups: list[Group] = Field(
         default_factory=list, description="Extra groups local to this plan."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from engine.calendar import TZ, end_of_day
 from engine.errors import DefinitionError
 from engine.lifecycle import activate
 from engine.loader import load
@@ -95,9 +97,14 @@ def test_timed_tasks_are_the_leads_obligations_and_untimed_ones_stay_text(
 ) -> None:
     with session_scope(department_url) as session:
         result = activate(session, DEPARTMENT, now=vn(2026, 2, 10, 9))
-    assert result.created == 9  # 3 tasks of the Sở + 6 communes' "6 tháng đầu năm" task
+    # 3 tasks of the Sở + the communes' "6 tháng đầu năm" task; the communes' two
+    # half-yearly reports
+    assert result.created == 3 + 6 + 6 * 2
     with session_scope(department_url) as session:
-        rows = {(o.unit_id, o.deliverable_id): o for o in obligations(session, DEPARTMENT)}
+        rows = {
+            (o.unit_id, o.deliverable_id): o
+            for o in obligations(session, DEPARTMENT, cycle="once")
+        }
         owed = {d for _u, d in rows}
         assert owed == {QUARTER_IV, "so-hoa-ho-so", "quy-che-du-lieu", "diem-ho-tro-dvc"}
         # "thường xuyên" and the task without a time are never due
@@ -313,7 +320,7 @@ def _yaml(value: object) -> str:
 
 
 @settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("KEHOACH_FUZZ_EXAMPLES", "100")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -338,3 +345,97 @@ def test_fuzzed_task_constructs_are_loaded_or_refused_with_a_location(
         plan = next(iter(catalog.plans.values())).definition
         for deliverable in plan.tracked.deliverables:
             assert deliverable.deadline is not None
+
+
+# ---------------------------------------------------------------- on a real Prefect server
+
+
+@pytest.mark.prefect
+def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
+    prefect_server,  # noqa: ARG001  (a real `prefect server start` for the flow runs)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The department plan simulated from its date to 4/1/2027 through the real flows:
+    Sở KH&CN never answers its quý IV task; everyone else answers on time."""
+    from prefect.artifacts import Artifact
+
+    from engine.config import settings as kehoach_settings
+    from tests.fixtures.smtp import SMTPTestServer
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    smtp = SMTPTestServer()
+    smtp.start()
+    for name, value in {
+        "KEHOACH_HOME": str(tmp_path / "home"),
+        "KEHOACH_SMTP_HOST": smtp.host,
+        "KEHOACH_SMTP_PORT": str(smtp.port),
+        "KEHOACH_SMTP_SECURITY": "none",
+        "KEHOACH_MAIL_HOURS": "any",
+        "KEHOACH_PORTAL_SECRET": "tasks-test-secret-0123456789abcdefghijkl",
+    }.items():
+        monkeypatch.setenv(name, value)
+    kehoach_settings.cache_clear()
+    url = f"sqlite:///{tmp_path / 'kehoach.sqlite'}"
+    store_files(url, REGISTRY, CALENDAR, DEPARTMENT_FILE)
+    responses = parse(
+        {
+            "kind": "responses",
+            "defaults": {"submit": "on_time", "days_before_due": [1, 5]},
+            "responses": [{"unit": "so-khcn-cao-bang", "deliverable": QUARTER_IV, "never": True}],
+        }
+    )
+    try:
+        result = simulate(
+            DEPARTMENT,
+            dt.date(2026, 2, 10),
+            dt.date(2027, 1, 4),
+            responses,
+            database_url=url,
+            out=lambda _line: None,
+        )
+        # every tracked task but the quý IV one, and the communes' two half-yearly reports
+        assert result.submissions == 8 + 12
+        with session_scope(url) as session:
+            [task] = obligations(session, DEPARTMENT, deliverable=QUARTER_IV)
+            mails = {
+                (m.kind, m.idempotency_key.rsplit(":", 1)[-1]): m
+                for m in session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.obligation_id == task.id)
+                )
+            }
+            days = {key: m.created_at.astimezone(TZ).date() for key, m in mails.items()}
+            # reminded 7, 3 and 1 days before Thursday 31/12/2026
+            assert days[("reminder", "7")] == dt.date(2026, 12, 24)
+            assert days[("reminder", "3")] == dt.date(2026, 12, 28)
+            assert days[("reminder", "1")] == dt.date(2026, 12, 30)
+            # overdue the day after its last day, not on it
+            assert days[("overdue", "")] == dt.date(2027, 1, 1)
+            assert task.overdue and task.due_date == dt.date(2026, 12, 31)
+            on_the_day = _state(session, task.id, dt.date(2026, 12, 31))
+            after = _state(session, task.id, dt.date(2027, 1, 1))
+            done = _state(session, None, dt.date(2027, 1, 1))
+        assert on_the_day == State.OPEN_WITHIN and after == State.OPEN_OVERDUE
+        assert done == {State.DONE_ON_TIME}  # the other 8 tracked tasks
+        status = Artifact.get(f"status-{DEPARTMENT}-once")
+        assert status is not None and status.type == "table"
+        table = [r for r in json.loads(status.data) if "LGSP" in json.dumps(r, ensure_ascii=False)
+                 or "Nền tảng" in json.dumps(r, ensure_ascii=False)]
+        assert [r["Trạng thái"] for r in table] == ["Chưa hoàn thành, quá hạn"], table
+        delivered = [m for m in smtp.messages if "Phối hợp, hạn 31/12" in (m.subject or "")]
+        assert delivered, [m.subject for m in smtp.messages][:20]
+    finally:
+        monkeypatch.undo()
+        kehoach_settings.cache_clear()
+        smtp.stop()
+
+
+def _state(session, obligation_id: int | None, day: dt.date):
+    """The four-state value of one obligation (or the set of the others) at the end of day."""
+    rows = status_table(
+        session, DEPARTMENT, "once", today=day, as_of=end_of_day(day) + dt.timedelta(seconds=1)
+    )
+    if obligation_id is not None:
+        return next(r.state for r in rows if r.obligation_id == obligation_id)
+    return {r.state for r in rows if r.deliverable_id != QUARTER_IV}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.content import sections_of
 from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import plan_for_version
 from engine.doctypes import document_type_name
@@ -113,6 +114,8 @@ def _plan_info(plan: Plan) -> dict[str, Any]:
         # The plan as subjects name it: "Kế hoạch PCCC", else "Kế hoạch 134/KH-UBND".
         "short": doc.short_name or (f"{type_name} {doc.number}" if doc.number else type_name),
         "issuer_unit": doc.issuer_unit,
+        # giải pháp, kinh phí, phụ lục: content for templates (engine.content)
+        "sections": sections_of(plan),
     }
 
 
