@@ -80,9 +80,7 @@ class TaskChecks:
         self.check_rows_against_items()
 
     def check_rows_against_items(self) -> None:
-        items = {
-            item.id for a in self.plan.assignments for item in a.tasks
-        }
+        items = {item.id for a in self.plan.assignments for item in a.tasks}
         for path, ident, _fields in task_fields(self.plan):
             if path[0] == "task_tables" and ident in items:
                 self.add(

@@ -44,8 +44,13 @@ def content_lines(plan: Plan, width: int = 100) -> list[str]:
     """`kehoach show`: each section with its text, items and amounts."""
     lines: list[str] = []
     for s in sections_of(plan):
-        lines += ["", f"{s['section'] + '. ' if s['section'] else ''}{s['title']} ({s['role_label']}):"]
+        lines += [
+            "",
+            f"{s['section'] + '. ' if s['section'] else ''}{s['title']} ({s['role_label']}):",
+        ]
         for paragraph in ([s["text"]] if s["text"] else []) + [f"- {i}" for i in s["items"]]:
-            lines.append(textwrap.fill(paragraph, width, initial_indent="  ", subsequent_indent="    "))
+            lines.append(
+                textwrap.fill(paragraph, width, initial_indent="  ", subsequent_indent="    ")
+            )
         lines += [f"  - {a}" for a in s["amounts"]]
     return lines

@@ -28,7 +28,7 @@ from engine.tasks import is_last_or_before
 
 def effective_date(plan: Plan) -> dt.date:
     """The day the plan takes effect."""
-    return plan.effective_date or plan.document.date or plan.as_of
+    return plan.takes_effect
 
 
 def counting_from(plan: Plan, activated_on: dt.date) -> dt.date:

@@ -89,8 +89,14 @@ def type_text(annotation: Any, metadata: list[Any] | None = None) -> str:
         return f"[{annotation.__name__}](#{_anchor(annotation)})"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " \\| ".join(f"`{m.value}`" for m in annotation)
-    names = {str: "text", int: "integer", bool: "true/false", float: "number",
-             dt.date: "date (YYYY-MM-DD)", Decimal: "number"}
+    names = {
+        str: "text",
+        int: "integer",
+        bool: "true/false",
+        float: "number",
+        dt.date: "date (YYYY-MM-DD)",
+        Decimal: "number",
+    }
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 

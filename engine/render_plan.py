@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from engine import vntext
 from engine.calendar import WorkCalendar, cycles_in_year, deadline
+from engine.content import content_lines
 from engine.deadline_text import ASSUMED, POLICY_WORDS
 from engine.deadline_words import against_the_letter, kind_of
 from engine.periods import counting_from, owed
-from engine.content import content_lines
 from engine.registry import RegistryView
 from engine.render_tasks import task_detail, task_table_lines
 from engine.schema import (

@@ -68,7 +68,11 @@ def ongoing_reports(plan: Plan, task: TrackedTask) -> list[str]:
 
 
 def task_detail(
-    plan: Plan, view: RegistryView, task: TrackedTask, cal: WorkCalendar, activated_on: dt.date | None
+    plan: Plan,
+    view: RegistryView,
+    task: TrackedTask,
+    cal: WorkCalendar,
+    activated_on: dt.date | None,
 ) -> list[str]:
     """The lines under one tracked task: lead, supporting units, time."""
     lines = [f"chủ trì: {_names(view, [task.lead])}"]
@@ -93,5 +97,7 @@ def task_table_lines(
             if task is None:
                 lines.append(f"      chủ trì: {_names(view, [row.lead])}")
                 continue
-            lines += [_wrap(line, "      ") for line in task_detail(plan, view, task, cal, activated_on)]
+            lines += [
+                _wrap(line, "      ") for line in task_detail(plan, view, task, cal, activated_on)
+            ]
     return lines

@@ -15,29 +15,27 @@ import datetime as dt
 import re
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_base import Model, Slug
 from engine.schema_base import Target as Target
-from engine.schema_templates import Aggregation as Aggregation
-from engine.schema_templates import AppliesTo as AppliesTo
-from engine.schema_templates import FieldType as FieldType
-from engine.schema_templates import ReportTemplate
-from engine.schema_templates import TemplateField as TemplateField
 from engine.schema_content import Amount as Amount
 from engine.schema_content import ContentSection
 from engine.schema_tasks import Completion as Completion
 from engine.schema_tasks import TaskDue as TaskDue
 from engine.schema_tasks import TaskRow as TaskRow
 from engine.schema_tasks import TaskTable, TrackedFields
+from engine.schema_templates import Aggregation as Aggregation
+from engine.schema_templates import AppliesTo as AppliesTo
+from engine.schema_templates import FieldType as FieldType
+from engine.schema_templates import ReportTemplate
+from engine.schema_templates import TemplateField as TemplateField
 from engine.schema_time import DeadlineKind, FirstPeriod
 from engine.schema_time import DeadlinePolicy as DeadlinePolicy
-
-if TYPE_CHECKING:
-    from engine.tasks import Tracked
+from engine.tasks import Tracked, tracked_tasks
 
 # Number/symbol of a Vietnamese document (Nghị định 30/2020/NĐ-CP):
 #   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
@@ -379,6 +377,13 @@ class Deliverable(Model):
         return self
 
 
+class TaskDeliverable(Deliverable):
+    """A deliverable made from a tracked task (engine.tasks); never written in YAML."""
+
+    task_id: str
+    last_period: str | None = None  # a progress report's last year
+
+
 class Upward(Model):
     """Where a consolidated report goes: an obligation of the parent plan."""
 
@@ -489,12 +494,17 @@ class Plan(Model):
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
 
+    @property
+    def takes_effect(self) -> dt.date:
+        """The day the plan takes effect: effective_date, else its date, else as_of."""
+        return self.effective_date or self.document.date or self.as_of
+
     @cached_property
     def tracked(self) -> Tracked:
-        """The tasks tracked as obligations, as deliverables (engine.tasks)."""
-        from engine.tasks import tracked_tasks
-
-        return tracked_tasks(self)
+        """The tasks tracked as obligations, with their deliverables (engine.tasks)."""
+        tasks, data, templates = tracked_tasks(self)
+        made = tuple(TaskDeliverable.model_validate(d) for d in data)
+        return Tracked(tuple(tasks), made, templates)
 
     @property
     def all_deliverables(self) -> list[Deliverable]:

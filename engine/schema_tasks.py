@@ -141,7 +141,7 @@ class TaskRow(TrackedFields):
     id: Slug
     number: str | None = Field(None, description="The row number as printed, e.g. '1', 'II.3'.")
     text: str
-    lead: Target = Field(description="Đơn vị chủ trì.")  # type: ignore[assignment]
+    lead: Target = Field(description="Đơn vị chủ trì.")
 
 
 class TaskTable(Model):

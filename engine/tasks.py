@@ -13,54 +13,41 @@ the plan (``Plan.tracked``) wherever the plan is read.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from engine.schema import (
-    Assignment,
-    Deliverable,
-    DeliverableKind,
-    DeadlineKind,
-    FieldType,
-    FixedDate,
-    Frequency,
-    Plan,
-    ReportTemplate,
-    Routing,
-    Target,
-    TemplateField,
-    YearlyDate,
-)
+from engine.schema_base import Target
 from engine.schema_tasks import Completion, TrackedFields
+from engine.schema_templates import ReportTemplate
+from engine.schema_time import DeadlineKind
 from engine.task_window import Shape, Window
 
 COMPLETION_TEMPLATE = "ket-qua-nhiem-vu"
 PROGRESS_SUFFIX = "-tien-do"
 STATUS_CHOICES = ["Đã hoàn thành", "Hoàn thành một phần", "Chưa hoàn thành"]
 
-BUILT_IN_TEMPLATE = ReportTemplate(
-    id=COMPLETION_TEMPLATE,
-    title="Báo cáo kết quả thực hiện nhiệm vụ",
-    fields=[
-        TemplateField(
-            id="muc-do",
-            label="Mức độ hoàn thành",
-            type=FieldType.choice,
-            choices=STATUS_CHOICES,
-        ),
-        TemplateField(id="ket-qua", label="Kết quả thực hiện", type=FieldType.text),
-        TemplateField(
-            id="kien-nghi", label="Khó khăn, vướng mắc, kiến nghị", type=FieldType.text,
-            required=False,
-        ),
-    ],
+BUILT_IN_TEMPLATE = ReportTemplate.model_validate(
+    {
+        "id": COMPLETION_TEMPLATE,
+        "title": "Báo cáo kết quả thực hiện nhiệm vụ",
+        "fields": [
+            {
+                "id": "muc-do",
+                "label": "Mức độ hoàn thành",
+                "type": "choice",
+                "choices": STATUS_CHOICES,
+            },
+            {"id": "ket-qua", "label": "Kết quả thực hiện", "type": "text"},
+            {
+                "id": "kien-nghi",
+                "label": "Khó khăn, vướng mắc, kiến nghị",
+                "type": "text",
+                "required": False,
+            },
+        ],
+    }
 )
-
-
-class TaskDeliverable(Deliverable):
-    """A deliverable made from a tracked task (never written in YAML)."""
-
-    task_id: str
-    last_period: str | None = None  # a progress report's last year
 
 
 @dataclass(frozen=True)
@@ -89,7 +76,7 @@ class Tracked:
     """The plan's tasks with a time: tracked ones (deadline) and ongoing ones."""
 
     tasks: tuple[TrackedTask, ...]
-    deliverables: tuple[TaskDeliverable, ...]
+    deliverables: Sequence[Any]  # engine.schema.TaskDeliverable, built by Plan.tracked
     templates: tuple[ReportTemplate, ...]
 
     def task_of(self, deliverable_id: str) -> TrackedTask | None:
@@ -104,11 +91,9 @@ class Tracked:
         return [t for t in self.tasks if t.ongoing]
 
 
-def plan_year(plan: Plan) -> int:
+def plan_year(plan: Any) -> int:
     """The year words without one ("quý IV") are read in: the plan's first year."""
-    from engine.periods import effective_date
-
-    return plan.start_year or effective_date(plan).year
+    return plan.start_year or plan.takes_effect.year
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -120,13 +105,13 @@ def _short(text: str, width: int = 40) -> str:
 
 
 def _task(
-    plan: Plan,
+    plan: Any,
     fields: TrackedFields,
     *,
     ident: str,
     text: str,
     number: str | None,
-    assignment: Assignment | None,
+    assignment: Any,
     section: str | None,
     path: tuple[str | int, ...],
 ) -> TrackedTask | None:
@@ -150,11 +135,11 @@ def _task(
         window=window,
         phrase=fields.due.phrase,
         path=path,
-        completion=fields.completion or Completion(),
+        completion=fields.completion or Completion.model_validate({}),
     )
 
 
-def _tasks(plan: Plan) -> list[tuple[TrackedTask, TrackedFields]]:
+def _tasks(plan: Any) -> list[tuple[TrackedTask, TrackedFields]]:
     found: list[tuple[TrackedTask, TrackedFields]] = []
     for a_index, assignment in enumerate(plan.assignments):
         for t_index, item in enumerate(assignment.tasks):
@@ -188,82 +173,77 @@ def _tasks(plan: Plan) -> list[tuple[TrackedTask, TrackedFields]]:
     return found
 
 
-def _deliverables(
-    plan: Plan, task: TrackedTask, fields: TrackedFields
-) -> list[TaskDeliverable]:
+def _deliverables(plan: Any, task: TrackedTask, fields: TrackedFields) -> list[dict[str, Any]]:
+    """The deliverables a tracked task owes, as the data of ``engine.schema.TaskDeliverable``."""
     due = fields.due
     assert due is not None and task.window.end is not None
     completion = task.completion
     kind = due.deadline_kind if task.window.shape is Shape.date else DeadlineKind.inclusive
     common = {
-        "kind": DeliverableKind.report,
+        "kind": "report",
         "section": task.section,
         "text": task.text,
         "from_assignments": [task.assignment_id] if task.assignment_id else [],
-        "routing": Routing(to=completion.to or plan.document.issuer_unit),
+        "routing": {"to": completion.to or plan.document.issuer_unit},
         "template": completion.template or COMPLETION_TEMPLATE,
         "review": completion.review,
-        "reminders": completion.reminders,
+        "reminders": list(completion.reminders),
         "task_id": task.id,
     }
     short = fields.deliverable_title or _short(task.text)
     made = [
-        TaskDeliverable(
-            id=task.id,
-            title=f"Báo cáo kết quả thực hiện nhiệm vụ: {task.text}",
-            short_title=short,
-            frequency=Frequency.once,
-            deadline=FixedDate(
-                rule="fixed",
-                date=task.window.end,
-                phrase=due.phrase,
-                policy=due.policy,
-                deadline_kind=kind,
-                assumed=due.assumed,
-                note=due.note,
-            ),
+        {
+            "id": task.id,
+            "title": f"Báo cáo kết quả thực hiện nhiệm vụ: {task.text}",
+            "short_title": short,
+            "frequency": "once",
+            "deadline": {
+                "rule": "fixed",
+                "date": task.window.end,
+                "phrase": due.phrase,
+                "policy": due.policy,
+                "deadline_kind": kind,
+                "assumed": due.assumed,
+                "note": due.note,
+            },
             **common,
-        )
+        }
     ]
     progress = due.progress
     if progress is not None and task.window.shape is Shape.range:
         years = task.window.years
         made.append(
-            TaskDeliverable(
-                id=f"{task.id}{PROGRESS_SUFFIX}",
-                title=f"Báo cáo tiến độ thực hiện nhiệm vụ: {task.text}",
-                short_title=_short(f"Tiến độ: {short}"),
-                frequency=Frequency.yearly,
-                deadline=YearlyDate(
-                    rule="yearly",
-                    day=progress.day,
-                    month=progress.month,
-                    phrase=progress.phrase,
-                    policy=progress.policy,
-                    deadline_kind=progress.deadline_kind,
-                ),
-                first_period=str(years[0]),
-                last_period=str(years[-2]),
+            {
+                "id": f"{task.id}{PROGRESS_SUFFIX}",
+                "title": f"Báo cáo tiến độ thực hiện nhiệm vụ: {task.text}",
+                "short_title": _short(f"Tiến độ: {short}"),
+                "frequency": "yearly",
+                "deadline": {"rule": "yearly", **progress.model_dump()},
+                "first_period": str(years[0]),
+                "last_period": str(years[-2]),
                 **common,
-            )
+            }
         )
     return made
 
 
-def tracked_tasks(plan: Plan) -> Tracked:
-    """The plan's tasks with a time, and the deliverables its tracked ones owe."""
+def tracked_tasks(
+    plan: Any,
+) -> tuple[list[TrackedTask], list[dict[str, Any]], tuple[ReportTemplate, ...]]:
+    """The plan's tasks with a time, the data of the deliverables its tracked ones owe,
+    and the built-in completion template when one of them uses it."""
     pairs = _tasks(plan)
-    deliverables: list[TaskDeliverable] = []
+    deliverables: list[dict[str, Any]] = []
     for task, fields in pairs:
         if not task.ongoing:
             deliverables.extend(_deliverables(plan, task, fields))
-    wants_built_in = any(d.template == COMPLETION_TEMPLATE for d in deliverables)
+    wants_built_in = any(d["template"] == COMPLETION_TEMPLATE for d in deliverables)
     own = any(t.id == COMPLETION_TEMPLATE for t in plan.report_templates)
     templates = (BUILT_IN_TEMPLATE,) if wants_built_in and not own else ()
-    return Tracked(tuple(t for t, _ in pairs), tuple(deliverables), templates)
+    return [t for t, _ in pairs], deliverables, templates
 
 
-def is_last_or_before(deliverable: Deliverable, cycle_key: str) -> bool:
+def is_last_or_before(deliverable: Any, cycle_key: str) -> bool:
     """Whether ``cycle_key`` is within a progress report's years (any for others)."""
     last = getattr(deliverable, "last_period", None)
     return last is None or cycle_key[:4] <= last

@@ -27,7 +27,7 @@ from engine.loader import load
 from engine.states import State
 from engine.status import status_table
 from engine.store import session_scope
-from engine.store.models import Obligation, OutboxMessage
+from engine.store.models import OutboxMessage
 from engine.task_window import Shape, read_window
 from tests.lifecycle_factory import DEFINITIONS, obligations, store_files, vn
 
@@ -102,8 +102,7 @@ def test_timed_tasks_are_the_leads_obligations_and_untimed_ones_stay_text(
     assert result.created == 3 + 6 + 6 * 2
     with session_scope(department_url) as session:
         rows = {
-            (o.unit_id, o.deliverable_id): o
-            for o in obligations(session, DEPARTMENT, cycle="once")
+            (o.unit_id, o.deliverable_id): o for o in obligations(session, DEPARTMENT, cycle="once")
         }
         owed = {d for _u, d in rows}
         assert owed == {QUARTER_IV, "so-hoa-ho-so", "quy-che-du-lieu", "diem-ho-tro-dvc"}
@@ -138,7 +137,9 @@ def test_the_leads_email_names_the_task_alone_and_its_supporting_units(
     with session_scope(department_url) as session:
         [lead] = [
             m
-            for m in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "assignment"))
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "assignment")
+            )
             if m.context["deliverable"]["id"] == QUARTER_IV
         ]
         subject, text, _html = render_parts(lead.kind, lead.context)
@@ -156,7 +157,10 @@ def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
     with session_scope(sqlite_url) as session:
         first = activate(session, MINISTRY, now=vn(2024, 3, 15, 9))
         later = activate(session, MINISTRY, now=vn(2025, 1, 2, 9))
-    assert first.cycles == ["2024", "once"] and (later.cycles, later.created) == (["2025", "once"], 2)
+    assert first.cycles == ["2024", "once"] and (later.cycles, later.created) == (
+        ["2025", "once"],
+        2,
+    )
     with session_scope(sqlite_url) as session:
         rows = {
             (o.cycle.key, o.unit_id, o.deliverable_id): o.due_date
@@ -284,9 +288,31 @@ def test_a_yearless_time_is_read_in_the_plans_year_with_a_warning(tmp_path: Path
 
 _WORDS = st.sampled_from(
     [
-        "quý", "IV", "II", "5", "tháng", "năm", "2026", "2024", "-", "–", "/", "đến",
-        "6 tháng đầu năm", "thường xuyên", "trước ngày", "chậm nhất", "30/6", "31/2/2026",
-        "13", "0", "99999", "giai đoạn", "", "ngày", "hoàn thành trong",
+        "quý",
+        "IV",
+        "II",
+        "5",
+        "tháng",
+        "năm",
+        "2026",
+        "2024",
+        "-",
+        "–",
+        "/",
+        "đến",
+        "6 tháng đầu năm",
+        "thường xuyên",
+        "trước ngày",
+        "chậm nhất",
+        "30/6",
+        "31/2/2026",
+        "13",
+        "0",
+        "99999",
+        "giai đoạn",
+        "",
+        "ngày",
+        "hoàn thành trong",
     ]
 )
 _SCALARS = st.one_of(
@@ -306,7 +332,9 @@ _TASK_VALUES = st.one_of(
             "year": _SCALARS,
             "policy": st.sampled_from(["exact", "next_working_day", "sideways", 3]),
             "deadline_kind": st.sampled_from(["exclusive", "inclusive", "both", None]),
-            "progress": st.one_of(_SCALARS, st.fixed_dictionaries({"day": _SCALARS, "month": _SCALARS})),
+            "progress": st.one_of(
+                _SCALARS, st.fixed_dictionaries({"day": _SCALARS, "month": _SCALARS})
+            ),
         },
     ),
 )
@@ -314,8 +342,10 @@ _KEYS = st.sampled_from(["due", "lead", "supporting", "completion", "deliverable
 
 
 def _yaml(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=True).replace("NaN", ".nan").replace(
-        "Infinity", ".inf"
+    return (
+        json.dumps(value, ensure_ascii=False, allow_nan=True)
+        .replace("NaN", ".nan")
+        .replace("Infinity", ".inf")
     )
 
 
@@ -420,8 +450,12 @@ def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
         assert done == {State.DONE_ON_TIME}  # the other 8 tracked tasks
         status = Artifact.get(f"status-{DEPARTMENT}-once")
         assert status is not None and status.type == "table"
-        table = [r for r in json.loads(status.data) if "LGSP" in json.dumps(r, ensure_ascii=False)
-                 or "Nền tảng" in json.dumps(r, ensure_ascii=False)]
+        table = [
+            r
+            for r in json.loads(status.data)
+            if "LGSP" in json.dumps(r, ensure_ascii=False)
+            or "Nền tảng" in json.dumps(r, ensure_ascii=False)
+        ]
         assert [r["Trạng thái"] for r in table] == ["Chưa hoàn thành, quá hạn"], table
         delivered = [m for m in smtp.messages if "Phối hợp, hạn 31/12" in (m.subject or "")]
         assert delivered, [m.subject for m in smtp.messages][:20]

@@ -27,8 +27,7 @@ from engine.calendar import (
 from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError
 from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
-from engine.outbox.requests import queue_assignments
-from engine.outbox.task_mail import queue_supporting
+from engine.outbox.requests import queue_assignments, queue_supporting
 from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
     plan_version,

@@ -200,9 +200,16 @@ def _delivery_failure(d: Draft) -> None:
 
 
 def _task_support(d: Draft) -> None:
-    from engine.outbox.task_mail import build_task_support
-
-    build_task_support(d)
+    """To a tracked task's supporting units (engine.outbox.task_mail); the lead's link
+    is not theirs."""
+    ids = [u for u in str(d.extra.pop("supporting_ids", "")).split(",") if u]
+    emails: list[str] = []
+    for unit_id in ids:
+        emails += [e for e in d.units(unit_id)["emails"] if e not in emails]
+    d.to_addrs = emails
+    d.context["link"] = None
+    d.context["lead"] = d.unit
+    d.context["lead_contact"] = contact_of(d.unit)
 
 
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
