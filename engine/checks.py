@@ -209,6 +209,13 @@ class PlanChecker:
     def warn(self, path: tuple, message: str, code: str) -> None:
         self.catalog.warnings.append(self._problem(path, f"cảnh báo: {message}", code))
 
+    def resolved(self, target: Target) -> set[str]:
+        """The unit ids a target names as of the plan's date (none for an unknown group,
+        which check_target reports)."""
+        if target.group is not None and target.group not in self.view.groups:
+            return set()
+        return {u.id for u in self.view.resolve(target, self.day)}
+
     def check_time(self) -> None:
         """Effective date, first periods, deadline words (engine/checks_time.py)."""
         overrides = self.catalog.calendars.get("vn") or next(
@@ -218,7 +225,9 @@ class PlanChecker:
         warn_days = settings().first_deadline_warn_days
         time = TimeChecks(self.plan, cal, self.add, self.warn, warn_days)
         time.run()
-        TaskChecks(self.plan, self.add, self.warn, self.check_target, self.check_unit, time).run()
+        TaskChecks(
+            self.plan, self.add, self.warn, self.check_target, self.check_unit, time, self.resolved
+        ).run()
 
     def run(self) -> list[Problem]:
         self.check_numbers()

@@ -42,6 +42,7 @@ class TaskChecks:
         check_target: Callable[[tuple, Target], None],
         check_unit: Callable[[tuple, str], bool],
         time: TimeChecks,
+        resolve: Callable[[Target], set[str]],
     ) -> None:
         self.plan = plan
         self.add = add
@@ -49,6 +50,7 @@ class TaskChecks:
         self.check_target = check_target
         self.check_unit = check_unit
         self.time = time
+        self.resolve = resolve
         self.start = effective_date(plan)
 
     def run(self) -> None:
@@ -113,12 +115,57 @@ class TaskChecks:
                 "'report_templates' hoặc bỏ để dùng mẫu báo cáo kết quả có sẵn",
                 "unknown-template",
             )
+        if completion.by == "periodic_report":
+            self.check_periodic((*path, "completion"), fields)
         if any(not 1 <= days <= 366 for days in completion.reminders):
             self.add(
                 (*path, "completion", "reminders"),
                 "reminders là số ngày trước hạn, phải từ 1 đến 366",
                 "invalid",
             )
+
+    def check_periodic(self, where: tuple, fields: TrackedFields) -> None:
+        """The periodic report that completes a task: it exists, recurs, has the field
+        as a choice with ``done_when`` among its choices, and the lead owes it."""
+        completion = fields.completion
+        assert completion is not None and completion.deliverable and completion.field
+        found = next((d for d in self.plan.deliverables if d.id == completion.deliverable), None)
+        template = self.plan.template(found.template or "") if found is not None else None
+        if found is None or found.frequency.value == "once" or template is None:
+            self.add(
+                (*where, "deliverable"),
+                f"'{completion.deliverable}' không phải là một báo cáo định kỳ (có mẫu báo "
+                "cáo) của kế hoạch; dùng mã một báo cáo trong 'deliverables'",
+                "unknown-deliverable",
+            )
+            return
+        field = template.field(completion.field)
+        if field is None or field.type.value != "choice" or completion.done_when not in field.choices:
+            self.add(
+                (*where, "field"),
+                f"mẫu '{template.id}' cần một trường lựa chọn '{completion.field}' có giá trị "
+                f"“{completion.done_when}” (done_when); thêm trường đó vào mẫu hoặc sửa 'field'",
+                "unknown-field",
+            )
+        lead = fields.lead or self._heading_of(where)
+        owing = set()
+        for assignment in self.plan.assignments:
+            if found.from_assignments == "all" or assignment.id in found.from_assignments:
+                owing |= self.resolve(assignment.to)
+        missing = sorted(self.resolve(lead) - owing) if lead is not None else []
+        if missing:
+            self.add(
+                (*where, "deliverable"),
+                f"đơn vị chủ trì {', '.join(missing)} không phải gửi '{found.id}', nên báo cáo "
+                "đó không thể cho biết nhiệm vụ đã hoàn thành; chọn báo cáo mà đơn vị chủ trì "
+                "phải gửi, hoặc bỏ 'by: periodic_report'",
+                "periodic-not-owed",
+            )
+
+    def _heading_of(self, where: tuple) -> Target | None:
+        if where[0] == "assignments":
+            return self.plan.assignments[where[1]].to
+        return None
 
     def check_due(self, path: tuple, fields: TrackedFields) -> Window | None:
         due = fields.due

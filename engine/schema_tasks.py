@@ -95,11 +95,15 @@ Due = Annotated[TaskDue, BeforeValidator(_phrase_alone)]
 
 
 class Completion(Model):
-    """What completes a tracked task."""
+    """What completes a tracked task: the lead's completion report through the portal, or
+    a choice field of a periodic report the lead sends anyway (e.g. "Tình trạng nhiệm vụ
+    LGSP: Đã hoàn thành")."""
 
-    by: Literal["report"] = Field(
+    by: Literal["report", "periodic_report"] = Field(
         "report",
-        description="report: the lead unit sends a completion report through the portal.",
+        description="report: the lead sends a completion report through the portal; "
+        "periodic_report: also done when the lead's periodic report gives 'field' the value "
+        "'done_when'.",
     )
     template: Slug | None = Field(
         None,
@@ -113,6 +117,30 @@ class Completion(Model):
     reminders: list[int] = Field(
         default_factory=lambda: [7, 3, 1], description="Days before the deadline."
     )
+    deliverable: Slug | None = Field(
+        None, description="periodic_report: the periodic report deliverable's id."
+    )
+    field: Slug | None = Field(
+        None, description="periodic_report: the choice field of its template that tells."
+    )
+    done_when: str = Field(
+        "Đã hoàn thành", description="periodic_report: the choice that means done."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Completion:
+        periodic = self.by == "periodic_report"
+        if periodic and not (self.deliverable and self.field):
+            raise ValueError(
+                "by: periodic_report cần 'deliverable' (mã báo cáo định kỳ) và 'field' (mã "
+                "trường lựa chọn cho biết nhiệm vụ đã hoàn thành)"
+            )
+        if not periodic and (self.deliverable or self.field):
+            raise ValueError(
+                "'deliverable' và 'field' chỉ dùng với 'by: periodic_report'; thêm 'by: "
+                "periodic_report' hoặc bỏ hai trường này"
+            )
+        return self
 
 
 class TrackedFields(Model):

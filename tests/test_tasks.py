@@ -180,6 +180,47 @@ def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
     }  # 2025 is the range's last year for csdl-khcn: its completion, no progress
 
 
+def test_a_task_is_completed_by_the_leads_periodic_report_saying_so(
+    department_url: str,
+) -> None:
+    """"6 tháng đầu năm 2026" task: done when the commune's half-yearly report says
+    "Đã hoàn thành" in its field; a report saying "Đang thực hiện" leaves it open."""
+    from engine.lifecycle import intake, record_submission
+
+    with session_scope(department_url) as session:
+        activate(session, DEPARTMENT, now=vn(2026, 2, 10, 9))
+    answers = {"ubnd-xa-ly-quoc-2025": "Đã hoàn thành", "ubnd-xa-ha-lang-2025": "Đang thực hiện"}
+    with session_scope(department_url) as session:
+        for unit, state in answers.items():
+            [report] = [
+                o
+                for o in obligations(session, DEPARTMENT, deliverable="bao-cao-6-thang")
+                if o.unit_id == unit and o.cycle.key == "2026-H1"
+            ]
+            sent = record_submission(
+                session,
+                report.id,
+                values={"so-buoi-tuyen-truyen": 3, "diem-ho-tro": state},
+                now=vn(2026, 6, 10, 9),
+            )
+            intake(session, sent.id, now=vn(2026, 6, 10, 9, 5))
+    with session_scope(department_url) as session:
+        tasks = {
+            o.unit_id: o for o in obligations(session, DEPARTMENT, deliverable="diem-ho-tro-dvc")
+        }
+        done = tasks["ubnd-xa-ly-quoc-2025"]
+        assert (done.status, done.on_time) == ("submitted", True)
+        [answer] = done.submissions
+        assert answer.source == "periodic_report" and answer.values["muc-do"] == "Đã hoàn thành"
+        assert tasks["ubnd-xa-ha-lang-2025"].status == "pending"
+        receipts = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "receipt", OutboxMessage.obligation_id == done.id
+            )
+        ).all()
+        assert len(receipts) == 1  # acknowledged like any answer
+
+
 # ---------------------------------------------------------------- located errors
 
 
@@ -237,8 +278,27 @@ BAD_TASKS = [
         "        text: Tham mưu UBND tỉnh các giải pháp thúc đẩy chuyển đổi số.\n",
         "        text: Tham mưu UBND tỉnh các giải pháp thúc đẩy chuyển đổi số.\n"
         "        completion: {by: report}\n",
-        "completion",
+        "completion: {by: report}",
         "chỉ có tác dụng với nhiệm vụ có thời hạn",
+    ),
+    (
+        AUGUST,
+        AUGUST + "        completion: {by: periodic_report}\n",
+        "{by: periodic_report}",
+        "cần 'deliverable'",
+    ),
+    (
+        AUGUST,
+        AUGUST
+        + "        completion: {by: periodic_report, deliverable: bao-cao-6-thang, field: x}\n",
+        "field: x",
+        "không phải gửi 'bao-cao-6-thang'",
+    ),
+    (
+        "field: diem-ho-tro}",
+        "field: so-buoi-tuyen-truyen}",
+        "so-buoi-tuyen-truyen}",
+        "cần một trường lựa chọn 'so-buoi-tuyen-truyen'",
     ),
     (
         AUGUST,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.audit import write_audit
 from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
+from engine.lifecycle.task_completion import completed_tasks
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
 from engine.states import (
@@ -126,6 +127,9 @@ def intake(
                 queue_mail(session, *receipt, now)
             else:
                 receipts.append(receipt)
+            # A task the report says is done (completion.by: periodic_report).
+            for task_submission in completed_tasks(session, ctx, obligation, submission, now):
+                intake(session, task_submission, now=now, receipts=receipts)
         session.flush()
     left = session.scalar(
         select(Obligation.id)

@@ -304,7 +304,7 @@ class ContextBuilder:
         if task is None:
             return None
         supporting = supporting_ids(self.session, plan, registry_id, task)
-        return task_context(units, [u for u in supporting if u != obligation.unit_id], task)
+        return task_context(plan, units, [u for u in supporting if u != obligation.unit_id], task)
 
     def prepare(
         self,

@@ -45,10 +45,25 @@ def task_assignments(plan: Plan, task: TrackedTask) -> list[dict[str, Any]]:
     ]
 
 
-def task_context(draft_units: Any, supporting: list[str], task: TrackedTask) -> dict[str, Any]:
+def completed_by(plan: Plan, task: TrackedTask) -> str | None:
+    """How a periodic report completes the task, in words; None for a completion report."""
+    completion = task.completion
+    report = plan.deliverable(completion.deliverable or "")
+    if completion.by != "periodic_report" or report is None:
+        return None
+    template = plan.template(report.template or "")
+    field = template.field(completion.field or "") if template is not None else None
+    label = field.label if field is not None else completion.field
+    return f"“{report.title}” ghi “{label}: {completion.done_when}”"
+
+
+def task_context(
+    plan: Plan, draft_units: Any, supporting: list[str], task: TrackedTask
+) -> dict[str, Any]:
     return {
         "id": task.id,
         "text": task.text,
         "phrase": task.phrase,
         "supporting": [draft_units(u)["name"] for u in supporting],
+        "completed_by": completed_by(plan, task),
     }
