@@ -33,7 +33,7 @@ def sections_of(plan: Plan) -> list[dict[str, Any]]:
             "role": s.role,
             "role_label": SECTION_ROLE_VI[s.role],
             "text": " ".join(s.text.split()) if s.text else None,
-            "items": [" ".join(i.split()) for i in s.items],
+            "points": [" ".join(i.split()) for i in s.items],
             "amounts": [amount_text(a) for a in s.amounts],
         }
         for s in plan.sections
@@ -48,7 +48,7 @@ def content_lines(plan: Plan, width: int = 100) -> list[str]:
             "",
             f"{s['section'] + '. ' if s['section'] else ''}{s['title']} ({s['role_label']}):",
         ]
-        for paragraph in ([s["text"]] if s["text"] else []) + [f"- {i}" for i in s["items"]]:
+        for paragraph in ([s["text"]] if s["text"] else []) + [f"- {i}" for i in s["points"]]:
             lines.append(
                 textwrap.fill(paragraph, width, initial_indent="  ", subsequent_indent="    ")
             )
