@@ -140,7 +140,11 @@ class TaskChecks:
             )
             return
         field = template.field(completion.field)
-        if field is None or field.type.value != "choice" or completion.done_when not in field.choices:
+        if (
+            field is None
+            or field.type.value != "choice"
+            or completion.done_when not in field.choices
+        ):
             self.add(
                 (*where, "field"),
                 f"mẫu '{template.id}' cần một trường lựa chọn '{completion.field}' có giá trị "

@@ -183,7 +183,7 @@ def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
 def test_a_task_is_completed_by_the_leads_periodic_report_saying_so(
     department_url: str,
 ) -> None:
-    """"6 tháng đầu năm 2026" task: done when the commune's half-yearly report says
+    """ "6 tháng đầu năm 2026" task: done when the commune's half-yearly report says
     "Đã hoàn thành" in its field; a report saying "Đang thực hiện" leaves it open."""
     from engine.lifecycle import intake, record_submission
 
@@ -219,6 +219,65 @@ def test_a_task_is_completed_by_the_leads_periodic_report_saying_so(
             )
         ).all()
         assert len(receipts) == 1  # acknowledged like any answer
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_lead_sees_the_task_and_the_plans_content_and_answers_on_the_portal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from starlette.testclient import TestClient
+
+    from engine import config
+    from engine.clock import VirtualClock
+    from portal.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'kehoach.sqlite'}"
+    for key, value in {
+        "KEHOACH_HOME": str(tmp_path / "var"),
+        "KEHOACH_DATABASE_URL": url,
+        "KEHOACH_PORTAL_SECRET": "tasks-portal-secret-0123456789abcdefghij",
+        "KEHOACH_SMTP_PORT": "9",  # receipts queued, never sent here
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KEHOACH_NOW", raising=False)
+    config.settings.cache_clear()
+    store_files(url, REGISTRY, CALENDAR, DEPARTMENT_FILE)
+    with session_scope(url) as session:
+        activate(session, DEPARTMENT, now=vn(2026, 2, 10, 9))
+        [lead] = [
+            m
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "assignment")
+            )
+            if m.context["deliverable"]["id"] == QUARTER_IV
+        ]
+        token = lead.context["link"].rsplit("/o/", 1)[1]
+    app = create_app(config.settings(), url, clock=VirtualClock(vn(2026, 11, 2)), intake_flow=False)
+    try:
+        with TestClient(app) as client:
+            page = client.get(f"/o/{token}")
+            assert page.status_code == 200, page.text
+            text = re.sub(r"<[^>]+>", "", page.text)
+            assert "đơn vị phối hợp: Sở Tài chính tỉnh Cao Bằng" in text
+            assert "“hoàn thành trong quý IV năm 2026”" in text
+            assert "Số hóa hồ sơ" not in text  # the task alone, not its heading's others
+            # the content sections: giải pháp and kinh phí with its amounts
+            assert "IV. Kinh phí thực hiện" in text
+            assert "Nâng cấp nền tảng LGSP: 1.250.000.000 đồng (ngân sách tỉnh)" in text
+            assert "Mức độ hoàn thành" in text  # the built-in completion form
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            form = {"csrf": csrf, "f-muc-do": "Đã hoàn thành", "f-ket-qua": "Đã kết nối NDXP."}
+            posted = client.post(f"/o/{token}/submit", data=form)
+            assert posted.status_code in (200, 303), posted.text
+    finally:
+        config.settings.cache_clear()
+    with session_scope(url) as session:
+        [task] = obligations(session, DEPARTMENT, deliverable=QUARTER_IV)
+        [answer] = task.submissions
+        assert answer.values == {"muc-do": "Đã hoàn thành", "ket-qua": "Đã kết nối NDXP."}
+        assert answer.on_time
 
 
 # ---------------------------------------------------------------- located errors

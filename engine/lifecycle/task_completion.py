@@ -52,7 +52,10 @@ def completed_tasks(
     made: list[int] = []
     for task in ctx.plan.tracked.tasks:
         completion = task.completion
-        if completion.by != "periodic_report" or completion.deliverable != obligation.deliverable_id:
+        if (
+            completion.by != "periodic_report"
+            or completion.deliverable != obligation.deliverable_id
+        ):
             continue
         if values.get(completion.field or "") != completion.done_when or cycle is None:
             continue
@@ -60,7 +63,10 @@ def completed_tasks(
         if target is None or target.status in OBLIGATION_DONE:
             continue
         title = ctx.title(obligation.deliverable_id)
-        answer = {"muc-do": STATUS_CHOICES[0], "ket-qua": f"Báo cáo trong “{title}”, kỳ {cycle.key}."}
+        answer = {
+            "muc-do": STATUS_CHOICES[0],
+            "ket-qua": f"Báo cáo trong “{title}”, kỳ {cycle.key}.",
+        }
         own = ctx.plan.deliverable(task.id)
         if own is None or own.template != COMPLETION_TEMPLATE:
             answer = {}  # a plan's own template: what it asks is not in the report
