@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -496,23 +497,93 @@ def test_fuzzed_task_constructs_are_loaded_or_refused_with_a_location(
             assert deliverable.deadline is not None
 
 
+_SECTION = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["phu-luc", "phu-luc-2", "Phu Luc", ""]),
+        "title": st.one_of(st.just("Phụ lục II. Danh mục dự án"), st.just("Kinh phí"), _SCALARS),
+        "text": st.one_of(st.just("Theo danh mục kèm theo."), st.just("Ngân sách tỉnh"), _SCALARS),
+        "role": st.sampled_from(["funding", "solutions", "appendix", "other", "money", 1]),
+    },
+    optional={
+        "items": st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3)),
+        "amounts": st.one_of(
+            _SCALARS,
+            st.lists(
+                st.fixed_dictionaries(
+                    {"label": _SCALARS, "amount": _SCALARS},
+                    optional={
+                        "unit": st.sampled_from(["dong", "billion", "usd"]),
+                        "source": _SCALARS,
+                    },
+                ),
+                max_size=2,
+            ),
+        ),
+    },
+)
+_COMPLETION = st.fixed_dictionaries(
+    {},
+    optional={
+        "by": st.sampled_from(["report", "periodic_report", "email"]),
+        "deliverable": st.sampled_from(["bao-cao-6-thang", "khong-co", 3]),
+        "field": st.sampled_from(["diem-ho-tro", "so-buoi-tuyen-truyen", "x"]),
+        "done_when": _SCALARS,
+        "template": st.sampled_from(["ket-qua-nhiem-vu", "bao-cao-cds-6-thang", "khong"]),
+        "to": st.sampled_from(["ubnd-tinh-cao-bang", "khong-co", None]),
+        "reminders": st.one_of(_SCALARS, st.lists(st.integers(-5, 400), max_size=3)),
+    },
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("KEHOACH_FUZZ_EXAMPLES", "100")) // 2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(section=_SECTION, completion=_COMPLETION)
+def test_fuzzed_sections_and_completions_are_loaded_or_refused_with_a_location(
+    tmp_path: Path, section: dict, completion: dict
+) -> None:
+    text = DEPARTMENT_FILE.read_text(encoding="utf-8")
+    text = text.replace("sections:\n", f"sections:\n  - {_yaml(section)}\n", 1)
+    text = text.replace(
+        "        due: Tháng 8/2026\n",
+        f"        due: Tháng 8/2026\n        completion: {_yaml(completion)}\n",
+        1,
+    )
+    path = tmp_path / DEPARTMENT_FILE.name
+    path.write_text(text, encoding="utf-8")
+    try:
+        catalog = load([REGISTRY, CALENDAR, path])
+    except DefinitionError as exc:
+        assert exc.problems and all(p.location.line > 0 for p in exc.problems), exc
+    else:  # what loads shows: show's text and the portal's sections never raise
+        from engine.content import content_lines, sections_of
+
+        plan = catalog.plans[DEPARTMENT].definition
+        assert len(sections_of(plan)) == len(plan.sections) and content_lines(plan)
+
+
 # ---------------------------------------------------------------- on a real Prefect server
 
 
-@pytest.mark.prefect
-def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
-    prefect_server,  # noqa: ARG001  (a real `prefect server start` for the flow runs)
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The department plan simulated from its date to 4/1/2027 through the real flows:
-    Sở KH&CN never answers its quý IV task; everyone else answers on time."""
-    from prefect.artifacts import Artifact
+@dataclass
+class Simulated:
+    smtp: object
+    home: Path
 
+    def store(self, *files: Path) -> str:
+        url = f"sqlite:///{self.home / 'kehoach.sqlite'}"
+        store_files(url, *files)
+        return url
+
+
+@pytest.fixture
+def simulated(prefect_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ARG001
+    """kehoach settings for a simulated year on the real Prefect server, with an SMTP server."""
     from engine.config import settings as kehoach_settings
     from tests.fixtures.smtp import SMTPTestServer
-    from workflows.responses import parse
-    from workflows.simulate import simulate
 
     smtp = SMTPTestServer()
     smtp.start()
@@ -526,62 +597,96 @@ def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
     }.items():
         monkeypatch.setenv(name, value)
     kehoach_settings.cache_clear()
-    url = f"sqlite:///{tmp_path / 'kehoach.sqlite'}"
-    store_files(url, REGISTRY, CALENDAR, DEPARTMENT_FILE)
-    responses = parse(
-        {
-            "kind": "responses",
-            "defaults": {"submit": "on_time", "days_before_due": [1, 5]},
-            "responses": [{"unit": "so-khcn-cao-bang", "deliverable": QUARTER_IV, "never": True}],
-        }
-    )
     try:
-        result = simulate(
-            DEPARTMENT,
-            dt.date(2026, 2, 10),
-            dt.date(2027, 1, 4),
-            responses,
-            database_url=url,
-            out=lambda _line: None,
-        )
-        # every tracked task but the quý IV one, and the communes' two half-yearly reports
-        assert result.submissions == 8 + 12
-        with session_scope(url) as session:
-            [task] = obligations(session, DEPARTMENT, deliverable=QUARTER_IV)
-            mails = {
-                (m.kind, m.idempotency_key.rsplit(":", 1)[-1]): m
-                for m in session.scalars(
-                    select(OutboxMessage).where(OutboxMessage.obligation_id == task.id)
-                )
-            }
-            days = {key: m.created_at.astimezone(TZ).date() for key, m in mails.items()}
-            # reminded 7, 3 and 1 days before Thursday 31/12/2026
-            assert days[("reminder", "7")] == dt.date(2026, 12, 24)
-            assert days[("reminder", "3")] == dt.date(2026, 12, 28)
-            assert days[("reminder", "1")] == dt.date(2026, 12, 30)
-            # overdue the day after its last day, not on it
-            assert days[("overdue", "")] == dt.date(2027, 1, 1)
-            assert task.overdue and task.due_date == dt.date(2026, 12, 31)
-            on_the_day = _state(session, task.id, dt.date(2026, 12, 31))
-            after = _state(session, task.id, dt.date(2027, 1, 1))
-            done = _state(session, None, dt.date(2027, 1, 1))
-        assert on_the_day == State.OPEN_WITHIN and after == State.OPEN_OVERDUE
-        assert done == {State.DONE_ON_TIME}  # the other 8 tracked tasks
-        status = Artifact.get(f"status-{DEPARTMENT}-once")
-        assert status is not None and status.type == "table"
-        table = [
-            r
-            for r in json.loads(status.data)
-            if "LGSP" in json.dumps(r, ensure_ascii=False)
-            or "Nền tảng" in json.dumps(r, ensure_ascii=False)
-        ]
-        assert [r["Trạng thái"] for r in table] == ["Chưa hoàn thành, quá hạn"], table
-        delivered = [m for m in smtp.messages if "Phối hợp, hạn 31/12" in (m.subject or "")]
-        assert delivered, [m.subject for m in smtp.messages][:20]
+        yield Simulated(smtp, tmp_path)
     finally:
         monkeypatch.undo()
         kehoach_settings.cache_clear()
         smtp.stop()
+
+
+def _simulate(plan_id: str, url: str, start: dt.date, until: dt.date, never: list[dict]):
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    responses = parse(
+        {
+            "kind": "responses",
+            "defaults": {"submit": "on_time", "days_before_due": [1, 5]},
+            "responses": [{**rule, "never": True} for rule in never],
+        }
+    )
+    return simulate(plan_id, start, until, responses, database_url=url, out=lambda _line: None)
+
+
+def _status_artifact(plan_id: str, cycle: str) -> list[dict]:
+    from prefect.artifacts import Artifact
+
+    status = Artifact.get(f"status-{plan_id}-{cycle}")
+    assert status is not None and status.type == "table"
+    return json.loads(status.data)
+
+
+@pytest.mark.prefect
+def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
+    simulated: Simulated,
+) -> None:
+    """The department plan simulated from its date to 4/1/2027 through the real flows:
+    Sở KH&CN never answers its quý IV task; everyone else answers on time."""
+    url = simulated.store(REGISTRY, CALENDAR, DEPARTMENT_FILE)
+    never = [{"unit": "so-khcn-cao-bang", "deliverable": QUARTER_IV}]
+    result = _simulate(DEPARTMENT, url, dt.date(2026, 2, 10), dt.date(2027, 1, 4), never)
+    # every tracked task but the quý IV one, and the communes' two half-yearly reports
+    assert result.submissions == 8 + 12
+    with session_scope(url) as session:
+        [task] = obligations(session, DEPARTMENT, deliverable=QUARTER_IV)
+        mails = {
+            (m.kind, m.idempotency_key.rsplit(":", 1)[-1]): m
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.obligation_id == task.id)
+            )
+        }
+        days = {key: m.created_at.astimezone(TZ).date() for key, m in mails.items()}
+        # reminded 7, 3 and 1 days before Thursday 31/12/2026
+        assert days[("reminder", "7")] == dt.date(2026, 12, 24)
+        assert days[("reminder", "3")] == dt.date(2026, 12, 28)
+        assert days[("reminder", "1")] == dt.date(2026, 12, 30)
+        # overdue the day after its last day, not on it
+        assert days[("overdue", "")] == dt.date(2027, 1, 1)
+        assert task.overdue and task.due_date == dt.date(2026, 12, 31)
+        on_the_day = _state(session, task.id, dt.date(2026, 12, 31))
+        after = _state(session, task.id, dt.date(2027, 1, 1))
+        done = _state(session, None, dt.date(2027, 1, 1))
+    assert on_the_day == State.OPEN_WITHIN and after == State.OPEN_OVERDUE
+    assert done == {State.DONE_ON_TIME}  # the other 8 tracked tasks
+    rows = _status_artifact(DEPARTMENT, "once")
+    mine = [r for r in rows if "LGSP" in json.dumps(r, ensure_ascii=False)]
+    assert [r["Trạng thái"] for r in mine] == ["Chưa hoàn thành, quá hạn"], rows
+    told = [m for m in simulated.smtp.messages if "Phối hợp, hạn 31/12" in (m.subject or "")]
+    assert told and told[0].rcpt_tos == ["stc@caobang.example"]
+
+
+@pytest.mark.prefect
+def test_the_ministrys_appendix_table_runs_through_its_first_year(simulated: Simulated) -> None:
+    """The ministry plan from 15/3/2024 to 3/1/2025: its table rows due in 2024 fall due
+    and are answered, Văn phòng Bộ never answers its quý IV row, and the cycle start of
+    1/1/2025 opens the 2025 progress reports of the 2025 - 2030 row."""
+    url = simulated.store(MINISTRY_REGISTRY, CALENDAR, MINISTRY_FILE)
+    never = [{"unit": "van-phong-bo-khcn", "deliverable": "quy-che-so"}]
+    result = _simulate(MINISTRY, url, dt.date(2024, 3, 15), dt.date(2025, 1, 3), never)
+    # Tháng 8/2024 and the 2024 progress report of 2024 - 2025
+    assert result.submissions == 2
+    with session_scope(url) as session:
+        rows = status_table(session, MINISTRY, today=dt.date(2025, 1, 3))
+        states = {(r.cycle_key, r.unit_id, r.deliverable_id): r.state for r in rows}
+    assert states[("once", "vu-khtc-bo-khcn", "danh-gia-muc-do")] == State.DONE_ON_TIME
+    assert states[("2024", "cuc-cds-bo-khcn", "csdl-khcn-tien-do")] == State.DONE_ON_TIME
+    assert states[("once", "van-phong-bo-khcn", "quy-che-so")] == State.OPEN_OVERDUE
+    assert states[("once", "so-khcn-tinh-a", "nen-tang-dia-phuong")] == State.OPEN_WITHIN
+    assert states[("2025", "so-khcn-tinh-b", "nen-tang-dia-phuong-tien-do")] == State.OPEN_WITHIN
+    assert ("2025", "cuc-cds-bo-khcn", "csdl-khcn-tien-do") not in states  # its last year
+    table = _status_artifact(MINISTRY, "once")
+    assert "Chưa hoàn thành, quá hạn" in {r["Trạng thái"] for r in table}
 
 
 def _state(session, obligation_id: int | None, day: dt.date):
