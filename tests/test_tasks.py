@@ -281,6 +281,30 @@ def test_the_lead_sees_the_task_and_the_plans_content_and_answers_on_the_portal(
         assert answer.on_time
 
 
+def test_a_new_version_that_drops_a_tracked_tasks_time_names_the_running_duty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli import main
+
+    monkeypatch.setenv("KEHOACH_PORTAL_SECRET", "tasks-version-secret-0123456789abcdefgh")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'kehoach.sqlite'}"]
+    files = [str(REGISTRY), str(CALENDAR), str(DEPARTMENT_FILE)]
+    assert main([*db, "load", *files]) == 0
+    assert main([*db, "activate", DEPARTMENT, "--at", "2026-02-10"]) == 0
+    capsys.readouterr()
+    # the quý IV task loses its time: it would be text again, its duty without a basis
+    old = "        due:\n          phrase: hoàn thành trong quý IV năm 2026\n"
+    text = DEPARTMENT_FILE.read_text(encoding="utf-8")
+    start = text.index(old)
+    end = text.index("        deliverable_title: Nền tảng LGSP\n")
+    path = tmp_path / DEPARTMENT_FILE.name
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    assert main([*db, "load", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{QUARTER_IV} (Báo cáo kết quả thực hiện nhiệm vụ" in err, err
+    assert "once" in err
+
+
 # ---------------------------------------------------------------- located errors
 
 
