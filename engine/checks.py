@@ -462,6 +462,15 @@ class PlanChecker:
                     "unknown-deliverable",
                 )
                 continue
+            if getattr(fed, "task_id", None) is not None:  # engine.tasks
+                self.add(
+                    (*base, "consolidates"),
+                    f"'{fed.id}' là một nhiệm vụ được theo dõi, không phải báo cáo định kỳ; "
+                    "chưa tổng hợp được báo cáo kết quả nhiệm vụ, ghi mã một báo cáo trong "
+                    "'deliverables'",
+                    "consolidates-a-task",
+                )
+                continue
             if fed.kind.value != "report":
                 self.add(
                     (*base, "consolidates"),

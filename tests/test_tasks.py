@@ -397,6 +397,14 @@ BAD_TASKS = [
         "bị dùng hai lần",
     ),
     (
+        "\nreport_templates:",
+        "\nconsolidations:\n  - id: tong-hop-lgsp\n    consolidates: nen-tang-du-lieu\n"
+        "    by: so-khcn-cao-bang\n    routing: {to: ubnd-tinh-cao-bang}\n"
+        "    deadline: {rule: fixed, date: 2027-01-15}\n\nreport_templates:",
+        "consolidates: nen-tang-du-lieu",
+        "là một nhiệm vụ được theo dõi",
+    ),
+    (
         "          phrase: trước ngày 30/6/2026\n",
         "          phrase: trước ngày 30/6/2026\n          deadline_kind: inclusive\n",
         "deadline_kind: inclusive",

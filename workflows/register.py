@@ -155,7 +155,7 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
             label,
         ),
     ]
-    needs_review = any(d.review for d in plan.deliverables)
+    needs_review = any(d.review for d in plan.all_deliverables)  # tracked tasks too
     return [
         s
         for s in specs
