@@ -122,14 +122,7 @@ def intake(
                 move_review(
                     session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
                 )
-            receipt: MailRequest = (obligation, MailKind.RECEIPT, str(submission.version), None)
-            if receipts is None:
-                queue_mail(session, *receipt, now)
-            else:
-                receipts.append(receipt)
-            # A task the report says is done (completion.by: periodic_report).
-            for task_submission in completed_tasks(session, ctx, obligation, submission, now):
-                intake(session, task_submission, now=now, receipts=receipts)
+            _acknowledge(session, ctx, obligation, submission, now, receipts)
         session.flush()
     left = session.scalar(
         select(Obligation.id)
@@ -141,6 +134,25 @@ def intake(
         .limit(1)
     )
     return _result(ctx, cycle.key, obligation, submission, already, superseded, left is None)
+
+
+def _acknowledge(
+    session: Session,
+    ctx: PlanContext,
+    obligation: Obligation,
+    submission: Submission,
+    now: dt.datetime,
+    receipts: list[MailRequest] | None,
+) -> None:
+    """The receipt (queued now, or added to ``receipts``), and the tasks the report says
+    are done (``completion.by: periodic_report``), taken in in turn."""
+    receipt: MailRequest = (obligation, MailKind.RECEIPT, str(submission.version), None)
+    if receipts is None:
+        queue_mail(session, *receipt, now)
+    else:
+        receipts.append(receipt)
+    for task_submission in completed_tasks(session, ctx, obligation, submission, now):
+        intake(session, task_submission, now=now, receipts=receipts)
 
 
 def intake_many(
