@@ -35,6 +35,7 @@ from engine.faults import reached, trace
 from engine.registry_history import Contacts, SplitRule
 from engine.repository import retire_plan
 from engine.schema import (
+    ContentSection,
     CutoffPeriod,
     DeadlinePolicy,
     Deliverable,
@@ -46,6 +47,7 @@ from engine.schema import (
     Plan,
     Role,
     Target,
+    TaskDue,
     TemplateField,
     Unit,
     YearlyDate,
@@ -120,6 +122,8 @@ Target._exactly_one  # pydantic validator
 Deliverable._report_has_template  # pydantic validator
 Event._when  # pydantic validator
 TemplateField._consistent  # pydantic validator
+ContentSection._has_content  # pydantic validator
+TaskDue._readable  # pydantic validator
 # StrEnum members: values a YAML definition may write (parsed by pydantic)
 DeadlinePolicy.previous_working_day  # deadline policy value
 Role.consolidation_point  # assignment role value (ROLE_VI in engine/render_plan.py)

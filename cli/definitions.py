@@ -181,9 +181,14 @@ def cmd_plans(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from engine.schema import json_schema
+    if getattr(args, "markdown", False):
+        from engine.plan_format import plan_format_markdown
 
-    text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
+        text = plan_format_markdown().rstrip("\n")
+    else:
+        from engine.schema import json_schema
+
+        text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
         out(f"đã ghi {args.output}")

@@ -198,6 +198,11 @@ def _definitions(sub: Any) -> None:
     p.add_argument("plan", metavar="PLAN", help="mã kế hoạch đã lưu, hoặc tệp YAML")
     p = _add(sub, "schema", "in JSON Schema của tệp định nghĩa YAML", "cli.definitions:cmd_schema")
     p.add_argument("-o", "--output", help="ghi ra tệp này thay vì màn hình")
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="tài liệu định dạng kế hoạch (docs/PLAN_FORMAT.md) thay vì JSON Schema",
+    )
     p = _add(
         sub,
         "calendar",

@@ -9,6 +9,7 @@ from engine.calendar import WorkCalendar, cycles_in_year, nominal_date
 from engine.catalog import Catalog, Loaded
 from engine.checks_authority import check_authority
 from engine.checks_requests import check_requests
+from engine.checks_tasks import TaskChecks
 from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
@@ -210,6 +211,13 @@ class PlanChecker:
     def warn(self, path: tuple, message: str, code: str) -> None:
         self.catalog.warnings.append(self._problem(path, f"cảnh báo: {message}", code))
 
+    def resolved(self, target: Target) -> set[str]:
+        """The unit ids a target names as of the plan's date (none for an unknown group,
+        which check_target reports)."""
+        if target.group is not None and target.group not in self.view.groups:
+            return set()
+        return {u.id for u in self.view.resolve(target, self.day)}
+
     def check_time(self) -> None:
         """Effective date, first periods, deadline words (engine/checks_time.py)."""
         overrides = self.catalog.calendars.get("vn") or next(
@@ -217,7 +225,11 @@ class PlanChecker:
         )
         cal = WorkCalendar(overrides.definition if overrides else None)  # type: ignore[arg-type]  # a calendar
         warn_days = settings().first_deadline_warn_days
-        TimeChecks(self.plan, cal, self.add, self.warn, warn_days).run()
+        time = TimeChecks(self.plan, cal, self.add, self.warn, warn_days)
+        time.run()
+        TaskChecks(
+            self.plan, self.add, self.warn, self.check_target, self.check_unit, time, self.resolved
+        ).run()
 
     def run(self) -> list[Problem]:
         self.check_numbers()
@@ -331,6 +343,7 @@ class PlanChecker:
             "report_templates",
             "basis",
             "groups",
+            "sections",
         ):
             seen: dict[str, int] = {}
             for index, item in enumerate(getattr(self.plan, collection)):
@@ -451,6 +464,15 @@ class PlanChecker:
                     f"không có sản phẩm '{consolidation.consolidates}'; ghi mã một báo cáo "
                     "trong 'deliverables'",
                     "unknown-deliverable",
+                )
+                continue
+            if getattr(fed, "task_id", None) is not None:  # engine.tasks
+                self.add(
+                    (*base, "consolidates"),
+                    f"'{fed.id}' là một nhiệm vụ được theo dõi, không phải báo cáo định kỳ; "
+                    "chưa tổng hợp được báo cáo kết quả nhiệm vụ, ghi mã một báo cáo trong "
+                    "'deliverables'",
+                    "consolidates-a-task",
                 )
                 continue
             if fed.kind.value != "report":

@@ -23,11 +23,12 @@ from engine.calendar import (
     previous_cycle,
 )
 from engine.schema import DeadlineRule, Deliverable, Frequency, Plan
+from engine.tasks import is_last_or_before
 
 
 def effective_date(plan: Plan) -> dt.date:
     """The day the plan takes effect."""
-    return plan.effective_date or plan.document.date or plan.as_of
+    return plan.takes_effect
 
 
 def counting_from(plan: Plan, activated_on: dt.date) -> dt.date:
@@ -52,6 +53,7 @@ def owed(
     else those due after the effective date."""
     if deliverable.frequency is Frequency.once:
         return list(specs)
+    specs = [s for s in specs if is_last_or_before(deliverable, s.key)]  # a task's years
     if deliverable.first_period:
         first = cycle_from_key(deliverable.first_period)
         assert first.start is not None  # a periodic key always has a start

@@ -55,7 +55,7 @@ KIND_LABELS = {
 
 
 def _duty_titles(plan: Plan) -> dict[str, str]:
-    titles = {d.id: f"{d.id} ({d.title})" for d in plan.deliverables}
+    titles = {d.id: f"{d.id} ({d.title})" for d in plan.all_deliverables}
     for c in plan.consolidations:
         titles[c.id] = f"{c.id} (tổng hợp {c.consolidates}, do {c.by})"
     return titles
@@ -66,7 +66,12 @@ def duties_of(plan: Plan, view: RegistryView) -> dict[tuple[str, str], str]:
     gives: the rule of engine.lifecycle.activation (assignments resolved on ``as_of``;
     the consolidation point owes its consolidation)."""
     duties: dict[tuple[str, str], str] = {}
-    for deliverable in plan.deliverables:
+    for deliverable in plan.all_deliverables:
+        task = plan.tracked.task_of(deliverable.id)
+        if task is not None:  # a tracked task: its lead units (as activation has it)
+            for unit in view.resolve(task.lead, plan.as_of):
+                duties[(unit.id, deliverable.id)] = unit.name
+            continue
         chosen = deliverable.from_assignments
         for assignment in plan.assignments:
             if chosen != "all" and assignment.id not in chosen:

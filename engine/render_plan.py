@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from engine import vntext
 from engine.authority import chain_text, report_authority
 from engine.calendar import WorkCalendar, cycles_in_year, deadline
+from engine.content import content_lines
 from engine.deadline_text import ASSUMED, POLICY_WORDS
 from engine.deadline_words import against_the_letter, kind_of
 from engine.periods import counting_from, owed
 from engine.registry import RegistryView
+from engine.render_tasks import task_detail, task_table_lines
 from engine.schema import (
     AfterActivation,
     CalendarOverrides,
@@ -45,6 +47,7 @@ BASIS_ROLE_VI = {
     "continues": "tiếp tục",
     "combined_with": "lồng ghép",
     "cites": "viện dẫn",
+    "grounds": "căn cứ",
 }
 RULE_VI = {
     "fixed": "ngày cố định",
@@ -130,11 +133,13 @@ def render_plan(
     lines = _document_lines(plan, registry, view)
     lines += _basis_lines(plan)
     lines += _objective_lines(plan)
-    lines += _assignment_lines(plan, view)
+    lines += _assignment_lines(plan, view, cal, activated_on)
+    lines += task_table_lines(plan, view, cal, activated_on)
     lines += ["", "III. Tổ chức thực hiện (sản phẩm phải gửi, hạn kế tiếp):"]
     lines += _deliverable_lines(plan, view, cal, activated_on, today)
     lines += _consolidation_lines(plan, view, cal, activated_on, today)
     lines += _event_and_duty_lines(plan, view)
+    lines += content_lines(plan)
     lines += _template_lines(plan)
     lines += _recipient_lines(plan)
     return "\n".join(lines)
@@ -178,8 +183,13 @@ def _objective_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def _assignment_lines(plan: Plan, view: RegistryView) -> list[str]:
+def _assignment_lines(
+    plan: Plan, view: RegistryView, cal: WorkCalendar, activated_on: dt.date | None
+) -> list[str]:
+    if not plan.assignments:
+        return []
     lines = ["", "II. Phân công:"]
+    tracked = {t.id: t for t in plan.tracked.tasks}
     for assignment in plan.assignments:
         units = view.resolve(assignment.to, plan.as_of)
         role = ROLE_VI[assignment.role.value]
@@ -199,6 +209,9 @@ def _assignment_lines(plan: Plan, view: RegistryView) -> list[str]:
                 else ""
             )
             lines.append(_wrap(f"- {task.text}{recurrence}", "    "))
+            if task.id in tracked:
+                detail = task_detail(plan, view, tracked[task.id], cal, activated_on)
+                lines += [_wrap(line, "      ") for line in detail]
     return lines
 
 
@@ -364,7 +377,7 @@ def calendar_entries(
     cal = WorkCalendar(calendar)
     entries: list[CalendarEntry] = []
     start = activated_on or plan.as_of
-    for deliverable in plan.deliverables:
+    for deliverable in plan.all_deliverables:
         if isinstance(deliverable.deadline, AfterActivation) and activated_on is None:
             continue
         # Only the periods the plan owes: none due before it takes effect (engine/periods.py).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -22,12 +23,21 @@ from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_base import Model, Slug
+from engine.schema_base import Target as Target
+from engine.schema_content import Amount as Amount
+from engine.schema_content import ContentSection
+from engine.schema_tasks import Completion as Completion
+from engine.schema_tasks import TaskDue as TaskDue
+from engine.schema_tasks import TaskRow as TaskRow
+from engine.schema_tasks import TaskTable, TrackedFields
 from engine.schema_templates import Aggregation as Aggregation
 from engine.schema_templates import AppliesTo as AppliesTo
 from engine.schema_templates import FieldType as FieldType
 from engine.schema_templates import ReportTemplate
 from engine.schema_templates import TemplateField as TemplateField
 from engine.schema_time import DeadlineKind, FirstPeriod
+from engine.schema_time import DeadlinePolicy as DeadlinePolicy
+from engine.tasks import Tracked, tracked_tasks
 
 # Number/symbol of a Vietnamese document (Nghị định 30/2020/NĐ-CP):
 #   state form   2720/KH-UBND      legal form  136/2020/NĐ-CP   99/2019/QH14
@@ -124,12 +134,6 @@ class Registry(Model):
 
 
 # ---------------------------------------------------------------- calendar
-
-
-class DeadlinePolicy(StrEnum):
-    exact = "exact"
-    next_working_day = "next_working_day"  # Bộ luật Dân sự 2015, Điều 148
-    previous_working_day = "previous_working_day"
 
 
 class _Rule(Model):
@@ -255,7 +259,12 @@ class BasisItem(DocumentRef):
     implements: list[Slug] = Field(
         default_factory=list, description="Ids of the basis items this one implements."
     )
-    role: Literal["implements", "continues", "combined_with", "cites"] = "implements"
+    role: Literal["implements", "continues", "combined_with", "cites", "grounds"] = Field(
+        "implements",
+        description="implements (thực hiện) | continues (tiếp tục) | combined_with (lồng "
+        "ghép) | cites (viện dẫn) | grounds (căn cứ: the legal grounds the plan is issued "
+        "under, 'Căn cứ Luật …', neither implemented nor continued).",
+    )
 
 
 class PlanDocument(DocumentRef):
@@ -284,20 +293,9 @@ class Mode(StrEnum):
     request = "request"  # "Đề nghị": addressed to bodies outside the issuer's command
 
 
-class Target(Model):
-    """Who an assignment or deliverable is for: one unit or one group."""
+class TaskItem(TrackedFields):
+    """A task of an assignment; with a ``due`` naming a deadline it is tracked (engine.tasks)."""
 
-    unit: Slug | None = None
-    group: Slug | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Target:
-        if (self.unit is None) == (self.group is None):
-            raise ValueError("ghi đúng một trong hai: 'unit' hoặc 'group'")
-        return self
-
-
-class TaskItem(Model):
     id: Slug
     text: str
     source: Literal["text", "inferred"] = Field(
@@ -383,6 +381,13 @@ class Deliverable(Model):
         return self
 
 
+class TaskDeliverable(Deliverable):
+    """A deliverable made from a tracked task (engine.tasks); never written in YAML."""
+
+    task_id: str
+    last_period: str | None = None  # a progress report's last year
+
+
 class Upward(Model):
     """Where a consolidated report goes: an obligation of the parent plan."""
 
@@ -466,6 +471,9 @@ class Plan(Model):
     preamble: str | None = None
     objectives: list[str] = Field(default_factory=list, description="Mục đích, yêu cầu.")
     assignments: list[Assignment] = Field(default_factory=list)
+    task_tables: list[TaskTable] = Field(
+        default_factory=list, description="Appendix task tables (task / lead / supporting / time)."
+    )
     deliverables: list[Deliverable] = Field(default_factory=list)
     consolidations: list[Consolidation] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
@@ -473,6 +481,10 @@ class Plan(Model):
     report_templates: list[ReportTemplate] = Field(default_factory=list)
     recipients: list[Recipient] = Field(default_factory=list)
     closing: str | None = None
+    sections: list[ContentSection] = Field(
+        default_factory=list,
+        description="Sections that assign no task (giải pháp, kinh phí, phụ lục), kept as text.",
+    )
     groups: list[Group] = Field(
         default_factory=list, description="Extra groups local to this plan."
     )
@@ -499,11 +511,29 @@ class Plan(Model):
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
 
+    @property
+    def takes_effect(self) -> dt.date:
+        """The day the plan takes effect: effective_date, else its date, else as_of."""
+        return self.effective_date or self.document.date or self.as_of
+
+    @cached_property
+    def tracked(self) -> Tracked:
+        """The tasks tracked as obligations, with their deliverables (engine.tasks)."""
+        tasks, data, templates = tracked_tasks(self)
+        made = tuple(TaskDeliverable.model_validate(d) for d in data)
+        return Tracked(tuple(tasks), made, templates)
+
+    @property
+    def all_deliverables(self) -> list[Deliverable]:
+        """The deliverables the plan writes, then its tracked tasks'."""
+        return [*self.deliverables, *self.tracked.deliverables]
+
     def deliverable(self, deliverable_id: str) -> Deliverable | None:
-        return next((d for d in self.deliverables if d.id == deliverable_id), None)
+        return next((d for d in self.all_deliverables if d.id == deliverable_id), None)
 
     def template(self, template_id: str) -> ReportTemplate | None:
-        return next((t for t in self.report_templates if t.id == template_id), None)
+        templates = (*self.report_templates, *self.tracked.templates)
+        return next((t for t in templates if t.id == template_id), None)
 
 
 Document = Annotated[Registry | Plan | CalendarOverrides, Field(discriminator="kind")]

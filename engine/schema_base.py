@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # A slug: lowercase ASCII letters, digits and dashes.  Prefect keys (input keys,
 # artifact keys) accept only this shape, so every id that may end up in one is a slug.
@@ -16,3 +16,16 @@ class Model(BaseModel):
     """Base for every schema model: unknown keys are errors, instances are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Target(Model):
+    """Who an assignment, deliverable or task is for: one unit or one group."""
+
+    unit: Slug | None = None
+    group: Slug | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        if (self.unit is None) == (self.group is None):
+            raise ValueError("ghi đúng một trong hai: 'unit' hoặc 'group'")
+        return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
@@ -10,6 +11,12 @@ from engine.deadline_kind import DeadlineKind as DeadlineKind
 
 # A cycle key: '2026', '2026-H1', '2026-Q2', '2026-04' (engine.calendar.cycles_in_year).
 FIRST_PERIOD_PATTERN = r"^\d{4}(?:-(?:0[1-9]|1[0-2]|Q[1-4]|H[12]))?$"
+
+
+class DeadlinePolicy(StrEnum):
+    exact = "exact"
+    next_working_day = "next_working_day"  # Bộ luật Dân sự 2015, Điều 148
+    previous_working_day = "previous_working_day"
 
 
 def _year_as_text(value: object) -> object:

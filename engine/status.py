@@ -84,7 +84,7 @@ def classify(
 
 
 def _titles(plan: Plan) -> dict[str, str]:
-    titles = {d.id: d.title for d in plan.deliverables}
+    titles = {d.id: d.title for d in plan.all_deliverables}
     for c in plan.consolidations:
         fed = plan.deliverable(c.consolidates)
         titles[c.id] = "Báo cáo tổng hợp" + (f": {fed.title}" if fed else "")
@@ -92,7 +92,7 @@ def _titles(plan: Plan) -> dict[str, str]:
 
 
 def _order(plan: Plan) -> dict[str, int]:
-    ids = [d.id for d in plan.deliverables] + [c.id for c in plan.consolidations]
+    ids = [d.id for d in plan.all_deliverables] + [c.id for c in plan.consolidations]
     return {ident: index for index, ident in enumerate(ids)}
 
 

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from engine.applicability import unit_template
 from engine.config import TIMEZONE
+from engine.content import sections_of
 from engine.deadline_text import describe, rule_of
 from engine.doctypes import document_type_name
+from engine.outbox.task_mail import supporting_ids, task_assignments
 from engine.schema import (
     Deliverable,
     DeliverableKind,
@@ -139,6 +141,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "issuer": doc.issuer,
         "summary": doc.summary,
         "heading": f"{kind} số {doc.number}" if doc.number else kind,
+        "sections": sections_of(plan),  # giải pháp, kinh phí, phụ lục (engine.content)
     }
 
 
@@ -291,21 +294,49 @@ def _what(plan: Plan, obligation: ObligationRow) -> dict[str, Any]:
     return {"title": obligation.deliverable_id, "text": None, "kind": "Báo cáo"}
 
 
+def _tasks_of(session: Session, link: OpenedLink) -> tuple[list[dict[str, Any]], Any]:
+    """The tasks the page lists (a tracked task: that task alone, with its supporting
+    units and its time as written)."""
+    obligation, plan = link.obligation, link.plan
+    task = plan.tracked.task_of(obligation.deliverable_id)
+    if task is not None:
+        groups = task_assignments(plan, task)
+        ids = supporting_ids(session, plan, link.registry_id, task)
+        names = unit_names(session, link.registry_id, set(ids))
+        tracked = {
+            "phrase": task.phrase,
+            "supporting": [names.get(u, u) for u in ids if u != obligation.unit_id],
+        }
+    else:
+        tracked = None
+        groups = []
+        for assignment_id in obligation.assignment_ids or []:
+            assignment = plan.assignment(str(assignment_id))
+            if assignment is not None:
+                groups.append(
+                    {
+                        "section": assignment.section,
+                        "heading": assignment.heading,
+                        "mode": assignment.mode.value,
+                        "tasks": [t.text for t in assignment.tasks],
+                    }
+                )
+    tasks = [
+        {
+            "section": g["section"],
+            "heading": g["heading"],
+            "request": g["mode"] == Mode.request.value,
+            "lines": g["tasks"],
+        }
+        for g in groups
+    ]
+    return tasks, tracked
+
+
 def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     """Everything the obligation page shows (the form fields are added by the caller)."""
     obligation, plan, now = link.obligation, link.plan, link.opened_at
-    tasks = []
-    for assignment_id in obligation.assignment_ids or []:
-        assignment = plan.assignment(str(assignment_id))
-        if assignment is not None:
-            tasks.append(
-                {
-                    "section": assignment.section,
-                    "heading": assignment.heading,
-                    "request": assignment.mode is Mode.request,
-                    "lines": [t.text for t in assignment.tasks],
-                }
-            )
+    tasks, tracked = _tasks_of(session, link)
     today = now.astimezone(TZ).date()
     state, days_late, days_left = state_of(obligation, today)
     moved = obligation.nominal_date != obligation.due_date
@@ -324,6 +355,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         "deliverable": _what(plan, obligation),
         "cycle_key": link.cycle.key,
         "tasks": tasks,
+        "tracked": tracked,
         "due": {
             "with_weekday": date_with_weekday(obligation.due_date),
             "moved": moved,

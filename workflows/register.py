@@ -155,7 +155,7 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
             label,
         ),
     ]
-    needs_review = any(d.review for d in plan.deliverables)
+    needs_review = any(d.review for d in plan.all_deliverables)  # tracked tasks too
     on_request = [d.id for d in plan.deliverables if d.frequency.value == "on_request"]
     if on_request:  # started by hand from the UI, with typed parameters (workflows/request.py)
         specs.append(

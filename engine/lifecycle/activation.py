@@ -29,7 +29,7 @@ from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError
 from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
 from engine.outbox.context import ContextBuilder
-from engine.outbox.requests import queue_assignments
+from engine.outbox.requests import queue_assignments, queue_supporting
 from engine.periods import counting_from, effective_date, opens_on, owed
 from engine.repository import (
     plan_version,
@@ -267,8 +267,13 @@ def _check_not_before_plan(plan: Plan, rows: list[dict[str, Any]]) -> None:
 
 
 def _members(ctx: PlanContext, deliverable: Deliverable) -> dict[str, list[str]]:
-    """Assigned unit id -> assignment ids, as of the plan date, in registry order."""
+    """Assigned unit id -> assignment ids, as of the plan date, in registry order (a
+    tracked task: its lead units)."""
     plan = ctx.plan
+    task = plan.tracked.task_of(deliverable.id)
+    if task is not None:
+        ids = [task.assignment_id] if task.assignment_id else []
+        return {unit.id: list(ids) for unit in ctx.view.resolve(task.lead, plan.as_of)}
     if deliverable.from_assignments == "all":
         assignments = list(plan.assignments)
     else:
@@ -393,6 +398,7 @@ def _write_in_chunks(
         # Periods not open yet are mailed by the sweep on the day they open.
         opened = open_now(ctx, instance, chunk, keys, today)
         made.queued += queue_assignments(session, opened, now, builder)
+        made.queued += queue_supporting(session, ctx.plan, ctx.version.registry_id, opened, now)
         for o in chunk:
             made.ids.append(o.id)
             made.transferred += 1 if o.transferred_from else 0
@@ -432,8 +438,8 @@ def _cycles(
     }
     wanted: dict[str, CycleSpec] = {}
     per_deliverable: dict[str, list[CycleSpec]] = {}
-    owed_specs = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.deliverables}
-    for deliverable in plan.deliverables:
+    owed_specs = {d.id: _owed_specs(ctx, instance, d, years) for d in plan.all_deliverables}
+    for deliverable in plan.all_deliverables:
         specs = [s for s in owed_specs[deliverable.id] if s.key not in taken]
         per_deliverable[deliverable.id] = specs
         for spec in specs:
@@ -519,7 +525,7 @@ def _want_reports(
     """One duty per assigned unit, deliverable and cycle, owed by who exists when it
     falls due; ``ended`` gets each assigned unit no longer valid then, with its heirs
     (none: the duty is held, not created)."""
-    for deliverable in ctx.plan.deliverables:
+    for deliverable in ctx.plan.all_deliverables:  # tracked tasks too
         members = _members(ctx, deliverable)
         for spec in per_deliverable[deliverable.id]:
             cycle = cycles[spec.key]

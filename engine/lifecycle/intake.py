@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.audit import write_audit
 from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
+from engine.lifecycle.task_completion import completed_tasks
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
 from engine.states import (
@@ -160,11 +161,7 @@ def intake(
                 move_review(
                     session, submission, ReviewState.VALIDATED, at=now, action=None, plan_id=None
                 )
-            receipt: MailRequest = (obligation, MailKind.RECEIPT, str(submission.version), None)
-            if receipts is None:
-                queue_mail(session, *receipt, now)
-            else:
-                receipts.append(receipt)
+            _acknowledge(session, ctx, obligation, submission, now, receipts)
     complete = False  # intake_many asks once per cycle and deliverable, after the batch
     if alone:
         session.flush()
@@ -184,6 +181,25 @@ def _complete(session: Session, cycle_id: int, deliverable_id: str) -> bool:
         .limit(1)
     )
     return left is None
+
+
+def _acknowledge(
+    session: Session,
+    ctx: PlanContext,
+    obligation: Obligation,
+    submission: Submission,
+    now: dt.datetime,
+    receipts: list[MailRequest] | None,
+) -> None:
+    """The receipt (queued now, or added to ``receipts``), and the tasks the report says
+    are done (``completion.by: periodic_report``), taken in in turn."""
+    receipt: MailRequest = (obligation, MailKind.RECEIPT, str(submission.version), None)
+    if receipts is None:
+        queue_mail(session, *receipt, now)
+    else:
+        receipts.append(receipt)
+    for task_submission in completed_tasks(session, ctx, obligation, submission, now):
+        intake(session, task_submission, now=now, receipts=receipts)
 
 
 def intake_many(

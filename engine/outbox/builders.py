@@ -216,8 +216,22 @@ def _unit_message(d: Draft) -> None:
     d.context["contact"] = contact_of(d.unit)
 
 
+def _task_support(d: Draft) -> None:
+    """To a tracked task's supporting units (engine.outbox.task_mail); the lead's link
+    is not theirs."""
+    ids = [u for u in str(d.extra.pop("supporting_ids", "")).split(",") if u]
+    emails: list[str] = []
+    for unit_id in ids:
+        emails += [e for e in d.units(unit_id)["emails"] if e not in emails]
+    d.to_addrs = emails
+    d.context["link"] = None
+    d.context["lead"] = d.unit
+    d.context["lead_contact"] = contact_of(d.unit)
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.UNIT_MESSAGE: _unit_message,
+    MailKind.TASK_SUPPORT: _task_support,
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,
     MailKind.RECEIPT: _receipt,

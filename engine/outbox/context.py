@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, defer
 from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.content import sections_of
 from engine.cutoff import cutoff_text
 from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import current_registry_key, plan_for_version
@@ -28,6 +29,7 @@ from engine.links import obligation_link
 from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
+from engine.outbox.task_mail import supporting_ids, task_assignments, task_context
 from engine.registry_history import dated_unit
 from engine.schema import Plan
 from engine.store.models import (
@@ -120,6 +122,8 @@ def _plan_info(plan: Plan) -> dict[str, Any]:
         # The plan as subjects name it: "Kế hoạch PCCC", else "Kế hoạch 134/KH-UBND".
         "short": doc.short_name or (f"{type_name} {doc.number}" if doc.number else type_name),
         "issuer_unit": doc.issuer_unit,
+        # giải pháp, kinh phí, phụ lục: content for templates (engine.content)
+        "sections": sections_of(plan),
     }
 
 
@@ -173,6 +177,9 @@ def _what(plan: Plan, obligation: Obligation) -> dict[str, Any]:
 
 
 def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
+    task = plan.tracked.task_of(obligation.deliverable_id)
+    if task is not None:
+        return task_assignments(plan, task)
     deliverable = plan.deliverable(obligation.deliverable_id)
     stated = deliverable.mode if deliverable is not None else None  # wins over the heading's
     out = []
@@ -333,6 +340,16 @@ class ContextBuilder:
             )
         return self._dated[key]
 
+    def _task(
+        self, plan: Plan, registry_id: str, obligation: Obligation, units: Any
+    ) -> dict[str, Any] | None:
+        """A tracked task's own facts (its supporting units), None for other duties."""
+        task = plan.tracked.task_of(obligation.deliverable_id)
+        if task is None:
+            return None
+        supporting = supporting_ids(self.session, plan, registry_id, task)
+        return task_context(plan, units, [u for u in supporting if u != obligation.unit_id], task)
+
     def prepare(
         self,
         obligation: Obligation,
@@ -399,6 +416,7 @@ class ContextBuilder:
             "unit": unit,
             "deliverable": _what(plan, obligation),
             "assignments": _assignments(plan, obligation),
+            "task": self._task(plan, version.registry_id, obligation, units),
             "due": self.date(obligation.due_date),
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class MailKind(StrEnum):
     ASSIGNMENT = "assignment"  # a new duty (or one inherited from an abolished unit)
+    TASK_SUPPORT = "task_support"  # to a tracked task's supporting units (phối hợp)
     REMINDER = "reminder"  # n days before the deadline
     OVERDUE = "overdue"  # the day after the deadline
     ESCALATION = "escalation"  # to the unit's head, some days overdue

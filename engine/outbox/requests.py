@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue_for_obligation, enqueue_many_for_obligations
+from engine.outbox.task_mail import supporting_ids
+from engine.schema import Plan
 from engine.store.models import (
     Obligation,
 )
@@ -77,3 +79,22 @@ def queue_many(
         )
         new += len(keys)
     return new
+
+
+def queue_supporting(
+    session: Session, plan: Plan, registry_id: str, obligations: list[Obligation], now: dt.datetime
+) -> int:
+    """One ``task_support`` email per new task obligation with supporting units (other
+    than its lead): they are told, the lead answers (engine.outbox.task_mail)."""
+    requests: list[MailRequest] = []
+    for obligation in obligations:
+        task = plan.tracked.task_of(obligation.deliverable_id)
+        if task is None or not task.supporting or obligation.deliverable_id != task.id:
+            continue
+        ids = supporting_ids(session, plan, registry_id, task)
+        ids = [u for u in ids if u != obligation.unit_id]
+        if ids:
+            requests.append(
+                (obligation, MailKind.TASK_SUPPORT, "", {"supporting_ids": ",".join(ids)})
+            )
+    return queue_many(session, requests, now, whole_registry=False)
