@@ -92,11 +92,18 @@ def _request(sub: Any) -> None:
     p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
     p.add_argument("deliverable", metavar="DELIVERABLE", help="mã báo cáo theo yêu cầu")
     p.add_argument(
-        "--due", required=True, type=day_arg, metavar="DATE", help="hạn gửi, YYYY-MM-DD hoặc d/m/yyyy"
+        "--due",
+        required=True,
+        type=day_arg,
+        metavar="DATE",
+        help="hạn gửi, YYYY-MM-DD hoặc d/m/yyyy",
     )
     who = p.add_mutually_exclusive_group()
     who.add_argument(
-        "--units", nargs="+", metavar="UNIT", help="chỉ các đơn vị này (mã, cách nhau bởi dấu cách hoặc phẩy)"
+        "--units",
+        nargs="+",
+        metavar="UNIT",
+        help="chỉ các đơn vị này (mã, cách nhau bởi dấu cách hoặc phẩy)",
     )
     who.add_argument("--group", metavar="GROUP", help="chỉ các đơn vị của nhóm này")
     p.add_argument("--reason", required=True, help="nội dung, lý do yêu cầu (gửi kèm thư)")

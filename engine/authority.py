@@ -322,9 +322,7 @@ def report_authority(
         lines, title, name = _head_signer(unit)
     person = consolidation.routing.person
     addressee = person or _name(view, to_unit)
-    recipients = [
-        line for line in consolidation.recipients if not line.strip().startswith("Lưu")
-    ]
+    recipients = [line for line in consolidation.recipients if not line.strip().startswith("Lưu")]
     archive = next(
         (line.strip() for line in consolidation.recipients if line.strip().startswith("Lưu")),
         None,

@@ -124,7 +124,9 @@ def _next_key(session: Session, plan_id: str, year: int) -> str:
         .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
         .where(PlanInstance.plan_id == plan_id, Cycle.key.like(f"{year}{REQUEST_MARK}%"))
     ).all()
-    numbers = [int(k.split(REQUEST_MARK, 1)[1]) for k in keys if k.split(REQUEST_MARK, 1)[1].isdigit()]
+    numbers = [
+        int(k.split(REQUEST_MARK, 1)[1]) for k in keys if k.split(REQUEST_MARK, 1)[1].isdigit()
+    ]
     return f"{year}{REQUEST_MARK}{max(numbers, default=0) + 1}"
 
 
@@ -180,9 +182,7 @@ def request_report(
     routing = (_route(ctx, deliverable.routing.to, due), _route(ctx, deliverable.routing.via, due))
     for unit_id, assignment_ids in asked.items():
         owner = _holder(ctx, unit_id, due) or unit_id
-        desired.want(
-            cycle, owner, deliverable.id, "report", dl, assignment_ids, routing, unit_id
-        )
+        desired.want(cycle, owner, deliverable.id, "report", dl, assignment_ids, routing, unit_id)
     duties = [c for c in ctx.plan.consolidations if c.consolidates == deliverable.id]
     after_units = CycleSpec(key, today, dl.due)  # "N days after the units' (moved) date"
     for consolidation in duties:

@@ -18,9 +18,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
+from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
 from engine.schema_base import Model, Slug
 from engine.schema_templates import Aggregation as Aggregation
 from engine.schema_templates import AppliesTo as AppliesTo

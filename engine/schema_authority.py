@@ -45,7 +45,8 @@ class Signer(Model):
         None, description="One-line form: the prefix of the single authority line."
     )
     on_behalf_of: str | None = Field(
-        None, description="One-line form: what follows the prefix, e.g. ỦY BAN NHÂN DÂN after 'TM.'."
+        None,
+        description="One-line form: what follows the prefix, e.g. ỦY BAN NHÂN DÂN after 'TM.'.",
     )
 
     def lines(self) -> list[str]:

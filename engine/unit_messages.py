@@ -36,7 +36,9 @@ def _clean(text: str | None, limit: int, what: str, required: bool) -> str:
     if required and not value:
         raise MessageRefused(f"Chưa có {what}.")
     if len(value) > limit:
-        raise MessageRefused(f"{what[:1].upper()}{what[1:]} dài {len(value)} ký tự; tối đa {limit}.")
+        raise MessageRefused(
+            f"{what[:1].upper()}{what[1:]} dài {len(value)} ký tự; tối đa {limit}."
+        )
     return value
 
 
@@ -130,9 +132,7 @@ def message_lines(
     from engine.vntext import short_date
 
     found = [
-        m
-        for m in messages_of(session, plan_id, cycle_key)
-        if as_of is None or m.created_at < as_of
+        m for m in messages_of(session, plan_id, cycle_key) if as_of is None or m.created_at < as_of
     ]
     if not found:
         return []

@@ -105,7 +105,11 @@ def test_chains_against_nghi_dinh_30_are_refused_at_their_line(
     chain, title, issuer, code, line
 ) -> None:
     found = findings(chain, title, issuer)
-    where = ("document", "signer", "chain", line) if line is not None else ("document", "signer", "title")
+    where = (
+        ("document", "signer", "chain", line)
+        if line is not None
+        else ("document", "signer", "title")
+    )
     assert found == [(code, where)]
 
 
@@ -143,7 +147,12 @@ STC_CHAIN = "      chain: [KT. GIÁM ĐỐC]\n      title: PHÓ GIÁM ĐỐC\n"
             "signer-deputy-without-kt",
             "    title: PHÓ CHỦ TỊCH",
         ),
-        (STC_CHAIN, "      chain: [TM. SỞ TÀI CHÍNH]\n      title: GIÁM ĐỐC\n", "signer-tm-not-collective", "chain:"),
+        (
+            STC_CHAIN,
+            "      chain: [TM. SỞ TÀI CHÍNH]\n      title: GIÁM ĐỐC\n",
+            "signer-tm-not-collective",
+            "chain:",
+        ),
         (
             "    on_behalf_of: so-tai-chinh-cao-bang\n    signer: &stc-signer",
             "    on_behalf_of: so-khong-co\n    signer: &stc-signer",
@@ -163,8 +172,8 @@ STC_CHAIN = "      chain: [KT. GIÁM ĐỐC]\n      title: PHÓ GIÁM ĐỐC\n"
             "via: ubnd-tinh-cao-bang",
         ),
         (
-            "      - \"Lưu: VT, ĐT\"\n",
-            "      - \"Lưu: VT, ĐT\"\n      - \"Lưu: TH\"\n",
+            '      - "Lưu: VT, ĐT"\n',
+            '      - "Lưu: VT, ĐT"\n      - "Lưu: TH"\n',
             "archive-twice",
             "Lưu: TH",
         ),
@@ -193,7 +202,9 @@ def test_a_unit_that_consolidates_and_reports_to_itself_is_refused(tmp_path) -> 
 
 def test_the_default_issuer_reporting_to_itself_is_refused(tmp_path) -> None:
     """Before: validated, and the report was headed UBND tỉnh and addressed to itself."""
-    path = _variant(tmp_path, "    on_behalf_of: so-tai-chinh-cao-bang\n    signer: *stc-signer\n", "")
+    path = _variant(
+        tmp_path, "    on_behalf_of: so-tai-chinh-cao-bang\n    signer: *stc-signer\n", ""
+    )
     problems = [p for p in _problems(path) if p.code == "reports-to-itself"]
     assert len(problems) == 1
     assert "mặc định: cơ quan ban hành kế hoạch" in problems[0].message
@@ -206,7 +217,9 @@ def test_a_cutoff_that_cannot_apply_is_refused(tmp_path) -> None:
         "    template: bao-cao-giai-ngan-thang\n",
         "    template: bao-cao-giai-ngan-thang\n    cutoff: {period: month, start_day: 15, end_day: 14}\n",
     )
-    assert [p.code for p in _problems(path) if p.code.startswith("cutoff")] == ["cutoff-unsupported"]
+    assert [p.code for p in _problems(path) if p.code.startswith("cutoff")] == [
+        "cutoff-unsupported"
+    ]
 
 
 # ---------------------------------------------------------------- the report itself
@@ -252,7 +265,9 @@ def test_the_departments_report_is_headed_signed_and_addressed_as_the_plan_state
     result = consolidated_april(sqlite_url, tmp_path)
     markdown = result.markdown
     # Header: the department under its parent (registry), not the People's Committee.
-    assert markdown.startswith("**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**")
+    assert markdown.startswith(
+        "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**"
+    )
     assert "Số: …/BC-STC" in markdown
     assert "Sở Tài chính tỉnh Cao Bằng báo cáo Chủ tịch UBND tỉnh tình hình" in markdown
     # Signer: every line of the chain, then the title and the name.
@@ -302,9 +317,11 @@ def test_the_plans_own_signer_prints_its_whole_chain(sqlite_url: str, tmp_path: 
         "    routing:\n      to: ubnd-tinh-cao-bang\n      person: Chủ tịch UBND tỉnh\n"
         "      via: van-phong-ubnd-tinh-cao-bang\n    recipients:\n"
         "      - Chủ tịch UBND tỉnh (B/c)\n      - Các Phó Chủ tịch UBND tỉnh (B/c)\n"
-        "      - Văn phòng UBND tỉnh\n      - Bộ Tài chính (B/c)\n      - \"Lưu: VT, ĐT\"\n",
+        '      - Văn phòng UBND tỉnh\n      - Bộ Tài chính (B/c)\n      - "Lưu: VT, ĐT"\n',
         "    routing:\n      to: bo-khoa-hoc-cong-nghe\n",
-    ).replace("    signer: *stc-signer\n", "    signer:\n" + STC_CHAIN + "      name: Nông Văn Mẫu\n")
+    ).replace(
+        "    signer: *stc-signer\n", "    signer:\n" + STC_CHAIN + "      name: Nông Văn Mẫu\n"
+    )
     text = text.replace("routing: {to: so-tai-chinh-cao-bang}\n    frequency: monthly",
                         "routing: {to: van-phong-ubnd-tinh-cao-bang}\n    frequency: monthly")  # fmt: skip
     path.write_text(text, encoding="utf-8")
@@ -320,7 +337,10 @@ def test_the_plans_own_signer_prints_its_whole_chain(sqlite_url: str, tmp_path: 
         )  # fmt: skip
     markdown = result.markdown
     assert markdown.startswith("**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \nSố: …/BC-UBND\n")
-    assert "**TM. ỦY BAN NHÂN DÂN**  \n**KT. CHỦ TỊCH**  \n**PHÓ CHỦ TỊCH**  \n**Hà Văn Mẫu**" in markdown
+    assert (
+        "**TM. ỦY BAN NHÂN DÂN**  \n**KT. CHỦ TỊCH**  \n**PHÓ CHỦ TỊCH**  \n**Hà Văn Mẫu**"
+        in markdown
+    )
     assert "- Bộ Khoa học và Công nghệ (B/c);" in markdown
     assert "Lưu: VT, VT" not in markdown and "- Lưu: VT." in markdown
 
@@ -353,15 +373,23 @@ VALUES = st.one_of(
             ("    title: PHÓ CHỦ TỊCH\n", "    title: {v}\n"),
             ("      chain: [KT. GIÁM ĐỐC]\n", "      chain: {v}\n"),
             ("      person: Chủ tịch UBND tỉnh\n", "      person: {v}\n"),
-            ("    on_behalf_of: so-tai-chinh-cao-bang\n    signer: &", "    on_behalf_of: {v}\n    signer: &"),
+            (
+                "    on_behalf_of: so-tai-chinh-cao-bang\n    signer: &",
+                "    on_behalf_of: {v}\n    signer: &",
+            ),
             ("      - Văn phòng UBND tỉnh\n", "      - {v}\n"),
             ("    recipients:\n", "    recipients: {v}\n    x-recipients:\n"),
-            ("    template: bao-cao-giai-ngan-nam\n", "    template: bao-cao-giai-ngan-nam\n    cutoff: {v}\n"),
+            (
+                "    template: bao-cao-giai-ngan-nam\n",
+                "    template: bao-cao-giai-ngan-nam\n    cutoff: {v}\n",
+            ),
         ]
     ),
     value=VALUES,
 )
-def test_fuzzed_authority_constructs_give_only_located_errors(tmp_path_factory, where, value) -> None:
+def test_fuzzed_authority_constructs_give_only_located_errors(
+    tmp_path_factory, where, value
+) -> None:
     old, new = where
     path = _variant(tmp_path_factory.mktemp("fuzz"), old, new.replace("{v}", value))
     try:

@@ -56,7 +56,11 @@ def _answer_due(session, plan_id: str, day: dt.date) -> int:
     for o in rows:
         if o.unit_id == NEVER:
             continue
-        when = o.due_date + dt.timedelta(days=2) if o.unit_id == LATE else o.due_date - dt.timedelta(days=3)
+        when = (
+            o.due_date + dt.timedelta(days=2)
+            if o.unit_id == LATE
+            else o.due_date - dt.timedelta(days=3)
+        )
         if max(when, dt.date(2026, 3, 27)) != day:
             continue
         moment = vn(day.year, day.month, day.day, 10)

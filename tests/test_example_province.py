@@ -70,7 +70,9 @@ def test_the_provincial_example_through_prefect(prefect_server, tmp_path: Path) 
     request = deployments(PLAN)[f"request/{PLAN}"]
     assert request.schedules == []
     form = request.parameter_openapi_schema["properties"]
-    assert form["due"]["format"] == "date" and "reason" in request.parameter_openapi_schema["required"]
+    assert (
+        form["due"]["format"] == "date" and "reason" in request.parameter_openapi_schema["required"]
+    )
     assert request.parameters["deliverable_id"] == "bao-cao-dot-xuat"
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(
@@ -111,7 +113,10 @@ def test_the_provincial_example_through_prefect(prefect_server, tmp_path: Path) 
         paths = [Path(r.document_path) for r in reports]
     from engine.consolidation import consolidate
 
-    for cycle_key, consolidation in (("2026-DX1", "tong-hop-dot-xuat"), ("2026-04", "tong-hop-thang")):
+    for cycle_key, consolidation in (
+        ("2026-DX1", "tong-hop-dot-xuat"),
+        ("2026-04", "tong-hop-thang"),
+    ):
         with session_scope(url) as session:  # the stored revision, re-rendered (nothing new)
             moment = dt.datetime.fromisoformat(vn(2026, 5, 22, 9))
             result = consolidate(session, PLAN, cycle_key, consolidation, now=moment)

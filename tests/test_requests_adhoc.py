@@ -83,7 +83,10 @@ def test_a_request_makes_its_cycle_obligations_consolidation_and_emails(active: 
             "van-phong-ubnd-tinh-cao-bang",
         )
         cycle = session.scalar(select(Cycle).where(Cycle.key == "2026-DX1"))
-        assert (cycle.period_start, cycle.period_end) == (dt.date(2026, 5, 12), dt.date(2026, 5, 16))
+        assert (cycle.period_start, cycle.period_end) == (
+            dt.date(2026, 5, 12),
+            dt.date(2026, 5, 16),
+        )
         mails = session.scalars(
             select(OutboxMessage).where(OutboxMessage.obligation_id.in_([o.id for o in rows]))
         ).all()
@@ -159,30 +162,47 @@ def test_a_request_that_cannot_be_made_is_refused_and_writes_nothing(
     asked = {"deliverable_id": ASKED, "due": dt.date(2026, 5, 18), "reason": REASON, **kwargs}
     before = _cycles(active)
     with session_scope(active) as session, pytest.raises(error) as caught:
-        request_report(
-            session, PLAN, asked.pop("deliverable_id"), now=vn(2026, 5, 12, 9), **asked
-        )
+        request_report(session, PLAN, asked.pop("deliverable_id"), now=vn(2026, 5, 12, 9), **asked)
     assert words in str(caught.value)
     assert _cycles(active) == before
 
 
 def test_a_plan_not_yet_activated_is_refused(sqlite_url: str) -> None:
     store_files(sqlite_url, REGISTRY, CALENDAR, PLAN_FILE)
-    with session_scope(sqlite_url) as session, pytest.raises(RequestError, match="chưa được kích hoạt"):
-        request_report(session, PLAN, ASKED, due=dt.date(2026, 5, 18), reason=REASON, now=vn(2026, 5, 12))
+    with (
+        session_scope(sqlite_url) as session,
+        pytest.raises(RequestError, match="chưa được kích hoạt"),
+    ):
+        request_report(
+            session, PLAN, ASKED, due=dt.date(2026, 5, 18), reason=REASON, now=vn(2026, 5, 12)
+        )
 
 
 def test_the_command_line(active: str, capsys, monkeypatch) -> None:
     monkeypatch.setenv("KEHOACH_NOW", "2026-05-12T09:00")
     argv = ["--database-url", active, "request", PLAN, ASKED, "--due", "18/5/2026"]
-    assert main([*argv, "--units", "so-y-te-cao-bang,ubnd-xa-ha-lang-2025", "--reason", REASON]) == 0
+    assert (
+        main([*argv, "--units", "so-y-te-cao-bang,ubnd-xa-ha-lang-2025", "--reason", REASON]) == 0
+    )
     printed = capsys.readouterr().out
     assert "kỳ 2026-DX1 (đột xuất lần 1 năm 2026), hạn Thứ Hai, 18/5/2026" in printed
     assert "2 đơn vị được yêu cầu, 3 thư" in printed
     assert main([*argv, "--units", "so-tai-chinh-cao-bang", "--reason", REASON]) == 1
     assert "không được giao" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
-        main(["--database-url", active, "request", PLAN, ASKED, "--due", "31/2/2026", "--reason", "x"])
+        main(
+            [
+                "--database-url",
+                active,
+                "request",
+                PLAN,
+                ASKED,
+                "--due",
+                "31/2/2026",
+                "--reason",
+                "x",
+            ]
+        )
     assert usage.value.code == 2 and "không phải là ngày" in capsys.readouterr().err
 
 
@@ -204,12 +224,32 @@ DUTY_RULE = "      rule: on_request\n      days: 3\n"
 @pytest.mark.parametrize(
     ("old", "new", "code", "line_text"),
     [
-        ("    frequency: on_request\n", "    frequency: monthly\n", "request-rule", "rule: on_request"),
-        (ASKED_RULE, ASKED_RULE.replace("on_request", "monthly\n      day: 20"), "request-rule", "rule: monthly"),
+        (
+            "    frequency: on_request\n",
+            "    frequency: monthly\n",
+            "request-rule",
+            "rule: on_request",
+        ),
+        (
+            ASKED_RULE,
+            ASKED_RULE.replace("on_request", "monthly\n      day: 20"),
+            "request-rule",
+            "rule: monthly",
+        ),
         (ASKED_RULE, ASKED_RULE + "      days: 2\n", "request-days", "days: 2"),
-        ("    reminders: [2, 1]\n", "    reminders: [2, 1]\n    first_period: 2026-05\n", "request-first-period", "first_period"),
+        (
+            "    reminders: [2, 1]\n",
+            "    reminders: [2, 1]\n    first_period: 2026-05\n",
+            "request-first-period",
+            "first_period",
+        ),
         (DUTY_RULE, "      rule: on_request\n      days: 0\n", "deadline-order", "days: 0"),
-        (DUTY_RULE, "      rule: yearly\n      day: 1\n      month: 6\n", "request-rule", "rule: yearly"),
+        (
+            DUTY_RULE,
+            "      rule: yearly\n      day: 1\n      month: 6\n",
+            "request-rule",
+            "rule: yearly",
+        ),
     ],
 )
 def test_request_constructs_give_located_errors(tmp_path, old, new, code, line_text) -> None:
@@ -235,12 +275,31 @@ def test_request_constructs_give_located_errors(tmp_path, old, new, code, line_t
             ("      rule: on_request\n      phrase", "      rule: {v}\n      phrase"),
             (DUTY_RULE, "      rule: on_request\n      days: {v}\n"),
             ("    reminders: [2, 1]\n", "    reminders: {v}\n"),
-            ("    routing: {to: so-tai-chinh-cao-bang}\n    # No schedule", "    routing: {v}\n    # No schedule"),
+            (
+                "    routing: {to: so-tai-chinh-cao-bang}\n    # No schedule",
+                "    routing: {v}\n    # No schedule",
+            ),
         ]
     ),
     value=st.sampled_from(
-        ["on_request", "", "null", "-1", "0", "367", "3", "[1, 2]", "{a: 1}", "monthly",
-         "once", "{to: khong-co}", "'x'", "9" * 40, "fixed", "true"]
+        [
+            "on_request",
+            "",
+            "null",
+            "-1",
+            "0",
+            "367",
+            "3",
+            "[1, 2]",
+            "{a: 1}",
+            "monthly",
+            "once",
+            "{to: khong-co}",
+            "'x'",
+            "9" * 40,
+            "fixed",
+            "true",
+        ]
     ),  # fmt: skip
 )
 def test_fuzzed_request_constructs_give_only_located_errors(tmp_path_factory, where, value) -> None:
@@ -250,4 +309,3 @@ def test_fuzzed_request_constructs_give_only_located_errors(tmp_path_factory, wh
         load([REGISTRY, CALENDAR, path])
     except DefinitionError as exc:
         assert exc.problems and all(p.location.line > 0 for p in exc.problems), exc
-

@@ -153,7 +153,9 @@ def _messages_markdown(database_url: str, plan_id: str, cycle_key: str) -> str:
         lines = message_lines(session, plan_id, cycle_key)
     if not lines:
         return ""
-    return "\n\n## " + lines[0] + "\n\n" + "\n".join(f"- {_cell(x.strip())}" for x in lines[1:]) + "\n"
+    return (
+        "\n\n## " + lines[0] + "\n\n" + "\n".join(f"- {_cell(x.strip())}" for x in lines[1:]) + "\n"
+    )
 
 
 def _cell(text: str) -> str:

@@ -20,7 +20,15 @@ from prefect.runtime import flow_run
 
 from engine.store.db import session_scope
 from workflows.artifacts import publish_status
-from workflows.common import add_run_tags, cycle_tag, database, iso, local_day, plan_tag, resolve_now
+from workflows.common import (
+    add_run_tags,
+    cycle_tag,
+    database,
+    iso,
+    local_day,
+    plan_tag,
+    resolve_now,
+)
 from workflows.dispatch import send_emails
 from workflows.events import CYCLE_STARTED, cycle_resource, emit, related_resources
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from engine.applicability import Applicability, UnitFacts
 from engine.authority import report_authority, short_code
 from engine.calendar import is_request_key, local_day
-from engine.cutoff import cutoff_text
 from engine.consolidation.figures import Figures, brief_name, build_figures
 from engine.context import PlanContext
+from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
