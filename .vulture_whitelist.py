@@ -17,6 +17,7 @@ from cli.importer import cmd_import
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
 from cli.registry import cmd_registry_apply, cmd_registry_history
+from cli.request import cmd_request
 from cli.running import (
     cmd_activate,
     cmd_close,
@@ -97,6 +98,9 @@ Section.top_margin  # Nghị định 30 margins
 Section.bottom_margin  # Nghị định 30 margins
 Section.left_margin  # Nghị định 30 margins
 Section.right_margin  # Nghị định 30 margins
+_.space_before  # the section-break paragraph shrunk (engine.documents._shrink_break)
+_.space_after  # the section-break paragraph shrunk
+_.line_spacing  # the section-break paragraph shrunk
 
 # ---------------------------------------------------------------- engine/schema.py
 Model.model_config  # pydantic: forbid unknown keys, frozen instances
@@ -105,12 +109,6 @@ Person.phone  # pydantic field of a unit's contact person
 Person.sample  # pydantic field: the person is sample data
 Unit.focal  # pydantic field: the unit's focal person (đầu mối)
 Unit.sample  # pydantic field: the unit's name or address is sample data
-Deliverable.cutoff  # pydantic field: a deliverable's data cut-off period
-CutoffPeriod.start_day  # pydantic field of a plan's data cut-off period
-CutoffPeriod.start_month  # pydantic field of a plan's data cut-off period
-CutoffPeriod.start_in_previous_year  # pydantic field of a plan's data cut-off period
-CutoffPeriod.end_day  # pydantic field of a plan's data cut-off period
-CutoffPeriod.end_month  # pydantic field of a plan's data cut-off period
 TemplateField.help  # pydantic field: help text shown under a report field
 Plan.preamble  # pydantic field: the plan document's opening paragraph
 # pydantic @model_validator methods, called by pydantic on validation
@@ -150,6 +148,7 @@ cmd_validate, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_calendar  # cli/def
 cmd_outbox, cmd_dispatch  # cli/mail.py
 cmd_deploy, cmd_simulate, cmd_demo  # cli/prefect.py
 cmd_activate, cmd_status, cmd_review, cmd_consolidate, cmd_close, cmd_reopen  # cli/running.py
+cmd_request  # cli/request.py
 
 # ---------------------------------------------------------------- engine/config.py
 Settings._any_case  # pydantic field validator: smtp_security in any case

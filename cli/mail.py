@@ -95,6 +95,7 @@ def _kind_labels() -> dict[str, str]:
         K.REPORT_AFTER_CONSOLIDATION: "Báo cáo sau tổng hợp",
         K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
         K.INHERITED: "Tiếp nhận việc kế thừa",
+        K.UNIT_MESSAGE: "Ý kiến, báo cáo chủ động",
     }
 
 

@@ -120,6 +120,9 @@ def check_signer(
     _check_chain(signer.lines(), paths, signer, issuer, base, report, warn)
 
 
+Finding = tuple[str, str]  # (message, code)
+
+
 def _check_chain(
     lines: list[str],
     paths: list[tuple],
@@ -129,8 +132,7 @@ def _check_chain(
     report: Report,
     warn: Report,
 ) -> None:
-    title = _upper(signer.title)
-    title_prefix, _ = split_line(title)
+    title_prefix, _ = split_line(_upper(signer.title))
     if title_prefix in LINE_PREFIXES:
         report(
             (*base, "title"),
@@ -141,96 +143,102 @@ def _check_chain(
         return
     seen: list[str] = []
     for index, (line, path) in enumerate(zip(lines, paths, strict=True)):
+        found = _line_problem(index, line, seen, issuer)
+        if found is not None:
+            report(path, *found)
+            return
         prefix, text = split_line(line)
-        if prefix == "Q.":
-            report(
+        assert prefix is not None  # _line_problem refuses a line without one
+        if (
+            prefix == "TM."
+            and issuer is not None
+            and not _fold(issuer.name).startswith(_fold(text))
+        ):
+            warn(
                 path,
-                f"'{line}': 'Q.' (quyền) là một phần chức vụ của người ký, không phải một "
-                f"dòng thẩm quyền; ghi title: 'Q. {text or 'CHỦ TỊCH'}'",
-                "signer-acting-line",
+                f"'{line}': sau 'TM.' thường là tên tập thể lãnh đạo hoặc tên cơ quan "
+                f"('{issuer.name}'); kiểm tra lại",
+                "signer-tm-name",
             )
-            return
-        if prefix is None or not text:
-            report(
-                path,
-                f"'{line}' không phải một dòng thẩm quyền: viết một trong TM., KT., TL., "
-                "TUQ. (có dấu chấm) rồi tên tập thể hoặc chức vụ cấp trưởng, ví dụ "
-                "'KT. CHỦ TỊCH'",
-                "signer-line",
-            )
-            return
-        if prefix in seen:
-            report(path, f"'{prefix}' ghi hai lần; mỗi thẩm quyền một dòng", "signer-repeated")
-            return
-        if seen and seen[-1] in ("KT.", "TUQ."):
-            why = (
-                "cấp phó ký thay không giao lại cho ai"
-                if seen[-1] == "KT."
-                else "người ký thừa ủy quyền không được ủy quyền lại cho người khác"
-            )
-            report(path, f"'{line}' đứng sau '{seen[-1]}': {why}", "signer-order")
-            return
-        if seen and seen[-1] == "TL." and prefix != "KT.":
-            report(
-                path,
-                f"'{line}' đứng sau 'TL.': người ký thừa lệnh chỉ được giao lại cho cấp phó "
-                "ký thay ('KT.')",
-                "signer-order",
-            )
-            return
-        if prefix == "TM.":
-            if index != 0:
-                report(path, "'TM.' (thay mặt tập thể) phải là dòng đầu tiên", "signer-order")
-                return
-            if not is_collective(issuer):
-                name = issuer.name if issuer else "cơ quan ban hành"
-                report(
-                    path,
-                    f"'TM.' (thay mặt) chỉ dùng cho cơ quan làm việc theo chế độ tập thể (Ủy "
-                    f"ban nhân dân, Hội đồng nhân dân); {name} làm việc theo chế độ thủ "
-                    "trưởng: bỏ dòng này (hoặc ghi collective: true cho đơn vị trong danh mục)",
-                    "signer-tm-not-collective",
-                )
-                return
-            if issuer is not None and not _fold(issuer.name).startswith(_fold(text)):
-                warn(
-                    path,
-                    f"'{line}': sau 'TM.' thường là tên tập thể lãnh đạo hoặc tên cơ quan "
-                    f"('{issuer.name}'); kiểm tra lại",
-                    "signer-tm-name",
-                )
-        elif is_deputy(text):
-            report(
-                path,
-                f"'{line}': '{prefix}' đứng trước chức vụ của người đứng đầu (ví dụ "
-                f"'{prefix} CHỦ TỊCH'), không phải của cấp phó",
-                "signer-deputy-after-prefix",
-            )
-            return
         seen.append(prefix)
-    last = seen[-1] if seen else None
-    where = (*base, "title")
-    if last == "KT." and not is_deputy(title):
-        report(
-            where,
-            f"dưới 'KT.' (ký thay) là chức vụ của cấp phó ký thay cấp trưởng (PHÓ CHỦ TỊCH, "
-            f"PHÓ GIÁM ĐỐC), không phải '{signer.title}'",
+    found = _title_problem(seen[-1] if seen else None, signer.title)
+    if found is not None:
+        report((*base, "title"), *found)
+
+
+def _line_problem(index: int, line: str, seen: list[str], issuer: Unit | None) -> Finding | None:
+    """What is wrong with authority line ``index`` after the prefixes ``seen``, if anything."""
+    prefix, text = split_line(line)
+    if prefix == "Q.":
+        return (
+            f"'{line}': 'Q.' (quyền) là một phần chức vụ của người ký, không phải một dòng "
+            f"thẩm quyền; ghi title: 'Q. {text or 'CHỦ TỊCH'}'",
+            "signer-acting-line",
+        )
+    if prefix is None or not text:
+        return (
+            f"'{line}' không phải một dòng thẩm quyền: viết một trong TM., KT., TL., TUQ. (có "
+            "dấu chấm) rồi tên tập thể hoặc chức vụ cấp trưởng, ví dụ 'KT. CHỦ TỊCH'",
+            "signer-line",
+        )
+    if prefix in seen:
+        return f"'{prefix}' ghi hai lần; mỗi thẩm quyền một dòng", "signer-repeated"
+    if seen and seen[-1] in ("KT.", "TUQ."):
+        why = (
+            "cấp phó ký thay không giao lại cho ai"
+            if seen[-1] == "KT."
+            else "người ký thừa ủy quyền không được ủy quyền lại cho người khác"
+        )
+        return f"'{line}' đứng sau '{seen[-1]}': {why}", "signer-order"
+    if seen and seen[-1] == "TL." and prefix != "KT.":
+        return (
+            f"'{line}' đứng sau 'TL.': người ký thừa lệnh chỉ được giao lại cho cấp phó ký "
+            "thay ('KT.')",
+            "signer-order",
+        )
+    if prefix == "TM.":
+        if index != 0:
+            return "'TM.' (thay mặt tập thể) phải là dòng đầu tiên", "signer-order"
+        if not is_collective(issuer):
+            name = issuer.name if issuer else "cơ quan ban hành"
+            return (
+                f"'TM.' (thay mặt) chỉ dùng cho cơ quan làm việc theo chế độ tập thể (Ủy ban "
+                f"nhân dân, Hội đồng nhân dân); {name} làm việc theo chế độ thủ trưởng: bỏ "
+                "dòng này (hoặc ghi collective: true cho đơn vị trong danh mục)",
+                "signer-tm-not-collective",
+            )
+    elif is_deputy(text):
+        return (
+            f"'{line}': '{prefix}' đứng trước chức vụ của người đứng đầu (ví dụ "
+            f"'{prefix} CHỦ TỊCH'), không phải của cấp phó",
+            "signer-deputy-after-prefix",
+        )
+    return None
+
+
+def _title_problem(last: str | None, title: str) -> Finding | None:
+    """What is wrong with the signer's ``title`` under the last authority line, if anything."""
+    deputy = is_deputy(title)
+    if last == "KT." and not deputy:
+        return (
+            "dưới 'KT.' (ký thay) là chức vụ của cấp phó ký thay cấp trưởng (PHÓ CHỦ TỊCH, "
+            f"PHÓ GIÁM ĐỐC), không phải '{title}'",
             "signer-kt-not-deputy",
         )
-    elif last in ("TL.", "TUQ.") and is_deputy(title):
+    if last in ("TL.", "TUQ.") and deputy:
         fix = (
             "thêm dòng 'KT. <chức vụ cấp trưởng của đơn vị>' sau 'TL.'"
             if last == "TL."
             else "người được ủy quyền là người đứng đầu đơn vị, không giao lại cho cấp phó"
         )
-        report(where, f"cấp phó '{signer.title}' ký dưới '{last}': {fix}", "signer-deputy")
-    elif last not in ("KT.", "TL.", "TUQ.") and is_deputy(title):
-        report(
-            where,
-            f"'{signer.title}' là cấp phó: cấp phó ký thay cấp trưởng phải có dòng 'KT. "
-            "<CHỨC VỤ CẤP TRƯỞNG>' phía trên (ví dụ chain: ['KT. CHỦ TỊCH'])",
+        return f"cấp phó '{title}' ký dưới '{last}': {fix}", "signer-deputy"
+    if last not in ("KT.", "TL.", "TUQ.") and deputy:
+        return (
+            f"'{title}' là cấp phó: cấp phó ký thay cấp trưởng phải có dòng 'KT. <CHỨC VỤ CẤP "
+            "TRƯỞNG>' phía trên (ví dụ chain: ['KT. CHỦ TỊCH'])",
             "signer-deputy-without-kt",
         )
+    return None
 
 
 # ---------------------------------------------------------------- the report's authority

@@ -65,7 +65,7 @@ def check_requests(plan: Plan, add: Add) -> None:
                     "deadline: {rule: on_request, days: N} (N ngày sau hạn của đơn vị)",
                     "request-rule",
                 )
-            elif consolidation.deadline.days < 1:
+            elif isinstance(consolidation.deadline, OnRequest) and consolidation.deadline.days < 1:
                 add(
                     (*path, "days"),
                     "hạn tổng hợp phải sau hạn của các đơn vị; ghi days từ 1 trở lên",

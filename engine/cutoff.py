@@ -31,8 +31,11 @@ def cutoff_range(cutoff: CutoffPeriod, cycle_key: str) -> tuple[dt.date, dt.date
     )
 
 
-def cutoff_text(plan: Plan, deliverable_id: str, cycle_key: str) -> str | None:
-    """'Số liệu tính từ ngày 01/9/2022 đến hết ngày 31/8/2023' (None without a cut-off)."""
+def cutoff_text(
+    plan: Plan, deliverable_id: str, cycle_key: str, *, words: bool = False
+) -> str | None:
+    """'Số liệu tính từ ngày 01/9/2022 đến hết ngày 31/8/2023' (None without a cut-off);
+    ``words``: followed by the plan's own words about it (``phrase``), for the emails."""
     deliverable = plan.deliverable(deliverable_id)
     if deliverable is None or deliverable.cutoff is None:
         return None
@@ -40,7 +43,9 @@ def cutoff_text(plan: Plan, deliverable_id: str, cycle_key: str) -> str | None:
     if found is None:
         return None
     first, last = found
-    return f"Số liệu tính từ ngày {short_date(first)} đến hết ngày {short_date(last)}"
+    text = f"Số liệu tính từ ngày {short_date(first)} đến hết ngày {short_date(last)}"
+    phrase = " ".join((deliverable.cutoff.phrase or "").split())
+    return f"{text} ({phrase})" if words and phrase else text
 
 
 def check_cutoffs(plan: Plan, add: Add) -> None:

@@ -22,6 +22,7 @@ from engine.schema import (
     DeadlineRule,
     Duty,
     Frequency,
+    OnRequest,
     Plan,
     Registry,
     Routing,
@@ -349,8 +350,9 @@ def _next_deadline(
 ) -> str:
     if isinstance(rule, AfterActivation) and activated_on is None:
         return f"{rule.days} ngày sau khi kích hoạt (chưa kích hoạt)"
-    if frequency is Frequency.on_request or rule.rule == "on_request":
-        after = f", tổng hợp {rule.days} ngày sau hạn của đơn vị" if rule.days else ""
+    if frequency is Frequency.on_request or isinstance(rule, OnRequest):
+        days = rule.days if isinstance(rule, OnRequest) else 0
+        after = f", tổng hợp {days} ngày sau hạn của đơn vị" if days else ""
         return f"hạn do từng yêu cầu ghi (kehoach request){after}"
     for year in (today.year, today.year + 1):
         for cycle in cycles_in_year(frequency, year):

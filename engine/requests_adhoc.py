@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
-from engine.calendar import REQUEST_MARK, CycleSpec, deadline, local_day
+from engine.calendar import REQUEST_MARK, CycleSpec, Deadline, deadline, local_day
 from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError, NotFound
 from engine.lifecycle.activation import (
@@ -130,61 +130,33 @@ def _next_key(session: Session, plan_id: str, year: int) -> str:
     return f"{year}{REQUEST_MARK}{max(numbers, default=0) + 1}"
 
 
-def request_report(
-    session: Session,
-    plan_id: str,
-    deliverable_id: str,
-    *,
-    due: dt.date,
-    reason: str,
-    now: dt.datetime,
-    units: list[str] | None = None,
-    group: str | None = None,
-    by: str = "operator",
-) -> RequestResult:
-    """One request of an on-request report: its cycle, obligations and emails (above)."""
-    reason = " ".join((reason or "").split())
-    if not reason:
+def _checked_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
         raise RequestError("cần --reason: nội dung, lý do yêu cầu báo cáo (gửi kèm thư)")
-    if len(reason) > MAX_REASON:
-        raise RequestError(f"--reason dài {len(reason)} ký tự; tối đa {MAX_REASON}")
-    if units and group:
-        raise RequestError("ghi --units hoặc --group, không cả hai")
-    ctx = plan_context(session, plan_version(session, plan_id))
-    deliverable = _deliverable(ctx, deliverable_id)
-    instance = _instance(session, plan_id)
-    if instance.plan_version_id != ctx.version.id:  # requests follow the running version
-        ctx = plan_context(session, instance.plan_version)
-        deliverable = _deliverable(ctx, deliverable_id)
-    today = local_day(now)
-    start = effective_date(ctx.plan)
-    if due < today or due < start:
-        raise RequestError(
-            f"hạn {short_date(due)} đã qua (hôm nay {short_date(today)}"
-            + (f", kế hoạch có hiệu lực từ {short_date(start)}" if due < start else "")
-            + "); ghi một ngày từ hôm nay trở đi"
-        )
-    asked = _asked(ctx, deliverable, units, group, today)
-    key = _next_key(session, plan_id, today.year)
-    spec = CycleSpec(key, today, due)
-    counting = counting_from(ctx.plan, instance.activated_on)
-    dl = deadline(deliverable.deadline, spec, counting, ctx.calendar)
-    cycle = Cycle(
-        instance_id=instance.id,
-        key=key,
-        period_start=today,
-        period_end=due,
-        status=CycleStatus.OPEN,
-    )
-    session.add(cycle)
-    session.flush()
-    desired = _Desired(now)
+    if len(text) > MAX_REASON:
+        raise RequestError(f"--reason dài {len(text)} ký tự; tối đa {MAX_REASON}")
+    return text
+
+
+def _want_duties(
+    ctx: PlanContext,
+    cycle: Cycle,
+    deliverable: Deliverable,
+    asked: dict[str, list[str]],
+    dl: Deadline,
+    counting: dt.date,
+    desired: _Desired,
+) -> list[str]:
+    """The units' obligations and each consolidation's duty (days after the units' moved
+    date); returns the consolidation ids."""
+    due = dl.nominal
     routing = (_route(ctx, deliverable.routing.to, due), _route(ctx, deliverable.routing.via, due))
     for unit_id, assignment_ids in asked.items():
         owner = _holder(ctx, unit_id, due) or unit_id
         desired.want(cycle, owner, deliverable.id, "report", dl, assignment_ids, routing, unit_id)
     duties = [c for c in ctx.plan.consolidations if c.consolidates == deliverable.id]
-    after_units = CycleSpec(key, today, dl.due)  # "N days after the units' (moved) date"
+    after_units = CycleSpec(cycle.key, cycle.period_start, dl.due)
     for consolidation in duties:
         cdl = deadline(consolidation.deadline, after_units, counting, ctx.calendar)
         desired.want(
@@ -200,6 +172,53 @@ def request_report(
             ),
             consolidation.by,
         )
+    return [c.id for c in duties]
+
+
+def request_report(
+    session: Session,
+    plan_id: str,
+    deliverable_id: str,
+    *,
+    due: dt.date,
+    reason: str,
+    now: dt.datetime,
+    units: list[str] | None = None,
+    group: str | None = None,
+    by: str = "operator",
+) -> RequestResult:
+    """One request of an on-request report: its cycle, obligations and emails (above)."""
+    reason = _checked_reason(reason)
+    if units and group:
+        raise RequestError("ghi --units hoặc --group, không cả hai")
+    ctx = plan_context(session, plan_version(session, plan_id))
+    _deliverable(ctx, deliverable_id)
+    instance = _instance(session, plan_id)
+    ctx = plan_context(session, instance.plan_version)  # requests follow the running version
+    deliverable = _deliverable(ctx, deliverable_id)
+    today = local_day(now)
+    start = effective_date(ctx.plan)
+    if due < today or due < start:
+        raise RequestError(
+            f"hạn {short_date(due)} đã qua (hôm nay {short_date(today)}"
+            + (f", kế hoạch có hiệu lực từ {short_date(start)}" if due < start else "")
+            + "); ghi một ngày từ hôm nay trở đi"
+        )
+    asked = _asked(ctx, deliverable, units, group, today)
+    key = _next_key(session, plan_id, today.year)
+    counting = counting_from(ctx.plan, instance.activated_on)
+    dl = deadline(deliverable.deadline, CycleSpec(key, today, due), counting, ctx.calendar)
+    cycle = Cycle(
+        instance_id=instance.id,
+        key=key,
+        period_start=today,
+        period_end=due,
+        status=CycleStatus.OPEN,
+    )
+    session.add(cycle)
+    session.flush()
+    desired = _Desired(now)
+    duties = _want_duties(ctx, cycle, deliverable, asked, dl, counting, desired)
     rows, _existing = _not_held(session, {key: cycle}, desired)
     _check_not_before_plan(ctx.plan, rows)
     _first_sweep_days(ctx, instance, rows, {cycle.id: key}, today)
@@ -217,7 +236,7 @@ def request_report(
         due=due.isoformat(),
         reason=reason,
         units=sorted(asked),
-        consolidations=[c.id for c in duties],
+        consolidations=duties,
     )
     return RequestResult(
         plan_id=plan_id,
@@ -227,6 +246,6 @@ def request_report(
         due=dl.due,
         due_reason=dl.reason,
         units=list(asked),
-        consolidations=[c.id for c in duties],
+        consolidations=duties,
         queued=queued,
     )

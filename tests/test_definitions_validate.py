@@ -223,6 +223,10 @@ def _order_key(rule) -> tuple[int, ...] | None:  # type: ignore[no-untyped-def]
         return (rule.day,)
     if rule.rule in {"quarter_end", "half_year_end"}:
         return (rule.offset_days,)
+    if rule.rule == "fixed":
+        return (rule.date.toordinal(),)
+    if rule.rule in {"on_request", "after_activation"}:  # days after the request's date
+        return (rule.days,)
     return None
 
 

@@ -34,6 +34,8 @@ LATE = "so-y-te-cao-bang"  # answers two days late
 def _values(deliverable_id: str) -> dict[str, str]:
     if deliverable_id == "danh-sach-hoc-vien":
         return {"so-hoc-vien": "3", "danh-sach": "Nguyễn Thị Mẫu, công chức văn phòng - thống kê"}
+    if deliverable_id == "bao-cao-dot-xuat":
+        return {"gia-tri-giai-ngan": "700", "tinh-hinh": "Đã bàn giao mặt bằng 2/3 dự án."}
     if deliverable_id == "bao-cao-nam":
         return {"ty-le-giai-ngan": "91,5", "danh-gia-chung": "Cơ bản hoàn thành kế hoạch."}
     return {"ke-hoach-von": "1200", "gia-tri-giai-ngan": "640", "ty-le-giai-ngan": "53,3"}

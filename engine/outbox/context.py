@@ -428,7 +428,7 @@ class ContextBuilder:
                 plan_info["ref"],
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
-            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key),
+            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key, words=True),
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),
             "sender": named_as,
