@@ -164,6 +164,11 @@ rule: after_activation
 days: 15
 phrase: trong vòng 15 ngày kể từ ngày Kế hoạch được ban hành
 """,
+    "OnRequest": """
+rule: on_request
+days: 3
+phrase: trong 03 ngày kể từ hạn báo cáo đột xuất của các đơn vị
+""",
     "CutoffPeriod": """
 period: year
 start_day: 15
