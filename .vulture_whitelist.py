@@ -33,7 +33,8 @@ from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
 from engine.faults import reached, trace
-from engine.registry_history import Contacts, SplitRule
+from engine.registry_changes import Contacts
+from engine.registry_dated import SplitRule
 from engine.repository import retire_plan
 from engine.schema import (
     ContentSection,

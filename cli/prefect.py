@@ -108,7 +108,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     results = deploy_all(url) if plan in (None, "all") else [deploy_plan(plan, database_url=url)]
     from cli.registry import foresee_stored
     from engine.calendar import today
-    from engine.successors import refuse_if_held
+    from engine.ended import refuse_if_held
 
     year = today().year
     held = foresee_stored(url, [r.plan_id for r in results if r.version], [year, year + 1])
@@ -193,7 +193,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             dispatch = False
     from cli.registry import foresee_stored
     from engine.store.db import session_scope
-    from engine.successors import refuse_if_held
+    from engine.ended import refuse_if_held
     from workflows.common import plan_ids_with_parents
 
     with session_scope(url) as session:

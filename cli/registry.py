@@ -82,7 +82,7 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from engine.definitions_cache import current_registry
-    from engine.registry_history import history_lines
+    from engine.registry_asof import history_lines
     from engine.store import session_scope
     from engine.store.db import migrate
     from engine.store.models import RegistryVersion
@@ -120,7 +120,7 @@ def _foresee(plan, registry, calendar, years, activated_on, quiet: bool = False)
     to whom, or held); returns the units whose work would be left with nobody."""
     from engine.lifecycle.activation import foresee_ended
     from engine.registry import RegistryView
-    from engine.successors import ended_notes, held_units
+    from engine.ended import ended_notes, held_units
 
     if registry is None:
         return []
@@ -133,7 +133,7 @@ def _foresee(plan, registry, calendar, years, activated_on, quiet: bool = False)
 
 def say_ended(plan, registry, calendar, years, activated_on, what: str) -> None:
     """:func:`_foresee`, then WorkHeld (exit 5) when work would be left with nobody."""
-    from engine.successors import refuse_if_held
+    from engine.ended import refuse_if_held
 
     refuse_if_held(_foresee(plan, registry, calendar, years, activated_on), f"{what} {plan.id}")
 

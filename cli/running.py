@@ -62,7 +62,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
     )
     for warning in result.warnings:
         out(f"  lưu ý: {warning}")
-    from engine.successors import refuse_if_held
+    from engine.ended import refuse_if_held
 
     refuse_if_held(result.held, f"kích hoạt {result.plan_id}")
     return 0

@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine.ended import heir_label
 from engine.registry import RegistryView
 from engine.schema import Consolidation, Plan, Signer, Unit
 
@@ -356,8 +357,6 @@ def report_authority(
         archive = f"Lưu: {', '.join(codes)}."
     issuer_name = None
     if heir_of is not None:
-        from engine.successors import heir_label  # engine.successors reads the figures
-
         issuer_name = heir_label(view, issuer_id, heir_of, day)
     return ReportAuthority(
         issuer_name=issuer_name,

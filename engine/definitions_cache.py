@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.registry import RegistryView
-from engine.registry_history import changes_applied, changes_fingerprint, with_changes
+from engine.registry_dated import changes_applied, changes_fingerprint, with_changes
 from engine.schema import CalendarOverrides, Plan, Registry
 from engine.store.models import CalendarVersion, PlanVersion, RegistryVersion
 
@@ -160,7 +160,7 @@ _REGISTRY_DEFINITION = select(RegistryVersion.definition).where(
 
 def current_registry_key(session: Session, registry_id: str) -> tuple[int, str] | None:
     """(id, content hash) of the registry's current version: one small SELECT; the hash
-    names the change sets applied to it too (engine.registry_history)."""
+    names the change sets applied to it too (engine.registry_dated)."""
     session.flush()  # a plain SQL statement does not autoflush: see a version just added
     found = session.execute(_CURRENT_REGISTRY_KEY, {"registry_id": registry_id}).first()
     if found is None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from engine.schema import Group, Registry, Target, Unit
 
 if TYPE_CHECKING:
-    from engine.registry_history import History
+    from engine.registry_dated import History
 
 
 class RegistryView:
@@ -22,7 +22,7 @@ class RegistryView:
 
     def __init__(self, registry: Registry, extra_groups: Iterable[Group] = ()) -> None:
         self.registry = registry
-        # Versions written by change sets (engine.registry_history), where applied.
+        # Versions written by change sets (engine.registry_changes, folded by engine.registry_dated), where applied.
         self.history: History | None = getattr(registry, "history", None)
         self.units: dict[str, Unit] = {u.id: u for u in registry.units}
         self.groups: dict[str, Group] = {g.id: g for g in registry.groups}

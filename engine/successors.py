@@ -1,6 +1,6 @@
-"""Open work follows successors: what activation, the sweep and ``kehoach registry
-apply`` do about units that ended, said once in Vietnamese, and the one email an heir
-gets about what it inherited.
+"""Open work follows successors: what the sweep and ``kehoach registry apply`` do
+with the obligations of units that ended, and the one email an heir gets about what it
+inherited (the plain data about ended units is engine.ended).
 
 Rules (issue 11):
 - no obligation, email or link is created for a unit outside its validity: activation
@@ -17,95 +17,115 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.errors import KehoachError
-from engine.registry import RegistryView
-from engine.vntext import short_date
+from engine.config import Settings, settings
+from engine.links import obligation_link
+from engine.outbox.builders import issuer_sender
+from engine.outbox.context import ContextBuilder
+from engine.outbox.kinds import MailKind
+from engine.outbox.queue import enqueue
+from engine.store.models import OutboxMessage
+from engine.vntext import cycle_label
 
 if TYPE_CHECKING:
     from engine.context import PlanContext
     from engine.store.models import Obligation
 
-# Exit code of a command that would leave work with nobody (CLI; documented in README).
-EXIT_HELD = 5
-
-
-class WorkHeld(KehoachError):
-    """Work of a unit that ended would be left with nobody (no successor recorded)."""
-
-    exit_code = EXIT_HELD
-
-
-@dataclass
-class Ended:
-    """An assigned unit no longer valid when one of its duties falls due."""
-
-    first_day: dt.date  # the first deadline it misses
-    heirs: list[str]
-    deliverables: set[str] = field(default_factory=set)
-
-
-def note_ended(
-    ended: dict[str, Ended], unit_id: str, day: dt.date, heirs: list[str], deliverable_id: str
-) -> None:
-    found = ended.setdefault(unit_id, Ended(day, list(heirs)))
-    found.first_day = min(found.first_day, day)
-    found.heirs += [h for h in heirs if h not in found.heirs]
-    found.deliverables.add(deliverable_id)
-
-
-def held_units(ended: dict[str, Ended]) -> list[str]:
-    return sorted(unit_id for unit_id, e in ended.items() if not e.heirs)
-
-
-def _name(view: RegistryView, unit_id: str) -> str:
-    unit = view.unit(unit_id)
-    return unit.name if unit is not None else unit_id
-
-
-def _since(view: RegistryView, unit_id: str) -> str:
-    unit = view.unit(unit_id)
-    if unit is None or unit.valid_to is None:
-        return "không có trong danh bạ"
-    return f"không còn từ {short_date(unit.valid_to + dt.timedelta(days=1))}"
-
-
-def ended_notes(view: RegistryView, ended: dict[str, Ended]) -> list[str]:
-    """One Vietnamese line per heir (who took over from whom) and one for the units whose
-    work is held because the registry names no successor."""
-    by_heirs: dict[tuple[str, ...], list[str]] = {}
-    for unit_id, info in ended.items():
-        by_heirs.setdefault(tuple(info.heirs), []).append(unit_id)
-    lines = []
-    for heirs, units in sorted(by_heirs.items(), key=lambda kv: (not kv[0], kv[0])):
-        names = "; ".join(f"{_name(view, u)} ({_since(view, u)})" for u in sorted(units))
-        if heirs:
-            lines.append(f"việc chuyển cho {', '.join(_name(view, h) for h in heirs)}: {names}")
-        else:
-            lines.append(
-                f"{len(units)} đơn vị đã không còn mà danh bạ chưa nêu đơn vị kế thừa — việc "
-                f"của họ được giữ lại chờ quản trị (không tạo nghĩa vụ, không gửi email): "
-                f"{names}. Ghi đơn vị kế thừa bằng `kehoach registry apply TỆP`, rồi kích "
-                "hoạt lại kế hoạch"
-            )
-    return lines
-
-
-def refuse_if_held(held: Sequence[str], what: str) -> None:
-    """The CLI's exit: work left with nobody is an error the administrator must act on."""
-    if held:
-        raise WorkHeld(
-            f"{what}: việc của {len(held)} đơn vị đã không còn không có ai nhận (xem dòng "
-            "lưu ý ở trên); mã thoát khác 0"
-        )
-
+# An heir's inherited duties: obligation and the units it stands for.
+Inherited = list[tuple["Obligation", list[str]]]
 
 # ---------------------------------------------------------------- the heir's email
+
+
+def _per_heir(moved: Sequence[tuple[Obligation, str]]) -> dict[str, Inherited]:
+    """heir → its inherited obligations (each once, with every unit it came from)."""
+    per_heir: dict[str, dict[int, tuple[Obligation, list[str]]]] = {}
+    for obligation, old in moved:
+        mine = per_heir.setdefault(obligation.unit_id, {})
+        froms = mine.setdefault(obligation.id, (obligation, []))[1]
+        if old not in froms:
+            froms.append(old)
+    return {heir_id: list(by_id.values()) for heir_id, by_id in per_heir.items()}
+
+
+def _inherited_rows(
+    builder: ContextBuilder,
+    ctx: PlanContext,
+    registry_id: str,
+    items: Inherited,
+    conf: Settings,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The email's rows (by deadline) and the names of the units it took over from."""
+    rows = []
+    names: list[str] = []
+    for obligation, froms in sorted(items, key=lambda i: (i[0].due_date, i[0].id)):
+        named = [builder.unit(registry_id, old)["name"] for old in froms]
+        names += [n for n in named if n not in names]
+        rows.append(
+            {
+                "from_name": ", ".join(named),
+                "from_count": len(named),
+                "title": ctx.title(obligation.deliverable_id),
+                "cycle": cycle_label(builder.cycle(obligation.cycle_id).key),
+                "due": builder.date(obligation.due_date),
+                "overdue": obligation.due_date < builder.today,
+                "link": obligation_link(obligation, conf),
+            }
+        )
+    return rows, names
+
+
+def _queue_heir(
+    session: Session,
+    builder: ContextBuilder,
+    ctx: PlanContext,
+    heir_id: str,
+    items: Inherited,
+    now: dt.datetime,
+) -> str | None:
+    """Queue one heir's email; its outbox key when it is new, None otherwise."""
+    conf = builder.conf
+    first = items[0][0]
+    version, _plan, plan_info, templates_dir = builder.plan(builder.cycle(first.cycle_id))
+    heir = builder.unit(version.registry_id, heir_id)
+    if not heir.get("valid", True):
+        return None  # never mail the dead (an heir that ended too: the next move tells)
+    rows, names = _inherited_rows(builder, ctx, version.registry_id, items, conf)
+    coming = [r["due"] for r in rows if not r["overdue"]]
+    issuer = builder.unit(version.registry_id, plan_info["issuer_unit"])
+    context: dict[str, Any] = {
+        "kind": MailKind.INHERITED,
+        "plan": plan_info,
+        "unit": heir,
+        "from_names": names,
+        "rows": rows,
+        "first_due": coming[0] if coming else None,  # the nearest deadline not passed
+        "sender": issuer_sender(issuer, plan_info, conf.mail_from_name),
+        "contact": None,
+        "link": None,
+        "today": builder.date(builder.today),
+        "templates_dir": templates_dir,
+    }
+    key = f"inherit:{version.plan_id}:{heir_id}:{builder.today.isoformat()}"
+    existed = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    enqueue(
+        session,
+        kind=MailKind.INHERITED,
+        idempotency_key=key,
+        to_addrs=heir["emails"],
+        context=context,
+        obligation_id=first.id,
+        plan_id=version.plan_id,
+        unit_id=heir_id,
+        thread_key="",
+        now=now,
+        settings=conf,
+    )
+    return key if existed is None else None
 
 
 def queue_inheritance(
@@ -116,149 +136,15 @@ def queue_inheritance(
 ) -> list[str]:
     """One email per heir about the obligations it took over (``moved``: obligation and
     the unit it came from); returns the new outbox keys."""
-    from engine.config import settings
-    from engine.links import obligation_link
-    from engine.outbox.builders import issuer_sender
-    from engine.outbox.context import ContextBuilder
-    from engine.outbox.kinds import MailKind
-    from engine.outbox.queue import enqueue
-    from engine.store.models import OutboxMessage
-    from engine.vntext import cycle_label
-
     if not moved:
         return []
-    conf = settings()
-    builder = ContextBuilder(session, conf, now, whole_registry=False)
-    # heir → obligation id → (obligation, the units it stands for)
-    per_heir: dict[str, dict[int, tuple[Obligation, list[str]]]] = {}
-    for obligation, old in moved:
-        mine = per_heir.setdefault(obligation.unit_id, {})
-        froms = mine.setdefault(obligation.id, (obligation, []))[1]
-        if old not in froms:
-            froms.append(old)
+    builder = ContextBuilder(session, settings(), now, whole_registry=False)
     new = []
-    for heir_id, by_id in sorted(per_heir.items()):
-        items = list(by_id.values())
-        first = items[0][0]
-        cycle = builder.cycle(first.cycle_id)
-        version, _plan, plan_info, templates_dir = builder.plan(cycle)
-        heir = builder.unit(version.registry_id, heir_id)
-        if not heir.get("valid", True):
-            continue  # never mail the dead (an heir that ended too: the next move tells)
-        rows = []
-        names: list[str] = []
-        for obligation, froms in sorted(items, key=lambda i: (i[0].due_date, i[0].id)):
-            named = [builder.unit(version.registry_id, old)["name"] for old in froms]
-            names += [n for n in named if n not in names]
-            rows.append(
-                {
-                    "from_name": ", ".join(named),
-                    "from_count": len(named),
-                    "title": ctx.title(obligation.deliverable_id),
-                    "cycle": cycle_label(builder.cycle(obligation.cycle_id).key),
-                    "due": builder.date(obligation.due_date),
-                    "overdue": obligation.due_date < builder.today,
-                    "link": obligation_link(obligation, conf),
-                }
-            )
-        coming = [r["due"] for r in rows if not r["overdue"]]
-        issuer = builder.unit(version.registry_id, plan_info["issuer_unit"])
-        context: dict[str, Any] = {
-            "kind": MailKind.INHERITED,
-            "plan": plan_info,
-            "unit": heir,
-            "from_names": names,
-            "rows": rows,
-            "first_due": coming[0] if coming else None,  # the nearest deadline not passed
-            "sender": issuer_sender(issuer, plan_info, conf.mail_from_name),
-            "contact": None,
-            "link": None,
-            "today": builder.date(builder.today),
-            "templates_dir": templates_dir,
-        }
-        key = f"inherit:{version.plan_id}:{heir_id}:{builder.today.isoformat()}"
-        existed = session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-        )
-        enqueue(
-            session,
-            kind=MailKind.INHERITED,
-            idempotency_key=key,
-            to_addrs=heir["emails"],
-            context=context,
-            obligation_id=first.id,
-            plan_id=version.plan_id,
-            unit_id=heir_id,
-            thread_key="",
-            now=now,
-            settings=conf,
-        )
-        if existed is None:
+    for heir_id, items in sorted(_per_heir(moved).items()):
+        key = _queue_heir(session, builder, ctx, heir_id, items, now)
+        if key is not None:
             new.append(key)
     return new
-
-
-# ---------------------------------------------------------------- moving at apply time
-
-
-@dataclass
-class Moves:
-    transferred: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)  # per plan
-    plans: list[str] = field(default_factory=list)
-    activated: dict[str, int] = field(default_factory=dict)  # plan → duties created
-    rerouted: dict[str, int] = field(
-        default_factory=dict
-    )  # per plan: duties now routed to or through an heir
-
-
-def move_open_work(session: Session, registry_id: str, today: dt.date, now: dt.datetime) -> Moves:
-    """Move every open obligation of a unit ended by ``today`` to its heir (the sweep's
-    transfer, for the plans running on ``registry_id``), then give the held duties of
-    their open cycles to the heirs now recorded (activation, idempotent)."""
-    from engine.context import plan_context
-    from engine.lifecycle.activation import activate
-    from engine.lifecycle.sweep import SweepResult, transfer_ended
-    from engine.states import OBLIGATION_OPEN, CycleStatus, InstanceStatus
-    from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion
-
-    moves = Moves()
-    running = session.execute(
-        select(PlanInstance, PlanVersion)
-        .join(PlanVersion, PlanInstance.plan_version_id == PlanVersion.id)
-        .where(PlanVersion.registry_id == registry_id, PlanInstance.status == InstanceStatus.ACTIVE)
-        .order_by(PlanInstance.id)
-    ).all()
-    for instance, version in running:
-        ctx = plan_context(session, version)
-        dead = [u.id for u in ctx.view.units.values() if not u.valid_on(today)]
-        cycles = session.execute(
-            select(Cycle.id, Cycle.key).where(
-                Cycle.instance_id == instance.id, Cycle.status != CycleStatus.CLOSED
-            )
-        ).all()
-        if not cycles:
-            continue
-        moves.plans.append(version.plan_id)
-        found = session.scalars(
-            select(Obligation)
-            .where(
-                Obligation.cycle_id.in_([c.id for c in cycles]),
-                Obligation.status.in_(OBLIGATION_OPEN),
-                Obligation.unit_id.in_(dead),
-            )
-            .order_by(Obligation.id)
-        ).all()
-        result = SweepResult(plan_id=version.plan_id, today=today)
-        transfer_ended(session, ctx, list(found), today, now, result)
-        moves.transferred.setdefault(version.plan_id, []).extend(result.transferred)
-        moves.rerouted[version.plan_id] = reroute(session, ctx, [c.id for c in cycles], today, now)
-        years = sorted({int(c.key[:4]) for c in cycles if c.key[:4].isdigit()})
-        if years:
-            again = activate(
-                session, version.plan_id, now=now, years=years, version=version.version
-            )
-            moves.activated[version.plan_id] = again.created
-    return moves
 
 
 def copy_for(
@@ -354,12 +240,3 @@ def reroute(
         )
     session.flush()
     return len(rows)
-
-
-def heir_label(view: RegistryView, heir_id: str, old_id: str, day: dt.date) -> str:
-    """'Ủy ban nhân dân xã Hạ Lang (kế thừa UBND huyện Hạ Lang)'."""
-    from engine.consolidation.figures import brief_name
-
-    heir, old = view.unit_on(heir_id, day), view.unit_on(old_id, day)
-    heir_name = heir.name if heir is not None else heir_id
-    return f"{heir_name} (kế thừa {brief_name(old.name) if old is not None else old_id})"

@@ -47,3 +47,14 @@ def cycle_label(key: str) -> str:
     if len(key) == 7 and key[4] == "-":
         return f"tháng {int(key[5:])}/{key[:4]}"
     return key
+
+
+def brief_name(name: str) -> str:
+    """A unit's name as lists in reports write it ('UBND xã Thị Hoa')."""
+    for long, short in (
+        ("Ủy ban nhân dân ", "UBND "),
+        ("Ủy ban Mặt trận Tổ quốc Việt Nam ", "Ủy ban MTTQ Việt Nam "),
+    ):
+        if name.startswith(long):
+            return short + name[len(long) :]
+    return name

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from engine.applicability import Applicability, UnitFacts
 from engine.authority import report_authority, short_code
 from engine.calendar import is_request_key, local_day
-from engine.consolidation.figures import Figures, brief_name, build_figures
+from engine.consolidation.figures import Figures, build_figures
 from engine.context import PlanContext
 from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
@@ -32,7 +32,7 @@ from engine.store.models import (
     Obligation,
     Submission,
 )
-from engine.vntext import cycle_label, short_date
+from engine.vntext import brief_name, cycle_label, short_date
 
 
 def slug(text: str) -> str:

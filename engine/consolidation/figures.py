@@ -18,6 +18,7 @@ from engine.documents import Appendix
 from engine.reports import Coverage, Reports, coverage, display_value, gives
 from engine.schema import Aggregation, FieldType, ReportTemplate, TemplateField
 from engine.values import fmt_number, stored_number_ok
+from engine.vntext import brief_name
 
 NAMES_SHOWN = 8  # more missing units than this: "xem Phụ lục 1"
 NOT_APPLICABLE = "x"
@@ -25,17 +26,6 @@ NOT_APPLICABLE = "x"
 _WEIGHTS = {FieldType.decimal: 1.1, FieldType.percent: 1.35, FieldType.choice: 1.5}
 FIGURES_TITLE = "Số liệu báo cáo của các đơn vị"
 TEXTS_TITLE = "Ý kiến đánh giá, kiến nghị của các đơn vị"
-
-
-def brief_name(name: str) -> str:
-    """A unit's name as lists in reports write it ('UBND xã Thị Hoa')."""
-    for long, short in (
-        ("Ủy ban nhân dân ", "UBND "),
-        ("Ủy ban Mặt trận Tổ quốc Việt Nam ", "Ủy ban MTTQ Việt Nam "),
-    ):
-        if name.startswith(long):
-            return short + name[len(long) :]
-    return name
 
 
 @dataclass

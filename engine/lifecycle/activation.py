@@ -46,7 +46,7 @@ from engine.store.models import (
     PlanInstance,
     PlanVersion,
 )
-from engine.successors import Ended, ended_notes, held_units, note_ended
+from engine.ended import Ended, ended_notes, held_units, note_ended
 
 log = logging.getLogger(__name__)
 # New obligations are written and mailed this many at a time (bounded memory).

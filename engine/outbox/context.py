@@ -30,7 +30,7 @@ from engine.outbox.builders import BUILDERS, Draft, contact_of, issuer_sender
 from engine.outbox.keys import clean_addresses, json_safe, obligation_key
 from engine.outbox.kinds import MailKind, mail_kind
 from engine.outbox.task_mail import supporting_ids, task_assignments, task_context
-from engine.registry_history import dated_unit
+from engine.registry_asof import dated_unit
 from engine.schema import Plan
 from engine.store.models import (
     Cycle,
@@ -81,7 +81,7 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
         "emails": list(row.emails or []),
         "head": _person(data.get("head")),
         "focal": _person(data.get("focal")),
-        # the unit's life (engine.registry_history.dated_unit: no email outside it)
+        # the unit's life (engine.registry_asof.dated_unit: no email outside it)
         "valid_from": row.valid_from.isoformat() if row.valid_from else None,
         "valid_to": row.valid_to.isoformat() if row.valid_to else None,
     }
