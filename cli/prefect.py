@@ -192,8 +192,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
             dispatch = False
     from cli.registry import foresee_stored
-    from engine.store.db import session_scope
     from engine.ended import refuse_if_held
+    from engine.store.db import session_scope
     from workflows.common import plan_ids_with_parents
 
     with session_scope(url) as session:

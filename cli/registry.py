@@ -118,9 +118,9 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
 def _foresee(plan, registry, calendar, years, activated_on, quiet: bool = False) -> list[str]:
     """Print, once: what the plan's duties in ``years`` do about units that ended (moved
     to whom, or held); returns the units whose work would be left with nobody."""
-    from engine.lifecycle.activation import foresee_ended
-    from engine.registry import RegistryView
     from engine.ended import ended_notes, held_units
+    from engine.lifecycle.duties import foresee_ended
+    from engine.registry import RegistryView
 
     if registry is None:
         return []

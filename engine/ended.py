@@ -17,7 +17,6 @@ from engine.errors import KehoachError
 from engine.registry import RegistryView
 from engine.vntext import brief_name, short_date
 
-
 # Exit code of a command that would leave work with nobody (CLI; documented in README).
 EXIT_HELD = 5
 

@@ -79,7 +79,6 @@ def dated_unit(
     return dated
 
 
-
 # ---------------------------------------------------------------- history of one unit
 
 

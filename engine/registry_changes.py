@@ -68,7 +68,6 @@ class Merge(_Op):
     into: Slug
 
 
-
 class Split(_Op):
     """One unit ends; several take over, as ``rule`` says."""
 

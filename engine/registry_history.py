@@ -30,10 +30,10 @@ from engine.errors import DefinitionError
 from engine.lifecycle.handover import Moves, move_open_work
 from engine.registry_changes import (
     ChangeSet,
-    located,
     already_applied,
     check,
     content_hash,
+    located,
     not_applied_problem,
     parse_change_set,
     store,

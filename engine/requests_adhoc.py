@@ -22,15 +22,8 @@ from engine.audit import write_audit
 from engine.calendar import REQUEST_MARK, CycleSpec, Deadline, deadline, local_day
 from engine.context import PlanContext, plan_context
 from engine.errors import KehoachError, NotFound
-from engine.lifecycle.activation import (
-    _check_not_before_plan,
-    _Desired,
-    _first_sweep_days,
-    _holder,
-    _members,
-    _not_held,
-    _route,
-)
+from engine.lifecycle.activation import _check_not_before_plan, _first_sweep_days
+from engine.lifecycle.duties import _Desired, _holder, _members, _not_held, _route
 from engine.outbox.requests import queue_many
 from engine.periods import counting_from, effective_date
 from engine.repository import plan_version
