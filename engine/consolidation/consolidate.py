@@ -292,6 +292,22 @@ def _write(run: _Run) -> _Written:
     # the chain's head as the report is written: a copy the recipients keep
     doc.audit_head = audit_anchor.head_line(audit_anchor.heads(session, ctx.plan_id))
     markdown = render_markdown(doc)
+    report, path, stored_id = _save(run, doc, rows, included, aggregates)
+    return _Written(
+        report, doc, rows, markdown, path, stored_id, submission_ids, tampered, figures.coverage
+    )
+
+
+def _save(
+    run: _Run,
+    doc: ReportDocument,
+    rows: list[StatusRow],
+    included: dict[int, int],
+    aggregates: dict[str, Any],
+) -> tuple[ConsolidatedReport, Path, int]:
+    """The .docx on disk and in the file store, the report's row, and the audit anchor
+    sent once the transaction commits; the row, the path and the stored file's id."""
+    session, ctx, cycle, consolidation = run.session, run.ctx, run.cycle, run.consolidation
     folder = Path(run.conf.reports_dir) / ctx.plan_id / cycle.key
     suffix = f"-lan-{run.revision}" if run.revision > 1 else ""
     name = f"{consolidation.id}-{slug(ctx.unit_name(run.by_unit))}{suffix}.docx"
@@ -325,9 +341,7 @@ def _write(run: _Run) -> _Written:
         reason=f"tổng hợp {ctx.plan_id} {cycle.key} lần {run.revision}",
         now=run.now,
     )
-    return _Written(
-        report, doc, rows, markdown, path, stored.id, submission_ids, tampered, figures.coverage
-    )
+    return report, path, stored.id
 
 
 TAMPERED_NOTE = "số liệu không được tổng hợp: báo cáo không khớp nhật ký kiểm tra"

@@ -9,7 +9,7 @@ escalation, the rows of a digest…) is in :mod:`engine.outbox.builders`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -378,6 +378,24 @@ class ContextBuilder:
             unit_id=obligation.unit_id,
         )
 
+    def _sender(
+        self,
+        obligation: Obligation,
+        unit: dict[str, Any],
+        consolidating: dict[str, Any] | None,
+        issuer_id: str,
+        plan_info: dict[str, Any],
+        units: Callable[[str | None], dict[str, Any]],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Who the email comes from (the unit, and how the From line names it): the unit
+        that collects the answer; for a duty of the consolidating unit itself, the plan's
+        issuer, which gave it that duty."""
+        own = consolidating is None or consolidating["id"] == unit["id"]  # e.g. CAH's own plan
+        if obligation.kind == "consolidation" or consolidating is None or own:
+            sender = units(issuer_id)
+            return sender, issuer_sender(sender, plan_info, self.conf.mail_from_name)
+        return consolidating, {"id": consolidating["id"], "name": consolidating["name"]}
+
     def _draft(
         self, obligation: Obligation, kind: MailKind, step: str, extra: dict[str, Any]
     ) -> Draft:
@@ -396,16 +414,7 @@ class ContextBuilder:
         via = units(obligation.via_unit_id) if obligation.via_unit_id else None
         to = units(obligation.to_unit_id) if obligation.to_unit_id else None
         # The consolidating unit: whoever the report goes through (via), else to.
-        consolidating = via or to
-        # Who the email comes from: the unit that collects the answer; for a duty of
-        # the consolidating unit itself, the plan's issuer, which gave it that duty.
-        own = consolidating is None or consolidating["id"] == unit["id"]  # e.g. CAH's own plan
-        if obligation.kind == "consolidation" or consolidating is None or own:
-            sender = units(issuer_id)
-            named_as = issuer_sender(sender, plan_info, self.conf.mail_from_name)
-        else:
-            sender = consolidating
-            named_as = {"id": sender["id"], "name": sender["name"]}
+        sender, named_as = self._sender(obligation, unit, via or to, issuer_id, plan_info, units)
         today = self.today
         moved = obligation.nominal_date != obligation.due_date
         context: dict[str, Any] = {
