@@ -38,7 +38,6 @@ from engine.registry_dated import SplitRule
 from engine.repository import retire_plan
 from engine.schema import (
     ContentSection,
-    CutoffPeriod,
     DeadlinePolicy,
     Deliverable,
     DocumentType,
