@@ -142,7 +142,7 @@ def run(case: Case, timeout: float) -> dict:
 
 
 def section(case: Case, result: dict) -> str:
-    verdict = {0: "targets met", 1: "targets NOT met"}.get(result["exit"], "did not finish")
+    verdict = {0: "finished", 1: "a target it checks was missed"}.get(result["exit"], "stopped")
     return "\n".join(
         [
             f"## {case.name}: {case.what}",
