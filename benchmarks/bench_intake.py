@@ -158,6 +158,9 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", default=reference.BEFORE, help="the commit to compare with (default: 96b0708)"
+    )
     args = parser.parse_args()
     if args.child:
         ids = json.loads(Path(args.ids).read_text(encoding="utf-8"))
@@ -172,7 +175,7 @@ def _compare(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     work = Path(tempfile.mkdtemp(prefix="kehoach-bench-intake-"))
     print(f"load average before: {world.load_average()}")
     failures = []
-    before = stack.enter_context(reference.worktree())
+    before = stack.enter_context(reference.worktree(args.before))
     for db in args.database.split(","):
         if db == "postgres" and (why := world.postgres_reachable()):
             print(f"postgres: skipped, unreachable ({why})")

@@ -192,12 +192,15 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--plans", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", default=reference.BEFORE, help="the commit to compare with (default: 96b0708)"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.plans.split(","), args.cases)))
         return 0
     with contextlib.ExitStack() as stack:
-        before = None if args.after_only else stack.enter_context(reference.worktree())
+        before = None if args.after_only else stack.enter_context(reference.worktree(args.before))
         return _compare(args, before)
 
 
