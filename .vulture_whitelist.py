@@ -14,6 +14,7 @@ from docx.section import Section
 from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
 from cli.importer import cmd_import
+from cli.doctor import cmd_doctor
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
 from cli.registry import cmd_registry_apply, cmd_registry_history
@@ -205,6 +206,7 @@ EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/tes
 cmd_audit  # cli/audit.py, named by string in cli/parser.py
 cmd_registry_apply, cmd_registry_history  # cli/registry.py, named by string in cli/parser.py
 cmd_import  # cli/importer.py, named by string in cli/parser.py
+cmd_doctor  # cli/doctor.py, named by string in cli/parser.py
 # SQLAlchemy session events (engine/audit_chain.py): chain the queued rows at commit,
 # drop them on rollback, write them first when the transaction reads the log
 audit_chain._before_commit, audit_chain._after_soft_rollback
