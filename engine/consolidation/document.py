@@ -79,6 +79,11 @@ def _issuer(ctx: PlanContext, day: dt.date) -> tuple[str, str | None, Signer]:
     return unit_id, document.parent_body, signer
 
 
+def issuer_id_on(ctx: PlanContext, day: dt.date) -> str:
+    """The unit in whose name the report is issued on ``day`` (its register numbers it)."""
+    return _issuer(ctx, day)[0]
+
+
 def _subject(title: str | None, period: str) -> str:
     """'Báo cáo sơ kết … hằng năm' + 'năm 2027' → 'Sơ kết … năm 2027'."""
     text = (title or "Kết quả thực hiện kế hoạch").strip()

@@ -199,6 +199,47 @@ def _delivery_failure(d: Draft) -> None:
     d.thread_key = ""  # an administrator's notice stays out of the unit's thread
 
 
+def _report_draft(d: Draft) -> None:
+    """The draft to the consolidating unit (its review page, each step's deadline); the
+    step 'r<n>-bao-thu-truong' goes to the unit's head, the unit in copy."""
+    from engine.approval import StepDeadlines
+
+    report = d.session.scalar(
+        select(ConsolidatedReport)
+        .where(
+            ConsolidatedReport.cycle_id == d.obligation.cycle_id,
+            ConsolidatedReport.consolidation_id == d.obligation.deliverable_id,
+        )
+        .order_by(ConsolidatedReport.revision.desc())
+        .limit(1)
+    )
+    steps = StepDeadlines.of(d.obligation.due_date)
+    d.context["review_link"] = f"{d.context['link']}/bao-cao"
+    d.context["report"] = {
+        "revision": report.revision if report else 1,
+        "number": report.number_text if report else None,
+        "state": d.extra.get("approval_label") or "Dự thảo, chờ duyệt",
+    }
+    d.context["steps"] = {
+        "review_by": short_date(steps.review_by),
+        "sign_by": short_date(steps.sign_by),
+        "send_by": short_date(steps.send_by),
+    }
+    d.context["contact"] = contact_of(d.unit)
+    step = d.step.rsplit("-", 1)[-1] if "-" in d.step else "du-thao"
+    d.context["stage"] = {"duyet": "nhac-duyet", "gui": "nhac-ky-gui", "truong": "thu-truong"}.get(
+        step, "du-thao"
+    )
+    head = d.unit.get("head") or {}
+    if d.context["stage"] == "thu-truong" and head.get("email"):
+        d.to_addrs = [head["email"]]
+        d.cc_addrs = list(d.unit["emails"])
+        d.context["head"] = head
+    else:
+        d.to_addrs = list(d.unit["emails"])
+        d.context["head"] = head or None
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,
@@ -207,6 +248,7 @@ BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.CONSOLIDATED: _consolidated,
     MailKind.DIGEST: _digest,
     MailKind.DELIVERY_FAILURE: _delivery_failure,
+    MailKind.REPORT_DRAFT: _report_draft,
 }
 
 

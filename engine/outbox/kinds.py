@@ -17,6 +17,9 @@ class MailKind(StrEnum):
     CYCLE_CLOSED = "cycle_closed"  # the closing summary
     REPORT_AFTER_CONSOLIDATION = "report_after_consolidation"  # an answer after the report
     DELIVERY_FAILURE = "delivery_failure"  # to the administrator
+    # The consolidated report's draft, to the consolidating unit (review, approve, sign,
+    # send), its reminders and, near the upward date, the letter to the unit's head.
+    REPORT_DRAFT = "report_draft"
 
 
 KINDS = tuple(MailKind)
