@@ -23,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,8 @@ def apply_narrative(doc: ReportDocument, narrative: dict[str, Any], *, draft: bo
         return [line.strip() for line in text.splitlines() if line.strip()]
 
     doc.draft = draft
+    if not draft and not any(str(v or "").strip() for v in narrative.values()):
+        return  # a report sent before approval existed: it had no such sections
     doc.assessment = paragraphs("ket_qua")
     shortcomings = paragraphs("ton_tai")
     causes = paragraphs("nguyen_nhan")
@@ -352,22 +356,27 @@ def approve(
     return report
 
 
+_SOFFICE_LOCK = threading.Lock()
+
+
 def docx_to_pdf(docx: Path) -> Path:
-    """The PDF of ``docx`` beside it, by LibreOffice headless (its own profile, so that
-    two conversions at once do not share one)."""
+    """The PDF of ``docx`` beside it, by LibreOffice headless. One conversion at a time
+    per process, with a profile of its own (a profile shared by two processes at once
+    makes one of them fail); it is kept, so later conversions start faster."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         raise KehoachError(
             "không tìm thấy LibreOffice (soffice) để lập bản PDF; cài gói "
             "libreoffice-writer-nogui (make setup) rồi duyệt lại"
         )
-    with tempfile.TemporaryDirectory(prefix="kehoach-soffice-") as profile:
+    profile = Path(tempfile.gettempdir()) / f"kehoach-soffice-{os.getpid()}"
+    with _SOFFICE_LOCK:
         done = subprocess.run(
             [
                 soffice,
                 "--headless",
                 "--norestore",
-                f"-env:UserInstallation=file://{profile}",
+                f"-env:UserInstallation={profile.as_uri()}",
                 "--convert-to",
                 "pdf",
                 "--outdir",

@@ -456,6 +456,11 @@ def stored_document(
         reports=reports,
         owing=owing_units(session, report.cycle_id, deliverable_id),
     )
+    from engine.approval import apply_narrative
+
+    if report.number_text and report.approved_at:
+        doc.number, doc.day = report.number_text, local_day(report.approved_at)
+    apply_narrative(doc, report.narrative or {}, draft=not report.number_text)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1

@@ -343,13 +343,14 @@ class ConsolidatedReport(Base):
     approval: Mapped[ReportApproval] = mapped_column(
         EnumText(ReportApproval), default=ReportApproval.DRAFT, server_default="sent"
     )
-    narrative: Mapped[dict[str, Any]] = mapped_column(default=dict)  # section id -> text
+    narrative: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)  # section id -> text
+    # StoredFile ids (no foreign key: SQLite cannot add one to a table holding data)
     number_text: Mapped[str | None] = mapped_column(String(60))  # "125/BC-CAH"
     approved_at: Mapped[dt.datetime | None]
     approved_by: Mapped[str | None] = mapped_column(String(200))
-    final_docx_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
-    final_pdf_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
-    signed_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    final_docx_file_id: Mapped[int | None]
+    final_pdf_file_id: Mapped[int | None]
+    signed_file_id: Mapped[int | None]
     signed_at: Mapped[dt.datetime | None]
     signed_by: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[dt.datetime | None]
