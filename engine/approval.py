@@ -275,19 +275,15 @@ def approve(
             "chưa viết các mục: " + "; ".join(missing) + ". Hãy viết đủ rồi duyệt "
             "(ghi 'Không có.' nếu mục đó không có nội dung)."
         )
-    open_, returned = undecided_answers(session, report)
+    _open, returned = undecided_answers(session, report)
     if returned:
         raise ApprovalError(
             "dự thảo còn tính số liệu của báo cáo đã bị trả lại ("
             + "; ".join(returned)
             + "); khi đơn vị gửi lại, hệ thống lập dự thảo mới để duyệt."
         )
-    if open_:
-        raise ApprovalError(
-            f"còn {len(open_)} báo cáo của đơn vị chưa được chấp nhận hoặc trả lại: "
-            + "; ".join(open_[:10])
-            + ("…" if len(open_) > 10 else "")
-        )
+    # Answers not decided yet may stand (the review page lists them): an accepted one
+    # could no longer be corrected by its unit, which a later revision would take in.
     today = local_day(now)
     doc, _rows, _figures, _prev = stored_document(
         session,
@@ -548,6 +544,7 @@ def send_upward(
         report_id=report.id,
         number=report.number_text,
         upward_submission_id=report.upward_submission_id,
+        upward_refused=result.upward_refused,
         warnings=list(result.warnings),
     )
     session.flush()

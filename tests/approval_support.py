@@ -41,14 +41,16 @@ def accept_undecided(session: Session, report: ConsolidatedReport, now: dt.datet
 
 
 def approve_sign_send(
-    session: Session, report_id: int, conf: Any, now: dt.datetime
+    session: Session, report_id: int, conf: Any, now: dt.datetime, *, accept: bool = False
 ) -> ConsolidationResult:
-    """The whole way upward of one draft, by the consolidating unit, at ``now``."""
+    """The whole way upward of one draft, by the consolidating unit, at ``now``
+    (``accept``: accept the units' answers first)."""
     from engine.approval import save_narrative
 
     report = session.get(ConsolidatedReport, report_id)
     assert report is not None
-    accept_undecided(session, report, now)
+    if accept:
+        accept_undecided(session, report, now)
     save_narrative(session, report_id, NARRATIVE, by="tong-hop", now=now)
     assert set(NARRATIVE) == {key for key, _ in SECTIONS}
     approve(session, report_id, by="tong-hop", now=now, conf=conf)
