@@ -46,6 +46,7 @@ from engine.errors import KehoachError, NotFound
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import queue_mail
 from engine.register_numbers import number_text, take_number
+from engine.report_sections import SECTION_IDS, SECTIONS
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import ReportApproval, ReviewState
 from engine.store.models import (
@@ -61,15 +62,6 @@ from engine.vntext import short_date
 log = logging.getLogger(__name__)
 
 PDF_TYPE = "application/pdf"
-# The sections the consolidating unit writes (id, heading in the review page).
-SECTIONS: tuple[tuple[str, str], ...] = (
-    ("ket_qua", "Đánh giá kết quả thực hiện"),
-    ("ton_tai", "Tồn tại, hạn chế"),
-    ("nguyen_nhan", "Nguyên nhân"),
-    ("phuong_huong", "Phương hướng, nhiệm vụ thời gian tới"),
-    ("kien_nghi", "Kiến nghị, đề xuất"),
-)
-SECTION_IDS = tuple(key for key, _ in SECTIONS)
 MAX_SECTION_CHARS = 20_000
 DRAFT_PLACEHOLDER = "(Đơn vị tổng hợp viết nội dung này khi duyệt dự thảo.)"
 # Step deadlines, in days before the upward date (the consolidation duty's due date).

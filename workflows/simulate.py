@@ -353,8 +353,50 @@ class Simulation:
                     parts.append(self._consolidation_text(item))
             for done in result.get("closed", []):
                 parts.append(done["summary"])
+            parts += self.approve_drafts(moment, plan_id)
             if parts:
                 self._record(moment, f"quét hạn {plan_id}: " + "; ".join(parts), before)
+
+    def approve_drafts(self, moment: dt.datetime, plan_id: str) -> list[str]:
+        """The consolidating unit's part, played: each draft report of the plan is
+        approved (sections marked as simulated), its final PDF taken as the signed file
+        (a real one is signed by hand or digitally) and sent upward."""
+        from engine import approval
+        from engine.config import settings
+        from engine.documents import stored_path
+        from engine.states import ReportApproval
+        from engine.store.models import ConsolidatedReport, StoredFile
+        from workflows.approve_report import approve_report_flow
+
+        with session_scope(self.url) as session:
+            drafts = [
+                r.id
+                for r in session.query(ConsolidatedReport).filter(
+                    ConsolidatedReport.approval == ReportApproval.DRAFT
+                )
+                if approval.subject_of(session, r.id).plan_id == plan_id
+            ]
+        texts = []
+        for report_id in drafts:
+            narrative = {key: f"(Mô phỏng) {label}." for key, label in approval.SECTIONS}
+            done = self._flow(
+                approve_report_flow, report_id, narrative=narrative, by="mô phỏng", now=iso(moment)
+            )
+            with session_scope(self.url) as session:
+                report = session.get(ConsolidatedReport, report_id)
+                final = session.get(StoredFile, report.final_pdf_file_id) if report else None
+                signed = str(stored_path(settings().files_dir, final.sha256)) if final else ""
+            self._flow(
+                approve_report_flow,
+                report_id,
+                narrative={},
+                by="mô phỏng",
+                signed_pdf=signed,
+                send=True,
+                now=iso(moment),
+            )
+            texts.append(f"DUYỆT báo cáo tổng hợp số {done['number']}, ký, gửi cấp trên")
+        return texts
 
     @staticmethod
     def _consolidation_text(item: dict[str, Any]) -> str:
