@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from cli.common import database_url, out
 from engine.clock import clock_from_env
@@ -37,9 +38,10 @@ def _report_id(session, plan_id: str, cycle_key: str, consolidation: str | None)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``kehoach report PLAN --cycle KEY [show|approve|sign FILE|send]``."""
+    """``kehoach report PLAN [show|approve|sign FILE|send] --cycle KEY``."""
     from engine import approval
     from engine.config import settings
+    from engine.register_numbers import retrying
     from engine.states import ReportApproval
     from engine.store.models import ConsolidatedReport
     from notifications.dispatch import dispatch_pending_sync
@@ -52,12 +54,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     step = args.step or "show"
     with session_scope(url) as session:
         report_id = _report_id(session, args.plan, args.cycle, getattr(args, "consolidation", None))
-        if step == "approve":
-            texts = {k: getattr(args, k) for k in approval.SECTION_IDS if getattr(args, k)}
+    if step == "approve":
+        texts = {k: getattr(args, k) for k in approval.SECTION_IDS if getattr(args, k)}
+
+        def approving(session: Any) -> None:
             if texts:
                 approval.save_narrative(session, report_id, texts, by=by, now=now)
             approval.approve(session, report_id, by=by, now=now, conf=conf)
-        elif step == "sign":
+
+        retrying(url, approving)  # the number: another approval at once may win it
+    with session_scope(url) as session:
+        if step == "sign":
             if not args.file:
                 raise approval.ApprovalError("cần tệp PDF đã ký: kehoach report … sign FILE.pdf")
             path = Path(args.file)

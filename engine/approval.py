@@ -53,6 +53,7 @@ from engine.store.models import (
     ConsolidatedReport,
     Cycle,
     Obligation,
+    OutboxMessage,
     StoredFile,
     Submission,
 )
@@ -595,7 +596,10 @@ def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | No
         if today >= steps.escalate_from:
             wanted.append("bao-thu-truong")
         for step in wanted:
-            row = queue_mail(
+            key = f"obl:{duty.id}:{MailKind.REPORT_DRAFT}:r{report.revision}-{step}"
+            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+                continue  # once per step and revision
+            queue_mail(
                 session,
                 duty,
                 MailKind.REPORT_DRAFT,
@@ -603,7 +607,7 @@ def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | No
                 {"approval_label": state.label},
                 now,
             )
-            queued += 1 if row is not None else 0
+            queued += 1
     return queued
 
 

@@ -5,19 +5,25 @@ never given twice (Nghị định 30: the number restarts each year; below 10 wi
 zero). A number is taken in the transaction that approves the report, as max + 1 of the
 register, so a rolled-back approval leaves no gap; two approvals at once that read the
 same max clash on the unique constraint, and the loser's whole transaction is tried again
-(:func:`engine.approval.approve_in_store`). On PostgreSQL an advisory lock per
+(:func:`retrying`). On PostgreSQL an advisory lock per
 (body, year) makes them wait for each other instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine.store.models import ReportNumber
+
+T = TypeVar("T")
 
 
 def number_text(number: int, symbol: str) -> str:
@@ -71,3 +77,21 @@ def register_of(session: Session, issuer_id: str, year: int) -> list[ReportNumbe
             .order_by(ReportNumber.number)
         )
     )
+
+
+def retrying(url: str, work: Callable[[Session], T], attempts: int = 8) -> T:
+    """``work`` in a transaction of its own, tried again when it loses a race for a
+    number (the unique constraint) or, on SQLite, for the write lock."""
+    from engine.store.db import session_scope
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(url) as session:
+                return work(session)
+        except (IntegrityError, OperationalError) as exc:
+            text = str(getattr(exc, "orig", exc)).lower()
+            clash = isinstance(exc, IntegrityError) or "locked" in text or "busy" in text
+            if not clash or attempt == attempts:
+                raise
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
