@@ -57,7 +57,8 @@ def test_deploy_creates_updates_and_retires(tmp_path: Path) -> None:
     assert result.version == 1
     found = deployments(SEED)
     assert set(found) == {
-        f"{f}/{SEED}" for f in ("activate", "sweep", "consolidate", "intake", "review")
+        f"{f}/{SEED}"
+        for f in ("activate", "sweep", "consolidate", "intake", "review", "approve-report")
     }
     sweep = found[f"sweep/{SEED}"]
     assert sweep.work_pool_name == "kehoach"

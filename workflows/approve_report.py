@@ -25,7 +25,7 @@ from engine.config import settings as default_settings
 from engine.states import ReportApproval
 from engine.store.db import session_scope
 from engine.store.models import ConsolidatedReport
-from workflows.common import database, iso, resolve_now
+from workflows.common import database, iso, plan_tag, resolve_now
 from workflows.dispatch import send_emails
 from workflows.tasks import kehoach_task
 
@@ -137,3 +137,21 @@ def approve_report_flow(
 
 def deployment_name(plan_id: str) -> str:
     return f"approve-report/{plan_id}"
+
+
+def trigger_approval(report_id: int, plan_id: str, database_url: str | None = None) -> Any:
+    """Create a run of the plan's approval deployment (it suspends for the form)."""
+    from prefect.deployments import run_deployment
+
+    parameters: dict[str, Any] = {"report_id": report_id}
+    if database_url:
+        parameters["database_url"] = database_url
+    run = run_deployment(
+        deployment_name(plan_id),
+        parameters=parameters,
+        timeout=0,
+        as_subflow=False,
+        flow_run_name=f"duyệt báo cáo tổng hợp · {plan_id} · số {report_id}",
+        tags=[plan_tag(plan_id)],
+    )
+    return run.id  # type: ignore[union-attr]

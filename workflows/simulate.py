@@ -338,7 +338,8 @@ class Simulation:
             if plan_id not in plans:
                 continue
             before = self._mail()
-            result = self._flow(sweep_flow, plan_id, now=iso(moment))
+            # the simulated consolidating unit approves its drafts itself (approve_drafts)
+            result = self._flow(sweep_flow, plan_id, now=iso(moment), request_approval=False)
             parts = []
             if result["reminders"]:
                 parts.append(f"{len(result['reminders'])} nhắc hạn")

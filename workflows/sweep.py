@@ -120,6 +120,7 @@ def sweep_flow(
     dispatch: bool = True,
     consolidate_due: bool = True,
     close_due: bool = True,
+    request_approval: bool = True,
 ) -> dict[str, Any]:
     """Daily deadline sweep of one plan (every active version of it); then due
     consolidations, then closing the cycles past their ``closes_on`` (engine.closing)."""
@@ -152,6 +153,7 @@ def sweep_flow(
                     now=when,
                     database_url=url,
                     dispatch=False,
+                    request_approval=request_approval,
                 )
             )
         # Reports taken in after a consolidation: revised before its due date, else noticed.
