@@ -276,6 +276,23 @@ class Mode(StrEnum):
     request = "request"  # "Đề nghị": addressed to bodies outside the issuer's command
 
 
+EscalationTarget = Literal["head", "parent", "issuer"]
+
+
+class EscalationPolicy(Model):
+    """Whom a late report's escalation is written to, in order: the unit's head (a person
+    of the registry, by name), the body above it (its parent), the plan's issuer. The
+    late unit's own addresses are never among them; when none of these has an address,
+    the consolidating unit gets it (notifications say so)."""
+
+    to: list[EscalationTarget] = Field(
+        default_factory=lambda: ["head", "parent"],
+        min_length=1,
+        description="head = thủ trưởng đơn vị; parent = cơ quan cấp trên trực tiếp; "
+        "issuer = cơ quan ban hành kế hoạch.",
+    )
+
+
 class Target(Model):
     """Who an assignment or deliverable is for: one unit or one group."""
 
@@ -477,6 +494,11 @@ class Plan(Model):
         description="Days after a cycle's last due date (the latest deadline of its "
         "obligations, the consolidation's included) on which the cycle closes: links work "
         "to the end of that day, the next sweep closes the cycle (docs/DECISIONS.md).",
+    )
+
+    escalation: EscalationPolicy = Field(
+        default_factory=lambda: EscalationPolicy(),
+        description="Who a late unit's escalation goes to (never the late unit itself).",
     )
 
     def assignment(self, assignment_id: str) -> Assignment | None:

@@ -98,10 +98,33 @@ def _reminder(d: Draft) -> None:
 
 
 def _escalation(d: Draft) -> None:
+    """To whom the plan's escalation policy names, in its order: the unit's head (a
+    person), the body above it, the plan's issuer; never the late unit's own addresses.
+    With none of them reachable, the consolidating unit gets it, and the mail says so."""
+    own = set(d.unit["emails"])
     head = d.unit.get("head") or {}
-    d.to_addrs = [head["email"]] if head.get("email") else list(d.unit["emails"])
-    d.cc_addrs = list(d.consolidating["emails"]) if d.consolidating else []
+    parent = d.units(d.unit.get("parent")) if d.unit.get("parent") else None
+    issuer = d.units(d.plan.document.issuer_unit)
+    to: list[str] = []
+    addressed: list[dict[str, Any]] = []  # whom "Kính gửi" names, in order
+    for target in d.plan.escalation.to:
+        if target == "head" and head.get("email") and head["email"] not in own:
+            to.append(head["email"])
+            addressed.append({"person": head, "unit": d.unit})
+        elif target == "parent" and parent and parent["emails"] and parent["id"] != d.unit["id"]:
+            to += [a for a in parent["emails"] if a not in own]
+            addressed.append({"unit": parent})
+        elif target == "issuer" and issuer["emails"] and issuer["id"] != d.unit["id"]:
+            to += [a for a in issuer["emails"] if a not in own]
+            addressed.append({"unit": issuer})
+    cc = list(d.consolidating["emails"]) if d.consolidating else []
     d.context["head"] = head or None
+    d.context["escalated_to"] = addressed
+    d.context["nobody_above"] = not to
+    if not to:  # nobody above has an address: the consolidating unit follows it up
+        to, cc = cc, []
+    d.to_addrs = list(dict.fromkeys(a for a in to if a))
+    d.cc_addrs = [a for a in dict.fromkeys(cc) if a not in d.to_addrs and a not in own]
 
 
 def _receipt(d: Draft) -> None:

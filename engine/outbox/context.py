@@ -65,6 +65,7 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
             "emails": [],
             "head": None,
             "focal": None,
+            "parent": None,
         }
     data = row.data or {}
     return {
@@ -74,6 +75,7 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
         "emails": list(row.emails or []),
         "head": _person(data.get("head")),
         "focal": _person(data.get("focal")),
+        "parent": row.parent_id,
     }
 
 
@@ -180,6 +182,16 @@ def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _requested(plan: Plan, obligation: Obligation) -> bool:
+    """Every assignment behind the duty is a request ("Đề nghị"), none an order."""
+    modes = [
+        a.mode.value
+        for a in (plan.assignment(str(i)) for i in obligation.assignment_ids or [])
+        if a is not None
+    ]
+    return bool(modes) and all(m == "request" for m in modes)
 
 
 @dataclass
@@ -355,6 +367,8 @@ class ContextBuilder:
             "unit": unit,
             "deliverable": _what(plan, obligation),
             "assignments": _assignments(plan, obligation),
+            # a body the plan only asks ("Đề nghị …": MTTQ, mass organisations) is asked
+            "requested": _requested(plan, obligation),
             "due": self.date(obligation.due_date),
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,
