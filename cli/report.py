@@ -16,7 +16,7 @@ from engine.clock import clock_from_env
 from engine.store.db import migrate, session_scope
 
 
-def _report_id(session, plan_id: str, cycle_key: str, consolidation: str | None) -> int:  # type: ignore[no-untyped-def]
+def _report_id(session: Any, plan_id: str, cycle_key: str, consolidation: str | None) -> int:
     from engine.consolidation.consolidate import cycle_and_version
     from engine.consolidation.document import newest_report
     from engine.context import plan_context
@@ -81,7 +81,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         out(f"báo cáo tổng hợp lần {report.revision}: {state.label}")
         if report.number_text:
             out(f"  số: {report.number_text}")
-        missing = [label for key, label in approval.SECTIONS if not (report.narrative or {}).get(key)]
+        missing = [
+            label for key, label in approval.SECTIONS if not (report.narrative or {}).get(key)
+        ]
         if state is ReportApproval.DRAFT and missing:
             out(f"  chưa viết: {'; '.join(missing)}")
     if step != "show":

@@ -256,9 +256,16 @@ def undecided_answers(session: Session, report: ConsolidatedReport) -> tuple[lis
 
 
 def approve(
-    session: Session, report_id: int, *, by: str, now: dt.datetime, conf: Any
+    session: Session,
+    report_id: int,
+    *,
+    by: str,
+    now: dt.datetime,
+    conf: Any,
+    final_pdf: bool = True,
 ) -> ConsolidatedReport:
-    """Approve a draft: the number from the issuer's register, the final .docx and PDF."""
+    """Approve a draft: the number from the issuer's register, the final .docx and PDF
+    (``final_pdf=False``: the .docx alone, for the simulation, which signs no paper)."""
     subject = subject_of(session, report_id)
     report = subject.report
     _require(report, ReportApproval.DRAFT, "duyệt")
@@ -303,7 +310,7 @@ def approve(
     folder = Path(conf.reports_dir) / subject.plan_id / subject.cycle.key
     stem = f"{subject.consolidation.id}-{slug(number)}"
     docx_path = render_docx(doc, folder / f"{stem}.docx")
-    pdf_path = docx_to_pdf(docx_path)
+    pdf_path = docx_to_pdf(docx_path) if final_pdf else None
     files_dir = Path(conf.files_dir)
     docx_row = store_file(
         session,
@@ -313,17 +320,22 @@ def approve(
         now=now,
         files_dir=files_dir,
     )
-    pdf_row = store_file(
-        session,
-        pdf_path.read_bytes(),
-        name=pdf_path.name,
-        content_type=PDF_TYPE,
-        now=now,
-        files_dir=files_dir,
+    pdf_row = (
+        store_file(
+            session,
+            pdf_path.read_bytes(),
+            name=pdf_path.name,
+            content_type=PDF_TYPE,
+            now=now,
+            files_dir=files_dir,
+        )
+        if pdf_path is not None
+        else None
     )
     report.number_text = number
     report.approved_at, report.approved_by = now, by
-    report.final_docx_file_id, report.final_pdf_file_id = docx_row.id, pdf_row.id
+    report.final_docx_file_id = docx_row.id
+    report.final_pdf_file_id = pdf_row.id if pdf_row else None
     move_report(
         session,
         report,
@@ -339,7 +351,7 @@ def approve(
         issuer=issuer,
         year=today.year,
         docx_sha256=docx_row.sha256,
-        pdf_sha256=pdf_row.sha256,
+        pdf_sha256=pdf_row.sha256 if pdf_row else None,
     )
     session.flush()
     return report
@@ -618,3 +630,18 @@ def _require(report: ConsolidatedReport, state: ReportApproval, what: str) -> No
             f"không thể {what}: báo cáo tổng hợp lần {report.revision} đang ở trạng thái "
             f"'{current.label}' (cần '{state.label}')"
         )
+
+
+def simulated_signature(number: str) -> bytes:
+    """A one-page PDF that says in its metadata it stands for a signature the simulation
+    did not make (``kehoach simulate``, the demo); never for a real report."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)  # A4 in points
+    writer.add_metadata(
+        {"/Title": f"Bản ký mô phỏng – báo cáo số {number}", "/Producer": "kehoach"}
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

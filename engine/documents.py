@@ -317,7 +317,7 @@ def _page_numbers(section: Any) -> None:
 
 
 def _draft_mark(section: Any) -> None:
-    """"DỰ THẢO" at the top right of every page (both headers of the first section; the
+    """ "DỰ THẢO" at the top right of every page (both headers of the first section; the
     phụ lục sections link to its default header)."""
     for header in (section.first_page_header, section.header):
         header._element.insert(

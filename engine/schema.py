@@ -277,6 +277,7 @@ class Mode(StrEnum):
 
 
 EscalationTarget = Literal["head", "parent", "issuer"]
+DEFAULT_ESCALATION: tuple[EscalationTarget, ...] = ("head", "parent")
 
 
 class EscalationPolicy(Model):
@@ -286,7 +287,7 @@ class EscalationPolicy(Model):
     the consolidating unit gets it (notifications say so)."""
 
     to: list[EscalationTarget] = Field(
-        default_factory=lambda: ["head", "parent"],
+        default_factory=lambda: list(DEFAULT_ESCALATION),
         min_length=1,
         description="head = thủ trưởng đơn vị; parent = cơ quan cấp trên trực tiếp; "
         "issuer = cơ quan ban hành kế hoạch.",

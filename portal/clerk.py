@@ -9,8 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, RegistryUnit
-from engine.store.models import RegistryVersion
+from engine.store.models import (
+    Cycle,
+    Obligation,
+    PlanInstance,
+    PlanVersion,
+    RegistryUnit,
+    RegistryVersion,
+)
 from engine.vntext import short_date
 
 

@@ -137,9 +137,7 @@ def _answers(
     ids = [r["obligation_id"] for r in report.status_table or [] if r.get("obligation_id")]
     newest: dict[int, Submission] = {}
     counted: dict[int, Submission] = {}
-    wanted = {
-        r["obligation_id"]: r.get("included_version") for r in report.status_table or []
-    }
+    wanted = {r["obligation_id"]: r.get("included_version") for r in report.status_table or []}
     for submission in session.query(Submission).filter(Submission.obligation_id.in_(ids)):
         if submission.version == wanted.get(submission.obligation_id):
             counted[submission.obligation_id] = submission

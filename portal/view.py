@@ -37,8 +37,8 @@ from engine.store.models import (
     Submission,
 )
 from engine.vntext import date_with_weekday, short_date
-from portal.clerk import contact_for, period_text, receipt_number
 from portal.access import ObligationRow, OpenedLink
+from portal.clerk import contact_for, period_text, receipt_number
 
 TZ = ZoneInfo(TIMEZONE)
 

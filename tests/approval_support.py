@@ -33,7 +33,10 @@ def accept_undecided(session: Session, report: ConsolidatedReport, now: dt.datet
     }
     accepted = 0
     for submission in session.query(Submission).filter(Submission.obligation_id.in_(list(ids))):
-        if submission.version == ids[submission.obligation_id] and not submission.review_state.decided:
+        if (
+            submission.version == ids[submission.obligation_id]
+            and not submission.review_state.decided
+        ):
             review(session, submission.id, decision="accept", by="tong-hop", now=now)
             accepted += 1
     assert undecided_answers(session, report) == ([], [])
@@ -54,5 +57,13 @@ def approve_sign_send(
     save_narrative(session, report_id, NARRATIVE, by="tong-hop", now=now)
     assert set(NARRATIVE) == {key for key, _ in SECTIONS}
     approve(session, report_id, by="tong-hop", now=now, conf=conf)
-    upload_signed(session, report_id, minimal_pdf(), name="bao-cao-da-ky.pdf", by="tong-hop", now=now, conf=conf)
+    upload_signed(
+        session,
+        report_id,
+        minimal_pdf(),
+        name="bao-cao-da-ky.pdf",
+        by="tong-hop",
+        now=now,
+        conf=conf,
+    )
     return send_upward(session, report_id, by="tong-hop", now=now, conf=conf)

@@ -84,15 +84,17 @@ def test_numbers_are_given_in_order_once_each_under_concurrency(db_url, tmp_path
             start.wait()
             got[rid] = retrying(
                 db_url,
-                lambda s: take_number(
-                    s,
-                    issuer_id="ubnd-huyen",
-                    year=2027,
-                    symbol="BC-UBND",
-                    report_id=rid,
-                    by="test",
-                    now=vn(2027, 9, 12),
-                ).number,
+                lambda s: (
+                    take_number(
+                        s,
+                        issuer_id="ubnd-huyen",
+                        year=2027,
+                        symbol="BC-UBND",
+                        report_id=rid,
+                        by="test",
+                        now=vn(2027, 9, 12),
+                    ).number
+                ),
                 attempts=30,
             )
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -111,13 +113,23 @@ def test_numbers_are_given_in_order_once_each_under_concurrency(db_url, tmp_path
         assert {r.report_id for r in register} == set(ids)
         # A report asking again keeps its number; another body's register starts at 1.
         again = take_number(
-            session, issuer_id="ubnd-huyen", year=2027, symbol="BC-UBND", report_id=ids[0],
-            by="test", now=vn(2027, 9, 13),
+            session,
+            issuer_id="ubnd-huyen",
+            year=2027,
+            symbol="BC-UBND",
+            report_id=ids[0],
+            by="test",
+            now=vn(2027, 9, 13),
         )
         assert again.number == got[ids[0]]
         other = take_number(
-            session, issuer_id="ca-huyen", year=2027, symbol="BC-CAH", report_id=report_id,
-            by="test", now=vn(2027, 9, 13),
+            session,
+            issuer_id="ca-huyen",
+            year=2027,
+            symbol="BC-CAH",
+            report_id=report_id,
+            by="test",
+            now=vn(2027, 9, 13),
         )
         assert other.number == 1
 
@@ -159,7 +171,9 @@ def test_steps_only_in_order_and_nothing_upward_before_send(sqlite_url, tmp_path
         with pytest.raises(ApprovalError, match="cần 'Đã ký, chờ gửi'"):
             send_upward(session, report_id, by="t", now=now, conf=conf)
         with pytest.raises(ApprovalError, match="cần 'Đã duyệt và cấp số, chờ ký'"):
-            upload_signed(session, report_id, minimal_pdf(), name="x.pdf", by="t", now=now, conf=conf)
+            upload_signed(
+                session, report_id, minimal_pdf(), name="x.pdf", by="t", now=now, conf=conf
+            )
         report = session.get(ConsolidatedReport, report_id)
         with pytest.raises(IllegalTransition):
             move_report(session, report, ReportApproval.SENT, at=now, action=None, plan_id=None)
@@ -183,7 +197,11 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
         save_narrative(session, report_id, NARRATIVE, by="t", now=vn(2027, 9, 25, 7))
         approve(session, report_id, by="t", now=vn(2027, 9, 25, 7), conf=conf)
         follow_up_approvals(session, now=vn(2027, 9, 25, 8))
-        [head] = [m for m in outbox(session, "report_draft") if m.idempotency_key.endswith("-bao-thu-truong")]
+        [head] = [
+            m
+            for m in outbox(session, "report_draft")
+            if m.idempotency_key.endswith("-bao-thu-truong")
+        ]
         assert head.to_addrs == ["truong.cah@lc.example"]  # its head, a person
         assert head.cc_addrs == ["ca.huyen@lc.example"]
         assert head.context["report"]["number"] == "01/BC-UBND"

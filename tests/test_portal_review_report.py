@@ -89,7 +89,10 @@ def test_review_approve_number_sign_send_and_only_then_upward(
     with session_scope(world.db_url) as session:
         for unit, day in ((UNIT, 1), (OTHER_UNIT, 2)):
             sub = record_submission(
-                session, world.obligation_id(unit, "bao-cao-nam"), values=VALUES, now=vn(2027, 9, day)
+                session,
+                world.obligation_id(unit, "bao-cao-nam"),
+                values=VALUES,
+                now=vn(2027, 9, day),
             )
             intake(session, sub.id, now=vn(2027, 9, day, 9, 5))
         result = consolidate(

@@ -461,8 +461,12 @@ def test_intake_and_sweep_flows_revise_before_the_due_date(
         reports = _reports(session)
         assert [r.revision for r in reports] == [1, 2, 3]
         assert [r.aggregates["so-vu-chay"] for r in reports] == [12, 17, 19]
-        keys = [m.idempotency_key.rsplit(":", 1)[-1] for m in outbox(session, "consolidated")]
-        assert keys == ["", "lan-2", "lan-3"]
+        # Each revision is a draft for the consolidating unit; a newer one replaces the
+        # one before it on its way; nothing went upward without approval.
+        assert outbox(session, "consolidated") == []
+        keys = [m.idempotency_key.rsplit(":", 1)[-1] for m in outbox(session, "report_draft")]
+        assert keys == ["r1", "r2", "r3"]
+        assert [r.approval for r in reports] == ["superseded", "superseded", "draft"]
 
     wanted = f"tổng hợp lại · {DISTRICT} · "
     with get_client(sync_client=True) as client:

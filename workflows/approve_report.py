@@ -63,6 +63,7 @@ def take_steps(
     send: bool,
     now: str,
     database_url: str,
+    simulated: bool = False,
 ) -> dict[str, Any]:
     """Save the sections and approve a draft; keep the signed PDF; send: each step only
     from the state before it (a step already taken is skipped, not repeated)."""
@@ -77,9 +78,17 @@ def take_steps(
         if ReportApproval(report.approval) is ReportApproval.DRAFT:
             if any(narrative.values()):
                 approval.save_narrative(session, report_id, narrative, by=by, now=moment)
-            approval.approve(session, report_id, by=by, now=moment, conf=conf)
+            approval.approve(
+                session, report_id, by=by, now=moment, conf=conf, final_pdf=not simulated
+            )
             done.append("approved")
-        if signed_pdf and ReportApproval(report.approval) is ReportApproval.APPROVED:
+        if simulated and ReportApproval(report.approval) is ReportApproval.APPROVED:
+            data = approval.simulated_signature(report.number_text or "")
+            approval.upload_signed(
+                session, report_id, data, name="ban-ky-mo-phong.pdf", by=by, now=moment, conf=conf
+            )
+            done.append("signed")
+        elif signed_pdf and ReportApproval(report.approval) is ReportApproval.APPROVED:
             path = Path(signed_pdf)
             approval.upload_signed(
                 session, report_id, path.read_bytes(), name=path.name, by=by, now=moment, conf=conf
@@ -101,9 +110,12 @@ def approve_report_flow(
     now: str | None = None,
     database_url: str | None = None,
     dispatch: bool = True,
+    simulated: bool = False,
 ) -> Any:
     """Approve (number), keep the signed PDF and send one consolidated report; without
-    ``narrative``, wait (suspended) for the consolidating unit's form."""
+    ``narrative``, wait (suspended) for the consolidating unit's form. ``simulated``
+    (kehoach simulate): no final PDF, a one-page stand-in marked as such for the signed
+    file."""
     url = database(database_url)
     found = _state(url, report_id)
     if found is None:
@@ -127,11 +139,13 @@ def approve_report_flow(
         by, signed_pdf, send = answer.by, answer.signed_pdf, answer.send
     when = iso(resolve_now(now))
     result = take_steps.with_options(task_run_name=f"duyệt · {label}")(
-        report_id, narrative or {}, by or "operator", signed_pdf or "", send, when, url
+        report_id, narrative or {}, by or "operator", signed_pdf or "", send, when, url, simulated
     )
     sent = send_emails(url, when) if dispatch else None
     final = ReportApproval(result["approval"])
-    print(f"{label}: {final.label.lower()}" + (f", số {result['number']}" if result["number"] else ""))
+    print(
+        f"{label}: {final.label.lower()}" + (f", số {result['number']}" if result["number"] else "")
+    )
     return Completed(name=final.label, message=label, data={**result, "sent": sent})
 
 

@@ -360,13 +360,11 @@ class Simulation:
 
     def approve_drafts(self, moment: dt.datetime, plan_id: str) -> list[str]:
         """The consolidating unit's part, played: each draft report of the plan is
-        approved (sections marked as simulated), its final PDF taken as the signed file
-        (a real one is signed by hand or digitally) and sent upward."""
+        approved (sections marked as simulated), a one-page stand-in marked as such kept
+        as the signed file (a real one is signed by hand or digitally) and sent upward."""
         from engine import approval
-        from engine.config import settings
-        from engine.documents import stored_path
         from engine.states import ReportApproval
-        from engine.store.models import ConsolidatedReport, StoredFile
+        from engine.store.models import ConsolidatedReport
         from workflows.approve_report import approve_report_flow
 
         with session_scope(self.url) as session:
@@ -381,22 +379,15 @@ class Simulation:
         for report_id in drafts:
             narrative = {key: f"(Mô phỏng) {label}." for key, label in approval.SECTIONS}
             done = self._flow(
-                approve_report_flow, report_id, narrative=narrative, by="mô phỏng", now=iso(moment)
-            )
-            with session_scope(self.url) as session:
-                report = session.get(ConsolidatedReport, report_id)
-                final = session.get(StoredFile, report.final_pdf_file_id) if report else None
-                signed = str(stored_path(settings().files_dir, final.sha256)) if final else ""
-            self._flow(
                 approve_report_flow,
                 report_id,
-                narrative={},
+                narrative=narrative,
                 by="mô phỏng",
-                signed_pdf=signed,
                 send=True,
+                simulated=True,
                 now=iso(moment),
             )
-            texts.append(f"DUYỆT báo cáo tổng hợp số {done['number']}, ký, gửi cấp trên")
+            texts.append(f"DUYỆT báo cáo tổng hợp số {done['number']}, ký (mô phỏng), gửi cấp trên")
         return texts
 
     @staticmethod

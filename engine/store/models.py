@@ -343,7 +343,9 @@ class ConsolidatedReport(Base):
     approval: Mapped[ReportApproval] = mapped_column(
         EnumText(ReportApproval), default=ReportApproval.DRAFT, server_default="sent"
     )
-    narrative: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)  # section id -> text
+    narrative: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, default=dict
+    )  # section id -> text
     # StoredFile ids (no foreign key: SQLite cannot add one to a table holding data)
     number_text: Mapped[str | None] = mapped_column(String(60))  # "125/BC-CAH"
     approved_at: Mapped[dt.datetime | None]
