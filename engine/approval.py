@@ -186,6 +186,22 @@ def apply_narrative(doc: ReportDocument, narrative: dict[str, Any], *, draft: bo
     ]
 
 
+def finish_document(
+    session: Session,
+    doc: ReportDocument,
+    consolidation: Consolidation,
+    cycle_key: str,
+    narrative: dict[str, Any],
+    *,
+    draft: bool,
+) -> None:
+    """The unit's sections (:func:`apply_narrative`), then the combined plan's section."""
+    from engine.consolidation.combined import combined_sections
+
+    apply_narrative(doc, narrative, draft=draft)
+    doc.sections = [*doc.sections, *combined_sections(session, consolidation, cycle_key)]
+
+
 def save_narrative(
     session: Session, report_id: int, texts: dict[str, str], *, by: str, now: dt.datetime
 ) -> ConsolidatedReport:
@@ -306,7 +322,14 @@ def approve(
     )
     number = number_text(registered.number, registered.symbol)
     doc.number, doc.day = number, today
-    apply_narrative(doc, report.narrative or {}, draft=False)
+    finish_document(
+        session,
+        doc,
+        subject.consolidation,
+        subject.cycle.key,
+        report.narrative or {},
+        draft=False,
+    )
     folder = Path(conf.reports_dir) / subject.plan_id / subject.cycle.key
     stem = f"{subject.consolidation.id}-{slug(number)}"
     docx_path = render_docx(doc, folder / f"{stem}.docx")

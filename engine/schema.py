@@ -413,6 +413,12 @@ class Consolidation(Model):
     routing: Routing
     deadline: DeadlineRule
     combined_with: str | None = Field(None, description="e.g. the report on 630/QĐ-TTg.")
+    combined_plan: Slug | None = Field(
+        None,
+        description="Id of the plan whose report is combined (lồng ghép): when it is in "
+        "the store, its consolidated figures of the same cycle become a section of this "
+        "report; otherwise the report says it is not there.",
+    )
     on_behalf_of: Slug | None = Field(
         None,
         description="The body in whose name the report goes out (UBND huyện, drafted by the "

@@ -268,9 +268,9 @@ def _write(run: _Run) -> _Written:
             session, ctx, run.template, run.previous, run.fed_id, aggregates, None
         )
     _mark_tampered(doc, rows, tampered, included)
-    from engine.approval import apply_narrative
+    from engine.approval import finish_document
 
-    apply_narrative(doc, {}, draft=True)
+    finish_document(session, doc, consolidation, cycle.key, {}, draft=True)
     markdown = render_markdown(doc)
     folder = Path(run.conf.reports_dir) / ctx.plan_id / cycle.key
     suffix = f"-lan-{run.revision}" if run.revision > 1 else ""
@@ -456,11 +456,12 @@ def stored_document(
         reports=reports,
         owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    from engine.approval import apply_narrative
+    from engine.approval import finish_document
 
     if report.number_text and report.approved_at:
         doc.number, doc.day = report.number_text, local_day(report.approved_at)
-    apply_narrative(doc, report.narrative or {}, draft=not report.number_text)
+    narrative = report.narrative or {}
+    finish_document(session, doc, consolidation, cycle_key, narrative, draft=not report.number_text)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1
