@@ -354,4 +354,6 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         # the clerk's facts (portal.clerk): the period, whom to call
         "period": period_text(session, link.cycle.id),
         "contact": contact_for(session, link.registry_id, obligation),
+        # a consolidation duty's holder reviews its report (portal.review_report)
+        "review_link": f"{link.page}/bao-cao" if obligation.kind == "consolidation" else None,
     }

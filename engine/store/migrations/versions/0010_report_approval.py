@@ -10,6 +10,8 @@ consolidation itself, so they read as 'sent'. ``report_numbers`` is the register
 issuing body per year: a number is given once (unique constraint) and to one report.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,7 +20,7 @@ down_revision = "0008_sweep_index"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = [
+_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("approval", sa.String(length=20), server_default="sent", nullable=False),
     sa.Column("narrative", sa.JSON(), nullable=True),
     sa.Column("number_text", sa.String(length=60), nullable=True),
