@@ -97,6 +97,12 @@ class Subject:
     def duty_id(self) -> int | None:
         return self.duty.id if self.duty else None
 
+    def document(self, session: Session, day: dt.date) -> Any:
+        """The stored revision's document (engine.consolidation.stored_document)."""
+        return stored_document(
+            session, self.ctx, self.consolidation, self.template, self.fed_id, self.report, day
+        )
+
 
 def subject_of(session: Session, report_id: int) -> Subject:
     report = session.get(ConsolidatedReport, report_id)
@@ -301,15 +307,7 @@ def approve(
     # Answers not decided yet may stand (the review page lists them): an accepted one
     # could no longer be corrected by its unit, which a later revision would take in.
     today = local_day(now)
-    doc, _rows, _figures, _prev = stored_document(
-        session,
-        subject.ctx,
-        subject.consolidation,
-        subject.template,
-        subject.fed_id,
-        report,
-        today,
-    )
+    doc, _rows, _figures, _prev = subject.document(session, today)
     issuer = issuer_id_on(subject.ctx, today)
     registered = take_number(
         session,
@@ -359,24 +357,19 @@ def approve(
     report.approved_at, report.approved_by = now, by
     report.final_docx_file_id = docx_row.id
     report.final_pdf_file_id = pdf_row.id if pdf_row else None
-    move_report(
+    _step(
         session,
-        report,
+        subject,
         ReportApproval.APPROVED,
-        at=now,
-        action="report.approved",
-        plan_id=subject.plan_id,
-        actor=by,
-        obligation_id=subject.duty_id,
-        report_id=report.id,
+        "report.approved",
+        by=by,
+        now=now,
         revision=report.revision,
-        number=number,
         issuer=issuer,
         year=today.year,
         docx_sha256=docx_row.sha256,
         pdf_sha256=pdf_row.sha256 if pdf_row else None,
     )
-    session.flush()
     return report
 
 
@@ -482,22 +475,17 @@ def upload_signed(
         files_dir=Path(conf.files_dir),
     )
     report.signed_file_id, report.signed_at, report.signed_by = row.id, now, by
-    move_report(
+    _step(
         session,
-        report,
+        subject,
         ReportApproval.SIGNED,
-        at=now,
-        action="report.signed",
-        plan_id=subject.plan_id,
-        actor=by,
-        obligation_id=subject.duty_id,
-        report_id=report.id,
-        number=report.number_text,
+        "report.signed",
+        by=by,
+        now=now,
         signed_sha256=row.sha256,
         size=row.size,
         kind=kind,
     )
-    session.flush()
     return report
 
 
@@ -521,15 +509,7 @@ def send_upward(
     attached = folder / f"{subject.consolidation.id}-{slug(report.number_text or '')}-da-ky.pdf"
     shutil.copyfile(stored_path(Path(conf.files_dir), signed.sha256), attached)
     result = ConsolidationResult(report, "", False)
-    doc, _rows, _figures, previous_ids = stored_document(
-        session,
-        subject.ctx,
-        subject.consolidation,
-        subject.template,
-        subject.fed_id,
-        report,
-        local_day(now),
-    )
+    doc, _rows, _figures, previous_ids = subject.document(session, local_day(now))
     if subject.duty is not None:
         extra: dict[str, Any] = {"document_path": str(attached), "number": report.number_text}
         step = ""
@@ -560,22 +540,17 @@ def send_upward(
             result,
         )
     report.sent_at = now
-    move_report(
+    _step(
         session,
-        report,
+        subject,
         ReportApproval.SENT,
-        at=now,
-        action="report.sent",
-        plan_id=subject.plan_id,
-        actor=by,
-        obligation_id=subject.duty_id,
-        report_id=report.id,
-        number=report.number_text,
+        "report.sent",
+        by=by,
+        now=now,
         upward_submission_id=report.upward_submission_id,
         upward_refused=result.upward_refused,
         warnings=list(result.warnings),
     )
-    session.flush()
     return result
 
 
@@ -644,6 +619,34 @@ def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | No
             )
             queued += 1
     return queued
+
+
+def _step(
+    session: Session,
+    subject: Subject,
+    to: ReportApproval,
+    action: str,
+    *,
+    by: str,
+    now: dt.datetime,
+    **data: Any,
+) -> None:
+    """Move the report to ``to`` with its audit row (who, the report, its number)."""
+    report = subject.report
+    move_report(
+        session,
+        report,
+        to,
+        at=now,
+        action=action,
+        plan_id=subject.plan_id,
+        actor=by,
+        obligation_id=subject.duty_id,
+        report_id=report.id,
+        number=report.number_text,
+        **data,
+    )
+    session.flush()
 
 
 def _require(report: ConsolidatedReport, state: ReportApproval, what: str) -> None:
