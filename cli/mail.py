@@ -94,6 +94,7 @@ def _kind_labels() -> dict[str, str]:
         K.CYCLE_CLOSED: "Đóng kỳ",
         K.REPORT_AFTER_CONSOLIDATION: "Báo cáo sau tổng hợp",
         K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
+        K.REPORT_DRAFT: "Dự thảo báo cáo tổng hợp",
     }
 
 
