@@ -319,10 +319,9 @@ def _page_numbers(section: Any) -> None:
 def _draft_mark(section: Any) -> None:
     """ "DỰ THẢO" at the top right of every page (both headers of the first section; the
     phụ lục sections link to its default header)."""
-    for header in (section.first_page_header, section.header):
-        header._element.insert(
-            0, xb.paragraph(DRAFT_MARK, size=13, bold=True, align="right", after=0)
-        )
+    mark = [xb.paragraph(DRAFT_MARK, size=13, bold=True, align="right", after=0) for _ in "12"]
+    section.first_page_header._element.insert(0, mark[0])
+    section.header._element.append(mark[1])  # under the page number, which comes first
 
 
 def _lines(texts: list[str], size: float, bold: bool = False, italic: bool = False) -> list[Any]:
