@@ -14,10 +14,12 @@ from docx.section import Section
 from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
 from cli.importer import cmd_import
+from cli.doctor import cmd_doctor
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
 from cli.registry import cmd_registry_apply, cmd_registry_history
 from cli.request import cmd_request
+from cli.report import cmd_report
 from cli.running import (
     cmd_activate,
     cmd_close,
@@ -33,6 +35,7 @@ from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
 from engine.faults import reached, trace
+from engine.register_numbers import register_of
 from engine.registry_changes import Contacts
 from engine.registry_dated import SplitRule
 from engine.repository import retire_plan
@@ -64,6 +67,7 @@ from engine.states import (
 from engine.store import db
 from engine.store.models import (
     Base,
+    ConsolidatedReport,
     Cycle,
     Obligation,
     OutboxMessage,
@@ -71,6 +75,7 @@ from engine.store.models import (
     PlanVersion,
     RegistryUnit,
     RegistryVersion,
+    ReportNumber,
     SchedulerState,
     Submission,
     UTCDateTime,
@@ -79,7 +84,9 @@ from engine.transitions import move_instance
 from notifications.flows import dispatch_outbox
 from notifications.mailbox import MailboxHandler
 from notifications.render import build_message
+from portal import review_report
 from portal.server import app_from_env
+from workflows.approve_report import ReportApprovalInput
 from workflows.events import EVENT_NAMES
 from workflows.server import LocalPrefect, use_api
 
@@ -205,6 +212,7 @@ EVENT_NAMES  # workflows/events.py: every event name, for automations; tests/tes
 cmd_audit  # cli/audit.py, named by string in cli/parser.py
 cmd_registry_apply, cmd_registry_history  # cli/registry.py, named by string in cli/parser.py
 cmd_import  # cli/importer.py, named by string in cli/parser.py
+cmd_doctor  # cli/doctor.py, named by string in cli/parser.py
 # SQLAlchemy session events (engine/audit_chain.py): chain the queued rows at commit,
 # drop them on rollback, write them first when the transaction reads the log
 audit_chain._before_commit, audit_chain._after_soft_rollback
@@ -213,3 +221,14 @@ audit_chain._after_transaction_end, audit_chain._reading_the_log
 audit_anchor._anchor_committed, audit_anchor._nothing_to_anchor
 db._guards_after_create_all  # metadata.create_all hook: the append-only triggers
 db.drop_audit_guards  # the migration's downgrade (migrations/ is not scanned) and tests
+
+# ---------------------------------------------------------------- the report's way upward
+cmd_report  # cli/report.py, named by string in cli/parser.py
+review_report.routes  # registered by portal/app.py
+_.review_page, _.review_post, _.review_file  # its FastAPI routes
+ConsolidatedReport.signed_by  # who uploaded the signed file (the audit row has it too)
+register_of  # engine/register_numbers.py: the register of a body and year; tests read it
+ReportNumber.assigned_at, ReportNumber.assigned_by  # the register's record of who took a number
+# The Resume form's fields (Prefect builds the form from the model; read by getattr)
+ReportApprovalInput.ket_qua, ReportApprovalInput.ton_tai, ReportApprovalInput.nguyen_nhan
+ReportApprovalInput.phuong_huong, ReportApprovalInput.kien_nghi

@@ -77,7 +77,6 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture
 
+# Every benchmark on SQLite and PostgreSQL; writes BENCHMARKS.md (ARGS="--only intake,sweep").
 bench: setup
-	@set -e; shopt -s nullglob; files=(benchmarks/bench_*.py); \
-	if [ $${#files[@]} -eq 0 ]; then echo "bench: no benchmarks/bench_*.py"; exit 0; fi; \
-	for f in "$${files[@]}"; do echo "== $$f"; $(VPY) "$$f"; done
+	$(VPY) benchmarks/run_all.py $(ARGS)

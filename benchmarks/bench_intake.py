@@ -8,10 +8,12 @@ One plan (benchmarks/scale_world.py) of ``answers`` communes, activated with the
 ``activate``; every commune's report is recorded (``record_submission``, not timed: that
 is the portal's part). Then everything is taken in as the intake flow's batch task does
 (``engine.batches.in_chunks``: 20 answers a transaction; on SQLite a pause as long as the
-chunk took, at most 0.2 s, to leave the lock to the portal): "after" with
-``engine.lifecycle.intake_many``, "before" with benchmarks/reference_before.py's
-``intake_before`` one answer at a time (a count of the cycle's open duties per answer,
-each receipt queued on its own). Each on a fresh copy of the store; the two alternate.
+chunk took, at most 0.2 s, to leave the lock to the portal): "after" with this tree's
+``engine.lifecycle.intake_many``, "before" with the ``intake`` of commit
+``reference.BEFORE`` one answer at a time (a count of the cycle's open duties per
+answer, each receipt queued on its own), from a git worktree of it
+(benchmarks/reference.py). Each in a process of its own on a fresh copy of the store;
+the two alternate.
 
 Prints the wall time with the pauses, the time inside the transactions (without them),
 per answer, and the ratio of the per-answer cost at the largest size to the smallest
@@ -21,18 +23,22 @@ per answer, and the ratio of the per-answer cost at the largest size to the smal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import importlib
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reference  # noqa: E402
 
+reference.use_tree(sys.argv)  # before any kehoach import: --tree DIR is the code before
 import scale_world as world  # noqa: E402
 
 ANSWERED = world.QUIET  # every answer comes in on time
@@ -63,17 +69,19 @@ def record_all(url: str) -> list[int]:
     return out
 
 
-def take_in_all(url: str, ids: list[int], before: bool) -> tuple[float, float, float, int]:
-    """The flow's batch intake; (wall s with the pauses, s inside transactions, CPU s of
-    this process inside them, receipts)."""
-    from reference_before import intake_before
+def take_in_all(url: str, ids: list[int]) -> tuple[float, float, float, int]:
+    """The flow's batch intake with whichever ``engine`` this process imported; (wall s
+    with the pauses, s inside transactions, CPU s of this process inside them, receipts)."""
     from sqlalchemy import func, select
 
     from engine.batches import in_chunks
     from engine.calendar import start_of_day
-    from engine.lifecycle.intake import intake_many
+
+    module = importlib.import_module("engine.lifecycle.intake")
     from engine.store.db import session_scope
     from engine.store.models import OutboxMessage
+
+    many = getattr(module, "intake_many", None)  # the code before took one at a time
 
     moment = start_of_day(ANSWERED) + dt.timedelta(hours=10)
     inside = cpu = 0.0
@@ -82,10 +90,10 @@ def take_in_all(url: str, ids: list[int], before: bool) -> tuple[float, float, f
         nonlocal inside, cpu
         began, began_cpu = time.perf_counter(), time.process_time()
         with session_scope(url) as session:
-            if before:
-                done = [intake_before(session, sid, now=moment) for sid in chunk]
+            if many is None:
+                done = [module.intake(session, sid, now=moment) for sid in chunk]
             else:
-                done = list(intake_many(session, chunk, now=moment))
+                done = list(many(session, chunk, now=moment))
         inside += time.perf_counter() - began
         cpu += time.process_time() - began_cpu
         return done
@@ -100,7 +108,22 @@ def take_in_all(url: str, ids: list[int], before: bool) -> tuple[float, float, f
     return wall, inside, cpu, int(receipts or 0)
 
 
-def measure(db: str, work: Path, answers: int, repeat: int) -> dict:
+def in_process(
+    url: str, ids: list[int], tree: Path | None, work: Path
+) -> tuple[float, float, float, int]:
+    """:func:`take_in_all` in a new process, on this tree or on ``tree``."""
+    listing = work / f"ids-{len(ids)}.json"
+    listing.write_text(json.dumps(ids), encoding="utf-8")
+    cmd = [sys.executable, __file__, "--child", url, "--ids", str(listing)]
+    cmd += ["--tree", str(tree)] if tree else []
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"intake process failed:\n{done.stderr[-3000:]}")
+    wall, inside, cpu, receipts = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, inside, cpu, int(receipts)
+
+
+def measure(db: str, work: Path, answers: int, repeat: int, before: Path) -> dict:
     stores = world.Stores(db, work)
     stores.create_template()
     try:
@@ -111,7 +134,8 @@ def measure(db: str, work: Path, answers: int, repeat: int) -> dict:
         for r in range(repeat):
             for which in ("after", "before") if r % 2 == 0 else ("before", "after"):
                 url = stores.copy()
-                wall, inside, cpu, receipts = take_in_all(url, ids, before=which == "before")
+                tree = before if which == "before" else None
+                wall, inside, cpu, receipts = in_process(url, ids, tree, work)
                 if receipts != answers:
                     raise RuntimeError(f"{which}: {receipts} receipts for {answers} answers")
                 runs[which].append((wall, inside, cpu))
@@ -131,18 +155,34 @@ def main() -> int:
     parser.add_argument("--answers", default="350,3500")
     parser.add_argument("--database", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--ids", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", default=reference.BEFORE, help="the commit to compare with (default: 96b0708)"
+    )
     args = parser.parse_args()
+    if args.child:
+        ids = json.loads(Path(args.ids).read_text(encoding="utf-8"))
+        print(json.dumps(take_in_all(args.child, ids)))
+        return 0
+    with contextlib.ExitStack() as stack:
+        return _compare(args, stack)
+
+
+def _compare(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     sizes = sorted(int(s) for s in args.answers.split(","))
     work = Path(tempfile.mkdtemp(prefix="kehoach-bench-intake-"))
     print(f"load average before: {world.load_average()}")
     failures = []
+    before = stack.enter_context(reference.worktree(args.before))
     for db in args.database.split(","):
         if db == "postgres" and (why := world.postgres_reachable()):
             print(f"postgres: skipped, unreachable ({why})")
             continue
         per_answer = {}
         for answers in sizes:
-            m = measure(db, work, answers, args.repeat)
+            m = measure(db, work, answers, args.repeat, before)
             per_answer[answers] = {k: m[k] / answers for k in ("after", "before")}
 
             def fmt(runs: list[tuple[float, float, float]], n: int = answers) -> str:

@@ -13,56 +13,72 @@ real ``activate``. Two days:
   consolidation duty gets its weekly digest (one per plan, 2,019 rows each).
 
 Each measurement sweeps every plan, one transaction per plan as the sweep flow does,
-on a fresh copy of the store. "before" is benchmarks/reference_before.py (the sweep,
-digest rows and link serializers of commit 872009d) on another fresh copy; the two
-alternate, and what they wrote (outbox rows by kind and key, audit rows by action,
-overdue marks) is compared. Prints the wall time and this process's CPU time of each,
+on a fresh copy of the store, in a process of its own that first parses the plans (as
+a running worker has). "before" is the same in a process whose ``engine`` is commit
+``reference.BEFORE``'s, from a git worktree of it (benchmarks/reference.py), on another
+fresh copy; the two alternate, and what they wrote (outbox rows by kind and key, audit
+rows by action, overdue marks) is compared. Prints the wall time and this process's CPU time of each,
 the ratio, and whether the targets hold (< 2 s quiet, < 10 s monday, at 100,000).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reference  # noqa: E402
 
+reference.use_tree(sys.argv)  # before any kehoach import: --tree DIR is the code before
 import scale_world as world  # noqa: E402
 
 PER_PLAN = 2020  # 2,019 communes + the consolidation duty
 TARGETS = {"quiet": 2.0, "monday": 10.0}  # seconds at 100,000 open (issue 14)
 
 
-def sweep_all(url: str, plans: list[str], day, before: bool) -> tuple[float, float, dict]:  # type: ignore[no-untyped-def]
-    """Sweep every plan on ``day``, one transaction each; (wall s, CPU s, counts)."""
-    import contextlib
-
-    from reference_before import code_before, sweep_before
-
+def sweep_all(url: str, plans: list[str], day) -> tuple[float, float, dict]:  # type: ignore[no-untyped-def]
+    """Sweep every plan on ``day`` with whichever ``engine`` this process imported, one
+    transaction each; (wall s, CPU s, counts)."""
     from engine.lifecycle import sweep
     from engine.store.db import session_scope
 
-    run = sweep_before if before else sweep
     counts = {"reminders": 0, "digests": 0, "overdue": 0, "open": 0}
-    with code_before() if before else contextlib.nullcontext():
-        cpu, started = time.process_time(), time.perf_counter()
-        for plan_id in plans:
-            with session_scope(url) as session:
-                result = run(session, plan_id, today=day)
-            counts["reminders"] += len(result.reminders)
-            counts["digests"] += len(result.digests)
-            counts["overdue"] += len(result.overdue)
-            counts["open"] += result.open_obligations
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    cpu, started = time.process_time(), time.perf_counter()
+    for plan_id in plans:
+        with session_scope(url) as session:
+            result = sweep(session, plan_id, today=day)
+        counts["reminders"] += len(result.reminders)
+        counts["digests"] += len(result.digests)
+        counts["overdue"] += len(result.overdue)
+        counts["open"] += result.open_obligations
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return wall, cpu, counts
+
+
+def in_process(url: str, plans: list[str], case: str, tree: Path | None) -> tuple:
+    """Parse the plans, sweep them, fingerprint the writes: in a new process, on this
+    tree or on ``tree``; (wall s, CPU s, counts, fingerprint)."""
+    cmd = [sys.executable, __file__, "--child", url, "--plans", ",".join(plans)]
+    cmd += ["--cases", case] + (["--tree", str(tree)] if tree else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"sweep process failed:\n{done.stderr[-3000:]}")
+    return tuple(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def child(url: str, plans: list[str], case: str) -> list:
+    warm(url, plans)
+    wall, cpu, counts = sweep_all(url, plans, world.QUIET if case == "quiet" else world.MONDAY)
+    return [wall, cpu, counts, written(url)]
 
 
 def written(url: str) -> str:
@@ -112,9 +128,13 @@ def warm(url: str, plans: list[str]) -> None:
 
 
 def measure(
-    stores: world.Stores, plans: list[str], case: str, repeat: int, after_only: bool
+    stores: world.Stores,
+    plans: list[str],
+    case: str,
+    repeat: int,
+    after_only: bool,
+    before: Path | None,
 ) -> dict:
-    day = world.QUIET if case == "quiet" else world.MONDAY
     runs: dict[str, list[tuple[float, float]]] = {"after": [], "before": []}
     prints: dict[str, set[str]] = {"after": set(), "before": set()}
     counts: dict[str, dict] = {}
@@ -124,8 +144,9 @@ def measure(
             if after_only and which == "before":
                 continue
             url = stores.copy()
-            wall, cpu, counts[which] = sweep_all(url, plans, day, before=which == "before")
-            prints[which].add(written(url))
+            tree = before if which == "before" else None
+            wall, cpu, counts[which], fingerprint = in_process(url, plans, case, tree)
+            prints[which].add(fingerprint)
             stores.drop(url)
             runs[which].append((wall, cpu))
     after = statistics.median(w for w, _ in runs["after"])
@@ -168,7 +189,22 @@ def main() -> int:
     parser.add_argument(
         "--after-only", action="store_true", help="skip the reference (quick checks)"
     )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--plans", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", default=reference.BEFORE, help="the commit to compare with (default: 96b0708)"
+    )
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.plans.split(","), args.cases)))
+        return 0
+    with contextlib.ExitStack() as stack:
+        before = None if args.after_only else stack.enter_context(reference.worktree(args.before))
+        return _compare(args, before)
+
+
+def _compare(args: argparse.Namespace, before: Path | None) -> int:
     sizes = sorted(int(s) for s in args.open.split(","))
     plan_counts = [max(args.soon, round(s / (args.units + 1))) for s in sizes]
     work = Path(tempfile.mkdtemp(prefix="kehoach-bench-sweep-"))
@@ -188,9 +224,8 @@ def main() -> int:
                 seconds = _extend(stores.template, files, built, plans)
                 built = plans
                 print(f"{db}: {plans} plans activated ({seconds:.0f} s)", flush=True)
-                warm(stores.template, ids)
                 for case in args.cases.split(","):
-                    m = measure(stores, ids, case, args.repeat, args.after_only)
+                    m = measure(stores, ids, case, args.repeat, args.after_only, before)
                     print(report(db, plans * (args.units + 1), case, m), flush=True)
                     if not m["same"]:
                         failures.append(f"{db} {size} {case}: writes differ")

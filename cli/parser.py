@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _prefect(sub)
     _review_and_closing(sub)
     _request(sub)
+    _report(sub)
     _audit(sub)
     _add(
         sub,
@@ -312,6 +313,31 @@ def _prefect(sub: Any) -> None:
     p = _add(sub, "portal", "chạy cổng thông tin cho các đơn vị", "cli.portal:cmd_portal")
     p.add_argument("--host", default="127.0.0.1", help="địa chỉ lắng nghe (127.0.0.1)")
     p.add_argument("--port", type=int, default=8700, help="cổng (8700)")
+
+
+def _report(sub: Any) -> None:
+    """The consolidated report's way upward (cli.report, engine.approval)."""
+    from engine.report_sections import SECTIONS
+
+    p = _add(
+        sub,
+        "report",
+        "báo cáo tổng hợp: xem, duyệt và cấp số, lưu bản đã ký, gửi cấp trên",
+        "cli.report:cmd_report",
+    )
+    p.add_argument("plan", metavar="PLAN", help="mã kế hoạch")
+    p.add_argument(
+        "step",
+        nargs="?",
+        choices=["show", "approve", "sign", "send"],
+        help="show (mặc định), approve, sign FILE.pdf, send",
+    )
+    p.add_argument("file", nargs="?", metavar="FILE", help="tệp PDF đã ký (với sign)")
+    p.add_argument("--cycle", required=True, metavar="KEY", help="mã kỳ, ví dụ 2027")
+    p.add_argument("--consolidation", metavar="ID", help="lần tổng hợp (khi kế hoạch có nhiều)")
+    for key, label in SECTIONS:
+        p.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar="TEXT", help=label)
+    p.add_argument("--by", default=os.environ.get("USER", "operator"), help="người duyệt")
 
 
 def _review_and_closing(sub: Any) -> None:

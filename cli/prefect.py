@@ -381,7 +381,16 @@ def flow_main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cli.flow")
     parser.add_argument(
-        "flow", choices=["activate", "sweep", "consolidate", "intake", "review", "dispatch"]
+        "flow",
+        choices=[
+            "activate",
+            "sweep",
+            "consolidate",
+            "intake",
+            "review",
+            "approve-report",
+            "dispatch",
+        ],
     )
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)

@@ -197,8 +197,11 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
             written = True
             lines.append(f"{head} ngày {day}: {result.document_path}")
             lines += [f"  thay đổi: {c}" for c in result.changes]
-            if result.upward_submission_id is not None:
-                lines.append(f"  đã gửi lên cấp trên (bản nộp {result.upward_submission_id})")
+            # a draft: it goes upward once approved, numbered, signed and sent
+            lines.append(
+                f"  dự thảo: chờ đơn vị tổng hợp duyệt, cấp số, ký và gửi "
+                f"(kehoach report {args.plan} --cycle {cycle_key}, hoặc đường dẫn trong thư)"
+            )
             lines += [f"  cảnh báo: {w}" for w in result.warnings]
     for line in lines:
         out(line)

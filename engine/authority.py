@@ -296,6 +296,29 @@ def _head_signer(unit: Unit | None) -> tuple[list[str], str, str | None]:
     return [], _upper(head.title or HEAD_PLACEHOLDER), head.name
 
 
+def _issuer_on(
+    plan: Plan, view: RegistryView, consolidation: Consolidation, day: dt.date
+) -> tuple[str, Unit | None, str | None]:
+    """The body the report goes out as on ``day``, its unit, and the ended body it
+    inherited that from (None: the body itself still exists)."""
+    issuer_id = report_issuer(plan, consolidation)
+    unit = view.unit(issuer_id)
+    if unit is not None and not unit.valid_on(day):
+        # the registry's dated change sets name the heir (engine.successors); older
+        # registries only their successor links
+        heirs = view.heirs(issuer_id, day)
+        successor = (view.unit_on(heirs[0].id, day) or heirs[0]) if heirs else None
+        successor = successor or view.successor_on(issuer_id, day)
+        if successor is not None:
+            return successor.id, successor, issuer_id
+    return issuer_id, unit, None
+
+
+def issuer_on(plan: Plan, view: RegistryView, consolidation: Consolidation, day: dt.date) -> str:
+    """The registry id the report is issued as on ``day`` (its register numbers it)."""
+    return _issuer_on(plan, view, consolidation, day)[0]
+
+
 def report_authority(
     plan: Plan,
     view: RegistryView,
@@ -313,18 +336,8 @@ def report_authority(
     plan's own issuer keeps the document's ``parent_body``.
     """
     document = plan.document
-    issuer_id = report_issuer(plan, consolidation)
-    unit = view.unit(issuer_id)
-    signer = consolidation.signer
-    heir_of: str | None = None
-    if unit is not None and not unit.valid_on(day):
-        # the registry's dated change sets name the heir (engine.successors); older
-        # registries only their successor links
-        heirs = view.heirs(issuer_id, day)
-        successor = (view.unit_on(heirs[0].id, day) or heirs[0]) if heirs else None
-        successor = successor or view.successor_on(issuer_id, day)
-        if successor is not None:
-            heir_of, issuer_id, unit, signer = issuer_id, successor.id, successor, None
+    issuer_id, unit, heir_of = _issuer_on(plan, view, consolidation, day)
+    signer = consolidation.signer if heir_of is None else None
     if issuer_id == document.issuer_unit:
         parent_body = document.parent_body
         signer = signer or document.signer

@@ -36,6 +36,7 @@ QUOC_HIEU = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 TIEU_NGU = "Độc lập - Tự do - Hạnh phúc"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 FONT = xb.FONT
+DRAFT_MARK = "DỰ THẢO"
 CHANGES_HEADING = "Những điểm thay đổi so với báo cáo trước:"
 WARNINGS_HEADING = "Cảnh báo về số liệu đã lưu (không in trong báo cáo):"
 STATUS_APPENDIX = "TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ"
@@ -113,10 +114,17 @@ class ReportDocument:
     # The audit chain's head when the report was written (engine.audit_anchor): in the
     # document's properties and at the end of the artifact, not on the printed page.
     audit_head: str | None = None
+    # engine.approval: a draft is marked "DỰ THẢO" on every page; an approved report
+    # carries its number ("125/BC-CAH") and the sections the consolidating unit wrote:
+    # ``assessment`` opens section I, ``sections`` (heading, paragraphs) follow section II.
+    draft: bool = False
+    number: str | None = None
+    assessment: list[str] = field(default_factory=list)
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def number_line(self) -> str:
-        return f"Số: …/{self.symbol}"
+        return f"Số: {self.number}" if self.number else f"Số: …/{self.symbol}"
 
     @property
     def date_line(self) -> str:
@@ -126,7 +134,8 @@ class ReportDocument:
     def attached_to(self) -> str:
         """'(Kèm theo Báo cáo số …/BC-UBND ngày 27/9/2027 của Ủy ban nhân dân huyện …)'."""
         kind = self.title[:1].upper() + self.title[1:].lower()
-        return f"(Kèm theo {kind} số …/{self.symbol} ngày {short_date(self.day)} của {self.issuer})"
+        number = self.number or f"…/{self.symbol}"
+        return f"(Kèm theo {kind} số {number} ngày {short_date(self.day)} của {self.issuer})"
 
     def submission_lines(self) -> list[str]:
         """Section II: how many units sent on time, late, not at all (names when few)."""
@@ -186,6 +195,7 @@ HEAD_PREFIX = "Đầu "  # before the audit chain's head in the properties and t
 
 def render_markdown(doc: ReportDocument) -> str:
     lines = [
+        f"**{DRAFT_MARK}**\n" if doc.draft else "",
         f"**{doc.parent_body.upper()}**  " if doc.parent_body else "",
         f"**{doc.issuer.upper()}**  ",
         f"{doc.number_line}",
@@ -209,12 +219,17 @@ def render_markdown(doc: ReportDocument) -> str:
         lines += [CHANGES_HEADING, ""]
         lines += [f"- {_md(change)}" for change in doc.changes]
         lines.append("")
-    lines += ["### I. Kết quả thực hiện", "", f"| {' | '.join(RESULTS_HEADER)} |"]
+    lines += ["### I. Kết quả thực hiện", ""]
+    lines += [f"{_md(p)}\n" for p in doc.assessment]
+    lines.append(f"| {' | '.join(RESULTS_HEADER)} |")
     lines.append("|" + " --- |" * len(RESULTS_HEADER))
     for index, (label, value, covers) in enumerate(doc.results, 1):
         lines.append(f"| {index} | {_md_cell(label)} | {_md_cell(value)} | {_md_cell(covers)} |")
     lines += ["", "### II. Tình hình gửi báo cáo của các đơn vị", ""]
     lines += [f"- {_md(line)}" for line in doc.submission_lines()]
+    for heading, paragraphs in doc.sections:
+        lines += ["", f"### {_md(heading)}", ""]
+        lines += [f"{_md(p)}\n" for p in paragraphs]
     if doc.combined_with:
         lines += ["", f"*Báo cáo được lồng ghép với {_md(doc.combined_with)}.*"]
     if doc.closing:
@@ -256,6 +271,8 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     xb.set_defaults(document)
     _page(document.sections[0], landscape=False)
     _page_numbers(document.sections[0])
+    if doc.draft:
+        _draft_mark(document.sections[0])
     _docx_header(document, doc)
     _docx_opening(document, doc)
     _docx_results(document, doc)
@@ -305,6 +322,14 @@ def _page_numbers(section: Any) -> None:
         holder.remove(p)
     holder.append(xb.page_number_paragraph(13))
     section.first_page_header.is_linked_to_previous = False
+
+
+def _draft_mark(section: Any) -> None:
+    """ "DỰ THẢO" at the top right of every page (both headers of the first section; the
+    phụ lục sections link to its default header)."""
+    mark = [xb.paragraph(DRAFT_MARK, size=13, bold=True, align="right", after=0) for _ in "12"]
+    section.first_page_header._element.insert(0, mark[0])
+    section.header._element.append(mark[1])  # under the page number, which comes first
 
 
 def _lines(texts: list[str], size: float, bold: bool = False, italic: bool = False) -> list[Any]:
@@ -369,6 +394,8 @@ def _docx_opening(document: Any, doc: ReportDocument) -> None:
 def _docx_results(document: Any, doc: ReportDocument) -> None:
     """Section I: the consolidated figures, each saying which units it covers."""
     _body(document, "I. KẾT QUẢ THỰC HIỆN", bold=True)
+    for text in doc.assessment:
+        _body(document, text)
     rows = [[str(i), *row] for i, row in enumerate(doc.results, 1)]
     widths = [1.3, 6.0, 3.4, 5.8]
     aligns = ["center", None, "center", None]
@@ -382,6 +409,10 @@ def _docx_status(document: Any, doc: ReportDocument) -> None:
     _body(document, "II. TÌNH HÌNH GỬI BÁO CÁO CỦA CÁC ĐƠN VỊ", bold=True)
     for line in doc.submission_lines():
         _body(document, f"- {line}")
+    for heading, paragraphs in doc.sections:
+        _body(document, heading, bold=True, keep=True)
+        for text in paragraphs:
+            _body(document, text)
 
 
 def _docx_closing(document: Any, doc: ReportDocument) -> None:

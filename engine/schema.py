@@ -293,6 +293,24 @@ class Mode(StrEnum):
     request = "request"  # "Đề nghị": addressed to bodies outside the issuer's command
 
 
+EscalationTarget = Literal["head", "parent", "issuer"]
+DEFAULT_ESCALATION: tuple[EscalationTarget, ...] = ("head", "parent")
+
+
+class EscalationPolicy(Model):
+    """Whom a late report's escalation is written to, in order: the unit's head (a person
+    of the registry, by name), the body above it (its parent), the plan's issuer. The
+    late unit's own addresses are never among them; when none of these has an address,
+    the consolidating unit gets it (notifications say so)."""
+
+    to: list[EscalationTarget] = Field(
+        default_factory=lambda: list(DEFAULT_ESCALATION),
+        min_length=1,
+        description="head = thủ trưởng đơn vị; parent = cơ quan cấp trên trực tiếp; "
+        "issuer = cơ quan ban hành kế hoạch.",
+    )
+
+
 class TaskItem(TrackedFields):
     """A task of an assignment; with a ``due`` naming a deadline it is tracked (engine.tasks)."""
 
@@ -404,6 +422,12 @@ class Consolidation(Model):
     routing: Routing
     deadline: DeadlineRule
     combined_with: str | None = Field(None, description="e.g. the report on 630/QĐ-TTg.")
+    combined_plan: Slug | None = Field(
+        None,
+        description="Id of the plan whose report is combined (lồng ghép): when it is in "
+        "the store, its consolidated figures of the same cycle become a section of this "
+        "report; otherwise the report says it is not there.",
+    )
     on_behalf_of: Slug | None = Field(
         None,
         description="The body in whose name the report goes out (UBND huyện, drafted by the "
@@ -506,6 +530,11 @@ class Plan(Model):
         description="Days after a cycle's last due date (the latest deadline of its "
         "obligations, the consolidation's included) on which the cycle closes: links work "
         "to the end of that day, the next sweep closes the cycle (docs/DECISIONS.md).",
+    )
+
+    escalation: EscalationPolicy = Field(
+        default_factory=lambda: EscalationPolicy(),
+        description="Who a late unit's escalation goes to (never the late unit itself).",
     )
 
     def assignment(self, assignment_id: str) -> Assignment | None:

@@ -203,6 +203,47 @@ CYCLE_REOPEN_MOVES: Mapping[CycleStatus, frozenset[CycleStatus]] = {
 }
 
 
+# ---------------------------------------------------------------- consolidated reports
+
+
+class ReportApproval(StrEnum):
+    """Where a consolidated report stands on its way upward: drafted by the system,
+    approved and numbered by the consolidating unit, signed, then sent (engine.approval).
+    Nothing goes upward before 'sent'."""
+
+    DRAFT = "draft"  # "DỰ THẢO": under review by the consolidating unit
+    APPROVED = "approved"  # approved, numbered from the issuer's register; final files made
+    SIGNED = "signed"  # the signed PDF (scanned or digitally signed) is uploaded
+    SENT = "sent"  # handed upward: the email to the body it is for, the parent plan
+    SUPERSEDED = "superseded"  # a newer revision replaced it before it was sent
+
+    @property
+    def label(self) -> str:
+        return _REPORT_APPROVAL_LABELS[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ReportApproval.SENT, ReportApproval.SUPERSEDED)
+
+
+_REPORT_APPROVAL_LABELS = {
+    ReportApproval.DRAFT: "Dự thảo, chờ duyệt",
+    ReportApproval.APPROVED: "Đã duyệt và cấp số, chờ ký",
+    ReportApproval.SIGNED: "Đã ký, chờ gửi",
+    ReportApproval.SENT: "Đã gửi cấp trên",
+    ReportApproval.SUPERSEDED: "Đã được thay thế bằng lần sau",
+}
+
+_A = ReportApproval
+REPORT_APPROVAL_MOVES: Mapping[ReportApproval, frozenset[ReportApproval]] = {
+    _A.DRAFT: frozenset({_A.APPROVED, _A.SUPERSEDED}),
+    _A.APPROVED: frozenset({_A.SIGNED, _A.SUPERSEDED}),
+    _A.SIGNED: frozenset({_A.SENT, _A.SUPERSEDED}),
+    _A.SENT: frozenset(),
+    _A.SUPERSEDED: frozenset(),
+}
+
+
 # ---------------------------------------------------------------- plan instances
 
 

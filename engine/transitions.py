@@ -20,11 +20,13 @@ from engine.states import (
     CYCLE_REOPEN_MOVES,
     INSTANCE_MOVES,
     OBLIGATION_MOVES,
+    REPORT_APPROVAL_MOVES,
     REVIEW_MOVES,
     CycleStatus,
     IllegalTransition,
     InstanceStatus,
     ObligationStatus,
+    ReportApproval,
     ReviewState,
 )
 
@@ -133,3 +135,23 @@ def move_instance(
     _check("plan instance", INSTANCE_MOVES, InstanceStatus(instance.status), to)
     instance.status = to
     _audit_row(session, action, at, instance.plan_id, None, actor, None, data)
+
+
+def move_report(
+    session: Session,
+    report: Any,
+    to: ReportApproval,
+    /,
+    *,
+    at: dt.datetime,
+    action: str | None,
+    plan_id: str | None,
+    actor: str = "system",
+    obligation_id: int | None = None,
+    **data: Any,
+) -> None:
+    """Set ``report.approval`` (a consolidated report's way upward; legal moves only),
+    auditing as above."""
+    _check("report", REPORT_APPROVAL_MOVES, ReportApproval(report.approval), to)
+    report.approval = to
+    _audit_row(session, action, at, plan_id, obligation_id, actor, None, data)

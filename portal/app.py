@@ -34,7 +34,7 @@ from engine.clock import Clock, clock_from_env
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.links import signing_secret
-from portal import csrf, freshlink, messages, obligation, operator, posting
+from portal import csrf, freshlink, messages, obligation, operator, posting, review_report
 from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
@@ -226,6 +226,8 @@ def _routes(app: FastAPI, state: PortalState) -> None:
             nonce,
             client_address(request.scope),
         )
+
+    review_report.routes(app, state)  # the consolidating unit's report (engine.approval)
 
     @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
     def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:

@@ -37,7 +37,14 @@ from starlette.responses import Response
 
 from engine.links import LinkClaims
 from portal import csrf, idempotency
-from portal.access import LinkRefused, OpenedLink, open_link, token_hash, verify_signature
+from portal.access import (
+    LinkRefused,
+    OpenedLink,
+    RefusalReason,
+    open_link,
+    token_hash,
+    verify_signature,
+)
 from portal.hardening import client_address
 from portal.pages import CSRF_FAILED, REFUSALS
 from portal.state import MAX_FILES_PER_FORM, PortalState
@@ -113,11 +120,19 @@ def refused_page(state: PortalState, token: str, exc: LinkRefused, nonce: str | 
     nonce = nonce or csrf.new_nonce()
     # The token goes back only as a hidden field: never echoed as text.
     safe_token = token if len(token) <= 500 else ""
+    contact = None
+    if exc.reason is RefusalReason.CLOSED and exc.claims is not None:
+        from portal.clerk import closed_contact
+
+        with state.reading() as session:
+            contact = closed_contact(session, exc.claims.obligation_id)
     response = state.pages.response(
         "refused.html.j2",
         exc.status_code,
         title=title,
         explanation=explanation,
+        closed=exc.reason is RefusalReason.CLOSED,
+        contact=contact,
         token=safe_token,
         csrf=state.form_token(safe_token, nonce),
     )

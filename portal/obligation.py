@@ -74,6 +74,8 @@ def receipt_response(state: PortalState, link: OpenedLink, version: int) -> Resp
         due=page["due"],
         sub=chosen,
         token=link.token,
+        period=page["period"],
+        contact=page["contact"],
     )
 
 

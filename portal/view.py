@@ -40,6 +40,7 @@ from engine.store.models import (
 )
 from engine.vntext import date_with_weekday, short_date
 from portal.access import ObligationRow, OpenedLink
+from portal.clerk import contact_for, period_text, receipt_number
 
 TZ = ZoneInfo(TIMEZONE)
 
@@ -261,6 +262,7 @@ def submission_rows(
         rows.append(
             {
                 "version": sub.version,
+                "receipt_no": receipt_number(link.cycle.key, link.obligation.id, sub.version),
                 "submitted_at": local_time(sub.submitted_at),
                 "on_time": sub.on_time,
                 "review_state": ReviewState(sub.review_state).label,
@@ -381,4 +383,9 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
             "hợp; trang này chỉ để theo dõi."
         ),
         "valid_until": local_time(link.valid_until),
+        # the clerk's facts (portal.clerk): the period, whom to call
+        "period": period_text(session, link.cycle.id),
+        "contact": contact_for(session, link.registry_id, obligation),
+        # a consolidation duty's holder reviews its report (portal.review_report)
+        "review_link": f"{link.page}/bao-cao" if obligation.kind == "consolidation" else None,
     }

@@ -30,6 +30,7 @@ from engine.store.models import (
     StoredFile,
     Submission,
 )
+from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -76,6 +77,13 @@ def cycle_url(sqlite_url):
     prepared(sqlite_url)
     _run_cycle(sqlite_url)
     return sqlite_url
+
+
+def _docx_headers(path: str) -> str:
+    section = docx.Document(path).sections[0]
+    return "\n".join(
+        p.text for h in (section.first_page_header, section.header) for p in h.paragraphs
+    )
 
 
 def _docx_text(path: str) -> str:
@@ -157,27 +165,38 @@ def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path
     )
     assert QUOC_HIEU in result.markdown
 
+    # A draft: marked on its pages, and nothing has gone upward yet.
+    assert "DỰ THẢO" in _docx_headers(str(path))
+    assert result.upward_submission_id is None
+    with session_scope(db_url) as session:
+        assert outbox(session, "consolidated") == []
+        assert [m.to_addrs for m in outbox(session, "report_draft")] == [["ca.huyen@lc.example"]]
+        sent = approve_sign_send(session, result.id, conf, CONSOLIDATED_AT)
+        assert sent.warnings == []
     with session_scope(db_url) as session:
         stored = session.get(StoredFile, result.document_file_id)
         assert stored_path(conf.files_dir, stored.sha256).read_bytes() == path.read_bytes()
+        report = session.get(ConsolidatedReport, result.id)
+        assert (report.approval, report.number_text) == ("sent", "01/BC-UBND")
         duty = obligation(session, "ca-huyen", CONSOLIDATION)
         assert (duty.status, duty.on_time) == ("submitted", True)
         [mail] = outbox(session, "consolidated")
-        assert mail.obligation_id == duty.id and mail.context["document_path"] == str(path)
+        assert mail.obligation_id == duty.id and mail.context["number"] == "01/BC-UBND"
+        assert mail.context["document_path"].endswith("-01-bc-ubnd-da-ky.pdf")
         assert mail.to_addrs == ["ca.tinh@lc.example"]  # via Công an tỉnh
         assert session.get(Cycle, duty.cycle_id).status == "consolidated"
 
         # Upward: the district's submission to the province's plan.
         parent = obligation(session, "ubnd-huyen", "bao-cao-huyen", plan_id=PROVINCE)
-        assert result.upward_obligation_id == parent.id
-        upward = session.get(Submission, result.upward_submission_id)
+        assert sent.upward_obligation_id == parent.id
+        upward = session.get(Submission, report.upward_submission_id)
         assert (upward.source, upward.obligation_id, upward.intake_done) == (
             "upward",
             parent.id,
             True,
         )
         assert upward.values["so-vu-chay"] == 10 and upward.values["ty-le-hoc-tap"] == 90
-        assert upward.file_ids == [result.document_file_id]
+        assert upward.file_ids == [report.signed_file_id]
         assert (parent.status, parent.on_time) == ("submitted", True)
         assert "Ủy ban nhân dân xã An Lạc: Đã rà soát" in upward.values["ghi-chu"]
 
@@ -234,7 +253,9 @@ def test_without_a_parent_instance_the_report_stays_home_with_a_warning(sqlite_u
             settings=lc_settings(tmp_path),
         )
     assert result.upward_submission_id is None
-    assert "activate the parent plan" in result.warnings[0]
+    with session_scope(sqlite_url) as session:
+        sent = approve_sign_send(session, result.id, lc_settings(tmp_path), CONSOLIDATED_AT)
+    assert "activate the parent plan" in sent.warnings[0]
     assert result.counts()["open_overdue"] == 6
     assert Path(result.document_path).exists()
 

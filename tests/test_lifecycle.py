@@ -266,7 +266,8 @@ def test_sweep_reminder_ladder_overdue_and_escalation_once(url):
             )
         )
         # To the unit's head, copied to the consolidating unit (the district police).
-        assert escalation.to_addrs == ["truongphong.vh@lc.example"]
+        # its head, then the body above it (the plan's default escalation policy)
+        assert escalation.to_addrs == ["truongphong.vh@lc.example", "ubnd.huyen@lc.example"]
         assert "ca.huyen@lc.example" in escalation.cc_addrs
         assert session.get(Obligation, target).overdue is True
         actions = session.scalars(

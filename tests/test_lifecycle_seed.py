@@ -26,6 +26,7 @@ from engine.registry_history import apply_source
 from engine.schema import FieldType
 from engine.store import session_scope
 from engine.yamlsource import read
+from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import (
     DEFINITIONS,
     lc_settings,
@@ -173,7 +174,9 @@ def test_seed_2024_runs_a_cycle_and_reports_to_the_province(seed_url, tmp_path):
         }
         assert report.aggregates["so-vu-chay"] == 4
         parent = obligation(session, "ubnd-huyen-ha-lang", "bao-cao-nam-huyen", "2024", PARENT_PLAN)
-        assert parent.status == "submitted" and report.upward_obligation_id == parent.id
+        assert parent.status == "pending"  # a draft goes nowhere
+        sent = approve_sign_send(session, report.id, lc_settings(tmp_path), vn(2024, 9, 25, 10))
+        assert parent.status == "submitted" and sent.upward_obligation_id == parent.id
     assert "Nguyễn Phương Huy" in report.markdown and "Lưu: VT, CAH." in report.markdown
 
 

@@ -35,6 +35,7 @@ from engine.store.models import (
     Submission,
 )
 from notifications.render import render_parts
+from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -127,6 +128,7 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
         )
         assert first.revision == 1 and first.aggregates["so-vu-chay"] == 12
         assert stale_consolidations(session, DISTRICT, dt.date(2027, 9, 9)) == []
+        approve_sign_send(session, first.id, conf, vn(2027, 9, 9, 16, 30))
         frozen = _frozen(first.report)
 
     # xa-a corrects its figures before its own deadline (10/9).
@@ -142,10 +144,14 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
         )
     second = done.result
     assert done.automatic and second is not None and second.created
+    with session_scope(db_url) as session:
+        sent = approve_sign_send(session, second.id, conf, vn(2027, 9, 10, 10, 30))
+        second.report = session.get(ConsolidatedReport, second.id)
+        assert second.report.number_text == "02/BC-UBND"
     assert second.revision == 2 and second.replaces_id == first.id
     assert second.submission_ids == [corrected]
     assert second.aggregates["so-vu-chay"] == 17  # 12 - 2 + 7
-    assert second.upward_refused is None and not second.warnings
+    assert sent.upward_refused is None and not second.warnings and not sent.warnings
 
     # The document says what it replaces and what changed.
     path = Path(second.document_path)
@@ -184,7 +190,7 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
             and "9/9/2027" in body
             and "Số vụ cháy: 12 vụ thành 17 vụ" in body
         )
-        assert AN_LAC in html and mails[1].context["document_path"] == str(path)
+        assert AN_LAC in html and mails[1].context["number"] == "02/BC-UBND"
 
         [audit] = _audits(session, "cycle.reconsolidated")
         assert audit.data["revision"] == 2 and audit.data["submission_ids"] == [corrected]
@@ -224,7 +230,9 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
             False,
             second.id,
         )
-        assert revised.markdown == second.markdown and revised.changes == second.changes
+        # the stored revision as approved: its number, no draft mark
+        assert revised.markdown == plain.markdown and revised.changes == second.changes
+        assert "Số: 02/BC-UBND" in revised.markdown and "DỰ THẢO" not in revised.markdown
         assert pending_follow_ups(session, DISTRICT, dt.date(2027, 9, 11)) == []
         session.flush()
         assert _counts(session) == before
@@ -292,6 +300,7 @@ def test_a_late_report_after_the_due_date_is_noticed_once_then_revised_by_hand(
             session, DISTRICT, "2027", CONSOLIDATION, now=vn(2027, 9, 27, 8), settings=conf
         )
         assert first.counts()["open_overdue"] == 1
+        approve_sign_send(session, first.id, conf, vn(2027, 9, 27, 8, 30))
         frozen = _frozen(first.report)
 
     late = _send(db_url, "xa-moi", vn(2027, 9, 28, 10), "5")
@@ -339,6 +348,11 @@ def test_a_late_report_after_the_due_date_is_noticed_once_then_revised_by_hand(
 
     with session_scope(db_url) as session:
         [one, two] = _reports(session)
+        assert two.approval == "draft" and len(outbox(session, "consolidated")) == 1
+        at = dt.datetime.fromisoformat(revise_at).replace(tzinfo=vn(2027, 1, 1).tzinfo)
+        approve_sign_send(session, two.id, conf, at)
+    with session_scope(db_url) as session:
+        [one, two] = _reports(session)
         assert _frozen(one) == frozen
         assert two.revision == 2 and two.aggregates["so-vu-chay"] == 15
         states = {row["unit_id"]: row["state"] for row in two.status_table}
@@ -354,7 +368,7 @@ def test_a_late_report_after_the_due_date_is_noticed_once_then_revised_by_hand(
         assert len(outbox(session, "consolidated")) == 2
 
         parent = obligation(session, "ubnd-huyen", "bao-cao-huyen", plan_id=PROVINCE)
-        [audit] = _audits(session, "cycle.reconsolidated")
+        [audit] = [a for a in _audits(session, "report.sent") if a.data["report_id"] == two.id]
         if handed_upward:
             assert [s.version for s in parent.submissions] == [1, 2]
             assert two.upward_submission_id == parent.submissions[1].id
@@ -447,8 +461,12 @@ def test_intake_and_sweep_flows_revise_before_the_due_date(
         reports = _reports(session)
         assert [r.revision for r in reports] == [1, 2, 3]
         assert [r.aggregates["so-vu-chay"] for r in reports] == [12, 17, 19]
-        keys = [m.idempotency_key.rsplit(":", 1)[-1] for m in outbox(session, "consolidated")]
-        assert keys == ["", "lan-2", "lan-3"]
+        # Each revision is a draft for the consolidating unit; a newer one replaces the
+        # one before it on its way; nothing went upward without approval.
+        assert outbox(session, "consolidated") == []
+        keys = [m.idempotency_key.rsplit(":", 1)[-1] for m in outbox(session, "report_draft")]
+        assert keys == ["r1", "r2", "r3"]
+        assert [r.approval for r in reports] == ["superseded", "superseded", "draft"]
 
     wanted = f"tổng hợp lại · {DISTRICT} · "
     with get_client(sync_client=True) as client:

@@ -57,7 +57,8 @@ def test_deploy_creates_updates_and_retires(tmp_path: Path) -> None:
     assert result.version == 1
     found = deployments(SEED)
     assert set(found) == {
-        f"{f}/{SEED}" for f in ("activate", "sweep", "consolidate", "intake", "review")
+        f"{f}/{SEED}"
+        for f in ("activate", "sweep", "consolidate", "intake", "review", "approve-report")
     }
     sweep = found[f"sweep/{SEED}"]
     assert sweep.work_pool_name == "kehoach"
@@ -216,3 +217,62 @@ def test_review_suspends_for_the_operator_and_decides_once(
             )
             == 1
         )
+
+
+def test_approval_suspends_for_the_form_then_numbers_the_report(
+    prefect_server,
+    tmp_path: Path,
+) -> None:
+    """The consolidation's draft waits in Prefect as a suspended run whose Resume form
+    holds the five sections; answered, it is approved and numbered once."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    from engine.config import settings
+    from engine.consolidation import consolidate
+    from engine.store.models import ConsolidatedReport
+    from workflows.activate import activate_flow
+    from workflows.approve_report import trigger_approval
+    from workflows.register import deploy_plan
+
+    url = new_store(tmp_path / "store", SEED_FILES)
+    deploy_plan(SEED, database_url=url, with_dispatch=False)
+    activate_flow(SEED, now=vn(2023, 1, 2), years=[2023], database_url=url, dispatch=False)
+    with session_scope(url) as session:
+        report_id = consolidate(
+            session,
+            SEED,
+            "2023",
+            "tong-hop-bao-cao-nam",
+            now=dt.datetime.fromisoformat(vn(2023, 9, 20)),
+            settings=settings(),
+        ).id
+    run_id = trigger_approval(report_id, SEED, database_url=url)
+    first = execute(run_id, url, prefect_server.api_url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run_id).state.name == "Suspended"
+    with session_scope(url) as session:
+        assert session.get(ConsolidatedReport, report_id).approval == "draft"
+
+    resume_flow_run(
+        run_id,
+        run_input={
+            "ket_qua": "Cơ bản hoàn thành.",
+            "ton_tai": "Một số xã chưa báo cáo.",
+            "nguyen_nhan": "Cán bộ kiêm nhiệm.",
+            "phuong_huong": "Đôn đốc các xã.",
+            "kien_nghi": "Không có.",
+            "by": "Trưởng Công an huyện",
+        },
+    )
+    second = execute(run_id, url, prefect_server.api_url)
+    assert second.returncode == 0, second.stdout + second.stderr
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    assert state.is_completed() and state.name == "Đã duyệt và cấp số, chờ ký"
+    with session_scope(url) as session:
+        report = session.get(ConsolidatedReport, report_id)
+        assert (report.approval, report.number_text) == ("approved", "01/BC-UBND")
+        assert report.approved_by == "Trưởng Công an huyện"
+        assert report.narrative["phuong_huong"] == "Đôn đốc các xã."

@@ -213,9 +213,12 @@ def consolidate_flow(
     database_url: str | None = None,
     dispatch: bool = True,
     revise: bool = False,
+    request_approval: bool = True,
 ) -> dict[str, Any]:
-    """Consolidate one cycle (or every consolidation due at ``now``) and report upward;
-    ``revise``: write a new revision if reports were taken in after the newest one."""
+    """Consolidate one cycle (or every consolidation due at ``now``) into a draft, and
+    ask for its approval (a suspended ``approve-report`` run; the portal and the CLI do
+    the same); ``revise``: write a new revision if reports were taken in after the
+    newest one."""
     moment = resolve_now(now)
     url = database(database_url)
     when = iso(moment)
@@ -249,9 +252,21 @@ def consolidate_flow(
             task_run_name=f"{what} · {by} · {cycle_label(key)}"
         )(plan_id, key, cid, when, url, revise)
         _publish(url, plan_id, key, result, day)
+        if result["created"] and request_approval:
+            result["approval_run"] = _ask_approval(result["report_id"], plan_id, database_url)
         done.append({k: v for k, v in result.items() if k != "markdown"})
     sent = send_emails(url, when) if dispatch else None
     return {"plan_id": plan_id, "consolidated": done, "sent": sent, "now": when}
+
+
+def _ask_approval(report_id: int, plan_id: str, database_url: str | None) -> Any:
+    from workflows.approve_report import trigger_approval
+
+    try:
+        return str(trigger_approval(report_id, plan_id, database_url))
+    except Exception as exc:  # no deployment: the portal or `kehoach report` approves it
+        print(f"duyệt: chưa tạo được lượt duyệt ({exc}); dùng cổng hoặc `kehoach report {plan_id}`")
+        return None
 
 
 def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any) -> None:

@@ -244,7 +244,10 @@ def intake_flow(
 
     taken, failed = _take_in_all(ids, infos, when, url)
     review_runs = _announce_all(taken, infos, database_url, url, request_review)
-    consolidated, revised = _consolidate_after(taken, url, when, consolidate_early, reconsolidate)
+    # whoever asks for no review run in Prefect (the simulation) asks for no approval run
+    consolidated, revised = _consolidate_after(
+        taken, url, when, consolidate_early, reconsolidate, request_review
+    )
     sent = send_emails(url, when) if dispatch else None
     if failed:
         names = ", ".join(str(i) for i in failed)
@@ -319,7 +322,12 @@ def _announce_all(
 
 
 def _consolidate_after(
-    taken: list[dict[str, Any]], url: str, when: str, early: bool, follow_up: bool
+    taken: list[dict[str, Any]],
+    url: str,
+    when: str,
+    early: bool,
+    follow_up: bool,
+    request_approval: bool = True,
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     """What the reports taken in call for (engine.due decides): consolidations every unit
     has now answered, run early; consolidations written before these reports came,
@@ -353,6 +361,7 @@ def _consolidate_after(
                 now=when,
                 database_url=url,
                 dispatch=False,
+                request_approval=request_approval,
             )
         )
     revised = []

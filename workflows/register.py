@@ -13,6 +13,7 @@ deployment                 schedule                               what it runs
                            (cron from the plan's rule)            (checks the real due date)
 ``intake/<plan>``          none (one run per submission)          started by the portal
 ``review/<plan>``          none (one run per report to review)    suspends for the operator
+``approve-report/<plan>``  none (one run per draft report)        suspends for the approval form
 ``dispatch/kehoach``       every 10 minutes                       email retries
 =========================  =====================================  ===========================
 
@@ -48,7 +49,7 @@ from engine.store.models import PlanInstance, PlanVersion
 from workflows.common import database
 
 WORK_POOL = "kehoach"
-FLOWS = ("activate", "sweep", "consolidate", "intake", "review", "request")
+FLOWS = ("activate", "sweep", "consolidate", "intake", "review", "request", "approve-report")
 CYCLE_START_CRON = "0 6 1 1 *"
 SWEEP_CRON = "0 7 * * *"
 CONSOLIDATE_HOUR = 8
@@ -154,6 +155,15 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
             f"Duyệt báo cáo: chấp nhận hoặc trả lại (chờ người vận hành): {title}",
             label,
         ),
+        DeploymentPlan(
+            "approve-report",
+            plan.id,
+            [],
+            {},
+            tags,
+            f"Duyệt, cấp số, ký và gửi báo cáo tổng hợp (chờ đơn vị tổng hợp): {title}",
+            label,
+        ),
     ]
     needs_review = any(d.review for d in plan.all_deliverables)  # tracked tasks too
     on_request = [d.id for d in plan.deliverables if d.frequency.value == "on_request"]
@@ -173,7 +183,8 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
     return [
         s
         for s in specs
-        if (s.flow != "consolidate" or plan.consolidations) and (s.flow != "review" or needs_review)
+        if (s.flow not in ("consolidate", "approve-report") or plan.consolidations)
+        and (s.flow != "review" or needs_review)
     ]
 
 
@@ -191,6 +202,8 @@ def _flow_object(name: str) -> Any:
         from workflows.review import review_flow as flow
     elif name == "request":
         from workflows.request import request_flow as flow
+    elif name == "approve-report":
+        from workflows.approve_report import approve_report_flow as flow
     elif name == "dispatch":
         from workflows.dispatch import dispatch_flow as flow
     else:  # pragma: no cover

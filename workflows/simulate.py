@@ -338,7 +338,8 @@ class Simulation:
             if plan_id not in plans:
                 continue
             before = self._mail()
-            result = self._flow(sweep_flow, plan_id, now=iso(moment))
+            # the simulated consolidating unit approves its drafts itself (approve_drafts)
+            result = self._flow(sweep_flow, plan_id, now=iso(moment), request_approval=False)
             parts = []
             if result["reminders"]:
                 parts.append(f"{len(result['reminders'])} nhắc hạn")
@@ -353,8 +354,41 @@ class Simulation:
                     parts.append(self._consolidation_text(item))
             for done in result.get("closed", []):
                 parts.append(done["summary"])
+            parts += self.approve_drafts(moment, plan_id)
             if parts:
                 self._record(moment, f"quét hạn {plan_id}: " + "; ".join(parts), before)
+
+    def approve_drafts(self, moment: dt.datetime, plan_id: str) -> list[str]:
+        """The consolidating unit's part, played: each draft report of the plan is
+        approved (sections marked as simulated), a one-page stand-in marked as such kept
+        as the signed file (a real one is signed by hand or digitally) and sent upward."""
+        from engine import approval
+        from engine.states import ReportApproval
+        from engine.store.models import ConsolidatedReport
+        from workflows.approve_report import approve_report_flow
+
+        with session_scope(self.url) as session:
+            drafts = [
+                r.id
+                for r in session.query(ConsolidatedReport).filter(
+                    ConsolidatedReport.approval == ReportApproval.DRAFT
+                )
+                if approval.subject_of(session, r.id).plan_id == plan_id
+            ]
+        texts = []
+        for report_id in drafts:
+            narrative = {key: f"(Mô phỏng) {label}." for key, label in approval.SECTIONS}
+            done = self._flow(
+                approve_report_flow,
+                report_id,
+                narrative=narrative,
+                by="mô phỏng",
+                send=True,
+                simulated=True,
+                now=iso(moment),
+            )
+            texts.append(f"DUYỆT báo cáo tổng hợp số {done['number']}, ký (mô phỏng), gửi cấp trên")
+        return texts
 
     @staticmethod
     def _consolidation_text(item: dict[str, Any]) -> str:

@@ -120,6 +120,7 @@ def sweep_flow(
     dispatch: bool = True,
     consolidate_due: bool = True,
     close_due: bool = True,
+    request_approval: bool = True,
 ) -> dict[str, Any]:
     """Daily deadline sweep of one plan (every active version of it); then due
     consolidations, then closing the cycles past their ``closes_on`` (engine.closing)."""
@@ -152,11 +153,13 @@ def sweep_flow(
                     now=when,
                     database_url=url,
                     dispatch=False,
+                    request_approval=request_approval,
                 )
             )
         # Reports taken in after a consolidation: revised before its due date, else noticed.
         reconsolidated = follow_up_consolidations(url, plan_id, when)
     closed = _close_due(plan_id, url, when, day) if close_due else []
+    approvals = _approval_follow_ups(plan_id, when, url)
     sent = send_emails(url, when) if dispatch else None
     print(result["summary"])
     return {
@@ -164,9 +167,20 @@ def sweep_flow(
         "consolidated": consolidated,
         "reconsolidated": reconsolidated,
         "closed": closed,
+        "approval_reminders": approvals,
         "sent": sent,
         "now": when,
     }
+
+
+@kehoach_task("approval-follow-ups", task_run_name="nhắc duyệt báo cáo tổng hợp · {plan_id}")
+def _approval_follow_ups(plan_id: str, now: str, url: str) -> int:
+    """Drafts not approved, signed or sent by their step's deadline: the consolidating
+    unit is reminded, and its head written to near the upward date (engine.approval)."""
+    from engine.approval import follow_up_approvals
+
+    with session_scope(url) as session:
+        return follow_up_approvals(session, now=resolve_now(now), plan_id=plan_id)
 
 
 Change = tuple[str, int, dict[str, Any]]  # (what, obligation id, detail)

@@ -35,7 +35,6 @@ from engine.consolidation.document import (
 )
 from engine.consolidation.result import ConsolidationError, ConsolidationResult
 from engine.consolidation.stored import usable_reports
-from engine.consolidation.upward import hand_upward
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.documents import (
     DOCX_TYPE,
@@ -47,8 +46,6 @@ from engine.documents import (
 from engine.documents import store_file as _store_file
 from engine.errors import NotFound
 from engine.lifecycle.intake import take_in_waiting
-from engine.outbox.kinds import MailKind
-from engine.outbox.requests import queue_mail
 from engine.reports import Coverage, aggregate
 from engine.schema import Consolidation, Deliverable, ReportTemplate
 from engine.states import (
@@ -65,7 +62,6 @@ from engine.store.models import (
     Submission,
 )
 from engine.transitions import move_cycle, move_obligation
-from engine.vntext import short_date
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +128,11 @@ def consolidate(
     _mark_done(run, written)
     result = _result(written, previous)
     _audit_tampered(run, written)
-    if consolidation.upward is not None:
-        hand_upward(
-            session,
-            ctx,
-            consolidation,
-            template,
-            cycle_key,
-            run.by_unit,
-            written.report,
-            written.stored_id,
-            written.doc.summary,
-            {r.unit_id: r.unit_name for r in written.rows},
-            now,
-            result,
-        )
+    # A draft: it goes upward (the email, the parent plan) only once the consolidating
+    # unit has approved, numbered, signed and sent it (engine.approval).
+    from engine.approval import drafted
+
+    drafted(session, run.duty, written.report, previous, plan_id=ctx.plan_id, now=now)
     if previous is not None:
         _audit_revision(run, written, result)
     return result
@@ -291,6 +277,9 @@ def _write(run: _Run) -> _Written:
     _mark_tampered(doc, rows, tampered, included)
     # the chain's head as the report is written: a copy the recipients keep
     doc.audit_head = audit_anchor.head_line(audit_anchor.heads(session, ctx.plan_id))
+    from engine.approval import finish_document
+
+    finish_document(session, doc, consolidation, cycle.key, {}, draft=True)
     markdown = render_markdown(doc)
     report, path, stored_id = _save(run, doc, rows, included, aggregates)
     return _Written(
@@ -391,17 +380,6 @@ def _mark_done(run: _Run, written: _Written) -> None:
     doc, report = written.doc, written.report
     if duty is not None and (previous is not None or not duty.status.done):
         _duty_submission(run, duty, report.aggregates, doc.summary, written.stored_id)
-        extra: dict[str, Any] = {"document_path": str(written.path)}
-        step = ""
-        if previous is not None:
-            step = f"lan-{run.revision}"
-            extra.update(
-                revision=run.revision,
-                replaces=doc.replaces,
-                changes=doc.changes,
-                previous_date=short_date(local_day(previous.created_at)),
-            )
-        queue_mail(session, duty, MailKind.CONSOLIDATED, step, extra, now)
     # A closed cycle stays closed (closed with --force, consolidated by hand afterwards):
     # reopening it restores 'consolidated' from consolidated_at.
     if cycle.status is CycleStatus.OPEN:  # recorded in the 'cycle.consolidated' row below
@@ -464,6 +442,29 @@ def _existing(
     today: dt.date,
 ) -> ConsolidationResult:
     """A stored revision as a result (nothing written); its document re-rendered."""
+    doc, rows, figures, previous_ids = stored_document(
+        session, ctx, consolidation, template, deliverable_id, report, today
+    )
+    result = ConsolidationResult(report, "", False, rows, coverage=figures.coverage)
+    if previous_ids is not None:
+        result.replaces_id, result.submission_ids = previous_ids
+        result.changes = list(doc.changes)
+    result.markdown = render_markdown(doc)
+    return result
+
+
+def stored_document(
+    session: Session,
+    ctx: PlanContext,
+    consolidation: Consolidation,
+    template: ReportTemplate,
+    deliverable_id: str,
+    report: ConsolidatedReport,
+    today: dt.date,
+) -> tuple[ReportDocument, list[StatusRow], Any, tuple[int, list[int]] | None]:
+    """A stored revision's document as it was written (its figures, its units' versions),
+    the status rows as of ``today``, its figures and, for a revision, (the id of the one
+    it replaces, the submissions that caused it)."""
     cycle = session.get(Cycle, report.cycle_id)
     assert cycle is not None  # a report always has its cycle (foreign key)
     cycle_key = cycle.key
@@ -484,20 +485,24 @@ def _existing(
         reports=reports,
         owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    result = ConsolidationResult(report, "", False, rows, coverage=figures.coverage)
+    from engine.approval import finish_document
+
+    if report.number_text and report.approved_at:
+        doc.number, doc.day = report.number_text, local_day(report.approved_at)
+    narrative = report.narrative or {}
+    finish_document(session, doc, consolidation, cycle_key, narrative, draft=not report.number_text)
     previous = (
         newest_report(session, report.cycle_id, report.consolidation_id, before=report.revision)
         if (report.revision or 1) > 1
         else None
     )
-    if previous is not None:
-        doc.replaces, doc.changes, result.submission_ids = revision_notes(
-            session, ctx, template, previous, deliverable_id, report.aggregates, report.created_at
-        )
-        result.replaces_id, result.changes = previous.id, list(doc.changes)
     doc.audit_head = _head_written(report.document_path)
-    result.markdown = render_markdown(doc)
-    return result
+    if previous is None:
+        return doc, rows, figures, None
+    doc.replaces, doc.changes, submission_ids = revision_notes(
+        session, ctx, template, previous, deliverable_id, report.aggregates, report.created_at
+    )
+    return doc, rows, figures, (previous.id, submission_ids)
 
 
 def _head_written(path: str | None) -> str | None:

@@ -102,10 +102,33 @@ def _reminder(d: Draft) -> None:
 
 
 def _escalation(d: Draft) -> None:
+    """To whom the plan's escalation policy names, in its order: the unit's head (a
+    person), the body above it, the plan's issuer; never the late unit's own addresses.
+    With none of them reachable, the consolidating unit gets it, and the mail says so."""
+    own = set(d.unit["emails"])
     head = d.unit.get("head") or {}
-    d.to_addrs = [head["email"]] if head.get("email") else list(d.unit["emails"])
-    d.cc_addrs = list(d.consolidating["emails"]) if d.consolidating else []
+    parent = d.units(d.unit.get("parent")) if d.unit.get("parent") else None
+    issuer = d.units(d.plan.document.issuer_unit)
+    to: list[str] = []
+    addressed: list[dict[str, Any]] = []  # whom "Kính gửi" names, in order
+    for target in d.plan.escalation.to:
+        if target == "head" and head.get("email") and head["email"] not in own:
+            to.append(head["email"])
+            addressed.append({"person": head, "unit": d.unit})
+        elif target == "parent" and parent and parent["emails"] and parent["id"] != d.unit["id"]:
+            to += [a for a in parent["emails"] if a not in own]
+            addressed.append({"unit": parent})
+        elif target == "issuer" and issuer["emails"] and issuer["id"] != d.unit["id"]:
+            to += [a for a in issuer["emails"] if a not in own]
+            addressed.append({"unit": issuer})
+    cc = list(d.consolidating["emails"]) if d.consolidating else []
     d.context["head"] = head or None
+    d.context["escalated_to"] = addressed
+    d.context["nobody_above"] = not to
+    if not to:  # nobody above has an address: the consolidating unit follows it up
+        to, cc = cc, []
+    d.to_addrs = list(dict.fromkeys(a for a in to if a))
+    d.cc_addrs = [a for a in dict.fromkeys(cc) if a not in d.to_addrs and a not in own]
 
 
 def _receipt(d: Draft) -> None:
@@ -229,6 +252,47 @@ def _task_support(d: Draft) -> None:
     d.context["lead_contact"] = contact_of(d.unit)
 
 
+def _report_draft(d: Draft) -> None:
+    """The draft to the consolidating unit (its review page, each step's deadline); the
+    step 'r<n>-bao-thu-truong' goes to the unit's head, the unit in copy."""
+    from engine.approval import StepDeadlines
+
+    report = d.session.scalar(
+        select(ConsolidatedReport)
+        .where(
+            ConsolidatedReport.cycle_id == d.obligation.cycle_id,
+            ConsolidatedReport.consolidation_id == d.obligation.deliverable_id,
+        )
+        .order_by(ConsolidatedReport.revision.desc())
+        .limit(1)
+    )
+    steps = StepDeadlines.of(d.obligation.due_date)
+    d.context["review_link"] = f"{d.context['link']}/bao-cao"
+    d.context["report"] = {
+        "revision": report.revision if report else 1,
+        "number": report.number_text if report else None,
+        "state": d.extra.get("approval_label") or "Dự thảo, chờ duyệt",
+    }
+    d.context["steps"] = {
+        "review_by": short_date(steps.review_by),
+        "sign_by": short_date(steps.sign_by),
+        "send_by": short_date(steps.send_by),
+    }
+    d.context["contact"] = contact_of(d.unit)
+    step = d.step.rsplit("-", 1)[-1] if "-" in d.step else "du-thao"
+    d.context["stage"] = {"duyet": "nhac-duyet", "gui": "nhac-ky-gui", "truong": "thu-truong"}.get(
+        step, "du-thao"
+    )
+    head = d.unit.get("head") or {}
+    if d.context["stage"] == "thu-truong" and head.get("email"):
+        d.to_addrs = [head["email"]]
+        d.cc_addrs = list(d.unit["emails"])
+        d.context["head"] = head
+    else:
+        d.to_addrs = list(d.unit["emails"])
+        d.context["head"] = head or None
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.UNIT_MESSAGE: _unit_message,
     MailKind.TASK_SUPPORT: _task_support,
@@ -239,6 +303,7 @@ BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.CONSOLIDATED: _consolidated,
     MailKind.DIGEST: _digest,
     MailKind.DELIVERY_FAILURE: _delivery_failure,
+    MailKind.REPORT_DRAFT: _report_draft,
 }
 
 

@@ -72,6 +72,7 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
             "emails": [],
             "head": None,
             "focal": None,
+            "parent": None,
         }
     data = row.data or {}
     return {
@@ -84,6 +85,7 @@ def _unit_info(row: RegistryUnit | None, unit_id: str | None) -> dict[str, Any]:
         # the unit's life (engine.registry_asof.dated_unit: no email outside it)
         "valid_from": row.valid_from.isoformat() if row.valid_from else None,
         "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+        "parent": row.parent_id,
     }
 
 
@@ -197,6 +199,16 @@ def _assignments(plan: Plan, obligation: Obligation) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _requested(plan: Plan, obligation: Obligation) -> bool:
+    """Every assignment behind the duty is a request ("Đề nghị"), none an order."""
+    modes = [
+        a.mode.value
+        for a in (plan.assignment(str(i)) for i in obligation.assignment_ids or [])
+        if a is not None
+    ]
+    return bool(modes) and all(m == "request" for m in modes)
 
 
 @dataclass
@@ -426,6 +438,8 @@ class ContextBuilder:
             "deliverable": _what(plan, obligation),
             "assignments": _assignments(plan, obligation),
             "task": self._task(plan, version.registry_id, obligation, units),
+            # a body the plan only asks ("Đề nghị …": MTTQ, mass organisations) is asked
+            "requested": _requested(plan, obligation),
             "due": self.date(obligation.due_date),
             "nominal": self.date(obligation.nominal_date),
             "moved": moved,

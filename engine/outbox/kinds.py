@@ -20,6 +20,9 @@ class MailKind(StrEnum):
     DELIVERY_FAILURE = "delivery_failure"  # to the administrator
     UNIT_MESSAGE = "unit_message"  # a report or comment a unit sent unasked (portal)
     INHERITED = "inherited"  # to an heir: the open work it took over (engine.successors)
+    # The consolidated report's draft, to the consolidating unit (review, approve, sign,
+    # send), its reminders and, near the upward date, the letter to the unit's head.
+    REPORT_DRAFT = "report_draft"
 
 
 KINDS = tuple(MailKind)

@@ -34,6 +34,7 @@ from engine.states import (
     InstanceStatus,
     ObligationStatus,
     OutboxStatus,
+    ReportApproval,
     ReviewState,
 )
 
@@ -337,6 +338,41 @@ class ConsolidatedReport(Base):
     document_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     upward_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    # Its way upward (engine.approval): a draft until the consolidating unit approves it
+    # (number from the register), uploads the signed PDF and sends it.
+    approval: Mapped[ReportApproval] = mapped_column(
+        EnumText(ReportApproval), default=ReportApproval.DRAFT, server_default="sent"
+    )
+    narrative: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, default=dict
+    )  # section id -> text
+    # StoredFile ids (no foreign key: SQLite cannot add one to a table holding data)
+    number_text: Mapped[str | None] = mapped_column(String(60))  # "125/BC-CAH"
+    approved_at: Mapped[dt.datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    final_docx_file_id: Mapped[int | None]
+    final_pdf_file_id: Mapped[int | None]
+    signed_file_id: Mapped[int | None]
+    signed_at: Mapped[dt.datetime | None]
+    signed_by: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[dt.datetime | None]
+
+
+class ReportNumber(Base):
+    """The issuing body's register of report numbers, per year: each number once, given
+    in order at approval (engine.register_numbers); a report holds at most one."""
+
+    __tablename__ = "report_numbers"
+    __table_args__ = (UniqueConstraint("issuer_id", "year", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(String(80))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    symbol: Mapped[str] = mapped_column(String(40))  # "BC-CAH"
+    report_id: Mapped[int] = mapped_column(ForeignKey("consolidated_reports.id"), unique=True)
+    assigned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    assigned_by: Mapped[str] = mapped_column(String(200))
 
 
 class UnitMessage(Base):

@@ -1,0 +1,69 @@
+"""The consolidating unit's side of a consolidated report, as a test plays it (no tests
+here): accept the units' answers still undecided, write the sections, approve (number,
+final .docx and PDF by LibreOffice), upload a signed PDF and send it upward."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.approval import SECTIONS, approve, send_upward, undecided_answers, upload_signed
+from engine.consolidation.result import ConsolidationResult
+from engine.lifecycle import review
+from engine.store.models import ConsolidatedReport, Submission
+from tests.test_portal_support import minimal_pdf
+
+NARRATIVE = {
+    "ket_qua": "Các đơn vị triển khai đầy đủ nhiệm vụ được giao.",
+    "ton_tai": "Một số đơn vị gửi báo cáo chậm.",
+    "nguyen_nhan": "Cán bộ kiêm nhiệm nhiều việc.",
+    "phuong_huong": "Tiếp tục tuyên truyền, kiểm tra.",
+    "kien_nghi": "Không có.",
+}
+
+
+def accept_undecided(session: Session, report: ConsolidatedReport, now: dt.datetime) -> int:
+    """Accept every answer the report counts that has no decision yet; how many."""
+    ids = {
+        row["obligation_id"]: row["included_version"]
+        for row in report.status_table
+        if row.get("included_version")
+    }
+    accepted = 0
+    for submission in session.query(Submission).filter(Submission.obligation_id.in_(list(ids))):
+        if (
+            submission.version == ids[submission.obligation_id]
+            and not submission.review_state.decided
+        ):
+            review(session, submission.id, decision="accept", by="tong-hop", now=now)
+            accepted += 1
+    assert undecided_answers(session, report) == ([], [])
+    return accepted
+
+
+def approve_sign_send(
+    session: Session, report_id: int, conf: Any, now: dt.datetime, *, accept: bool = False
+) -> ConsolidationResult:
+    """The whole way upward of one draft, by the consolidating unit, at ``now``
+    (``accept``: accept the units' answers first)."""
+    from engine.approval import save_narrative
+
+    report = session.get(ConsolidatedReport, report_id)
+    assert report is not None
+    if accept:
+        accept_undecided(session, report, now)
+    save_narrative(session, report_id, NARRATIVE, by="tong-hop", now=now)
+    assert set(NARRATIVE) == {key for key, _ in SECTIONS}
+    approve(session, report_id, by="tong-hop", now=now, conf=conf)
+    upload_signed(
+        session,
+        report_id,
+        minimal_pdf(),
+        name="bao-cao-da-ky.pdf",
+        by="tong-hop",
+        now=now,
+        conf=conf,
+    )
+    return send_upward(session, report_id, by="tong-hop", now=now, conf=conf)
