@@ -35,11 +35,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.approval_deadlines import StepDeadlines
 from engine.audit import write_audit
 from engine.authority import issuer_on
 from engine.calendar import TZ, local_day
 from engine.consolidation.consolidate import duty_of, stored_document
 from engine.consolidation.document import newest_report, slug
+from engine.consolidation.draft import finish_document
 from engine.consolidation.result import ConsolidationResult
 from engine.context import PlanContext, plan_context, version_of_cycle
 from engine.documents import DOCX_TYPE, ReportDocument, render_docx, store_file, stored_path
@@ -65,11 +67,6 @@ log = logging.getLogger(__name__)
 
 PDF_TYPE = "application/pdf"
 MAX_SECTION_CHARS = 20_000
-DRAFT_PLACEHOLDER = "(Đơn vị tổng hợp viết nội dung này khi duyệt dự thảo.)"
-# Step deadlines, in days before the upward date (the consolidation duty's due date).
-REVIEW_DAYS_BEFORE = 3  # approved and numbered by then
-SIGN_DAYS_BEFORE = 1  # signed by then
-ESCALATE_DAYS_BEFORE = 2  # not sent by then: the unit's head is written to
 SOFFICE_TIMEOUT_S = 180
 
 
@@ -133,80 +130,6 @@ def report_of_duty(session: Session, obligation: Any) -> ConsolidatedReport | No
     if obligation.kind != "consolidation":
         return None
     return newest_report(session, obligation.cycle_id, obligation.deliverable_id)
-
-
-# ---------------------------------------------------------------- the draft
-
-
-def drafted(
-    session: Session,
-    duty: Obligation | None,
-    report: ConsolidatedReport,
-    previous: ConsolidatedReport | None,
-    *,
-    plan_id: str,
-    now: dt.datetime,
-) -> None:
-    """A new revision is a draft: the one it replaces stops on its way (when not sent
-    yet), and the consolidating unit is told to review it (its link, the deadlines)."""
-    if previous is not None and not ReportApproval(previous.approval).terminal:
-        move_report(
-            session,
-            previous,
-            ReportApproval.SUPERSEDED,
-            at=now,
-            action="report.superseded",
-            plan_id=plan_id,
-            obligation_id=duty.id if duty else None,
-            report_id=previous.id,
-            revision=previous.revision,
-            by_revision=report.revision,
-        )
-    if duty is not None:
-        queue_mail(session, duty, MailKind.REPORT_DRAFT, f"r{report.revision}", None, now)
-
-
-def apply_narrative(doc: ReportDocument, narrative: dict[str, Any], *, draft: bool) -> None:
-    """The unit's sections into the document: the assessment opens section I, the others
-    follow section II (III. tồn tại, hạn chế và nguyên nhân; IV. phương hướng; V. kiến
-    nghị). In a draft, a section not written yet shows what belongs there."""
-
-    def paragraphs(key: str) -> list[str]:
-        text = str(narrative.get(key) or "").strip()
-        if not text:
-            return [DRAFT_PLACEHOLDER] if draft else []
-        return [line.strip() for line in text.splitlines() if line.strip()]
-
-    doc.draft = draft
-    if not draft and not any(str(v or "").strip() for v in narrative.values()):
-        return  # a report sent before approval existed: it had no such sections
-    doc.assessment = paragraphs("ket_qua")
-    shortcomings = paragraphs("ton_tai")
-    causes = paragraphs("nguyen_nhan")
-    doc.sections = [
-        (
-            "III. TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN",
-            ["1. Tồn tại, hạn chế", *shortcomings, "2. Nguyên nhân", *causes],
-        ),
-        ("IV. PHƯƠNG HƯỚNG, NHIỆM VỤ THỜI GIAN TỚI", paragraphs("phuong_huong")),
-        ("V. KIẾN NGHỊ, ĐỀ XUẤT", paragraphs("kien_nghi")),
-    ]
-
-
-def finish_document(
-    session: Session,
-    doc: ReportDocument,
-    consolidation: Consolidation,
-    cycle_key: str,
-    narrative: dict[str, Any],
-    *,
-    draft: bool,
-) -> None:
-    """The unit's sections (:func:`apply_narrative`), then the combined plan's section."""
-    from engine.consolidation.combined import combined_sections
-
-    apply_narrative(doc, narrative, draft=draft)
-    doc.sections = [*doc.sections, *combined_sections(session, consolidation, cycle_key)]
 
 
 def save_narrative(
@@ -278,19 +201,8 @@ def undecided_answers(session: Session, report: ConsolidatedReport) -> tuple[lis
 # ---------------------------------------------------------------- approve
 
 
-def approve(
-    session: Session,
-    report_id: int,
-    *,
-    by: str,
-    now: dt.datetime,
-    conf: Any,
-    final_pdf: bool = True,
-) -> ConsolidatedReport:
-    """Approve a draft: the number from the issuer's register, the final .docx and PDF
-    (``final_pdf=False``: the .docx alone, for the simulation, which signs no paper)."""
-    subject = subject_of(session, report_id)
-    report = subject.report
+def _ready_to_approve(session: Session, report: ConsolidatedReport) -> None:
+    """A draft may be approved: every section written, no returned answer counted."""
     _require(report, ReportApproval.DRAFT, "duyệt")
     missing = [label for key, label in SECTIONS if not (report.narrative or {}).get(key)]
     if missing:
@@ -305,30 +217,18 @@ def approve(
             + "; ".join(returned)
             + "); khi đơn vị gửi lại, hệ thống lập dự thảo mới để duyệt."
         )
-    # Answers not decided yet may stand (the review page lists them): an accepted one
-    # could no longer be corrected by its unit, which a later revision would take in.
-    today = local_day(now)
-    doc, _rows, _figures, _prev = subject.document(session, today)
-    issuer = issuer_on(subject.ctx.plan, subject.ctx.view, subject.consolidation, today)
-    registered = take_number(
-        session,
-        issuer_id=issuer,
-        year=today.year,
-        symbol=doc.symbol,
-        report_id=report.id,
-        by=by,
-        now=now,
-    )
-    number = number_text(registered.number, registered.symbol)
-    doc.number, doc.day = number, today
-    finish_document(
-        session,
-        doc,
-        subject.consolidation,
-        subject.cycle.key,
-        report.narrative or {},
-        draft=False,
-    )
+
+
+def _final_files(
+    session: Session,
+    subject: Subject,
+    doc: ReportDocument,
+    number: str,
+    conf: Any,
+    now: dt.datetime,
+    final_pdf: bool,
+) -> tuple[StoredFile, StoredFile | None]:
+    """The approved .docx (and its PDF unless ``final_pdf`` is False), rendered and stored."""
     folder = Path(conf.reports_dir) / subject.plan_id / subject.cycle.key
     stem = f"{subject.consolidation.id}-{slug(number)}"
     docx_path = render_docx(doc, folder / f"{stem}.docx")
@@ -354,6 +254,48 @@ def approve(
         if pdf_path is not None
         else None
     )
+    return docx_row, pdf_row
+
+
+def approve(
+    session: Session,
+    report_id: int,
+    *,
+    by: str,
+    now: dt.datetime,
+    conf: Any,
+    final_pdf: bool = True,
+) -> ConsolidatedReport:
+    """Approve a draft: the number from the issuer's register, the final .docx and PDF
+    (``final_pdf=False``: the .docx alone, for the simulation, which signs no paper)."""
+    subject = subject_of(session, report_id)
+    report = subject.report
+    _ready_to_approve(session, report)
+    # Answers not decided yet may stand (the review page lists them): an accepted one
+    # could no longer be corrected by its unit, which a later revision would take in.
+    today = local_day(now)
+    doc, _rows, _figures, _prev = subject.document(session, today)
+    issuer = issuer_on(subject.ctx.plan, subject.ctx.view, subject.consolidation, today)
+    registered = take_number(
+        session,
+        issuer_id=issuer,
+        year=today.year,
+        symbol=doc.symbol,
+        report_id=report.id,
+        by=by,
+        now=now,
+    )
+    number = number_text(registered.number, registered.symbol)
+    doc.number, doc.day = number, today
+    finish_document(
+        session,
+        doc,
+        subject.consolidation,
+        subject.cycle.key,
+        report.narrative or {},
+        draft=False,
+    )
+    docx_row, pdf_row = _final_files(session, subject, doc, number, conf, now, final_pdf)
     report.number_text = number
     report.approved_at, report.approved_by = now, by
     report.final_docx_file_id = docx_row.id
@@ -556,25 +498,6 @@ def send_upward(
 
 
 # ---------------------------------------------------------------- deadlines
-
-
-@dataclass(frozen=True)
-class StepDeadlines:
-    """When each step is due, from the upward date (the consolidation duty's due date)."""
-
-    review_by: dt.date
-    sign_by: dt.date
-    escalate_from: dt.date
-    send_by: dt.date
-
-    @classmethod
-    def of(cls, due: dt.date) -> StepDeadlines:
-        return cls(
-            review_by=due - dt.timedelta(days=REVIEW_DAYS_BEFORE),
-            sign_by=due - dt.timedelta(days=SIGN_DAYS_BEFORE),
-            escalate_from=due - dt.timedelta(days=ESCALATE_DAYS_BEFORE),
-            send_by=due,
-        )
 
 
 def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | None = None) -> int:

@@ -33,6 +33,7 @@ from engine.consolidation.document import (
     revision_notes,
     slug,
 )
+from engine.consolidation.draft import drafted, finish_document
 from engine.consolidation.result import ConsolidationError, ConsolidationResult
 from engine.consolidation.stored import usable_reports
 from engine.context import PlanContext, plan_context, version_of_cycle
@@ -130,8 +131,6 @@ def consolidate(
     _audit_tampered(run, written)
     # A draft: it goes upward (the email, the parent plan) only once the consolidating
     # unit has approved, numbered, signed and sent it (engine.approval).
-    from engine.approval import drafted
-
     drafted(session, run.duty, written.report, previous, plan_id=ctx.plan_id, now=now)
     if previous is not None:
         _audit_revision(run, written, result)
@@ -277,8 +276,6 @@ def _write(run: _Run) -> _Written:
     _mark_tampered(doc, rows, tampered, included)
     # the chain's head as the report is written: a copy the recipients keep
     doc.audit_head = audit_anchor.head_line(audit_anchor.heads(session, ctx.plan_id))
-    from engine.approval import finish_document
-
     finish_document(session, doc, consolidation, cycle.key, {}, draft=True)
     markdown = render_markdown(doc)
     report, path, stored_id = _save(run, doc, rows, included, aggregates)
@@ -485,8 +482,6 @@ def stored_document(
         reports=reports,
         owing=owing_units(session, report.cycle_id, deliverable_id),
     )
-    from engine.approval import finish_document
-
     if report.number_text and report.approved_at:
         doc.number, doc.day = report.number_text, local_day(report.approved_at)
     narrative = report.narrative or {}

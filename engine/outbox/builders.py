@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from engine.approval_deadlines import StepDeadlines
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.outbox.kinds import MailKind
@@ -255,8 +256,6 @@ def _task_support(d: Draft) -> None:
 def _report_draft(d: Draft) -> None:
     """The draft to the consolidating unit (its review page, each step's deadline); the
     step 'r<n>-bao-thu-truong' goes to the unit's head, the unit in copy."""
-    from engine.approval import StepDeadlines
-
     report = d.session.scalar(
         select(ConsolidatedReport)
         .where(
