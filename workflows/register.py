@@ -104,6 +104,14 @@ def consolidation_crons(plan: Plan) -> list[tuple[str, str]]:
     return list(unique.items())
 
 
+# Flows a person's act starts (no schedule, no parameters): the flow, what it does.
+_WAITING = (
+    ("intake", "Tiếp nhận bản nộp (một lượt chạy cho mỗi bản nộp)"),
+    ("review", "Duyệt báo cáo: chấp nhận hoặc trả lại (chờ người vận hành)"),
+    ("approve-report", "Duyệt, cấp số, ký và gửi báo cáo tổng hợp (chờ đơn vị tổng hợp)"),
+)
+
+
 def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[DeploymentPlan]:
     label = f"v{version}-{content_hash[:8]}"
     tags = [f"plan:{plan.id}", f"plan-version:{version}"]
@@ -137,33 +145,10 @@ def plan_deployments(plan: Plan, version: int, content_hash: str) -> list[Deploy
             f"Tổng hợp và báo cáo lên cấp trên: {title}",
             label,
         ),
-        DeploymentPlan(
-            "intake",
-            plan.id,
-            [],
-            {},
-            tags,
-            f"Tiếp nhận bản nộp (một lượt chạy cho mỗi bản nộp): {title}",
-            label,
-        ),
-        DeploymentPlan(
-            "review",
-            plan.id,
-            [],
-            {},
-            tags,
-            f"Duyệt báo cáo: chấp nhận hoặc trả lại (chờ người vận hành): {title}",
-            label,
-        ),
-        DeploymentPlan(
-            "approve-report",
-            plan.id,
-            [],
-            {},
-            tags,
-            f"Duyệt, cấp số, ký và gửi báo cáo tổng hợp (chờ đơn vị tổng hợp): {title}",
-            label,
-        ),
+    ]
+    specs += [
+        DeploymentPlan(flow, plan.id, [], {}, tags, f"{what}: {title}", label)
+        for flow, what in _WAITING
     ]
     needs_review = any(d.review for d in plan.all_deliverables)  # tracked tasks too
     on_request = [d.id for d in plan.deliverables if d.frequency.value == "on_request"]
