@@ -13,13 +13,13 @@ from docx.section import Section
 
 from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
-from cli.importer import cmd_import
 from cli.doctor import cmd_doctor
+from cli.importer import cmd_import
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
 from cli.registry import cmd_registry_apply, cmd_registry_history
-from cli.request import cmd_request
 from cli.report import cmd_report
+from cli.request import cmd_request
 from cli.running import (
     cmd_activate,
     cmd_close,
