@@ -13,13 +13,13 @@ from docx.section import Section
 
 from cli.audit import cmd_audit
 from cli.definitions import cmd_calendar, cmd_load, cmd_plans, cmd_schema, cmd_show, cmd_validate
-from cli.importer import cmd_import
 from cli.doctor import cmd_doctor
+from cli.importer import cmd_import
 from cli.mail import cmd_dispatch, cmd_outbox
 from cli.prefect import cmd_demo, cmd_deploy, cmd_simulate
 from cli.registry import cmd_registry_apply, cmd_registry_history
-from cli.request import cmd_request
 from cli.report import cmd_report
+from cli.request import cmd_request
 from cli.running import (
     cmd_activate,
     cmd_close,
@@ -35,12 +35,11 @@ from engine.closing import close_due_cycles
 from engine.config import Settings
 from engine.consolidation.result import ConsolidationResult
 from engine.faults import reached, trace
-from engine.registry_history import Contacts, SplitRule
 from engine.register_numbers import register_of
+from engine.registry_history import Contacts, SplitRule
 from engine.repository import retire_plan
 from engine.schema import (
     ContentSection,
-    CutoffPeriod,
     DeadlinePolicy,
     Deliverable,
     DocumentType,
