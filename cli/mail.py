@@ -96,6 +96,7 @@ def _kind_labels() -> dict[str, str]:
         K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
         K.INHERITED: "Tiếp nhận việc kế thừa",
         K.UNIT_MESSAGE: "Ý kiến, báo cáo chủ động",
+        K.TASK_CONTRIBUTION: "Ý kiến phối hợp",
     }
 
 

@@ -6,6 +6,8 @@ Routes
   POST /o/{token}/submit                   the answer (multipart, CSRF-protected)
   GET  /o/{token}/receipt/{version}        the receipt of one version
   GET  /o/{token}/files/{file_id}          a file of this obligation's submissions
+  GET  /p/{token}                          a supporting unit's page for a tracked task
+  POST /p/{token}/contribute               its contribution to the lead (portal.support)
   POST /link/request                       mail a fresh link to the unit's registered address
   GET  /operator/plans/{plan}/cycles/{c}   read-only four-state status (HTTP Basic)
   GET  /healthz                            liveness (no database access)
@@ -34,7 +36,7 @@ from engine.clock import Clock, clock_from_env
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.links import signing_secret
-from portal import csrf, freshlink, messages, obligation, operator, posting
+from portal import csrf, freshlink, messages, obligation, operator, posting, support
 from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
@@ -208,6 +210,19 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.post("/o/{token}/message")
     async def message(posted: PostedOnLink) -> Response:
         return await run_in_threadpool(messages.take_message, posted)
+
+    # A supporting unit's own link (signed apart: the routes above refuse it).
+    @app.get("/p/{token}")
+    def support_page(token: str, request: Request) -> Response:
+        return support.support_response(state, token, request)
+
+    @app.get("/p/{token}/contribute")
+    def contribute_page(token: str) -> Response:
+        return RedirectResponse(f"/p/{token}", status_code=303)
+
+    @app.post("/p/{token}/contribute")
+    async def contribute(token: str, request: Request) -> Response:
+        return await support.read_contribution(state, token, request)
 
     @app.post("/link/request")
     async def link_request(request: Request) -> Response:

@@ -1,0 +1,27 @@
+"""unit_messages.file_id: the file a supporting unit attaches to its contribution
+
+Revision ID: 0014_support_contributions
+Revises: 0012_registry_history
+
+A supporting unit (phối hợp) of a tracked task contributes through its own portal link
+(engine.task_contributions); the contribution is a unit message of kind
+``contribution`` addressed to the task's lead, with at most one file. One nullable
+column (ADD COLUMN, no batch copy): existing messages have no file.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014_support_contributions"
+down_revision = "0012_registry_history"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("unit_messages", sa.Column("file_id", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("unit_messages") as batch_op:
+        batch_op.drop_column("file_id")
