@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.links import SUPPORT_SALT
 from engine.schema import Plan
-from engine.store.models import Obligation
+from engine.store.models import Obligation, StoredFile
 from engine.task_contributions import (
     clean_text,
     closed_reason,
@@ -117,6 +117,7 @@ def _page(
     others = supporting_of(session, plan, link.registry_id, row)
     names = unit_names(session, link.registry_id, {row.unit_id, link.unit_id, *others})
     mine = contributions_of(session, row.id, link.unit_id)
+    files = {m.file_id: session.get(StoredFile, m.file_id) for m in mine if m.file_id}
     return state.pages.html(
         "support.html.j2",
         plan=plan_summary(plan),
@@ -126,7 +127,14 @@ def _page(
         task={"text": task.text, "phrase": task.phrase},
         due=date_with_weekday(row.due_date),
         closed=link.closed,
-        sent=[{"at": local_time(m.created_at), "text": m.text} for m in mine],
+        sent=[
+            {
+                "at": local_time(m.created_at),
+                "text": m.text,
+                "file": f.original_name if (f := files.get(m.file_id)) is not None else None,
+            }
+            for m in mine
+        ],
         error=error,
         text=text,
         token=link.token,

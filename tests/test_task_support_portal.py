@@ -143,7 +143,8 @@ def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(world, smtp_se
     pdf = minimal_pdf("Du toan LGSP 2026")
     answer = _contribute(client, path, tep=("dự-toán-LGSP.pdf", pdf, "application/pdf"))
     assert answer.status_code == 303 and answer.headers["location"] == f"{path}#da-gui"
-    assert "Ý kiến đơn vị đã gửi" in client.get(path).text
+    mine = client.get(path).text
+    assert "Ý kiến đơn vị đã gửi" in mine and "Tệp đính kèm: dự-toán-LGSP.pdf" in mine
     with session_scope(world.db_url) as session:
         [message] = session.scalars(select(UnitMessage)).all()
         lead_duty = world.obligation_id(LEAD, QUARTER_IV)
