@@ -30,7 +30,6 @@ from engine.unit_messages import MessageRefused
 from engine.values import TEXT_MAX_LENGTH, fmt_number, forbidden_character, normalised
 
 KIND = "contribution"
-LABEL = "Ý kiến phối hợp"
 TITLE = "Ý kiến phối hợp thực hiện nhiệm vụ"
 
 
@@ -52,7 +51,9 @@ def supporting_of(
     return [u for u in supporting_ids(session, plan, registry_id, task) if u != lead]
 
 
-def closed_reason(status: str, cycle_status: str, now: dt.datetime, until: dt.datetime) -> str | None:
+def closed_reason(
+    status: str, cycle_status: str, now: dt.datetime, until: dt.datetime
+) -> str | None:
     """Why no contribution is taken any more (Vietnamese), or None while it is."""
     if ObligationStatus(status).done:
         return (

@@ -211,18 +211,7 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     async def message(posted: PostedOnLink) -> Response:
         return await run_in_threadpool(messages.take_message, posted)
 
-    # A supporting unit's own link (signed apart: the routes above refuse it).
-    @app.get("/p/{token}")
-    def support_page(token: str, request: Request) -> Response:
-        return support.support_response(state, token, request)
-
-    @app.get("/p/{token}/contribute")
-    def contribute_page(token: str) -> Response:
-        return RedirectResponse(f"/p/{token}", status_code=303)
-
-    @app.post("/p/{token}/contribute")
-    async def contribute(token: str, request: Request) -> Response:
-        return await support.read_contribution(state, token, request)
+    _support_routes(app, state)
 
     @app.post("/link/request")
     async def link_request(request: Request) -> Response:
@@ -245,6 +234,23 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
     def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:
         return operator.status_response(state, request, plan_id, cycle_key)
+
+
+def _support_routes(app: FastAPI, state: PortalState) -> None:
+    """A supporting unit's own link to a tracked task (portal.support), signed apart: the
+    obligation routes refuse it, and these refuse an obligation's link."""
+
+    @app.get("/p/{token}")
+    def support_page(token: str, request: Request) -> Response:
+        return support.support_response(state, token, request)
+
+    @app.get("/p/{token}/contribute")
+    def contribute_page(token: str) -> Response:
+        return RedirectResponse(f"/p/{token}", status_code=303)
+
+    @app.post("/p/{token}/contribute")
+    async def contribute(token: str, request: Request) -> Response:
+        return await support.read_contribution(state, token, request)
 
 
 def _error_handlers(app: FastAPI, state: PortalState) -> None:

@@ -131,7 +131,7 @@ def _page(
             {
                 "at": local_time(m.created_at),
                 "text": m.text,
-                "file": f.original_name if (f := files.get(m.file_id)) is not None else None,
+                "file": f.original_name if (f := files.get(m.file_id or 0)) is not None else None,
             }
             for m in mine
         ],
@@ -229,7 +229,9 @@ def take_contribution(
     now = state.now()
     try:
         with state.writing() as session:
-            stored = uploads.place(session, staged, state.files_dir, now, placed) if staged else None
+            stored = (
+                uploads.place(session, staged, state.files_dir, now, placed) if staged else None
+            )
             obligation = session.get(Obligation, link.obligation.id)
             assert obligation is not None  # the link was just opened on it
             contribute(

@@ -32,13 +32,13 @@ from engine.schema import (
 )
 from engine.states import ObligationStatus, ReviewState
 from engine.status import State, classify
-from engine.task_contributions import contributions_to
 from engine.store.models import (
     RegistryUnit,
     RegistryVersion,
     StoredFile,
     Submission,
 )
+from engine.task_contributions import contributions_to
 from engine.vntext import date_with_weekday, short_date
 from portal.access import ObligationRow, OpenedLink
 

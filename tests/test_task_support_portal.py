@@ -23,7 +23,14 @@ from engine.config import load_settings
 from engine.links import SUPPORT_SALT, make_token
 from engine.states import CycleStatus
 from engine.store.db import session_scope
-from engine.store.models import AuditEvent, Cycle, Obligation, OutboxMessage, Submission, UnitMessage
+from engine.store.models import (
+    AuditEvent,
+    Cycle,
+    Obligation,
+    OutboxMessage,
+    Submission,
+    UnitMessage,
+)
 from engine.transitions import move_cycle
 from notifications.dispatch import dispatch_pending_sync
 from notifications.render import render_parts
@@ -148,7 +155,11 @@ def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(world, smtp_se
     with session_scope(world.db_url) as session:
         [message] = session.scalars(select(UnitMessage)).all()
         lead_duty = world.obligation_id(LEAD, QUARTER_IV)
-        assert (message.kind, message.unit_id, message.to_unit_id) == ("contribution", SUPPORT, LEAD)
+        assert (message.kind, message.unit_id, message.to_unit_id) == (
+            "contribution",
+            SUPPORT,
+            LEAD,
+        )
         assert (message.obligation_id, message.text) == (lead_duty, TEXT)
         assert message.file_id is not None
         assert session.scalars(select(Submission)).all() == []  # not the task's answer
@@ -214,7 +225,9 @@ def test_an_empty_or_too_long_contribution_stores_nothing(world) -> None:  # typ
             f"{path}/contribute", data={"csrf": _csrf(page.text), "noi_dung": text}
         )
         assert answer.status_code == 422 and words in answer.text
-    assert world.count(UnitMessage) == 0 and world.count(OutboxMessage, kind="task_contribution") == 0
+    assert (
+        world.count(UnitMessage) == 0 and world.count(OutboxMessage, kind="task_contribution") == 0
+    )
 
 
 def _close_cycle(world: PortalWorld) -> None:
@@ -223,7 +236,11 @@ def _close_cycle(world: PortalWorld) -> None:
         assert duty is not None
         cycle = session.get(Cycle, duty.cycle_id)
         move_cycle(
-            session, cycle, CycleStatus.CLOSED, at=world.clock.now(), action="cycle.closed",
+            session,
+            cycle,
+            CycleStatus.CLOSED,
+            at=world.clock.now(),
+            action="cycle.closed",
             plan_id=DEPARTMENT,
         )
 
@@ -260,9 +277,7 @@ def test_once_the_lead_has_reported_the_page_says_so(world) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_the_contribution_page_on_a_phone_and_a_desktop(
-    world, browser, artifacts_dir, width
-):  # type: ignore[no-untyped-def]
+def test_the_contribution_page_on_a_phone_and_a_desktop(world, browser, artifacts_dir, width):  # type: ignore[no-untyped-def]
     client = _client(world)
     path = _support_path(world)
     assert _contribute(client, path).status_code == 303  # one sent already: the list shows
