@@ -136,6 +136,8 @@ def _middleware(app: FastAPI, state: PortalState) -> None:
     def body_refusal(scope: Scope) -> tuple[int, bytes]:
         path = scope.get("path", "")
         back = path.rsplit("/submit", 1)[0] if path.startswith("/o/") else None
+        if path.startswith("/p/"):  # a supporting unit's contribution (portal.support)
+            back = path.rsplit("/contribute", 1)[0]
         title = "Dữ liệu gửi lên quá lớn"
         message = (
             f"Tệp đính kèm vượt giới hạn {state.conf.portal_max_upload_mb:g} MB cho một lần gửi. "

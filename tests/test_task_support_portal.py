@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cli.main import main
 from engine import config
 from engine.audit_verify import verify
 from engine.config import load_settings
@@ -34,6 +35,7 @@ from engine.store.models import (
 from engine.transitions import move_cycle
 from notifications.dispatch import dispatch_pending_sync
 from notifications.render import render_parts
+from portal.ratelimit import PortalLimits, Rate
 from tests.test_portal_support import (
     SECRET,
     PortalWorld,
@@ -144,7 +146,9 @@ def test_each_supporting_unit_is_mailed_a_link_of_its_own_that_opens_its_page(wo
         assert words in page.text, words
 
 
-def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(world, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(
+    world, smtp_server, capsys
+) -> None:  # type: ignore[no-untyped-def]
     client = _client(world)
     path = _support_path(world)
     pdf = minimal_pdf("Du toan LGSP 2026")
@@ -187,6 +191,23 @@ def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(world, smtp_se
     assert file_href is not None
     download = client.get(file_href.group(1))
     assert download.status_code == 200 and download.content == pdf
+    assert main(["--database-url", world.db_url, "status", DEPARTMENT]) == 0
+    assert "Ý kiến phối hợp: Sở Tài chính tỉnh Cao Bằng → Sở Khoa học" in capsys.readouterr().out
+
+
+def test_the_supporting_units_link_has_the_portals_rate_limits(world) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    limits = PortalLimits(link_read=Rate(0.001, 2.0), link_write=Rate(0.001, 1.0))
+    client = TestClient(world.app(limits=limits))
+    path = _support_path(world)
+    form = _csrf(client.get(path).text)
+    assert client.get(path).status_code == 200
+    assert client.get(path).status_code == 429  # its reads: 2, then one per 1,000 s
+    data = {"csrf": form, "noi_dung": TEXT}
+    assert client.post(f"{path}/contribute", data=data, follow_redirects=False).status_code == 303
+    assert client.post(f"{path}/contribute", data=data).status_code == 429
+    assert world.count(UnitMessage) == 1
 
 
 def test_the_supporting_units_link_cannot_answer_the_task(world) -> None:  # type: ignore[no-untyped-def]
