@@ -102,9 +102,11 @@ def contribute(
     plan_id: str,
     now: dt.datetime,
     remote_addr: str | None = None,
+    form_key: str | None = None,
 ) -> UnitMessage:
     """Keep, audit and mail one contribution of ``unit_id`` to the lead of ``obligation``
-    (``text`` already cleaned by :func:`clean_text`; the caller checked the link)."""
+    (``text`` already cleaned by :func:`clean_text`; the caller checked the link and
+    that this form was not taken before: :func:`posted_before`)."""
     message = UnitMessage(
         plan_id=plan_id,
         cycle_id=obligation.cycle_id,
@@ -116,6 +118,7 @@ def contribute(
         text=text,
         created_at=now,
         file_id=stored_file.id if stored_file is not None else None,
+        form_key=form_key,
     )
     session.add(message)
     session.flush()
@@ -147,6 +150,19 @@ def contribute(
         now=now,
     )
     return message
+
+
+def posted_before(
+    session: Session, obligation_id: int, unit_id: str, form_key: str
+) -> UnitMessage | None:
+    """The contribution already kept from the same form (a double click, a reload)."""
+    return session.scalar(
+        select(UnitMessage).where(
+            UnitMessage.obligation_id == obligation_id,
+            UnitMessage.unit_id == unit_id,
+            UnitMessage.form_key == form_key,
+        )
+    )
 
 
 def contributions_to(session: Session, obligation_id: int) -> list[UnitMessage]:

@@ -32,6 +32,7 @@ from engine.task_contributions import (
     closed_reason,
     contribute,
     contributions_of,
+    posted_before,
     supporting_of,
     task_of,
 )
@@ -195,7 +196,8 @@ def take_contribution(
     contribution in one transaction (engine.task_contributions); nothing is kept on a
     refusal."""
     back = f"/p/{token}"
-    if not csrf.valid(state.csrf_key, token, nonce, _text(form, csrf.FIELD) or None):
+    field = _text(form, csrf.FIELD)
+    if not csrf.valid(state.csrf_key, token, nonce, field or None):
         return state.pages.error(403, *CSRF_FAILED, back=back)
     typed = _text(form, TEXT_FIELD)
     with state.reading() as session:
@@ -226,9 +228,14 @@ def take_contribution(
         except uploads.UploadRejected as exc:
             return again(f"{exc.message} Chưa có gì được lưu.")
     placed: list[Any] = []
-    now = state.now()
+    now, form_key = state.now(), csrf.form_id(field)
     try:
         with state.writing() as session:
+            if posted_before(session, link.obligation.id, link.unit_id, form_key):
+                log.info("contribution replayed: obligation=%s", link.obligation.id)
+                if staged is not None:  # the same form posted again: kept once
+                    uploads.discard([staged])
+                return RedirectResponse(f"{back}#da-gui", status_code=303)
             stored = (
                 uploads.place(session, staged, state.files_dir, now, placed) if staged else None
             )
@@ -243,6 +250,7 @@ def take_contribution(
                 plan_id=link.plan.id,
                 now=now,
                 remote_addr=addr,
+                form_key=form_key,
             )
     except BaseException:
         if staged is not None:

@@ -154,6 +154,7 @@ def test_a_contribution_reaches_the_lead_by_email_and_on_its_page(
     pdf = minimal_pdf("Du toan LGSP 2026")
     answer = _contribute(client, path, tep=("dự-toán-LGSP.pdf", pdf, "application/pdf"))
     assert answer.status_code == 303 and answer.headers["location"] == f"{path}#da-gui"
+    assert world.count(UnitMessage) == 1
     mine = client.get(path).text
     assert "Ý kiến đơn vị đã gửi" in mine and "Tệp đính kèm: dự-toán-LGSP.pdf" in mine
     with session_scope(world.db_url) as session:
@@ -235,6 +236,19 @@ def test_the_supporting_units_link_cannot_answer_the_task(world) -> None:  # typ
     # a contribution posted without the form's CSRF field is refused too
     assert client.post(f"{path}/contribute", data={"noi_dung": TEXT}).status_code == 403
     assert world.count(Submission) == 0 and world.count(UnitMessage) == 0
+
+
+def test_a_form_posted_twice_is_kept_once(world) -> None:  # type: ignore[no-untyped-def]
+    client = _client(world)
+    path = _support_path(world)
+    data = {"csrf": _csrf(client.get(path).text), "noi_dung": TEXT}
+    for _ in range(2):  # a double click, a reload of the POST
+        answer = client.post(f"{path}/contribute", data=data, follow_redirects=False)
+        assert answer.status_code == 303
+    assert world.count(UnitMessage) == 1
+    assert world.count(OutboxMessage, kind="task_contribution") == 1
+    assert _contribute(client, path).status_code == 303  # a new rendering: a new contribution
+    assert world.count(UnitMessage) == 2
 
 
 def test_an_empty_or_too_long_contribution_stores_nothing(world) -> None:  # type: ignore[no-untyped-def]

@@ -360,6 +360,9 @@ class UnitMessage(Base):
     # A supporting unit's contribution to a tracked task (engine.task_contributions):
     # the file it attached, if any (a StoredFile id); obligation_id is the lead's duty.
     file_id: Mapped[int | None] = mapped_column(default=None)
+    # The rendering of the form it was posted from (portal.csrf.form_id): a form posted
+    # twice (a double click, a reload) is kept once.
+    form_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxMessage(Base):
