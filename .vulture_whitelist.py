@@ -195,6 +195,7 @@ move_instance
 dispatch_outbox  # notifications/flows.py: a Prefect flow (deployed; tests run it)
 MailboxHandler.handle_DATA  # aiosmtpd calls it for every message
 _.healthz, _.favicon, _.robots, _.submit_page, _.link_request, _.operator_status  # routes
+_.support_page, _.contribute_page  # routes (portal/app.py _support_routes)
 _.receipt  # route (portal/app.py)
 _.http_error, _.invalid_request, _.crashed  # FastAPI exception handlers (portal/app.py)
 app_from_env  # uvicorn's factory for several workers (portal/server.py, by string)

@@ -37,6 +37,7 @@ class Case:
 
 CASES = (
     Case("validate", "kehoach validate on the seed plan, whole process", ("bench_validate.py",)),
+    Case("import", "kehoach import of the seed text, whole process", ("bench_import.py",)),
     Case(
         "memory",
         "activation of 350, 3,500 and 35,000 units in the engine: time per unit, peak RSS",

@@ -97,6 +97,7 @@ def _kind_labels() -> dict[str, str]:
         K.INHERITED: "Tiếp nhận việc kế thừa",
         K.UNIT_MESSAGE: "Ý kiến, báo cáo chủ động",
         K.REPORT_DRAFT: "Dự thảo báo cáo tổng hợp",
+        K.TASK_CONTRIBUTION: "Ý kiến phối hợp",
     }
 
 

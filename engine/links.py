@@ -29,6 +29,9 @@ from engine.config import TIMEZONE, ConfigError, Settings, settings
 log = logging.getLogger("kehoach.links")
 
 SALT = "kehoach.obligation-link.v1"
+# A supporting unit's link to a tracked task (portal.support): signed apart, so it can
+# never open the lead's page or answer the task, and the lead's link never opens it.
+SUPPORT_SALT = "kehoach.support-link.v1"
 MIN_SECRET_BYTES = 32
 # Public (it is in the source): signs links only in demo mode (KEHOACH_DEMO=1).
 DEMO_SECRET = "kehoach-local-development-secret"
@@ -141,14 +144,14 @@ def signing_secret(conf: Settings) -> str:
 
 
 @lru_cache(maxsize=8)
-def _serializers_for(keys: tuple[str, ...]) -> tuple[URLSafeTimedSerializer, ...]:
-    return tuple(URLSafeTimedSerializer(key, salt=SALT) for key in keys)
+def _serializers_for(keys: tuple[str, ...], salt: str) -> tuple[URLSafeTimedSerializer, ...]:
+    return tuple(URLSafeTimedSerializer(key, salt=salt) for key in keys)
 
 
-def _serializers(conf: Settings) -> tuple[URLSafeTimedSerializer, ...]:
+def _serializers(conf: Settings, salt: str = SALT) -> tuple[URLSafeTimedSerializer, ...]:
     """The current key first, then the retired ones still listed."""
     announce(conf)
-    return _serializers_for(tuple(signing_secrets(conf)))
+    return _serializers_for(tuple(signing_secrets(conf)), salt)
 
 
 def _canonical(serializer: URLSafeTimedSerializer, token: str) -> bool:
@@ -184,10 +187,13 @@ def make_token(
     cycle_key: str,
     token_version: int = 1,
     conf: Settings | None = None,
+    salt: str = SALT,
 ) -> str:
+    """``salt``: :data:`SALT` for the obligation's own link, :data:`SUPPORT_SALT` for a
+    supporting unit's link to the task (``unit_id`` is then the supporting unit)."""
     conf = conf or settings()
     payload = {"o": obligation_id, "u": unit_id, "c": cycle_key, "v": token_version}
-    return _serializers(conf)[0].dumps(payload)
+    return _serializers(conf, salt)[0].dumps(payload)
 
 
 def read_token(
@@ -197,6 +203,7 @@ def read_token(
     *,
     retired_ok: bool = False,
     now: dt.datetime | None = None,
+    salt: str = SALT,
 ) -> LinkClaims:
     """Verify with the current key, then with each retired key; raise LinkError otherwise.
 
@@ -208,7 +215,7 @@ def read_token(
     end = old_secrets_end(conf)
     retired_over = end is not None and (now or dt.datetime.now(dt.UTC)) > end
     expired = False
-    for index, serializer in enumerate(_serializers(conf)):
+    for index, serializer in enumerate(_serializers(conf, salt)):
         try:
             data = serializer.loads(token, max_age=max_age_seconds)
         except SignatureExpired:
@@ -234,3 +241,18 @@ def obligation_link(obligation, conf: Settings | None = None) -> str:
         obligation.id, obligation.unit_id, obligation.cycle.key, obligation.token_version, conf
     )
     return f"{conf.portal_base_url.rstrip('/')}/o/{token}"
+
+
+def support_link(obligation, unit_id: str, conf: Settings | None = None) -> str:
+    """The portal URL supporting unit ``unit_id`` opens to contribute to the tracked task
+    of ``obligation`` (the lead's): its own, signed apart (:data:`SUPPORT_SALT`)."""
+    conf = conf or settings()
+    token = make_token(
+        obligation.id,
+        unit_id,
+        obligation.cycle.key,
+        obligation.token_version,
+        conf,
+        salt=SUPPORT_SALT,
+    )
+    return f"{conf.portal_base_url.rstrip('/')}/p/{token}"

@@ -23,6 +23,9 @@ from engine.store.models import Cycle, Obligation, PlanInstance, UnitMessage
 from engine.values import xml_safe
 
 KINDS = {"report": "Chủ động báo cáo", "comment": "Ý kiến"}
+# How a kind is named in lists: the form's kinds, and a supporting unit's contribution
+# to a tracked task (engine.task_contributions), which the form cannot send.
+LABELS = {**KINDS, "contribution": "Ý kiến phối hợp"}
 MAX_SUBJECT = 200
 MAX_TEXT = 10_000
 
@@ -141,7 +144,7 @@ def message_lines(
     for m in found:
         day = short_date(local_day(m.created_at))
         lines.append(
-            f"  {day}  {KINDS.get(m.kind, m.kind)}: {ctx.unit_name(m.unit_id)} → "
+            f"  {day}  {LABELS.get(m.kind, m.kind)}: {ctx.unit_name(m.unit_id)} → "
             f"{ctx.unit_name(m.to_unit_id)} — {m.subject}"
         )
     return lines

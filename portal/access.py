@@ -35,7 +35,7 @@ from engine.calendar import end_of_day
 from engine.closing import DEFAULT_CLOSE_AFTER_DAYS
 from engine.config import Settings
 from engine.definitions_cache import plan_for_key
-from engine.links import LinkClaims, LinkError, read_token
+from engine.links import SALT, LinkClaims, LinkError, read_token
 from engine.schema import Plan
 from engine.states import CycleStatus
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion
@@ -160,20 +160,34 @@ def link_valid_until(closes_on: dt.date | None, due_date: dt.date) -> dt.datetim
 
 
 def verify_signature(
-    token: str, conf: Settings, max_age: dt.timedelta | None = DEFAULT_MAX_AGE
+    token: str,
+    conf: Settings,
+    max_age: dt.timedelta | None = DEFAULT_MAX_AGE,
+    *,
+    salt: str = SALT,
 ) -> LinkClaims:
-    """The token's claims if its signature (and, unless ``max_age`` is None, its age) holds."""
+    """The token's claims if its signature (and, unless ``max_age`` is None, its age) holds;
+    ``salt``: which kind of link (engine.links: an obligation's, a supporting unit's)."""
     if not token or len(token) > 500:
         raise LinkRefused(RefusalReason.MALFORMED)
     seconds = int(max_age.total_seconds()) if max_age is not None else None
     try:
-        return read_token(token, max_age_seconds=seconds, conf=conf)
+        return read_token(token, max_age_seconds=seconds, conf=conf, salt=salt)
     except LinkError as exc:
         if exc.reason == RefusalReason.EXPIRED:
             # The signature is genuine, only old: a fresh link may be requested.
-            claims = read_token(token, max_age_seconds=None, conf=conf, retired_ok=True)
+            claims = read_token(token, max_age_seconds=None, conf=conf, retired_ok=True, salt=salt)
             raise LinkRefused(RefusalReason.EXPIRED, claims) from None
         raise LinkRefused(exc.reason) from None
+
+
+def load_obligation(session: Session, claims: LinkClaims) -> tuple[ObligationRow, Plan]:
+    """The obligation a verified token names, with its cycle's and plan's facts, and the
+    parsed plan; :class:`LinkRefused` (unknown) when there is none."""
+    row = session.execute(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}).first()
+    if row is None:
+        raise LinkRefused(RefusalReason.UNKNOWN)
+    return row, plan_for_key(session, row.plan_version_id, row.plan_content_hash)
 
 
 def open_link(
@@ -186,9 +200,7 @@ def open_link(
 ) -> OpenedLink:
     """Verify ``token`` and load its obligation and plan; raise :class:`LinkRefused` otherwise."""
     claims = verify_signature(token, conf, max_age)
-    row = session.execute(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}).first()
-    if row is None:
-        raise LinkRefused(RefusalReason.UNKNOWN)
+    row, plan = load_obligation(session, claims)
     cycle = LinkedCycle(
         row.cycle_id, row.cycle_instance_id, row.cycle_key, row.cycle_status, row.cycle_closes_on
     )
@@ -205,7 +217,6 @@ def open_link(
         raise LinkRefused(RefusalReason.CLOSED, claims)
     if now > valid_until:
         raise LinkRefused(RefusalReason.EXPIRED, claims)
-    plan = plan_for_key(session, row.plan_version_id, row.plan_content_hash)
     return OpenedLink(
         token=token,
         token_hash=token_hash(token),

@@ -29,7 +29,6 @@ from starlette.responses import RedirectResponse, Response
 
 from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
 from engine.schema import FieldType
-from engine.store.models import StoredFile
 from engine.values import validate_values
 from portal import audit, idempotency, uploads
 from portal.access import OpenedLink
@@ -248,18 +247,7 @@ def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int,
                 return first.id, first.version, True
         file_ids: dict[str, int] = {}
         for field_id, item in pending.staged.items():
-            path, created = uploads.commit(item, state.files_dir)
-            if created:
-                pending.placed.append(path)
-            row = StoredFile(
-                sha256=item.sha256,
-                original_name=item.original_name,
-                content_type=item.content_type,
-                size=item.size,
-                created_at=pending.now,
-            )
-            session.add(row)
-            session.flush()
+            row = uploads.place(session, item, state.files_dir, pending.now, pending.placed)
             file_ids[field_id] = row.id
         values = None
         if not pending.answer.sub_plan:

@@ -6,6 +6,8 @@ Routes
   POST /o/{token}/submit                   the answer (multipart, CSRF-protected)
   GET  /o/{token}/receipt/{version}        the receipt of one version
   GET  /o/{token}/files/{file_id}          a file of this obligation's submissions
+  GET  /p/{token}                          a supporting unit's page for a tracked task
+  POST /p/{token}/contribute               its contribution to the lead (portal.support)
   POST /link/request                       mail a fresh link to the unit's registered address
   GET  /operator/plans/{plan}/cycles/{c}   read-only four-state status (HTTP Basic)
   GET  /healthz                            liveness (no database access)
@@ -34,7 +36,16 @@ from engine.clock import Clock, clock_from_env
 from engine.config import Settings
 from engine.config import settings as default_settings
 from engine.links import signing_secret
-from portal import csrf, freshlink, messages, obligation, operator, posting, review_report
+from portal import (
+    csrf,
+    freshlink,
+    messages,
+    obligation,
+    operator,
+    posting,
+    review_report,
+    support,
+)
 from portal.access import DEFAULT_MAX_AGE
 from portal.handoff import Handoff
 from portal.hardening import (
@@ -134,6 +145,8 @@ def _middleware(app: FastAPI, state: PortalState) -> None:
     def body_refusal(scope: Scope) -> tuple[int, bytes]:
         path = scope.get("path", "")
         back = path.rsplit("/submit", 1)[0] if path.startswith("/o/") else None
+        if path.startswith("/p/"):  # a supporting unit's contribution (portal.support)
+            back = path.rsplit("/contribute", 1)[0]
         title = "Dữ liệu gửi lên quá lớn"
         message = (
             f"Tệp đính kèm vượt giới hạn {state.conf.portal_max_upload_mb:g} MB cho một lần gửi. "
@@ -209,6 +222,8 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     async def message(posted: PostedOnLink) -> Response:
         return await run_in_threadpool(messages.take_message, posted)
 
+    _support_routes(app, state)
+
     @app.post("/link/request")
     async def link_request(request: Request) -> Response:
         try:
@@ -232,6 +247,23 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
     def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:
         return operator.status_response(state, request, plan_id, cycle_key)
+
+
+def _support_routes(app: FastAPI, state: PortalState) -> None:
+    """A supporting unit's own link to a tracked task (portal.support), signed apart: the
+    obligation routes refuse it, and these refuse an obligation's link."""
+
+    @app.get("/p/{token}")
+    def support_page(token: str, request: Request) -> Response:
+        return support.support_response(state, token, request)
+
+    @app.get("/p/{token}/contribute")
+    def contribute_page(token: str) -> Response:
+        return RedirectResponse(f"/p/{token}", status_code=303)
+
+    @app.post("/p/{token}/contribute")
+    async def contribute(token: str, request: Request) -> Response:
+        return await support.read_contribution(state, token, request)
 
 
 def _error_handlers(app: FastAPI, state: PortalState) -> None:

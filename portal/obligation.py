@@ -15,6 +15,7 @@ from sqlalchemy import select
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from engine.store.models import StoredFile, Submission
+from engine.task_contributions import contributions_to
 from portal import csrf, uploads
 from portal.access import OpenedLink
 from portal.link import with_nonce
@@ -80,14 +81,15 @@ def receipt_response(state: PortalState, link: OpenedLink, version: int) -> Resp
 
 
 def file_response(state: PortalState, link: OpenedLink, file_id: int) -> Response:
-    """A stored file, only if one of this obligation's submissions lists it."""
+    """A stored file, only if one of this obligation's submissions lists it, or a
+    supporting unit's contribution to it (engine.task_contributions)."""
     with state.reading() as session:
         listed = any(
             file_id in {int(i) for i in (ids or [])}
             for ids in session.scalars(
                 select(Submission.file_ids).where(Submission.obligation_id == link.obligation.id)
             )
-        )
+        ) or file_id in {m.file_id for m in contributions_to(session, link.obligation.id)}
         row = session.get(StoredFile, file_id) if listed else None
         found = (row.sha256, row.content_type, row.original_name) if row is not None else None
     if found is None:

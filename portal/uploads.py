@@ -13,6 +13,7 @@ only as data (``StoredFile.original_name``) and never used as a path.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import re
@@ -21,7 +22,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 CHUNK = 256 * 1024
@@ -162,6 +163,29 @@ def commit(staged: StagedFile, files_dir: Path) -> tuple[Path, bool]:
     os.chmod(staged.temp_path, 0o640)
     os.replace(staged.temp_path, target)
     return target, True
+
+
+def place(
+    session: Any, staged: StagedFile, files_dir: Path, now: dt.datetime, placed: list[Path]
+) -> Any:
+    """Move ``staged`` into place and add its ``StoredFile`` row (flushed: it has its id);
+    a file this put in place is appended to ``placed``, for the caller to remove should
+    its transaction fail."""
+    from engine.store.models import StoredFile
+
+    path, created = commit(staged, files_dir)
+    if created:
+        placed.append(path)
+    row = StoredFile(
+        sha256=staged.sha256,
+        original_name=staged.original_name,
+        content_type=staged.content_type,
+        size=staged.size,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def discard(staged: list[StagedFile]) -> None:

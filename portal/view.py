@@ -38,6 +38,7 @@ from engine.store.models import (
     StoredFile,
     Submission,
 )
+from engine.task_contributions import contributions_to
 from engine.vntext import date_with_weekday, short_date
 from portal.access import ObligationRow, OpenedLink
 from portal.clerk import contact_for, period_text, receipt_number
@@ -335,6 +336,32 @@ def _tasks_of(session: Session, link: OpenedLink) -> tuple[list[dict[str, Any]],
     return tasks, tracked
 
 
+def contribution_rows(session: Session, link: OpenedLink) -> list[dict[str, Any]]:
+    """What the task's supporting units contributed (engine.task_contributions): who,
+    when, text and file, oldest first; none for other duties."""
+    found = contributions_to(session, link.obligation.id)
+    if not found:
+        return []
+    names = unit_names(session, link.registry_id, {m.unit_id for m in found})
+    files = {
+        f.id: f
+        for f in session.scalars(
+            select(StoredFile).where(StoredFile.id.in_({m.file_id for m in found if m.file_id}))
+        )
+    }
+    return [
+        {
+            "who": names.get(m.unit_id, m.unit_id),
+            "at": local_time(m.created_at),
+            "text": m.text,
+            "file": {"id": f.id, "name": f.original_name, "size": human_size(f.size)}
+            if (f := files.get(m.file_id or 0)) is not None
+            else None,
+        }
+        for m in found
+    ]
+
+
 def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     """Everything the obligation page shows (the form fields are added by the caller)."""
     obligation, plan, now = link.obligation, link.plan, link.opened_at
@@ -358,6 +385,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         "cycle_key": link.cycle.key,
         "tasks": tasks,
         "tracked": tracked,
+        "contributions": contribution_rows(session, link) if tracked else [],
         "due": {
             "with_weekday": date_with_weekday(obligation.due_date),
             "moved": moved,

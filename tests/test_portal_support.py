@@ -159,11 +159,21 @@ class PortalWorld:
 
 
 def make_world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str | None = None, **env: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str | None = None,
+    *,
+    sources: list[Path] | None = None,
+    plan_id: str = PLAN_ID,
+    activated_at: dt.datetime | None = None,
+    years: list[int] | None = None,
+    now: dt.datetime | None = None,
+    **env: str,
 ) -> PortalWorld:
     """Settings in the environment (the activation mails links built from them), a store
     (SQLite unless ``db_url``) with the test plan loaded and activated on 20/8/2027, a
-    clock at 1/9/2027 09:00."""
+    clock at 1/9/2027 09:00 (or ``sources`` activated as ``plan_id`` at ``activated_at``
+    for ``years``, the clock at ``now``)."""
     from engine.lifecycle import activate
     from engine.loader import load
     from engine.repository import store_catalog
@@ -196,12 +206,15 @@ def make_world(
     assert config.settings() == settings
 
     migrate(db_url)
-    catalog = load([DATA / "registry.yaml", DATA / "plan.yaml"])
-    activated_at = vn(2027, 8, 20, 8, 0)
+    catalog = load(sources or [DATA / "registry.yaml", DATA / "plan.yaml"])
+    if sources is None:
+        activated_at, years = vn(2027, 8, 20, 8, 0), [2027]
+    assert activated_at is not None
     with session_scope(db_url) as session:
         store_catalog(session, catalog)
-        activate(session, PLAN_ID, now=activated_at, years=[2027])
-    world = PortalWorld(settings, db_url, VirtualClock(vn(2027, 9, 1)), port, tmp_path)
+        activate(session, plan_id, now=activated_at, years=years)
+    clock = VirtualClock(now or vn(2027, 9, 1))
+    world = PortalWorld(settings, db_url, clock, port, tmp_path)
     with session_scope(db_url) as session:
         for row in session.scalars(select(Obligation)):
             world.obligations[(row.unit_id, row.deliverable_id)] = row.id

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.approval_deadlines import StepDeadlines
 from engine.calendar import TZ
 from engine.config import Settings
+from engine.links import support_link
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
 from engine.states import ReviewState
@@ -241,14 +242,17 @@ def _unit_message(d: Draft) -> None:
 
 
 def _task_support(d: Draft) -> None:
-    """To a tracked task's supporting units (engine.outbox.task_mail); the lead's link
-    is not theirs."""
+    """To one supporting unit of a tracked task (engine.outbox.task_mail), with its own
+    contribution link (engine.links.support_link), never the lead's."""
     ids = [u for u in str(d.extra.pop("supporting_ids", "")).split(",") if u]
+    unit_id = str(d.extra.pop("support_unit", "") or d.step)
+    addressed = [unit_id] if unit_id else ids  # an email queued before the links: all
     emails: list[str] = []
-    for unit_id in ids:
-        emails += [e for e in d.units(unit_id)["emails"] if e not in emails]
+    for each in addressed:
+        emails += [e for e in d.units(each)["emails"] if e not in emails]
     d.to_addrs = emails
-    d.context["link"] = None
+    d.context["link"] = support_link(d.obligation, unit_id, d.conf) if unit_id else None
+    d.context["addressed"] = [d.units(each)["name"] for each in addressed]
     d.context["lead"] = d.unit
     d.context["lead_contact"] = contact_of(d.unit)
 
@@ -292,8 +296,18 @@ def _report_draft(d: Draft) -> None:
         d.context["head"] = head or None
 
 
+def _task_contribution(d: Draft) -> None:
+    """A supporting unit's contribution to a tracked task (engine.task_contributions): to
+    the lead (the duty's unit), copied to the contributor; its contact is the contributor."""
+    contributor = d.units(str(d.extra.pop("contributor_id", "") or ""))
+    d.cc_addrs = [e for e in contributor["emails"] if e not in d.to_addrs]
+    d.context["contributor"] = {"id": contributor["id"], "name": contributor["name"]}
+    d.context["contact"] = contact_of(contributor)
+
+
 BUILDERS: dict[MailKind, Callable[[Draft], None]] = {
     MailKind.UNIT_MESSAGE: _unit_message,
+    MailKind.TASK_CONTRIBUTION: _task_contribution,
     MailKind.TASK_SUPPORT: _task_support,
     MailKind.REMINDER: _reminder,
     MailKind.ESCALATION: _escalation,

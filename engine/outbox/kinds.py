@@ -19,6 +19,7 @@ class MailKind(StrEnum):
     REPORT_AFTER_CONSOLIDATION = "report_after_consolidation"  # an answer after the report
     DELIVERY_FAILURE = "delivery_failure"  # to the administrator
     UNIT_MESSAGE = "unit_message"  # a report or comment a unit sent unasked (portal)
+    TASK_CONTRIBUTION = "task_contribution"  # a supporting unit's part, to the task's lead
     INHERITED = "inherited"  # to an heir: the open work it took over (engine.successors)
     # The consolidated report's draft, to the consolidating unit (review, approve, sign,
     # send), its reminders and, near the upward date, the letter to the unit's head.

@@ -84,8 +84,9 @@ def queue_many(
 def queue_supporting(
     session: Session, plan: Plan, registry_id: str, obligations: list[Obligation], now: dt.datetime
 ) -> int:
-    """One ``task_support`` email per new task obligation with supporting units (other
-    than its lead): they are told, the lead answers (engine.outbox.task_mail)."""
+    """One ``task_support`` email per supporting unit (other than the lead) of each new
+    task obligation, each with that unit's own contribution link: they are told and
+    contribute, the lead answers (engine.outbox.task_mail)."""
     requests: list[MailRequest] = []
     for obligation in obligations:
         task = plan.tracked.task_of(obligation.deliverable_id)
@@ -93,8 +94,7 @@ def queue_supporting(
             continue
         ids = supporting_ids(session, plan, registry_id, task)
         ids = [u for u in ids if u != obligation.unit_id]
-        if ids:
-            requests.append(
-                (obligation, MailKind.TASK_SUPPORT, "", {"supporting_ids": ",".join(ids)})
-            )
+        for unit_id in ids:
+            extra = {"supporting_ids": ",".join(ids), "support_unit": unit_id}
+            requests.append((obligation, MailKind.TASK_SUPPORT, unit_id, extra))
     return queue_many(session, requests, now, whole_registry=False)

@@ -378,7 +378,8 @@ class ReportNumber(Base):
 class UnitMessage(Base):
     """A report or comment a unit sends unasked under a plan ("chủ động báo cáo", "gửi ý
     kiến về …"), through the portal link of one of its duties; it goes to the unit that
-    gathers that duty's answers (engine.unit_messages)."""
+    gathers that duty's answers (engine.unit_messages). A supporting unit's contribution
+    to a tracked task (kind ``contribution``) goes to the task's lead."""
 
     __tablename__ = "unit_messages"
 
@@ -388,10 +389,16 @@ class UnitMessage(Base):
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"))
     unit_id: Mapped[str] = mapped_column(String(80))
     to_unit_id: Mapped[str] = mapped_column(String(80))
-    kind: Mapped[str] = mapped_column(String(20))  # report | comment
+    kind: Mapped[str] = mapped_column(String(20))  # report | comment | contribution
     subject: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A supporting unit's contribution to a tracked task (engine.task_contributions):
+    # the file it attached, if any (a StoredFile id); obligation_id is the lead's duty.
+    file_id: Mapped[int | None] = mapped_column(default=None)
+    # The rendering of the form it was posted from (portal.csrf.form_id): a form posted
+    # twice (a double click, a reload) is kept once.
+    form_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxMessage(Base):
