@@ -164,6 +164,9 @@ rule: after_activation
 days: 15
 phrase: trong vòng 15 ngày kể từ ngày Kế hoạch được ban hành
 """,
+    "EscalationPolicy": """
+to: [head, parent]
+""",
     "OnRequest": """
 rule: on_request
 days: 3
