@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from engine.authority import check_signer, is_deputy
-from engine.documents import DRAFT_MARK
+from engine.documents import DRAFT_MARK, stored_path
 from engine.errors import DefinitionError
 from engine.lifecycle import activate
 from engine.loader import load
 from engine.schema import Signer, Unit
 from engine.store import session_scope
+from engine.store.models import ConsolidatedReport, StoredFile
 from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import DEFINITIONS, lc_settings, store_files, vn
 
@@ -296,8 +297,13 @@ def test_the_departments_report_is_headed_signed_and_addressed_as_the_plan_state
     ]
     assert "Ủy ban nhân dân tỉnh Cao Bằng (B/c)" not in markdown  # no longer to itself
 
-    # The Word file, through LibreOffice: every line printed (PNGs kept to look at).
-    pdf = _pdf(Path(result.report.document_path), OUTPUT)
+    # The approved Word file, through LibreOffice: every line printed (PNGs kept to look at).
+    with session_scope(sqlite_url) as session:
+        report = session.get(ConsolidatedReport, draft.id)
+        final = session.get(StoredFile, report.final_docx_file_id)
+        docx = tmp_path / final.original_name
+        shutil.copyfile(stored_path(Path(conf.files_dir), final.sha256), docx)
+    pdf = _pdf(docx, OUTPUT)
     pages = [page.extract_text() for page in PdfReader(pdf).pages]
     # No page holds only its number (the section break after a full page 1 made one).
     assert all(len(page.split()) > 2 for page in pages), [len(p.split()) for p in pages]
