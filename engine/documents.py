@@ -194,9 +194,9 @@ HEAD_PREFIX = "Đầu "  # before the audit chain's head in the properties and t
 
 
 def render_markdown(doc: ReportDocument) -> str:
-    lines = [
-        f"**{DRAFT_MARK}**\n" if doc.draft else "",
-        f"**{doc.parent_body.upper()}**  " if doc.parent_body else "",
+    lines: list[str | None] = [
+        f"**{DRAFT_MARK}**\n" if doc.draft else None,
+        f"**{doc.parent_body.upper()}**  " if doc.parent_body else None,
         f"**{doc.issuer.upper()}**  ",
         f"{doc.number_line}",
         "",

@@ -21,11 +21,14 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from engine.authority import check_signer, is_deputy
+from engine.documents import DRAFT_MARK, stored_path
 from engine.errors import DefinitionError
 from engine.lifecycle import activate
 from engine.loader import load
 from engine.schema import Signer, Unit
 from engine.store import session_scope
+from engine.store.models import ConsolidatedReport, StoredFile
+from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import DEFINITIONS, lc_settings, store_files, vn
 
 EXAMPLES = DEFINITIONS / "examples"
@@ -262,13 +265,24 @@ def consolidated_april(url: str, home: Path):
 def test_the_departments_report_is_headed_signed_and_addressed_as_the_plan_states(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    result = consolidated_april(sqlite_url, tmp_path)
+    draft = consolidated_april(sqlite_url, tmp_path)
+    head = "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**  \n"
+    # The draft: its mark, then the same header, not numbered yet.
+    assert draft.markdown.startswith(f"**{DRAFT_MARK}**\n\n{head}Số: …/BC-STC\n")
+    # What goes upward: approved, numbered in the department's register, signed, sent.
+    from engine.consolidation import consolidate
+
+    conf, at = lc_settings(tmp_path), vn(2026, 4, 28, 9)
+    with session_scope(sqlite_url) as session:
+        sent = approve_sign_send(session, draft.id, conf, at)
+    assert sent.upward_refused is None
+    with session_scope(sqlite_url) as session:  # the stored revision, as approved
+        result = consolidate(session, PLAN, "2026-04", "tong-hop-thang", now=at, settings=conf)
+    assert (result.created, result.id) == (False, draft.id)
     markdown = result.markdown
+    assert DRAFT_MARK not in markdown
     # Header: the department under its parent (registry), not the People's Committee.
-    assert markdown.startswith(
-        "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**"
-    )
-    assert "Số: …/BC-STC" in markdown
+    assert markdown.startswith(head + "Số: 01/BC-STC\n"), markdown[:200]
     assert "Sở Tài chính tỉnh Cao Bằng báo cáo Chủ tịch UBND tỉnh tình hình" in markdown
     # Signer: every line of the chain, then the title and the name.
     assert "**KT. GIÁM ĐỐC**  \n**PHÓ GIÁM ĐỐC**  \n**Nông Văn Mẫu**" in markdown
@@ -283,8 +297,13 @@ def test_the_departments_report_is_headed_signed_and_addressed_as_the_plan_state
     ]
     assert "Ủy ban nhân dân tỉnh Cao Bằng (B/c)" not in markdown  # no longer to itself
 
-    # The Word file, through LibreOffice: every line printed (PNGs kept to look at).
-    pdf = _pdf(Path(result.report.document_path), OUTPUT)
+    # The approved Word file, through LibreOffice: every line printed (PNGs kept to look at).
+    with session_scope(sqlite_url) as session:
+        report = session.get(ConsolidatedReport, draft.id)
+        final = session.get(StoredFile, report.final_docx_file_id)
+        docx = tmp_path / final.original_name
+        shutil.copyfile(stored_path(Path(conf.files_dir), final.sha256), docx)
+    pdf = _pdf(docx, OUTPUT)
     pages = [page.extract_text() for page in PdfReader(pdf).pages]
     # No page holds only its number (the section break after a full page 1 made one).
     assert all(len(page.split()) > 2 for page in pages), [len(p.split()) for p in pages]
@@ -336,7 +355,10 @@ def test_the_plans_own_signer_prints_its_whole_chain(sqlite_url: str, tmp_path: 
             settings=lc_settings(tmp_path),
         )  # fmt: skip
     markdown = result.markdown
-    assert markdown.startswith("**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \nSố: …/BC-UBND\n")
+    # A draft: its mark, one blank line, then the plan issuer's header (no parent body).
+    assert markdown.startswith(
+        f"**{DRAFT_MARK}**\n\n**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \nSố: …/BC-UBND\n"
+    )
     assert (
         "**TM. ỦY BAN NHÂN DÂN**  \n**KT. CHỦ TỊCH**  \n**PHÓ CHỦ TỊCH**  \n**Hà Văn Mẫu**"
         in markdown

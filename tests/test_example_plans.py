@@ -16,12 +16,14 @@ from sqlalchemy import select
 
 from engine.closing import close_due_cycles
 from engine.consolidation import consolidate
+from engine.documents import DRAFT_MARK
 from engine.due import due_consolidations
 from engine.lifecycle import activate, intake, record_submission, sweep
 from engine.requests_adhoc import request_report
 from engine.states import CycleStatus
 from engine.store import session_scope
 from engine.store.models import ConsolidatedReport, Cycle, Obligation, PlanInstance
+from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import DEFINITIONS, lc_settings, store_files, vn
 
 EXAMPLES = DEFINITIONS / "examples"
@@ -145,12 +147,22 @@ def test_the_one_off_training_plan_runs_through_2026(sqlite_url: str, tmp_path: 
         rows = session.scalars(select(Obligation).where(Obligation.kind == "report")).all()
         assert {o.due_date for o in rows} == {dt.date(2026, 7, 15)}  # the single deadline
         [report] = session.scalars(select(ConsolidatedReport)).all()
-        result = consolidate(
+        draft = consolidate(
             session, plan_id, "once", "tong-hop-hoc-vien", now=vn(2026, 12, 31, 9),
             settings=lc_settings(tmp_path),
         )  # fmt: skip
+    head = "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ NỘI VỤ TỈNH CAO BẰNG**  \n"
+    # Nobody approved it: still the draft, its mark above the department's header.
+    assert draft.markdown.startswith(f"**{DRAFT_MARK}**\n\n{head}Số: …/BC-SNV\n")
+    # Approved, numbered in the department's register, signed and sent upward.
+    conf, at = lc_settings(tmp_path), vn(2027, 1, 4, 9)
+    with session_scope(sqlite_url) as session:
+        assert approve_sign_send(session, draft.id, conf, at).upward_refused is None
+    with session_scope(sqlite_url) as session:
+        result = consolidate(session, plan_id, "once", "tong-hop-hoc-vien", now=at, settings=conf)
     markdown = result.markdown
-    assert markdown.startswith("**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ NỘI VỤ TỈNH CAO BẰNG**")
+    assert (result.created, result.id) == (False, draft.id)
+    assert markdown.startswith(head + "Số: 01/BC-SNV\n"), markdown[:200]
     assert "**KT. GIÁM ĐỐC**  \n**PHÓ GIÁM ĐỐC**  \n**Lục Thị Mẫu**" in markdown
     assert "- UBND tỉnh (B/c);" in markdown and "- Lưu: VT, TCCB" in markdown
     assert report.aggregates["so-hoc-vien"] == 15  # 5 communes answered, 3 each

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.documents import DRAFT_MARK
 from engine.store.db import session_scope
 from engine.store.models import ConsolidatedReport, Cycle, Obligation
 from tests.lifecycle_factory import obligations
@@ -38,8 +39,11 @@ PLAN = "cao-bang-dau-tu-cong-2026"
 
 
 def _header_signer_recipients(markdown: str) -> None:
+    """A draft nobody approved yet (the approved one: tests/test_authority.py): its mark,
+    then the department's header, signer and recipients."""
     assert markdown.startswith(
-        "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**  \nSố: …/BC-STC"
+        f"**{DRAFT_MARK}**\n\n"
+        "**ỦY BAN NHÂN DÂN TỈNH CAO BẰNG**  \n**SỞ TÀI CHÍNH TỈNH CAO BẰNG**  \nSố: …/BC-STC\n"
     )
     assert "**KT. GIÁM ĐỐC**  \n**PHÓ GIÁM ĐỐC**  \n**Nông Văn Mẫu**" in markdown
     assert "- Chủ tịch UBND tỉnh (B/c);" in markdown
