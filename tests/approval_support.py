@@ -7,12 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import docx
 from sqlalchemy.orm import Session
 
 from engine.approval import SECTIONS, approve, send_upward, undecided_answers, upload_signed
 from engine.consolidation.result import ConsolidationResult
+from engine.documents import stored_path
 from engine.lifecycle import review
-from engine.store.models import ConsolidatedReport, Submission
+from engine.store.models import ConsolidatedReport, StoredFile, Submission
 from tests.test_portal_support import minimal_pdf
 
 NARRATIVE = {
@@ -67,3 +69,22 @@ def approve_sign_send(
         conf=conf,
     )
     return send_upward(session, report_id, by="tong-hop", now=now, conf=conf)
+
+
+def final_docx_text(session: Session, report: ConsolidatedReport, conf: Any) -> str:
+    """The text of the approved report's final .docx as stored: its page headers, its
+    paragraphs and the cells of its tables (the header block and the signer are tables)."""
+    stored = session.get(StoredFile, report.final_docx_file_id)
+    assert stored is not None, "the report has no final .docx (not approved)"
+    document = docx.Document(str(stored_path(conf.files_dir, stored.sha256)))
+    parts = [
+        p.text
+        for section in document.sections
+        for header in (section.first_page_header, section.header)
+        for p in header.paragraphs
+    ]
+    parts += [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.extend(cell.text for cell in row.cells)
+    return "\n".join(parts)

@@ -137,7 +137,7 @@ def test_review_approve_number_sign_send_and_only_then_upward(
             page.locator("button[value=approve]").click()
             assert page.locator("[data-approval]").get_attribute("data-approval") == "approved"
             number = page.locator("[data-number]").inner_text()
-            assert re.match(r"01/BC-UBND, duyệt 09:00 ngày 12/9/2027", number), number
+            assert re.match(r"01/BC-CAH, duyệt 09:00 ngày 12/9/2027", number), number
             assert _upward(_mail(world, smtp_server)) == [], "approved is not sent"
 
             # A file that is not a PDF is refused; the signed PDF is kept.
@@ -157,17 +157,20 @@ def test_review_approve_number_sign_send_and_only_then_upward(
 
     [upward] = _upward(_mail(world, smtp_server))
     body = upward.get_body(preferencelist=("plain",)).get_content()
-    assert "Báo cáo số 01/BC-UBND (bản đã ký) được đính kèm thư này." in body
+    assert "Báo cáo số 01/BC-CAH (bản đã ký) được đính kèm thư này." in body
     [attachment] = list(upward.iter_attachments())
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_content() == pdf_path.read_bytes()
 
     with session_scope(world.db_url) as session:
         report = session.get(ConsolidatedReport, result.id)
-        assert (report.approval, report.number_text) == ("sent", "01/BC-UBND")
-        assert [(r.number, r.report_id) for r in register_of(session, "ubnd-huyen", 2027)] == [
+        # The plan's consolidation goes out as Công an huyện (on_behalf_of: ca-huyen, to
+        # UBND huyện): the number and symbol are the issuing body's, from its register.
+        assert (report.approval, report.number_text) == ("sent", "01/BC-CAH")
+        assert [(r.number, r.report_id) for r in register_of(session, "ca-huyen", 2027)] == [
             (1, report.id)
         ]
+        assert register_of(session, "ubnd-huyen", 2027) == []
         actions = list(
             session.scalars(
                 select(AuditEvent.action)

@@ -24,18 +24,21 @@ from engine.context import context_for_obligation
 from engine.definitions_cache import current_registry
 from engine.errors import DefinitionError
 from engine.lifecycle import activate, intake, record_submission, sweep
+from engine.register_numbers import register_of
 from engine.registry import RegistryView
 from engine.registry_history import apply_source
 from engine.schema import FieldType
 from engine.store import session_scope
 from engine.store.models import (
     AuditEvent,
+    ConsolidatedReport,
     Obligation,
     OutboxMessage,
     RegistryChange,
     RegistryUnitVersion,
 )
 from engine.yamlsource import read
+from tests.approval_support import approve_sign_send, final_docx_text
 from tests.lifecycle_factory import (
     DEFINITIONS,
     lc_settings,
@@ -241,19 +244,32 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
             now=vn(2026, 9, 25, 9),
             settings=lc_settings(tmp_path),
         )
-    # The roll-up goes on upward with no code change: the report reaches the province's
-    # plan as the answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
+    # A draft goes nowhere; once approved, numbered, signed and sent, the roll-up goes
+    # on upward with no code change: the report reaches the province's plan as the
+    # answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
+    assert report_2026.upward_obligation_id is None
+    conf = lc_settings(tmp_path)
     with session_scope(seed_url) as session:
-        upward = session.get(Obligation, report_2026.upward_obligation_id)
+        sent = approve_sign_send(session, report_2026.id, conf, vn(2026, 9, 25, 10))
+        upward = session.get(Obligation, sent.upward_obligation_id)
         assert (upward.unit_id, upward.transferred_from, upward.status) == (
             NEW_SEAT,
             "ubnd-huyen-ha-lang",
             "submitted",
         )
-    text = report_2026.markdown
-    assert "ỦY BAN NHÂN DÂN XÃ HẠ LANG (KẾ THỪA UBND HUYỆN HẠ LANG)" in text
-    assert "THỦ TRƯỞNG ĐƠN VỊ" not in text and "Nông Văn Mẫu" in text
-    assert "Ủy ban nhân dân tỉnh Cao Bằng (B/c)" in text  # the report goes to the province
+        # numbered in the register of the body it goes out as: the heir
+        report = session.get(ConsolidatedReport, report_2026.id)
+        assert report.number_text == "01/BC-UBND"
+        assert [r.report_id for r in register_of(session, NEW_SEAT, 2026)] == [report.id]
+        assert register_of(session, "ubnd-huyen-ha-lang", 2026) == []
+        final = final_docx_text(session, report, conf)
+    # the draft and the approved report alike: the heir's header and signer (the .docx
+    # breaks the header over lines)
+    for text in (report_2026.markdown, " ".join(final.split())):
+        assert "ỦY BAN NHÂN DÂN XÃ HẠ LANG (KẾ THỪA UBND HUYỆN HẠ LANG)" in text
+        assert "THỦ TRƯỞNG ĐƠN VỊ" not in text and "Nông Văn Mẫu" in text
+        assert "Ủy ban nhân dân tỉnh Cao Bằng (B/c)" in text  # the report goes to the province
+    assert "Số: 01/BC-UBND" in final and "DỰ THẢO" not in final
 
     # ---- count: no email to a unit after its end, none in 2026 to any abolished unit
     with session_scope(seed_url) as session:

@@ -387,12 +387,18 @@ def test_rerunning_the_same_day_changes_nothing_and_sends_nothing(
 
 def test_2027_consolidation_waits_for_the_real_due_date(env: Env, tmp_path: Path) -> None:
     """25/9/2027 is a Saturday: the cron fires on 25/9, the flow consolidates on 27/9."""
+    from engine.registry_history import apply_source
+    from engine.yamlsource import read
     from workflows.activate import activate_flow
     from workflows.consolidate import consolidate_flow
     from workflows.register import consolidation_crons
     from workflows.sweep import sweep_flow
 
     url = new_store(tmp_path / "store", SEED_FILES)
+    with session_scope(url) as session:
+        # The 2025 reform is not in the 2022 registry but in its dated change sets.
+        for change in sorted((DEFINITIONS / "registry_changes").glob("*.yaml")):
+            apply_source(session, read(change), dt.datetime(2026, 12, 1, 8, tzinfo=TZ))
     for plan_id in (PROVINCE, SEED):
         activate_flow(plan_id, now=vn(2027, 1, 4), years=[2027], database_url=url, dispatch=False)
     with session_scope(url) as session:
