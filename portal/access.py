@@ -207,8 +207,13 @@ def open_link(
     claims = verify_signature(token, conf, max_age)
     row, plan = load_obligation(session, claims)
     cycle = LinkedCycle(
-        row.cycle_id, row.cycle_instance_id, row.cycle_key, row.cycle_status, row.cycle_closes_on,
-        row.cycle_period_start, row.cycle_period_end,
+        row.cycle_id,
+        row.cycle_instance_id,
+        row.cycle_key,
+        row.cycle_status,
+        row.cycle_closes_on,
+        row.cycle_period_start,
+        row.cycle_period_end,
     )
     # A genuine signature whose facts no longer match (the obligation moved to a
     # successor unit, a bumped token_version) is a revoked link, not a forgery.

@@ -298,7 +298,12 @@ def test_bulk_enqueue_matches_one_by_one_and_is_idempotent(db_url, conf):
         }
         for key, row in single.items():
             other = bulk[key]
-            assert (other.message_id, other.thread_id, other.to_addrs, _claims(other.context, conf)) == (
+            assert (
+                other.message_id,
+                other.thread_id,
+                other.to_addrs,
+                _claims(other.context, conf),
+            ) == (
                 row.message_id,
                 row.thread_id,
                 row.to_addrs,
