@@ -84,6 +84,7 @@ def _kind_labels() -> dict[str, str]:
 
     return {
         K.ASSIGNMENT: "Giao nhiệm vụ",
+        K.TASK_SUPPORT: "Phối hợp thực hiện nhiệm vụ",
         K.REMINDER: "Nhắc hạn",
         K.OVERDUE: "Quá hạn",
         K.ESCALATION: "Báo cáo lãnh đạo",

@@ -59,6 +59,9 @@ _OBLIGATION_WITH_CYCLE = (
         _cycles.c.key.label("cycle_key"),
         _cycles.c.status.label("cycle_status"),
         _cycles.c.closes_on.label("cycle_closes_on"),
+        # the data period the page states (portal.clerk), read here rather than again
+        _cycles.c.period_start.label("cycle_period_start"),
+        _cycles.c.period_end.label("cycle_period_end"),
         _instances.c.plan_version_id.label("plan_version_id"),
         _versions.c.content_hash.label("plan_content_hash"),
         _versions.c.registry_id.label("plan_registry_id"),
@@ -113,6 +116,8 @@ class LinkedCycle:
     key: str
     status: CycleStatus
     closes_on: dt.date | None
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,13 @@ def open_link(
     claims = verify_signature(token, conf, max_age)
     row, plan = load_obligation(session, claims)
     cycle = LinkedCycle(
-        row.cycle_id, row.cycle_instance_id, row.cycle_key, row.cycle_status, row.cycle_closes_on
+        row.cycle_id,
+        row.cycle_instance_id,
+        row.cycle_key,
+        row.cycle_status,
+        row.cycle_closes_on,
+        row.cycle_period_start,
+        row.cycle_period_end,
     )
     # A genuine signature whose facts no longer match (the obligation moved to a
     # successor unit, a bumped token_version) is a revoked link, not a forgery.

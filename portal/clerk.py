@@ -4,6 +4,7 @@ instead of a link that no longer takes anything."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -26,29 +27,25 @@ def receipt_number(cycle_key: str, obligation_id: int, version: int) -> str:
     return f"BN-{cycle_key}-{obligation_id:05d}-{version:02d}"
 
 
-def period_text(session: Session, cycle_id: int) -> str | None:
+def period_text(start: dt.date | None, end: dt.date | None) -> str | None:
     """'từ 15/12/2026 đến 14/12/2027' (the cycle's data period), when stored."""
-    row = session.execute(
-        select(Cycle.period_start, Cycle.period_end).where(Cycle.id == cycle_id)
-    ).first()
-    if row is None or row.period_start is None or row.period_end is None:
+    if start is None or end is None:
         return None
-    return f"từ {short_date(row.period_start)} đến {short_date(row.period_end)}"
+    return f"từ {short_date(start)} đến {short_date(end)}"
 
 
-def contact_for(session: Session, registry_id: str, obligation: Any) -> dict[str, Any] | None:
-    """Whom the unit calls about this duty: the focal person (else the head) of the unit
-    that collects it (its channel, else the body it is for), with phone and email."""
+def contact_unit(obligation: Any) -> str | None:
+    """The unit a clerk calls about this duty: its channel, else the body it is for
+    (none when that is the unit itself)."""
     unit_id = obligation.via_unit_id or obligation.to_unit_id
     if not unit_id or unit_id == obligation.unit_id:
         return None
-    row = session.scalar(
-        select(RegistryUnit)
-        .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
-        .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
-        .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
-        .limit(1)
-    )
+    return str(unit_id)
+
+
+def contact_of(row: Any) -> dict[str, Any] | None:
+    """The focal person (else the head) of a registry unit ``row`` (its ``name``,
+    ``emails`` and ``data``), with phone and email."""
     if row is None:
         return None
     data = row.data or {}
@@ -60,6 +57,22 @@ def contact_for(session: Session, registry_id: str, obligation: Any) -> dict[str
         "phone": person.get("phone") or data.get("phone"),
         "email": person.get("email") or (list(row.emails or []) or [None])[0],
     }
+
+
+def contact_for(session: Session, registry_id: str, obligation: Any) -> dict[str, Any] | None:
+    """Whom the unit calls about this duty (:func:`contact_unit`, :func:`contact_of`)."""
+    unit_id = contact_unit(obligation)
+    if unit_id is None:
+        return None
+    return contact_of(
+        session.scalar(
+            select(RegistryUnit)
+            .join(RegistryVersion, RegistryUnit.registry_version_id == RegistryVersion.id)
+            .where(RegistryVersion.registry_id == registry_id, RegistryUnit.unit_id == unit_id)
+            .order_by(RegistryVersion.current.desc(), RegistryVersion.version.desc())
+            .limit(1)
+        )
+    )
 
 
 def closed_contact(session: Session, obligation_id: int) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ from engine.store.models import (
 from engine.task_contributions import contributions_to
 from engine.vntext import date_with_weekday, short_date
 from portal.access import ObligationRow, OpenedLink
-from portal.clerk import contact_for, period_text, receipt_number
+from portal.clerk import contact_of, contact_unit, period_text, receipt_number
 
 TZ = ZoneInfo(TIMEZONE)
 
@@ -106,8 +106,9 @@ _units = RegistryUnit.__table__
 _registry_versions = RegistryVersion.__table__
 _files = StoredFile.__table__
 _submissions = Submission.__table__
-_UNIT_NAMES = (
-    select(_units.c.unit_id, _units.c.name)
+_UNITS = (
+    # name, emails and data: the names on the page and whom to call (portal.clerk)
+    select(_units.c.unit_id, _units.c.name, _units.c.emails, _units.c.data)
     .join(_registry_versions, _units.c.registry_version_id == _registry_versions.c.id)
     .where(
         _registry_versions.c.registry_id == bindparam("registry_id"),
@@ -123,13 +124,19 @@ _SUBMISSIONS = (
 )
 
 
+def registry_rows(session: Session, registry_id: str, unit_ids: set[str]) -> dict[str, Any]:
+    """The rows (unit_id, name, emails, data) of ``unit_ids`` (one query), as the current
+    (else the newest) registry version has them."""
+    found: dict[str, Any] = {}
+    rows = session.execute(_UNITS, {"registry_id": registry_id, "unit_ids": sorted(unit_ids)})
+    for row in rows:  # the current (else newest) version comes last and wins
+        found[row.unit_id] = row
+    return found
+
+
 def unit_names(session: Session, registry_id: str, unit_ids: set[str]) -> dict[str, str]:
     """Names of ``unit_ids`` (one query), as the current registry version has them."""
-    names: dict[str, str] = {}
-    rows = session.execute(_UNIT_NAMES, {"registry_id": registry_id, "unit_ids": sorted(unit_ids)})
-    for unit_id, name in rows:  # the current (else newest) version comes last and wins
-        names[unit_id] = name
-    return names
+    return {u: row.name for u, row in registry_rows(session, registry_id, unit_ids).items()}
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -373,7 +380,10 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
     submissions = submissions_of(session, obligation.id)
     allowed, why_not = can_answer(session, obligation, now, submissions)
     wanted = {obligation.unit_id, obligation.to_unit_id, obligation.via_unit_id} - {None}
-    names = unit_names(session, link.registry_id, wanted)
+    # one read for the names and for whom to call (the contact unit is among them)
+    units = registry_rows(session, link.registry_id, wanted)
+    names = {u: row.name for u, row in units.items()}
+    contact = contact_unit(obligation)
     return {
         "plan": plan_summary(plan),
         "unit_name": names.get(obligation.unit_id, obligation.unit_id),
@@ -412,8 +422,8 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         ),
         "valid_until": local_time(link.valid_until),
         # the clerk's facts (portal.clerk): the period, whom to call
-        "period": period_text(session, link.cycle.id),
-        "contact": contact_for(session, link.registry_id, obligation),
+        "period": period_text(link.cycle.period_start, link.cycle.period_end),
+        "contact": contact_of(units.get(contact)) if contact else None,
         # a consolidation duty's holder reviews its report (portal.review_report)
         "review_link": f"{link.page}/bao-cao" if obligation.kind == "consolidation" else None,
     }

@@ -57,9 +57,27 @@ def inline_batches(db_url: str) -> list[list[int]]:
 
 
 @pytest.mark.prefect
+def _undeploy() -> None:
+    """Forget the plan's deployments another test left on the session's Prefect server
+    (tests/test_no_worker.py deploys the same plan): without this, this module's tests
+    saw that deployment and its flow runs as their own."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as prefect:
+        for flow in ("intake", "sweep", "consolidate", "dispatch"):
+            try:
+                found = prefect.read_deployment_by_name(f"{flow}/{PLAN_ID}")
+            except ObjectNotFound:
+                continue
+            prefect.delete_deployment(found.id)
+
+
 def test_no_intake_deployment_means_intake_in_process(world, prefect_server):
     """Prefect answers but the plan is not deployed: the row is kept and taken in here."""
     from starlette.testclient import TestClient
+
+    _undeploy()
 
     with TestClient(world.app(intake_flow=True)) as client:
         assert submit(client, world.token()) == 1
@@ -143,6 +161,7 @@ def test_submissions_go_to_the_deployed_intake_flow_in_batches(
 
     world = make_world(tmp_path, monkeypatch, KEHOACH_INTAKE_BATCH_SECONDS="3")
     try:
+        _undeploy()  # a deployment of its own: its id names this test's flow runs only
         deploy_plan(PLAN_ID, database_url=world.db_url, with_dispatch=False)
         with TestClient(world.app(intake_flow=True)) as client:
             handoff = client.app.state.handoff

@@ -28,7 +28,13 @@ import pytest
 from sqlalchemy import select
 
 from engine.store.db import session_scope
-from engine.store.models import AuditEvent, ConsolidatedReport, Obligation, Submission
+from engine.store.models import (
+    AuditEvent,
+    ConsolidatedReport,
+    Obligation,
+    OutboxMessage,
+    Submission,
+)
 from tests.fixtures.database import private_database
 from tests.fixtures.prefect_server import _free_port, _stop_process_group
 from tests.fixtures.production import AUTH, POOL, PrefectAPI, prefect_on_postgres, start_worker
@@ -216,12 +222,24 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
                 [report] = session.scalars(select(ConsolidatedReport)).all()
                 assert report.aggregates["so-vu-chay"] == 2, report.aggregates
                 assert report.document_path and Path(report.document_path).is_file()
-            upward = _wait_for(
-                lambda: [m for m in smtp.messages if "vanthu.ubnd@halang.example" in m.rcpt_tos],
+            # With approval (engine.approval) consolidation makes a draft and mails it to
+            # the consolidating unit to review, approve, sign and send; nothing goes
+            # upward before that, so the email to expect is the draft's.
+            with session_scope(store) as session:
+                drafts = session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.kind == "report_draft")
+                ).all()
+                assert drafts, "no report_draft email queued"
+                draft_to = set(drafts[0].to_addrs)
+            mailed = _wait_for(
+                lambda: [m for m in smtp.messages if draft_to & set(m.rcpt_tos)],
                 30,
-                "the consolidated report's email",
+                "the consolidated report's draft email",
             )
-            assert any(part.get_filename() for part in upward[-1].message.iter_attachments())
+            assert "vanthu.ubnd@halang.example" not in {
+                rcpt for m in smtp.messages for rcpt in m.rcpt_tos
+            }, "the report went upward before its approval"
+            assert mailed
             step("consolidation and its email")
         finally:
             if portal is not None:
