@@ -466,15 +466,6 @@ class PlanChecker:
                     "unknown-deliverable",
                 )
                 continue
-            if getattr(fed, "task_id", None) is not None:  # engine.tasks
-                self.add(
-                    (*base, "consolidates"),
-                    f"'{fed.id}' là một nhiệm vụ được theo dõi, không phải báo cáo định kỳ; "
-                    "chưa tổng hợp được báo cáo kết quả nhiệm vụ, ghi mã một báo cáo trong "
-                    "'deliverables'",
-                    "consolidates-a-task",
-                )
-                continue
             if fed.kind.value != "report":
                 self.add(
                     (*base, "consolidates"),
@@ -496,9 +487,8 @@ class PlanChecker:
             lower = self._sample_deadline(fed.deadline, fed.frequency)
             upper = self._sample_deadline(consolidation.deadline, fed.frequency)
             if lower and upper and lower >= upper:
-                deliverable_index = self.plan.deliverables.index(fed)
                 self.add(
-                    ("deliverables", deliverable_index, "deadline"),
+                    self._deadline_path(fed),
                     f"hạn của các đơn vị ({lower:%d/%m}) trùng hoặc sau hạn tổng hợp mà nó "
                     f"phục vụ ('{consolidation.id}', {upper:%d/%m}); báo cáo phải đến trước "
                     "khi tổng hợp",
@@ -506,6 +496,15 @@ class PlanChecker:
                 )
             if consolidation.upward is not None:
                 self.check_upward(base, consolidation, upper, fed.frequency)
+
+    def _deadline_path(self, fed) -> tuple:
+        """Where the deadline of a consolidated deliverable is written: its own entry, or
+        the ``due`` of the tracked task it is made from (engine.tasks)."""
+        if fed in self.plan.deliverables:
+            return ("deliverables", self.plan.deliverables.index(fed), "deadline")
+        task = self.plan.tracked.task_of(fed.id)
+        assert task is not None  # every task deliverable is made from a task
+        return (*task.path, "due")
 
     def check_upward(self, base: tuple, consolidation, upper, frequency) -> None:
         upward = consolidation.upward

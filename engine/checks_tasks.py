@@ -203,6 +203,15 @@ class TaskChecks:
                 f"({_d(self.start)}); không có nghĩa vụ nào có hạn trước khi kế hoạch tồn tại",
                 "due-before-plan",
             )
+        last = self.plan.end_year
+        if last is not None and window.end.year > last:
+            self.add(
+                where,
+                f"hạn {_d(window.end)} (“{due.phrase}”) sau năm cuối của kế hoạch (end_year: "
+                f"{last}): kỳ năm {window.end.year} của nhiệm vụ sẽ không được mở; sửa "
+                f"'end_year' thành {window.end.year} hoặc sửa thời gian của nhiệm vụ",
+                "due-after-plan",
+            )
         if window.shape is Shape.range and due.progress is None:
             self.warn(
                 where,

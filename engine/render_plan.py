@@ -24,9 +24,11 @@ from engine.schema import (
     Frequency,
     OnRequest,
     Plan,
+    Recipient,
     Registry,
     Routing,
     Target,
+    Unit,
 )
 
 ROLE_VI = {"lead": "chủ trì", "supporting": "phối hợp", "consolidation_point": "đầu mối tổng hợp"}
@@ -133,6 +135,7 @@ def render_plan(
     cal = WorkCalendar(calendar)
     lines = _document_lines(plan, registry, view)
     lines += _basis_lines(plan)
+    lines += _preamble_lines(plan)
     lines += _objective_lines(plan)
     lines += _assignment_lines(plan, view, cal, activated_on)
     lines += task_table_lines(plan, view, cal, activated_on)
@@ -142,7 +145,8 @@ def render_plan(
     lines += _event_and_duty_lines(plan, view)
     lines += content_lines(plan)
     lines += _template_lines(plan)
-    lines += _recipient_lines(plan)
+    lines += _recipient_lines(plan, view)
+    lines += _sample_lines(plan, registry, view)
     return "\n".join(lines)
 
 
@@ -173,6 +177,13 @@ def _basis_lines(plan: Plan) -> list[str]:
         if item.title:
             lines.append(_wrap(item.title, "      "))
     return lines
+
+
+def _preamble_lines(plan: Plan) -> list[str]:
+    """The paragraph a plan opens with after its căn cứ ('… ban hành Kế hoạch … như sau:')."""
+    if not plan.preamble:
+        return []
+    return ["", *(_wrap(p, "  ") for p in plan.preamble.split("\n\n") if p.strip())]
 
 
 def _objective_lines(plan: Plan) -> list[str]:
@@ -330,7 +341,8 @@ def _measured_text(plan: Plan, duty: Duty) -> str:
     return f"; đo bằng: {duty.measured_by}"
 
 
-def _recipient_lines(plan: Plan) -> list[str]:
+def _recipient_lines(plan: Plan, view: RegistryView) -> list[str]:
+    """Nơi nhận as written, each line's units and groups resolved as of the plan's date."""
     if not plan.recipients:
         return []
     lines = ["", "Nơi nhận:"]
@@ -338,7 +350,61 @@ def _recipient_lines(plan: Plan) -> list[str]:
         marker = PURPOSE_VI[recipient.purpose]
         suffix = "" if marker in recipient.name else f" ({marker})"
         lines.append(f"  - {recipient.name}{suffix}")
+        names = [u.name for u in recipient_units(view, recipient, plan.as_of)]
+        if names:
+            lines.append(_wrap(f"gồm {len(names)} đơn vị: {', '.join(names)}", "      "))
+        elif recipient.units or recipient.groups:
+            lines.append("      (không có đơn vị nào vào ngày tra cứu danh mục)")
     return lines
+
+
+def recipient_units(view: RegistryView, recipient: Recipient, day: dt.date) -> list[Unit]:
+    """The units a Nơi nhận line names (its units, then its groups' members) on ``day``."""
+    found: dict[str, Unit] = {}
+    for unit_id in recipient.units:
+        unit = view.unit_on(unit_id, day)
+        if unit is not None:
+            found.setdefault(unit.id, unit)
+    for group_id in recipient.groups:
+        if group_id in view.groups:
+            for unit in view.expand_group(group_id, day):
+                found.setdefault(unit.id, unit)
+    return list(found.values())
+
+
+def _sample_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[str]:
+    """The units and persons the plan mails that the registry marks ``sample: true``."""
+    ids: set[str] = set()
+    for target in _targets(plan):
+        ids.update(u.id for u in view.resolve(target, plan.as_of))
+    units = [u for u in registry.units if u.id in ids]
+    sample_units = [u for u in units if u.sample]
+    people = [p for u in units for p in (u.head, u.focal) if p is not None and p.sample]
+    if not (sample_units or people):
+        return []
+    text = (
+        f"Dữ liệu mẫu (sample: true, chưa kiểm chứng) trong danh mục {registry.id}: "
+        f"{len(sample_units)} đơn vị kế hoạch giao việc hoặc gửi báo cáo tới"
+        + (f" ({', '.join(u.name for u in sample_units)})" if sample_units else "")
+        + f", {len(people)} người (thủ trưởng, đầu mối)"
+        + (f" ({', '.join(p.name for p in people)})" if people else "")
+        + "; thay bằng dữ liệu thật trước khi gửi thư thật."
+    )
+    return ["", _wrap(text, "")]
+
+
+def _targets(plan: Plan) -> list[Target]:
+    """Every unit or group the plan gives work, sends reports to or consolidates at."""
+    found: list[Target] = []
+    for assignment in plan.assignments:
+        found += [assignment.to, *assignment.supporting]
+    for task in plan.tracked.tasks:
+        found += [task.lead, *task.supporting]
+    for d in plan.all_deliverables:
+        found += [Target(unit=u) for u in (d.routing.to, d.routing.via) if u]
+    for c in plan.consolidations:
+        found += [Target(unit=u) for u in (c.by, c.routing.to, c.routing.via) if u]
+    return found
 
 
 def _next_deadline(

@@ -3,7 +3,10 @@
 A task item (``assignments[].tasks[]``) or an appendix row (``task_tables[].rows[]``)
 whose ``due`` names a deadline becomes a :class:`TaskDeliverable`: a one-off report of
 the lead unit (the completion report, cycle ``once``), due on the last day of the
-task's window, answered through the portal with the completion template. A range
+task's window, answered through the portal with the completion template; a task due
+in a later year than the plan's first falls in that year's period instead (a cycle
+closes when its last deadline has passed, engine.closing: "2025 - 2030" must not hold
+the 2024 tasks' cycle open until 2031). A range
 ("2025 - 2030") with ``progress`` also owes a yearly progress report in each year of the
 range but the last. "thường xuyên" tasks are ongoing: kept as text, listed as reported
 with the periodic report, never a deadline. Nothing here is stored: it is derived from
@@ -37,6 +40,7 @@ BUILT_IN_TEMPLATE = ReportTemplate.model_validate(
                 "label": "Mức độ hoàn thành",
                 "type": "choice",
                 "choices": STATUS_CHOICES,
+                "aggregate": "count",  # a consolidation counts the leads per choice
             },
             {"id": "ket-qua", "label": "Kết quả thực hiện", "type": "text"},
             {
@@ -196,7 +200,7 @@ def _deliverables(plan: Any, task: TrackedTask, fields: TrackedFields) -> list[d
             "id": task.id,
             "title": f"Báo cáo kết quả thực hiện nhiệm vụ: {task.text}",
             "short_title": short,
-            "frequency": "once",
+            **_completion_period(plan, task),
             "deadline": {
                 "rule": "fixed",
                 "date": task.window.end,
@@ -225,6 +229,17 @@ def _deliverables(plan: Any, task: TrackedTask, fields: TrackedFields) -> list[d
             }
         )
     return made
+
+
+def _completion_period(plan: Any, task: TrackedTask) -> dict[str, Any]:
+    """The cycle a completion report falls in: ``once`` when the task is due in the plan's
+    first year; else the yearly period of the year it is due ("2025 - 2030": 2030), so a
+    task running for years does not keep the first year's tasks' cycle open with it."""
+    assert task.window.end is not None
+    year = task.window.end.year
+    if year <= plan_year(plan):
+        return {"frequency": "once"}
+    return {"frequency": "yearly", "first_period": str(year), "last_period": str(year)}
 
 
 def tracked_tasks(

@@ -103,3 +103,31 @@ def test_show_names_the_field_that_measures_a_duty(capsys) -> None:  # type: ign
     assert main(["show", str(DEFINITIONS / "ha_lang_pccc_2022.yaml")]) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "đo bằng: Số đội dân phòng, đội PCCC cơ sở" in printed
+
+
+def _shown(capsys, *files: Path) -> str:  # type: ignore[no-untyped-def]
+    assert main(["show", *map(str, files)]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_show_prints_the_preamble_after_the_basis(capsys) -> None:  # type: ignore[no-untyped-def]
+    printed = _shown(capsys, EXAMPLE)
+    opening = "Căn cứ Nghị quyết của Hội đồng nhân dân tỉnh về kế hoạch đầu tư công năm 2026;"
+    assert opening in printed
+    assert printed.index("Căn cứ:") < printed.index(opening) < printed.index("I. Mục đích")
+
+
+def test_show_resolves_the_recipients_units_and_groups(capsys) -> None:  # type: ignore[no-untyped-def]
+    printed = _shown(capsys, EXAMPLE)
+    nơi_nhận = printed[printed.index("Nơi nhận:") :]
+    # The communes' line names its group's members as of the plan's date.
+    communes = nơi_nhận[nơi_nhận.index("UBND các xã, phường (thực hiện)") :]
+    assert communes.split(" - ")[0].count("Ủy ban nhân dân") >= 2, communes
+    assert "gồm 1 đơn vị: Văn phòng UBND tỉnh Cao Bằng" in nơi_nhận, nơi_nhận
+    assert "Bộ Tài chính (B/c) - " in nơi_nhận  # a line without units: its name alone
+
+
+def test_show_counts_the_sample_units_and_persons_the_plan_mails(capsys) -> None:  # type: ignore[no-untyped-def]
+    printed = _shown(capsys, EXAMPLE)
+    assert "Dữ liệu mẫu (sample: true, chưa kiểm chứng) trong danh mục cao-bang-2026:" in printed
+    assert "người (thủ trưởng, đầu mối)" in printed

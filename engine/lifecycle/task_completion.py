@@ -30,8 +30,7 @@ def _task_obligation(
         select(Obligation)
         .join(Cycle, Obligation.cycle_id == Cycle.id)
         .where(
-            Cycle.instance_id == instance_id,
-            Cycle.key == "once",
+            Cycle.instance_id == instance_id,  # one cycle: once, or the year it is due in
             Obligation.unit_id == unit_id,
             Obligation.deliverable_id == task_id,
         )
