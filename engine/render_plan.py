@@ -145,6 +145,7 @@ def render_plan(
     lines += _event_and_duty_lines(plan, view)
     lines += content_lines(plan)
     lines += _template_lines(plan)
+    lines += ["", _wrap(plan.closing, "")] if plan.closing else []  # "Trên đây là …"
     lines += _recipient_lines(plan, view)
     lines += _sample_lines(plan, registry, view)
     return "\n".join(lines)
@@ -220,7 +221,8 @@ def _assignment_lines(
                 if task.recurrence not in {"ongoing"}
                 else ""
             )
-            lines.append(_wrap(f"- {task.text}{recurrence}", "    "))
+            inferred = " [suy ra, không trích nguyên văn]" if task.source == "inferred" else ""
+            lines.append(_wrap(f"- {task.text}{recurrence}{inferred}", "    "))
             if task.id in tracked:
                 detail = task_detail(plan, view, tracked[task.id], cal, activated_on)
                 lines += [_wrap(line, "      ") for line in detail]
@@ -383,7 +385,7 @@ def _sample_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[st
     if not (sample_units or people):
         return []
     text = (
-        f"Dữ liệu mẫu (sample: true, chưa kiểm chứng) trong danh mục {registry.id}: "
+        f"Dữ liệu mẫu, chưa kiểm chứng, trong danh mục {registry.id}: "
         f"{len(sample_units)} đơn vị kế hoạch giao việc hoặc gửi báo cáo tới"
         + (f" ({', '.join(u.name for u in sample_units)})" if sample_units else "")
         + f", {len(people)} người (thủ trưởng, đầu mối)"

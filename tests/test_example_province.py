@@ -126,3 +126,86 @@ def test_the_provincial_example_through_prefect(prefect_server, tmp_path: Path) 
             result = consolidate(session, PLAN, cycle_key, consolidation, now=moment)
         _header_signer_recipients(result.markdown)
     assert all(p.exists() and p.stat().st_size > 10_000 for p in paths)
+
+
+QUARTER_IV_TASK = """      - id: quyet-toan-du-an
+        text: >-
+          Hoàn thành thẩm định, phê duyệt quyết toán vốn các dự án đầu tư công hoàn thành
+          năm 2025.
+        supporting: [{unit: so-xay-dung-cao-bang}]
+        due:
+          phrase: hoàn thành trong quý IV năm 2026
+          policy: next_working_day
+        deliverable_title: Quyết toán dự án hoàn thành
+"""
+AFTER = (
+    "          tổng hợp tình hình, tham mưu UBND tỉnh điều chuyển vốn của dự án chậm giải ngân.\n"
+)
+
+
+def _with_a_quarter_iv_task(folder: Path) -> Path:
+    """The provincial example with one task of Sở Tài chính due "quý IV năm 2026"."""
+    text = FILES[2].read_text(encoding="utf-8")
+    assert AFTER in text
+    path = folder / FILES[2].name
+    path.write_text(text.replace(AFTER, AFTER + QUARTER_IV_TASK, 1), encoding="utf-8")
+    return path
+
+
+def test_the_provincial_examples_quarter_iv_task_through_prefect(
+    prefect_server,  # noqa: ARG001  (the flows' server)
+    tmp_path: Path,
+) -> None:
+    """Activated by the flow on its date, swept by the ``sweep`` flow on the days that
+    matter: reminded 7, 3 and 1 days before Thursday 31/12/2026, overdue on 1/1/2027 (not
+    on its last day), and in the four-state table of the ``once`` cycle's artifact."""
+    import json
+
+    from prefect.artifacts import Artifact
+
+    from engine.calendar import TZ, end_of_day
+    from engine.states import State
+    from engine.status import status_table
+    from engine.store.models import OutboxMessage
+    from workflows.activate import activate_flow
+    from workflows.sweep import sweep_flow
+
+    url = new_store(tmp_path / "store", [*FILES[:2], _with_a_quarter_iv_task(tmp_path)])
+    activate_flow(PLAN, now=vn(2026, 3, 26, 9), database_url=url)
+    days = [(2026, 12, 24), (2026, 12, 28), (2026, 12, 30), (2026, 12, 31), (2027, 1, 1)]
+    for day in days:
+        sweep_flow(
+            PLAN,
+            now=vn(*day, 7),
+            database_url=url,
+            dispatch=False,
+            consolidate_due=False,
+            close_due=False,
+            request_approval=False,
+        )
+    with session_scope(url) as session:
+        [task] = obligations(session, PLAN, deliverable="quyet-toan-du-an")
+        assert (task.unit_id, task.due_date) == ("so-tai-chinh-cao-bang", dt.date(2026, 12, 31))
+        mails = session.scalars(select(OutboxMessage).where(OutboxMessage.obligation_id == task.id))
+        sent = {
+            (m.kind, m.idempotency_key.rsplit(":", 1)[-1]): m.created_at.astimezone(TZ).date()
+            for m in mails
+        }
+        assert sent[("reminder", "7")] == dt.date(2026, 12, 24)
+        assert sent[("reminder", "3")] == dt.date(2026, 12, 28)
+        assert sent[("reminder", "1")] == dt.date(2026, 12, 30)
+        assert sent[("overdue", "")] == dt.date(2027, 1, 1)
+
+        def state(day: dt.date) -> State:
+            rows = status_table(
+                session, PLAN, "once", today=day, as_of=end_of_day(day) + dt.timedelta(seconds=1)
+            )
+            return next(r.state for r in rows if r.obligation_id == task.id)
+
+        assert state(dt.date(2026, 12, 31)) == State.OPEN_WITHIN
+        assert state(dt.date(2027, 1, 1)) == State.OPEN_OVERDUE
+    artifact = Artifact.get(f"status-{PLAN}-once")
+    assert artifact is not None and artifact.type == "table"
+    rows = json.loads(artifact.data)
+    mine = [r for r in rows if "Quyết toán" in json.dumps(r, ensure_ascii=False)]
+    assert [r["Trạng thái"] for r in mine] == ["Chưa hoàn thành, quá hạn"], rows

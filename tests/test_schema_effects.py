@@ -129,5 +129,29 @@ def test_show_resolves_the_recipients_units_and_groups(capsys) -> None:  # type:
 
 def test_show_counts_the_sample_units_and_persons_the_plan_mails(capsys) -> None:  # type: ignore[no-untyped-def]
     printed = _shown(capsys, EXAMPLE)
-    assert "Dữ liệu mẫu (sample: true, chưa kiểm chứng) trong danh mục cao-bang-2026:" in printed
+    assert "Dữ liệu mẫu, chưa kiểm chứng, trong danh mục cao-bang-2026:" in printed
     assert "người (thủ trưởng, đầu mối)" in printed
+
+
+def test_show_prints_the_closing_paragraph_and_marks_inferred_tasks(
+    capsys,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    seed = DEFINITIONS / "ha_lang_pccc_2022.yaml"
+    printed = _shown(capsys, seed)
+    closing = "Trên đây là Kế hoạch tiếp tục triển khai thực hiện Quyết định số 1492/QĐ-TTg"
+    assert closing in printed and printed.index(closing) < printed.index("Nơi nhận:")
+    # A task whose words are not quoted from the document says so.
+    text = EXAMPLE.read_text(encoding="utf-8")
+    marked = text.replace(
+        "      - id: day-nhanh-tien-do\n",
+        "      - id: day-nhanh-tien-do\n        source: inferred\n",
+        1,
+    )
+    assert marked != text
+    for name in ("registry_cao_bang_2026.yaml",):
+        (tmp_path / name).write_text((EXAMPLES / name).read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / EXAMPLE.name).write_text(marked, encoding="utf-8")
+    printed = _shown(capsys, tmp_path / EXAMPLE.name)
+    assert printed.count("[suy ra, không trích nguyên văn]") == 1
+    assert "không để dồn thanh toán vào cuối năm. [suy ra, không trích nguyên văn]" in printed

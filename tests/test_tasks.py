@@ -159,9 +159,10 @@ def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
     with session_scope(sqlite_url) as session:
         first = activate(session, MINISTRY, now=vn(2024, 3, 15, 9))
         later = activate(session, MINISTRY, now=vn(2025, 1, 2, 9))
+    # 2025: the two Sở's progress reports and the 2024 - 2025 row's completion
     assert first.cycles == ["2024", "once"] and (later.cycles, later.created) == (
         ["2025", "once"],
-        2,
+        3,
     )
     with session_scope(sqlite_url) as session:
         rows = {
@@ -169,14 +170,14 @@ def test_the_appendix_rows_are_their_leads_obligations_with_yearly_progress(
             for o in obligations(session, MINISTRY)
         }
     assert rows == {
-        ("once", "cuc-cds-bo-khcn", "csdl-khcn"): dt.date(2025, 12, 31),
+        # a row due after the plan's first year: in the period of its year (opened then)
+        ("2025", "cuc-cds-bo-khcn", "csdl-khcn"): dt.date(2025, 12, 31),
         # "trước ngày 15/12 hằng năm": 14/12/2024 is a Saturday, the next working day
         ("2024", "cuc-cds-bo-khcn", "csdl-khcn-tien-do"): dt.date(2024, 12, 16),
         ("once", "van-phong-bo-khcn", "quy-che-so"): dt.date(2024, 12, 31),
         ("once", "vu-khtc-bo-khcn", "danh-gia-muc-do"): dt.date(2024, 8, 31),
-        # a group lead: each Sở owes its own, 2025 - 2030, progress each year to 2029
-        ("once", "so-khcn-tinh-a", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
-        ("once", "so-khcn-tinh-b", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
+        # a group lead: each Sở owes its own progress each year to 2029 and, in the 2030
+        # period, its completion of 2025 - 2030 (tests/test_task_cycles.py)
         ("2025", "so-khcn-tinh-a", "nen-tang-dia-phuong-tien-do"): dt.date(2025, 12, 9),
         ("2025", "so-khcn-tinh-b", "nen-tang-dia-phuong-tien-do"): dt.date(2025, 12, 9),
     }  # 2025 is the range's last year for csdl-khcn: its completion, no progress
@@ -397,13 +398,23 @@ BAD_TASKS = [
         "- id: quy-che-du-lieu",
         "bị dùng hai lần",
     ),
+    # A task's completion reports are consolidated like a report's
+    # (tests/test_task_consolidation.py), by the unit they go to, after the task's deadline.
+    (
+        "\nreport_templates:",
+        "\nconsolidations:\n  - id: tong-hop-lgsp\n    consolidates: nen-tang-du-lieu\n"
+        "    by: so-noi-vu-cao-bang\n    routing: {to: ubnd-tinh-cao-bang}\n"
+        "    deadline: {rule: fixed, date: 2027-01-15}\n\nreport_templates:",
+        "by: so-noi-vu-cao-bang",
+        "không nhận báo cáo 'nen-tang-du-lieu' nào",
+    ),
     (
         "\nreport_templates:",
         "\nconsolidations:\n  - id: tong-hop-lgsp\n    consolidates: nen-tang-du-lieu\n"
         "    by: so-khcn-cao-bang\n    routing: {to: ubnd-tinh-cao-bang}\n"
-        "    deadline: {rule: fixed, date: 2027-01-15}\n\nreport_templates:",
-        "consolidates: nen-tang-du-lieu",
-        "là một nhiệm vụ được theo dõi",
+        "    deadline: {rule: fixed, date: 2026-12-15}\n\nreport_templates:",
+        "phrase: hoàn thành trong quý IV năm 2026",
+        "trùng hoặc sau hạn tổng hợp",
     ),
     (
         "          phrase: trước ngày 30/6/2026\n",
@@ -715,7 +726,8 @@ def test_the_ministrys_appendix_table_runs_through_its_first_year(simulated: Sim
     assert states[("once", "vu-khtc-bo-khcn", "danh-gia-muc-do")] == State.DONE_ON_TIME
     assert states[("2024", "cuc-cds-bo-khcn", "csdl-khcn-tien-do")] == State.DONE_ON_TIME
     assert states[("once", "van-phong-bo-khcn", "quy-che-so")] == State.OPEN_OVERDUE
-    assert states[("once", "so-khcn-tinh-a", "nen-tang-dia-phuong")] == State.OPEN_WITHIN
+    assert states[("2025", "cuc-cds-bo-khcn", "csdl-khcn")] == State.OPEN_WITHIN
+    assert not any(k[2] == "nen-tang-dia-phuong" for k in states)  # its 2030 period
     assert states[("2025", "so-khcn-tinh-b", "nen-tang-dia-phuong-tien-do")] == State.OPEN_WITHIN
     assert ("2025", "cuc-cds-bo-khcn", "csdl-khcn-tien-do") not in states  # its last year
     table = _status_artifact(MINISTRY, "once")
