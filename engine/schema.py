@@ -63,7 +63,11 @@ class Person(Model):
     title: str | None = None
     email: EmailAddress | None = None
     phone: str | None = None
-    sample: bool = Field(False, description="True where the person is sample data.")
+    sample: bool = Field(
+        False,
+        description="True where the person is sample data: `kehoach show` counts and names "
+        "the sample heads and focal persons of the units the plan mails.",
+    )
 
 
 class Unit(Model):
@@ -82,7 +86,11 @@ class Unit(Model):
     valid_to: dt.date | None = Field(None, description="Last day the unit exists (inclusive).")
     successors: list[Slug] = Field(default_factory=list)
     tags: list[Slug] = Field(default_factory=list)
-    sample: bool = Field(False, description="True where the name or address is sample data.")
+    sample: bool = Field(
+        False,
+        description="True where the name or address is sample data: `kehoach show` counts "
+        "and names the sample units the plan gives work or sends reports to.",
+    )
     collective: bool | None = Field(
         None,
         description="Run by its collective leadership (chế độ tập thể), so it signs 'TM.': "
@@ -317,7 +325,9 @@ class TaskItem(TrackedFields):
     id: Slug
     text: str
     source: Literal["text", "inferred"] = Field(
-        "text", description="'inferred' where the words are not quoted from the document."
+        "text",
+        description="'inferred' where the words are not quoted from the document (`show` "
+        "marks the task so).",
     )
     recurrence: Literal["once", "yearly", "monthly", "quarterly", "ongoing"] = "ongoing"
 
@@ -417,7 +427,10 @@ class Consolidation(Model):
     id: Slug
     section: str | None = None
     text: str | None = None
-    consolidates: Slug = Field(description="The report deliverable it gathers.")
+    consolidates: Slug = Field(
+        description="The report deliverable it gathers, or a tracked task's id (its leads' "
+        "completion reports, in the four states, after the task's deadline)."
+    )
     by: Slug = Field(description="Registry id of the consolidation point.")
     routing: Routing
     deadline: DeadlineRule
@@ -480,8 +493,13 @@ class Recipient(Model):
     purpose: Literal["report", "action", "information", "archive"] = Field(
         description="report = (B/c); action = để thực hiện; archive = Lưu."
     )
-    units: list[Slug] = Field(default_factory=list)
-    groups: list[Slug] = Field(default_factory=list)
+    units: list[Slug] = Field(
+        default_factory=list, description="The units the line stands for (`show` names them)."
+    )
+    groups: list[Slug] = Field(
+        default_factory=list,
+        description="Groups the line stands for, resolved as of `as_of` (`show` names them).",
+    )
 
 
 class Plan(Model):
@@ -492,7 +510,11 @@ class Plan(Model):
     document: PlanDocument
     basis: list[BasisItem] = Field(default_factory=list)
     parent_plan: Slug | None = Field(None, description="Id of the loaded plan this implements.")
-    preamble: str | None = None
+    preamble: str | None = Field(
+        None,
+        description="The opening paragraph after the căn cứ ('… ban hành Kế hoạch … như "
+        "sau:'); `kehoach show` prints it there.",
+    )
     objectives: list[str] = Field(default_factory=list, description="Mục đích, yêu cầu.")
     assignments: list[Assignment] = Field(default_factory=list)
     task_tables: list[TaskTable] = Field(
@@ -504,7 +526,9 @@ class Plan(Model):
     duties: list[Duty] = Field(default_factory=list)
     report_templates: list[ReportTemplate] = Field(default_factory=list)
     recipients: list[Recipient] = Field(default_factory=list)
-    closing: str | None = None
+    closing: str | None = Field(
+        None, description="The closing paragraph ('Trên đây là Kế hoạch …'), printed by `show`."
+    )
     sections: list[ContentSection] = Field(
         default_factory=list,
         description="Sections that assign no task (giải pháp, kinh phí, phụ lục), kept as text.",

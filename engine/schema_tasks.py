@@ -48,7 +48,9 @@ class Progress(Model):
 
 
 class TaskDue(Model):
-    """When a task is done, in the document's words; the window's last day is its deadline."""
+    """When a task is done, in the document's words; the window's last day is its deadline.
+    A task due in the plan's first year is in the one-off cycle; one due later ("2025 -
+    2030") in that year's period, opened when the year starts (within ``end_year``)."""
 
     phrase: str = Field(
         description="As written: '30/6/2026', 'tháng 8/2024', 'quý IV năm 2026', "
