@@ -161,6 +161,8 @@ def _document_lines(plan: Plan, registry: Registry, view: RegistryView) -> list[
     signer = doc.signer
     lines.append(f"  Người ký: {chain_text(signer.lines(), signer.title, signer.name)}")
     lines.append(f"  Đăng ký tổ chức: {registry.id} (tra cứu theo ngày {plan.as_of:%d/%m/%Y})")
+    if registry.note:
+        lines.append(_wrap(f"Ghi chú của danh mục: {registry.note}", "    "))
     if plan.parent_plan:
         lines.append(f"  Thực hiện kế hoạch cấp trên: {plan.parent_plan}")
     return lines
@@ -301,6 +303,8 @@ def _event_and_duty_lines(plan: Plan, view: RegistryView) -> list[str]:
     for event in plan.events:
         when = _rule_text(event.date) if event.date else f"tháng {event.month} hằng năm"
         lines.append(f"  [sự kiện] {event.title} — {when}")
+        if event.text:
+            lines.append(_wrap(event.text, "      "))
     for duty in plan.duties:
         goal = f" (chỉ tiêu {duty.target})" if duty.target else ""
         goal += _measured_text(plan, duty)

@@ -155,3 +155,9 @@ def test_show_prints_the_closing_paragraph_and_marks_inferred_tasks(
     printed = _shown(capsys, tmp_path / EXAMPLE.name)
     assert printed.count("[suy ra, không trích nguyên văn]") == 1
     assert "không để dồn thanh toán vào cuối năm. [suy ra, không trích nguyên văn]" in printed
+
+
+def test_show_prints_an_events_text_and_the_registrys_note(capsys) -> None:  # type: ignore[no-untyped-def]
+    printed = _shown(capsys, DEFINITIONS / "ha_lang_pccc_2022.yaml")
+    assert "Tháng an toàn PCCC (tháng 10) hàng năm (nhiệm vụ II.1 của Công an huyện)." in printed
+    assert "Ghi chú của danh mục: Dữ liệu mẫu một phần." in printed

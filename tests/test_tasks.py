@@ -336,6 +336,8 @@ BAD_TASKS = [
     (AUGUST, "        due: sớm nhất có thể\n", "sớm nhất", "không đọc được thời gian"),
     (AUGUST, "        due: Tháng 8/2025\n", "Tháng 8/2025", "trước ngày kế hoạch có hiệu lực"),
     (AUGUST, "        due: 2026 - 2025\n", "2026 - 2025", "năm đầu trước năm cuối"),
+    # after end_year: its year's period would never open (tests/test_task_cycles.py)
+    (AUGUST, "        due: Tháng 8/2027\n", "Tháng 8/2027", "sau năm cuối của kế hoạch"),
     (
         AUGUST,
         "        due: {phrase: Tháng 8/2026, progress: {day: 15, month: 12}}\n",
