@@ -21,6 +21,7 @@ from tests.lifecycle_factory import DEFINITIONS, obligations, store_files, vn
 
 EXAMPLES = DEFINITIONS / "examples"
 MINISTRY = "bo-khcn-chuyen-doi-so-2024"
+CONSOLIDATION = "tong-hop-nen-tang-dia-phuong"
 FILES = (
     EXAMPLES / "registry_bo_khcn_2024.yaml",
     DEFINITIONS / "calendar_vn.yaml",
@@ -63,10 +64,12 @@ def test_the_first_years_tasks_cycle_closes_when_its_deadlines_pass(sqlite_url: 
         due = {
             (o.cycle.key, o.unit_id, o.deliverable_id): o.due_date
             for o in obligations(session, MINISTRY)
-            if o.deliverable_id in ("csdl-khcn", "nen-tang-dia-phuong")
+            if o.deliverable_id in ("csdl-khcn", "nen-tang-dia-phuong", CONSOLIDATION)
         }
     assert due == {
         ("2025", "cuc-cds-bo-khcn", "csdl-khcn"): dt.date(2025, 12, 31),
         ("2030", "so-khcn-tinh-a", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
         ("2030", "so-khcn-tinh-b", "nen-tang-dia-phuong"): dt.date(2030, 12, 31),
+        # Cục Chuyển đổi số consolidates the Sở's completion reports in the same period
+        ("2030", "cuc-cds-bo-khcn", CONSOLIDATION): dt.date(2031, 1, 19),  # "trước ngày 20/01"
     }
