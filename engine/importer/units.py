@@ -169,8 +169,13 @@ def _score(query: str, choice: str, **kwargs: object) -> float:
     other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
     counts nearly as much as an equal one."""
     score = fuzz.token_sort_ratio(query, choice)
-    if len(set(query.split())) >= 5:
-        score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+    asked = set(query.split())
+    if len(asked) >= 5:
+        named = set(choice.split())
+        # held whole: every word of one in the other (token_set_ratio alone also rates
+        # high two names that only share their place, "… tỉnh Cao Bằng")
+        if asked <= named or named <= asked:
+            score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
     return score
 
 
