@@ -121,7 +121,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
     from engine.importer.api import draft_yaml, import_document, registry_draft_yaml, report_lines
-    from engine.importer.compare import compare
     from engine.registry_files import change_files
 
     if args.changes and not args.registry:
@@ -167,6 +166,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         err(f"{checks} chỗ cần kiểm tra, {unread} đoạn chưa hiểu.")
     if stored is None:
         return EXIT_OK
+    from engine.importer.compare import compare
+
     differences = compare(yaml.safe_load(text), stored)
     for difference in differences:
         out(str(difference))

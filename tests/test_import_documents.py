@@ -252,7 +252,9 @@ def extracted(plan: Map, registry_draft: Map | None) -> dict[str, Any]:
             # the time as the draft writes it in ``due``, or "# …" where it is commented out
             due, unread = task.get("due"), _off(task, "due")
             tasks.append(
-                task.get("recurrence") + (f" {due}" if due else "") + (f" # {unread}" if unread else "")
+                task.get("recurrence")
+                + (f" {due}" if due else "")
+                + (f" # {unread}" if unread else "")
             )
         found["assignments"].append(
             (entry.get("section"), _target(entry.data()["to"]), entry.get("mode"), tasks)

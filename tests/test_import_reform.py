@@ -153,9 +153,7 @@ def test_a_change_set_that_does_not_fit_the_registry_is_refused_located(tmp_path
         "changes:\n  - op: abolish\n    unit: khong-co-don-vi\n",
         encoding="utf-8",
     )
-    code = main(
-        ["import", str(DOCUMENT), "--registry", str(REGISTRY), "--changes", str(wrong)]
-    )
+    code = main(["import", str(DOCUMENT), "--registry", str(REGISTRY), "--changes", str(wrong)])
     assert code == 3
     err = capsys.readouterr().err
     assert f"{wrong}:8:" in err and "không có đơn vị 'khong-co-don-vi'" in err
