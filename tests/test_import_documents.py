@@ -333,6 +333,15 @@ def test_each_draft_validates_once_its_missing_units_are_added(name, drafts, tmp
     (tmp_path / "registry.yaml").write_text(registry_text, encoding="utf-8")
     catalog = load([tmp_path / "plan.yaml", tmp_path / "registry.yaml"], siblings=False)
     assert len(catalog.plans) == 1
+    # every task time the draft writes is one the plan tracks (engine.tasks)
+    plan = next(iter(catalog.plans.values())).definition
+    written = [
+        t["due"]
+        for a in yaml.safe_load(draft_yaml(draft)).get("assignments", [])
+        for t in a["tasks"]
+        if "due" in t
+    ]
+    assert sorted(t.phrase for t in plan.tracked.tasks) == sorted(written)
 
 
 def test_a_unit_missing_from_the_registry_is_drafted_and_marked(drafts):

@@ -247,3 +247,53 @@ def test_a_one_off_day_without_a_year_is_the_first_one_after_the_plan():
         2026, 10, 15
     )
     assert any("không ghi năm" in f.text and f.line == 7 for f in draft.findings)
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("Chủ trì kiểm tra các chợ; hoàn thành trước ngày 30/6/2026.", "trước ngày 30/6/2026"),
+        ("Tuyên truyền trên hệ thống truyền thanh trong quý II năm 2026.", "quý II năm 2026"),
+        ("Rà soát các hộ kinh doanh, hoàn thành trong tháng 5/2026.", "tháng 5/2026"),
+        ("Triển khai nền tảng số giai đoạn 2025 - 2030.", "giai đoạn 2025 - 2030"),
+        ("Kiểm tra các cơ sở trong quý IV.", "quý IV"),
+        # a recurring day is the task's recurrence; a reporting clause's day is the report's
+        ("Cập nhật số liệu trước ngày 20 hằng tháng.", None),
+        ("Kiểm tra và báo cáo kết quả về Sở trước ngày 30/11/2026.", None),
+        ("Thực hiện thường xuyên.", None),
+    ],
+)
+def test_a_task_sentence_s_own_time(text, phrase):
+    from engine.importer.assignments import task_time
+
+    found = task_time(text)
+    assert (found.phrase if found else None) == phrase
+
+
+def test_a_task_s_time_is_written_in_due_or_commented_out_saying_why():
+    from engine.importer.interpret import Interpreter
+    from engine.importer.sources import SourceText
+    from engine.importer.yamlout import emit_map
+
+    lines = [
+        "SỞ Y TẾ",
+        "Số: 12/KH-SYT",
+        "Cao Bằng, ngày 20 tháng 11 năm 2025",
+        "KẾ HOẠCH",
+        "Kiểm tra",
+        "I. TỔ CHỨC THỰC HIỆN",
+        "1. Phòng Nghiệp vụ: kiểm tra các cơ sở trong quý IV.",
+        "| Nhiệm vụ | Đơn vị chủ trì | Thời gian |",
+        "| Tập huấn cán bộ | Phòng Nghiệp vụ | Hằng năm |",
+    ]
+    draft = Interpreter(SourceText("k.txt", list(enumerate(lines, 1)), True, "đoạn"), None).run()
+    text = "\n".join(emit_map(draft.plan))
+    # "quý IV" names no year: written, read in the plan's year, and marked
+    assert "due: quý IV" in text
+    assert any(f.line == 7 and "không ghi năm; hiểu là năm 2025" in f.text for f in draft.findings)
+    # "Hằng năm" is no window the schema reads: commented out, with why
+    assert "# due: Hằng năm" in text
+    assert any(
+        f.line == 9 and "chưa ghi được vào due: đây là thời hạn lặp lại (hằng năm)" in f.text
+        for f in draft.findings
+    )

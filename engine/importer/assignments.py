@@ -113,9 +113,8 @@ def task_time(text: str) -> Timing | None:
     20 hằng tháng") is the task's recurrence, and a time in a clause that reports ("báo cáo
     … trước ngày …") is the report's deadline (engine.importer.reports), not the task's."""
     for timing in timings(text):
-        rule = timing.rule["rule"] if timing.rule is not None else None
-        one_off = timing.frequency == "once" and (timing.due or rule in {"fixed", "yearly"})
-        if not (one_off or timing.until):
+        # a one-off (a day, a month, a quarter, a year) or a span; not "trong vòng N ngày"
+        if not (timing.frequency == "once" and timing.relative is None or timing.until):
             continue
         clause = re.split(r"[;.]", text[: timing.start])[-1]
         if _REPORTING.search(clause):
