@@ -297,3 +297,31 @@ def test_a_task_s_time_is_written_in_due_or_commented_out_saying_why():
         f.line == 9 and "chưa ghi được vào due: đây là thời hạn lặp lại (hằng năm)" in f.text
         for f in draft.findings
     )
+
+
+def test_a_registry_file_s_own_dates_and_successors_give_the_heir(tmp_path):
+    """Without change sets: a unit the registry file itself ends, with successors, is read
+    as its heir after its end; a unit that starts later is no unit before its start."""
+    text = (ROOT / "plan_definitions" / "registry_cao_bang.yaml").read_text(encoding="utf-8")
+    anchor = "  - id: ca-huyen-ha-lang\n"
+    ended = tmp_path / "registry.yaml"
+    ended.write_text(
+        text.replace(
+            anchor, anchor + "    valid_to: 2025-02-28\n    successors: [ca-tinh-cao-bang]\n", 1
+        ),
+        "utf-8",
+    )
+    directory = directory_of(read(ended).data)
+    assert directory is not None
+    matcher = UnitMatcher(directory, dt.date(2026, 1, 1), ["tỉnh Cao Bằng"])
+    match = matcher.match("Công an huyện Hạ Lang")
+    assert match.best is not None and match.best.id == "ca-tinh-cao-bang"
+    assert match.dated is not None and match.dated.id == "ca-huyen-ha-lang"
+    assert "không còn từ ngày 1/3/2025" in match.dated.why(match.text, dt.date(2026, 1, 1))
+    # ubnd-xa-thong-nhat exists from 1/2/2020
+    early = UnitMatcher(directory, dt.date(2019, 6, 1), ["huyện Hạ Lang", "tỉnh Cao Bằng"])
+    match = early.match("UBND xã Thống Nhất")
+    assert match.best is None and match.dated is not None
+    assert match.dated.why(match.text, dt.date(2019, 6, 1)).endswith(
+        "chỉ có từ ngày 1/2/2020, sau ngày của văn bản (1/6/2019); ghi đơn vị có vào ngày đó"
+    )
