@@ -164,3 +164,28 @@ def test_a_file_named_as_changes_that_is_not_a_change_set_is_refused(capsys):
     code = main(["import", str(DOCUMENT), "--registry", str(REGISTRY), "--changes", str(REGISTRY)])
     assert code == 3
     assert "không phải tệp thay đổi danh bạ" in capsys.readouterr().err
+
+
+def test_a_stored_registry_brings_the_change_sets_applied_to_it(tmp_path, capsys):
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    assert main(["--database-url", store, "load", str(REGISTRY)]) == 0
+    assert main(["--database-url", store, "registry", "apply", str(CHANGES)]) == 0
+    capsys.readouterr()
+    output = tmp_path / "draft.yaml"
+    code = main(
+        [
+            "--database-url",
+            store,
+            "import",
+            str(DOCUMENT),
+            "--registry",
+            "cao-bang",
+            "-o",
+            str(output),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    text = output.read_text(encoding="utf-8")
+    assert "to: {unit: ca-tinh-cao-bang}" in text and "to: {unit: ubnd-xa-ha-lang-2025}" in text
+    assert "là Công an huyện Hạ Lang (ca-huyen-ha-lang), không còn từ ngày 1/3/2025" in err
