@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, err, out
+from cli.common import EXIT_OK, EXIT_USAGE, err, out
 from engine.errors import DefinitionError, KehoachError, NotFound
 
 
@@ -21,6 +21,13 @@ def setup(p: argparse.ArgumentParser) -> None:
         "--registry",
         metavar="REGISTRY",
         help="danh bạ đơn vị để đối chiếu tên: tệp YAML, hoặc mã danh bạ đã nạp",
+    )
+    p.add_argument(
+        "--changes",
+        metavar="PATH",
+        action="append",
+        help="tệp hoặc thư mục thay đổi danh bạ (kind: registry-change) áp dụng theo ngày của "
+        "văn bản; lặp lại được (mặc định: thư mục registry_changes/ cạnh tệp danh bạ, nếu có)",
     )
     p.add_argument(
         "-o", "--output", metavar="DRAFT", help="ghi bản nháp ra tệp này (mặc định: ra màn hình)"
@@ -40,7 +47,7 @@ def _registry_file(path: Path) -> Any:
     from engine.yamlsource import YamlSyntaxError, read
 
     try:
-        found = directory_of(read(path).data)
+        found = directory_of(read(path).data, str(path))
     except YamlSyntaxError:
         found = None
     return found if found is not None else _loaded(path, "registry")
@@ -98,22 +105,44 @@ def _write(path: Path, text: str) -> None:
         ) from None
 
 
+def _change_paths(args: argparse.Namespace) -> list[str]:
+    """The change sets to apply: those named, else the ``registry_changes/`` folder beside
+    the registry file (the layout of plan_definitions/)."""
+    if args.changes:
+        for given in args.changes:
+            if not Path(given).exists():
+                raise KehoachError(f"{given}: không có tệp hay thư mục này; kiểm tra đường dẫn")
+        return list(args.changes)
+    beside = Path(args.registry).parent / "registry_changes"
+    return [str(beside)] if Path(args.registry).is_file() and beside.is_dir() else []
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
     from engine.importer.api import draft_yaml, import_document, registry_draft_yaml, report_lines
-    from engine.importer.compare import compare
+    from engine.registry_files import change_files
 
+    if args.changes and not args.registry:
+        err("kehoach import: --changes cần --registry (danh bạ để áp dụng các thay đổi)")
+        return EXIT_USAGE
     registry = (
         _file_or_stored(args, args.registry, "registry", _registry_file) if args.registry else None
     )
+    changes = change_files(_change_paths(args)) if args.registry else []
     stored = None
     if args.diff:
         stored = _file_or_stored(args, args.diff, "plan", _plan_file).model_dump(mode="json")
-    draft = import_document(args.file, registry)
+    draft = import_document(args.file, registry, changes)
     text = draft_yaml(draft)
     for line in report_lines(draft):
         err(line)
+    if draft.changes:
+        err(
+            "Tên đơn vị đã đối chiếu với danh bạ như ngày của văn bản, sau các thay đổi: "
+            + ", ".join(draft.changes)
+            + "."
+        )
     checks = sum(1 for f in draft.findings if f.kind == "chưa chắc")
     unread = sum(1 for f in draft.findings if f.kind == "không hiểu")
     if args.output:
@@ -137,6 +166,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         err(f"{checks} chỗ cần kiểm tra, {unread} đoạn chưa hiểu.")
     if stored is None:
         return EXIT_OK
+    from engine.importer.compare import compare
+
     differences = compare(yaml.safe_load(text), stored)
     for difference in differences:
         out(str(difference))

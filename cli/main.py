@@ -1,7 +1,7 @@
 """``kehoach``: parse the command line, run the command, turn errors into exit codes.
 
 Exit codes: 0 success; 1 a user error (message says what to do), or ``audit --verify``
-found the audit log broken; 2 wrong usage or a malformed setting; 3 invalid definition
+found the audit log broken, or ``import --diff`` found a main difference; 2 wrong usage or a malformed setting; 3 invalid definition
 files (every problem listed as file:line:column); 4 not found (a plan or registry that
 is not loaded); 70 an internal error (a bug: please report).
 

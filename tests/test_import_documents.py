@@ -70,11 +70,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "signer": (("KT. BỘ TRƯỞNG",), "THỨ TRƯỞNG", "Phan Thị Thắng"),
         "basis": {"107-KL/TW": "2024-04-24"},
         "assignments": [
-            ("PL1", "unit=bct-vu-ttn", None, ["once 2024-12-31"]),
-            ("PL1", "unit=bct-cuc-xttm", None, ["once 2024-08-31"]),
-            ("PL1", "unit=bct-cuc-cn", None, ["ongoing 2025-12-31"]),
-            ("PL1", "unit=bct-van-phong", None, ["ongoing"]),
-            ("PL1", "unit=bct-vu-khtc", None, ["yearly"]),
+            ("PL1", "unit=bct-vu-ttn", None, ["once Quý IV năm 2024"]),
+            ("PL1", "unit=bct-cuc-xttm", None, ["once Tháng 8/2024"]),
+            ("PL1", "unit=bct-cuc-cn", None, ["ongoing 2024 - 2025"]),
+            ("PL1", "unit=bct-van-phong", None, ["ongoing Thường xuyên"]),
+            # "Hằng năm" names no time a task is done by: commented out, with why
+            ("PL1", "unit=bct-vu-khtc", None, ["yearly # Hằng năm"]),
         ],
         "deliverables": [
             ("sub_plan", "once", "after_activation 30 assumed", "bo-cong-thuong", None),
@@ -248,8 +249,13 @@ def extracted(plan: Map, registry_draft: Map | None) -> dict[str, Any]:
     for entry in plan.get("assignments") or []:
         tasks = []
         for task in entry.get("tasks"):
-            due = _off(task, "due")
-            tasks.append(task.get("recurrence") + (f" {due}" if due else ""))
+            # the time as the draft writes it in ``due``, or "# …" where it is commented out
+            due, unread = task.get("due"), _off(task, "due")
+            tasks.append(
+                task.get("recurrence")
+                + (f" {due}" if due else "")
+                + (f" # {unread}" if unread else "")
+            )
         found["assignments"].append(
             (entry.get("section"), _target(entry.data()["to"]), entry.get("mode"), tasks)
         )
@@ -327,6 +333,15 @@ def test_each_draft_validates_once_its_missing_units_are_added(name, drafts, tmp
     (tmp_path / "registry.yaml").write_text(registry_text, encoding="utf-8")
     catalog = load([tmp_path / "plan.yaml", tmp_path / "registry.yaml"], siblings=False)
     assert len(catalog.plans) == 1
+    # every task time the draft writes is one the plan tracks (engine.tasks)
+    plan = next(iter(catalog.plans.values())).definition
+    written = [
+        t["due"]
+        for a in yaml.safe_load(draft_yaml(draft)).get("assignments", [])
+        for t in a["tasks"]
+        if "due" in t
+    ]
+    assert sorted(t.phrase for t in plan.tracked.tasks) == sorted(written)
 
 
 def test_a_unit_missing_from_the_registry_is_drafted_and_marked(drafts):
@@ -341,8 +356,13 @@ def test_a_unit_missing_from_the_registry_is_drafted_and_marked(drafts):
 
 def test_what_the_schema_cannot_hold_yet_is_commented_out(drafts):
     text = draft_yaml(drafts["bo_cong_thuong_hang_viet_2024.txt"])
-    # tracked task deadlines and on-request reports are notes; a signer chain is written
-    assert "        # due: 2024-12-31" in text
+    # a task time the schema reads is written; one it cannot read is a note saying why
+    assert "        due: Quý IV năm 2024\n" in text
+    assert "        # due: Hằng năm\n" in text
+    assert "thời gian “Hằng năm” chưa ghi được vào due: đây là thời hạn lặp lại (hằng năm)" in (
+        " ".join(line.strip("# ") for line in text.splitlines())
+    )
+    # on-request reports are notes; a signer chain is written
     assert "# on_request:" in text and "#     when: đột xuất" in text
     chain = yaml.safe_load(draft_yaml(drafts["tinh_cao_bang_cho_bien_gioi_2025.txt"]))
     assert chain["document"]["signer"]["chain"] == ["TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH"]

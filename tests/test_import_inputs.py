@@ -1,5 +1,5 @@
 """What `kehoach import` does with files that are not a readable plan: one Vietnamese
-line, exit 2, never a traceback; a fuzzed corpus of plan-like text never hangs or
+line, exit 1 (a user error, README's exit codes), never a traceback; a fuzzed corpus of plan-like text never hangs or
 crashes; DOCX tables are read like the Markdown tables of a text."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.test_import_documents import EXPECTED, extracted, facts_of
 
 def _refused(path: Path, *words: str) -> str:
     done = run_import(str(path))
-    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.returncode == 1, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and done.stdout == ""
     message = done.stderr.strip()
     assert message.startswith(f"kehoach: {path}"), message
@@ -74,14 +74,14 @@ def test_a_scanned_pdf_and_a_broken_pdf(tmp_path):
 
 def test_a_missing_file_and_a_folder(tmp_path):
     _refused(tmp_path / "khong-co.txt", "không có tệp này")
-    assert run_import(str(tmp_path)).returncode == 2
+    assert run_import(str(tmp_path)).returncode == 1
 
 
 def test_nothing_is_half_written_when_the_input_is_refused(tmp_path):
     (tmp_path / "trong.txt").write_text("", encoding="utf-8")
     target = tmp_path / "draft.yaml"
     target.write_text("kind: plan\n", encoding="utf-8")
-    assert run_import(str(tmp_path / "trong.txt"), "-o", str(target)).returncode == 2
+    assert run_import(str(tmp_path / "trong.txt"), "-o", str(target)).returncode == 1
     assert target.read_text(encoding="utf-8") == "kind: plan\n"
 
 

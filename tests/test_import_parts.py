@@ -247,3 +247,81 @@ def test_a_one_off_day_without_a_year_is_the_first_one_after_the_plan():
         2026, 10, 15
     )
     assert any("không ghi năm" in f.text and f.line == 7 for f in draft.findings)
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("Chủ trì kiểm tra các chợ; hoàn thành trước ngày 30/6/2026.", "trước ngày 30/6/2026"),
+        ("Tuyên truyền trên hệ thống truyền thanh trong quý II năm 2026.", "quý II năm 2026"),
+        ("Rà soát các hộ kinh doanh, hoàn thành trong tháng 5/2026.", "tháng 5/2026"),
+        ("Triển khai nền tảng số giai đoạn 2025 - 2030.", "giai đoạn 2025 - 2030"),
+        ("Kiểm tra các cơ sở trong quý IV.", "quý IV"),
+        # a recurring day is the task's recurrence; a reporting clause's day is the report's
+        ("Cập nhật số liệu trước ngày 20 hằng tháng.", None),
+        ("Kiểm tra và báo cáo kết quả về Sở trước ngày 30/11/2026.", None),
+        ("Thực hiện thường xuyên.", None),
+    ],
+)
+def test_a_task_sentence_s_own_time(text, phrase):
+    from engine.importer.assignments import task_time
+
+    found = task_time(text)
+    assert (found.phrase if found else None) == phrase
+
+
+def test_a_task_s_time_is_written_in_due_or_commented_out_saying_why():
+    from engine.importer.interpret import Interpreter
+    from engine.importer.sources import SourceText
+    from engine.importer.yamlout import emit_map
+
+    lines = [
+        "SỞ Y TẾ",
+        "Số: 12/KH-SYT",
+        "Cao Bằng, ngày 20 tháng 11 năm 2025",
+        "KẾ HOẠCH",
+        "Kiểm tra",
+        "I. TỔ CHỨC THỰC HIỆN",
+        "1. Phòng Nghiệp vụ: kiểm tra các cơ sở trong quý IV.",
+        "| Nhiệm vụ | Đơn vị chủ trì | Thời gian |",
+        "| Tập huấn cán bộ | Phòng Nghiệp vụ | Hằng năm |",
+    ]
+    draft = Interpreter(SourceText("k.txt", list(enumerate(lines, 1)), True, "đoạn"), None).run()
+    text = "\n".join(emit_map(draft.plan))
+    # "quý IV" names no year: written, read in the plan's year, and marked
+    assert "due: quý IV" in text
+    assert any(f.line == 7 and "không ghi năm; hiểu là năm 2025" in f.text for f in draft.findings)
+    # "Hằng năm" is no window the schema reads: commented out, with why
+    assert "# due: Hằng năm" in text
+    assert any(
+        f.line == 9 and "chưa ghi được vào due: đây là thời hạn lặp lại (hằng năm)" in f.text
+        for f in draft.findings
+    )
+
+
+def test_a_registry_file_s_own_dates_and_successors_give_the_heir(tmp_path):
+    """Without change sets: a unit the registry file itself ends, with successors, is read
+    as its heir after its end; a unit that starts later is no unit before its start."""
+    text = (ROOT / "plan_definitions" / "registry_cao_bang.yaml").read_text(encoding="utf-8")
+    anchor = "  - id: ca-huyen-ha-lang\n"
+    ended = tmp_path / "registry.yaml"
+    ended.write_text(
+        text.replace(
+            anchor, anchor + "    valid_to: 2025-02-28\n    successors: [ca-tinh-cao-bang]\n", 1
+        ),
+        "utf-8",
+    )
+    directory = directory_of(read(ended).data)
+    assert directory is not None
+    matcher = UnitMatcher(directory, dt.date(2026, 1, 1), ["tỉnh Cao Bằng"])
+    match = matcher.match("Công an huyện Hạ Lang")
+    assert match.best is not None and match.best.id == "ca-tinh-cao-bang"
+    assert match.dated is not None and match.dated.id == "ca-huyen-ha-lang"
+    assert "không còn từ ngày 1/3/2025" in match.dated.why(match.text, dt.date(2026, 1, 1))
+    # ubnd-xa-thong-nhat exists from 1/2/2020
+    early = UnitMatcher(directory, dt.date(2019, 6, 1), ["huyện Hạ Lang", "tỉnh Cao Bằng"])
+    match = early.match("UBND xã Thống Nhất")
+    assert match.best is None and match.dated is not None
+    assert match.dated.why(match.text, dt.date(2019, 6, 1)).endswith(
+        "chỉ có từ ngày 1/2/2020, sau ngày của văn bản (1/6/2019); ghi đơn vị có vào ngày đó"
+    )

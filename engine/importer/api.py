@@ -11,13 +11,22 @@ from engine.importer.sources import read_source
 from engine.importer.yamlout import dump, emit_map
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.importer.directory import Directory
+    from engine.registry_files import ChangeFile
     from engine.schema import Registry
 
 
-def import_document(path: str | Path, registry: Registry | Directory | None = None) -> Draft:
-    """Read a plan document and interpret it (raises ImportInputError on a bad file)."""
-    return Interpreter(read_source(path), registry).run()
+def import_document(
+    path: str | Path,
+    registry: Registry | Directory | None = None,
+    changes: Sequence[ChangeFile] = (),
+) -> Draft:
+    """Read a plan document and interpret it (raises ImportInputError on a bad file).
+    ``changes``: registry change sets (engine.registry_files); those in effect on the
+    document's date are applied to ``registry`` before names are matched."""
+    return Interpreter(read_source(path), registry, changes).run()
 
 
 def draft_yaml(draft: Draft) -> str:

@@ -36,7 +36,8 @@ class Task:
     text: str
     line: int
     recurrence: str
-    timing: Timing | None = None  # a stated time (appendix tables): tracked tasks, later
+    timing: Timing | None = None  # its stated time: the task's ``due``
+    cell: str | None = None  # an appendix table's time cell, as printed
 
 
 @dataclass
@@ -103,10 +104,33 @@ def unit_list(text: str) -> list[str]:
     return [n for n in names if UNIT_START.match(n)]
 
 
+_REPORTING = re.compile(r"báo cáo|gửi\b.*\bvề\b", re.IGNORECASE)
+
+
+def task_time(text: str) -> Timing | None:
+    """A task sentence's own time: the first one-off window it states ("hoàn thành trước
+    ngày 30/6/2026", "trong quý II năm 2026", "2024 - 2025").  A recurring day ("trước ngày
+    20 hằng tháng") is the task's recurrence, and a time in a clause that reports ("báo cáo
+    … trước ngày …") is the report's deadline (engine.importer.reports), not the task's."""
+    for timing in timings(text):
+        # a one-off (a day, a month, a quarter, a year) or a span; not "trong vòng N ngày"
+        if not (timing.frequency == "once" and timing.relative is None or timing.until):
+            continue
+        clause = re.split(r"[;.]", text[: timing.start])[-1]
+        if _REPORTING.search(clause):
+            continue
+        return timing
+    return None
+
+
+def _task(text: str, line: int) -> Task:
+    return Task(_capital(text), line, recurrence_of(text), task_time(text))
+
+
 def _tasks_of(node: Node, body: str | None) -> list[Task]:
     tasks: list[Task] = []
     if body:
-        tasks.append(Task(_capital(body), node.line, recurrence_of(body)))
+        tasks.append(_task(body, node.line))
     structured = [c for c in node.children if c.kind in {"bullet", "point", "subitem"}]
     loose = [c for c in node.children if c.kind == "text"]
     for child in node.children:
@@ -122,7 +146,7 @@ def _tasks_of(node: Node, body: str | None) -> list[Task]:
                 for sub in child.children:
                     if sub.para:
                         sub.para.used = True
-            tasks.append(Task(_capital(text), child.line, recurrence_of(text)))
+            tasks.append(_task(text, child.line))
             if child.para:
                 child.para.used = True
         elif child.kind == "text" and structured and tasks:
@@ -242,7 +266,9 @@ def table_assignments(
             if entry is None:
                 entry = Found(f"PL{number}", lead, row.first_line, match, False)
                 found[key] = entry
-            entry.tasks.append(Task(_capital(task), row.first_line, recurrence, timing))
+            entry.tasks.append(
+                Task(_capital(task), row.first_line, recurrence, timing, time_text or None)
+            )
             for name in unit_list(_cell(cells, columns, "supporting")):
                 entry.supporting.append(matcher.match(name))
     return list(found.values()), left

@@ -6,14 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.importer.sources import SourceText
 from engine.importer.units import Match, UnitMatcher, fold
 from engine.importer.yamlout import Map
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.importer.directory import Directory
+    from engine.registry_files import ChangeFile
     from engine.schema import Registry
 
 CHECK = "KIỂM TRA"
@@ -32,6 +35,7 @@ class Draft:
     registry_draft: Map | None
     findings: list[Finding] = field(default_factory=list)
     source: SourceText | None = None
+    changes: list[str] = field(default_factory=list)  # change sets applied for its date
 
 
 def slug(text: str, limit: int = 48) -> str:
@@ -64,9 +68,16 @@ class Context:
     as_of: dt.date
     issuer_unit: str | None = None
 
-    def __init__(self, source: SourceText, registry: Registry | Directory | None) -> None:
+    def __init__(
+        self,
+        source: SourceText,
+        registry: Registry | Directory | None,
+        changes: Sequence[ChangeFile] = (),
+    ) -> None:
         self.source = source
         self.registry = registry
+        self.changes = list(changes)
+        self.applied: list[ChangeFile] = []
         self.findings: list[Finding] = []
         self.missing: dict[str, tuple[str, int]] = {}  # slug → (name, line)
         self.ids = _Ids()
@@ -80,7 +91,14 @@ class Context:
         return f"{CHECK} ({where}): {text}"
 
     def target(self, match: Match, line: int, notes: list[str]) -> Map:
-        """A unit or group reference, with a note where the match is not sure."""
+        """A unit or group reference, with a note where the match is not sure.  A name of
+        a unit that does not exist on the document's date is its heir then, noted; with no
+        heir it stays the unit named, noted, for the administrator to settle (the loader
+        refuses it as not valid on the plan's date)."""
+        if match.dated is not None:
+            notes.append(self.check(line, match.dated.why(match.text, self.as_of)))
+            if match.best is None:
+                return Map(flow=True).put("unit", match.dated.id)
         if match.found and match.best is not None:
             if not match.sure:
                 notes.append(
@@ -100,6 +118,34 @@ class Context:
             )
         )
         return Map(flow=True).put("unit", ident)
+
+    def registry_on(self, day: dt.date) -> None:
+        """The registry as it stands on the document's date: the change sets that took
+        effect by then applied (a registry file is then read by the loader, located)."""
+        if self.registry is None:
+            return
+        from engine.registry_files import applied_ids, registry_with
+
+        done = applied_ids(self.registry)
+        pending = [
+            c
+            for c in self.changes
+            if c.registry == self.registry.id and c.effective <= day and c.id not in done
+        ]
+        if not pending:
+            return
+        full: Any = self.registry
+        path = getattr(self.registry, "path", None)
+        if path is not None:  # a Directory: the schema's registry, through the loader
+            from engine.errors import DefinitionError
+            from engine.loader import read_files
+
+            catalog, problems = read_files([path])
+            if problems:
+                raise DefinitionError(problems)
+            full = catalog.registries[self.registry.id].definition
+        self.registry = registry_with(full, pending)
+        self.applied = pending
 
     # ------------------------------------------------------------ the whole
 

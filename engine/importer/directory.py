@@ -22,6 +22,7 @@ class UnitEntry:
     parent: str | None = None
     valid_from: dt.date = dt.date(1900, 1, 1)
     valid_to: dt.date | None = None
+    successors: tuple[str, ...] = ()
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
@@ -38,6 +39,7 @@ class Directory:
     id: str
     units: list[UnitEntry] = field(default_factory=list)
     groups: list[GroupEntry] = field(default_factory=list)
+    path: str | None = None  # the file, read again by the loader where change sets apply
 
 
 def _text(value: Any) -> bool:
@@ -52,14 +54,16 @@ def _day(value: Any, default: dt.date | None) -> dt.date | None:
     raise ValueError("not a date")
 
 
-def directory_of(data: Any) -> Directory | None:
-    """The registry in ``data`` (a parsed YAML document), or None where anything the
-    importer reads is not of the schema's shape (the loader then says what)."""
+def directory_of(data: Any, path: str | None = None) -> Directory | None:
+    """The registry in ``data`` (a parsed YAML document, read from ``path``), or None where
+    anything the importer reads is not of the schema's shape (the loader then says what)."""
     if not isinstance(data, dict) or data.get("kind") != "registry" or not _text(data.get("id")):
         return None
     units = data.get("units")
     groups = data.get("groups") or []
     if not isinstance(units, list) or not isinstance(groups, list):
+        return None
+    if any(isinstance(u, dict) and not isinstance(u.get("successors") or [], list) for u in units):
         return None
     try:
         read_units = [
@@ -70,6 +74,7 @@ def directory_of(data: Any) -> Directory | None:
                 parent=u.get("parent"),
                 valid_from=_day(u.get("valid_from"), dt.date(1900, 1, 1)) or dt.date(1900, 1, 1),
                 valid_to=_day(u.get("valid_to"), None),
+                successors=tuple(u.get("successors") or ()),
             )
             for u in units
             if isinstance(u, dict) and _text(u.get("id")) and _text(u.get("name"))
@@ -85,4 +90,6 @@ def directory_of(data: Any) -> Directory | None:
         return None
     if any(u.short is not None and not _text(u.short) for u in read_units):
         return None
-    return Directory(data["id"], read_units, read_groups)
+    if any(not all(_text(s) for s in u.successors) for u in read_units):
+        return None
+    return Directory(data["id"], read_units, read_groups, path)

@@ -107,6 +107,10 @@ class DocumentParts(Context):
             notes: list[str] = []
             for part in _recipient_parts(line.name):
                 match = self.matcher.match(part)
+                if match.dated is not None:
+                    notes.append(self.check(line.line, match.dated.why(part, self.as_of)))
+                    if match.best is None:
+                        continue
                 if _short_code(part) and not (
                     match.sure and match.best and match.best.score >= 100
                 ):

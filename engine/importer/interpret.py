@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from engine.importer.assignments import Found, find_assignments, table_assignments
+from engine.importer.assignments import Found, Task, find_assignments, table_assignments
 from engine.importer.closing import Closing, read_closing
 from engine.importer.context import Draft, Finding, slug
 from engine.importer.draft_document import DocumentParts
@@ -20,6 +20,8 @@ from engine.importer.sections import Node, build_tree
 from engine.importer.sources import ImportInputError
 from engine.importer.units import UnitMatcher
 from engine.importer.yamlout import Map
+from engine.task_window import Shape, read_window
+from engine.vntext import short_date
 
 if TYPE_CHECKING:
     pass
@@ -35,6 +37,13 @@ _SUBJECT = re.compile(
     r"^(?P<who>(?:Ủy ban nhân dân|UBND|Sở|Bộ|Ban|Đoàn)[^,.]{0,60}?)\s+(?:xây dựng|ban hành)\s+Kế hoạch"
 )
 _LEGAL = {"Luật", "NĐ", "TT"}
+_RECURRING = {
+    "yearly": "hằng năm",
+    "half_yearly": "6 tháng một lần",
+    "quarterly": "hằng quý",
+    "monthly": "hằng tháng",
+    "on_request": "khi có yêu cầu",
+}
 
 
 class Interpreter(DocumentParts, ReportParts):
@@ -54,6 +63,7 @@ class Interpreter(DocumentParts, ReportParts):
         refs = self._refs(preamble, sections, closing)
         as_of, as_of_note = self._as_of(header, refs)
         self.as_of = as_of
+        self.registry_on(as_of)
         issuer_name, issuer_note = self._issuer(header, preamble, closing)
         places = self._places(issuer_name, as_of)
         self.matcher = UnitMatcher(self.registry, as_of, places, issuer_name)
@@ -67,7 +77,7 @@ class Interpreter(DocumentParts, ReportParts):
         plan.put(
             "registry",
             registry_id,
-            None
+            self._changes_note()
             if self.registry
             else self.check(0, "chưa đưa danh bạ (--registry); ghi mã danh bạ đơn vị"),
         )
@@ -117,7 +127,16 @@ class Interpreter(DocumentParts, ReportParts):
                 section.para.used = True
         self._unread(paras)
         self.findings.sort(key=lambda f: (f.line, f.kind))
-        return Draft(plan, self._registry_draft(), self.findings, self.source)
+        changes = [f"{c.id} (từ {short_date(c.effective)})" for c in self.applied]
+        return Draft(plan, self._registry_draft(), self.findings, self.source, changes)
+
+    def _changes_note(self) -> str | None:
+        if not self.applied:
+            return None
+        return (
+            f"Tên đơn vị đối chiếu với danh bạ như ngày {short_date(self.as_of)}, sau các thay "
+            f"đổi danh bạ: {', '.join(f'{c.id} (từ {short_date(c.effective)})' for c in self.applied)}."
+        )
 
     # ------------------------------------------------------------ parts
 
@@ -354,21 +373,52 @@ class Interpreter(DocumentParts, ReportParts):
                 one.put("id", self.ids.make(" ".join(task.text.split()[:6]), 40))
                 one.put("recurrence", task.recurrence)
                 one.put("text", task.text)
-                if task.timing is not None and (task.timing.due or task.timing.until):
-                    when = task.timing.due or task.timing.until
-                    one.put(
-                        "due",
-                        when,
-                        self.check(
-                            task.line,
-                            f"thời hạn “{task.timing.phrase}” của nhiệm vụ; lược đồ hiện chưa theo dõi hạn từng nhiệm vụ, để ở dạng chú thích",
-                        ),
-                        off=True,
-                    )
+                self._task_due(task, one)
                 tasks.append(one)
             entry.put("tasks", tasks)
             out.append(entry)
         return out
+
+    def _task_due(self, task: Task, one: Map) -> None:
+        """``due``: the task's time in the document's words, where the schema's reading
+        of a task's time (engine.task_window, as ``TaskDue`` checks it) reads them; else
+        the words commented out, saying why."""
+        timing = task.timing
+        phrase = task.cell or (timing.phrase if timing is not None else None)
+        if not phrase:
+            return
+        notes: list[str] = []
+        try:
+            window = read_window(phrase)
+        except ValueError:
+            try:
+                window = read_window(phrase, self.as_of.year)
+            except ValueError as exc:
+                reason = str(exc)
+                if timing is not None and timing.frequency in _RECURRING:
+                    reason = (
+                        f"đây là thời hạn lặp lại ({_RECURRING[timing.frequency]}), không phải "
+                        f"một thời điểm hay một khoảng thời gian; nhiệm vụ ghi recurrence: "
+                        f"{task.recurrence}, báo cáo định kỳ ghi ở deliverables"
+                    )
+                one.put(
+                    "due",
+                    phrase,
+                    self.check(task.line, f"thời gian “{phrase}” chưa ghi được vào due: {reason}"),
+                    off=True,
+                )
+                return
+            notes.append(
+                self.check(
+                    task.line,
+                    f"thời gian “{phrase}” không ghi năm; hiểu là năm {self.as_of.year} (năm của "
+                    "kế hoạch), ghi 'year' nếu khác",
+                )
+            )
+        doubt = timing.doubt() if timing is not None and window.shape is Shape.date else None
+        if doubt:
+            notes.append(self.check(task.line, doubt))
+        one.put("due", phrase, *notes)
 
     # ------------------------------------------------------------ reports
 

@@ -107,8 +107,10 @@ def _monthly(m: re.Match[str]) -> Timing | None:
 
 
 def _quarter(m: re.Match[str]) -> Timing | None:
-    quarter, year = _ROMAN_QUARTER[m["q"].lower()], int(m["y"])
-    due = _month_end(year, quarter * 3)
+    quarter = _ROMAN_QUARTER[m["q"].lower()]
+    if not m["y"]:  # "trong quý IV": a task's time, in the plan's year (engine.task_window)
+        return Timing(m[0], "once")
+    due = _month_end(int(m["y"]), quarter * 3)
     return Timing(m[0], "once", due=due)
 
 
@@ -182,7 +184,7 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng)\s+tháng", re.IGNORECASE), _plain("monthly")),
     (re.compile(r"(?:định kỳ\s+)?(?:hằng|hàng)\s+năm", re.IGNORECASE), _plain("yearly")),
     (
-        re.compile(r"quý\s+(?P<q>IV|I{1,3}|[1-4])\s+(?:năm\s+)?(?P<y>\d{4})", re.IGNORECASE),
+        re.compile(r"quý\s+(?P<q>IV|I{1,3}|[1-4])\b(?:\s+(?:năm\s+)?(?P<y>\d{4}))?", re.IGNORECASE),
         _quarter,
     ),
     (re.compile(r"(?:6|sáu) tháng\s+(?P<h>đầu|cuối)\s+năm\s+(?P<y>\d{4})", re.IGNORECASE), _half),

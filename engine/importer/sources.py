@@ -29,9 +29,8 @@ def os_reason(exc: OSError) -> str:
 
 
 class ImportInputError(KehoachError):
-    """The file cannot be read as a plan document (exit 2: the user gave the wrong file)."""
-
-    exit_code = 2
+    """The file cannot be read as a plan document (exit 1, a user error: the wrong file,
+    or one that is not what its name says)."""
 
 
 @dataclass(frozen=True)

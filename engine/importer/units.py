@@ -12,9 +12,11 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rapidfuzz import fuzz, process
+
+from engine.vntext import short_date
 
 if TYPE_CHECKING:
     from engine.importer.directory import Directory
@@ -96,13 +98,53 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class Dated:
+    """A name that is a unit of another time than the document's: ended before its date
+    (its heirs on that date, if any) or not yet existing then."""
+
+    id: str
+    name: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    heirs: tuple[Candidate, ...]
+    change: str | None  # the change set that ended it, where known
+
+    def why(self, text: str, day: dt.date) -> str:
+        """The warning, in Vietnamese: which name, which unit, since when, mapped to whom."""
+        said = f"“{text}” là {self.name} ({self.id})"
+        if self.valid_to is None or self.valid_to >= day:
+            return (
+                f"{said}, chỉ có từ ngày {short_date(self.valid_from)}, sau ngày của văn bản "
+                f"({short_date(day)}); ghi đơn vị có vào ngày đó"
+            )
+        ended = f"{said}, không còn từ ngày {short_date(self.valid_to + dt.timedelta(days=1))}"
+        if self.change:
+            ended += f" (thay đổi danh bạ {self.change})"
+        if not self.heirs:
+            return (
+                f"{ended} và không có đơn vị kế thừa; văn bản ngày {short_date(day)} không thể giao "
+                "cho đơn vị này: ghi đơn vị nhận thay, hoặc bỏ"
+            )
+        heirs = ", ".join(f"{h.name} ({h.id})" for h in self.heirs)
+        chosen = self.heirs[0]
+        more = f"; các đơn vị kế thừa: {heirs}" if len(self.heirs) > 1 else ""
+        return (
+            f"{ended}; vào ngày của văn bản ({short_date(day)}) đơn vị kế thừa là {chosen.name}: "
+            f"đã ghi {chosen.id}{more}"
+        )
+
+
 @dataclass
 class Match:
-    """What a name was matched to: sure, likely (to check) or nothing (a registry draft)."""
+    """What a name was matched to: sure, likely (to check) or nothing (a registry draft).
+    ``dated``: the name is of a unit that does not exist on the document's date; ``best``
+    is then its heir on that date (None where it has none)."""
 
     text: str
     best: Candidate | None
     others: list[Candidate] = field(default_factory=list)
+    dated: Dated | None = None
 
     @property
     def sure(self) -> bool:
@@ -127,8 +169,13 @@ def _score(query: str, choice: str, **kwargs: object) -> float:
     other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
     counts nearly as much as an equal one."""
     score = fuzz.token_sort_ratio(query, choice)
-    if len(set(query.split())) >= 5:
-        score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+    asked = set(query.split())
+    if len(asked) >= 5:
+        named = set(choice.split())
+        # held whole: every word of one in the other (token_set_ratio alone also rates
+        # high two names that only share their place, "… tỉnh Cao Bằng")
+        if asked <= named or named <= asked:
+            score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
     return score
 
 
@@ -149,9 +196,15 @@ class UnitMatcher:
         self.places = [fold(p) for p in places or [] if p]
         self.issuer = _key(issuer) if issuer else None
         # engine.schema's or engine.importer.directory's units and groups (the same fields)
-        self.units: list[Any] = [u for u in registry.units if u.valid_on(as_of)] if registry else []
+        self.every: list[Any] = list(registry.units) if registry else []
+        self.units: list[Any] = [u for u in self.every if u.valid_on(as_of)]
         self.groups: list[Any] = list(registry.groups) if registry else []
-        self._unit_keys = {u.id: _key(u.name) for u in self.units}
+        # Every unit, those of another time too: a name of a unit abolished before the
+        # document's date is found, and mapped to its heir (with a warning), not to
+        # whichever valid unit happens to look like it.
+        self._unit_keys = {u.id: _key(u.name) for u in self.every}
+        self._unit_names = {u.id: u.name for u in self.every}
+        self._valid = {u.id for u in self.units}
         self._group_keys = {g.id: _key(g.name) for g in self.groups}
         self._shorts = {fold(u.short): u for u in self.units if u.short}
 
@@ -190,20 +243,50 @@ class UnitMatcher:
         plural = bool(_PLURAL.search(folded)) if prefer_group is None else prefer_group
         best: dict[tuple[str, str], Candidate] = {}
         for kind, choices, names in (
-            ("unit", self._unit_keys, {u.id: u.name for u in self.units}),
+            ("unit", self._unit_keys, self._unit_names),
             ("group", self._group_keys, {g.id: g.name for g in self.groups}),
         ):
             for key in keys:
                 for _choice, score, ident in process.extract(key, choices, scorer=_score, limit=4):
                     bonus = 6.0 if (kind == "group") == plural else -6.0
-                    candidate = Candidate(kind, str(ident), names[ident], min(100.0, score + bonus))
+                    # an equal name of the document's time wins over one of another time
+                    stale = 0.5 if kind == "unit" and ident not in self._valid else 0.0
+                    candidate = Candidate(
+                        kind, str(ident), names[ident], min(100.0, score + bonus) - stale
+                    )
                     known = best.get((kind, candidate.id))
                     if known is None or known.score < candidate.score:
                         best[(kind, candidate.id)] = candidate
         scored = sorted(best.values(), key=lambda c: -c.score)
         if not scored:
             return Match(text, None)
-        return Match(text, scored[0], scored[1:4])
+        top = scored[0]
+        others = [c for c in scored[1:] if c.kind == "group" or c.id in self._valid][:3]
+        if top.kind == "unit" and top.id not in self._valid and top.score >= LIKELY:
+            dated = self._dated(top)
+            heir = dated.heirs[0] if dated.heirs else None
+            best_now = Candidate("unit", heir.id, heir.name, top.score) if heir else None
+            return Match(text, best_now, others, dated)
+        if top.kind == "unit" and top.id not in self._valid:
+            return Match(text, others[0] if others else None, others[1:])
+        return Match(text, top, others)
+
+    def _dated(self, found: Candidate) -> Dated:
+        """The unit ``found`` names, of another time than the document's, with its heirs
+        on the document's date (engine.registry's successor rules)."""
+        from engine.registry import RegistryView
+
+        # RegistryView reads units, groups and history: the fields a Directory has too.
+        view = RegistryView(cast("Registry", self.registry))
+        unit = view.units[found.id]
+        heirs = tuple(
+            Candidate("unit", h.id, h.name, found.score)
+            for h in view.heirs(found.id, self.as_of)
+            if h.id in self._valid
+        )
+        history = view.history
+        change = history.ended_by.get(found.id) if history is not None else None
+        return Dated(found.id, unit.name, unit.valid_from, unit.valid_to, heirs, change)
 
     def unit_name(self, unit_id: str) -> str | None:
         return next((u.name for u in self.units if u.id == unit_id), None)

@@ -5,6 +5,7 @@ commented-out YAML.  Only the shapes the draft uses are supported."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+# A string YAML reads back as itself when written bare: a letter first, none of the
+# indicator characters, no trailing space, not a word YAML 1.1 reads as a bool or null.
+# Most of a draft's strings are such; the others go through PyYAML's own emitter (one
+# emitter per string was half the time of writing a draft).
+_PLAIN = re.compile(
+    r"[^\W\d_][^\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff:#,?\[\]{}&*!|>'\"%@`\\]*(?<! )"
+)
+_WORDS = {"yes", "no", "true", "false", "on", "off", "null"}
+
+
 def scalar(value: Any) -> str:
+    if isinstance(value, str) and _PLAIN.fullmatch(value) and value.lower() not in _WORDS:
+        return value
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -1,0 +1,94 @@
+"""Timing a command as a whole process, shared by the whole-process benchmarks
+(bench_validate.py, bench_import.py): wall and CPU time of each run, their medians next
+to a bare `python -c pass`, the load average, and the ratio to a target.
+
+The commands run with Python's bytecode cache, as an installed kehoach has it (pip
+compiles the modules at install): PYTHONDONTWRITEBYTECODE is dropped for them and the
+cache goes to a temporary PYTHONPYCACHEPREFIX, filled by the untimed warm-up runs.
+``bytecode=False`` (the scripts' ``--no-bytecode-cache``) times them compiling every
+module from source, as a shell with PYTHONDONTWRITEBYTECODE=1 does.
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import process_timing
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_CACHE = tempfile.mkdtemp(prefix="kehoach-bench-pyc-")
+atexit.register(shutil.rmtree, _CACHE, True)
+
+
+def environment(bytecode: bool = True) -> dict[str, str]:
+    """The commands' environment: with a bytecode cache of their own, or none."""
+    env = dict(os.environ)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = _CACHE
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
+@dataclass(frozen=True)
+class Runs:
+    walls: list[float]
+    cpus: list[float]  # user + system time of the process and its children
+    bytecode: bool = True
+
+
+def run_once(command: list[str], bytecode: bool = True) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``command`` in the project's folder; a failing
+    run stops the benchmark with its stderr."""
+    env = environment(bytecode)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def time_command(command: list[str], runs: int, warm: int = 1, bytecode: bool = True) -> Runs:
+    """``runs`` timed runs after ``warm`` untimed ones (the OS file cache, the bytecode)."""
+    for _ in range(warm):
+        run_once(command, bytecode)
+    timed = [run_once(command, bytecode) for _ in range(runs)]
+    return Runs([w for w, _ in timed], [c for _, c in timed], bytecode)
+
+
+def kehoach() -> str:
+    """The `kehoach` script of the running interpreter's environment."""
+    return str(Path(sys.executable).parent / "kehoach")
+
+
+def report(title: str, measured: Runs, target_seconds: float) -> None:
+    """Print the medians, `python -c pass` for scale, the load average and the target."""
+    load = os.getloadavg()
+    bare = time_command([sys.executable, "-c", "pass"], len(measured.walls), warm=0)
+    median = statistics.median(measured.walls)
+    cache = "bytecode cached" if measured.bytecode else "no bytecode cache: every module compiled"
+    print(f"{title}, {len(measured.walls)} runs ({cache})")
+    print(f"  wall: median {median * 1000:7.1f} ms   best {min(measured.walls) * 1000:7.1f} ms")
+    print(f"  CPU:  median {statistics.median(measured.cpus) * 1000:7.1f} ms")
+    print(f"  python -c pass: wall median {statistics.median(bare.walls) * 1000:7.1f} ms")
+    print(f"  load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"  target {target_seconds * 1000:.0f} ms: median is {median / target_seconds:.2f}× the target"
+    )
