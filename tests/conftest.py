@@ -36,3 +36,26 @@ def pytest_collection_modifyitems(config, items):
     """
     uses_browser = {"browser", "page"}
     items.sort(key=lambda item: bool(uses_browser & set(getattr(item, "fixturenames", ()))))
+    _group_by_module_fixtures(items, uses_browser)
+
+
+def _group_by_module_fixtures(items, uses_browser) -> None:  # type: ignore[no-untyped-def]
+    """Under pytest-xdist (``--dist loadgroup``), keep the tests of a module that share an
+    expensive module-scoped fixture (a rendered report, a crash-harness world, a doctor's
+    Prefect server) on one worker, so the fixture is built once, not once per worker.
+
+    Modules with browser tests are left alone: grouping would pull their browser tests
+    ahead of other modules' Prefect tests on that worker (see above)."""
+    import pytest
+
+    by_module: dict[str, list] = {}
+    for item in items:
+        by_module.setdefault(item.module.__name__ if item.module else "", []).append(item)
+    for module, members in by_module.items():
+        if any(uses_browser & set(getattr(item, "fixturenames", ())) for item in members):
+            continue
+        for item in members:
+            info = getattr(item, "_fixtureinfo", None)
+            defs = info.name2fixturedefs.values() if info is not None else ()
+            if any(d and d[-1].scope == "module" for d in defs):
+                item.add_marker(pytest.mark.xdist_group(module))

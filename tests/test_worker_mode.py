@@ -42,7 +42,8 @@ from tests.fixtures.smtp import SMTPTestServer
 from tests.test_portal_support import link_in
 from tests.test_prefect_binding import kehoach
 
-pytestmark = [pytest.mark.prefect]
+# Its own Prefect server on PostgreSQL, a worker and a portal: over 300 s at load 9.
+pytestmark = [pytest.mark.prefect, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "portal"
