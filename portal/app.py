@@ -4,6 +4,7 @@ Routes
   GET  /                                   what this site is (no data)
   GET  /o/{token}                          the obligation: plan, tasks, deadline, history, form
   POST /o/{token}/submit                   the answer (multipart, CSRF-protected)
+  POST /o/{token}/draft                    the form saved as a draft, not sent (portal.drafts)
   GET  /o/{token}/receipt/{version}        the receipt of one version
   GET  /o/{token}/files/{file_id}          a file of this obligation's submissions
   GET  /p/{token}                          a supporting unit's page for a tracked task
@@ -38,6 +39,7 @@ from engine.config import settings as default_settings
 from engine.links import signing_secret
 from portal import (
     csrf,
+    drafts,
     freshlink,
     messages,
     obligation,
@@ -217,6 +219,14 @@ def _routes(app: FastAPI, state: PortalState) -> None:
         if submission_id is not None:
             state.handoff(submission_id)
         return response
+
+    @app.post("/o/{token}/draft")
+    async def draft(posted: PostedOnLink) -> Response:
+        return await run_in_threadpool(drafts.save_draft, posted)
+
+    @app.get("/o/{token}/draft")
+    def draft_page(token: str) -> Response:
+        return RedirectResponse(f"/o/{token}", status_code=303)
 
     @app.post("/o/{token}/message")
     async def message(posted: PostedOnLink) -> Response:

@@ -33,6 +33,7 @@ from engine.schema import (
 from engine.states import ObligationStatus, ReviewState
 from engine.status import State, classify
 from engine.store.models import (
+    AnswerDraft,
     RegistryUnit,
     RegistryVersion,
     StoredFile,
@@ -241,6 +242,21 @@ def display(field: TemplateField, value: Any) -> str:
     return display_stored(field, value)
 
 
+def draft_of(session: Session, obligation_id: int) -> dict[str, Any] | None:
+    """The answer the unit saved without sending it (portal.drafts): the values the form
+    shows again and when it was saved; None when there is none."""
+    row = session.execute(
+        select(AnswerDraft.values, AnswerDraft.saved_at).where(
+            AnswerDraft.obligation_id == obligation_id
+        )
+    ).first()
+    if row is None:
+        return None
+    values = row.values if isinstance(row.values, dict) else {}
+    shown = {str(k): v for k, v in values.items() if isinstance(v, str)}
+    return {"values": shown, "saved_at": local_time(row.saved_at)}
+
+
 def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
     """Every version sent for an obligation, newest first (rows of the submissions table)."""
     return session.execute(_SUBMISSIONS, {"obligation_id": obligation_id}).all()
@@ -414,6 +430,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         "submissions": submission_rows(session, link, answer, submissions),
         "answer": answer,
         "can_answer": allowed and answer is not None,
+        "draft": draft_of(session, obligation.id) if allowed and answer is not None else None,
         "why_not": why_not
         if answer is not None
         else (

@@ -60,20 +60,54 @@ def _run_name() -> str:
     return f"tổng hợp · {params['plan_id']} · {what}"
 
 
+def upward_of(session: Any, submission_id: int | None) -> dict[str, Any]:
+    """Where a report handed upward went: the parent plan, its cycle, the duty's label
+    and (unit id, name) of the submission ``submission_id`` (all None without one)."""
+    found: dict[str, Any] = dict.fromkeys(
+        ("upward_plan", "upward_cycle", "upward_label", "upward_unit")
+    )
+    submission = session.get(Submission, submission_id) if submission_id is not None else None
+    obligation = session.get(Obligation, submission.obligation_id) if submission else None
+    if obligation is not None:
+        [info] = obligations(session, ids=[obligation.id])
+        found.update(
+            upward_plan=info.plan_id,
+            upward_cycle=info.cycle_key,
+            upward_label=info.label,
+            upward_unit=(info.unit_id, info.unit_name),
+        )
+    return found
+
+
+def emit_handed_upward(
+    url: str, plan_id: str, key: str, result: dict[str, Any], payload: dict[str, Any], day: Any
+) -> None:
+    """:data:`REPORT_HANDED_UPWARD` on the cycle, about the parent plan's cycle and unit
+    when the report became its submission (then also :data:`SUBMISSION_RECEIVED` there,
+    the run tagged and the parent's status republished), else about the sender."""
+    resource = cycle_resource(plan_id, key)
+    if not result["upward_plan"]:
+        emit(REPORT_HANDED_UPWARD, resource, related_resources(plan_id, key), payload)
+        return
+    parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
+    unit_id, unit_name = result["upward_unit"]
+    related = related_resources(parent, parent_cycle, unit_id, unit_name)
+    emit(REPORT_HANDED_UPWARD, resource, related, {"parent_plan": parent, **payload})
+    emit(
+        SUBMISSION_RECEIVED,
+        submission_resource(result["upward_submission_id"], f"nộp · {result['upward_label']}"),
+        related,
+        {"source": "upward", "from_plan": plan_id},
+    )
+    add_run_tags(plan_tag(parent), unit_tag(unit_id))
+    publish_status(url, parent, parent_cycle, day)
+
+
 def _payload(
     session: Any, plan_id: str, cycle_key: str, consolidation_id: str, result: Any
 ) -> dict[str, Any]:
     """What a flow needs of a ConsolidationResult, as plain values."""
-    upward_plan = upward_cycle = upward_label = None
-    upward_unit: tuple[str, str] | None = None
-    if result.upward_submission_id is not None:
-        submission = session.get(Submission, result.upward_submission_id)
-        obligation = session.get(Obligation, submission.obligation_id) if submission else None
-        if obligation is not None:
-            [info] = obligations(session, ids=[obligation.id])
-            upward_plan, upward_cycle = info.plan_id, info.cycle_key
-            upward_label = info.label
-            upward_unit = (info.unit_id, info.unit_name)
+    upward = upward_of(session, result.upward_submission_id)
     return {
         "plan_id": plan_id,
         "cycle_key": cycle_key,
@@ -88,10 +122,7 @@ def _payload(
         "late": [r.unit_name for r in result.status_rows if r.state == State.DONE_LATE],
         "missing": [r.unit_name for r in result.status_rows if not r.state.done],
         "upward_submission_id": result.upward_submission_id,
-        "upward_plan": upward_plan,
-        "upward_cycle": upward_cycle,
-        "upward_label": upward_label,
-        "upward_unit": upward_unit,
+        **upward,
         "upward_refused": result.upward_refused,
         "changes": list(result.changes),
         "warnings": list(result.warnings),
@@ -303,26 +334,8 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         },
     )
     if result["upward_plan"]:
-        parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
-        unit_id, unit_name = result["upward_unit"]
-        emit(
-            REPORT_HANDED_UPWARD,
-            resource,
-            related_resources(parent, parent_cycle, unit_id, unit_name),
-            {
-                "parent_plan": parent,
-                "submission_id": result["upward_submission_id"],
-                "revision": revision,
-            },
-        )
-        emit(
-            SUBMISSION_RECEIVED,
-            submission_resource(result["upward_submission_id"], f"nộp · {result['upward_label']}"),
-            related_resources(parent, parent_cycle, unit_id, unit_name),
-            {"source": "upward", "from_plan": plan_id},
-        )
-        add_run_tags(plan_tag(parent), unit_tag(unit_id))
-        publish_status(url, parent, parent_cycle, day)
+        payload = {"submission_id": result["upward_submission_id"], "revision": revision}
+        emit_handed_upward(url, plan_id, key, result, payload, day)
     for warning in result["warnings"]:
         print(f"cảnh báo: {warning}")
     lan = f" (lần {revision})" if revision > 1 else ""
