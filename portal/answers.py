@@ -269,10 +269,11 @@ def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int,
             remote_addr=pending.addr,
             form_key=pending.form_key,
         )
-        # the answer sent replaces the draft saved from this form (portal.drafts)
-        session.execute(
-            delete(AnswerDraft).where(AnswerDraft.obligation_id == submission.obligation_id)
-        )
+        if pending.link.obligation.draft_saved_at is not None:
+            # the answer sent replaces the draft the unit saved (portal.drafts)
+            session.execute(
+                delete(AnswerDraft).where(AnswerDraft.obligation_id == pending.obligation_id)
+            )
         audit.record(
             session,
             "portal.submit",

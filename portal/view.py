@@ -33,7 +33,6 @@ from engine.schema import (
 from engine.states import ObligationStatus, ReviewState
 from engine.status import State, classify
 from engine.store.models import (
-    AnswerDraft,
     RegistryUnit,
     RegistryVersion,
     StoredFile,
@@ -242,19 +241,14 @@ def display(field: TemplateField, value: Any) -> str:
     return display_stored(field, value)
 
 
-def draft_of(session: Session, obligation_id: int) -> dict[str, Any] | None:
-    """The answer the unit saved without sending it (portal.drafts): the values the form
-    shows again and when it was saved; None when there is none."""
-    row = session.execute(
-        select(AnswerDraft.values, AnswerDraft.saved_at).where(
-            AnswerDraft.obligation_id == obligation_id
-        )
-    ).first()
-    if row is None:
+def draft_of(obligation: ObligationRow) -> dict[str, Any] | None:
+    """The answer the unit saved without sending it (portal.drafts), read with the link
+    (portal.access): the values the form shows again and when it was saved, or None."""
+    if obligation.draft_saved_at is None:
         return None
-    values = row.values if isinstance(row.values, dict) else {}
+    values = obligation.draft_values if isinstance(obligation.draft_values, dict) else {}
     shown = {str(k): v for k, v in values.items() if isinstance(v, str)}
-    return {"values": shown, "saved_at": local_time(row.saved_at)}
+    return {"values": shown, "saved_at": local_time(obligation.draft_saved_at)}
 
 
 def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
@@ -430,7 +424,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         "submissions": submission_rows(session, link, answer, submissions),
         "answer": answer,
         "can_answer": allowed and answer is not None,
-        "draft": draft_of(session, obligation.id) if allowed and answer is not None else None,
+        "draft": draft_of(obligation) if allowed and answer is not None else None,
         "why_not": why_not
         if answer is not None
         else (
