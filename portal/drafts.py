@@ -11,7 +11,8 @@ A draft is one row per obligation (:class:`~engine.store.models.AnswerDraft`), r
 by each save: it is not a submission (no version, no receipt, no email, no intake, not
 consolidated), and it is removed in the transaction that stores the answer sent
 (:func:`portal.answers.submit`). Files are not kept in a draft (they are chosen again
-when sending); the page says so. The save is audited as ``portal.draft_saved`` (which
+when sending); the page says so. A form already sent with the same answer (portal.idempotency)
+is not saved again as a draft: its receipt is the answer. The save is audited as ``portal.draft_saved`` (which
 fields, never their content). The obligation page fills the form with the draft.
 """
 
@@ -28,6 +29,7 @@ from engine.schema import FieldType
 from engine.store.models import AnswerDraft
 from engine.values import InvalidValue, check_value, is_blank, normalised
 from portal import audit
+from portal.answers import receipt_redirect
 from portal.access import OpenedLink
 from portal.link import Posted
 from portal.obligation import obligation_response
@@ -69,6 +71,8 @@ def save_draft(posted: Posted) -> Response:
     opened = posted.open()  # CSRF and the link; a refusal is answered there
     link = opened.link
     allowed, why_not = opened.answerable
+    if opened.first is not None:  # this very form and answer were sent already: its receipt
+        return receipt_redirect(link, opened.first.version)
     answer = answer_for(link.plan, link.obligation, state.reading)
     if answer is None or not allowed:
         message = why_not or "Nhiệm vụ này không nhận báo cáo qua cổng."

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from engine.closing import close_cycle, find_cycle
 from engine.store.db import session_scope
 from engine.store.models import AnswerDraft, AuditEvent, Obligation, OutboxMessage, Submission
-from tests.test_portal import client_for, csrf_of, open_form, post_report
+from tests.test_portal import REPORT, client_for, csrf_of, open_form, post_report
 from tests.test_portal_support import PLAN_ID, ServedPortal, vn, world_fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -86,10 +86,15 @@ def test_a_second_save_replaces_the_draft_and_sending_removes_it(world):  # type
             [draft] = session.scalars(select(AnswerDraft)).all()
             assert draft.values == {"so-vu-chay": "3"}
             assert draft.saved_at == vn(2027, 9, 1, 9, 5)
-        sent = post_report(client, token, open_form(client, token), follow_redirects=False)
+        csrf = open_form(client, token)
+        sent = post_report(client, token, csrf, follow_redirects=False)
         assert sent.status_code == 303 and "/receipt/1" in sent.headers["location"]
         assert world.count(AnswerDraft) == 0
         assert world.count(Submission) == 1
+        # the same form and answer once more, as a draft: the answer was sent, its receipt
+        again = _save(client, token, csrf, REPORT)
+        assert again.status_code == 303 and "/receipt/1" in again.headers["location"]
+        assert world.count(AnswerDraft) == 0
         page = client.get(f"/o/{token}")
     assert "Bản nháp đã lưu" not in page.text
     assert 'name="f-so-vu-chay" value=""' in page.text  # a new version starts empty

@@ -11,17 +11,18 @@ import time
 import pytest
 
 from engine.config import settings
+from engine.lifecycle import activate
 from engine.store import session_scope
 from engine.store.models import ConsolidatedReport
 from tests.approval_support import NARRATIVE
-from tests.lifecycle_factory import DISTRICT, outbox, vn
+from tests.lifecycle_factory import DISTRICT, PROVINCE, outbox, vn
 from tests.test_approval import _draft
 from tests.test_portal_support import minimal_pdf
 
 pytestmark = [pytest.mark.prefect]
 
 
-def _events_since(names: list[str], since: dt.datetime, wanted: int):  # type: ignore[no-untyped-def]
+def _events_since(names: list[str], since: dt.datetime, wanted: int, wait: float = 20):  # type: ignore[no-untyped-def]
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
@@ -29,7 +30,7 @@ def _events_since(names: list[str], since: dt.datetime, wanted: int):  # type: i
         event=EventNameFilter(name=names), occurred=EventOccurredFilter(since=since)
     )
     with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + 20  # events go through a websocket, then a queue
+        deadline = time.monotonic() + wait  # events go through a websocket, then a queue
         while True:
             page = client.read_events(wanted_filter, limit=50)
             if page.total >= wanted or time.monotonic() > deadline:
@@ -55,6 +56,8 @@ def test_the_report_handed_upward_is_an_event_after_approval_signature_and_email
     monkeypatch.setenv("KEHOACH_SMTP_SECURITY", "none")
     settings.cache_clear()
     report_id = _draft(sqlite_url, tmp_path)
+    with session_scope(sqlite_url) as session:  # the plan the report goes up to
+        activate(session, PROVINCE, now=vn(2027, 1, 4))
     signed = tmp_path / "bao-cao-da-ky.pdf"
     signed.write_bytes(minimal_pdf())
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -68,7 +71,7 @@ def test_the_report_handed_upward_is_an_event_after_approval_signature_and_email
             with session_scope(sqlite_url) as session:
                 report = session.get(ConsolidatedReport, report_id)
                 assert report is not None and report.upward_submission_id is None
-            assert _events_since([REPORT_HANDED_UPWARD], since, 1) == []
+            assert _events_since([REPORT_HANDED_UPWARD], since, 1, wait=2) == []
             approve_report_flow(report_id, None, "Trưởng phòng", "", True, now, sqlite_url)
     finally:
         settings.cache_clear()
