@@ -29,8 +29,8 @@ from engine.schema import FieldType
 from engine.store.models import AnswerDraft
 from engine.values import InvalidValue, check_value, is_blank, normalised
 from portal import audit
-from portal.answers import receipt_redirect
 from portal.access import OpenedLink
+from portal.answers import receipt_redirect
 from portal.link import Posted
 from portal.obligation import obligation_response
 from portal.state import PortalState
