@@ -250,12 +250,13 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
             assert mailed
             step("consolidation and its email")
 
-            # The consolidating unit accepts the answer, writes the sections, approves
-            # (number, final .docx and PDF), uploads the signed PDF and sends: only then
-            # does the email go to the body above (its queue sent as a dispatcher would).
+            # The consolidating unit accepts the answer, writes the sections, approves (the
+            # number, the final .docx; its PDF by LibreOffice is tested elsewhere), uploads
+            # the signed PDF and sends: only then does the email go to the body above (the
+            # queue sent here as a dispatcher would).
             conf, moment = load_settings(env), parse_moment(NOW)
             with session_scope(store) as session:
-                approve_sign_send(session, report_id, conf, moment, accept=True)
+                approve_sign_send(session, report_id, conf, moment, accept=True, final_pdf=False)
             assert dispatch_pending_sync(store, conf, now=moment).sent >= 1
             upward = _wait_for(
                 lambda: [m for m in smtp.messages if UPWARD in m.rcpt_tos],
