@@ -220,18 +220,11 @@ def _routes(app: FastAPI, state: PortalState) -> None:
             state.handoff(submission_id)
         return response
 
-    @app.post("/o/{token}/draft")
-    async def draft(posted: PostedOnLink) -> Response:
-        return await run_in_threadpool(drafts.save_draft, posted)
-
-    @app.get("/o/{token}/draft")
-    def draft_page(token: str) -> Response:
-        return RedirectResponse(f"/o/{token}", status_code=303)
-
     @app.post("/o/{token}/message")
     async def message(posted: PostedOnLink) -> Response:
         return await run_in_threadpool(messages.take_message, posted)
 
+    _draft_routes(app)
     _support_routes(app, state)
 
     @app.post("/link/request")
@@ -257,6 +250,18 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
     def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:
         return operator.status_response(state, request, plan_id, cycle_key)
+
+
+def _draft_routes(app: FastAPI) -> None:
+    """ "Lưu nháp" on the answer form (portal.drafts): kept, not sent."""
+
+    @app.post("/o/{token}/draft")
+    async def draft(posted: PostedOnLink) -> Response:
+        return await run_in_threadpool(drafts.save_draft, posted)
+
+    @app.get("/o/{token}/draft")
+    def draft_page(token: str) -> Response:
+        return RedirectResponse(f"/o/{token}", status_code=303)
 
 
 def _support_routes(app: FastAPI, state: PortalState) -> None:

@@ -28,6 +28,7 @@ from engine.store.models import ConsolidatedReport, Cycle
 from workflows.common import database, iso, local_day, plan_tag, resolve_now
 from workflows.dispatch import send_emails
 from workflows.tasks import kehoach_task
+from workflows.upward import emit_handed_upward, upward_of
 
 
 class ReportApprovalInput(RunInput):
@@ -154,8 +155,6 @@ def approve_report_flow(
 def _announce_sent(url: str, report_id: int, when: str) -> None:
     """The report handed upward, on Prefect's event feed (workflows.events): about the
     parent plan's cycle and unit when it became that plan's submission."""
-    from workflows.consolidate import emit_handed_upward, upward_of
-
     with session_scope(url) as session:
         report = session.get(ConsolidatedReport, report_id)
         assert report is not None
