@@ -66,6 +66,7 @@ from engine.states import (
 )
 from engine.store import db
 from engine.store.models import (
+    AnswerDraft,
     Base,
     ConsolidatedReport,
     Cycle,
@@ -181,6 +182,7 @@ RegistryVersion.source_text, PlanVersion.source_text, PlanInstance.activated_at
 RegistryUnit.registry_version  # the relationship's other side (back_populates)
 Cycle.period_start, Cycle.period_end, Obligation.updated_at, SchedulerState.updated_at
 Submission.reviewed_at, Submission.reviewed_by
+AnswerDraft.saved_by  # who saved a draft (portal/drafts.py), for the record
 # The scheduler_state table is created by migration 0001 (tests/test_store.py lists
 # it); dropping the model without a migration would make the schema and models differ.
 SchedulerState
@@ -196,6 +198,7 @@ dispatch_outbox  # notifications/flows.py: a Prefect flow (deployed; tests run i
 MailboxHandler.handle_DATA  # aiosmtpd calls it for every message
 _.healthz, _.favicon, _.robots, _.submit_page, _.link_request, _.operator_status  # routes
 _.support_page, _.contribute_page  # routes (portal/app.py _support_routes)
+_.draft_page  # route (portal/app.py): a reload of the draft POST goes back to the form
 _.receipt  # route (portal/app.py)
 _.http_error, _.invalid_request, _.crashed  # FastAPI exception handlers (portal/app.py)
 app_from_env  # uvicorn's factory for several workers (portal/server.py, by string)

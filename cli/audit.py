@@ -46,6 +46,7 @@ ACTION_LABELS = {
     "email.delivery_failed": "Gửi thư không thành công",
     "portal.link_request": "Xin liên kết mới qua cổng",
     "portal.submit": "Gửi báo cáo qua cổng",
+    "portal.draft_saved": "Lưu nháp báo cáo qua cổng (chưa gửi)",
     "portal.submit_rejected": "Cổng không nhận báo cáo",
     "portal.submit_refused_link": "Cổng từ chối liên kết",
     "portal.csrf_rejected": "Cổng từ chối biểu mẫu không hợp lệ",

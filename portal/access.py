@@ -38,7 +38,7 @@ from engine.definitions_cache import plan_for_key
 from engine.links import SALT, LinkClaims, LinkError, read_token
 from engine.schema import Plan
 from engine.states import CycleStatus
-from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion
+from engine.store.models import AnswerDraft, Cycle, Obligation, PlanInstance, PlanVersion
 
 DEFAULT_MAX_AGE = dt.timedelta(days=400)
 
@@ -49,6 +49,7 @@ _obligations = Obligation.__table__
 _cycles = Cycle.__table__
 _instances = PlanInstance.__table__
 _versions = PlanVersion.__table__
+_drafts = AnswerDraft.__table__
 # Built once, in plain SQL expressions (no ORM entities): building the statement, or
 # loading ORM objects, would cost more than running it. The plan version's id and hash
 # name the parsed plan in engine.definitions_cache, so one statement opens a link.
@@ -65,10 +66,14 @@ _OBLIGATION_WITH_CYCLE = (
         _instances.c.plan_version_id.label("plan_version_id"),
         _versions.c.content_hash.label("plan_content_hash"),
         _versions.c.registry_id.label("plan_registry_id"),
+        # the answer the unit saved without sending it (portal.drafts), if any
+        _drafts.c["values"].label("draft_values"),
+        _drafts.c.saved_at.label("draft_saved_at"),
     )
     .join(_cycles, _cycles.c.id == _obligations.c.cycle_id)
     .join(_instances, _instances.c.id == _cycles.c.instance_id)
     .join(_versions, _versions.c.id == _instances.c.plan_version_id)
+    .outerjoin(_drafts, _drafts.c.obligation_id == _obligations.c.id)
     .where(_obligations.c.id == bindparam("obligation_id"))
 )
 

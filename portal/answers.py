@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
 from engine.schema import FieldType
+from engine.store.models import AnswerDraft
 from engine.values import validate_values
 from portal import audit, idempotency, uploads
 from portal.access import OpenedLink
@@ -267,6 +269,11 @@ def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int,
             remote_addr=pending.addr,
             form_key=pending.form_key,
         )
+        if pending.link.obligation.draft_saved_at is not None:
+            # the answer sent replaces the draft the unit saved (portal.drafts)
+            session.execute(
+                delete(AnswerDraft).where(AnswerDraft.obligation_id == pending.obligation_id)
+            )
         audit.record(
             session,
             "portal.submit",

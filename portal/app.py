@@ -4,6 +4,7 @@ Routes
   GET  /                                   what this site is (no data)
   GET  /o/{token}                          the obligation: plan, tasks, deadline, history, form
   POST /o/{token}/submit                   the answer (multipart, CSRF-protected)
+  POST /o/{token}/draft                    the form saved as a draft, not sent (portal.drafts)
   GET  /o/{token}/receipt/{version}        the receipt of one version
   GET  /o/{token}/files/{file_id}          a file of this obligation's submissions
   GET  /p/{token}                          a supporting unit's page for a tracked task
@@ -38,6 +39,7 @@ from engine.config import settings as default_settings
 from engine.links import signing_secret
 from portal import (
     csrf,
+    drafts,
     freshlink,
     messages,
     obligation,
@@ -222,6 +224,7 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     async def message(posted: PostedOnLink) -> Response:
         return await run_in_threadpool(messages.take_message, posted)
 
+    _draft_routes(app)
     _support_routes(app, state)
 
     @app.post("/link/request")
@@ -247,6 +250,18 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     @app.get("/operator/plans/{plan_id}/cycles/{cycle_key}")
     def operator_status(plan_id: str, cycle_key: str, request: Request) -> Response:
         return operator.status_response(state, request, plan_id, cycle_key)
+
+
+def _draft_routes(app: FastAPI) -> None:
+    """ "Lưu nháp" on the answer form (portal.drafts): kept, not sent."""
+
+    @app.post("/o/{token}/draft")
+    async def draft(posted: PostedOnLink) -> Response:
+        return await run_in_threadpool(drafts.save_draft, posted)
+
+    @app.get("/o/{token}/draft")
+    def draft_page(token: str) -> Response:
+        return RedirectResponse(f"/o/{token}", status_code=303)
 
 
 def _support_routes(app: FastAPI, state: PortalState) -> None:

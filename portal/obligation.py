@@ -32,10 +32,15 @@ def obligation_response(
     status_code: int = 200,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    draft_refused: bool = False,
 ) -> Response:
-    """The obligation's page, with its form (``values`` and ``errors``: the form again)."""
+    """The obligation's page, with its form (``values`` and ``errors``: the form again;
+    without them, the form holds the unit's draft if it saved one: portal.drafts).
+    ``draft_refused``: the errors are a draft's, which was not saved."""
     with state.reading() as session:
         page = obligation_page(session, link)
+    if values is None and page["draft"] is not None:
+        values = page["draft"]["values"]
     fresh = link.nonce is None
     nonce = link.nonce or csrf.new_nonce()
     html = state.pages.html(
@@ -45,6 +50,7 @@ def obligation_response(
         csrf=state.form_token(link.token, nonce),
         values=values or {},
         errors=errors or {},
+        draft_refused=draft_refused,
         accept=uploads.ACCEPT_ATTRIBUTE,
         max_upload_mb=f"{state.conf.portal_max_upload_mb:g}",
     )

@@ -241,6 +241,16 @@ def display(field: TemplateField, value: Any) -> str:
     return display_stored(field, value)
 
 
+def draft_of(obligation: ObligationRow) -> dict[str, Any] | None:
+    """The answer the unit saved without sending it (portal.drafts), read with the link
+    (portal.access): the values the form shows again and when it was saved, or None."""
+    if obligation.draft_saved_at is None:
+        return None
+    values = obligation.draft_values if isinstance(obligation.draft_values, dict) else {}
+    shown = {str(k): v for k, v in values.items() if isinstance(v, str)}
+    return {"values": shown, "saved_at": local_time(obligation.draft_saved_at)}
+
+
 def submissions_of(session: Session, obligation_id: int) -> Sequence[Any]:
     """Every version sent for an obligation, newest first (rows of the submissions table)."""
     return session.execute(_SUBMISSIONS, {"obligation_id": obligation_id}).all()
@@ -414,6 +424,7 @@ def obligation_page(session: Session, link: OpenedLink) -> dict[str, Any]:
         "submissions": submission_rows(session, link, answer, submissions),
         "answer": answer,
         "can_answer": allowed and answer is not None,
+        "draft": draft_of(obligation) if allowed and answer is not None else None,
         "why_not": why_not
         if answer is not None
         else (

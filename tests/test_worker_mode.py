@@ -10,7 +10,9 @@ small plan of tests/data/portal (two communes, a yearly report, a consolidation)
 activation (a run of ``activate/portal-pccc`` that the worker executes) → assignment
 emails on the loopback SMTP server → a commune answers through the real portal
 (``kehoach portal``), which hands the answer to the ``intake`` deployment → the worker
-takes it in → a run of ``consolidate/portal-pccc`` writes the report and mails it.
+takes it in → a run of ``consolidate/portal-pccc`` writes the draft report and mails it to
+the consolidating unit → it approves, signs and sends it (tests/approval_support.py) → only
+then the email to the body above.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from engine.clock import parse_moment
+from engine.config import load_settings
 from engine.store.db import session_scope
 from engine.store.models import (
     AuditEvent,
@@ -35,6 +39,8 @@ from engine.store.models import (
     OutboxMessage,
     Submission,
 )
+from notifications.dispatch import dispatch_pending_sync
+from tests.approval_support import approve_sign_send
 from tests.fixtures.database import private_database
 from tests.fixtures.prefect_server import _free_port, _stop_process_group
 from tests.fixtures.production import AUTH, POOL, PrefectAPI, prefect_on_postgres, start_worker
@@ -51,6 +57,7 @@ FILES = [DATA / "registry.yaml", ROOT / "plan_definitions" / "calendar_vn.yaml",
 PLAN = "portal-pccc"
 NOW = "2027-03-01T09:00:00+07:00"  # a Monday, in working hours: nothing waits
 COMMUNE = "ubnd.thihoa@halang.example"
+UPWARD = "vanthu.ubnd@halang.example"  # the body the consolidated report is for
 REPORT = {
     "f-so-vu-chay": "2",
     "f-ty-le-tap-huan": "90",
@@ -221,6 +228,7 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
             _finished(api, run, worker)
             with session_scope(store) as session:
                 [report] = session.scalars(select(ConsolidatedReport)).all()
+                report_id = report.id
                 assert report.aggregates["so-vu-chay"] == 2, report.aggregates
                 assert report.document_path and Path(report.document_path).is_file()
             # With approval (engine.approval) consolidation makes a draft and mails it to
@@ -237,11 +245,27 @@ def test_one_cycle_runs_through_a_process_worker(tmp_path: Path) -> None:
                 30,
                 "the consolidated report's draft email",
             )
-            assert "vanthu.ubnd@halang.example" not in {
-                rcpt for m in smtp.messages for rcpt in m.rcpt_tos
-            }, "the report went upward before its approval"
+            assert UPWARD not in {rcpt for m in smtp.messages for rcpt in m.rcpt_tos}, (
+                "the report went upward before its approval"
+            )
             assert mailed
             step("consolidation and its email")
+
+            # The consolidating unit accepts the answer, writes the sections, approves (the
+            # number, the final .docx; its PDF by LibreOffice is tested elsewhere), uploads
+            # the signed PDF and sends: only then does the email go to the body above (the
+            # queue sent here as a dispatcher would).
+            conf, moment = load_settings(env), parse_moment(NOW)
+            with session_scope(store) as session:
+                approve_sign_send(session, report_id, conf, moment, accept=True, final_pdf=False)
+            assert dispatch_pending_sync(store, conf, now=moment).sent >= 1
+            upward = _wait_for(
+                lambda: [m for m in smtp.messages if UPWARD in m.rcpt_tos],
+                30,
+                "the approved report's email upward",
+            )
+            assert upward[0].message.get_content_type() == "multipart/mixed"  # the signed PDF
+            step("approval and the email upward")
         finally:
             if portal is not None:
                 _stop_process_group(portal)

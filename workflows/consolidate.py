@@ -25,7 +25,6 @@ from engine.config import settings
 from engine.due import due_consolidations
 from engine.status import State
 from engine.store.db import session_scope
-from engine.store.models import Obligation, Submission
 from workflows.artifacts import publish_report, publish_status
 from workflows.common import (
     add_run_tags,
@@ -37,20 +36,17 @@ from workflows.common import (
     obligations,
     plan_tag,
     resolve_now,
-    unit_tag,
 )
 from workflows.dispatch import send_emails
 from workflows.events import (
     CYCLE_CONSOLIDATED,
     CYCLE_RECONSOLIDATED,
-    REPORT_HANDED_UPWARD,
-    SUBMISSION_RECEIVED,
     cycle_resource,
     emit,
     related_resources,
-    submission_resource,
 )
 from workflows.tasks import kehoach_task
+from workflows.upward import emit_handed_upward, upward_of
 
 
 def _run_name() -> str:
@@ -64,16 +60,7 @@ def _payload(
     session: Any, plan_id: str, cycle_key: str, consolidation_id: str, result: Any
 ) -> dict[str, Any]:
     """What a flow needs of a ConsolidationResult, as plain values."""
-    upward_plan = upward_cycle = upward_label = None
-    upward_unit: tuple[str, str] | None = None
-    if result.upward_submission_id is not None:
-        submission = session.get(Submission, result.upward_submission_id)
-        obligation = session.get(Obligation, submission.obligation_id) if submission else None
-        if obligation is not None:
-            [info] = obligations(session, ids=[obligation.id])
-            upward_plan, upward_cycle = info.plan_id, info.cycle_key
-            upward_label = info.label
-            upward_unit = (info.unit_id, info.unit_name)
+    upward = upward_of(session, result.upward_submission_id)
     return {
         "plan_id": plan_id,
         "cycle_key": cycle_key,
@@ -88,10 +75,7 @@ def _payload(
         "late": [r.unit_name for r in result.status_rows if r.state == State.DONE_LATE],
         "missing": [r.unit_name for r in result.status_rows if not r.state.done],
         "upward_submission_id": result.upward_submission_id,
-        "upward_plan": upward_plan,
-        "upward_cycle": upward_cycle,
-        "upward_label": upward_label,
-        "upward_unit": upward_unit,
+        **upward,
         "upward_refused": result.upward_refused,
         "changes": list(result.changes),
         "warnings": list(result.warnings),
@@ -303,26 +287,8 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         },
     )
     if result["upward_plan"]:
-        parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
-        unit_id, unit_name = result["upward_unit"]
-        emit(
-            REPORT_HANDED_UPWARD,
-            resource,
-            related_resources(parent, parent_cycle, unit_id, unit_name),
-            {
-                "parent_plan": parent,
-                "submission_id": result["upward_submission_id"],
-                "revision": revision,
-            },
-        )
-        emit(
-            SUBMISSION_RECEIVED,
-            submission_resource(result["upward_submission_id"], f"nộp · {result['upward_label']}"),
-            related_resources(parent, parent_cycle, unit_id, unit_name),
-            {"source": "upward", "from_plan": plan_id},
-        )
-        add_run_tags(plan_tag(parent), unit_tag(unit_id))
-        publish_status(url, parent, parent_cycle, day)
+        payload = {"submission_id": result["upward_submission_id"], "revision": revision}
+        emit_handed_upward(url, plan_id, key, result, payload, day)
     for warning in result["warnings"]:
         print(f"cảnh báo: {warning}")
     lan = f" (lần {revision})" if revision > 1 else ""

@@ -306,6 +306,21 @@ class Submission(Base):
         return ReviewState(value)
 
 
+class AnswerDraft(Base):
+    """A unit's answer saved from the portal form without sending it ("Lưu nháp"): one per
+    obligation, replaced by each save and removed when an answer is sent. Never a
+    submission: not counted, not consolidated, no receipt (portal.drafts)."""
+
+    __tablename__ = "answer_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), unique=True)
+    # field id -> what the form shows again (text), each checked by engine.values
+    values: Mapped[dict[str, Any]]
+    saved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    saved_by: Mapped[str] = mapped_column(String(200))
+
+
 class StoredFile(Base):
     """An uploaded or generated document, stored outside the web root by content hash."""
 
