@@ -47,6 +47,15 @@ from tests.lifecycle_factory import (
     store_files,
     vn,
 )
+from tests.registry_history_support import (
+    RH_CHANGE,
+    RH_FILES,
+    RH_PLAN,
+    SEA,
+    WATER,
+    apply_change,
+    send_report,
+)
 
 SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
 PARENT = DEFINITIONS / "cao_bang_2720_kh_ubnd.yaml"
@@ -93,11 +102,6 @@ def _submit(url: str, unit: str, cycle: str, moment: dt.datetime) -> None:
         values = _answer(plan.template("bao-cao-pccc-nam"))
         submission = record_submission(session, target.id, values=values, now=moment)
         intake(session, submission.id, now=moment)
-
-
-def _apply(url: str, path: Path, moment: dt.datetime):  # type: ignore[no-untyped-def]
-    with session_scope(url) as session:
-        return apply_source(session, read(path), moment)
 
 
 def _dead_on(url: str, day: dt.date) -> dict[str, set[str]]:
@@ -149,7 +153,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         audit_before = session.scalar(select(func.count()).select_from(AuditEvent))
 
     # ---- the police change, applied on its date (1/3/2025)
-    police = _apply(seed_url, POLICE, vn(2025, 3, 1, 8))
+    police = apply_change(seed_url, POLICE, vn(2025, 3, 1, 8))
     assert police.created and police.ended == {CAH: [CAT]}
     with session_scope(seed_url) as session:
         for oid, deliverable in open_cah.items():
@@ -188,7 +192,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         assert verify(session).intact  # the moves are on the hash chain
 
     # ---- the district level ends (1/7/2025): the communes merge, UBND huyện's duties pass
-    district = _apply(seed_url, DISTRICT, vn(2025, 7, 1, 8))
+    district = apply_change(seed_url, DISTRICT, vn(2025, 7, 1, 8))
     assert district.created and len(district.ended) == 34
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2025") if o.status.open}
@@ -466,9 +470,6 @@ def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero
 
 # ---------------------------------------------------------------- re-parenting
 
-RH = Path(__file__).parent / "data" / "registry_history"
-WATER, SEA = "cuc-tai-nguyen-nuoc", "cuc-bien-dao"
-
 
 def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_parent(
     sqlite_url, tmp_path, monkeypatch, capsys
@@ -478,16 +479,11 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
     from engine import config
 
     config.settings.cache_clear()
-    store_files(sqlite_url, RH / "registry.yaml", RH / "plan.yaml", CALENDAR)
-    plan_id = "rh-ke-hoach-bo"
+    store_files(sqlite_url, *RH_FILES)
+    plan_id = RH_PLAN
     with session_scope(sqlite_url) as session:
         activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
-    with session_scope(sqlite_url) as session:
-        target = obligation(session, WATER, "bao-cao-nam", "2024", plan_id)
-        submission = record_submission(
-            session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5)
-        )
-        intake(session, submission.id, now=vn(2024, 11, 5))
+    send_report(sqlite_url, plan_id, WATER, "2024", {"so-ho-so": "12"}, vn(2024, 11, 5))
     with session_scope(sqlite_url) as session:
         old = consolidate(
             session,
@@ -507,7 +503,7 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
             sqlite_url,
             "registry",
             "apply",
-            str(RH / "changes" / "change_2025_03.yaml"),
+            str(RH_CHANGE),
             "--at",
             "2025-01-15",
         ]
@@ -548,14 +544,7 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         ).all()
         assert {m.kind for m in told} >= {"assignment"} and told
         assert verify(session).intact
-    target_id = None
-    with session_scope(sqlite_url) as session:
-        target_id = obligation(session, WATER, "bao-cao-nam", "2025", plan_id).id
-    with session_scope(sqlite_url) as session:
-        submission = record_submission(
-            session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3)
-        )
-        intake(session, submission.id, now=vn(2025, 11, 3))
+    send_report(sqlite_url, plan_id, WATER, "2025", {"so-ho-so": "7"}, vn(2025, 11, 3))
     with session_scope(sqlite_url) as session:
         new = consolidate(
             session,
@@ -661,7 +650,7 @@ def test_a_split_shares_open_work_as_its_rule_says(seed_url, tmp_path, rule, own
     with session_scope(seed_url) as session:
         activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
     path = _change_file(tmp_path, "split", SPLIT + rule)
-    result = _apply(seed_url, path, vn(2025, 3, 2))
+    result = apply_change(seed_url, path, vn(2025, 3, 2))
     assert result.ended == {"ubnd-xa-an-lac": ["xa-bac", "xa-nam"]}
     with session_scope(seed_url) as session:
         got: dict[str, set[str]] = {}
