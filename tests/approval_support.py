@@ -46,10 +46,17 @@ def accept_undecided(session: Session, report: ConsolidatedReport, now: dt.datet
 
 
 def approve_sign_send(
-    session: Session, report_id: int, conf: Any, now: dt.datetime, *, accept: bool = False
+    session: Session,
+    report_id: int,
+    conf: Any,
+    now: dt.datetime,
+    *,
+    accept: bool = False,
+    final_pdf: bool = True,
 ) -> ConsolidationResult:
     """The whole way upward of one draft, by the consolidating unit, at ``now``
-    (``accept``: accept the units' answers first)."""
+    (``accept``: accept the units' answers first; ``final_pdf=False``: no PDF of the
+    approved .docx, no LibreOffice, for tests about the figures)."""
     from engine.approval import save_narrative
 
     report = session.get(ConsolidatedReport, report_id)
@@ -58,7 +65,7 @@ def approve_sign_send(
         accept_undecided(session, report, now)
     save_narrative(session, report_id, NARRATIVE, by="tong-hop", now=now)
     assert set(NARRATIVE) == {key for key, _ in SECTIONS}
-    approve(session, report_id, by="tong-hop", now=now, conf=conf)
+    approve(session, report_id, by="tong-hop", now=now, conf=conf, final_pdf=final_pdf)
     upload_signed(
         session,
         report_id,

@@ -249,6 +249,32 @@ class Simulation:
             if closes_on is not None  # the query asks for it; the type does not know
         ]
 
+    def _draft_days(self) -> list[tuple[dt.date, str]]:
+        """The due date of each consolidation whose report is still a draft (written
+        early, when the last answer came in, so its duty no longer counts as pending): the
+        sweep of that day approves and sends it (approve_drafts), as it does a report
+        consolidated on the day; without it the draft would wait for the cycle's close."""
+        from engine.states import ReportApproval
+
+        with session_scope(self.url) as session:
+            rows = session.execute(
+                select(Obligation.due_date, PlanInstance.plan_id)
+                .join(Cycle, Obligation.cycle_id == Cycle.id)
+                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                .join(
+                    ConsolidatedReport,
+                    (ConsolidatedReport.cycle_id == Cycle.id)
+                    & (ConsolidatedReport.consolidation_id == Obligation.deliverable_id),
+                )
+                .where(
+                    PlanInstance.plan_id.in_(self.plans),
+                    Obligation.kind == "consolidation",
+                    ConsolidatedReport.approval == ReportApproval.DRAFT,
+                )
+                .distinct()
+            ).all()
+        return [(due, plan_id) for due, plan_id in rows]
+
     def _next(self) -> _Action | None:
         now = self.clock.now()
         pending = self._pending()
@@ -258,7 +284,7 @@ class Simulation:
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
         days = self._sweep_days(pending)
-        for day, plan_id in self._closing_days() + self._opening_days():
+        for day, plan_id in self._closing_days() + self._opening_days() + self._draft_days():
             days.setdefault(day, set()).add(plan_id)
         for day, plans in days.items():
             moment = _at(day, SWEEP_AT)
