@@ -674,3 +674,66 @@ def test_a_split_shares_open_work_as_its_rule_says(seed_url, tmp_path, rule, own
             o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
         }
         assert owners["bao-cao-nam"] <= units_2026 and "ubnd-xa-an-lac" not in units_2026
+
+
+# ---------------------------------------------------------------- the seed simulated in 2026
+
+
+@pytest.mark.prefect
+def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, prefect_server):  # noqa: ARG001
+    """``kehoach simulate`` of the seed plan and its province over September 2026 on the
+    real flows, after the 2025 change sets: every unit answers on time but their own
+    plans (due in October). The new communes and Công an tỉnh owe and are reminded, the
+    report consolidated early is approved on its due date (25/9) and reaches the
+    province's plan on time as the answer of UBND xã Hạ Lang; no email to an abolished
+    unit. (By hand over the whole year: 59 emails to 6 units, none to the 35 that ended.)"""
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    apply_change(seed_url, POLICE, vn(2025, 3, 1, 8))
+    apply_change(seed_url, DISTRICT, vn(2025, 7, 1, 8))
+    responses = parse(
+        {
+            "kind": "responses",
+            "defaults": {"submit": "on_time", "days_before_due": [1, 5]},
+            "responses": [
+                {"unit": "*", "deliverable": d, "never": True}
+                for d in ("ke-hoach-cu-the", "ke-hoach-huyen")
+            ],
+        }
+    )
+    result = simulate(
+        PLAN,
+        dt.date(2026, 9, 5),
+        dt.date(2026, 9, 25),
+        responses,
+        database_url=seed_url,
+        dispatch=False,
+        out=lambda _line: None,
+    )
+    assert result.plans == [PARENT_PLAN, PLAN] and result.submissions == 6
+    with session_scope(seed_url) as session:
+        owners = {o.unit_id for o in obligations(session, PLAN, cycle="2026")}
+        assert owners == {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
+        upward = obligation(session, NEW_SEAT, "bao-cao-nam-huyen", "2026", PARENT_PLAN)
+        assert (upward.status, upward.on_time, upward.transferred_from) == (
+            "submitted",
+            True,
+            "ubnd-huyen-ha-lang",
+        )
+        report = session.scalar(select(ConsolidatedReport))
+        assert report.approval == "sent" and report.number_text == "01/BC-UBND"
+        mails = session.scalars(select(OutboxMessage)).all()
+    dead = _dead_on(seed_url, dt.date(2026, 1, 1))
+    dead_addrs = set().union(*dead.values())
+    to_dead = [
+        m for m in mails if m.unit_id in dead or {a.lower() for a in m.to_addrs} & dead_addrs
+    ]
+    assert len(dead) == 35 and len(mails) > 15 and to_dead == []
