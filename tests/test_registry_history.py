@@ -702,6 +702,7 @@ def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, pre
             ],
         }
     )
+    printed: list[str] = []
     result = simulate(
         PLAN,
         dt.date(2026, 9, 5),
@@ -709,9 +710,13 @@ def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, pre
         responses,
         database_url=seed_url,
         dispatch=False,
-        out=lambda _line: None,
+        out=printed.append,
     )
     assert result.plans == [PARENT_PLAN, PLAN] and result.submissions == 6
+    # said once, in Vietnamese, in the terminal: who took over the ended units' work
+    moved = [line for line in printed if "lưu ý (ha-lang-pccc-2022): việc chuyển cho" in line]
+    assert len(moved) == len(set(moved)) == 6, printed  # one per heir, as `calendar` says
+    assert any("Công an tỉnh Cao Bằng: Công an huyện Hạ Lang" in line for line in moved)
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2026")}
         assert owners == {

@@ -113,6 +113,7 @@ class Simulation:
         self.planned: set[int] = set()  # obligations whose answer is planned or made
         self.queue: list[_Action] = []
         self.done: set[tuple[dt.datetime, str]] = set()
+        self.said: set[tuple[str, str]] = set()  # activation warnings printed
         self.result = SimulationResult(self.plans, start, until)
 
     # ------------------------------------------------------------ bookkeeping
@@ -315,6 +316,12 @@ class Simulation:
                 f"đơn vị (chu kỳ {', '.join(result['cycles'])})",
                 before,
             )
+            # what the activation did about units that ended (moved to whom, held), and
+            # its other warnings: in the terminal, each once however many cycles start
+            for warning in result.get("warnings") or []:
+                if (plan_id, warning) not in self.said:
+                    self.said.add((plan_id, warning))
+                    self.out(f"  lưu ý ({plan_id}): {warning}")
 
     def sweep(self, moment: dt.datetime, plans: set[str]) -> None:
         from workflows.sweep import sweep_flow
