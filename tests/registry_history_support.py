@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.consolidation import consolidate
 from engine.lifecycle import intake, record_submission
 from engine.registry_history import apply_source
 from engine.store import session_scope
 from engine.yamlsource import read
-from tests.lifecycle_factory import DEFINITIONS, obligation
+from tests.lifecycle_factory import DEFINITIONS, lc_settings, obligation
 
 CALENDAR = DEFINITIONS / "calendar_vn.yaml"
 RH = Path(__file__).parent / "data" / "registry_history"
@@ -49,3 +50,13 @@ def apply_change(url: str, path: Path, moment: dt.datetime) -> Any:
     """The change set of ``path`` applied at ``moment`` (engine.registry_history)."""
     with session_scope(url) as session:
         return apply_source(session, read(path), moment)
+
+
+def consolidate_at(
+    url: str, plan_id: str, cycle: str, consolidation_id: str, moment: dt.datetime, home: Path
+) -> Any:
+    """One cycle consolidated at ``moment``, its files under ``home`` (a draft)."""
+    with session_scope(url) as session:
+        return consolidate(
+            session, plan_id, cycle, consolidation_id, now=moment, settings=lc_settings(home)
+        )

@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from cli.main import main
 from engine.audit_verify import verify
-from engine.consolidation import consolidate
 from engine.context import context_for_obligation
 from engine.definitions_cache import current_registry
 from engine.errors import DefinitionError
@@ -54,6 +53,7 @@ from tests.registry_history_support import (
     SEA,
     WATER,
     apply_change,
+    consolidate_at,
     send_report,
 )
 
@@ -118,15 +118,9 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         activate(session, PLAN, now=vn(2024, 1, 3), years=[2024])
     _submit(seed_url, CAH, "2024", vn(2024, 9, 5))
     _submit(seed_url, "ubnd-xa-an-lac", "2024", vn(2024, 9, 6))
-    with session_scope(seed_url) as session:
-        report_2024 = consolidate(
-            session,
-            PLAN,
-            "2024",
-            "tong-hop-bao-cao-nam",
-            now=vn(2024, 9, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    report_2024 = consolidate_at(
+        seed_url, PLAN, "2024", "tong-hop-bao-cao-nam", vn(2024, 9, 25, 9), tmp_path
+    )
     assert "ỦY BAN NHÂN DÂN HUYỆN HẠ LANG" in report_2024.markdown
     assert "Nguyễn Phương Huy" in report_2024.markdown
 
@@ -240,14 +234,9 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         }
         [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2026")
         assert (duty.unit_id, duty.to_unit_id, duty.via_unit_id) == (CAT, "ubnd-tinh-cao-bang", CAT)
-        report_2026 = consolidate(
-            session,
-            PLAN,
-            "2026",
-            "tong-hop-bao-cao-nam",
-            now=vn(2026, 9, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    report_2026 = consolidate_at(
+        seed_url, PLAN, "2026", "tong-hop-bao-cao-nam", vn(2026, 9, 25, 9), tmp_path
+    )
     # A draft goes nowhere; once approved, numbered, signed and sent, the roll-up goes
     # on upward with no code change: the report reaches the province's plan as the
     # answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
@@ -484,15 +473,7 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
     with session_scope(sqlite_url) as session:
         activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
     send_report(sqlite_url, plan_id, WATER, "2024", {"so-ho-so": "12"}, vn(2024, 11, 5))
-    with session_scope(sqlite_url) as session:
-        old = consolidate(
-            session,
-            plan_id,
-            "2024",
-            "tong-hop",
-            now=vn(2024, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    old = consolidate_at(sqlite_url, plan_id, "2024", "tong-hop", vn(2024, 11, 25, 9), tmp_path)
     assert "BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ)" in old.markdown
     assert "Cục Quản lý tài nguyên nước (thử)" in old.markdown
 
@@ -545,23 +526,8 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         assert {m.kind for m in told} >= {"assignment"} and told
         assert verify(session).intact
     send_report(sqlite_url, plan_id, WATER, "2025", {"so-ho-so": "7"}, vn(2025, 11, 3))
-    with session_scope(sqlite_url) as session:
-        new = consolidate(
-            session,
-            plan_id,
-            "2025",
-            "tong-hop",
-            now=vn(2025, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
-        again = consolidate(
-            session,
-            plan_id,
-            "2024",
-            "tong-hop",
-            now=vn(2024, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    new = consolidate_at(sqlite_url, plan_id, "2025", "tong-hop", vn(2025, 11, 25, 9), tmp_path)
+    again = consolidate_at(sqlite_url, plan_id, "2024", "tong-hop", vn(2024, 11, 25, 9), tmp_path)
     assert (
         "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))"
         in new.markdown

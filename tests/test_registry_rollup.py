@@ -20,14 +20,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from engine.audit_verify import verify
-from engine.consolidation import consolidate
 from engine.definitions_cache import current_registry
 from engine.lifecycle import activate, sweep
 from engine.store import session_scope
 from engine.store.models import AuditEvent, OutboxMessage, Submission
 from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import lc_settings, obligation, obligations, store_files, vn
-from tests.registry_history_support import CALENDAR, apply_change, send_report
+from tests.registry_history_support import CALENDAR, apply_change, consolidate_at, send_report
 
 DATA = Path(__file__).parent / "data" / "registry_rollup"
 PROVINCE, DEPARTMENT = "rr-tinh-plan", "rr-so-vh-plan"
@@ -129,10 +128,9 @@ def test_communes_department_province_roll_up_across_the_reform(sqlite_url, tmp_
 
     # ---- level 2: the department consolidates the communes, and sends it upward
     conf = lc_settings(tmp_path)
-    with session_scope(sqlite_url) as session:
-        department = consolidate(
-            session, DEPARTMENT, "2025", "tong-hop-so", now=vn(2025, 9, 18, 9), settings=conf
-        )
+    department = consolidate_at(
+        sqlite_url, DEPARTMENT, "2025", "tong-hop-so", vn(2025, 9, 18, 9), tmp_path
+    )
     assert department.aggregates == _recount(sqlite_url, DEPARTMENT, REPORT)
     assert department.aggregates == {"so-le-hoi": 10, "so-nguoi": 405}
     names = {row["unit_id"]: row["unit_name"] for row in department.status_table}
@@ -144,10 +142,9 @@ def test_communes_department_province_roll_up_across_the_reform(sqlite_url, tmp_
         assert sent.upward_obligation_id == upward.id and upward.status == "submitted"
 
     # ---- level 3: the province consolidates its departments
-    with session_scope(sqlite_url) as session:
-        province = consolidate(
-            session, PROVINCE, "2025", "tong-hop-tinh", now=vn(2025, 10, 15, 9), settings=conf
-        )
+    province = consolidate_at(
+        sqlite_url, PROVINCE, "2025", "tong-hop-tinh", vn(2025, 10, 15, 9), tmp_path
+    )
     recount = _recount(sqlite_url, PROVINCE, UP)
     assert (
         province.aggregates
