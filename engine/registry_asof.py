@@ -75,6 +75,7 @@ def dated_unit(
             emails=list(then.emails),
             head=_person(then.head),
             focal=_person(then.focal),
+            parent=then.parent,  # a re-parenting: the body above it on that day
         )
     return dated
 

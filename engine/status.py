@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ
+from engine.registry import RegistryView
 from engine.repository import plan_definition, registry_for_plan_version
 from engine.schema import Plan
 from engine.states import CycleStatus, InstanceStatus, ObligationStatus, ReviewState, State
@@ -178,10 +179,11 @@ def _active_instances(session: Session, plan_id: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class _InstanceNames:
-    """What one instance's plan version and registry say about its rows: names, titles and
-    the orders (the plan's deliverables, the registry's units) the table is sorted by."""
+    """What one instance's plan version and registry say about its rows: names (as the
+    units were named on a day, engine.registry_asof), titles and the orders (the plan's
+    deliverables, the registry's units) the table is sorted by."""
 
-    units: dict[str, str]
+    view: RegistryView
     unit_position: dict[str, int]
     titles: dict[str, str]
     order: dict[str, int]
@@ -191,11 +193,16 @@ class _InstanceNames:
         plan = plan_definition(version)
         registry = registry_for_plan_version(session, version)
         return cls(
-            units={u.id: u.name for u in registry.units},
+            view=RegistryView(registry),
             unit_position={u.id: i for i, u in enumerate(registry.units)},
             titles=_titles(plan),
             order=_order(plan),
         )
+
+    def unit_name(self, unit_id: str, day: dt.date) -> str:
+        """The name ``unit_id`` bore on ``day`` (a change set may have renamed it since)."""
+        unit = self.view.unit_on(unit_id, day)
+        return unit.name if unit is not None else unit_id
 
     def sort_key(self, row: StatusRow, instance_id: int) -> tuple[Any, ...]:
         return (
@@ -238,12 +245,13 @@ def _status_row(
     state, late, left = classify(
         seen.status, seen.on_time, obligation.due_date, seen.submitted_at, today
     )
+    named_on = _named_on(seen, obligation.due_date, today)
     return StatusRow(
         obligation_id=obligation.id,
         plan_id=plan_id,
         cycle_key=cycle_key,
         unit_id=seen.unit_id,
-        unit_name=names.units.get(seen.unit_id, seen.unit_id),
+        unit_name=names.unit_name(seen.unit_id, named_on),
         deliverable_id=obligation.deliverable_id,
         deliverable_title=names.titles.get(obligation.deliverable_id, obligation.deliverable_id),
         kind=obligation.kind,
@@ -258,12 +266,18 @@ def _status_row(
         obligation_status=seen.status,
         transferred_from=seen.transferred_from,
         transferred_from_name=(
-            names.units.get(seen.transferred_from, seen.transferred_from)
-            if seen.transferred_from
-            else None
+            names.unit_name(seen.transferred_from, named_on) if seen.transferred_from else None
         ),
         cycle_status=cycle_status,
     )
+
+
+def _named_on(seen: ObligationAsOf, due_date: dt.date, today: dt.date) -> dt.date:
+    """The day a row names its unit as of: the day it answered, else its due date, and
+    never after the day viewed. A 2024 report keeps the names of 2024 after a 2025
+    rename; a duty moved to an heir bears the heir's name (its first, if it came later)."""
+    day = seen.submitted_at.astimezone(TZ).date() if seen.submitted_at else due_date
+    return min(day, today)
 
 
 def _latest_submissions(session: Session, obligation_ids: list[int]) -> dict[int, Submission]:

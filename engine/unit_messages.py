@@ -142,9 +142,10 @@ def message_lines(
     ctx = plan_context(session, plan_version(session, plan_id))
     lines = [f"Đơn vị chủ động báo cáo, gửi ý kiến ({len(found)}):"]
     for m in found:
-        day = short_date(local_day(m.created_at))
+        sent = local_day(m.created_at)  # the units as they were named that day
         lines.append(
-            f"  {day}  {LABELS.get(m.kind, m.kind)}: {ctx.unit_name(m.unit_id)} → "
-            f"{ctx.unit_name(m.to_unit_id)} — {m.subject}"
+            f"  {short_date(sent)}  {LABELS.get(m.kind, m.kind)}: "
+            f"{ctx.unit_name(m.unit_id, on=sent)} → {ctx.unit_name(m.to_unit_id, on=sent)}"
+            f" — {m.subject}"
         )
     return lines

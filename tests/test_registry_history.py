@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from cli.main import main
 from engine.audit_verify import verify
-from engine.consolidation import consolidate
 from engine.context import context_for_obligation
 from engine.definitions_cache import current_registry
 from engine.errors import DefinitionError
@@ -46,6 +45,16 @@ from tests.lifecycle_factory import (
     obligations,
     store_files,
     vn,
+)
+from tests.registry_history_support import (
+    RH_CHANGE,
+    RH_FILES,
+    RH_PLAN,
+    SEA,
+    WATER,
+    apply_change,
+    consolidate_at,
+    send_report,
 )
 
 SEED = DEFINITIONS / "ha_lang_pccc_2022.yaml"
@@ -95,11 +104,6 @@ def _submit(url: str, unit: str, cycle: str, moment: dt.datetime) -> None:
         intake(session, submission.id, now=moment)
 
 
-def _apply(url: str, path: Path, moment: dt.datetime):  # type: ignore[no-untyped-def]
-    with session_scope(url) as session:
-        return apply_source(session, read(path), moment)
-
-
 def _dead_on(url: str, day: dt.date) -> dict[str, set[str]]:
     """Units not valid on ``day`` (composed registry) → their email addresses."""
     with session_scope(url) as session:
@@ -114,15 +118,9 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         activate(session, PLAN, now=vn(2024, 1, 3), years=[2024])
     _submit(seed_url, CAH, "2024", vn(2024, 9, 5))
     _submit(seed_url, "ubnd-xa-an-lac", "2024", vn(2024, 9, 6))
-    with session_scope(seed_url) as session:
-        report_2024 = consolidate(
-            session,
-            PLAN,
-            "2024",
-            "tong-hop-bao-cao-nam",
-            now=vn(2024, 9, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    report_2024 = consolidate_at(
+        seed_url, PLAN, "2024", "tong-hop-bao-cao-nam", vn(2024, 9, 25, 9), tmp_path
+    )
     assert "ỦY BAN NHÂN DÂN HUYỆN HẠ LANG" in report_2024.markdown
     assert "Nguyễn Phương Huy" in report_2024.markdown
 
@@ -149,7 +147,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         audit_before = session.scalar(select(func.count()).select_from(AuditEvent))
 
     # ---- the police change, applied on its date (1/3/2025)
-    police = _apply(seed_url, POLICE, vn(2025, 3, 1, 8))
+    police = apply_change(seed_url, POLICE, vn(2025, 3, 1, 8))
     assert police.created and police.ended == {CAH: [CAT]}
     with session_scope(seed_url) as session:
         for oid, deliverable in open_cah.items():
@@ -188,7 +186,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         assert verify(session).intact  # the moves are on the hash chain
 
     # ---- the district level ends (1/7/2025): the communes merge, UBND huyện's duties pass
-    district = _apply(seed_url, DISTRICT, vn(2025, 7, 1, 8))
+    district = apply_change(seed_url, DISTRICT, vn(2025, 7, 1, 8))
     assert district.created and len(district.ended) == 34
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2025") if o.status.open}
@@ -236,14 +234,9 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         }
         [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2026")
         assert (duty.unit_id, duty.to_unit_id, duty.via_unit_id) == (CAT, "ubnd-tinh-cao-bang", CAT)
-        report_2026 = consolidate(
-            session,
-            PLAN,
-            "2026",
-            "tong-hop-bao-cao-nam",
-            now=vn(2026, 9, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    report_2026 = consolidate_at(
+        seed_url, PLAN, "2026", "tong-hop-bao-cao-nam", vn(2026, 9, 25, 9), tmp_path
+    )
     # A draft goes nowhere; once approved, numbered, signed and sent, the roll-up goes
     # on upward with no code change: the report reaches the province's plan as the
     # answer of the duty UBND xã Hạ Lang inherited from UBND huyện.
@@ -466,9 +459,6 @@ def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero
 
 # ---------------------------------------------------------------- re-parenting
 
-RH = Path(__file__).parent / "data" / "registry_history"
-WATER, SEA = "cuc-tai-nguyen-nuoc", "cuc-bien-dao"
-
 
 def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_parent(
     sqlite_url, tmp_path, monkeypatch, capsys
@@ -478,25 +468,12 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
     from engine import config
 
     config.settings.cache_clear()
-    store_files(sqlite_url, RH / "registry.yaml", RH / "plan.yaml", CALENDAR)
-    plan_id = "rh-ke-hoach-bo"
+    store_files(sqlite_url, *RH_FILES)
+    plan_id = RH_PLAN
     with session_scope(sqlite_url) as session:
         activate(session, plan_id, now=vn(2024, 1, 2), years=[2024])
-    with session_scope(sqlite_url) as session:
-        target = obligation(session, WATER, "bao-cao-nam", "2024", plan_id)
-        submission = record_submission(
-            session, target.id, values={"so-ho-so": "12"}, now=vn(2024, 11, 5)
-        )
-        intake(session, submission.id, now=vn(2024, 11, 5))
-    with session_scope(sqlite_url) as session:
-        old = consolidate(
-            session,
-            plan_id,
-            "2024",
-            "tong-hop",
-            now=vn(2024, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    send_report(sqlite_url, plan_id, WATER, "2024", {"so-ho-so": "12"}, vn(2024, 11, 5))
+    old = consolidate_at(sqlite_url, plan_id, "2024", "tong-hop", vn(2024, 11, 25, 9), tmp_path)
     assert "BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ)" in old.markdown
     assert "Cục Quản lý tài nguyên nước (thử)" in old.markdown
 
@@ -507,7 +484,7 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
             sqlite_url,
             "registry",
             "apply",
-            str(RH / "changes" / "change_2025_03.yaml"),
+            str(RH_CHANGE),
             "--at",
             "2025-01-15",
         ]
@@ -548,31 +525,9 @@ def test_an_office_moving_between_ministries_keeps_old_reports_under_the_old_par
         ).all()
         assert {m.kind for m in told} >= {"assignment"} and told
         assert verify(session).intact
-    target_id = None
-    with session_scope(sqlite_url) as session:
-        target_id = obligation(session, WATER, "bao-cao-nam", "2025", plan_id).id
-    with session_scope(sqlite_url) as session:
-        submission = record_submission(
-            session, target_id, values={"so-ho-so": "7"}, now=vn(2025, 11, 3)
-        )
-        intake(session, submission.id, now=vn(2025, 11, 3))
-    with session_scope(sqlite_url) as session:
-        new = consolidate(
-            session,
-            plan_id,
-            "2025",
-            "tong-hop",
-            now=vn(2025, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
-        again = consolidate(
-            session,
-            plan_id,
-            "2024",
-            "tong-hop",
-            now=vn(2024, 11, 25, 9),
-            settings=lc_settings(tmp_path),
-        )
+    send_report(sqlite_url, plan_id, WATER, "2025", {"so-ho-so": "7"}, vn(2025, 11, 3))
+    new = consolidate_at(sqlite_url, plan_id, "2025", "tong-hop", vn(2025, 11, 25, 9), tmp_path)
+    again = consolidate_at(sqlite_url, plan_id, "2024", "tong-hop", vn(2024, 11, 25, 9), tmp_path)
     assert (
         "BỘ NÔNG NGHIỆP VÀ MÔI TRƯỜNG (THỬ) (KẾ THỪA BỘ TÀI NGUYÊN VÀ MÔI TRƯỜNG (THỬ))"
         in new.markdown
@@ -661,7 +616,7 @@ def test_a_split_shares_open_work_as_its_rule_says(seed_url, tmp_path, rule, own
     with session_scope(seed_url) as session:
         activate(session, PLAN, now=vn(2025, 1, 2), years=[2025])
     path = _change_file(tmp_path, "split", SPLIT + rule)
-    result = _apply(seed_url, path, vn(2025, 3, 2))
+    result = apply_change(seed_url, path, vn(2025, 3, 2))
     assert result.ended == {"ubnd-xa-an-lac": ["xa-bac", "xa-nam"]}
     with session_scope(seed_url) as session:
         got: dict[str, set[str]] = {}
@@ -685,3 +640,71 @@ def test_a_split_shares_open_work_as_its_rule_says(seed_url, tmp_path, rule, own
             o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
         }
         assert owners["bao-cao-nam"] <= units_2026 and "ubnd-xa-an-lac" not in units_2026
+
+
+# ---------------------------------------------------------------- the seed simulated in 2026
+
+
+@pytest.mark.prefect
+def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, prefect_server):  # noqa: ARG001
+    """``kehoach simulate`` of the seed plan and its province over September 2026 on the
+    real flows, after the 2025 change sets: every unit answers on time but their own
+    plans (due in October). The new communes and Công an tỉnh owe and are reminded, the
+    report consolidated early is approved on its due date (25/9) and reaches the
+    province's plan on time as the answer of UBND xã Hạ Lang; no email to an abolished
+    unit. (By hand over the whole year: 59 emails to 6 units, none to the 35 that ended.)"""
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    apply_change(seed_url, POLICE, vn(2025, 3, 1, 8))
+    apply_change(seed_url, DISTRICT, vn(2025, 7, 1, 8))
+    responses = parse(
+        {
+            "kind": "responses",
+            "defaults": {"submit": "on_time", "days_before_due": [1, 5]},
+            "responses": [
+                {"unit": "*", "deliverable": d, "never": True}
+                for d in ("ke-hoach-cu-the", "ke-hoach-huyen")
+            ],
+        }
+    )
+    printed: list[str] = []
+    result = simulate(
+        PLAN,
+        dt.date(2026, 9, 5),
+        dt.date(2026, 9, 25),
+        responses,
+        database_url=seed_url,
+        dispatch=False,
+        out=printed.append,
+    )
+    assert result.plans == [PARENT_PLAN, PLAN] and result.submissions == 6
+    # said once, in Vietnamese, in the terminal: who took over the ended units' work
+    moved = [line for line in printed if "lưu ý (ha-lang-pccc-2022): việc chuyển cho" in line]
+    assert len(moved) == len(set(moved)) == 6, printed  # one per heir, as `calendar` says
+    assert any("Công an tỉnh Cao Bằng: Công an huyện Hạ Lang" in line for line in moved)
+    with session_scope(seed_url) as session:
+        owners = {o.unit_id for o in obligations(session, PLAN, cycle="2026")}
+        assert owners == {
+            CAT,
+            NEW_SEAT,
+            "ubnd-xa-ly-quoc-2025",
+            "ubnd-xa-quang-long-2025",
+            "ubnd-xa-vinh-quy-2025",
+            "mttq-xa-ha-lang-2025",
+        }
+        upward = obligation(session, NEW_SEAT, "bao-cao-nam-huyen", "2026", PARENT_PLAN)
+        assert (upward.status, upward.on_time, upward.transferred_from) == (
+            "submitted",
+            True,
+            "ubnd-huyen-ha-lang",
+        )
+        report = session.scalar(select(ConsolidatedReport))
+        assert report.approval == "sent" and report.number_text == "01/BC-UBND"
+        mails = session.scalars(select(OutboxMessage)).all()
+    dead = _dead_on(seed_url, dt.date(2026, 1, 1))
+    dead_addrs = set().union(*dead.values())
+    to_dead = [
+        m for m in mails if m.unit_id in dead or {a.lower() for a in m.to_addrs} & dead_addrs
+    ]
+    assert len(dead) == 35 and len(mails) > 15 and to_dead == []

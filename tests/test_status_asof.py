@@ -28,7 +28,18 @@ from tests.lifecycle_factory import (
     SUB_PLAN,
     obligation,
     prepared,
+    store_files,
     vn,
+)
+from tests.registry_history_support import (
+    RH_CHANGE,
+    RH_FILES,
+    RH_PLAN,
+    WATER,
+    WATER_2024,
+    WATER_2025,
+    apply_change,
+    send_report,
 )
 
 REPORT = "bao-cao-nam"
@@ -179,3 +190,56 @@ def test_the_seed_plans_table_fits_100_columns_and_wide_shows_everything(tmp_pat
     assert "Ủy ban Mặt trận Tổ quốc Việt Nam huyện Hạ Lang" in wide  # not cut
     assert "(+07:00)" in wide  # when it was sent, in Viet Nam time
     assert max(_columns(line) for line in wide.splitlines()) > 100
+
+
+# ---------------------------------------------------------------- names as of the day
+
+
+def _rh_year(url: str) -> str:
+    """The ministries' plan (tests/data/registry_history): the water office reports for
+    2024 on 5/11/2024 under its old name; the change set of 1/3/2025 (applied on 15/1)
+    merges the ministries, moves the office and renames it; 2025 is activated on 20/1."""
+    store_files(url, *RH_FILES)
+    with session_scope(url) as session:
+        activate(session, RH_PLAN, now=vn(2024, 1, 2), years=[2024])
+    send_report(url, RH_PLAN, WATER, "2024", {"so-ho-so": "12"}, vn(2024, 11, 5))
+    apply_change(url, RH_CHANGE, vn(2025, 1, 15))
+    with session_scope(url) as session:
+        activate(session, RH_PLAN, now=vn(2025, 1, 20), years=[2025])
+        sweep(session, RH_PLAN, today=dt.date(2025, 3, 1))  # the change takes effect
+    return url
+
+
+def _names(url: str, cycle: str, day: dt.date) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """{(deliverable, unit): (its name, the name of the unit it took over from)}."""
+    as_of = vn(day.year, day.month, day.day, 0) + dt.timedelta(days=1)
+    with session_scope(url) as session:
+        rows = status_table(session, RH_PLAN, cycle, today=day, as_of=as_of)
+    return {(r.deliverable_id, r.unit_id): (r.unit_name, r.transferred_from_name) for r in rows}
+
+
+def test_units_are_named_as_they_were_named_then(sqlite_url: str, capsys) -> None:
+    url = _rh_year(sqlite_url)
+    old_ministry, new_ministry = (
+        "Bộ Tài nguyên và Môi trường (thử)",
+        "Bộ Nông nghiệp và Môi trường (thử)",
+    )
+    # 2024, seen at its end: the names of 2024, the duty still with the old ministry
+    then = _names(url, "2024", dt.date(2024, 12, 31))
+    assert then[(REPORT, WATER)] == (WATER_2024, None)
+    assert then[("tong-hop", "bo-tnmt")] == (old_ministry, None)
+    # 2024 seen after the reform: the report sent in 2024 keeps its 2024 name; the open
+    # consolidation went to the new ministry, which says whom it took it over from
+    later = _names(url, "2024", dt.date(2025, 12, 1))
+    assert later[(REPORT, WATER)] == (WATER_2024, None)
+    assert later[("tong-hop", "bo-nnmt")] == (new_ministry, old_ministry)
+    # 2025: the new name
+    assert _names(url, "2025", dt.date(2025, 12, 1))[(REPORT, WATER)] == (WATER_2025, None)
+
+    argv = ["--database-url", url, "status", RH_PLAN, "--wide", "--no-color"]
+    assert main([*argv, "--cycle", "2024", "--at", "2025-12-01"]) == 0
+    shown = capsys.readouterr().out
+    assert WATER_2024 in shown and "thuộc Bộ mới" not in shown
+    assert f"tiếp nhận từ {old_ministry}" in shown
+    assert main([*argv, "--cycle", "2025", "--at", "2025-12-01"]) == 0
+    assert WATER_2025 in capsys.readouterr().out

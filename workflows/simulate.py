@@ -113,6 +113,7 @@ class Simulation:
         self.planned: set[int] = set()  # obligations whose answer is planned or made
         self.queue: list[_Action] = []
         self.done: set[tuple[dt.datetime, str]] = set()
+        self.said: set[tuple[str, str]] = set()  # activation warnings printed
         self.result = SimulationResult(self.plans, start, until)
 
     # ------------------------------------------------------------ bookkeeping
@@ -249,6 +250,32 @@ class Simulation:
             if closes_on is not None  # the query asks for it; the type does not know
         ]
 
+    def _draft_days(self) -> list[tuple[dt.date, str]]:
+        """The due date of each consolidation whose report is still a draft (written
+        early, when the last answer came in, so its duty no longer counts as pending): the
+        sweep of that day approves and sends it (approve_drafts), as it does a report
+        consolidated on the day; without it the draft would wait for the cycle's close."""
+        from engine.states import ReportApproval
+
+        with session_scope(self.url) as session:
+            rows = session.execute(
+                select(Obligation.due_date, PlanInstance.plan_id)
+                .join(Cycle, Obligation.cycle_id == Cycle.id)
+                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                .join(
+                    ConsolidatedReport,
+                    (ConsolidatedReport.cycle_id == Cycle.id)
+                    & (ConsolidatedReport.consolidation_id == Obligation.deliverable_id),
+                )
+                .where(
+                    PlanInstance.plan_id.in_(self.plans),
+                    Obligation.kind == "consolidation",
+                    ConsolidatedReport.approval == ReportApproval.DRAFT,
+                )
+                .distinct()
+            ).all()
+        return [(due, plan_id) for due, plan_id in rows]
+
     def _next(self) -> _Action | None:
         now = self.clock.now()
         pending = self._pending()
@@ -258,7 +285,7 @@ class Simulation:
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
         days = self._sweep_days(pending)
-        for day, plan_id in self._closing_days() + self._opening_days():
+        for day, plan_id in self._closing_days() + self._opening_days() + self._draft_days():
             days.setdefault(day, set()).add(plan_id)
         for day, plans in days.items():
             moment = _at(day, SWEEP_AT)
@@ -289,6 +316,12 @@ class Simulation:
                 f"đơn vị (chu kỳ {', '.join(result['cycles'])})",
                 before,
             )
+            # what the activation did about units that ended (moved to whom, held), and
+            # its other warnings: in the terminal, each once however many cycles start
+            for warning in result.get("warnings") or []:
+                if (plan_id, warning) not in self.said:
+                    self.said.add((plan_id, warning))
+                    self.out(f"  lưu ý ({plan_id}): {warning}")
 
     def sweep(self, moment: dt.datetime, plans: set[str]) -> None:
         from workflows.sweep import sweep_flow

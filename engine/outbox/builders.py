@@ -103,14 +103,27 @@ def _reminder(d: Draft) -> None:
         d.context["days_left"] = int(d.step)
 
 
+def _living(d: Draft, unit_id: str | None) -> dict[str, Any] | None:
+    """The unit on the email's day, or the heir that speaks for it once it has ended
+    (engine.registry_asof.dated_unit); None when there is neither: an ended body above
+    the late unit is never written to."""
+    if not unit_id:
+        return None
+    unit = d.units(unit_id)
+    if unit.get("valid", True):
+        return unit
+    heir = unit.get("heir")
+    return d.units(heir["id"]) if heir else None
+
+
 def _escalation(d: Draft) -> None:
     """To whom the plan's escalation policy names, in its order: the unit's head (a
     person), the body above it, the plan's issuer; never the late unit's own addresses.
     With none of them reachable, the consolidating unit gets it, and the mail says so."""
     own = set(d.unit["emails"])
     head = d.unit.get("head") or {}
-    parent = d.units(d.unit.get("parent")) if d.unit.get("parent") else None
-    issuer = d.units(d.plan.document.issuer_unit)
+    parent = _living(d, d.unit.get("parent"))
+    issuer = _living(d, d.plan.document.issuer_unit)
     to: list[str] = []
     addressed: list[dict[str, Any]] = []  # whom "Kính gửi" names, in order
     for target in d.plan.escalation.to:
@@ -120,7 +133,7 @@ def _escalation(d: Draft) -> None:
         elif target == "parent" and parent and parent["emails"] and parent["id"] != d.unit["id"]:
             to += [a for a in parent["emails"] if a not in own]
             addressed.append({"unit": parent})
-        elif target == "issuer" and issuer["emails"] and issuer["id"] != d.unit["id"]:
+        elif target == "issuer" and issuer and issuer["emails"] and issuer["id"] != d.unit["id"]:
             to += [a for a in issuer["emails"] if a not in own]
             addressed.append({"unit": issuer})
     cc = list(d.consolidating["emails"]) if d.consolidating else []
