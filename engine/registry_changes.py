@@ -352,8 +352,8 @@ class _Checker:
                     at = ("successors", op.successors.index(successor))
                 elif isinstance(op, Merge | Split):
                     at = "into"
-                if successor in self.planned.ended or successor == row["unit_id"]:
-                    continue  # a cycle, or a successor ended here: said by _no_cycle
+                if successor == row["unit_id"] or self._in_cycle(successor):
+                    continue  # said by _no_cycle
                 if not self.exists_on_day(successor):
                     self.problem(
                         index,
@@ -362,6 +362,21 @@ class _Checker:
                         f"không tồn tại ngày {self.day:%d/%m/%Y}; tạo nó trong tệp này "
                         "('op: create') hoặc nêu một đơn vị đang tồn tại",
                     )
+
+    def _in_cycle(self, unit_id: str) -> bool:
+        """Whether following ``unit_id``'s successors ended in this file comes back to it."""
+        ended = self.planned.ended
+        seen: set[str] = set()
+        todo = [unit_id]
+        while todo:
+            current = todo.pop()
+            for successor in ended.get(current, []):
+                if successor == unit_id:
+                    return True
+                if successor in ended and successor not in seen:
+                    seen.add(successor)
+                    todo.append(successor)
+        return False
 
     def _no_cycle(self) -> None:
         ended = self.planned.ended

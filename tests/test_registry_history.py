@@ -290,6 +290,14 @@ BAD = {
         ":11:",
         "đơn vị kế thừa 'ca-xa-khong-co'",
     ),
+    # exists in the registry, but not on the change's date: abolished by the op before it
+    "successor-ended-that-day": (
+        "  - op: abolish\n    unit: phong-y-te-ha-lang\n    successors: [ca-tinh-cao-bang]\n"
+        "  - op: abolish\n    unit: ca-huyen-ha-lang\n    successors: [phong-y-te-ha-lang]\n",
+        ":14:",
+        "đơn vị kế thừa 'phong-y-te-ha-lang' của Công an huyện Hạ Lang (ca-huyen-ha-lang) "
+        "không tồn tại ngày 01/03/2025",
+    ),
     "cycle": (
         "  - op: abolish\n    unit: phong-vhtt-ha-lang\n    successors: [phong-ktht-ha-lang]\n"
         "  - op: abolish\n    unit: phong-ktht-ha-lang\n    successors: [phong-vhtt-ha-lang]\n",
