@@ -425,10 +425,8 @@ def test_a_change_set_already_applied_is_not_rewritten(seed_url, tmp_path, capsy
 # ---------------------------------------------------------------- nothing to the dead
 
 
-def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero(
-    seed_url, tmp_path, capsys
-):
-    # Only the district's end, without the merged communes: their work has nobody.
+def _district_ends_without_the_communes_heir(seed_url: str, tmp_path: Path) -> None:
+    """Apply only the district's end, without the merged communes: their work has nobody."""
     text = DISTRICT.read_text(encoding="utf-8")
     cut = text.index(
         "  # ---------------------------------------------------------------- communes merged"
@@ -445,14 +443,25 @@ def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero
         main(["--database-url", seed_url, "registry", "apply", str(lone), "--at", "2025-06-01"])
         == 0
     )
+
+
+def _held_once(out: str) -> list[str]:
+    held = [line for line in out.splitlines() if "giữ lại chờ quản trị" in line]
+    assert len(held) == 1 and "xã An Lạc" in held[0] and "xã Thị Hoa" in held[0], out
+    return held
+
+
+def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero(
+    seed_url, tmp_path, capsys
+):
+    _district_ends_without_the_communes_heir(seed_url, tmp_path)
     capsys.readouterr()
     code = main(
         ["--database-url", seed_url, "activate", PLAN, "--year", "2026", "--at", "2026-01-05"]
     )
     out, err = capsys.readouterr()
     assert code == 5 and "không có ai nhận" in err
-    held = [line for line in out.splitlines() if "giữ lại chờ quản trị" in line]
-    assert len(held) == 1 and "xã An Lạc" in held[0] and "xã Thị Hoa" in held[0]
+    _held_once(out)
     assert "is not valid" not in out + err  # no English line
     with session_scope(seed_url) as session:
         assert not [
@@ -463,6 +472,47 @@ def test_activation_without_heirs_holds_the_work_says_it_once_and_exits_non_zero
     code = main(["--database-url", seed_url, "calendar", PLAN, "--year", "2026"])
     out, err = capsys.readouterr()
     assert code == 5 and sum("giữ lại chờ quản trị" in line for line in out.splitlines()) == 1
+
+
+@pytest.mark.prefect
+def test_deploy_and_simulate_without_heirs_say_it_once_and_exit_non_zero(
+    seed_url, tmp_path, capsys, prefect_server
+):
+    """``deploy`` and ``simulate`` do their work for the living and exit 5 for the held."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    _district_ends_without_the_communes_heir(seed_url, tmp_path)
+    capsys.readouterr()
+    try:
+        code = main(["--database-url", seed_url, "deploy", PLAN])
+        out, err = capsys.readouterr()
+        assert code == 5 and "không có ai nhận" in err, out + err
+        _held_once(out)
+        assert f"sweep/{PLAN}" in out or PLAN in out  # the living's deployments were made
+        code = main(
+            [
+                "--database-url",
+                seed_url,
+                "simulate",
+                PLAN,
+                "--from",
+                "2026-01-02",
+                "--until",
+                "2026-01-03",
+                "--no-email",
+            ]
+        )
+        out, err = capsys.readouterr()
+        assert code == 5 and "không có ai nhận" in err, out + err
+        assert "Traceback" not in out + err
+    finally:
+        # the deployments go: other tests on this server deploy the seed plan themselves
+        with get_client(sync_client=True) as client:
+            for found in client.read_deployments(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(like_=PLAN))
+            ):
+                client.delete_deployment(found.id)
 
 
 # ---------------------------------------------------------------- re-parenting
