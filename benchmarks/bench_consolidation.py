@@ -1,6 +1,6 @@
 """Benchmark: consolidating 350 and 3,500 reports with the document, against plain python-docx.
 
-    .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500]
+    .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500] [--tree DIR]
 
 For each size, in one run:
 1. Writes a synthetic registry (communes under provinces) and a plan whose yearly report
@@ -13,20 +13,36 @@ For each size, in one run:
    (``add_table``, ``add_row``, ``cell.text``), and this project's builder
    (engine.docx_build.table: one styled row deep-copied per unit) on the same rows.
 
-Target (issue 14): consolidation of 3,500 with its document < 3 s.
+4. Measures memory in a second consolidation of a fresh copy of the store: the peak
+   of Python allocations while ``consolidate`` runs (``tracemalloc``, reset just before
+   it), per unit, so that the growth from the smaller size to the larger one shows.
+   Each size runs in a process of its own; ``--tree DIR`` runs the engine of another
+   checkout (benchmarks/reference.py) with this script, for the figures before.
+
+Target (issue 14): consolidation of 3,500 with its document < 3 s; memory bounded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reference  # noqa: E402
+
+reference.use_tree(sys.argv)  # before any kehoach import: --tree DIR is the code before
 
 from sqlalchemy import insert, select, update  # noqa: E402
 
@@ -149,6 +165,7 @@ def run(units: int) -> dict[str, float]:
         with session_scope(url) as session:
             activate(session, PLAN, now=dt.datetime(2027, 1, 4, 9, tzinfo=TZ), years=[2027])
         count = _answered(url, dt.datetime(2027, 9, 1, 9, tzinfo=TZ))
+        shutil.copy(home / "kehoach.sqlite", home / "traced.sqlite")
         timings: dict[str, float] = {}
         render = consolidate_module.render_docx
 
@@ -162,43 +179,120 @@ def run(units: int) -> dict[str, float]:
                 timings["_header"] = doc.appendices[0].header  # type: ignore[assignment]
                 timings["_rows"] = doc.appendices[0].rows  # type: ignore[assignment]
 
-        consolidate_module.render_docx = timed_render
-        try:
-            started = time.perf_counter()
+        def once(url: str, folder: Path):  # type: ignore[no-untyped-def]
             with session_scope(url) as session:
-                result = consolidate(
+                return consolidate(
                     session,
                     PLAN,
                     "2027",
                     "tong-hop",
                     now=dt.datetime(2027, 9, 27, 9, tzinfo=TZ),
-                    settings=Settings(home=home, portal_secret="bench"),
+                    settings=Settings(home=folder, portal_secret="bench"),
                 )
+
+        consolidate_module.render_docx = timed_render
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            result = once(url, home)
             timings["consolidate"] = time.perf_counter() - started
+            timings["consolidate_cpu"] = time.process_time() - cpu
         finally:
             consolidate_module.render_docx = render
         size = Path(result.document_path).stat().st_size
+        figures = json.dumps(result.report.aggregates, sort_keys=True, ensure_ascii=False)
+        # the same consolidation again on the copy, its Python allocations traced
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        traced = once(f"sqlite:///{home / 'traced.sqlite'}", home / "traced")
+        peak = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+        tracemalloc.stop()
+        if json.dumps(traced.report.aggregates, sort_keys=True, ensure_ascii=False) != figures:
+            raise SystemExit("the traced consolidation gave other figures")
         plain, ours = _reference(timings.pop("_rows"), timings.pop("_header"))  # type: ignore[arg-type]
-        timings.update(reports=count, plain=plain, ours=ours, docx_kib=size / 1024)
+        timings.update(
+            reports=count, plain=plain, ours=ours, docx_kib=size / 1024, traced_peak_mb=peak
+        )
         return timings
 
 
-def main() -> None:
+def in_process(units: int, tree: Path | None) -> dict[str, float]:
+    """:func:`run` in a process of its own (on this tree, or on ``tree``'s engine)."""
+    cmd = [sys.executable, __file__, "--child", str(units)]
+    cmd += ["--tree", str(tree)] if tree else []
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"consolidation process failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="350,3500")
+    parser.add_argument(
+        "--before",
+        default=reference.CONSOLIDATION_BEFORE,
+        help="also run the engine of this commit, from a git worktree ('' for none)",
+    )
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run(args.child)))
+        return 0
+    with contextlib.ExitStack() as stack:
+        trees: dict[str, Path | None] = {"after": None}
+        if args.before:
+            trees["before"] = stack.enter_context(reference.worktree(args.before))
+        return _compare([int(s) for s in args.sizes.split(",")], trees)
+
+
+def _compare(sizes: list[int], trees: dict[str, Path | None]) -> int:
+    print(f"load average before: {_load()}")
     print(
-        "reports | consolidate (s) | of it render_docx (s) | .docx KiB | phụ lục rows "
+        "code | reports | consolidate wall (s) | CPU (s) | of it render_docx (s) | .docx KiB "
+        "| phụ lục rows | Python peak during consolidate (MB) | KB a unit "
         "| same table: plain python-docx (s) | project builder (s) | plain / builder"
     )
-    for units in (int(s) for s in args.sizes.split(",")):
-        t = run(units)
-        print(
-            f"{t['reports']:.0f} | {t['consolidate']:.2f} | {t['render_docx']:.2f} | "
-            f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['plain']:.2f} | "
-            f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×"
-        )
+    found: dict[str, dict[int, dict[str, float]]] = {which: {} for which in trees}
+    failures = []
+    for units in sorted(sizes):
+        for which, tree in trees.items():
+            t = found[which][units] = in_process(units, tree)
+            print(
+                f"{which} | {t['reports']:.0f} | {t['consolidate']:.2f} | "
+                f"{t['consolidate_cpu']:.2f} | {t['render_docx']:.2f} | "
+                f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['traced_peak_mb']:.1f} | "
+                f"{t['traced_peak_mb'] * 1024 / t['reports']:.1f} | {t['plain']:.2f} | "
+                f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×",
+                flush=True,
+            )
+            if which == "after" and t["reports"] >= 3500 and t["consolidate"] >= 3:
+                failures.append(f"{t['reports']:.0f} reports: {t['consolidate']:.2f} s")
+    small, large = min(sizes), max(sizes)
+    for which in trees:
+        a, b = found[which][small], found[which][large]
+        if large > small:
+            grew = b["traced_peak_mb"] - a["traced_peak_mb"]
+            extra = b["reports"] - a["reports"]
+            print(
+                f"{which}: Python peak {a['traced_peak_mb']:.1f} MB at {a['reports']:.0f} → "
+                f"{b['traced_peak_mb']:.1f} MB at {b['reports']:.0f} "
+                f"({b['traced_peak_mb'] / a['traced_peak_mb']:.2f}× for "
+                f"{b['reports'] / a['reports']:.0f}× the reports; "
+                f"{grew * 1024 / extra:.1f} KB a further report)"
+            )
+    print(f"load average after: {_load()}")
+    print(
+        "target (3,500 with the document < 3 s): "
+        + ("met" if not failures else "NOT met: " + "; ".join(failures))
+    )
+    return 0 if not failures else 1
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
