@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference  # noqa: E402
 
 reference.use_tree(sys.argv)  # before any kehoach import: --tree DIR is the code before
+# Links are signed with a key of this run's own (the engine refuses to sign without one).
+os.environ.setdefault("KEHOACH_PORTAL_SECRET", secrets.token_urlsafe(48))
 
 from sqlalchemy import insert, select, update  # noqa: E402
 
@@ -187,7 +190,7 @@ def run(units: int) -> dict[str, float]:
                     "2027",
                     "tong-hop",
                     now=dt.datetime(2027, 9, 27, 9, tzinfo=TZ),
-                    settings=Settings(home=folder, portal_secret="bench"),
+                    settings=Settings(home=folder, portal_secret=os.environ["KEHOACH_PORTAL_SECRET"]),
                 )
 
         consolidate_module.render_docx = timed_render
