@@ -1,6 +1,6 @@
 """Benchmark: consolidating 350 and 3,500 reports with the document, against plain python-docx.
 
-    .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500] [--tree DIR]
+    .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500] [--before COMMIT]
 
 For each size, in one run:
 1. Writes a synthetic registry (communes under provinces) and a plan whose yearly report
@@ -13,11 +13,14 @@ For each size, in one run:
    (``add_table``, ``add_row``, ``cell.text``), and this project's builder
    (engine.docx_build.table: one styled row deep-copied per unit) on the same rows.
 
-4. Measures memory in a second consolidation of a fresh copy of the store: the peak
-   of Python allocations while ``consolidate`` runs (``tracemalloc``, reset just before
-   it), per unit, so that the growth from the smaller size to the larger one shows.
-   Each size runs in a process of its own; ``--tree DIR`` runs the engine of another
-   checkout (benchmarks/reference.py) with this script, for the figures before.
+4. Measures memory: the RSS peak the timed consolidation added (``VmHWM`` started anew
+   just before it, C allocations included), and, in a second consolidation of a fresh
+   copy of the store, the peak of Python allocations while ``consolidate`` runs
+   (``tracemalloc``), per unit, so that the growth from the smaller size to the larger
+   one shows; the two give the same figures or the run stops.
+   Each size runs in a process of its own, with this tree's engine and with the engine
+   of ``--before`` (default: main before the reports were streamed; a git worktree,
+   benchmarks/reference.py), for the figures before.
 
 Target (issue 14): consolidation of 3,500 with its document < 3 s; memory bounded.
 """
@@ -190,10 +193,13 @@ def run(units: int) -> dict[str, float]:
                     "2027",
                     "tong-hop",
                     now=dt.datetime(2027, 9, 27, 9, tzinfo=TZ),
-                    settings=Settings(home=folder, portal_secret=os.environ["KEHOACH_PORTAL_SECRET"]),
+                    settings=Settings(
+                        home=folder, portal_secret=os.environ["KEHOACH_PORTAL_SECRET"]
+                    ),
                 )
 
         consolidate_module.render_docx = timed_render
+        rss_before = _reset_peak_rss()
         try:
             started, cpu = time.perf_counter(), time.process_time()
             result = once(url, home)
@@ -201,6 +207,7 @@ def run(units: int) -> dict[str, float]:
             timings["consolidate_cpu"] = time.process_time() - cpu
         finally:
             consolidate_module.render_docx = render
+        timings["rss_grew_mb"] = _status_mb("VmHWM") - rss_before
         size = Path(result.document_path).stat().st_size
         figures = json.dumps(result.report.aggregates, sort_keys=True, ensure_ascii=False)
         # the same consolidation again on the copy, its Python allocations traced
@@ -217,6 +224,22 @@ def run(units: int) -> dict[str, float]:
             reports=count, plain=plain, ours=ours, docx_kib=size / 1024, traced_peak_mb=peak
         )
         return timings
+
+
+def _status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak_rss() -> float:
+    """Start this process's peak RSS (``VmHWM``) anew from its current RSS (Linux:
+    ``clear_refs`` 5) and return that RSS, MB: the peak read after a step, less this, is
+    what the step added, C allocations (lxml's tree, SQLite's pages) included, which
+    ``tracemalloc`` does not see."""
+    Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    return _status_mb("VmRSS")
 
 
 def in_process(units: int, tree: Path | None) -> dict[str, float]:
@@ -254,7 +277,8 @@ def _compare(sizes: list[int], trees: dict[str, Path | None]) -> int:
     print(f"load average before: {_load()}")
     print(
         "code | reports | consolidate wall (s) | CPU (s) | of it render_docx (s) | .docx KiB "
-        "| phụ lục rows | Python peak during consolidate (MB) | KB a unit "
+        "| phụ lục rows | RSS peak added by consolidate (MB) "
+        "| Python peak during consolidate (MB) | KB a unit "
         "| same table: plain python-docx (s) | project builder (s) | plain / builder"
     )
     found: dict[str, dict[int, dict[str, float]]] = {which: {} for which in trees}
@@ -265,7 +289,8 @@ def _compare(sizes: list[int], trees: dict[str, Path | None]) -> int:
             print(
                 f"{which} | {t['reports']:.0f} | {t['consolidate']:.2f} | "
                 f"{t['consolidate_cpu']:.2f} | {t['render_docx']:.2f} | "
-                f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['traced_peak_mb']:.1f} | "
+                f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['rss_grew_mb']:.1f} | "
+                f"{t['traced_peak_mb']:.1f} | "
                 f"{t['traced_peak_mb'] * 1024 / t['reports']:.1f} | {t['plain']:.2f} | "
                 f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×",
                 flush=True,
@@ -283,7 +308,8 @@ def _compare(sizes: list[int], trees: dict[str, Path | None]) -> int:
                 f"{b['traced_peak_mb']:.1f} MB at {b['reports']:.0f} "
                 f"({b['traced_peak_mb'] / a['traced_peak_mb']:.2f}× for "
                 f"{b['reports'] / a['reports']:.0f}× the reports; "
-                f"{grew * 1024 / extra:.1f} KB a further report)"
+                f"{grew * 1024 / extra:.1f} KB a further report); RSS peak added "
+                f"{a['rss_grew_mb']:.1f} → {b['rss_grew_mb']:.1f} MB"
             )
     print(f"load average after: {_load()}")
     print(
