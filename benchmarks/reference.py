@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # main before issue 14's sweep and intake work (the sweep and intake "before" figures)
 BEFORE = "96b0708e5bb709f1059f819d1c023c67d9c65456"
+# main before consolidation read the reports as streamed columns (the memory "before")
+CONSOLIDATION_BEFORE = "f6582952c3b5ce6672fad8b9630281dc511e25d4"
 
 
 def use_tree(argv: list[str]) -> Path:

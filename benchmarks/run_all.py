@@ -10,6 +10,11 @@ the load average before and after (the machine is shared: a figure without its l
 says little), the wall time, the peak RSS of the case's processes (``wait4``), its exit
 code (0: its targets met) and its output as printed. The head of the file names the
 machine, the commit and the time. Nothing here judges a figure; the scripts do.
+
+With ``--only`` the cases not run keep their section of the existing file (each says
+its own time, commit and load), and so does the hand-kept summary between
+``<!-- summary -->`` and ``<!-- /summary -->``: one row per case of issue 14 with its
+figure, its ratio, the load and the command, updated by whoever reruns a case.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ CASES = (
     ),
     Case(
         "consolidation",
-        "consolidation of 3,500 reports with the document, against plain python-docx",
+        "consolidation of 350 and 3,500 reports with the document: time, CPU, RSS and Python peak beside main before streaming, and plain python-docx",
         ("bench_consolidation.py",),
     ),
     Case(
@@ -142,12 +147,13 @@ def run(case: Case, timeout: float) -> dict:
     }
 
 
-def section(case: Case, result: dict) -> str:
+def section(case: Case, result: dict, started: dt.datetime) -> str:
     verdict = {0: "finished", 1: "a target it checks was missed"}.get(result["exit"], "stopped")
     return "\n".join(
         [
             f"## {case.name}: {case.what}",
             "",
+            f"- run {started:%Y-%m-%d %H:%M} UTC, commit {commit().split()[0]}",
             f"- command: `{result['command']}`",
             f"- load average before / after: {result['load_before']} / {result['load_after']}",
             f"- wall {result['wall']:.0f} s, peak RSS of its processes "
@@ -161,6 +167,25 @@ def section(case: Case, result: dict) -> str:
     )
 
 
+SUMMARY = ("<!-- summary -->", "<!-- /summary -->")
+
+
+def kept(path: Path) -> tuple[str, dict[str, str]]:
+    """The summary and the section of each case in an existing BENCHMARKS.md."""
+    if not path.is_file():
+        return "", {}
+    text = path.read_text(encoding="utf-8")
+    summary = ""
+    if SUMMARY[0] in text and SUMMARY[1] in text:
+        start, end = text.index(SUMMARY[0]), text.index(SUMMARY[1]) + len(SUMMARY[1])
+        summary, text = text[start:end], text[:start] + text[end:]
+    sections = {}
+    for part in text.split("\n## ")[1:]:
+        name = part.split(":", 1)[0].strip()
+        sections[name] = "## " + part.rstrip() + "\n"
+    return summary, sections
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma list of case names (default: all)")
@@ -172,6 +197,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown case(s) {', '.join(sorted(unknown))}")
     started = dt.datetime.now(dt.UTC)
+    summary, before = kept(Path(args.out))
     parts = [
         "# Benchmarks",
         "",
@@ -181,7 +207,16 @@ def main() -> int:
         "before and after it, and compares with its reference inside the same run.",
         "",
     ]
+    if summary:
+        parts += [summary, ""]
     failed = 0
+    done: dict[str, str] = {}
+
+    def write() -> None:  # kept as it goes
+        sections = [done.get(c.name) or before.get(c.name) for c in CASES]
+        text = "\n".join(parts + [s for s in sections if s])
+        Path(args.out).write_text(text, encoding="utf-8")
+
     for case in (c for c in CASES if c.name in wanted):
         print(f"== {case.name} (load {load()})", flush=True)
         result = run(case, args.timeout)
@@ -190,8 +225,8 @@ def main() -> int:
             f"   {result['wall']:.0f} s, exit {result['exit']}, peak {result['peak_mb']:.0f} MB",
             flush=True,
         )
-        parts.append(section(case, result))
-        Path(args.out).write_text("\n".join(parts), encoding="utf-8")  # kept as it goes
+        done[case.name] = section(case, result, started)
+        write()
     print(f"wrote {args.out}")
     return 1 if failed else 0
 

@@ -263,13 +263,19 @@ def revision_notes(
     return replaces, changes, [s.id for s, _ in newer]
 
 
+STREAM_ROWS = 1000  # rows fetched at a time (a server-side cursor on PostgreSQL)
+
+
 def latest_reports(
     session: Session, cycle_id: int, deliverable_id: str
 ) -> tuple[list[tuple[str, dict]], dict[int, int]]:
     """(unit id, values) of the newest non-returned version of every done report, and
-    {obligation id: version} of what that is (the report keeps it: see newer_submissions)."""
+    {obligation id: version} of what that is (the report keeps it: see newer_submissions).
+
+    The versions are streamed (``yield_per``), as plain columns: only the newest values
+    of each unit are held, never every version as an ORM object (issue 14)."""
     found = session.execute(
-        select(Obligation.unit_id, Submission)
+        select(Obligation.unit_id, Submission.obligation_id, Submission.version, Submission.values)
         .join(Submission, Submission.obligation_id == Obligation.id)
         .where(
             Obligation.cycle_id == cycle_id,
@@ -278,12 +284,13 @@ def latest_reports(
             Submission.review_state != ReviewState.RETURNED,
         )
         .order_by(Obligation.id, Submission.version)
-    ).all()
+        .execution_options(yield_per=STREAM_ROWS)
+    )
     latest: dict[str, dict] = {}
     included: dict[int, int] = {}
-    for unit_id, submission in found:
-        latest[unit_id] = submission.values or {}
-        included[submission.obligation_id] = submission.version
+    for unit_id, obligation_id, version, values in found:
+        latest[unit_id] = values or {}
+        included[obligation_id] = version
     return list(latest.items()), included
 
 
