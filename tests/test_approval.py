@@ -212,8 +212,11 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
     assert body.startswith("Kính gửi: Đồng chí Trưởng Công an huyện Đàm Văn Cường")
     assert "Kính đề nghị đồng chí xem xét" in body and len(subject) < 80
     # The draft's first mail, like every other, says its deadline first.
-    subject, _body, _html = render_parts("report_draft", first)
+    subject, body, html = render_parts("report_draft", first)
     assert subject.startswith("Hạn duyệt ") and "chờ duyệt" in subject, subject
+    # "trước hết" reads "first of all": each step's last day is said "chậm nhất ngày".
+    assert "duyệt và cấp số: chậm nhất ngày 24/9/2027" in body
+    assert "trước hết" not in body + html
 
 
 def test_the_cli_takes_each_step(sqlite_url, tmp_path, monkeypatch, capsys):
