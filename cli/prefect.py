@@ -157,7 +157,7 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:
         out(f"  Báo cáo: {Path(path).resolve()}")
     for plan_id in result.plans:
         out(
-            f"  Status: kehoach status {plan_id} --cycle {result.start.year}"
+            f"  Bảng trạng thái (dòng lệnh): kehoach status {plan_id} --cycle {result.start.year}"
             f" --at {result.until.isoformat()}"
         )
 

@@ -56,9 +56,13 @@ def describe(rule: Any, reason: str | None, plan_ref: str | None = None) -> dict
     phrase = rule.phrase if rule is not None else None
     parts: list[str] = []
     if assumed:
-        head = f"{ASSUMED} (kế hoạch không nêu thời hạn)"
-        if rule.note:
-            head += f": {rule.note.strip().rstrip('.')}"
+        note = (rule.note or "").strip().rstrip(".")
+        # A note that already says the plan names no deadline is not told so twice.
+        head = (
+            ASSUMED if "không nêu" in note.lower() else f"{ASSUMED} (kế hoạch không nêu thời hạn)"
+        )
+        if note:
+            head += f": {note}"
         parts.append(_end(head))
     elif phrase:
         quoted = f"Kế hoạch ghi: “{phrase.strip()}”"

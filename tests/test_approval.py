@@ -193,6 +193,7 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
         mails = outbox(session, "report_draft")
         assert [m.idempotency_key.rsplit(":", 1)[-1] for m in mails] == ["r1", "r1-nhac-duyet"]
         assert mails[1].to_addrs == ["ca.huyen@lc.example"]
+        first = dict(mails[0].context)
     with session_scope(sqlite_url) as session:
         save_narrative(session, report_id, NARRATIVE, by="t", now=vn(2027, 9, 25, 7))
         approve(session, report_id, by="t", now=vn(2027, 9, 25, 7), conf=conf)
@@ -210,6 +211,12 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
     subject, body, _html = render_parts("report_draft", head.context)
     assert body.startswith("Kính gửi: Đồng chí Trưởng Công an huyện Đàm Văn Cường")
     assert "Kính đề nghị đồng chí xem xét" in body and len(subject) < 80
+    # The draft's first mail, like every other, says its deadline first.
+    subject, body, html = render_parts("report_draft", first)
+    assert subject.startswith("Hạn duyệt ") and "chờ duyệt" in subject, subject
+    # "trước hết" reads "first of all": each step's last day is said "chậm nhất ngày".
+    assert "duyệt và cấp số: chậm nhất ngày 24/9/2027" in body
+    assert "trước hết" not in body + html
 
 
 def test_the_cli_takes_each_step(sqlite_url, tmp_path, monkeypatch, capsys):

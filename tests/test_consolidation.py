@@ -139,6 +139,7 @@ def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path
         TIEU_NGU,
         "ỦY BAN NHÂN DÂN\nHUYỆN HẠ LANG",  # issued in the plan issuer's name…
         "trên cơ sở tổng hợp của Công an huyện Hạ Lang",  # …drafted by the police
+        "từ báo cáo của 5/6 cơ quan, đơn vị như sau:",  # the reports received, not owed
         "Số: …/BC-UBND",
         "Hạ Lang, ngày 27 tháng 9 năm 2027",
         "BÁO CÁO",

@@ -262,3 +262,28 @@ def test_an_event_of_a_flow_names_no_task_run(window: Window) -> None:
         roles = {r.role: r for r in event.related}
         assert "task-run" not in roles, (event.event, roles["task-run"].name)
         assert "flow-run" in roles
+
+
+def test_the_summary_names_a_unit_on_time_twice_once() -> None:
+    """The demo's summary listed "Công an huyện Hạ Lang" twice among the on-time units
+    (its own report and the consolidation): each unit once, with how many."""
+    from engine.states import ObligationStatus
+    from engine.status import State, StatusRow
+    from workflows.artifacts import summary_markdown
+
+    def row(n: int, unit: str, title: str) -> StatusRow:
+        day = dt.date(2023, 9, 11)
+        return StatusRow(
+            n, DISTRICT, "2023", unit, unit, f"d{n}", title, "report", day, day,
+            State.DONE_ON_TIME, None, None, None, 1, vn(2023, 9, 5, 9), ObligationStatus.SUBMITTED,
+            None,
+        )  # fmt: skip
+
+    rows = [
+        row(1, "Công an huyện Hạ Lang", "Báo cáo sơ kết"),
+        row(2, "Phòng Y tế huyện Hạ Lang", "Báo cáo sơ kết"),
+        row(3, "Công an huyện Hạ Lang", "Tổng hợp báo cáo sơ kết"),
+    ]
+    text = summary_markdown(rows, DISTRICT, "2023", dt.date(2023, 9, 25))
+    paragraph = text.split("## Hoàn thành đúng hạn: 3\n\n")[1].strip()
+    assert paragraph == "Công an huyện Hạ Lang (2 nội dung), Phòng Y tế huyện Hạ Lang."

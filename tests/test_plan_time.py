@@ -264,7 +264,12 @@ def test_the_seed_reads_its_dates_as_written_with_the_reason(sqlite_url: str) ->
     # The units' own plans have no deadline in the seed: "hạn do đơn vị tổng hợp đề nghị".
     _, text, html = render_parts("escalation", escalation)
     flat = " ".join(text.split())
-    assert "Hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)" in flat
+    # The seed's note already says the plan names no deadline: said once, not twice.
+    assert (
+        "Hạn do đơn vị tổng hợp đề nghị: Kế hoạch không nêu thời hạn xây dựng kế hoạch cụ thể;"
+        in flat
+    )
+    assert "(kế hoạch không nêu thời hạn): Kế hoạch không nêu" not in flat
     assert flat.count("Theo hạn do đơn vị tổng hợp đề nghị") == 1
     assert not re.search(r"Theo (Kế hoạch|kế hoạch)", flat)  # no escalation citing the plan
     assert "Theo hạn do đơn vị tổng hợp đề nghị" in html

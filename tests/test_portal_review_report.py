@@ -121,6 +121,8 @@ def test_review_approve_number_sign_send_and_only_then_upward(
             assert page.url == review_url
             assert page.locator("[data-approval]").get_attribute("data-approval") == "draft"
             assert "dự thảo" in page.locator(".notice").inner_text()
+            steps = page.content()  # each step's last day, not "trước hết" ("first of all")
+            assert "chậm nhất ngày" in steps and "trước hết" not in steps
             _shots(browser, review_url, artifacts_dir, "du-thao")
 
             # One unit's answer accepted from its card.

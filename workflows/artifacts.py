@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -167,9 +168,11 @@ def _section(state: State, rows: Sequence[StatusRow]) -> list[str]:
     if not members:
         return []
     out = ["", f"## {state.label}: {len(members)}", ""]
-    if state is State.DONE_ON_TIME:  # the good news, in one paragraph
-        names = [r.unit_name for r in members[:MAX_NAMED]]
-        more = len(members) - len(names)
+    if state is State.DONE_ON_TIME:  # the good news, in one paragraph, each unit once
+        times = Counter(r.unit_name for r in members)
+        units = list(times)
+        names = [n if times[n] == 1 else f"{n} ({times[n]} nội dung)" for n in units[:MAX_NAMED]]
+        more = len(units) - len(names)
         return [*out, ", ".join(names) + (f" và {more} đơn vị khác." if more else ".")]
     sent = state.done
     out.append("| Đơn vị | Nội dung | Hạn | " + ("Đã gửi lúc | " if sent else "") + "Ghi chú |")

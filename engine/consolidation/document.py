@@ -126,9 +126,12 @@ def build_document(
     # as another body than the plan's issuer (a department reporting to the province).
     named = consolidation.routing.person or issuer_id != plan.document.issuer_unit
     addressee = f"{said.addressee} " if named else ""
+    # Counted from the reports received, as the figures' "31/32 đơn vị báo cáo" are.
+    answered = sum(1 for r in rows if r.state.done)
+    of = f"{answered}/{len(rows)}" if answered < len(rows) else str(len(rows))
     intro = [
         f"Thực hiện {_plan_ref(ctx)}; {drafter}{issuer_name} báo cáo "
-        f"{addressee}{subject[:1].lower() + subject[1:]} từ báo cáo của {len(rows)} cơ quan, "
+        f"{addressee}{subject[:1].lower() + subject[1:]} từ báo cáo của {of} cơ quan, "
         "đơn vị như sau:"
     ]
     cutoff = cutoff_text(plan, consolidation.consolidates, cycle_key)
