@@ -230,6 +230,18 @@ class Rendered:
     recipients: list[str]
 
 
+def _days_left_on_sending(context: dict[str, Any], now: dt.datetime) -> None:
+    """A reminder counts the days left on the day it is sent, not the day it was queued:
+    one held over a holiday or a night (KEHOACH_MAIL_HOURS) or by an outage would say
+    "còn 7 ngày" with 4 left."""
+    due = str((context.get("due") or {}).get("iso") or "")
+    try:
+        due_date = dt.date.fromisoformat(due)
+    except ValueError:
+        return  # no date to count to: the count queued stands
+    context["days_left"] = (due_date - now.astimezone(TZ).date()).days
+
+
 def render_message(
     outbox_row: OutboxMessage, settings: Settings, now: dt.datetime | None = None
 ) -> Rendered:
@@ -237,6 +249,8 @@ def render_message(
     context = dict(outbox_row.context or {})
     kind = outbox_row.kind
     now = now or utcnow()
+    if kind == MailKind.REMINDER:
+        _days_left_on_sending(context, now)
     subject, text, html = render_parts(kind, context)
 
     names = _display_names(context)

@@ -84,6 +84,15 @@ def test_nothing_that_may_wait_goes_on_a_day_off(url, smtp_server, day, first_mo
     assert stats.sent == 1 and _kinds(smtp_server) == ["receipt", "reminder"]
     reminder = smtp_server.messages[1].message
     assert reminder["Date"].datetime == vn(*_ymd(first_morning), 7, 0)
+    # It counts the days left from the morning it goes, not from the day it was queued.
+    with session_scope(url) as session:
+        row = session.get(OutboxMessage, ids["reminder"])
+        assert row is not None
+        left = (dt.date.fromisoformat(row.context["due"]["iso"]) - first_morning).days
+    said = (
+        f"còn {left} ngày" if left > 0 else "là hôm nay" if left == 0 else f"đã quá {-left} ngày"
+    )
+    assert said in reminder["Subject"], (left, reminder["Subject"])
 
 
 def _ymd(day: dt.date) -> tuple[int, int, int]:
