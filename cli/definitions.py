@@ -186,7 +186,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
         text = plan_format_markdown().rstrip("\n")
     else:
-        from engine.schema import json_schema
+        from engine.plan_format import json_schema
 
         text = json.dumps(json_schema(), ensure_ascii=False, indent=2)
     if args.output:

@@ -146,3 +146,15 @@ def plan_format_markdown() -> str:
     index = ", ".join(f"[{m.__name__}](#{_anchor(m)})" for m in found)
     parts = [INTRO.rstrip("\n"), f"Constructs: {index}.", *(section(m) for m in found)]
     return "\n\n".join(parts) + "\n"
+
+
+def json_schema() -> dict:
+    """The JSON Schema for every kind of YAML document, for editors (``kehoach schema``)."""
+    from engine.schema import AnyDocument
+
+    schema = AnyDocument.model_json_schema()
+    inner = schema["properties"]["document"]
+    inner["$defs"] = schema.get("$defs", {})
+    inner["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    inner["title"] = "kehoach definition (registry, plan or calendar)"
+    return inner

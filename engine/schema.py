@@ -597,12 +597,3 @@ class AnyDocument(BaseModel):
 
     document: Document
 
-
-def json_schema() -> dict:
-    """The JSON Schema for every kind of YAML document, for editors."""
-    schema = AnyDocument.model_json_schema()
-    inner = schema["properties"]["document"]
-    inner["$defs"] = schema.get("$defs", {})
-    inner["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    inner["title"] = "kehoach definition (registry, plan or calendar)"
-    return inner

@@ -27,7 +27,7 @@ from engine.clock import VirtualClock
 from engine.config import settings
 from engine.errors import NotFound
 from engine.repository import current_plan
-from engine.states import CycleStatus, InstanceStatus, ObligationStatus, OutboxStatus, ReviewState
+from engine.states import ObligationStatus, OutboxStatus, ReviewState
 from engine.store.db import session_scope
 from engine.store.models import (
     ConsolidatedReport,
@@ -47,6 +47,7 @@ from workflows.common import (
 )
 from workflows.responses import Responses, Rule, report_values
 from workflows.responses import load as load_responses
+from workflows.simulation_days import sweep_days
 from workflows.simulation_result import SimulationResult, TimelineRow
 
 SWEEP_AT = dt.time(7, 0)
@@ -206,76 +207,6 @@ class Simulation:
                 days.setdefault(day, set()).add(info.plan_id)
         return days
 
-    def _opening_days(self) -> list[tuple[dt.date, str]]:
-        """The day after a due date of a deliverable with more than one period: its next
-        period opens then and the sweep mails its assignments (engine.periods.opens_on)."""
-        with session_scope(self.url) as session:
-            rows = session.execute(
-                select(PlanInstance.plan_id, Obligation.deliverable_id, Obligation.due_date)
-                .join(Cycle, Obligation.cycle_id == Cycle.id)
-                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-                .where(
-                    PlanInstance.plan_id.in_(self.plans),
-                    PlanInstance.status == InstanceStatus.ACTIVE,
-                )
-                .distinct()
-            ).all()
-        dues: dict[tuple[str, str], set[dt.date]] = {}
-        for plan_id, deliverable_id, due in rows:
-            dues.setdefault((plan_id, deliverable_id), set()).add(due)
-        return [
-            (due + dt.timedelta(days=1), plan_id)
-            for (plan_id, _deliverable), days in dues.items()
-            if len(days) > 1
-            for due in sorted(days)[:-1]  # the last period opens nothing after it
-        ]
-
-    def _closing_days(self) -> list[tuple[dt.date, str]]:
-        """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
-        sweep closes the cycle then."""
-        with session_scope(self.url) as session:
-            rows = session.execute(
-                select(Cycle.closes_on, PlanInstance.plan_id)
-                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-                .where(
-                    PlanInstance.plan_id.in_(self.plans),
-                    PlanInstance.status == InstanceStatus.ACTIVE,
-                    Cycle.status != CycleStatus.CLOSED,
-                    Cycle.closes_on.is_not(None),
-                )
-            ).all()
-        return [
-            (closes_on + dt.timedelta(days=1), plan_id)
-            for closes_on, plan_id in rows
-            if closes_on is not None  # the query asks for it; the type does not know
-        ]
-
-    def _draft_days(self) -> list[tuple[dt.date, str]]:
-        """The due date of each consolidation whose report is still a draft (written
-        early, when the last answer came in, so its duty no longer counts as pending): the
-        sweep of that day approves and sends it (approve_drafts), as it does a report
-        consolidated on the day; without it the draft would wait for the cycle's close."""
-        from engine.states import ReportApproval
-
-        with session_scope(self.url) as session:
-            rows = session.execute(
-                select(Obligation.due_date, PlanInstance.plan_id)
-                .join(Cycle, Obligation.cycle_id == Cycle.id)
-                .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
-                .join(
-                    ConsolidatedReport,
-                    (ConsolidatedReport.cycle_id == Cycle.id)
-                    & (ConsolidatedReport.consolidation_id == Obligation.deliverable_id),
-                )
-                .where(
-                    PlanInstance.plan_id.in_(self.plans),
-                    Obligation.kind == "consolidation",
-                    ConsolidatedReport.approval == ReportApproval.DRAFT,
-                )
-                .distinct()
-            ).all()
-        return [(due, plan_id) for due, plan_id in rows]
-
     def _next(self) -> _Action | None:
         now = self.clock.now()
         pending = self._pending()
@@ -285,7 +216,7 @@ class Simulation:
         # Queued actions leave the queue when done; generated ones are remembered.
         candidates = [a for a in self.queue if a.moment >= now]
         days = self._sweep_days(pending)
-        for day, plan_id in self._closing_days() + self._opening_days() + self._draft_days():
+        for day, plan_id in sweep_days(self.url, self.plans):
             days.setdefault(day, set()).add(plan_id)
         for day, plans in days.items():
             moment = _at(day, SWEEP_AT)

@@ -1,0 +1,93 @@
+"""The days a simulation sweeps besides the pending duties' own (workflows.simulate): the
+day a next period opens, the day after a cycle's close, and the due date of a report still
+in draft."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from engine.states import CycleStatus, InstanceStatus
+from engine.store.db import session_scope
+from engine.store.models import ConsolidatedReport, Cycle, Obligation, PlanInstance
+
+
+def sweep_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """(day, plan id) of each such sweep."""
+    plans = list(plans)
+    return _closing_days(url, plans) + _opening_days(url, plans) + _draft_days(url, plans)
+
+
+def _opening_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """The day after a due date of a deliverable with more than one period: its next
+    period opens then and the sweep mails its assignments (engine.periods.opens_on)."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(PlanInstance.plan_id, Obligation.deliverable_id, Obligation.due_date)
+            .join(Cycle, Obligation.cycle_id == Cycle.id)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id.in_(list(plans)),
+                PlanInstance.status == InstanceStatus.ACTIVE,
+            )
+            .distinct()
+        ).all()
+    dues: dict[tuple[str, str], set[dt.date]] = {}
+    for plan_id, deliverable_id, due in rows:
+        dues.setdefault((plan_id, deliverable_id), set()).add(due)
+    return [
+        (due + dt.timedelta(days=1), plan_id)
+        for (plan_id, _deliverable), days in dues.items()
+        if len(days) > 1
+        for due in sorted(days)[:-1]  # the last period opens nothing after it
+    ]
+
+
+def _closing_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """The day after each open cycle's ``closes_on`` (stored by its first sweep): the
+    sweep closes the cycle then."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Cycle.closes_on, PlanInstance.plan_id)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .where(
+                PlanInstance.plan_id.in_(list(plans)),
+                PlanInstance.status == InstanceStatus.ACTIVE,
+                Cycle.status != CycleStatus.CLOSED,
+                Cycle.closes_on.is_not(None),
+            )
+        ).all()
+    return [
+        (closes_on + dt.timedelta(days=1), plan_id)
+        for closes_on, plan_id in rows
+        if closes_on is not None  # the query asks for it; the type does not know
+    ]
+
+
+def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """The due date of each consolidation whose report is still a draft (written
+    early, when the last answer came in, so its duty no longer counts as pending): the
+    sweep of that day approves and sends it (approve_drafts), as it does a report
+    consolidated on the day; without it the draft would wait for the cycle's close."""
+    from engine.states import ReportApproval
+
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Obligation.due_date, PlanInstance.plan_id)
+            .join(Cycle, Obligation.cycle_id == Cycle.id)
+            .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+            .join(
+                ConsolidatedReport,
+                (ConsolidatedReport.cycle_id == Cycle.id)
+                & (ConsolidatedReport.consolidation_id == Obligation.deliverable_id),
+            )
+            .where(
+                PlanInstance.plan_id.in_(list(plans)),
+                Obligation.kind == "consolidation",
+                ConsolidatedReport.approval == ReportApproval.DRAFT,
+            )
+            .distinct()
+        ).all()
+    return [(due, plan_id) for due, plan_id in rows]
