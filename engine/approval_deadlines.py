@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
+
+from engine.calendar import TZ
 
 # Step deadlines, in days before the upward date (the consolidation duty's due date).
 REVIEW_DAYS_BEFORE = 3  # approved and numbered by then
@@ -22,10 +25,32 @@ class StepDeadlines:
     send_by: dt.date
 
     @classmethod
-    def of(cls, due: dt.date) -> StepDeadlines:
+    def of(cls, due: dt.date, drafted: dt.date | None = None) -> StepDeadlines:
+        """``drafted``: the day the draft was written. No step is due before it: a draft
+        written on the upward date itself (the units' answers came in late, or the
+        consolidation ran on its due date) is reviewed, signed and sent that day, never
+        asked "by 22/9" on 25/9."""
+        floor = min(drafted, due) if drafted is not None else None
+
+        def step(days_before: int) -> dt.date:
+            day = due - dt.timedelta(days=days_before)
+            return max(day, floor) if floor is not None else day
+
         return cls(
-            review_by=due - dt.timedelta(days=REVIEW_DAYS_BEFORE),
-            sign_by=due - dt.timedelta(days=SIGN_DAYS_BEFORE),
-            escalate_from=due - dt.timedelta(days=ESCALATE_DAYS_BEFORE),
+            review_by=step(REVIEW_DAYS_BEFORE),
+            sign_by=step(SIGN_DAYS_BEFORE),
+            escalate_from=step(ESCALATE_DAYS_BEFORE),
             send_by=due,
         )
+
+
+def drafted_on(report: Any) -> dt.date | None:
+    """The local day a consolidated report (a ``ConsolidatedReport`` row, or None) was
+    written. A later revision (a late answer came in) is a new draft: its steps start
+    from its own day."""
+    created = getattr(report, "created_at", None)
+    if created is None:
+        return None
+    if created.tzinfo is None:  # SQLite hands back naive UTC
+        created = created.replace(tzinfo=dt.UTC)
+    return created.astimezone(TZ).date()

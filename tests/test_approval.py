@@ -219,6 +219,28 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
     assert "trước hết" not in body + html
 
 
+def test_a_draft_written_on_the_upward_date_is_never_asked_for_by_an_earlier_day(
+    sqlite_url, tmp_path
+):
+    """Written on 27/9/2027, the upward date itself: each step is due that day, not on the
+    24/9 and 26/9 already gone (the demo's draft of 25/9 asked for review "by 22/9")."""
+    _draft(sqlite_url, tmp_path, now=vn(2027, 9, 27, 8))
+    with session_scope(sqlite_url) as session:
+        [first] = outbox(session, "report_draft")
+        assert first.context["steps"] == {
+            "review_by": "27/9/2027",
+            "sign_by": "27/9/2027",
+            "send_by": "27/9/2027",
+        }
+        follow_up_approvals(session, now=vn(2027, 9, 27, 9))
+        steps = [m.idempotency_key.rsplit(":", 1)[-1] for m in outbox(session, "report_draft")]
+    assert steps == ["r1", "r1-nhac-duyet", "r1-bao-thu-truong"]
+    from notifications.render import render_parts
+
+    subject, body, _html = render_parts("report_draft", first.context)
+    assert subject.startswith("Hạn duyệt 27/9") and "chậm nhất ngày 24/9/2027" not in body
+
+
 def test_the_cli_takes_each_step(sqlite_url, tmp_path, monkeypatch, capsys):
     conf = lc_settings(tmp_path)
     _draft(sqlite_url, tmp_path)
