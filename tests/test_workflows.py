@@ -429,6 +429,30 @@ def test_2027_consolidation_waits_for_the_real_due_date(env: Env, tmp_path: Path
         assert session.scalar(select(func.count(ConsolidatedReport.id))) == 1
 
 
+def test_mail_held_over_tet_goes_on_the_first_working_morning(env: Env, tmp_path: Path) -> None:
+    """Activated on Saturday 21/1/2023, in the Tết days off (20-26/1): the assignments wait
+    for the sending window and go on Friday 27/1 at 07:00, as a running dispatcher sends
+    them, not at the simulation's next event (in the demo, after the units' answers)."""
+    from engine.states import OutboxStatus
+    from workflows.responses import parse
+    from workflows.simulate import simulate
+
+    url = new_store(tmp_path / "store", SEED_FILES)
+    result = simulate(
+        SEED,
+        dt.date(2023, 1, 21),
+        dt.date(2023, 1, 28),
+        parse(SEED_RESPONSES),
+        database_url=url,
+        out=lambda _line: None,
+    )
+    with session_scope(url) as session:
+        mails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "assignment"))
+        sent = {(m.status, m.sent_at.replace(tzinfo=dt.UTC).astimezone(TZ)) for m in mails}
+    assert sent == {(OutboxStatus.SENT, dt.datetime(2023, 1, 27, 7, tzinfo=TZ))}, sent
+    assert [row.what for row in result.timeline].count("gửi email chờ giờ làm việc") == 1
+
+
 # ---------------------------------------------------------------- a second plan, YAML only
 
 

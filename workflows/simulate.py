@@ -47,7 +47,7 @@ from workflows.common import (
 )
 from workflows.responses import Responses, Rule, report_values
 from workflows.responses import load as load_responses
-from workflows.simulation_days import sweep_days
+from workflows.simulation_days import held_mail_opens, sweep_days
 from workflows.simulation_result import SimulationResult, TimelineRow
 
 SWEEP_AT = dt.time(7, 0)
@@ -226,6 +226,9 @@ class Simulation:
             moment = _at(dt.date(year, 1, 1), CYCLE_START_AT)
             if moment >= now and (moment, "cycle") not in self.done:
                 candidates.append(_Action(moment, 0, "cycle", {"year": year}))
+        opens = held_mail_opens(self.url, now) if self.dispatch else None
+        if opens is not None and (opens, "dispatch") not in self.done:
+            candidates.append(_Action(opens, 4, "dispatch"))
         candidates = [a for a in candidates if a.moment <= self.end]
         return min(candidates) if candidates else None
 
@@ -253,6 +256,15 @@ class Simulation:
                 if (plan_id, warning) not in self.said:
                     self.said.add((plan_id, warning))
                     self.out(f"  lưu ý ({plan_id}): {warning}")
+
+    def send_held(self, moment: dt.datetime) -> None:
+        """The sending window opens: what waited for it goes (workflows.dispatch)."""
+        from workflows.dispatch import dispatch_flow
+
+        before = self._mail()
+        self.result.flow_runs += 1
+        dispatch_flow(now=moment.isoformat(), database_url=self.url)
+        self._record(moment, "gửi email chờ giờ làm việc", before)
 
     def sweep(self, moment: dt.datetime, plans: set[str]) -> None:
         from workflows.sweep import sweep_flow
@@ -455,9 +467,11 @@ class Simulation:
                 break
             self.clock.set(action.moment)
             moment = action.moment
-            if action.kind in ("cycle", "sweep"):
+            if action.kind in ("cycle", "sweep", "dispatch"):
                 self.done.add((moment, action.kind))
-            if action.kind == "cycle":
+            if action.kind == "dispatch":
+                self.send_held(moment)
+            elif action.kind == "cycle":
                 self.activate(moment, [action.data["year"]], "bắt đầu chu kỳ")
             elif action.kind == "sweep":
                 self.sweep(moment, action.data["plans"])

@@ -1,6 +1,6 @@
 """The days a simulation sweeps besides the pending duties' own (workflows.simulate): the
 day a next period opens, the day after a cycle's close, and the due date of a report still
-in draft."""
+in draft; and the morning mail held outside the sending window goes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from engine.states import CycleStatus, InstanceStatus
+from engine.calendar import WorkCalendar
+from engine.config import settings
+from engine.definitions_cache import current_calendar
+from engine.outbox.timing import SendingWindow
+from engine.states import CycleStatus, InstanceStatus, OutboxStatus
 from engine.store.db import session_scope
-from engine.store.models import ConsolidatedReport, Cycle, Obligation, PlanInstance
+from engine.store.models import ConsolidatedReport, Cycle, Obligation, OutboxMessage, PlanInstance
 
 
 def sweep_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
@@ -91,3 +95,23 @@ def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
             .distinct()
         ).all()
     return [(due, plan_id) for due, plan_id in rows]
+
+
+def held_mail_opens(url: str, now: dt.datetime) -> dt.datetime | None:
+    """When mail waiting now for the sending window (KEHOACH_MAIL_HOURS: a night, a Sunday,
+    Tết) may go: the window's next opening, or None when none waits or the window is open.
+    A running dispatcher sends it then; the simulation, which sends only at its own
+    moments, would otherwise hold the plan's assignments until its next event (in the
+    demo, 65 assignments of 1/1 reached the units on 27/1, after their first answers)."""
+    with session_scope(url) as session:
+        waiting = session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING).limit(1)
+        )
+        if waiting is None:
+            return None
+        window = SendingWindow.from_text(
+            settings().mail_hours, WorkCalendar(current_calendar(session, "vn"))
+        )
+    if window.is_open(now):
+        return None
+    return window.next_open(now)
