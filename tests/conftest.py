@@ -7,6 +7,8 @@ prefect_server (session-scoped real Prefect server), browser (Playwright + Debia
 
 import os
 
+import pytest
+
 pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.smtp",
@@ -26,6 +28,7 @@ def pytest_configure(config):
     os.environ.pop("KEHOACH_DEMO", None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups added here
 def pytest_collection_modifyitems(config, items):
     """Run browser tests last.
 
@@ -41,13 +44,19 @@ def pytest_collection_modifyitems(config, items):
 
 def _group_by_module_fixtures(items, uses_browser) -> None:  # type: ignore[no-untyped-def]
     """Under pytest-xdist (``--dist loadgroup``), keep the tests of a module that share an
-    expensive module-scoped fixture (a rendered report, a crash-harness world, a doctor's
-    Prefect server) on one worker, so the fixture is built once, not once per worker.
+    expensive module-scoped fixture (a simulated year, a rendered report, a crash-harness
+    world) on one worker, so the fixture is built once, not once per worker.
+
+    xdist groups the tests whose node id ends in ``@<group>``. Its own hook writes that
+    suffix where pytest < 9.2 kept the id (``_nodeid``); pytest 9.2 keeps it in ``_id``, so
+    the ``xdist_group`` mark alone groups nothing there (each test of tests/test_workflows.py
+    built its simulated year again on the other worker). The suffix is written here, to
+    whichever attribute this pytest has.
 
     Modules with browser tests are left alone: grouping would pull their browser tests
     ahead of other modules' Prefect tests on that worker (see above)."""
-    import pytest
-
+    if not items or not items[0].config.getvalue("loadgroup"):
+        return
     by_module: dict[str, list] = {}
     for item in items:
         by_module.setdefault(item.module.__name__ if item.module else "", []).append(item)
@@ -58,4 +67,13 @@ def _group_by_module_fixtures(items, uses_browser) -> None:  # type: ignore[no-u
             info = getattr(item, "_fixtureinfo", None)
             defs = info.name2fixturedefs.values() if info is not None else ()
             if any(d and d[-1].scope == "module" for d in defs):
-                item.add_marker(pytest.mark.xdist_group(module))
+                _suffix_node_id(item, f"@{module}")
+
+
+def _suffix_node_id(item, suffix: str) -> None:  # type: ignore[no-untyped-def]
+    if hasattr(item, "_id"):  # pytest >= 9.2: a structured NodeId
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(item.nodeid + suffix)
+    else:
+        item._nodeid = item.nodeid + suffix
