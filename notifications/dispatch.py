@@ -203,7 +203,11 @@ class Dispatcher:
 
     def _due(self, status: OutboxStatus, window_closed: bool) -> Any:
         c = OUTBOX.c
-        due = (c.status == status) & (c.next_attempt_at <= bindparam("cutoff"))
+        # A lease is a process's liveness: it runs out in real time, whatever moment a
+        # simulated or replayed run says it is (two runs a virtual week apart would each
+        # see the other's lease as long gone and send its messages again).
+        cutoff: Any = bindparam("lease_cutoff" if status == OutboxStatus.SENDING else "cutoff")
+        due = (c.status == status) & (c.next_attempt_at <= cutoff)
         if self._keys is not None:
             due &= c.idempotency_key.in_(bindparam("keys", expanding=True))
         if window_closed:
@@ -212,6 +216,10 @@ class Dispatcher:
                 *(c.context[flag].as_boolean().is_(True) for flag in AT_ONCE_FLAGS),
             )
         return due
+
+    def _lease(self, real_now: dt.datetime) -> dt.datetime:
+        """Until when a claim holds: real time, never the run's (virtual) clock."""
+        return real_now + dt.timedelta(seconds=self.policy.lease_seconds)
 
     def _claim(self, session: Session, count: int) -> list[Any]:
         """Mark up to ``count`` due rows ``sending`` (with a lease) and return them:
@@ -223,9 +231,11 @@ class Dispatcher:
             self._next_lease_check = time.monotonic() + self.policy.heartbeat_seconds
             statuses.insert(0, OutboxStatus.SENDING)
         closed = self._window is not None and not self._window.is_open(self.clock())
+        real_now = utcnow()
         params: dict[str, Any] = {
             "cutoff": self._cutoff,
-            "lease": self.clock() + dt.timedelta(seconds=self.policy.lease_seconds),
+            "lease_cutoff": real_now,
+            "lease": self._lease(real_now),
         }
         if self._keys is not None:
             params["keys"] = self._keys
@@ -293,7 +303,7 @@ class Dispatcher:
 
     def _renew(self, ids: list[int]) -> None:
         """The heartbeat: extend the lease of the rows in flight."""
-        lease = self.clock() + dt.timedelta(seconds=self.policy.lease_seconds)
+        lease = self._lease(utcnow())
         with self._factory() as session, session.begin():
             session.execute(
                 update(OUTBOX)

@@ -55,7 +55,7 @@ def _group_by_module_fixtures(items, uses_browser) -> None:  # type: ignore[no-u
 
     Modules with browser tests are left alone: grouping would pull their browser tests
     ahead of other modules' Prefect tests on that worker (see above)."""
-    if not items or not items[0].config.getvalue("loadgroup"):
+    if not items or not getattr(items[0].config.option, "loadgroup", False):
         return
     by_module: dict[str, list] = {}
     for item in items:

@@ -19,17 +19,19 @@ import datetime as dt
 import json
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import faults
 from engine.closing import close_cycle
 from engine.config import Settings
 from engine.consolidation import consolidate
 from engine.lifecycle import activate, intake, record_submission, review, sweep
+from engine.states import OutboxStatus
 from engine.store import session_scope
 from engine.store.models import (
     AuditEvent,
@@ -38,6 +40,7 @@ from engine.store.models import (
     Obligation,
     OutboxMessage,
     Submission,
+    utcnow,
 )
 from notifications.dispatch import RetryPolicy, dispatch_pending_sync
 from tests.lifecycle_factory import (
@@ -50,7 +53,9 @@ from tests.lifecycle_factory import (
 )
 
 ACTIVATED = vn(2027, 1, 4, 9)  # a Monday
-POLICY = RetryPolicy(base_seconds=60, max_seconds=600, lease_seconds=600)
+# A lease runs out in real time (notifications.dispatch): one second, so that a restarted
+# run's catch-up waits a second, not ten minutes, for what a killed dispatcher held.
+POLICY = RetryPolicy(base_seconds=60, max_seconds=600, lease_seconds=1.0)
 # (unit, moment, values): on time, on time, late, returned then corrected; xa-moi
 # never answers; phong-kt answers on the deadline's eve.
 ANSWERS: list[tuple[str, dt.datetime, dict[str, str]]] = [
@@ -163,7 +168,17 @@ def run(url: str, conf: Settings, acks: Path) -> None:
 
 
 def catch_up(url: str, conf: Settings) -> None:
-    """What the next day's scheduled dispatch does: send what a dead process left leased."""
+    """What the next day's scheduled dispatch does: send what a dead process left leased
+    (once its lease has run out, in real time: a real day later, it has)."""
+    with session_scope(url) as session:
+        until = session.scalar(
+            select(func.max(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == OutboxStatus.SENDING
+            )
+        )
+    if until is not None:
+        left = (until.replace(tzinfo=until.tzinfo or dt.UTC) - utcnow()).total_seconds()
+        time.sleep(max(0.0, min(left, POLICY.lease_seconds)) + 0.05)
     _dispatch(url, conf, CLOSED + dt.timedelta(days=1))
 
 

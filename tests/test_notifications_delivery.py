@@ -291,7 +291,13 @@ def test_failure_of_a_failure_notice_is_not_escalated(url, smtp_server):
 
 
 def test_crash_after_send_before_mark_resends_with_same_message_id(url, smtp_server, monkeypatch):
+    lease = 2.0  # seconds of real time (the default is 60)
+    short = RetryPolicy(base_seconds=60, max_seconds=600, lease_seconds=lease)
     conf = smtp_settings(smtp_server)
+
+    def run(url, conf, now=T0):  # type: ignore[no-untyped-def]
+        return dispatch_pending_sync(url, conf, now=now, policy=short)
+
     obligation_id = setup_obligation(url)
     [row_id] = enqueue(url, conf, obligation_id, "assignment")
 
@@ -307,9 +313,15 @@ def test_crash_after_send_before_mark_resends_with_same_message_id(url, smtp_ser
     row = rows(url)[row_id]
     assert row.status == "sending" and row.sent_at is None
 
-    # While the lease holds, another pass leaves it alone (it may still be in flight).
+    crashed_at = time.monotonic()
+    # While the lease holds, another pass leaves it alone (it may still be in flight),
+    # even one whose own clock says a week later (a backlog of runs after an outage, a
+    # simulation): a lease runs out in real time.
     assert run(url, conf, now=T0 + dt.timedelta(minutes=5)).claimed == 0
+    assert run(url, conf, now=T0 + dt.timedelta(days=7)).claimed == 0
+    assert time.monotonic() - crashed_at < lease, "too slow to see the lease hold"
     # After the lease, it is sent again: twice with the same Message-ID, never zero times.
+    time.sleep(max(0.0, lease - (time.monotonic() - crashed_at)) + 0.2)
     assert run(url, conf, now=T0 + dt.timedelta(minutes=11)).sent == 1
     received = smtp_server.wait_for(2)
     assert [m.message["Message-ID"] for m in received] == [row.message_id] * 2
