@@ -596,4 +596,3 @@ class AnyDocument(BaseModel):
     """Wrapper used to validate any YAML document and export one JSON Schema."""
 
     document: Document
-

@@ -89,9 +89,7 @@ def test_nothing_that_may_wait_goes_on_a_day_off(url, smtp_server, day, first_mo
         row = session.get(OutboxMessage, ids["reminder"])
         assert row is not None
         left = (dt.date.fromisoformat(row.context["due"]["iso"]) - first_morning).days
-    said = (
-        f"còn {left} ngày" if left > 0 else "là hôm nay" if left == 0 else f"đã quá {-left} ngày"
-    )
+    said = f"còn {left} ngày" if left > 0 else "là hôm nay" if left == 0 else f"đã quá {-left} ngày"
     assert said in reminder["Subject"], (left, reminder["Subject"])
 
 
