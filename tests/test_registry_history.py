@@ -67,6 +67,15 @@ DISTRICT = CHANGES / "cao_bang_2025_07_cap_huyen.yaml"
 PLAN, PARENT_PLAN = "ha-lang-pccc-2022", "cao-bang-2720-2022"
 CAH, CAT = "ca-huyen-ha-lang", "ca-tinh-cao-bang"
 NEW_SEAT = "ubnd-xa-ha-lang-2025"
+# Who holds the seed plan's work after the 1/7/2025 change set (the sample communes).
+HEIRS = {
+    CAT,
+    NEW_SEAT,
+    "ubnd-xa-ly-quoc-2025",
+    "ubnd-xa-quang-long-2025",
+    "ubnd-xa-vinh-quy-2025",
+    "mttq-xa-ha-lang-2025",
+}
 
 
 @pytest.fixture
@@ -190,14 +199,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
     assert district.created and len(district.ended) == 34
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2025") if o.status.open}
-        assert owners <= {
-            CAT,
-            NEW_SEAT,
-            "ubnd-xa-ly-quoc-2025",
-            "ubnd-xa-quang-long-2025",
-            "ubnd-xa-vinh-quy-2025",
-            "mttq-xa-ha-lang-2025",
-        }
+        assert owners <= HEIRS
         # 2024's answered reports stay attributed to the units of 2024 (what was never
         # answered is open work, and went to the heirs like the rest)
         for unit in (CAH, "ubnd-xa-an-lac"):
@@ -224,14 +226,7 @@ def test_seed_2024_then_the_2025_reform_then_2026(seed_url, tmp_path):
         owed = {
             o.unit_id for o in obligations(session, PLAN, deliverable="bao-cao-nam", cycle="2026")
         }
-        assert owed == {
-            CAT,
-            NEW_SEAT,
-            "ubnd-xa-ly-quoc-2025",
-            "ubnd-xa-quang-long-2025",
-            "ubnd-xa-vinh-quy-2025",
-            "mttq-xa-ha-lang-2025",
-        }
+        assert owed == HEIRS
         [duty] = obligations(session, PLAN, deliverable="tong-hop-bao-cao-nam", cycle="2026")
         assert (duty.unit_id, duty.to_unit_id, duty.via_unit_id) == (CAT, "ubnd-tinh-cao-bang", CAT)
     report_2026 = consolidate_at(
@@ -743,14 +738,7 @@ def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, pre
     assert any("Công an tỉnh Cao Bằng: Công an huyện Hạ Lang" in line for line in moved)
     with session_scope(seed_url) as session:
         owners = {o.unit_id for o in obligations(session, PLAN, cycle="2026")}
-        assert owners == {
-            CAT,
-            NEW_SEAT,
-            "ubnd-xa-ly-quoc-2025",
-            "ubnd-xa-quang-long-2025",
-            "ubnd-xa-vinh-quy-2025",
-            "mttq-xa-ha-lang-2025",
-        }
+        assert owners == HEIRS
         upward = obligation(session, NEW_SEAT, "bao-cao-nam-huyen", "2026", PARENT_PLAN)
         assert (upward.status, upward.on_time, upward.transferred_from) == (
             "submitted",
