@@ -30,7 +30,7 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups added here
 def pytest_collection_modifyitems(config, items):
-    """Run browser tests last.
+    """Long tests first (:func:`_weight_class`), browser tests last.
 
     Playwright's sync API leaves its event loop registered in the main thread for the
     rest of the session (the browser fixture is session-scoped); Prefect's sync entry
@@ -38,8 +38,39 @@ def pytest_collection_modifyitems(config, items):
     would see that, so the browser goes last.
     """
     uses_browser = {"browser", "page"}
-    items.sort(key=lambda item: bool(uses_browser & set(getattr(item, "fixturenames", ()))))
+    weights = {item: _weight_class(item, uses_browser) for item in items}
+    modules: dict[str, int] = {}
+    for item, weight in weights.items():
+        if weight < 3:  # a module goes as early as its longest test
+            modules[item.nodeid.split("::")[0]] = min(
+                weight, modules.get(item.nodeid.split("::")[0], 3)
+            )
+    items.sort(key=lambda item: 3 if weights[item] == 3 else modules[item.nodeid.split("::")[0]])
     _group_by_module_fixtures(items, uses_browser)
+
+
+# A test whose own time limit is at least this long (the crash harness, the worker mode,
+# the no-worker backlog: 35-165 s each) is among the longest of the suite.
+LONG_TIMEOUT = 600
+
+
+def _weight_class(item, uses_browser) -> int:  # type: ignore[no-untyped-def]
+    """The order the suite runs in: long tests first, then the modules on a Prefect server,
+    then the rest, browser tests last (a stable sort keeps each module's own order).
+
+    pytest-xdist hands the next test (or module group) to whichever worker is free, in
+    this order; with the long ones first, the short ones fill the gaps at the end, and no
+    worker waits alone for a 2-minute test started last (alphabetical order put
+    tests/test_worker_mode.py and tests/test_workflows*.py at the end)."""
+    names = set(getattr(item, "fixturenames", ()))
+    if uses_browser & names:
+        return 3
+    limit = item.get_closest_marker("timeout")
+    if limit is not None and limit.args and float(limit.args[0]) >= LONG_TIMEOUT:
+        return 0
+    if "prefect_server" in names or item.get_closest_marker("prefect") is not None:
+        return 1
+    return 2
 
 
 def _group_by_module_fixtures(items, uses_browser) -> None:  # type: ignore[no-untyped-def]
