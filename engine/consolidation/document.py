@@ -20,6 +20,7 @@ from engine.consolidation.figures import Figures, build_figures
 from engine.context import PlanContext
 from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
+from engine.party import number_symbol
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
@@ -89,6 +90,14 @@ def owing_units(session: Session, cycle_id: int, deliverable_id: str) -> dict[st
     return {row.unit_id: UnitFacts.of(row) for row in found}
 
 
+def _symbol(code: str | None, party: bool) -> str:
+    """'BC-CAH' after the number ('125/BC-CAH'); a Party body's 'BC/HU' ('12-BC/HU')."""
+    code = code.split()[0] if code else None
+    if party:
+        return number_symbol("BC", code)
+    return f"BC-{code}" if code else "BC"
+
+
 def build_document(
     ctx: PlanContext,
     consolidation: Consolidation,
@@ -145,7 +154,8 @@ def build_document(
     doc = ReportDocument(
         issuer=issuer_name,
         parent_body=said.parent_body,
-        symbol=f"BC-{code.split()[0]}" if (code := short_code(ctx.view, issuer_id)) else "BC",
+        symbol=_symbol(short_code(ctx.view, issuer_id), said.party),
+        party=said.party,
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",
