@@ -348,6 +348,14 @@ def report_authority(
     else:
         parent = view.unit_on(unit.parent, day) if unit is not None and unit.parent else None
         parent_body = parent.name if parent is not None and not is_collective(unit) else None
+        if (
+            parent is not None
+            and is_collective(unit)
+            and party.is_party(unit)
+            and party.is_party(parent)
+        ):
+            # a Party committee under one: the organisation that one leads (ĐẢNG BỘ TỈNH …)
+            parent_body = party.organisation(parent.name)
     if signer is not None:
         lines, title, name = signer.lines(), _upper(signer.title), signer.name
     elif heir_of is not None and is_collective(unit) and document.signer is not None:

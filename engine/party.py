@@ -69,6 +69,28 @@ def kind_problem(name: str, kind: str) -> str | None:
     )
 
 
+# A committee's name -> the Party organisation it leads: 'Tỉnh ủy Cao Bằng' -> 'Đảng bộ
+# tỉnh Cao Bằng' (Hướng dẫn 36 prints it above a committee of the level below).
+_COMMITTEE = re.compile(r"^(tỉnh|huyện|thành|quận|thị|đảng)\s+(?:ủy|uỷ)\s+(\S.*)$", re.IGNORECASE)
+_LEVEL = {
+    "tỉnh": "tỉnh ",
+    "huyện": "huyện ",
+    "thành": "thành phố ",
+    "quận": "quận ",
+    "thị": "thị xã ",
+}
+
+
+def organisation(committee: str) -> str | None:
+    """'Đảng bộ tỉnh Cao Bằng' for 'Tỉnh ủy Cao Bằng', 'Đảng bộ xã X' for 'Đảng ủy xã X';
+    None for a name that is not a committee's."""
+    found = _COMMITTEE.match(" ".join(unicodedata.normalize("NFC", committee).split()))
+    if found is None:
+        return None
+    level, rest = found.group(1).lower(), found.group(2)
+    return f"Đảng bộ {_LEVEL.get(level, '')}{rest}"
+
+
 def authority_line(line: str) -> str:
     """'TM. BAN THƯỜNG VỤ' -> 'T/M BAN THƯỜNG VỤ' (other lines as they are)."""
     head, _, rest = " ".join(line.split()).partition(" ")

@@ -160,6 +160,44 @@ def test_party_bodies_report_consolidate_and_merge_with_hd36_headers(sqlite_url,
         assert late == [] and len(rows) > 20
 
 
+def test_after_the_district_ends_the_commune_party_committee_reports_as_the_huyen_uy(
+    sqlite_url, tmp_path
+):
+    """The Huyện ủy ends on 1/7/2025: its report goes out as the commune's Party committee,
+    headed with the organisation above it (ĐẢNG BỘ TỈNH THỬ) and signed T/M by its head."""
+    store_files(sqlite_url, DATA / "registry.yaml", DATA / "plan.yaml", CALENDAR)
+    with session_scope(sqlite_url) as session:
+        activate(session, PLAN, now=vn(2025, 1, 6), years=[2025])
+    apply_change(sqlite_url, DATA / "change_2025_03.yaml", vn(2025, 3, 1, 8))
+    for unit in (HEIR, "ubnd-huyen", "ca-tinh"):  # all sent before the district ends
+        send_report(sqlite_url, PLAN, unit, "2025", {"so-buoi": "2"}, vn(2025, 6, 20), YEARLY)
+    result = apply_change(sqlite_url, DATA / "change_2025_07.yaml", vn(2025, 7, 1, 8))
+    assert set(result.ended) == {"huyen-uy", "vp-hu", HEIR, "ubnd-huyen"}
+    with session_scope(sqlite_url) as session:
+        [duty] = obligations(session, PLAN, deliverable="tong-hop-hu", cycle="2025")
+        assert (duty.unit_id, duty.transferred_from, duty.to_unit_id) == (
+            "dang-uy-xa",
+            "vp-hu",
+            "tinh-uy",
+        )
+    report = consolidate_at(sqlite_url, PLAN, "2025", "tong-hop-hu", vn(2025, 9, 26, 9), tmp_path)
+    text = _docx_text(report.document_path)
+    _assert_party_layout(text)
+    # the .docx breaks the header over lines
+    assert "ĐẢNG BỘ TỈNH THỬ ĐẢNG ỦY XÃ CŨ MỚI (KẾ THỪA HUYỆN ỦY CŨ) *" in " ".join(text.split())
+    assert "Số …-BC/ĐU" in text
+    assert "T/M BAN THƯỜNG VỤ\nBÍ THƯ" in text and "Lý Văn Mẫu" in text
+    assert "Tỉnh ủy Thử (B/c)" in text and report.aggregates == {"so-buoi": 6}
+    # the board whose duty was merged into the new board's owes nothing: it is neither
+    # "on time" nor "missing", and the new board's row says it answered for both
+    rows = [line for line in report.markdown.splitlines() if "Ban Dân vận" in line]
+    assert rows == [
+        "| 3 | Ban Tuyên giáo và Dân vận Huyện ủy Cũ | 10/9/2025 | Hoàn thành đúng hạn | tiếp "
+        "nhận từ Ban Tuyên giáo Huyện ủy Cũ; gộp nghĩa vụ của Ban Dân vận Huyện ủy Cũ |"
+    ], rows
+    assert "chưa báo cáo:" not in report.markdown and "3 đơn vị báo cáo" in report.markdown
+
+
 # ---------------------------------------------------------------- refused
 
 

@@ -25,6 +25,7 @@ from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
     OBLIGATION_ANSWERED,
+    ObligationStatus,
     ReviewState,
 )
 from engine.status import State, StatusRow, note
@@ -98,6 +99,47 @@ def _symbol(code: str | None, party: bool) -> str:
     return f"BC-{code}" if code else "BC"
 
 
+def _merged_out(
+    ctx: PlanContext, rows: list[StatusRow], day: dt.date
+) -> tuple[list[StatusRow], dict[str, list[str]]]:
+    """The rows still owed, and per heir the units whose duty was merged into its own
+    (engine.lifecycle.sweep waives those: they owe nothing, and were never 'on time')."""
+    owed = {r.unit_id for r in rows if r.obligation_status is not ObligationStatus.WAIVED}
+    stands_for: dict[str, list[str]] = {}
+    merged: set[int] = set()
+    for row in rows:
+        if row.obligation_status is not ObligationStatus.WAIVED:
+            continue
+        heir = _first_successor(ctx, row.unit_id, owed)
+        if heir is not None:  # without an heir among the rows, the row stays as it was
+            merged.add(row.obligation_id)
+            name = ctx.unit_name(row.unit_id, on=day) or row.unit_name
+            stands_for.setdefault(heir, []).append(name)
+    return [r for r in rows if r.obligation_id not in merged], stands_for
+
+
+def _first_successor(ctx: PlanContext, unit_id: str, among: set[str]) -> str | None:
+    """The nearest unit ``among`` on ``unit_id``'s successor links (whatever their dates:
+    the duty went to the successor of the day, which may since have passed it on)."""
+    seen, frontier = {unit_id}, [unit_id]
+    while frontier:
+        unit = ctx.view.unit(frontier.pop(0))
+        for successor in unit.successors if unit is not None else ():
+            if successor in among:
+                return successor
+            if successor not in seen:
+                seen.add(successor)
+                frontier.append(successor)
+    return None
+
+
+def _note(row: StatusRow, stands_for: Mapping[str, list[str]]) -> str:
+    """The status note, and the units whose duty this one also answers."""
+    merged = stands_for.get(row.unit_id)
+    extra = f"gộp nghĩa vụ của {', '.join(merged)}" if merged else ""
+    return "; ".join(part for part in (note(row), extra) if part)
+
+
 def build_document(
     ctx: PlanContext,
     consolidation: Consolidation,
@@ -116,6 +158,7 @@ def build_document(
     """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
     every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
+    rows, stands_for = _merged_out(ctx, rows, day)
     # each unit by the name it had on the report's day (engine.registry_history)
     names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
@@ -150,7 +193,10 @@ def build_document(
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )
-    status = [(names[r.unit_id], short_date(r.due_date), r.state.label, note(r)) for r in rows]
+    status = [
+        (names[r.unit_id], short_date(r.due_date), r.state.label, _note(r, stands_for))
+        for r in rows
+    ]
     doc = ReportDocument(
         issuer=issuer_name,
         parent_body=said.parent_body,
