@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine import party
 from engine.ended import heir_label
 from engine.registry import RegistryView
 from engine.schema import Consolidation, Plan, Signer, Unit
@@ -40,6 +41,7 @@ COLLECTIVE_KINDS = frozenset(
         "town-committee",
         "peoples-council",
         "people-council",
+        "party-committee",  # a cấp ủy: 'T/M BAN THƯỜNG VỤ' (engine.party)
     }
 )
 HEAD_PLACEHOLDER = "THỦ TRƯỞNG ĐƠN VỊ"
@@ -154,6 +156,7 @@ def _check_chain(
             prefix == "TM."
             and issuer is not None
             and not _fold(issuer.name).startswith(_fold(text))
+            and not (party.is_party(issuer) and party.names_leadership(text))
         ):
             warn(
                 path,
@@ -258,6 +261,7 @@ class ReportAuthority:
     recipients: list[str] = field(default_factory=list)
     archive: str = "Lưu: VT."
     issuer_name: str | None = None  # an heir: 'UBND xã X (kế thừa UBND huyện Hạ Lang)'
+    party: bool = False  # a Party body: Hướng dẫn 36-HD/VPTW layout (engine.party)
 
 
 def routing_person(plan: Plan, duty_id: str) -> str | None:
@@ -344,6 +348,14 @@ def report_authority(
     else:
         parent = view.unit_on(unit.parent, day) if unit is not None and unit.parent else None
         parent_body = parent.name if parent is not None and not is_collective(unit) else None
+        if (
+            parent is not None
+            and is_collective(unit)
+            and party.is_party(unit)
+            and party.is_party(parent)
+        ):
+            # a Party committee under one: the organisation that one leads (ĐẢNG BỘ TỈNH …)
+            parent_body = party.organisation(parent.name)
     if signer is not None:
         lines, title, name = signer.lines(), _upper(signer.title), signer.name
     elif heir_of is not None and is_collective(unit) and document.signer is not None:
@@ -371,7 +383,11 @@ def report_authority(
     issuer_name = None
     if heir_of is not None:
         issuer_name = heir_label(view, issuer_id, heir_of, day)
+    is_party = party.is_party(unit)
+    if is_party:  # 'T/M BAN THƯỜNG VỤ', 'K/T BÍ THƯ'
+        lines = [party.authority_line(line) for line in lines]
     return ReportAuthority(
+        party=is_party,
         issuer_name=issuer_name,
         issuer_id=issuer_id,
         parent_body=parent_body,

@@ -14,6 +14,7 @@ from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
+from engine.party import kind_problem
 from engine.registry import RegistryView
 from engine.schema import AfterActivation, PeriodEnd, Plan, Registry, Target
 
@@ -92,6 +93,8 @@ def check_registry(loaded: Loaded) -> list[Problem]:
                 )
             )
         problems.extend(_successor_problems(where, index, unit, ids))
+        if (wrong := kind_problem(unit.name, unit.kind)) is not None:  # engine.party
+            problems.append(Problem(where(("units", index, "kind")), wrong, "party-kind"))
         if unit.successors and unit.valid_to is None:
             problems.append(
                 Problem(

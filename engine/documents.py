@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import docx_build as xb
+from engine import party as pt
 from engine.store.models import StoredFile
 from engine.textwidth import balanced_lines, width_cm
 from engine.values import xml_safe
@@ -84,7 +85,7 @@ class ReportDocument:
     """Everything printed on a consolidated report."""
 
     issuer: str  # issuing body, e.g. CÔNG AN HUYỆN HẠ LANG
-    symbol: str  # e.g. BC-CAH → "Số: …/BC-CAH"
+    symbol: str  # e.g. BC-CAH → "Số: …/BC-CAH"; a Party body's BC/HU → "Số …-BC/HU"
     place: str | None
     day: dt.date
     title: str  # BÁO CÁO
@@ -121,10 +122,22 @@ class ReportDocument:
     number: str | None = None
     assessment: list[str] = field(default_factory=list)
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
+    # A Party body's report: Hướng dẫn 36-HD/VPTW layout (engine.party), not Nghị định 30's.
+    party: bool = False
+
+    @property
+    def number_text(self) -> str:
+        """'125/BC-CAH' ('…/BC-CAH' before it is numbered); a Party body's '12-BC/HU'."""
+        return self.number or (f"…-{self.symbol}" if self.party else f"…/{self.symbol}")
 
     @property
     def number_line(self) -> str:
-        return f"Số: {self.number}" if self.number else f"Số: …/{self.symbol}"
+        return f"Số {self.number_text}" if self.party else f"Số: {self.number_text}"
+
+    @property
+    def header_issuer(self) -> str:
+        """The issuer as the header prints it (a Party body: once under its parent)."""
+        return pt.header_name(self.issuer, self.parent_body) if self.party else self.issuer
 
     @property
     def date_line(self) -> str:
@@ -134,7 +147,7 @@ class ReportDocument:
     def attached_to(self) -> str:
         """'(Kèm theo Báo cáo số …/BC-UBND ngày 27/9/2027 của Ủy ban nhân dân huyện …)'."""
         kind = self.title[:1].upper() + self.title[1:].lower()
-        number = self.number or f"…/{self.symbol}"
+        number = self.number_text
         return f"(Kèm theo {kind} số {number} ngày {short_date(self.day)} của {self.issuer})"
 
     def submission_lines(self) -> list[str]:
@@ -197,15 +210,20 @@ def render_markdown(doc: ReportDocument) -> str:
     lines: list[str | None] = [
         f"**{DRAFT_MARK}**\n" if doc.draft else None,
         f"**{doc.parent_body.upper()}**  " if doc.parent_body else None,
-        f"**{doc.issuer.upper()}**  ",
+        f"**{doc.header_issuer.upper()}**  ",
+        f"\\{pt.STAR}  " if doc.party else None,
         f"{doc.number_line}",
         "",
-        f"**{QUOC_HIEU}**  ",
-        f"**{TIEU_NGU}**  ",
+        *(
+            [f"**{pt.PARTY_TITLE}**  "]
+            if doc.party
+            else [f"**{QUOC_HIEU}**  ", f"**{TIEU_NGU}**  "]
+        ),
         f"*{doc.date_line}*",
         "",
         f"## {_md(doc.title)}",
         f"**{_md(doc.summary)}**",
+        *(["", "\\-" * 5] if doc.party else []),  # Hướng dẫn 36: '-----' under it
         "",
     ]
     if doc.warnings:
@@ -338,26 +356,39 @@ def _lines(texts: list[str], size: float, bold: bool = False, italic: bool = Fal
 
 def _docx_header(document: Any, doc: ReportDocument) -> None:
     """Issuing body (under its parent) left, quốc hiệu and tiêu ngữ right, each with its
-    rule; then Số/ký hiệu left and place and date right, on one line (Phụ lục I)."""
+    rule; then Số/ký hiệu left and place and date right, on one line (Phụ lục I). A Party
+    body's (Hướng dẫn 36-HD/VPTW): the body above and the issuer in 14 pt with a '*' under
+    them, 'ĐẢNG CỘNG SẢN VIỆT NAM' (15 pt) with its rule right, no quốc hiệu or tiêu ngữ."""
     left_w, right_w = HEAD_WIDTHS
     inner = left_w - CELL_PADDING
+    size = 14 if doc.party else 13
     tbl = xb.table(HEAD_WIDTHS, None, [["", ""], ["", ""]], borders=False)
-    names = balanced_lines(doc.issuer.upper(), inner, 13)
+    names = balanced_lines(doc.header_issuer.upper(), inner, size)
     left: list[Any] = []
     if doc.parent_body:
-        left += _lines(balanced_lines(doc.parent_body.upper(), inner, 13), 13)
-    left += _lines(names, 13, bold=True)
-    widest = max(width_cm(n, 13) for n in names)
-    left.append(xb.rule(min(widest, inner) * 0.4, inner))
+        left += _lines(balanced_lines(doc.parent_body.upper(), inner, size), size)
+    left += _lines(names, size, bold=True)
+    widest = max(width_cm(n, size) for n in names)
+    if doc.party:
+        left.append(xb.paragraph(pt.STAR, size=size, align="center"))
+    else:
+        left.append(xb.rule(min(widest, inner) * 0.4, inner))
     xb.fill_cell(xb.cell_paragraphs(tbl, 0, 0), left)
     right_inner = right_w - CELL_PADDING
-    right = [
-        xb.paragraph(QUOC_HIEU, size=12, bold=True, align="center"),
-        xb.paragraph(TIEU_NGU, size=13, bold=True, align="center"),
-        xb.rule(width_cm(TIEU_NGU, 13), right_inner),
-    ]
+    right = (
+        [
+            xb.paragraph(pt.PARTY_TITLE, size=15, bold=True, align="center"),
+            xb.rule(width_cm(pt.PARTY_TITLE, 15), right_inner),
+        ]
+        if doc.party
+        else [
+            xb.paragraph(QUOC_HIEU, size=12, bold=True, align="center"),
+            xb.paragraph(TIEU_NGU, size=13, bold=True, align="center"),
+            xb.rule(width_cm(TIEU_NGU, 13), right_inner),
+        ]
+    )
     xb.fill_cell(xb.cell_paragraphs(tbl, 0, 1), right)
-    number = xb.paragraph(doc.number_line, size=13, align="center", before=6)
+    number = xb.paragraph(doc.number_line, size=size, align="center", before=6)
     xb.fill_cell(xb.cell_paragraphs(tbl, 1, 0), [number])
     date = xb.paragraph(doc.date_line, size=14, italic=True, align="center", before=6)
     xb.fill_cell(xb.cell_paragraphs(tbl, 1, 1), [date])
@@ -378,8 +409,11 @@ def _docx_opening(document: Any, doc: ReportDocument) -> None:
         document, xb.paragraph(doc.title.upper(), size=14, bold=True, align="center", before=18)
     )
     xb.append(document, xb.paragraph(doc.summary, size=14, bold=True, align="center"))
-    line = min(width_cm(doc.summary, 14), TEXT_WIDTH) / 3
-    xb.append(document, xb.rule(line, TEXT_WIDTH, before=2))
+    if doc.party:  # Hướng dẫn 36: five hyphens under the trích yếu
+        xb.append(document, xb.paragraph("-" * 5, size=14, align="center"))
+    else:
+        line = min(width_cm(doc.summary, 14), TEXT_WIDTH) / 3
+        xb.append(document, xb.rule(line, TEXT_WIDTH, before=2))
     xb.append(document, xb.paragraph("", after=12))
     for text in doc.intro:
         _body(document, text)

@@ -27,8 +27,9 @@ T = TypeVar("T")
 
 
 def number_text(number: int, symbol: str) -> str:
-    """'05/BC-CAH', '125/BC-CAH' (a leading zero below 10)."""
-    return f"{number:02d}/{symbol}"
+    """'05/BC-CAH', '125/BC-CAH' (a leading zero below 10); a Party body's symbol
+    ('BC/HU', engine.party) after a hyphen: '05-BC/HU' (Hướng dẫn 36-HD/VPTW)."""
+    return f"{number:02d}-{symbol}" if "/" in symbol else f"{number:02d}/{symbol}"
 
 
 def take_number(

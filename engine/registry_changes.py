@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import DefinitionError, Location, Problem
+from engine.party import kind_problem
 from engine.registry_dated import ONE_DAY, SplitRule
 from engine.schema import EmailAddress, Person, Registry
 from engine.schema_base import Model, Slug
@@ -276,6 +277,8 @@ class _Checker:
                         index, "unit", f"đơn vị '{op.unit}' đã có; đặt mã khác cho đơn vị mới"
                     )
                     continue
+                if (wrong := kind_problem(op.name, op.kind)) is not None:  # engine.party
+                    self.problem(index, "kind", wrong)
                 self.created.add(op.unit)
                 attrs = op.model_dump(mode="json", exclude={"op", "unit", "note", "sample"})
                 attrs["sample"] = op.sample or self.cs.sample

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from engine.party import KIND_HELP
 from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
@@ -76,7 +77,7 @@ class Unit(Model):
     id: Slug
     name: str = Field(description="Full Vietnamese name, e.g. 'Công an huyện Hạ Lang'.")
     short: str | None = Field(None, description="Short code as used in 'Lưu: VT, CAH'.")
-    kind: Slug = Field(description="e.g. people-committee, police, department, commune-committee.")
+    kind: Slug = Field(description=KIND_HELP)
     level: Literal["central", "province", "district", "commune", "none"] = "none"
     parent: Slug | None = None
     emails: list[EmailAddress] = Field(default_factory=list)
@@ -94,7 +95,7 @@ class Unit(Model):
     collective: bool | None = Field(
         None,
         description="Run by its collective leadership (chế độ tập thể), so it signs 'TM.': "
-        "default true for people's committees and councils, false for other kinds.",
+        "default true for people's committees, councils and Party committees, false for others.",
     )
 
     @model_validator(mode="after")

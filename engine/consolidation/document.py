@@ -20,10 +20,12 @@ from engine.consolidation.figures import Figures, build_figures
 from engine.context import PlanContext
 from engine.cutoff import cutoff_text
 from engine.documents import ReportDocument, Signer
+from engine.party import number_symbol
 from engine.reports import Reports, display_value
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import (
     OBLIGATION_ANSWERED,
+    ObligationStatus,
     ReviewState,
 )
 from engine.status import State, StatusRow, note
@@ -89,6 +91,55 @@ def owing_units(session: Session, cycle_id: int, deliverable_id: str) -> dict[st
     return {row.unit_id: UnitFacts.of(row) for row in found}
 
 
+def _symbol(code: str | None, party: bool) -> str:
+    """'BC-CAH' after the number ('125/BC-CAH'); a Party body's 'BC/HU' ('12-BC/HU')."""
+    code = code.split()[0] if code else None
+    if party:
+        return number_symbol("BC", code)
+    return f"BC-{code}" if code else "BC"
+
+
+def _merged_out(
+    ctx: PlanContext, rows: list[StatusRow], day: dt.date
+) -> tuple[list[StatusRow], dict[str, list[str]]]:
+    """The rows still owed, and per heir the units whose duty was merged into its own
+    (engine.lifecycle.sweep waives those: they owe nothing, and were never 'on time')."""
+    owed = {r.unit_id for r in rows if r.obligation_status is not ObligationStatus.WAIVED}
+    stands_for: dict[str, list[str]] = {}
+    merged: set[int] = set()
+    for row in rows:
+        if row.obligation_status is not ObligationStatus.WAIVED:
+            continue
+        heir = _first_successor(ctx, row.unit_id, owed)
+        if heir is not None:  # without an heir among the rows, the row stays as it was
+            merged.add(row.obligation_id)
+            name = ctx.unit_name(row.unit_id, on=day) or row.unit_name
+            stands_for.setdefault(heir, []).append(name)
+    return [r for r in rows if r.obligation_id not in merged], stands_for
+
+
+def _first_successor(ctx: PlanContext, unit_id: str, among: set[str]) -> str | None:
+    """The nearest unit ``among`` on ``unit_id``'s successor links (whatever their dates:
+    the duty went to the successor of the day, which may since have passed it on)."""
+    seen, frontier = {unit_id}, [unit_id]
+    while frontier:
+        unit = ctx.view.unit(frontier.pop(0))
+        for successor in unit.successors if unit is not None else ():
+            if successor in among:
+                return successor
+            if successor not in seen:
+                seen.add(successor)
+                frontier.append(successor)
+    return None
+
+
+def _note(row: StatusRow, stands_for: Mapping[str, list[str]]) -> str:
+    """The status note, and the units whose duty this one also answers."""
+    merged = stands_for.get(row.unit_id)
+    extra = f"gộp nghĩa vụ của {', '.join(merged)}" if merged else ""
+    return "; ".join(part for part in (note(row), extra) if part)
+
+
 def build_document(
     ctx: PlanContext,
     consolidation: Consolidation,
@@ -107,6 +158,7 @@ def build_document(
     """The report and its figures; ``reports``: the counted (unit, values), ``owing``:
     every owing unit's facts (default: the status rows' units, without assignments)."""
     plan = ctx.plan
+    rows, stands_for = _merged_out(ctx, rows, day)
     # each unit by the name it had on the report's day (engine.registry_history)
     names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
@@ -141,11 +193,15 @@ def build_document(
     figures = build_figures(
         template, Applicability(plan, template, ctx.view), facts, reports, aggregates, names
     )
-    status = [(names[r.unit_id], short_date(r.due_date), r.state.label, note(r)) for r in rows]
+    status = [
+        (names[r.unit_id], short_date(r.due_date), r.state.label, _note(r, stands_for))
+        for r in rows
+    ]
     doc = ReportDocument(
         issuer=issuer_name,
         parent_body=said.parent_body,
-        symbol=f"BC-{code.split()[0]}" if (code := short_code(ctx.view, issuer_id)) else "BC",
+        symbol=_symbol(short_code(ctx.view, issuer_id), said.party),
+        party=said.party,
         place=plan.document.place,
         day=day,
         title="BÁO CÁO",
