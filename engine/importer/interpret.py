@@ -128,7 +128,8 @@ class Interpreter(DocumentParts, ReportParts):
         self._unread(paras)
         self.findings.sort(key=lambda f: (f.line, f.kind))
         changes = [f"{c.id} (từ {short_date(c.effective)})" for c in self.applied]
-        return Draft(plan, self._registry_draft(), self.findings, self.source, changes)
+        near = list(self.near.values())
+        return Draft(plan, self._registry_draft(), self.findings, self.source, changes, near)
 
     def _changes_note(self) -> str | None:
         if not self.applied:

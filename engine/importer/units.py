@@ -152,10 +152,17 @@ class Match:
 
     @property
     def found(self) -> bool:
+        """Alike enough to be a unit name (the heading of an assignment), sure or not."""
         return self.best is not None and self.best.score >= LIKELY
 
+    @property
+    def near(self) -> bool:
+        """Alike but not sure (a score from LIKELY up to SURE): the nearest names are shown
+        for a person to choose; never written as the unit."""
+        return self.found and not self.sure
+
     def target(self) -> dict[str, str] | None:
-        if not self.found or self.best is None:
+        if not self.sure or self.best is None:
             return None
         return {self.best.kind: self.best.id}
 
@@ -262,13 +269,15 @@ class UnitMatcher:
             return Match(text, None)
         top = scored[0]
         others = [c for c in scored[1:] if c.kind == "group" or c.id in self._valid][:3]
-        if top.kind == "unit" and top.id not in self._valid and top.score >= LIKELY:
+        if top.kind == "unit" and top.id not in self._valid and top.score >= SURE:
             dated = self._dated(top)
             heir = dated.heirs[0] if dated.heirs else None
             best_now = Candidate("unit", heir.id, heir.name, top.score) if heir else None
             return Match(text, best_now, others, dated)
-        if top.kind == "unit" and top.id not in self._valid:
+        if top.kind == "unit" and top.id not in self._valid and top.score < LIKELY:
             return Match(text, others[0] if others else None, others[1:])
+        # near a unit of another time: shown as it is, for a person to choose (no heir
+        # is looked for on a guess)
         return Match(text, top, others)
 
     def _dated(self, found: Candidate) -> Dated:
@@ -287,6 +296,10 @@ class UnitMatcher:
         history = view.history
         change = history.ended_by.get(found.id) if history is not None else None
         return Dated(found.id, unit.name, unit.valid_from, unit.valid_to, heirs, change)
+
+    def valid(self, unit_id: str) -> bool:
+        """A unit of the document's date (a group is always)."""
+        return unit_id in self._valid or unit_id in self._group_keys
 
     def unit_name(self, unit_id: str) -> str | None:
         return next((u.name for u in self.units if u.id == unit_id), None)
