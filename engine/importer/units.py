@@ -171,19 +171,34 @@ class Match:
         return "; ".join(f"{c.id} ({c.name}, {c.score:.0f}%)" for c in shown[:3])
 
 
-def _score(query: str, choice: str, **kwargs: object) -> float:
-    """Word order aside, how alike two names are; a name of five words or more that the
-    other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
-    counts nearly as much as an equal one."""
-    score = fuzz.token_sort_ratio(query, choice)
-    asked = set(query.split())
-    if len(asked) >= 5:
-        named = set(choice.split())
-        # held whole: every word of one in the other (token_set_ratio alone also rates
-        # high two names that only share their place, "… tỉnh Cao Bằng")
-        if asked <= named or named <= asked:
-            score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
-    return score
+class _Choices:
+    """The names one kind (units or groups) is matched against, with their words."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = keys
+        self.words = {ident: frozenset(key.split()) for ident, key in keys.items()}
+        self.order = {ident: index for index, ident in enumerate(keys)}
+
+    def top(self, query: str, limit: int = 4) -> list[tuple[str, float]]:
+        """The ``limit`` names most like ``query``, best first, ties in the names' order.
+
+        Word order aside, how alike two names are (``token_sort_ratio``, for every name
+        in one native call); a name of five words or more that the other holds whole
+        ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương") counts nearly
+        as much as an equal one."""
+        found = process.extract(query, self.keys, scorer=fuzz.token_sort_ratio, limit=None)
+        asked = set(query.split())
+        scored: list[tuple[str, float]] = []
+        for choice, score, ident in found:
+            if len(asked) >= 5:
+                named = self.words[ident]
+                # held whole: every word of one in the other (token_set_ratio alone also
+                # rates high two names that only share their place, "… tỉnh Cao Bằng")
+                if asked <= named or named <= asked:
+                    score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+            scored.append((ident, score))
+        scored.sort(key=lambda pair: (-pair[1], self.order[pair[0]]))
+        return scored[:limit]
 
 
 class UnitMatcher:
@@ -209,10 +224,11 @@ class UnitMatcher:
         # Every unit, those of another time too: a name of a unit abolished before the
         # document's date is found, and mapped to its heir (with a warning), not to
         # whichever valid unit happens to look like it.
-        self._unit_keys = {u.id: _key(u.name) for u in self.every}
+        self._unit_keys = _Choices({u.id: _key(u.name) for u in self.every})
         self._unit_names = {u.id: u.name for u in self.every}
         self._valid = {u.id for u in self.units}
-        self._group_keys = {g.id: _key(g.name) for g in self.groups}
+        self._group_keys = _Choices({g.id: _key(g.name) for g in self.groups})
+        self._group_names = {g.id: g.name for g in self.groups}
         self._shorts = {fold(u.short): u for u in self.units if u.short}
 
     def _with_issuer(self, key: str) -> str:
@@ -251,10 +267,10 @@ class UnitMatcher:
         best: dict[tuple[str, str], Candidate] = {}
         for kind, choices, names in (
             ("unit", self._unit_keys, self._unit_names),
-            ("group", self._group_keys, {g.id: g.name for g in self.groups}),
+            ("group", self._group_keys, self._group_names),
         ):
             for key in keys:
-                for _choice, score, ident in process.extract(key, choices, scorer=_score, limit=4):
+                for ident, score in choices.top(key):
                     bonus = 6.0 if (kind == "group") == plural else -6.0
                     # an equal name of the document's time wins over one of another time
                     stale = 0.5 if kind == "unit" and ident not in self._valid else 0.0
@@ -299,7 +315,7 @@ class UnitMatcher:
 
     def valid(self, unit_id: str) -> bool:
         """A unit of the document's date (a group is always)."""
-        return unit_id in self._valid or unit_id in self._group_keys
+        return unit_id in self._valid or unit_id in self._group_names
 
     def unit_name(self, unit_id: str) -> str | None:
         return next((u.name for u in self.units if u.id == unit_id), None)
