@@ -14,8 +14,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from rapidfuzz import fuzz, process
-
 from engine.vntext import short_date
 
 if TYPE_CHECKING:
@@ -186,6 +184,11 @@ class _Choices:
         in one native call); a name of five words or more that the other holds whole
         ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương") counts nearly
         as much as an equal one."""
+        if not self.keys:
+            return []
+        # here, not at the top: an import without a registry matches nothing
+        from rapidfuzz import fuzz, process
+
         found = process.extract(query, self.keys, scorer=fuzz.token_sort_ratio, limit=None)
         asked = set(query.split())
         scored: list[tuple[str, float]] = []
