@@ -148,7 +148,8 @@ class Context:
                 line,
                 f"“{match.text}” gần giống “{best.name}” ({best.id}, {best.score:.0f} %{when}), "
                 f"chưa đủ chắc để ghi: đã ghi mã tạm {ident}, `kehoach validate` sẽ báo lỗi "
-                f"đến khi thay bằng mã đơn vị đúng" + (f"; các lựa chọn khác: {others}" if others else ""),
+                f"đến khi thay bằng mã đơn vị đúng"
+                + (f"; các lựa chọn khác: {others}" if others else ""),
             )
         )
         return Map(flow=True).put(best.kind, ident)
