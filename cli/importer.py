@@ -138,7 +138,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for line in report_lines(draft):
         err(line)
     for near in draft.near:
-        err(near.warning(str(args.file)))
+        err(near.warning(draft.source))
     if draft.changes:
         err(
             "Tên đơn vị đã đối chiếu với danh bạ như ngày của văn bản, sau các thay đổi: "

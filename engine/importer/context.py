@@ -38,11 +38,13 @@ class NearName:
     best: Candidate
     lines: list[int] = field(default_factory=list)
 
-    def warning(self, source: str) -> str:
-        """One line in Vietnamese for the whole name, wherever it stands."""
+    def warning(self, source: SourceText | None) -> str:
+        """One line in Vietnamese for the whole name, wherever it stands ("dòng" of a
+        text or PDF, "đoạn" of a DOCX)."""
         where = ", ".join(str(n) for n in dict.fromkeys(self.lines) if n) or "?"
+        path, unit = (source.path, source.unit) if source else ("?", "dòng")
         return (
-            f"Cảnh báo: {source} dòng {where}: “{self.text}” gần giống “{self.best.name}” "
+            f"Cảnh báo: {path} {unit} {where}: “{self.text}” gần giống “{self.best.name}” "
             f"({self.best.score:.0f} %) nhưng chưa đủ chắc; chưa giao cho {self.best.id}, đã ghi "
             f"mã tạm {self.ident}: bản nháp chưa qua được `kehoach validate` đến khi ghi mã đúng."
         )
