@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.importer.sources import SourceText
 from engine.importer.units import Candidate, Match, UnitMatcher, fold
 from engine.importer.yamlout import Map
+from engine.vntext import short_date
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -185,6 +186,13 @@ class Context:
         self.applied = pending
 
     # ------------------------------------------------------------ the whole
+
+    def _draft(self, plan: Map) -> Draft:
+        """The whole: the plan, the registry draft, the findings (sorted by the caller),
+        the change sets applied and the names only like a unit."""
+        changes = [f"{c.id} (từ {short_date(c.effective)})" for c in self.applied]
+        near = list(self.near.values())
+        return Draft(plan, self._registry_draft(), self.findings, self.source, changes, near)
 
     def _registry_draft(self) -> Map | None:
         if not self.missing:
