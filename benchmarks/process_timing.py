@@ -1,6 +1,9 @@
 """Timing a command as a whole process, shared by the whole-process benchmarks
-(bench_validate.py, bench_import.py): wall and CPU time of each run, their medians next
-to a bare `python -c pass`, the load average, and the ratio to a target.
+(bench_validate.py, bench_import.py): wall and CPU time (user + system of the child,
+``getrusage(RUSAGE_CHILDREN)``) of each run, and of a bare `python -c pass` run after
+each one, so that both are measured under the same load; their medians, the ratios of
+the command to `python -c pass`, the load average before and after, and the ratio to a
+target.
 
 The commands run with Python's bytecode cache, as an installed kehoach has it (pip
 compiles the modules at install): PYTHONDONTWRITEBYTECODE is dropped for them and the
@@ -48,6 +51,8 @@ class Runs:
     walls: list[float]
     cpus: list[float]  # user + system time of the process and its children
     bytecode: bool = True
+    bare: Runs | None = None  # `python -c pass`, one run after each of the command's
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def run_once(command: list[str], bytecode: bool = True) -> tuple[float, float]:
@@ -65,12 +70,21 @@ def run_once(command: list[str], bytecode: bool = True) -> tuple[float, float]:
     return wall, cpu
 
 
+BARE = [sys.executable, "-c", "pass"]
+
+
 def time_command(command: list[str], runs: int, warm: int = 1, bytecode: bool = True) -> Runs:
-    """``runs`` timed runs after ``warm`` untimed ones (the OS file cache, the bytecode)."""
+    """``runs`` timed runs after ``warm`` untimed ones (the OS file cache, the bytecode),
+    each followed by a timed `python -c pass` (the same interpreter and environment)."""
     for _ in range(warm):
         run_once(command, bytecode)
-    timed = [run_once(command, bytecode) for _ in range(runs)]
-    return Runs([w for w, _ in timed], [c for _, c in timed], bytecode)
+    load = os.getloadavg()
+    timed, bare = [], []
+    for _ in range(runs):
+        timed.append(run_once(command, bytecode))
+        bare.append(run_once(BARE, bytecode))
+    reference = Runs([w for w, _ in bare], [c for _, c in bare], bytecode)
+    return Runs([w for w, _ in timed], [c for _, c in timed], bytecode, reference, load)
 
 
 def kehoach() -> str:
@@ -78,17 +92,34 @@ def kehoach() -> str:
     return str(Path(sys.executable).parent / "kehoach")
 
 
+def _load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
+
+
 def report(title: str, measured: Runs, target_seconds: float) -> None:
-    """Print the medians, `python -c pass` for scale, the load average and the target."""
+    """Print the medians, `python -c pass` of the same run and the ratios to it, the load
+    average before and after, and the ratio to the target."""
     load = os.getloadavg()
-    bare = time_command([sys.executable, "-c", "pass"], len(measured.walls), warm=0)
-    median = statistics.median(measured.walls)
+    bare = measured.bare or time_command(BARE, len(measured.walls), warm=0)
+    wall, cpu = statistics.median(measured.walls), statistics.median(measured.cpus)
+    bare_wall, bare_cpu = statistics.median(bare.walls), statistics.median(bare.cpus)
     cache = "bytecode cached" if measured.bytecode else "no bytecode cache: every module compiled"
     print(f"{title}, {len(measured.walls)} runs ({cache})")
-    print(f"  wall: median {median * 1000:7.1f} ms   best {min(measured.walls) * 1000:7.1f} ms")
-    print(f"  CPU:  median {statistics.median(measured.cpus) * 1000:7.1f} ms")
-    print(f"  python -c pass: wall median {statistics.median(bare.walls) * 1000:7.1f} ms")
-    print(f"  load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"  wall: median {wall * 1000:7.1f} ms   best {min(measured.walls) * 1000:7.1f} ms")
     print(
-        f"  target {target_seconds * 1000:.0f} ms: median is {median / target_seconds:.2f}× the target"
+        f"  CPU (user+sys of the child): median {cpu * 1000:7.1f} ms   "
+        f"best {min(measured.cpus) * 1000:7.1f} ms"
+    )
+    print(
+        f"  python -c pass, after each run: wall median {bare_wall * 1000:7.1f} ms   "
+        f"CPU median {bare_cpu * 1000:7.1f} ms"
+    )
+    print(f"  ratio to python -c pass: wall {wall / bare_wall:.1f}×   CPU {cpu / bare_cpu:.1f}×")
+    print(f"  wall / CPU: {wall / cpu:.2f} (above 1: waiting for a core or the disk)")
+    print(
+        f"  load average (1, 5, 15 min): before {_load(measured.load_before)}   after {_load(load)}"
+    )
+    print(
+        f"  target {target_seconds * 1000:.0f} ms: median wall is {wall / target_seconds:.2f}× "
+        f"the target, median CPU {cpu / target_seconds:.2f}×"
     )

@@ -137,6 +137,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     text = draft_yaml(draft)
     for line in report_lines(draft):
         err(line)
+    for near in draft.near:
+        err(near.warning(draft.source))
     if draft.changes:
         err(
             "Tên đơn vị đã đối chiếu với danh bạ như ngày của văn bản, sau các thay đổi: "

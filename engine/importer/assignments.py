@@ -255,7 +255,7 @@ def table_assignments(
                 continue
             row.used = True
             match = matcher.match(lead)
-            key = match.best.id if match.found and match.best else lead
+            key = match.best.id if match.sure and match.best else lead
             time_text = _cell(cells, columns, "time")
             stated = timings(time_text, cell=True) if time_text else []
             timing = stated[0] if stated else None

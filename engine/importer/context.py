@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.importer.sources import SourceText
-from engine.importer.units import Match, UnitMatcher, fold
+from engine.importer.units import Candidate, Match, UnitMatcher, fold
 from engine.importer.yamlout import Map
+from engine.vntext import short_date
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,12 +31,34 @@ class Finding:
 
 
 @dataclass
+class NearName:
+    """A name only like a registry unit, written as ``ident`` (refused by the loader)."""
+
+    text: str
+    ident: str
+    best: Candidate
+    lines: list[int] = field(default_factory=list)
+
+    def warning(self, source: SourceText | None) -> str:
+        """One line in Vietnamese for the whole name, wherever it stands ("dòng" of a
+        text or PDF, "đoạn" of a DOCX)."""
+        where = ", ".join(str(n) for n in dict.fromkeys(self.lines) if n) or "?"
+        path, unit = (source.path, source.unit) if source else ("?", "dòng")
+        return (
+            f"Cảnh báo: {path} {unit} {where}: “{self.text}” gần giống “{self.best.name}” "
+            f"({self.best.score:.0f} %) nhưng chưa đủ chắc; chưa giao cho {self.best.id}, đã ghi "
+            f"mã tạm {self.ident}: bản nháp chưa qua được `kehoach validate` đến khi ghi mã đúng."
+        )
+
+
+@dataclass
 class Draft:
     plan: Map
     registry_draft: Map | None
     findings: list[Finding] = field(default_factory=list)
     source: SourceText | None = None
     changes: list[str] = field(default_factory=list)  # change sets applied for its date
+    near: list[NearName] = field(default_factory=list)  # names only like a unit
 
 
 def slug(text: str, limit: int = 48) -> str:
@@ -80,6 +103,7 @@ class Context:
         self.applied: list[ChangeFile] = []
         self.findings: list[Finding] = []
         self.missing: dict[str, tuple[str, int]] = {}  # slug → (name, line)
+        self.near: dict[str, NearName] = {}  # names only like a unit, as written
         self.ids = _Ids()
 
     # ------------------------------------------------------------ reporting
@@ -99,15 +123,10 @@ class Context:
             notes.append(self.check(line, match.dated.why(match.text, self.as_of)))
             if match.best is None:
                 return Map(flow=True).put("unit", match.dated.id)
-        if match.found and match.best is not None:
-            if not match.sure:
-                notes.append(
-                    self.check(
-                        line,
-                        f"“{match.text}” khớp chưa chắc với danh bạ; các lựa chọn: {match.suggestions()}",
-                    )
-                )
+        if match.sure and match.best is not None:
             return Map(flow=True).put(match.best.kind, match.best.id)
+        if match.near and match.best is not None:
+            return self._unresolved(match, match.best, line, notes)
         ident = "moi-" + slug(match.text, 40)
         self.missing.setdefault(ident, (match.text, line))
         hint = f"; gần nhất: {match.suggestions()}" if match.best is not None else ""
@@ -118,6 +137,25 @@ class Context:
             )
         )
         return Map(flow=True).put("unit", ident)
+
+    def _unresolved(self, match: Match, best: Candidate, line: int, notes: list[str]) -> Map:
+        """A name only like a unit (LIKELY ≤ score < SURE): a temporary id the loader
+        refuses, the nearest names above it, one warning per name (``self.near``)."""
+        ident = "chua-ro-" + slug(match.text, 40)
+        near = self.near.setdefault(match.text, NearName(match.text, ident, best))
+        near.lines.append(line)
+        when = "" if self.matcher.valid(best.id) else ", đơn vị không có vào ngày của văn bản"
+        others = "; ".join(f"{c.id} ({c.name}, {c.score:.0f} %)" for c in match.others[:2])
+        notes.append(
+            self.check(
+                line,
+                f"“{match.text}” gần giống “{best.name}” ({best.id}, {best.score:.0f} %{when}), "
+                f"chưa đủ chắc để ghi: đã ghi mã tạm {ident}, `kehoach validate` sẽ báo lỗi "
+                f"đến khi thay bằng mã đơn vị đúng"
+                + (f"; các lựa chọn khác: {others}" if others else ""),
+            )
+        )
+        return Map(flow=True).put(best.kind, ident)
 
     def registry_on(self, day: dt.date) -> None:
         """The registry as it stands on the document's date: the change sets that took
@@ -148,6 +186,13 @@ class Context:
         self.applied = pending
 
     # ------------------------------------------------------------ the whole
+
+    def _draft(self, plan: Map) -> Draft:
+        """The whole: the plan, the registry draft, the findings (sorted by the caller),
+        the change sets applied and the names only like a unit."""
+        changes = [f"{c.id} (từ {short_date(c.effective)})" for c in self.applied]
+        near = list(self.near.values())
+        return Draft(plan, self._registry_draft(), self.findings, self.source, changes, near)
 
     def _registry_draft(self) -> Map | None:
         if not self.missing:

@@ -97,7 +97,7 @@ class DocumentParts(Context):
         return signer
 
     def _recipients(self, closing: Closing, found: list[Found]) -> list[Map]:
-        assigned = {m.best.id for f in found for m in [f.match] if m.found and m.best}
+        assigned = {m.best.id for f in found for m in [f.match] if m.sure and m.best}
         out: list[Map] = []
         for line in closing.recipients:
             entry = Map()

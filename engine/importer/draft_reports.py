@@ -74,7 +74,7 @@ class ReportParts(Context):
         """The report a consolidation gathers: the one sent to its unit, else the last."""
         if clause.by:
             by = self.matcher.match(clause.by, prefer_group=False)
-            if by.found and by.best is not None:
+            if by.sure and by.best is not None:
                 for entry in deliverables:
                     routing = entry.get("routing")
                     if (
@@ -247,7 +247,7 @@ class ReportParts(Context):
         entry.put("from_assignments", [assignment] if assignment else "all")
         if clause.to:
             match = self.matcher.match(clause.to, prefer_group=False)
-            entry.put("to", match.best.id if match.found and match.best else clause.to)
+            entry.put("to", match.best.id if match.sure and match.best else clause.to)
         entry.put("line", clause.line)
         return entry
 

@@ -127,8 +127,7 @@ class Interpreter(DocumentParts, ReportParts):
                 section.para.used = True
         self._unread(paras)
         self.findings.sort(key=lambda f: (f.line, f.kind))
-        changes = [f"{c.id} (từ {short_date(c.effective)})" for c in self.applied]
-        return Draft(plan, self._registry_draft(), self.findings, self.source, changes)
+        return self._draft(plan)
 
     def _changes_note(self) -> str | None:
         if not self.applied:

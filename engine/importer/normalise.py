@@ -46,11 +46,14 @@ class Paragraph:
         return self.cells is not None
 
 
+_SPACES = str.maketrans(dict.fromkeys("\t\u00a0\u2002\u2003\u2009\u200b\ufeff", " "))
+
+
 def clean(text: str) -> str:
     """NFC, one space between words, no control characters."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if ch in "\t\u00a0\u2002\u2003\u2009\u200b\ufeff" else ch for ch in text)
-    text = "".join(ch for ch in text if ch == " " or unicodedata.category(ch)[0] != "C")
+    text = unicodedata.normalize("NFC", text).translate(_SPACES)
+    if not text.isprintable():  # a character of category C (or a rarer space): looked at one by one
+        text = "".join(ch for ch in text if ch == " " or unicodedata.category(ch)[0] != "C")
     return " ".join(text.split())
 
 

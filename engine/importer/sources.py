@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import errno
 import io
-import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +86,8 @@ def _text(name: str, data: bytes) -> SourceText:
 
 
 def _docx(name: str, data: bytes) -> SourceText:
+    import zipfile  # here, not at the top: a text plan's import needs neither it nor docx
+
     try:
         import docx
         from docx.table import Table
@@ -135,6 +135,8 @@ def _table_lines(table: object) -> list[str]:
 
 
 def _pdf(name: str, data: bytes) -> SourceText:
+    import logging  # here, not at the top: logging alone is ~5 ms of a text plan's import
+
     # pypdf logs its repairs in English ("EOF marker not found"); the user gets one
     # Vietnamese line instead.
     quiet = logging.getLogger("pypdf")

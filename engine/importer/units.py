@@ -14,8 +14,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from rapidfuzz import fuzz, process
-
 from engine.vntext import short_date
 
 if TYPE_CHECKING:
@@ -152,10 +150,17 @@ class Match:
 
     @property
     def found(self) -> bool:
+        """Alike enough to be a unit name (the heading of an assignment), sure or not."""
         return self.best is not None and self.best.score >= LIKELY
 
+    @property
+    def near(self) -> bool:
+        """Alike but not sure (a score from LIKELY up to SURE): the nearest names are shown
+        for a person to choose; never written as the unit."""
+        return self.found and not self.sure
+
     def target(self) -> dict[str, str] | None:
-        if not self.found or self.best is None:
+        if not self.sure or self.best is None:
             return None
         return {self.best.kind: self.best.id}
 
@@ -164,19 +169,39 @@ class Match:
         return "; ".join(f"{c.id} ({c.name}, {c.score:.0f}%)" for c in shown[:3])
 
 
-def _score(query: str, choice: str, **kwargs: object) -> float:
-    """Word order aside, how alike two names are; a name of five words or more that the
-    other holds whole ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương")
-    counts nearly as much as an equal one."""
-    score = fuzz.token_sort_ratio(query, choice)
-    asked = set(query.split())
-    if len(asked) >= 5:
-        named = set(choice.split())
-        # held whole: every word of one in the other (token_set_ratio alone also rates
-        # high two names that only share their place, "… tỉnh Cao Bằng")
-        if asked <= named or named <= asked:
-            score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
-    return score
+class _Choices:
+    """The names one kind (units or groups) is matched against, with their words."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = keys
+        self.words = {ident: frozenset(key.split()) for ident, key in keys.items()}
+        self.order = {ident: index for index, ident in enumerate(keys)}
+
+    def top(self, query: str, limit: int = 4) -> list[tuple[str, float]]:
+        """The ``limit`` names most like ``query``, best first, ties in the names' order.
+
+        Word order aside, how alike two names are (``token_sort_ratio``, for every name
+        in one native call); a name of five words or more that the other holds whole
+        ("Sở Công Thương các tỉnh, thành phố" in "… trực thuộc Trung ương") counts nearly
+        as much as an equal one."""
+        if not self.keys:
+            return []
+        # here, not at the top: an import without a registry matches nothing
+        from rapidfuzz import fuzz, process
+
+        found = process.extract(query, self.keys, scorer=fuzz.token_sort_ratio, limit=None)
+        asked = set(query.split())
+        scored: list[tuple[str, float]] = []
+        for choice, score, ident in found:
+            if len(asked) >= 5:
+                named = self.words[ident]
+                # held whole: every word of one in the other (token_set_ratio alone also
+                # rates high two names that only share their place, "… tỉnh Cao Bằng")
+                if asked <= named or named <= asked:
+                    score = max(score, 0.88 * fuzz.token_set_ratio(query, choice))
+            scored.append((ident, score))
+        scored.sort(key=lambda pair: (-pair[1], self.order[pair[0]]))
+        return scored[:limit]
 
 
 class UnitMatcher:
@@ -202,10 +227,11 @@ class UnitMatcher:
         # Every unit, those of another time too: a name of a unit abolished before the
         # document's date is found, and mapped to its heir (with a warning), not to
         # whichever valid unit happens to look like it.
-        self._unit_keys = {u.id: _key(u.name) for u in self.every}
+        self._unit_keys = _Choices({u.id: _key(u.name) for u in self.every})
         self._unit_names = {u.id: u.name for u in self.every}
         self._valid = {u.id for u in self.units}
-        self._group_keys = {g.id: _key(g.name) for g in self.groups}
+        self._group_keys = _Choices({g.id: _key(g.name) for g in self.groups})
+        self._group_names = {g.id: g.name for g in self.groups}
         self._shorts = {fold(u.short): u for u in self.units if u.short}
 
     def _with_issuer(self, key: str) -> str:
@@ -244,10 +270,10 @@ class UnitMatcher:
         best: dict[tuple[str, str], Candidate] = {}
         for kind, choices, names in (
             ("unit", self._unit_keys, self._unit_names),
-            ("group", self._group_keys, {g.id: g.name for g in self.groups}),
+            ("group", self._group_keys, self._group_names),
         ):
             for key in keys:
-                for _choice, score, ident in process.extract(key, choices, scorer=_score, limit=4):
+                for ident, score in choices.top(key):
                     bonus = 6.0 if (kind == "group") == plural else -6.0
                     # an equal name of the document's time wins over one of another time
                     stale = 0.5 if kind == "unit" and ident not in self._valid else 0.0
@@ -262,13 +288,15 @@ class UnitMatcher:
             return Match(text, None)
         top = scored[0]
         others = [c for c in scored[1:] if c.kind == "group" or c.id in self._valid][:3]
-        if top.kind == "unit" and top.id not in self._valid and top.score >= LIKELY:
+        if top.kind == "unit" and top.id not in self._valid and top.score >= SURE:
             dated = self._dated(top)
             heir = dated.heirs[0] if dated.heirs else None
             best_now = Candidate("unit", heir.id, heir.name, top.score) if heir else None
             return Match(text, best_now, others, dated)
-        if top.kind == "unit" and top.id not in self._valid:
+        if top.kind == "unit" and top.id not in self._valid and top.score < LIKELY:
             return Match(text, others[0] if others else None, others[1:])
+        # near a unit of another time: shown as it is, for a person to choose (no heir
+        # is looked for on a guess)
         return Match(text, top, others)
 
     def _dated(self, found: Candidate) -> Dated:
@@ -287,6 +315,10 @@ class UnitMatcher:
         history = view.history
         change = history.ended_by.get(found.id) if history is not None else None
         return Dated(found.id, unit.name, unit.valid_from, unit.valid_to, heirs, change)
+
+    def valid(self, unit_id: str) -> bool:
+        """A unit of the document's date (a group is always)."""
+        return unit_id in self._valid or unit_id in self._group_names
 
     def unit_name(self, unit_id: str) -> str | None:
         return next((u.name for u in self.units if u.id == unit_id), None)
