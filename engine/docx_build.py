@@ -311,15 +311,14 @@ def write_deferred(path: Path, deferred: Sequence[tuple[Any, Iterable[Sequence[s
         return
     staged = path.with_name(path.name + ".rows")
     try:
-        with zipfile.ZipFile(path) as source, zipfile.ZipFile(staged, "w") as target:
+        deflated = zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED)
+        with zipfile.ZipFile(path) as source, deflated as target:
             for info in source.infolist():
-                copied = zipfile.ZipInfo(info.filename, info.date_time)
-                copied.compress_type = zipfile.ZIP_DEFLATED
                 if info.filename != "word/document.xml":
-                    target.writestr(copied, source.read(info))
+                    target.writestr(info.filename, source.read(info))
                     continue
                 pieces = _MARKS.split(source.read(info))
-                with target.open(copied, "w") as stream:
+                with target.open(info.filename, "w") as stream:
                     stream.write(pieces[0])
                     for index in range(1, len(pieces), 2):
                         template, rows = deferred[int(pieces[index])]
