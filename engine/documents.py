@@ -297,11 +297,12 @@ def render_docx(doc: ReportDocument, path: Path) -> Path:
     _docx_status(document, doc)
     _docx_closing(document, doc)
     _docx_footer(document, doc)
+    deferred: list[Any] = []  # the phụ lục rows, written as the file is saved
     for number, appendix in enumerate(doc.appendix_list(), 1):
-        _docx_appendix(document, doc, number, appendix)
+        _docx_appendix(document, doc, number, appendix, deferred)
     if doc.audit_head:
         document.core_properties.comments = HEAD_PREFIX + doc.audit_head
-    return _save_atomically(document, path)
+    return _save_atomically(document, path, deferred)
 
 
 def _xml_safe(value: Any) -> Any:
@@ -506,7 +507,9 @@ def _shrink_break(paragraph: Any) -> None:
     mark.append(size)
 
 
-def _docx_appendix(document: Any, doc: ReportDocument, number: int, appendix: Appendix) -> None:
+def _docx_appendix(
+    document: Any, doc: ReportDocument, number: int, appendix: Appendix, deferred: list[Any]
+) -> None:
     """A phụ lục on a new page (landscape when it is wide): its number, title, what it
     is attached to, then the table, one row per unit."""
     from docx.enum.section import WD_SECTION
@@ -531,18 +534,20 @@ def _docx_appendix(document: Any, doc: ReportDocument, number: int, appendix: Ap
         aligns=appendix.aligns,
         cell_style="KhSmallCell" if small else "KhCell",
         head_style="KhSmallHead" if small else "KhCellHead",
+        deferred=deferred,
     )
     xb.append(document, tbl)
     if appendix.note:
         xb.append(document, xb.paragraph(appendix.note, size=11, italic=True, before=6))
 
 
-def _save_atomically(document, path: Path) -> Path:
+def _save_atomically(document, path: Path, deferred: list[Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".docx", dir=path.parent)
     os.close(handle)
     try:
         document.save(tmp)
+        xb.write_deferred(Path(tmp), deferred or [])
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

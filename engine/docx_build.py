@@ -11,13 +11,20 @@ by its grid; a grid that disagrees with the cells wraps "HUYỆN HẠ / LANG").
 from __future__ import annotations
 
 import copy
+import os
+import re
+import zipfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 FONT = "Times New Roman"
+ROWS_MARK = "kehoach-rows-"  # an XML comment where deferred table rows go
+_MARKS = re.compile(rb"<!--" + ROWS_MARK.encode() + rb"(\d+)-->")
+_ROW_HEAD = re.compile(rb'<w:tr(?: xmlns(?::\w+)?="[^"]*")*>')
 TWIPS_PER_CM = 1440 / 2.54
 
 # Paragraph styles (id, name, size in pt, bold, italic, alignment)
@@ -230,9 +237,11 @@ def table(
     head_style: str = "KhCellHead",
     borders: bool = True,
     split_rows: bool = True,
+    deferred: list[tuple[Any, Iterable[Sequence[str]]]] | None = None,
 ) -> Any:
     """A ``w:tbl``: fixed layout, grid = cell widths, a repeated header row; each body
-    row a deep copy of one styled row with its texts set."""
+    row a deep copy of one styled row with its texts set. With ``deferred`` the body
+    rows are only marked, for :func:`write_deferred` to write as the file is saved."""
     total = sum(widths_cm)
     edge = (
         {"val": "single", "sz": "4", "space": "0", "color": "000000"} if borders else {"val": "nil"}
@@ -273,9 +282,53 @@ def table(
     template = _el("tr") if split_rows else _el("tr", None, _el("trPr", None, _el("cantSplit")))
     for width, align in zip(widths_cm, aligns, strict=True):
         template.append(_cell(width, cell_style, align))
+    if deferred is not None:
+        # Under the prefix the document uses (w:), as the rows would be in it.
+        etree.Element(w("tbl"), nsmap={"w": W_NS}).append(template)
+        deferred.append((template, rows))
+        tbl.append(etree.Comment(f"{ROWS_MARK}{len(deferred) - 1}"))
+        return tbl
     for values in rows:
         tbl.append(_filled(copy.deepcopy(template), values))
     return tbl
+
+
+def _row_xml(template: Any, values: Sequence[str]) -> bytes:
+    """One body row as it reads inside word/document.xml: serialised alone, lxml puts
+    the namespace declarations on the ``w:tr`` tag, which has no attributes."""
+    data = etree.tostring(_filled(copy.deepcopy(template), values), encoding="utf-8")
+    head = _ROW_HEAD.match(data)
+    if head is None:
+        raise ValueError("a deferred table row must be a <w:tr> without attributes")
+    return b"<w:tr>" + data[head.end() :]
+
+
+def write_deferred(path: Path, deferred: Sequence[tuple[Any, Iterable[Sequence[str]]]]) -> None:
+    """Put the body rows of the tables built with ``deferred`` (:func:`table`) in the
+    saved package at ``path``, streamed into word/document.xml one row at a time: the
+    document never holds them as elements (~30 KB of memory a row of a phụ lục)."""
+    if not deferred:
+        return
+    staged = path.with_name(path.name + ".rows")
+    try:
+        deflated = zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED)
+        with zipfile.ZipFile(path) as source, deflated as target:
+            for info in source.infolist():
+                if info.filename != "word/document.xml":
+                    target.writestr(info.filename, source.read(info))
+                    continue
+                pieces = _MARKS.split(source.read(info))
+                with target.open(info.filename, "w") as stream:
+                    stream.write(pieces[0])
+                    for index in range(1, len(pieces), 2):
+                        template, rows = deferred[int(pieces[index])]
+                        for values in rows:
+                            stream.write(_row_xml(template, values))
+                        stream.write(pieces[index + 1])
+        os.replace(staged, path)
+    finally:
+        if staged.exists():
+            staged.unlink()
 
 
 def _filled(row: Any, values: Sequence[str]) -> Any:

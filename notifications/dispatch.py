@@ -45,6 +45,7 @@ from engine.faults import killpoint
 from engine.outbox.timing import AT_ONCE_FLAGS, AT_ONCE_KINDS, SendingWindow
 from engine.states import OutboxStatus
 from engine.store.db import _sqlite_pragmas, connect
+from engine.store.json_codec import JSON_CODEC
 from engine.store.models import utcnow
 from notifications.outcomes import OUTBOX, RETRY, DispatchStats, Outcome, Recorder, RetryPolicy
 from notifications.render import RenderError, render_message
@@ -53,7 +54,7 @@ from notifications.smtp import SmtpConnection, SmtpFailure, TokenBucket
 T = TypeVar("T")
 # How long the transaction that records one reply waits for the other connections'
 # replies: grouped, they cost one commit instead of several.
-GATHER_SECONDS = 0.002
+GATHER_SECONDS = 0.005
 log = logging.getLogger("kehoach.dispatch")
 
 
@@ -71,7 +72,7 @@ def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return connect(url)
     connect(url)  # creates the database's folder
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _no_fsync_per_commit)
     return engine

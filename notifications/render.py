@@ -124,8 +124,11 @@ def environment(templates_dir: str | None = None) -> Environment:
         undefined=ChainableUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        # Templates are read once per process: no stat() per message.
+        # Templates are read once per process: no stat() per message, and kept in a
+        # plain dict (the default LRU cache locks and reorders a list on each of the
+        # ~11 look-ups a message makes through extends and include).
         auto_reload=False,
+        cache_size=-1,
         keep_trailing_newline=True,
     )
     env.filters["elastic"] = elastic

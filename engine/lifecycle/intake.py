@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import write_audit
+from engine.config import settings
 from engine.context import PlanContext, context_for_obligation
 from engine.errors import NotFound
 from engine.lifecycle.task_completion import completed_tasks
+from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.requests import MailRequest, queue_mail, queue_many
 from engine.states import (
@@ -216,7 +218,13 @@ def intake_many(
     ]
     session.flush()
     # A batch of the intake flow (20) names a few units of a registry of thousands.
-    queue_many(session, receipts, now, whole_registry=len(receipts) >= WHOLE_REGISTRY_FROM)
+    builder = ContextBuilder(
+        session, settings(), now, whole_registry=len(receipts) >= WHOLE_REGISTRY_FROM
+    )
+    for cycle_id, ctx in batch.contexts.items():  # read once for the batch, not again
+        builder.know_plan(batch.cycles[cycle_id], ctx.version, ctx.plan)
+    builder.know_submissions(batch.submissions.values())
+    queue_many(session, receipts, now, builder=builder)
     complete: dict[tuple[int, str], bool] = {}
     out = []
     for result in results:

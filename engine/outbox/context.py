@@ -9,7 +9,7 @@ escalation, the rows of a digest…) is in :mod:`engine.outbox.builders`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,7 @@ class ContextBuilder:
         self._registries: set[str] = set()
         self._dates: dict[dt.date, dict[str, Any] | None] = {}
         self._submissions: dict[tuple[int, int], Submission] = {}
+        self._known_answers: set[int] = set()  # given by the caller: not prefetched
 
     def date(self, day: dt.date) -> dict[str, Any] | None:
         if day not in self._dates:
@@ -288,6 +289,21 @@ class ContextBuilder:
             )
         return self._plans[cycle.instance_id]
 
+    def know_plan(self, cycle: Cycle, version: PlanVersion, plan: Plan) -> None:
+        """The cycle and its plan version, already read by the caller (intake's batch):
+        not read again for its emails."""
+        self._cycles.setdefault(cycle.id, cycle)
+        if cycle.instance_id not in self._plans:
+            info = (version, plan, _plan_info(plan), _templates_dir(plan, version))
+            self._plans[cycle.instance_id] = info
+
+    def know_submissions(self, rows: Iterable[Submission]) -> None:
+        """Answers already read by the caller (intake's batch): :meth:`prefetch_submissions`
+        skips their obligations (a receipt naming another version still reads it)."""
+        for row in rows:
+            self._submissions[(row.obligation_id, row.version)] = row
+            self._known_answers.add(row.obligation_id)
+
     def _fetch_units(self, registry_id: str, unit_ids: set[str]) -> None:
         """The current registry version's rows of ``unit_ids`` not read yet: one query."""
         wanted = {u for u in unit_ids if (registry_id, u) not in self._units}
@@ -318,7 +334,7 @@ class ContextBuilder:
 
     def prefetch_submissions(self, obligations: Sequence[Obligation]) -> None:
         """The answers of many receipts in one query (the receipt names its version)."""
-        ids = sorted({o.id for o in obligations})
+        ids = sorted({o.id for o in obligations if o.id not in self._known_answers})
         for start in range(0, len(ids), 900):
             for row in self.session.scalars(
                 select(Submission).where(Submission.obligation_id.in_(ids[start : start + 900]))
