@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from engine.levels import Level
 from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
@@ -77,7 +78,13 @@ class Unit(Model):
     name: str = Field(description="Full Vietnamese name, e.g. 'Công an huyện Hạ Lang'.")
     short: str | None = Field(None, description="Short code as used in 'Lưu: VT, CAH'.")
     kind: Slug = Field(description="e.g. people-committee, police, department, commune-committee.")
-    level: Literal["central", "province", "district", "commune", "none"] = "none"
+    level: Level = Field(
+        "none",
+        description="Administrative level (cấp). A unit's parent must be at its level or "
+        "above: a commune under a district or the province, never a province under a "
+        "district (checked by `kehoach validate`, and in change sets). 'none' (party and "
+        "mass organisations' offices) is not checked.",
+    )
     parent: Slug | None = None
     emails: list[EmailAddress] = Field(default_factory=list)
     head: Person | None = None
