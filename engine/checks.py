@@ -14,7 +14,7 @@ from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
-from engine.levels import parent_below, parent_below_message
+from engine.levels import level_problems
 from engine.registry import RegistryView
 from engine.schema import AfterActivation, PeriodEnd, Plan, Registry, Target
 
@@ -93,7 +93,7 @@ def check_registry(loaded: Loaded) -> list[Problem]:
                     "unknown-unit",
                 )
             )
-        problems.extend(_level_problems(where, index, unit, by_id))
+        problems.extend(level_problems(where, index, unit, by_id))
         problems.extend(_successor_problems(where, index, unit, ids))
         if unit.successors and unit.valid_to is None:
             problems.append(
@@ -131,18 +131,6 @@ def check_registry(loaded: Loaded) -> list[Problem]:
         group_ids.setdefault(group.id, index)
         problems.extend(_group_refs(loaded, ("groups", index), group, ids))
     return problems
-
-
-def _level_problems(where, index: int, unit, by_id: dict) -> Iterator[Problem]:
-    """A parent whose level is below the unit's (a province under a district)."""
-    parent = by_id.get(unit.parent)
-    if parent is not None and parent_below(unit.level, parent.level):
-        yield Problem(
-            where(("units", index, "level")),
-            f"units[{index}].level: "
-            + parent_below_message(unit.name, unit.level, parent.name, parent.level),
-            "level",
-        )
 
 
 def _successor_problems(where, index: int, unit, ids: set[str]) -> Iterator[Problem]:

@@ -7,9 +7,18 @@ under the province), never below it. ``none`` is a unit with no level of its own
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from engine.errors import Location, Problem
 
 Level = Literal["central", "province", "district", "commune", "none"]
+LEVEL_HELP = (
+    "Administrative level (cấp). A unit's parent must be at its level or above: a commune "
+    "under a district or the province, never a province under a district (checked by "
+    "`kehoach validate`, and in change sets). 'none' (party and mass organisations' "
+    "offices) is not checked."
+)
 
 # Higher rank = higher level.
 RANK = {"central": 4, "province": 3, "district": 2, "commune": 1}
@@ -38,3 +47,17 @@ def parent_below_message(
         f"({WORDS[parent_level]}): cấp trên phải cùng cấp hoặc cao hơn; sửa 'level' của "
         "một trong hai đơn vị hoặc 'parent'"
     )
+
+
+def level_problems(
+    where: Callable[..., Location], index: int, unit: Any, by_id: dict[str, Any]
+) -> Iterator[Problem]:
+    """``units[index]`` of a registry, when its parent's level is below its own."""
+    parent = by_id.get(unit.parent)
+    if parent is not None and parent_below(unit.level, parent.level):
+        yield Problem(
+            where(("units", index, "level")),
+            f"units[{index}].level: "
+            + parent_below_message(unit.name, unit.level, parent.name, parent.level),
+            "level",
+        )

@@ -519,7 +519,9 @@ def test_the_activate_flow_mails_the_open_periods_only(
             result = activate_flow(PLAN, now=vn(2026, 3, 26, 9).isoformat(), database_url=url)
             assert result["cycles"] == sorted([*MONTHS, "2026", "once"])
             assert result["queued"] == 3 * len(UNITS) + 2 + 2  # as above
-            assert len(smtp.messages) == result["queued"]  # delivered, nothing more
+            # Nơi nhận: Tỉnh ủy (B/c) and Văn phòng UBND tỉnh, owing nothing (plan_notice)
+            assert result["notified"] == 2
+            assert len(smtp.messages) == result["queued"] + 2  # delivered, nothing more
             sweep_flow(PLAN, now=vn(2026, 4, 21, 7).isoformat(), database_url=url)
         with session_scope(url) as session:
             assert min(o.due_date for o in obligations(session, PLAN)) >= ISSUED
