@@ -88,9 +88,9 @@ def queue_plan_notices(
     plan_info = _plan_info(plan)
     issuer = builder.unit(registry_id, plan.document.issuer_unit)
     skip = _owing(session, instance) | {plan.document.issuer_unit}
-    for unit_id, (role, lines) in named_units(ctx, day).items():
-        if unit_id in skip:
-            continue
+    named = {u: said for u, said in named_units(ctx, day).items() if u not in skip}
+    builder.prefetch_unit_ids(registry_id, set(named))  # one query, not one per unit
+    for unit_id, (role, lines) in named.items():
         unit = builder.unit(registry_id, unit_id)
         said = f"Nơi nhận “{lines[0]}”: {unit['name']}"
         if not unit.get("valid", True):
