@@ -96,6 +96,7 @@ def _kind_labels() -> dict[str, str]:
         K.REPORT_AFTER_CONSOLIDATION: "Báo cáo sau tổng hợp",
         K.DELIVERY_FAILURE: "Báo lỗi gửi thư",
         K.INHERITED: "Tiếp nhận việc kế thừa",
+        K.PLAN_NOTICE: "Gửi kế hoạch (Nơi nhận)",
         K.UNIT_MESSAGE: "Ý kiến, báo cáo chủ động",
         K.REPORT_DRAFT: "Dự thảo báo cáo tổng hợp",
         K.TASK_CONTRIBUTION: "Ý kiến phối hợp",

@@ -58,7 +58,9 @@ def cmd_activate(args: argparse.Namespace) -> int:
     out(
         f"{result.plan_id} v{result.plan_version}: {result.created} nghĩa vụ mới, "
         f"{result.existing} đã có, {result.units} đơn vị, kỳ {', '.join(result.cycles)}, "
-        f"{result.queued} email giao nhiệm vụ xếp hàng (gửi: kehoach dispatch)"
+        f"{result.queued} email giao nhiệm vụ"
+        + (f", {result.notified} thư gửi kế hoạch tới Nơi nhận" if result.notified else "")
+        + " xếp hàng (gửi: kehoach dispatch)"
     )
     for warning in result.warnings:
         out(f"  lưu ý: {warning}")

@@ -15,6 +15,7 @@ from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
 from engine.party import kind_problem
+from engine.levels import level_problems
 from engine.registry import RegistryView
 from engine.schema import AfterActivation, PeriodEnd, Plan, Registry, Target
 
@@ -82,6 +83,7 @@ def check_registry(loaded: Loaded) -> list[Problem]:
             )
         seen.setdefault(unit.id, index)
     ids = set(seen)
+    by_id = {u.id: u for u in registry.units}
     for index, unit in enumerate(registry.units):
         if unit.parent is not None and unit.parent not in ids:
             problems.append(
@@ -92,6 +94,7 @@ def check_registry(loaded: Loaded) -> list[Problem]:
                     "unknown-unit",
                 )
             )
+        problems.extend(level_problems(where, index, unit, by_id))
         problems.extend(_successor_problems(where, index, unit, ids))
         if (wrong := kind_problem(unit.name, unit.kind)) is not None:  # engine.party
             problems.append(Problem(where(("units", index, "kind")), wrong, "party-kind"))

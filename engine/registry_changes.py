@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import DefinitionError, Location, Problem
 from engine.party import kind_problem
+from engine.levels import Level, parent_below, parent_below_message
 from engine.registry_dated import ONE_DAY, SplitRule
 from engine.schema import EmailAddress, Person, Registry
 from engine.schema_base import Model, Slug
@@ -43,7 +44,7 @@ class CreateUnit(_Op):
     name: str
     short: str | None = None
     kind: Slug
-    level: Literal["central", "province", "district", "commune", "none"] = "none"
+    level: Level = "none"
     parent: Slug | None = None
     emails: list[EmailAddress] = Field(default_factory=list)
     head: Person | None = None
@@ -233,6 +234,22 @@ class _Checker:
             return False
         return True
 
+    def unit_as_created(self, unit_id: str) -> tuple[str, str] | None:
+        """(name, level) of a unit of the registry or created in this file."""
+        for op in self.cs.changes:
+            if isinstance(op, CreateUnit) and op.unit == unit_id:
+                return op.name, op.level
+        unit = self.units.get(unit_id)
+        return (unit.name, unit.level) if unit is not None else None
+
+    def levels_fit(self, index: int, unit_id: str, parent_id: str) -> bool:
+        """The parent is at the unit's level or above (engine.levels); else a problem."""
+        unit, parent = self.unit_as_created(unit_id), self.unit_as_created(parent_id)
+        if unit is None or parent is None or not parent_below(unit[1], parent[1]):
+            return True
+        self.problem(index, "parent", parent_below_message(unit[0], unit[1], *parent))
+        return False
+
     def end(
         self, index: int, key: str | PathKey, unit_id: str, successors: list[str], rule: Any
     ) -> None:
@@ -294,6 +311,8 @@ class _Checker:
                     }
                 )
         for index, op in ops:
+            if isinstance(op, CreateUnit) and op.parent:
+                self.levels_fit(index, op.unit, op.parent)
             self._one(index, op)
         self._successors_exist()
         self._no_cycle()
@@ -336,7 +355,8 @@ class _Checker:
                     f"đơn vị cấp trên '{op.parent}' không tồn tại ngày {self.day:%d/%m/%Y}",
                 )
                 return
-            self.version(index, op.unit, {"parent": op.parent})
+            if self.levels_fit(index, op.unit, op.parent):
+                self.version(index, op.unit, {"parent": op.parent})
         elif isinstance(op, Contacts):
             attrs = op.model_dump(
                 mode="json", include={"emails", "head", "focal"}, exclude_none=True

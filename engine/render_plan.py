@@ -361,6 +361,14 @@ def _recipient_lines(plan: Plan, view: RegistryView) -> list[str]:
             lines.append(_wrap(f"gồm {len(names)} đơn vị: {', '.join(names)}", "      "))
         elif recipient.units or recipient.groups:
             lines.append("      (không có đơn vị nào vào ngày tra cứu danh mục)")
+    lines.append(
+        _wrap(
+            "(Khi kích hoạt, mỗi đơn vị nêu trên, trừ mục Lưu, nhận một thư gửi kế hoạch "
+            "để thực hiện, để báo cáo hoặc để biết; cơ quan ban hành và đơn vị có nhiệm vụ "
+            "trong kế hoạch, đã nhận thư giao nhiệm vụ, không nhận thêm thư này.)",
+            "  ",
+        )
+    )
     return lines
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from engine.party import KIND_HELP
+from engine.levels import LEVEL_HELP, Level
 from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
@@ -78,7 +79,7 @@ class Unit(Model):
     name: str = Field(description="Full Vietnamese name, e.g. 'Công an huyện Hạ Lang'.")
     short: str | None = Field(None, description="Short code as used in 'Lưu: VT, CAH'.")
     kind: Slug = Field(description=KIND_HELP)
-    level: Literal["central", "province", "district", "commune", "none"] = "none"
+    level: Level = Field("none", description=LEVEL_HELP)
     parent: Slug | None = None
     emails: list[EmailAddress] = Field(default_factory=list)
     head: Person | None = None
@@ -490,17 +491,16 @@ class Duty(Model):
 
 
 class Recipient(Model):
+    """A Nơi nhận line: on first activation each unit it names (not the issuer, not one
+    with duties, not one abolished) gets the plan by email, as `purpose` says."""
+
     name: str = Field(description="As written in Nơi nhận.")
     purpose: Literal["report", "action", "information", "archive"] = Field(
-        description="report = (B/c); action = để thực hiện; archive = Lưu."
+        description="report = (B/c); action = để thực hiện; information = để biết; "
+        "archive = Lưu (mails nobody)."
     )
-    units: list[Slug] = Field(
-        default_factory=list, description="The units the line stands for (`show` names them)."
-    )
-    groups: list[Slug] = Field(
-        default_factory=list,
-        description="Groups the line stands for, resolved as of `as_of` (`show` names them).",
-    )
+    units: list[Slug] = Field(default_factory=list, description="The units the line names.")
+    groups: list[Slug] = Field(default_factory=list, description="Groups the line names.")
 
 
 class Plan(Model):

@@ -38,6 +38,8 @@ def _values(deliverable_id: str) -> dict[str, str]:
         return {"so-hoc-vien": "3", "danh-sach": "Nguyễn Thị Mẫu, công chức văn phòng - thống kê"}
     if deliverable_id == "bao-cao-dot-xuat":
         return {"gia-tri-giai-ngan": "700", "tinh-hinh": "Đã bàn giao mặt bằng 2/3 dự án."}
+    if deliverable_id == "quyet-toan-du-an":  # the provincial plan's quý IV task
+        return {"muc-do": "Đã hoàn thành", "ket-qua": "Đã phê duyệt quyết toán 14 dự án."}
     if deliverable_id == "bao-cao-nam":
         return {"ty-le-giai-ngan": "91,5", "danh-gia-chung": "Cơ bản hoàn thành kế hoạch."}
     return {"ke-hoach-von": "1200", "gia-tri-giai-ngan": "640", "ty-le-giai-ngan": "53,3"}

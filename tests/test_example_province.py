@@ -9,7 +9,9 @@ reports on request, consolidation by Sở Tài chính in its own name, KT. signe
   parameters the Prefect UI's form sends, and executed as a process worker executes
   it: a new cycle with its obligations and its consolidation duty;
 - the ``consolidate`` flow on that cycle and on April's: the report is headed, signed
-  and addressed as the department, as the plan states.
+  and addressed as the department, as the plan states;
+- the plan's task due "quý IV năm 2026", swept by the ``sweep`` flow: reminded, overdue
+  on 1/1/2027 and in the four-state table.
 """
 
 from __future__ import annotations
@@ -128,37 +130,15 @@ def test_the_provincial_example_through_prefect(prefect_server, tmp_path: Path) 
     assert all(p.exists() and p.stat().st_size > 10_000 for p in paths)
 
 
-QUARTER_IV_TASK = """      - id: quyet-toan-du-an
-        text: >-
-          Hoàn thành thẩm định, phê duyệt quyết toán vốn các dự án đầu tư công hoàn thành
-          năm 2025.
-        supporting: [{unit: so-xay-dung-cao-bang}]
-        due:
-          phrase: hoàn thành trong quý IV năm 2026
-          policy: next_working_day
-        deliverable_title: Quyết toán dự án hoàn thành
-"""
-AFTER = (
-    "          tổng hợp tình hình, tham mưu UBND tỉnh điều chuyển vốn của dự án chậm giải ngân.\n"
-)
-
-
-def _with_a_quarter_iv_task(folder: Path) -> Path:
-    """The provincial example with one task of Sở Tài chính due "quý IV năm 2026"."""
-    text = FILES[2].read_text(encoding="utf-8")
-    assert AFTER in text
-    path = folder / FILES[2].name
-    path.write_text(text.replace(AFTER, AFTER + QUARTER_IV_TASK, 1), encoding="utf-8")
-    return path
-
-
 def test_the_provincial_examples_quarter_iv_task_through_prefect(
     prefect_server,  # noqa: ARG001  (the flows' server)
     tmp_path: Path,
 ) -> None:
-    """Activated by the flow on its date, swept by the ``sweep`` flow on the days that
-    matter: reminded 7, 3 and 1 days before Thursday 31/12/2026, overdue on 1/1/2027 (not
-    on its last day), and in the four-state table of the ``once`` cycle's artifact."""
+    """The example's own task of Sở Tài chính "hoàn thành trong quý IV năm 2026"
+    (``quyet-toan-du-an``), activated by the flow on the plan's date, swept by the
+    ``sweep`` flow on the days that matter: reminded 7, 3 and 1 days before Thursday
+    31/12/2026, overdue on 1/1/2027 (not on its last day), and in the four-state table of
+    the ``once`` cycle's artifact."""
     import json
 
     from prefect.artifacts import Artifact
@@ -170,7 +150,7 @@ def test_the_provincial_examples_quarter_iv_task_through_prefect(
     from workflows.activate import activate_flow
     from workflows.sweep import sweep_flow
 
-    url = new_store(tmp_path / "store", [*FILES[:2], _with_a_quarter_iv_task(tmp_path)])
+    url = new_store(tmp_path / "store", FILES)
     activate_flow(PLAN, now=vn(2026, 3, 26, 9), database_url=url)
     days = [(2026, 12, 24), (2026, 12, 28), (2026, 12, 30), (2026, 12, 31), (2027, 1, 1)]
     for day in days:

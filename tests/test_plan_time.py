@@ -97,8 +97,10 @@ def test_activation_on_the_plans_date_owes_nothing_before_it(plan_url: str) -> N
         # Emails: the periods open now times the units, nothing for May-December.
         open_periods = ["once", "2026-04", "2026"]
         by_cycle = assignments_by_cycle(session)
-        assert by_cycle == {"once": 12, "2026-04": 13, "2026": 13}
-        assert result.queued == len(open_periods) * len(UNITS) + 2  # + Sở Tài chính's duties
+        # once: the 12 units' plans and Sở Tài chính's task due "quý IV năm 2026"
+        assert by_cycle == {"once": 13, "2026-04": 13, "2026": 13}
+        # + Sở Tài chính's duties (2) + its quý IV task and the task's supporting unit (2)
+        assert result.queued == len(open_periods) * len(UNITS) + 2 + 2
 
 
 def test_later_periods_are_mailed_when_they_open(plan_url: str) -> None:
@@ -516,13 +518,15 @@ def test_the_activate_flow_mails_the_open_periods_only(
         with in_process_runs():
             result = activate_flow(PLAN, now=vn(2026, 3, 26, 9).isoformat(), database_url=url)
             assert result["cycles"] == sorted([*MONTHS, "2026", "once"])
-            assert result["queued"] == 3 * len(UNITS) + 2
-            assert len(smtp.messages) == result["queued"]  # delivered, nothing more
+            assert result["queued"] == 3 * len(UNITS) + 2 + 2  # as above
+            # Nơi nhận: Tỉnh ủy (B/c) and Văn phòng UBND tỉnh, owing nothing (plan_notice)
+            assert result["notified"] == 2
+            assert len(smtp.messages) == result["queued"] + 2  # delivered, nothing more
             sweep_flow(PLAN, now=vn(2026, 4, 21, 7).isoformat(), database_url=url)
         with session_scope(url) as session:
             assert min(o.due_date for o in obligations(session, PLAN)) >= ISSUED
             by_cycle = assignments_by_cycle(session)
-            assert by_cycle == {"once": 12, "2026-04": 13, "2026": 13, "2026-05": 13}
+            assert by_cycle == {"once": 13, "2026-04": 13, "2026": 13, "2026-05": 13}
             sent = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)
             ).all()
@@ -540,7 +544,7 @@ def test_a_late_activation_says_which_periods_are_already_due(plan_url: str) -> 
     with session_scope(plan_url) as session:
         # April (due), May (opened on 21/4) and the year are open; June is not.
         assert assignments_by_cycle(session) == {
-            "once": 12,
+            "once": 13,  # with the quý IV task
             "2026-04": 13,
             "2026-05": 13,
             "2026": 13,

@@ -310,6 +310,18 @@ BAD = {
         ":10:",
         "nghĩa vụ đang mở mà không có đơn vị kế thừa",
     ),
+    "reparent-below": (
+        "  - op: reparent\n    unit: ubnd-huyen-ha-lang\n    parent: ubnd-xa-thi-hoa\n",
+        ":11:",
+        "Ủy ban nhân dân huyện Hạ Lang (cấp huyện) không thể trực thuộc Ủy ban nhân dân xã "
+        "Thị Hoa (cấp xã): cấp trên phải cùng cấp hoặc cao hơn",
+    ),
+    "create-below": (
+        "  - op: create\n    unit: so-moi\n    name: Sở mới\n    kind: department\n"
+        "    level: province\n    parent: ubnd-xa-thi-hoa\n",
+        ":14:",
+        "Sở mới (cấp tỉnh) không thể trực thuộc Ủy ban nhân dân xã Thị Hoa (cấp xã)",
+    ),
     "split-without-rule": (
         "  - op: split\n    unit: ubnd-xa-an-lac\n    into: [ubnd-xa-thi-hoa, ubnd-xa-kim-loan]\n",
         ":11:",

@@ -218,13 +218,17 @@ def activate_flow(
         PLAN_ACTIVATED,
         plan_resource(plan_id),
         [],
-        {k: result[k] for k in ("plan_version", "created", "existing", "units", "queued")},
+        {
+            k: result[k]
+            for k in ("plan_version", "created", "existing", "units", "queued", "notified")
+        },
     )
     sent = send_emails(url, when) if dispatch else None
     print(
         f"{plan_id} v{result['plan_version']}: {result['created']} nghĩa vụ mới, "
         f"{result['existing']} đã có, {result['units']} đơn vị, chu kỳ {result['cycles']}, "
         f"{result['queued']} email giao nhiệm vụ"
+        + (f", {result['notified']} thư gửi kế hoạch tới Nơi nhận" if result["notified"] else "")
     )
     for warning in result["warnings"][:20]:
         print(f"cảnh báo: {warning}")

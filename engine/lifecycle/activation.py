@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -35,6 +35,7 @@ from engine.lifecycle.duties import (
 )
 from engine.lifecycle.sweep_days import ASSIGNMENT_SENT, ladder_for, next_sweep_day
 from engine.outbox.context import ContextBuilder
+from engine.outbox.plan_notice import queue_plan_notices
 from engine.outbox.requests import queue_assignments, queue_supporting
 from engine.periods import effective_date, opens_on
 from engine.repository import (
@@ -72,6 +73,8 @@ class ActivationResult:
     warnings: list[str] = field(default_factory=list)
     # units that ended with no successor: their duties are held, owed by nobody
     held: list[str] = field(default_factory=list)
+    # plan emails queued to the Nơi nhận (engine.outbox.plan_notice), first activation only
+    notified: int = 0
 
 
 def _instance(
@@ -124,7 +127,16 @@ def activate(
             instance_id=instance.id,
         )
     wanted = sorted(set(years)) if years is not None else [local_day(now).year]
-    return _materialize(session, ctx, instance, wanted, now)
+    result = _materialize(session, ctx, instance, wanted, now)
+    if not new:
+        return result
+    # The plan itself to its Nơi nhận, once, after the duties (whose units it skips).
+    notices = queue_plan_notices(session, ctx, instance, now)
+    for warning in notices.warnings:
+        log.info("%s: %s", plan_id, warning)
+    return replace(
+        result, notified=len(notices.keys), warnings=[*result.warnings, *notices.warnings]
+    )
 
 
 def start_cycle(session: Session, plan_id: str, year: int, *, now: dt.datetime) -> ActivationResult:

@@ -320,6 +320,10 @@ class ContextBuilder:
         ):
             self._units[(registry_id, row.unit_id)] = _unit_info(row, row.unit_id)
 
+    def prefetch_unit_ids(self, registry_id: str, unit_ids: set[str]) -> None:
+        """Read these units of a registry in one query (emails not about an obligation)."""
+        self._fetch_units(registry_id, unit_ids)
+
     def prefetch_units(self, obligations: Sequence[Obligation]) -> None:
         """Read the units a few emails name in one query per registry, not one per email."""
         if self.whole_registry:

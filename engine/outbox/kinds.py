@@ -21,6 +21,7 @@ class MailKind(StrEnum):
     UNIT_MESSAGE = "unit_message"  # a report or comment a unit sent unasked (portal)
     TASK_CONTRIBUTION = "task_contribution"  # a supporting unit's part, to the task's lead
     INHERITED = "inherited"  # to an heir: the open work it took over (engine.successors)
+    PLAN_NOTICE = "plan_notice"  # the plan to its Nơi nhận (engine.outbox.plan_notice)
     # The consolidated report's draft, to the consolidating unit (review, approve, sign,
     # send), its reminders and, near the upward date, the letter to the unit's head.
     REPORT_DRAFT = "report_draft"

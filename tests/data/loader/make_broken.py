@@ -257,6 +257,13 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "vòng lặp cấp trên",
     ),
     (
+        "registry_level_below_parent",
+        "registry",
+        "    kind: people-committee\n    level: district\n    parent: ubnd-tinh\n",
+        "    kind: people-committee\n    level: ⟦central\n    parent: ubnd-tinh\n",
+        "cấp trên phải cùng cấp hoặc cao hơn",
+    ),
+    (
         "registry_successor_unknown",
         "registry",
         "successors: [ca-tinh]",
