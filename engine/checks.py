@@ -14,8 +14,8 @@ from engine.checks_templates import check_templates
 from engine.checks_time import TimeChecks
 from engine.config import settings
 from engine.errors import Problem
-from engine.party import kind_problem
 from engine.levels import level_problems
+from engine.party import kind_problem
 from engine.registry import RegistryView
 from engine.schema import AfterActivation, PeriodEnd, Plan, Registry, Target
 

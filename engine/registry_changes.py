@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import DefinitionError, Location, Problem
-from engine.party import kind_problem
 from engine.levels import Level, parent_below, parent_below_message
+from engine.party import kind_problem
 from engine.registry_dated import ONE_DAY, SplitRule
 from engine.schema import EmailAddress, Person, Registry
 from engine.schema_base import Model, Slug

@@ -19,8 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from engine.party import KIND_HELP
 from engine.levels import LEVEL_HELP, Level
+from engine.party import KIND_HELP
 from engine.schema_authority import Routing as Routing
 from engine.schema_authority import Signer as Signer
 from engine.schema_base import SLUG_PATTERN as SLUG_PATTERN
