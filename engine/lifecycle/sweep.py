@@ -17,6 +17,7 @@ from engine.audit import write_audit
 from engine.audit_chain import append
 from engine.audit_verify import tampered_waiting
 from engine.calendar import (
+    WorkCalendar,
     local_day,
     start_of_day,
 )
@@ -206,7 +207,7 @@ def _sweep_instance(
     result.open_obligations += sum(n for _, _, n in counts)
     is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
     duties: list[Any] = []
-    if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
+    if is_digest_day(ctx.calendar, today):  # the open consolidation duties, before any change
         duties = list(
             session.execute(
                 select(Obligation.id, Obligation.deliverable_id, Obligation.cycle_id)
@@ -344,6 +345,18 @@ def _abolished(view: RegistryView, today: dt.date) -> set[str]:
 
 
 DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
+
+
+def is_digest_day(calendar: WorkCalendar, today: dt.date) -> bool:
+    """The week's digest is made on its first working day: Monday, or after a Monday
+    off (4/9/2023, Tết) the next working day, so what it says of that morning is what
+    the reader sees when it arrives (made on a day off, it waited for the next working
+    morning and counted as not sent every unit that reported in between)."""
+    if not calendar.is_working_day(today):
+        return False
+    start = today - dt.timedelta(days=today.weekday() - DIGEST_WEEKDAY)
+    days = (start + dt.timedelta(days=n) for n in range((today - start).days))
+    return not any(calendar.is_working_day(day) for day in days)
 
 
 def _weekly_digests(
