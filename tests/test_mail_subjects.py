@@ -191,6 +191,13 @@ def test_the_digest_marks_late_and_returned_reports(seed_url):
     assert "BỊ TRẢ LẠI, chờ gửi lại" in lines["Ủy ban nhân dân xã An Lạc"]
     assert "TRỄ HẠN" not in lines["Phòng Văn hóa và Thông tin huyện Hạ Lang"]
     assert "trong đó 1 trễ hạn" in text and "Bị trả lại, chờ gửi lại: 1 đơn vị" in text
+    # the plan has no number: its heading names it by its trích yếu, not by who issued it
+    # alone ("theo Kế hoạch của Ủy ban nhân dân huyện Hạ Lang, năm 2023")
+    named = (
+        "theo Kế hoạch của Ủy ban nhân dân huyện Hạ Lang về tiếp tục thực hiện Quyết định "
+        "số 1492/QĐ-TTg"
+    )
+    assert named in text and named in html
     assert "Bị trả lại, chờ gửi lại</strong>" in html and "trễ hạn</strong>" in html
 
 
