@@ -66,3 +66,14 @@ def test_an_ordinary_monday_makes_the_digest_and_a_weekend_day_never(seed_url):
     with session_scope(seed_url) as session:
         assert sweep(session, PLAN, today=dt.date(2023, 9, 10)).digests == []  # Sunday
         assert sweep(session, PLAN, today=dt.date(2023, 9, 11)).digests  # Monday
+
+
+def test_no_digest_months_before_the_units_deadline(seed_url):
+    """The demo's first digest came on 30/1/2023: "Hạn 11/9: 0/32 đơn vị đã gửi", to come
+    again every Monday until September. It starts in the week the units are first
+    reminded (7 days before 11/9: the week of 4/9)."""
+    with session_scope(seed_url) as session:
+        assert sweep(session, PLAN, today=dt.date(2023, 1, 30)).digests == []
+        assert sweep(session, PLAN, today=dt.date(2023, 8, 28)).digests == []  # 14 days
+        assert sweep(session, PLAN, today=dt.date(2023, 9, 5)).digests  # Tuesday after 4/9
+        assert sweep(session, PLAN, today=dt.date(2023, 9, 18)).digests  # one overdue
