@@ -53,9 +53,9 @@ def near_their_units_deadline(
     )
     near = []
     for duty in duties:
-        units_deliverable = of.get(duty.deliverable_id)
+        units_deliverable = of.get(duty.deliverable_id, "")
         due = first_due.get((duty.cycle_id, units_deliverable))
-        ahead = max(ladder_for(ctx.plan, units_deliverable or ""), default=0) + 6
+        ahead = max(ladder_for(ctx.plan, units_deliverable), default=0) + 6
         if due is None or (due - today).days <= ahead:
             near.append(duty)
     return near
