@@ -77,3 +77,15 @@ def test_no_digest_months_before_the_units_deadline(seed_url):
         assert sweep(session, PLAN, today=dt.date(2023, 8, 28)).digests == []  # 14 days
         assert sweep(session, PLAN, today=dt.date(2023, 9, 5)).digests  # Tuesday after 4/9
         assert sweep(session, PLAN, today=dt.date(2023, 9, 18)).digests  # one overdue
+
+
+def test_a_simulation_sweeps_on_the_digest_mornings(seed_url):
+    """The simulation sweeps only when something is due: without these days the demo's
+    district police had no digest in the week of the deadline (11/9), and none on
+    Tuesday 5/9 once the holiday Monday made none."""
+    from workflows.simulation_days import _digest_days, sweep_days
+
+    digest_days = [day for day, plan in _digest_days(seed_url, [PLAN]) if plan == PLAN]
+    wanted = [dt.date(2023, 9, 5), dt.date(2023, 9, 11), dt.date(2023, 9, 18)]
+    assert digest_days == [*wanted, dt.date(2023, 9, 25)]
+    assert set(digest_days) <= {day for day, _ in sweep_days(seed_url, [PLAN])}
