@@ -188,6 +188,8 @@ def test_the_digest_marks_late_and_returned_reports(seed_url):
         line.split(" – ")[0].split(". ", 1)[1]: line for line in text.splitlines() if " – " in line
     }
     assert "Đã gửi, TRỄ HẠN" in lines["Ủy ban nhân dân xã Thị Hoa"]
+    # the time it came, written as the deadline beside it ("04/09/2023 08:40" before)
+    assert "lúc 09:00 ngày 13/9/2023 (hạn 11/9/2023)" in lines["Ủy ban nhân dân xã Thị Hoa"]
     assert "BỊ TRẢ LẠI, chờ gửi lại" in lines["Ủy ban nhân dân xã An Lạc"]
     assert "TRỄ HẠN" not in lines["Phòng Văn hóa và Thông tin huyện Hạ Lang"]
     assert "trong đó 1 trễ hạn" in text and "Bị trả lại, chờ gửi lại: 1 đơn vị" in text
