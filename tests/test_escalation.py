@@ -55,6 +55,7 @@ def test_a_unit_with_a_head_is_escalated_to_that_person_and_the_body_above(sqlit
         assert link and link not in body and link not in _html
         assert "/o/" not in body and "/o/" not in _html
         assert "gửi báo cáo qua đường dẫn trong thư giao nhiệm vụ" in body
+        assert "đường dẫn ở trên" not in _html  # the footer points to no link
 
 
 @pytest.mark.parametrize("policy", [["issuer"], ["head"]])
