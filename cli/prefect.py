@@ -139,17 +139,19 @@ def _print_where(server, result, mailbox: Path | None = None) -> None:
     from urllib.parse import quote
 
     from workflows.artifacts import summary_key
+    from workflows.events import events_url
 
     ui = server.operator_url
     out("")
     out("Xem kết quả:")
     out(f"  Prefect, các lượt chạy (lọc theo thẻ plan:…, unit:…, cycle:…): {ui}/runs")
     out(f"  Bảng trạng thái, tóm tắt, báo cáo (status-…, summary-…, report-…): {ui}/artifacts")
-    out(f"  Sự kiện (kehoach.nộp.trễ-hạn, kehoach.bản-nộp.đã-nhận, …): {ui}/events")
     out(f"  Các lượt nộp trễ hạn: {ui}/runs?state={quote('Trễ hạn')}")
+    year = str(result.start.year)
     for plan_id in result.plans:
-        key = summary_key(plan_id, str(result.start.year))
-        out(f"  Ai trễ, ai chưa gửi ({plan_id}): {ui}/artifacts/key/{key}")
+        out(f"  Ai trễ, ai chưa gửi ({plan_id}): {ui}/artifacts/key/{summary_key(plan_id, year)}")
+        # kehoach.nộp.trễ-hạn, kehoach.bản-nộp.đã-nhận, … of the plan's cycle only
+        out(f"  Sự kiện kỳ {year} ({plan_id}): {events_url(ui, plan_id, year)}")
     if mailbox is not None:
         count = len(list(mailbox.glob("*.eml"))) if mailbox.exists() else 0
         out(f"  Hộp thư: {mailbox.resolve()} ({count} tệp .eml)")

@@ -50,6 +50,7 @@ _ADDRESS = re.compile(r"[^@\s<>,;\"()\[\]\\]+@[^@\s<>,;\"()\[\]\\]+")
 ADMIN_DISPLAY_NAME = "Quản trị hệ thống kehoach"
 SUBJECT_MAX = 79  # characters: subjects stay under 80, the deadline and the matter first
 _ELASTIC = re.compile("\x0e(.*?)\x0f", re.S)
+_OPTIONAL = re.compile("\x10(.*?)\x1e(.*?)\x11", re.S)
 _MIN_ELASTIC = 12  # a shortened part keeps at least this much
 
 
@@ -70,6 +71,13 @@ def elastic(value: Any) -> str:
     return f"\x0e{one_line(value)}\x0f"
 
 
+def optional(value: Any, instead: str = "") -> str:
+    """Jinja filter (or filter block): a part of a subject that is left out, or put as
+    ``instead``, when the subject is too long: the plan's name (`` — Kế hoạch PCCC``)
+    goes first, before any title is shortened; a unit's name is never in one."""
+    return f"\x10{value}\x1e{_CONTROL.sub(' ', instead)}\x11"
+
+
 def clip(text: str, size: int) -> str:
     """``text`` in at most ``size`` characters, cut at a word and ended with "…"."""
     if len(text) <= size:
@@ -80,16 +88,26 @@ def clip(text: str, size: int) -> str:
     return cut.rstrip(" ,;:–—-(") + "…"
 
 
-def fit_subject(rendered: str, limit: int = SUBJECT_MAX) -> str:
-    """The subject in one line of at most ``limit`` characters: the :func:`elastic`
-    parts are shortened, the longest first and then alike (a unit's name and a title
-    both stay readable); the whole is cut only when that is not enough."""
-    parts = [one_line(p) if i % 2 else p for i, p in enumerate(_ELASTIC.split(rendered))]
+def _plain(marked: str) -> str:
+    return one_line(_ELASTIC.sub(r"\1", _OPTIONAL.sub(r"\1", marked)))
+
+
+def _drop_last_optional(marked: str) -> str | None:
+    found = list(_OPTIONAL.finditer(marked))
+    if not found:
+        return None
+    last = found[-1]
+    instead = f"\x10{last[2]}\x1e\x11" if last[2] else ""  # may give way in its turn
+    return marked[: last.start()] + instead + marked[last.end() :]
+
+
+def _shrink_elastic(marked: str, limit: int) -> str:
+    """The :func:`elastic` parts shortened, the longest first and then alike."""
     for _ in range(4):  # cuts at word ends may leave a few characters over
-        text = one_line("".join(parts))
-        over = len(text) - limit
+        over = len(_plain(marked)) - limit
         if over <= 0:
-            return text
+            break
+        parts = _ELASTIC.split(marked)
         sizes = {i: len(parts[i]) for i in range(1, len(parts), 2) if len(parts[i]) > _MIN_ELASTIC}
         if not sizes:
             break
@@ -98,7 +116,26 @@ def fit_subject(rendered: str, limit: int = SUBJECT_MAX) -> str:
             cap -= 1
         for i, size in sizes.items():
             parts[i] = clip(parts[i], min(size, cap))
-    return clip(one_line("".join(parts)), limit)
+        marked = "".join(p if i % 2 == 0 else f"\x0e{p}\x0f" for i, p in enumerate(parts))
+    return marked
+
+
+def fit_subject(rendered: str, limit: int = SUBJECT_MAX) -> str:
+    """The subject in one line of at most ``limit`` characters. When it is longer: the
+    last :func:`optional` part (the plan's name) is left out; then the :func:`elastic`
+    parts (titles) are shortened at word ends; then the other optional parts are left
+    out, last first; the whole is cut only when that is not enough. Unit names are
+    plain text in every template, so they are never cut while anything else can go."""
+    marked = rendered
+    dropped = _drop_last_optional(marked) if len(_plain(marked)) > limit else None
+    marked = dropped if dropped is not None else marked
+    marked = _shrink_elastic(marked, limit)
+    while len(_plain(marked)) > limit:
+        dropped = _drop_last_optional(marked)
+        if dropped is None:
+            break
+        marked = dropped
+    return clip(_plain(marked), limit)
 
 
 @lru_cache(maxsize=32)
@@ -132,6 +169,7 @@ def environment(templates_dir: str | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["elastic"] = elastic
+    env.filters["optional"] = optional
     return env
 
 

@@ -48,6 +48,14 @@ def test_a_unit_with_a_head_is_escalated_to_that_person_and_the_body_above(sqlit
         _subject, body, _html = render_parts("escalation", row.context)
         assert body.startswith("Kính gửi: Đồng chí Triệu Thị Lan (Trưởng phòng); Ủy ban nhân dân")
         assert "Đề nghị đồng chí chỉ đạo" in body
+        # The unit's signed link is its own (portal/freshlink.py mails one only to the
+        # unit's addresses): the head, the body above and the consolidating unit in
+        # copy are not given it, so none of them can file the report as the unit.
+        link = row.context["link"]
+        assert link and link not in body and link not in _html
+        assert "/o/" not in body and "/o/" not in _html
+        assert "gửi báo cáo qua đường dẫn trong thư giao nhiệm vụ" in body
+        assert "đường dẫn ở trên" not in _html  # the footer points to no link
 
 
 @pytest.mark.parametrize("policy", [["issuer"], ["head"]])

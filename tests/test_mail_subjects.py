@@ -192,9 +192,18 @@ def test_the_digest_marks_late_and_returned_reports(seed_url):
         line.split(" – ")[0].split(". ", 1)[1]: line for line in text.splitlines() if " – " in line
     }
     assert "Đã gửi, TRỄ HẠN" in lines["Ủy ban nhân dân xã Thị Hoa"]
+    # the time it came, written as the deadline beside it ("04/09/2023 08:40" before)
+    assert "lúc 09:00 ngày 13/9/2023 (hạn 11/9/2023)" in lines["Ủy ban nhân dân xã Thị Hoa"]
     assert "BỊ TRẢ LẠI, chờ gửi lại" in lines["Ủy ban nhân dân xã An Lạc"]
     assert "TRỄ HẠN" not in lines["Phòng Văn hóa và Thông tin huyện Hạ Lang"]
     assert "trong đó 1 trễ hạn" in text and "Bị trả lại, chờ gửi lại: 1 đơn vị" in text
+    # the plan has no number: its heading names it by its trích yếu, not by who issued it
+    # alone ("theo Kế hoạch của Ủy ban nhân dân huyện Hạ Lang, năm 2023")
+    named = (
+        "theo Kế hoạch của Ủy ban nhân dân huyện Hạ Lang về tiếp tục thực hiện Quyết định "
+        "số 1492/QĐ-TTg"
+    )
+    assert named in text and named in html
     assert "Bị trả lại, chờ gửi lại</strong>" in html and "trễ hạn</strong>" in html
 
 
@@ -237,3 +246,46 @@ def test_the_administrator_notice_comes_from_the_system(seed_url):
         rendered = render_message(row, conf)
     message = email.message_from_bytes(rendered.raw, policy=email.policy.default)
     assert message["From"].addresses[0].display_name == "Hệ thống kehoach"
+
+
+def test_an_escalation_subject_names_the_late_unit_whole_and_its_deadline_first(seed_url):
+    """Found looking at the demo's mailbox: "Quá hạn 3 ngày: Hội Cựu chiến binh huyện
+    Hạ… chưa gửi Báo cáo sơ kết năm 2023" cut the unit's name, the one thing its head
+    must read. The deadline comes first; the plan's name and then the title give way."""
+    conf = _conf()
+    with session_scope(seed_url) as session:
+        builder = ContextBuilder(session, conf, vn(2023, 9, 14, 7))
+        subjects = {
+            o.unit_id: (
+                render_parts(
+                    MailKind.ESCALATION, builder.prepare(o, MailKind.ESCALATION, "3").context
+                )[0],
+                builder.prepare(o, MailKind.ESCALATION, "3").context["unit"]["name"],
+            )
+            for o in obligations(session, PLAN, deliverable="bao-cao-nam")
+        }
+    for subject, name in subjects.values():
+        assert len(subject) < 80, subject
+        assert subject.startswith(f"Quá hạn 11/9: {name}"), subject
+        assert "…" not in subject[: len(f"Quá hạn 11/9: {name}")], subject
+    ccb, _ = subjects["hoi-cuu-chien-binh-huyen-ha-lang"]
+    assert ccb == "Quá hạn 11/9: Hội Cựu chiến binh huyện Hạ Lang chưa gửi Báo cáo sơ kết năm 2023"
+    assert subjects["doan-thanh-nien-huyen-ha-lang"][0] == (
+        f"Quá hạn 11/9: {LONGEST_UNIT} chưa gửi báo cáo"
+    )
+    assert subjects["ubnd-xa-thi-hoa"][0] == (
+        "Quá hạn 11/9: Ủy ban nhân dân xã Thị Hoa chưa gửi Báo cáo sơ kết năm 2023"
+    )
+
+
+def test_the_plan_name_gives_way_before_the_title_is_shortened():
+    from notifications.render import elastic, optional
+
+    title = "Báo cáo sơ kết tình hình, kết quả thực hiện Kế hoạch"
+    fits = f"Hạn 11/9: {elastic(title)} năm 2023{optional(' — Kế hoạch PCCC')}"
+    assert fit_subject(fits) == f"Hạn 11/9: {title} năm 2023"  # 71, and 87 with the plan
+    assert fit_subject(fits, limit=100) == f"Hạn 11/9: {title} năm 2023 — Kế hoạch PCCC"
+    unit = "Phòng Nông nghiệp và Phát triển nông thôn huyện Hạ Lang"
+    chunk = optional(f" chưa gửi {elastic(title)} năm 2023", " chưa gửi báo cáo")
+    subject = fit_subject(f"Quá hạn 11/9: {unit}{chunk}{optional(' — Kế hoạch PCCC')}")
+    assert subject == f"Quá hạn 11/9: {unit}", subject  # 69; with " chưa gửi báo cáo": 86

@@ -197,8 +197,10 @@ def test_escalation_goes_to_the_head_with_the_consolidating_unit_in_copy(sqlite_
     assert row.cc_addrs == [CAH_EMAIL]
     msg = build_message(row, conf, now=T0)
     assert msg["To"].addresses[0].display_name == "Hoàng Thị Lan"
-    # 15/9/2028 is 4 days after the moved deadline (11/9), not 5 after the nominal one.
-    assert msg["Subject"].startswith("Quá hạn 4 ngày: Phòng Văn hóa")
+    # The moved deadline (11/9) first; 15/9/2028 is 4 days after it, not 5 after the
+    # nominal one.
+    assert msg["Subject"].startswith("Quá hạn 11/9: Phòng Văn hóa")
+    assert "Đến nay đã quá hạn 4 ngày" in msg.get_body(("plain",)).get_content()
     # the head by name, addressed as a person (tests/test_escalation.py has the policy)
     assert (
         "Kính gửi: Đồng chí Hoàng Thị Lan (Trưởng phòng)" in msg.get_body(("plain",)).get_content()

@@ -181,7 +181,7 @@ def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window
     assert "bị trả lại" in returned["Ghi chú"]
     # the news first (what a card in the artifacts list shows), then which cycle and day
     assert status.description.startswith("4 quá hạn, chưa gửi · 1 trễ hạn · ")
-    assert status.description.endswith(f" — Kỳ năm 2027 · {DISTRICT} · ngày 15/9/2027")
+    assert status.description.endswith(" — Kế hoạch 15/KH-UBND, năm 2027 · ngày 15/9/2027")
 
 
 def test_the_cycle_summary_names_the_late_and_missing_units_first(window: Window) -> None:
@@ -202,7 +202,24 @@ def test_the_cycle_summary_names_the_late_and_missing_units_first(window: Window
     assert late < text.index(f"**{LATE_NAME}**") < on_time
     assert text.index("Ủy ban nhân dân xã An Lạc") > on_time  # xa-a, on time
     assert summary.description.startswith("Quá hạn, chưa gửi (4): ")
-    assert f"Trễ hạn (1): {LATE_NAME} — Kỳ năm 2027" in summary.description
+    # the plan by its name, not its id (the demo's summary was headed "ha-lang-pccc-2022")
+    assert summary.description.endswith(" — Kế hoạch 15/KH-UBND, năm 2027 · ngày 15/9/2027")
+    heading, _, rest = text.partition("\n\n")
+    assert heading == "# Kế hoạch 15/KH-UBND, năm 2027"
+    assert rest.startswith("Kế hoạch số 15/KH-UBND ngày "), rest[:200]
+    # a link to the cycle's events only, over the last year (the page shows a day)
+    link = re.search(r"\[Sự kiện của kỳ này\]\((\S+)\)", text)
+    assert link is not None, text[:600]
+    assert link[1] == (
+        f"{settings_ui()}/v2/events?resource=%5B%22kehoach.cycle.{DISTRICT}.2027%22%5D"
+        "&seconds=-31622400"
+    )
+
+
+def settings_ui() -> str:
+    from prefect.settings import get_current_settings
+
+    return str(get_current_settings().ui_url).rstrip("/")
 
 
 # ---------------------------------------------------------------- events

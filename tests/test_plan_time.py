@@ -108,9 +108,10 @@ def test_later_periods_are_mailed_when_they_open(plan_url: str) -> None:
         activate(session, PLAN, now=vn(2026, 3, 26, 9))
     with session_scope(plan_url) as session:
         # Monday 20/4 is April's deadline: May is not open yet, and Monday's digest goes
-        # for the open consolidation duties only (April's and the year's, not 8 more).
+        # for the open consolidation duties only, and of those only April's (not 8 more
+        # months; the year's units are not reminded before December: no digest yet).
         on_the_day = sweep(session, PLAN, today=dt.date(2026, 4, 20))
-        assert on_the_day.opened == [] and len(on_the_day.digests) == 2
+        assert on_the_day.opened == [] and len(on_the_day.digests) == 1
         assert "2026-05" not in assignments_by_cycle(session)
     with session_scope(plan_url) as session:
         after = sweep(session, PLAN, today=dt.date(2026, 4, 21))

@@ -209,10 +209,16 @@ def test_lines_under_the_body_name_and_the_tieu_ngu(rendered):
     assert number.text == "Số: …/BC-UBND"
     assert date.text == "Hạ Lang, ngày 24 tháng 9 năm 2024"
     assert all(r.italic for r in date.paragraphs[0].runs)
-    # The trích yếu names the plan, with its rule under it.
+    # The type, then the trích yếu: what is reported on, the plan named right after
+    # "thực hiện", the period last (it read "… thực hiện năm 2024 Kế hoạch về …").
     body = document.paragraphs
     at = next(i for i, p in enumerate(body) if p.text.startswith("Sơ kết"))
-    assert "năm 2024 Kế hoạch về tiếp tục thực hiện Quyết định số 1492/QĐ-TTg" in body[at].text
+    assert body[at - 1].text == "BÁO CÁO"
+    assert body[at].text == (
+        "Sơ kết tình hình, kết quả thực hiện Kế hoạch về tiếp tục thực hiện Quyết định số "
+        "1492/QĐ-TTg ngày 10/9/2021 của Thủ tướng Chính phủ và Kế hoạch số 78-KH/TU ngày "
+        "30/8/2021 của Tỉnh ủy Cao Bằng năm 2024"
+    )
     after = body[at + 1]
     assert after.text == "" and after._p.find(f"{qn('w:pPr')}/{qn('w:pBdr')}") is not None
 

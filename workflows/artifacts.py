@@ -33,6 +33,7 @@ from engine.status import (
 from engine.store.db import session_scope
 from engine.vntext import short_date
 from workflows.common import cycle_label, report_key, slug, status_key
+from workflows.events import events_url
 
 log = logging.getLogger("kehoach.workflows")
 
@@ -126,7 +127,8 @@ def publish_status(
     tally = {state.value: n for state, n in counts(rows).items()}
     if not rows:
         return tally
-    where = f"Kỳ {cycle_label(cycle_key)} · {plan_id} · ngày {short_date(today)}"
+    title, reference = plan_title(database_url, plan_id)
+    where = f"{title}, {cycle_label(cycle_key)} · ngày {short_date(today)}"
     description = f"{_tally_text(rows)} — {where}"
     shown = rows[:MAX_TABLE_ROWS]
     if len(shown) < len(rows):
@@ -137,13 +139,39 @@ def publish_status(
         )
         create_markdown_artifact(
             key=summary_key(plan_id, cycle_key),
-            markdown=summary_markdown(rows, plan_id, cycle_key, today)
+            markdown=summary_markdown(rows, plan_id, cycle_key, today, (title, reference))
             + _messages_markdown(database_url, plan_id, cycle_key),
             description=f"{_headline(rows)} — {where}",
         )
     except Exception as exc:
         log.warning("status artifacts for %s %s not published: %s", plan_id, cycle_key, exc)
     return tally
+
+
+def plan_title(database_url: str, plan_id: str) -> tuple[str, str]:
+    """How an operator knows the plan: its short name ("Kế hoạch PCCC") and its
+    reference with the trích yếu; the plan's id when it is not stored."""
+    from engine.outbox.context import plan_info
+    from engine.repository import current_plan
+
+    with session_scope(database_url) as session:
+        plan = current_plan(session, plan_id)
+    if plan is None:
+        return plan_id, ""
+    info = plan_info(plan)
+    summary = f": {info['summary']}" if info["summary"] else ""
+    return info["short"], f"{info['ref']}{summary}"
+
+
+def _ui_base() -> str:
+    """The V2 UI's address, for links in artifacts (relative when Prefect has none)."""
+    try:
+        from prefect.settings import get_current_settings
+
+        ui = get_current_settings().ui_url
+    except Exception:  # settings unreadable: a link within the UI still works
+        ui = None
+    return f"{str(ui).rstrip('/')}/v2" if ui else "/v2"
 
 
 def _messages_markdown(database_url: str, plan_id: str, cycle_key: str) -> str:
@@ -187,13 +215,23 @@ def _section(state: State, rows: Sequence[StatusRow]) -> list[str]:
 
 
 def summary_markdown(
-    rows: Sequence[StatusRow], plan_id: str, cycle_key: str, today: dt.date
+    rows: Sequence[StatusRow],
+    plan_id: str,
+    cycle_key: str,
+    today: dt.date,
+    title: tuple[str, str] | None = None,
 ) -> str:
-    """Who is late and who has not answered, first, by name; then who is still within
-    the deadline; then, in one paragraph, who answered on time."""
+    """The plan by its name (``title``: :func:`plan_title`) and a link to the cycle's
+    events; who is late and who has not answered, first, by name; then who is still
+    within the deadline; then, in one paragraph, who answered on time."""
     rows = list(rows)
+    name, reference = title or (plan_id, "")
+    link = events_url(_ui_base(), plan_id, cycle_key)
     lines = [
-        f"# Kỳ {cycle_label(cycle_key)} · {plan_id}",
+        f"# {_cell(name)}, {cycle_label(cycle_key)}",
+        "",
+        *([_cell(reference), ""] if reference else []),
+        f"Mã kế hoạch `{plan_id}` · [Sự kiện của kỳ này]({link})",
         "",
         f"Tình hình ngày {short_date(today)} (giờ Việt Nam, +07:00): {len(rows)} nghĩa vụ, "
         f"{_tally_text(rows)}.",

@@ -108,6 +108,25 @@ def emit(
 
 # ---------------------------------------------------------------- resources
 
+# The events page of Prefect's V2 UI shows the last 24 hours unless told otherwise; a
+# plan's or a cycle's link asks for the last 366 days.
+EVENTS_SPAN_SECONDS = 366 * 24 * 3600
+
+
+def events_url(ui: str, plan_id: str, cycle_key: str | None = None) -> str:
+    """The V2 UI's events page (``ui`` ends in ``/v2``, or is empty for a link within
+    the UI) filtered to the events of one plan, or of one of its cycles: those whose
+    resource, or a related resource, is ``kehoach.cycle.<plan>.<cycle>`` (the page
+    matches ids by prefix, so a cycle ``2023`` also shows ``2023-DX1``)."""
+    import json
+    from urllib.parse import urlencode
+
+    resource = (cycle_resource(plan_id, cycle_key) if cycle_key else plan_resource(plan_id))[
+        "prefect.resource.id"
+    ]
+    query = urlencode({"resource": json.dumps([resource]), "seconds": str(-EVENTS_SPAN_SECONDS)})
+    return f"{ui}/events?{query}"
+
 
 def plan_name(plan_id: str) -> str:
     return f"Kế hoạch {plan_id}"

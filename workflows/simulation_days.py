@@ -21,7 +21,55 @@ from engine.store.models import ConsolidatedReport, Cycle, Obligation, OutboxMes
 def sweep_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
     """(day, plan id) of each such sweep."""
     plans = list(plans)
-    return _closing_days(url, plans) + _opening_days(url, plans) + _draft_days(url, plans)
+    return (
+        _closing_days(url, plans)
+        + _opening_days(url, plans)
+        + _draft_days(url, plans)
+        + _digest_days(url, plans)
+    )
+
+
+def _digest_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """The first working day of each week from six days before a consolidation duty's
+    units' first reminder to the duty's own due date: a daily sweep makes the week's
+    digest then (engine.lifecycle.digest_days), and the simulation sweeps only on the
+    days something is due."""
+    from engine.lifecycle.digest_days import is_digest_day
+    from engine.lifecycle.sweep_days import ladder_for
+    from engine.repository import current_plan
+
+    days: set[tuple[dt.date, str]] = set()
+    with session_scope(url) as session:
+        calendar = WorkCalendar(current_calendar(session, "vn"))
+        for plan_id in plans:
+            plan = current_plan(session, plan_id)
+            if plan is None:
+                continue
+            for consolidation in plan.consolidations:
+                rows = session.execute(
+                    select(Cycle.id, Obligation.kind, Obligation.due_date)
+                    .join(Cycle, Obligation.cycle_id == Cycle.id)
+                    .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
+                    .where(
+                        PlanInstance.plan_id == plan_id,
+                        Cycle.status != CycleStatus.CLOSED,
+                        Obligation.deliverable_id.in_(
+                            [consolidation.id, consolidation.consolidates]
+                        ),
+                    )
+                ).all()
+                ahead = max(ladder_for(plan, consolidation.consolidates), default=0) + 6
+                for cycle_id in {row[0] for row in rows}:
+                    units = [d for c, k, d in rows if c == cycle_id and k != "consolidation"]
+                    duty = [d for c, k, d in rows if c == cycle_id and k == "consolidation"]
+                    if not units or not duty:
+                        continue
+                    day = min(units) - dt.timedelta(days=ahead)
+                    while day <= max(duty):
+                        if is_digest_day(calendar, day):
+                            days.add((day, plan_id))
+                        day += dt.timedelta(days=1)
+    return sorted(days)
 
 
 def _opening_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:

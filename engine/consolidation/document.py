@@ -71,13 +71,15 @@ def _plan_ref(ctx: PlanContext, own: bool = False) -> str:
 
 
 def trich_yeu(subject: str, period: str, plan_ref: str) -> str:
-    """The trích yếu names the plan: 'Sơ kết tình hình, kết quả thực hiện năm 2023 Kế
-    hoạch … về …' (the plan's reference in place of the title's 'Kế hoạch')."""
+    """The trích yếu names the plan right after what is reported on, the period last, as
+    reports on a plan are titled: 'Sơ kết tình hình, kết quả thực hiện Kế hoạch số …
+    ngày … về … năm 2023' (the plan's reference in place of the title's 'Kế hoạch';
+    before: '… thực hiện năm 2023 Kế hoạch …', the year inside the phrase)."""
     base = subject[: -len(period)].strip() if subject.endswith(period) else subject
     if base.endswith(" Kế hoạch"):
-        return f"{base[: -len(' Kế hoạch')]} {period} {plan_ref}"
+        return f"{base[: -len(' Kế hoạch')]} {plan_ref} {period}"
     if base.endswith("thực hiện"):
-        return f"{base} {period} {plan_ref}"
+        return f"{base} {plan_ref} {period}"
     return f"{base} {period} thực hiện {plan_ref}"
 
 

@@ -22,6 +22,11 @@ from engine.calendar import (
 )
 from engine.context import PlanContext, plan_context
 from engine.lifecycle.activation import opening_days
+from engine.lifecycle.digest_days import (
+    DIGEST_WEEKDAY,
+    is_digest_day,
+    near_their_units_deadline,
+)
 from engine.lifecycle.intake import take_in_waiting
 from engine.lifecycle.sweep_days import (
     ASSIGNMENT_SENT,
@@ -206,7 +211,7 @@ def _sweep_instance(
     result.open_obligations += sum(n for _, _, n in counts)
     is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
     duties: list[Any] = []
-    if today.weekday() == DIGEST_WEEKDAY:  # the open consolidation duties, before any change
+    if is_digest_day(ctx.calendar, today):  # the open consolidation duties, before any change
         duties = list(
             session.execute(
                 select(Obligation.id, Obligation.deliverable_id, Obligation.cycle_id)
@@ -218,6 +223,7 @@ def _sweep_instance(
                 .order_by(Obligation.id)
             )
         )
+        duties = near_their_units_deadline(session, ctx, duties, today)
     stored = dict(
         session.execute(
             select(Obligation.id, Obligation.next_sweep_on).where(
@@ -341,9 +347,6 @@ def _abolished(view: RegistryView, today: dt.date) -> set[str]:
         if successor is not None and successor.id != unit.id:
             out.add(unit.id)
     return out
-
-
-DIGEST_WEEKDAY = 0  # Monday: the consolidating unit's week starts with who owes what
 
 
 def _weekly_digests(

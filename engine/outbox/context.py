@@ -102,7 +102,7 @@ def _date_info(day: dt.date | None) -> dict[str, Any] | None:
     }
 
 
-def _plan_info(plan: Plan) -> dict[str, Any]:
+def plan_info(plan: Plan) -> dict[str, Any]:
     doc = plan.document
     type_name = document_type_name(doc.type.value)
     ref = f"{type_name} số {doc.number}" if doc.number else type_name
@@ -284,7 +284,7 @@ class ContextBuilder:
             self._plans[cycle.instance_id] = (
                 version,
                 plan,
-                _plan_info(plan),
+                plan_info(plan),
                 _templates_dir(plan, version),
             )
         return self._plans[cycle.instance_id]
