@@ -294,7 +294,7 @@ class ContextBuilder:
         not read again for its emails."""
         self._cycles.setdefault(cycle.id, cycle)
         if cycle.instance_id not in self._plans:
-            info = (version, plan, _plan_info(plan), _templates_dir(plan, version))
+            info = (version, plan, plan_info(plan), _templates_dir(plan, version))
             self._plans[cycle.instance_id] = info
 
     def know_submissions(self, rows: Iterable[Submission]) -> None:
