@@ -30,7 +30,7 @@ from engine.calendar import local_day
 from engine.config import settings
 from engine.context import PlanContext
 from engine.outbox.builders import contact_of, issuer_sender
-from engine.outbox.context import ContextBuilder, _plan_info, _templates_dir
+from engine.outbox.context import ContextBuilder, _templates_dir, plan_info
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue
 from engine.render_plan import recipient_units
@@ -85,7 +85,7 @@ def queue_plan_notices(
     conf = settings()
     builder = ContextBuilder(session, conf, now, whole_registry=False)
     registry_id = ctx.version.registry_id
-    plan_info = _plan_info(plan)
+    info = plan_info(plan)
     issuer = builder.unit(registry_id, plan.document.issuer_unit)
     skip = _owing(session, instance) | {plan.document.issuer_unit}
     named = {u: said for u, said in named_units(ctx, day).items() if u not in skip}
@@ -108,13 +108,13 @@ def queue_plan_notices(
             continue
         context: dict[str, Any] = {
             "kind": MailKind.PLAN_NOTICE,
-            "plan": plan_info,
+            "plan": info,
             "unit": unit,
             "role": role,
             "role_words": ROLE_WORDS[role],
             "lines": lines,
             "headings": [f"{a.section}. {a.heading}" for a in plan.assignments],
-            "sender": issuer_sender(issuer, plan_info, conf.mail_from_name),
+            "sender": issuer_sender(issuer, info, conf.mail_from_name),
             "contact": contact_of(issuer),
             "link": None,
             "today": builder.date(day),
