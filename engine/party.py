@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from engine.schema import Unit
+
+class Kinded(Protocol):
+    """What :func:`is_party` reads of a unit (engine.schema.Unit, not imported: the schema
+    imports this module for its help text)."""
+
+    @property
+    def kind(self) -> str: ...
+
 
 PARTY_PREFIX = "party-"
 KIND_HELP = (  # the registry's ``kind`` (engine.schema.Unit)
@@ -47,7 +53,7 @@ _PARTY_NAME = re.compile(
 )
 
 
-def is_party(unit: Unit | None) -> bool:
+def is_party(unit: Kinded | None) -> bool:
     """Whether ``unit`` is a Party body (its kind starts with ``party-``)."""
     return unit is not None and unit.kind.startswith(PARTY_PREFIX)
 

@@ -142,6 +142,13 @@ def _note(row: StatusRow, stands_for: Mapping[str, list[str]]) -> str:
     return "; ".join(part for part in (note(row), extra) if part)
 
 
+def _period(cycle_key: str) -> str:
+    """The period as the report names it: "năm 2023", a request's label, "kỳ …"."""
+    if cycle_key.isdigit():
+        return f"năm {cycle_key}"
+    return cycle_label(cycle_key) if is_request_key(cycle_key) else f"kỳ {cycle_key}"
+
+
 def build_document(
     ctx: PlanContext,
     consolidation: Consolidation,
@@ -164,13 +171,7 @@ def build_document(
     # each unit by the name it had on the report's day (engine.registry_history)
     names = {r.unit_id: ctx.unit_name(r.unit_id, on=day) or r.unit_name for r in rows}
     fed = plan.deliverable(consolidation.consolidates)
-    period = (
-        f"năm {cycle_key}"
-        if cycle_key.isdigit()
-        else cycle_label(cycle_key)
-        if is_request_key(cycle_key)
-        else f"kỳ {cycle_key}"
-    )
+    period = _period(cycle_key)
     said = report_authority(plan, ctx.view, consolidation, by_unit, day, to_unit, via_unit)
     issuer_id = said.issuer_id
     issuer_name = said.issuer_name or ctx.unit_name(issuer_id, on=day)
