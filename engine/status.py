@@ -362,7 +362,8 @@ def width(text: str) -> int:
     return sum(0 if unicodedata.combining(ch) else 1 for ch in text)
 
 
-def _cut(text: str, room: int) -> str:
+def cut(text: str, room: int) -> str:
+    """``text`` in at most ``room`` columns, ending in "…" when cut."""
     text = unicodedata.normalize("NFC", text)
     if width(text) <= room:
         return text
@@ -452,7 +453,7 @@ def _narrow(rows: list[StatusRow], color: bool) -> list[str]:
             out.append("")
         out += textwrap.wrap(f"{_what(first)} · {cycle_label(first.cycle_key)}{closed}", WIDTH)
         cells = [
-            [_cut(r.unit_name, unit_room), short_date(r.due_date), r.state.label, note(r)]
+            [cut(r.unit_name, unit_room), short_date(r.due_date), r.state.label, note(r)]
             for r in members
         ]
         out += _table(header, members, cells, color, wrap_last=note_room)
