@@ -48,7 +48,7 @@ def _shoot(browser, url: str, path: Path, width: int, wait_text: str) -> list:  
         except Exception as exc:  # the shot shows what the page did instead
             print(f"  {url}: '{wait_text}' not seen ({type(exc).__name__})")
         time.sleep(1.5)  # fonts, badges
-        page.screenshot(path=str(path), full_page=False)
+        page.screenshot(path=str(path), full_page=True)
         return page.evaluate(_OVERFLOW)
     finally:
         context.close()
