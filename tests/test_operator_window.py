@@ -161,7 +161,7 @@ def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window
     from prefect.artifacts import Artifact
 
     from engine.status import width
-    from workflows.artifacts import TABLE_COLUMNS, table_width
+    from workflows.artifacts import TABLE_COLUMNS
 
     status = Artifact.get(f"status-{DISTRICT}-2027")
     assert status is not None and status.type == "table"
@@ -172,7 +172,7 @@ def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window
     assert list(rows[0]) == ["Trạng thái", "Đơn vị", "Gửi (+07:00)", "Ghi chú"]
     assert all(list(row) == list(TABLE_COLUMNS) for row in rows)
     assert all(width(row[h]) <= n for row in rows for h, n in TABLE_COLUMNS.items())
-    assert table_width(rows) <= sum(TABLE_COLUMNS.values()) == 73
+    assert sum(TABLE_COLUMNS.values()) == 73  # ~7 px a character, 16 px a cell: 582 px
     ranks = [RANK[row["Trạng thái"]] for row in rows]
     assert ranks == sorted(ranks) and ranks[0] == 0 and 3 in ranks
     [late] = [row for row in rows if row["Đơn vị"] == "UBND xã Bế Triều"]  # abbreviated

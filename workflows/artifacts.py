@@ -32,7 +32,6 @@ from engine.status import (
     cut,
     local_time,
     status_table,
-    width,
     worst_first,
 )
 from engine.store.db import session_scope
@@ -167,13 +166,6 @@ def table_rows(rows: Sequence[StatusRow]) -> list[dict[str, str]]:
 def _table_row(r: StatusRow) -> dict[str, str]:
     values = (_SHORT[r.state].capitalize(), _short_unit(r.unit_name), _sent(r), _short_note(r))
     return {h: cut(v, n) for (h, n), v in zip(TABLE_COLUMNS.items(), values, strict=True)}
-
-
-def table_width(rows: Sequence[dict[str, str]]) -> int:
-    """Characters the widest value (or header) of each column takes, summed."""
-    return sum(
-        width(h) if not rows else max(width(h), *(width(r[h]) for r in rows)) for h in TABLE_COLUMNS
-    )
 
 
 def publish_status(
