@@ -154,7 +154,7 @@ def test_a_review_that_returned_the_report_ends_tra_lai(window: Window) -> None:
 
 # ---------------------------------------------------------------- artifacts
 
-RANK = {"Quá hạn, chưa gửi": 0, "Trễ hạn": 1, "Chưa gửi, còn hạn": 2, "Đúng hạn": 3}
+RANK = {"Quá hạn": 0, "Trễ hạn": 1, "Còn hạn": 2, "Đúng hạn": 3}
 
 
 def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window) -> None:
@@ -169,20 +169,20 @@ def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window
     # four short columns: they fit the 582 px Prefect's UI (V2) gives a table artifact
     # at 1280 px (seven took 1,606 px and cut "Hạn" and "Ghi chú"); the rest is in the
     # summary artifact
-    assert list(rows[0]) == ["Trạng thái", "Đơn vị", "Gửi (+07:00)", "Ghi chú"]
+    assert list(rows[0]) == ["Trạng thái", "Đơn vị", "Nội dung", "Ghi chú (+07:00)"]
     assert all(list(row) == list(TABLE_COLUMNS) for row in rows)
     assert all(width(row[h]) <= n for row in rows for h, n in TABLE_COLUMNS.items())
     assert sum(TABLE_COLUMNS.values()) == 73  # ~7 px a character, 16 px a cell: 582 px
     ranks = [RANK[row["Trạng thái"]] for row in rows]
     assert ranks == sorted(ranks) and ranks[0] == 0 and 3 in ranks
     [late] = [row for row in rows if row["Đơn vị"] == "UBND xã Bế Triều"]  # abbreviated
-    assert late["Trạng thái"] == "Trễ hạn" and late["Ghi chú"] == "trễ 4 ngày"
-    assert late["Gửi (+07:00)"] == "14/9 09:00"  # sent 09:00 Viet Nam time
+    assert late["Trạng thái"] == "Trễ hạn" and late["Nội dung"] == "Báo cáo kết quả th…"
+    assert late["Ghi chú (+07:00)"] == "14/9 09:00, trễ 4 ngày"  # sent 09:00 Viet Nam time
     returned = next(r for r in rows if r["Đơn vị"].startswith("Phòng Văn hóa"))
-    assert returned["Trạng thái"] == "Quá hạn, chưa gửi"
-    assert returned["Ghi chú"] == "quá 5 ngày, trả lại"
-    consolidation = next(r for r in rows if r["Ghi chú"].startswith("tổng hợp"))
-    assert consolidation["Trạng thái"] == "Chưa gửi, còn hạn"
+    assert returned["Trạng thái"] == "Quá hạn"
+    assert returned["Ghi chú (+07:00)"] == "quá 5 ngày, trả lại"
+    within = [r for r in rows if r["Trạng thái"] == "Còn hạn"]
+    assert [r["Ghi chú (+07:00)"] for r in within] == ["còn 12 ngày"]  # the consolidation
     # the news first (what a card in the artifacts list shows), then which cycle and day
     assert status.description.startswith("4 quá hạn, chưa gửi · 1 trễ hạn · ")
     assert status.description.endswith(f" — Kỳ năm 2027 · {DISTRICT} · ngày 15/9/2027")

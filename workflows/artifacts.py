@@ -111,15 +111,24 @@ def _headline(rows: Sequence[StatusRow]) -> str:
 # characters in all (the V1 UI gives 724 px). Seven columns took 1,606 px, cutting
 # "Hạn" and "Ghi chú" (measured with scripts/prefect-ui-shots.py). What is cut here
 # is whole in the summary artifact.
-SENT_COLUMN = "Gửi (+07:00)"
-TABLE_COLUMNS = {"Trạng thái": 17, "Đơn vị": 23, SENT_COLUMN: 12, "Ghi chú": 21}
+NOTE_COLUMN = "Ghi chú (+07:00)"
+TABLE_COLUMNS = {"Trạng thái": 10, "Đơn vị": 22, "Nội dung": 19, NOTE_COLUMN: 22}
+# The four states in a word each (the description and the summary spell them out)
+STATE_WORDS = {
+    State.OPEN_OVERDUE: "Quá hạn",
+    State.DONE_LATE: "Trễ hạn",
+    State.OPEN_WITHIN: "Còn hạn",
+    State.DONE_ON_TIME: "Đúng hạn",
+}
 # The names every list of units repeats, as documents abbreviate them.
 _ABBREVIATED = (
-    ("Ủy ban Mặt trận Tổ quốc Việt Nam", "Ủy ban MTTQ"),
+    ("Ủy ban Mặt trận Tổ quốc Việt Nam", "UBMTTQ"),
     ("Ủy ban nhân dân", "UBND"),
     ("Hội đồng nhân dân", "HĐND"),
+    ("Hội Cựu chiến binh", "Hội CCB"),
+    ("Hội Liên hiệp Phụ nữ", "Hội LHPN"),
+    ("Đoàn Thanh niên Cộng sản Hồ Chí Minh", "Đoàn TNCS HCM"),
 )
-_KIND_WORDS = {"sub_plan": "kế hoạch", "consolidation": "tổng hợp"}
 
 
 def _short_unit(name: str) -> str:
@@ -140,9 +149,9 @@ def _sent(row: StatusRow) -> str:
 
 
 def _short_note(row: StatusRow) -> str:
-    """The note in the table's words: what is due when it is not the unit's report, the
-    days (the status says late or overdue), returned, whose work it took over."""
-    parts = [_KIND_WORDS.get(row.kind, "")]
+    """When it was sent, then the days (the status says late or overdue), returned,
+    whose work it took over; cut from the end (the summary artifact has it all)."""
+    parts = [_sent(row)]
     days = row.days_late if row.state in (State.DONE_LATE, State.OPEN_OVERDUE) else None
     if days:
         parts.append(f"{'trễ' if row.state is State.DONE_LATE else 'quá'} {days} ngày")
@@ -164,7 +173,8 @@ def table_rows(rows: Sequence[StatusRow]) -> list[dict[str, str]]:
 
 
 def _table_row(r: StatusRow) -> dict[str, str]:
-    values = (_SHORT[r.state].capitalize(), _short_unit(r.unit_name), _sent(r), _short_note(r))
+    what = r.deliverable_short or r.deliverable_title
+    values = (STATE_WORDS[r.state], _short_unit(r.unit_name), what, _short_note(r))
     return {h: cut(v, n) for (h, n), v in zip(TABLE_COLUMNS.items(), values, strict=True)}
 
 
