@@ -2,7 +2,9 @@
 
 ``kehoach report PLAN --cycle KEY`` shows where the newest revision stands;
 ``… approve [--ket-qua TEXT …]`` saves the sections given and approves and numbers it;
-``… sign FILE.pdf`` keeps the signed PDF; ``… send`` sends it upward. Each step is engine.approval's, with its audit row.
+``… sign FILE.pdf`` keeps the signed PDF; ``… send`` sends it upward and, when a
+Prefect API is configured, puts it on Prefect's event feed as the approval flow does
+(workflows.upward.announce_sent). Each step is engine.approval's, with its audit row.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ]
         if state is ReportApproval.DRAFT and missing:
             out(f"  chưa viết: {'; '.join(missing)}")
+    if step == "send":
+        _announce(url, report_id, now)
     if step != "show":
         try:
             stats = dispatch_pending_sync(url, conf, now=now)
@@ -93,3 +97,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         except Exception as exc:  # queued; `kehoach dispatch` sends it later
             out(f"thư đã xếp hàng, chưa gửi được ({exc}); chạy `kehoach dispatch`")
     return 0
+
+
+def _announce(url: str, report_id: int, now: Any) -> None:
+    """The report sent upward, on Prefect's event feed; a configured API that does not
+    answer is said once (the report is sent all the same)."""
+    from engine.config import prefect_api
+    from workflows.common import iso
+    from workflows.upward import announce_sent_outside_flow
+
+    if prefect_api() is None:
+        return  # no Prefect here: nothing to tell
+    problem = announce_sent_outside_flow(url, report_id, iso(now))
+    if problem:
+        out(f"cảnh báo: chưa ghi được sự kiện gửi cấp trên vào Prefect ({problem})")

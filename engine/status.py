@@ -50,6 +50,7 @@ class StatusRow:
     transferred_from: str | None
     transferred_from_name: str | None = None
     cycle_status: CycleStatus = CycleStatus.OPEN
+    deliverable_short: str = ""  # the short title, when the plan gives one
 
     @property
     def cycle_closed(self) -> bool:
@@ -90,6 +91,14 @@ def _titles(plan: Plan) -> dict[str, str]:
         fed = plan.deliverable(c.consolidates)
         titles[c.id] = "Báo cáo tổng hợp" + (f": {fed.title}" if fed else "")
     return titles
+
+
+def _short_titles(plan: Plan) -> dict[str, str]:
+    """The titles a narrow table gives: the deliverable's ``short_title`` (a task's is
+    its own name, not "Báo cáo kết quả thực hiện nhiệm vụ: …"), "Báo cáo tổng hợp"."""
+    shorts = {d.id: d.short_title for d in plan.all_deliverables if d.short_title}
+    shorts.update({c.id: "Báo cáo tổng hợp" for c in plan.consolidations})
+    return shorts
 
 
 def _order(plan: Plan) -> dict[str, int]:
@@ -187,6 +196,7 @@ class _InstanceNames:
     unit_position: dict[str, int]
     titles: dict[str, str]
     order: dict[str, int]
+    short_titles: dict[str, str]
 
     @classmethod
     def read(cls, session: Session, version: PlanVersion) -> _InstanceNames:
@@ -197,6 +207,7 @@ class _InstanceNames:
             unit_position={u.id: i for i, u in enumerate(registry.units)},
             titles=_titles(plan),
             order=_order(plan),
+            short_titles=_short_titles(plan),
         )
 
     def unit_name(self, unit_id: str, day: dt.date) -> str:
@@ -254,6 +265,7 @@ def _status_row(
         unit_name=names.unit_name(seen.unit_id, named_on),
         deliverable_id=obligation.deliverable_id,
         deliverable_title=names.titles.get(obligation.deliverable_id, obligation.deliverable_id),
+        deliverable_short=names.short_titles.get(obligation.deliverable_id, ""),
         kind=obligation.kind,
         nominal_date=obligation.nominal_date,
         due_date=obligation.due_date,
@@ -362,7 +374,8 @@ def width(text: str) -> int:
     return sum(0 if unicodedata.combining(ch) else 1 for ch in text)
 
 
-def _cut(text: str, room: int) -> str:
+def cut(text: str, room: int) -> str:
+    """``text`` in at most ``room`` columns, ending in "…" when cut."""
     text = unicodedata.normalize("NFC", text)
     if width(text) <= room:
         return text
@@ -452,7 +465,7 @@ def _narrow(rows: list[StatusRow], color: bool) -> list[str]:
             out.append("")
         out += textwrap.wrap(f"{_what(first)} · {cycle_label(first.cycle_key)}{closed}", WIDTH)
         cells = [
-            [_cut(r.unit_name, unit_room), short_date(r.due_date), r.state.label, note(r)]
+            [cut(r.unit_name, unit_room), short_date(r.due_date), r.state.label, note(r)]
             for r in members
         ]
         out += _table(header, members, cells, color, wrap_last=note_room)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,7 +29,8 @@ from engine.errors import KehoachError
 from engine.lifecycle import review
 from engine.reports import display_value
 from engine.states import ReportApproval, ReviewState
-from engine.store.models import ConsolidatedReport, StoredFile, Submission
+from engine.store.db import session_scope
+from engine.store.models import ConsolidatedReport, Obligation, StoredFile, Submission
 from engine.vntext import short_date
 from portal import csrf
 from portal.access import LinkRefused, OpenedLink, open_link
@@ -222,11 +224,38 @@ def take_step(state: PortalState, token: str, form: Any, nonce: str | None, addr
         return page_response(state, link, error="Thao tác không hợp lệ.", status_code=400)
     typed = {key: str(form.get(key) or "") for key in approval.SECTION_IDS}
     try:
-        _apply(state, link, str(action), form, addr)
+        when = _apply(state, link, str(action), form, addr)
     except KehoachError as exc:
         log.info("review step %s refused: %s", action, exc)
         return page_response(state, link, error=_sentence(str(exc)), status_code=409, typed=typed)
+    if action == "send":
+        _announce_in_background(state.db_url, link.obligation.id, when)
     return RedirectResponse(f"/o/{token}/bao-cao?xong={action}", status_code=303)
+
+
+def _announce_in_background(db_url: str, duty_id: int, when: dt.datetime) -> None:
+    """The report just sent, on Prefect's event feed (workflows.upward.announce_sent, as
+    the approval flow does), off the request: the page never waits for Prefect."""
+
+    def announce() -> None:
+        try:
+            from workflows.common import iso
+            from workflows.upward import announce_sent_outside_flow
+
+            with session_scope(db_url) as session:
+                duty = session.get(Obligation, duty_id)
+                report = approval.report_of_duty(session, duty) if duty is not None else None
+                report_id = report.id if report is not None else None
+            if report_id is None:
+                return
+            problem = announce_sent_outside_flow(db_url, report_id, iso(when))
+        except Exception as exc:  # the report is sent; the event is for the operator
+            log.warning("report sent upward, event not emitted: %s", exc)
+            return
+        if problem:
+            log.info("report %s sent upward, event not emitted: %s", report_id, problem)
+
+    threading.Thread(target=announce, name="upward-event", daemon=True).start()
 
 
 def _sentence(text: str) -> str:
@@ -234,7 +263,8 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
-def _apply(state: PortalState, link: OpenedLink, action: str, form: Any, addr: str) -> None:
+def _apply(state: PortalState, link: OpenedLink, action: str, form: Any, addr: str) -> dt.datetime:
+    """Take the step ``action``; returns the moment it was taken."""
     actor = f"{link.actor} ({addr})" if addr else link.actor
     now = state.now()
     with state.writing() as session:
@@ -266,6 +296,7 @@ def _apply(state: PortalState, link: OpenedLink, action: str, form: Any, addr: s
             )
         elif action == "send":
             approval.send_upward(session, report.id, by=actor, now=now, conf=state.conf)
+    return now
 
 
 def _decide(session: Any, report: ConsolidatedReport, form: Any, actor: str, now: Any) -> None:

@@ -57,6 +57,20 @@ def approve_sign_send(
     """The whole way upward of one draft, by the consolidating unit, at ``now``
     (``accept``: accept the units' answers first; ``final_pdf=False``: no PDF of the final
     .docx, LibreOffice's seconds saved where the rendering is not the point)."""
+    approve_and_sign(session, report_id, conf, now, accept=accept, final_pdf=final_pdf)
+    return send_upward(session, report_id, by="tong-hop", now=now, conf=conf)
+
+
+def approve_and_sign(
+    session: Session,
+    report_id: int,
+    conf: Any,
+    now: dt.datetime,
+    *,
+    accept: bool = False,
+    final_pdf: bool = True,
+) -> None:
+    """:func:`approve_sign_send` up to the signed PDF: the report waits to be sent."""
     from engine.approval import save_narrative
 
     report = session.get(ConsolidatedReport, report_id)
@@ -75,7 +89,6 @@ def approve_sign_send(
         now=now,
         conf=conf,
     )
-    return send_upward(session, report_id, by="tong-hop", now=now, conf=conf)
 
 
 def final_docx_text(session: Session, report: ConsolidatedReport, conf: Any) -> str:

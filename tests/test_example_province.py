@@ -188,4 +188,4 @@ def test_the_provincial_examples_quarter_iv_task_through_prefect(
     assert artifact is not None and artifact.type == "table"
     rows = json.loads(artifact.data)
     mine = [r for r in rows if "quyết toán" in json.dumps(r, ensure_ascii=False).lower()]
-    assert [r["Trạng thái"] for r in mine] == ["Chưa hoàn thành, quá hạn"], rows
+    assert [r["Trạng thái"] for r in mine] == ["Quá hạn"], rows

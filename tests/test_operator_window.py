@@ -52,6 +52,17 @@ def _submit(url: str, unit: str, moment: dt.datetime) -> int:
 
 @pytest.fixture(scope="module")
 def window(prefect_server, tmp_path_factory) -> Iterator[Window]:  # noqa: ARG001
+    patch = pytest.MonkeyPatch()
+    try:
+        yield operator_window(tmp_path_factory.mktemp("window"), patch)
+    finally:
+        patch.undo()
+        settings.cache_clear()
+
+
+def operator_window(folder, patch: pytest.MonkeyPatch) -> Window:  # type: ignore[no-untyped-def]
+    """The three submissions, their intake runs, the review and the sweep, run in this
+    process against the Prefect API it points at (also scripts/prefect-ui-shots.py)."""
     from prefect.events.worker import EventsWorker
 
     from workflows.common import in_process_runs
@@ -59,9 +70,7 @@ def window(prefect_server, tmp_path_factory) -> Iterator[Window]:  # noqa: ARG00
     from workflows.review import review_flow
     from workflows.sweep import sweep_flow
 
-    folder = tmp_path_factory.mktemp("window")
     url = prepared(f"sqlite:///{folder / 'kehoach.sqlite'}")
-    patch = pytest.MonkeyPatch()
     patch.setenv("KEHOACH_HOME", str(folder))
     patch.setenv("KEHOACH_PORTAL_SECRET", "kehoach-test-secret-window-0123456789")
     settings.cache_clear()
@@ -75,45 +84,39 @@ def window(prefect_server, tmp_path_factory) -> Iterator[Window]:  # noqa: ARG00
     }
     options = {"database_url": url, "dispatch": False, "request_review": False}
     runs: dict[str, str] = {}
-    try:
-        with in_process_runs():
-            # A new events worker: it starts inside the first task run of the next flow,
-            # so an event of the flow's own code would name that task without the fix.
-            EventsWorker.drain_all()
-            for what, unit, moment in (
-                ("late", LATE_UNIT, vn(2027, 9, 14, 9, 5)),
-                ("on_time", ON_TIME_UNIT, vn(2027, 9, 8, 9, 5)),
-                ("returned_intake", RETURNED_UNIT, vn(2027, 9, 6, 9, 5)),
-            ):
-                state = intake_flow(
-                    subs[unit], now=moment.isoformat(), return_state=True, **options
-                )
-                runs[what] = str(state.state_details.flow_run_id)
-                assert isinstance(state.result(), dict)  # the caller still gets the dict
-            state = review_flow(
-                subs[RETURNED_UNIT],
-                decision="return",
-                reason="Thiếu số đội dân phòng",
-                by="Công an huyện",
-                now=vn(2027, 9, 9).isoformat(),
-                database_url=url,
-                dispatch=False,
-                return_state=True,
-            )
-            runs["review"] = str(state.state_details.flow_run_id)
-            # the daily sweep marks the overdue duties and publishes the cycle's artifacts
-            sweep_flow(
-                DISTRICT,
-                now=vn(2027, 9, 15, 7).isoformat(),
-                database_url=url,
-                dispatch=False,
-                consolidate_due=False,
-                close_due=False,
-            )
-        yield Window(url, runs, subs)
-    finally:
-        patch.undo()
-        settings.cache_clear()
+    with in_process_runs():
+        # A new events worker: it starts inside the first task run of the next flow,
+        # so an event of the flow's own code would name that task without the fix.
+        EventsWorker.drain_all()
+        for what, unit, moment in (
+            ("late", LATE_UNIT, vn(2027, 9, 14, 9, 5)),
+            ("on_time", ON_TIME_UNIT, vn(2027, 9, 8, 9, 5)),
+            ("returned_intake", RETURNED_UNIT, vn(2027, 9, 6, 9, 5)),
+        ):
+            state = intake_flow(subs[unit], now=moment.isoformat(), return_state=True, **options)
+            runs[what] = str(state.state_details.flow_run_id)
+            assert isinstance(state.result(), dict)  # the caller still gets the dict
+        state = review_flow(
+            subs[RETURNED_UNIT],
+            decision="return",
+            reason="Thiếu số đội dân phòng",
+            by="Công an huyện",
+            now=vn(2027, 9, 9).isoformat(),
+            database_url=url,
+            dispatch=False,
+            return_state=True,
+        )
+        runs["review"] = str(state.state_details.flow_run_id)
+        # the daily sweep marks the overdue duties and publishes the cycle's artifacts
+        sweep_flow(
+            DISTRICT,
+            now=vn(2027, 9, 15, 7).isoformat(),
+            database_url=url,
+            dispatch=False,
+            consolidate_due=False,
+            close_due=False,
+        )
+    return Window(url, runs, subs)
 
 
 def _flow_run(run_id: str):
@@ -131,54 +134,55 @@ def test_a_late_intake_run_ends_in_a_state_named_tre_han(window: Window) -> None
     assert run.state.name == "Trễ hạn" and run.state.is_completed()
     assert run.state_name == "Trễ hạn"  # what the runs list shows
     assert LATE_NAME in run.state.message and "trễ 4 ngày" in run.state.message
-    assert run.name.startswith(f"nộp · {LATE_NAME} · ")  # the name keeps its diacritics
+    # the badge stays green (type Completed): the lateness also heads the run's name, the
+    # bold line of the runs list (its diacritics kept)
+    assert run.name.startswith(f"TRỄ HẠN · nộp · {LATE_NAME} · ")
 
     on_time = _flow_run(window.runs["on_time"])
     assert (on_time.state.name, on_time.state.type.value) == ("Đúng hạn", "COMPLETED")
+    assert on_time.name.startswith("nộp · Ủy ban nhân dân xã An Lạc · ")
 
 
 def test_a_review_that_returned_the_report_ends_tra_lai(window: Window) -> None:
     run = _flow_run(window.runs["review"])
     assert run.state.name == "Trả lại" and run.state.is_completed()
     assert "Thiếu số đội dân phòng" in run.state.message
-    assert run.name.startswith("duyệt · Phòng Văn hóa")
+    assert run.name.startswith("TRẢ LẠI · duyệt · Phòng Văn hóa")
+    intake = _flow_run(window.runs["returned_intake"])  # sent on time, returned later
+    assert intake.name.startswith("nộp · Phòng Văn hóa")
 
 
 # ---------------------------------------------------------------- artifacts
 
-RANK = {
-    "Chưa hoàn thành, quá hạn": 0,
-    "Hoàn thành quá hạn": 1,
-    "Chưa hoàn thành, còn hạn": 2,
-    "Hoàn thành đúng hạn": 3,
-}
+RANK = {"Quá hạn": 0, "Trễ hạn": 1, "Còn hạn": 2, "Đúng hạn": 3}
 
 
 def test_the_status_table_is_vietnamese_worst_first_in_local_time(window: Window) -> None:
     from prefect.artifacts import Artifact
 
+    from engine.status import width
+    from workflows.artifacts import TABLE_COLUMNS
+
     status = Artifact.get(f"status-{DISTRICT}-2027")
     assert status is not None and status.type == "table"
     rows = json.loads(status.data)
-    assert list(rows[0]) == [
-        "Trạng thái",
-        "Đơn vị",
-        "Hạn",
-        "Đã gửi lúc",
-        "Ghi chú",
-        "Duyệt",
-        "Nội dung",
-    ]
+    # four short columns: they fit the 582 px Prefect's UI (V2) gives a table artifact
+    # at 1280 px (seven took 1,606 px and cut "Hạn" and "Ghi chú"); the rest is in the
+    # summary artifact
+    assert list(rows[0]) == ["Trạng thái", "Đơn vị", "Nội dung", "Ghi chú (+07:00)"]
+    assert all(list(row) == list(TABLE_COLUMNS) for row in rows)
+    assert all(width(row[h]) <= n for row in rows for h, n in TABLE_COLUMNS.items())
+    assert sum(TABLE_COLUMNS.values()) == 73  # ~7 px a character, 16 px a cell: 582 px
     ranks = [RANK[row["Trạng thái"]] for row in rows]
     assert ranks == sorted(ranks) and ranks[0] == 0 and 3 in ranks
-    by_unit = {(row["Đơn vị"], row["Nội dung"]): row for row in rows}
-    late = by_unit[(LATE_NAME, "Báo cáo kết quả thực hiện hằng năm")]
-    assert late["Trạng thái"] == "Hoàn thành quá hạn" and late["Ghi chú"] == "trễ 4 ngày"
-    assert late["Đã gửi lúc"] == "14/9/2027 09:00 (+07:00)"  # sent 09:00 Viet Nam time
-    returned = next(r for r in rows if r["Đơn vị"].startswith("Phòng Văn hóa") and r["Duyệt"])
-    assert returned["Duyệt"] == "Trả lại để hoàn thiện"
-    assert returned["Trạng thái"] == "Chưa hoàn thành, quá hạn"
-    assert "bị trả lại" in returned["Ghi chú"]
+    [late] = [row for row in rows if row["Đơn vị"] == "UBND xã Bế Triều"]  # abbreviated
+    assert late["Trạng thái"] == "Trễ hạn" and late["Nội dung"] == "Báo cáo kết quả th…"
+    assert late["Ghi chú (+07:00)"] == "14/9 09:00, trễ 4 ngày"  # sent 09:00 Viet Nam time
+    returned = next(r for r in rows if r["Đơn vị"].startswith("Phòng Văn hóa"))
+    assert returned["Trạng thái"] == "Quá hạn"
+    assert returned["Ghi chú (+07:00)"] == "quá 5 ngày, trả lại"
+    within = [r for r in rows if r["Trạng thái"] == "Còn hạn"]
+    assert [r["Ghi chú (+07:00)"] for r in within] == ["còn 12 ngày"]  # the consolidation
     # the news first (what a card in the artifacts list shows), then which cycle and day
     assert status.description.startswith("4 quá hạn, chưa gửi · 1 trễ hạn · ")
     assert status.description.endswith(" — Kế hoạch 15/KH-UBND, năm 2027 · ngày 15/9/2027")
@@ -200,6 +204,10 @@ def test_the_cycle_summary_names_the_late_and_missing_units_first(window: Window
     assert "Quá hạn, chưa gửi (4): " in headline and "xã Quang Long mới" in headline
     assert overdue < text.index("Ủy ban nhân dân xã Quang Long mới", overdue) < late  # no answer
     assert late < text.index(f"**{LATE_NAME}**") < on_time
+    # what the status table leaves out is here: the whole name, what, due, sent, note
+    [late_row] = [line for line in text.splitlines() if f"**{LATE_NAME}**" in line]
+    assert "Báo cáo kết quả thực hiện hằng năm" in late_row and "| 10/9/2027 |" in late_row
+    assert "14/9/2027 09:00 (+07:00)" in late_row and "trễ 4 ngày" in late_row
     assert text.index("Ủy ban nhân dân xã An Lạc") > on_time  # xa-a, on time
     assert summary.description.startswith("Quá hạn, chưa gửi (4): ")
     # the plan by its name, not its id (the demo's summary was headed "ha-lang-pccc-2022")

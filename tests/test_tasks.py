@@ -707,7 +707,7 @@ def test_a_task_due_in_quarter_iv_is_reminded_goes_overdue_and_is_tracked(
     assert done == {State.DONE_ON_TIME}  # the other 8 tracked tasks
     rows = _status_artifact(DEPARTMENT, "once")
     mine = [r for r in rows if "LGSP" in json.dumps(r, ensure_ascii=False)]
-    assert [r["Trạng thái"] for r in mine] == ["Chưa hoàn thành, quá hạn"], rows
+    assert [r["Trạng thái"] for r in mine] == ["Quá hạn"], rows
     told = [m for m in simulated.smtp.messages if "Phối hợp, hạn 31/12" in (m.subject or "")]
     assert told and told[0].rcpt_tos == ["stc@caobang.example"]
 
@@ -733,7 +733,7 @@ def test_the_ministrys_appendix_table_runs_through_its_first_year(simulated: Sim
     assert states[("2025", "so-khcn-tinh-b", "nen-tang-dia-phuong-tien-do")] == State.OPEN_WITHIN
     assert ("2025", "cuc-cds-bo-khcn", "csdl-khcn-tien-do") not in states  # its last year
     table = _status_artifact(MINISTRY, "once")
-    assert "Chưa hoàn thành, quá hạn" in {r["Trạng thái"] for r in table}
+    assert "Quá hạn" in {r["Trạng thái"] for r in table}
 
 
 def _state(session, obligation_id: int | None, day: dt.date):

@@ -24,11 +24,11 @@ from pydantic import Field
 from engine.config import settings as default_settings
 from engine.states import ReportApproval
 from engine.store.db import session_scope
-from engine.store.models import ConsolidatedReport, Cycle
-from workflows.common import database, iso, local_day, plan_tag, resolve_now
+from engine.store.models import ConsolidatedReport
+from workflows.common import database, iso, plan_tag, resolve_now
 from workflows.dispatch import send_emails
 from workflows.tasks import kehoach_task
-from workflows.upward import emit_handed_upward, upward_of
+from workflows.upward import announce_sent
 
 
 class ReportApprovalInput(RunInput):
@@ -144,35 +144,12 @@ def approve_report_flow(
     )
     sent = send_emails(url, when) if dispatch else None
     if "sent" in result["done"]:  # approved, signed, its email to the body above sent
-        _announce_sent(url, report_id, when)
+        announce_sent(url, report_id, when)
     final = ReportApproval(result["approval"])
     print(
         f"{label}: {final.label.lower()}" + (f", số {result['number']}" if result["number"] else "")
     )
     return Completed(name=final.label, message=label, data={**result, "sent": sent})
-
-
-def _announce_sent(url: str, report_id: int, when: str) -> None:
-    """The report handed upward, on Prefect's event feed (workflows.events): about the
-    parent plan's cycle and unit when it became that plan's submission."""
-    with session_scope(url) as session:
-        report = session.get(ConsolidatedReport, report_id)
-        assert report is not None
-        cycle = session.get(Cycle, report.cycle_id)
-        assert cycle is not None
-        plan_id, key = cycle.instance.plan_id, cycle.key
-        upward = {
-            "upward_submission_id": report.upward_submission_id,
-            **upward_of(session, report.upward_submission_id),
-        }
-        payload = {
-            "report_id": report.id,
-            "revision": report.revision,
-            "number": report.number_text,
-            "submission_id": report.upward_submission_id,
-            "sent_at": iso(report.sent_at) if report.sent_at else None,
-        }
-    emit_handed_upward(url, plan_id, key, upward, payload, local_day(resolve_now(when)))
 
 
 def deployment_name(plan_id: str) -> str:

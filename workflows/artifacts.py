@@ -2,9 +2,11 @@
 
 ``status-<plan>-<cycle>`` holds every obligation of the cycle in the Government's four
 states, worst first (overdue and unanswered, answered late, still within the deadline,
-on time), in Vietnamese columns, times in Viet Nam time with the offset shown;
-``summary-<plan>-<cycle>`` says the same in a page an operator reads in seconds: the
-late and missing units first, by name; ``report-<plan>-<cycle>`` is the consolidated
+on time), in four short Vietnamese columns that fit the UI at 1280 px
+(:data:`TABLE_COLUMNS`), times in Viet Nam time with the offset in the header;
+``summary-<plan>-<cycle>`` says the same in a page an operator reads in seconds, with
+every detail the table leaves out (whole names, what is due, the due date): the late
+and missing units first, by name; ``report-<plan>-<cycle>`` is the consolidated
 report.  Keys are slugs (Prefect accepts lowercase letters, digits and dashes only);
 each publication is a new version of the keyed artifact, so the history of a cycle
 stays visible.
@@ -20,12 +22,14 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from engine.calendar import TZ
 from engine.states import ReviewState
 from engine.status import (
     WORST_FIRST,
     State,
     StatusRow,
     counts,
+    cut,
     local_time,
     status_table,
     worst_first,
@@ -102,20 +106,77 @@ def _headline(rows: Sequence[StatusRow]) -> str:
     return " · ".join(parts) if parts else "Không đơn vị nào quá hạn hay trễ hạn"
 
 
+# The status table's columns and the characters each may take. Prefect's UI (V2, its
+# default) gives a table artifact 582 px of a 1280 px window, beside the artifact's
+# details; its 14 px font takes ~7 px a character, its cells 16 px of padding: 73
+# characters in all (the V1 UI gives 724 px). Seven columns took 1,606 px, cutting
+# "Hạn" and "Ghi chú" (measured with scripts/prefect-ui-shots.py). What is cut here
+# is whole in the summary artifact.
+NOTE_COLUMN = "Ghi chú (+07:00)"
+TABLE_COLUMNS = {"Trạng thái": 10, "Đơn vị": 22, "Nội dung": 19, NOTE_COLUMN: 22}
+# The four states in a word each (the description and the summary spell them out)
+STATE_WORDS = {
+    State.OPEN_OVERDUE: "Quá hạn",
+    State.DONE_LATE: "Trễ hạn",
+    State.OPEN_WITHIN: "Còn hạn",
+    State.DONE_ON_TIME: "Đúng hạn",
+}
+# The names every list of units repeats, as documents abbreviate them.
+_ABBREVIATED = (
+    ("Ủy ban Mặt trận Tổ quốc Việt Nam", "UBMTTQ"),
+    ("Ủy ban nhân dân", "UBND"),
+    ("Hội đồng nhân dân", "HĐND"),
+    ("Hội Cựu chiến binh", "Hội CCB"),
+    ("Hội Liên hiệp Phụ nữ", "Hội LHPN"),
+    ("Đoàn Thanh niên Cộng sản Hồ Chí Minh", "Đoàn TNCS HCM"),
+)
+
+
+def _short_unit(name: str) -> str:
+    for long, short in _ABBREVIATED:
+        name = name.replace(long, short)
+    return name
+
+
+def _sent(row: StatusRow) -> str:
+    """'14/9 09:00' in Viet Nam time (the year too when not the due date's)."""
+    if row.submitted_at is None:
+        return ""
+    local = row.submitted_at.astimezone(TZ)
+    day = f"{local.day}/{local.month}" + (
+        f"/{local.year}" if local.year != row.due_date.year else ""
+    )
+    return f"{day} {local:%H:%M}"
+
+
+def _short_note(row: StatusRow) -> str:
+    """When it was sent, then the days (the status says late or overdue), returned,
+    whose work it took over; cut from the end (the summary artifact has it all)."""
+    parts = [_sent(row)]
+    days = row.days_late if row.state in (State.DONE_LATE, State.OPEN_OVERDUE) else None
+    if days:
+        parts.append(f"{'trễ' if row.state is State.DONE_LATE else 'quá'} {days} ngày")
+    if row.state is State.OPEN_WITHIN and row.days_left is not None:
+        parts.append("hôm nay là hạn" if row.days_left == 0 else f"còn {row.days_left} ngày")
+    if row.review_state is ReviewState.RETURNED:
+        parts.append("trả lại")
+    if row.cycle_closed and not row.state.done:
+        parts.append("kỳ đã đóng")
+    if row.transferred_from:
+        parts.append(f"từ {_short_unit(row.transferred_from_name or row.transferred_from)}")
+    return ", ".join(p for p in parts if p)
+
+
 def table_rows(rows: Sequence[StatusRow]) -> list[dict[str, str]]:
-    """The status table as the UI shows it: status first, worst first, Vietnamese."""
-    return [
-        {
-            "Trạng thái": r.state.label,
-            "Đơn vị": r.unit_name,
-            "Hạn": short_date(r.due_date),
-            "Đã gửi lúc": local_time(r.submitted_at) if r.submitted_at else "",
-            "Ghi chú": _note(r),
-            "Duyệt": ReviewState(r.review_state).label if r.review_state else "",
-            "Nội dung": r.deliverable_title,
-        }
-        for r in rows
-    ]
+    """The status table as the UI shows it: status first, worst first, Vietnamese, each
+    value within its column's characters (:data:`TABLE_COLUMNS`)."""
+    return [_table_row(r) for r in rows]
+
+
+def _table_row(r: StatusRow) -> dict[str, str]:
+    what = r.deliverable_short or r.deliverable_title
+    values = (STATE_WORDS[r.state], _short_unit(r.unit_name), what, _short_note(r))
+    return {h: cut(v, n) for (h, n), v in zip(TABLE_COLUMNS.items(), values, strict=True)}
 
 
 def publish_status(

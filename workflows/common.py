@@ -263,6 +263,24 @@ def in_process_runs() -> Iterator[None]:
         yield
 
 
+def prefix_run_name(prefix: str) -> None:
+    """Start the current flow run's name with ``prefix`` (once; works however the run
+    was started)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None or ctx.flow_run.name.startswith(prefix):
+        return
+    name = f"{prefix}{ctx.flow_run.name}"
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, name=name)
+        ctx.flow_run.name = name
+    except Exception as exc:  # the name is for people; never fail a flow over it
+        log.warning("could not rename flow run: %s", exc)
+
+
 def add_run_tags(*tags: str) -> None:
     """Add tags to the current flow run (works however the run was started)."""
     from prefect.client.orchestration import get_client

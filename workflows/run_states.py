@@ -6,6 +6,13 @@ completed; filters, automations and the caller's result are unchanged) and the r
 list shows the name instead: an intake run of a late report reads "Trễ hạn", one
 on time "Đúng hạn", a review "Trả lại" or "Chấp nhận".  The caller of the flow
 function still gets the dict (``data``); Prefect resolves the state for it.
+
+The badge keeps the colour and the tick of its type, though: a late run is as green as
+an on-time one (seen in the runs list at 1280 px with scripts/prefect-ui-shots.py). So
+a run that ends "Trễ hạn" or "Trả lại" also has its name start with "TRỄ HẠN · " /
+"TRẢ LẠI · ": the name is the bold line of the runs list, and its search box finds
+every late run at once. (Not a tag: a run's tags become ``prefect.tag.<tag>`` resource
+ids on every event it emits, and those stay ASCII.)
 """
 
 from __future__ import annotations
@@ -17,11 +24,21 @@ from prefect.states import Completed, State
 
 from engine.calendar import local_day
 from engine.states import ReviewState
+from workflows.common import prefix_run_name
 
 LATE = "Trễ hạn"
 ON_TIME = "Đúng hạn"
 RETURNED = "Trả lại"
 ACCEPTED = "Chấp nhận"
+# the bad news, also at the head of the run's name
+NAME_PREFIXES = {LATE: "TRỄ HẠN · ", RETURNED: "TRẢ LẠI · "}
+
+
+def _named(name: str, message: str, data: dict[str, Any]) -> State[Any]:
+    """``Completed`` named ``name``; the current run renamed when the news is bad."""
+    if name in NAME_PREFIXES:
+        prefix_run_name(NAME_PREFIXES[name])
+    return Completed(name=name, message=message, data=data)
 
 
 def _days_late(result: dict[str, Any]) -> int | None:
@@ -48,10 +65,10 @@ def intake_state(
     late = [r for r in new if not r["on_time"]]
     if not late:
         what = labels.get(new[0]["submission_id"], "") if len(new) == 1 else f"{len(new)} bản nộp"
-        return Completed(name=ON_TIME, message=f"{what}: đúng hạn", data=data)
+        return _named(ON_TIME, f"{what}: đúng hạn", data)
     texts = [_late_text(r, labels.get(r["submission_id"], "")) for r in late]
     head = "" if len(new) == 1 else f"{len(late)}/{len(new)} bản nộp trễ hạn — "
-    return Completed(name=LATE, message=head + "; ".join(texts), data=data)
+    return _named(LATE, head + "; ".join(texts), data)
 
 
 def review_run_state(
@@ -60,7 +77,7 @@ def review_run_state(
     """ "Trả lại" (the reason in the message) or "Chấp nhận"; ``data`` otherwise."""
     state = ReviewState(review_state)
     if state is ReviewState.RETURNED:
-        return Completed(name=RETURNED, message=f"{label}: {reason or 'trả lại'}", data=data)
+        return _named(RETURNED, f"{label}: {reason or 'trả lại'}", data)
     if state is ReviewState.ACCEPTED:
-        return Completed(name=ACCEPTED, message=f"{label}: chấp nhận", data=data)
+        return _named(ACCEPTED, f"{label}: chấp nhận", data)
     return data

@@ -2,17 +2,32 @@
 plan's cycle and unit, when it became that plan's submission) and the events saying so.
 
 Shared by the consolidate flow (a report of before approval, handed upward by the
-consolidation itself) and the approval flow (workflows/approve_report.py: approved,
-signed, its email sent).
+consolidation itself) and by every path that sends an approved, signed report upward
+(engine.approval.send_upward): the approval flow (workflows/approve_report.py), the
+portal's review page (portal/review_report.py) and ``kehoach report send``
+(cli/report.py), all through :func:`announce_sent`; the last two, outside any flow run,
+through :func:`announce_sent_outside_flow`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.store.models import Obligation, Submission
+from prefect import flow
+
+from engine.store.db import session_scope
+from engine.store.models import ConsolidatedReport, Cycle, Obligation, Submission
 from workflows.artifacts import publish_status
-from workflows.common import add_run_tags, obligations, plan_tag, unit_tag
+from workflows.common import (
+    add_run_tags,
+    in_process_runs,
+    iso,
+    local_day,
+    obligations,
+    plan_tag,
+    resolve_now,
+    unit_tag,
+)
 from workflows.events import (
     REPORT_HANDED_UPWARD,
     SUBMISSION_RECEIVED,
@@ -64,3 +79,72 @@ def emit_handed_upward(
     )
     add_run_tags(plan_tag(parent), unit_tag(unit_id))
     publish_status(url, parent, parent_cycle, day)
+
+
+def announce_sent(url: str, report_id: int, when: str) -> None:
+    """The report ``report_id``, sent upward (engine.approval.send_upward), on Prefect's
+    event feed: :func:`emit_handed_upward` with its number, revision and submission."""
+    with session_scope(url) as session:
+        report = session.get(ConsolidatedReport, report_id)
+        assert report is not None
+        cycle = session.get(Cycle, report.cycle_id)
+        assert cycle is not None
+        plan_id, key = cycle.instance.plan_id, cycle.key
+        upward = {
+            "upward_submission_id": report.upward_submission_id,
+            **upward_of(session, report.upward_submission_id),
+        }
+        payload = {
+            "report_id": report.id,
+            "revision": report.revision,
+            "number": report.number_text,
+            "submission_id": report.upward_submission_id,
+            "sent_at": iso(report.sent_at) if report.sent_at else None,
+        }
+    add_run_tags(plan_tag(plan_id))
+    emit_handed_upward(url, plan_id, key, upward, payload, local_day(resolve_now(when)))
+
+
+def announce_sent_outside_flow(url: str, report_id: int, when: str) -> str:
+    """:func:`announce_sent` from a process that is no flow run (the portal, the CLI), on
+    exactly the configured Prefect API (engine.config.prefect_api), its events flushed
+    before returning. Returns "" when announced, else why not, in Vietnamese (no API
+    configured: nothing to tell; one that does not answer: the caller warns)."""
+    from engine.config import prefect_api
+    from workflows.server import api_problem, use_api
+
+    configured = prefect_api()
+    if configured is None:
+        return "chưa cấu hình Prefect API (PREFECT_API_URL)"
+    api_url, origin = configured
+    problem = api_problem(api_url, timeout=3.0)
+    if problem is not None:
+        return f"Prefect API {origin}={api_url}: {problem}"
+    with use_api(api_url), in_process_runs():
+        report_sent_upward_flow(report_id, when, url)
+        _flush_events()
+    return ""
+
+
+@flow(
+    name="report-sent-upward",
+    flow_run_name="gửi cấp trên · báo cáo tổng hợp số {report_id}",
+    persist_result=False,
+)
+def report_sent_upward_flow(report_id: int, when: str, database_url: str) -> None:
+    """A run of its own for a report sent outside the approval flow, so the operator sees
+    it in the runs list and the artifacts it republishes belong to a run."""
+    announce_sent(database_url, report_id, when)
+
+
+def _flush_events(timeout: float = 10.0) -> None:
+    """Wait (at most ``timeout`` s) until the events emitted so far have left this
+    process: Prefect sends them from a background worker, and a CLI process may exit
+    at once."""
+    import threading
+
+    from prefect.events.worker import EventsWorker
+
+    waiting = threading.Thread(target=EventsWorker.instance().wait_until_empty, daemon=True)
+    waiting.start()
+    waiting.join(timeout)
