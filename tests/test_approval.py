@@ -217,6 +217,12 @@ def test_reminders_at_each_step_then_the_head_near_the_upward_date(sqlite_url, t
     # "trước hết" reads "first of all": each step's last day is said "chậm nhất ngày".
     assert "duyệt và cấp số: chậm nhất ngày 24/9/2027" in body
     assert "trước hết" not in body + html
+    # The duty's title already says "Báo cáo tổng hợp: …": no mail says it twice running.
+    for stage in ({}, {"stage": "nhac-duyet"}, {"stage": "nhac-ky-gui"}, {"stage": "thu-truong"}):
+        _s, text, page = render_parts("report_draft", {**first, **stage})
+        assert "tổng hợp “Báo cáo tổng hợp" not in text and 'tổng hợp "Báo cáo tổng hợp' not in text
+        assert "tổng hợp <strong>Báo cáo tổng hợp" not in page
+        assert text.count("Báo cáo tổng hợp: ") == 1, text
 
 
 def test_a_draft_written_on_the_upward_date_is_never_asked_for_by_an_earlier_day(
