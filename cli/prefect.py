@@ -66,6 +66,8 @@ def _prefect(home: Path, port: int | None = None):
             server = ensure_server(home / "prefect", port=port or DEFAULT_PORT)
         except RuntimeError as exc:
             raise KehoachError(f"không khởi động được máy chủ Prefect cục bộ: {exc}") from None
+        if (note := server.moved_note()) is not None:
+            print(note, file=sys.stderr)
     os.environ["PREFECT_API_URL"] = server.api_url
     if "prefect" in sys.modules:  # imported already: its settings were read at import
         import prefect.settings
@@ -433,5 +435,7 @@ def server_main(argv: list[str] | None = None) -> int:
         print(f"{api}: {'healthy' if healthy(api) else 'not answering'}")
         return 0 if healthy(api) else 1
     server = ensure_server(home, port=args.port, reuse_env=False)
+    if (note := server.moved_note()) is not None:
+        print(note, file=sys.stderr)
     print(f"prefect server at {server.ui_url} (PREFECT_HOME={home.resolve()})")
     return 0

@@ -191,3 +191,24 @@ def test_with_auth_and_csrf_only_the_kehoach_client_gets_in(tmp_path: Path):
         )
     finally:
         _stop_process_group(server.process)
+
+
+def test_a_taken_local_port_is_said_once_never_silently_replaced() -> None:
+    """`kehoach demo --prefect-port N` with N held by another program: the local server
+    goes to a free port, and the command says so in Vietnamese (it used to say nothing)."""
+    import socket
+
+    from workflows.server import LocalPrefect, choose_port
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        port, asked = choose_port("127.0.0.1", taken)
+    assert port != taken and asked == taken
+    free, none = choose_port("127.0.0.1", port)
+    assert (free, none) == (port, None)  # a free port is taken as asked, nothing to say
+    moved = LocalPrefect(f"http://127.0.0.1:{port}/api", None, None, None, True, asked_port=taken)
+    note = moved.moved_note()
+    assert note is not None and f"cổng {taken}" in note and f"127.0.0.1:{port}" in note
+    assert LocalPrefect("http://127.0.0.1:4200/api", None, None, None, True).moved_note() is None

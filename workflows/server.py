@@ -37,6 +37,16 @@ class LocalPrefect:
     pid: int | None
     started_here: bool
     startup_seconds: float = 0.0
+    asked_port: int | None = None  # the port asked for, when something else held it
+
+    def moved_note(self) -> str | None:
+        """In Vietnamese, once: the port asked for was taken, so the server is elsewhere."""
+        if self.asked_port is None:
+            return None
+        return (
+            f"Cảnh báo: cổng {self.asked_port} đang do chương trình khác dùng; máy chủ Prefect "
+            f"cục bộ đã chạy ở {self.ui_url} (các đường dẫn bên dưới theo địa chỉ này)."
+        )
 
     @property
     def ui_url(self) -> str:
@@ -191,8 +201,7 @@ def ensure_server(
         api_url = f"http://{host}:{recorded}/api"
         if healthy(api_url):  # the server this home started earlier, on whatever port
             return LocalPrefect(api_url, home, home / "server.log", pid, False)
-    if port is None or not _port_free(host, port):
-        port = free_port(host)  # something else holds it: take any free port
+    port, asked = choose_port(host, port)
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     log_path = home / "server.log"
@@ -225,8 +234,24 @@ def ensure_server(
             raise RuntimeError(f"prefect server did not answer {api_url} in {timeout:.0f}s")
         time.sleep(0.25)
     return LocalPrefect(
-        api_url, home, log_path, proc.pid, True, startup_seconds=time.monotonic() - started
+        api_url,
+        home,
+        log_path,
+        proc.pid,
+        True,
+        startup_seconds=time.monotonic() - started,
+        asked_port=asked,
     )
+
+
+def choose_port(host: str, port: int | None) -> tuple[int, int | None]:
+    """(the port to start on, the port asked for when something else holds it, else None):
+    any free port when ``port`` is None or taken."""
+    if port is None:
+        return free_port(host), None
+    if _port_free(host, port):
+        return port, None
+    return free_port(host), port
 
 
 def _alive(pid: int) -> bool:
