@@ -5,7 +5,9 @@
 The portal (uvicorn, SQLite in WAL mode) runs in its own process on 127.0.0.1; this
 process drives it with a raw-socket HTTP/1.1 client on keep-alive connections, every
 request's bytes built before its phase (benchmarks/http_load.py: the generator shares
-the cores it measures, so it must be cheap; its CPU per request is printed). Open loop: request
+the cores it measures, so it must be cheap; its CPU per request is printed), 32 or more
+connections opened before the load and spread evenly over the workers (a keep-alive
+connection stays with the worker that accepted it). Open loop: request
 i is *scheduled* at t0 + i/rate whatever earlier answers did, and its latency is
 measured from that scheduled moment, so a slow server cannot hide its queueing
 (no coordinated omission). Two phases, one after the other:
@@ -356,27 +358,6 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def connections_per_worker(pid: int, port: int) -> list[int]:
-    """How many established client connections each server process holds (the split of
-    the load over the workers: a keep-alive connection stays with the worker that took it)."""
-    import psutil
-
-    root = psutil.Process(pid)
-    counts = []
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            held = [
-                c
-                for c in proc.net_connections("tcp")
-                if c.status == "ESTABLISHED" and c.laddr and c.laddr.port == port
-            ]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if held:
-            counts.append(len(held))
-    return sorted(counts, reverse=True)
-
-
 async def drive(
     port: int,
     tokens: list[str],
@@ -384,28 +365,41 @@ async def drive(
     seconds: float,
     server_pid: int,
     phases: tuple[str, ...] = ("GET", "POST"),
+    workers: int = 1,
 ) -> dict[str, dict]:
     """Both phases with the raw-socket client (benchmarks/http_load.py): every request's
     bytes are built before its phase, so the client spends its CPU sending and reading."""
-    from http_load import Pool, get_bytes, open_loop, percentile, post_form_bytes
+    from http_load import (
+        Pool,
+        balance,
+        connections_per_worker,
+        get_bytes,
+        open_loop,
+        percentile,
+        post_form_bytes,
+    )
 
     host = f"127.0.0.1:{port}"
     pool = Pool("127.0.0.1", port, size=64)
-    await pool.open(8)
+    await pool.open(32)  # 32 connections before the load, as many on each worker
     try:
-        # warm-up (not measured): the browser's nonce cookie, then one GET per link
-        # for its CSRF field, as a browser that opened the link sends them
+        await balance(pool, server_pid, port, workers)
+        # warm-up (not measured): the browser's nonce cookie, then one GET per link for
+        # its CSRF field, as a browser that opened the link sends them, spread over the
+        # connections (so every worker has rendered the page once)
         first = await pool.request(get_bytes(host, f"/o/{tokens[0]}"))
         found = re.search(r"kh_nonce=([^;\s]+)", first.headers.get("set-cookie", ""))
         assert first.status == 200 and found, f"no nonce cookie ({first.status})"
         cookie = f"kh_nonce={found.group(1)}"
+        pages = await asyncio.gather(
+            *(pool.request(get_bytes(host, f"/o/{token}", cookie)) for token in tokens)
+        )
         csrf: dict[str, str] = {}
-        for token in tokens:
-            page = await pool.request(get_bytes(host, f"/o/{token}", cookie))
+        for token, page in zip(tokens, pages, strict=True):
             field = re.search(rb'name="csrf" value="([^"]+)"', page.body)
             assert page.status == 200 and field, f"no CSRF field ({page.status})"
             csrf[token] = field.group(1).decode()
-        await pool.open(24)  # 32 connections before the load, spread over the workers
+        await balance(pool, server_pid, port, workers)  # the warm-up may have opened more
 
         def get(i: int) -> bytes:
             return get_bytes(host, f"/o/{tokens[i % len(tokens)]}", cookie)
@@ -523,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.seconds,
                     server.pid,
                     tuple(p.strip().upper() for p in args.phases.split(",") if p.strip()),
+                    args.workers,
                 )
             )
             if args.intake != "none" and "POST" in results:

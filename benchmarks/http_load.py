@@ -255,3 +255,56 @@ async def open_loop(pool: Pool, requests: list[bytes], rate: float, timeout: flo
         statuses[-1] = statuses.get(-1, 0) + left  # never answered: counted, not hidden
         latencies.extend([timeout * 1000.0] * left)
     return Run(latencies, lags, statuses, now() - t0, time.process_time() - cpu_before)
+
+
+# ---------------------------------------------------------------- the server's side
+
+
+def worker_of_connections(pid: int, port: int) -> dict[int, int]:
+    """{client port: server process} for the established connections to ``port``."""
+    import psutil
+
+    root = psutil.Process(pid)
+    owners: dict[int, int] = {}
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            for c in proc.net_connections("tcp"):
+                if c.status == "ESTABLISHED" and c.laddr and c.laddr.port == port and c.raddr:
+                    owners[c.raddr.port] = proc.pid
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return owners
+
+
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """How many client connections each server process holds (the split of the load
+    over the workers: a keep-alive connection stays with the worker that accepted it)."""
+    counts: dict[int, int] = {}
+    for owner in worker_of_connections(pid, port).values():
+        counts[owner] = counts.get(owner, 0) + 1
+    return sorted(counts.values(), reverse=True)
+
+
+async def balance(pool: Pool, pid: int, port: int, workers: int, tries: int = 200) -> None:
+    """Reconnect until every worker holds as many of the pool's connections (within one).
+
+    The kernel hands a new connection to whichever worker accepts first, and one client's
+    keep-alive connections then stay put: 24 of 32 went to one of two workers here, so
+    that worker took three requests in four. Many browsers behind a proxy spread out;
+    this stands in for that."""
+    for _ in range(tries):
+        owners = worker_of_connections(pid, port)
+        by_worker: dict[int | None, list[_Connection]] = {}
+        for conn in pool.idle:
+            assert conn.transport is not None
+            owner = owners.get(conn.transport.get_extra_info("sockname")[1])
+            by_worker.setdefault(owner, []).append(conn)
+        sizes = sorted(len(v) for v in by_worker.values())
+        if len(by_worker) >= workers and sizes[-1] - sizes[0] <= 1:
+            return
+        heavy = max(by_worker.values(), key=len)
+        pool.idle.remove(heavy[0])
+        if heavy[0].transport is not None:
+            heavy[0].transport.close()
+        await pool.open(1)
+        await asyncio.sleep(0.01)
