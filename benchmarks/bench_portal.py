@@ -3,7 +3,11 @@
     .venv/bin/python benchmarks/bench_portal.py [--rate 100] [--seconds 20] [--units 200]
 
 The portal (uvicorn, SQLite in WAL mode) runs in its own process on 127.0.0.1; this
-process drives it with an async httpx client. Open loop: request
+process drives it with a raw-socket HTTP/1.1 client on keep-alive connections, every
+request's bytes built before its phase (benchmarks/http_load.py: the generator shares
+the cores it measures, so it must be cheap; its CPU per request is printed), 32 or more
+connections opened before the load and spread evenly over the workers (a keep-alive
+connection stays with the worker that accepted it). Open loop: request
 i is *scheduled* at t0 + i/rate whatever earlier answers did, and its latency is
 measured from that scheduled moment, so a slow server cannot hide its queueing
 (no coordinated omission). Two phases, one after the other:
@@ -134,8 +138,10 @@ def bench_app():  # type: ignore[no-untyped-def]
     from engine.config import settings
     from portal.app import create_app
     from portal.ratelimit import PortalLimits, Rate
+    from portal.server import tune_interpreter
 
     logging.getLogger("kehoach.portal").setLevel(logging.WARNING)
+    tune_interpreter()  # as `kehoach portal` serves
     lots = Rate(10_000.0, 10_000.0)
     limits = PortalLimits(per_address=lots, link_read=lots, link_write=lots, address_write=lots)
     db_url = os.environ["KEHOACH_DATABASE_URL"]
@@ -339,43 +345,6 @@ def intake_report(db_url: str, api_url: str | None, worker: bool, wait: float = 
 # ---------------------------------------------------------------- load
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-async def open_loop(rate: float, seconds: float, send):  # type: ignore[no-untyped-def]
-    """Schedule ``rate * seconds`` calls of ``send(i)`` at fixed intervals."""
-    total = int(rate * seconds)
-    latencies: list[float] = []
-    lags: list[float] = []  # how late this client itself started a request
-    statuses: dict[int, int] = {}
-    loop = asyncio.get_running_loop()
-    t0 = loop.time() + 0.2
-
-    async def one(i: int, scheduled: float) -> None:
-        lags.append((loop.time() - scheduled) * 1000)
-        try:
-            status = await send(i)
-        except Exception:  # timeouts, resets: counted, not hidden
-            status = -1
-        latencies.append((loop.time() - scheduled) * 1000)
-        statuses[status] = statuses.get(status, 0) + 1
-
-    tasks = []
-    for i in range(total):
-        scheduled = t0 + i / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    await asyncio.gather(*tasks)
-    return latencies, statuses, loop.time() - t0, lags
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of the server process and its children (uvicorn workers)."""
     import psutil
@@ -392,31 +361,52 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def drive(
-    base: str,
+    port: int,
     tokens: list[str],
     rate: float,
     seconds: float,
     server_pid: int,
     phases: tuple[str, ...] = ("GET", "POST"),
+    workers: int = 1,
 ) -> dict[str, dict]:
-    import httpx
+    """Both phases with the raw-socket client (benchmarks/http_load.py): every request's
+    bytes are built before its phase, so the client spends its CPU sending and reading."""
+    from http_load import (
+        Pool,
+        balance,
+        connections_per_worker,
+        get_bytes,
+        open_loop,
+        percentile,
+        post_form_bytes,
+    )
 
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
-        # warm-up (not measured): one GET per link gives the CSRF field for each
+    host = f"127.0.0.1:{port}"
+    pool = Pool("127.0.0.1", port, size=64)
+    await pool.open(32)  # 32 connections before the load, as many on each worker
+    try:
+        await balance(pool, server_pid, port, workers)
+        # warm-up (not measured): the browser's nonce cookie, then one GET per link for
+        # its CSRF field, as a browser that opened the link sends them, spread over the
+        # connections (so every worker has rendered the page once)
+        first = await pool.request(get_bytes(host, f"/o/{tokens[0]}"))
+        found = re.search(r"kh_nonce=([^;\s]+)", first.headers.get("set-cookie", ""))
+        assert first.status == 200 and found, f"no nonce cookie ({first.status})"
+        cookie = f"kh_nonce={found.group(1)}"
+        pages = await asyncio.gather(
+            *(pool.request(get_bytes(host, f"/o/{token}", cookie)) for token in tokens)
+        )
         csrf: dict[str, str] = {}
-        for token in tokens:
-            page = await client.get(f"/o/{token}")
-            page.raise_for_status()
-            found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            assert found, "no CSRF field"
-            csrf[token] = found.group(1)
+        for token, page in zip(tokens, pages, strict=True):
+            field = re.search(rb'name="csrf" value="([^"]+)"', page.body)
+            assert page.status == 200 and field, f"no CSRF field ({page.status})"
+            csrf[token] = field.group(1).decode()
+        await balance(pool, server_pid, port, workers)  # the warm-up may have opened more
 
-        async def get(i: int) -> int:
-            response = await client.get(f"/o/{tokens[i % len(tokens)]}")
-            return response.status_code
+        def get(i: int) -> bytes:
+            return get_bytes(host, f"/o/{tokens[i % len(tokens)]}", cookie)
 
-        async def post(i: int) -> int:
+        def post(i: int) -> bytes:
             token = tokens[i % len(tokens)]
             data = {
                 "csrf": csrf[token],
@@ -426,32 +416,36 @@ async def drive(
                 "f-ngay-ra-soat": "2027-08-30",
                 "f-ket-qua": f"Lần đo {i}: tuyên truyền tại các thôn, kiện toàn đội dân phòng.",
             }
-            response = await client.post(f"/o/{token}/submit", data=data)
-            return response.status_code
+            return post_form_bytes(host, f"/o/{token}/submit", data, cookie)
 
         results = {}
-        for name, send, ok in (("GET", get, {200}), ("POST", post, {303})):
+        total = int(rate * seconds)
+        for name, build, ok in (("GET", get, {200}), ("POST", post, {303})):
             if name not in phases:
                 continue
+            requests = [build(i) for i in range(total)]
+            spread = connections_per_worker(server_pid, port)
             cpu_before = cpu_seconds(server_pid)
-            client_before = time.process_time()
-            latencies, statuses, elapsed, lags = await open_loop(rate, seconds, send)
-            client_cpu = time.process_time() - client_before
+            run = await open_loop(pool, requests, rate)
             await asyncio.sleep(1.0)  # background intake of the last answers
             cpu = cpu_seconds(server_pid) - cpu_before
+            n = max(1, len(run.latencies))
             results[name] = {
-                "cpu_ms": cpu / max(1, len(latencies)) * 1000,
-                "client_cpu_ms": client_cpu / max(1, len(latencies)) * 1000,
-                "lag_p99": percentile(lags, 99),
-                "n": len(latencies),
-                "rate": len(latencies) / elapsed,
-                "p50": percentile(latencies, 50),
-                "p99": percentile(latencies, 99),
-                "max": max(latencies),
-                "statuses": statuses,
-                "errors": sum(c for s, c in statuses.items() if s not in ok),
+                "cpu_ms": cpu / n * 1000,
+                "client_cpu_ms": run.client_cpu / n * 1000,
+                "lag_p99": percentile(run.lags, 99),
+                "n": len(run.latencies),
+                "rate": len(run.latencies) / run.elapsed,
+                "p50": percentile(run.latencies, 50),
+                "p99": percentile(run.latencies, 99),
+                "max": max(run.latencies),
+                "statuses": run.statuses,
+                "errors": sum(c for s, c in run.statuses.items() if s not in ok),
+                "connections": spread,
             }
         return results
+    finally:
+        pool.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,12 +513,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results = asyncio.run(
                 drive(
-                    f"http://127.0.0.1:{port}",
+                    port,
                     tokens,
                     args.rate,
                     args.seconds,
                     server.pid,
                     tuple(p.strip().upper() for p in args.phases.split(",") if p.strip()),
+                    args.workers,
                 )
             )
             if args.intake != "none" and "POST" in results:
@@ -566,8 +561,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'':34} server CPU {result['cpu_ms']:.1f} ms per request "
             f"(one core serves at most ~{1000 / max(result['cpu_ms'], 0.01):.0f}/s); "
-            f"client CPU {result['client_cpu_ms']:.1f} ms, client start lag p99 "
-            f"{result['lag_p99']:.1f} ms"
+            f"client CPU {result['client_cpu_ms']:.2f} ms, client start lag p99 "
+            f"{result['lag_p99']:.1f} ms; connections per worker {result['connections']}"
         )
     return 1 if (missed and args.strict) else 0
 

@@ -59,7 +59,7 @@ from portal.hardening import (
     SecurityHeaders,
     client_address,
 )
-from portal.link import Answered, FileLink, Link, PostedOnLink, ReceiptLink, valid_nonce
+from portal.link import Answered, FileLink, PostedOnLink, ReceiptLink, valid_nonce
 from portal.pages import STATIC, Pages
 from portal.ratelimit import Limiters, PortalLimits
 from portal.state import PortalState
@@ -194,11 +194,13 @@ def _routes(app: FastAPI, state: PortalState) -> None:
     def robots() -> Response:
         return PlainTextResponse("User-agent: *\nDisallow: /\n")
 
-    # Behind a link, a dependency (portal.link) opens it once: the rate limit, the CSRF
-    # field, the token and its obligation; it answers a refusal itself.
+    # Behind a link, portal.link opens it once: the rate limit, the CSRF field, the token
+    # and its obligation; it answers a refusal itself. The obligation page calls it in
+    # its own thread hop and session (portal.obligation.view_response), the others
+    # declare it as a dependency.
     @app.get("/o/{token}")
-    def view(link: Link) -> Response:
-        return obligation.obligation_response(state, link)
+    async def view(token: str, request: Request) -> Response:
+        return await run_in_threadpool(obligation.view_response, state, token, request)
 
     @app.get("/o/{token}/receipt/{version}")
     def receipt(version: int, link: ReceiptLink) -> Response:

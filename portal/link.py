@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import Row
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -154,13 +156,19 @@ def link_bucket(state: PortalState, token: str) -> str:
 
 def read_link(token: str, request: Request) -> OpenedLink:
     """A GET on a link: the obligation's read limit, then the link."""
+    return read_link_in(token, request, None)
+
+
+def read_link_in(token: str, request: Request, session: Session | None) -> OpenedLink:
+    """:func:`read_link`, reading in ``session`` when given (so that the page can be
+    read in the same one)."""
     state = _state(request)
     if not state.limiters.link_read.allow(link_bucket(state, token)):
         raise Answered(too_many(state))
     nonce = valid_nonce(request.cookies.get(csrf.COOKIE))
-    with state.reading() as session:
+    with nullcontext(session) if session is not None else state.reading() as reading:
         try:
-            return open_link(session, token, state.conf, state.now(), state.link_max_age, nonce)
+            return open_link(reading, token, state.conf, state.now(), state.link_max_age, nonce)
         except LinkRefused as exc:
             raise Answered(refused_page(state, token, exc, nonce)) from None
 
@@ -197,7 +205,7 @@ async def post_on_link(token: str, request: Request) -> AsyncIterator[Posted]:
         await form.close()
 
 
-# What the routes declare: ``def view(link: Link)``.
+# What the routes declare: ``def receipt(version: int, link: ReceiptLink)``.
 Link = Annotated[OpenedLink, Depends(read_link)]
 ReceiptLink = Annotated[OpenedLink, Depends(read_receipt_link)]
 FileLink = Annotated[OpenedLink, Depends(read_file_link)]

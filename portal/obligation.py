@@ -9,16 +9,19 @@ link changes nothing.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from engine.store.models import StoredFile, Submission
 from engine.task_contributions import contributions_to
 from portal import csrf, uploads
 from portal.access import OpenedLink
-from portal.link import with_nonce
+from portal.link import read_link_in, with_nonce
 from portal.state import PortalState
 from portal.view import obligation_page
 
@@ -33,12 +36,14 @@ def obligation_response(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     draft_refused: bool = False,
+    session: Session | None = None,
 ) -> Response:
     """The obligation's page, with its form (``values`` and ``errors``: the form again;
     without them, the form holds the unit's draft if it saved one: portal.drafts).
-    ``draft_refused``: the errors are a draft's, which was not saved."""
-    with state.reading() as session:
-        page = obligation_page(session, link)
+    ``draft_refused``: the errors are a draft's, which was not saved; ``session``: read
+    in this one (the link's) rather than a new one."""
+    with nullcontext(session) if session is not None else state.reading() as reading:
+        page = obligation_page(reading, link)
     if values is None and page["draft"] is not None:
         values = page["draft"]["values"]
     fresh = link.nonce is None
@@ -62,6 +67,14 @@ def obligation_response(
         link.token_hash[:12],
     )
     return with_nonce(state, HTMLResponse(html, status_code=status_code), nonce, fresh)
+
+
+def view_response(state: PortalState, token: str, request: Request) -> Response:
+    """GET /o/{token}: the link opened and its page read in one session and one thread
+    hop (a sync dependency and a sync handler would be two hops, each a wait for a free
+    worker thread under load, and two sessions, each a pool checkout and a rollback)."""
+    with state.reading() as session:
+        return obligation_response(state, read_link_in(token, request, session), session=session)
 
 
 def receipt_response(state: PortalState, link: OpenedLink, version: int) -> Response:
