@@ -103,8 +103,17 @@ def final_docx_text(session: Session, report: ConsolidatedReport, conf: Any) -> 
         for header in (section.first_page_header, section.header)
         for p in header.paragraphs
     ]
-    parts += [p.text for p in document.paragraphs]
+    return "\n".join(parts + _body_parts(document))
+
+
+def docx_text(path: str) -> str:
+    """A .docx's paragraphs and the cells of its tables (the header block is a table)."""
+    return "\n".join(_body_parts(docx.Document(path)))
+
+
+def _body_parts(document: Any) -> list[str]:
+    parts = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
             parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
+    return parts

@@ -32,6 +32,7 @@ from engine.store.models import (
     Obligation,
     Submission,
 )
+from tests.approval_support import docx_text
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -106,15 +107,6 @@ def _attack(url: str, unit: str) -> int:
     return submission_id
 
 
-def _docx_text(path: str) -> str:
-    document = docx.Document(path)
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
-
-
 def test_a_cycle_verifies_and_its_log_prints_in_vietnamese(db_url, tmp_path, capsys):
     _consolidated(db_url, tmp_path)
     capsys.readouterr()
@@ -178,7 +170,7 @@ def test_edited_figures_and_deleted_audit_rows_are_seen_by_verify_and_consolidat
         assert "SỐ LIỆU GIẢ MẠO" not in json.dumps(second.aggregates, ensure_ascii=False)
         [warning] = [w for w in second.warnings if AN_LAC in w]
         assert "bị từ chối" in warning and "không có dòng nhật ký" in warning
-        document = _docx_text(second.document_path)
+        document = docx_text(second.document_path)
         assert "999" not in document and "GIẢ MẠO" not in document
         assert "999" not in second.markdown and "không khớp nhật ký kiểm tra" in document
         refused = session.scalars(

@@ -30,7 +30,7 @@ from engine.store.models import (
     StoredFile,
     Submission,
 )
-from tests.approval_support import approve_sign_send
+from tests.approval_support import approve_sign_send, docx_text
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -86,15 +86,6 @@ def _docx_headers(path: str) -> str:
     )
 
 
-def _docx_text(path: str) -> str:
-    document = docx.Document(path)
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
-
-
 def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path):
     prepared(db_url)
     _run_cycle(db_url)
@@ -133,7 +124,7 @@ def test_consolidation_aggregates_lists_states_and_hands_upward(db_url, tmp_path
     # The document: where it should be, opens with python-docx, Nghị định 30 parts.
     path = Path(result.document_path)
     assert path == tmp_path / "reports" / DISTRICT / "2027" / path.name
-    text = _docx_text(str(path))
+    text = docx_text(str(path))
     for expected in (
         QUOC_HIEU,
         TIEU_NGU,

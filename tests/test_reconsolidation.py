@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import docx
 import pytest
 from sqlalchemy import func, select
 
@@ -35,7 +34,7 @@ from engine.store.models import (
     Submission,
 )
 from notifications.render import render_parts
-from tests.approval_support import approve_sign_send
+from tests.approval_support import approve_sign_send, docx_text
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -70,15 +69,6 @@ def _activated(url: str) -> None:
     with session_scope(url) as session:
         activate(session, PROVINCE, now=vn(2027, 1, 4))
         activate(session, DISTRICT, now=vn(2027, 1, 4))
-
-
-def _docx_text(path: str) -> str:
-    document = docx.Document(path)
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
 
 
 def _reports(session) -> list[ConsolidatedReport]:
@@ -156,7 +146,7 @@ def test_a_corrected_report_after_an_early_consolidation_makes_revision_2(db_url
     # The document says what it replaces and what changed.
     path = Path(second.document_path)
     assert path.name.endswith("-lan-2.docx") and path != Path(first.document_path)
-    text = _docx_text(str(path))
+    text = docx_text(str(path))
     for expected in (
         "Báo cáo này thay thế báo cáo lần 1 ngày 9/9/2027.",
         "Những điểm thay đổi so với báo cáo trước:",
@@ -357,7 +347,7 @@ def test_a_late_report_after_the_due_date_is_noticed_once_then_revised_by_hand(
         assert two.revision == 2 and two.aggregates["so-vu-chay"] == 15
         states = {row["unit_id"]: row["state"] for row in two.status_table}
         assert states["xa-moi"] == "done_late"
-        text = _docx_text(two.document_path)
+        text = docx_text(two.document_path)
         assert two.document_path.endswith("-lan-2.docx")
         assert "Báo cáo này thay thế báo cáo lần 1 ngày 27/9/2027." in text
         assert f"{QUANG_LONG} gửi báo cáo ngày 28/9/2027 (quá hạn)" in text

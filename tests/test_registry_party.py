@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import docx
 import pytest
 from sqlalchemy import func, select
 
@@ -28,7 +27,7 @@ from engine.party import reads_as_party
 from engine.register_numbers import register_of
 from engine.store import session_scope
 from engine.store.models import AuditEvent, ConsolidatedReport, OutboxMessage, RegistryChange
-from tests.approval_support import approve_sign_send, final_docx_text
+from tests.approval_support import approve_sign_send, docx_text, final_docx_text
 from tests.lifecycle_factory import lc_settings, obligation, obligations, store_files, vn
 from tests.registry_history_support import CALENDAR, apply_change, consolidate_at, send_report
 
@@ -38,16 +37,6 @@ YEARLY, PROPAGANDA = "bao-cao-nam", "bao-cao-tuyen-truyen"
 BOARDS, HEIR = ("btg-hu", "bdv-hu"), "btgdv-hu"
 ENDED = {"btg-hu": [HEIR], "bdv-hu": [HEIR], "ca-huyen": ["ca-tinh"]}
 STATE_HEADER = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
-
-
-def _docx_text(path: str) -> str:
-    """The draft's text (paragraphs and table cells, the header block being a table)."""
-    document = docx.Document(path)
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
 
 
 def _assert_party_layout(text: str) -> None:
@@ -74,7 +63,7 @@ def test_party_bodies_report_consolidate_and_merge_with_hd36_headers(sqlite_url,
     # ---- 2024: the boards report beside the government bodies; two Party bodies consolidate
     _send_year(sqlite_url, 2024, "ca-huyen", vn(2024, 9, 3))
     board = consolidate_at(sqlite_url, PLAN, "2024", "tong-hop-tg", vn(2024, 9, 16, 9), tmp_path)
-    text = _docx_text(board.document_path)
+    text = docx_text(board.document_path)
     _assert_party_layout(text)
     _assert_party_layout(board.markdown)
     # the board under its committee, once, with a star; its number after a hyphen
@@ -85,7 +74,7 @@ def test_party_bodies_report_consolidate_and_merge_with_hd36_headers(sqlite_url,
     committee = consolidate_at(
         sqlite_url, PLAN, "2024", "tong-hop-hu", vn(2024, 9, 26, 9), tmp_path
     )
-    text = _docx_text(committee.document_path)
+    text = docx_text(committee.document_path)
     _assert_party_layout(text)
     assert "ĐẢNG BỘ TỈNH THỬ\nHUYỆN ỦY CŨ\n*" in text and "Số …-BC/HU" in text
     # the committee signs for its standing committee, as Party documents write it
@@ -181,7 +170,7 @@ def test_after_the_district_ends_the_commune_party_committee_reports_as_the_huye
             "tinh-uy",
         )
     report = consolidate_at(sqlite_url, PLAN, "2025", "tong-hop-hu", vn(2025, 9, 26, 9), tmp_path)
-    text = _docx_text(report.document_path)
+    text = docx_text(report.document_path)
     _assert_party_layout(text)
     # the .docx breaks the header over lines
     assert "ĐẢNG BỘ TỈNH THỬ ĐẢNG ỦY XÃ CŨ MỚI (KẾ THỪA HUYỆN ỦY CŨ) *" in " ".join(text.split())

@@ -14,7 +14,6 @@ import json
 import shutil
 from pathlib import Path
 
-import docx
 import pytest
 from sqlalchemy import select, text
 
@@ -25,6 +24,7 @@ from engine.lifecycle import SubmissionRejected, activate, record_submission
 from engine.store import session_scope
 from engine.store.db import connect
 from engine.store.models import AuditEvent, Submission
+from tests.approval_support import docx_text
 from tests.lifecycle_factory import (
     CONSOLIDATION,
     DISTRICT,
@@ -115,15 +115,6 @@ def _tamper(url: str, case: str) -> None:
     _edit_values(url, unit, changes)
 
 
-def _docx_text(path: str) -> str:
-    document = docx.Document(path)
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.extend(cell.text for cell in row.cells)
-    return "\n".join(parts)
-
-
 @pytest.fixture(scope="module")
 def answered(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A SQLite store after the cycle's answers, built once and copied per test."""
@@ -169,7 +160,7 @@ def test_a_bad_stored_value_is_left_out_and_said_and_the_rest_consolidates(
     # The operator sees it in the artifact; the report itself is the clean one.
     assert WARNINGS_HEADING in result.markdown and warning.split(":")[0] in result.markdown
     assert f"| Số vụ cháy (vụ) | {incidents} vụ |" in result.markdown
-    document = _docx_text(str(result.document_path))
+    document = docx_text(str(result.document_path))
     assert f"{incidents} vụ" in document and WARNINGS_HEADING not in document
     if case == "control-characters":
         assert f"{CULTURE}\nĐã rà soát đội 3" in document  # its row of Phụ lục 3
@@ -195,7 +186,7 @@ def test_every_bad_stored_value_at_once_on_postgresql(postgres_url, tmp_path):
     assert sorted(result.warnings) == sorted(warning for *_rest, warning in CASES.values())
     assert result.aggregates["so-vu-chay"] == 6  # without the police's (inf) and culture's
     assert result.aggregates["thiet-hai"] == 4 * 1234.5
-    assert f"{CULTURE}\nĐã rà soát đội 3" in _docx_text(str(result.document_path))
+    assert f"{CULTURE}\nĐã rà soát đội 3" in docx_text(str(result.document_path))
 
 
 def test_the_consolidate_command_exits_0_on_bad_stored_values(
