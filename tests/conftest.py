@@ -39,19 +39,21 @@ def pytest_collection_modifyitems(config, items):
     """
     uses_browser = {"browser", "page"}
     weights = {item: _weight_class(item, uses_browser) for item in items}
-    modules: dict[str, int] = {}
+    module_of = {item: item.nodeid.split("::")[0] for item in items}
+    modules: dict[str, int] = {}  # a module goes as early as its longest (non-browser) test
     for item, weight in weights.items():
-        if weight < 3:  # a module goes as early as its longest test
-            modules[item.nodeid.split("::")[0]] = min(
-                weight, modules.get(item.nodeid.split("::")[0], 3)
-            )
-    items.sort(key=lambda item: 3 if weights[item] == 3 else modules[item.nodeid.split("::")[0]])
+        if weight < BROWSER:
+            modules[module_of[item]] = min(weight, modules.get(module_of[item], BROWSER))
+    items.sort(
+        key=lambda item: weights[item] if weights[item] == BROWSER else modules[module_of[item]]
+    )
     _group_by_module_fixtures(items, uses_browser)
 
 
 # A test whose own time limit is at least this long (the crash harness, the worker mode,
 # the no-worker backlog: 35-165 s each) is among the longest of the suite.
 LONG_TIMEOUT = 600
+BROWSER = 3  # the last class: browser tests
 
 
 def _weight_class(item, uses_browser) -> int:  # type: ignore[no-untyped-def]
@@ -64,7 +66,7 @@ def _weight_class(item, uses_browser) -> int:  # type: ignore[no-untyped-def]
     tests/test_worker_mode.py and tests/test_workflows*.py at the end)."""
     names = set(getattr(item, "fixturenames", ()))
     if uses_browser & names:
-        return 3
+        return BROWSER
     limit = item.get_closest_marker("timeout")
     if limit is not None and limit.args and float(limit.args[0]) >= LONG_TIMEOUT:
         return 0
