@@ -31,10 +31,19 @@ pytestmark = [pytest.mark.prefect]
 
 def _events_since(names: list[str], since: dt.datetime, wanted: int, wait: float = 20):  # type: ignore[no-untyped-def]
     from prefect.client.orchestration import get_client
-    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+    from prefect.events.filters import (
+        EventAnyResourceFilter,
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+    )
 
+    # Only this module's plans (lc-…): the session's Prefect server also holds the events
+    # of other modules' runs, the seed's handed-upward reports among them.
     wanted_filter = EventFilter(
-        event=EventNameFilter(name=names), occurred=EventOccurredFilter(since=since)
+        event=EventNameFilter(name=names),
+        occurred=EventOccurredFilter(since=since),
+        any_resource=EventAnyResourceFilter(id_prefix=["kehoach.plan.lc-"]),
     )
     deadline = time.monotonic() + wait  # events go through a websocket, then a queue
     while True:
