@@ -1,7 +1,8 @@
 """The data cut-off period of a yearly report (Nghị định 09/2019/NĐ-CP, Điều 12):
-which days its figures cover, shown in every email about it and in the consolidated
-report. Only a yearly report's year-relative period is supported; other shapes are
-refused by the checks rather than ignored."""
+which days its figures cover, in the consolidated report and in the emails about it
+(stated in full with its basis in the assignment, one short line in the others). Only a
+yearly report's year-relative period is supported; other shapes are refused by the
+checks rather than ignored."""
 
 from __future__ import annotations
 
@@ -31,21 +32,49 @@ def cutoff_range(cutoff: CutoffPeriod, cycle_key: str) -> tuple[dt.date, dt.date
     )
 
 
-def cutoff_text(
-    plan: Plan, deliverable_id: str, cycle_key: str, *, words: bool = False
-) -> str | None:
-    """'Số liệu tính từ ngày 01/9/2022 đến hết ngày 31/8/2023' (None without a cut-off);
-    ``words``: followed by the plan's own words about it (``phrase``), for the emails."""
+# Điều 12's yearly period: from 15/12 of the year before to 14/12 of the report's year.
+DECREE_YEARLY = (15, 12, True, 14, 12)
+DECREE_BASIS = "theo Điều 12 Nghị định số 09/2019/NĐ-CP"
+
+
+def _period(plan: Plan, deliverable_id: str) -> CutoffPeriod | None:
     deliverable = plan.deliverable(deliverable_id)
-    if deliverable is None or deliverable.cutoff is None:
-        return None
-    found = cutoff_range(deliverable.cutoff, cycle_key)
+    return deliverable.cutoff if deliverable is not None else None
+
+
+def cutoff_text(plan: Plan, deliverable_id: str, cycle_key: str) -> str | None:
+    """'Số liệu tính từ ngày 1/9/2022 đến hết ngày 31/8/2023' (None without a cut-off)."""
+    cutoff = _period(plan, deliverable_id)
+    found = cutoff_range(cutoff, cycle_key) if cutoff is not None else None
     if found is None:
         return None
     first, last = found
-    text = f"Số liệu tính từ ngày {short_date(first)} đến hết ngày {short_date(last)}"
-    phrase = " ".join((deliverable.cutoff.phrase or "").split())
-    return f"{text} ({phrase})" if words and phrase else text
+    return f"Số liệu tính từ ngày {short_date(first)} đến hết ngày {short_date(last)}"
+
+
+def cutoff_facts(plan: Plan, deliverable_id: str, cycle_key: str) -> dict[str, str | None] | None:
+    """What the emails say of the cut-off (None without one): ``short``, the one line of
+    every email ('từ 1/9/2022 đến 31/8/2023'); ``full``, the assignment's ('từ ngày
+    1/9/2022 đến hết ngày 31/8/2023'); ``basis``, the decree's article when the period
+    is its default; ``note``, the plan's own words about it (``phrase``)."""
+    cutoff = _period(plan, deliverable_id)
+    found = cutoff_range(cutoff, cycle_key) if cutoff is not None else None
+    if cutoff is None or found is None:
+        return None
+    first, last = (short_date(day) for day in found)
+    shape = (
+        cutoff.start_day,
+        cutoff.start_month,
+        cutoff.start_in_previous_year,
+        cutoff.end_day,
+        cutoff.end_month,
+    )
+    return {
+        "short": f"từ {first} đến {last}",
+        "full": f"từ ngày {first} đến hết ngày {last}",
+        "basis": DECREE_BASIS if shape == DECREE_YEARLY else None,
+        "note": " ".join((cutoff.phrase or "").split()) or None,
+    }
 
 
 def check_cutoffs(plan: Plan, add: Add) -> None:

@@ -4,16 +4,26 @@ field; ``routing.person`` in every email's "Gửi đến"."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from sqlalchemy import select
 
 from cli.main import main
 from engine.lifecycle import activate
+from engine.outbox import enqueue_for_obligation
 from engine.store import session_scope
 from engine.store.models import OutboxMessage
 from notifications.render import render_parts
-from tests.lifecycle_factory import DEFINITIONS, lc_settings, obligations, store_files, vn
+from tests.lifecycle_factory import (
+    DEFINITIONS,
+    lc_settings,
+    obligations,
+    outbox,
+    store_files,
+    vn,
+)
 
 SEED_FILES = [
     DEFINITIONS / "registry_cao_bang.yaml",
@@ -26,6 +36,31 @@ EXAMPLES = DEFINITIONS / "examples"
 EXAMPLE = EXAMPLES / "cao_bang_dau_tu_cong_2026.yaml"
 EXAMPLE_FILES = [EXAMPLES / "registry_cao_bang_2026.yaml", DEFINITIONS / "calendar_vn.yaml"]
 CUTOFF = "Số liệu tính từ ngày 1/9/2022 đến hết ngày 31/8/2023"
+# The seed's cut-off as the emails give it: in full with the plan's words once, in the
+# assignment; one short line in the others.
+CUTOFF_FULL = "Chốt số liệu: từ ngày 1/9/2022 đến hết ngày 31/8/2023"
+CUTOFF_NOTE = (
+    "Kế hoạch không nêu thời gian chốt số liệu; mặc định tại Điều 12 Nghị định số "
+    "09/2019/NĐ-CP (từ 15/12 năm trước đến 14/12) kết thúc sau hạn báo cáo 10/9 nên "
+    "không áp dụng được."
+)
+CUTOFF_SHORT = "Chốt số liệu: từ 1/9/2022 đến 31/8/2023"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _html_words(markup: str) -> str:
+    """The HTML part as a reader sees it: tags dropped, a table row's cells joined by ': '."""
+    cells = re.sub(r"</td>\s*<td[^>]*>", ": ", markup)
+    return _words(html.unescape(re.sub(r"<[^>]+>", " ", cells)))
+
+
+def _parts(row: OutboxMessage) -> tuple[str, str]:
+    """(text part, HTML part) of a queued row, each as one line of words."""
+    _subject, text, markup = render_parts(row.kind, dict(row.context))
+    return _words(text), _html_words(markup)
 
 
 def _mail_text(session, obligation_id: int, kind: str = "assignment") -> str:  # type: ignore[no-untyped-def]
@@ -34,8 +69,16 @@ def _mail_text(session, obligation_id: int, kind: str = "assignment") -> str:  #
             OutboxMessage.obligation_id == obligation_id, OutboxMessage.kind == kind
         )
     )
-    _subject, text, _html = render_parts(row.kind, dict(row.context))
-    return " ".join(text.split())
+    return _parts(row)[0]
+
+
+def _seed_report(session):  # type: ignore[no-untyped-def]
+    [owed] = [
+        o
+        for o in obligations(session, SEED, deliverable="bao-cao-nam", cycle="2023")
+        if o.unit_id == "ubnd-xa-thi-hoa"
+    ]
+    return owed
 
 
 def test_the_seeds_cutoff_is_in_its_emails_and_its_report(sqlite_url: str, tmp_path: Path) -> None:
@@ -44,19 +87,90 @@ def test_the_seeds_cutoff_is_in_its_emails_and_its_report(sqlite_url: str, tmp_p
     store_files(sqlite_url, *SEED_FILES)
     with session_scope(sqlite_url) as session:
         activate(session, SEED, now=vn(2023, 1, 3), years=[2023])
-        [owed] = [
-            o
-            for o in obligations(session, SEED, deliverable="bao-cao-nam", cycle="2023")
-            if o.unit_id == "ubnd-xa-thi-hoa"
-        ]
-        text = _mail_text(session, owed.id)
-    assert f"Thời gian chốt số liệu: {CUTOFF} (Kế hoạch không nêu thời gian chốt số liệu." in text
+        text = _mail_text(session, _seed_report(session).id)
+    assert f"{CUTOFF_FULL} {CUTOFF_NOTE}" in text
     with session_scope(sqlite_url) as session:
         result = consolidate(
             session, SEED, "2023", "tong-hop-bao-cao-nam", now=vn(2023, 9, 27),
             settings=lc_settings(tmp_path),
         )  # fmt: skip
     assert f"{CUTOFF}." in result.markdown
+
+
+def test_the_cutoff_is_stated_in_full_once_and_then_in_one_line(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The assignment gives the cut-off period in full with the plan's words on it; the
+    reminder, the overdue notice, the receipt, the return and the escalation give one
+    line in their facts; the consolidating unit's digest none. Both parts alike."""
+    store_files(sqlite_url, *SEED_FILES)
+    conf = lc_settings(tmp_path)
+    with session_scope(sqlite_url) as session:
+        activate(session, SEED, now=vn(2023, 1, 3), years=[2023])
+        owed = _seed_report(session)
+        [assignment] = [r for r in outbox(session, "assignment") if r.obligation_id == owed.id]
+        later = {
+            kind: enqueue_for_obligation(session, owed, kind, step, extra, now, conf)
+            for kind, step, extra, now in [
+                ("reminder", "3", None, vn(2023, 9, 8)),
+                ("overdue", "", None, vn(2023, 9, 13)),
+                ("escalation", "", None, vn(2023, 9, 15)),
+                ("receipt", "1", None, vn(2023, 9, 16)),
+                ("returned", "1", {"reason": "Số vụ cháy chưa khớp"}, vn(2023, 9, 17)),
+            ]
+        }
+        duty = next(
+            o for o in obligations(session, SEED, cycle="2023") if o.kind == "consolidation"
+        )
+        digest = enqueue_for_obligation(session, duty, "digest", "", None, vn(2023, 9, 13), conf)
+        parts = {kind: _parts(row) for kind, row in [("assignment", assignment), *later.items()]}
+        digest_parts = _parts(digest)
+    for part in parts["assignment"]:
+        assert f"{CUTOFF_FULL} {CUTOFF_NOTE}" in part, part
+        assert part.count("Chốt số liệu") == 1 and CUTOFF_SHORT not in part
+    for kind, both in parts.items():
+        if kind == "assignment":
+            continue
+        for part in both:
+            assert CUTOFF_SHORT in part, (kind, part)
+            assert part.count("Chốt số liệu") == 1, (kind, part)
+            assert "09/2019" not in part and "Kế hoạch không nêu" not in part, (kind, part)
+    assert all("Chốt số liệu" not in part for part in digest_parts)
+
+
+def test_the_decrees_own_period_names_its_article(sqlite_url: str, tmp_path: Path) -> None:
+    """A yearly report on Điều 12's default period (15/12 → 14/12) cites it in a clause."""
+    path = _example_variant(
+        tmp_path,
+        "    template: bao-cao-giai-ngan-nam\n",
+        "    template: bao-cao-giai-ngan-nam\n    cutoff: {}\n",
+    )
+    store_files(sqlite_url, *EXAMPLE_FILES, path)
+    plan = "cao-bang-dau-tu-cong-2026"
+    with session_scope(sqlite_url) as session:
+        activate(session, plan, now=vn(2026, 3, 26, 9))
+        [yearly] = obligations(session, plan, deliverable="bao-cao-nam", cycle="2026")[:1]
+        [row] = [r for r in outbox(session, "assignment") if r.obligation_id == yearly.id]
+        reminder = enqueue_for_obligation(
+            session, yearly, "reminder", "3", now=vn(2026, 12, 7), settings=lc_settings(tmp_path)
+        )
+        assigned, reminded = _parts(row), _parts(reminder)
+    clause = (
+        "Chốt số liệu: từ ngày 15/12/2025 đến hết ngày 14/12/2026 "
+        "(theo Điều 12 Nghị định số 09/2019/NĐ-CP)"
+    )
+    assert all(clause in part for part in assigned), assigned
+    assert all("Chốt số liệu: từ 15/12/2025 đến 14/12/2026 " in p for p in reminded), reminded
+    assert all("09/2019" not in part for part in reminded)
+
+
+def test_a_message_queued_with_the_cutoff_as_one_sentence_still_shows_it() -> None:
+    """Rows queued before the cut-off had parts carry it as a string: shown as written."""
+    context = {"plan": {"ref": "Kế hoạch"}, "deliverable": {"title": "Báo cáo"}, "cutoff": CUTOFF}
+    context.update(unit={"name": "UBND xã"}, cycle={"label": "năm 2023"}, days_left=3)
+    _subject, text, markup = render_parts("reminder", context)
+    assert f"Chốt số liệu: {CUTOFF}" in _words(text)
+    assert f"Chốt số liệu: {CUTOFF}" in _html_words(markup)
 
 
 def _example_variant(tmp_path: Path, old: str, new: str) -> Path:

@@ -21,7 +21,7 @@ from engine.authority import routing_person
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.content import sections_of
-from engine.cutoff import cutoff_text
+from engine.cutoff import cutoff_facts
 from engine.deadline_text import describe, rule_of
 from engine.definitions_cache import current_registry_key, plan_for_version
 from engine.doctypes import document_type_name
@@ -471,7 +471,8 @@ class ContextBuilder:
                 plan_info["ref"],
             ),
             "cycle": {"key": cycle.key, "label": cycle_label(cycle.key)},
-            "cutoff": cutoff_text(plan, obligation.deliverable_id, cycle.key, words=True),
+            # the data cut-off: in full in the assignment, one short line elsewhere
+            "cutoff": cutoff_facts(plan, obligation.deliverable_id, cycle.key),
             "link": obligation_link(obligation, self.conf),
             "contact": contact_of(sender),
             "sender": named_as,
