@@ -365,7 +365,11 @@ class CutoffPeriod(Model):
     start_in_previous_year: bool = True
     end_day: int = Field(14, ge=1, le=31)
     end_month: int = Field(12, ge=1, le=12)
-    phrase: str | None = None
+    phrase: str | None = Field(
+        None,
+        description="The plan's words about the period, or why it was chosen: printed once, "
+        "under the dates, in the assignment email (the others give the dates in one line).",
+    )
 
 
 class DeliverableKind(StrEnum):
