@@ -96,7 +96,7 @@ def prepare(url: str, count: int, conf) -> list[bytes]:  # type: ignore[no-untyp
                     unit_id=obligation.unit_id,
                     now=now,
                     settings=conf,
-                )
+                ).row
             )
         return [render_message(r, conf).raw for r in rows]
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from cli.common import database_url, out
-from engine.config import settings
+from engine.config import Settings, settings
 from engine.errors import KehoachError
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "plan_definitions"
@@ -185,10 +185,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out(f"Prefect: {server.operator_url}   cơ sở dữ liệu kehoach: {url}")
     dispatch = not getattr(args, "no_email", False)
     mailbox = None
-    if dispatch and not _smtp_reachable():
-        conf = settings()
-        if conf.smtp_host in ("127.0.0.1", "localhost", "::1"):
-            mailbox = _start_mailbox(conf.home / "mailbox")
+    conf = settings()
+    local = conf.smtp_host in ("127.0.0.1", "localhost", "::1")
+    # Only the default (this machine, port not set) may turn out to be someone else's.
+    configured = "smtp_port" in conf.model_fields_set or not local
+    if dispatch and not _smtp_to_use(conf, configured):
+        if local:
+            mailbox = _start_mailbox(conf.home / "mailbox", conf.smtp_port)
         else:
             out(
                 f"SMTP {conf.smtp_host}:{conf.smtp_port} does not answer: emails are queued, "
@@ -269,37 +272,63 @@ def _archive_previous(home: Path, url: str) -> Path | None:
     return target
 
 
-def _smtp_reachable() -> bool:
+def _smtp_to_use(conf: Settings, configured: bool) -> bool:
+    """Whether the simulation mails the SMTP server of ``conf`` as it is: it answers, and
+    it is the one the user ``configured`` (KEHOACH_SMTP_HOST/_PORT, the file) or a kehoach
+    mailbox. A program that merely listens on the default port gets no unit's mail: the
+    caller starts the mailbox instead (on a free port, said once)."""
     import socket
 
-    conf = settings()
+    from notifications.mailbox import is_mailbox
+
     try:
         with socket.create_connection((conf.smtp_host, conf.smtp_port), timeout=2):
-            return True
+            pass
     except OSError:
         return False
+    return configured or is_mailbox(conf.smtp_host, conf.smtp_port)
 
 
-def _start_mailbox(directory: Path):
-    """The local mailbox (SMTP → .eml files), and point the dispatcher at it."""
-    mailbox = _mailbox(directory)
+def _start_mailbox(directory: Path, port: int | None = None):
+    """The local mailbox (SMTP → .eml files) on ``port`` (default: the mailbox's 8025)
+    or, when another program holds it, on a free port, said once; the dispatcher (this
+    process's settings and the environment flow runs inherit) is pointed at the port
+    actually used."""
+    from notifications.mailbox import DEFAULT_PORT
+    from workflows.server import port_moved_note
+
+    asked = DEFAULT_PORT if port is None else port
+    mailbox = _mailbox(directory, asked)
     os.environ.update(
         KEHOACH_SMTP_HOST=mailbox.host,
         KEHOACH_SMTP_PORT=str(mailbox.port),
         KEHOACH_SMTP_SECURITY="none",
     )
     settings.cache_clear()
+    if mailbox.port != asked:
+        out(
+            "  "
+            + port_moved_note(
+                asked,
+                f"hộp thư cục bộ đã chạy ở {mailbox.host}:{mailbox.port}",
+                "thư của các đơn vị gửi tới cổng này, không tới chương trình kia",
+            )
+        )
     out(f"  hộp thư (SMTP {mailbox.host}:{mailbox.port}) → {directory.resolve()}")
     return mailbox
 
 
-def _mailbox(directory: Path):
+def _mailbox(directory: Path, port: int):
+    """The mailbox on ``port`` when it is free, else on a free one (also when another
+    program takes the port between the check and the start)."""
     from notifications.mailbox import start_mailbox_server
-    from workflows.server import free_port
+    from workflows.server import choose_port, free_port
 
-    for port in (8025, free_port()):
+    host = "127.0.0.1"
+    first, _taken = choose_port(host, port)
+    for candidate in (first, free_port(host)):
         try:
-            return start_mailbox_server(directory, "127.0.0.1", port)
+            return start_mailbox_server(directory, host, candidate)
         except (OSError, RuntimeError):
             continue
     raise KehoachError("cannot start the local mailbox (SMTP) server on 127.0.0.1")

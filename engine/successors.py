@@ -28,7 +28,6 @@ from engine.outbox.builders import issuer_sender
 from engine.outbox.context import ContextBuilder
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue
-from engine.store.models import OutboxMessage
 from engine.vntext import cycle_label
 
 if TYPE_CHECKING:
@@ -111,8 +110,7 @@ def _queue_heir(
         "templates_dir": templates_dir,
     }
     key = f"inherit:{version.plan_id}:{heir_id}:{builder.today.isoformat()}"
-    existed = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-    enqueue(
+    queued = enqueue(
         session,
         kind=MailKind.INHERITED,
         idempotency_key=key,
@@ -125,7 +123,7 @@ def _queue_heir(
         now=now,
         settings=conf,
     )
-    return key if existed is None else None
+    return key if queued.inserted else None
 
 
 def queue_inheritance(

@@ -2,6 +2,9 @@
 
     python -m cli.mailbox --dir var/mailbox --port 8025
 
+It greets with :data:`IDENT` ("220 127.0.0.1 kehoach-mailbox"), so :func:`is_mailbox`
+tells it from another program listening on the same port.
+
 Every accepted message is written, byte for byte as received, to
 ``<dir>/<YYYYmmdd-HHMMSS-ffffff>-<message-id slug>.eml``; any mail client opens
 those files. From code, :func:`start_mailbox_server` returns a controller to stop.
@@ -15,11 +18,14 @@ import email.policy
 import itertools
 import os
 import re
+import smtplib
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
+DEFAULT_PORT = 8025  # the port the demo's mailbox asks for first
+IDENT = "kehoach-mailbox"
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
 _counter = itertools.count()
 
@@ -61,7 +67,12 @@ class MailboxServer:
         self.directory = Path(directory)
         self.handler = MailboxHandler(self.directory)
         self._controller = Controller(
-            self.handler, hostname=host, port=port, enable_SMTPUTF8=True, ready_timeout=10
+            self.handler,
+            hostname=host,
+            port=port,
+            enable_SMTPUTF8=True,
+            ready_timeout=10,
+            ident=IDENT,
         )
         self.host = host
         self.port = port
@@ -79,7 +90,18 @@ class MailboxServer:
 
 
 def start_mailbox_server(
-    dir: str | Path = "var/mailbox", host: str = "127.0.0.1", port: int = 8025
+    dir: str | Path = "var/mailbox", host: str = "127.0.0.1", port: int = DEFAULT_PORT
 ) -> MailboxServer:
     """Start the mailbox in a background thread and return its controller."""
     return MailboxServer(Path(dir), host, port).start()
+
+
+def is_mailbox(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether what listens on ``host:port`` is a kehoach mailbox (its greeting names
+    :data:`IDENT`); False when nothing answers or something else does."""
+    try:
+        with smtplib.SMTP(timeout=timeout) as client:
+            code, greeting = client.connect(host, port)
+            return code == 220 and IDENT.encode() in greeting.split()
+    except (OSError, smtplib.SMTPException):
+        return False

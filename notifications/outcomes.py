@@ -238,7 +238,7 @@ class Recorder:
         # the administrator's own address is the one that bounces.
         if row.kind == MailKind.DELIVERY_FAILURE:
             return
-        enqueue(
+        queued = enqueue(
             session,
             kind=MailKind.DELIVERY_FAILURE,
             idempotency_key=f"delivery_failure:{row.id}",
@@ -250,4 +250,4 @@ class Recorder:
             now=out.at,
             settings=self.conf,
         )
-        self.notices += 1
+        self.notices += queued.inserted

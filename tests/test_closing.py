@@ -474,6 +474,11 @@ def test_sweep_flow_closes_due_cycles_with_a_named_task_and_an_event(
             time.sleep(0.5)
     assert events.total == 1
     assert events.events[0].payload["counts"]["missing"] == 7
+    # named by the plan's short title (its id is in the resource id only)
+    assert (
+        events.events[0].resource.name
+        == "Kỳ năm 2027 · Kế hoạch 15/KH-UBND đã đóng · 7 nghĩa vụ không nộp"
+    )
 
 
 def test_consolidating_a_cycle_closed_without_it_leaves_it_closed(url, tmp_path):

@@ -169,8 +169,8 @@ def test_successor_takes_the_duty_of_a_unit_abolished_before_the_cycle(url):
         assert units_2026 == (REPORTERS_2027 - {"xa-moi"}) | {"xa-c", "xa-e"}
 
 
-def test_sweep_moves_open_duties_of_a_unit_abolished_later(url, tmp_path):
-    # A later registry version: xa-b ends on 31/3/2027 and xa-b2 takes over.
+def _abolish_xa_b(url, tmp_path):
+    """A later registry version: xa-b ends on 31/3/2027 and xa-b2 takes over."""
     text = (DATA / "registry.yaml").read_text(encoding="utf-8")
     text = text.replace(
         "    emails: [xa.b@lc.example]\n",
@@ -189,6 +189,9 @@ def test_sweep_moves_open_duties_of_a_unit_abolished_later(url, tmp_path):
     changed.write_text(head + "\n" + unit_line + "groups:" + groups, encoding="utf-8")
     store_files(url, changed)
 
+
+def test_sweep_moves_open_duties_of_a_unit_abolished_later(url, tmp_path):
+    _abolish_xa_b(url, tmp_path)
     with session_scope(url) as session:
         before = obligation(session, "xa-b")
         result = sweep(session, DISTRICT, today=dt.date(2027, 4, 2))
@@ -208,6 +211,31 @@ def test_sweep_moves_open_duties_of_a_unit_abolished_later(url, tmp_path):
         ]
         again = sweep(session, DISTRICT, today=dt.date(2027, 4, 2))
     assert not again.transferred
+
+
+def test_the_heirs_email_is_new_once_on_sqlite_and_postgres(db_url, tmp_path):
+    """engine.successors.queue_inheritance returns the keys it queued: the heir's email
+    on the first sweep, nothing when the same move is queued again (one row)."""
+    from engine.context import plan_context
+    from engine.repository import plan_version
+    from engine.successors import queue_inheritance
+
+    prepared(db_url)
+    with session_scope(db_url) as session:
+        activate(session, DISTRICT, now=ACTIVATED)
+    _abolish_xa_b(db_url, tmp_path)
+    key = f"inherit:{DISTRICT}:xa-b2:2027-04-02"
+    with session_scope(db_url) as session:
+        moved_id = obligation(session, "xa-b").id
+        sweep(session, DISTRICT, today=dt.date(2027, 4, 2))
+    with session_scope(db_url) as session:
+        ctx = plan_context(session, plan_version(session, DISTRICT))
+        moved = [(session.get(Obligation, moved_id), "xa-b")]
+        assert queue_inheritance(session, ctx, moved, vn(2027, 4, 2, 7)) == []
+        rows = session.scalars(
+            select(OutboxMessage.idempotency_key).where(OutboxMessage.kind == "inherited")
+        ).all()
+    assert rows == [key]
 
 
 # ---------------------------------------------------------------- sweep

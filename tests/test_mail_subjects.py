@@ -232,7 +232,7 @@ def test_the_closing_summary_subject_is_short(seed_url):
 def test_the_administrator_notice_comes_from_the_system(seed_url):
     conf = _conf()
     with session_scope(seed_url) as session:
-        row = enqueue(
+        row, _ = enqueue(
             session,
             kind="delivery_failure",
             idempotency_key="delivery_failure:test",

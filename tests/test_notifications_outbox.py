@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from engine.links import read_token
-from engine.outbox import enqueue, enqueue_for_obligation, message_id_for
+from engine.outbox import Enqueued, enqueue, enqueue_for_obligation, message_id_for
 from engine.store.db import connect, migrate, session_scope
 from engine.store.models import Obligation, OutboxMessage
 from notifications.render import build_message, render_parts
@@ -78,6 +78,34 @@ def test_rolled_back_transaction_leaves_no_email(db_url, conf):
         assert session.get(Obligation, obligation_id).overdue is False
 
 
+def test_enqueue_says_whether_it_inserted(db_url, conf):
+    """A new key: inserted, the row as stored; the same key again (same transaction or a
+    later one): not inserted, the first row, unchanged."""
+    migrate(db_url)
+
+    def put(session, to: str) -> Enqueued:
+        return enqueue(
+            session,
+            kind="digest",
+            idempotency_key="said",
+            to_addrs=[to],
+            context={"n": 1},
+            now=T0,
+            settings=conf,
+        )
+
+    with session_scope(db_url) as session:
+        row, inserted = put(session, "a@x.example")
+        assert inserted and row.id is not None and row.to_addrs == ["a@x.example"]
+        same, again = put(session, "b@x.example")
+        assert not again and same.id == row.id
+    with session_scope(db_url) as session:
+        later = put(session, "c@x.example")
+        assert not later.inserted and later.row.id == row.id
+        assert later.row.to_addrs == ["a@x.example"] and later.row.context == {"n": 1}
+    assert _count(db_url) == 1
+
+
 def test_racing_flows_insert_one_row_postgres(postgres_url, conf):
     """Two transactions enqueue the same key at once: one row, both callers get it,
     and the loser's transaction is still usable."""
@@ -85,7 +113,7 @@ def test_racing_flows_insert_one_row_postgres(postgres_url, conf):
     factory = sessionmaker(connect(postgres_url), expire_on_commit=False)
     first = factory()
     first.begin()
-    row = enqueue(
+    row, inserted = enqueue(
         first,
         kind="digest",
         idempotency_key="race",
@@ -94,7 +122,7 @@ def test_racing_flows_insert_one_row_postgres(postgres_url, conf):
         now=T0,
         settings=conf,
     )
-    result: dict[str, object] = {}
+    result: dict[str, Enqueued] = {}
 
     def other_flow() -> None:
         with factory() as second, second.begin():
@@ -124,7 +152,9 @@ def test_racing_flows_insert_one_row_postgres(postgres_url, conf):
     first.commit()
     first.close()
     thread.join(10)
-    assert result["row"].id == row.id
+    theirs, they_inserted = result["row"]
+    assert theirs.id == row.id and inserted and not they_inserted
+    assert result["more"].inserted
     with session_scope(postgres_url) as session:
         keys = session.scalars(select(OutboxMessage.idempotency_key)).all()
     assert sorted(keys) == ["after-race", "race"]

@@ -271,8 +271,12 @@ def test_events_are_named_in_vietnamese_with_ascii_resource_ids(window: Window) 
     assert late.resource.name.startswith(LATE_NAME) and late.resource.name.endswith("trễ hạn")
     related = {r.role: r for r in late.related}
     assert related["unit"].name == LATE_NAME
-    assert related["plan"].name == f"Kế hoạch {DISTRICT}"
-    assert related["cycle"].name == f"Kỳ năm 2027 · {DISTRICT}"
+    # What a person reads names the plan by its short title; its id stays in the ids.
+    assert related["plan"].name == "Kế hoạch 15/KH-UBND"
+    assert related["plan"].id == f"kehoach.plan.{DISTRICT}"
+    assert related["cycle"].name == "Kỳ năm 2027 · Kế hoạch 15/KH-UBND"
+    assert related["cycle"].id == f"kehoach.cycle.{DISTRICT}.2027"
+    assert all(DISTRICT not in (r.name or "") for r in [late.resource, *late.related])
 
 
 def test_an_event_of_a_flow_names_no_task_run(window: Window) -> None:

@@ -147,3 +147,46 @@ def test_no_plan_email_to_an_abolished_unit_or_one_without_address(
             select(OutboxMessage.kind).where(OutboxMessage.unit_id == "so-tai-chinh-cao-bang")
         ).all()
     assert "plan_notice" not in mine and "assignment" in mine
+
+
+def test_each_plan_email_costs_one_statement_and_a_rerun_queues_none(db_url: str) -> None:
+    """Queueing the seed's 4 plan emails runs one statement on the outbox each (the
+    enqueue says whether it inserted: no SELECT before it); queued again in the same
+    transaction, nothing is new and no row is added; on SQLite and PostgreSQL."""
+    from sqlalchemy import delete, event
+
+    from engine.context import plan_context
+    from engine.outbox.plan_notice import queue_plan_notices
+    from engine.repository import plan_version
+    from engine.store.db import connect
+    from engine.store.models import PlanInstance
+
+    store_files(db_url, *(DEFINITIONS / n for n in (*SEED_FILES, "calendar_vn.yaml")))
+    now = vn(2023, 1, 3, 9)
+    with session_scope(db_url) as session:
+        assert activate(session, SEED, now=now, years=[2023]).notified == 4
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    with session_scope(db_url) as session:
+        # As before the plan's first activation: its 4 emails not queued yet.
+        session.execute(delete(OutboxMessage).where(OutboxMessage.kind == "plan_notice"))
+        ctx = plan_context(session, plan_version(session, SEED, None))
+        instance = session.scalar(select(PlanInstance).where(PlanInstance.plan_id == SEED))
+        session.flush()
+        event.listen(connect(db_url), "before_cursor_execute", count)
+        try:
+            first = queue_plan_notices(session, ctx, instance, now)
+            on_outbox = [s for s in statements if " outbox" in s]
+            again = queue_plan_notices(session, ctx, instance, now)
+        finally:
+            event.remove(connect(db_url), "before_cursor_execute", count)
+    assert len(first.keys) == 4 and len(on_outbox) == 4, on_outbox
+    assert again.keys == []
+    with session_scope(db_url) as session:
+        rows = session.scalars(
+            select(OutboxMessage.idempotency_key).where(OutboxMessage.kind == "plan_notice")
+        ).all()
+    assert sorted(rows) == sorted(first.keys)

@@ -110,6 +110,11 @@ def _assert_handed_upward_once(url: str, report_id: int, since: dt.datetime, smt
     assert related["plan"] == "kehoach.plan.lc-tinh-plan"
     assert related["cycle"] == "kehoach.cycle.lc-tinh-plan.2027"
     assert all(r.isascii() for r in related.values())
+    # Named by the plans' short titles (the district's, the province's), not their ids.
+    assert handed.resource.name == "Kỳ năm 2027 · Kế hoạch 15/KH-UBND"
+    names_of = {r.role: r.name for r in handed.related}
+    assert names_of["plan"] == "Kế hoạch 20/KH-UBND"
+    assert names_of["cycle"] == "Kỳ năm 2027 · Kế hoạch 20/KH-UBND"
     [received] = [e for e in events if e.event == SUBMISSION_RECEIVED]
     assert received.resource.id == f"kehoach.submission.{upward}"
 

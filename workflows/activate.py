@@ -36,6 +36,7 @@ from workflows.common import (
     iso,
     local_day,
     obligations,
+    plan_short_name,
     plan_tag,
     resolve_now,
     unit_rows,
@@ -207,16 +208,17 @@ def activate_flow(
     for cycle_key in _current_cycles(infos, today):
         if len(infos) <= MAX_TABLE_ROWS:
             publish_status(url, plan_id, cycle_key, today)
+    title = plan_short_name(url, plan_id)
     for cycle_key in result["cycles"]:
         emit(
             CYCLE_STARTED,
-            cycle_resource(plan_id, cycle_key),
-            related_resources(plan_id, cycle_key),
+            cycle_resource(plan_id, title, cycle_key),
+            related_resources(plan_id, title, cycle_key),
             {"obligations": sum(1 for i in infos if i.cycle_key == cycle_key)},
         )
     emit(
         PLAN_ACTIVATED,
-        plan_resource(plan_id),
+        plan_resource(plan_id, title),
         [],
         {
             k: result[k]

@@ -213,6 +213,21 @@ def submission_info(database_url: str, submission_id: int) -> ObligationInfo | N
     return submission_infos(database_url, [submission_id]).get(submission_id)
 
 
+def plan_short_name(database_url: str, plan_id: str) -> str:
+    """How run and event names call the plan: its short title ("Kế hoạch PCCC"; see
+    engine.outbox.context.plan_short), with its id only when the title is the document
+    type alone ("Kế hoạch ke-hoach-x"); the id when the plan is not stored."""
+    from engine.outbox.context import document_type_name, plan_short
+    from engine.repository import current_plan
+
+    with session_scope(database_url) as session:
+        plan = current_plan(session, plan_id)
+    if plan is None:
+        return plan_id
+    short = plan_short(plan)
+    return f"{short} {plan_id}" if short == document_type_name(plan.document.type.value) else short
+
+
 def plan_ids_with_parents(session: Session, plan_id: str) -> list[str]:
     """``plan_id`` and its loaded ancestors (parent_plan chain), top first."""
     from engine.repository import current_plan

@@ -34,6 +34,7 @@ from workflows.common import (
     iso,
     local_day,
     obligations,
+    plan_short_name,
     plan_tag,
     resolve_now,
 )
@@ -266,11 +267,12 @@ def _publish(url: str, plan_id: str, key: str, result: dict[str, Any], day: Any)
         f"{len(result['on_time'])} đúng hạn, {len(result['late'])} trễ hạn, "
         f"{len(result['missing'])} chưa nộp",
     )
-    resource = cycle_resource(plan_id, key)
+    plan_title = plan_short_name(url, plan_id)
+    resource = cycle_resource(plan_id, plan_title, key)
     emit(
         CYCLE_RECONSOLIDATED if revision > 1 and result["created"] else CYCLE_CONSOLIDATED,
         resource,
-        related_resources(plan_id, key),
+        related_resources(plan_id, plan_title, key),
         {
             k: result.get(k)
             for k in (

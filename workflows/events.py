@@ -11,7 +11,9 @@ restrict event names to ASCII (only their length, 1024); automations match them 
 written here (:data:`EVENT_NAMES`).  Resource ids are identifiers and stay ASCII:
 ``kehoach.plan.<plan>``, ``kehoach.cycle.<plan>.<cycle>``, ``kehoach.unit.<unit>``,
 ``kehoach.obligation.<id>``, ``kehoach.submission.<id>``; what a person reads of a
-resource is its ``prefect.resource.name``.
+resource is its ``prefect.resource.name``, which names a plan by its short title
+("Kế hoạch PCCC", ``title`` below; :func:`workflows.common.plan_short_name`), never by
+its id.
 """
 
 from __future__ import annotations
@@ -121,32 +123,31 @@ def events_url(ui: str, plan_id: str, cycle_key: str | None = None) -> str:
     import json
     from urllib.parse import urlencode
 
-    resource = (cycle_resource(plan_id, cycle_key) if cycle_key else plan_resource(plan_id))[
-        "prefect.resource.id"
-    ]
+    resource = (
+        ascii_id("kehoach", "cycle", plan_id, cycle_key)
+        if cycle_key
+        else ascii_id("kehoach", "plan", plan_id)
+    )
     query = urlencode({"resource": json.dumps([resource]), "seconds": str(-EVENTS_SPAN_SECONDS)})
     return f"{ui}/events?{query}"
 
 
-def plan_name(plan_id: str) -> str:
-    return f"Kế hoạch {plan_id}"
+def cycle_name(title: str, cycle_key: str) -> str:
+    """ "Kỳ năm 2023 · Kế hoạch PCCC": the cycle, then the plan's short title."""
+    return f"Kỳ {cycle_label(cycle_key)} · {title}"
 
 
-def cycle_name(plan_id: str, cycle_key: str) -> str:
-    return f"Kỳ {cycle_label(cycle_key)} · {plan_id}"
-
-
-def plan_resource(plan_id: str) -> dict[str, str]:
+def plan_resource(plan_id: str, title: str) -> dict[str, str]:
     return {
         "prefect.resource.id": ascii_id("kehoach", "plan", plan_id),
-        "prefect.resource.name": plan_name(plan_id),
+        "prefect.resource.name": title,
     }
 
 
-def cycle_resource(plan_id: str, cycle_key: str) -> dict[str, str]:
+def cycle_resource(plan_id: str, title: str, cycle_key: str) -> dict[str, str]:
     return {
         "prefect.resource.id": ascii_id("kehoach", "cycle", plan_id, cycle_key),
-        "prefect.resource.name": cycle_name(plan_id, cycle_key),
+        "prefect.resource.name": cycle_name(title, cycle_key),
         "kehoach.plan": plan_id,
         "kehoach.cycle": cycle_key,
     }
@@ -175,6 +176,7 @@ def obligation_related(obligation_id: int) -> dict[str, str]:
 
 def related_resources(
     plan_id: str,
+    title: str,
     cycle_key: str | None = None,
     unit_id: str | None = None,
     unit_name: str | None = None,
@@ -184,7 +186,7 @@ def related_resources(
         {
             "prefect.resource.id": ascii_id("kehoach", "plan", plan_id),
             "prefect.resource.role": "plan",
-            "prefect.resource.name": plan_name(plan_id),
+            "prefect.resource.name": title,
         }
     ]
     if cycle_key is not None:
@@ -192,7 +194,7 @@ def related_resources(
             {
                 "prefect.resource.id": ascii_id("kehoach", "cycle", plan_id, cycle_key),
                 "prefect.resource.role": "cycle",
-                "prefect.resource.name": cycle_name(plan_id, cycle_key),
+                "prefect.resource.name": cycle_name(title, cycle_key),
             }
         )
     if unit_id is not None:
@@ -240,13 +242,13 @@ def intake_payload(result: IntakeResult) -> dict[str, Any]:
     }
 
 
-def closing_resource(result: ClosingResult) -> dict[str, str]:
+def closing_resource(result: ClosingResult, title: str) -> dict[str, str]:
     """The cycle a :data:`CYCLE_CLOSED` event is about, named with what it left undone."""
     missing = len(result.missing)
     undone = f" · {missing} nghĩa vụ không nộp" if missing else ""
     return {
-        **cycle_resource(result.plan_id, result.cycle_key),
-        "prefect.resource.name": f"{cycle_name(result.plan_id, result.cycle_key)} đã đóng{undone}",
+        **cycle_resource(result.plan_id, title, result.cycle_key),
+        "prefect.resource.name": f"{cycle_name(title, result.cycle_key)} đã đóng{undone}",
     }
 
 

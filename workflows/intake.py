@@ -31,6 +31,7 @@ from workflows.common import (
     add_run_tags,
     database,
     iso,
+    plan_short_name,
     plan_tag,
     resolve_now,
     submission_infos,
@@ -174,12 +175,13 @@ def _needs_review(
         return known[key]
 
 
-def _announce(submission_id: int, label: str, result: dict[str, Any]) -> None:
-    """The events of one submission taken in (none when it had been taken in before)."""
+def _announce(submission_id: int, label: str, result: dict[str, Any], title: str) -> None:
+    """The events of one submission taken in (none when it had been taken in before);
+    ``title``: the plan's short title."""
     if result["already_done"]:
         return
     related = related_resources(
-        result["plan_id"], result["cycle_key"], result["unit_id"], result["unit_name"]
+        result["plan_id"], title, result["cycle_key"], result["unit_id"], result["unit_name"]
     )
     emit(
         SUBMISSION_RECEIVED,
@@ -308,10 +310,11 @@ def _announce_all(
     """Events, a review run where the plan wants one, a line each; {id: review run}."""
     review_runs: dict[int, str] = {}
     review_wanted: dict[tuple[int, str], bool] = {}  # (plan version, deliverable) -> review?
+    titles = {p: plan_short_name(url, p) for p in sorted({r["plan_id"] for r in taken})}
     for result in taken:
         sid = result["submission_id"]
         label = _label(infos, sid)
-        _announce(sid, label, result)
+        _announce(sid, label, result, titles[result["plan_id"]])
         if request_review:
             run = _ask_review(database_url, url, sid, result, review_wanted)
             if run is not None:

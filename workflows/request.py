@@ -26,6 +26,7 @@ from workflows.common import (
     database,
     iso,
     local_day,
+    plan_short_name,
     plan_tag,
     resolve_now,
 )
@@ -77,8 +78,8 @@ def request_flow(
     publish_status(url, plan_id, result.cycle_key, local_day(moment))
     emit(
         CYCLE_STARTED,
-        cycle_resource(plan_id, result.cycle_key),
-        related_resources(plan_id, result.cycle_key),
+        cycle_resource(plan_id, title := plan_short_name(url, plan_id), result.cycle_key),
+        related_resources(plan_id, title, result.cycle_key),
         {"obligations": len(result.units) + len(result.consolidations), "request": True},
     )
     sent = send_emails(url, iso(moment)) if dispatch else None

@@ -30,6 +30,7 @@ from workflows.common import (
     cycle_tag,
     database,
     iso,
+    plan_short_name,
     plan_tag,
     resolve_now,
     submission_info,
@@ -152,7 +153,13 @@ def review_flow(
     emit(
         SUBMISSION_ACCEPTED if decision == "accept" else SUBMISSION_RETURNED,
         submission_resource(submission_id, f"duyệt · {info.label}"),
-        related_resources(info.plan_id, info.cycle_key, info.unit_id, info.unit_name),
+        related_resources(
+            info.plan_id,
+            plan_short_name(url, info.plan_id),
+            info.cycle_key,
+            info.unit_id,
+            info.unit_name,
+        ),
         {"reason": reason or None, "by": by},
     )
     sent = send_emails(url, when) if dispatch else None

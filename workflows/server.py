@@ -43,9 +43,10 @@ class LocalPrefect:
         """In Vietnamese, once: the port asked for was taken, so the server is elsewhere."""
         if self.asked_port is None:
             return None
-        return (
-            f"Cảnh báo: cổng {self.asked_port} đang do chương trình khác dùng; máy chủ Prefect "
-            f"cục bộ đã chạy ở {self.ui_url} (các đường dẫn bên dưới theo địa chỉ này)."
+        return port_moved_note(
+            self.asked_port,
+            f"máy chủ Prefect cục bộ đã chạy ở {self.ui_url}",
+            "các đường dẫn bên dưới theo địa chỉ này",
         )
 
     @property
@@ -242,6 +243,12 @@ def ensure_server(
         startup_seconds=time.monotonic() - started,
         asked_port=asked,
     )
+
+
+def port_moved_note(asked_port: int, where: str, consequence: str) -> str:
+    """The warning a local server that could not have ``asked_port`` prints once:
+    ``where`` it runs instead, and what follows from it (all in Vietnamese)."""
+    return f"Cảnh báo: cổng {asked_port} đang do chương trình khác dùng; {where} ({consequence})."
 
 
 def choose_port(host: str, port: int | None) -> tuple[int, int | None]:

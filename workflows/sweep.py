@@ -29,6 +29,7 @@ from workflows.common import (
     iso,
     local_day,
     obligations,
+    plan_short_name,
     plan_tag,
     resolve_now,
 )
@@ -101,7 +102,7 @@ def close_cycle_task(
             "cycle_key": result.cycle_key,
             "closed": result.closed,
             "already_closed": result.already_closed,
-            "resource": closing_resource(result),
+            "resource": closing_resource(result, plan_short_name(database_url, plan_id)),
             "payload": closing_payload(result),
             "summary": result.summary(),
         }
@@ -135,7 +136,7 @@ def sweep_flow(
     with session_scope(url) as session:
         infos = {i.id: i for i in obligations(session, ids={c[1] for c in changes})}
     _record_changes(changes, infos)
-    _announce_changes(plan_id, changes, infos, result, day)
+    _announce_changes(plan_id, plan_short_name(url, plan_id), changes, infos, result, day)
     for cycle_key in sorted({infos[oid].cycle_key for _, oid, _ in changes if oid in infos}):
         publish_status(url, plan_id, cycle_key, day)
 
@@ -218,6 +219,7 @@ def _record_changes(changes: list[Change], infos: dict[int, ObligationInfo]) -> 
 
 def _announce_changes(
     plan_id: str,
+    title: str,
     changes: list[Change],
     infos: dict[int, ObligationInfo],
     result: dict[str, Any],
@@ -235,13 +237,13 @@ def _announce_changes(
             emit(
                 event,
                 obligation_resource(oid, info.label),
-                related_resources(plan_id, info.cycle_key, info.unit_id, info.unit_name),
+                related_resources(plan_id, title, info.cycle_key, info.unit_id, info.unit_name),
                 {"due_date": info.due_date.isoformat(), "day": day.isoformat()},
             )
     if changes or result["intakes"]:
         emit(
             SWEEP_CHANGED,
-            plan_resource(plan_id),
+            plan_resource(plan_id, title),
             [],
             {
                 k: len(result[k])
@@ -263,7 +265,7 @@ def _close_due(plan_id: str, url: str, when: str, day: dt.date) -> list[dict[str
         emit(
             CYCLE_CLOSED,
             done["resource"],
-            related_resources(plan_id, cycle_key),
+            related_resources(plan_id, plan_short_name(url, plan_id), cycle_key),
             {**done["payload"], "day": day.isoformat()},
         )
         publish_status(url, plan_id, cycle_key, day)

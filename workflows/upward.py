@@ -24,6 +24,7 @@ from workflows.common import (
     iso,
     local_day,
     obligations,
+    plan_short_name,
     plan_tag,
     resolve_now,
     unit_tag,
@@ -63,13 +64,15 @@ def emit_handed_upward(
     """:data:`REPORT_HANDED_UPWARD` on the cycle, about the parent plan's cycle and unit
     when the report became its submission (then also :data:`SUBMISSION_RECEIVED` there,
     the run tagged and the parent's status republished), else about the sender."""
-    resource = cycle_resource(plan_id, key)
+    title = plan_short_name(url, plan_id)
+    resource = cycle_resource(plan_id, title, key)
     if not result["upward_plan"]:
-        emit(REPORT_HANDED_UPWARD, resource, related_resources(plan_id, key), payload)
+        emit(REPORT_HANDED_UPWARD, resource, related_resources(plan_id, title, key), payload)
         return
     parent, parent_cycle = result["upward_plan"], result["upward_cycle"]
     unit_id, unit_name = result["upward_unit"]
-    related = related_resources(parent, parent_cycle, unit_id, unit_name)
+    parent_title = plan_short_name(url, parent)
+    related = related_resources(parent, parent_title, parent_cycle, unit_id, unit_name)
     emit(REPORT_HANDED_UPWARD, resource, related, {"parent_plan": parent, **payload})
     emit(
         SUBMISSION_RECEIVED,

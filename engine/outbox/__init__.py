@@ -6,12 +6,18 @@ from engine.outbox.builders import plan_admin_email
 from engine.outbox.context import ContextBuilder, Prepared
 from engine.outbox.keys import mail_domain, message_id_for, obligation_key
 from engine.outbox.kinds import KINDS, MailKind, mail_kind
-from engine.outbox.queue import enqueue, enqueue_for_obligation, enqueue_many_for_obligations
+from engine.outbox.queue import (
+    Enqueued,
+    enqueue,
+    enqueue_for_obligation,
+    enqueue_many_for_obligations,
+)
 from engine.outbox.reading import describe_row, list_outbox
 
 __all__ = [
     "KINDS",
     "ContextBuilder",
+    "Enqueued",
     "MailKind",
     "Prepared",
     "describe_row",

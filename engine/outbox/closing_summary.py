@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import TZ, local_day
@@ -25,7 +24,7 @@ from engine.states import (
     RETURNED_NOT_RESENT_LABEL,
     ObligationStatus,
 )
-from engine.store.models import Cycle, Obligation, OutboxMessage
+from engine.store.models import Cycle, Obligation
 from engine.vntext import cycle_label, short_date
 
 
@@ -132,12 +131,7 @@ def queue_closing_summaries(
             "duty": _duty(builder, ctx, duty),
         }
         key = f"cycle:{cycle.id}:closed:{unit_id}:{day.isoformat()}"
-        existed = session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.idempotency_key == key)
-        )
-        enqueue(
+        queued = enqueue(
             session,
             kind=MailKind.CYCLE_CLOSED,
             idempotency_key=key,
@@ -151,6 +145,6 @@ def queue_closing_summaries(
             now=now,
             settings=conf,
         )
-        if not existed:
+        if queued.inserted:
             new.append(key)
     return new

@@ -102,6 +102,14 @@ def _date_info(day: dt.date | None) -> dict[str, Any] | None:
     }
 
 
+def plan_short(plan: Plan) -> str:
+    """The plan as subjects and Prefect's UI name it: its ``short_name`` ("Kế hoạch
+    PCCC"), else its type and number ("Kế hoạch 134/KH-UBND"), else its type alone."""
+    doc = plan.document
+    type_name = document_type_name(doc.type.value)
+    return doc.short_name or (f"{type_name} {doc.number}" if doc.number else type_name)
+
+
 def plan_info(plan: Plan) -> dict[str, Any]:
     doc = plan.document
     type_name = document_type_name(doc.type.value)
@@ -122,7 +130,7 @@ def plan_info(plan: Plan) -> dict[str, Any]:
         # Short tag (the calendar file): the number when there is one, else the plan id.
         "tag": doc.number or plan.id,
         # The plan as subjects name it: "Kế hoạch PCCC", else "Kế hoạch 134/KH-UBND".
-        "short": doc.short_name or (f"{type_name} {doc.number}" if doc.number else type_name),
+        "short": plan_short(plan),
         "issuer_unit": doc.issuer_unit,
         # giải pháp, kinh phí, phụ lục: content for templates (engine.content)
         "sections": sections_of(plan),

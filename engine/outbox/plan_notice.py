@@ -34,7 +34,7 @@ from engine.outbox.context import ContextBuilder, _templates_dir, plan_info
 from engine.outbox.kinds import MailKind
 from engine.outbox.queue import enqueue
 from engine.render_plan import recipient_units
-from engine.store.models import Cycle, Obligation, OutboxMessage, PlanInstance
+from engine.store.models import Cycle, Obligation, PlanInstance
 
 # Strongest first: a unit in an action line and an information line is asked to act.
 ROLES = ("action", "report", "information")
@@ -121,10 +121,7 @@ def queue_plan_notices(
             "templates_dir": _templates_dir(plan, ctx.version),
         }
         key = f"plan-notice:{plan.id}:{unit_id}"
-        existed = session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-        )
-        enqueue(
+        queued = enqueue(
             session,
             kind=MailKind.PLAN_NOTICE,
             idempotency_key=key,
@@ -136,6 +133,6 @@ def queue_plan_notices(
             now=now,
             settings=conf,
         )
-        if existed is None:
+        if queued.inserted:
             done.keys.append(key)
     return done

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -30,6 +30,13 @@ from engine.states import OutboxStatus
 from engine.store.models import Obligation, OutboxMessage, utcnow
 
 
+class Enqueued(NamedTuple):
+    """What :func:`enqueue` did: the key's row, and whether this call inserted it."""
+
+    row: OutboxMessage
+    inserted: bool
+
+
 def enqueue(
     session: Session,
     *,
@@ -44,25 +51,21 @@ def enqueue(
     cc_addrs: Any = (),
     now: dt.datetime | None = None,
     settings: Settings | None = None,
-) -> OutboxMessage:
+) -> Enqueued:
     """Add an outbox row in the caller's transaction, once per ``idempotency_key``.
 
     If a row with the key exists (committed earlier, or by a flow racing this one),
-    that row is returned and nothing is inserted (INSERT ... ON CONFLICT DO NOTHING
-    on SQLite and PostgreSQL; a SAVEPOINT elsewhere). The Message-ID is derived from the
-    key; ``thread_id`` is the Message-ID of ``thread_key``'s message, by default the
-    obligation's assignment, so every mail about one obligation threads together
-    (``thread_key=""``: no thread, e.g. a notice to the administrator).
+    that row is returned with ``inserted=False`` and nothing is inserted. On SQLite and
+    PostgreSQL it is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the new row),
+    and one SELECT more only when the key was taken; elsewhere a SAVEPOINT. The
+    Message-ID is derived from the key; ``thread_id`` is the Message-ID of
+    ``thread_key``'s message, by default the obligation's assignment, so every mail
+    about one obligation threads together (``thread_key=""``: no thread, e.g. a notice
+    to the administrator).
     """
     kind = mail_kind(kind)
     conf = settings or default_settings()
     now = now or utcnow()
-    existing = session.scalar(
-        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
-    )
-    if existing is not None:
-        return existing
-
     message_id = message_id_for(idempotency_key, conf)
     values = dict(
         idempotency_key=idempotency_key,
@@ -87,22 +90,31 @@ def enqueue(
         # either way no error and the caller's transaction stays intact. (Not a
         # SAVEPOINT: with pysqlite's default transaction handling a SAVEPOINT that
         # opens the transaction commits on RELEASE, escaping the caller's rollback.)
+        # RETURNING the entity gives the new row, or nothing when the key was taken.
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        session.execute(
+        row = session.scalar(
             insert(OutboxMessage)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(OutboxMessage)
         )
-        return _by_key(session, idempotency_key)
+        if row is not None:
+            return Enqueued(row, True)
+        return Enqueued(_by_key(session, idempotency_key), False)
     # Other databases: a SAVEPOINT keeps the caller's transaction usable when the
     # unique constraint fires; only the savepoint rolls back.
+    existing = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if existing is not None:
+        return Enqueued(existing, False)
     row = OutboxMessage(**values)
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        return _by_key(session, idempotency_key)
-    return row
+        return Enqueued(_by_key(session, idempotency_key), False)
+    return Enqueued(row, True)
 
 
 def _by_key(session: Session, idempotency_key: str) -> OutboxMessage:
@@ -137,7 +149,7 @@ def enqueue_for_obligation(
     item = builder.prepare(obligation, kind, step, extra)
     if not alive(item):
         return None  # never mail a unit outside its validity (engine.successors)
-    return _enqueue_item(session, item, now, conf)
+    return _enqueue_item(session, item, now, conf).row
 
 
 def alive(item: Any) -> bool:
@@ -147,7 +159,7 @@ def alive(item: Any) -> bool:
     return bool(unit.get("valid", True))
 
 
-def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> OutboxMessage:
+def _enqueue_item(session: Session, item: Any, now: dt.datetime, conf: Settings) -> Enqueued:
     """:func:`enqueue` of a prepared item (``ContextBuilder.prepare``)."""
     return enqueue(
         session,
@@ -195,15 +207,7 @@ def enqueue_many_for_obligations(
     items = [i for o in obligations if alive(i := builder.prepare(o, kind, step, extra))]
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
-        new = []
-        for item in items:
-            existed = session.scalar(
-                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == item.key)
-            )
-            _enqueue_item(session, item, now, conf)
-            if existed is None:
-                new.append(item.key)
-        return new
+        return [i.key for i in items if _enqueue_item(session, i, now, conf).inserted]
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     table = cast(Table, OutboxMessage.__table__)
     if not items:
