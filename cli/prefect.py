@@ -178,7 +178,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     start: dt.date = args.start
     until: dt.date = args.until
     if until < start:
-        raise KehoachError(f"--until {until} is before --from {start}; swap them")
+        raise KehoachError(f"--until {until} trước --from {start}: hãy đổi chỗ hai ngày cho nhau")
     server = _prefect(settings().home)
     url = database_url(args)
     migrate(url)
@@ -194,8 +194,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             mailbox = _start_mailbox(conf.home / "mailbox", conf.smtp_port)
         else:
             out(
-                f"SMTP {conf.smtp_host}:{conf.smtp_port} does not answer: emails are queued, "
-                "not sent (send them later with `kehoach dispatch`)"
+                f"Máy chủ thư SMTP {conf.smtp_host}:{conf.smtp_port} không trả lời: thư được "
+                "xếp hàng, chưa gửi (gửi sau bằng lệnh `kehoach dispatch`)"
             )
             dispatch = False
     from cli.registry import foresee_stored
@@ -331,7 +331,9 @@ def _mailbox(directory: Path, port: int):
             return start_mailbox_server(directory, host, candidate)
         except (OSError, RuntimeError):
             continue
-    raise KehoachError("cannot start the local mailbox (SMTP) server on 127.0.0.1")
+    raise KehoachError(
+        "không khởi động được hộp thư cục bộ (SMTP) trên 127.0.0.1; kiểm tra cổng đang dùng"
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

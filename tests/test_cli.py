@@ -206,3 +206,13 @@ def test_settings_from_the_environment_and_the_file(tmp_path):
     toml.write_text("smtp_prot = 25\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown setting"):
         load_settings({"KEHOACH_CONFIG": str(toml)})
+
+
+def test_simulate_with_its_dates_swapped_says_so_in_vietnamese(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KEHOACH_HOME", str(tmp_path))
+    monkeypatch.setenv("KEHOACH_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    args = ["simulate", "ha-lang-pccc-2022", "--from", "2023-12-31", "--until", "2023-01-01"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "--until 2023-01-01 trước --from 2023-12-31: hãy đổi chỗ hai ngày" in err
+    assert "swap" not in err and "Traceback" not in err
