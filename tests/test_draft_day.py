@@ -143,7 +143,7 @@ def test_seed_2023_is_drafted_on_12_9_and_a_late_report_revises_the_draft(seed_2
         revised = dict(mails[1].context)
     assert revised["steps"]["review_by"] == "22/9/2023"
     subject, body, html = render_parts("report_draft", revised)
-    assert "dự thảo lập lại (lần 2)" in subject and len(subject) < 100, subject
+    assert subject == "Hạn duyệt 22/9/2023: dự thảo báo cáo tổng hợp năm 2023, lập lại lần 2"
     assert "Hệ thống đã lập lại dự thảo" in body and "lần 2" in body
     assert "Dự thảo lần 1 không còn dùng" in body
     assert "lập lại dự thảo</strong>" in html
