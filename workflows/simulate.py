@@ -418,6 +418,11 @@ class Simulation:
         for done in result["consolidated"]:
             for item in done["consolidated"]:
                 self._record(moment, self._consolidation_text(item) + " (sớm)", self._mail())
+        for done in result.get("reconsolidated") or []:  # the answer came after the draft
+            revision = done.get("revision")
+            if revision and revision.get("created"):
+                text = self._consolidation_text(revision)
+                self._record(moment, f"{text} (lập lại lần {revision['revision']})", self._mail())
         if rule is not None and rule.review is not None and not again:
             self.queue.append(
                 _Action(
