@@ -1,7 +1,7 @@
 """engine.due: which consolidations the flows run now (on their due date, early, a follow-up).
 
-The district of tests/data/lifecycle reports by 10/9/2027; its police consolidate by
-Monday 27/9 (the rule's 25/9 is a Saturday).
+The district of tests/data/lifecycle reports by Friday 10/9/2027; its police draft the
+consolidation on Monday 13/9 and send it by Monday 27/9 (the rule's 25/9 is a Saturday).
 """
 
 from __future__ import annotations
@@ -47,15 +47,19 @@ def _send(url: str, unit: str, moment: dt.datetime) -> Fed:
         return _fed(intake(session, submission.id, now=moment))
 
 
-def test_a_consolidation_is_due_on_its_moved_due_date_not_the_rules(sqlite_url):
+def test_a_consolidation_is_due_the_first_working_day_after_the_units_deadline(sqlite_url):
+    """The units' Friday 10/9/2027 → drafted on Monday 13/9, not over the weekend, nor on
+    the upward date (Monday 27/9): the police keep the days between to review and sign."""
     prepared(sqlite_url)
     with session_scope(sqlite_url) as session:
         activate(session, PROVINCE, now=vn(2027, 1, 4))
         activate(session, DISTRICT, now=vn(2027, 1, 4))
-        assert due_consolidations(session, DISTRICT, dt.date(2027, 9, 25)) == []
-        assert due_consolidations(session, DISTRICT, dt.date(2027, 9, 27)) == [
-            ("2027", CONSOLIDATION)
-        ]
+        for day in (10, 11, 12):
+            assert due_consolidations(session, DISTRICT, dt.date(2027, 9, day)) == []
+        for day in (13, 25, 27):
+            assert due_consolidations(session, DISTRICT, dt.date(2027, 9, day)) == [
+                ("2027", CONSOLIDATION)
+            ]
 
 
 def test_the_last_report_makes_it_due_early_then_later_ones_call_for_a_follow_up(

@@ -715,7 +715,7 @@ def test_the_seed_simulated_after_the_reform_mails_only_the_living(seed_url, pre
     """``kehoach simulate`` of the seed plan and its province over September 2026 on the
     real flows, after the 2025 change sets: every unit answers on time but their own
     plans (due in October). The new communes and Công an tỉnh owe and are reminded, the
-    report consolidated early is approved on its due date (25/9) and reaches the
+    report consolidated early is approved on its review-by day (22/9) and reaches the
     province's plan on time as the answer of UBND xã Hạ Lang; no email to an abolished
     unit. (By hand over the whole year: 59 emails to 6 units, none to the 35 that ended.)"""
     from workflows.responses import parse

@@ -253,10 +253,28 @@ def test_deadlines_follow_the_calendar(seed_year: SeedYear) -> None:
 def test_late_and_missing_units_are_listed_and_the_report_goes_upward(
     seed_year: SeedYear,
 ) -> None:
+    from engine.approval_deadlines import drafted_on
+    from engine.states import ReportApproval
     from engine.status import State, status_table
 
     with session_scope(seed_year.url) as session:
-        report = session.scalar(select(ConsolidatedReport))
+        revisions = session.scalars(
+            select(ConsolidatedReport).order_by(ConsolidatedReport.revision)
+        ).all()
+        # Drafted on Tuesday 12/9, the first working day after the units' 11/9, not on
+        # the upward date 25/9; xã Thị Hoa's report of 15/9 came after it and revised it.
+        # The simulated police approve on their review-by day, 22/9: only the newest goes.
+        first, report = revisions[0], revisions[-1]
+        assert drafted_on(first) == dt.date(2023, 9, 12)
+        assert {r["unit_id"]: r["state"] for r in first.status_table}[LATE] == (
+            State.OPEN_OVERDUE.value
+        )
+        assert [r.approval for r in revisions] == [ReportApproval.SUPERSEDED] * (
+            len(revisions) - 1
+        ) + [ReportApproval.SENT]
+        assert len(revisions) == 2 and drafted_on(report) == dt.date(2023, 9, 15)
+        sent = report.sent_at.replace(tzinfo=report.sent_at.tzinfo or dt.UTC)
+        assert sent.astimezone(TZ).date() == dt.date(2023, 9, 22)
         rows = {r["unit_id"]: r["state"] for r in report.status_table}
         assert rows[LATE] == State.DONE_LATE.value
         assert rows[NEVER] == State.OPEN_OVERDUE.value
@@ -386,7 +404,8 @@ def test_rerunning_the_same_day_changes_nothing_and_sends_nothing(
 
 
 def test_2027_consolidation_waits_for_the_real_due_date(env: Env, tmp_path: Path) -> None:
-    """25/9/2027 is a Saturday: the cron fires on 25/9, the flow consolidates on 27/9."""
+    """25/9/2027 is a Saturday: the upward date is Monday 27/9; the draft is written on
+    Monday 13/9, the first working day after the units' Friday 10/9."""
     from engine.registry_history import apply_source
     from engine.yamlsource import read
     from workflows.activate import activate_flow
@@ -420,9 +439,11 @@ def test_2027_consolidation_waits_for_the_real_due_date(env: Env, tmp_path: Path
         assert ("0 8 25 9 *", "tong-hop-bao-cao-nam: trước ngày 25/9 hằng năm") in (
             consolidation_crons(current_plan(session, SEED))
         )
-    early = consolidate_flow(SEED, now=vn(2027, 9, 25), database_url=url, dispatch=False)
+    # The units' Friday 10/9: drafted on the first working day after it, Monday 13/9,
+    # not over the weekend; the cron of 25/9 finds it done.
+    early = consolidate_flow(SEED, now=vn(2027, 9, 12), database_url=url, dispatch=False)
     assert early["consolidated"] == []
-    swept = sweep_flow(SEED, now=vn(2027, 9, 27, 7), database_url=url, dispatch=False)
+    swept = sweep_flow(SEED, now=vn(2027, 9, 13, 7), database_url=url, dispatch=False)
     [done] = swept["consolidated"]
     assert done["consolidated"][0]["cycle_key"] == "2027"
     with session_scope(url) as session:
@@ -496,10 +517,15 @@ def test_a_yaml_only_plan_runs_a_cycle_without_code_change(env: Env, tmp_path: P
         database_url=url,
         out=lambda _line: None,
     )
-    assert result.plans == [plan_id] and len(result.reports) == 1
+    # drafted on Wednesday 21/1, the day after the units' 20/1; xã Lý Quốc's report of
+    # 22/1 came after it and revised it (…-lan-2.docx)
+    assert result.plans == [plan_id] and len(result.reports) == 2
 
     with session_scope(url) as session:
-        report = session.scalar(select(ConsolidatedReport))
+        report = session.scalar(
+            select(ConsolidatedReport).order_by(ConsolidatedReport.revision.desc()).limit(1)
+        )
+        assert report.revision == 2
         cycle = session.get(Cycle, report.cycle_id)
         assert (cycle.key, report.consolidation_id) == ("2026-01", "tong-hop-thang")
         states = {r["unit_id"]: r["state"] for r in report.status_table}

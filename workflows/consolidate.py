@@ -1,10 +1,11 @@
 """The consolidate flow: a cycle's reports become one report, handed upward.
 
-Scheduled at each consolidation deadline (cron from the plan's rule) and started by
-the daily sweep when the real due date comes, and by intake when the last report of
+Scheduled at each consolidation deadline (cron from the plan's rule), started by the
+daily sweep on the draft day (``engine.due.draft_day``: the first working day after the
+units' last due date, never after the duty's), and by intake when the last report of
 a cycle arrives.  Without ``cycle_key`` it consolidates whatever is due at ``now``:
-the due date lives in the obligation row (moved by the calendar policy), so a cron
-firing on 25/9 when the real deadline is 27/9 does nothing.  ``engine.consolidation``
+the due dates live in the obligation rows (moved by the calendar policy), so the cron
+of 25/9 finds a report drafted earlier and does nothing.  ``engine.consolidation``
 is idempotent per (cycle, consolidation); artifacts are re-published on every run.
 
 ``revise=True`` (``kehoach consolidate PLAN --cycle KEY --revise``) writes a new

@@ -294,22 +294,29 @@ class Simulation:
                 self._record(moment, f"quét hạn {plan_id}: " + "; ".join(parts), before)
 
     def approve_drafts(self, moment: dt.datetime, plan_id: str) -> list[str]:
-        """The consolidating unit's part, played: each draft report of the plan is
-        approved (sections marked as simulated), a one-page stand-in marked as such kept
-        as the signed file (a real one is signed by hand or digitally) and sent upward."""
+        """The consolidating unit's part, played: each draft report of the plan whose
+        review-by day has come (engine.approval_deadlines; a draft written on the upward
+        date is due that day) is approved (sections marked as simulated), a one-page
+        stand-in marked as such kept as the signed file (a real one is signed by hand or
+        digitally) and sent upward. Until then a late answer revises the draft."""
         from engine import approval
+        from engine.approval_deadlines import StepDeadlines, drafted_on
         from engine.states import ReportApproval
         from engine.store.models import ConsolidatedReport
         from workflows.approve_report import approve_report_flow
 
+        day = moment.astimezone(TZ).date()
         with session_scope(self.url) as session:
-            drafts = [
-                r.id
-                for r in session.query(ConsolidatedReport).filter(
-                    ConsolidatedReport.approval == ReportApproval.DRAFT
-                )
-                if approval.subject_of(session, r.id).plan_id == plan_id
-            ]
+            drafts = []
+            for r in session.query(ConsolidatedReport).filter(
+                ConsolidatedReport.approval == ReportApproval.DRAFT
+            ):
+                subject = approval.subject_of(session, r.id)
+                if subject.plan_id != plan_id:
+                    continue
+                due = subject.duty.due_date if subject.duty is not None else day
+                if day >= StepDeadlines.of(due, drafted_on(r)).review_by:
+                    drafts.append(r.id)
         texts = []
         for report_id in drafts:
             narrative = {key: f"(Mô phỏng) {label}." for key, label in approval.SECTIONS}
@@ -411,6 +418,11 @@ class Simulation:
         for done in result["consolidated"]:
             for item in done["consolidated"]:
                 self._record(moment, self._consolidation_text(item) + " (sớm)", self._mail())
+        for done in result.get("reconsolidated") or []:  # the answer came after the draft
+            revision = done.get("revision")
+            if revision and revision.get("created"):
+                text = self._consolidation_text(revision)
+                self._record(moment, f"{text} (lập lại lần {revision['revision']})", self._mail())
         if rule is not None and rule.review is not None and not again:
             self.queue.append(
                 _Action(

@@ -1,6 +1,7 @@
 """The days a simulation sweeps besides the pending duties' own (workflows.simulate): the
-day a next period opens, the day after a cycle's close, and the due date of a report still
-in draft; and the morning mail held outside the sending window goes."""
+day a next period opens, the day after a cycle's close, the day a consolidation is
+drafted, and the review-by day of a report still in draft; and the morning mail held
+outside the sending window goes."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def sweep_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
     return (
         _closing_days(url, plans)
         + _opening_days(url, plans)
+        + _consolidation_days(url, plans)
         + _draft_days(url, plans)
         + _digest_days(url, plans)
     )
@@ -118,16 +120,30 @@ def _closing_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
     ]
 
 
+def _consolidation_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
+    """The draft day of each pending consolidation (engine.due.draft_day: the first
+    working day after its units' last due date): the sweep of that day writes it."""
+    from engine.due import pending_consolidations
+
+    with session_scope(url) as session:
+        return [
+            (p.draft_day, plan_id)
+            for plan_id in plans
+            for p in pending_consolidations(session, plan_id)
+        ]
+
+
 def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
-    """The due date of each consolidation whose report is still a draft (written
-    early, when the last answer came in, so its duty no longer counts as pending): the
-    sweep of that day approves and sends it (approve_drafts), as it does a report
-    consolidated on the day; without it the draft would wait for the cycle's close."""
+    """The review-by day (engine.approval_deadlines) of each consolidated report still a
+    draft: the sweep of that day approves and sends it (approve_drafts), as the
+    consolidating unit does by then; a draft written on the upward date itself is due
+    for review that day."""
+    from engine.approval_deadlines import StepDeadlines, drafted_on
     from engine.states import ReportApproval
 
     with session_scope(url) as session:
         rows = session.execute(
-            select(Obligation.due_date, PlanInstance.plan_id)
+            select(Obligation.due_date, PlanInstance.plan_id, ConsolidatedReport)
             .join(Cycle, Obligation.cycle_id == Cycle.id)
             .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
             .join(
@@ -140,9 +156,13 @@ def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
                 Obligation.kind == "consolidation",
                 ConsolidatedReport.approval == ReportApproval.DRAFT,
             )
-            .distinct()
         ).all()
-    return [(due, plan_id) for due, plan_id in rows]
+        return sorted(
+            {
+                (StepDeadlines.of(due, drafted_on(report)).review_by, plan_id)
+                for due, plan_id, report in rows
+            }
+        )
 
 
 def held_mail_opens(url: str, now: dt.datetime) -> dt.datetime | None:

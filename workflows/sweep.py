@@ -3,9 +3,10 @@
 ``engine.lifecycle.sweep`` does the work in one transaction and is idempotent per day
 (every email has a stable key), so a re-run on the same day changes nothing.  The
 flow names each change as a task run, emits events, refreshes the cycles' status
-tables, starts the consolidations whose real due date has come (``engine.due``: the
-date a calendar policy moved, e.g. 25/9/2027 → 27/9, is in the obligation row, not in
-a cron expression), follows consolidated reports up when reports came after them
+tables, starts the consolidations whose draft day has come (``engine.due``: the first
+working day after the units' last due date, never after the duty's due date, the
+dates a calendar policy moved, e.g. 25/9/2027 → 27/9, being in the obligation rows, not
+in a cron expression), follows consolidated reports up when reports came after them
 (workflows.consolidate.follow_up_consolidations: task "tổng hợp lại · plan · cycle"),
 closes the cycles whose ``closes_on`` has passed (engine.closing: one
 named task run and one ``kehoach.kỳ.đã-đóng`` event per cycle) and sends the emails.

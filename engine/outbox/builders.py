@@ -22,7 +22,7 @@ from engine.config import Settings
 from engine.links import support_link
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
-from engine.states import ReviewState
+from engine.states import ReportApproval, ReviewState
 from engine.store.models import (
     ConsolidatedReport,
     Obligation,
@@ -289,6 +289,20 @@ def _report_draft(d: Draft) -> None:
         "number": report.number_text if report else None,
         "state": d.extra.get("approval_label") or "Dự thảo, chờ duyệt",
     }
+    if report is not None and report.revision > 1:
+        # a revision: written because answers came after the one before; that one was
+        # either still on its way (now superseded) or already sent (this one follows it)
+        before = d.session.scalar(
+            select(ConsolidatedReport.approval).where(
+                ConsolidatedReport.cycle_id == report.cycle_id,
+                ConsolidatedReport.consolidation_id == report.consolidation_id,
+                ConsolidatedReport.revision == report.revision - 1,
+            )
+        )
+        d.context["report"]["replaces"] = {
+            "revision": report.revision - 1,
+            "sent": before == ReportApproval.SENT,
+        }
     d.context["steps"] = {
         "review_by": short_date(steps.review_by),
         "sign_by": short_date(steps.sign_by),
