@@ -82,6 +82,7 @@ from engine.store.models import (
     UTCDateTime,
 )
 from engine.transitions import move_instance
+from engine.vn_holidays import from_package
 from notifications.flows import dispatch_outbox
 from notifications.mailbox import MailboxHandler
 from notifications.render import build_message
@@ -167,6 +168,7 @@ Settings.settings_customise_sources  # pydantic-settings hook: Settings(...) rea
 cycle_from_key  # engine/calendar.py: tests/test_calendar.py, benchmarks/bench_activation.py
 VirtualClock.advance  # engine/clock.py: tests/test_lifecycle.py
 retire_plan  # engine/repository.py: tests/test_workflows_deploy.py
+from_package  # engine/vn_holidays.py: scripts/regen-vn-holidays, tests/test_calendar.py
 
 # ---------------------------------------------------------------- engine/states.py, store
 # SQLAlchemy's TypeDecorator hooks, called by the engine for every bind and row.

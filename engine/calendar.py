@@ -1,8 +1,10 @@
 """Deadlines: cycles, rules, and the weekend/holiday policy, in Asia/Ho_Chi_Minh.
 
 Public holidays come from the ``holidays`` package (Vietnam: Tết and Giỗ Tổ by the
-lunar calendar, substitute days, announced swaps) corrected by an editable override
-table (``kind: calendar`` YAML) for make-up working Saturdays and later announcements.
+lunar calendar, substitute days, announced swaps), read from the table it made
+(engine/vn_holidays.py) while the installed package is the version that made it,
+corrected by an editable override table (``kind: calendar`` YAML) for make-up working
+Saturdays and later announcements.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from engine import vntext
+from engine import vn_holidays, vntext
 from engine.deadline_words import kind_of, read_phrase
 from engine.schema import (
     AfterActivation,
@@ -63,7 +65,9 @@ class WorkCalendar:
 
     @cached_property
     def _holidays(self):
-        import holidays  # imported lazily: the validate path does not need it
+        """The ``holidays`` package's Viet Nam, only for a day engine.vn_holidays's table
+        cannot answer (importing the package loads every country's module)."""
+        import holidays
 
         return holidays.country_holidays("VN", language="vi")
 
@@ -72,7 +76,8 @@ class WorkCalendar:
             return self._extra_off[day]
         if day in self._not_off or day in self._extra_work:
             return None
-        name = self._holidays.get(day)
+        year = vn_holidays.table(day.year)
+        name = year.get(day) if year is not None else self._holidays.get(day)
         return str(name) if name else None
 
     def is_working_day(self, day: dt.date) -> bool:

@@ -11,8 +11,7 @@ from engine.checks_authority import check_authority
 from engine.checks_requests import check_requests
 from engine.checks_tasks import TaskChecks
 from engine.checks_templates import check_templates
-from engine.checks_time import TimeChecks
-from engine.config import settings
+from engine.checks_time import TimeChecks, first_deadline_warn_days
 from engine.errors import Problem
 from engine.levels import level_problems
 from engine.party import kind_problem
@@ -230,7 +229,7 @@ class PlanChecker:
             iter(self.catalog.calendars.values()), None
         )
         cal = WorkCalendar(overrides.definition if overrides else None)  # type: ignore[arg-type]  # a calendar
-        warn_days = settings().first_deadline_warn_days
+        warn_days = first_deadline_warn_days()
         time = TimeChecks(self.plan, cal, self.add, self.warn, warn_days)
         time.run()
         TaskChecks(

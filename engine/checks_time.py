@@ -8,10 +8,12 @@ are Vietnamese and located (file:line:column), like every problem of a definitio
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable
 
 from engine.calendar import CycleSpec, WorkCalendar, cycle_from_key
+from engine.config_given import FIRST_DEADLINE_WARN_DAYS, nothing_given
 from engine.deadline_words import read_phrase
 from engine.periods import due_of, effective_date, first_owed
 from engine.schema import DeadlineKind, Deliverable, FixedDate, Frequency, Plan
@@ -188,3 +190,13 @@ class TimeChecks:
             f"{self.warn_days}); nếu kế hoạch cho kỳ sau mới bắt đầu, ghi 'first_period'",
             "first-deadline-soon",
         )
+
+
+def first_deadline_warn_days() -> int:
+    """The ``first_deadline_warn_days`` setting; its default without importing
+    engine.config when no setting is given at all (engine.config_given)."""
+    if nothing_given(os.environ):
+        return FIRST_DEADLINE_WARN_DAYS
+    from engine.config import settings
+
+    return settings().first_deadline_warn_days

@@ -31,10 +31,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from engine.config_given import ENV_PREFIX, FIRST_DEADLINE_WARN_DAYS, config_file
 from engine.errors import KehoachError
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
-ENV_PREFIX = "KEHOACH_"
 
 
 _ANY_TIME = ("", "any")
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     operator_password: str = Field(default="", repr=False)
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
     # the loader warns when a plan's first deadline is this close to its effective date
-    first_deadline_warn_days: int = 7
+    first_deadline_warn_days: int = FIRST_DEADLINE_WARN_DAYS
     # Prefect: the API deploy, simulate, demo and the portal's hand-off use, and only it
     # (see prefect_api below); empty: PREFECT_API_URL, else a local server (demo, dev).
     prefect_api_url: str = ""
@@ -230,7 +230,7 @@ def _named(
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings from ``environ`` (default: the process environment) and the file."""
     env = os.environ if environ is None else environ
-    path = env.get("KEHOACH_CONFIG") or ("kehoach.toml" if Path("kehoach.toml").exists() else "")
+    path = config_file(env)
     from_file = _file_values(path)
     from_env = EnvironmentSource(Settings, env)()
     origin = {name: f"{path}: {name}" for name in from_file}

@@ -17,7 +17,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from engine.levels import LEVEL_HELP, Level
 from engine.party import KIND_HELP
@@ -600,4 +600,5 @@ Document = Annotated[Registry | Plan | CalendarOverrides, Field(discriminator="k
 class AnyDocument(BaseModel):
     """Wrapper used to validate any YAML document and export one JSON Schema."""
 
+    model_config = ConfigDict(defer_build=True)  # built when the first file is validated
     document: Document

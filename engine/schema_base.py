@@ -13,9 +13,13 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
 
 
 class Model(BaseModel):
-    """Base for every schema model: unknown keys are errors, instances are frozen."""
+    """Base for every schema model: unknown keys are errors, instances are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    ``defer_build``: a model's validator is built when the model first validates, not
+    when it is defined. `kehoach validate` validates through engine.schema.AnyDocument
+    only, so it builds that one validator instead of one per model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Target(Model):

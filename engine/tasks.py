@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from engine.schema_base import Target
@@ -30,28 +31,35 @@ COMPLETION_TEMPLATE = "ket-qua-nhiem-vu"
 PROGRESS_SUFFIX = "-tien-do"
 STATUS_CHOICES = ["Đã hoàn thành", "Hoàn thành một phần", "Chưa hoàn thành"]
 
-BUILT_IN_TEMPLATE = ReportTemplate.model_validate(
-    {
-        "id": COMPLETION_TEMPLATE,
-        "title": "Báo cáo kết quả thực hiện nhiệm vụ",
-        "fields": [
-            {
-                "id": "muc-do",
-                "label": "Mức độ hoàn thành",
-                "type": "choice",
-                "choices": STATUS_CHOICES,
-                "aggregate": "count",  # a consolidation counts the leads per choice
-            },
-            {"id": "ket-qua", "label": "Kết quả thực hiện", "type": "text"},
-            {
-                "id": "kien-nghi",
-                "label": "Khó khăn, vướng mắc, kiến nghị",
-                "type": "text",
-                "required": False,
-            },
-        ],
-    }
-)
+
+@cache
+def built_in_template() -> ReportTemplate:
+    """The completion report a task owes unless its plan writes one of that id, made on
+    first use: validating it builds ReportTemplate's own validator, which `kehoach
+    validate` does not otherwise need (the models' validators are built on first use,
+    engine.schema_base.Model)."""
+    return ReportTemplate.model_validate(
+        {
+            "id": COMPLETION_TEMPLATE,
+            "title": "Báo cáo kết quả thực hiện nhiệm vụ",
+            "fields": [
+                {
+                    "id": "muc-do",
+                    "label": "Mức độ hoàn thành",
+                    "type": "choice",
+                    "choices": STATUS_CHOICES,
+                    "aggregate": "count",  # a consolidation counts the leads per choice
+                },
+                {"id": "ket-qua", "label": "Kết quả thực hiện", "type": "text"},
+                {
+                    "id": "kien-nghi",
+                    "label": "Khó khăn, vướng mắc, kiến nghị",
+                    "type": "text",
+                    "required": False,
+                },
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -254,7 +262,7 @@ def tracked_tasks(
             deliverables.extend(_deliverables(plan, task, fields))
     wants_built_in = any(d["template"] == COMPLETION_TEMPLATE for d in deliverables)
     own = any(t.id == COMPLETION_TEMPLATE for t in plan.report_templates)
-    templates = (BUILT_IN_TEMPLATE,) if wants_built_in and not own else ()
+    templates = (built_in_template(),) if wants_built_in and not own else ()
     return [t for t, _ in pairs], deliverables, templates
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
+import holidays
 import pytest
 
+from engine import vn_holidays
 from engine.calendar import (
     WorkCalendar,
     apply_policy,
@@ -15,6 +19,7 @@ from engine.calendar import (
     end_of_day,
     today,
 )
+from engine.checks import YEARS
 from engine.schema import (
     AfterActivation,
     CalendarDay,
@@ -114,3 +119,50 @@ def test_days_are_counted_in_viet_nam():
     late_evening_utc = dt.datetime(2027, 9, 9, 18, 30, tzinfo=dt.UTC)  # 01:30 on 10/9 in Hà Nội
     assert today(late_evening_utc) == dt.date(2027, 9, 10)
     assert end_of_day(dt.date(2027, 9, 10)).utcoffset() == dt.timedelta(hours=7)
+
+
+# ---------------------------------------------------------------- the holiday table
+
+
+def test_the_holiday_table_is_what_the_installed_package_gives():
+    """engine/vn_holidays.json was made by the installed ``holidays``: otherwise it is
+    ignored and every process imports the package (slow, not wrong)."""
+    committed = json.loads(vn_holidays.TABLE.read_text(encoding="utf-8"))
+    assert committed["holidays_version"] == vn_holidays.installed_version() == holidays.__version__
+    assert committed == vn_holidays.from_package(*YEARS), "run scripts/regen-vn-holidays"
+    assert vn_holidays.table(2026)[dt.date(2026, 9, 2)] == "Quốc khánh"
+
+
+@pytest.fixture
+def table_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Write a holiday table of one's own (version, {year: {"MM-DD": name}})."""
+
+    def write(version: str, years: dict[str, dict[str, str]]) -> None:
+        path = tmp_path / "vn_holidays.json"
+        path.write_text(json.dumps({"holidays_version": version, "years": years}), "utf-8")
+        monkeypatch.setattr(vn_holidays, "TABLE", path)
+        vn_holidays._years.cache_clear()
+        vn_holidays.table.cache_clear()
+
+    yield write
+    monkeypatch.undo()
+    vn_holidays._years.cache_clear()
+    vn_holidays.table.cache_clear()
+
+
+def test_the_calendar_reads_the_table_of_the_installed_version(table_file):
+    table_file(holidays.__version__, {"2026": {"03-03": "Ngày thử"}})
+    cal = WorkCalendar()
+    assert cal.holiday_name(dt.date(2026, 3, 3)) == "Ngày thử"
+    assert cal.holiday_name(dt.date(2026, 9, 2)) is None  # the table answers for its years
+    assert cal.holiday_name(dt.date(2027, 9, 2)) == "Quốc khánh"  # the package, beyond them
+
+
+def test_a_table_of_another_version_is_not_read(table_file):
+    """Another version of ``holidays`` may know of a holiday the table does not."""
+    table_file("0.1", {"2026": {"03-03": "Ngày thử"}})
+    assert vn_holidays.table(2026) is None
+    cal = WorkCalendar()
+    assert cal.holiday_name(dt.date(2026, 3, 3)) is None
+    assert cal.holiday_name(dt.date(2026, 9, 2)) == "Quốc khánh"
+    assert not cal.is_working_day(dt.date(2026, 2, 17))  # Tết

@@ -86,22 +86,47 @@ def test_calendar_shows_moved_deadline_with_reason(capsys):
     assert "lý do: 25/9/2027 là Thứ Bảy" in out
 
 
-def test_validate_does_not_import_prefect_or_sqlalchemy():
+# What `kehoach validate` must not import (each costs its start-up time; engine/cli
+# import them inside the functions that need them): the holiday package is read from
+# engine/vn_holidays.json, pydantic-settings only when a setting is given.
+NOT_FOR_VALIDATE = ("prefect", "sqlalchemy", "fastapi", "aiosmtplib", "jinja2", "docx", "holidays")
+
+
+def _validate_in_a_process(env: dict[str, str], *files: Path) -> tuple[str, str, list[str]]:
+    """(stdout, stderr, the top-level modules it imported) of `kehoach validate`."""
     code = (
-        "import sys; from cli import main; "
-        f"rc = main(['validate', {str(PLAN)!r}, {str(REGISTRY)!r}]); "
-        "heavy = [m for m in ('prefect', 'sqlalchemy', 'fastapi', 'aiosmtplib') if m in sys.modules]; "
-        "print('HEAVY', heavy); sys.exit(rc)"
+        "import json, sys; from cli import main; "
+        f"rc = main(['validate', *{[str(f) for f in files]!r}]); "
+        "print('MODULES', json.dumps(sorted({m.split('.')[0] for m in sys.modules}))); "
+        "sys.exit(rc)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "KEHOACH_DATABASE_URL": "sqlite:////nonexistent/x.sqlite"},
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
     )
     assert result.returncode == 0, result.stderr
-    assert "HEAVY []" in result.stdout
+    out, _, modules = result.stdout.rpartition("MODULES ")
+    return out, result.stderr, json.loads(modules)
+
+
+def test_validate_does_not_import_the_heavy_packages():
+    env = {**os.environ, "KEHOACH_DATABASE_URL": "sqlite:////nonexistent/x.sqlite"}
+    _out, _err, modules = _validate_in_a_process(env, PLAN, REGISTRY)
+    assert [m for m in NOT_FOR_VALIDATE if m in modules] == []
+
+
+def test_validate_with_no_setting_given_does_not_import_pydantic_settings():
+    """No kehoach.toml, no KEHOACH_ variable: every setting is its default and the
+    output is the same as with the default written out (engine.config_given)."""
+    assert not (ROOT / "kehoach.toml").exists()
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("KEHOACH_")}
+    seed = sorted((ROOT / "plan_definitions").glob("*.yaml"))
+    out, err, modules = _validate_in_a_process(bare, *seed)
+    assert [m for m in (*NOT_FOR_VALIDATE, "pydantic_settings") if m in modules] == []
+    assert out.count("ok  ") == len(seed)
+    given = {**bare, "KEHOACH_FIRST_DEADLINE_WARN_DAYS": "7"}
+    out_given, err_given, modules_given = _validate_in_a_process(given, *seed)
+    assert "pydantic_settings" in modules_given
+    assert (out_given, err_given) == (out, err)
 
 
 def test_committed_schema_matches_the_models(tmp_path: Path):

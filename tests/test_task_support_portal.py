@@ -1,7 +1,7 @@
 """Supporting units (phối hợp) of a tracked task contribute through the portal (issue 10,
 item 1: "supporting units are told and can contribute, the lead answers").
 
-The department plan of tests/test_tasks.py: Sở KH&CN leads "Nền tảng LGSP" (quý IV
+The department plan of tests/tasks_support.py: Sở KH&CN leads "Nền tảng LGSP" (quý IV
 năm 2026), supported by Sở Tài chính; Sở Nội vụ leads "Số hóa hồ sơ", supported by Sở
 KH&CN. Each supporting unit's ``task_support`` email carries a link of its own
 (``/p/…``); a contribution through it is kept, audited, mailed to the lead (real SMTP
@@ -36,6 +36,7 @@ from engine.transitions import move_cycle
 from notifications.dispatch import dispatch_pending_sync
 from notifications.render import render_parts
 from portal.ratelimit import PortalLimits, Rate
+from tests.tasks_support import CALENDAR, DEPARTMENT, DEPARTMENT_FILE, QUARTER_IV, REGISTRY
 from tests.test_portal_support import (
     SECRET,
     PortalWorld,
@@ -44,7 +45,6 @@ from tests.test_portal_support import (
     minimal_pdf,
     vn,
 )
-from tests.test_tasks import CALENDAR, DEPARTMENT, DEPARTMENT_FILE, QUARTER_IV, REGISTRY
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
