@@ -238,3 +238,4 @@ ReportNumber.assigned_at, ReportNumber.assigned_by  # the register's record of w
 # The Resume form's fields (Prefect builds the form from the model; read by getattr)
 ReportApprovalInput.ket_qua, ReportApprovalInput.ton_tai, ReportApprovalInput.nguyen_nhan
 ReportApprovalInput.phuong_huong, ReportApprovalInput.kien_nghi
+_.total_tokens  # portal/app.py sets the request threads; anyio reads it

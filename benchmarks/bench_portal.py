@@ -138,10 +138,8 @@ def bench_app():  # type: ignore[no-untyped-def]
     from engine.config import settings
     from portal.app import create_app
     from portal.ratelimit import PortalLimits, Rate
-    from portal.server import tune_interpreter
 
     logging.getLogger("kehoach.portal").setLevel(logging.WARNING)
-    tune_interpreter()  # as `kehoach portal` serves
     lots = Rate(10_000.0, 10_000.0)
     limits = PortalLimits(per_address=lots, link_read=lots, link_write=lots, address_write=lots)
     db_url = os.environ["KEHOACH_DATABASE_URL"]

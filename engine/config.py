@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     operator_user: str = "operator"
     operator_password: str = Field(default="", repr=False)
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
+    # request threads of one portal process (database work, pages): more only wait on the
+    # interpreter lock and the audit chain's head (measured: portal.server)
+    portal_threads: int = Field(default=8, ge=1, le=256)
     # the loader warns when a plan's first deadline is this close to its effective date
     first_deadline_warn_days: int = FIRST_DEADLINE_WARN_DAYS
     # Prefect: the API deploy, simulate, demo and the portal's hand-off use, and only it

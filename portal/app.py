@@ -24,6 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
@@ -108,6 +109,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every request's database work and page run in this pool (run_in_threadpool,
+        # sync routes). Measured at 100 answers/s on PostgreSQL with 2 workers
+        # (benchmarks/bench_portal.py, 2/12/2026): anyio's 40 threads reached 76-80/s,
+        # p50 2.8-4.4 s, the threads waiting on the interpreter lock and on the plan's
+        # audit chain head; 8 threads kept up, 99.9/s, p50 25-436 ms. A request beyond
+        # them waits in the event loop, in arrival order.
+        to_thread.current_default_thread_limiter().total_tokens = conf.portal_threads
         if runner is not None:
             await run_in_threadpool(runner.warm_up)
         if runner is not None and recover_intake:

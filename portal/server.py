@@ -54,23 +54,6 @@ def check_can_serve(host: str, conf: Settings) -> None:
         )
 
 
-# The GIL switch interval of a serving process (CPython's default: 5 ms).
-SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def tune_interpreter() -> None:
-    """A shorter GIL switch interval for a process serving the portal.
-
-    An answer holds its plan's audit chain head (a row lock, engine.audit_chain) for
-    four round trips to the database, the COMMIT included; after each its thread waits for
-    the GIL while another request thread computes, up to the switch interval, so every
-    answer to the plan queued behind ~20 ms of lock. Measured at 100 POST/s on PostgreSQL
-    with 2 workers (benchmarks/bench_portal.py): 80/s reached, p50 1.56 s, with 5 ms;
-    100/s, p50 20 ms, with 1 ms (server CPU 8.9 and 8.3 ms a request).
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-
-
 def workers_from_env() -> int:
     """``KEHOACH_PORTAL_WORKERS`` (default 1): uvicorn worker processes."""
     raw = os.environ.get("KEHOACH_PORTAL_WORKERS", "1").strip() or "1"
@@ -92,7 +75,6 @@ def app_from_env():
     from portal.app import create_app
 
     _logging()
-    tune_interpreter()
     return create_app(default_settings(), os.environ.get("KEHOACH_DATABASE_URL") or None)
 
 
@@ -145,7 +127,6 @@ def run(
         log_level="info",
     )
     if workers == 1:
-        tune_interpreter()
         # options holds uvicorn keywords of several types; mypy sees one union value type
         uvicorn.run(create_app(conf, url), **options)  # type: ignore[arg-type]
         return

@@ -8,6 +8,7 @@ forged figures out and says so; the sweep does not take in a submission no row r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -15,10 +16,13 @@ from pathlib import Path
 import docx
 import pytest
 from alembic import command
-from sqlalchemy import func, select, text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cli import main
+from engine import audit_chain
 from engine.audit import write_audit
 from engine.audit_verify import verify
 from engine.consolidation import consolidate
@@ -430,3 +434,129 @@ def test_a_chain_rewritten_whole_is_seen_against_the_heads_anchored_outside(
     assert lines[1].startswith(f"Chỗ sai đầu tiên: chuỗi {DISTRICT}, dòng số {head['seq']}")
     assert "không khớp mốc neo số 1" in printed and f"mã băm {head['hash'][:12]}" in printed
     assert len(anchors.read_text().splitlines()) == 2  # a broken log is never anchored
+
+
+# ---------------------------------------------------------------- one statement (PostgreSQL)
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    actor=_TEXT,
+    action=_TEXT,
+    data=st.dictionaries(st.sampled_from(["prev_hash", "seq", "v", "ghi-chú", "x"]), _JSON),
+    seq=st.integers(1, 10**9),
+    obligation_id=st.none() | st.integers(1, 10**6),
+)
+def test_the_hash_around_prev_hash_and_seq_is_the_rows_hash(
+    actor, action, data, seq, obligation_id
+):
+    """The database hashes ``before + prev_hash + between + seq + after``: the same bytes
+    as the row's canonical content, whatever the data holds (even keys named prev_hash)."""
+    row = {
+        "chain": "ha-lang",
+        "seq": seq,
+        "at": vn(2027, 9, 1),
+        "actor": actor,
+        "action": action,
+        "plan_id": "ha-lang",
+        "obligation_id": obligation_id,
+        "remote_addr": None,
+        "data": audit_chain.as_stored(data),
+        "ref_kind": None,
+        "ref_id": None,
+        "content_hash": None,
+        "prev_hash": "ab" * 32,
+    }
+    before, between, after = audit_chain.hash_pieces(row)
+    joined = before + row["prev_hash"].encode() + between + str(seq).encode() + after
+    assert hashlib.sha256(joined).hexdigest() == audit_chain.row_hash(row)
+
+
+def _statements_in_commit(url: str, rows: int) -> list[str]:
+    """The statements one transaction with ``rows`` audit rows of one plan sends from the
+    chain head's lock to its COMMIT."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = connect(url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with session_scope(url) as session:
+            for i in range(rows):
+                write_audit(session, "test.append", at=vn(2027, 1, 5), plan_id=DISTRICT, i=i)
+            session.flush()
+            seen.clear()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_on_postgresql_one_statement_chains_a_transactions_rows(postgres_url):
+    """The chain head's lock is held for one statement and the COMMIT (not four round
+    trips); what it writes is what the Python chain computes, and verify accepts it."""
+    prepared(postgres_url)
+    first = _statements_in_commit(postgres_url, 2)  # the chain's first rows: seeded
+    again = _statements_in_commit(postgres_url, 3)
+    assert len(again) == 1 and "FOR UPDATE" in again[0] and "sha256" in again[0], again
+    assert len(first) == 3  # the head did not exist: seeded, then the same statement
+    many = _statements_in_commit(postgres_url, audit_chain.ONE_STATEMENT_ROWS + 1)
+    assert len(many) == 3  # a sweep's many rows: claim, insert, the head's hash
+    with session_scope(postgres_url) as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
+        ).all()
+        assert [r.seq for r in rows] == list(range(1, 2 + 3 + audit_chain.ONE_STATEMENT_ROWS + 2))
+        for previous, row in zip(rows, rows[1:], strict=False):
+            assert row.prev_hash == previous.row_hash
+        head = session.get(AuditChainHead, DISTRICT)
+        assert head is not None and (head.seq, head.row_hash) == (rows[-1].seq, rows[-1].row_hash)
+        assert verify(session).intact
+
+
+def test_on_postgresql_answers_to_one_plan_at_once_keep_one_chain(postgres_url):
+    """Four threads append two rows a transaction to one plan's chain at once: the
+    one-statement path waits on the head's lock and reads the head committed before it."""
+    prepared(postgres_url)
+    start, failures = threading.Barrier(4), []
+
+    def writer(name: str) -> None:
+        start.wait()
+        try:
+            for i in range(20):
+                with session_scope(postgres_url) as session:
+                    write_audit(session, "test.a", at=vn(2027, 1, 5), plan_id=DISTRICT, who=name)
+                    write_audit(session, "test.b", at=vn(2027, 1, 5), plan_id=DISTRICT, i=i)
+        except Exception as exc:  # collected: the assertion below shows it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with session_scope(postgres_url) as session:
+        seqs = session.scalars(
+            select(AuditEvent.seq).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
+        ).all()
+        assert seqs == list(range(1, 161))
+        assert verify(session).intact
+
+
+def test_on_postgresql_a_too_long_value_is_refused_not_cut(postgres_url):
+    """The one-statement INSERT refuses a plan id longer than its column, as the
+    INSERT of the rows did: a cut value would no longer match the row's hash."""
+    prepared(postgres_url)
+    with pytest.raises(DBAPIError), session_scope(postgres_url) as session:
+        write_audit(session, "test.long", at=vn(2027, 1, 5), plan_id="p" * 81)
+    with session_scope(postgres_url) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
