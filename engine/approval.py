@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.approval_deadlines import StepDeadlines, drafted_on
+from engine.approval_deadlines import step_deadlines
 from engine.audit import write_audit
 from engine.authority import issuer_on
 from engine.calendar import TZ, local_day
@@ -520,7 +520,7 @@ def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | No
     for report, duty in session.execute(query).all():
         if plan_id is not None and duty.cycle.instance.plan_id != plan_id:
             continue
-        steps = StepDeadlines.of(duty.due_date, drafted_on(report))
+        steps = step_deadlines(session, duty.due_date, report)
         state = ReportApproval(report.approval)
         wanted = []
         if state is ReportApproval.DRAFT and today >= steps.review_by:

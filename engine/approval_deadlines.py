@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from engine.calendar import TZ
+from engine.calendar import TZ, WorkCalendar
 
 # Step deadlines, in days before the upward date (the consolidation duty's due date).
 REVIEW_DAYS_BEFORE = 3  # approved and numbered by then
@@ -25,21 +25,30 @@ class StepDeadlines:
     send_by: dt.date
 
     @classmethod
-    def of(cls, due: dt.date, drafted: dt.date | None = None) -> StepDeadlines:
+    def of(
+        cls, due: dt.date, drafted: dt.date | None = None, calendar: WorkCalendar | None = None
+    ) -> StepDeadlines:
         """``drafted``: the day the draft was written. No step is due before it: a draft
         written on the upward date itself (the units' answers came in late, or the
         consolidation ran on its due date) is reviewed, signed and sent that day, never
-        asked "by 22/9" on 25/9."""
+        asked "by 22/9" on 25/9. ``calendar``: a step that falls on a day off is due on
+        the working day before it (sign by Friday 22/9, not Sunday 24/9/2023), never
+        before the draft."""
         floor = min(drafted, due) if drafted is not None else None
 
-        def step(days_before: int) -> dt.date:
+        def step(days_before: int, earlier_on_day_off: bool = True) -> dt.date:
             day = due - dt.timedelta(days=days_before)
+            if calendar is not None and earlier_on_day_off:
+                while not calendar.is_working_day(day) and (floor is None or day > floor):
+                    day -= dt.timedelta(days=1)
             return max(day, floor) if floor is not None else day
 
         return cls(
             review_by=step(REVIEW_DAYS_BEFORE),
             sign_by=step(SIGN_DAYS_BEFORE),
-            escalate_from=step(ESCALATE_DAYS_BEFORE),
+            # the head is written to from that day, a day off included: the mail then
+            # waits for the next working morning (KEHOACH_MAIL_HOURS)
+            escalate_from=step(ESCALATE_DAYS_BEFORE, earlier_on_day_off=False),
             send_by=due,
         )
 
@@ -54,3 +63,11 @@ def drafted_on(report: Any) -> dt.date | None:
     if created.tzinfo is None:  # SQLite hands back naive UTC
         created = created.replace(tzinfo=dt.UTC)
     return created.astimezone(TZ).date()
+
+
+def step_deadlines(session: Any, due: dt.date, report: Any) -> StepDeadlines:
+    """Each step's deadline for ``report`` (a ``ConsolidatedReport`` row, or None) with
+    the working days of the stored calendar: what every reader of the steps uses."""
+    from engine.definitions_cache import current_calendar
+
+    return StepDeadlines.of(due, drafted_on(report), WorkCalendar(current_calendar(session, "vn")))

@@ -89,7 +89,7 @@ def page_context(session: Any, link: OpenedLink) -> dict[str, Any] | None:
     if report is None:
         return base
     subject = approval.subject_of(session, report.id)
-    steps = approval.StepDeadlines.of(obligation.due_date, approval.drafted_on(report))
+    steps = approval.step_deadlines(session, obligation.due_date, report)
     state = ReportApproval(report.approval)
     names = {r.get("unit_id"): r.get("unit_name") for r in report.status_table or []}
     answers = _answers(session, report, subject.template, names)

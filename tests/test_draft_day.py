@@ -12,6 +12,7 @@ import datetime as dt
 
 import pytest
 
+from engine.approval_deadlines import StepDeadlines
 from engine.calendar import WorkCalendar
 from engine.consolidation import consolidate, follow_up
 from engine.due import due_consolidations
@@ -117,7 +118,7 @@ def test_seed_2023_is_drafted_on_12_9_and_a_late_report_revises_the_draft(seed_2
         [mail] = outbox(session, "report_draft")
         assert mail.context["steps"] == {
             "review_by": "22/9/2023",
-            "sign_by": "24/9/2023",
+            "sign_by": "22/9/2023",  # 24/9 is a Sunday and 23/9 a Saturday
             "send_by": "25/9/2023",
         }
         draft_context = dict(mail.context)
@@ -147,3 +148,20 @@ def test_seed_2023_is_drafted_on_12_9_and_a_late_report_revises_the_draft(seed_2
     assert "Hệ thống đã lập lại dự thảo" in body and "lần 2" in body
     assert "Dự thảo lần 1 không còn dùng" in body
     assert "lập lại dự thảo</strong>" in html
+
+
+def test_a_step_on_a_day_off_is_due_the_working_day_before_never_before_the_draft():
+    calendar = WorkCalendar()
+    upward = dt.date(2023, 9, 25)  # Monday
+    steps = StepDeadlines.of(upward, dt.date(2023, 9, 12), calendar)
+    assert steps.review_by == dt.date(2023, 9, 22)  # Friday
+    assert steps.sign_by == dt.date(2023, 9, 22)  # not Sunday 24/9
+    assert steps.escalate_from == dt.date(2023, 9, 23)  # its mail waits for Monday
+    without = StepDeadlines.of(upward, dt.date(2023, 9, 12))
+    assert without.sign_by == dt.date(2023, 9, 24)
+    # drafted on Friday 22/9: nothing is due before it
+    late = StepDeadlines.of(upward, dt.date(2023, 9, 22), calendar)
+    assert (late.review_by, late.sign_by) == (dt.date(2023, 9, 22), dt.date(2023, 9, 22))
+    # drafted on Saturday 23/9 (by hand): signing is due that day, not on Friday
+    weekend = StepDeadlines.of(upward, dt.date(2023, 9, 23), calendar)
+    assert weekend.sign_by == dt.date(2023, 9, 23)

@@ -7,7 +7,7 @@ approves, optionally the path of the signed PDF on the server and whether to sen
 On resume the run starts again from the top; every step is engine.approval's, which
 refuses a step already taken, so a decision made meanwhile in the portal or the CLI
 wins. Given as parameters (CLI, simulation), nothing suspends. No Prefect timeout:
-the step deadlines live in the database (engine.approval.StepDeadlines).
+the step deadlines live in the database (engine.approval_deadlines.StepDeadlines).
 """
 
 from __future__ import annotations

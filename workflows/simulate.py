@@ -300,7 +300,7 @@ class Simulation:
         stand-in marked as such kept as the signed file (a real one is signed by hand or
         digitally) and sent upward. Until then a late answer revises the draft."""
         from engine import approval
-        from engine.approval_deadlines import StepDeadlines, drafted_on
+        from engine.approval_deadlines import step_deadlines
         from engine.states import ReportApproval
         from engine.store.models import ConsolidatedReport
         from workflows.approve_report import approve_report_flow
@@ -315,7 +315,7 @@ class Simulation:
                 if subject.plan_id != plan_id:
                     continue
                 due = subject.duty.due_date if subject.duty is not None else day
-                if day >= StepDeadlines.of(due, drafted_on(r)).review_by:
+                if day >= step_deadlines(session, due, r).review_by:
                     drafts.append(r.id)
         texts = []
         for report_id in drafts:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine.approval_deadlines import StepDeadlines, drafted_on
+from engine.approval_deadlines import step_deadlines
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.links import support_link
@@ -282,7 +282,7 @@ def _report_draft(d: Draft) -> None:
         .order_by(ConsolidatedReport.revision.desc())
         .limit(1)
     )
-    steps = StepDeadlines.of(d.obligation.due_date, drafted_on(report))
+    steps = step_deadlines(d.session, d.obligation.due_date, report)
     d.context["review_link"] = f"{d.context['link']}/bao-cao"
     d.context["report"] = {
         "revision": report.revision if report else 1,
