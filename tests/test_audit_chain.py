@@ -252,35 +252,45 @@ def test_the_database_refuses_update_and_delete_of_the_log(db_url):
         assert verify(session).intact
 
 
-def test_two_transactions_appending_at_once_do_not_fork_the_chain(postgres_url):
-    """PostgreSQL: two threads append to the same plan's chain and to the global one."""
-    prepared(postgres_url)
-    start, failures = threading.Barrier(2), []
+def _appending_at_once(url: str, names: str, transaction) -> list[int]:  # type: ignore[no-untyped-def]
+    """Each name's thread runs ``transaction(session, name, i)`` in its own transactions
+    at the same moment; returns the seqs of the district's chain (any failure raised)."""
+    start, failures = threading.Barrier(len(names)), []
 
     def writer(name: str) -> None:
         start.wait()
         try:
             for i in range(25):
-                with session_scope(postgres_url) as session:
-                    for chain in (DISTRICT, None):
-                        write_audit(
-                            session, "test.append", at=vn(2027, 1, 5), plan_id=chain, who=name, i=i
-                        )
-                    session.execute(select(func.pg_sleep(0.001)))
+                with session_scope(url) as session:
+                    transaction(session, name, i)
         except Exception as exc:  # collected: the assertion below shows it
             failures.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in names]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert failures == []
+    with session_scope(url) as session:
+        return list(
+            session.scalars(
+                select(AuditEvent.seq).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
+            )
+        )
+
+
+def test_two_transactions_appending_at_once_do_not_fork_the_chain(postgres_url):
+    """PostgreSQL: two threads append to the same plan's chain and to the global one."""
+    prepared(postgres_url)
+
+    def two_chains(session, name: str, i: int) -> None:  # type: ignore[no-untyped-def]
+        for chain in (DISTRICT, None):
+            write_audit(session, "test.append", at=vn(2027, 1, 5), plan_id=chain, who=name, i=i)
+        session.execute(select(func.pg_sleep(0.001)))
+
+    assert _appending_at_once(postgres_url, "ab", two_chains) == list(range(1, 51))
     with session_scope(postgres_url) as session:
-        seqs = session.scalars(
-            select(AuditEvent.seq).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
-        ).all()
-        assert seqs == list(range(1, 51))
         checked = verify(session)
         assert checked.intact and checked.rows == 100
 
@@ -526,29 +536,13 @@ def test_on_postgresql_answers_to_one_plan_at_once_keep_one_chain(postgres_url):
     """Four threads append two rows a transaction to one plan's chain at once: the
     one-statement path waits on the head's lock and reads the head committed before it."""
     prepared(postgres_url)
-    start, failures = threading.Barrier(4), []
 
-    def writer(name: str) -> None:
-        start.wait()
-        try:
-            for i in range(20):
-                with session_scope(postgres_url) as session:
-                    write_audit(session, "test.a", at=vn(2027, 1, 5), plan_id=DISTRICT, who=name)
-                    write_audit(session, "test.b", at=vn(2027, 1, 5), plan_id=DISTRICT, i=i)
-        except Exception as exc:  # collected: the assertion below shows it
-            failures.append(exc)
+    def two_rows(session, name: str, i: int) -> None:  # type: ignore[no-untyped-def]
+        write_audit(session, "test.a", at=vn(2027, 1, 5), plan_id=DISTRICT, who=name)
+        write_audit(session, "test.b", at=vn(2027, 1, 5), plan_id=DISTRICT, i=i)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in "abcd"]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert _appending_at_once(postgres_url, "abcd", two_rows) == list(range(1, 201))
     with session_scope(postgres_url) as session:
-        seqs = session.scalars(
-            select(AuditEvent.seq).where(AuditEvent.chain == DISTRICT).order_by(AuditEvent.seq)
-        ).all()
-        assert seqs == list(range(1, 161))
         assert verify(session).intact
 
 
