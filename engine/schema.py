@@ -37,6 +37,7 @@ from engine.schema_templates import AppliesTo as AppliesTo
 from engine.schema_templates import FieldType as FieldType
 from engine.schema_templates import ReportTemplate
 from engine.schema_templates import TemplateField as TemplateField
+from engine.schema_time import CutoffPeriod as CutoffPeriod
 from engine.schema_time import DeadlineKind, FirstPeriod
 from engine.schema_time import DeadlinePolicy as DeadlinePolicy
 from engine.tasks import Tracked, tracked_tasks
@@ -352,24 +353,6 @@ class Frequency(StrEnum):
     quarterly = "quarterly"
     monthly = "monthly"
     on_request = "on_request"  # đột xuất: no schedule; cycles come from `kehoach request`
-
-
-class CutoffPeriod(Model):
-    """Data cut-off period (Nghị định 09/2019/NĐ-CP Điều 12)."""
-
-    period: Literal["year", "half_year", "quarter", "month"] = Field(
-        "year", description="The reporting period the days below are relative to."
-    )
-    start_day: int = Field(15, ge=1, le=31)
-    start_month: int = Field(12, ge=1, le=12)
-    start_in_previous_year: bool = True
-    end_day: int = Field(14, ge=1, le=31)
-    end_month: int = Field(12, ge=1, le=12)
-    phrase: str | None = Field(
-        None,
-        description="The plan's words about the period, or why it was chosen: printed once, "
-        "under the dates, in the assignment email (the others give the dates in one line).",
-    )
 
 
 class DeliverableKind(StrEnum):
