@@ -30,6 +30,23 @@ SUB_PLAN = "ke-hoach-cu-the"
 CONSOLIDATION = "tong-hop"
 
 
+def filled_answer(template) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Every field of a report template filled with a valid value (as a unit types it)."""
+    from engine.schema import FieldType
+
+    values = {}
+    for field in template.fields:
+        if field.type is FieldType.choice:
+            values[field.id] = field.choices[0]
+        elif field.type is FieldType.text:
+            values[field.id] = "Đã triển khai đầy đủ"
+        elif field.type is FieldType.percent:
+            values[field.id] = "100"
+        elif field.type in (FieldType.integer, FieldType.decimal):
+            values[field.id] = "2"
+    return values
+
+
 def vn(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
     """A moment in Viet Nam, as a tz-aware datetime."""
     return dt.datetime(year, month, day, hour, minute, tzinfo=TZ)

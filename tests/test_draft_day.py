@@ -18,12 +18,12 @@ from engine.consolidation import consolidate, follow_up
 from engine.due import due_consolidations
 from engine.lifecycle import activate, intake, record_submission
 from engine.loader import load
-from engine.schema import FieldType
 from engine.states import ReportApproval
 from engine.store import session_scope
 from engine.store.models import ConsolidatedReport
 from tests.lifecycle_factory import (
     DEFINITIONS,
+    filled_answer,
     lc_settings,
     obligation,
     obligations,
@@ -57,16 +57,7 @@ def seed_2023(sqlite_url):
 
 def _answer() -> dict[str, str]:
     """Every field of the seed's yearly report filled."""
-    plan = load([REGISTRY, SEED]).plans[PLAN].definition
-    values = {}
-    for field in plan.template("bao-cao-pccc-nam").fields:
-        if field.type is FieldType.choice:
-            values[field.id] = field.choices[0]
-        elif field.type is FieldType.text:
-            values[field.id] = "Đã triển khai đầy đủ"
-        else:
-            values[field.id] = "2"
-    return values
+    return filled_answer(load([REGISTRY, SEED]).plans[PLAN].definition.template("bao-cao-pccc-nam"))
 
 
 def _send(url: str, unit: str, moment: dt.datetime) -> None:

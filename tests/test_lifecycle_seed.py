@@ -26,12 +26,12 @@ from engine.lifecycle import activate, intake, record_submission
 from engine.loader import load
 from engine.registry import RegistryView
 from engine.registry_history import apply_source
-from engine.schema import FieldType
 from engine.store import session_scope
 from engine.yamlsource import read
 from tests.approval_support import approve_sign_send
 from tests.lifecycle_factory import (
     DEFINITIONS,
+    filled_answer,
     lc_settings,
     obligation,
     obligations,
@@ -125,20 +125,6 @@ def test_seed_2027_every_assigned_unit_owes_the_10_9_report(seed_url):
         assert "Thứ Bảy" in duty.due_reason
 
 
-def _answer(template) -> dict[str, str]:
-    values = {}
-    for field in template.fields:
-        if field.type is FieldType.choice:
-            values[field.id] = field.choices[0]
-        elif field.type is FieldType.text:
-            values[field.id] = "Đã triển khai đầy đủ"
-        elif field.type is FieldType.percent:
-            values[field.id] = "100"
-        elif field.type in (FieldType.integer, FieldType.decimal):
-            values[field.id] = "2"
-    return values
-
-
 def test_seed_2024_runs_a_cycle_and_reports_to_the_province(seed_url, tmp_path):
     plan, _view, assigned = _assigned()
     template = plan.template("bao-cao-pccc-nam")
@@ -158,7 +144,9 @@ def test_seed_2024_runs_a_cycle_and_reports_to_the_province(seed_url, tmp_path):
     for unit, moment in (("ca-huyen-ha-lang", vn(2024, 9, 5)), ("ubnd-xa-an-lac", vn(2024, 9, 12))):
         with session_scope(seed_url) as session:
             target = obligation(session, unit, "bao-cao-nam", "2024", PLAN)
-            submission = record_submission(session, target.id, values=_answer(template), now=moment)
+            submission = record_submission(
+                session, target.id, values=filled_answer(template), now=moment
+            )
             intake(session, submission.id, now=moment)
     with session_scope(seed_url) as session:
         report = consolidate(

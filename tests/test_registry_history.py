@@ -26,7 +26,6 @@ from engine.lifecycle import activate, intake, record_submission, sweep
 from engine.register_numbers import register_of
 from engine.registry import RegistryView
 from engine.registry_history import apply_source
-from engine.schema import FieldType
 from engine.store import session_scope
 from engine.store.models import (
     AuditEvent,
@@ -40,6 +39,7 @@ from engine.yamlsource import read
 from tests.approval_support import approve_sign_send, final_docx_text
 from tests.lifecycle_factory import (
     DEFINITIONS,
+    filled_answer,
     lc_settings,
     obligation,
     obligations,
@@ -90,25 +90,11 @@ def seed_url(sqlite_url, monkeypatch, tmp_path):
     config.settings.cache_clear()
 
 
-def _answer(template) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    values = {}
-    for field in template.fields:
-        if field.type is FieldType.choice:
-            values[field.id] = field.choices[0]
-        elif field.type is FieldType.text:
-            values[field.id] = "Đã triển khai đầy đủ"
-        elif field.type is FieldType.percent:
-            values[field.id] = "100"
-        elif field.type in (FieldType.integer, FieldType.decimal):
-            values[field.id] = "2"
-    return values
-
-
 def _submit(url: str, unit: str, cycle: str, moment: dt.datetime) -> None:
     with session_scope(url) as session:
         target = obligation(session, unit, "bao-cao-nam", cycle, PLAN)
         plan = context_for_obligation(session, target).plan
-        values = _answer(plan.template("bao-cao-pccc-nam"))
+        values = filled_answer(plan.template("bao-cao-pccc-nam"))
         submission = record_submission(session, target.id, values=values, now=moment)
         intake(session, submission.id, now=moment)
 
