@@ -319,34 +319,16 @@ ONE_STATEMENT_ROWS = 8  # more rows (a sweep, an intake batch) take the path abo
 
 def hash_pieces(row: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
     """(before, between, after): the canonical content of ``row`` (:func:`row_hash`) is
-    ``before + prev_hash + between + str(seq) + after``, UTF-8. Sorted keys: prev_hash
-    comes before seq, and both are top-level keys of the content."""
-    content: dict[str, Any] = {name: row[name] for name in ROW_FIELDS}
-    content["at"] = utc_text(content["at"])
-    content["v"] = FORMAT
-    pieces: list[str] = []
-    current: list[str] = []
-    for key in sorted(content):
-        name = json.dumps(key)
-        if key == "prev_hash":
-            current.append(f'{name}:"')
-            pieces.append(",".join(current))
-            current = ['"']
-        elif key == "seq":
-            current.append(f"{name}:")
-            pieces.append(_join_after_quote(current))
-            current = [""]
-        else:
-            current.append(f"{name}:{canonical(content[key]).decode()}")
-    pieces.append(_join_after_quote(current))
-    before, between, after = pieces
-    return ("{" + before).encode(), between.encode(), (after + "}").encode()
-
-
-def _join_after_quote(parts: list[str]) -> str:
-    """The parts after a placeholder joined by commas: the first is what closes the
-    placeholder's value (a quote, or nothing), and needs no comma after it."""
-    return parts[0] + "".join("," + part for part in parts[1:])
+    ``before + prev_hash + between + str(seq) + after``, UTF-8."""
+    content: dict[str, Any] = {name: row[name] for name in ROW_FIELDS if name in _STORED}
+    content.update(chain=row["chain"], at=utc_text(content["at"]), v=FORMAT)
+    values = {key: canonical(value).decode() for key, value in content.items()}
+    # Placeholders: canonical JSON escapes control characters, so neither occurs in it.
+    values["prev_hash"], values["seq"] = '"\x00"', "\x01"
+    text = "{" + ",".join(f"{json.dumps(key)}:{values[key]}" for key in sorted(values)) + "}"
+    before, rest = text.split("\x00")
+    between, after = rest.split("\x01")
+    return before.encode(), between.encode(), after.encode()
 
 
 def _hash_sql(prev: Any, seq: Any, index: int) -> Any:
@@ -434,7 +416,6 @@ def _write_one_statement(connection: Connection, rows: list[dict[str, Any]]) -> 
     chain = rows[0]["chain"]
     params: dict[str, Any] = {"head": chain}
     for index, row in enumerate(rows, start=1):
-        row["prev_hash"], row["seq"] = "", 0  # placeholders: hash_pieces leaves them out
         before, between, after = hash_pieces(row)
         params[f"before_{index}"], params[f"between_{index}"] = before, between
         params[f"after_{index}"] = after
