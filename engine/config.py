@@ -218,12 +218,28 @@ def _what_to_write(name: str) -> tuple[str, str]:
     return f"usable as {name}", f"a value such as {default!r}"
 
 
+def _bounds(name: str) -> tuple[Any, Any] | None:
+    """(lowest, highest) a bounded setting accepts, from its field (None: unbounded)."""
+    low = high = None
+    for rule in Settings.model_fields[name].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return (low, high) if low is not None and high is not None else None
+
+
 def _named(
     exc: ValidationError, values: Mapping[str, Any], origin: Mapping[str, str]
 ) -> ConfigError:
     """The first bad value, named where it was written, with what to write."""
-    name = str(exc.errors()[0]["loc"][0])
+    error = exc.errors()[0]
+    name = str(error["loc"][0])
     what, write = _what_to_write(name)
+    bounds = _bounds(name)
+    if error["type"] in ("greater_than_equal", "less_than_equal") and bounds:
+        return ConfigError(
+            f"{origin[name]}={values[name]!r} is out of range; write {what} from {bounds[0]} "
+            f"to {bounds[1]}, or leave it out for the default {Settings.model_fields[name].default!r}"
+        )
     return ConfigError(
         f"{origin[name]}={values[name]!r} is not {what}; write {write}, "
         "or leave it out for that default"
