@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.approval_deadlines import step_deadlines
+from engine.approval_deadlines import step_deadlines, stored_calendar
 from engine.audit import write_audit
 from engine.authority import issuer_on
 from engine.calendar import TZ, local_day
@@ -517,10 +517,11 @@ def follow_up_approvals(session: Session, *, now: dt.datetime, plan_id: str | No
         )
     )
     queued = 0
+    calendar = stored_calendar(session)
     for report, duty in session.execute(query).all():
         if plan_id is not None and duty.cycle.instance.plan_id != plan_id:
             continue
-        steps = step_deadlines(session, duty.due_date, report)
+        steps = step_deadlines(session, duty.due_date, report, calendar)
         state = ReportApproval(report.approval)
         wanted = []
         if state is ReportApproval.DRAFT and today >= steps.review_by:

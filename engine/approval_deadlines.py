@@ -65,9 +65,17 @@ def drafted_on(report: Any) -> dt.date | None:
     return created.astimezone(TZ).date()
 
 
-def step_deadlines(session: Any, due: dt.date, report: Any) -> StepDeadlines:
-    """Each step's deadline for ``report`` (a ``ConsolidatedReport`` row, or None) with
-    the working days of the stored calendar: what every reader of the steps uses."""
+def stored_calendar(session: Any) -> WorkCalendar:
+    """The working days of the stored calendar (one read; a loop over reports reads it once)."""
     from engine.definitions_cache import current_calendar
 
-    return StepDeadlines.of(due, drafted_on(report), WorkCalendar(current_calendar(session, "vn")))
+    return WorkCalendar(current_calendar(session, "vn"))
+
+
+def step_deadlines(
+    session: Any, due: dt.date, report: Any, calendar: WorkCalendar | None = None
+) -> StepDeadlines:
+    """Each step's deadline for ``report`` (a ``ConsolidatedReport`` row, or None) with
+    the working days of ``calendar`` (default: the stored one): what every reader of the
+    steps uses."""
+    return StepDeadlines.of(due, drafted_on(report), calendar or stored_calendar(session))

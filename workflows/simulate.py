@@ -300,7 +300,7 @@ class Simulation:
         stand-in marked as such kept as the signed file (a real one is signed by hand or
         digitally) and sent upward. Until then a late answer revises the draft."""
         from engine import approval
-        from engine.approval_deadlines import step_deadlines
+        from engine.approval_deadlines import step_deadlines, stored_calendar
         from engine.states import ReportApproval
         from engine.store.models import ConsolidatedReport
         from workflows.approve_report import approve_report_flow
@@ -308,6 +308,7 @@ class Simulation:
         day = moment.astimezone(TZ).date()
         with session_scope(self.url) as session:
             drafts = []
+            calendar = stored_calendar(session)
             for r in session.query(ConsolidatedReport).filter(
                 ConsolidatedReport.approval == ReportApproval.DRAFT
             ):
@@ -315,7 +316,7 @@ class Simulation:
                 if subject.plan_id != plan_id:
                     continue
                 due = subject.duty.due_date if subject.duty is not None else day
-                if day >= step_deadlines(session, due, r).review_by:
+                if day >= step_deadlines(session, due, r, calendar).review_by:
                     drafts.append(r.id)
         texts = []
         for report_id in drafts:

@@ -138,7 +138,7 @@ def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
     draft: the sweep of that day approves and sends it (approve_drafts), as the
     consolidating unit does by then; a draft written on the upward date itself is due
     for review that day."""
-    from engine.approval_deadlines import step_deadlines
+    from engine.approval_deadlines import step_deadlines, stored_calendar
     from engine.states import ReportApproval
 
     with session_scope(url) as session:
@@ -157,9 +157,10 @@ def _draft_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
                 ConsolidatedReport.approval == ReportApproval.DRAFT,
             )
         ).all()
+        calendar = stored_calendar(session)
         return sorted(
             {
-                (step_deadlines(session, due, report).review_by, plan_id)
+                (step_deadlines(session, due, report, calendar).review_by, plan_id)
                 for due, plan_id, report in rows
             }
         )
