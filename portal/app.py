@@ -113,8 +113,9 @@ def create_app(
         # sync routes). Measured at 100 answers/s on PostgreSQL with 2 workers
         # (benchmarks/bench_portal.py, 2/12/2026): anyio's 40 threads reached 76-80/s,
         # p50 2.8-4.4 s, the threads waiting on the interpreter lock and on the plan's
-        # audit chain head; 8 threads kept up, 99.9/s, p50 25-436 ms. A request beyond
-        # them waits in the event loop, in arrival order.
+        # audit chain head; 8 threads reached 99.4-99.9/s (p50 25-436 ms) in three runs and
+        # 80-88/s in three later ones. A request beyond them waits in the event loop, in
+        # arrival order.
         to_thread.current_default_thread_limiter().total_tokens = conf.portal_threads
         if runner is not None:
             await run_in_threadpool(runner.warm_up)

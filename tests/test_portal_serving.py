@@ -2,7 +2,8 @@
 
 At 100 answers a second on PostgreSQL with 2 workers, anyio's 40 request threads a
 process reached 76-80 answers/s with a median of seconds: the threads waited on the
-interpreter lock and on the plan's audit chain head. 8 threads kept up
+interpreter lock and on the plan's audit chain head. 8 threads reached 99.4-99.9/s in
+three runs and 80-88/s in three later ones
 (benchmarks/bench_portal.py, 2/12/2026).
 """
 
