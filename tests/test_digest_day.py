@@ -14,8 +14,7 @@ from sqlalchemy import select
 from engine.lifecycle import activate, intake, record_submission, sweep
 from engine.store import session_scope
 from engine.store.models import OutboxMessage
-from tests.lifecycle_factory import DEFINITIONS, obligations, store_files, vn
-from tests.test_lifecycle_seed import _answer
+from tests.lifecycle_factory import DEFINITIONS, filled_answer, obligations, store_files, vn
 from tests.test_mail_subjects import FILES, PARENT, PLAN, _seed_template
 
 
@@ -43,7 +42,7 @@ def test_after_a_monday_off_the_digest_is_made_on_tuesday_with_what_came_in(seed
         sent = record_submission(
             session,
             by_unit["phong-vhtt-ha-lang"].id,
-            values=_answer(_seed_template()),
+            values=filled_answer(_seed_template()),
             now=vn(2023, 9, 4, 9),  # reported on the day off
         )
         intake(session, sent.id, now=vn(2023, 9, 4, 9))

@@ -20,8 +20,7 @@ from engine.outbox import KINDS, ContextBuilder, MailKind, enqueue, enqueue_for_
 from engine.store import session_scope
 from engine.store.models import OutboxMessage
 from notifications.render import SUBJECT_MAX, fit_subject, render_message, render_parts
-from tests.lifecycle_factory import DEFINITIONS, obligations, store_files, vn
-from tests.test_lifecycle_seed import _answer
+from tests.lifecycle_factory import DEFINITIONS, filled_answer, obligations, store_files, vn
 
 PLAN = "ha-lang-pccc-2022"
 PARENT = "cao-bang-2720-2022"
@@ -170,7 +169,7 @@ def test_the_digest_marks_late_and_returned_reports(seed_url):
     for unit, moment in answers:
         with session_scope(seed_url) as session:
             sent = record_submission(
-                session, by_unit[unit].id, values=_answer(plan_template), now=moment
+                session, by_unit[unit].id, values=filled_answer(plan_template), now=moment
             )
             intake(session, sent.id, now=moment)
             if unit == "ubnd-xa-an-lac":
