@@ -76,6 +76,10 @@ _OBLIGATION_WITH_CYCLE = (
     .outerjoin(_drafts, _drafts.c.obligation_id == _obligations.c.id)
     .where(_obligations.c.id == bindparam("obligation_id"))
 )
+# The same, locking the obligation's row until the transaction ends (an answer opened and
+# stored in one transaction: portal.posting); SQLite renders no FOR UPDATE (its write
+# transaction, BEGIN IMMEDIATE, already excludes every other writer).
+_OBLIGATION_WITH_CYCLE_LOCKED = _OBLIGATION_WITH_CYCLE.with_for_update(of=_obligations)
 
 
 class RefusalReason(StrEnum):
@@ -191,10 +195,14 @@ def verify_signature(
         raise LinkRefused(exc.reason) from None
 
 
-def load_obligation(session: Session, claims: LinkClaims) -> tuple[ObligationRow, Plan]:
+def load_obligation(
+    session: Session, claims: LinkClaims, lock: bool = False
+) -> tuple[ObligationRow, Plan]:
     """The obligation a verified token names, with its cycle's and plan's facts, and the
-    parsed plan; :class:`LinkRefused` (unknown) when there is none."""
-    row = session.execute(_OBLIGATION_WITH_CYCLE, {"obligation_id": claims.obligation_id}).first()
+    parsed plan; :class:`LinkRefused` (unknown) when there is none. ``lock``: its row
+    stays locked until ``session``'s transaction ends."""
+    statement = _OBLIGATION_WITH_CYCLE_LOCKED if lock else _OBLIGATION_WITH_CYCLE
+    row = session.execute(statement, {"obligation_id": claims.obligation_id}).first()
     if row is None:
         raise LinkRefused(RefusalReason.UNKNOWN)
     return row, plan_for_key(session, row.plan_version_id, row.plan_content_hash)
@@ -207,10 +215,12 @@ def open_link(
     now: dt.datetime,
     max_age: dt.timedelta | None = DEFAULT_MAX_AGE,
     nonce: str | None = None,
+    lock: bool = False,
 ) -> OpenedLink:
-    """Verify ``token`` and load its obligation and plan; raise :class:`LinkRefused` otherwise."""
+    """Verify ``token`` and load its obligation and plan; raise :class:`LinkRefused` otherwise.
+    ``lock``: the obligation's row stays locked until ``session``'s transaction ends."""
     claims = verify_signature(token, conf, max_age)
-    row, plan = load_obligation(session, claims)
+    row, plan = load_obligation(session, claims, lock)
     cycle = LinkedCycle(
         row.cycle_id,
         row.cycle_instance_id,

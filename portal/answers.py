@@ -16,19 +16,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import random
 import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from engine.lifecycle import FORM_ERROR, SubmissionRejected, record_submission
+from engine.lifecycle import (
+    FORM_ERROR,
+    LockedObligation,
+    SubmissionRejected,
+    record_submission,
+)
 from engine.schema import FieldType
 from engine.store.models import AnswerDraft
 from engine.values import validate_values
@@ -44,6 +53,18 @@ STORE_ATTEMPTS = 5
 
 # engine.lifecycle's error keys for a sub-plan -> the form's fields
 SUB_PLAN_ERROR_FIELDS = {"summary": SUMMARY_FIELD, "files": "van-ban"}
+
+
+@dataclass
+class InTransaction:
+    """An answer taken inside its caller's write transaction (portal.posting: the link
+    was opened in it with its obligation's row locked): the session, the versions read
+    under the lock, and the refusal audit rows to write after it ends (each in its own
+    transaction: portal.audit.RefusalAudit)."""
+
+    session: Session
+    history: Sequence[Any]
+    deferred: list[Callable[[], object]] = dataclasses.field(default_factory=list)
 
 
 class _Invalid(Exception):
@@ -100,12 +121,15 @@ def submit(
     addr: str,
     answerable: tuple[bool, str | None] | None = None,
     form_key: str | None = None,
+    within: InTransaction | None = None,
 ) -> tuple[Response, int | None]:
     """The response to an answer posted on ``link`` (opened by ``portal.link``, its CSRF
     field checked), and the id of the stored submission (None when nothing was stored).
     ``answerable``: :func:`can_answer` as read when the link was opened (read here if not);
     ``form_key``: the answer's idempotency key (portal.idempotency): an answer already
-    stored under it is not stored again, its receipt is the answer."""
+    stored under it is not stored again, its receipt is the answer.
+    ``within``: store in the caller's transaction, where the link was opened (no file
+    is staged there: a form with files is taken with ``within=None``)."""
     now, plan = link.opened_at, link.plan
     answer = answer_for(plan, link.obligation, state.reading)
     if answerable is None:
@@ -114,7 +138,8 @@ def submit(
     allowed, why_not = answerable
 
     def audit_event(action: str, **data: Any) -> None:  # a refusal: rows bounded per address
-        state.refusals.record(
+        record = functools.partial(
+            state.refusals.record,
             action,
             at=now,
             actor=link.actor,
@@ -124,6 +149,10 @@ def submit(
             plan_id=plan.id,
             **data,
         )
+        if within is not None:
+            within.deferred.append(record)
+        else:
+            record()
 
     if answer is None or not allowed:
         audit_event("portal.submit_rejected", reason="not-open")
@@ -140,7 +169,10 @@ def submit(
         if errors:
             raise _Invalid(errors)
         pending = _Answer(link, answer, staged, raw, summary, addr, form_key)
-        submission_id, version, replayed = _store(state, pending)
+        if within is not None:  # the caller's transaction: it retries the whole of it
+            submission_id, version, replayed = _store_once(state, pending, False, within)
+        else:
+            submission_id, version, replayed = _store(state, pending)
     except (_Invalid, SubmissionRejected) as exc:
         uploads.discard(list(staged.values()))
         problems = _field_errors(answer, exc.errors)
@@ -239,8 +271,16 @@ def _store(state: PortalState, pending: _Answer) -> tuple[int, int, bool]:
         raise
 
 
-def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int, int, bool]:
-    with state.writing() as session:
+def _store_once(
+    state: PortalState, pending: _Answer, retry: bool, within: InTransaction | None = None
+) -> tuple[int, int, bool]:
+    """Store ``pending`` in a transaction of its own, or in ``within``'s, where its
+    obligation was read and locked (not read again)."""
+    locked = None
+    if within is not None:
+        locked = LockedObligation(pending.link.obligation, pending.link.plan, within.history)
+    opened = nullcontext(within.session) if within is not None else state.writing()
+    with opened as session:
         if retry and pending.form_key:
             # The link's session found no answer under this key; one stored since (by a
             # request racing this one) made the first try clash on it.
@@ -268,6 +308,7 @@ def _store_once(state: PortalState, pending: _Answer, retry: bool) -> tuple[int,
             actor=pending.link.actor,
             remote_addr=pending.addr,
             form_key=pending.form_key,
+            locked=locked,
         )
         if pending.link.obligation.draft_saved_at is not None:
             # the answer sent replaces the draft the unit saved (portal.drafts)

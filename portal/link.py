@@ -24,7 +24,7 @@ could fill the audit table with made-up tokens).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -32,11 +32,12 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine.lifecycle import deciding_versions
 from engine.links import LinkClaims
 from portal import csrf, idempotency
 from portal.access import (
@@ -78,6 +79,12 @@ class Posted:
     def open(self) -> OpenedPost:
         return open_posted(self.state, self.token, self.form, self.nonce, self.addr)
 
+    @property
+    def has_files(self) -> bool:
+        """Whether a file was chosen in the form (a browser sends an empty part with no
+        name for a file field left empty)."""
+        return any(isinstance(v, UploadFile) and v.filename for _, v in self.form.multi_items())
+
 
 @dataclass(frozen=True)
 class OpenedPost:
@@ -88,6 +95,7 @@ class OpenedPost:
     answerable: tuple[bool, str | None]
     form_key: str  # the answer's idempotency key (portal.idempotency)
     first: Row[Any, Any] | None  # (id, version) of the answer this POST replays, if any
+    history: Sequence[Any] = ()  # the versions that decided ``answerable`` (deciding_versions)
 
 
 def valid_nonce(nonce: str | None) -> str | None:
@@ -217,6 +225,20 @@ def open_posted(
 ) -> OpenedPost:
     """The link a form was posted on, once its CSRF field holds, whether it may be
     answered now and the answer it replays (one session for all); else :class:`Answered`."""
+    key = checked_form_key(state, token, form, nonce, addr)
+    with state.reading() as session:
+        try:
+            return open_for_answer(state, session, token, nonce, key)
+        except LinkRefused as exc:
+            refused = exc
+    raise refused_post(state, token, addr, nonce, refused)
+
+
+def checked_form_key(
+    state: PortalState, token: str, form: FormData, nonce: str | None, addr: str
+) -> str:
+    """The answer's idempotency key (portal.idempotency) once the form's CSRF field
+    holds against the nonce cookie; else :class:`Answered` (403, audited)."""
     given = form.get(csrf.FIELD)
     field = given if isinstance(given, str) else None
     if field is None or not csrf.valid(state.csrf_key, token, nonce, field):
@@ -230,19 +252,37 @@ def open_posted(
             field=bool(given),
         )
         raise Answered(state.pages.error(403, *CSRF_FAILED, back=f"/o/{token}"))
-    key = idempotency.form_key(field, form)
-    with state.reading() as session:
-        try:
-            link = open_link(session, token, state.conf, state.now(), state.link_max_age, nonce)
-            answerable = can_answer(session, link.obligation, link.opened_at)
-            first = idempotency.first_answer(session, link.obligation.id, key)
-            return OpenedPost(link, answerable, key, first)
-        except LinkRefused as exc:
-            refused = exc
+    return idempotency.form_key(field, form)
+
+
+def open_for_answer(
+    state: PortalState,
+    session: Session,
+    token: str,
+    nonce: str | None,
+    key: str,
+    lock: bool = False,
+) -> OpenedPost:
+    """In ``session``: the link (:class:`LinkRefused` when it is not honoured), the
+    versions that decide whether it may be answered now, and the answer stored under
+    ``key`` if any. ``lock``: the obligation's row stays locked until the transaction
+    ends, and everything after it is read under the lock."""
+    link = open_link(session, token, state.conf, state.now(), state.link_max_age, nonce, lock=lock)
+    history = deciding_versions(session, link.obligation.id)
+    answerable = can_answer(session, link.obligation, link.opened_at, history)
+    first = idempotency.first_answer(session, link.obligation.id, key)
+    return OpenedPost(link, answerable, key, first, history)
+
+
+def refused_post(
+    state: PortalState, token: str, addr: str, nonce: str | None, refused: LinkRefused
+) -> Answered:
+    """The refusal page of a POST on a link not honoured, audited (call it outside any
+    write transaction: the audit row is written in its own)."""
     _audit_refused(
         state, token, "portal.submit_refused_link", addr, refused.claims, reason=refused.reason
     )
-    raise Answered(refused_page(state, token, refused, nonce))
+    return Answered(refused_page(state, token, refused, nonce))
 
 
 def _claims_or_none(state: PortalState, token: str) -> LinkClaims | None:

@@ -15,6 +15,7 @@ from engine.lifecycle.intake import IntakeResult, intake, intake_many, take_in_w
 from engine.lifecycle.review import ReviewError, review
 from engine.lifecycle.submissions import (
     FORM_ERROR,
+    LockedObligation,
     SubmissionRejected,
     deciding_versions,
     record_submission,
@@ -35,6 +36,7 @@ __all__ = [
     "FORM_ERROR",
     "ActivationResult",
     "IntakeResult",
+    "LockedObligation",
     "PlanContext",
     "ReviewError",
     "SubmissionRejected",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select
@@ -176,6 +177,18 @@ def _insert_submission(session: Session, **row: Any) -> Submission:
     return submission
 
 
+@dataclass(frozen=True)
+class LockedObligation:
+    """An obligation its caller read and locked in the session's transaction (the
+    portal opens the link and stores the answer in one: portal.posting): its row (the
+    columns of ``obligations`` and ``cycle_status``), its plan, and the versions that
+    decide (:func:`deciding_versions`, read after the lock was taken)."""
+
+    row: Any
+    plan: Plan
+    history: Sequence[Any]
+
+
 def record_submission(
     session: Session,
     obligation_id: int,
@@ -189,6 +202,7 @@ def record_submission(
     remote_addr: str | None = None,
     strict: bool = True,
     form_key: str | None = None,
+    locked: LockedObligation | None = None,
 ) -> Submission:
     """Store a new version of a unit's answer; raise SubmissionRejected when it cannot be.
 
@@ -198,14 +212,23 @@ def record_submission(
     cycle is closed, no more.
     ``strict=False`` (reports handed upward) keeps only the values that fit.
     ``form_key``: the portal form's idempotency key (unique per obligation).
+    ``locked``: the obligation as its caller read and locked it in this transaction
+    (not read again); it must be ``obligation_id``'s.
     """
     session.flush()  # a plain SQL statement does not autoflush
-    obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
-    if obligation is None:
-        raise NotFound(f"obligation {obligation_id} does not exist")
-    # Only the plan is needed here (no registry, no calendar): cached per process.
-    plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
-    history = deciding_versions(session, obligation.id)
+    if locked is not None:
+        if locked.row.id != obligation_id:
+            raise ValueError(f"locked obligation {locked.row.id} is not {obligation_id}")
+        obligation, plan, history = locked.row, locked.plan, locked.history
+    else:
+        obligation = session.execute(
+            _OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}
+        ).first()
+        if obligation is None:
+            raise NotFound(f"obligation {obligation_id} does not exist")
+        # Only the plan is needed here (no registry, no calendar): cached per process.
+        plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
+        history = deciding_versions(session, obligation.id)
     deadline_at = end_of_day(obligation.due_date)
     refused = submission_refusal(obligation, history, now)
     if _cycle_closed(session, obligation):
