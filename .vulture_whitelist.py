@@ -56,6 +56,7 @@ from engine.schema import (
     Unit,
     YearlyDate,
 )
+from engine.settings_fields import SettingsFields
 from engine.states import (
     CycleStatus,
     EnumText,
@@ -160,8 +161,8 @@ cmd_activate, cmd_status, cmd_review, cmd_consolidate, cmd_close, cmd_reopen  # 
 cmd_request  # cli/request.py
 
 # ---------------------------------------------------------------- engine/config.py
-Settings._any_case  # pydantic field validator: smtp_security in any case
-Settings._hours  # pydantic field validator: KEHOACH_MAIL_HOURS is HH:MM-HH:MM or "any"
+SettingsFields._any_case  # pydantic field validator: smtp_security in any case
+SettingsFields._hours  # pydantic field validator: KEHOACH_MAIL_HOURS is HH:MM-HH:MM or "any"
 Settings.settings_customise_sources  # pydantic-settings hook: Settings(...) reads only its arguments
 
 # ---------------------------------------------------------------- used by tests only

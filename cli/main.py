@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NOT_FOUND
     except KehoachError as exc:
         err(f"kehoach: {exc}")
+        detail = getattr(exc, "detail", "")  # English, for the developer (ConfigError)
+        if detail and os.environ.get("KEHOACH_DEBUG"):
+            err(f"kehoach: debug: {detail}")
         return exc.exit_code
     except KeyboardInterrupt:
         err("kehoach: đã dừng theo yêu cầu")

@@ -193,10 +193,12 @@ class TimeChecks:
 
 
 def first_deadline_warn_days() -> int:
-    """The ``first_deadline_warn_days`` setting; its default without importing
-    engine.config when no setting is given at all (engine.config_given)."""
+    """The ``first_deadline_warn_days`` setting, without pydantic-settings: its default
+    when nothing is given (engine.config_given), else what is given, every setting
+    validated as engine.config validates it (engine.settings_fields: a malformed one,
+    this or another, is the same ConfigError, exit 2, as in every command)."""
     if nothing_given(os.environ):
         return FIRST_DEADLINE_WARN_DAYS
-    from engine.config import settings
+    from engine.settings_fields import SettingsFields, read_given
 
-    return settings().first_deadline_warn_days
+    return read_given(os.environ, SettingsFields).first_deadline_warn_days

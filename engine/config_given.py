@@ -1,10 +1,11 @@
 """Whether any setting is given, without importing engine.config (pydantic-settings).
 
 Importing engine.config imports pydantic-settings and its sources (asyncio among
-them), which `kehoach validate` needs for one setting only. With no configuration file
-and no ``KEHOACH_`` variable every setting has its default, so the checks
-(engine.checks) take that default without it; otherwise they read the settings as
-every command does (a malformed setting is the same ConfigError).
+them), which `kehoach validate` does not need: with no configuration file and no
+``KEHOACH_`` variable every setting has its default, so the checks (engine.checks_time)
+take that default; otherwise they validate what is given with
+engine.settings_fields, the declarations engine.config's Settings is built on (a
+malformed setting is the same ConfigError as in every command).
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def test_validate_does_not_import_the_heavy_packages():
 
 def test_validate_with_no_setting_given_does_not_import_pydantic_settings():
     """No kehoach.toml, no KEHOACH_ variable: every setting is its default and the
-    output is the same as with the default written out (engine.config_given)."""
+    output is the same as with the default written out (engine.config_given); given, it
+    is read without pydantic-settings too (tests/test_validate_settings.py)."""
     assert not (ROOT / "kehoach.toml").exists()
     bare = {k: v for k, v in os.environ.items() if not k.startswith("KEHOACH_")}
     seed = sorted((ROOT / "plan_definitions").glob("*.yaml"))
@@ -125,7 +126,7 @@ def test_validate_with_no_setting_given_does_not_import_pydantic_settings():
     assert out.count("ok  ") == len(seed)
     given = {**bare, "KEHOACH_FIRST_DEADLINE_WARN_DAYS": "7"}
     out_given, err_given, modules_given = _validate_in_a_process(given, *seed)
-    assert "pydantic_settings" in modules_given
+    assert "pydantic_settings" not in modules_given  # read by engine.settings_fields
     assert (out_given, err_given) == (out, err)
 
 
@@ -187,7 +188,7 @@ def test_a_setting_that_is_not_a_number_is_named(tmp_path, capsys, monkeypatch):
     finally:
         config.settings.cache_clear()
     err = capsys.readouterr().err
-    assert "KEHOACH_INTAKE_BATCH_SECONDS='mười' is not a number" in err
+    assert "KEHOACH_INTAKE_BATCH_SECONDS='mười' không phải số; ghi một số như 10.0" in err
     assert "lỗi nội bộ" not in err and "Traceback" not in err
 
 
@@ -203,7 +204,7 @@ def test_a_misspelt_mode_or_a_bad_file_value_is_named(tmp_path, capsys, monkeypa
     try:
         assert main(["plans"]) == 2
         err = capsys.readouterr().err
-        assert "KEHOACH_SMTP_SECURITY='tsl' is not one of none, starttls, tls" in err
+        assert "KEHOACH_SMTP_SECURITY='tsl' không phải một trong none, starttls, tls" in err
         assert "Traceback" not in err
         monkeypatch.delenv("KEHOACH_SMTP_SECURITY")
         toml = tmp_path / "kehoach.toml"
@@ -212,7 +213,7 @@ def test_a_misspelt_mode_or_a_bad_file_value_is_named(tmp_path, capsys, monkeypa
         config.settings.cache_clear()
         assert main(["plans"]) == 2
         err = capsys.readouterr().err
-        assert f"{toml}: smtp_port='hai mươi lăm' is not a whole number" in err
+        assert f"{toml}: smtp_port='hai mươi lăm' không phải số nguyên" in err
     finally:
         config.settings.cache_clear()
 
@@ -229,7 +230,7 @@ def test_settings_from_the_environment_and_the_file(tmp_path):
     )
     assert (conf.smtp_host, conf.smtp_port, conf.smtp_security) == ("mail.example", 587, "tls")
     toml.write_text("smtp_prot = 25\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="không có thiết lập nào tên smtp_prot"):
         load_settings({"KEHOACH_CONFIG": str(toml)})
 
 

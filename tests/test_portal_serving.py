@@ -48,6 +48,6 @@ def test_no_request_thread_is_refused_with_the_setting_named():
     with pytest.raises(ConfigError) as refused:
         load_settings({"KEHOACH_PORTAL_THREADS": "0"})
     assert str(refused.value) == (
-        "KEHOACH_PORTAL_THREADS='0' is out of range; write a whole number from 1 to 256, "
-        "or leave it out for the default 8"
+        "KEHOACH_PORTAL_THREADS='0' nằm ngoài khoảng cho phép; ghi số nguyên từ 1 đến 256, "
+        "hoặc bỏ đi để dùng mặc định 8"
     )
