@@ -6,6 +6,10 @@ computed date and why it differs, never a date the plan did not write.
 - ``assumed: true``: "Hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn) …";
   the escalation then cites that unit, not the plan (:func:`describe`'s ``basis``).
 - no phrase: the date alone, with the reason it moved.
+
+The sentence is said in full once, in the first email of a duty (the assignment) and on
+its page; the repeated emails (reminders, overdue notices, escalations…) carry only
+``short``: one clause saying that, not why, the date differs from the plan's words.
 """
 
 from __future__ import annotations
@@ -22,6 +26,33 @@ POLICY_WORDS = {
     DeadlinePolicy.previous_working_day: "nếu là ngày nghỉ, chuyển về ngày làm việc liền trước",
     DeadlinePolicy.exact: "giữ nguyên cả khi là ngày nghỉ",
 }
+
+
+# The short clause for a reason, by the words engine/calendar.py writes it with (checked in
+# order: an exclusive "trước ngày" that also moved is said to have moved).
+_SHORT_FOR = (
+    (("chuyển sang ngày làm việc", "chuyển về ngày làm việc"), "đã chuyển do ngày nghỉ"),
+    (("giữ nguyên",), "giữ nguyên dù là ngày nghỉ"),
+    (("không tính ngày",), "không tính ngày kế hoạch ghi"),
+)
+SHORT_ASSUMED = "hạn do đơn vị tổng hợp đề nghị"
+SHORT_OTHER = "hạn đã điều chỉnh"
+SHORT_INCLUSIVE = "tính cả ngày kế hoạch ghi"
+
+
+def short_clause(rule: Any, reason: str | None) -> str | None:
+    """The one clause a repeated email puts beside the date (None: the date is the one
+    the plan's words name)."""
+    if rule is not None and rule.assumed:
+        return SHORT_ASSUMED
+    if not reason:
+        # "trước ngày 10/9" read as including 10/9: the date is not the letter's 9/9.
+        return SHORT_INCLUSIVE if rule is not None and against_the_letter(rule) else None
+    text = reason.casefold()
+    for words, clause in _SHORT_FOR:
+        if any(word in text for word in words):
+            return clause
+    return SHORT_OTHER
 
 
 def rule_of(plan: Plan, deliverable_id: str) -> Any:
@@ -77,6 +108,7 @@ def describe(rule: Any, reason: str | None, plan_ref: str | None = None) -> dict
         basis = "Theo hạn do đơn vị tổng hợp đề nghị (kế hoạch không nêu thời hạn)"
     return {
         "sentence": " ".join(parts),
+        "short": short_clause(rule, reason),
         "phrase": phrase,
         "assumed": assumed,
         "kind": kind_of(rule).value if rule is not None else None,

@@ -260,19 +260,26 @@ def test_the_seed_reads_its_dates_as_written_with_the_reason(sqlite_url: str) ->
         )
         report_context = dict(report_mail.context)
         escalation = dict(mails["escalation"].context)
+        own_plan = dict(mails["assignment"].context)
     _, text, _ = render_parts("assignment", report_context)
     flat = " ".join(text.split())
     assert "Kế hoạch ghi: “trước ngày 10/9/ hằng năm” (cách tính hạn:" in flat
     assert "10/9/2023 là Chủ nhật; theo Điều 148" in flat
-    # The units' own plans have no deadline in the seed: "hạn do đơn vị tổng hợp đề nghị".
-    _, text, html = render_parts("escalation", escalation)
+    # The units' own plans have no deadline in the seed: "hạn do đơn vị tổng hợp đề nghị",
+    # in full in the assignment; the seed's note already says the plan names no deadline:
+    # said once, not twice.
+    _, text, _ = render_parts("assignment", own_plan)
     flat = " ".join(text.split())
-    # The seed's note already says the plan names no deadline: said once, not twice.
     assert (
         "Hạn do đơn vị tổng hợp đề nghị: Kế hoạch không nêu thời hạn xây dựng kế hoạch cụ thể;"
         in flat
     )
     assert "(kế hoạch không nêu thời hạn): Kế hoạch không nêu" not in flat
+    # The escalation cites who set the deadline, and its Hạn gửi row says it in one clause.
+    _, text, html = render_parts("escalation", escalation)
+    flat = " ".join(text.split())
+    assert "(hạn do đơn vị tổng hợp đề nghị)" in flat
+    assert "Kế hoạch không nêu thời hạn xây dựng" not in flat
     assert flat.count("Theo hạn do đơn vị tổng hợp đề nghị") == 1
     assert not re.search(r"Theo (Kế hoạch|kế hoạch)", flat)  # no escalation citing the plan
     assert "Theo hạn do đơn vị tổng hợp đề nghị" in html
