@@ -124,3 +124,22 @@ def test_no_digest_for_a_closed_cycle(drafted):
     with session_scope(url) as session:
         assert sweep(session, PLAN, today=MONDAY).digests == []
     assert _digests(url) == []
+
+
+def test_a_simulation_sweeps_on_the_mondays_after_the_upward_date_while_units_owe(drafted):
+    """The simulation sweeps only on the days something is due: while communes still
+    owe their reports, the Mondays after 25/9 up to the cycle's close are such days."""
+    from workflows.simulation_days import _digest_days
+
+    url, _conf = drafted
+    with session_scope(url) as session:  # the sweep flow's first look stores it
+        from engine.closing import ensure_closes_on
+        from engine.store.models import Cycle
+
+        [duty] = obligations(session, PLAN, deliverable=CONSOLIDATION, cycle="2023")
+        cycle = session.get(Cycle, duty.cycle_id)
+        ensure_closes_on(session, cycle, now=vn(2023, 9, 18, 7))
+        assert cycle.closes_on == dt.date(2023, 11, 24)
+    days = [day for day, plan in _digest_days(url, [PLAN]) if plan == PLAN]
+    assert dt.date(2023, 10, 2) in days and dt.date(2023, 11, 20) in days
+    assert max(days) <= dt.date(2023, 11, 24)  # 25/9 + 60 days: the cycle closes
