@@ -33,9 +33,10 @@ def sweep_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
 
 def _digest_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
     """The first working day of each week from six days before a consolidation duty's
-    units' first reminder to the duty's own due date: a daily sweep makes the week's
-    digest then (engine.lifecycle.digest_days), and the simulation sweeps only on the
-    days something is due."""
+    units' first reminder to the duty's own due date, and while a unit still owes its
+    report to the cycle's close (``closes_on``, once a sweep stored it): a daily sweep
+    makes the week's digest then (engine.lifecycle.digest_days), and the simulation
+    sweeps only on the days something is due."""
     from engine.lifecycle.digest_days import is_digest_day
     from engine.lifecycle.sweep_days import ladder_for
     from engine.repository import current_plan
@@ -49,7 +50,13 @@ def _digest_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
                 continue
             for consolidation in plan.consolidations:
                 rows = session.execute(
-                    select(Cycle.id, Obligation.kind, Obligation.due_date)
+                    select(
+                        Cycle.id,
+                        Obligation.kind,
+                        Obligation.due_date,
+                        Obligation.status,
+                        Cycle.closes_on,
+                    )
                     .join(Cycle, Obligation.cycle_id == Cycle.id)
                     .join(PlanInstance, Cycle.instance_id == PlanInstance.id)
                     .where(
@@ -62,12 +69,18 @@ def _digest_days(url: str, plans: Iterable[str]) -> list[tuple[dt.date, str]]:
                 ).all()
                 ahead = max(ladder_for(plan, consolidation.consolidates), default=0) + 6
                 for cycle_id in {row[0] for row in rows}:
-                    units = [d for c, k, d in rows if c == cycle_id and k != "consolidation"]
-                    duty = [d for c, k, d in rows if c == cycle_id and k == "consolidation"]
+                    mine = [r for r in rows if r[0] == cycle_id]
+                    units = [r.due_date for r in mine if r.kind != "consolidation"]
+                    duty = [r.due_date for r in mine if r.kind == "consolidation"]
                     if not units or not duty:
                         continue
+                    # a unit still owing: the digest goes on until the cycle closes
+                    owing = any(r.kind != "consolidation" and r.status.open for r in mine)
+                    until = max(duty)
+                    if owing and mine[0].closes_on is not None:
+                        until = max(until, mine[0].closes_on)
                     day = min(units) - dt.timedelta(days=ahead)
-                    while day <= max(duty):
+                    while day <= until:
                         if is_digest_day(calendar, day):
                             days.add((day, plan_id))
                         day += dt.timedelta(days=1)

@@ -211,12 +211,14 @@ def _sweep_instance(
     result.open_obligations += sum(n for _, _, n in counts)
     is_open = (Obligation.cycle_id.in_(list(keys)), Obligation.status.in_(OBLIGATION_OPEN))
     duties: list[Any] = []
-    if is_digest_day(ctx.calendar, today):  # the open consolidation duties, before any change
+    if is_digest_day(ctx.calendar, today):  # the consolidation duties, before any change
+        # Whatever the duty's state (drafted, in approval, sent upward): the digest goes
+        # while its open cycle still misses a unit's report (near_their_units_deadline).
         duties = list(
             session.execute(
                 select(Obligation.id, Obligation.deliverable_id, Obligation.cycle_id)
                 .where(
-                    *is_open,
+                    Obligation.cycle_id.in_(list(keys)),
                     Obligation.deliverable_id.in_([c.id for c in ctx.plan.consolidations]),
                     Obligation.kind == "consolidation",
                 )
@@ -356,7 +358,8 @@ def _weekly_digests(
     moment: dt.datetime,
     result: SweepResult,
 ) -> None:
-    """Once per ISO week, each open consolidation duty's holder gets the state of its units."""
+    """Once per ISO week, each consolidation duty's holder gets the state of its units and
+    of its own report (engine.outbox.digest_state)."""
     year, week, _ = today.isocalendar()
     step = f"{year}-W{week:02d}"
     keys = {f"obl:{i}:digest:{step}": i for i in duty_ids}

@@ -20,6 +20,7 @@ from engine.approval_deadlines import step_deadlines
 from engine.calendar import TZ
 from engine.config import Settings
 from engine.links import support_link
+from engine.outbox.digest_state import report_state
 from engine.outbox.kinds import MailKind
 from engine.schema import Plan
 from engine.states import ReportApproval, ReviewState
@@ -223,6 +224,9 @@ def _digest(d: Draft) -> None:
         returned_count=sum(1 for r in rows if r["returned"]),
         reports_due=_most_common_due(rows),
     )
+    missing = sum(1 for r in rows if not r["done"])
+    d.context["missing_count"] = missing
+    d.context["report_state"] = report_state(d.session, obligation, d.today, missing)
     d.to_addrs = list(holder["emails"])
     # Digests thread among themselves, not in one unit's thread.
     d.thread_key = f"digest:{d.plan.id}:{d.cycle_key}:{holder['id']}"
