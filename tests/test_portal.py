@@ -950,7 +950,20 @@ def test_the_workers_listening_socket_gives_connections_tcp_nodelay():
 
         return asyncio.run(main())
 
-    config = Config("portal.server:app_from_env", host="127.0.0.1", port=free_port())
-    assert accepted_nodelay(config.bind_socket()) == 0  # uvicorn 0.54 as it is
+    class Proto0Config:
+        """What uvicorn 0.54's Config.bind_socket returns: a TCP socket made with proto 0
+        (later uvicorn releases may bind it as IPPROTO_TCP; the portal must not depend
+        on which one is installed)."""
+
+        def bind_socket(self) -> socket.socket:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            return sock
+
+    assert accepted_nodelay(Proto0Config().bind_socket()) == 0  # asyncio skips proto 0
+    assert accepted_nodelay(listening_socket(Proto0Config())) != 0
+    # and with the installed uvicorn's own Config, whatever it binds
     config = Config("portal.server:app_from_env", host="127.0.0.1", port=free_port())
     assert accepted_nodelay(listening_socket(config)) != 0

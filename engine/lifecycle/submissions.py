@@ -189,6 +189,23 @@ class LockedObligation:
     history: Sequence[Any]
 
 
+def _locked_obligation(
+    session: Session, obligation_id: int, locked: LockedObligation | None
+) -> tuple[Any, Plan, Sequence[Any]]:
+    """(row, plan, deciding versions) of ``obligation_id``: ``locked``'s when the caller
+    already read and locked it, else read here with the row locked (FOR UPDATE)."""
+    if locked is not None:
+        if locked.row.id != obligation_id:
+            raise ValueError(f"locked obligation {locked.row.id} is not {obligation_id}")
+        return locked.row, locked.plan, locked.history
+    obligation = session.execute(_OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}).first()
+    if obligation is None:
+        raise NotFound(f"obligation {obligation_id} does not exist")
+    # Only the plan is needed here (no registry, no calendar): cached per process.
+    plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
+    return obligation, plan, deciding_versions(session, obligation.id)
+
+
 def record_submission(
     session: Session,
     obligation_id: int,
@@ -216,19 +233,7 @@ def record_submission(
     (not read again); it must be ``obligation_id``'s.
     """
     session.flush()  # a plain SQL statement does not autoflush
-    if locked is not None:
-        if locked.row.id != obligation_id:
-            raise ValueError(f"locked obligation {locked.row.id} is not {obligation_id}")
-        obligation, plan, history = locked.row, locked.plan, locked.history
-    else:
-        obligation = session.execute(
-            _OBLIGATION_FOR_UPDATE, {"obligation_id": obligation_id}
-        ).first()
-        if obligation is None:
-            raise NotFound(f"obligation {obligation_id} does not exist")
-        # Only the plan is needed here (no registry, no calendar): cached per process.
-        plan = plan_for_key(session, obligation.plan_version_id, obligation.plan_hash)
-        history = deciding_versions(session, obligation.id)
+    obligation, plan, history = _locked_obligation(session, obligation_id, locked)
     deadline_at = end_of_day(obligation.due_date)
     refused = submission_refusal(obligation, history, now)
     if _cycle_closed(session, obligation):
