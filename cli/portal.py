@@ -4,6 +4,7 @@ portal."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cli.common import database_url
@@ -27,6 +28,8 @@ def cmd_portal(args: argparse.Namespace) -> int:
         return 2 if exc.malformed else 1
     except ConfigError as exc:  # read with the settings: no secret, a short one, a bad value
         sys.stderr.write(f"kehoach portal: {exc}\n")
+        if exc.detail and os.environ.get("KEHOACH_DEBUG"):  # English, for the developer
+            sys.stderr.write(f"kehoach portal: debug: {exc.detail}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         pass

@@ -61,11 +61,15 @@ def workers_from_env() -> int:
         workers = int(raw)
     except ValueError:
         raise PortalConfigError(
-            f"KEHOACH_PORTAL_WORKERS={raw!r} is not a whole number", malformed=True
+            f"KEHOACH_PORTAL_WORKERS={raw!r} không phải số nguyên; ghi số tiến trình phục vụ "
+            "từ 1 đến 64 (ví dụ 2), hoặc bỏ đi để dùng mặc định 1",
+            malformed=True,
         ) from None
     if not 1 <= workers <= 64:
         raise PortalConfigError(
-            f"KEHOACH_PORTAL_WORKERS={workers} must be between 1 and 64", malformed=True
+            f"KEHOACH_PORTAL_WORKERS={raw!r} nằm ngoài khoảng cho phép; ghi số nguyên từ 1 "
+            "đến 64, hoặc bỏ đi để dùng mặc định 1",
+            malformed=True,
         )
     return workers
 

@@ -797,6 +797,46 @@ def test_a_malformed_portal_setting_exits_2_like_any_other(monkeypatch, capsys, 
     assert f"{name}={value!r}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("x", "không phải số nguyên"), ("0", "nằm ngoài khoảng cho phép"), ("65", "từ 1 đến 64")],
+)
+def test_a_bad_worker_count_is_refused_in_vietnamese(monkeypatch, value, said):
+    from portal.server import PortalConfigError, workers_from_env
+
+    monkeypatch.setenv("KEHOACH_PORTAL_WORKERS", value)
+    with pytest.raises(PortalConfigError) as caught:
+        workers_from_env()
+    assert caught.value.malformed
+    assert said in str(caught.value)
+    assert "must be" not in str(caught.value) and "whole number" not in str(caught.value)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_kehoach_portal_shows_a_settings_english_reason_only_under_debug(
+    monkeypatch, capsys, debug
+):
+    import argparse
+
+    import engine.config
+    from cli.portal import cmd_portal
+
+    monkeypatch.setenv("KEHOACH_PORTAL_THREADS", "9999")
+    if debug:
+        monkeypatch.setenv("KEHOACH_DEBUG", "1")
+    else:
+        monkeypatch.delenv("KEHOACH_DEBUG", raising=False)
+    engine.config.settings.cache_clear()
+    try:
+        code = cmd_portal(argparse.Namespace(host="127.0.0.1", port=0, database_url=None))
+    finally:
+        engine.config.settings.cache_clear()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "KEHOACH_PORTAL_THREADS='9999' nằm ngoài khoảng cho phép" in err
+    assert ("kehoach portal: debug: KEHOACH_PORTAL_THREADS" in err) is debug
+
+
 def test_files_stay_outside_the_web_root(world):
     token = world.token()
     with client_for(world) as client:
