@@ -17,8 +17,9 @@ every kind of point at least once), and for each one:
      carries the same Message-ID (resends are counted and reported);
    - the consolidated figure equals a recount over the accepted answers.
 
-The normal run takes 52 points; ``KEHOACH_CRASH_POINTS=400 scripts/run-tests
-tests/test_crash_harness.py`` is the longer seeded run (README, "Reliability").
+The normal run takes 30 points (each of the reference run's 18 points once, 12 more
+seeded); ``KEHOACH_CRASH_POINTS=400 scripts/run-tests tests/test_crash_harness.py`` is
+the longer seeded run (README, "Reliability").
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from tests.fixtures.smtp import SMTPTestServer
 from tests.lifecycle_factory import prepared
 
 SEED = int(os.environ.get("KEHOACH_CRASH_SEED", "20261201"))
-POINTS = int(os.environ.get("KEHOACH_CRASH_POINTS", "52"))
+POINTS = int(os.environ.get("KEHOACH_CRASH_POINTS", "30"))
 LANES = int(os.environ.get("KEHOACH_CRASH_LANES", "2"))
 # What World.settings sets for a run (restored after the reference, which runs here).
 RUN_ENVIRONMENT = (
@@ -204,7 +205,11 @@ def test_the_reference_run_passes_every_phase(world: World) -> None:
         "consolidation",
         "closing",
     } <= phases, phases
-    assert len(choose(world.reached, SEED)) >= POINTS, "fewer kill points than the harness takes"
+    specs = choose(world.reached, SEED)
+    print(
+        f"\ncrash harness: the reference run passes {len(world.reached)} kill points, {len(specs)} times"
+    )
+    assert len(specs) >= POINTS, "fewer kill points than the harness takes"
     accepted, figure = _recount(world.reference_url)
     assert figure is not None and figure == accepted, (figure, accepted)
     assert sum(world.delivered.values()) == len(world.reference["outbox"])
