@@ -145,10 +145,10 @@ def bench_app():  # type: ignore[no-untyped-def]
     db_url = os.environ["KEHOACH_DATABASE_URL"]
     mode = os.environ["BENCH_INTAKE"]
     if mode == "inline":
-        return create_app(settings(), db_url, limits=limits, intake_flow=False)
+        return create_app(settings(), db_url, limits=limits, intake_flow=False, own_process=True)
     if mode == "prefect":  # what `kehoach portal` does: hand over to the intake flow
-        return create_app(settings(), db_url, limits=limits)
-    return create_app(settings(), db_url, limits=limits, handoff=lambda _id: None)
+        return create_app(settings(), db_url, limits=limits, own_process=True)
+    return create_app(settings(), db_url, limits=limits, handoff=lambda _id: None, own_process=True)
 
 
 def serve(port: int, workers: int) -> None:

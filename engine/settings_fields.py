@@ -107,7 +107,7 @@ class SettingsFields(BaseModel):
     intake_batch_seconds: float = 10.0  # portal -> intake flow: at most one hand-over this often
     # request threads of one portal process (database work, pages): more only wait on the
     # interpreter lock and the audit chain's head (measured: portal.server)
-    portal_threads: int = Field(default=8, ge=1, le=256)
+    portal_threads: int = Field(default=4, ge=1, le=256)
     # the loader warns when a plan's first deadline is this close to its effective date
     first_deadline_warn_days: int = FIRST_DEADLINE_WARN_DAYS
     # Prefect: the API deploy, simulate, demo and the portal's hand-off use, and only it

@@ -20,6 +20,7 @@ GET never writes to the database. Every POST is in the audit log.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -68,6 +69,19 @@ from portal.state import PortalState
 log = logging.getLogger("kehoach.portal")
 
 
+def _freeze_startup_objects() -> None:
+    """What the process built to start (modules, SQLAlchemy's mappers and compiled
+    statements, FastAPI's routes, the Jinja templates, the plan cache) is kept out of the
+    collector's full passes (``gc.freeze``): each such pass scanned all of it while every
+    request of the process waited, holding the plan's audit chain head for the other
+    process too. Measured with gc callbacks at 100 answers/s on PostgreSQL with 2 workers
+    (benchmarks/bench_portal.py, 2/12/2026): full passes of 116-270 ms before, 21-40 ms
+    after; POST p99 290/236/68 ms before and 156/135/391 ms after in alternating runs (the
+    rest of the tail is not the collector)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     db_url: str | None = None,
@@ -78,12 +92,15 @@ def create_app(
     handoff: Callable[[int], None] | None = None,
     intake_flow: bool = True,
     recover_intake: bool = True,
+    own_process: bool = False,
 ) -> FastAPI:
     """The portal as an ASGI app.
 
     ``clock`` defaults to ``KEHOACH_NOW`` or the system clock; ``handoff`` (a callable
     taking a submission id) defaults to the intake flow with the in-process fallback;
-    ``intake_flow=False`` always runs intake in-process (no Prefect).
+    ``intake_flow=False`` always runs intake in-process (no Prefect). ``own_process``:
+    the app is its process's one (``kehoach portal``, a uvicorn worker), whose start-up
+    objects are then frozen out of the collector (:func:`_freeze_startup_objects`).
     """
     conf = settings or default_settings()
     url = db_url or conf.database
@@ -114,7 +131,9 @@ def create_app(
         # (benchmarks/bench_portal.py, 2/12/2026): anyio's 40 threads reached 76-80/s,
         # p50 2.8-4.4 s, the threads waiting on the interpreter lock and on the plan's
         # audit chain head; 8 threads reached 99.4-99.9/s (p50 25-436 ms) in three runs and
-        # 80-88/s in three later ones. A request beyond them waits in the event loop, in
+        # 80-88/s in three later ones. Later, with an answer in one transaction, 4 threads
+        # (the default) kept the POST p99 at 40-120 ms where 8 gave 38-391 ms
+        # (tests/test_portal_serving.py). A request beyond them waits in the event loop, in
         # arrival order.
         to_thread.current_default_thread_limiter().total_tokens = conf.portal_threads
         if runner is not None:
@@ -126,6 +145,8 @@ def create_app(
                     log.warning("handing %s submission(s) left without intake over", recovered)
             except Exception:
                 log.exception("could not look for submissions left without intake")
+        if own_process:
+            _freeze_startup_objects()
         yield
         try:  # the counts of refusal rows not written (portal.audit.RefusalAudit)
             await run_in_threadpool(lambda: state.refusals.flush(state.now()))

@@ -79,7 +79,8 @@ def app_from_env():
     from portal.app import create_app
 
     _logging()
-    return create_app(default_settings(), os.environ.get("KEHOACH_DATABASE_URL") or None)
+    url = os.environ.get("KEHOACH_DATABASE_URL") or None
+    return create_app(default_settings(), url, own_process=True)
 
 
 def _logging() -> None:
@@ -132,7 +133,7 @@ def run(
     )
     if workers == 1:
         # options holds uvicorn keywords of several types; mypy sees one union value type
-        uvicorn.run(create_app(conf, url), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(conf, url, own_process=True), **options)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment.
     os.environ["KEHOACH_DATABASE_URL"] = url

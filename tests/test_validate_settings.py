@@ -115,7 +115,7 @@ def test_a_malformed_setting_is_refused_by_validate_as_by_every_command(tmp_path
         "KEHOACH_PORTAL_THREADS": (
             "0",
             "kehoach: KEHOACH_PORTAL_THREADS='0' nằm ngoài khoảng cho phép; ghi số nguyên từ "
-            "1 đến 256, hoặc bỏ đi để dùng mặc định 8\n",
+            "1 đến 256, hoặc bỏ đi để dùng mặc định 4\n",
         ),
     }
     for name, (value, message) in expected.items():
