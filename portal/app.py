@@ -23,7 +23,7 @@ import datetime as dt
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -82,6 +82,46 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _lifespan(
+    state: PortalState, runner: Handoff | None, *, recover_intake: bool, own_process: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's start-up and shutdown: request threads, the intake hand-off's warm-up and
+    recovery, the collector's freeze; the refusal counts and the hand-off at the end."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every request's database work and page run in this pool (run_in_threadpool,
+        # sync routes). Measured at 100 answers/s on PostgreSQL with 2 workers
+        # (benchmarks/bench_portal.py, 2/12/2026): anyio's 40 threads reached 76-80/s,
+        # p50 2.8-4.4 s, the threads waiting on the interpreter lock and on the plan's
+        # audit chain head; 8 threads reached 99.4-99.9/s (p50 25-436 ms) in three runs and
+        # 80-88/s in three later ones. Later, with an answer in one transaction, 4 threads
+        # (the default) kept the POST p99 at 40-120 ms where 8 gave 38-391 ms
+        # (tests/test_portal_serving.py). A request beyond them waits in the event loop, in
+        # arrival order.
+        to_thread.current_default_thread_limiter().total_tokens = state.conf.portal_threads
+        if runner is not None:
+            await run_in_threadpool(runner.warm_up)
+        if runner is not None and recover_intake:
+            try:
+                recovered = await run_in_threadpool(runner.recover)
+                if recovered:
+                    log.warning("handing %s submission(s) left without intake over", recovered)
+            except Exception:
+                log.exception("could not look for submissions left without intake")
+        if own_process:
+            _freeze_startup_objects()
+        yield
+        try:  # the counts of refusal rows not written (portal.audit.RefusalAudit)
+            await run_in_threadpool(lambda: state.refusals.flush(state.now()))
+        except Exception:
+            log.exception("could not write the counts of refusals not audited")
+        if runner is not None:
+            await run_in_threadpool(runner.shutdown)
+
+    return lifespan
+
+
 def create_app(
     settings: Settings | None = None,
     db_url: str | None = None,
@@ -124,37 +164,7 @@ def create_app(
         secure_cookies=conf.portal_base_url.startswith("https://"),
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Every request's database work and page run in this pool (run_in_threadpool,
-        # sync routes). Measured at 100 answers/s on PostgreSQL with 2 workers
-        # (benchmarks/bench_portal.py, 2/12/2026): anyio's 40 threads reached 76-80/s,
-        # p50 2.8-4.4 s, the threads waiting on the interpreter lock and on the plan's
-        # audit chain head; 8 threads reached 99.4-99.9/s (p50 25-436 ms) in three runs and
-        # 80-88/s in three later ones. Later, with an answer in one transaction, 4 threads
-        # (the default) kept the POST p99 at 40-120 ms where 8 gave 38-391 ms
-        # (tests/test_portal_serving.py). A request beyond them waits in the event loop, in
-        # arrival order.
-        to_thread.current_default_thread_limiter().total_tokens = conf.portal_threads
-        if runner is not None:
-            await run_in_threadpool(runner.warm_up)
-        if runner is not None and recover_intake:
-            try:
-                recovered = await run_in_threadpool(runner.recover)
-                if recovered:
-                    log.warning("handing %s submission(s) left without intake over", recovered)
-            except Exception:
-                log.exception("could not look for submissions left without intake")
-        if own_process:
-            _freeze_startup_objects()
-        yield
-        try:  # the counts of refusal rows not written (portal.audit.RefusalAudit)
-            await run_in_threadpool(lambda: state.refusals.flush(state.now()))
-        except Exception:
-            log.exception("could not write the counts of refusals not audited")
-        if runner is not None:
-            await run_in_threadpool(runner.shutdown)
-
+    lifespan = _lifespan(state, runner, recover_intake=recover_intake, own_process=own_process)
     app = FastAPI(
         title="kehoach portal",
         docs_url=None,
