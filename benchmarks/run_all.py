@@ -55,8 +55,8 @@ CASES = (
     ),
     Case(
         "sweep",
-        "daily sweep over 10,000 and 100,000 open obligations, quiet day and Monday",
-        ("bench_sweep.py", "--open", "10000,100000", "--database", "sqlite,postgres"),
+        "daily sweep over 10,000, 100,000 and 300,000 open obligations, quiet day and Monday",
+        ("bench_sweep.py", "--open", "10000,100000,300000", "--database", "sqlite,postgres"),
     ),
     Case(
         "intake",
