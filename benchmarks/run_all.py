@@ -66,7 +66,7 @@ CASES = (
     Case(
         "dispatch",
         "dispatch of 3,500 emails against a bare aiosmtplib loop",
-        ("bench_dispatch.py",),
+        ("bench_dispatch.py", "--database", "sqlite,postgres"),
     ),
     Case(
         "consolidation",
