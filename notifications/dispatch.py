@@ -1,15 +1,16 @@
 """The dispatcher: deliver due outbox rows over SMTP, never losing one, resending few.
 
-Each of ``smtp_connections`` workers takes one message at a time: in one transaction it
-records the outcome of its last message and claims the next due row (status
+Each of ``smtp_connections`` workers sends one message at a time: in one transaction it
+records the outcome of its last message and claims its next due row (status
 ``pending`` and ``next_attempt_at`` due, or ``sending`` whose lease ran out), marking it
-``sending`` with a short lease; then it sends it at once. Claims and records of all
-workers are grouped into one transaction when they come together, so the database does
-not slow the connections down, but nothing is claimed before a connection is free to
-send it and every message is marked sent as soon as its SMTP reply is in.
+``sending`` with a short lease; that transaction runs while the worker sends the row
+claimed before (``AHEAD``: one), so the connection does not wait for the database.
+Claims and records of all workers are grouped into one transaction when they come
+together; every message is marked sent in the first transaction after its SMTP reply.
 
-So at any moment at most ``smtp_connections`` rows are ``sending``. A dispatcher killed
-mid-run leaves only those; a heartbeat renews their lease (``lease_seconds``, 60 s)
+So at any moment at most ``(1 + AHEAD) * smtp_connections`` rows are ``sending``: per
+connection the one it sends, and the one whose reply is being recorded or the one
+being claimed for it. A dispatcher killed mid-run leaves only those; a heartbeat renews their lease (``lease_seconds``, 60 s)
 while the dispatcher lives, so after a kill they are sent again within a minute with
 the same Message-ID (the message may arrive twice, mail clients fold duplicates by
 Message-ID, but never zero times), and every other row is due for the next
