@@ -84,6 +84,7 @@ from engine.store.models import (
 )
 from engine.transitions import move_instance
 from engine.vn_holidays import from_package
+from notifications.dispatch import IN_FLIGHT_PER_CONNECTION
 from notifications.flows import dispatch_outbox
 from notifications.mailbox import MailboxHandler
 from notifications.render import build_message
@@ -197,6 +198,7 @@ InstanceStatus.terminal, OutboxStatus.terminal
 move_instance
 
 # ---------------------------------------------------------------- frameworks elsewhere
+IN_FLIGHT_PER_CONNECTION  # notifications/dispatch.py: the bound tests/test_dispatch_exactly_once.py checks
 dispatch_outbox  # notifications/flows.py: a Prefect flow (deployed; tests run it)
 MailboxHandler.handle_DATA  # aiosmtpd calls it for every message
 _.healthz, _.favicon, _.robots, _.submit_page, _.link_request, _.operator_status  # routes

@@ -4,17 +4,17 @@ Each of ``smtp_connections`` workers sends one message at a time: in one transac
 records the outcome of its last message and claims its next due row (status
 ``pending`` and ``next_attempt_at`` due, or ``sending`` whose lease ran out), marking it
 ``sending`` with a short lease; that transaction runs while the worker sends the row
-claimed before (``AHEAD``: one), so the connection does not wait for the database.
-Claims and records of all workers are grouped into one transaction when they come
-together; every message is marked sent in the first transaction after its SMTP reply.
+it claimed before, so the connection does not wait for the database. Claims and records
+of all workers are grouped into one transaction when they come together; every message
+is marked sent in the first transaction after its SMTP reply.
 
-So at any moment at most ``(1 + AHEAD) * smtp_connections`` rows are ``sending``: per
-connection the one it sends, and the one whose reply is being recorded or the one
-being claimed for it. A dispatcher killed mid-run leaves only those; a heartbeat renews their lease (``lease_seconds``, 60 s)
-while the dispatcher lives, so after a kill they are sent again within a minute with
-the same Message-ID (the message may arrive twice, mail clients fold duplicates by
-Message-ID, but never zero times), and every other row is due for the next
-dispatcher at once. A clean stop (:meth:`Dispatcher.stop`, SIGTERM/SIGINT for the
+So at any moment at most ``IN_FLIGHT_PER_CONNECTION * smtp_connections`` rows are
+``sending``: per connection the one it sends, and the one whose reply is being recorded
+or the one being claimed for it. A dispatcher killed mid-run leaves only those; a
+heartbeat renews their lease (``lease_seconds``, 60 s) while the dispatcher lives, so
+after a kill they are sent again within a minute with the same Message-ID (the message
+may arrive twice, mail clients fold duplicates by Message-ID, but never zero times), and
+every other row is due for the next dispatcher at once. A clean stop (:meth:`Dispatcher.stop`, SIGTERM/SIGINT for the
 CLI) lets the messages in flight finish and releases anything claimed but not started.
 
 Mail that may wait is claimed only while the sending window is open
@@ -30,7 +30,6 @@ import logging
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -57,8 +56,9 @@ T = TypeVar("T")
 # How long the transaction that records one reply waits for the other connections'
 # replies: grouped, they cost one commit instead of several.
 GATHER_SECONDS = 0.005
-# Claim requests each connection keeps in flight while it sends (Dispatcher._work).
-AHEAD = 1
+# Rows a connection may hold ``sending``: the one it sends, and the one being recorded or
+# claimed for it while it does (Dispatcher._work).
+IN_FLIGHT_PER_CONNECTION = 2
 log = logging.getLogger("kehoach.dispatch")
 
 
@@ -247,9 +247,9 @@ class Dispatcher:
         for status in statuses:
             if len(rows) < count:
                 statement = self._claim_statement(status, closed)
-                found = session.execute(statement, {**params, "count": count - len(rows)})
-                taken = found.all()
-                if status == OutboxStatus.SENDING and len(taken) == count:
+                asked = count - len(rows)
+                taken = session.execute(statement, {**params, "count": asked}).all()
+                if status == OutboxStatus.SENDING and len(taken) == asked:
                     self._next_lease_check = 0.0  # maybe more ran out: look again next time
                 rows += taken
         return sorted(rows, key=lambda r: r.id)
@@ -406,27 +406,22 @@ class Dispatcher:
 
     async def _work(self, connection: SmtpConnection, bucket: TokenBucket, ledger: _Ledger):
         """Send one row while the transaction that records the previous reply claims the
-        next one (``AHEAD`` such requests in flight): the connection does not wait for the
-        database between two messages. Waiting for every commit it reached 53-59 % of the
-        bare loop on PostgreSQL (benchmarks/bench_dispatch.py). A kill leaves at most
-        ``1 + AHEAD`` rows of a connection ``sending``: the one it was sending and the one
-        whose reply was not recorded yet, or the one claimed for it."""
+        next one: the connection does not wait for the database between two messages.
+        Waiting for every commit it reached 53-59 % of the bare loop on PostgreSQL
+        (benchmarks/bench_dispatch.py). A kill leaves at most ``IN_FLIGHT_PER_CONNECTION``
+        rows of a connection ``sending``: the one it was sending, and the one whose reply
+        was not recorded yet or the one claimed for it (the same transaction)."""
         row = await ledger.submit(None, await self._want(bucket))
         if row is None:
             return
-        ahead: deque[asyncio.Future[Any]] = deque()
-        for _ in range(AHEAD):
-            ahead.append(asyncio.ensure_future(ledger.submit(None, await self._want(bucket))))
+        ahead = asyncio.ensure_future(ledger.submit(None, await self._want(bucket)))
         while True:
             outcome = await self._deliver_safely(connection, row)
-            row = await ahead.popleft()  # claimed while earlier ones were sent
-            if row is None:  # nothing due: send what was claimed besides, then leave
-                for extra in [r for r in await asyncio.gather(*ahead) if r is not None]:
-                    await ledger.submit(outcome, False)
-                    outcome = await self._deliver_safely(connection, extra)
+            row = await ahead  # claimed while this one was sent
+            if row is None:
                 await ledger.submit(outcome, False)  # recorded before the worker leaves
                 return
-            ahead.append(asyncio.ensure_future(ledger.submit(outcome, await self._want(bucket))))
+            ahead = asyncio.ensure_future(ledger.submit(outcome, await self._want(bucket)))
 
     async def _deliver_safely(self, connection: SmtpConnection, row: Any) -> Outcome:
         try:

@@ -27,7 +27,7 @@ from engine.outbox import enqueue_for_obligation
 from engine.states import OutboxStatus
 from engine.store.db import migrate, session_scope
 from engine.store.models import OutboxMessage
-from notifications.dispatch import AHEAD, dispatch_pending_sync
+from notifications.dispatch import IN_FLIGHT_PER_CONNECTION, dispatch_pending_sync
 from tests.notifications_factory import make_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def test_a_killed_dispatcher_resends_at_most_its_messages_in_flight(url, smtp_se
     in_flight = at_kill[OutboxStatus.SENDING]
     # each connection: the row it was sending, and the one whose reply was not recorded
     # yet or the one claimed for it (notifications.dispatch.Dispatcher._work)
-    assert in_flight <= CONNECTIONS * (1 + AHEAD), at_kill
+    assert in_flight <= CONNECTIONS * IN_FLIGHT_PER_CONNECTION, at_kill
     assert at_kill[OutboxStatus.PENDING] > 0, "killed too late: nothing left to send"
 
     # A new dispatcher at once: everything the killed one had not claimed goes now.
