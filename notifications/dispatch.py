@@ -159,7 +159,9 @@ class Dispatcher:
         self.conf = conf
         self.policy = policy or RetryPolicy(lease_seconds=conf.dispatch_lease_seconds)
         self._fixed_now = now
-        self._factory = sessionmaker(_engine(db_url), expire_on_commit=False)
+        self._engine = _engine(db_url)
+        # Bound to the one connection the pass holds (:meth:`run`).
+        self._factory = sessionmaker(expire_on_commit=False)
         self._postgres = db_url.startswith("postgresql")
         self._keys = list(keys) if keys is not None else None
         self._best_effort = best_effort
@@ -201,10 +203,18 @@ class Dispatcher:
         return max(0, self._limit - self.stats.claimed)
 
     async def locked(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` in a thread, one database job at a time."""
+        """``fn(*args)`` in a thread, one database job at a time (they share the pass's
+        connection): a caller cancelled meanwhile (the heartbeat at the end of a pass)
+        still waits for its job to finish before the next one may start."""
         assert self._db_lock is not None
         async with self._db_lock:
-            return await asyncio.to_thread(fn, *args)
+            job = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await job
+                raise
 
     def _due(self, status: OutboxStatus, window_closed: bool) -> Any:
         c = OUTBOX.c
@@ -462,7 +472,18 @@ class Dispatcher:
         started = time.perf_counter()
         self._limit = limit
         self._db_lock = asyncio.Lock()
-        self._window = await asyncio.to_thread(self._load_window)
+        # One connection for the pass: a transaction per reply or two, and checking a
+        # pooled connection out and back for each (with its liveness ping on
+        # PostgreSQL) cost a round trip more each time.
+        connection = await asyncio.to_thread(self._engine.connect)
+        self._factory.configure(bind=connection)
+        try:
+            return await self._run(stop_on_signals, started)
+        finally:
+            await asyncio.to_thread(connection.close)
+
+    async def _run(self, stop_on_signals: bool, started: float) -> DispatchStats:
+        self._window = await self.locked(self._load_window)
         pool = [SmtpConnection(self.conf) for _ in range(max(1, self.conf.smtp_connections))]
         bucket = TokenBucket(self.conf.smtp_rate_per_second)
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -480,7 +501,7 @@ class Dispatcher:
             if self._unreachable is not None and deferring:
                 await self.locked(self._defer_all, self._unreachable)
             if self._failure is None:
-                await asyncio.to_thread(self._held)
+                await self.locked(self._held)
         finally:
             heartbeat.cancel()
             await self._release_unstarted()
@@ -498,7 +519,7 @@ class Dispatcher:
         if not ids:
             return
         try:
-            await asyncio.to_thread(self._release, ids)
+            await self.locked(self._release, ids)
         except Exception:  # their short lease runs out instead
             log.exception("could not release %d claimed outbox rows", len(ids))
 

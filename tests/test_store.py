@@ -124,3 +124,15 @@ def test_reloading_an_older_content_makes_it_current_again(db_url: str, tmp_path
     assert next(r for r in results if r.kind == "plan").version == 1
     with session_scope(db_url) as session:
         assert current_plan(session, "ke-hoach-thu").document.number == "12/KH-UBND"
+
+
+def test_sent_bytes_are_stored_with_lz4_on_postgresql(postgres_url: str):
+    """The dispatcher stores ~11 KiB per sent message: lz4 takes a quarter less of the
+    server's CPU than pglz for it (migration 0020)."""
+    migrate(postgres_url)
+    with connect(postgres_url).connect() as connection:
+        method = connection.exec_driver_sql(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'outbox'::regclass AND attname = 'raw'"
+        ).scalar()
+    assert method == "l"
