@@ -66,7 +66,8 @@ from portal.server import app_from_env
 app = app_from_env() if sys.argv[1] == "serving" else create_app(intake_flow=False)
 before = gc.get_freeze_count()
 with TestClient(app, base_url="http://127.0.0.1") as client:
-    assert client.get("/healthz").status_code in (200, 404)
+    reply = client.get("/healthz")
+    assert (reply.status_code, reply.text) == (200, "ok"), (reply.status_code, reply.text)
     print(before, gc.get_freeze_count())
 """
 
