@@ -1,12 +1,14 @@
 """Benchmark: consolidating 350 and 3,500 reports with the document, against plain python-docx.
 
     .venv/bin/python benchmarks/bench_consolidation.py [--sizes 350,3500] [--before COMMIT]
+        [--database sqlite,postgres]
 
 For each size, in one run:
 1. Writes a synthetic registry (communes under provinces) and a plan whose yearly report
    has a sum, a ratio of two sums, a choice and a free-text answer; stores and activates
-   it in a new SQLite store, then writes every commune's report as taken in (bulk
-   INSERTs: this set-up is not what is measured).
+   it in a new SQLite store (or a throw-away PostgreSQL database with ``--database
+   postgres``), then writes every commune's report as taken in (this set-up is not what
+   is measured).
 2. Times ``consolidate`` (aggregates, coverage, the .docx with its phụ lục of one row per
    unit, the markdown twin, the stored file), and within it ``render_docx``.
 3. Times the reference: plain python-docx building the same phụ lục table of figures
@@ -17,7 +19,8 @@ For each size, in one run:
    just before it, C allocations included), and, in a second consolidation of a fresh
    copy of the store, the peak of Python allocations while ``consolidate`` runs
    (``tracemalloc``), per unit, so that the growth from the smaller size to the larger
-   one shows; the two give the same figures or the run stops.
+   one shows; the two give the same figures or the run stops. On PostgreSQL the RSS is
+   this process's, not the server's.
    Each size runs in a process of its own, with this tree's engine and with the engine
    of ``--before`` (default: main before the reports were streamed; a git worktree,
    benchmarks/reference.py), for the figures before.
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +151,51 @@ def _reference(rows: list[list[str]], header: list[str]) -> tuple[float, float]:
     return plain, ours
 
 
-def run(units: int) -> dict[str, float]:
+@contextlib.contextmanager
+def _store(database: str, home: Path) -> Iterator[tuple[str, Callable[[], str]]]:
+    """(a new store's URL, a function that copies that store as it is and returns the
+    copy's URL): a SQLite file in ``home``, or a throw-away PostgreSQL database."""
+    if database == "sqlite":
+
+        def sqlite_copy() -> str:
+            # a copy with what the WAL holds (a file copy of the database alone misses it)
+            with (
+                contextlib.closing(sqlite3.connect(home / "kehoach.sqlite")) as source,
+                contextlib.closing(sqlite3.connect(home / "traced.sqlite")) as copy,
+            ):
+                source.backup(copy)
+            return f"sqlite:///{home / 'traced.sqlite'}"
+
+        yield f"sqlite:///{home / 'kehoach.sqlite'}", sqlite_copy
+        return
+    from bench_portal import postgres_database
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from engine.store import connect
+
+    with postgres_database() as url:
+        name = make_url(url).database
+        admin = create_engine(
+            make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+
+        def postgres_copy() -> str:
+            connect(url).dispose()  # a template database may have no open connection
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}_traced" TEMPLATE "{name}"'))
+            return make_url(url).set(database=f"{name}_traced").render_as_string(False)
+
+        try:
+            yield url, postgres_copy
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}_traced" WITH (FORCE)'))
+            admin.dispose()
+
+
+def run(units: int, database: str) -> dict[str, float]:
     import importlib
 
     from engine.consolidation import consolidate
@@ -156,19 +204,16 @@ def run(units: int) -> dict[str, float]:
     consolidate_module = importlib.import_module("engine.consolidation.consolidate")
     from engine.lifecycle import activate
 
-    with tempfile.TemporaryDirectory(prefix="bench-consolidation-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-consolidation-") as tmp,
+        _store(database, Path(tmp)) as (url, copy_store),
+    ):
         home = Path(tmp)
-        url = f"sqlite:///{home / 'kehoach.sqlite'}"
         store_files(url, *_definitions(home / "defs", units))
         with session_scope(url) as session:
             activate(session, PLAN, now=dt.datetime(2027, 1, 4, 9, tzinfo=TZ), years=[2027])
         count = _answered(url, dt.datetime(2027, 9, 1, 9, tzinfo=TZ))
-        # a copy with what the WAL holds (a file copy of the database alone misses it)
-        with (
-            contextlib.closing(sqlite3.connect(home / "kehoach.sqlite")) as source,
-            contextlib.closing(sqlite3.connect(home / "traced.sqlite")) as copy,
-        ):
-            source.backup(copy)
+        traced_url = copy_store()
         timings: dict[str, float] = {}
         render = consolidate_module.render_docx
 
@@ -219,7 +264,7 @@ def run(units: int) -> dict[str, float]:
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        traced = once(f"sqlite:///{home / 'traced.sqlite'}", home / "traced")
+        traced = once(traced_url, home / "traced")
         peak = (tracemalloc.get_traced_memory()[1] - base) / 2**20
         tracemalloc.stop()
         if json.dumps(traced.report.aggregates, sort_keys=True, ensure_ascii=False) != figures:
@@ -249,9 +294,9 @@ def _reset_peak_rss() -> float:
     return _status_mb("VmRSS")
 
 
-def in_process(units: int, tree: Path | None) -> dict[str, float]:
+def in_process(units: int, tree: Path | None, database: str) -> dict[str, float]:
     """:func:`run` in a process of its own (on this tree, or on ``tree``'s engine)."""
-    cmd = [sys.executable, __file__, "--child", str(units)]
+    cmd = [sys.executable, __file__, "--child", str(units), "--database", database]
     cmd += ["--tree", str(tree)] if tree else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -267,64 +312,79 @@ def main() -> int:
         default=reference.CONSOLIDATION_BEFORE,
         help="also run the engine of this commit, from a git worktree ('' for none)",
     )
+    parser.add_argument("--database", default="sqlite", help="comma list: sqlite, postgres")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    databases = [d.strip() for d in args.database.split(",") if d.strip()]
+    if not databases or set(databases) - {"sqlite", "postgres"}:
+        parser.error("--database takes sqlite, postgres or both")
     if args.child:
-        print(json.dumps(run(args.child)))
+        print(json.dumps(run(args.child, databases[0])))
         return 0
     with contextlib.ExitStack() as stack:
         trees: dict[str, Path | None] = {"after": None}
         if args.before:
             trees["before"] = stack.enter_context(reference.worktree(args.before))
-        return _compare([int(s) for s in args.sizes.split(",")], trees)
+        return _compare([int(s) for s in args.sizes.split(",")], trees, databases)
 
 
-def _compare(sizes: list[int], trees: dict[str, Path | None]) -> int:
+Found = dict[tuple[str, str], dict[int, dict[str, float]]]
+
+
+def _compare(sizes: list[int], trees: dict[str, Path | None], databases: list[str]) -> int:
     print(f"load average before: {_load()}")
     print(
-        "code | reports | consolidate wall (s) | CPU (s) | of it render_docx (s) | .docx KiB "
-        "| phụ lục rows | RSS peak added by consolidate (MB) "
+        "database | code | reports | consolidate wall (s) | CPU (s) | of it render_docx (s) "
+        "| .docx KiB | phụ lục rows | RSS peak added by consolidate (MB) "
         "| Python peak during consolidate (MB) | KB a unit "
         "| same table: plain python-docx (s) | project builder (s) | plain / builder"
     )
-    found: dict[str, dict[int, dict[str, float]]] = {which: {} for which in trees}
+    found: Found = {(db, which): {} for db in databases for which in trees}
     failures = []
-    for units in sorted(sizes):
-        for which, tree in trees.items():
-            t = found[which][units] = in_process(units, tree)
-            print(
-                f"{which} | {t['reports']:.0f} | {t['consolidate']:.2f} | "
-                f"{t['consolidate_cpu']:.2f} | {t['render_docx']:.2f} | "
-                f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['rss_grew_mb']:.1f} | "
-                f"{t['traced_peak_mb']:.1f} | "
-                f"{t['traced_peak_mb'] * 1024 / t['reports']:.1f} | {t['plain']:.2f} | "
-                f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×",
-                flush=True,
-            )
-            if which == "after" and t["reports"] >= 3500 and t["consolidate"] >= 3:
-                failures.append(f"{t['reports']:.0f} reports: {t['consolidate']:.2f} s")
-    small, large = min(sizes), max(sizes)
-    for which in trees:
-        a, b = found[which][small], found[which][large]
-        if large > small:
-            grew = b["traced_peak_mb"] - a["traced_peak_mb"]
-            extra = b["reports"] - a["reports"]
-            print(
-                f"{which}: Python peak {a['traced_peak_mb']:.1f} MB at {a['reports']:.0f} → "
-                f"{b['traced_peak_mb']:.1f} MB at {b['reports']:.0f} "
-                f"({b['traced_peak_mb'] / a['traced_peak_mb']:.2f}× for "
-                f"{b['reports'] / a['reports']:.0f}× the reports; "
-                f"{grew * 1024 / extra:.1f} KB a further report); RSS peak added "
-                f"{a['rss_grew_mb']:.1f} → {b['rss_grew_mb']:.1f} MB, of it render_docx's "
-                f"{a['rss_render_mb']:.1f} → {b['rss_render_mb']:.1f} MB"
-            )
+    for database in databases:
+        for units in sorted(sizes):
+            for which, tree in trees.items():
+                t = found[database, which][units] = in_process(units, tree, database)
+                print(
+                    f"{database} | {which} | {t['reports']:.0f} | {t['consolidate']:.2f} | "
+                    f"{t['consolidate_cpu']:.2f} | {t['render_docx']:.2f} | "
+                    f"{t['docx_kib']:.0f} | {t['figure_rows']:.0f} | {t['rss_grew_mb']:.1f} | "
+                    f"{t['traced_peak_mb']:.1f} | "
+                    f"{t['traced_peak_mb'] * 1024 / t['reports']:.1f} | {t['plain']:.2f} | "
+                    f"{t['ours']:.3f} | {t['plain'] / t['ours']:.0f}×",
+                    flush=True,
+                )
+                if which == "after" and t["reports"] >= 3500 and t["consolidate"] >= 3:
+                    failures.append(
+                        f"{database}, {t['reports']:.0f} reports: {t['consolidate']:.2f} s"
+                    )
+    _growth(found, sizes)
     print(f"load average after: {_load()}")
     print(
         "target (3,500 with the document < 3 s): "
         + ("met" if not failures else "NOT met: " + "; ".join(failures))
     )
     return 0 if not failures else 1
+
+
+def _growth(found: Found, sizes: list[int]) -> None:
+    small, large = min(sizes), max(sizes)
+    if large <= small:
+        return
+    for (database, which), by_size in found.items():
+        a, b = by_size[small], by_size[large]
+        grew = b["traced_peak_mb"] - a["traced_peak_mb"]
+        extra = b["reports"] - a["reports"]
+        print(
+            f"{database} {which}: Python peak {a['traced_peak_mb']:.1f} MB at "
+            f"{a['reports']:.0f} → {b['traced_peak_mb']:.1f} MB at {b['reports']:.0f} "
+            f"({b['traced_peak_mb'] / a['traced_peak_mb']:.2f}× for "
+            f"{b['reports'] / a['reports']:.0f}× the reports; "
+            f"{grew * 1024 / extra:.1f} KB a further report); RSS peak added "
+            f"{a['rss_grew_mb']:.1f} → {b['rss_grew_mb']:.1f} MB, of it render_docx's "
+            f"{a['rss_render_mb']:.1f} → {b['rss_render_mb']:.1f} MB"
+        )
 
 
 def _load() -> str:

@@ -71,7 +71,7 @@ CASES = (
     Case(
         "consolidation",
         "consolidation of 350 and 3,500 reports with the document: time, CPU, RSS and Python peak beside main before streaming, and plain python-docx",
-        ("bench_consolidation.py",),
+        ("bench_consolidation.py", "--database", "sqlite,postgres"),
     ),
     Case(
         "portal",

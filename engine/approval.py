@@ -52,6 +52,7 @@ from engine.register_numbers import number_text, take_number
 from engine.report_sections import SECTION_IDS, SECTIONS
 from engine.schema import Consolidation, ReportTemplate
 from engine.states import ReportApproval, ReviewState
+from engine.store.arrays import one_of
 from engine.store.models import (
     ConsolidatedReport,
     Cycle,
@@ -183,7 +184,7 @@ def undecided_answers(session: Session, report: ConsolidatedReport) -> tuple[lis
         return [], []
     found = session.execute(
         select(Submission.obligation_id, Submission.version, Submission.review_state).where(
-            Submission.obligation_id.in_(list(wanted))
+            one_of(session, Submission.obligation_id, wanted)
         )
     ).all()
     open_, returned = [], []

@@ -22,6 +22,7 @@ from engine.repository import plan_definition, registry_for_plan_version
 from engine.schema import Plan
 from engine.states import CycleStatus, InstanceStatus, ObligationStatus, ReviewState, State
 from engine.status_asof import History, ObligationAsOf
+from engine.store.arrays import one_of
 from engine.store.models import Cycle, Obligation, PlanInstance, PlanVersion, Submission
 from engine.vntext import cycle_label, short_date
 
@@ -311,7 +312,7 @@ def _latest_submissions(session: Session, obligation_ids: list[int]) -> dict[int
         ids = obligation_ids[start : start + chunk]
         for row in session.execute(
             select(Submission.obligation_id, Submission.version, Submission.review_state)
-            .where(Submission.obligation_id.in_(ids))
+            .where(one_of(session, Submission.obligation_id, ids))
             .order_by(Submission.version)
         ):
             latest[row.obligation_id] = _Newest(*row)
